@@ -1,0 +1,177 @@
+//! `mandat bench`: milliseconds per stage (decode, detect, align, embed) and the ratio of our stages to
+//! plain ONNX Runtime time on the same models and inputs, measured in the same run.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use mandat_face::embedder::CROP;
+use mandat_face::geometry::Letterbox;
+use mandat_face::image::resize_into_planar;
+use mandat_face::runtime::plain_inference_time;
+use mandat_face::{DecodeLimits, InferenceConfig, align, decode};
+use serde_json::json;
+
+use crate::{Models, PipelineArgs, data_dir};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Images to time; defaults to an LFW photo and a 1080p street frame from the test data.
+    images: Vec<PathBuf>,
+    /// Test data directory, for the default images.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Timed repetitions per stage.
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn time<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<Duration> {
+    f()?; // warm-up
+    let t = Instant::now();
+    for _ in 0..iters {
+        std::hint::black_box(f()?);
+    }
+    Ok(t.elapsed() / iters.max(1) as u32)
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let images = if args.images.is_empty() {
+        let data = data_dir(args.data.clone())?;
+        vec![
+            data.join("lfw/lfw-deepfunneled/Takeo_Hiranuma/Takeo_Hiranuma_0001.jpg"),
+            data.join("../golden/street_1080p_t1.0.png"),
+        ]
+    } else {
+        args.images.clone()
+    };
+    let models = Models::load()?;
+    let mut pipe = models.pipeline(&args.pipeline)?;
+    let inf = InferenceConfig {
+        threads: args.pipeline.threads,
+    };
+    let n = args.iterations.max(1);
+    let mut rows = Vec::new();
+    for path in &images {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let decode_t = time(n, || Ok(decode(&bytes, DecodeLimits::default())?))?;
+        let img = decode(&bytes, DecodeLimits::default())?;
+
+        let mut detect_total = Duration::ZERO;
+        let mut detect_ort = Duration::ZERO;
+        let mut dets = Vec::new();
+        pipe.detector.detect(&img)?;
+        for _ in 0..n {
+            let t = Instant::now();
+            dets = pipe.detector.detect(&img)?;
+            detect_total += t.elapsed();
+            detect_ort += pipe.detector.last_timing.inference;
+        }
+        let (detect_total, detect_ort) = (detect_total / n as u32, detect_ort / n as u32);
+
+        // Plain ONNX Runtime on the very tensor the detector built.
+        let lb: Letterbox = pipe.detector.letterbox_for(&img);
+        let mut tensor = vec![0.0f32; 3 * lb.input_w * lb.input_h];
+        resize_into_planar(
+            &img,
+            lb.resized_w,
+            lb.resized_h,
+            &mut tensor,
+            lb.input_w,
+            lb.input_h,
+            true,
+        );
+        let detect_plain = plain_inference_time(
+            &models.runtime,
+            &models.detector,
+            inf,
+            "input",
+            [1, 3, lb.input_h, lb.input_w],
+            &tensor,
+            n,
+        )?;
+
+        let faces = dets.len();
+        let (align_t, embed_total, embed_plain) = if let Some(d) = dets.first() {
+            let align_t = time(n, || Ok(align(&img, &d.landmarks)?))?;
+            let face = align(&img, &d.landmarks)?;
+            let embed_total = time(n, || Ok(pipe.embedder.embed(&[&face])?))?;
+            let embed_plain = plain_inference_time(
+                &models.runtime,
+                &models.embedder,
+                inf,
+                "data",
+                [1, 3, CROP, CROP],
+                &face.pixels,
+                n,
+            )?;
+            (align_t, embed_total, embed_plain)
+        } else {
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO)
+        };
+
+        // Our overhead: everything in detect and embed that is not ONNX Runtime, plus alignment.
+        let ours = detect_total + align_t + embed_total;
+        let plain = detect_plain + embed_plain;
+        rows.push(json!({
+            "image": path.display().to_string(),
+            "width": img.width,
+            "height": img.height,
+            "detector_input": [lb.input_w, lb.input_h],
+            "faces": faces,
+            "decode_ms": ms(decode_t),
+            "detect_ms": ms(detect_total),
+            "detect_ort_ms": ms(detect_ort),
+            "detect_plain_ort_ms": ms(detect_plain),
+            "align_ms": ms(align_t),
+            "embed_ms": ms(embed_total),
+            "embed_plain_ort_ms": ms(embed_plain),
+            "detect_ratio_to_plain": ms(detect_total) / ms(detect_plain),
+            "align_embed_ratio_to_plain": if embed_plain.is_zero() { 0.0 } else { ms(align_t + embed_total) / ms(embed_plain) },
+            "stages_ratio_to_plain": ms(ours) / ms(plain),
+        }));
+    }
+    let report = json!({
+        "iterations": n,
+        "threads": args.pipeline.threads,
+        "detect_size": format!("{:?}", args.pipeline.detect_size),
+        "results": rows,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "| image | size | faces | decode ms | detect ms (plain ORT) | align ms | embed ms (plain ORT) | ours / plain ORT |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        for r in report["results"].as_array().into_iter().flatten() {
+            println!(
+                "| {} | {}x{} | {} | {:.2} | {:.2} ({:.2}) | {:.3} | {:.2} ({:.2}) | {:.3} |",
+                std::path::Path::new(r["image"].as_str().unwrap_or_default())
+                    .file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                r["width"],
+                r["height"],
+                r["faces"],
+                r["decode_ms"].as_f64().unwrap_or_default(),
+                r["detect_ms"].as_f64().unwrap_or_default(),
+                r["detect_plain_ort_ms"].as_f64().unwrap_or_default(),
+                r["align_ms"].as_f64().unwrap_or_default(),
+                r["embed_ms"].as_f64().unwrap_or_default(),
+                r["embed_plain_ort_ms"].as_f64().unwrap_or_default(),
+                r["stages_ratio_to_plain"].as_f64().unwrap_or_default(),
+            );
+        }
+    }
+    Ok(())
+}

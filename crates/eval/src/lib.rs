@@ -1,0 +1,27 @@
+//! Evaluation protocols and verification metrics.
+//!
+//! [`lfw`] parses the LFW View 2 protocol; [`metrics`] computes 10-fold accuracy, ROC curves and TAR at a
+//! fixed FAR; [`plot`] draws ROC and DET curves as SVG and PNG. Nothing here touches a model: the caller
+//! supplies similarity scores, so the maths is tested on known numbers.
+
+pub mod lfw;
+pub mod metrics;
+pub mod plot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("cannot read {path}: {source}. Set --data or MANDAT_DATA to the test data directory")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} line {line}: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("plot: {0}")]
+    Plot(String),
+}
