@@ -103,11 +103,14 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
+    if bytes.starts_with(&[0xff, 0xd8]) {
+        return decode_jpeg(bytes, limits);
+    }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageError::Format(e.to_string()))?;
     match reader.format() {
-        Some(image::ImageFormat::Jpeg | image::ImageFormat::Png) => {}
+        Some(image::ImageFormat::Png) => {}
         Some(other) => return Err(ImageError::Format(format!("{other:?} is not supported"))),
         None => return Err(ImageError::Format("unrecognised file signature".into())),
     }
@@ -115,22 +118,7 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError
         .into_decoder()
         .map_err(|e| ImageError::Corrupt(e.to_string()))?;
     let (width, height) = decoder.dimensions();
-    let too_large = || ImageError::TooLarge {
-        width,
-        height,
-        max_width: limits.max_width,
-        max_height: limits.max_height,
-        max_pixels: limits.max_pixels,
-    };
-    if width == 0 || height == 0 {
-        return Err(ImageError::Empty);
-    }
-    if width > limits.max_width
-        || height > limits.max_height
-        || u64::from(width) * u64::from(height) > limits.max_pixels
-    {
-        return Err(too_large());
-    }
+    check_size(width, height, limits)?;
     let mut lim = Limits::default();
     lim.max_image_width = Some(limits.max_width);
     lim.max_image_height = Some(limits.max_height);
@@ -140,28 +128,107 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError
         .set_limits(lim)
         .map_err(|e| ImageError::Corrupt(e.to_string()))?;
     let img = image::DynamicImage::from_decoder(decoder).map_err(|e| match e {
-        image::ImageError::Limits(_) => too_large(),
+        image::ImageError::Limits(_) => too_large(width, height, limits),
         other => ImageError::Corrupt(other.to_string()),
     })?;
     let rgb = img.into_rgb8();
     RgbImage::new(width as usize, height as usize, rgb.into_raw())
 }
 
-/// OpenCV-style bilinear sampling weights along one axis for a resize from `src` to `dst` samples.
-fn resize_taps(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
-    let ratio = src as f32 / dst as f32;
+fn too_large(width: u32, height: u32, limits: DecodeLimits) -> ImageError {
+    ImageError::TooLarge {
+        width,
+        height,
+        max_width: limits.max_width,
+        max_height: limits.max_height,
+        max_pixels: limits.max_pixels,
+    }
+}
+
+fn check_size(width: u32, height: u32, limits: DecodeLimits) -> Result<(), ImageError> {
+    if width == 0 || height == 0 {
+        return Err(ImageError::Empty);
+    }
+    if width > limits.max_width
+        || height > limits.max_height
+        || u64::from(width) * u64::from(height) > limits.max_pixels
+    {
+        return Err(too_large(width, height, limits));
+    }
+    Ok(())
+}
+
+/// JPEG through libjpeg-turbo: the header is checked against the limits before the pixels are allocated.
+fn decode_jpeg(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError> {
+    let corrupt = |e: turbojpeg::Error| ImageError::Corrupt(e.to_string());
+    let mut dec = turbojpeg::Decompressor::new().map_err(corrupt)?;
+    let header = dec.read_header(bytes).map_err(corrupt)?;
+    let (w, h) = (header.width, header.height);
+    if w == 0 || h == 0 {
+        return Err(ImageError::Corrupt("the JPEG header is truncated".into()));
+    }
+    check_size(
+        u32::try_from(w).unwrap_or(u32::MAX),
+        u32::try_from(h).unwrap_or(u32::MAX),
+        limits,
+    )?;
+    let mut pixels = vec![0u8; w * h * 3];
+    dec.decompress(
+        bytes,
+        turbojpeg::Image {
+            pixels: pixels.as_mut_slice(),
+            width: w,
+            pitch: w * 3,
+            height: h,
+            format: turbojpeg::PixelFormat::RGB,
+        },
+    )
+    .map_err(corrupt)?;
+    RgbImage::new(w, h, pixels)
+}
+
+/// One output sample of a bilinear resize: two source indices and their weights in 1/2048.
+#[derive(Clone, Copy)]
+struct Tap {
+    i0: usize,
+    i1: usize,
+    w0: i32,
+    w1: i32,
+}
+
+/// Taps along one axis for a resize from `src` to `dst` samples, computed as OpenCV's 8-bit
+/// `INTER_LINEAR` does (pixel centres at +0.5, clamped edges, weights rounded to 1/2048).
+fn resize_taps(src: usize, dst: usize) -> Vec<Tap> {
+    let scale = src as f64 / dst as f64;
     (0..dst)
         .map(|d| {
-            let s = ((d as f32 + 0.5) * ratio - 0.5).max(0.0);
-            let i0 = (s.floor() as usize).min(src - 1);
-            let i1 = (i0 + 1).min(src - 1);
-            (i0, i1, s - i0 as f32)
+            let mut f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let mut i = f.floor() as i64;
+            f -= i as f32;
+            if i < 0 {
+                f = 0.0;
+                i = 0;
+            }
+            if i >= src as i64 - 1 {
+                f = 0.0;
+                i = src as i64 - 1;
+            }
+            let i0 = i as usize;
+            Tap {
+                i0,
+                i1: (i0 + 1).min(src - 1),
+                w0: ((1.0 - f) * 2048.0).round() as i32,
+                w1: (f * 2048.0).round() as i32,
+            }
         })
         .collect()
 }
 
 /// Resize `img` bilinearly to `rw` x `rh` and write it, top-left, into a planar f32 tensor of `tw` x `th`
 /// (the rest stays as it is, normally zero). `bgr` chooses the channel order.
+///
+/// The arithmetic is OpenCV's fixed-point 8-bit path, so the detector sees the pixels the reference
+/// pipeline saw: small rounding differences move the landmarks of marginal faces by up to a pixel.
 pub fn resize_into_planar(
     img: &RgbImage,
     rw: usize,
@@ -175,31 +242,49 @@ pub fn resize_into_planar(
     let xs = resize_taps(img.width, rw);
     let ys = resize_taps(img.height, rh);
     let plane = tw * th;
-    let (c0, c2) = if bgr { (2, 0) } else { (0, 2) };
+    let chan = |c: usize| if bgr { 2 - c } else { c };
     let stride = img.width * 3;
-    for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
-        let r0 = &img.data[y0 * stride..y0 * stride + stride];
-        let r1 = &img.data[y1 * stride..y1 * stride + stride];
-        let out = y * tw;
-        for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
-            let (a, b) = (x0 * 3, x1 * 3);
+    // Horizontal pass of one source row into 3 * rw fixed-point values (scale 2048).
+    let hpass = |y: usize, out: &mut Vec<i32>| {
+        out.clear();
+        let row = &img.data[y * stride..(y + 1) * stride];
+        for t in &xs {
+            let (a, b) = (t.i0 * 3, t.i1 * 3);
             for c in 0..3 {
-                let top = r0[a + c] as f32 + (r0[b + c] as f32 - r0[a + c] as f32) * fx;
-                let bot = r1[a + c] as f32 + (r1[b + c] as f32 - r1[a + c] as f32) * fx;
-                let v = top + (bot - top) * fy;
-                let ch = match c {
-                    0 => c0,
-                    1 => 1,
-                    _ => c2,
-                };
-                tensor[ch * plane + out + x] = v;
+                out.push(row[a + c] as i32 * t.w0 + row[b + c] as i32 * t.w1);
+            }
+        }
+    };
+    let (mut r0, mut r1) = (Vec::with_capacity(rw * 3), Vec::with_capacity(rw * 3));
+    let (mut y0_cached, mut y1_cached) = (usize::MAX, usize::MAX);
+    for (y, t) in ys.iter().enumerate() {
+        if t.i0 != y0_cached {
+            if t.i0 == y1_cached {
+                std::mem::swap(&mut r0, &mut r1);
+                y1_cached = usize::MAX;
+            } else {
+                hpass(t.i0, &mut r0);
+            }
+            y0_cached = t.i0;
+        }
+        if t.i1 != y1_cached {
+            hpass(t.i1, &mut r1);
+            y1_cached = t.i1;
+        }
+        let out = y * tw;
+        for x in 0..rw {
+            for c in 0..3 {
+                let (d0, d1) = (r0[x * 3 + c], r1[x * 3 + c]);
+                // OpenCV's vectorised vertical pass: ((d0>>4)*w0 >> 16) + ((d1>>4)*w1 >> 16), rounded by 4.
+                let v = ((((d0 >> 4) * t.w0) >> 16) + (((d1 >> 4) * t.w1) >> 16) + 2) >> 2;
+                tensor[chan(c) * plane + out + x] = v.clamp(0, 255) as f32;
             }
         }
     }
 }
 
 /// Warp `img` by the affine map `m` (output pixel -> source pixel is `m`'s inverse) into a planar RGB f32
-/// tensor of `size` x `size`, bilinear, border 0. `m` maps source to destination: `[a, b, c, d, e, f]`
+/// tensor of `size` x `size`, bilinear, border 0, with OpenCV's 8-bit fixed-point arithmetic. `m` maps source to destination: `[a, b, c, d, e, f]`
 /// meaning `x' = a x + b y + c`, `y' = d x + e y + f`.
 pub fn warp_affine_planar(img: &RgbImage, m: &[f32; 6], size: usize, out: &mut [f32]) {
     debug_assert_eq!(out.len(), 3 * size * size);
@@ -214,23 +299,33 @@ pub fn warp_affine_planar(img: &RgbImage, m: &[f32; 6], size: usize, out: &mut [
     let (ia, ib, id, ie) = (e / det, -b / det, -d / det, a / det);
     let (ic, iff) = (-(ia * c + ib * f), -(id * c + ie * f));
     let (w, h) = (img.width as i64, img.height as i64);
-    let px = |x: i64, y: i64, ch: usize| -> f32 {
+    let px = |x: i64, y: i64, ch: usize| -> i32 {
         if x < 0 || y < 0 || x >= w || y >= h {
-            0.0
+            0
         } else {
-            img.data[((y * w + x) * 3) as usize + ch] as f32
+            img.data[((y * w + x) * 3) as usize + ch] as i32
         }
     };
+    // OpenCV's fixed point: coordinates in 1/1024 per term, summed and rounded to 1/32 pixel, weights
+    // in 1/32768. For 1/32 steps the bilinear weights are exact integers.
+    let q = |v: f64| (v * 1024.0).round() as i64;
     for oy in 0..size {
+        let (x0, y0) = (q(ib * oy as f64 + ic), q(ie * oy as f64 + iff));
         for ox in 0..size {
-            let sx = ia * ox as f64 + ib * oy as f64 + ic;
-            let sy = id * ox as f64 + ie * oy as f64 + iff;
-            let (x0, y0) = (sx.floor() as i64, sy.floor() as i64);
-            let (fx, fy) = ((sx - x0 as f64) as f32, (sy - y0 as f64) as f32);
+            let sx = (x0 + q(ia * ox as f64) + 16) >> 5;
+            let sy = (y0 + q(id * ox as f64) + 16) >> 5;
+            let (ix, iy) = (sx >> 5, sy >> 5);
+            let (fx, fy) = ((sx & 31) as i32, (sy & 31) as i32);
+            let w00 = (32 - fx) * (32 - fy) * 32;
+            let w01 = fx * (32 - fy) * 32;
+            let w10 = (32 - fx) * fy * 32;
+            let w11 = fx * fy * 32;
             for ch in 0..3 {
-                let top = px(x0, y0, ch) * (1.0 - fx) + px(x0 + 1, y0, ch) * fx;
-                let bot = px(x0, y0 + 1, ch) * (1.0 - fx) + px(x0 + 1, y0 + 1, ch) * fx;
-                out[ch * plane + oy * size + ox] = top * (1.0 - fy) + bot * fy;
+                let v = px(ix, iy, ch) * w00
+                    + px(ix + 1, iy, ch) * w01
+                    + px(ix, iy + 1, ch) * w10
+                    + px(ix + 1, iy + 1, ch) * w11;
+                out[ch * plane + oy * size + ox] = ((v + (1 << 14)) >> 15).clamp(0, 255) as f32;
             }
         }
     }
@@ -351,6 +446,60 @@ mod tests {
             }
         }
         !crc
+    }
+
+    fn jpeg(img: &image::RgbImage) -> Vec<u8> {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let buf = turbojpeg::compress(
+            turbojpeg::Image {
+                pixels: img.as_raw().as_slice(),
+                width: w,
+                pitch: w * 3,
+                height: h,
+                format: turbojpeg::PixelFormat::RGB,
+            },
+            95,
+            turbojpeg::Subsamp::Sub2x2,
+        )
+        .unwrap();
+        buf.to_vec()
+    }
+
+    #[test]
+    fn jpeg_decodes_and_truncation_is_an_error() {
+        let img =
+            image::RgbImage::from_fn(32, 16, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 100]));
+        let jpg = jpeg(&img);
+        let got = decode(&jpg, DecodeLimits::default()).unwrap();
+        assert_eq!((got.width, got.height), (32, 16));
+        let p = got.pixel(10, 5);
+        assert!(
+            (p[0] as i32 - 80).abs() < 8 && (p[2] as i32 - 100).abs() < 8,
+            "{p:?}"
+        );
+        for cut in [2, 20, jpg.len() / 2] {
+            match decode(&jpg[..cut], DecodeLimits::default()) {
+                Err(ImageError::Corrupt(_)) | Err(ImageError::Format(_)) => {}
+                // libjpeg-turbo may fill a truncated tail with grey, with a warning; no panic is the point.
+                Ok(img) => assert_eq!((img.width, img.height), (32, 16)),
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn jpeg_over_the_limits_is_refused_before_decoding() {
+        let img = image::RgbImage::from_fn(64, 64, |_, _| image::Rgb([1, 2, 3]));
+        let jpg = jpeg(&img);
+        let small = DecodeLimits {
+            max_width: 32,
+            max_height: 32,
+            max_pixels: 1024,
+        };
+        assert!(matches!(
+            decode(&jpg, small),
+            Err(ImageError::TooLarge { width: 64, .. })
+        ));
     }
 
     #[test]
