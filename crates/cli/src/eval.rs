@@ -41,6 +41,9 @@ pub enum EvalCommand {
     },
 }
 
+/// The main face's embedding, `None` when no face was found, or why the image could not be processed.
+type ImageResult = Result<Option<Embedding>, String>;
+
 pub fn run(cmd: EvalCommand) -> Result<()> {
     match cmd {
         EvalCommand::Lfw {
@@ -83,8 +86,7 @@ fn lfw(
     }
     let started = Instant::now();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Option<Embedding>, String>>>> =
-        Mutex::new(vec![None; images.len()]);
+    let results: Mutex<Vec<Option<ImageResult>>> = Mutex::new(vec![None; images.len()]);
     std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
         for _ in 0..workers {

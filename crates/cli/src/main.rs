@@ -68,7 +68,7 @@ fn parse_detect_size(s: &str) -> Result<DetectSize, String> {
         None => s
             .parse()
             .ok()
-            .filter(|n: &usize| (32..=4096).contains(n) && n % 32 == 0)
+            .filter(|n: &usize| (32..=4096).contains(n) && n.is_multiple_of(32))
             .map(DetectSize::Square)
             .ok_or_else(bad),
         _ => Err(bad()),

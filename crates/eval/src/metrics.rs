@@ -46,12 +46,13 @@ pub struct KFold {
     pub std: f64,
 }
 
-/// k-fold accuracy: each fold is tested at the threshold chosen on the other folds.
+/// k-fold accuracy: each fold is tested at the threshold chosen on the other folds. With a single fold
+/// there are no other folds, and the threshold is chosen on the fold itself (a training accuracy).
 pub fn kfold_accuracy(scored: &[Scored], folds: usize) -> KFold {
     let mut accs = Vec::with_capacity(folds);
     let mut thrs = Vec::with_capacity(folds);
     for k in 0..folds {
-        let train: Vec<&Scored> = scored.iter().filter(|p| p.fold != k).collect();
+        let train: Vec<&Scored> = scored.iter().filter(|p| folds < 2 || p.fold != k).collect();
         let test: Vec<&Scored> = scored.iter().filter(|p| p.fold == k).collect();
         let t = best_threshold(&train);
         thrs.push(t);

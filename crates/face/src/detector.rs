@@ -151,7 +151,7 @@ impl Detector {
             let sf = s as f32;
             for i in 0..cells {
                 let score = (cls[i].clamp(0.0, 1.0) * obj[i].clamp(0.0, 1.0)).sqrt();
-                if !(score >= self.cfg.score_threshold) {
+                if score.is_nan() || score < self.cfg.score_threshold {
                     continue;
                 }
                 let (r, c) = ((i / cols) as f32, (i % cols) as f32);

