@@ -183,10 +183,20 @@ fn bad_input_never_panics() {
     let dir = tempfile::tempdir().unwrap();
     let good_jpeg = std::fs::read(lfw("Takeo_Hiranuma", 1)).unwrap();
     let good_png = std::fs::read(data().join("../golden/synthetic_t12.0.png")).unwrap();
-    let mut huge_png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-    huge_png.extend_from_slice(&100_000u32.to_be_bytes());
-    huge_png.extend_from_slice(&100_000u32.to_be_bytes());
-    huge_png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    let huge_png = {
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let mut v = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0d".to_vec();
+        v.extend_from_slice(&ihdr);
+        v.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+        let idat = b"IDAT\x78\x9c\x03\x00";
+        v.extend_from_slice(&4u32.to_be_bytes());
+        v.extend_from_slice(idat);
+        v.extend_from_slice(&crc32(idat).to_be_bytes());
+        v
+    };
     // A JPEG whose SOF0 claims 65000 x 65000.
     let mut huge_jpeg = good_jpeg.clone();
     if let Some(i) = huge_jpeg.windows(2).position(|w| w == [0xff, 0xc0]) {
@@ -290,4 +300,19 @@ fn lfw_first_fold_accuracy() {
     assert!(svg.contains("<svg"));
     assert!(out.path().join("lfw_roc_det.png").is_file());
     assert!(out.path().join("lfw.json").is_file());
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }

@@ -1,0 +1,87 @@
+//! The legal domain of mandat: permits under Lag (2026:806) and AI Act art. 5(1)(h), who may decide
+//! them, their lifecycle, separation of duties, and the scope function, the one door through which
+//! the engine learns whom it may look for, on which camera, at which instant.
+//!
+//! This crate is pure: no I/O, no clock reads except through [`time::Clock`], no randomness. Storage,
+//! audit and HTTP build on it at the edges. Every refusal names the legal rule behind it.
+
+pub mod lifecycle;
+pub mod permit;
+pub mod profile;
+pub mod roles;
+pub mod scope;
+pub mod time;
+
+use serde::{Deserialize, Serialize};
+
+pub use lifecycle::{Decision, Effect, Outcome, Permit, Status};
+pub use permit::{Application, Area, Offence, Period, Purpose};
+pub use profile::{Authority, Profile, SWEDEN, SWEDEN_COURT_FOR_ALL};
+pub use roles::{Actor, Role};
+pub use scope::{CameraInfo, WatchEntry, Watchlist, watchlist};
+pub use time::{Clock, SystemClock, Timestamp};
+
+/// A legal rule: a stable code and its ground in law.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegalRule {
+    pub code: &'static str,
+    pub ground: &'static str,
+}
+
+impl LegalRule {
+    pub fn refusal(&self, message: String) -> Refusal {
+        Refusal {
+            code: self.code.to_string(),
+            message,
+            rule: self.ground.to_string(),
+        }
+    }
+}
+
+/// Why something was refused: a stable code, what is wrong, and the rule behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message} ({rule})")]
+pub struct Refusal {
+    pub code: String,
+    pub message: String,
+    pub rule: String,
+}
+
+/// The rules mandat enforces, each with its legal ground.
+pub mod rule {
+    use super::LegalRule;
+
+    macro_rules! rules {
+        ($($name:ident = $code:literal, $ground:literal;)*) => {
+            $(pub const $name: LegalRule = LegalRule { code: $code, ground: $ground };)*
+        };
+    }
+
+    rules! {
+        OFFENCE_REQUIRED = "offence_required", "Lag 2026:806; AI Act art. 5(1)(h)(iii)";
+        PENALTY_TOO_LOW = "penalty_too_low", "offence must carry at least 4 years, Lag 2026:806; AI Act art. 5(1)(h)(iii) and Annex II";
+        PERSON_REQUIRED = "person_required", "only persons named in the permit, Lag 2026:806";
+        PHOTO_REQUIRED = "photo_required", "each designated person needs a reference photo with its source, Lag 2026:806";
+        AREA_REQUIRED = "area_required", "use limited in space, AI Act art. 5(2)";
+        PERIOD_INVALID = "period_invalid", "use limited in time, AI Act art. 5(2)";
+        PERIOD_TOO_LONG = "period_too_long", "period exceeds one month (Lag 2026:806)";
+        REASONS_REQUIRED = "reasons_required", "necessity, proportionality, FRIA (art. 27) and registration (art. 49), AI Act art. 5(2)";
+        THRESHOLD_INVALID = "threshold_invalid", "a match threshold must be set, AI Act art. 14";
+        WRONG_STATE = "wrong_state", "permit lifecycle, Lag 2026:806";
+        WRONG_APPLICANT = "wrong_applicant", "a court decides on a prosecutor's written application; a prosecutor on the police's application, Lag 2026:806";
+        WRONG_DECIDER = "wrong_decider", "decided by a court or a prosecutor according to purpose, Lag 2026:806; AI Act art. 5(3)";
+        SAME_PERSON = "separation_of_duties", "whoever applies cannot decide";
+        DECISION_REASONS = "decision_reasons_required", "a decision states its reasons, AI Act art. 5(3)";
+        URGENT_DEADLINE = "urgent_deadline", "urgent use requires an application within 24 hours, AI Act art. 5(3)";
+        NOT_PERMITTED = "not_permitted", "least privilege: the role does not allow this";
+    }
+}
+
+/// The result of checks that may fail for several reasons at once.
+pub fn refuse_all(refusals: Vec<Refusal>) -> Result<(), Vec<Refusal>> {
+    if refusals.is_empty() {
+        Ok(())
+    } else {
+        Err(refusals)
+    }
+}

@@ -1,0 +1,624 @@
+//! The permit lifecycle: Draft -> Applied -> Granted | Refused, then Active during the period and
+//! Expired or Stopped after it; and the urgent path, where use begins at once and an application must
+//! follow within the profile's deadline.
+
+use serde::{Deserialize, Serialize};
+
+use crate::permit::{Application, PermitId, UserId};
+use crate::profile::{Authority, Profile};
+use crate::roles::{Actor, Role};
+use crate::time::Timestamp;
+use crate::{Refusal, rule};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    Applied,
+    Granted,
+    Refused,
+    Stopped,
+    /// Urgent use running, no application filed yet.
+    UrgentActive,
+    /// Urgent use running, application filed, awaiting decision.
+    UrgentApplied,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Grant,
+    Refuse,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub by: UserId,
+    pub authority: Authority,
+    pub at: Timestamp,
+    pub reasons: String,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Urgent {
+    pub started_at: Timestamp,
+    pub started_by: UserId,
+    pub deadline: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stop {
+    pub at: Timestamp,
+    /// `None` when mandat stopped the use itself (missed urgent deadline).
+    pub by: Option<UserId>,
+    pub reason: String,
+}
+
+/// What a transition requires of the rest of the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Nothing,
+    /// Use begins now (urgent start): notify IMY.
+    UseStarted,
+    /// Use ends now: the scope must drop the permit at once.
+    UseEnded,
+    /// Use ends and everything it produced must be deleted, with a deletion certificate.
+    Purge {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Permit {
+    pub id: PermitId,
+    pub profile: String,
+    pub application: Application,
+    /// The user who drafted the permit and files the application.
+    pub applicant: UserId,
+    pub status: Status,
+    pub created_at: Timestamp,
+    pub applied_at: Option<Timestamp>,
+    pub decision: Option<Decision>,
+    pub urgent: Option<Urgent>,
+    pub stop: Option<Stop>,
+    /// Whether a purge has been carried out for this permit.
+    pub purged: bool,
+}
+
+fn wrong_state(p: &Permit, action: &str) -> Refusal {
+    rule::WRONG_STATE.refusal(format!(
+        "cannot {action} permit {} in state {:?}",
+        p.id, p.status
+    ))
+}
+
+impl Permit {
+    pub fn draft(
+        id: PermitId,
+        profile: &Profile,
+        application: Application,
+        applicant: &Actor,
+        now: Timestamp,
+    ) -> Result<Permit, Refusal> {
+        if !(applicant.has(Role::Applicant) || applicant.has(Role::Prosecutor)) {
+            return Err(rule::NOT_PERMITTED.refusal(format!(
+                "{} may not draft permits: needs the applicant or prosecutor role",
+                applicant.user
+            )));
+        }
+        Ok(Permit {
+            id,
+            profile: profile.name.to_string(),
+            application,
+            applicant: applicant.user.clone(),
+            status: Status::Draft,
+            created_at: now,
+            applied_at: None,
+            decision: None,
+            urgent: None,
+            stop: None,
+            purged: false,
+        })
+    }
+
+    /// Whether the permit allows matching at `t` (before any camera check).
+    pub fn is_active_at(&self, t: Timestamp) -> bool {
+        let period = &self.application.period;
+        match (&self.status, &self.urgent) {
+            (Status::Granted, _) => period.contains(t),
+            // Urgent use runs from its start; without an application it ends at the deadline even
+            // before the deadline check has run (fail closed).
+            (Status::UrgentActive, Some(u)) => {
+                u.started_at <= t && t < u.deadline && t < period.end
+            }
+            (Status::UrgentApplied, Some(u)) => u.started_at <= t && t < period.end,
+            _ => false,
+        }
+    }
+
+    /// The state a person would name at `t`: "active", "expired" and so on.
+    pub fn phase_at(&self, t: Timestamp) -> &'static str {
+        match self.status {
+            Status::Draft => "draft",
+            Status::Applied => "applied",
+            Status::Refused => "refused",
+            Status::Stopped => "stopped",
+            Status::UrgentActive | Status::UrgentApplied if self.is_active_at(t) => "urgent_active",
+            Status::UrgentActive | Status::UrgentApplied => "urgent_lapsed",
+            Status::Granted if t < self.application.period.start => "granted",
+            Status::Granted if self.is_active_at(t) => "active",
+            Status::Granted => "expired",
+        }
+    }
+
+    fn check_applicant(&self, actor: &Actor, profile: &Profile) -> Result<(), Refusal> {
+        let needed = profile.rule(self.application.purpose).applicant;
+        if actor.user != self.applicant || !actor.may_apply_as(needed) {
+            return Err(rule::WRONG_APPLICANT.refusal(format!(
+                "{} may not file this application: purpose {} is applied for by the {:?} who drafted it",
+                actor.user,
+                self.application.purpose.as_str(),
+                needed
+            )));
+        }
+        Ok(())
+    }
+
+    /// File the application (also after an urgent start).
+    pub fn apply(
+        &mut self,
+        actor: &Actor,
+        profile: &Profile,
+        now: Timestamp,
+    ) -> Result<Effect, Vec<Refusal>> {
+        self.check_applicant(actor, profile).map_err(|r| vec![r])?;
+        let next = match self.status {
+            Status::Draft => Status::Applied,
+            Status::UrgentActive => {
+                let u = self.urgent.as_ref().expect("urgent status has urgent data");
+                if now >= u.deadline {
+                    return Err(vec![rule::URGENT_DEADLINE.refusal(format!(
+                        "the deadline {} has passed; the use is stopped and purged",
+                        u.deadline
+                    ))]);
+                }
+                Status::UrgentApplied
+            }
+            _ => return Err(vec![wrong_state(self, "apply for")]),
+        };
+        crate::refuse_all(self.application.check(profile))?;
+        self.status = next;
+        self.applied_at = Some(now);
+        Ok(Effect::Nothing)
+    }
+
+    /// Start use at once, before a decision. The application must follow within the deadline.
+    pub fn urgent_start(
+        &mut self,
+        actor: &Actor,
+        profile: &Profile,
+        now: Timestamp,
+    ) -> Result<Effect, Vec<Refusal>> {
+        if self.status != Status::Draft {
+            return Err(vec![wrong_state(self, "urgently start")]);
+        }
+        self.check_applicant(actor, profile).map_err(|r| vec![r])?;
+        crate::refuse_all(self.application.check(profile))?;
+        self.status = Status::UrgentActive;
+        self.urgent = Some(Urgent {
+            started_at: now,
+            started_by: actor.user.clone(),
+            deadline: now.plus_hours(profile.urgent_application_hours),
+        });
+        Ok(Effect::UseStarted)
+    }
+
+    /// Grant or refuse. Refusing an urgent use purges everything it produced.
+    pub fn decide(
+        &mut self,
+        actor: &Actor,
+        profile: &Profile,
+        outcome: Outcome,
+        reasons: &str,
+        now: Timestamp,
+    ) -> Result<Effect, Refusal> {
+        let urgent = match self.status {
+            Status::Applied => false,
+            Status::UrgentApplied => true,
+            _ => return Err(wrong_state(self, "decide on")),
+        };
+        let needed = profile.rule(self.application.purpose).decider;
+        if actor.user == self.applicant
+            || self
+                .urgent
+                .as_ref()
+                .is_some_and(|u| u.started_by == actor.user)
+        {
+            return Err(rule::SAME_PERSON.refusal(format!(
+                "{} applied for permit {} and cannot decide on it",
+                actor.user, self.id
+            )));
+        }
+        if !actor.holds(needed) {
+            return Err(rule::WRONG_DECIDER.refusal(format!(
+                "purpose {} is decided by a {:?}; {} does not hold that authority",
+                self.application.purpose.as_str(),
+                needed,
+                actor.user
+            )));
+        }
+        if reasons.trim().is_empty() {
+            return Err(rule::DECISION_REASONS.refusal("the decision has no reasons".into()));
+        }
+        self.decision = Some(Decision {
+            by: actor.user.clone(),
+            authority: needed,
+            at: now,
+            reasons: reasons.to_string(),
+            outcome,
+        });
+        Ok(match (outcome, urgent) {
+            (Outcome::Grant, _) => {
+                self.status = Status::Granted;
+                Effect::Nothing
+            }
+            (Outcome::Refuse, false) => {
+                self.status = Status::Refused;
+                Effect::Nothing
+            }
+            (Outcome::Refuse, true) => {
+                self.status = Status::Refused;
+                Effect::Purge {
+                    reason: format!("urgent use refused by {:?} {}", needed, actor.user),
+                }
+            }
+        })
+    }
+
+    /// Stop use before the period ends.
+    pub fn stop(&mut self, actor: &Actor, reason: &str, now: Timestamp) -> Result<Effect, Refusal> {
+        if !matches!(
+            self.status,
+            Status::Granted | Status::UrgentActive | Status::UrgentApplied
+        ) {
+            return Err(wrong_state(self, "stop"));
+        }
+        let may = actor.user == self.applicant
+            || actor.has(Role::Prosecutor)
+            || actor.has(Role::Judge)
+            || self.decision.as_ref().is_some_and(|d| d.by == actor.user);
+        if !may {
+            return Err(rule::NOT_PERMITTED.refusal(format!(
+                "{} may not stop permit {}: only its applicant, a prosecutor or a judge may",
+                actor.user, self.id
+            )));
+        }
+        self.status = Status::Stopped;
+        self.stop = Some(Stop {
+            at: now,
+            by: Some(actor.user.clone()),
+            reason: reason.to_string(),
+        });
+        Ok(Effect::UseEnded)
+    }
+
+    /// Deadlines that act by themselves: an urgent use without an application by its deadline is
+    /// stopped and purged.
+    pub fn tick(&mut self, now: Timestamp) -> Effect {
+        if let (Status::UrgentActive, Some(u)) = (self.status, &self.urgent)
+            && now >= u.deadline
+        {
+            let deadline = u.deadline;
+            self.status = Status::Stopped;
+            self.stop = Some(Stop {
+                at: now,
+                by: None,
+                reason: format!("no application filed by the deadline {deadline}"),
+            });
+            return Effect::Purge {
+                reason: format!("urgent use without an application by {deadline}"),
+            };
+        }
+        Effect::Nothing
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::permit::*;
+    use crate::profile::{SWEDEN, SWEDEN_COURT_FOR_ALL};
+
+    pub fn t0() -> Timestamp {
+        Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
+    }
+
+    pub fn application(purpose: Purpose) -> Application {
+        Application {
+            agency: Agency::Polismyndigheten,
+            purpose,
+            offence: purpose.requires_offence().then(|| Offence {
+                description: "mord (BrB 3:1)".into(),
+                annex_ii: AnnexII::Murder,
+                max_penalty_years: 18,
+                stage: Stage::Completed,
+            }),
+            persons: vec![DesignatedPerson {
+                id: "p1".into(),
+                label: "person 1".into(),
+                photos: vec![PhotoRef {
+                    id: "ph1".into(),
+                    source: "passport register".into(),
+                }],
+            }],
+            area: Area {
+                cameras: vec!["cam-1".into()],
+                polygon: None,
+            },
+            period: Period {
+                start: t0(),
+                end: t0().plus_hours(72),
+            },
+            reasons: Reasons {
+                necessity: "n".into(),
+                proportionality: "p".into(),
+                fria_ref: "FRIA-1".into(),
+                eu_db_ref: "EU-1".into(),
+            },
+            threshold: 0.4,
+        }
+    }
+
+    fn police() -> Actor {
+        Actor::new("officer", &[Role::Applicant])
+    }
+    fn prosecutor() -> Actor {
+        Actor::new("prosecutor", &[Role::Prosecutor])
+    }
+    fn judge() -> Actor {
+        Actor::new("judge", &[Role::Judge])
+    }
+
+    fn codes(r: &[Refusal]) -> Vec<&str> {
+        r.iter().map(|r| r.code.as_str()).collect()
+    }
+
+    #[test]
+    fn prosecutor_decides_victim_search() {
+        let mut p = Permit::draft(
+            "1".into(),
+            &SWEDEN,
+            application(Purpose::VictimSearch),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        p.apply(&police(), &SWEDEN, t0()).unwrap();
+        // A judge is not the decider for this purpose under the Swedish profile.
+        let e = p
+            .decide(&judge(), &SWEDEN, Outcome::Grant, "ok", t0())
+            .unwrap_err();
+        assert_eq!(e.code, "wrong_decider");
+        assert!(e.to_string().contains("Lag 2026:806"), "{e}");
+        p.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "necessary", t0())
+            .unwrap();
+        assert_eq!(p.status, Status::Granted);
+        assert!(p.is_active_at(t0()));
+        assert_eq!(p.phase_at(t0().plus_hours(100)), "expired");
+        assert!(!p.is_active_at(t0().plus_hours(72)));
+    }
+
+    #[test]
+    fn court_decides_suspects_on_a_prosecutors_application() {
+        let app = application(Purpose::SuspectLocation);
+        // The police cannot file it: a prosecutor applies to the court.
+        let mut p = Permit::draft("2".into(), &SWEDEN, app.clone(), &police(), t0()).unwrap();
+        assert_eq!(
+            codes(&p.apply(&police(), &SWEDEN, t0()).unwrap_err()),
+            ["wrong_applicant"]
+        );
+        let mut p2 = Permit::draft("3".into(), &SWEDEN, app, &prosecutor(), t0()).unwrap();
+        p2.apply(&prosecutor(), &SWEDEN, t0()).unwrap();
+        assert_eq!(
+            p2.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "x", t0())
+                .unwrap_err()
+                .code,
+            "separation_of_duties"
+        );
+        let other_prosecutor = Actor::new("p2", &[Role::Prosecutor]);
+        assert_eq!(
+            p2.decide(&other_prosecutor, &SWEDEN, Outcome::Grant, "x", t0())
+                .unwrap_err()
+                .code,
+            "wrong_decider"
+        );
+        p2.decide(&judge(), &SWEDEN, Outcome::Grant, "x", t0())
+            .unwrap();
+        assert_eq!(p.status, Status::Draft);
+    }
+
+    #[test]
+    fn stricter_profile_sends_every_purpose_to_a_court() {
+        let mut p = Permit::draft(
+            "4".into(),
+            &SWEDEN_COURT_FOR_ALL,
+            application(Purpose::VictimSearch),
+            &prosecutor(),
+            t0(),
+        )
+        .unwrap();
+        p.apply(&prosecutor(), &SWEDEN_COURT_FOR_ALL, t0()).unwrap();
+        let other = Actor::new("p2", &[Role::Prosecutor]);
+        assert_eq!(
+            p.decide(&other, &SWEDEN_COURT_FOR_ALL, Outcome::Grant, "x", t0())
+                .unwrap_err()
+                .code,
+            "wrong_decider"
+        );
+        p.decide(&judge(), &SWEDEN_COURT_FOR_ALL, Outcome::Grant, "x", t0())
+            .unwrap();
+    }
+
+    #[test]
+    fn applications_that_fall_short_are_refused_with_the_rule() {
+        let mut a = application(Purpose::SuspectLocation);
+        a.offence.as_mut().unwrap().max_penalty_years = 2;
+        a.period.end = a.period.start.plus_months(1).plus_millis(1);
+        a.reasons.fria_ref.clear();
+        a.persons[0].photos.clear();
+        let r = a.check(&SWEDEN);
+        assert_eq!(
+            codes(&r),
+            [
+                "penalty_too_low",
+                "photo_required",
+                "period_too_long",
+                "reasons_required"
+            ]
+        );
+        assert!(r.iter().any(|x| x.to_string()
+            == "period exceeds 1 month(s) (period exceeds one month (Lag 2026:806))"));
+        let mut none = application(Purpose::SentenceEnforcement);
+        none.offence = None;
+        assert_eq!(codes(&none.check(&SWEDEN)), ["offence_required"]);
+        // Attempt of a qualifying offence qualifies.
+        let mut attempt = application(Purpose::SuspectLocation);
+        attempt.offence.as_mut().unwrap().stage = Stage::Attempt;
+        assert!(attempt.check(&SWEDEN).is_empty());
+        // Exactly one month is allowed.
+        let mut month = application(Purpose::VictimSearch);
+        month.period.end = month.period.start.plus_months(1);
+        assert!(month.check(&SWEDEN).is_empty());
+        // No area at all.
+        let mut nowhere = application(Purpose::VictimSearch);
+        nowhere.area = Area::default();
+        assert_eq!(codes(&nowhere.check(&SWEDEN)), ["area_required"]);
+    }
+
+    #[test]
+    fn urgent_start_deadline_purges_by_itself() {
+        let mut p = Permit::draft(
+            "5".into(),
+            &SWEDEN,
+            application(Purpose::ImminentThreat),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.urgent_start(&police(), &SWEDEN, t0()).unwrap(),
+            Effect::UseStarted
+        );
+        assert!(p.is_active_at(t0().plus_hours(23)));
+        // Fail closed: past the deadline the use is off even before tick runs.
+        assert!(!p.is_active_at(t0().plus_hours(24)));
+        assert_eq!(p.tick(t0().plus_hours(23)), Effect::Nothing);
+        assert!(matches!(p.tick(t0().plus_hours(24)), Effect::Purge { .. }));
+        assert_eq!(p.status, Status::Stopped);
+        assert_eq!(
+            p.apply(&police(), &SWEDEN, t0().plus_hours(25))
+                .unwrap_err()[0]
+                .code,
+            "wrong_state"
+        );
+    }
+
+    #[test]
+    fn refused_urgent_use_is_purged_granted_continues() {
+        let mut p = Permit::draft(
+            "6".into(),
+            &SWEDEN,
+            application(Purpose::ImminentThreat),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        p.urgent_start(&police(), &SWEDEN, t0()).unwrap();
+        p.apply(&police(), &SWEDEN, t0().plus_hours(2)).unwrap();
+        assert!(
+            p.is_active_at(t0().plus_hours(30)),
+            "filed in time: use continues past 24 h"
+        );
+        let e = p
+            .decide(
+                &prosecutor(),
+                &SWEDEN,
+                Outcome::Refuse,
+                "not necessary",
+                t0().plus_hours(3),
+            )
+            .unwrap();
+        assert!(matches!(e, Effect::Purge { .. }));
+        assert!(!p.is_active_at(t0().plus_hours(3)));
+
+        let mut q = Permit::draft(
+            "7".into(),
+            &SWEDEN,
+            application(Purpose::ImminentThreat),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        q.urgent_start(&police(), &SWEDEN, t0()).unwrap();
+        q.apply(&police(), &SWEDEN, t0().plus_hours(1)).unwrap();
+        assert_eq!(
+            q.decide(
+                &prosecutor(),
+                &SWEDEN,
+                Outcome::Grant,
+                "ok",
+                t0().plus_hours(2)
+            )
+            .unwrap(),
+            Effect::Nothing
+        );
+        assert_eq!(q.status, Status::Granted);
+    }
+
+    #[test]
+    fn stop_ends_use_and_is_restricted() {
+        let mut p = Permit::draft(
+            "8".into(),
+            &SWEDEN,
+            application(Purpose::VictimSearch),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        p.apply(&police(), &SWEDEN, t0()).unwrap();
+        p.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "ok", t0())
+            .unwrap();
+        let reviewer = Actor::new("r", &[Role::Reviewer]);
+        assert_eq!(
+            p.stop(&reviewer, "x", t0()).unwrap_err().code,
+            "not_permitted"
+        );
+        assert_eq!(
+            p.stop(&police(), "found", t0().plus_hours(1)).unwrap(),
+            Effect::UseEnded
+        );
+        assert!(!p.is_active_at(t0().plus_hours(2)));
+        assert_eq!(
+            p.stop(&police(), "again", t0()).unwrap_err().code,
+            "wrong_state"
+        );
+    }
+
+    #[test]
+    fn drafting_needs_an_applicant_role() {
+        let admin = Actor::new("a", &[Role::Admin]);
+        assert_eq!(
+            Permit::draft(
+                "9".into(),
+                &SWEDEN,
+                application(Purpose::VictimSearch),
+                &admin,
+                t0()
+            )
+            .unwrap_err()
+            .code,
+            "not_permitted"
+        );
+    }
+}

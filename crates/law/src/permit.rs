@@ -1,0 +1,262 @@
+//! The permit (tillstånd) and the rules a permit application must satisfy.
+
+use serde::{Deserialize, Serialize};
+
+use crate::profile::Profile;
+use crate::time::Timestamp;
+use crate::{Refusal, rule};
+
+pub type PermitId = String;
+pub type UserId = String;
+pub type CameraId = String;
+pub type PersonId = String;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agency {
+    Polismyndigheten,
+    Sakerhetspolisen,
+}
+
+/// The four purposes the law allows (AI Act art. 5(1)(h)(i)-(iii) as enacted in Lag 2026:806).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Targeted search for a victim of abduction, trafficking or sexual exploitation, or a missing person.
+    VictimSearch,
+    /// Preventing a specific, substantial and imminent threat to life or physical safety, or a
+    /// genuine and present or foreseeable threat of a terrorist attack.
+    ImminentThreat,
+    /// Locating or identifying a person suspected of a crime, for investigation or prosecution.
+    SuspectLocation,
+    /// Enforcing a criminal sentence for such a crime.
+    SentenceEnforcement,
+}
+
+impl Purpose {
+    pub fn requires_offence(self) -> bool {
+        matches!(
+            self,
+            Purpose::SuspectLocation | Purpose::SentenceEnforcement
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::VictimSearch => "victim_search",
+            Purpose::ImminentThreat => "imminent_threat",
+            Purpose::SuspectLocation => "suspect_location",
+            Purpose::SentenceEnforcement => "sentence_enforcement",
+        }
+    }
+}
+
+/// The criminal offences of Annex II to the AI Act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnexII {
+    Terrorism,
+    TraffickingInHumanBeings,
+    SexualExploitationOfChildren,
+    IllicitTraffickingInNarcotics,
+    IllicitTraffickingInWeapons,
+    Murder,
+    GrievousBodilyInjury,
+    IllicitTradeInHumanOrgans,
+    IllicitTraffickingInNuclearMaterials,
+    KidnappingOrHostageTaking,
+    CrimesWithinIccJurisdiction,
+    UnlawfulSeizureOfAircraftOrShips,
+    Rape,
+    EnvironmentalCrime,
+    OrganisedOrArmedRobbery,
+    Sabotage,
+    ParticipationInCriminalOrganisation,
+}
+
+/// How far the conduct went. Attempt, preparation and conspiracy are included by the law when
+/// the offence itself qualifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Completed,
+    Attempt,
+    Preparation,
+    Conspiracy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offence {
+    /// The offence as named in Swedish law, e.g. "mord (BrB 3:1)".
+    pub description: String,
+    pub annex_ii: AnnexII,
+    /// The maximum penalty of the offence in the statute, in years.
+    pub max_penalty_years: u32,
+    pub stage: Stage,
+}
+
+/// Where a reference photo came from, recorded for each photo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoRef {
+    pub id: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesignatedPerson {
+    pub id: PersonId,
+    /// A case label, not necessarily a name.
+    pub label: String,
+    pub photos: Vec<PhotoRef>,
+}
+
+/// A point as (latitude, longitude) in degrees (WGS 84).
+pub type LatLon = (f64, f64);
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Area {
+    /// Cameras named one by one.
+    pub cameras: Vec<CameraId>,
+    /// A polygon that selects every camera inside it.
+    pub polygon: Option<Vec<LatLon>>,
+}
+
+impl Area {
+    pub fn is_empty(&self) -> bool {
+        self.cameras.is_empty() && self.polygon.as_ref().is_none_or(|p| p.len() < 3)
+    }
+
+    /// Whether a camera falls in the area: named, or located inside the polygon.
+    pub fn covers(&self, camera: &CameraId, location: Option<LatLon>) -> bool {
+        self.cameras.contains(camera)
+            || match (&self.polygon, location) {
+                (Some(poly), Some(p)) if poly.len() >= 3 => point_in_polygon(p, poly),
+                _ => false,
+            }
+    }
+}
+
+/// Even-odd ray casting; a point exactly on an edge may fall either way, so areas should be drawn
+/// with margin.
+pub fn point_in_polygon(p: LatLon, poly: &[LatLon]) -> bool {
+    let (y, x) = p;
+    let mut inside = false;
+    let mut j = poly.len() - 1;
+    for i in 0..poly.len() {
+        let (yi, xi) = poly[i];
+        let (yj, xj) = poly[j];
+        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    pub start: Timestamp,
+    /// Exclusive.
+    pub end: Timestamp,
+}
+
+impl Period {
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.start <= t && t < self.end
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Reasons {
+    pub necessity: String,
+    pub proportionality: String,
+    /// Fundamental rights impact assessment (AI Act art. 27) reference.
+    pub fria_ref: String,
+    /// EU database registration (AI Act art. 49) reference.
+    pub eu_db_ref: String,
+}
+
+/// Everything an applicant states. Validated by [`Application::check`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Application {
+    pub agency: Agency,
+    pub purpose: Purpose,
+    pub offence: Option<Offence>,
+    pub persons: Vec<DesignatedPerson>,
+    pub area: Area,
+    pub period: Period,
+    pub reasons: Reasons,
+    /// Cosine threshold for matches under this permit (derived from a target FPIR by calibration).
+    pub threshold: f32,
+}
+
+impl Application {
+    /// Every rule the application breaks, each with its legal ground. Empty when it may be decided on.
+    pub fn check(&self, profile: &Profile) -> Vec<Refusal> {
+        let mut out = Vec::new();
+        if self.purpose.requires_offence() {
+            match &self.offence {
+                None => out.push(rule::OFFENCE_REQUIRED.refusal(format!(
+                    "purpose {} requires an offence",
+                    self.purpose.as_str()
+                ))),
+                Some(o) if o.max_penalty_years < profile.min_penalty_years => {
+                    out.push(rule::PENALTY_TOO_LOW.refusal(format!(
+                        "offence carries at most {} years; the law requires at least {} years",
+                        o.max_penalty_years, profile.min_penalty_years
+                    )))
+                }
+                Some(o) if o.description.trim().is_empty() => out.push(
+                    rule::OFFENCE_REQUIRED.refusal("the offence is not described".to_string()),
+                ),
+                Some(_) => {}
+            }
+        }
+        if self.persons.is_empty() {
+            out.push(rule::PERSON_REQUIRED.refusal("no designated person".to_string()));
+        }
+        for p in &self.persons {
+            if p.photos.is_empty() {
+                out.push(
+                    rule::PHOTO_REQUIRED
+                        .refusal(format!("designated person {} has no reference photo", p.id)),
+                );
+            }
+            if p.photos.iter().any(|ph| ph.source.trim().is_empty()) {
+                out.push(rule::PHOTO_REQUIRED.refusal(format!(
+                    "a photo of designated person {} has no recorded source",
+                    p.id
+                )));
+            }
+        }
+        if self.area.is_empty() {
+            out.push(rule::AREA_REQUIRED.refusal("the area names no camera and no polygon".into()));
+        }
+        if self.period.end <= self.period.start {
+            out.push(rule::PERIOD_INVALID.refusal("the period ends before it starts".into()));
+        } else if self.period.end > self.period.start.plus_months(profile.max_period_months) {
+            out.push(rule::PERIOD_TOO_LONG.refusal(format!(
+                "period exceeds {} month(s)",
+                profile.max_period_months
+            )));
+        }
+        let r = &self.reasons;
+        for (field, v) in [
+            ("necessity", &r.necessity),
+            ("proportionality", &r.proportionality),
+            ("FRIA reference", &r.fria_ref),
+            ("EU database registration", &r.eu_db_ref),
+        ] {
+            if v.trim().is_empty() {
+                out.push(rule::REASONS_REQUIRED.refusal(format!("{field} is missing")));
+            }
+        }
+        if !(self.threshold > 0.0 && self.threshold < 1.0) {
+            out.push(rule::THRESHOLD_INVALID.refusal(format!(
+                "match threshold {} is outside (0, 1)",
+                self.threshold
+            )));
+        }
+        out
+    }
+}

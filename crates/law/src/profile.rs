@@ -1,0 +1,197 @@
+//! Jurisdiction profiles: who decides which purpose, and the numbers of the law, kept as data in one
+//! place so a reform changes a table, not the code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::permit::Purpose;
+
+/// Who may decide on a permit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Authority {
+    /// A court (tingsrätt), on a prosecutor's written application.
+    Court,
+    /// A prosecutor (åklagare), on the police's application.
+    Prosecutor,
+}
+
+/// Who may apply to that decider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applicant {
+    Prosecutor,
+    Police,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRule {
+    pub purpose: Purpose,
+    pub decider: Authority,
+    pub applicant: Applicant,
+}
+
+/// Profiles are compiled in: the law is not a runtime setting an operator could edit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    pub name: &'static str,
+    pub statute: &'static str,
+    pub rules: [DecisionRule; 4],
+    /// Hours within which an urgent start must be followed by an application.
+    pub urgent_application_hours: i64,
+    /// Longest permitted period, in calendar months.
+    pub max_period_months: u32,
+    /// Lowest maximum penalty, in years, of an offence that can ground a permit.
+    pub min_penalty_years: u32,
+    /// Purposes after which an identified person is notified (underrättelse).
+    pub subject_notification: &'static [Purpose],
+    /// Days after the end of use by which a subject notification is due, unless deferred.
+    pub subject_notification_days: u32,
+}
+
+const ALL_PURPOSES: &[Purpose] = &[
+    Purpose::VictimSearch,
+    Purpose::ImminentThreat,
+    Purpose::SuspectLocation,
+    Purpose::SentenceEnforcement,
+];
+
+/// Sweden as enacted: a court for investigation and prosecution, a prosecutor for the rest.
+pub const SWEDEN: Profile = Profile {
+    name: "se-2026",
+    statute: "Lag (2026:806)",
+    rules: [
+        DecisionRule {
+            purpose: Purpose::VictimSearch,
+            decider: Authority::Prosecutor,
+            applicant: Applicant::Police,
+        },
+        DecisionRule {
+            purpose: Purpose::ImminentThreat,
+            decider: Authority::Prosecutor,
+            applicant: Applicant::Police,
+        },
+        DecisionRule {
+            purpose: Purpose::SuspectLocation,
+            decider: Authority::Court,
+            applicant: Applicant::Prosecutor,
+        },
+        DecisionRule {
+            purpose: Purpose::SentenceEnforcement,
+            decider: Authority::Prosecutor,
+            applicant: Applicant::Police,
+        },
+    ],
+    urgent_application_hours: 24,
+    max_period_months: 1,
+    min_penalty_years: 4,
+    subject_notification: &[Purpose::SuspectLocation],
+    subject_notification_days: 30,
+};
+
+/// The reform proposed in parliament: a court decides every purpose, and every identified person is
+/// notified afterwards.
+pub const SWEDEN_COURT_FOR_ALL: Profile = Profile {
+    name: "se-court-for-all",
+    statute: "Lag (2026:806), as amended by the proposed reform",
+    rules: [
+        DecisionRule {
+            purpose: Purpose::VictimSearch,
+            decider: Authority::Court,
+            applicant: Applicant::Prosecutor,
+        },
+        DecisionRule {
+            purpose: Purpose::ImminentThreat,
+            decider: Authority::Court,
+            applicant: Applicant::Prosecutor,
+        },
+        DecisionRule {
+            purpose: Purpose::SuspectLocation,
+            decider: Authority::Court,
+            applicant: Applicant::Prosecutor,
+        },
+        DecisionRule {
+            purpose: Purpose::SentenceEnforcement,
+            decider: Authority::Court,
+            applicant: Applicant::Prosecutor,
+        },
+    ],
+    urgent_application_hours: 24,
+    max_period_months: 1,
+    min_penalty_years: 4,
+    subject_notification: ALL_PURPOSES,
+    subject_notification_days: 30,
+};
+
+impl Profile {
+    pub fn by_name(name: &str) -> Option<&'static Profile> {
+        [&SWEDEN, &SWEDEN_COURT_FOR_ALL]
+            .into_iter()
+            .find(|p| p.name == name)
+    }
+
+    pub fn rule(&self, purpose: Purpose) -> &DecisionRule {
+        self.rules
+            .iter()
+            .find(|r| r.purpose == purpose)
+            .expect("every profile has one rule per purpose")
+    }
+
+    pub fn notifies_subject(&self, purpose: Purpose) -> bool {
+        self.subject_notification.contains(&purpose)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweden_maps_purposes_to_deciders() {
+        assert_eq!(
+            SWEDEN.rule(Purpose::SuspectLocation).decider,
+            Authority::Court
+        );
+        assert_eq!(
+            SWEDEN.rule(Purpose::SuspectLocation).applicant,
+            Applicant::Prosecutor
+        );
+        for p in [
+            Purpose::VictimSearch,
+            Purpose::ImminentThreat,
+            Purpose::SentenceEnforcement,
+        ] {
+            assert_eq!(SWEDEN.rule(p).decider, Authority::Prosecutor);
+            assert_eq!(SWEDEN.rule(p).applicant, Applicant::Police);
+        }
+        assert_eq!(
+            (
+                SWEDEN.urgent_application_hours,
+                SWEDEN.max_period_months,
+                SWEDEN.min_penalty_years
+            ),
+            (24, 1, 4)
+        );
+    }
+
+    #[test]
+    fn stricter_profile_has_a_court_for_every_purpose() {
+        for p in ALL_PURPOSES {
+            assert_eq!(SWEDEN_COURT_FOR_ALL.rule(*p).decider, Authority::Court);
+            assert!(SWEDEN_COURT_FOR_ALL.notifies_subject(*p));
+        }
+        assert_eq!(
+            Profile::by_name("se-court-for-all"),
+            Some(&SWEDEN_COURT_FOR_ALL)
+        );
+        assert!(Profile::by_name("nowhere").is_none());
+    }
+
+    #[test]
+    fn each_profile_has_exactly_one_rule_per_purpose() {
+        for prof in [&SWEDEN, &SWEDEN_COURT_FOR_ALL] {
+            for p in ALL_PURPOSES {
+                assert_eq!(prof.rules.iter().filter(|r| r.purpose == *p).count(), 1);
+            }
+        }
+    }
+}

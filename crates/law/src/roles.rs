@@ -1,0 +1,121 @@
+//! Roles and separation of duties.
+
+use serde::{Deserialize, Serialize};
+
+use crate::permit::UserId;
+use crate::profile::{Applicant, Authority};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Camera-centre operator: watches live alerts and cameras.
+    Operator,
+    /// Verifies hits (two different reviewers per alert).
+    Reviewer,
+    /// Police officer who drafts and files applications to a prosecutor, and may start urgent use.
+    Applicant,
+    /// Prosecutor: decides some purposes, and applies to a court for others.
+    Prosecutor,
+    /// Judge of a court: decides investigation and prosecution purposes.
+    Judge,
+    /// IMY auditor: reads the audit log and reports; no biometric data.
+    Auditor,
+    /// Manages users and cameras; never sees biometric data.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::Operator,
+        Role::Reviewer,
+        Role::Applicant,
+        Role::Prosecutor,
+        Role::Judge,
+        Role::Auditor,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Reviewer => "reviewer",
+            Role::Applicant => "applicant",
+            Role::Prosecutor => "prosecutor",
+            Role::Judge => "judge",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether this role may ever see biometric data (photos, crops, templates).
+    pub fn may_see_biometrics(self) -> bool {
+        matches!(
+            self,
+            Role::Reviewer | Role::Applicant | Role::Prosecutor | Role::Judge
+        )
+    }
+}
+
+/// An authenticated user and the roles they hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub user: UserId,
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    pub fn new(user: impl Into<UserId>, roles: &[Role]) -> Self {
+        Self {
+            user: user.into(),
+            roles: roles.to_vec(),
+        }
+    }
+
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The deciding authority this actor holds, if any.
+    pub fn holds(&self, authority: Authority) -> bool {
+        match authority {
+            Authority::Court => self.has(Role::Judge),
+            Authority::Prosecutor => self.has(Role::Prosecutor),
+        }
+    }
+
+    pub fn may_apply_as(&self, applicant: Applicant) -> bool {
+        match applicant {
+            Applicant::Police => self.has(Role::Applicant),
+            Applicant::Prosecutor => self.has(Role::Prosecutor),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_and_biometric_access() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert!(!Role::Admin.may_see_biometrics());
+        assert!(!Role::Auditor.may_see_biometrics());
+        assert!(!Role::Operator.may_see_biometrics());
+        assert!(Role::Reviewer.may_see_biometrics());
+    }
+
+    #[test]
+    fn authority_follows_role() {
+        let judge = Actor::new("j", &[Role::Judge]);
+        assert!(judge.holds(Authority::Court) && !judge.holds(Authority::Prosecutor));
+        let pros = Actor::new("p", &[Role::Prosecutor]);
+        assert!(pros.holds(Authority::Prosecutor) && pros.may_apply_as(Applicant::Prosecutor));
+        assert!(!pros.may_apply_as(Applicant::Police));
+    }
+}

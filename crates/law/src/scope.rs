@@ -1,0 +1,346 @@
+//! The scope function: (camera, instant) -> watchlist. The only door through which the engine learns
+//! whom it may look for. It fails closed: an unknown instant, an unreadable store or a disabled camera
+//! give an empty watchlist, and an empty watchlist means no detection runs at all.
+
+use serde::{Deserialize, Serialize};
+
+use crate::lifecycle::Permit;
+use crate::permit::{CameraId, LatLon, PermitId, PersonId};
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraInfo {
+    pub id: CameraId,
+    pub location: Option<LatLon>,
+    pub enabled: bool,
+}
+
+/// One template the engine may match, tagged with its permit and threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchEntry<T> {
+    pub permit: PermitId,
+    pub person: PersonId,
+    pub threshold: f32,
+    pub template: T,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watchlist<T> {
+    pub at: Option<Timestamp>,
+    pub entries: Vec<WatchEntry<T>>,
+}
+
+impl<T> Watchlist<T> {
+    pub fn empty(at: Option<Timestamp>) -> Self {
+        Self {
+            at,
+            entries: Vec::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The watchlist of `camera` at `now`, from a snapshot of permits and their templates.
+///
+/// `snapshot` is `Err` when the store could not be read: the result is then empty, as it is when
+/// `now` is unknown or the camera is disabled. Only templates of persons designated in a permit that
+/// is active at `now` and whose area covers the camera are returned.
+pub fn watchlist<'a, T: Clone + 'a, E>(
+    camera: &CameraInfo,
+    now: Option<Timestamp>,
+    snapshot: Result<impl IntoIterator<Item = (&'a Permit, &'a [(PersonId, T)])>, E>,
+) -> Watchlist<T> {
+    let (Some(t), Ok(snapshot)) = (now, snapshot) else {
+        return Watchlist::empty(now);
+    };
+    if !camera.enabled {
+        return Watchlist::empty(now);
+    }
+    let mut entries = Vec::new();
+    for (permit, templates) in snapshot {
+        if permit.purged
+            || !permit.is_active_at(t)
+            || !permit.application.area.covers(&camera.id, camera.location)
+        {
+            continue;
+        }
+        let designated = &permit.application.persons;
+        for (person, template) in templates {
+            // Only persons named in the permit, never anything else the store may hold.
+            if designated.iter().any(|p| &p.id == person) {
+                entries.push(WatchEntry {
+                    permit: permit.id.clone(),
+                    person: person.clone(),
+                    threshold: permit.application.threshold,
+                    template: template.clone(),
+                });
+            }
+        }
+    }
+    Watchlist { at: now, entries }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::lifecycle::tests::{application, t0};
+    use crate::lifecycle::{Effect, Outcome};
+    use crate::permit::Purpose;
+    use crate::profile::SWEDEN;
+    use crate::roles::{Actor, Role};
+    use crate::time::{HOUR, MINUTE};
+
+    fn cam(id: &str, loc: Option<LatLon>) -> CameraInfo {
+        CameraInfo {
+            id: id.into(),
+            location: loc,
+            enabled: true,
+        }
+    }
+
+    fn granted(purpose: Purpose) -> Permit {
+        let police = Actor::new("officer", &[Role::Applicant]);
+        let pros = Actor::new("prosecutor", &[Role::Prosecutor]);
+        let judge = Actor::new("judge", &[Role::Judge]);
+        let applicant = if purpose == Purpose::SuspectLocation {
+            &pros
+        } else {
+            &police
+        };
+        let decider = if purpose == Purpose::SuspectLocation {
+            &judge
+        } else {
+            &pros
+        };
+        let mut p =
+            Permit::draft("1".into(), &SWEDEN, application(purpose), applicant, t0()).unwrap();
+        p.apply(applicant, &SWEDEN, t0()).unwrap();
+        p.decide(decider, &SWEDEN, Outcome::Grant, "ok", t0())
+            .unwrap();
+        p
+    }
+
+    #[test]
+    fn only_active_covered_designated_templates() {
+        let p = granted(Purpose::VictimSearch);
+        let templates = vec![("p1".to_string(), 1u8), ("stranger".to_string(), 2u8)];
+        let snap = || Ok::<_, ()>(vec![(&p, templates.as_slice())]);
+        let w = watchlist(&cam("cam-1", None), Some(t0()), snap());
+        assert_eq!(w.entries.len(), 1);
+        assert_eq!(
+            (w.entries[0].person.as_str(), w.entries[0].template),
+            ("p1", 1)
+        );
+        assert_eq!(w.entries[0].threshold, 0.4);
+        assert!(watchlist(&cam("cam-2", None), Some(t0()), snap()).is_empty());
+        assert!(watchlist(&cam("cam-1", None), Some(t0().plus_millis(-1)), snap()).is_empty());
+        assert!(watchlist(&cam("cam-1", None), Some(t0().plus_hours(72)), snap()).is_empty());
+    }
+
+    #[test]
+    fn fails_closed() {
+        let p = granted(Purpose::VictimSearch);
+        let templates = vec![("p1".to_string(), 1u8)];
+        let snap = || Ok::<_, ()>(vec![(&p, templates.as_slice())]);
+        assert!(
+            watchlist(&cam("cam-1", None), None, snap()).is_empty(),
+            "unknown time"
+        );
+        type Snapshot<'a> = Vec<(&'a Permit, &'a [(String, u8)])>;
+        let err: Result<Snapshot, &str> = Err("database locked");
+        assert!(
+            watchlist(&cam("cam-1", None), Some(t0()), err).is_empty(),
+            "unreadable store"
+        );
+        let mut off = cam("cam-1", None);
+        off.enabled = false;
+        assert!(
+            watchlist(&off, Some(t0()), snap()).is_empty(),
+            "disabled camera"
+        );
+    }
+
+    #[test]
+    fn polygon_selects_cameras_inside() {
+        let mut p = granted(Purpose::VictimSearch);
+        p.application.area.cameras.clear();
+        // A square around Sergels torg, Stockholm.
+        p.application.area.polygon = Some(vec![
+            (59.330, 18.060),
+            (59.330, 18.070),
+            (59.336, 18.070),
+            (59.336, 18.060),
+        ]);
+        let templates = vec![("p1".to_string(), 1u8)];
+        let snap = || Ok::<_, ()>(vec![(&p, templates.as_slice())]);
+        assert_eq!(
+            watchlist(&cam("x", Some((59.332, 18.064))), Some(t0()), snap())
+                .entries
+                .len(),
+            1
+        );
+        assert!(watchlist(&cam("y", Some((59.340, 18.064))), Some(t0()), snap()).is_empty());
+        assert!(watchlist(&cam("z", None), Some(t0()), snap()).is_empty());
+    }
+
+    // ---- Property test: random histories never leak a template out of scope. ----
+
+    /// A minimal in-memory store: permits, templates, alerts and photos per permit. Purging deletes
+    /// everything of the permit, as the real store must.
+    #[derive(Default)]
+    struct Store {
+        permits: BTreeMap<String, Permit>,
+        templates: BTreeMap<String, Vec<(String, u32)>>,
+        alerts: BTreeMap<String, u32>,
+        photos: BTreeMap<String, u32>,
+    }
+
+    impl Store {
+        fn apply(&mut self, id: &str, e: Effect) {
+            if let Effect::Purge { .. } = e {
+                self.templates.remove(id);
+                self.alerts.remove(id);
+                self.photos.remove(id);
+                if let Some(p) = self.permits.get_mut(id) {
+                    p.purged = true;
+                }
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Draft {
+            urgent_purpose: bool,
+            camera: u8,
+            hours: i64,
+        },
+        Apply(u8),
+        Urgent(u8),
+        Decide(u8, bool, bool),
+        Stop(u8),
+        Alert(u8),
+        Advance(i64),
+        Tick,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (any::<bool>(), 0u8..3, 1i64..800).prop_map(|(u, c, h)| Op::Draft {
+                urgent_purpose: u,
+                camera: c,
+                hours: h
+            }),
+            (0u8..6).prop_map(Op::Apply),
+            (0u8..6).prop_map(Op::Urgent),
+            (0u8..6, any::<bool>(), any::<bool>()).prop_map(|(i, g, self_decide)| Op::Decide(
+                i,
+                g,
+                self_decide
+            )),
+            (0u8..6).prop_map(Op::Stop),
+            (0u8..6).prop_map(Op::Alert),
+            (-2 * HOUR..30 * HOUR).prop_map(Op::Advance),
+            Just(Op::Tick),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn no_template_outside_scope_and_refusal_leaves_nothing(ops in prop::collection::vec(op(), 1..40)) {
+            let police = Actor::new("officer", &[Role::Applicant]);
+            let pros = Actor::new("prosecutor", &[Role::Prosecutor]);
+            let mut store = Store::default();
+            let mut now = t0();
+            let mut refused_urgent: Vec<String> = Vec::new();
+            let id_of = |i: u8, s: &Store| s.permits.keys().nth(i as usize % s.permits.len().max(1)).cloned();
+            for op in ops {
+                match op {
+                    Op::Draft { urgent_purpose, camera, hours } => {
+                        let purpose = if urgent_purpose { Purpose::ImminentThreat } else { Purpose::VictimSearch };
+                        let mut a = application(purpose);
+                        a.area.cameras = vec![format!("cam-{camera}")];
+                        a.period.start = now.plus_millis(-HOUR);
+                        a.period.end = a.period.start.plus_hours(hours);
+                        let id = format!("p{:03}", store.permits.len());
+                        if let Ok(p) = Permit::draft(id.clone(), &SWEDEN, a, &police, now) {
+                            store.templates.insert(id.clone(), vec![("p1".into(), store.permits.len() as u32), ("other".into(), 999)]);
+                            store.photos.insert(id.clone(), 1);
+                            store.permits.insert(id, p);
+                        }
+                    }
+                    Op::Apply(i) => if let Some(id) = id_of(i, &store) {
+                        let _ = store.permits.get_mut(&id).unwrap().apply(&police, &SWEDEN, now);
+                    },
+                    Op::Urgent(i) => if let Some(id) = id_of(i, &store)
+                        && let Ok(e) = store.permits.get_mut(&id).unwrap().urgent_start(&police, &SWEDEN, now) {
+                        store.apply(&id, e)
+                    },
+                    Op::Decide(i, grant, self_decide) => if let Some(id) = id_of(i, &store) {
+                        let who = if self_decide { &police } else { &pros };
+                        let outcome = if grant { Outcome::Grant } else { Outcome::Refuse };
+                        let p = store.permits.get_mut(&id).unwrap();
+                        let was_urgent = p.urgent.is_some();
+                        if let Ok(e) = p.decide(who, &SWEDEN, outcome, "reasons", now) {
+                            prop_assert!(!self_decide, "an applicant decided their own permit");
+                            if !grant && was_urgent { refused_urgent.push(id.clone()); }
+                            store.apply(&id, e);
+                        }
+                    },
+                    Op::Stop(i) => if let Some(id) = id_of(i, &store)
+                        && let Ok(e) = store.permits.get_mut(&id).unwrap().stop(&police, "done", now) {
+                        store.apply(&id, e)
+                    },
+                    Op::Alert(i) => if let Some(id) = id_of(i, &store) {
+                        let snapshot: Vec<(&Permit, &[(String, u32)])> = store.permits.iter()
+                            .map(|(k, p)| (p, store.templates.get(k).map_or(&[][..], |v| v.as_slice()))).collect();
+                        let cam_id = store.permits[&id].application.area.cameras[0].clone();
+                        let w = watchlist(&cam(&cam_id, None), Some(now), Ok::<_, ()>(snapshot));
+                        if w.entries.iter().any(|e| e.permit == id) { *store.alerts.entry(id).or_default() += 1; }
+                    },
+                    Op::Advance(ms) => now = now.plus_millis(ms.max(MINUTE)),
+                    Op::Tick => {
+                        let ids: Vec<String> = store.permits.keys().cloned().collect();
+                        for id in ids {
+                            let e = store.permits.get_mut(&id).unwrap().tick(now);
+                            store.apply(&id, e);
+                        }
+                    }
+                }
+                // Invariant 1: every template returned, on any camera, is in scope.
+                let snapshot: Vec<(&Permit, &[(String, u32)])> = store.permits.iter()
+                    .map(|(k, p)| (p, store.templates.get(k).map_or(&[][..], |v| v.as_slice()))).collect();
+                for c in 0..4u8 {
+                    let camera = cam(&format!("cam-{c}"), None);
+                    let w = watchlist(&camera, Some(now), Ok::<_, ()>(snapshot.clone()));
+                    for e in &w.entries {
+                        let p = &store.permits[&e.permit];
+                        prop_assert!(p.application.area.cameras.contains(&camera.id));
+                        prop_assert!(p.application.period.contains(now) || p.urgent.is_some());
+                        prop_assert!(now < p.application.period.end);
+                        prop_assert!(p.is_active_at(now) && !p.purged);
+                        prop_assert_eq!(e.person.as_str(), "p1", "a non-designated template leaked");
+                        if let Some(u) = &p.urgent {
+                            prop_assert!(u.started_at <= now);
+                            if p.status == crate::lifecycle::Status::UrgentActive { prop_assert!(now < u.deadline); }
+                        }
+                    }
+                }
+                // Invariant 2: after a refusal of urgent use, nothing linked to it remains.
+                for id in &refused_urgent {
+                    prop_assert!(!store.templates.contains_key(id));
+                    prop_assert!(!store.alerts.contains_key(id));
+                    prop_assert!(!store.photos.contains_key(id));
+                }
+            }
+        }
+    }
+}

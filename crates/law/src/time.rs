@@ -1,0 +1,238 @@
+//! Instants, durations and calendar months in UTC, and the clock every deadline goes through.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+pub const SECOND: i64 = 1000;
+pub const MINUTE: i64 = 60 * SECOND;
+pub const HOUR: i64 = 60 * MINUTE;
+pub const DAY: i64 = 24 * HOUR;
+
+impl Timestamp {
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn plus_millis(self, ms: i64) -> Timestamp {
+        Timestamp(self.0.saturating_add(ms))
+    }
+
+    pub fn plus_hours(self, h: i64) -> Timestamp {
+        self.plus_millis(h.saturating_mul(HOUR))
+    }
+
+    /// The same wall-clock time `n` calendar months later, the day clamped to the month's length
+    /// (31 January + 1 month = 28 or 29 February), as periods "of at most one month" are counted.
+    pub fn plus_months(self, n: u32) -> Timestamp {
+        let days = self.0.div_euclid(DAY);
+        let ms_of_day = self.0.rem_euclid(DAY);
+        let (y, m, d) = civil_from_days(days);
+        let total = y * 12 + (m as i64 - 1) + n as i64;
+        let (ny, nm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
+        let nd = d.min(days_in_month(ny, nm));
+        Timestamp(days_from_civil(ny, nm, nd) * DAY + ms_of_day)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ`, for messages and exports.
+    pub fn to_rfc3339(self) -> String {
+        let days = self.0.div_euclid(DAY);
+        let ms = self.0.rem_euclid(DAY);
+        let (y, m, d) = civil_from_days(days);
+        let s = ms / SECOND;
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            s / 3600,
+            (s / 60) % 60,
+            s % 60
+        )
+    }
+
+    /// Parse `YYYY-MM-DDTHH:MM[:SS]Z` (UTC only; an offset is refused rather than guessed).
+    pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+        let s = s.strip_suffix('Z')?;
+        let (date, time) = s.split_once('T')?;
+        let mut d = date.split('-');
+        let y: i64 = d.next()?.parse().ok()?;
+        let m: u32 = d.next()?.parse().ok()?;
+        let day: u32 = d.next()?.parse().ok()?;
+        if d.next().is_some() || !(1..=12).contains(&m) || day == 0 || day > days_in_month(y, m) {
+            return None;
+        }
+        let mut t = time.split(':');
+        let hh: i64 = t.next()?.parse().ok()?;
+        let mm: i64 = t.next()?.parse().ok()?;
+        let ss: i64 = t.next().map(|v| v.parse().ok()).unwrap_or(Some(0))?;
+        if t.next().is_some() || hh > 23 || mm > 59 || ss > 59 {
+            return None;
+        }
+        Some(Timestamp(
+            days_from_civil(y, m, day) * DAY + hh * HOUR + mm * MINUTE + ss * SECOND,
+        ))
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if is_leap(y) => 29,
+        _ => 28,
+    }
+}
+
+// Howard Hinnant's civil-date algorithms (public domain).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Where "now" comes from. Every deadline is computed against a clock, never against the OS directly,
+/// so tests drive time and production cannot set it. `None` means the time is unknown: callers must
+/// then fail closed.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Option<Timestamp>;
+}
+
+/// The operating system's clock. It has no setter.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Option<Timestamp> {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        // Before 2026 the clock is certainly wrong (mandat did not exist): treat it as unknown.
+        let ms = i64::try_from(d.as_millis()).ok()?;
+        (ms >= 1_767_225_600_000).then_some(Timestamp(ms))
+    }
+}
+
+/// A clock tests can move. Only built for tests and for crates that ask for the `fake-clock` feature
+/// in their dev-dependencies.
+#[cfg(any(test, feature = "fake-clock"))]
+#[derive(Debug, Default)]
+pub struct FakeClock(std::sync::Mutex<Option<Timestamp>>);
+
+#[cfg(any(test, feature = "fake-clock"))]
+impl FakeClock {
+    pub fn at(t: Timestamp) -> Self {
+        Self(std::sync::Mutex::new(Some(t)))
+    }
+
+    pub fn set(&self, t: Option<Timestamp>) {
+        *self.0.lock().expect("fake clock") = t;
+    }
+
+    pub fn advance(&self, ms: i64) {
+        let mut g = self.0.lock().expect("fake clock");
+        *g = g.map(|t| t.plus_millis(ms));
+    }
+}
+
+#[cfg(any(test, feature = "fake-clock"))]
+impl Clock for FakeClock {
+    fn now(&self) -> Option<Timestamp> {
+        *self.0.lock().expect("fake clock")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ts(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn rfc3339_round_trip_and_rejects() {
+        assert_eq!(ts("1970-01-01T00:00:00Z"), Timestamp(0));
+        assert_eq!(ts("2026-07-01T12:30Z").to_rfc3339(), "2026-07-01T12:30:00Z");
+        for bad in [
+            "2026-02-30T00:00Z",
+            "2026-13-01T00:00Z",
+            "2026-07-01T12:30+02:00",
+            "x",
+        ] {
+            assert!(Timestamp::parse_rfc3339(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn calendar_months() {
+        assert_eq!(
+            ts("2026-01-15T08:00Z").plus_months(1),
+            ts("2026-02-15T08:00Z")
+        );
+        assert_eq!(
+            ts("2026-01-31T08:00Z").plus_months(1),
+            ts("2026-02-28T08:00Z")
+        );
+        assert_eq!(
+            ts("2028-01-31T08:00Z").plus_months(1),
+            ts("2028-02-29T08:00Z")
+        );
+        assert_eq!(
+            ts("2026-12-10T00:00Z").plus_months(1),
+            ts("2027-01-10T00:00Z")
+        );
+    }
+
+    #[test]
+    fn fake_clock_moves_and_can_be_unknown() {
+        let c = FakeClock::at(Timestamp(1000));
+        c.advance(500);
+        assert_eq!(c.now(), Some(Timestamp(1500)));
+        c.set(None);
+        assert_eq!(c.now(), None);
+        assert!(SystemClock.now().is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn civil_round_trip(days in -1_000_000i64..1_000_000) {
+            let (y, m, d) = civil_from_days(days);
+            prop_assert_eq!(days_from_civil(y, m, d), days);
+        }
+
+        #[test]
+        fn month_later_is_28_to_31_days(ms in 0i64..4_000_000_000_000) {
+            let t = Timestamp(ms);
+            let later = t.plus_months(1).0 - t.0;
+            prop_assert!((28 * DAY..=31 * DAY).contains(&later));
+        }
+    }
+}
