@@ -50,7 +50,9 @@ pub struct Record {
 }
 
 impl Entry {
-    /// The hash over every field but `hash`, in canonical JSON (object keys sorted).
+    /// The hash over every field but `hash`, in canonical JSON: object keys sorted at every depth,
+    /// whatever serde_json's features, so a dependency that turns on `preserve_order` cannot change
+    /// the hashes of entries already written.
     pub fn compute_hash(&self) -> String {
         let body = serde_json::json!({
             "seq": self.seq,
@@ -62,8 +64,9 @@ impl Entry {
             "details": self.details,
             "prev_hash": self.prev_hash,
         });
-        let bytes = serde_json::to_vec(&body).expect("JSON values serialise");
-        hex::encode(Sha256::digest(bytes))
+        let mut text = String::new();
+        canonical_json(&body, &mut text);
+        hex::encode(Sha256::digest(text.as_bytes()))
     }
 
     /// The entry that follows `prev` (or the first one).
@@ -81,6 +84,38 @@ impl Entry {
         };
         e.hash = e.compute_hash();
         e
+    }
+}
+
+/// Write `v` as compact JSON with object keys in byte order.
+pub fn canonical_json(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical_json(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
     }
 }
 
@@ -358,6 +393,16 @@ mod tests {
 
     fn vk() -> VerifyingKey {
         parse_public_key(&key().public_hex()).unwrap()
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth() {
+        let mut out = String::new();
+        canonical_json(
+            &json!({"b": 1, "a": {"d": [1, {"z": 0, "y": "x"}], "c": null}}),
+            &mut out,
+        );
+        assert_eq!(out, r#"{"a":{"c":null,"d":[1,{"y":"x","z":0}]},"b":1}"#);
     }
 
     #[test]

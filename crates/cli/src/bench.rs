@@ -68,6 +68,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
         let mut detect_total = Duration::ZERO;
         let mut detect_ort = Duration::ZERO;
+        let (mut detect_pre, mut detect_post) = (Duration::ZERO, Duration::ZERO);
         let mut dets = Vec::new();
         pipe.detector.detect(&img)?;
         for _ in 0..n {
@@ -75,6 +76,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             dets = pipe.detector.detect(&img)?;
             detect_total += t.elapsed();
             detect_ort += pipe.detector.last_timing.inference;
+            detect_pre += pipe.detector.last_timing.preprocess;
+            detect_post += pipe.detector.last_timing.postprocess;
         }
         let (detect_total, detect_ort) = (detect_total / n as u32, detect_ort / n as u32);
 
@@ -131,6 +134,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "decode_ms": ms(decode_t),
             "detect_ms": ms(detect_total),
             "detect_ort_ms": ms(detect_ort),
+            "detect_preprocess_ms": ms(detect_pre / n as u32),
+            "detect_postprocess_ms": ms(detect_post / n as u32),
             "detect_plain_ort_ms": ms(detect_plain),
             "align_ms": ms(align_t),
             "embed_ms": ms(embed_total),

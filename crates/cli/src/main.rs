@@ -3,6 +3,7 @@
 mod bench;
 mod eval;
 mod face;
+mod lawful;
 mod models;
 
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ use mandat_models::{ModelId, Store};
 #[derive(Parser)]
 #[command(name = "mandat", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    paths: lawful::Paths,
     #[command(subcommand)]
     command: Command,
 }
@@ -38,6 +41,41 @@ enum Command {
     },
     /// Measure the speed of each pipeline stage against plain ONNX Runtime time.
     Bench(bench::BenchArgs),
+    /// Create the keys, the database and the first admin.
+    Init(lawful::InitArgs),
+    /// Log in; later commands act as this user until `mandat logout`.
+    Login(lawful::LoginArgs),
+    /// End the CLI session.
+    Logout,
+    /// Show the logged-in user and roles.
+    Whoami,
+    /// Manage users (admins).
+    User {
+        #[command(subcommand)]
+        command: lawful::UserCommand,
+    },
+    /// Register and list cameras.
+    Camera {
+        #[command(subcommand)]
+        command: lawful::CameraCommand,
+    },
+    /// Permits: draft, apply, decide, urgent-start, stop, show, list.
+    Permit {
+        #[command(subcommand)]
+        command: lawful::PermitCommand,
+    },
+    /// Designated persons: enrol reference photos.
+    Person {
+        #[command(subcommand)]
+        command: lawful::PersonCommand,
+    },
+    /// The tamper-evident audit log: verify offline, export for IMY.
+    Audit {
+        #[command(subcommand)]
+        command: lawful::AuditCommand,
+    },
+    /// Enforce deadlines now (urgent uses without an application are stopped and purged).
+    Tick,
 }
 
 /// Options shared by every command that runs the face pipeline.
@@ -149,6 +187,16 @@ fn main() {
         Command::Compare(a) => face::compare(a),
         Command::Eval { command } => eval::run(command),
         Command::Bench(a) => bench::run(a),
+        Command::Init(a) => lawful::init(cli.paths, a),
+        Command::Login(a) => lawful::login(cli.paths, a),
+        Command::Logout => lawful::logout(cli.paths),
+        Command::Whoami => lawful::whoami(cli.paths),
+        Command::User { command } => lawful::user(cli.paths, command),
+        Command::Camera { command } => lawful::camera(cli.paths, command),
+        Command::Permit { command } => lawful::permit(cli.paths, command),
+        Command::Person { command } => lawful::person(cli.paths, command),
+        Command::Audit { command } => lawful::audit(cli.paths, command),
+        Command::Tick => lawful::tick(cli.paths),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::FaceError;
 use crate::geometry::{BBox, Letterbox, nms};
-use crate::image::{RgbImage, resize_into_planar};
+use crate::image::{RgbImage, resize_into_planar, zero_padding};
 use crate::runtime::{InferenceConfig, Runtime};
 
 /// At which size the detector runs.
@@ -107,8 +107,9 @@ impl Detector {
         let t0 = Instant::now();
         let lb = self.letterbox_for(img);
         let (w, h) = (lb.input_w, lb.input_h);
-        self.input.clear();
+        // Reuse the buffer: only the padding needs clearing, the rest is overwritten.
         self.input.resize(3 * w * h, 0.0);
+        zero_padding(&mut self.input, lb.resized_w, lb.resized_h, w, h);
         resize_into_planar(img, lb.resized_w, lb.resized_h, &mut self.input, w, h, true);
         let t1 = Instant::now();
 

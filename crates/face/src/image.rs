@@ -242,20 +242,19 @@ pub fn resize_into_planar(
     let xs = resize_taps(img.width, rw);
     let ys = resize_taps(img.height, rh);
     let plane = tw * th;
-    let chan = |c: usize| if bgr { 2 - c } else { c };
     let stride = img.width * 3;
-    // Horizontal pass of one source row into 3 * rw fixed-point values (scale 2048).
-    let hpass = |y: usize, out: &mut Vec<i32>| {
-        out.clear();
+    // Horizontal pass of one source row into channel-major fixed-point values (scale 2048), so the
+    // vertical pass below runs over contiguous memory and vectorises.
+    let hpass = |y: usize, out: &mut [i32]| {
         let row = &img.data[y * stride..(y + 1) * stride];
-        for t in &xs {
+        for (x, t) in xs.iter().enumerate() {
             let (a, b) = (t.i0 * 3, t.i1 * 3);
             for c in 0..3 {
-                out.push(row[a + c] as i32 * t.w0 + row[b + c] as i32 * t.w1);
+                out[c * rw + x] = row[a + c] as i32 * t.w0 + row[b + c] as i32 * t.w1;
             }
         }
     };
-    let (mut r0, mut r1) = (Vec::with_capacity(rw * 3), Vec::with_capacity(rw * 3));
+    let (mut r0, mut r1) = (vec![0i32; rw * 3], vec![0i32; rw * 3]);
     let (mut y0_cached, mut y1_cached) = (usize::MAX, usize::MAX);
     for (y, t) in ys.iter().enumerate() {
         if t.i0 != y0_cached {
@@ -271,13 +270,28 @@ pub fn resize_into_planar(
             hpass(t.i1, &mut r1);
             y1_cached = t.i1;
         }
-        let out = y * tw;
-        for x in 0..rw {
-            for c in 0..3 {
-                let (d0, d1) = (r0[x * 3 + c], r1[x * 3 + c]);
-                // OpenCV's vectorised vertical pass: ((d0>>4)*w0 >> 16) + ((d1>>4)*w1 >> 16), rounded by 4.
-                let v = ((((d0 >> 4) * t.w0) >> 16) + (((d1 >> 4) * t.w1) >> 16) + 2) >> 2;
-                tensor[chan(c) * plane + out + x] = v.clamp(0, 255) as f32;
+        for c in 0..3 {
+            let ch = if bgr { 2 - c } else { c };
+            let dst = &mut tensor[ch * plane + y * tw..ch * plane + y * tw + rw];
+            let (s0, s1) = (&r0[c * rw..(c + 1) * rw], &r1[c * rw..(c + 1) * rw]);
+            for ((d, &a), &b) in dst.iter_mut().zip(s0).zip(s1) {
+                // OpenCV's vectorised vertical pass: ((a>>4)*w0 >> 16) + ((b>>4)*w1 >> 16), rounded by 4.
+                let v = ((((a >> 4) * t.w0) >> 16) + (((b >> 4) * t.w1) >> 16) + 2) >> 2;
+                *d = v.clamp(0, 255) as f32;
+            }
+        }
+    }
+}
+
+/// Zero the part of a planar `tw` x `th` tensor outside the top-left `rw` x `rh` rectangle, the
+/// letterbox padding, so a reused buffer needs no full clear.
+pub fn zero_padding(tensor: &mut [f32], rw: usize, rh: usize, tw: usize, th: usize) {
+    for plane in tensor.chunks_exact_mut(tw * th) {
+        for (y, row) in plane.chunks_exact_mut(tw).enumerate() {
+            if y < rh {
+                row[rw..].fill(0.0);
+            } else {
+                row.fill(0.0);
             }
         }
     }

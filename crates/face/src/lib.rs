@@ -113,6 +113,40 @@ impl Pipeline {
     }
 }
 
+/// Why a reference photo cannot be enrolled.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolError {
+    #[error(transparent)]
+    Face(#[from] FaceError),
+    #[error(
+        "the photo shows {0} faces; a reference photo must show exactly one. Crop it to the designated person"
+    )]
+    FaceCount(usize),
+    #[error("the photo is not good enough to enrol: {}. Use a sharper, frontal photo", .0.join("; "))]
+    Quality(Vec<String>),
+}
+
+impl Pipeline {
+    /// The template of a reference photo, gated for enrolment: exactly one face, and that face passes
+    /// `gate` (inter-eye distance, sharpness, pose, detector confidence).
+    pub fn reference_template(
+        &mut self,
+        img: &RgbImage,
+        gate: &QualityGate,
+    ) -> Result<Face, EnrolError> {
+        let mut faces = self.analyze(img)?;
+        if faces.len() != 1 {
+            return Err(EnrolError::FaceCount(faces.len()));
+        }
+        let face = faces.remove(0);
+        let failures = gate.failures(&face.quality);
+        if !failures.is_empty() {
+            return Err(EnrolError::Quality(failures));
+        }
+        Ok(face)
+    }
+}
+
 /// Index of the detection whose box centre is nearest the image centre: the LFW convention.
 pub fn nearest_to_center(dets: &[Detection], width: usize, height: usize) -> Option<usize> {
     let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);

@@ -14,7 +14,7 @@ pub mod time;
 
 use serde::{Deserialize, Serialize};
 
-pub use lifecycle::{Decision, Effect, Outcome, Permit, Status};
+pub use lifecycle::{Decision, Effect, Outcome, Permit, Status, UseEvent};
 pub use permit::{Application, Area, Offence, Period, Purpose};
 pub use profile::{Authority, Profile, SWEDEN, SWEDEN_COURT_FOR_ALL};
 pub use roles::{Actor, Role};

@@ -84,6 +84,18 @@ pub struct Permit {
     pub stop: Option<Stop>,
     /// Whether a purge has been carried out for this permit.
     pub purged: bool,
+    /// When mandat recorded that use under this permit began and ended (AI Act art. 12(3)(a)).
+    #[serde(default)]
+    pub use_started_at: Option<Timestamp>,
+    #[serde(default)]
+    pub use_ended_at: Option<Timestamp>,
+}
+
+/// A change in whether a permit is in use, to be recorded in the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseEvent {
+    Started,
+    Ended,
 }
 
 fn wrong_state(p: &Permit, action: &str) -> Refusal {
@@ -119,6 +131,8 @@ impl Permit {
             urgent: None,
             stop: None,
             purged: false,
+            use_started_at: None,
+            use_ended_at: None,
         })
     }
 
@@ -301,6 +315,22 @@ impl Permit {
             reason: reason.to_string(),
         });
         Ok(Effect::UseEnded)
+    }
+
+    /// Whether use began or ended since last asked, as seen at `now`. Marks what it reports, so each
+    /// start and end is reported once.
+    pub fn use_events(&mut self, now: Timestamp) -> Vec<UseEvent> {
+        let mut out = Vec::new();
+        let active = self.is_active_at(now);
+        if active && self.use_started_at.is_none() {
+            self.use_started_at = Some(now);
+            out.push(UseEvent::Started);
+        }
+        if !active && self.use_started_at.is_some() && self.use_ended_at.is_none() {
+            self.use_ended_at = Some(now);
+            out.push(UseEvent::Ended);
+        }
+        out
     }
 
     /// Deadlines that act by themselves: an urgent use without an application by its deadline is
@@ -603,6 +633,35 @@ pub(crate) mod tests {
             p.stop(&police(), "again", t0()).unwrap_err().code,
             "wrong_state"
         );
+    }
+
+    #[test]
+    fn use_start_and_end_are_reported_once() {
+        let mut p = Permit::draft(
+            "10".into(),
+            &SWEDEN,
+            application(Purpose::VictimSearch),
+            &police(),
+            t0().plus_hours(-2),
+        )
+        .unwrap();
+        p.apply(&police(), &SWEDEN, t0().plus_hours(-2)).unwrap();
+        p.decide(
+            &prosecutor(),
+            &SWEDEN,
+            Outcome::Grant,
+            "ok",
+            t0().plus_hours(-1),
+        )
+        .unwrap();
+        assert!(
+            p.use_events(t0().plus_hours(-1)).is_empty(),
+            "before the period"
+        );
+        assert_eq!(p.use_events(t0()), [UseEvent::Started]);
+        assert!(p.use_events(t0().plus_hours(1)).is_empty());
+        assert_eq!(p.use_events(t0().plus_hours(72)), [UseEvent::Ended]);
+        assert!(p.use_events(t0().plus_hours(73)).is_empty());
     }
 
     #[test]

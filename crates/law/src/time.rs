@@ -2,9 +2,35 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds since the Unix epoch, UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Milliseconds since the Unix epoch, UTC. In JSON it is an RFC 3339 string in UTC
+/// (`2026-11-23T08:00:00Z`); an integer of milliseconds is accepted too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Millis(i64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Millis(ms) => Ok(Timestamp(ms)),
+            Repr::Text(t) => Timestamp::parse_rfc3339(&t).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "{t:?} is not a UTC time such as 2026-11-23T08:00:00Z"
+                ))
+            }),
+        }
+    }
+}
 
 pub const SECOND: i64 = 1000;
 pub const MINUTE: i64 = 60 * SECOND;
@@ -36,21 +62,26 @@ impl Timestamp {
         Timestamp(days_from_civil(ny, nm, nd) * DAY + ms_of_day)
     }
 
-    /// `YYYY-MM-DDTHH:MM:SSZ`, for messages and exports.
+    /// `YYYY-MM-DDTHH:MM:SSZ`, with `.mmm` before the `Z` when the milliseconds are not zero.
     pub fn to_rfc3339(self) -> String {
         let days = self.0.div_euclid(DAY);
         let ms = self.0.rem_euclid(DAY);
         let (y, m, d) = civil_from_days(days);
         let s = ms / SECOND;
+        let frac = if ms % SECOND == 0 {
+            String::new()
+        } else {
+            format!(".{:03}", ms % SECOND)
+        };
         format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
             s / 3600,
             (s / 60) % 60,
             s % 60
         )
     }
 
-    /// Parse `YYYY-MM-DDTHH:MM[:SS]Z` (UTC only; an offset is refused rather than guessed).
+    /// Parse `YYYY-MM-DDTHH:MM[:SS[.mmm]]Z` (UTC only; an offset is refused rather than guessed).
     pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
         let s = s.strip_suffix('Z')?;
         let (date, time) = s.split_once('T')?;
@@ -64,12 +95,26 @@ impl Timestamp {
         let mut t = time.split(':');
         let hh: i64 = t.next()?.parse().ok()?;
         let mm: i64 = t.next()?.parse().ok()?;
-        let ss: i64 = t.next().map(|v| v.parse().ok()).unwrap_or(Some(0))?;
-        if t.next().is_some() || hh > 23 || mm > 59 || ss > 59 {
+        let (ss, ms) = match t.next() {
+            None => (0, 0),
+            Some(v) => match v.split_once('.') {
+                None => (v.parse().ok()?, 0),
+                Some((sec, frac)) if (1..=3).contains(&frac.len()) => {
+                    let scale = 10i64.pow(3 - frac.len() as u32);
+                    (sec.parse().ok()?, frac.parse::<i64>().ok()? * scale)
+                }
+                Some(_) => return None,
+            },
+        };
+        if t.next().is_some()
+            || !(0..=23).contains(&hh)
+            || !(0..=59).contains(&mm)
+            || !(0..=59).contains(&ss)
+        {
             return None;
         }
         Some(Timestamp(
-            days_from_civil(y, m, day) * DAY + hh * HOUR + mm * MINUTE + ss * SECOND,
+            days_from_civil(y, m, day) * DAY + hh * HOUR + mm * MINUTE + ss * SECOND + ms,
         ))
     }
 }
@@ -181,10 +226,28 @@ mod tests {
     fn rfc3339_round_trip_and_rejects() {
         assert_eq!(ts("1970-01-01T00:00:00Z"), Timestamp(0));
         assert_eq!(ts("2026-07-01T12:30Z").to_rfc3339(), "2026-07-01T12:30:00Z");
+        assert_eq!(ts("2026-07-01T12:30:05.25Z").0 % 1000, 250);
+        assert_eq!(
+            ts("2026-07-01T12:30:05.25Z").to_rfc3339(),
+            "2026-07-01T12:30:05.250Z"
+        );
+        let json = serde_json::to_string(&ts("2026-07-01T12:30Z")).unwrap();
+        assert_eq!(json, "\"2026-07-01T12:30:00Z\"");
+        assert_eq!(
+            serde_json::from_str::<Timestamp>(&json).unwrap(),
+            ts("2026-07-01T12:30Z")
+        );
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("1000").unwrap(),
+            Timestamp(1000)
+        );
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
         for bad in [
             "2026-02-30T00:00Z",
             "2026-13-01T00:00Z",
             "2026-07-01T12:30+02:00",
+            "2026-07-01T12:30:00.1234Z",
+            "2026-07-01T-1:30Z",
             "x",
         ] {
             assert!(Timestamp::parse_rfc3339(bad).is_none(), "{bad}");
@@ -222,6 +285,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn rfc3339_round_trips(ms in 0i64..8_000_000_000_000) {
+            prop_assert_eq!(Timestamp::parse_rfc3339(&Timestamp(ms).to_rfc3339()), Some(Timestamp(ms)));
+        }
+
         #[test]
         fn civil_round_trip(days in -1_000_000i64..1_000_000) {
             let (y, m, d) = civil_from_days(days);

@@ -1,0 +1,895 @@
+//! The lawful-use commands: `init`, `login`, `user`, `camera`, `permit`, `person`, `audit`, `tick`.
+//! Every command that acts does so as the user logged in with `mandat login`; there is no flag to act
+//! as someone else. Refusals name the legal rule behind them.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use mandat_audit::{AuditKey, Verdict};
+use mandat_control::Control;
+use mandat_law::{Actor, Application, Outcome, Permit, Profile, Role, SystemClock};
+use mandat_store::{Camera, SecretKey, Store};
+use serde_json::json;
+
+use crate::{Models, PipelineArgs};
+
+/// Where mandat keeps its database and keys. Each path can be set on its own, so the keys can live
+/// apart from the database.
+#[derive(Args, Clone, Debug)]
+pub struct Paths {
+    /// Directory for the default database, keys and CLI session.
+    #[arg(long, env = "MANDAT_HOME", global = true)]
+    pub home: Option<PathBuf>,
+    /// Database URL: sqlite://FILE (the default, under --home) or postgres://...
+    #[arg(long, env = "MANDAT_DB", global = true)]
+    pub db: Option<String>,
+    /// Master key file (32 bytes hex, mode 600) that wraps each permit's data key. MANDAT_MASTER_KEY
+    /// may hold the key itself instead.
+    #[arg(long, env = "MANDAT_MASTER_KEY_FILE", global = true)]
+    pub master_key: Option<PathBuf>,
+    /// Ed25519 key file (mode 600) that signs the audit log's checkpoints.
+    #[arg(long, env = "MANDAT_AUDIT_KEY", global = true)]
+    pub audit_key: Option<PathBuf>,
+    /// The CLI's login session file.
+    #[arg(long, env = "MANDAT_SESSION", global = true)]
+    pub session: Option<PathBuf>,
+    /// Jurisdiction profile: se-2026 (Sweden as enacted) or se-court-for-all (the proposed reform).
+    #[arg(
+        long,
+        env = "MANDAT_PROFILE_LAW",
+        default_value = "se-2026",
+        global = true
+    )]
+    pub profile: String,
+}
+
+impl Paths {
+    pub fn home(&self) -> PathBuf {
+        self.home.clone().unwrap_or_else(|| {
+            std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("mandat")
+        })
+    }
+    pub fn db(&self) -> String {
+        self.db
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.home().join("mandat.db").display()))
+    }
+    pub fn master_key(&self) -> PathBuf {
+        self.master_key
+            .clone()
+            .unwrap_or_else(|| self.home().join("keys/master.key"))
+    }
+    pub fn audit_key(&self) -> PathBuf {
+        self.audit_key
+            .clone()
+            .unwrap_or_else(|| self.home().join("keys/audit.key"))
+    }
+    pub fn session(&self) -> PathBuf {
+        self.session
+            .clone()
+            .unwrap_or_else(|| self.home().join("session"))
+    }
+    pub fn profile(&self) -> Result<&'static Profile> {
+        Profile::by_name(&self.profile).with_context(|| {
+            format!(
+                "unknown jurisdiction profile {:?}: use se-2026 or se-court-for-all",
+                self.profile
+            )
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// Id of the first user, an admin.
+    #[arg(long)]
+    admin: String,
+    /// Read the admin's password from the first line of standard input instead of a prompt.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Args)]
+pub struct LoginArgs {
+    #[arg(long)]
+    user: String,
+    /// Read the password from the first line of standard input instead of a prompt.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a user (admins only). Roles: operator, reviewer, applicant, prosecutor, judge, auditor, admin.
+    Add {
+        id: String,
+        #[arg(long = "role", required = true, value_parser = parse_role)]
+        roles: Vec<Role>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users and their roles (admins only).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CameraCommand {
+    /// Register a camera (admins only). The stream URL is encrypted at rest.
+    Add {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, allow_negative_numbers = true)]
+        lat: Option<f64>,
+        #[arg(long, allow_negative_numbers = true)]
+        lon: Option<f64>,
+        /// `police`, or a partner: `municipality:NAME`, `region:NAME`, `private:NAME`.
+        #[arg(long, default_value = "police")]
+        owner: String,
+        /// rtsp://... or a video file to replay as a camera.
+        #[arg(long)]
+        url: String,
+        /// Register it switched off.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List cameras (without their stream URLs).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PermitCommand {
+    /// Store a new draft from an application file (JSON; see `docs/application.example.json`).
+    Draft {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// File the application with the decider the purpose requires.
+    Apply { id: String },
+    /// Grant or refuse an application (court or prosecutor, as the purpose requires).
+    Decide {
+        id: String,
+        #[arg(long, conflicts_with = "refuse", required_unless_present = "refuse")]
+        grant: bool,
+        #[arg(long)]
+        refuse: bool,
+        /// The decision's reasons.
+        #[arg(long)]
+        reasons: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start use at once, before a decision; the application must follow within 24 hours.
+    UrgentStart { id: String },
+    /// Stop use now.
+    Stop {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PersonCommand {
+    /// Enrol a reference photo of a designated person of a draft permit. The photo must show exactly
+    /// one face that passes the enrolment quality gate; it and its template are encrypted at rest.
+    Enrol {
+        #[arg(long)]
+        permit: String,
+        #[arg(long)]
+        person: String,
+        /// The photo's id as listed in the application.
+        #[arg(long)]
+        photo_id: String,
+        /// The image file (JPEG or PNG).
+        image: PathBuf,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Verify the audit log offline: the hash chain and the signed checkpoints.
+    Verify {
+        /// An export written by `mandat audit export` (instead of the database).
+        #[arg(long, conflicts_with = "db")]
+        export: Option<PathBuf>,
+        /// Database URL to read (read-only). Defaults to the configured database.
+        #[arg(long)]
+        db: Option<String>,
+        /// The trusted public key (hex). Defaults to the one in the export, or the local audit key.
+        #[arg(long)]
+        public_key: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the log for IMY as JSON lines: a header with the public key, entries, checkpoints.
+    /// Auditors and admins only.
+    Export {
+        /// Output file; standard output if absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| {
+        format!(
+            "unknown role {s:?}: use one of {}",
+            Role::ALL.map(|r| r.as_str()).join(", ")
+        )
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The origin recorded in the audit log for CLI actions: the OS user and host.
+fn origin() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    format!("cli:{user}@{}", host.trim())
+}
+
+fn read_password(from_stdin: bool, prompt: &str) -> Result<String> {
+    let pw = if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        rpassword::prompt_password(prompt).context("reading the password")?
+    };
+    if pw.is_empty() {
+        bail!("empty password");
+    }
+    Ok(pw)
+}
+
+async fn open_store(paths: &Paths) -> Result<Arc<Store>> {
+    let master = SecretKey::master(&paths.master_key()).map_err(anyhow::Error::from)?;
+    let audit = AuditKey::load(&paths.audit_key()).map_err(anyhow::Error::from)?;
+    let store = Store::open(&paths.db(), master, audit)
+        .await
+        .with_context(|| format!("opening the database {}", paths.db()))?;
+    Ok(Arc::new(store))
+}
+
+async fn control(paths: &Paths) -> Result<Control> {
+    let store = open_store(paths).await?;
+    let c = Control::new(store, Arc::new(SystemClock), paths.profile()?);
+    // Deadlines act before anything else is done, even when no server runs.
+    c.tick(&origin()).await?;
+    Ok(c)
+}
+
+async fn logged_in(c: &Control, paths: &Paths) -> Result<Actor> {
+    let file = paths.session();
+    let token = std::fs::read_to_string(&file).map_err(|_| {
+        anyhow::anyhow!(
+            "not logged in ({} not found): run `mandat login --user ID`",
+            file.display()
+        )
+    })?;
+    Ok(c.session(token.trim()).await?)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+pub fn init(paths: Paths, args: InitArgs) -> Result<()> {
+    let home = paths.home();
+    std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+    let mk = paths.master_key();
+    if std::env::var("MANDAT_MASTER_KEY").is_err() && !mk.exists() {
+        write_private(&mk, &SecretKey::random()?.to_hex())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Some(dir) = mk.parent() {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
+        eprintln!("created master key {}", mk.display());
+    }
+    let ak = paths.audit_key();
+    if !ak.exists() {
+        if let Some(dir) = ak.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        AuditKey::create(&ak)?;
+        eprintln!("created audit signing key {}", ak.display());
+    }
+    let password = read_password(args.password_stdin, "password for the first admin: ")?;
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        c.add_user(None, &args.admin, &password, &[Role::Admin], &origin())
+            .await?;
+        println!(
+            "initialised {} with admin {}; audit public key {}",
+            paths.db(),
+            args.admin,
+            c.store().audit_public_key()
+        );
+        Ok(())
+    })
+}
+
+pub fn login(paths: Paths, args: LoginArgs) -> Result<()> {
+    let password = read_password(
+        args.password_stdin,
+        &format!("password for {}: ", args.user),
+    )?;
+    // Whoever logs in stops acting as the previous user, even if this login fails.
+    let _ = std::fs::remove_file(paths.session());
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let (actor, token) = c.login(&args.user, &password, &origin()).await?;
+        write_private(&paths.session(), &token)?;
+        println!(
+            "logged in as {} ({})",
+            actor.user,
+            actor
+                .roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(())
+    })
+}
+
+pub fn logout(paths: Paths) -> Result<()> {
+    runtime()?.block_on(async {
+        let file = paths.session();
+        if let Ok(token) = std::fs::read_to_string(&file) {
+            let c = control(&paths).await?;
+            c.logout(token.trim()).await?;
+            std::fs::remove_file(&file)?;
+        }
+        println!("logged out");
+        Ok(())
+    })
+}
+
+pub fn whoami(paths: Paths) -> Result<()> {
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let a = logged_in(&c, &paths).await?;
+        println!(
+            "{} ({})",
+            a.user,
+            a.roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(())
+    })
+}
+
+pub fn user(paths: Paths, cmd: UserCommand) -> Result<()> {
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let actor = logged_in(&c, &paths).await?;
+        match cmd {
+            UserCommand::Add {
+                id,
+                roles,
+                password_stdin,
+            } => {
+                let pw = read_password(password_stdin, &format!("password for {id}: "))?;
+                c.add_user(Some(&actor), &id, &pw, &roles, &origin())
+                    .await?;
+                println!("added user {id}");
+            }
+            UserCommand::List { json } => {
+                if !actor.has(Role::Admin) {
+                    return Err(anyhow::Error::from(mandat_control::ControlError::Law(
+                        mandat_law::rule::NOT_PERMITTED
+                            .refusal(format!("{} may not list users: needs admin", actor.user)),
+                    )));
+                }
+                let users = c.store().users().await?;
+                if json {
+                    let v: Vec<_> = users
+                        .iter()
+                        .map(|(id, r)| json!({"id": id, "roles": r}))
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                } else {
+                    for (id, roles) in users {
+                        println!(
+                            "{id}\t{}",
+                            roles
+                                .iter()
+                                .map(|r| r.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let actor = logged_in(&c, &paths).await?;
+        match cmd {
+            CameraCommand::Add {
+                id,
+                name,
+                lat,
+                lon,
+                owner,
+                url,
+                disabled,
+            } => {
+                if lat.is_some() != lon.is_some() {
+                    bail!("give both --lat and --lon, or neither");
+                }
+                if let (Some(la), Some(lo)) = (lat, lon)
+                    && !((-90.0..=90.0).contains(&la) && (-180.0..=180.0).contains(&lo))
+                {
+                    bail!("--lat must be within -90..90 and --lon within -180..180");
+                }
+                check_owner(&owner)?;
+                let cam = Camera {
+                    id: id.clone(),
+                    name,
+                    location: lat.zip(lon),
+                    owner,
+                    enabled: !disabled,
+                };
+                c.add_camera(&actor, &cam, &url, &origin()).await?;
+                println!("added camera {id}");
+            }
+            CameraCommand::List { json } => {
+                let cams = c.cameras(&actor).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&cams)?);
+                } else {
+                    for cam in cams {
+                        let loc = cam
+                            .location
+                            .map(|(a, b)| format!("{a:.5},{b:.5}"))
+                            .unwrap_or_else(|| "-".into());
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            cam.id,
+                            cam.name,
+                            loc,
+                            cam.owner,
+                            if cam.enabled { "enabled" } else { "disabled" }
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn check_owner(owner: &str) -> Result<()> {
+    let ok = owner == "police"
+        || ["municipality:", "region:", "private:"]
+            .iter()
+            .any(|p| owner.strip_prefix(p).is_some_and(|n| !n.trim().is_empty()));
+    if !ok {
+        bail!(
+            "camera owner {owner:?}: use `police`, `municipality:NAME`, `region:NAME` or `private:NAME`"
+        );
+    }
+    Ok(())
+}
+
+fn print_permit(p: &Permit, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(p)?);
+        return Ok(());
+    }
+    let now = wall_now();
+    let a = &p.application;
+    println!("permit {}  [{}]", p.id, p.phase_at(now));
+    println!("  purpose     {}", a.purpose.as_str());
+    if let Some(o) = &a.offence {
+        println!(
+            "  offence     {} ({:?}, max {} years, {:?})",
+            o.description, o.annex_ii, o.max_penalty_years, o.stage
+        );
+    }
+    println!("  applicant   {} ({:?})", p.applicant, a.agency);
+    println!("  period      {} .. {}", a.period.start, a.period.end);
+    println!(
+        "  area        cameras [{}]{}",
+        a.area.cameras.join(", "),
+        a.area
+            .polygon
+            .as_ref()
+            .map(|poly| format!(" + polygon of {} points", poly.len()))
+            .unwrap_or_default()
+    );
+    println!("  persons     {}", a.persons.len());
+    println!("  threshold   {}", a.threshold);
+    if let Some(u) = &p.urgent {
+        println!(
+            "  urgent      started {} by {}, application due {}",
+            u.started_at, u.started_by, u.deadline
+        );
+    }
+    if let Some(d) = &p.decision {
+        println!(
+            "  decision    {:?} by {} ({:?}) at {}: {}",
+            d.outcome, d.by, d.authority, d.at, d.reasons
+        );
+    }
+    if let Some(s) = &p.stop {
+        println!(
+            "  stopped     {} by {}: {}",
+            s.at,
+            s.by.as_deref().unwrap_or("mandat"),
+            s.reason
+        );
+    }
+    if p.purged {
+        println!("  purged      all data of this use deleted; its key destroyed");
+    }
+    Ok(())
+}
+
+fn wall_now() -> mandat_law::Timestamp {
+    use mandat_law::Clock;
+    SystemClock.now().unwrap_or(mandat_law::Timestamp(0))
+}
+
+pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let actor = logged_in(&c, &paths).await?;
+        let o = origin();
+        match cmd {
+            PermitCommand::Draft { file, json } => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let app: Application = serde_json::from_str(&text).with_context(|| {
+                    format!(
+                        "{} is not a valid application; see docs/application.example.json",
+                        file.display()
+                    )
+                })?;
+                let p = c.draft(&actor, app, &o).await?;
+                if json {
+                    print_permit(&p, true)?;
+                } else {
+                    println!("drafted permit {}", p.id);
+                    let problems = p.application.check(c.profile());
+                    for r in problems {
+                        println!("  to fix before applying: {r}");
+                    }
+                }
+            }
+            PermitCommand::Apply { id } => {
+                let p = c.apply(&actor, &id, &o).await?;
+                println!("permit {} applied for; now {:?}", p.id, p.status);
+            }
+            PermitCommand::Decide {
+                id,
+                grant,
+                reasons,
+                json,
+                ..
+            } => {
+                let outcome = if grant { Outcome::Grant } else { Outcome::Refuse };
+                let (p, cert) = c.decide(&actor, &id, outcome, &reasons, &o).await?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json!({"permit": p, "deletion_certificate": cert}))?
+                    );
+                } else {
+                    println!("permit {} {:?}", p.id, p.status);
+                    if let Some(cert) = cert {
+                        println!(
+                            "urgent use refused: deleted {} photo(s), {} template(s), {} alert(s); data key destroyed: {}",
+                            cert.photos.len(),
+                            cert.templates.len(),
+                            cert.alerts.len(),
+                            cert.data_key_destroyed
+                        );
+                    }
+                }
+            }
+            PermitCommand::UrgentStart { id } => {
+                let p = c.urgent_start(&actor, &id, &o).await?;
+                let due = p.urgent.as_ref().map(|u| u.deadline.to_string()).unwrap_or_default();
+                println!("urgent use of permit {} started; file the application by {due}", p.id);
+            }
+            PermitCommand::Stop { id, reason } => {
+                let p = c.stop(&actor, &id, &reason, &o).await?;
+                println!("permit {} stopped", p.id);
+            }
+            PermitCommand::Show { id, json } => {
+                let p = c.permit(&actor, &id).await?;
+                print_permit(&p, json)?;
+            }
+            PermitCommand::List { json } => {
+                let ps = c.permits(&actor).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&ps)?);
+                } else {
+                    let now = wall_now();
+                    for p in ps {
+                        println!(
+                            "{}\t{}\t{}\t{} .. {}",
+                            p.id,
+                            p.phase_at(now),
+                            p.application.purpose.as_str(),
+                            p.application.period.start,
+                            p.application.period.end
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn person(paths: Paths, cmd: PersonCommand) -> Result<()> {
+    let PersonCommand::Enrol {
+        permit,
+        person,
+        photo_id,
+        image,
+        pipeline,
+    } = cmd;
+    let bytes = std::fs::read(&image).with_context(|| format!("reading {}", image.display()))?;
+    let img = mandat_face::decode(&bytes, mandat_face::DecodeLimits::default())
+        .with_context(|| format!("{} is not a usable image", image.display()))?;
+    let models = Models::load()?;
+    let mut pipe = models.pipeline(&pipeline)?;
+    let face = pipe
+        .reference_template(&img, &mandat_face::QualityGate::ENROLMENT)
+        .with_context(|| format!("{} cannot be enrolled", image.display()))?;
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let actor = logged_in(&c, &paths).await?;
+        c.enrol(
+            &actor,
+            &permit,
+            &person,
+            &photo_id,
+            &bytes,
+            face.embedding.as_slice(),
+            &origin(),
+        )
+        .await?;
+        println!(
+            "enrolled photo {photo_id} of {person} in permit {permit} (eyes {:.0} px apart, sharpness {:.0})",
+            face.quality.inter_eye_px, face.quality.sharpness
+        );
+        Ok(())
+    })
+}
+
+pub fn tick(paths: Paths) -> Result<()> {
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        // `control` has ticked already; report what is pending.
+        let now = c.now()?;
+        let n = c
+            .store()
+            .permits()
+            .await?
+            .iter()
+            .filter(|p| p.is_active_at(now))
+            .count();
+        println!("deadlines enforced; {n} permit(s) in use");
+        Ok(())
+    })
+}
+
+pub fn audit(paths: Paths, cmd: AuditCommand) -> Result<()> {
+    match cmd {
+        AuditCommand::Verify {
+            export,
+            db,
+            public_key,
+            json,
+        } => {
+            let (entries, cps, key_in_source) = match export {
+                Some(file) => read_export(&file)?,
+                None => {
+                    let url = db.unwrap_or_else(|| paths.db());
+                    let (e, c) = runtime()?
+                        .block_on(mandat_store::read_audit_log(&url))
+                        .with_context(|| format!("reading the audit log of {url}"))?;
+                    (e, c, None)
+                }
+            };
+            let pinned = public_key.is_some();
+            let key_hex = match public_key.or(key_in_source) {
+                Some(k) => {
+                    if !pinned {
+                        eprintln!(
+                            "note: checking against the public key inside the export; pass --public-key with the key you trust"
+                        );
+                    }
+                    k
+                }
+                None => AuditKey::load(&paths.audit_key())
+                    .context("no --public-key given and no local audit key")?
+                    .public_hex(),
+            };
+            let key = mandat_audit::parse_public_key(&key_hex)?;
+            let verdict = mandat_audit::verify(&entries, &cps, &key);
+            if json {
+                println!("{}", serde_json::to_string(&verdict)?);
+            } else {
+                match &verdict {
+                    Verdict::Intact {
+                        entries,
+                        checkpoints,
+                        unsigned_tail,
+                    } => println!(
+                        "intact: {entries} entries, {checkpoints} signed checkpoints, {unsigned_tail} entries after the last checkpoint"
+                    ),
+                    Verdict::Broken { seq, reason } => {
+                        println!("BROKEN at entry {seq}: {reason}")
+                    }
+                }
+            }
+            if matches!(verdict, Verdict::Broken { .. }) {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        AuditCommand::Export { out } => runtime()?.block_on(async {
+            let c = control(&paths).await?;
+            let actor = logged_in(&c, &paths).await?;
+            if !(actor.has(Role::Auditor) || actor.has(Role::Admin)) {
+                return Err(anyhow::Error::from(mandat_control::ControlError::Law(
+                    mandat_law::rule::NOT_PERMITTED.refusal(format!(
+                        "{} may not export the audit log: needs auditor or admin",
+                        actor.user
+                    )),
+                )));
+            }
+            let (entries, cps) = c.store().audit_log().await?;
+            let mut text = String::new();
+            text.push_str(&serde_json::to_string(&json!({
+                "type": "header",
+                "format": "mandat-audit-export/v1",
+                "public_key": c.store().audit_public_key(),
+                "entries": entries.len(),
+                "checkpoints": cps.len(),
+                "exported_at": c.now()?.0,
+            }))?);
+            text.push('\n');
+            for e in &entries {
+                let mut v = serde_json::to_value(e)?;
+                v["type"] = json!("entry");
+                text.push_str(&v.to_string());
+                text.push('\n');
+            }
+            for cp in &cps {
+                let mut v = serde_json::to_value(cp)?;
+                v["type"] = json!("checkpoint");
+                text.push_str(&v.to_string());
+                text.push('\n');
+            }
+            c.store()
+                .record(mandat_audit::Record {
+                    at: c.now()?.0,
+                    actor: actor.user.clone(),
+                    action: "audit.export".into(),
+                    permit: None,
+                    origin: origin(),
+                    details: json!({"entries": entries.len()}),
+                })
+                .await?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote {} entries to {}", entries.len(), path.display());
+                }
+                None => std::io::stdout().write_all(text.as_bytes())?,
+            }
+            Ok(())
+        }),
+    }
+}
+
+type Export = (
+    Vec<mandat_audit::Entry>,
+    Vec<mandat_audit::Checkpoint>,
+    Option<String>,
+);
+
+fn read_export(file: &Path) -> Result<Export> {
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let (mut entries, mut cps, mut key) = (Vec::new(), Vec::new(), None);
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut v: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("{} line {}: not JSON", file.display(), i + 1))?;
+        let kind = v["type"].as_str().unwrap_or_default().to_string();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("type");
+        }
+        match kind.as_str() {
+            "header" => key = v["public_key"].as_str().map(str::to_string),
+            "entry" => entries.push(
+                serde_json::from_value(v)
+                    .with_context(|| format!("{} line {}: bad entry", file.display(), i + 1))?,
+            ),
+            "checkpoint" => {
+                cps.push(serde_json::from_value(v).with_context(|| {
+                    format!("{} line {}: bad checkpoint", file.display(), i + 1)
+                })?)
+            }
+            other => bail!(
+                "{} line {}: unknown record type {other:?}",
+                file.display(),
+                i + 1
+            ),
+        }
+    }
+    Ok((entries, cps, key))
+}

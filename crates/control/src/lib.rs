@@ -1,0 +1,411 @@
+//! The control plane: every permit operation, authenticated and audited, with the law of
+//! `mandat-law` applied and `mandat-store` underneath; deadlines that act by themselves ([`Control::tick`]);
+//! and the scope cache ([`scope::ScopeCache`]), the one door through which the engine learns whom it
+//! may look for.
+//!
+//! The CLI and (later) the web app call this crate; nothing else changes the store. Every method takes
+//! the authenticated [`Actor`] and checks roles and separation of duties here, on the server side.
+
+pub mod scope;
+
+use std::sync::Arc;
+
+use mandat_law::lifecycle::Effect;
+use mandat_law::permit::PersonId;
+use mandat_law::{
+    Actor, Application, Clock, Outcome, Permit, Profile, Refusal, Role, Timestamp, UseEvent, rule,
+};
+use mandat_store::{Camera, DeletionCertificate, Store, StoreError};
+use serde_json::json;
+
+pub use scope::{ScopeCache, ScopeSource, WatchlistView};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Law(Refusal),
+    #[error(
+        "the clock is unknown or before 2026; mandat refuses to act without a trustworthy time. Fix the system clock (NTP)"
+    )]
+    ClockUnknown,
+}
+
+impl From<Refusal> for ControlError {
+    fn from(r: Refusal) -> Self {
+        ControlError::Law(r)
+    }
+}
+
+impl From<Vec<Refusal>> for ControlError {
+    fn from(r: Vec<Refusal>) -> Self {
+        ControlError::Store(r.into())
+    }
+}
+
+impl ControlError {
+    /// A stable code for APIs and scripts: the legal rule's code where there is one.
+    pub fn code(&self) -> &str {
+        match self {
+            ControlError::Law(r) => &r.code,
+            ControlError::Store(StoreError::Law { code, .. }) => code,
+            ControlError::Store(StoreError::Auth | StoreError::SessionInvalid) => "unauthenticated",
+            ControlError::Store(StoreError::Locked { .. }) => "locked",
+            ControlError::Store(StoreError::NotFound(_)) => "not_found",
+            ControlError::Store(StoreError::Refused(_)) => "refused",
+            ControlError::Store(_) => "store",
+            ControlError::ClockUnknown => "clock_unknown",
+        }
+    }
+}
+
+pub type Result<T, E = ControlError> = std::result::Result<T, E>;
+
+/// How long a login session lasts.
+pub const SESSION_TTL_MS: i64 = 8 * 3600 * 1000;
+
+pub struct Control {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    profile: &'static Profile,
+    scope: Option<Arc<ScopeCache>>,
+}
+
+fn forbidden(actor: &Actor, what: &str, needs: &str) -> ControlError {
+    rule::NOT_PERMITTED
+        .refusal(format!("{} may not {what}: needs {needs}", actor.user))
+        .into()
+}
+
+impl Control {
+    pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, profile: &'static Profile) -> Self {
+        Self {
+            store,
+            clock,
+            profile,
+            scope: None,
+        }
+    }
+
+    /// Attach the scope cache, so changes made here reach the engine at once.
+    pub fn with_scope(mut self, scope: Arc<ScopeCache>) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn profile(&self) -> &'static Profile {
+        self.profile
+    }
+
+    /// Now, or a refusal to act: every deadline needs a trustworthy time.
+    pub fn now(&self) -> Result<Timestamp> {
+        self.clock.now().ok_or(ControlError::ClockUnknown)
+    }
+
+    async fn changed(&self) {
+        if let Some(s) = &self.scope {
+            s.reload(&self.store).await;
+        }
+    }
+
+    // ---- accounts ----
+
+    pub async fn login(&self, user: &str, password: &str, origin: &str) -> Result<(Actor, String)> {
+        let now = self.now()?;
+        let actor = self.store.authenticate(user, password, now, origin).await?;
+        let token = self
+            .store
+            .create_session(&actor, now, SESSION_TTL_MS)
+            .await?;
+        Ok((actor, token))
+    }
+
+    pub async fn session(&self, token: &str) -> Result<Actor> {
+        Ok(self.store.session_actor(token, self.now()?).await?)
+    }
+
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        Ok(self.store.end_session(token).await?)
+    }
+
+    /// Add a user. Without an actor only the first user, an admin, can be added.
+    pub async fn add_user(
+        &self,
+        actor: Option<&Actor>,
+        id: &str,
+        password: &str,
+        roles: &[Role],
+        origin: &str,
+    ) -> Result<()> {
+        let now = self.now()?;
+        Ok(self
+            .store
+            .add_user(actor, id, password, roles, now, origin)
+            .await?)
+    }
+
+    // ---- cameras ----
+
+    pub async fn add_camera(
+        &self,
+        actor: &Actor,
+        cam: &Camera,
+        stream_url: &str,
+        origin: &str,
+    ) -> Result<()> {
+        let now = self.now()?;
+        self.store
+            .add_camera(actor, cam, stream_url, now, origin)
+            .await?;
+        self.changed().await;
+        Ok(())
+    }
+
+    /// Cameras without their stream URLs (those may hold credentials). Every role may list them.
+    pub async fn cameras(&self, _actor: &Actor) -> Result<Vec<Camera>> {
+        Ok(self.store.cameras().await?)
+    }
+
+    // ---- permits ----
+
+    /// Admins manage users and cameras; permits name people, so admins do not read them.
+    fn may_read_permits(actor: &Actor) -> bool {
+        actor.roles.iter().any(|r| *r != Role::Admin)
+    }
+
+    pub async fn permit(&self, actor: &Actor, id: &str) -> Result<Permit> {
+        if !Self::may_read_permits(actor) {
+            return Err(forbidden(actor, "read permits", "a role other than admin"));
+        }
+        Ok(self.store.permit(id).await?)
+    }
+
+    pub async fn permits(&self, actor: &Actor) -> Result<Vec<Permit>> {
+        if !Self::may_read_permits(actor) {
+            return Err(forbidden(actor, "read permits", "a role other than admin"));
+        }
+        Ok(self.store.permits().await?)
+    }
+
+    /// Store a new draft. The application is checked only when it is filed, so a draft can be
+    /// completed step by step.
+    pub async fn draft(
+        &self,
+        actor: &Actor,
+        application: Application,
+        origin: &str,
+    ) -> Result<Permit> {
+        let now = self.now()?;
+        let id = new_permit_id(now)?;
+        let permit = Permit::draft(id, self.profile, application, actor, now)?;
+        self.store.create_permit(actor, &permit, origin).await?;
+        Ok(permit)
+    }
+
+    /// Refuse to file or start a use whose reference photos are not all enrolled.
+    async fn check_enrolled(&self, permit_id: &str) -> Result<()> {
+        let permit = self.store.permit(permit_id).await?;
+        let enrolled = self.store.enrolled_photos(permit_id).await?;
+        let missing: Vec<String> = permit
+            .application
+            .persons
+            .iter()
+            .flat_map(|p| p.photos.iter().map(move |ph| (p, ph)))
+            .filter(|(_, ph)| !enrolled.contains(&ph.id))
+            .map(|(p, ph)| format!("{} of {}", ph.id, p.id))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(rule::PHOTO_REQUIRED
+                .refusal(format!(
+                    "reference photos not enrolled yet: {}; run `mandat person enrol` first",
+                    missing.join(", ")
+                ))
+                .into())
+        }
+    }
+
+    async fn transition<F>(
+        &self,
+        actor: &Actor,
+        id: &str,
+        action: &str,
+        origin: &str,
+        change: F,
+    ) -> Result<(Permit, Option<DeletionCertificate>)>
+    where
+        F: FnOnce(&mut Permit, Timestamp) -> Result<Effect, StoreError>,
+    {
+        let now = self.now()?;
+        let out = self
+            .store
+            .transition(&actor.user, id, action, now, origin, |p| change(p, now))
+            .await?;
+        self.changed().await;
+        // A stop or refusal ends use now: record it at once, not at the next tick.
+        self.tick(origin).await?;
+        Ok(out)
+    }
+
+    pub async fn apply(&self, actor: &Actor, id: &str, origin: &str) -> Result<Permit> {
+        self.check_enrolled(id).await?;
+        let profile = self.profile;
+        let (p, _) = self
+            .transition(actor, id, "permit.apply", origin, |p, now| {
+                Ok(p.apply(actor, profile, now)?)
+            })
+            .await?;
+        Ok(p)
+    }
+
+    pub async fn urgent_start(&self, actor: &Actor, id: &str, origin: &str) -> Result<Permit> {
+        self.check_enrolled(id).await?;
+        let profile = self.profile;
+        let (p, _) = self
+            .transition(actor, id, "permit.urgent_start", origin, |p, now| {
+                Ok(p.urgent_start(actor, profile, now)?)
+            })
+            .await?;
+        Ok(p)
+    }
+
+    pub async fn decide(
+        &self,
+        actor: &Actor,
+        id: &str,
+        outcome: Outcome,
+        reasons: &str,
+        origin: &str,
+    ) -> Result<(Permit, Option<DeletionCertificate>)> {
+        let profile = self.profile;
+        let action = match outcome {
+            Outcome::Grant => "permit.grant",
+            Outcome::Refuse => "permit.refuse",
+        };
+        self.transition(actor, id, action, origin, |p, now| {
+            Ok(p.decide(actor, profile, outcome, reasons, now)?)
+        })
+        .await
+    }
+
+    pub async fn stop(
+        &self,
+        actor: &Actor,
+        id: &str,
+        reason: &str,
+        origin: &str,
+    ) -> Result<Permit> {
+        if reason.trim().is_empty() {
+            return Err(rule::DECISION_REASONS
+                .refusal("a stop states its reason".into())
+                .into());
+        }
+        let (p, _) = self
+            .transition(actor, id, "permit.stop", origin, |p, now| {
+                Ok(p.stop(actor, reason, now)?)
+            })
+            .await?;
+        Ok(p)
+    }
+
+    /// Enrol a reference photo and its template. The caller has run the face pipeline and the
+    /// enrolment quality gate on `photo`; `template` is its embedding.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn enrol(
+        &self,
+        actor: &Actor,
+        permit: &str,
+        person: &PersonId,
+        photo_id: &str,
+        photo: &[u8],
+        template: &[f32],
+        origin: &str,
+    ) -> Result<()> {
+        let now = self.now()?;
+        self.store
+            .enrol(
+                actor, permit, person, photo_id, photo, template, now, origin,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Let deadlines act: an urgent use without an application by its deadline is stopped and purged;
+    /// the start and end of every use is recorded. Runs every second in the server and before every
+    /// CLI command, so no deadline waits for a person.
+    pub async fn tick(&self, origin: &str) -> Result<Vec<DeletionCertificate>> {
+        let now = self.now()?;
+        let mut certs = Vec::new();
+        let mut changed = false;
+        for p in self.store.permits().await? {
+            let mut probe = p.clone();
+            if probe.tick(now) != Effect::Nothing {
+                let (_, cert) = self
+                    .store
+                    .transition("system", &p.id, "permit.deadline", now, origin, |p| {
+                        Ok(p.tick(now))
+                    })
+                    .await?;
+                certs.extend(cert);
+                changed = true;
+            }
+        }
+        if changed {
+            self.changed().await;
+        }
+        for p in self.store.permits().await? {
+            let mut probe = p.clone();
+            if probe.use_events(now).is_empty() {
+                continue;
+            }
+            let version = self.scope.as_ref().map(|s| s.version_for_permit(&p.id));
+            self.store
+                .permit_events(&p.id, now, origin, |p| {
+                    p.use_events(now)
+                        .into_iter()
+                        .map(|e| {
+                            let (action, effective) = match e {
+                                UseEvent::Started => ("use.start", p.use_started_at),
+                                UseEvent::Ended => ("use.end", end_of_use(p)),
+                            };
+                            (
+                                action.to_string(),
+                                json!({
+                                    "purpose": p.application.purpose.as_str(),
+                                    "effective_at": effective.map(|t| t.0),
+                                    "watchlist_version": version,
+                                    "persons": p.application.persons.len(),
+                                }),
+                            )
+                        })
+                        .collect()
+                })
+                .await?;
+        }
+        Ok(certs)
+    }
+}
+
+/// When use actually ended: the stop, the refusal, the lapsed deadline or the end of the period.
+fn end_of_use(p: &Permit) -> Option<Timestamp> {
+    p.stop
+        .as_ref()
+        .map(|s| s.at)
+        .or_else(|| p.decision.as_ref().map(|d| d.at).filter(|_| p.purged))
+        .or(Some(p.application.period.end))
+}
+
+/// `P-YYYYMMDD-xxxxxx`: sortable by date, unguessable enough to not leak the number of permits.
+fn new_permit_id(now: Timestamp) -> Result<String> {
+    let mut b = [0u8; 3];
+    getrandom::fill(&mut b)
+        .map_err(|e| ControlError::Store(StoreError::Crypto(format!("random source: {e}"))))?;
+    let date: String = now.to_rfc3339()[..10].replace('-', "");
+    Ok(format!("P-{date}-{}", hex::encode(b)))
+}

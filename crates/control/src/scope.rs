@@ -1,0 +1,190 @@
+//! The scope cache: the engine's one door. It holds a snapshot of permits, decrypted templates and
+//! cameras, and answers (camera, now) -> watchlist through [`mandat_law::watchlist`], so the legal
+//! rules are applied on every call with the clock's current time.
+//!
+//! It fails closed: no snapshot, a snapshot older than `max_staleness` (the store could not be read),
+//! an unknown camera or an unknown time all give an empty watchlist, and an empty watchlist means the
+//! engine runs no detection at all. A change made through [`crate::Control`] reloads the cache at
+//! once; a change made by another process is seen by [`ScopeCache::run`] within its poll interval.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use mandat_law::permit::PersonId;
+use mandat_law::{CameraInfo, Clock, Permit, Watchlist};
+use mandat_store::{Store, Template};
+use sha2::{Digest, Sha256};
+
+/// What the engine asks. One method, so the engine can later run in another process behind an RPC.
+pub trait ScopeSource: Send + Sync {
+    /// The watchlist of `camera` now. Empty means: do not analyse this camera at all.
+    fn watchlist(&self, camera: &str) -> WatchlistView;
+}
+
+/// A watchlist with its version: a hash over which templates of which permits it holds, recorded
+/// with every alert and every start of use (AI Act art. 12(3)(b), the reference database).
+#[derive(Debug, Clone)]
+pub struct WatchlistView {
+    pub version: String,
+    pub list: Watchlist<Arc<Template>>,
+}
+
+impl WatchlistView {
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// The version hash of a list of entries; the empty list has a fixed version.
+pub fn version_of(list: &Watchlist<Arc<Template>>) -> String {
+    let mut lines: Vec<String> = list
+        .entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}|{}|{}|{}",
+                e.permit, e.person, e.template.id, e.threshold
+            )
+        })
+        .collect();
+    lines.sort();
+    hex::encode(Sha256::digest(lines.join("\n").as_bytes()))
+}
+
+/// A permit with the templates of its designated persons.
+type PermitTemplates = (Permit, Vec<(PersonId, Arc<Template>)>);
+
+struct Snapshot {
+    permits: Vec<PermitTemplates>,
+    cameras: HashMap<String, CameraInfo>,
+    generation: i64,
+    loaded: Instant,
+}
+
+pub struct ScopeCache {
+    clock: Arc<dyn Clock>,
+    snapshot: RwLock<Option<Snapshot>>,
+    /// Older than this, the snapshot is not trusted and every watchlist is empty.
+    max_staleness: Duration,
+}
+
+impl ScopeCache {
+    pub fn new(clock: Arc<dyn Clock>, max_staleness: Duration) -> Self {
+        Self {
+            clock,
+            snapshot: RwLock::new(None),
+            max_staleness,
+        }
+    }
+
+    /// Load a fresh snapshot, or drop the current one if the store cannot be read (fail closed).
+    pub async fn reload(&self, store: &Store) {
+        let loaded = async {
+            let generation = store.generation().await?;
+            let permits = store.snapshot().await?;
+            let cameras = store.cameras().await?;
+            Ok::<_, mandat_store::StoreError>(Snapshot {
+                permits: permits
+                    .into_iter()
+                    .map(|(p, t)| (p, t.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()))
+                    .collect(),
+                cameras: cameras
+                    .into_iter()
+                    .map(|c| (c.id.clone(), c.info()))
+                    .collect(),
+                generation,
+                loaded: Instant::now(),
+            })
+        }
+        .await;
+        let mut slot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        match loaded {
+            Ok(s) => *slot = Some(s),
+            Err(e) => {
+                tracing::error!("scope: cannot read the store, all watchlists are empty: {e}");
+                *slot = None;
+            }
+        }
+    }
+
+    /// Check the store's generation and reload when it moved; mark the snapshot fresh otherwise.
+    pub async fn refresh(&self, store: &Store) {
+        let current = self
+            .snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|s| s.generation);
+        match store.generation().await {
+            Ok(g) if Some(g) == current => {
+                if let Some(s) = self
+                    .snapshot
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_mut()
+                {
+                    s.loaded = Instant::now();
+                }
+            }
+            Ok(_) => self.reload(store).await,
+            Err(e) => {
+                tracing::error!("scope: cannot read the store, all watchlists are empty: {e}");
+                *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+        }
+    }
+
+    /// Poll the store every `every` until the task is dropped.
+    pub async fn run(self: Arc<Self>, store: Arc<Store>, every: Duration) {
+        loop {
+            self.refresh(&store).await;
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// The version of the watchlist entries of one permit now, over all cameras.
+    pub fn version_for_permit(&self, permit: &str) -> String {
+        let now = self.clock.now();
+        let guard = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        let mut list = Watchlist::empty(now);
+        if let (Some(s), Some(t)) = (guard.as_ref(), now) {
+            for (p, templates) in &s.permits {
+                if p.id == permit && p.is_active_at(t) && !p.purged {
+                    for (person, tpl) in templates {
+                        list.entries.push(mandat_law::WatchEntry {
+                            permit: p.id.clone(),
+                            person: person.clone(),
+                            threshold: p.application.threshold,
+                            template: tpl.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        version_of(&list)
+    }
+}
+
+impl ScopeSource for ScopeCache {
+    fn watchlist(&self, camera: &str) -> WatchlistView {
+        let now = self.clock.now();
+        let guard = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        let list = match guard.as_ref() {
+            Some(s) if s.loaded.elapsed() <= self.max_staleness => match s.cameras.get(camera) {
+                Some(cam) => mandat_law::watchlist(
+                    cam,
+                    now,
+                    Ok::<_, ()>(s.permits.iter().map(|(p, t)| (p, t.as_slice()))),
+                ),
+                // A camera the registry does not know is never analysed.
+                None => Watchlist::empty(now),
+            },
+            _ => Watchlist::empty(now),
+        };
+        WatchlistView {
+            version: version_of(&list),
+            list,
+        }
+    }
+}

@@ -1,0 +1,80 @@
+-- mandat schema, SQLite dialect. Keep in step with ../postgres/0001_init.sql.
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    failed_logins BIGINT NOT NULL DEFAULT 0,
+    locked_until BIGINT NOT NULL DEFAULT 0
+);
+-- Login sessions (CLI and web). Only a hash of the token is stored.
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE TABLE cameras (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    lat DOUBLE PRECISION,
+    lon DOUBLE PRECISION,
+    owner TEXT NOT NULL,
+    url_sealed BLOB NOT NULL,
+    enabled BIGINT NOT NULL
+);
+CREATE TABLE permits (
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    status TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE permit_keys (
+    permit_id TEXT PRIMARY KEY REFERENCES permits(id),
+    wrapped BLOB NOT NULL
+);
+CREATE TABLE photos (
+    id TEXT PRIMARY KEY,
+    permit_id TEXT NOT NULL REFERENCES permits(id),
+    person_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    sealed BLOB NOT NULL
+);
+CREATE TABLE templates (
+    id TEXT PRIMARY KEY,
+    permit_id TEXT NOT NULL REFERENCES permits(id),
+    person_id TEXT NOT NULL,
+    photo_id TEXT NOT NULL,
+    sealed BLOB NOT NULL
+);
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    permit_id TEXT NOT NULL REFERENCES permits(id),
+    person_id TEXT NOT NULL,
+    camera_id TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    score DOUBLE PRECISION NOT NULL,
+    threshold DOUBLE PRECISION NOT NULL,
+    state TEXT NOT NULL,
+    watchlist_version TEXT NOT NULL,
+    crop_sealed BLOB,
+    frame_sealed BLOB
+);
+CREATE TABLE audit_log (
+    seq BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    permit TEXT,
+    origin TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE audit_checkpoints (
+    seq BIGINT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    pubkey TEXT NOT NULL,
+    signature TEXT NOT NULL
+);

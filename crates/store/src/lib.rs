@@ -1,0 +1,1107 @@
+//! mandat's storage: sqlx over SQLite (the embedded default, one file in WAL mode) or PostgreSQL (for
+//! production), with migrations run on open.
+//!
+//! Every state change is one transaction that also appends its audit entry and a signed checkpoint,
+//! so a killed process leaves either the whole change or none of it. Biometric data is sealed with a
+//! per-permit data key wrapped by the master key; a purge deletes the wrapped key (crypto-shredding)
+//! along with every row the use produced, and records a deletion certificate of counts and ids.
+
+pub mod crypto;
+
+use mandat_audit::{AuditKey, Checkpoint, Entry, Record};
+use mandat_law::lifecycle::Effect;
+use mandat_law::permit::{CameraId, LatLon, PersonId};
+use mandat_law::{Actor, CameraInfo, Permit, Role, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+pub use crypto::SecretKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Config(String),
+    #[error("encryption: {0}")]
+    Crypto(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("{message} ({rule})")]
+    Law {
+        code: String,
+        message: String,
+        rule: String,
+    },
+    #[error("authentication failed: unknown user or wrong password")]
+    Auth,
+    #[error(
+        "the account is locked after repeated failed logins until {until}; wait, or ask an admin"
+    )]
+    Locked { until: Timestamp },
+    #[error("not logged in, or the session has expired: run `mandat login`")]
+    SessionInvalid,
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl From<mandat_law::Refusal> for StoreError {
+    fn from(r: mandat_law::Refusal) -> Self {
+        StoreError::Law {
+            code: r.code,
+            message: r.message,
+            rule: r.rule,
+        }
+    }
+}
+
+impl From<Vec<mandat_law::Refusal>> for StoreError {
+    fn from(mut r: Vec<mandat_law::Refusal>) -> Self {
+        if r.len() == 1 {
+            return r.remove(0).into();
+        }
+        StoreError::Law {
+            code: "several".into(),
+            message: r
+                .iter()
+                .map(|x| format!("{} [{}]", x.message, x.code))
+                .collect::<Vec<_>>()
+                .join("; "),
+            rule: r.first().map(|x| x.rule.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A camera as registered. The stream URL (which may carry credentials) is sealed at rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Camera {
+    pub id: CameraId,
+    pub name: String,
+    pub location: Option<LatLon>,
+    /// `police`, or the partner: `municipality:<name>`, `region:<name>`, `private:<name>`.
+    pub owner: String,
+    pub enabled: bool,
+}
+
+impl Camera {
+    pub fn info(&self) -> CameraInfo {
+        CameraInfo {
+            id: self.id.clone(),
+            location: self.location,
+            enabled: self.enabled,
+        }
+    }
+}
+
+/// What a purge deleted, as counts and ids, never content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeletionCertificate {
+    pub permit: String,
+    pub reason: String,
+    pub at: Timestamp,
+    pub photos: Vec<String>,
+    pub templates: Vec<String>,
+    pub alerts: Vec<String>,
+    pub data_key_destroyed: bool,
+}
+
+/// Failed logins in a row before an account is locked.
+pub const MAX_FAILED_LOGINS: i64 = 5;
+/// How long a locked account stays locked.
+pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
+
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+pub struct Store {
+    pool: AnyPool,
+    kind: DbKind,
+    master: SecretKey,
+    audit: AuditKey,
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+impl Store {
+    /// Open (creating if needed) and migrate. `url` is `sqlite://path` or `postgres://...`.
+    pub async fn open(url: &str, master: SecretKey, audit: AuditKey) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let kind = if url.starts_with("sqlite:") {
+            DbKind::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            DbKind::Postgres
+        } else {
+            return Err(StoreError::Config(format!(
+                "unsupported database URL {url:?}: use sqlite://FILE or postgres://..."
+            )));
+        };
+        let url = if kind == DbKind::Sqlite && !url.contains('?') {
+            format!("{url}?mode=rwc")
+        } else {
+            url.to_string()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if kind == DbKind::Sqlite { 1 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if kind == DbKind::Sqlite {
+                        // WAL for concurrent readers; FULL sync so a commit survives a crash.
+                        sqlx::query("PRAGMA journal_mode=WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous=FULL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys=ON")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        match kind {
+            DbKind::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            DbKind::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self {
+            pool,
+            kind,
+            master,
+            audit,
+        })
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    pub fn audit_public_key(&self) -> String {
+        self.audit.public_hex()
+    }
+
+    // ---- audit ----
+
+    async fn append_audit(&self, tx: &mut Tx<'_>, r: Record) -> Result<Entry, StoreError> {
+        if self.kind == DbKind::Postgres {
+            // One writer at a time appends to the chain; SQLite's single connection does this by itself.
+            sqlx::query("SELECT pg_advisory_xact_lock(80626)")
+                .execute(&mut **tx)
+                .await?;
+        }
+        let last = sqlx::query(
+            "SELECT seq, at, actor, action, permit, origin, details, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|row| entry_from_row(&row))
+        .transpose()?;
+        let at = r.at;
+        let e = Entry::next(last.as_ref(), r);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, permit, origin, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(e.seq as i64)
+        .bind(e.at)
+        .bind(e.actor.clone())
+        .bind(e.action.clone())
+        .bind(e.permit.clone())
+        .bind(e.origin.clone())
+        .bind(e.details.to_string())
+        .bind(e.prev_hash.clone())
+        .bind(e.hash.clone())
+        .execute(&mut **tx)
+        .await?;
+        let c = Checkpoint::sign(&self.audit, &e, at);
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, hash, at, pubkey, signature) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(c.seq as i64)
+        .bind(c.hash)
+        .bind(c.at)
+        .bind(c.key)
+        .bind(c.signature)
+        .execute(&mut **tx)
+        .await?;
+        Ok(e)
+    }
+
+    /// Record an action that changes nothing else (a login, a view of biometric data).
+    pub async fn record(&self, r: Record) -> Result<Entry, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let e = self.append_audit(&mut tx, r).await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    pub async fn audit_log(&self) -> Result<(Vec<Entry>, Vec<Checkpoint>), StoreError> {
+        audit_log_from(&self.pool).await
+    }
+
+    // ---- users ----
+
+    /// Add a user. The very first user may be added without an actor and must be an admin; after that
+    /// only an admin may add users.
+    pub async fn add_user(
+        &self,
+        actor: Option<&Actor>,
+        id: &str,
+        password: &str,
+        roles: &[Role],
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        if password.chars().count() < 12 {
+            return Err(StoreError::Refused(
+                "passwords must be at least 12 characters".into(),
+            ));
+        }
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(StoreError::Refused(
+                "user ids use letters, digits, '.', '_' and '-'".into(),
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        let by = match actor {
+            None if count == 0 => {
+                if !roles.contains(&Role::Admin) {
+                    return Err(StoreError::Refused(
+                        "the first user must be an admin".into(),
+                    ));
+                }
+                "bootstrap".to_string()
+            }
+            None => {
+                return Err(StoreError::Refused(
+                    "users exist already: log in as an admin to add users".into(),
+                ));
+            }
+            Some(a) if a.has(Role::Admin) => a.user.clone(),
+            Some(a) => {
+                return Err(StoreError::Refused(format!(
+                    "{} is not an admin; only admins add users (least privilege)",
+                    a.user
+                )));
+            }
+        };
+        let hash = hash_password(password)?;
+        let roles_s = roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        sqlx::query(
+            "INSERT INTO users (id, password_hash, roles, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.to_string())
+        .bind(hash)
+        .bind(roles_s.clone())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Refused(format!("user {id} exists already"))
+            }
+            other => other.into(),
+        })?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: by,
+                action: "user.add".into(),
+                permit: None,
+                origin: origin.into(),
+                details: json!({"user": id, "roles": roles_s}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Check a password; the attempt is audited either way, and the password never is. After
+    /// [`MAX_FAILED_LOGINS`] failures in a row the account is locked for [`LOCKOUT_MS`].
+    pub async fn authenticate(
+        &self,
+        id: &str,
+        password: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<Actor, StoreError> {
+        let row = sqlx::query(
+            "SELECT password_hash, roles, failed_logins, locked_until FROM users WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let audit = |action: &str, details: serde_json::Value| Record {
+            at: now.0,
+            actor: id.to_string(),
+            action: action.into(),
+            permit: None,
+            origin: origin.into(),
+            details,
+        };
+        let Some(row) = row else {
+            // Spend the same time on unknown users, so timing does not reveal who exists.
+            let _ = hash_password(password);
+            self.record(audit("auth.failed", json!({}))).await?;
+            return Err(StoreError::Auth);
+        };
+        let locked_until: i64 = row.try_get("locked_until")?;
+        if locked_until > now.0 {
+            self.record(audit("auth.locked", json!({"until": locked_until})))
+                .await?;
+            return Err(StoreError::Locked {
+                until: Timestamp(locked_until),
+            });
+        }
+        if !verify_password(password, &row.try_get::<String, _>("password_hash")?) {
+            let failed = row.try_get::<i64, _>("failed_logins")? + 1;
+            let lock = if failed >= MAX_FAILED_LOGINS {
+                now.0 + LOCKOUT_MS
+            } else {
+                0
+            };
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+                .bind(if lock > 0 { 0 } else { failed })
+                .bind(lock)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            self.append_audit(
+                &mut tx,
+                audit(
+                    "auth.failed",
+                    json!({"failures": failed, "locked": lock > 0}),
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(StoreError::Auth);
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        self.append_audit(&mut tx, audit("auth.login", json!({})))
+            .await?;
+        tx.commit().await?;
+        let roles: String = row.try_get("roles")?;
+        Ok(Actor {
+            user: id.to_string(),
+            roles: roles.split(',').filter_map(Role::parse).collect(),
+        })
+    }
+
+    /// Open a session for an authenticated actor. Returns the token; only its hash is stored.
+    pub async fn create_session(
+        &self,
+        actor: &Actor,
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> Result<String, StoreError> {
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).map_err(|e| StoreError::Crypto(format!("random source: {e}")))?;
+        let token = hex::encode(raw);
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash(&token))
+        .bind(actor.user.clone())
+        .bind(now.0)
+        .bind(now.0.saturating_add(ttl_ms))
+        .execute(&self.pool)
+        .await?;
+        Ok(token)
+    }
+
+    /// The actor behind a session token, with the roles the user holds now (not at login).
+    pub async fn session_actor(&self, token: &str, now: Timestamp) -> Result<Actor, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id AS id, u.roles AS roles, s.expires_at AS expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::SessionInvalid)?;
+        if row.try_get::<i64, _>("expires_at")? <= now.0 {
+            return Err(StoreError::SessionInvalid);
+        }
+        let roles: String = row.try_get("roles")?;
+        Ok(Actor {
+            user: row.try_get("id")?,
+            roles: roles.split(',').filter_map(Role::parse).collect(),
+        })
+    }
+
+    pub async fn end_session(&self, token: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash(token))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn users(&self) -> Result<Vec<(String, Vec<Role>)>, StoreError> {
+        sqlx::query("SELECT id, roles FROM users ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let roles: String = r.try_get("roles")?;
+                Ok((
+                    r.try_get("id")?,
+                    roles.split(',').filter_map(Role::parse).collect(),
+                ))
+            })
+            .collect()
+    }
+
+    // ---- cameras ----
+
+    pub async fn add_camera(
+        &self,
+        actor: &Actor,
+        cam: &Camera,
+        stream_url: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        if !actor.has(Role::Admin) {
+            return Err(StoreError::Refused(format!(
+                "{} may not register cameras: admin role required",
+                actor.user
+            )));
+        }
+        let sealed = self.master.seal(
+            stream_url.as_bytes(),
+            format!("camera-url:{}", cam.id).as_bytes(),
+        )?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO cameras (id, name, lat, lon, owner, url_sealed, enabled) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(cam.id.clone())
+        .bind(cam.name.clone())
+        .bind(cam.location.map(|l| l.0))
+        .bind(cam.location.map(|l| l.1))
+        .bind(cam.owner.clone())
+        .bind(sealed)
+        .bind(cam.enabled as i64)
+        .execute(&mut *tx)
+        .await?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor.user.clone(),
+                action: "camera.add".into(),
+                permit: None,
+                origin: origin.into(),
+                details: json!({"camera": cam.id, "owner": cam.owner}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn cameras(&self) -> Result<Vec<Camera>, StoreError> {
+        sqlx::query("SELECT id, name, lat, lon, owner, enabled FROM cameras ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let lat: Option<f64> = r.try_get("lat")?;
+                let lon: Option<f64> = r.try_get("lon")?;
+                Ok(Camera {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    location: lat.zip(lon),
+                    owner: r.try_get("owner")?,
+                    enabled: r.try_get::<i64, _>("enabled")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// The decrypted stream URL, for the engine only.
+    pub async fn camera_url(&self, id: &str) -> Result<String, StoreError> {
+        let row = sqlx::query("SELECT url_sealed FROM cameras WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no camera {id}")))?;
+        let sealed: Vec<u8> = row.try_get("url_sealed")?;
+        let plain = self
+            .master
+            .open(&sealed, format!("camera-url:{id}").as_bytes())?;
+        String::from_utf8(plain).map_err(|_| StoreError::Corrupt("camera URL".into()))
+    }
+
+    // ---- permits ----
+
+    pub async fn permit(&self, id: &str) -> Result<Permit, StoreError> {
+        let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no permit {id}")))?;
+        parse_permit(&row)
+    }
+
+    pub async fn permits(&self) -> Result<Vec<Permit>, StoreError> {
+        sqlx::query("SELECT doc FROM permits ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(parse_permit)
+            .collect()
+    }
+
+    /// Store a new draft with its fresh data key.
+    pub async fn create_permit(
+        &self,
+        actor: &Actor,
+        permit: &Permit,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        let data_key = SecretKey::random()?;
+        let wrapped = self.master.wrap(&data_key, &permit.id)?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO permits (id, doc, status, updated_at) VALUES ($1, $2, $3, $4)")
+            .bind(permit.id.clone())
+            .bind(serde_json::to_string(permit).expect("permits serialise"))
+            .bind(format!("{:?}", permit.status))
+            .bind(permit.created_at.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO permit_keys (permit_id, wrapped) VALUES ($1, $2)")
+            .bind(permit.id.clone())
+            .bind(wrapped)
+            .execute(&mut *tx)
+            .await?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: permit.created_at.0,
+                actor: actor.user.clone(),
+                action: "permit.draft".into(),
+                permit: Some(permit.id.clone()),
+                origin: origin.into(),
+                details: json!({
+                    "purpose": permit.application.purpose.as_str(),
+                    "persons": permit.application.persons.len(),
+                    "cameras": permit.application.area.cameras.len(),
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Apply one lifecycle transition atomically: load, change, save, audit, and purge if the law
+    /// requires it, all in one transaction.
+    pub async fn transition<F>(
+        &self,
+        actor_id: &str,
+        permit_id: &str,
+        action: &str,
+        now: Timestamp,
+        origin: &str,
+        change: F,
+    ) -> Result<(Permit, Option<DeletionCertificate>), StoreError>
+    where
+        F: FnOnce(&mut Permit) -> Result<Effect, StoreError>,
+    {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
+            .bind(permit_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no permit {permit_id}")))?;
+        let mut permit = parse_permit(&row)?;
+        let before = permit.status;
+        let effect = change(&mut permit)?;
+        let cert = match &effect {
+            Effect::Purge { reason } => Some(self.purge(&mut tx, &mut permit, reason, now).await?),
+            _ => None,
+        };
+        sqlx::query("UPDATE permits SET doc = $1, status = $2, updated_at = $3 WHERE id = $4")
+            .bind(serde_json::to_string(&permit).expect("permits serialise"))
+            .bind(format!("{:?}", permit.status))
+            .bind(now.0)
+            .bind(permit_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor_id.to_string(),
+                action: action.into(),
+                permit: Some(permit_id.to_string()),
+                origin: origin.into(),
+                details: json!({
+                    "from": format!("{before:?}"),
+                    "to": format!("{:?}", permit.status),
+                    "use_started": effect == Effect::UseStarted,
+                    "use_ended": matches!(effect, Effect::UseEnded | Effect::Purge { .. }),
+                }),
+            },
+        )
+        .await?;
+        if let Some(c) = &cert {
+            self.append_audit(
+                &mut tx,
+                Record {
+                    at: now.0,
+                    actor: "system".into(),
+                    action: "permit.purge".into(),
+                    permit: Some(permit_id.to_string()),
+                    origin: origin.into(),
+                    details: serde_json::to_value(c).expect("certificate serialises"),
+                },
+            )
+            .await?;
+        }
+        crash_point("transition-before-commit");
+        tx.commit().await?;
+        Ok((permit, cert))
+    }
+
+    /// Change a permit's record and append the audit entries the change produces, in one
+    /// transaction, by `system`. For events that follow from time, such as the start and end of use.
+    pub async fn permit_events<F>(
+        &self,
+        permit_id: &str,
+        now: Timestamp,
+        origin: &str,
+        change: F,
+    ) -> Result<(), StoreError>
+    where
+        F: FnOnce(&mut Permit) -> Vec<(String, serde_json::Value)>,
+    {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
+            .bind(permit_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no permit {permit_id}")))?;
+        let mut permit = parse_permit(&row)?;
+        let events = change(&mut permit);
+        if events.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("UPDATE permits SET doc = $1 WHERE id = $2")
+            .bind(serde_json::to_string(&permit).expect("permits serialise"))
+            .bind(permit_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        for (action, details) in events {
+            self.append_audit(
+                &mut tx,
+                Record {
+                    at: now.0,
+                    actor: "system".into(),
+                    action,
+                    permit: Some(permit_id.to_string()),
+                    origin: origin.into(),
+                    details,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Delete everything the use produced and shred its data key. Runs inside the caller's transaction.
+    async fn purge(
+        &self,
+        tx: &mut Tx<'_>,
+        permit: &mut Permit,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<DeletionCertificate, StoreError> {
+        let id = permit.id.clone();
+        let mut list = Vec::new();
+        // Fixed statements per table: no SQL is ever built from strings.
+        const TABLES: [(&str, &str); 3] = [
+            (
+                "SELECT id FROM photos WHERE permit_id = $1 ORDER BY id",
+                "DELETE FROM photos WHERE permit_id = $1",
+            ),
+            (
+                "SELECT id FROM templates WHERE permit_id = $1 ORDER BY id",
+                "DELETE FROM templates WHERE permit_id = $1",
+            ),
+            (
+                "SELECT id FROM alerts WHERE permit_id = $1 ORDER BY id",
+                "DELETE FROM alerts WHERE permit_id = $1",
+            ),
+        ];
+        for (select, delete) in TABLES {
+            let rows = sqlx::query(select)
+                .bind(id.clone())
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("id"))
+                .collect::<Result<Vec<_>, _>>()?;
+            sqlx::query(delete)
+                .bind(id.clone())
+                .execute(&mut **tx)
+                .await?;
+            list.push(rows);
+            crash_point("purge-midway");
+        }
+        let shredded = sqlx::query("DELETE FROM permit_keys WHERE permit_id = $1")
+            .bind(id.clone())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            > 0;
+        // The record of the permit stays, for accountability, without who the persons were.
+        for p in permit.application.persons.iter_mut() {
+            p.label = "[purged]".into();
+            for ph in p.photos.iter_mut() {
+                ph.source = "[purged]".into();
+            }
+        }
+        permit.purged = true;
+        let alerts = list.pop().unwrap_or_default();
+        let templates = list.pop().unwrap_or_default();
+        let photos = list.pop().unwrap_or_default();
+        Ok(DeletionCertificate {
+            permit: id,
+            reason: reason.to_string(),
+            at: now,
+            photos,
+            templates,
+            alerts,
+            data_key_destroyed: shredded,
+        })
+    }
+
+    async fn data_key(&self, tx: &mut Tx<'_>, permit: &str) -> Result<SecretKey, StoreError> {
+        let row = sqlx::query("SELECT wrapped FROM permit_keys WHERE permit_id = $1")
+            .bind(permit.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("permit {permit} has no data key (purged?)"))
+            })?;
+        self.master
+            .unwrap_key(&row.try_get::<Vec<u8>, _>("wrapped")?, permit)
+    }
+
+    /// Enrol a reference photo and its template for a designated person. Both are sealed with the
+    /// permit's data key. The caller has already passed the photo through the quality gate.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn enrol(
+        &self,
+        actor: &Actor,
+        permit_id: &str,
+        person: &PersonId,
+        photo_id: &str,
+        photo: &[u8],
+        template: &[f32],
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        let permit = self.permit(permit_id).await?;
+        if permit.status != mandat_law::Status::Draft {
+            return Err(mandat_law::rule::WRONG_STATE
+                .refusal(format!(
+                    "photos are enrolled while permit {permit_id} is a draft; it is {:?}",
+                    permit.status
+                ))
+                .into());
+        }
+        if actor.user != permit.applicant {
+            return Err(StoreError::Refused(format!(
+                "only the permit's applicant enrols its photos; {} is not",
+                actor.user
+            )));
+        }
+        let Some(p) = permit.application.persons.iter().find(|p| &p.id == person) else {
+            return Err(StoreError::Refused(format!(
+                "{person} is not a designated person of permit {permit_id}"
+            )));
+        };
+        let Some(ph) = p.photos.iter().find(|ph| ph.id == photo_id) else {
+            return Err(StoreError::Refused(format!(
+                "photo {photo_id} is not listed for {person} in permit {permit_id}"
+            )));
+        };
+        let mut tx = self.pool.begin().await?;
+        let key = self.data_key(&mut tx, permit_id).await?;
+        let tid = format!("{photo_id}.t");
+        let photo_sealed = key.seal(photo, format!("photo:{photo_id}").as_bytes())?;
+        let bytes: Vec<u8> = template.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let tpl_sealed = key.seal(&bytes, format!("template:{tid}").as_bytes())?;
+        sqlx::query("INSERT INTO photos (id, permit_id, person_id, source, sealed) VALUES ($1, $2, $3, $4, $5)")
+            .bind(photo_id.to_string())
+            .bind(permit_id.to_string())
+            .bind(person.clone())
+            .bind(ph.source.clone())
+            .bind(photo_sealed)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO templates (id, permit_id, person_id, photo_id, sealed) VALUES ($1, $2, $3, $4, $5)")
+            .bind(tid.clone())
+            .bind(permit_id.to_string())
+            .bind(person.clone())
+            .bind(photo_id.to_string())
+            .bind(tpl_sealed)
+            .execute(&mut *tx)
+            .await?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor.user.clone(),
+                action: "person.enrol".into(),
+                permit: Some(permit_id.into()),
+                origin: origin.into(),
+                details: json!({"person": person, "photo": photo_id, "template": tid}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every permit with its decrypted templates: the input of the scope function. Purged permits
+    /// have no templates left (and no key to decrypt them).
+    pub async fn snapshot(&self) -> Result<Vec<(Permit, Vec<(PersonId, Template)>)>, StoreError> {
+        let mut out = Vec::new();
+        let mut tx = self.pool.begin().await?;
+        for row in sqlx::query("SELECT doc FROM permits ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let p = parse_permit(&row)?;
+            let rows = sqlx::query(
+                "SELECT id, person_id, sealed FROM templates WHERE permit_id = $1 ORDER BY id",
+            )
+            .bind(p.id.clone())
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut tpls = Vec::new();
+            if !rows.is_empty() {
+                let key = self.data_key(&mut tx, &p.id).await?;
+                for r in rows {
+                    let id: String = r.try_get("id")?;
+                    let mut plain = key.open(
+                        &r.try_get::<Vec<u8>, _>("sealed")?,
+                        format!("template:{id}").as_bytes(),
+                    )?;
+                    let values = plain
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect();
+                    crypto::wipe(&mut plain);
+                    tpls.push((
+                        r.try_get::<String, _>("person_id")?,
+                        Template { id, values },
+                    ));
+                }
+            }
+            out.push((p, tpls));
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Ids of the photos enrolled for a permit.
+    pub async fn enrolled_photos(&self, permit: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query("SELECT id FROM photos WHERE permit_id = $1 ORDER BY id")
+            .bind(permit.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get("id")?))
+            .collect()
+    }
+
+    /// A number that grows with every recorded change (the audit log's length). The scope cache
+    /// reloads when it moves, so a change made by another process reaches the engine quickly.
+    pub async fn generation(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM audit_log")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Row counts of biometric tables for a permit (tests and the deletion check).
+    pub async fn biometric_rows(&self, permit: &str) -> Result<i64, StoreError> {
+        let mut n = 0;
+        for count in [
+            "SELECT COUNT(*) AS n FROM photos WHERE permit_id = $1",
+            "SELECT COUNT(*) AS n FROM templates WHERE permit_id = $1",
+            "SELECT COUNT(*) AS n FROM alerts WHERE permit_id = $1",
+            "SELECT COUNT(*) AS n FROM permit_keys WHERE permit_id = $1",
+        ] {
+            let c: i64 = sqlx::query(count)
+                .bind(permit.to_string())
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+            n += c;
+        }
+        Ok(n)
+    }
+
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+/// A designated person's template, decrypted in memory only. Wiped when dropped; never printed.
+#[derive(Clone, PartialEq)]
+pub struct Template {
+    /// The template's row id (`<photo id>.t`), used in watchlist versions and certificates.
+    pub id: String,
+    pub values: Vec<f32>,
+}
+
+impl std::fmt::Debug for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Template({}, redacted)", self.id)
+    }
+}
+
+impl Drop for Template {
+    fn drop(&mut self) {
+        for v in self.values.iter_mut() {
+            // SAFETY: valid exclusive reference; volatile so the wipe is not optimised away.
+            unsafe { std::ptr::write_volatile(v, 0.0) };
+        }
+    }
+}
+
+/// Read the audit log of a database without any key: what `mandat audit verify` runs offline.
+pub async fn read_audit_log(url: &str) -> Result<(Vec<Entry>, Vec<Checkpoint>), StoreError> {
+    sqlx::any::install_default_drivers();
+    let url = if url.starts_with("sqlite:") && !url.contains('?') {
+        // Read-only: verifying must never create or change the database.
+        format!("{url}?mode=ro")
+    } else {
+        url.to_string()
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await?;
+    let log = audit_log_from(&pool).await;
+    pool.close().await;
+    log
+}
+
+async fn audit_log_from(pool: &AnyPool) -> Result<(Vec<Entry>, Vec<Checkpoint>), StoreError> {
+    let entries = sqlx::query(
+        "SELECT seq, at, actor, action, permit, origin, details, prev_hash, hash FROM audit_log ORDER BY seq",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(entry_from_row)
+    .collect::<Result<Vec<_>, _>>()?;
+    let cps =
+        sqlx::query("SELECT seq, hash, at, pubkey, signature FROM audit_checkpoints ORDER BY seq")
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| -> Result<Checkpoint, StoreError> {
+                Ok(Checkpoint {
+                    seq: r.try_get::<i64, _>("seq")? as u64,
+                    hash: r.try_get("hash")?,
+                    at: r.try_get("at")?,
+                    key: r.try_get("pubkey")?,
+                    signature: r.try_get("signature")?,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+    Ok((entries, cps))
+}
+
+fn parse_permit(row: &AnyRow) -> Result<Permit, StoreError> {
+    let doc: String = row.try_get("doc")?;
+    serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("permit record: {e}")))
+}
+
+fn entry_from_row(r: &AnyRow) -> Result<Entry, StoreError> {
+    let details: String = r.try_get("details")?;
+    Ok(Entry {
+        seq: r.try_get::<i64, _>("seq")? as u64,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        permit: r.try_get("permit")?,
+        origin: r.try_get("origin")?,
+        details: serde_json::from_str(&details)
+            .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+/// Argon2id with the crate's default parameters.
+pub fn hash_password(password: &str) -> Result<String, StoreError> {
+    use argon2::password_hash::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Crypto(format!("password hashing: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    use argon2::password_hash::phc::PasswordHash;
+    PasswordHash::new(hash)
+        .map(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Test hook for the crash-safety test: with `MANDAT_CRASH_AT=<name>` set, the process stops hard at
+/// that point, as a power cut or `kill -9` would. Names: `transition-before-commit`, `purge-midway`.
+fn crash_point(name: &str) {
+    if std::env::var("MANDAT_CRASH_AT").is_ok_and(|v| v == name) {
+        std::process::abort();
+    }
+}
