@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test after an idempotent setup: formatting, lints, unit, property and integration tests
-# (golden outputs, bad inputs, an LFW fold), on the test data in MANDAT_DATA (default ../shared/data).
+# (golden outputs, bad inputs, an LFW fold, the lawful-use core on SQLite and PostgreSQL), on the test
+# data in MANDAT_DATA (default ../shared/data).
 set -euo pipefail
 cd "$(dirname "$0")"
 export MANDAT_PROFILE=release
 scripts/setup.sh
 export MANDAT_DATA="${MANDAT_DATA:-$(cd .. && pwd)/shared/data}"
+# The storage tests run on SQLite and on PostgreSQL (installed and started on loopback here).
+MANDAT_TEST_POSTGRES="$(scripts/postgres.sh)"
+export MANDAT_TEST_POSTGRES
 cargo fmt --all -- --check
 cargo clippy --locked -q --all-targets -- -D warnings
 cargo test --locked --release --workspace

@@ -807,6 +807,17 @@ pub fn audit(paths: Paths, cmd: AuditCommand) -> Result<()> {
                     )),
                 )));
             }
+            // Record the export first, so the export holds its own record.
+            c.store()
+                .record(mandat_audit::Record {
+                    at: c.now()?.0,
+                    actor: actor.user.clone(),
+                    action: "audit.export".into(),
+                    permit: None,
+                    origin: origin(),
+                    details: json!({"to": out.as_ref().map(|p| p.display().to_string())}),
+                })
+                .await?;
             let (entries, cps) = c.store().audit_log().await?;
             let mut text = String::new();
             text.push_str(&serde_json::to_string(&json!({
@@ -830,16 +841,6 @@ pub fn audit(paths: Paths, cmd: AuditCommand) -> Result<()> {
                 text.push_str(&v.to_string());
                 text.push('\n');
             }
-            c.store()
-                .record(mandat_audit::Record {
-                    at: c.now()?.0,
-                    actor: actor.user.clone(),
-                    action: "audit.export".into(),
-                    permit: None,
-                    origin: origin(),
-                    details: json!({"entries": entries.len()}),
-                })
-                .await?;
             match out {
                 Some(path) => {
                     std::fs::write(&path, text)

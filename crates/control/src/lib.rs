@@ -207,9 +207,13 @@ impl Control {
         Ok(permit)
     }
 
-    /// Refuse to file or start a use whose reference photos are not all enrolled.
+    /// Refuse to file or start a use whose reference photos are not all enrolled. Only drafts are
+    /// checked; for any other state the lifecycle gives the refusal.
     async fn check_enrolled(&self, permit_id: &str) -> Result<()> {
         let permit = self.store.permit(permit_id).await?;
+        if permit.status != mandat_law::Status::Draft {
+            return Ok(());
+        }
         let enrolled = self.store.enrolled_photos(permit_id).await?;
         let missing: Vec<String> = permit
             .application

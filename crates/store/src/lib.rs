@@ -867,9 +867,10 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let key = self.data_key(&mut tx, permit_id).await?;
         let tid = format!("{photo_id}.t");
-        let photo_sealed = key.seal(photo, format!("photo:{photo_id}").as_bytes())?;
+        // The associated data binds each ciphertext to its row, so rows cannot be swapped.
+        let photo_sealed = key.seal(photo, format!("photo:{permit_id}/{photo_id}").as_bytes())?;
         let bytes: Vec<u8> = template.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let tpl_sealed = key.seal(&bytes, format!("template:{tid}").as_bytes())?;
+        let tpl_sealed = key.seal(&bytes, format!("template:{permit_id}/{tid}").as_bytes())?;
         sqlx::query("INSERT INTO photos (id, permit_id, person_id, source, sealed) VALUES ($1, $2, $3, $4, $5)")
             .bind(photo_id.to_string())
             .bind(permit_id.to_string())
@@ -877,7 +878,13 @@ impl Store {
             .bind(ph.source.clone())
             .bind(photo_sealed)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Refused(format!(
+                    "photo {photo_id} of permit {permit_id} is enrolled already"
+                )),
+                other => other.into(),
+            })?;
         sqlx::query("INSERT INTO templates (id, permit_id, person_id, photo_id, sealed) VALUES ($1, $2, $3, $4, $5)")
             .bind(tid.clone())
             .bind(permit_id.to_string())
@@ -925,7 +932,7 @@ impl Store {
                     let id: String = r.try_get("id")?;
                     let mut plain = key.open(
                         &r.try_get::<Vec<u8>, _>("sealed")?,
-                        format!("template:{id}").as_bytes(),
+                        format!("template:{}/{id}", p.id).as_bytes(),
                     )?;
                     let values = plain
                         .chunks_exact(4)
@@ -983,7 +990,8 @@ impl Store {
         Ok(n)
     }
 
-    pub async fn close(self) {
+    /// Close every connection; later calls fail (and the scope cache then fails closed).
+    pub async fn close(&self) {
         self.pool.close().await;
     }
 }

@@ -33,19 +33,22 @@ CREATE TABLE permit_keys (
     permit_id TEXT PRIMARY KEY REFERENCES permits(id),
     wrapped BYTEA NOT NULL
 );
+-- Photo and template ids are the application's own, unique within their permit.
 CREATE TABLE photos (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     permit_id TEXT NOT NULL REFERENCES permits(id),
     person_id TEXT NOT NULL,
     source TEXT NOT NULL,
-    sealed BYTEA NOT NULL
+    sealed BYTEA NOT NULL,
+    PRIMARY KEY (permit_id, id)
 );
 CREATE TABLE templates (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     permit_id TEXT NOT NULL REFERENCES permits(id),
     person_id TEXT NOT NULL,
     photo_id TEXT NOT NULL,
-    sealed BYTEA NOT NULL
+    sealed BYTEA NOT NULL,
+    PRIMARY KEY (permit_id, id)
 );
 CREATE TABLE alerts (
     id TEXT PRIMARY KEY,

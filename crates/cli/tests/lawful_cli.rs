@@ -1,0 +1,466 @@
+//! The lawful-use commands through the real binary: accounts, cameras, the permit lifecycle with real
+//! reference photos, offline audit verification of the database and of an export, and crash safety:
+//! a process killed in the middle of a purge leaves the whole decision or none of it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mandat"));
+        cmd.args(args)
+            .env("MANDAT_HOME", self.path())
+            .env_remove("MANDAT_DB")
+            .env_remove("MANDAT_MASTER_KEY")
+            .env_remove("MANDAT_SESSION")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("run mandat");
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, None, &[])
+    }
+
+    /// Run and require success.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "mandat {args:?} failed: {}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        text(&o.stdout)
+    }
+
+    fn login(&self, user: &str) {
+        let o = self.run_env(
+            &["login", "--user", user, "--password-stdin"],
+            Some(&format!("{}\n", password(user))),
+            &[],
+        );
+        assert!(o.status.success(), "login {user}: {}", text(&o.stderr));
+    }
+
+    fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn password(user: &str) -> String {
+    format!("{user} has a long password")
+}
+
+fn data() -> PathBuf {
+    let d = std::env::var_os("MANDAT_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    assert!(
+        d.join("lfw").is_dir(),
+        "test data not found at {}; set MANDAT_DATA",
+        d.display()
+    );
+    d
+}
+
+fn lfw(name: &str) -> String {
+    data()
+        .join(format!("lfw/lfw-deepfunneled/{name}/{name}_0001.jpg"))
+        .display()
+        .to_string()
+}
+
+/// Initialise, add one user per role and one camera.
+fn setup() -> Home {
+    let h = Home::new();
+    let o = h.run_env(
+        &["init", "--admin", "admin", "--password-stdin"],
+        Some(&format!("{}\n", password("admin"))),
+        &[],
+    );
+    assert!(o.status.success(), "init: {}", text(&o.stderr));
+    h.login("admin");
+    for (u, r) in [
+        ("officer", "applicant"),
+        ("pros", "prosecutor"),
+        ("judge", "judge"),
+        ("aud", "auditor"),
+    ] {
+        let o = h.run_env(
+            &["user", "add", u, "--role", r, "--password-stdin"],
+            Some(&format!("{}\n", password(u))),
+            &[],
+        );
+        assert!(o.status.success(), "user add {u}: {}", text(&o.stderr));
+    }
+    h.ok(&[
+        "camera",
+        "add",
+        "--id",
+        "cam-1",
+        "--name",
+        "Sergels torg",
+        "--lat",
+        "59.3326",
+        "--lon",
+        "18.0649",
+        "--owner",
+        "municipality:Stockholm",
+        "--url",
+        "rtsp://u:p@127.0.0.1/s",
+    ]);
+    h
+}
+
+/// An application over now, for `purpose`, naming one person with one photo.
+fn application(purpose: &str, months: u32) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let start = now - 3_600_000;
+    let days = if months <= 1 { 28 } else { 45 };
+    let end = start + days * 24 * 3_600_000;
+    serde_json::json!({
+        "agency": "polismyndigheten",
+        "purpose": purpose,
+        "offence": null,
+        "persons": [{"id": "p1", "label": "case 1 person",
+                      "photos": [{"id": "ph1", "source": "passport register"}]}],
+        "area": {"cameras": ["cam-1"], "polygon": null},
+        "period": {"start": start, "end": end},
+        "reasons": {"necessity": "n", "proportionality": "p", "fria_ref": "F-1", "eu_db_ref": "E-1"},
+        "threshold": 0.363
+    })
+    .to_string()
+}
+
+fn drafted(h: &Home, purpose: &str) -> String {
+    let file = h.write("app.json", &application(purpose, 1));
+    let out = h.ok(&["permit", "draft", "--file", file.to_str().unwrap()]);
+    out.split_whitespace()
+        .nth(2)
+        .expect("drafted permit ID")
+        .to_string()
+}
+
+fn show(h: &Home, id: &str) -> serde_json::Value {
+    serde_json::from_str(&h.ok(&["permit", "show", id, "--json"])).unwrap()
+}
+
+#[test]
+fn permit_lifecycle_through_the_cli_with_real_photos() {
+    let h = setup();
+    // Admins cannot see permits.
+    let o = h.run(&["permit", "list"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("least privilege"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    h.login("officer");
+    // Too long a period is refused with its legal ground, when the application is filed.
+    let long = h.write("long.json", &application("victim_search", 2));
+    let out = h.ok(&["permit", "draft", "--file", long.to_str().unwrap()]);
+    assert!(
+        out.contains("period exceeds one month (Lag 2026:806)"),
+        "{out}"
+    );
+
+    let id = drafted(&h, "victim_search");
+    let o = h.run(&["permit", "apply", &id]);
+    assert!(
+        text(&o.stderr).contains("not enrolled"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A photo with several faces, or none, is not a reference photo.
+    let golden = data().join("../golden/street_1080p_t1.0.png");
+    let o = h.run(&[
+        "person",
+        "enrol",
+        "--permit",
+        &id,
+        "--person",
+        "p1",
+        "--photo-id",
+        "ph1",
+        golden.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&o.stderr).contains("exactly one"),
+        "{}",
+        text(&o.stderr)
+    );
+    let junk = h.write("junk.jpg", "not an image");
+    let o = h.run(&[
+        "person",
+        "enrol",
+        "--permit",
+        &id,
+        "--person",
+        "p1",
+        "--photo-id",
+        "ph1",
+        junk.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && text(&o.stderr).contains("not a usable image"));
+    let out = h.ok(&[
+        "person",
+        "enrol",
+        "--permit",
+        &id,
+        "--person",
+        "p1",
+        "--photo-id",
+        "ph1",
+        &lfw("Aaron_Peirsol"),
+    ]);
+    assert!(out.contains("enrolled photo ph1"), "{out}");
+    h.ok(&["permit", "apply", &id]);
+    let o = h.run(&["permit", "decide", &id, "--grant", "--reasons", "mine"]);
+    assert!(
+        text(&o.stderr).contains("whoever applies cannot decide"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    h.login("judge");
+    let o = h.run(&["permit", "decide", &id, "--grant", "--reasons", "x"]);
+    assert!(
+        text(&o.stderr).contains("decided by a court or a prosecutor"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    h.login("pros");
+    h.ok(&[
+        "permit",
+        "decide",
+        &id,
+        "--grant",
+        "--reasons",
+        "necessary and proportionate",
+    ]);
+    let p = show(&h, &id);
+    assert_eq!(p["status"], "granted");
+    assert_eq!(p["decision"]["by"], "pros");
+    assert!(h.ok(&["permit", "list"]).contains(&id));
+    h.ok(&["permit", "stop", &id, "--reason", "found"]);
+    assert_eq!(show(&h, &id)["status"], "stopped");
+
+    // The log verifies offline, from the database and from IMY's export.
+    let out = h.ok(&["audit", "verify"]);
+    assert!(out.starts_with("intact:"), "{out}");
+    let o = h.run(&["audit", "export"]);
+    assert!(!o.status.success(), "a prosecutor may not export the log");
+    h.login("aud");
+    let export = h.path().join("export.jsonl");
+    h.ok(&["audit", "export", "--out", export.to_str().unwrap()]);
+    let log = std::fs::read_to_string(&export).unwrap();
+    let header: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let key = header["public_key"].as_str().unwrap().to_string();
+    for action in [
+        "permit.draft",
+        "person.enrol",
+        "permit.apply",
+        "permit.grant",
+        "use.start",
+        "permit.stop",
+        "use.end",
+        "audit.export",
+    ] {
+        assert!(
+            log.contains(&format!("\"action\":\"{action}\"")),
+            "{action} missing"
+        );
+    }
+    assert!(
+        !log.contains("has a long password"),
+        "a password in the log"
+    );
+    let out = h.ok(&[
+        "audit",
+        "verify",
+        "--export",
+        export.to_str().unwrap(),
+        "--public-key",
+        &key,
+    ]);
+    assert!(out.starts_with("intact:"), "{out}");
+    // Edit one entry of the export: caught, with a non-zero exit.
+    let tampered = log.replacen("\"actor\":\"pros\"", "\"actor\":\"judge\"", 1);
+    let bad = h.write("tampered.jsonl", &tampered);
+    let o = h.run(&[
+        "audit",
+        "verify",
+        "--export",
+        bad.to_str().unwrap(),
+        "--public-key",
+        &key,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stdout).contains("BROKEN"), "{}", text(&o.stdout));
+    // Drop the last lines of entries: caught against the signed checkpoints.
+    let entries: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"type\":\"entry\""))
+        .collect();
+    let truncated: String = log
+        .lines()
+        .filter(|l| !entries[entries.len() - 2..].contains(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let bad = h.write("truncated.jsonl", &truncated);
+    let o = h.run(&[
+        "audit",
+        "verify",
+        "--export",
+        bad.to_str().unwrap(),
+        "--public-key",
+        &key,
+    ]);
+    assert!(text(&o.stdout).contains("truncated"), "{}", text(&o.stdout));
+}
+
+#[test]
+fn there_is_no_way_to_act_as_someone_else() {
+    let h = setup();
+    for cmd in [
+        &["permit", "decide", "--help"][..],
+        &["permit", "apply", "--help"],
+        &["person", "enrol", "--help"],
+    ] {
+        let help = h.ok(cmd);
+        for flag in ["--user", "--as", "--actor"] {
+            assert!(!help.contains(flag), "{cmd:?} offers {flag}");
+        }
+    }
+    // Without a login, nothing is done; a failed login logs the previous user out.
+    h.login("officer");
+    let o = h.run_env(
+        &["login", "--user", "pros", "--password-stdin"],
+        Some("wrong\n"),
+        &[],
+    );
+    assert!(!o.status.success());
+    let o = h.run(&["whoami"]);
+    assert!(
+        text(&o.stderr).contains("mandat login"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn a_world_readable_key_is_refused() {
+    let h = setup();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = h.path().join("keys/master.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = h.run(&["camera", "list"]);
+        assert!(!o.status.success());
+        assert!(text(&o.stderr).contains("chmod 600"), "{}", text(&o.stderr));
+    }
+}
+
+/// Kill the process in the middle of purging a refused urgent use, then check that the decision and
+/// the purge happened entirely or not at all, and that the log still verifies.
+#[test]
+fn a_killed_decision_is_all_or_nothing() {
+    for crash_at in ["purge-midway", "transition-before-commit"] {
+        let h = setup();
+        h.login("officer");
+        let id = drafted(&h, "imminent_threat");
+        h.ok(&[
+            "person",
+            "enrol",
+            "--permit",
+            &id,
+            "--person",
+            "p1",
+            "--photo-id",
+            "ph1",
+            &lfw("Aaron_Peirsol"),
+        ]);
+        h.ok(&["permit", "urgent-start", &id]);
+        h.ok(&["permit", "apply", &id]);
+        h.login("pros");
+        let o = h.run_env(
+            &[
+                "permit",
+                "decide",
+                &id,
+                "--refuse",
+                "--reasons",
+                "not necessary",
+            ],
+            None,
+            &[("MANDAT_CRASH_AT", crash_at)],
+        );
+        assert!(
+            !o.status.success(),
+            "{crash_at}: the process was meant to die"
+        );
+        assert!(
+            !text(&o.stdout).contains("refused"),
+            "{crash_at}: it reported success"
+        );
+        // Nothing of the decision happened: still awaiting decision, data intact, log intact.
+        let p = show(&h, &id);
+        assert_eq!(p["status"], "urgent_applied", "{crash_at}");
+        assert_eq!(p["purged"], false);
+        assert!(p["decision"].is_null());
+        assert!(h.ok(&["audit", "verify"]).starts_with("intact:"));
+        // Done again, it completes, with the deletion certificate.
+        let out = h.ok(&[
+            "permit",
+            "decide",
+            &id,
+            "--refuse",
+            "--reasons",
+            "not necessary",
+        ]);
+        assert!(out.contains("deleted 1 photo(s), 1 template(s)"), "{out}");
+        let p = show(&h, &id);
+        assert_eq!(
+            (p["status"].as_str(), p["purged"].as_bool()),
+            (Some("refused"), Some(true))
+        );
+        assert!(h.ok(&["audit", "verify"]).starts_with("intact:"));
+    }
+}

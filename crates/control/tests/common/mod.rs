@@ -1,0 +1,254 @@
+//! Shared set-up for the control-plane tests: a fresh database on SQLite (always) and on PostgreSQL
+//! (when `MANDAT_TEST_POSTGRES` holds an admin URL, as `./test.sh` sets it), users of every role, a
+//! camera, and a fake clock.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mandat_audit::AuditKey;
+use mandat_control::{Control, ScopeCache};
+use mandat_law::permit::*;
+use mandat_law::time::FakeClock;
+use mandat_law::{Actor, Application, Role, SWEDEN, Timestamp};
+use mandat_store::{Camera, SecretKey, Store};
+
+pub const ORIGIN: &str = "test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The databases every test runs on. With `MANDAT_TEST_POSTGRES` set, PostgreSQL is mandatory: a
+/// server that cannot be reached fails the test rather than being skipped.
+pub fn databases() -> Vec<Db> {
+    let mut v = vec![Db::Sqlite];
+    if std::env::var("MANDAT_TEST_POSTGRES").is_ok_and(|u| !u.is_empty()) {
+        v.push(Db::Postgres);
+    }
+    v
+}
+
+pub struct Env {
+    pub control: Control,
+    pub store: Arc<Store>,
+    pub scope: Arc<ScopeCache>,
+    pub clock: Arc<FakeClock>,
+    pub url: String,
+    pub master_hex: String,
+    pub audit_bytes: [u8; 32],
+    pub dir: tempfile::TempDir,
+    pub db: Db,
+}
+
+pub fn t0() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
+}
+
+pub fn admin() -> Actor {
+    Actor::new("admin", &[Role::Admin])
+}
+pub fn officer() -> Actor {
+    Actor::new("officer", &[Role::Applicant])
+}
+pub fn pros() -> Actor {
+    Actor::new("pros", &[Role::Prosecutor])
+}
+pub fn judge() -> Actor {
+    Actor::new("judge", &[Role::Judge])
+}
+pub fn reviewer() -> Actor {
+    Actor::new("rev", &[Role::Reviewer])
+}
+pub fn auditor() -> Actor {
+    Actor::new("aud", &[Role::Auditor])
+}
+
+pub fn password(user: &str) -> String {
+    format!("correct horse {user} battery")
+}
+
+/// A fresh, empty database URL of the given kind.
+pub async fn fresh_url(db: Db, dir: &std::path::Path) -> String {
+    match db {
+        Db::Sqlite => format!("sqlite://{}", dir.join("mandat.db").display()),
+        Db::Postgres => {
+            let admin = std::env::var("MANDAT_TEST_POSTGRES").unwrap();
+            sqlx::any::install_default_drivers();
+            let mut b = [0u8; 6];
+            getrandom::fill(&mut b).unwrap();
+            let name = format!("mandat_t_{}", hex::encode(b));
+            let pool = sqlx::AnyPool::connect(&admin)
+                .await
+                .expect("MANDAT_TEST_POSTGRES is set but PostgreSQL cannot be reached");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            let (base, _) = admin.rsplit_once('/').unwrap();
+            format!("{base}/{name}")
+        }
+    }
+}
+
+/// A connection of the test's own to the database, to tamper with it as an intruder would.
+pub async fn raw_pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(url).await.unwrap()
+}
+
+pub async fn open(url: &str, master_hex: &str, audit: [u8; 32]) -> Arc<Store> {
+    Arc::new(
+        Store::open(
+            url,
+            SecretKey::from_hex(master_hex, "test key").unwrap(),
+            AuditKey::from_bytes(audit),
+        )
+        .await
+        .unwrap(),
+    )
+}
+
+pub async fn env(db: Db) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_url(db, dir.path()).await;
+    let master_hex = SecretKey::random().unwrap().to_hex();
+    let audit_bytes = [7u8; 32];
+    let store = open(&url, &master_hex, audit_bytes).await;
+    let clock = Arc::new(FakeClock::at(t0()));
+    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
+    let control = Control::new(store.clone(), clock.clone(), &SWEDEN).with_scope(scope.clone());
+    control
+        .add_user(None, "admin", &password("admin"), &[Role::Admin], ORIGIN)
+        .await
+        .unwrap();
+    for a in [officer(), pros(), judge(), reviewer(), auditor()] {
+        control
+            .add_user(
+                Some(&admin()),
+                &a.user,
+                &password(&a.user),
+                &a.roles,
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+    }
+    for (id, loc) in [("cam-1", (59.3326, 18.0649)), ("cam-2", (57.7, 11.97))] {
+        control
+            .add_camera(
+                &admin(),
+                &Camera {
+                    id: id.into(),
+                    name: format!("camera {id}"),
+                    location: Some(loc),
+                    owner: "police".into(),
+                    enabled: true,
+                },
+                &format!("rtsp://user:secret@10.0.0.1/{id}"),
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+    }
+    Env {
+        control,
+        store,
+        scope,
+        clock,
+        url,
+        master_hex,
+        audit_bytes,
+        dir,
+        db,
+    }
+}
+
+pub fn application(purpose: Purpose) -> Application {
+    Application {
+        agency: Agency::Polismyndigheten,
+        purpose,
+        offence: purpose.requires_offence().then(|| Offence {
+            description: "mord (BrB 3:1)".into(),
+            annex_ii: AnnexII::Murder,
+            max_penalty_years: 18,
+            stage: Stage::Completed,
+        }),
+        persons: vec![DesignatedPerson {
+            id: "p1".into(),
+            label: "Person One".into(),
+            photos: vec![PhotoRef {
+                id: "ph1".into(),
+                source: "passport register".into(),
+            }],
+        }],
+        area: Area {
+            cameras: vec!["cam-1".into()],
+            polygon: None,
+        },
+        period: Period {
+            start: t0(),
+            end: t0().plus_hours(72),
+        },
+        reasons: Reasons {
+            necessity: "n".into(),
+            proportionality: "p".into(),
+            fria_ref: "FRIA-1".into(),
+            eu_db_ref: "EU-1".into(),
+        },
+        threshold: 0.4,
+    }
+}
+
+/// A recognisable photo payload and template, so tests can search raw storage for them.
+pub const PHOTO: &[u8] = b"PHOTO-PLAINTEXT-MARKER-0123456789";
+
+pub fn template() -> Vec<f32> {
+    (0..128).map(|i| 0.001 * i as f32 + 0.5).collect()
+}
+
+pub fn template_bytes() -> Vec<u8> {
+    template().iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Draft by `applicant` and enrol the one photo.
+pub async fn drafted(e: &Env, purpose: Purpose, applicant: &Actor) -> String {
+    let p = e
+        .control
+        .draft(applicant, application(purpose), ORIGIN)
+        .await
+        .unwrap();
+    e.control
+        .enrol(
+            applicant,
+            &p.id,
+            &"p1".to_string(),
+            "ph1",
+            PHOTO,
+            &template(),
+            ORIGIN,
+        )
+        .await
+        .unwrap();
+    p.id
+}
+
+/// A granted victim-search permit on cam-1 for t0 .. t0+72h.
+pub async fn granted(e: &Env) -> String {
+    let id = drafted(e, Purpose::VictimSearch, &officer()).await;
+    e.control.apply(&officer(), &id, ORIGIN).await.unwrap();
+    e.control
+        .decide(
+            &pros(),
+            &id,
+            mandat_law::Outcome::Grant,
+            "necessary",
+            ORIGIN,
+        )
+        .await
+        .unwrap();
+    id
+}
