@@ -6,6 +6,7 @@
 //! The CLI and (later) the web app call this crate; nothing else changes the store. Every method takes
 //! the authenticated [`Actor`] and checks roles and separation of duties here, on the server side.
 
+pub mod alerts;
 pub mod scope;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use mandat_law::{
 use mandat_store::{Camera, DeletionCertificate, Store, StoreError};
 use serde_json::json;
 
+pub use alerts::{AlertEvent, AlertSink, ChannelSink};
 pub use scope::{ScopeCache, ScopeSource, WatchlistView};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,14 +67,19 @@ pub type Result<T, E = ControlError> = std::result::Result<T, E>;
 /// How long a login session lasts.
 pub const SESSION_TTL_MS: i64 = 8 * 3600 * 1000;
 
+/// How long a candidate alert waits for its two reviewers before it expires, by default.
+pub const DEFAULT_ALERT_TTL_MS: i64 = 15 * 60 * 1000;
+
 pub struct Control {
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
     profile: &'static Profile,
     scope: Option<Arc<ScopeCache>>,
+    events: tokio::sync::broadcast::Sender<AlertEvent>,
+    alert_ttl_ms: i64,
 }
 
-fn forbidden(actor: &Actor, what: &str, needs: &str) -> ControlError {
+pub(crate) fn forbidden(actor: &Actor, what: &str, needs: &str) -> ControlError {
     rule::NOT_PERMITTED
         .refusal(format!("{} may not {what}: needs {needs}", actor.user))
         .into()
@@ -85,7 +92,15 @@ impl Control {
             clock,
             profile,
             scope: None,
+            events: tokio::sync::broadcast::channel(1024).0,
+            alert_ttl_ms: DEFAULT_ALERT_TTL_MS,
         }
+    }
+
+    /// How long unreviewed alerts wait before they expire.
+    pub fn with_alert_ttl(mut self, ms: i64) -> Self {
+        self.alert_ttl_ms = ms;
+        self
     }
 
     /// Attach the scope cache, so changes made here reach the engine at once.
@@ -362,6 +377,11 @@ impl Control {
         }
         if changed {
             self.changed().await;
+        }
+        for id in self.store.expire_alerts(now, self.alert_ttl_ms).await? {
+            if let Ok(a) = self.store.alert(&id).await {
+                let _ = self.events.send(AlertEvent::from_record(&a));
+            }
         }
         for p in self.store.permits().await? {
             let mut probe = p.clone();

@@ -8,6 +8,7 @@
 pub mod lifecycle;
 pub mod permit;
 pub mod profile;
+pub mod review;
 pub mod roles;
 pub mod scope;
 pub mod time;
@@ -74,6 +75,10 @@ pub mod rule {
         DECISION_REASONS = "decision_reasons_required", "a decision states its reasons, AI Act art. 5(3)";
         URGENT_DEADLINE = "urgent_deadline", "urgent use requires an application within 24 hours, AI Act art. 5(3)";
         NOT_PERMITTED = "not_permitted", "least privilege: the role does not allow this";
+        TWO_PERSONS = "two_persons", "every hit is verified by two different officers, AI Act art. 14(5)";
+        REVIEW_CLOSED = "review_closed", "a decided or expired alert is not reviewed again, AI Act art. 14(5)";
+        REVIEW_REASON = "review_reason", "a rejected hit states its reason, AI Act art. 14(5)";
+        NOT_VERIFIED = "not_verified", "no action on a hit before two officers verified it, AI Act art. 14(5)";
     }
 }
 

@@ -6,6 +6,7 @@
 //! per-permit data key wrapped by the master key; a purge deletes the wrapped key (crypto-shredding)
 //! along with every row the use produced, and records a deletion certificate of counts and ids.
 
+pub mod alerts;
 pub mod crypto;
 
 use mandat_audit::{AuditKey, Checkpoint, Entry, Record};
@@ -114,6 +115,8 @@ pub struct DeletionCertificate {
     pub photos: Vec<String>,
     pub templates: Vec<String>,
     pub alerts: Vec<String>,
+    /// Reviews of those alerts.
+    pub reviews: u64,
     pub data_key_destroyed: bool,
 }
 
@@ -128,13 +131,27 @@ fn token_hash(token: &str) -> String {
 }
 
 pub struct Store {
-    pool: AnyPool,
-    kind: DbKind,
-    master: SecretKey,
-    audit: AuditKey,
+    pub(crate) pool: AnyPool,
+    pub(crate) kind: DbKind,
+    pub(crate) master: SecretKey,
+    pub(crate) audit: AuditKey,
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+impl Store {
+    /// Begin a transaction that writes. On PostgreSQL it first takes the one write lock, so writes
+    /// (and the audit chain) are serialised there as SQLite's single connection serialises them.
+    pub(crate) async fn begin_write(&self) -> Result<Tx<'_>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.kind == DbKind::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(80626)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+}
 
 impl Store {
     /// Open (creating if needed) and migrate. `url` is `sqlite://path` or `postgres://...`.
@@ -197,13 +214,11 @@ impl Store {
 
     // ---- audit ----
 
-    async fn append_audit(&self, tx: &mut Tx<'_>, r: Record) -> Result<Entry, StoreError> {
-        if self.kind == DbKind::Postgres {
-            // One writer at a time appends to the chain; SQLite's single connection does this by itself.
-            sqlx::query("SELECT pg_advisory_xact_lock(80626)")
-                .execute(&mut **tx)
-                .await?;
-        }
+    pub(crate) async fn append_audit(
+        &self,
+        tx: &mut Tx<'_>,
+        r: Record,
+    ) -> Result<Entry, StoreError> {
         let last = sqlx::query(
             "SELECT seq, at, actor, action, permit, origin, details, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
         )
@@ -243,7 +258,7 @@ impl Store {
 
     /// Record an action that changes nothing else (a login, a view of biometric data).
     pub async fn record(&self, r: Record) -> Result<Entry, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let e = self.append_audit(&mut tx, r).await?;
         tx.commit().await?;
         Ok(e)
@@ -280,7 +295,7 @@ impl Store {
                 "user ids use letters, digits, '.', '_' and '-'".into(),
             ));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
             .fetch_one(&mut *tx)
             .await?
@@ -388,7 +403,7 @@ impl Store {
             } else {
                 0
             };
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
                 .bind(if lock > 0 { 0 } else { failed })
                 .bind(lock)
@@ -406,7 +421,7 @@ impl Store {
             tx.commit().await?;
             return Err(StoreError::Auth);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -505,7 +520,7 @@ impl Store {
             stream_url.as_bytes(),
             format!("camera-url:{}", cam.id).as_bytes(),
         )?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO cameras (id, name, lat, lon, owner, url_sealed, enabled) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -596,7 +611,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let data_key = SecretKey::random()?;
         let wrapped = self.master.wrap(&data_key, &permit.id)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO permits (id, doc, status, updated_at) VALUES ($1, $2, $3, $4)")
             .bind(permit.id.clone())
             .bind(serde_json::to_string(permit).expect("permits serialise"))
@@ -643,7 +658,7 @@ impl Store {
     where
         F: FnOnce(&mut Permit) -> Result<Effect, StoreError>,
     {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
             .bind(permit_id.to_string())
             .fetch_optional(&mut *tx)
@@ -711,7 +726,7 @@ impl Store {
     where
         F: FnOnce(&mut Permit) -> Vec<(String, serde_json::Value)>,
     {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
             .bind(permit_id.to_string())
             .fetch_optional(&mut *tx)
@@ -755,6 +770,11 @@ impl Store {
     ) -> Result<DeletionCertificate, StoreError> {
         let id = permit.id.clone();
         let mut list = Vec::new();
+        let reviews = sqlx::query("DELETE FROM reviews WHERE permit_id = $1")
+            .bind(id.clone())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         // Fixed statements per table: no SQL is ever built from strings.
         const TABLES: [(&str, &str); 3] = [
             (
@@ -809,11 +829,16 @@ impl Store {
             photos,
             templates,
             alerts,
+            reviews,
             data_key_destroyed: shredded,
         })
     }
 
-    async fn data_key(&self, tx: &mut Tx<'_>, permit: &str) -> Result<SecretKey, StoreError> {
+    pub(crate) async fn data_key(
+        &self,
+        tx: &mut Tx<'_>,
+        permit: &str,
+    ) -> Result<SecretKey, StoreError> {
         let row = sqlx::query("SELECT wrapped FROM permit_keys WHERE permit_id = $1")
             .bind(permit.to_string())
             .fetch_optional(&mut **tx)
@@ -864,7 +889,7 @@ impl Store {
                 "photo {photo_id} is not listed for {person} in permit {permit_id}"
             )));
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let key = self.data_key(&mut tx, permit_id).await?;
         let tid = format!("{photo_id}.t");
         // The associated data binds each ciphertext to its row, so rows cannot be swapped.
@@ -1064,7 +1089,7 @@ async fn audit_log_from(pool: &AnyPool) -> Result<(Vec<Entry>, Vec<Checkpoint>),
     Ok((entries, cps))
 }
 
-fn parse_permit(row: &AnyRow) -> Result<Permit, StoreError> {
+pub(crate) fn parse_permit(row: &AnyRow) -> Result<Permit, StoreError> {
     let doc: String = row.try_get("doc")?;
     serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("permit record: {e}")))
 }

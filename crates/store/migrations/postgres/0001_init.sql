@@ -55,13 +55,28 @@ CREATE TABLE alerts (
     permit_id TEXT NOT NULL REFERENCES permits(id),
     person_id TEXT NOT NULL,
     camera_id TEXT NOT NULL,
+    -- When the frame was captured, and when the alert reached the reviewers.
     at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    -- Which frame of the camera's stream (the input that led to the match).
+    frame_index BIGINT NOT NULL,
     score DOUBLE PRECISION NOT NULL,
     threshold DOUBLE PRECISION NOT NULL,
     state TEXT NOT NULL,
     watchlist_version TEXT NOT NULL,
     crop_sealed BYTEA,
     frame_sealed BYTEA
+);
+CREATE INDEX alerts_by_time ON alerts (created_at);
+-- Two-person verification: one row per reviewer and alert.
+CREATE TABLE reviews (
+    alert_id TEXT NOT NULL REFERENCES alerts(id),
+    permit_id TEXT NOT NULL REFERENCES permits(id),
+    reviewer TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (alert_id, reviewer)
 );
 CREATE TABLE audit_log (
     seq BIGINT PRIMARY KEY,

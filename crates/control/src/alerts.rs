@@ -1,0 +1,197 @@
+//! Alerts through the control plane: the engine raises them through an [`AlertSink`], reviewers
+//! decide them under the two-person rule, and live clients follow [`AlertEvent`]s. Events carry ids
+//! and numbers only, never images.
+
+use mandat_law::review::{AlertState, Verdict};
+use mandat_law::{Actor, Role, rule};
+use mandat_store::alerts::{AlertRecord, NewAlert};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{Control, ControlError, Result, forbidden};
+
+/// The engine's other door: where candidate alerts go. Synchronous, so engine threads can call it.
+pub trait AlertSink: Send + Sync {
+    fn raise(&self, alert: NewAlert);
+}
+
+/// An [`AlertSink`] that hands alerts to the control plane's async side. It blocks the caller when
+/// the queue is full rather than lose an alert.
+pub struct ChannelSink(pub tokio::sync::mpsc::Sender<NewAlert>);
+
+impl AlertSink for ChannelSink {
+    fn raise(&self, alert: NewAlert) {
+        if self.0.blocking_send(alert).is_err() {
+            tracing::error!("alert queue closed: the control plane has stopped");
+        }
+    }
+}
+
+/// What live clients (SSE, `mandat alerts watch`) see of an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    pub id: String,
+    pub permit: String,
+    pub person: String,
+    pub camera: String,
+    pub captured_at: i64,
+    pub created_at: i64,
+    pub score: f32,
+    pub threshold: f32,
+    pub state: AlertState,
+}
+
+impl AlertEvent {
+    pub fn from_record(a: &AlertRecord) -> Self {
+        Self {
+            id: a.id.clone(),
+            permit: a.permit.clone(),
+            person: a.person.clone(),
+            camera: a.camera.clone(),
+            captured_at: a.captured_at.0,
+            created_at: a.created_at.0,
+            score: a.score,
+            threshold: a.threshold,
+            state: a.state,
+        }
+    }
+}
+
+/// Roles that follow alerts. Admins do not: alerts are about people.
+fn may_read_alerts(actor: &Actor) -> bool {
+    [
+        Role::Operator,
+        Role::Reviewer,
+        Role::Auditor,
+        Role::Applicant,
+        Role::Prosecutor,
+        Role::Judge,
+    ]
+    .iter()
+    .any(|r| actor.has(*r))
+}
+
+/// While an alert awaits its reviewers, nobody sees another reviewer's verdict: each decides blind.
+fn blind(actor: &Actor, mut a: AlertRecord) -> AlertRecord {
+    if a.state == AlertState::Candidate {
+        a.reviews.retain(|r| r.reviewer == actor.user);
+    }
+    a
+}
+
+impl Control {
+    /// Store a candidate alert from the engine and tell live clients.
+    pub async fn raise_alert(&self, alert: NewAlert) -> Result<AlertEvent> {
+        let now = self.now()?;
+        self.store.insert_alert(&alert, now).await?;
+        let rec = self.store.alert(&alert.id).await?;
+        let ev = AlertEvent::from_record(&rec);
+        let _ = self.events.send(ev.clone());
+        Ok(ev)
+    }
+
+    /// Live alert events (new alerts and changes of state).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<AlertEvent> {
+        self.events.subscribe()
+    }
+
+    pub async fn alerts(&self, actor: &Actor, after: i64, limit: i64) -> Result<Vec<AlertRecord>> {
+        if !may_read_alerts(actor) {
+            return Err(forbidden(
+                actor,
+                "read alerts",
+                "an operator, reviewer, auditor or deciding role",
+            ));
+        }
+        Ok(self
+            .store
+            .alerts(after, limit)
+            .await?
+            .into_iter()
+            .map(|a| blind(actor, a))
+            .collect())
+    }
+
+    pub async fn alert(&self, actor: &Actor, id: &str) -> Result<AlertRecord> {
+        if !may_read_alerts(actor) {
+            return Err(forbidden(
+                actor,
+                "read alerts",
+                "an operator, reviewer, auditor or deciding role",
+            ));
+        }
+        Ok(blind(actor, self.store.alert(id).await?))
+    }
+
+    /// The probe crop and frame of an alert, for roles that may see biometric data; every viewing is
+    /// logged.
+    pub async fn alert_media(
+        &self,
+        actor: &Actor,
+        id: &str,
+        origin: &str,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        if !actor.roles.iter().any(|r| r.may_see_biometrics()) {
+            return Err(forbidden(actor, "see alert images", "the reviewer role"));
+        }
+        let a = self.store.alert(id).await?;
+        let media = self.store.alert_media(id).await?;
+        self.store
+            .record(mandat_audit::Record {
+                at: self.now()?.0,
+                actor: actor.user.clone(),
+                action: "alert.view_media".into(),
+                permit: Some(a.permit),
+                origin: origin.into(),
+                details: json!({"alert": id}),
+            })
+            .await?;
+        Ok(media)
+    }
+
+    pub async fn review(
+        &self,
+        actor: &Actor,
+        id: &str,
+        verdict: Verdict,
+        reason: &str,
+        origin: &str,
+    ) -> Result<AlertRecord> {
+        let now = self.now()?;
+        let a = self
+            .store
+            .review_alert(actor, id, verdict, reason, now, origin)
+            .await?;
+        let _ = self.events.send(AlertEvent::from_record(&a));
+        Ok(blind(actor, a))
+    }
+
+    /// Act on a hit (dispatch a unit). Only operators, and only once two reviewers verified it.
+    pub async fn dispatch(&self, actor: &Actor, id: &str, note: &str, origin: &str) -> Result<()> {
+        if !actor.has(Role::Operator) {
+            return Err(forbidden(
+                actor,
+                "dispatch on an alert",
+                "the operator role",
+            ));
+        }
+        let a = self.store.alert(id).await?;
+        if a.state != AlertState::Verified {
+            return Err(ControlError::Law(rule::NOT_VERIFIED.refusal(format!(
+                "alert {id} is {}; it must be verified by two reviewers first",
+                a.state.as_str()
+            ))));
+        }
+        self.store
+            .record(mandat_audit::Record {
+                at: self.now()?.0,
+                actor: actor.user.clone(),
+                action: "alert.dispatch".into(),
+                permit: Some(a.permit),
+                origin: origin.into(),
+                details: json!({"alert": id, "note_chars": note.chars().count()}),
+            })
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,265 @@
+//! Health and fitness for identification, per camera. Counters are aggregate numbers only: face
+//! sizes go into a histogram, never with a time or a position.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+
+/// Inter-eye distance buckets, in pixels: under 15, 15-24, 24-40, 40-60, 60-90, 90 and over.
+pub const IED_BUCKETS: [f32; 5] = [15.0, 24.0, 40.0, 60.0, 90.0];
+/// Inter-eye distance from which a face counts as large enough for identification. SFace works on
+/// 112x112 crops whose eyes are 35 px apart; faces much smaller than that are upscaled guesses.
+pub const IDENTIFIABLE_IED: f32 = 24.0;
+
+/// What the engine counts for one camera.
+#[derive(Debug)]
+pub struct CameraStats {
+    started: Instant,
+    pub connected: AtomicBool,
+    connected_ms: AtomicU64,
+    connected_since: Mutex<Option<Instant>>,
+    pub frames_in: AtomicU64,
+    pub frames_processed: AtomicU64,
+    pub frames_unscoped: AtomicU64,
+    pub frames_dropped: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub alerts: AtomicU64,
+    last_frame_ms: AtomicU64,
+    resolution: Mutex<Option<(usize, usize)>>,
+    ied: Mutex<[u64; 6]>,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Default for CameraStats {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            connected: AtomicBool::new(false),
+            connected_ms: AtomicU64::new(0),
+            connected_since: Mutex::new(None),
+            frames_in: AtomicU64::new(0),
+            frames_processed: AtomicU64::new(0),
+            frames_unscoped: AtomicU64::new(0),
+            frames_dropped: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            alerts: AtomicU64::new(0),
+            last_frame_ms: AtomicU64::new(0),
+            resolution: Mutex::new(None),
+            ied: Mutex::new([0; 6]),
+            last_error: Mutex::new(None),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl CameraStats {
+    pub fn set_connected(&self, up: bool) {
+        let mut since = lock(&self.connected_since);
+        match (up, *since) {
+            (true, None) => *since = Some(Instant::now()),
+            (false, Some(t)) => {
+                self.connected_ms
+                    .fetch_add(t.elapsed().as_millis() as u64, Ordering::Relaxed);
+                *since = None;
+            }
+            _ => {}
+        }
+        self.connected.store(up, Ordering::Relaxed);
+    }
+
+    pub fn frame_in(&self, width: usize, height: usize, wall_ms: i64) {
+        self.frames_in.fetch_add(1, Ordering::Relaxed);
+        self.last_frame_ms
+            .store(wall_ms.max(0) as u64, Ordering::Relaxed);
+        *lock(&self.resolution) = Some((width, height));
+    }
+
+    pub fn face(&self, inter_eye_px: f32) {
+        let b = IED_BUCKETS.iter().filter(|&&e| inter_eye_px >= e).count();
+        lock(&self.ied)[b] += 1;
+    }
+
+    pub fn snapshot(&self, id: &str, min_frames_for_verdict: u64) -> CameraHealth {
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+        let mut up_ms = self.connected_ms.load(Ordering::Relaxed) as f64;
+        if let Some(t) = *lock(&self.connected_since) {
+            up_ms += t.elapsed().as_millis() as f64;
+        }
+        let ied = *lock(&self.ied);
+        let faces: u64 = ied.iter().sum();
+        let identifiable: u64 = ied[2..].iter().sum();
+        let last = self.last_frame_ms.load(Ordering::Relaxed);
+        let mut h = CameraHealth {
+            camera: id.to_string(),
+            connected: self.connected.load(Ordering::Relaxed),
+            last_frame_at: (last > 0).then_some(last as i64),
+            availability_pct: (100.0 * up_ms / (elapsed * 1000.0)).min(100.0),
+            input_fps: self.frames_in.load(Ordering::Relaxed) as f64 / elapsed,
+            processed_fps: self.frames_processed.load(Ordering::Relaxed) as f64 / elapsed,
+            frames_in: self.frames_in.load(Ordering::Relaxed),
+            frames_processed: self.frames_processed.load(Ordering::Relaxed),
+            frames_unscoped: self.frames_unscoped.load(Ordering::Relaxed),
+            frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            alerts: self.alerts.load(Ordering::Relaxed),
+            resolution: *lock(&self.resolution),
+            faces_seen: faces,
+            inter_eye_histogram: ied,
+            identifiable_share: (faces > 0).then(|| identifiable as f64 / faces as f64),
+            fitness: Fitness::Unknown,
+            reasons: Vec::new(),
+            last_error: lock(&self.last_error).clone(),
+        };
+        let (fitness, reasons) = judge(&h, min_frames_for_verdict);
+        h.fitness = fitness;
+        h.reasons = reasons;
+        h
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fitness {
+    Fit,
+    Unfit,
+    Unknown,
+}
+
+/// A camera's health and whether it is fit for identification, with the reasons.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CameraHealth {
+    pub camera: String,
+    pub connected: bool,
+    pub last_frame_at: Option<i64>,
+    pub availability_pct: f64,
+    pub input_fps: f64,
+    pub processed_fps: f64,
+    pub frames_in: u64,
+    pub frames_processed: u64,
+    /// Frames not analysed because no active permit covers the camera.
+    pub frames_unscoped: u64,
+    /// Frames dropped on purpose because analysis fell behind.
+    pub frames_dropped: u64,
+    pub reconnects: u64,
+    pub alerts: u64,
+    pub resolution: Option<(usize, usize)>,
+    pub faces_seen: u64,
+    /// Faces per inter-eye distance bucket (see [`IED_BUCKETS`]).
+    pub inter_eye_histogram: [u64; 6],
+    pub identifiable_share: Option<f64>,
+    pub fitness: Fitness,
+    pub reasons: Vec<String>,
+    pub last_error: Option<String>,
+}
+
+/// The fitness verdict: what the police may demand of a partner's camera. Each shortfall is a
+/// reason; with too little evidence the verdict is unknown, never a guess.
+pub fn judge(h: &CameraHealth, min_frames: u64) -> (Fitness, Vec<String>) {
+    let mut unfit = Vec::new();
+    let mut unknown = Vec::new();
+    if h.availability_pct < 95.0 {
+        unfit.push(format!(
+            "available {:.1} % of the time (needs 95 %)",
+            h.availability_pct
+        ));
+    }
+    match h.resolution {
+        Some((w, hgt)) if w * hgt < 1280 * 720 => {
+            unfit.push(format!("resolution {w}x{hgt} is under 1280x720"))
+        }
+        Some(_) => {}
+        None => unknown.push("no frame received yet".to_string()),
+    }
+    if h.frames_in >= min_frames && h.input_fps < 5.0 {
+        unfit.push(format!("delivers {:.1} frames/s (needs 5)", h.input_fps));
+    }
+    match h.identifiable_share {
+        Some(s) if h.faces_seen >= 20 && s < 0.5 => unfit.push(format!(
+            "only {:.0} % of faces have eyes {IDENTIFIABLE_IED} px apart or more (needs 50 %)",
+            100.0 * s
+        )),
+        Some(_) if h.faces_seen >= 20 => {}
+        _ => unknown.push(format!(
+            "{} faces analysed; face sizes are only measured while a permit covers the camera",
+            h.faces_seen
+        )),
+    }
+    if !unfit.is_empty() {
+        (Fitness::Unfit, unfit)
+    } else if !unknown.is_empty() {
+        (Fitness::Unknown, unknown)
+    } else {
+        (
+            Fitness::Fit,
+            vec!["meets availability, resolution, frame rate and face size".into()],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn healthy() -> CameraHealth {
+        CameraHealth {
+            camera: "c".into(),
+            connected: true,
+            last_frame_at: Some(1),
+            availability_pct: 99.0,
+            input_fps: 25.0,
+            processed_fps: 25.0,
+            frames_in: 1000,
+            frames_processed: 1000,
+            frames_unscoped: 0,
+            frames_dropped: 0,
+            reconnects: 0,
+            alerts: 0,
+            resolution: Some((1920, 1080)),
+            faces_seen: 100,
+            inter_eye_histogram: [0, 10, 50, 40, 0, 0],
+            identifiable_share: Some(0.9),
+            fitness: Fitness::Unknown,
+            reasons: vec![],
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn verdicts_with_reasons() {
+        assert_eq!(judge(&healthy(), 100).0, Fitness::Fit);
+        let mut h = healthy();
+        h.availability_pct = 80.0;
+        h.resolution = Some((640, 480));
+        let (f, r) = judge(&h, 100);
+        assert_eq!(f, Fitness::Unfit);
+        assert_eq!(r.len(), 2, "{r:?}");
+        let mut h = healthy();
+        h.faces_seen = 3;
+        let (f, r) = judge(&h, 100);
+        assert_eq!(f, Fitness::Unknown);
+        assert!(r[0].contains("permit"), "{r:?}");
+        let mut h = healthy();
+        h.identifiable_share = Some(0.2);
+        assert_eq!(judge(&h, 100).0, Fitness::Unfit);
+    }
+
+    #[test]
+    fn stats_count_and_bucket() {
+        let s = CameraStats::default();
+        s.set_connected(true);
+        s.frame_in(1280, 720, 5);
+        for ied in [10.0, 20.0, 30.0, 100.0] {
+            s.face(ied);
+        }
+        let h = s.snapshot("c", 10);
+        assert_eq!(h.inter_eye_histogram, [1, 1, 1, 0, 0, 1]);
+        assert_eq!(h.identifiable_share, Some(0.5));
+        assert_eq!(h.resolution, Some((1280, 720)));
+        assert!(h.connected);
+    }
+}

@@ -1,0 +1,585 @@
+//! The live engine: cameras in, candidate alerts out.
+//!
+//! Each camera has its own source thread (decode, reconnect with backoff and jitter) that leaves its
+//! newest frame in a one-frame slot. A pool of analysis workers, each with its own ONNX Runtime
+//! sessions, takes frames from the cameras in turn. A slow or dead camera therefore never stalls
+//! the others, and when analysis falls behind, a live camera's older frame is dropped and counted
+//! rather than queued: memory stays bounded by the number of cameras.
+//!
+//! The path of a frame ([`Engine`] → `process`):
+//! 1. **Scope gate**: `ScopeSource::watchlist(camera)`. Empty: no detection at all; only counters.
+//! 2. **Detect** (YuNet) and **track** ([`tracker`]): one track per person walking past.
+//! 3. **Embed** the track's best frames (SFace), at most a few per track.
+//! 4. **Match** against the watchlist, each permit at its own threshold.
+//! 5. **Candidate alert** through `AlertSink`: permit, person, camera, time, score, threshold,
+//!    watchlist version, the probe crop and the frame with every other face pixelated.
+//!
+//! A frame ends in step 1 or step 5; frames, crops and embeddings wipe themselves when dropped, and
+//! nothing about a face that matched nobody is written anywhere.
+
+pub mod health;
+pub mod tracker;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mandat_control::{AlertSink, ScopeSource};
+use mandat_face::vector::dot;
+use mandat_face::{
+    AlignedFace, Detection, DetectorConfig, InferenceConfig, Pipeline, RgbImage, Runtime,
+};
+use mandat_law::{Clock, Timestamp};
+use mandat_store::alerts::NewAlert;
+use mandat_video::{FrameSource, Mp4Camera, Pace, VideoFrame};
+
+pub use health::{CameraHealth, CameraStats, Fitness};
+pub use tracker::{Tracker, TrackerConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("loading the face models for an engine worker: {0}")]
+    Models(#[from] mandat_face::FaceError),
+    #[error("camera {camera}: {message}")]
+    Camera { camera: String, message: String },
+    #[error("cannot start an engine thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// Where a camera's frames come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSpec {
+    /// An MP4/H.264 file replayed as a camera.
+    File {
+        path: PathBuf,
+        pace: Pace,
+        looping: bool,
+    },
+    /// A live RTSP stream (TCP).
+    Rtsp { url: String },
+}
+
+impl SourceSpec {
+    /// From a camera's stream URL: `rtsp://...`, or a file path (optionally `file://`), replayed in
+    /// a loop at real-time pace as a live camera would deliver it.
+    pub fn from_url(url: &str) -> SourceSpec {
+        if url.starts_with("rtsp://") || url.starts_with("rtsps://") {
+            SourceSpec::Rtsp { url: url.into() }
+        } else {
+            SourceSpec::File {
+                path: PathBuf::from(url.strip_prefix("file://").unwrap_or(url)),
+                pace: Pace::RealTime,
+                looping: true,
+            }
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn FrameSource>, String> {
+        match self {
+            SourceSpec::File {
+                path,
+                pace,
+                looping,
+            } => Mp4Camera::open(path, *pace, *looping)
+                .map(|c| Box::new(c) as Box<dyn FrameSource>)
+                .map_err(|e| e.to_string()),
+            SourceSpec::Rtsp { url } => mandat_video::rtsp::RtspCamera::open(url)
+                .map(|c| Box::new(c) as Box<dyn FrameSource>)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Files replayed as fast as possible must not lose frames: their source waits for the
+    /// analysis instead of dropping. Live sources drop.
+    fn lossless(&self) -> bool {
+        matches!(
+            self,
+            SourceSpec::File {
+                pace: Pace::Fast,
+                ..
+            }
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CameraSpec {
+    pub id: String,
+    pub source: SourceSpec,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Analysis workers, each with its own model sessions.
+    pub workers: usize,
+    pub detector: DetectorConfig,
+    pub inference: InferenceConfig,
+    pub tracker: TrackerConfig,
+    /// First reconnect delay; it doubles up to `max_backoff`, with ±25 % jitter.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            detector: DetectorConfig::default(),
+            inference: InferenceConfig::default(),
+            tracker: TrackerConfig::default(),
+            min_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Verified model files and the loaded runtime.
+#[derive(Clone)]
+pub struct Models {
+    pub runtime: Runtime,
+    pub detector: PathBuf,
+    pub embedder: PathBuf,
+}
+
+struct Captured {
+    frame: VideoFrame,
+    wall: Option<Timestamp>,
+}
+
+struct Sched {
+    pending: Vec<Option<Captured>>,
+    busy: Vec<bool>,
+}
+
+struct Camera {
+    id: String,
+    spec: SourceSpec,
+    stats: CameraStats,
+    tracker: Mutex<Tracker>,
+    ended: AtomicBool,
+}
+
+struct Shared {
+    cameras: Vec<Camera>,
+    sched: Mutex<Sched>,
+    cv: Condvar,
+    stop: AtomicBool,
+    scope: Arc<dyn ScopeSource>,
+    sink: Arc<dyn AlertSink>,
+    clock: Arc<dyn Clock>,
+    cfg: EngineConfig,
+}
+
+impl Shared {
+    fn sched(&self) -> std::sync::MutexGuard<'_, Sched> {
+        self.sched.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running engine. Dropping it stops it.
+pub struct Engine {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Start one source thread per camera and `cfg.workers` analysis workers.
+    pub fn start(
+        cfg: EngineConfig,
+        models: &Models,
+        cameras: Vec<CameraSpec>,
+        scope: Arc<dyn ScopeSource>,
+        sink: Arc<dyn AlertSink>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, EngineError> {
+        let n = cameras.len();
+        let shared = Arc::new(Shared {
+            cameras: cameras
+                .into_iter()
+                .map(|c| Camera {
+                    id: c.id,
+                    spec: c.source,
+                    stats: CameraStats::default(),
+                    tracker: Mutex::new(Tracker::new(cfg.tracker)),
+                    ended: AtomicBool::new(false),
+                })
+                .collect(),
+            sched: Mutex::new(Sched {
+                pending: (0..n).map(|_| None).collect(),
+                busy: vec![false; n],
+            }),
+            cv: Condvar::new(),
+            stop: AtomicBool::new(false),
+            scope,
+            sink,
+            clock,
+            cfg,
+        });
+        // Load every worker's models before any camera starts, so a model error fails the start.
+        let mut pipelines = Vec::new();
+        for _ in 0..cfg.workers.max(1) {
+            pipelines.push(Pipeline::new(
+                &models.runtime,
+                &models.detector,
+                &models.embedder,
+                cfg.detector,
+                cfg.inference,
+            )?);
+        }
+        let mut threads = Vec::new();
+        for i in 0..n {
+            let s = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("source-{}", shared.cameras[i].id))
+                    .spawn(move || source_loop(&s, i))
+                    .map_err(EngineError::Thread)?,
+            );
+        }
+        for (w, mut pipe) in pipelines.into_iter().enumerate() {
+            let s = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("analysis-{w}"))
+                    .spawn(move || worker_loop(&s, &mut pipe))
+                    .map_err(EngineError::Thread)?,
+            );
+        }
+        Ok(Engine { shared, threads })
+    }
+
+    pub fn health(&self) -> Vec<CameraHealth> {
+        self.shared
+            .cameras
+            .iter()
+            .map(|c| c.stats.snapshot(&c.id, 100))
+            .collect()
+    }
+
+    /// Whether every camera's source has ended (files not looping) and every frame is analysed.
+    pub fn is_done(&self) -> bool {
+        let s = self.shared.sched();
+        self.shared
+            .cameras
+            .iter()
+            .all(|c| c.ended.load(Ordering::Acquire))
+            && s.pending.iter().all(Option::is_none)
+            && s.busy.iter().all(|b| !b)
+    }
+
+    /// Wait until [`Engine::is_done`] or the timeout; true when done.
+    pub fn wait_done(&self, timeout: Duration) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < timeout {
+            if self.is_done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.is_done()
+    }
+
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.cv.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        // Frames still waiting are wiped as they drop.
+        self.shared
+            .sched()
+            .pending
+            .iter_mut()
+            .for_each(|p| *p = None);
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let r = getrandom::fill(&mut b)
+        .map(|_| u16::from_le_bytes(b))
+        .unwrap_or(0);
+    // Between 75 % and 125 %, so cameras that fell together do not reconnect together.
+    d.mul_f64(0.75 + 0.5 * r as f64 / u16::MAX as f64)
+}
+
+fn sleep_unless_stopped(s: &Shared, d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d && !s.stop.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(20).min(d));
+    }
+}
+
+fn source_loop(s: &Shared, i: usize) {
+    let cam = &s.cameras[i];
+    let mut backoff = s.cfg.min_backoff;
+    let lossless = cam.spec.lossless();
+    while !s.stop.load(Ordering::Acquire) {
+        let mut src = match cam.spec.open() {
+            Ok(src) => src,
+            Err(e) => {
+                tracing::warn!(camera = %cam.id, "cannot open: {e}");
+                *cam.stats
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(e);
+                cam.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                sleep_unless_stopped(s, jitter(backoff));
+                backoff = (backoff * 2).min(s.cfg.max_backoff);
+                continue;
+            }
+        };
+        cam.stats.set_connected(true);
+        let mut got_frames = false;
+        loop {
+            if s.stop.load(Ordering::Acquire) {
+                cam.stats.set_connected(false);
+                return;
+            }
+            match src.next_frame() {
+                Ok(Some(frame)) => {
+                    if !got_frames {
+                        got_frames = true;
+                        backoff = s.cfg.min_backoff;
+                    }
+                    let wall = s.clock.now();
+                    cam.stats.frame_in(
+                        frame.image.width,
+                        frame.image.height,
+                        wall.map_or(0, |t| t.0),
+                    );
+                    put(s, i, Captured { frame, wall }, lossless);
+                }
+                Ok(None) => {
+                    // A file that does not loop has ended: the camera is done.
+                    cam.stats.set_connected(false);
+                    cam.ended.store(true, Ordering::Release);
+                    s.cv.notify_all();
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(camera = %cam.id, "stream error: {e}");
+                    *cam.stats
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                    cam.stats.set_connected(false);
+                    cam.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    cam.tracker
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clear();
+                    sleep_unless_stopped(s, jitter(backoff));
+                    backoff = (backoff * 2).min(s.cfg.max_backoff);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Leave a frame in the camera's one-frame slot. A live camera replaces a frame not yet taken (and
+/// counts it as dropped); a lossless replay waits for the slot to empty.
+fn put(s: &Shared, i: usize, c: Captured, lossless: bool) {
+    let mut g = s.sched();
+    if lossless {
+        while g.pending[i].is_some() && !s.stop.load(Ordering::Acquire) {
+            g =
+                s.cv.wait_timeout(g, Duration::from_millis(50))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+        }
+    }
+    if g.pending[i].replace(c).is_some() {
+        s.cameras[i]
+            .stats
+            .frames_dropped
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    drop(g);
+    s.cv.notify_all();
+}
+
+fn worker_loop(s: &Shared, pipe: &mut Pipeline) {
+    let n = s.cameras.len();
+    let mut next = 0;
+    loop {
+        let job = {
+            let mut g = s.sched();
+            loop {
+                if s.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                let found = (0..n)
+                    .map(|k| (next + k) % n)
+                    .find(|&i| !g.busy[i] && g.pending[i].is_some());
+                if let Some(i) = found {
+                    g.busy[i] = true;
+                    next = i + 1;
+                    break (i, g.pending[i].take().expect("checked"));
+                }
+                g =
+                    s.cv.wait_timeout(g, Duration::from_millis(50))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+            }
+        };
+        s.cv.notify_all();
+        let (i, captured) = job;
+        process(s, i, captured, pipe);
+        s.sched().busy[i] = false;
+        s.cv.notify_all();
+    }
+}
+
+/// Steps 1 to 5 for one frame.
+fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
+    let cam = &s.cameras[i];
+    let mut tracker = cam.tracker.lock().unwrap_or_else(|e| e.into_inner());
+    // 1. Scope gate: no permit, no analysis.
+    let wl = s.scope.watchlist(&cam.id);
+    if wl.is_empty() {
+        cam.stats.frames_unscoped.fetch_add(1, Ordering::Relaxed);
+        tracker.clear();
+        return;
+    }
+    let img = &cap.frame.image;
+    // 2. Detect and track.
+    let dets = match pipe.detector.detect(img) {
+        Ok(d) => d,
+        Err(e) => {
+            *cam.stats
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            return;
+        }
+    };
+    cam.stats.frames_processed.fetch_add(1, Ordering::Relaxed);
+    for d in &dets {
+        cam.stats.face(mandat_face::quality::pose(d).0);
+    }
+    let assigned = tracker.update(cap.frame.index, &dets);
+    // 3. Embed the chosen faces of this frame in one batch.
+    let mut chosen: Vec<(usize, AlignedFace)> = Vec::new();
+    for (k, a) in assigned.iter().enumerate() {
+        if a.embed
+            && let Ok(face) = mandat_face::align(img, &dets[k].landmarks)
+        {
+            chosen.push((k, face));
+        }
+    }
+    if chosen.is_empty() {
+        return;
+    }
+    let refs: Vec<&AlignedFace> = chosen.iter().map(|(_, f)| f).collect();
+    let embeddings = match pipe.embedder.embed(&refs) {
+        Ok(e) => e,
+        Err(e) => {
+            *cam.stats
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            return;
+        }
+    };
+    // 4. Match: the best person of each permit, at that permit's threshold.
+    for ((k, _), emb) in chosen.iter().zip(embeddings.iter()) {
+        let mut best: Vec<(usize, f32)> = Vec::new();
+        for (e_idx, entry) in wl.list.entries.iter().enumerate() {
+            let score = dot(emb.as_slice(), &entry.template.values);
+            if score < entry.threshold {
+                continue;
+            }
+            match best
+                .iter_mut()
+                .find(|(b, _)| wl.list.entries[*b].permit == entry.permit)
+            {
+                Some(slot) if slot.1 >= score => {}
+                Some(slot) => *slot = (e_idx, score),
+                None => best.push((e_idx, score)),
+            }
+        }
+        // 5. One candidate alert per track, permit and person.
+        for (e_idx, score) in best {
+            let entry = &wl.list.entries[e_idx];
+            let key = (entry.permit.clone(), entry.person.clone());
+            let Some(track) = tracker.track_mut(assigned[*k].track) else {
+                continue;
+            };
+            if !track.alerted.insert(key) {
+                continue;
+            }
+            let Some(captured_at) = cap.wall else {
+                continue;
+            };
+            match alert_media(img, &dets, *k) {
+                Ok((crop_jpeg, frame_jpeg)) => {
+                    cam.stats.alerts.fetch_add(1, Ordering::Relaxed);
+                    s.sink.raise(NewAlert {
+                        id: alert_id(captured_at),
+                        permit: entry.permit.clone(),
+                        person: entry.person.clone(),
+                        camera: cam.id.clone(),
+                        captured_at,
+                        frame_index: cap.frame.index,
+                        score,
+                        threshold: entry.threshold,
+                        watchlist_version: wl.version.clone(),
+                        crop_jpeg,
+                        frame_jpeg,
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(camera = %cam.id, "cannot encode the alert images: {e}");
+                }
+            }
+        }
+    }
+}
+
+fn alert_id(t: Timestamp) -> String {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    format!("A-{}-{}", t.0, hex::encode(b))
+}
+
+/// The probe crop (the face with a margin) and the frame with every other face pixelated, as JPEG.
+fn alert_media(
+    img: &RgbImage,
+    dets: &[Detection],
+    k: usize,
+) -> Result<(Vec<u8>, Vec<u8>), mandat_face::ImageError> {
+    let grow = |d: &Detection, m: f32| {
+        let (w, h) = (d.bbox.width(), d.bbox.height());
+        (
+            (d.bbox.x1 - m * w).max(0.0) as usize,
+            (d.bbox.y1 - m * h).max(0.0) as usize,
+            (d.bbox.x2 + m * w).max(0.0) as usize,
+            (d.bbox.y2 + m * h).max(0.0) as usize,
+        )
+    };
+    let (x1, y1, x2, y2) = grow(&dets[k], 0.4);
+    let crop = img.crop(x1, y1, x2, y2)?.to_jpeg(90)?;
+    let mut frame = img.clone();
+    for (j, d) in dets.iter().enumerate() {
+        if j != k {
+            let (x1, y1, x2, y2) = grow(d, 0.2);
+            let block = ((x2.saturating_sub(x1)) / 5).max(8);
+            frame.pixelate(x1, y1, x2, y2, block);
+        }
+    }
+    Ok((crop, frame.to_jpeg(85)?))
+}

@@ -1,0 +1,389 @@
+//! Alerts and their two-person review. The probe crop and the frame (other faces pixelated) are
+//! sealed with the permit's data key, so a purge shreds them with everything else of the use.
+
+use mandat_audit::Record;
+use mandat_law::review::{self, AlertState, Review, Verdict};
+use mandat_law::{Actor, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{DbKind, Store, StoreError, parse_permit};
+
+/// What the engine hands over for a hit. The images are JPEG; they are sealed before storage.
+pub struct NewAlert {
+    pub id: String,
+    pub permit: String,
+    pub person: String,
+    pub camera: String,
+    pub captured_at: Timestamp,
+    /// The frame's number in the camera's stream.
+    pub frame_index: u64,
+    pub score: f32,
+    pub threshold: f32,
+    pub watchlist_version: String,
+    pub crop_jpeg: Vec<u8>,
+    pub frame_jpeg: Vec<u8>,
+}
+
+impl Drop for NewAlert {
+    fn drop(&mut self) {
+        crate::crypto::wipe(&mut self.crop_jpeg);
+        crate::crypto::wipe(&mut self.frame_jpeg);
+    }
+}
+
+impl std::fmt::Debug for NewAlert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "NewAlert({}, permit {}, camera {})",
+            self.id, self.permit, self.camera
+        )
+    }
+}
+
+/// An alert as reviewers and auditors see it, without its images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub id: String,
+    pub permit: String,
+    pub person: String,
+    pub camera: String,
+    pub captured_at: Timestamp,
+    pub created_at: Timestamp,
+    pub frame_index: u64,
+    pub score: f32,
+    pub threshold: f32,
+    pub state: AlertState,
+    pub watchlist_version: String,
+    pub reviews: Vec<Review>,
+}
+
+const ALERT_COLUMNS: &str = "id, permit_id, person_id, camera_id, at, created_at, frame_index, score, threshold, state, watchlist_version";
+
+fn alert_from_row(r: &AnyRow) -> Result<AlertRecord, StoreError> {
+    let state: String = r.try_get("state")?;
+    Ok(AlertRecord {
+        id: r.try_get("id")?,
+        permit: r.try_get("permit_id")?,
+        person: r.try_get("person_id")?,
+        camera: r.try_get("camera_id")?,
+        captured_at: Timestamp(r.try_get("at")?),
+        created_at: Timestamp(r.try_get("created_at")?),
+        frame_index: r.try_get::<i64, _>("frame_index")? as u64,
+        // The Any driver reads REAL as f64; f32 would panic.
+        score: r.try_get::<f64, _>("score")? as f32,
+        threshold: r.try_get::<f64, _>("threshold")? as f32,
+        state: AlertState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("alert state {state:?}")))?,
+        watchlist_version: r.try_get("watchlist_version")?,
+        reviews: Vec::new(),
+    })
+}
+
+fn verdict_str(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Confirm => "confirm",
+        Verdict::Reject => "reject",
+    }
+}
+
+impl Store {
+    /// Store a candidate alert. Refused when its permit has been purged (its data key is gone), so a
+    /// hit that races a refusal cannot outlive the purge.
+    pub async fn insert_alert(&self, a: &NewAlert, now: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
+            .bind(a.permit.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no permit {}", a.permit)))?;
+        let permit = parse_permit(&row)?;
+        if permit.purged {
+            return Err(StoreError::Refused(format!(
+                "permit {} has been purged; its hits are not kept",
+                a.permit
+            )));
+        }
+        let key = self.data_key(&mut tx, &a.permit).await?;
+        let crop = key.seal(
+            &a.crop_jpeg,
+            format!("alert-crop:{}/{}", a.permit, a.id).as_bytes(),
+        )?;
+        let frame = key.seal(
+            &a.frame_jpeg,
+            format!("alert-frame:{}/{}", a.permit, a.id).as_bytes(),
+        )?;
+        sqlx::query(
+            "INSERT INTO alerts (id, permit_id, person_id, camera_id, at, created_at, frame_index, score, threshold, state, watchlist_version, crop_sealed, frame_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(a.id.clone())
+        .bind(a.permit.clone())
+        .bind(a.person.clone())
+        .bind(a.camera.clone())
+        .bind(a.captured_at.0)
+        .bind(now.0)
+        .bind(a.frame_index as i64)
+        .bind(a.score as f64)
+        .bind(a.threshold as f64)
+        .bind(AlertState::Candidate.as_str())
+        .bind(a.watchlist_version.clone())
+        .bind(crop)
+        .bind(frame)
+        .execute(&mut *tx)
+        .await?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: "engine".into(),
+                action: "alert.candidate".into(),
+                permit: Some(a.permit.clone()),
+                origin: format!("engine:{}", a.camera),
+                // The reference to the input that led to the match (AI Act art. 12(3)(c)).
+                details: json!({
+                    "alert": a.id,
+                    "camera": a.camera,
+                    "person": a.person,
+                    "captured_at": a.captured_at.0,
+                    "frame": a.frame_index,
+                    "score": (a.score as f64 * 1e4).round() / 1e4,
+                    "threshold": a.threshold as f64,
+                    "watchlist_version": a.watchlist_version,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reviews_of(&self, ids: &[String]) -> Result<Vec<(String, Review)>, StoreError> {
+        let mut out = Vec::new();
+        for id in ids {
+            for r in sqlx::query(
+                "SELECT alert_id, reviewer, verdict, reason, at FROM reviews WHERE alert_id = $1 ORDER BY at, reviewer",
+            )
+            .bind(id.clone())
+            .fetch_all(&self.pool)
+            .await?
+            {
+                let verdict: String = r.try_get("verdict")?;
+                out.push((
+                    r.try_get("alert_id")?,
+                    Review {
+                        reviewer: r.try_get("reviewer")?,
+                        verdict: if verdict == "confirm" {
+                            Verdict::Confirm
+                        } else {
+                            Verdict::Reject
+                        },
+                        reason: r.try_get("reason")?,
+                        at: Timestamp(r.try_get("at")?),
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest alerts, created after `after` (ms), at most `limit`, with their reviews.
+    pub async fn alerts(&self, after: i64, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
+        let q = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE created_at > $1 ORDER BY created_at DESC, id LIMIT $2"
+        );
+        let mut list = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(after)
+            .bind(limit.clamp(1, 10_000))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(alert_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<String> = list.iter().map(|a| a.id.clone()).collect();
+        for (id, r) in self.reviews_of(&ids).await? {
+            if let Some(a) = list.iter_mut().find(|a| a.id == id) {
+                a.reviews.push(r);
+            }
+        }
+        Ok(list)
+    }
+
+    pub async fn alert(&self, id: &str) -> Result<AlertRecord, StoreError> {
+        let q = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no alert {id}")))?;
+        let mut a = alert_from_row(&row)?;
+        a.reviews = self
+            .reviews_of(&[id.to_string()])
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        Ok(a)
+    }
+
+    /// The decrypted probe crop and frame (JPEG) of an alert. The caller checks the role and
+    /// records the viewing.
+    pub async fn alert_media(&self, id: &str) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        let row =
+            sqlx::query("SELECT permit_id, crop_sealed, frame_sealed FROM alerts WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("no alert {id}")))?;
+        let permit: String = row.try_get("permit_id")?;
+        let mut tx = self.pool.begin().await?;
+        let key = self.data_key(&mut tx, &permit).await?;
+        tx.commit().await?;
+        let crop = key.open(
+            &row.try_get::<Vec<u8>, _>("crop_sealed")?,
+            format!("alert-crop:{permit}/{id}").as_bytes(),
+        )?;
+        let frame = key.open(
+            &row.try_get::<Vec<u8>, _>("frame_sealed")?,
+            format!("alert-frame:{permit}/{id}").as_bytes(),
+        )?;
+        Ok((crop, frame))
+    }
+
+    /// One reviewer's decision on an alert, under the two-person rule of `mandat_law::review`.
+    pub async fn review_alert(
+        &self,
+        actor: &Actor,
+        id: &str,
+        verdict: Verdict,
+        reason: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<AlertRecord, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let q = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no alert {id}")))?;
+        let mut alert = alert_from_row(&row)?;
+        let permit_row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
+            .bind(alert.permit.clone())
+            .fetch_one(&mut *tx)
+            .await?;
+        let permit = parse_permit(&permit_row)?;
+        let mut reviews = Vec::new();
+        for r in
+            sqlx::query("SELECT reviewer, verdict, reason, at FROM reviews WHERE alert_id = $1")
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await?
+        {
+            let v: String = r.try_get("verdict")?;
+            reviews.push(Review {
+                reviewer: r.try_get("reviewer")?,
+                verdict: if v == "confirm" {
+                    Verdict::Confirm
+                } else {
+                    Verdict::Reject
+                },
+                reason: r.try_get("reason")?,
+                at: Timestamp(r.try_get("at")?),
+            });
+        }
+        let next = review::review(
+            alert.state,
+            &reviews,
+            actor,
+            &permit.applicant,
+            verdict,
+            reason,
+        )?;
+        sqlx::query(
+            "INSERT INTO reviews (alert_id, permit_id, reviewer, verdict, reason, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.to_string())
+        .bind(alert.permit.clone())
+        .bind(actor.user.clone())
+        .bind(verdict_str(verdict))
+        .bind(reason.to_string())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE alerts SET state = $1 WHERE id = $2")
+            .bind(next.as_str())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        // The identity of every person who verified a result (AI Act art. 12(3)(d)).
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor.user.clone(),
+                action: "alert.review".into(),
+                permit: Some(alert.permit.clone()),
+                origin: origin.into(),
+                details: json!({"alert": id, "verdict": verdict_str(verdict), "state": next.as_str()}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        reviews.push(Review {
+            reviewer: actor.user.clone(),
+            verdict,
+            reason: reason.to_string(),
+            at: now,
+        });
+        alert.state = next;
+        alert.reviews = reviews;
+        Ok(alert)
+    }
+
+    /// Expire candidate alerts raised more than `ttl_ms` ago. Returns their ids.
+    pub async fn expire_alerts(
+        &self,
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let cutoff = now.0.saturating_sub(ttl_ms);
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT id, permit_id FROM alerts WHERE state = 'candidate' AND created_at <= $1 ORDER BY id",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut ids = Vec::new();
+        for r in rows {
+            let id: String = r.try_get("id")?;
+            let permit: String = r.try_get("permit_id")?;
+            sqlx::query("UPDATE alerts SET state = 'expired' WHERE id = $1")
+                .bind(id.clone())
+                .execute(&mut *tx)
+                .await?;
+            self.append_audit(
+                &mut tx,
+                Record {
+                    at: now.0,
+                    actor: "system".into(),
+                    action: "alert.expired".into(),
+                    permit: Some(permit),
+                    origin: "tick".into(),
+                    details: json!({"alert": id, "ttl_ms": ttl_ms}),
+                },
+            )
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.kind == DbKind::Postgres
+    }
+}
