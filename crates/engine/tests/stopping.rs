@@ -1,0 +1,98 @@
+//! A refused urgent use stops alerts within a second, and everything it produced is gone.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mandat_engine::{CameraSpec, Engine, EngineConfig, SourceSpec};
+use mandat_law::{Outcome, Purpose};
+use mandat_video::Pace;
+
+fn live(id: &str, file: &str) -> CameraSpec {
+    CameraSpec {
+        id: id.into(),
+        source: SourceSpec::File {
+            path: data().join(file),
+            pace: Pace::RealTime,
+            looping: true,
+        },
+    }
+}
+
+#[test]
+fn a_refused_urgent_use_stops_alerts_within_a_second_and_is_purged() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let w = rt.block_on(world(fake_clock()));
+    let id = rt.block_on(async {
+        let id = drafted(&w, application(Purpose::ImminentThreat, &["cam-1"], t0())).await;
+        w.control
+            .urgent_start(&officer(), &id, ORIGIN)
+            .await
+            .unwrap();
+        w.control.apply(&officer(), &id, ORIGIN).await.unwrap();
+        id
+    });
+    let sink = Arc::new(Sink {
+        control: w.control.clone(),
+        handle: rt.handle().clone(),
+        raised: Mutex::new(Vec::new()),
+    });
+    let engine = Engine::start(
+        EngineConfig {
+            workers: 2,
+            ..EngineConfig::default()
+        },
+        &w.models,
+        vec![live("cam-1", "synthetic/synthetic_watchlist.mp4")],
+        w.scope.clone(),
+        sink.clone(),
+        w.clock.clone(),
+    )
+    .unwrap();
+    let t = Instant::now();
+    while sink.raised.lock().unwrap().is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no alert during urgent use"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!rt.block_on(w.store.alerts(0, 100)).unwrap().is_empty());
+    // The prosecutor refuses: use stops at once and everything it produced is deleted.
+    let (_, cert) = rt
+        .block_on(
+            w.control
+                .decide(&pros(), &id, Outcome::Refuse, "not necessary", ORIGIN),
+        )
+        .unwrap();
+    let refused_at = Instant::now();
+    let cert = cert.expect("a deletion certificate");
+    assert!(!cert.alerts.is_empty() && cert.data_key_destroyed);
+    // Keep the camera running for a while longer: the video loops, watchlist faces keep coming.
+    std::thread::sleep(Duration::from_secs(4));
+    let late: Vec<_> = sink
+        .raised
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, _, at)| *at > refused_at + Duration::from_secs(1))
+        .map(|(id, ..)| id.clone())
+        .collect();
+    let h = engine.health().remove(0);
+    engine.stop();
+    assert!(
+        late.is_empty(),
+        "alerts more than 1 s after the refusal: {late:?}"
+    );
+    assert!(
+        h.frames_unscoped > 0,
+        "frames after the refusal stopped at the scope gate"
+    );
+    assert_eq!(rt.block_on(w.store.biometric_rows(&id)).unwrap(), 0);
+    assert!(
+        rt.block_on(w.store.alerts(0, 100)).unwrap().is_empty(),
+        "alerts survived the purge"
+    );
+}
