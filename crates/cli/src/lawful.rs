@@ -247,6 +247,13 @@ fn parse_role(s: &str) -> Result<Role, String> {
     })
 }
 
+pub(crate) fn runtime_multi() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -255,7 +262,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// The origin recorded in the audit log for CLI actions: the OS user and host.
-fn origin() -> String {
+pub(crate) fn origin() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     format!("cli:{user}@{}", host.trim())
@@ -278,7 +285,7 @@ fn read_password(from_stdin: bool, prompt: &str) -> Result<String> {
     Ok(pw)
 }
 
-async fn open_store(paths: &Paths) -> Result<Arc<Store>> {
+pub(crate) async fn open_store(paths: &Paths) -> Result<Arc<Store>> {
     let master = SecretKey::master(&paths.master_key()).map_err(anyhow::Error::from)?;
     let audit = AuditKey::load(&paths.audit_key()).map_err(anyhow::Error::from)?;
     let store = Store::open(&paths.db(), master, audit)
@@ -295,7 +302,7 @@ async fn control(paths: &Paths) -> Result<Control> {
     Ok(c)
 }
 
-async fn logged_in(c: &Control, paths: &Paths) -> Result<Actor> {
+pub(crate) async fn logged_in(c: &Control, paths: &Paths) -> Result<Actor> {
     let file = paths.session();
     let token = std::fs::read_to_string(&file).map_err(|_| {
         anyhow::anyhow!(
@@ -306,7 +313,7 @@ async fn logged_in(c: &Control, paths: &Paths) -> Result<Actor> {
     Ok(c.session(token.trim()).await?)
 }
 
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, text: impl AsRef<[u8]>) -> Result<()> {
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
@@ -319,7 +326,7 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     let mut f = opts
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
+    f.write_all(text.as_ref())?;
     Ok(())
 }
 
@@ -328,7 +335,7 @@ pub fn init(paths: Paths, args: InitArgs) -> Result<()> {
     std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
     let mk = paths.master_key();
     if std::env::var("MANDAT_MASTER_KEY").is_err() && !mk.exists() {
-        write_private(&mk, &SecretKey::random()?.to_hex())?;
+        write_private(&mk, SecretKey::random()?.to_hex())?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

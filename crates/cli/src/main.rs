@@ -5,6 +5,7 @@ mod eval;
 mod face;
 mod lawful;
 mod models;
+mod server;
 
 use std::path::PathBuf;
 
@@ -76,6 +77,15 @@ enum Command {
     },
     /// Enforce deadlines now (urgent uses without an application are stopped and purged).
     Tick,
+    /// Run mandat: control plane, live engine on the registered cameras, and the API.
+    Serve(server::ServeArgs),
+    /// A fresh demo: users, cameras replaying the test videos, a granted permit, then the server.
+    Demo(server::DemoArgs),
+    /// Alerts: list, show, review (two reviewers), dispatch, watch.
+    Alerts {
+        #[command(subcommand)]
+        command: server::AlertsCommand,
+    },
 }
 
 /// Options shared by every command that runs the face pipeline.
@@ -197,6 +207,9 @@ fn main() {
         Command::Person { command } => lawful::person(cli.paths, command),
         Command::Audit { command } => lawful::audit(cli.paths, command),
         Command::Tick => lawful::tick(cli.paths),
+        Command::Serve(a) => server::serve(cli.paths, a),
+        Command::Demo(a) => server::demo(cli.paths, a),
+        Command::Alerts { command } => server::alerts(cli.paths, command),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

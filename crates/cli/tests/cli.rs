@@ -71,6 +71,13 @@ fn every_command_has_help() {
         &["audit", "verify"],
         &["audit", "export"],
         &["tick"],
+        &["serve"],
+        &["demo"],
+        &["alerts", "list"],
+        &["alerts", "show"],
+        &["alerts", "review"],
+        &["alerts", "dispatch"],
+        &["alerts", "watch"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");

@@ -71,8 +71,15 @@ fn non_matching_faces_leave_no_trace() {
     let h = engine.health().remove(0);
     engine.stop();
     assert_eq!(h.frames_processed, 105, "every frame was analysed");
-    assert!(h.faces_seen > 300, "the clip is full of faces: {}", h.faces_seen);
-    assert!(sink.raised.lock().unwrap().is_empty(), "nobody in the clip is on the watchlist");
+    assert!(
+        h.faces_seen > 300,
+        "the clip is full of faces: {}",
+        h.faces_seen
+    );
+    assert!(
+        sink.raised.lock().unwrap().is_empty(),
+        "nobody in the clip is on the watchlist"
+    );
 
     // The faces the engine saw, embedded again here, frame by frame.
     let mut pipe = Pipeline::new(
@@ -83,7 +90,8 @@ fn non_matching_faces_leave_no_trace() {
         InferenceConfig::default(),
     )
     .unwrap();
-    let mut cam = Mp4Camera::open(&data().join("video/street_1080p.mp4"), Pace::Fast, false).unwrap();
+    let mut cam =
+        Mp4Camera::open(&data().join("video/street_1080p.mp4"), Pace::Fast, false).unwrap();
     let mut needles: Vec<Vec<u8>> = Vec::new();
     let mut faces = 0;
     while let Some(f) = cam.next_frame().unwrap() {
@@ -96,11 +104,19 @@ fn non_matching_faces_leave_no_trace() {
             // As f32 and f64, little and big endian, and as the text a JSON or log line would hold.
             needles.push(e[..4].iter().flat_map(|v| v.to_le_bytes()).collect());
             needles.push(e[..4].iter().flat_map(|v| v.to_be_bytes()).collect());
-            needles.push(e[..2].iter().flat_map(|v| (*v as f64).to_le_bytes()).collect());
+            needles.push(
+                e[..2]
+                    .iter()
+                    .flat_map(|v| (*v as f64).to_le_bytes())
+                    .collect(),
+            );
             needles.push(format!("{:.6}", e[0]).into_bytes());
             needles.push(format!("{}", e[0]).into_bytes());
             // Raw pixels of the face's first row, as a crop or a frame dump would hold them.
-            let (x1, y1) = (face.bbox[0].max(0.0) as usize, face.bbox[1].max(0.0) as usize);
+            let (x1, y1) = (
+                face.bbox[0].max(0.0) as usize,
+                face.bbox[1].max(0.0) as usize,
+            );
             let i = (y1 * f.image.width + x1) * 3;
             needles.push(f.image.data[i..i + 48].to_vec());
         }
@@ -120,11 +136,17 @@ fn non_matching_faces_leave_no_trace() {
             // Short decimal texts can occur by chance in hashes and timestamps; only those of
             // six or more significant characters are searched.
             if n.len() >= 8 {
-                assert!(!contains(bytes, n), "{what} holds data of a non-matching face");
+                assert!(
+                    !contains(bytes, n),
+                    "{what} holds data of a non-matching face"
+                );
             }
         }
         // No image in the clear anywhere (reference photos are sealed).
-        assert!(!contains(bytes, b"\xFF\xD8\xFF\xE0\x00\x10JFIF"), "{what} holds a JPEG");
+        assert!(
+            !contains(bytes, b"\xFF\xD8\xFF\xE0\x00\x10JFIF"),
+            "{what} holds a JPEG"
+        );
         assert!(!contains(bytes, b"\x89PNG\r\n\x1a\n"), "{what} holds a PNG");
     }
     // The database holds no alert, and its log names nothing but the lawful steps.

@@ -1,0 +1,540 @@
+//! `mandat serve` (control plane, engine and API in one process), `mandat demo` (the same, on fresh
+//! demo data made through the real lawful path) and `mandat alerts` (list, show, review, dispatch,
+//! watch).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use mandat_control::{ChannelSink, Control, ScopeCache};
+use mandat_engine::{CameraSpec, Engine, EngineConfig, SourceSpec};
+use mandat_law::permit::*;
+use mandat_law::review::Verdict;
+use mandat_law::{Actor, Application, Clock, Outcome, Role, SystemClock};
+use mandat_store::Camera;
+
+use crate::lawful::{Paths, logged_in, open_store, origin, runtime_multi, write_private};
+use crate::{Models, PipelineArgs};
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// Address of the API. Plain HTTP is served on loopback only.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Analysis workers (each with its own model sessions). Default: one per core.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Minutes a candidate alert waits for its two reviewers before it expires.
+    #[arg(long, default_value_t = 15)]
+    alert_ttl_minutes: i64,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct DemoArgs {
+    /// Test data with the videos and watchlist photos (default: MANDAT_DATA, else ../shared/data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+pub enum AlertsCommand {
+    /// Recent alerts, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+        /// Write the probe crop and the frame (JPEG) into this directory (reviewers only).
+        #[arg(long)]
+        images: Option<PathBuf>,
+    },
+    /// Confirm or reject an alert. Two different reviewers must confirm before anyone acts.
+    Review {
+        id: String,
+        #[arg(long, conflicts_with = "reject", required_unless_present = "reject")]
+        confirm: bool,
+        #[arg(long)]
+        reject: bool,
+        /// Required with --reject.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Act on a verified alert (operators).
+    Dispatch {
+        id: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Follow new alerts and changes as they happen (reads the database; no server needed).
+    Watch {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn cameras_to_specs(cams: Vec<(Camera, String)>) -> Vec<CameraSpec> {
+    cams.into_iter()
+        .filter(|(c, _)| c.enabled)
+        .map(|(c, url)| CameraSpec {
+            id: c.id,
+            source: SourceSpec::from_url(&url),
+        })
+        .collect()
+}
+
+/// Run control plane, engine and API until Ctrl-C. `on_ready` runs once everything is up.
+async fn run_server(
+    paths: &Paths,
+    args: &ServeArgs,
+    on_ready: impl FnOnce(SocketAddr, &Arc<Control>),
+) -> Result<()> {
+    let store = open_store(paths).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(1)));
+    scope.reload(&store).await;
+    let control = Arc::new(
+        Control::new(store.clone(), clock.clone(), paths.profile()?)
+            .with_scope(scope.clone())
+            .with_alert_ttl(args.alert_ttl_minutes.max(1) * 60_000),
+    );
+    // Another process (the CLI) may change permits: poll for it, so a stop reaches the engine
+    // within a second.
+    tokio::spawn(scope.clone().run(store.clone(), Duration::from_millis(200)));
+    let ticker = control.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = ticker.tick("server").await {
+                tracing::error!("deadline enforcement failed: {e}");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let raiser = control.clone();
+    tokio::spawn(async move {
+        while let Some(alert) = rx.recv().await {
+            if let Err(e) = raiser.raise_alert(alert).await {
+                tracing::warn!("alert not kept: {e}");
+            }
+        }
+    });
+    let mut cams = Vec::new();
+    for c in store.cameras().await? {
+        let url = store.camera_url(&c.id).await?;
+        cams.push((c, url));
+    }
+    let specs = cameras_to_specs(cams);
+    let models = Models::load()?;
+    let cfg = EngineConfig {
+        workers: args
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        detector: args.pipeline.detector_config(),
+        inference: mandat_face::InferenceConfig {
+            threads: args.pipeline.threads,
+        },
+        ..EngineConfig::default()
+    };
+    let engine_models = mandat_engine::Models {
+        runtime: models.runtime.clone(),
+        detector: models.detector.clone(),
+        embedder: models.embedder.clone(),
+    };
+    let n_cams = specs.len();
+    let engine = Arc::new(
+        Engine::start(
+            cfg,
+            &engine_models,
+            specs,
+            scope.clone(),
+            Arc::new(ChannelSink(tx)),
+            clock,
+        )
+        .context("starting the engine")?,
+    );
+    let health_engine = engine.clone();
+    let state = mandat_web::AppState {
+        control: control.clone(),
+        health: Arc::new(move || health_engine.health()),
+    };
+    let (addr, server) = mandat_web::bind(args.listen, state).await?;
+    eprintln!(
+        "mandat serving http://{addr}/api/v1 with {n_cams} camera(s), {} analysis worker(s)",
+        cfg.workers
+    );
+    on_ready(addr, &control);
+    tokio::select! {
+        r = server => r?,
+        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+    }
+    drop(engine);
+    Ok(())
+}
+
+pub fn serve(paths: Paths, args: ServeArgs) -> Result<()> {
+    runtime_multi()?.block_on(run_server(&paths, &args, |_, _| {}))
+}
+
+fn random_password() -> Result<String> {
+    let mut b = [0u8; 9];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
+    Ok(format!("demo-{}", hex::encode(b)))
+}
+
+fn demo_data(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("MANDAT_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("../shared/data"))
+}
+
+/// A fresh demo: keys, database, users, cameras replaying the test videos, and a permit for the
+/// synthetic watchlist made through the real path (draft, enrolment through the quality gate,
+/// application by an officer, decision by a prosecutor). Then the server, printing alerts.
+pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
+    let home = paths
+        .home
+        .clone()
+        .unwrap_or_else(|| paths.home().join("demo"));
+    if home.exists() {
+        // Demo data only: each run starts from nothing.
+        if !home.join("DEMO").is_file() {
+            bail!(
+                "{} exists and is not a demo directory; pass --home to a new directory",
+                home.display()
+            );
+        }
+        std::fs::remove_dir_all(&home).with_context(|| format!("clearing {}", home.display()))?;
+    }
+    std::fs::create_dir_all(home.join("keys"))?;
+    std::fs::write(
+        home.join("DEMO"),
+        "made by `mandat demo`; deleted by the next run\n",
+    )?;
+    let paths = Paths {
+        home: Some(home.clone()),
+        db: None,
+        master_key: None,
+        audit_key: None,
+        session: None,
+        profile: paths.profile.clone(),
+    };
+    write_private(
+        &paths.master_key(),
+        mandat_store::SecretKey::random()?.to_hex(),
+    )?;
+    mandat_audit::AuditKey::create(&paths.audit_key())?;
+    let data = demo_data(args.data.clone());
+    let video = data.join("synthetic/synthetic_watchlist.mp4");
+    let street = data.join("video/street_1080p.mp4");
+    let have_data = video.is_file() && data.join("synthetic/watchlist").is_dir();
+
+    let users = [
+        ("admin", Role::Admin),
+        ("officer", Role::Applicant),
+        ("prosecutor", Role::Prosecutor),
+        ("judge", Role::Judge),
+        ("operator", Role::Operator),
+        ("reviewer1", Role::Reviewer),
+        ("reviewer2", Role::Reviewer),
+        ("auditor", Role::Auditor),
+    ];
+    let mut logins = Vec::new();
+    for (u, _) in &users {
+        logins.push((u.to_string(), random_password()?));
+    }
+    let rt = runtime_multi()?;
+    let permit = rt.block_on(async {
+        let store = open_store(&paths).await?;
+        let control = Control::new(store, Arc::new(SystemClock), paths.profile()?);
+        let o = "demo";
+        let admin = Actor::new("admin", &[Role::Admin]);
+        control
+            .add_user(None, "admin", &logins[0].1, &[Role::Admin], o)
+            .await?;
+        for ((u, r), (_, pw)) in users.iter().zip(&logins).skip(1) {
+            control.add_user(Some(&admin), u, pw, &[*r], o).await?;
+        }
+        if !have_data {
+            return Ok::<_, anyhow::Error>(None);
+        }
+        for (id, name, file, loc, owner) in [
+            (
+                "sergel-1",
+                "Sergels torg, north",
+                &video,
+                (59.3326, 18.0649),
+                "police",
+            ),
+            (
+                "slussen-2",
+                "Slussen, bus terminal",
+                &street,
+                (59.3195, 18.0719),
+                "municipality:Stockholm",
+            ),
+        ] {
+            control
+                .add_camera(
+                    &admin,
+                    &Camera {
+                        id: id.into(),
+                        name: name.into(),
+                        location: Some(loc),
+                        owner: owner.into(),
+                        enabled: true,
+                    },
+                    &file.display().to_string(),
+                    o,
+                )
+                .await?;
+        }
+        let officer = Actor::new("officer", &[Role::Applicant]);
+        let now = control.now()?;
+        let names: Vec<String> = std::fs::read_dir(data.join("synthetic/watchlist"))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| n.ends_with(".jpg"))
+            .map(|n| n.trim_end_matches(".jpg").to_string())
+            .collect();
+        let app = Application {
+            agency: Agency::Polismyndigheten,
+            purpose: Purpose::VictimSearch,
+            offence: None,
+            persons: names
+                .iter()
+                .map(|n| DesignatedPerson {
+                    id: n.clone(),
+                    label: format!("demo person {n}"),
+                    photos: vec![PhotoRef {
+                        id: format!("{n}.jpg"),
+                        source: "LFW test data, image _0001".into(),
+                    }],
+                })
+                .collect(),
+            area: Area {
+                cameras: vec!["sergel-1".into()],
+                polygon: None,
+            },
+            period: Period {
+                start: now.plus_hours(-1),
+                end: now.plus_hours(24 * 7),
+            },
+            reasons: Reasons {
+                necessity: "demo: missing persons last seen at Sergels torg".into(),
+                proportionality: "one camera, one week, the named persons only".into(),
+                fria_ref: "FRIA-DEMO-1".into(),
+                eu_db_ref: "EU-DB-DEMO-1".into(),
+            },
+            threshold: crate::face::DEFAULT_THRESHOLD,
+        };
+        let p = control.draft(&officer, app, o).await?;
+        let models = Models::load()?;
+        let mut pipe = models.pipeline(&args.serve.pipeline)?;
+        for n in &names {
+            let path = data.join(format!("synthetic/watchlist/{n}.jpg"));
+            let (bytes, face) = enrolment_photo(&mut pipe, &path)?;
+            control
+                .enrol(
+                    &officer,
+                    &p.id,
+                    n,
+                    &format!("{n}.jpg"),
+                    &bytes,
+                    face.embedding.as_slice(),
+                    o,
+                )
+                .await?;
+        }
+        control.apply(&officer, &p.id, o).await?;
+        let prosecutor = Actor::new("prosecutor", &[Role::Prosecutor]);
+        control
+            .decide(
+                &prosecutor,
+                &p.id,
+                Outcome::Grant,
+                "demo: necessary and proportionate",
+                o,
+            )
+            .await?;
+        Ok(Some((p.id, names.len())))
+    })?;
+
+    rt.block_on(run_server(&paths, &args.serve, |addr, control| {
+        println!();
+        println!("mandat demo  http://{addr}/api/v1   (data in {})", home.display());
+        println!("logins (user / password):");
+        for (u, pw) in &logins {
+            println!("  {u:<11} {pw}");
+        }
+        match &permit {
+            Some((id, n)) => println!(
+                "permit {id}: victim search for {n} persons on camera sergel-1, granted by `prosecutor`;\n\
+                 camera slussen-2 is outside the permit and is not analysed.\n\
+                 alerts as they arrive (review them: MANDAT_HOME={} mandat login --user reviewer1; mandat alerts review ID --confirm):",
+                home.display()
+            ),
+            None => println!(
+                "no test data at {}: mandat runs with no camera. Set MANDAT_DATA or --data to the\n\
+                 directory with synthetic/ and video/, or add a camera of your own:\n\
+                 MANDAT_HOME={} mandat login --user admin\n\
+                 MANDAT_HOME={} mandat camera add --id cam-1 --name NAME --lat 59.33 --lon 18.06 --url rtsp://HOST/stream\n\
+                 then restart `mandat serve --home {}`.",
+                data.display(),
+                home.display(),
+                home.display(),
+                home.display()
+            ),
+        }
+        let mut rx = control.subscribe();
+        tokio::spawn(async move {
+            while let Ok(ev) = rx.recv().await {
+                println!(
+                    "  {}  {:<9} camera {:<10} person {:<26} score {:.3} (threshold {:.3})",
+                    ev.id,
+                    ev.state.as_str(),
+                    ev.camera,
+                    ev.person,
+                    ev.score,
+                    ev.threshold
+                );
+            }
+        });
+    }))
+}
+
+/// A reference photo through the enrolment gate; a photo with a second face in the background is
+/// cropped to its centre, where LFW puts the person.
+fn enrolment_photo(
+    pipe: &mut mandat_face::Pipeline,
+    path: &Path,
+) -> Result<(Vec<u8>, mandat_face::Face)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let img = mandat_face::decode(&bytes, Default::default())?;
+    match pipe.reference_template(&img, &mandat_face::QualityGate::ENROLMENT) {
+        Ok(face) => Ok((bytes, face)),
+        Err(mandat_face::EnrolError::FaceCount(_)) => {
+            let (w, h) = (img.width, img.height);
+            let crop = img.crop(w / 5, h / 5, w - w / 5, h - h / 5)?;
+            let face = pipe
+                .reference_template(&crop, &mandat_face::QualityGate::ENROLMENT)
+                .with_context(|| format!("{} cannot be enrolled", path.display()))?;
+            Ok((crop.to_jpeg(95)?, face))
+        }
+        Err(e) => Err(e).with_context(|| format!("{} cannot be enrolled", path.display())),
+    }
+}
+
+fn print_alert(a: &mandat_store::alerts::AlertRecord) {
+    println!(
+        "{}  {:<9} permit {} camera {} person {} score {:.3} / {:.3} captured {} frame {}",
+        a.id,
+        a.state.as_str(),
+        a.permit,
+        a.camera,
+        a.person,
+        a.score,
+        a.threshold,
+        a.captured_at,
+        a.frame_index
+    );
+    for r in &a.reviews {
+        println!(
+            "    {:?} by {} at {}: {}",
+            r.verdict, r.reviewer, r.at, r.reason
+        );
+    }
+}
+
+pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
+    runtime_multi()?.block_on(async {
+        let store = open_store(&paths).await?;
+        let c = Control::new(store, Arc::new(SystemClock), paths.profile()?);
+        c.tick(&origin()).await?;
+        let actor = logged_in(&c, &paths).await?;
+        let o = origin();
+        match cmd {
+            AlertsCommand::List { limit, json } => {
+                let list = c.alerts(&actor, 0, limit).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&list)?);
+                } else {
+                    list.iter().for_each(print_alert);
+                }
+            }
+            AlertsCommand::Show { id, json, images } => {
+                let a = c.alert(&actor, &id).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&a)?);
+                } else {
+                    print_alert(&a);
+                }
+                if let Some(dir) = images {
+                    let (crop, frame) = c.alert_media(&actor, &id, &o).await?;
+                    std::fs::create_dir_all(&dir)?;
+                    // Biometric images: readable by their owner only.
+                    write_private(&dir.join(format!("{id}-crop.jpg")), &crop)?;
+                    write_private(&dir.join(format!("{id}-frame.jpg")), &frame)?;
+                    eprintln!(
+                        "wrote {id}-crop.jpg and {id}-frame.jpg to {}",
+                        dir.display()
+                    );
+                }
+            }
+            AlertsCommand::Review {
+                id,
+                confirm,
+                reason,
+                ..
+            } => {
+                let verdict = if confirm {
+                    Verdict::Confirm
+                } else {
+                    Verdict::Reject
+                };
+                let a = c.review(&actor, &id, verdict, &reason, &o).await?;
+                println!("alert {} is {}", a.id, a.state.as_str());
+            }
+            AlertsCommand::Dispatch { id, note } => {
+                c.dispatch(&actor, &id, &note, &o).await?;
+                println!("dispatch on alert {id} recorded");
+            }
+            AlertsCommand::Watch { json } => {
+                // Poll the database: works next to a server in another process, or alone.
+                c.alerts(&actor, i64::MAX, 1).await?;
+                let mut seen = std::collections::HashMap::new();
+                let mut after = 0;
+                loop {
+                    for a in c.alerts(&actor, after, 500).await?.into_iter().rev() {
+                        if seen.insert(a.id.clone(), a.state) != Some(a.state) {
+                            if json {
+                                println!(
+                                    "{}",
+                                    serde_json::to_string(
+                                        &mandat_control::AlertEvent::from_record(&a)
+                                    )?
+                                );
+                            } else {
+                                print_alert(&a);
+                            }
+                        }
+                    }
+                    // Re-read the last hour, so state changes (reviews, expiry) show too.
+                    after = c.now()?.0 - 3_600_000;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        Ok(())
+    })
+}

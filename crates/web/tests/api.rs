@@ -1,0 +1,416 @@
+//! The API against a running server on loopback: login, the live alert stream (SSE), the two-person
+//! review with blind reviewers, no action before verification, images only for reviewers and never
+//! cached, JSON errors with the legal rule.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mandat_audit::AuditKey;
+use mandat_control::{Control, ScopeCache};
+use mandat_law::permit::*;
+use mandat_law::time::FakeClock;
+use mandat_law::{Actor, Application, Outcome, Role, SWEDEN, Timestamp};
+use mandat_store::alerts::NewAlert;
+use mandat_store::{Camera, SecretKey, Store};
+use serde_json::{Value, json};
+
+struct Resp {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Resp {
+        status: head[9..12].parse().unwrap(),
+        headers: head.to_ascii_lowercase(),
+        body: body.to_string(),
+    }
+}
+
+fn json_of(r: &Resp) -> Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.body))
+}
+
+fn t0() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
+}
+
+fn alert(id: &str, permit: &str) -> NewAlert {
+    NewAlert {
+        id: id.into(),
+        permit: permit.into(),
+        person: "p1".into(),
+        camera: "cam-1".into(),
+        captured_at: t0(),
+        frame_index: 7,
+        score: 0.61,
+        threshold: 0.4,
+        watchlist_version: "v".repeat(64),
+        crop_jpeg: b"\xFF\xD8\xFFcrop".to_vec(),
+        frame_jpeg: b"\xFF\xD8\xFFframe".to_vec(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_alert_flow_with_two_reviewers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            &format!("sqlite://{}", dir.path().join("m.db").display()),
+            SecretKey::random().unwrap(),
+            AuditKey::from_bytes([5; 32]),
+        )
+        .await
+        .unwrap(),
+    );
+    let clock = Arc::new(FakeClock::at(t0().plus_hours(1)));
+    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
+    let control = Arc::new(Control::new(store, clock, &SWEDEN).with_scope(scope));
+    let admin = Actor::new("admin", &[Role::Admin]);
+    control
+        .add_user(None, "admin", "admin password", &[Role::Admin], "t")
+        .await
+        .unwrap();
+    for (u, r) in [
+        ("officer", Role::Applicant),
+        ("pros", Role::Prosecutor),
+        ("rev1", Role::Reviewer),
+        ("rev2", Role::Reviewer),
+        ("op", Role::Operator),
+    ] {
+        control
+            .add_user(Some(&admin), u, "a long password", &[r], "t")
+            .await
+            .unwrap();
+    }
+    control
+        .add_camera(
+            &admin,
+            &Camera {
+                id: "cam-1".into(),
+                name: "c".into(),
+                location: None,
+                owner: "police".into(),
+                enabled: true,
+            },
+            "x.mp4",
+            "t",
+        )
+        .await
+        .unwrap();
+    let officer = Actor::new("officer", &[Role::Applicant]);
+    let app = Application {
+        agency: Agency::Polismyndigheten,
+        purpose: Purpose::VictimSearch,
+        offence: None,
+        persons: vec![DesignatedPerson {
+            id: "p1".into(),
+            label: "l".into(),
+            photos: vec![PhotoRef {
+                id: "ph".into(),
+                source: "s".into(),
+            }],
+        }],
+        area: Area {
+            cameras: vec!["cam-1".into()],
+            polygon: None,
+        },
+        period: Period {
+            start: t0(),
+            end: t0().plus_hours(48),
+        },
+        reasons: Reasons {
+            necessity: "n".into(),
+            proportionality: "p".into(),
+            fria_ref: "f".into(),
+            eu_db_ref: "e".into(),
+        },
+        threshold: 0.4,
+    };
+    let p = control.draft(&officer, app, "t").await.unwrap();
+    control
+        .enrol(
+            &officer,
+            &p.id,
+            &"p1".into(),
+            "ph",
+            b"photo",
+            &[0.1; 128],
+            "t",
+        )
+        .await
+        .unwrap();
+    control.apply(&officer, &p.id, "t").await.unwrap();
+    control
+        .decide(
+            &Actor::new("pros", &[Role::Prosecutor]),
+            &p.id,
+            Outcome::Grant,
+            "ok",
+            "t",
+        )
+        .await
+        .unwrap();
+
+    let state = mandat_web::AppState {
+        control: control.clone(),
+        health: Arc::new(Vec::new),
+    };
+    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state)
+        .await
+        .unwrap();
+    tokio::spawn(server);
+
+    let token = move |user: &'static str| {
+        let pw = if user == "admin" {
+            "admin password"
+        } else {
+            "a long password"
+        };
+        let r = http(
+            addr,
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"user": user, "password": pw})),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        json_of(&r)["token"].as_str().unwrap().to_string()
+    };
+    let (op, rev1, rev2, adm, off) = tokio::task::spawn_blocking(move || {
+        (
+            token("op"),
+            token("rev1"),
+            token("rev2"),
+            token("admin"),
+            token("officer"),
+        )
+    })
+    .await
+    .unwrap();
+
+    // Errors are JSON with a stable code.
+    let r = tokio::task::spawn_blocking(move || http(addr, "GET", "/api/v1/alerts", None, None))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 401);
+    assert_eq!(json_of(&r)["code"], "unauthenticated");
+    let bad = tokio::task::spawn_blocking(move || {
+        http(
+            addr,
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"user": "op", "password": "wrong"})),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(bad.status, 401);
+    assert!(bad.headers.contains("x-frame-options: deny"));
+
+    // The live stream: open it, then raise an alert.
+    let op2 = op.clone();
+    let sse = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        write!(
+            s,
+            "GET /api/v1/alerts/stream HTTP/1.1\r\nHost: l\r\nAuthorization: Bearer {op2}\r\n\r\n"
+        )
+        .unwrap();
+        let mut lines = BufReader::new(s).lines();
+        let mut got = Vec::new();
+        while let Some(Ok(l)) = lines.next() {
+            if l.starts_with("data:") {
+                got.push(l);
+                break;
+            }
+        }
+        got
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    control.raise_alert(alert("A-1", &p.id)).await.unwrap();
+    let got = sse.await.unwrap();
+    assert!(
+        got[0].contains("\"id\":\"A-1\"") && got[0].contains("\"state\":\"candidate\""),
+        "{got:?}"
+    );
+    assert!(!got[0].contains("crop"), "no images in events");
+
+    let (rev1c, rev2c, opc, admc, offc) = (
+        rev1.clone(),
+        rev2.clone(),
+        op.clone(),
+        adm.clone(),
+        off.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        // No action before two reviewers verified it.
+        let r = http(
+            addr,
+            "POST",
+            "/api/v1/alerts/A-1/dispatch",
+            Some(&opc),
+            Some(json!({})),
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert_eq!(json_of(&r)["code"], "not_verified");
+        assert!(json_of(&r)["rule"].as_str().unwrap().contains("14(5)"));
+        // Admins see no alerts; operators see no images; reviewers do, never cached.
+        assert_eq!(
+            http(addr, "GET", "/api/v1/alerts", Some(&admc), None).status,
+            403
+        );
+        assert_eq!(
+            http(
+                addr,
+                "GET",
+                "/api/v1/alerts/A-1/media/crop",
+                Some(&opc),
+                None
+            )
+            .status,
+            403
+        );
+        let img = http(
+            addr,
+            "GET",
+            "/api/v1/alerts/A-1/media/crop",
+            Some(&rev1c),
+            None,
+        );
+        assert_eq!(img.status, 200);
+        assert!(img.headers.contains("cache-control: no-store"));
+        assert!(img.headers.contains("content-type: image/jpeg"));
+        // The applicant of the permit cannot review its hits (not even holding the role).
+        let r = http(
+            addr,
+            "POST",
+            "/api/v1/alerts/A-1/review",
+            Some(&offc),
+            Some(json!({"verdict": "confirm"})),
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+        // First reviewer confirms; the same reviewer cannot confirm twice.
+        let r = http(
+            addr,
+            "POST",
+            "/api/v1/alerts/A-1/review",
+            Some(&rev1c),
+            Some(json!({"verdict": "confirm"})),
+        );
+        assert_eq!(
+            (r.status, json_of(&r)["state"].as_str()),
+            (200, Some("candidate"))
+        );
+        let r = http(
+            addr,
+            "POST",
+            "/api/v1/alerts/A-1/review",
+            Some(&rev1c),
+            Some(json!({"verdict": "confirm"})),
+        );
+        assert_eq!(json_of(&r)["code"], "two_persons");
+        // The second reviewer is blind to the first one's decision.
+        let r = http(addr, "GET", "/api/v1/alerts/A-1", Some(&rev2c), None);
+        assert_eq!(
+            json_of(&r)["reviews"].as_array().unwrap().len(),
+            0,
+            "{}",
+            r.body
+        );
+        let r = http(
+            addr,
+            "POST",
+            "/api/v1/alerts/A-1/review",
+            Some(&rev2c),
+            Some(json!({"verdict": "confirm"})),
+        );
+        assert_eq!(json_of(&r)["state"], "verified");
+        // Now an operator may act.
+        let r = http(
+            addr,
+            "POST",
+            "/api/v1/alerts/A-1/dispatch",
+            Some(&opc),
+            Some(json!({"note": "unit 12"})),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        // Malformed payloads get a clear 4xx, never a 5xx.
+        let r = http(
+            addr,
+            "POST",
+            "/api/v1/alerts/A-1/review",
+            Some(&rev2c),
+            Some(json!({"verdict": "maybe"})),
+        );
+        assert!((400..500).contains(&r.status), "{}", r.status);
+        assert_eq!(
+            http(addr, "GET", "/api/v1/nothing", Some(&opc), None).status,
+            404
+        );
+    })
+    .await
+    .unwrap();
+    // A second alert, rejected by one reviewer with a reason.
+    control.raise_alert(alert("A-2", &p.id)).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        let r = http(
+            addr,
+            "POST",
+            "/api/v1/alerts/A-2/review",
+            Some(&rev2),
+            Some(json!({"verdict": "reject"})),
+        );
+        assert_eq!(json_of(&r)["code"], "review_reason");
+        let r = http(
+            addr,
+            "POST",
+            "/api/v1/alerts/A-2/review",
+            Some(&rev2),
+            Some(json!({"verdict": "reject", "reason": "not the person"})),
+        );
+        assert_eq!(json_of(&r)["state"], "rejected");
+    })
+    .await
+    .unwrap();
+    let (entries, _) = control.store().audit_log().await.unwrap();
+    let reviews: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.action == "alert.review")
+        .map(|e| e.actor.as_str())
+        .collect();
+    assert_eq!(
+        reviews,
+        ["rev1", "rev2", "rev2"],
+        "every reviewer is in the log"
+    );
+    assert!(entries.iter().any(|e| e.action == "alert.dispatch"));
+    assert!(entries.iter().any(|e| e.action == "alert.view_media"));
+}
