@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 export MANDAT_PROFILE=release
 scripts/setup.sh
 export MANDAT_DATA="${MANDAT_DATA:-$(cd .. && pwd)/shared/data}"
+scripts/test-deps.sh
 # The storage tests run on SQLite and on PostgreSQL (installed and started on loopback here).
 MANDAT_TEST_POSTGRES="$(scripts/postgres.sh)"
 export MANDAT_TEST_POSTGRES

@@ -27,6 +27,13 @@ pub struct BenchArgs {
     iterations: usize,
     #[arg(long)]
     json: bool,
+    /// Instead of per-stage timing, measure capture-to-alert latency through the whole server on one
+    /// 720p25 camera replayed at real-time pace, for this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    latency: Option<u64>,
+    /// Analysis workers for --latency (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
     #[command(flatten)]
     pipeline: PipelineArgs,
 }
@@ -45,6 +52,20 @@ fn time<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<Duration> {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    if let Some(seconds) = args.latency {
+        let data = data_dir(args.data.clone())?;
+        let r = crate::server::latency(&data, seconds.max(5), &args.pipeline, args.workers)?;
+        if args.json {
+            println!("{r}");
+        } else {
+            let l = &r["latency_ms"];
+            println!(
+                "capture -> alert over {} s, {} alerts: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms",
+                r["seconds"], r["alerts"], l["p50"], l["p95"], l["p99"], l["max"]
+            );
+        }
+        return Ok(());
+    }
     let images = if args.images.is_empty() {
         let data = data_dir(args.data.clone())?;
         vec![

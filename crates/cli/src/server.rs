@@ -99,6 +99,7 @@ async fn run_server(
     paths: &Paths,
     args: &ServeArgs,
     on_ready: impl FnOnce(SocketAddr, &Arc<Control>),
+    stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let store = open_store(paths).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -178,13 +179,14 @@ async fn run_server(
     tokio::select! {
         r = server => r?,
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+        _ = stop => {}
     }
     drop(engine);
     Ok(())
 }
 
 pub fn serve(paths: Paths, args: ServeArgs) -> Result<()> {
-    runtime_multi()?.block_on(run_server(&paths, &args, |_, _| {}))
+    runtime_multi()?.block_on(run_server(&paths, &args, |_, _| {}, std::future::pending()))
 }
 
 fn random_password() -> Result<String> {
@@ -201,11 +203,19 @@ fn demo_data(flag: Option<PathBuf>) -> PathBuf {
 /// A fresh demo: keys, database, users, cameras replaying the test videos, and a permit for the
 /// synthetic watchlist made through the real path (draft, enrolment through the quality gate,
 /// application by an officer, decision by a prosecutor). Then the server, printing alerts.
-pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
-    let home = paths
-        .home
-        .clone()
-        .unwrap_or_else(|| paths.home().join("demo"));
+/// The demo's world, made through the real lawful path in a fresh directory `home`: keys, database,
+/// one user per role with a random password, cameras replaying the test videos (the second one only
+/// with `street`), and a granted permit for the synthetic watchlist on the first camera. Returns
+/// the paths, the logins, and the permit id with its number of persons (none without test data).
+type Seeded = (Paths, Vec<(String, String)>, Option<(String, usize)>);
+
+async fn seed(
+    home: &Path,
+    profile: &str,
+    data: &Path,
+    pipeline: &PipelineArgs,
+    street: bool,
+) -> Result<Seeded> {
     if home.exists() {
         // Demo data only: each run starts from nothing.
         if !home.join("DEMO").is_file() {
@@ -214,7 +224,7 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
                 home.display()
             );
         }
-        std::fs::remove_dir_all(&home).with_context(|| format!("clearing {}", home.display()))?;
+        std::fs::remove_dir_all(home).with_context(|| format!("clearing {}", home.display()))?;
     }
     std::fs::create_dir_all(home.join("keys"))?;
     std::fs::write(
@@ -222,23 +232,21 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
         "made by `mandat demo`; deleted by the next run\n",
     )?;
     let paths = Paths {
-        home: Some(home.clone()),
+        home: Some(home.to_path_buf()),
         db: None,
         master_key: None,
         audit_key: None,
         session: None,
-        profile: paths.profile.clone(),
+        profile: profile.to_string(),
     };
     write_private(
         &paths.master_key(),
         mandat_store::SecretKey::random()?.to_hex(),
     )?;
     mandat_audit::AuditKey::create(&paths.audit_key())?;
-    let data = demo_data(args.data.clone());
     let video = data.join("synthetic/synthetic_watchlist.mp4");
-    let street = data.join("video/street_1080p.mp4");
+    let street_video = data.join("video/street_1080p.mp4");
     let have_data = video.is_file() && data.join("synthetic/watchlist").is_dir();
-
     let users = [
         ("admin", Role::Admin),
         ("officer", Role::Applicant),
@@ -253,124 +261,144 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
     for (u, _) in &users {
         logins.push((u.to_string(), random_password()?));
     }
-    let rt = runtime_multi()?;
-    let permit = rt.block_on(async {
-        let store = open_store(&paths).await?;
-        let control = Control::new(store, Arc::new(SystemClock), paths.profile()?);
-        let o = "demo";
-        let admin = Actor::new("admin", &[Role::Admin]);
+    let store = open_store(&paths).await?;
+    let control = Control::new(store.clone(), Arc::new(SystemClock), paths.profile()?);
+    let o = "demo";
+    let admin = Actor::new("admin", &[Role::Admin]);
+    control
+        .add_user(None, "admin", &logins[0].1, &[Role::Admin], o)
+        .await?;
+    for ((u, r), (_, pw)) in users.iter().zip(&logins).skip(1) {
+        control.add_user(Some(&admin), u, pw, &[*r], o).await?;
+    }
+    if !have_data {
+        store.close().await;
+        return Ok((paths, logins, None));
+    }
+    let mut cams = vec![(
+        "sergel-1",
+        "Sergels torg, north",
+        &video,
+        (59.3326, 18.0649),
+        "police",
+    )];
+    if street {
+        cams.push((
+            "slussen-2",
+            "Slussen, bus terminal",
+            &street_video,
+            (59.3195, 18.0719),
+            "municipality:Stockholm",
+        ));
+    }
+    for (id, name, file, loc, owner) in cams {
         control
-            .add_user(None, "admin", &logins[0].1, &[Role::Admin], o)
-            .await?;
-        for ((u, r), (_, pw)) in users.iter().zip(&logins).skip(1) {
-            control.add_user(Some(&admin), u, pw, &[*r], o).await?;
-        }
-        if !have_data {
-            return Ok::<_, anyhow::Error>(None);
-        }
-        for (id, name, file, loc, owner) in [
-            (
-                "sergel-1",
-                "Sergels torg, north",
-                &video,
-                (59.3326, 18.0649),
-                "police",
-            ),
-            (
-                "slussen-2",
-                "Slussen, bus terminal",
-                &street,
-                (59.3195, 18.0719),
-                "municipality:Stockholm",
-            ),
-        ] {
-            control
-                .add_camera(
-                    &admin,
-                    &Camera {
-                        id: id.into(),
-                        name: name.into(),
-                        location: Some(loc),
-                        owner: owner.into(),
-                        enabled: true,
-                    },
-                    &file.display().to_string(),
-                    o,
-                )
-                .await?;
-        }
-        let officer = Actor::new("officer", &[Role::Applicant]);
-        let now = control.now()?;
-        let names: Vec<String> = std::fs::read_dir(data.join("synthetic/watchlist"))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|n| n.ends_with(".jpg"))
-            .map(|n| n.trim_end_matches(".jpg").to_string())
-            .collect();
-        let app = Application {
-            agency: Agency::Polismyndigheten,
-            purpose: Purpose::VictimSearch,
-            offence: None,
-            persons: names
-                .iter()
-                .map(|n| DesignatedPerson {
-                    id: n.clone(),
-                    label: format!("demo person {n}"),
-                    photos: vec![PhotoRef {
-                        id: format!("{n}.jpg"),
-                        source: "LFW test data, image _0001".into(),
-                    }],
-                })
-                .collect(),
-            area: Area {
-                cameras: vec!["sergel-1".into()],
-                polygon: None,
-            },
-            period: Period {
-                start: now.plus_hours(-1),
-                end: now.plus_hours(24 * 7),
-            },
-            reasons: Reasons {
-                necessity: "demo: missing persons last seen at Sergels torg".into(),
-                proportionality: "one camera, one week, the named persons only".into(),
-                fria_ref: "FRIA-DEMO-1".into(),
-                eu_db_ref: "EU-DB-DEMO-1".into(),
-            },
-            threshold: crate::face::DEFAULT_THRESHOLD,
-        };
-        let p = control.draft(&officer, app, o).await?;
-        let models = Models::load()?;
-        let mut pipe = models.pipeline(&args.serve.pipeline)?;
-        for n in &names {
-            let path = data.join(format!("synthetic/watchlist/{n}.jpg"));
-            let (bytes, face) = enrolment_photo(&mut pipe, &path)?;
-            control
-                .enrol(
-                    &officer,
-                    &p.id,
-                    n,
-                    &format!("{n}.jpg"),
-                    &bytes,
-                    face.embedding.as_slice(),
-                    o,
-                )
-                .await?;
-        }
-        control.apply(&officer, &p.id, o).await?;
-        let prosecutor = Actor::new("prosecutor", &[Role::Prosecutor]);
-        control
-            .decide(
-                &prosecutor,
-                &p.id,
-                Outcome::Grant,
-                "demo: necessary and proportionate",
+            .add_camera(
+                &admin,
+                &Camera {
+                    id: id.into(),
+                    name: name.into(),
+                    location: Some(loc),
+                    owner: owner.into(),
+                    enabled: true,
+                },
+                &file.display().to_string(),
                 o,
             )
             .await?;
-        Ok(Some((p.id, names.len())))
-    })?;
+    }
+    let officer = Actor::new("officer", &[Role::Applicant]);
+    let now = control.now()?;
+    let mut names: Vec<String> = std::fs::read_dir(data.join("synthetic/watchlist"))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| n.ends_with(".jpg"))
+        .map(|n| n.trim_end_matches(".jpg").to_string())
+        .collect();
+    names.sort();
+    let app = Application {
+        agency: Agency::Polismyndigheten,
+        purpose: Purpose::VictimSearch,
+        offence: None,
+        persons: names
+            .iter()
+            .map(|n| DesignatedPerson {
+                id: n.clone(),
+                label: format!("demo person {n}"),
+                photos: vec![PhotoRef {
+                    id: format!("{n}.jpg"),
+                    source: "LFW test data, image _0001".into(),
+                }],
+            })
+            .collect(),
+        area: Area {
+            cameras: vec!["sergel-1".into()],
+            polygon: None,
+        },
+        period: Period {
+            start: now.plus_hours(-1),
+            end: now.plus_hours(24 * 7),
+        },
+        reasons: Reasons {
+            necessity: "demo: missing persons last seen at Sergels torg".into(),
+            proportionality: "one camera, one week, the named persons only".into(),
+            fria_ref: "FRIA-DEMO-1".into(),
+            eu_db_ref: "EU-DB-DEMO-1".into(),
+        },
+        threshold: crate::face::DEFAULT_THRESHOLD,
+    };
+    let p = control.draft(&officer, app, o).await?;
+    let models = Models::load()?;
+    let mut pipe = models.pipeline(pipeline)?;
+    for n in &names {
+        let path = data.join(format!("synthetic/watchlist/{n}.jpg"));
+        let (bytes, face) = enrolment_photo(&mut pipe, &path)?;
+        control
+            .enrol(
+                &officer,
+                &p.id,
+                n,
+                &format!("{n}.jpg"),
+                &bytes,
+                face.embedding.as_slice(),
+                o,
+            )
+            .await?;
+    }
+    control.apply(&officer, &p.id, o).await?;
+    let prosecutor = Actor::new("prosecutor", &[Role::Prosecutor]);
+    control
+        .decide(
+            &prosecutor,
+            &p.id,
+            Outcome::Grant,
+            "demo: necessary and proportionate",
+            o,
+        )
+        .await?;
+    store.close().await;
+    Ok((paths, logins, Some((p.id, names.len()))))
+}
 
-    rt.block_on(run_server(&paths, &args.serve, |addr, control| {
+pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
+    let home = paths
+        .home
+        .clone()
+        .unwrap_or_else(|| paths.home().join("demo"));
+    let data = demo_data(args.data.clone());
+    let rt = runtime_multi()?;
+    let (paths, logins, permit) = rt.block_on(seed(
+        &home,
+        &paths.profile,
+        &data,
+        &args.serve.pipeline,
+        true,
+    ))?;
+    let home = paths.home();
+    rt.block_on(run_server(
+        &paths,
+        &args.serve,
+        |addr, control| {
         println!();
         println!("mandat demo  http://{addr}/api/v1   (data in {})", home.display());
         println!("logins (user / password):");
@@ -410,7 +438,9 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
                 );
             }
         });
-    }))
+        },
+        std::future::pending(),
+    ))
 }
 
 /// A reference photo through the enrolment gate; a photo with a second face in the background is
@@ -537,4 +567,52 @@ pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Latency from capture to an alert a reviewer can see, on one camera replaying the synthetic
+/// 720p25 video at real-time pace, through the whole server (engine, control plane, database).
+pub fn latency(
+    data: &Path,
+    seconds: u64,
+    pipeline: &PipelineArgs,
+    workers: Option<usize>,
+) -> Result<serde_json::Value> {
+    let home = std::env::temp_dir().join(format!("mandat-latency-{}", std::process::id()));
+    let rt = runtime_multi()?;
+    let (paths, _, permit) = rt.block_on(seed(&home, "se-2026", data, pipeline, false))?;
+    if permit.is_none() {
+        bail!("no synthetic test data under {}", data.display());
+    }
+    let args = ServeArgs {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        workers,
+        alert_ttl_minutes: 15,
+        pipeline: pipeline.clone(),
+    };
+    rt.block_on(run_server(&paths, &args, |_, _| {}, async move {
+        tokio::time::sleep(Duration::from_secs(seconds)).await
+    }))?;
+    let alerts = rt.block_on(async {
+        let store = open_store(&paths).await?;
+        let a = store.alerts(0, 100_000).await?;
+        store.close().await;
+        Ok::<_, anyhow::Error>(a)
+    })?;
+    let _ = std::fs::remove_dir_all(&home);
+    let mut lat: Vec<i64> = alerts
+        .iter()
+        .map(|a| a.created_at.0 - a.captured_at.0)
+        .collect();
+    lat.sort_unstable();
+    let pct = |p: f64| -> Option<i64> {
+        (!lat.is_empty())
+            .then(|| lat[((p * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1])
+    };
+    Ok(serde_json::json!({
+        "scenario": "one camera, synthetic_watchlist.mp4 (1280x720, 25 fps) replayed at real-time pace, 10 watchlist persons",
+        "seconds": seconds,
+        "alerts": alerts.len(),
+        "latency_ms": {"p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99), "max": lat.last()},
+        "measured": "capture (frame decoded) to alert stored and published to reviewers",
+    }))
 }
