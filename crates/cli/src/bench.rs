@@ -166,11 +166,42 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "stages_ratio_to_plain": ms(ours) / ms(plain),
         }));
     }
+    // H.264 decode (OpenH264, one thread) of the test videos, when the test data is there.
+    let mut video = Vec::new();
+    if let Ok(data) = data_dir(args.data.clone()) {
+        for file in [
+            "video/street_1080p.mp4",
+            "synthetic/synthetic_watchlist.mp4",
+        ] {
+            let path = data.join(file);
+            if !path.is_file() {
+                continue;
+            }
+            let mut cam = mandat_video::Mp4Camera::open(&path, mandat_video::Pace::Fast, false)?;
+            let t = Instant::now();
+            let mut frames = 0u64;
+            let mut size = (0, 0);
+            while let Some(f) = mandat_video::FrameSource::next_frame(&mut cam)? {
+                size = (f.image.width, f.image.height);
+                frames += 1;
+            }
+            let secs = t.elapsed().as_secs_f64();
+            video.push(json!({
+                "video": file,
+                "width": size.0,
+                "height": size.1,
+                "frames": frames,
+                "decode_fps": frames as f64 / secs,
+                "decode_ms_per_frame": 1e3 * secs / frames.max(1) as f64,
+            }));
+        }
+    }
     let report = json!({
         "iterations": n,
         "threads": args.pipeline.threads,
         "detect_size": format!("{:?}", args.pipeline.detect_size),
         "results": rows,
+        "video_decode": video,
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -196,6 +227,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 r["embed_ms"].as_f64().unwrap_or_default(),
                 r["embed_plain_ort_ms"].as_f64().unwrap_or_default(),
                 r["stages_ratio_to_plain"].as_f64().unwrap_or_default(),
+            );
+        }
+        for v in report["video_decode"].as_array().into_iter().flatten() {
+            println!(
+                "H.264 decode (OpenH264, 1 thread) {} {}x{}: {:.1} frames/s ({:.1} ms/frame, to RGB)",
+                v["video"].as_str().unwrap_or_default(),
+                v["width"],
+                v["height"],
+                v["decode_fps"].as_f64().unwrap_or_default(),
+                v["decode_ms_per_frame"].as_f64().unwrap_or_default()
             );
         }
     }

@@ -27,23 +27,7 @@ fn cam(id: &str, file: &str) -> CameraSpec {
 
 /// Run the engine over the cameras until every file ends; return what the sink saw.
 fn run_engine(w: &World, cams: Vec<CameraSpec>, rt: &tokio::runtime::Runtime) -> Arc<Sink> {
-    let sink = Arc::new(Sink {
-        control: w.control.clone(),
-        handle: rt.handle().clone(),
-        raised: Mutex::new(Vec::new()),
-    });
-    let engine = Engine::start(
-        EngineConfig {
-            workers: 2,
-            ..EngineConfig::default()
-        },
-        &w.models,
-        cams,
-        w.scope.clone(),
-        sink.clone(),
-        w.clock.clone(),
-    )
-    .unwrap();
+    let (engine, sink) = start(w, rt, cams, 2);
     assert!(
         engine.wait_done(Duration::from_secs(600)),
         "engine did not finish"

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use mandat_engine::{CameraSpec, Engine, EngineConfig, SourceSpec};
+use mandat_engine::{CameraSpec, SourceSpec};
 use mandat_face::{DetectorConfig, InferenceConfig, Pipeline};
 use mandat_video::{FrameSource, Mp4Camera, Pace};
 
@@ -46,14 +46,9 @@ fn non_matching_faces_leave_no_trace() {
     let w = rt.block_on(world(fake_clock()));
     // A lawful permit for the ten synthetic watchlist persons, covering the street camera.
     rt.block_on(granted(&w, &["street"], t0()));
-    let sink = Arc::new(Sink {
-        control: w.control.clone(),
-        handle: rt.handle().clone(),
-        raised: Mutex::new(Vec::new()),
-    });
-    let engine = Engine::start(
-        EngineConfig::default(),
-        &w.models,
+    let (engine, sink) = start(
+        &w,
+        &rt,
         vec![CameraSpec {
             id: "street".into(),
             source: SourceSpec::File {
@@ -62,11 +57,8 @@ fn non_matching_faces_leave_no_trace() {
                 looping: false,
             },
         }],
-        w.scope.clone(),
-        sink.clone(),
-        w.clock.clone(),
-    )
-    .unwrap();
+        1,
+    );
     assert!(engine.wait_done(Duration::from_secs(300)));
     let h = engine.health().remove(0);
     engine.stop();

@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use mandat_engine::{CameraSpec, Engine, EngineConfig, SourceSpec};
+use mandat_engine::{CameraSpec, SourceSpec};
 use mandat_video::Pace;
 
 fn live(id: &str, file: &str) -> CameraSpec {
@@ -72,23 +71,7 @@ fn ten_live_cameras_drop_frames_on_purpose_and_memory_stays_bounded() {
             )
         })
         .collect();
-    let sink = Arc::new(Sink {
-        control: w.control.clone(),
-        handle: rt.handle().clone(),
-        raised: Mutex::new(Vec::new()),
-    });
-    let engine = Engine::start(
-        EngineConfig {
-            workers: 2,
-            ..EngineConfig::default()
-        },
-        &w.models,
-        cams,
-        w.scope.clone(),
-        sink,
-        w.clock.clone(),
-    )
-    .unwrap();
+    let (engine, _sink) = start(&w, &rt, cams, 2);
     // Growth is judged after a warm-up (decoders, model sessions, first tracks). With glibc's
     // default, arenas crept up for ~30 s (909 -> 1023 MiB); with the engine's fixed mmap threshold
     // RSS stays within 844-873 MiB over 48 s.

@@ -7,11 +7,10 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use mandat_engine::{CameraSpec, Engine, EngineConfig, SourceSpec};
+use mandat_engine::{CameraSpec, SourceSpec};
 
 /// Kills the server when dropped, also when an assertion fails.
 struct Server(Child);
@@ -73,28 +72,17 @@ fn the_engine_reconnects_to_a_restarted_rtsp_server_and_loses_no_alert() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let w = rt.block_on(world(fake_clock()));
     rt.block_on(granted(&w, &["cam-1"], t0()));
-    let sink = Arc::new(Sink {
-        control: w.control.clone(),
-        handle: rt.handle().clone(),
-        raised: Mutex::new(Vec::new()),
-    });
-    let engine = Engine::start(
-        EngineConfig {
-            workers: 2,
-            ..EngineConfig::default()
-        },
-        &w.models,
+    let (engine, sink) = start(
+        &w,
+        &rt,
         vec![CameraSpec {
             id: "cam-1".into(),
             source: SourceSpec::Rtsp {
                 url: format!("rtsp://127.0.0.1:{port}/cam"),
             },
         }],
-        w.scope.clone(),
-        sink.clone(),
-        w.clock.clone(),
-    )
-    .unwrap();
+        2,
+    );
     wait_for("a first alert", 40, || {
         !sink.raised.lock().unwrap().is_empty()
     });

@@ -2,11 +2,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use mandat_engine::{CameraSpec, Engine, EngineConfig, SourceSpec};
+use mandat_engine::{CameraSpec, SourceSpec};
 use mandat_law::{Outcome, Purpose};
 use mandat_video::Pace;
 
@@ -34,23 +33,12 @@ fn a_refused_urgent_use_stops_alerts_within_a_second_and_is_purged() {
         w.control.apply(&officer(), &id, ORIGIN).await.unwrap();
         id
     });
-    let sink = Arc::new(Sink {
-        control: w.control.clone(),
-        handle: rt.handle().clone(),
-        raised: Mutex::new(Vec::new()),
-    });
-    let engine = Engine::start(
-        EngineConfig {
-            workers: 2,
-            ..EngineConfig::default()
-        },
-        &w.models,
+    let (engine, sink) = start(
+        &w,
+        &rt,
         vec![live("cam-1", "synthetic/synthetic_watchlist.mp4")],
-        w.scope.clone(),
-        sink.clone(),
-        w.clock.clone(),
-    )
-    .unwrap();
+        2,
+    );
     let t = Instant::now();
     while sink.raised.lock().unwrap().is_empty() {
         assert!(

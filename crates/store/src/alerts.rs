@@ -83,6 +83,20 @@ fn alert_from_row(r: &AnyRow) -> Result<AlertRecord, StoreError> {
     })
 }
 
+fn review_from_row(r: &AnyRow) -> Result<Review, StoreError> {
+    let verdict: String = r.try_get("verdict")?;
+    Ok(Review {
+        reviewer: r.try_get("reviewer")?,
+        verdict: match verdict.as_str() {
+            "confirm" => Verdict::Confirm,
+            "reject" => Verdict::Reject,
+            other => return Err(StoreError::Corrupt(format!("review verdict {other:?}"))),
+        },
+        reason: r.try_get("reason")?,
+        at: Timestamp(r.try_get("at")?),
+    })
+}
+
 fn verdict_str(v: Verdict) -> &'static str {
     match v {
         Verdict::Confirm => "confirm",
@@ -170,20 +184,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             {
-                let verdict: String = r.try_get("verdict")?;
-                out.push((
-                    r.try_get("alert_id")?,
-                    Review {
-                        reviewer: r.try_get("reviewer")?,
-                        verdict: if verdict == "confirm" {
-                            Verdict::Confirm
-                        } else {
-                            Verdict::Reject
-                        },
-                        reason: r.try_get("reason")?,
-                        at: Timestamp(r.try_get("at")?),
-                    },
-                ));
+                out.push((r.try_get("alert_id")?, review_from_row(&r)?));
             }
         }
         Ok(out)
@@ -282,17 +283,7 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?
         {
-            let v: String = r.try_get("verdict")?;
-            reviews.push(Review {
-                reviewer: r.try_get("reviewer")?,
-                verdict: if v == "confirm" {
-                    Verdict::Confirm
-                } else {
-                    Verdict::Reject
-                },
-                reason: r.try_get("reason")?,
-                at: Timestamp(r.try_get("at")?),
-            });
+            reviews.push(review_from_row(&r)?);
         }
         let next = review::review(
             alert.state,

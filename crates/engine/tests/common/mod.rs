@@ -252,3 +252,30 @@ impl AlertSink for Sink {
 pub fn fake_clock() -> Arc<FakeClock> {
     Arc::new(FakeClock::at(t0().plus_hours(1)))
 }
+
+/// Start the engine on `cams` with a [`Sink`] that stores alerts through the control plane.
+pub fn start(
+    w: &World,
+    rt: &tokio::runtime::Runtime,
+    cams: Vec<mandat_engine::CameraSpec>,
+    workers: usize,
+) -> (mandat_engine::Engine, Arc<Sink>) {
+    let sink = Arc::new(Sink {
+        control: w.control.clone(),
+        handle: rt.handle().clone(),
+        raised: Mutex::new(Vec::new()),
+    });
+    let engine = mandat_engine::Engine::start(
+        mandat_engine::EngineConfig {
+            workers,
+            ..mandat_engine::EngineConfig::default()
+        },
+        &w.models,
+        cams,
+        w.scope.clone(),
+        sink.clone(),
+        w.clock.clone(),
+    )
+    .unwrap();
+    (engine, sink)
+}
