@@ -570,3 +570,75 @@ async fn logins_are_throttled_and_sessions_expire() {
         assert!(!log.contains("battery"), "a password in the log");
     }
 }
+
+#[tokio::test]
+async fn unreviewed_alerts_expire_and_purges_take_their_reviews() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = drafted(&e, Purpose::ImminentThreat, &officer()).await;
+        e.control
+            .urgent_start(&officer(), &id, ORIGIN)
+            .await
+            .unwrap();
+        let alert = |n: &str| mandat_store::alerts::NewAlert {
+            id: n.into(),
+            permit: id.clone(),
+            person: "p1".into(),
+            camera: "cam-1".into(),
+            captured_at: t0(),
+            frame_index: 1,
+            score: 0.7,
+            threshold: 0.4,
+            watchlist_version: "0".repeat(64),
+            crop_jpeg: b"crop".to_vec(),
+            frame_jpeg: b"frame".to_vec(),
+        };
+        e.control.raise_alert(alert("A-old")).await.unwrap();
+        e.control
+            .review(
+                &reviewer(),
+                "A-old",
+                mandat_law::review::Verdict::Confirm,
+                "",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        e.clock.advance(mandat_control::DEFAULT_ALERT_TTL_MS);
+        e.control.raise_alert(alert("A-new")).await.unwrap();
+        e.control.tick(ORIGIN).await.unwrap();
+        assert_eq!(
+            e.store.alert("A-old").await.unwrap().state.as_str(),
+            "expired",
+            "{db:?}"
+        );
+        assert_eq!(
+            e.store.alert("A-new").await.unwrap().state.as_str(),
+            "candidate"
+        );
+        let second = mandat_law::Actor::new("rev2", &[mandat_law::Role::Reviewer]);
+        let err = e
+            .control
+            .review(
+                &second,
+                "A-old",
+                mandat_law::review::Verdict::Confirm,
+                "",
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "review_closed");
+        // The refusal purges the alerts and their reviews.
+        e.control.apply(&officer(), &id, ORIGIN).await.unwrap();
+        let (_, cert) = e
+            .control
+            .decide(&pros(), &id, Outcome::Refuse, "no", ORIGIN)
+            .await
+            .unwrap();
+        let cert = cert.unwrap();
+        assert_eq!(cert.alerts, ["A-new", "A-old"]);
+        assert_eq!(cert.reviews, 1);
+        assert!(e.store.alert("A-old").await.is_err());
+    }
+}
