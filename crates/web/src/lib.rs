@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -134,13 +134,10 @@ async fn actor(s: &AppState, headers: &HeaderMap) -> ApiResult<Actor> {
     Ok(s.control.session(token.trim()).await?)
 }
 
-fn origin(headers: &HeaderMap) -> String {
-    // Behind no proxy on loopback; the peer address is recorded by the audit of each action.
-    headers
-        .get("x-mandat-origin")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| format!("api:{}", v.chars().take(64).collect::<String>()))
-        .unwrap_or_else(|| "api".into())
+/// "From where" in the audit log: the peer's address as the socket saw it, never a header a client
+/// could set.
+fn origin(peer: &SocketAddr) -> String {
+    format!("api:{}", peer.ip())
 }
 
 #[derive(Deserialize)]
@@ -149,7 +146,11 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(State(s): State<AppState>, Json(b): Json<LoginBody>) -> ApiResult<Response> {
+async fn login(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(b): Json<LoginBody>,
+) -> ApiResult<Response> {
     if b.user.len() > 128 || b.password.len() > 1024 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -157,7 +158,10 @@ async fn login(State(s): State<AppState>, Json(b): Json<LoginBody>) -> ApiResult
             "user or password too long",
         ));
     }
-    let (actor, token) = s.control.login(&b.user, &b.password, "api").await?;
+    let (actor, token) = s
+        .control
+        .login(&b.user, &b.password, &origin(&peer))
+        .await?;
     Ok(Json(json!({"token": token, "user": actor.user, "roles": actor.roles})).into_response())
 }
 
@@ -193,6 +197,7 @@ async fn alert(
 
 async fn alert_media(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path((id, which)): Path<(String, String)>,
 ) -> ApiResult<Response> {
@@ -204,7 +209,7 @@ async fn alert_media(
             "media is `crop` or `frame`",
         ));
     }
-    let (crop, frame) = s.control.alert_media(&a, &id, &origin(&headers)).await?;
+    let (crop, frame) = s.control.alert_media(&a, &id, &origin(&peer)).await?;
     let body = if which == "crop" { crop } else { frame };
     let mut r = body.into_response();
     let h = r.headers_mut();
@@ -223,6 +228,7 @@ struct ReviewBody {
 
 async fn review(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(b): Json<ReviewBody>,
@@ -237,7 +243,7 @@ async fn review(
     }
     Ok(Json(
         s.control
-            .review(&a, &id, b.verdict, &b.reason, &origin(&headers))
+            .review(&a, &id, b.verdict, &b.reason, &origin(&peer))
             .await?,
     )
     .into_response())
@@ -251,14 +257,13 @@ struct DispatchBody {
 
 async fn dispatch(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(b): Json<DispatchBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    s.control
-        .dispatch(&a, &id, &b.note, &origin(&headers))
-        .await?;
+    s.control.dispatch(&a, &id, &b.note, &origin(&peer)).await?;
     Ok(Json(json!({"dispatched": id})).into_response())
 }
 
@@ -362,10 +367,13 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| ServeError::Bind(addr, e))?;
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServeError::Serve)
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(ServeError::Serve)
 }
 
 /// Bind to an address (port 0 for any free one) and return the bound address and the serving
@@ -390,9 +398,12 @@ pub async fn bind(
         .local_addr()
         .map_err(|e| ServeError::Bind(addr, e))?;
     let fut = async move {
-        axum::serve(listener, router(state))
-            .await
-            .map_err(ServeError::Serve)
+        axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .map_err(ServeError::Serve)
     };
     Ok((local, fut))
 }

@@ -413,4 +413,7 @@ async fn api_alert_flow_with_two_reviewers() {
     );
     assert!(entries.iter().any(|e| e.action == "alert.dispatch"));
     assert!(entries.iter().any(|e| e.action == "alert.view_media"));
+    // "From where" is the peer's address as the socket saw it.
+    let review = entries.iter().find(|e| e.action == "alert.review").unwrap();
+    assert_eq!(review.origin, "api:127.0.0.1");
 }
