@@ -8,12 +8,15 @@ use std::process::{Command, Output, Stdio};
 
 struct Home {
     dir: tempfile::TempDir,
+    /// A PostgreSQL database instead of the default SQLite file under the home.
+    db: Option<String>,
 }
 
 impl Home {
     fn new() -> Self {
         Home {
             dir: tempfile::tempdir().unwrap(),
+            db: None,
         }
     }
 
@@ -31,6 +34,9 @@ impl Home {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(db) = &self.db {
+            cmd.env("MANDAT_DB", db);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -100,9 +106,48 @@ fn lfw(name: &str) -> String {
         .to_string()
 }
 
+/// A fresh PostgreSQL database when `MANDAT_TEST_POSTGRES` names a server (as `./test.sh` does).
+fn postgres_db() -> Option<String> {
+    let admin = std::env::var("MANDAT_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let name = format!(
+        "mandat_t_cli_{}",
+        std::process::id() as u64 * 1000 + rand_suffix()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&admin)
+            .await
+            .expect("MANDAT_TEST_POSTGRES is set but PostgreSQL cannot be reached");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Initialise, add one user per role and one camera.
 fn setup() -> Home {
-    let h = Home::new();
+    setup_on(None)
+}
+
+fn setup_on(db: Option<String>) -> Home {
+    let mut h = Home::new();
+    h.db = db;
     let o = h.run_env(
         &["init", "--admin", "admin", "--password-stdin"],
         Some(&format!("{}\n", password("admin"))),
@@ -402,8 +447,20 @@ fn a_world_readable_key_is_refused() {
 /// the purge happened entirely or not at all, and that the log still verifies.
 #[test]
 fn a_killed_decision_is_all_or_nothing() {
-    for crash_at in ["purge-midway", "transition-before-commit"] {
-        let h = setup();
+    let mut runs = vec![("purge-midway", None), ("transition-before-commit", None)];
+    if let Some(db) = postgres_db() {
+        runs.push(("purge-midway", Some(db)));
+    }
+    if let Some(db) = postgres_db() {
+        runs.push(("transition-before-commit", Some(db)));
+    }
+    for (crash_at, db) in runs {
+        let on_postgres = db.is_some();
+        let h = setup_on(db);
+        eprintln!(
+            "{crash_at} on {}",
+            if on_postgres { "PostgreSQL" } else { "SQLite" }
+        );
         h.login("officer");
         let id = drafted(&h, "imminent_threat");
         h.ok(&[
