@@ -388,7 +388,17 @@ impl Control {
             if probe.use_events(now).is_empty() {
                 continue;
             }
-            let version = self.scope.as_ref().map(|s| s.version_for_permit(&p.id));
+            // The reference database of this use (AI Act art. 12(3)(b)): the version over the
+            // permit's templates, from ids alone.
+            let ids = self.store.template_ids(&p.id).await?;
+            let version = scope::version_of_parts(ids.iter().map(|(person, t)| {
+                (
+                    p.id.as_str(),
+                    person.as_str(),
+                    t.as_str(),
+                    p.application.threshold,
+                )
+            }));
             self.store
                 .permit_events(&p.id, now, origin, |p| {
                     p.use_events(now)

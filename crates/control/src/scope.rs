@@ -38,14 +38,24 @@ impl WatchlistView {
 
 /// The version hash of a list of entries; the empty list has a fixed version.
 pub fn version_of(list: &Watchlist<Arc<Template>>) -> String {
-    let mut lines: Vec<String> = list
-        .entries
-        .iter()
-        .map(|e| {
-            format!(
-                "{}|{}|{}|{}",
-                e.permit, e.person, e.template.id, e.threshold
-            )
+    version_of_parts(list.entries.iter().map(|e| {
+        (
+            e.permit.as_str(),
+            e.person.as_str(),
+            e.template.id.as_str(),
+            e.threshold,
+        )
+    }))
+}
+
+/// The version hash over (permit, person, template id, threshold) items, in any order. Ids only:
+/// it can be computed without decrypting a template.
+pub fn version_of_parts<'a>(
+    parts: impl Iterator<Item = (&'a str, &'a str, &'a str, f32)>,
+) -> String {
+    let mut lines: Vec<String> = parts
+        .map(|(permit, person, template, threshold)| {
+            format!("{permit}|{person}|{template}|{threshold}")
         })
         .collect();
     lines.sort();
@@ -141,28 +151,6 @@ impl ScopeCache {
             self.refresh(&store).await;
             tokio::time::sleep(every).await;
         }
-    }
-
-    /// The version of the watchlist entries of one permit now, over all cameras.
-    pub fn version_for_permit(&self, permit: &str) -> String {
-        let now = self.clock.now();
-        let guard = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
-        let mut list = Watchlist::empty(now);
-        if let (Some(s), Some(t)) = (guard.as_ref(), now) {
-            for (p, templates) in &s.permits {
-                if p.id == permit && p.is_active_at(t) && !p.purged {
-                    for (person, tpl) in templates {
-                        list.entries.push(mandat_law::WatchEntry {
-                            permit: p.id.clone(),
-                            person: person.clone(),
-                            threshold: p.application.threshold,
-                            template: tpl.clone(),
-                        });
-                    }
-                }
-            }
-        }
-        version_of(&list)
     }
 }
 

@@ -976,6 +976,17 @@ impl Store {
         Ok(out)
     }
 
+    /// (person, template id) of every template of a permit, without decrypting any.
+    pub async fn template_ids(&self, permit: &str) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query("SELECT person_id, id FROM templates WHERE permit_id = $1 ORDER BY id")
+            .bind(permit.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("person_id")?, r.try_get("id")?)))
+            .collect()
+    }
+
     /// Ids of the photos enrolled for a permit.
     pub async fn enrolled_photos(&self, permit: &str) -> Result<Vec<String>, StoreError> {
         sqlx::query("SELECT id FROM photos WHERE permit_id = $1 ORDER BY id")
