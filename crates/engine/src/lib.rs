@@ -184,6 +184,9 @@ pub struct Engine {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// Faces embedded in one call at most.
+pub const MAX_EMBED_BATCH: usize = 8;
+
 /// Frames are large (6 MB at 1080p) and made and freed at 25 per second per camera, across
 /// threads. glibc then raises its mmap threshold and serves them from per-thread arenas, which
 /// fragment and let the resident size creep up for a long time. A fixed threshold keeps every
@@ -233,16 +236,28 @@ impl Engine {
             clock,
             cfg,
         });
-        // Load every worker's models before any camera starts, so a model error fails the start.
+        // Load every worker's models before any camera starts, so a model error fails the start,
+        // and run the largest embedding batch once, so each session's memory is taken up front.
         let mut pipelines = Vec::new();
         for _ in 0..cfg.workers.max(1) {
-            pipelines.push(Pipeline::new(
+            let mut pipe = Pipeline::new(
                 &models.runtime,
                 &models.detector,
                 &models.embedder,
                 cfg.detector,
                 cfg.inference,
-            )?);
+            )?;
+            let blank: Vec<AlignedFace> = (0..MAX_EMBED_BATCH)
+                .map(|_| AlignedFace {
+                    pixels: vec![
+                        0.0;
+                        3 * mandat_face::embedder::CROP * mandat_face::embedder::CROP
+                    ],
+                    transform: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+                })
+                .collect();
+            pipe.embedder.embed(&blank.iter().collect::<Vec<_>>())?;
+            pipelines.push(pipe);
         }
         let mut threads = Vec::new();
         for i in 0..n {
@@ -501,16 +516,20 @@ fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
         return;
     }
     let refs: Vec<&AlignedFace> = chosen.iter().map(|(_, f)| f).collect();
-    let embeddings = match pipe.embedder.embed(&refs) {
-        Ok(e) => e,
-        Err(e) => {
-            *cam.stats
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
-            return;
+    let mut embeddings = Vec::with_capacity(refs.len());
+    // Bounded batches keep ONNX Runtime's memory arena at the size the warm-up gave it.
+    for batch in refs.chunks(MAX_EMBED_BATCH) {
+        match pipe.embedder.embed(batch) {
+            Ok(e) => embeddings.extend(e),
+            Err(e) => {
+                *cam.stats
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                return;
+            }
         }
-    };
+    }
     // 4. Match: the best person of each permit, at that permit's threshold.
     for ((k, _), emb) in chosen.iter().zip(embeddings.iter()) {
         let mut best: Vec<(usize, f32)> = Vec::new();
