@@ -335,13 +335,15 @@ pub fn init(paths: Paths, args: InitArgs) -> Result<()> {
     std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
     let mk = paths.master_key();
     if std::env::var("MANDAT_MASTER_KEY").is_err() && !mk.exists() {
+        let default_dir = home.join("keys");
+        let created = !default_dir.exists();
         write_private(&mk, SecretKey::random()?.to_hex())?;
+        // Only the key directory mandat made itself is closed to others; a directory the operator
+        // named is theirs to manage.
         #[cfg(unix)]
-        {
+        if created && mk.parent() == Some(default_dir.as_path()) {
             use std::os::unix::fs::PermissionsExt;
-            if let Some(dir) = mk.parent() {
-                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-            }
+            std::fs::set_permissions(&default_dir, std::fs::Permissions::from_mode(0o700))?;
         }
         eprintln!("created master key {}", mk.display());
     }
