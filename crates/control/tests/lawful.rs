@@ -45,6 +45,13 @@ async fn granted_permit_scopes_the_watchlist_in_space_time_and_status() {
         let version = e.scope.watchlist("cam-1").version;
         assert_ne!(version, e.scope.watchlist("cam-2").version);
 
+        // Writes that cannot change a watchlist (a login, here) do not make the engine reload.
+        let g = e.store.generation().await.unwrap();
+        e.control
+            .login("officer", &password("officer"), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(e.store.generation().await.unwrap(), g);
         // Stopping takes effect at once for the engine.
         e.control
             .stop(&officer(), &id, "person found", ORIGIN)

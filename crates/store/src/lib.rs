@@ -533,6 +533,7 @@ impl Store {
         .bind(cam.enabled as i64)
         .execute(&mut *tx)
         .await?;
+        self.bump_scope(&mut tx).await?;
         self.append_audit(
             &mut tx,
             Record {
@@ -624,6 +625,7 @@ impl Store {
             .bind(wrapped)
             .execute(&mut *tx)
             .await?;
+        self.bump_scope(&mut tx).await?;
         self.append_audit(
             &mut tx,
             Record {
@@ -678,6 +680,7 @@ impl Store {
             .bind(permit_id.to_string())
             .execute(&mut *tx)
             .await?;
+        self.bump_scope(&mut tx).await?;
         self.append_audit(
             &mut tx,
             Record {
@@ -918,6 +921,7 @@ impl Store {
             .bind(tpl_sealed)
             .execute(&mut *tx)
             .await?;
+        self.bump_scope(&mut tx).await?;
         self.append_audit(
             &mut tx,
             Record {
@@ -998,13 +1002,21 @@ impl Store {
             .collect()
     }
 
-    /// A number that grows with every recorded change (the audit log's length). The scope cache
-    /// reloads when it moves, so a change made by another process reaches the engine quickly.
+    /// A number that grows with every change that can change a watchlist. The scope cache reloads
+    /// when it moves, so a change made by another process reaches the engine quickly.
     pub async fn generation(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM audit_log")
+        let row = sqlx::query("SELECT n FROM scope_generation WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get("n")?)
+    }
+
+    /// Mark, inside the change's own transaction, that watchlists may have changed.
+    async fn bump_scope(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE scope_generation SET n = n + 1 WHERE id = 1")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     /// Row counts of biometric tables for a permit (tests and the deletion check).

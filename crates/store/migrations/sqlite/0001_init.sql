@@ -96,3 +96,10 @@ CREATE TABLE audit_checkpoints (
     pubkey TEXT NOT NULL,
     signature TEXT NOT NULL
 );
+-- Grows with every change that can change a watchlist (permits, templates, cameras), so the engine's
+-- scope cache reloads on those and not on every other write.
+CREATE TABLE scope_generation (
+    id BIGINT PRIMARY KEY,
+    n BIGINT NOT NULL
+);
+INSERT INTO scope_generation (id, n) VALUES (1, 0);
