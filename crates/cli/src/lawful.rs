@@ -495,6 +495,7 @@ pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
                     bail!("--lat must be within -90..90 and --lon within -180..180");
                 }
                 check_owner(&owner)?;
+                check_stream_url(&url)?;
                 let cam = Camera {
                     id: id.clone(),
                     name,
@@ -529,6 +530,20 @@ pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// A camera is an RTSP stream or a recorded MP4 file replayed as one.
+fn check_stream_url(url: &str) -> Result<()> {
+    if url.starts_with("rtsp://") || url.starts_with("rtsps://") {
+        return Ok(());
+    }
+    let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
+    if path.is_file() {
+        return Ok(());
+    }
+    bail!(
+        "stream URL must be rtsp://HOST[:PORT]/PATH (credentials may be given as rtsp://USER:PASSWORD@HOST/...) or an existing MP4 file to replay as a camera"
+    )
 }
 
 fn check_owner(owner: &str) -> Result<()> {
