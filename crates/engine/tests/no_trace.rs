@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use common::*;
 use mandat_engine::{CameraSpec, SourceSpec};
-use mandat_face::{DetectorConfig, InferenceConfig, Pipeline};
 use mandat_video::{FrameSource, Mp4Camera, Pace};
 
 /// Every log line of the process, at every level.
@@ -74,14 +73,7 @@ fn non_matching_faces_leave_no_trace() {
     );
 
     // The faces the engine saw, embedded again here, frame by frame.
-    let mut pipe = Pipeline::new(
-        &w.models.runtime,
-        &w.models.detector,
-        &w.models.embedder,
-        DetectorConfig::default(),
-        InferenceConfig::default(),
-    )
-    .unwrap();
+    let mut pipe = pipeline(&w.models);
     let mut cam =
         Mp4Camera::open(&data().join("video/street_1080p.mp4"), Pace::Fast, false).unwrap();
     let mut needles: Vec<Vec<u8>> = Vec::new();

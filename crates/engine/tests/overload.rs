@@ -7,19 +7,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use mandat_engine::{CameraSpec, SourceSpec};
-use mandat_video::Pace;
-
-fn live(id: &str, file: &str) -> CameraSpec {
-    CameraSpec {
-        id: id.into(),
-        source: SourceSpec::File {
-            path: data().join(file),
-            pace: Pace::RealTime,
-            looping: true,
-        },
-    }
-}
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

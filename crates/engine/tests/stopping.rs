@@ -5,20 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use mandat_engine::{CameraSpec, SourceSpec};
 use mandat_law::{Outcome, Purpose};
-use mandat_video::Pace;
-
-fn live(id: &str, file: &str) -> CameraSpec {
-    CameraSpec {
-        id: id.into(),
-        source: SourceSpec::File {
-            path: data().join(file),
-            pace: Pace::RealTime,
-            looping: true,
-        },
-    }
-}
 
 #[test]
 fn a_refused_urgent_use_stops_alerts_within_a_second_and_is_purged() {

@@ -172,17 +172,34 @@ pub fn application(purpose: Purpose, cameras: &[&str], start: Timestamp) -> Appl
     }
 }
 
-/// Draft and enrol every watchlist photo through the enrolment gate.
-pub async fn drafted(w: &World, app: Application) -> String {
-    let p = w.control.draft(&officer(), app, ORIGIN).await.unwrap();
-    let mut pipe = Pipeline::new(
-        &w.models.runtime,
-        &w.models.detector,
-        &w.models.embedder,
+/// A camera replaying a test video in a loop at real-time pace, as a live camera would.
+pub fn live(id: &str, file: &str) -> mandat_engine::CameraSpec {
+    mandat_engine::CameraSpec {
+        id: id.into(),
+        source: mandat_engine::SourceSpec::File {
+            path: data().join(file),
+            pace: mandat_video::Pace::RealTime,
+            looping: true,
+        },
+    }
+}
+
+/// A face pipeline of the test's own, with the reference settings.
+pub fn pipeline(models: &Models) -> Pipeline {
+    Pipeline::new(
+        &models.runtime,
+        &models.detector,
+        &models.embedder,
         DetectorConfig::default(),
         InferenceConfig::default(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// Draft and enrol every watchlist photo through the enrolment gate.
+pub async fn drafted(w: &World, app: Application) -> String {
+    let p = w.control.draft(&officer(), app, ORIGIN).await.unwrap();
+    let mut pipe = pipeline(&w.models);
     for name in watchlist() {
         let mut bytes =
             std::fs::read(data().join(format!("synthetic/watchlist/{name}.jpg"))).unwrap();
