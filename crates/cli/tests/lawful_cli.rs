@@ -521,3 +521,122 @@ fn a_killed_decision_is_all_or_nothing() {
         assert!(h.ok(&["audit", "verify"]).starts_with("intact:"));
     }
 }
+
+/// The alert commands: two reviewers through the CLI, blind to each other, and no dispatch before.
+#[test]
+fn alerts_are_reviewed_by_two_people_through_the_cli() {
+    let h = setup();
+    h.login("admin");
+    for (u, r) in [
+        ("rev1", "reviewer"),
+        ("rev2", "reviewer"),
+        ("op", "operator"),
+    ] {
+        let o = h.run_env(
+            &["user", "add", u, "--role", r, "--password-stdin"],
+            Some(&format!("{}\n", password(u))),
+            &[],
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    h.login("officer");
+    let id = drafted(&h, "victim_search");
+    h.ok(&[
+        "person",
+        "enrol",
+        "--permit",
+        &id,
+        "--person",
+        "p1",
+        "--photo-id",
+        "ph1",
+        &lfw("Aaron_Peirsol"),
+    ]);
+    h.ok(&["permit", "apply", &id]);
+    h.login("pros");
+    h.ok(&["permit", "decide", &id, "--grant", "--reasons", "ok"]);
+    // An alert as the engine would raise it, stored with the home's own keys.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let master = mandat_store::SecretKey::master(&h.path().join("keys/master.key")).unwrap();
+        let audit = mandat_audit::AuditKey::load(&h.path().join("keys/audit.key")).unwrap();
+        let url = format!("sqlite://{}", h.path().join("mandat.db").display());
+        let store = mandat_store::Store::open(&url, master, audit)
+            .await
+            .unwrap();
+        let now = mandat_law::Timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64,
+        );
+        store
+            .insert_alert(
+                &mandat_store::alerts::NewAlert {
+                    id: "A-1".into(),
+                    permit: id.clone(),
+                    person: "p1".into(),
+                    camera: "cam-1".into(),
+                    captured_at: now,
+                    frame_index: 3,
+                    score: 0.55,
+                    threshold: 0.363,
+                    watchlist_version: "0".repeat(64),
+                    crop_jpeg: b"\xFF\xD8\xFFcrop".to_vec(),
+                    frame_jpeg: b"\xFF\xD8\xFFframe".to_vec(),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    h.login("op");
+    assert!(h.ok(&["alerts", "list"]).contains("A-1"));
+    let o = h.run(&["alerts", "dispatch", "A-1"]);
+    assert!(
+        text(&o.stderr).contains("verified by two reviewers"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = h.run(&[
+        "alerts",
+        "show",
+        "A-1",
+        "--images",
+        h.path().join("img").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "operators see no images");
+    h.login("rev1");
+    let img = h.path().join("img");
+    h.ok(&["alerts", "show", "A-1", "--images", img.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(img.join("A-1-crop.jpg")).unwrap(),
+        b"\xFF\xD8\xFFcrop"
+    );
+    assert!(
+        h.ok(&["alerts", "review", "A-1", "--confirm"])
+            .contains("candidate")
+    );
+    h.login("rev2");
+    let shown: serde_json::Value =
+        serde_json::from_str(&h.ok(&["alerts", "show", "A-1", "--json"])).unwrap();
+    assert_eq!(
+        shown["reviews"].as_array().unwrap().len(),
+        0,
+        "blind to the first reviewer"
+    );
+    assert!(
+        h.ok(&["alerts", "review", "A-1", "--confirm"])
+            .contains("verified")
+    );
+    h.login("op");
+    assert!(
+        h.ok(&["alerts", "dispatch", "A-1", "--note", "unit 7"])
+            .contains("recorded")
+    );
+    assert!(h.ok(&["audit", "verify"]).starts_with("intact:"));
+}
