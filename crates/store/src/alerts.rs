@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{DbKind, Store, StoreError, parse_permit};
+use crate::{Store, StoreError, load_permit};
 
 /// What the engine hands over for a hit. The images are JPEG; they are sealed before storage.
 pub struct NewAlert {
@@ -87,21 +87,11 @@ fn review_from_row(r: &AnyRow) -> Result<Review, StoreError> {
     let verdict: String = r.try_get("verdict")?;
     Ok(Review {
         reviewer: r.try_get("reviewer")?,
-        verdict: match verdict.as_str() {
-            "confirm" => Verdict::Confirm,
-            "reject" => Verdict::Reject,
-            other => return Err(StoreError::Corrupt(format!("review verdict {other:?}"))),
-        },
+        verdict: Verdict::parse(&verdict)
+            .ok_or_else(|| StoreError::Corrupt(format!("review verdict {verdict:?}")))?,
         reason: r.try_get("reason")?,
         at: Timestamp(r.try_get("at")?),
     })
-}
-
-fn verdict_str(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Confirm => "confirm",
-        Verdict::Reject => "reject",
-    }
 }
 
 impl Store {
@@ -109,12 +99,7 @@ impl Store {
     /// hit that races a refusal cannot outlive the purge.
     pub async fn insert_alert(&self, a: &NewAlert, now: Timestamp) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
-            .bind(a.permit.clone())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no permit {}", a.permit)))?;
-        let permit = parse_permit(&row)?;
+        let permit = load_permit(&mut *tx, &a.permit).await?;
         if permit.purged {
             return Err(StoreError::Refused(format!(
                 "permit {} has been purged; its hits are not kept",
@@ -271,11 +256,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no alert {id}")))?;
         let mut alert = alert_from_row(&row)?;
-        let permit_row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
-            .bind(alert.permit.clone())
-            .fetch_one(&mut *tx)
-            .await?;
-        let permit = parse_permit(&permit_row)?;
+        let permit = load_permit(&mut *tx, &alert.permit).await?;
         let mut reviews = Vec::new();
         for r in
             sqlx::query("SELECT reviewer, verdict, reason, at FROM reviews WHERE alert_id = $1")
@@ -299,7 +280,7 @@ impl Store {
         .bind(id.to_string())
         .bind(alert.permit.clone())
         .bind(actor.user.clone())
-        .bind(verdict_str(verdict))
+        .bind(verdict.as_str())
         .bind(reason.to_string())
         .bind(now.0)
         .execute(&mut *tx)
@@ -318,7 +299,7 @@ impl Store {
                 action: "alert.review".into(),
                 permit: Some(alert.permit.clone()),
                 origin: origin.into(),
-                details: json!({"alert": id, "verdict": verdict_str(verdict), "state": next.as_str()}),
+                details: json!({"alert": id, "verdict": verdict.as_str(), "state": next.as_str()}),
             },
         )
         .await?;
@@ -372,9 +353,5 @@ impl Store {
         }
         tx.commit().await?;
         Ok(ids)
-    }
-
-    pub fn is_postgres(&self) -> bool {
-        self.kind == DbKind::Postgres
     }
 }

@@ -151,9 +151,7 @@ impl Store {
         }
         Ok(tx)
     }
-}
 
-impl Store {
     /// Open (creating if needed) and migrate. `url` is `sqlite://path` or `postgres://...`.
     pub async fn open(url: &str, master: SecretKey, audit: AuditKey) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
@@ -432,7 +430,7 @@ impl Store {
         let roles: String = row.try_get("roles")?;
         Ok(Actor {
             user: id.to_string(),
-            roles: roles.split(',').filter_map(Role::parse).collect(),
+            roles: parse_roles(&roles),
         })
     }
 
@@ -473,7 +471,7 @@ impl Store {
         let roles: String = row.try_get("roles")?;
         Ok(Actor {
             user: row.try_get("id")?,
-            roles: roles.split(',').filter_map(Role::parse).collect(),
+            roles: parse_roles(&roles),
         })
     }
 
@@ -492,10 +490,7 @@ impl Store {
             .iter()
             .map(|r| {
                 let roles: String = r.try_get("roles")?;
-                Ok((
-                    r.try_get("id")?,
-                    roles.split(',').filter_map(Role::parse).collect(),
-                ))
+                Ok((r.try_get("id")?, parse_roles(&roles)))
             })
             .collect()
     }
@@ -586,12 +581,7 @@ impl Store {
     // ---- permits ----
 
     pub async fn permit(&self, id: &str) -> Result<Permit, StoreError> {
-        let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no permit {id}")))?;
-        parse_permit(&row)
+        load_permit(&self.pool, id).await
     }
 
     pub async fn permits(&self) -> Result<Vec<Permit>, StoreError> {
@@ -661,12 +651,7 @@ impl Store {
         F: FnOnce(&mut Permit) -> Result<Effect, StoreError>,
     {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
-            .bind(permit_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no permit {permit_id}")))?;
-        let mut permit = parse_permit(&row)?;
+        let mut permit = load_permit(&mut *tx, permit_id).await?;
         let before = permit.status;
         let effect = change(&mut permit)?;
         let cert = match &effect {
@@ -730,12 +715,7 @@ impl Store {
         F: FnOnce(&mut Permit) -> Vec<(String, serde_json::Value)>,
     {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
-            .bind(permit_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no permit {permit_id}")))?;
-        let mut permit = parse_permit(&row)?;
+        let mut permit = load_permit(&mut *tx, permit_id).await?;
         let events = change(&mut permit);
         if events.is_empty() {
             return Ok(());
@@ -772,42 +752,34 @@ impl Store {
         now: Timestamp,
     ) -> Result<DeletionCertificate, StoreError> {
         let id = permit.id.clone();
-        let mut list = Vec::new();
         let reviews = sqlx::query("DELETE FROM reviews WHERE permit_id = $1")
             .bind(id.clone())
             .execute(&mut **tx)
             .await?
             .rows_affected();
         // Fixed statements per table: no SQL is ever built from strings.
-        const TABLES: [(&str, &str); 3] = [
-            (
-                "SELECT id FROM photos WHERE permit_id = $1 ORDER BY id",
-                "DELETE FROM photos WHERE permit_id = $1",
-            ),
-            (
-                "SELECT id FROM templates WHERE permit_id = $1 ORDER BY id",
-                "DELETE FROM templates WHERE permit_id = $1",
-            ),
-            (
-                "SELECT id FROM alerts WHERE permit_id = $1 ORDER BY id",
-                "DELETE FROM alerts WHERE permit_id = $1",
-            ),
-        ];
-        for (select, delete) in TABLES {
-            let rows = sqlx::query(select)
-                .bind(id.clone())
-                .fetch_all(&mut **tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get::<String, _>("id"))
-                .collect::<Result<Vec<_>, _>>()?;
-            sqlx::query(delete)
-                .bind(id.clone())
-                .execute(&mut **tx)
-                .await?;
-            list.push(rows);
-            crash_point("purge-midway");
-        }
+        let photos = delete_listing(
+            tx,
+            &id,
+            "SELECT id FROM photos WHERE permit_id = $1 ORDER BY id",
+            "DELETE FROM photos WHERE permit_id = $1",
+        )
+        .await?;
+        crash_point("purge-midway");
+        let templates = delete_listing(
+            tx,
+            &id,
+            "SELECT id FROM templates WHERE permit_id = $1 ORDER BY id",
+            "DELETE FROM templates WHERE permit_id = $1",
+        )
+        .await?;
+        let alerts = delete_listing(
+            tx,
+            &id,
+            "SELECT id FROM alerts WHERE permit_id = $1 ORDER BY id",
+            "DELETE FROM alerts WHERE permit_id = $1",
+        )
+        .await?;
         let shredded = sqlx::query("DELETE FROM permit_keys WHERE permit_id = $1")
             .bind(id.clone())
             .execute(&mut **tx)
@@ -822,9 +794,6 @@ impl Store {
             }
         }
         permit.purged = true;
-        let alerts = list.pop().unwrap_or_default();
-        let templates = list.pop().unwrap_or_default();
-        let photos = list.pop().unwrap_or_default();
         Ok(DeletionCertificate {
             permit: id,
             reason: reason.to_string(),
@@ -1112,7 +1081,46 @@ async fn audit_log_from(pool: &AnyPool) -> Result<(Vec<Entry>, Vec<Checkpoint>),
     Ok((entries, cps))
 }
 
-pub(crate) fn parse_permit(row: &AnyRow) -> Result<Permit, StoreError> {
+/// The ids a permit has in one table, then the rows deleted: what a deletion certificate lists.
+async fn delete_listing(
+    tx: &mut Tx<'_>,
+    permit: &str,
+    select: &'static str,
+    delete: &'static str,
+) -> Result<Vec<String>, StoreError> {
+    let ids = sqlx::query(select)
+        .bind(permit.to_string())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    sqlx::query(delete)
+        .bind(permit.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(ids)
+}
+
+/// One permit by id, through a pool or inside a transaction.
+pub(crate) async fn load_permit<'e, E>(db: E, id: &str) -> Result<Permit, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no permit {id}")))?;
+    parse_permit(&row)
+}
+
+/// Roles as stored: comma-separated names.
+fn parse_roles(roles: &str) -> Vec<Role> {
+    roles.split(',').filter_map(Role::parse).collect()
+}
+
+fn parse_permit(row: &AnyRow) -> Result<Permit, StoreError> {
     let doc: String = row.try_get("doc")?;
     serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("permit record: {e}")))
 }
