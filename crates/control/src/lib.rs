@@ -362,15 +362,17 @@ impl Control {
         let now = self.now()?;
         let mut certs = Vec::new();
         let mut changed = false;
-        for p in self.store.permits().await? {
+        let mut permits = self.store.permits().await?;
+        for p in permits.iter_mut() {
             let mut probe = p.clone();
             if probe.tick(now) != Effect::Nothing {
-                let (_, cert) = self
+                let (updated, cert) = self
                     .store
                     .transition("system", &p.id, "permit.deadline", now, origin, |p| {
                         Ok(p.tick(now))
                     })
                     .await?;
+                *p = updated;
                 certs.extend(cert);
                 changed = true;
             }
@@ -383,7 +385,7 @@ impl Control {
                 let _ = self.events.send(AlertEvent::from_record(&a));
             }
         }
-        for p in self.store.permits().await? {
+        for p in &permits {
             let mut probe = p.clone();
             if probe.use_events(now).is_empty() {
                 continue;
