@@ -294,7 +294,7 @@ pub(crate) async fn open_store(paths: &Paths) -> Result<Arc<Store>> {
     Ok(Arc::new(store))
 }
 
-async fn control(paths: &Paths) -> Result<Control> {
+pub(crate) async fn control(paths: &Paths) -> Result<Control> {
     let store = open_store(paths).await?;
     let c = Control::new(store, Arc::new(SystemClock), paths.profile()?);
     // Deadlines act before anything else is done, even when no server runs.

@@ -16,7 +16,7 @@ use mandat_law::review::Verdict;
 use mandat_law::{Actor, Application, Clock, Outcome, Role, SystemClock};
 use mandat_store::Camera;
 
-use crate::lawful::{Paths, logged_in, open_store, origin, runtime_multi, write_private};
+use crate::lawful::{Paths, control, logged_in, open_store, origin, runtime_multi, write_private};
 use crate::{Models, PipelineArgs};
 
 #[derive(Args, Clone)]
@@ -488,9 +488,7 @@ fn print_alert(a: &mandat_store::alerts::AlertRecord) {
 
 pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
     runtime_multi()?.block_on(async {
-        let store = open_store(&paths).await?;
-        let c = Control::new(store, Arc::new(SystemClock), paths.profile()?);
-        c.tick(&origin()).await?;
+        let c = control(&paths).await?;
         let actor = logged_in(&c, &paths).await?;
         let o = origin();
         match cmd {
