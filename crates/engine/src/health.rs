@@ -29,7 +29,7 @@ pub struct CameraStats {
     last_frame_ms: AtomicU64,
     resolution: Mutex<Option<(usize, usize)>>,
     ied: Mutex<[u64; 6]>,
-    pub last_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<String>>,
 }
 
 impl Default for CameraStats {
@@ -77,6 +77,11 @@ impl CameraStats {
         self.last_frame_ms
             .store(wall_ms.max(0) as u64, Ordering::Relaxed);
         *lock(&self.resolution) = Some((width, height));
+    }
+
+    /// What went wrong last (shown in health; never holds image data).
+    pub fn set_error(&self, message: String) {
+        *lock(&self.last_error) = Some(message);
     }
 
     pub fn face(&self, inter_eye_px: f32) {

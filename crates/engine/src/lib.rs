@@ -362,10 +362,7 @@ fn source_loop(s: &Shared, i: usize) {
             Ok(src) => src,
             Err(e) => {
                 tracing::warn!(camera = %cam.id, "cannot open: {e}");
-                *cam.stats
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = Some(e);
+                cam.stats.set_error(e);
                 cam.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                 sleep_unless_stopped(s, jitter(backoff));
                 backoff = (backoff * 2).min(s.cfg.max_backoff);
@@ -402,10 +399,7 @@ fn source_loop(s: &Shared, i: usize) {
                 }
                 Err(e) => {
                     tracing::warn!(camera = %cam.id, "stream error: {e}");
-                    *cam.stats
-                        .last_error
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                    cam.stats.set_error(e.to_string());
                     cam.stats.set_connected(false);
                     cam.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                     cam.tracker
@@ -491,10 +485,7 @@ fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
     let dets = match pipe.detector.detect(img) {
         Ok(d) => d,
         Err(e) => {
-            *cam.stats
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            cam.stats.set_error(e.to_string());
             return;
         }
     };
@@ -522,10 +513,7 @@ fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
         match pipe.embedder.embed(batch) {
             Ok(e) => embeddings.extend(e),
             Err(e) => {
-                *cam.stats
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                cam.stats.set_error(e.to_string());
                 return;
             }
         }
