@@ -50,8 +50,7 @@ impl ControlError {
     /// A stable code for APIs and scripts: the legal rule's code where there is one.
     pub fn code(&self) -> &str {
         match self {
-            ControlError::Law(r) => &r.code,
-            ControlError::Store(StoreError::Law { code, .. }) => code,
+            ControlError::Law(r) | ControlError::Store(StoreError::Law(r)) => &r.code,
             ControlError::Store(StoreError::Auth | StoreError::SessionInvalid) => "unauthenticated",
             ControlError::Store(StoreError::Locked { .. }) => "locked",
             ControlError::Store(StoreError::NotFound(_)) => "not_found",

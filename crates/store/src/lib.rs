@@ -34,12 +34,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("refused: {0}")]
     Refused(String),
-    #[error("{message} ({rule})")]
-    Law {
-        code: String,
-        message: String,
-        rule: String,
-    },
+    /// A legal rule refused the change.
+    #[error("{0}")]
+    Law(mandat_law::Refusal),
     #[error("authentication failed: unknown user or wrong password")]
     Auth,
     #[error(
@@ -54,11 +51,7 @@ pub enum StoreError {
 
 impl From<mandat_law::Refusal> for StoreError {
     fn from(r: mandat_law::Refusal) -> Self {
-        StoreError::Law {
-            code: r.code,
-            message: r.message,
-            rule: r.rule,
-        }
+        StoreError::Law(r)
     }
 }
 
@@ -67,7 +60,7 @@ impl From<Vec<mandat_law::Refusal>> for StoreError {
         if r.len() == 1 {
             return r.remove(0).into();
         }
-        StoreError::Law {
+        StoreError::Law(mandat_law::Refusal {
             code: "several".into(),
             message: r
                 .iter()
@@ -75,7 +68,7 @@ impl From<Vec<mandat_law::Refusal>> for StoreError {
                 .collect::<Vec<_>>()
                 .join("; "),
             rule: r.first().map(|x| x.rule.clone()).unwrap_or_default(),
-        }
+        })
     }
 }
 

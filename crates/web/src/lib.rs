@@ -57,7 +57,7 @@ impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         let code = e.code().to_string();
         let (status, rule, message) = match &e {
-            ControlError::Law(r) => (
+            ControlError::Law(r) | ControlError::Store(StoreError::Law(r)) => (
                 if r.code == "not_permitted" {
                     StatusCode::FORBIDDEN
                 } else {
@@ -65,19 +65,6 @@ impl From<ControlError> for ApiError {
                 },
                 Some(r.rule.clone()),
                 r.message.clone(),
-            ),
-            ControlError::Store(StoreError::Law {
-                message,
-                rule,
-                code,
-            }) => (
-                if code == "not_permitted" {
-                    StatusCode::FORBIDDEN
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                },
-                Some(rule.clone()),
-                message.clone(),
             ),
             ControlError::Store(StoreError::Auth | StoreError::SessionInvalid) => {
                 (StatusCode::UNAUTHORIZED, None, e.to_string())
