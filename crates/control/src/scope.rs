@@ -22,17 +22,21 @@ pub trait ScopeSource: Send + Sync {
     fn watchlist(&self, camera: &str) -> WatchlistView;
 }
 
-/// A watchlist with its version: a hash over which templates of which permits it holds, recorded
-/// with every alert and every start of use (AI Act art. 12(3)(b), the reference database).
+/// A watchlist as the engine gets it for one frame.
 #[derive(Debug, Clone)]
 pub struct WatchlistView {
-    pub version: String,
     pub list: Watchlist<Arc<Template>>,
 }
 
 impl WatchlistView {
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
+    }
+
+    /// Its version: a hash over which templates of which permits it holds, recorded with every
+    /// alert (AI Act art. 12(3)(b), the reference database). Computed on demand, not per frame.
+    pub fn version(&self) -> String {
+        version_of(&self.list)
     }
 }
 
@@ -170,9 +174,6 @@ impl ScopeSource for ScopeCache {
             },
             _ => Watchlist::empty(now),
         };
-        WatchlistView {
-            version: version_of(&list),
-            list,
-        }
+        WatchlistView { list }
     }
 }

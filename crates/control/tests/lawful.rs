@@ -42,8 +42,8 @@ async fn granted_permit_scopes_the_watchlist_in_space_time_and_status() {
         e.clock.set(Some(t0().plus_hours(72)));
         assert!(e.scope.watchlist("cam-1").is_empty(), "period ended");
         e.clock.set(Some(t0().plus_hours(1)));
-        let version = e.scope.watchlist("cam-1").version;
-        assert_ne!(version, e.scope.watchlist("cam-2").version);
+        let version = e.scope.watchlist("cam-1").version();
+        assert_ne!(version, e.scope.watchlist("cam-2").version());
 
         // Writes that cannot change a watchlist (a login, here) do not make the engine reload.
         let g = e.store.generation().await.unwrap();

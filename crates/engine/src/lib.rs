@@ -560,7 +560,7 @@ fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
                         frame_index: cap.frame.index,
                         score,
                         threshold: entry.threshold,
-                        watchlist_version: wl.version.clone(),
+                        watchlist_version: wl.version(),
                         crop_jpeg,
                         frame_jpeg,
                     });
