@@ -441,13 +441,7 @@ pub fn user(paths: Paths, cmd: UserCommand) -> Result<()> {
                 println!("added user {id}");
             }
             UserCommand::List { json } => {
-                if !actor.has(Role::Admin) {
-                    return Err(anyhow::Error::from(mandat_control::ControlError::Law(
-                        mandat_law::rule::NOT_PERMITTED
-                            .refusal(format!("{} may not list users: needs admin", actor.user)),
-                    )));
-                }
-                let users = c.store().users().await?;
+                let users = c.users(&actor).await?;
                 if json {
                     let v: Vec<_> = users
                         .iter()
@@ -823,31 +817,14 @@ pub fn audit(paths: Paths, cmd: AuditCommand) -> Result<()> {
         AuditCommand::Export { out } => runtime()?.block_on(async {
             let c = control(&paths).await?;
             let actor = logged_in(&c, &paths).await?;
-            if !(actor.has(Role::Auditor) || actor.has(Role::Admin)) {
-                return Err(anyhow::Error::from(mandat_control::ControlError::Law(
-                    mandat_law::rule::NOT_PERMITTED.refusal(format!(
-                        "{} may not export the audit log: needs auditor or admin",
-                        actor.user
-                    )),
-                )));
-            }
-            // Record the export first, so the export holds its own record.
-            c.store()
-                .record(mandat_audit::Record {
-                    at: c.now()?.0,
-                    actor: actor.user.clone(),
-                    action: "audit.export".into(),
-                    permit: None,
-                    origin: origin(),
-                    details: json!({"to": out.as_ref().map(|p| p.display().to_string())}),
-                })
-                .await?;
-            let (entries, cps) = c.store().audit_log().await?;
+            let to = out.as_ref().map(|p| p.display().to_string());
+            let (entries, cps, public_key) =
+                c.audit_export(&actor, to.as_deref(), &origin()).await?;
             let mut text = String::new();
             text.push_str(&serde_json::to_string(&json!({
                 "type": "header",
                 "format": "mandat-audit-export/v1",
-                "public_key": c.store().audit_public_key(),
+                "public_key": public_key,
                 "entries": entries.len(),
                 "checkpoints": cps.len(),
                 "exported_at": c.now()?.0,

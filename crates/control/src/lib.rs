@@ -163,6 +163,47 @@ impl Control {
             .await?)
     }
 
+    /// Users and their roles: admins only.
+    pub async fn users(&self, actor: &Actor) -> Result<Vec<(String, Vec<Role>)>> {
+        if !actor.has(Role::Admin) {
+            return Err(forbidden(actor, "list users", "the admin role"));
+        }
+        Ok(self.store.users().await?)
+    }
+
+    /// The whole audit log for IMY, with the public key to check it against: auditors and admins.
+    /// The export is recorded first, so it holds its own record.
+    pub async fn audit_export(
+        &self,
+        actor: &Actor,
+        to: Option<&str>,
+        origin: &str,
+    ) -> Result<(
+        Vec<mandat_audit::Entry>,
+        Vec<mandat_audit::Checkpoint>,
+        String,
+    )> {
+        if !(actor.has(Role::Auditor) || actor.has(Role::Admin)) {
+            return Err(forbidden(
+                actor,
+                "export the audit log",
+                "the auditor or admin role",
+            ));
+        }
+        self.store
+            .record(mandat_audit::Record {
+                at: self.now()?.0,
+                actor: actor.user.clone(),
+                action: "audit.export".into(),
+                permit: None,
+                origin: origin.into(),
+                details: json!({ "to": to }),
+            })
+            .await?;
+        let (entries, cps) = self.store.audit_log().await?;
+        Ok((entries, cps, self.store.audit_public_key()))
+    }
+
     // ---- cameras ----
 
     pub async fn add_camera(
