@@ -10,7 +10,11 @@ export MANDAT_DATA="${MANDAT_DATA:-$(cd .. && pwd)/shared/data}"
 scripts/test-deps.sh
 # The storage tests run on SQLite and on PostgreSQL (installed and started on loopback here).
 MANDAT_TEST_POSTGRES="$(scripts/postgres.sh)"
+case "$MANDAT_TEST_POSTGRES" in
+  postgres://*) ;;
+  *) echo "scripts/postgres.sh did not print a postgres:// URL (got: '$MANDAT_TEST_POSTGRES'); see its messages above" >&2; exit 1 ;;
+esac
 export MANDAT_TEST_POSTGRES
 cargo fmt --all -- --check
 cargo clippy --locked -q --all-targets -- -D warnings
-cargo test --locked --release --workspace
+cargo test --locked --release --workspace --no-fail-fast

@@ -2,6 +2,9 @@
 # Installs PostgreSQL from Debian if needed, starts it on loopback and makes a test role that may
 # create databases. Prints the admin URL the test suite uses (MANDAT_TEST_POSTGRES). Idempotent.
 set -euo pipefail
+# Only the URL goes to stdout: tools below (pg_ctlcluster, apt) may print notices, and the caller
+# captures stdout whole.
+exec 3>&1 1>&2
 SUDO=""
 AS_PG=(runuser -u postgres --)
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; AS_PG=(sudo -u postgres); fi
@@ -18,7 +21,8 @@ fi
 conf="/etc/postgresql/$version/main/postgresql.conf"
 $SUDO grep -q "^listen_addresses = 'localhost'" "$conf" || echo "listen_addresses = 'localhost'" | $SUDO tee -a "$conf" >/dev/null
 if ! $SUDO pg_lsclusters -h | grep -q "^$version main .* online"; then
-  $SUDO pg_ctlcluster "$version" main start
+  # 3>&-: the server must not inherit the caller's pipe, or $(scripts/postgres.sh) never returns.
+  $SUDO pg_ctlcluster "$version" main start 3>&-
 fi
 for _ in $(seq 1 30); do
   "${AS_PG[@]}" psql -qAtc "select 1" >/dev/null 2>&1 && break
@@ -33,4 +37,5 @@ done
 for db in $("${AS_PG[@]}" psql -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'mandat_t_%'"); do
   "${AS_PG[@]}" psql -qAtc "DROP DATABASE IF EXISTS $db" >/dev/null
 done
-echo "postgres://mandat_test:mandat-test-only@127.0.0.1:5432/postgres"
+port=$("${AS_PG[@]}" psql -qAtc "SHOW port")
+echo "postgres://mandat_test:mandat-test-only@127.0.0.1:${port}/postgres" >&3
