@@ -166,13 +166,12 @@ async fn run_server(
         .context("starting the engine")?,
     );
     let health_engine = engine.clone();
-    let state = mandat_web::AppState {
-        control: control.clone(),
-        health: Arc::new(move || health_engine.health()),
-    };
+    let state =
+        mandat_web::AppState::new(control.clone(), Arc::new(move || health_engine.health()))?
+            .with_default_threshold(crate::face::DEFAULT_THRESHOLD);
     let (addr, server) = mandat_web::bind(args.listen, state).await?;
     eprintln!(
-        "mandat serving http://{addr}/api/v1 with {n_cams} camera(s), {} analysis worker(s)",
+        "mandat serving http://{addr}/ (API under /api/v1) with {n_cams} camera(s), {} analysis worker(s)",
         cfg.workers
     );
     on_ready(addr, &control);
@@ -400,7 +399,10 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
         &args.serve,
         |addr, control| {
         println!();
-        println!("mandat demo  http://{addr}/api/v1   (data in {})", home.display());
+        println!(
+            "mandat demo  http://{addr}/  (API http://{addr}/api/v1; data in {})",
+            home.display()
+        );
         println!("logins (user / password):");
         for (u, pw) in &logins {
             println!("  {u:<11} {pw}");

@@ -149,6 +149,31 @@ impl Control {
         Ok(media)
     }
 
+    /// The enrolled reference photo of the alert's person, shown beside the probe crop to reviewers;
+    /// same roles as [`Control::alert_media`], and every viewing is logged.
+    pub async fn alert_reference(&self, actor: &Actor, id: &str, origin: &str) -> Result<Vec<u8>> {
+        if !actor.roles.iter().any(|r| r.may_see_biometrics()) {
+            return Err(forbidden(
+                actor,
+                "see reference photos",
+                "the reviewer role",
+            ));
+        }
+        let a = self.store.alert(id).await?;
+        let photo = self.store.reference_photo(&a.permit, &a.person).await?;
+        self.store
+            .record(mandat_audit::Record {
+                at: self.now()?.0,
+                actor: actor.user.clone(),
+                action: "alert.view_reference".into(),
+                permit: Some(a.permit),
+                origin: origin.into(),
+                details: json!({"alert": id}),
+            })
+            .await?;
+        Ok(photo)
+    }
+
     pub async fn review(
         &self,
         actor: &Actor,

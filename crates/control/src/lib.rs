@@ -204,6 +204,45 @@ impl Control {
         Ok((entries, cps, self.store.audit_public_key()))
     }
 
+    /// The audit log, read-only, for auditors and admins. Reading is not itself recorded: the log
+    /// holds no personal data beyond user and permit ids, and every export and verification is.
+    pub async fn audit_log(&self, actor: &Actor) -> Result<Vec<mandat_audit::Entry>> {
+        if !(actor.has(Role::Auditor) || actor.has(Role::Admin)) {
+            return Err(forbidden(
+                actor,
+                "read the audit log",
+                "the auditor or admin role",
+            ));
+        }
+        Ok(self.store.audit_log().await?.0)
+    }
+
+    /// Check the whole chain against the store's public key, as `mandat audit verify` does offline.
+    /// The check is recorded first, so the verdict covers its own record.
+    pub async fn audit_verify(&self, actor: &Actor, origin: &str) -> Result<mandat_audit::Verdict> {
+        if !(actor.has(Role::Auditor) || actor.has(Role::Admin)) {
+            return Err(forbidden(
+                actor,
+                "verify the audit log",
+                "the auditor or admin role",
+            ));
+        }
+        self.store
+            .record(mandat_audit::Record {
+                at: self.now()?.0,
+                actor: actor.user.clone(),
+                action: "audit.verify".into(),
+                permit: None,
+                origin: origin.into(),
+                details: json!({}),
+            })
+            .await?;
+        let (entries, cps) = self.store.audit_log().await?;
+        let key = mandat_audit::parse_public_key(&self.store.audit_public_key())
+            .map_err(|e| ControlError::Store(StoreError::Crypto(e.to_string())))?;
+        Ok(mandat_audit::verify(&entries, &cps, &key))
+    }
+
     // ---- cameras ----
 
     pub async fn add_camera(

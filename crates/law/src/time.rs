@@ -119,6 +119,32 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Swedish civil time (CET, CEST under the EU summer-time rule: from 01:00 UTC on the last
+    /// Sunday of March to 01:00 UTC on the last Sunday of October), as `YYYY-MM-DD HH:MM:SS`.
+    /// People in a camera centre read local time; the audit log and the API stay in UTC.
+    pub fn in_stockholm(self) -> String {
+        let (y, _, _) = civil_from_days(self.0.div_euclid(DAY));
+        let last_sunday = |m: u32| {
+            let last = days_from_civil(y, m, 31);
+            // 1970-01-01 was a Thursday: weekday 0 = Monday.
+            last - ((last + 3).rem_euclid(7) + 1) % 7
+        };
+        let start = last_sunday(3) * DAY + HOUR;
+        let end = last_sunday(10) * DAY + HOUR;
+        let offset = if (start..end).contains(&self.0) { 2 } else { 1 };
+        let local = self.0 + offset * HOUR;
+        let (y, m, d) = civil_from_days(local.div_euclid(DAY));
+        let s = local.rem_euclid(DAY) / SECOND;
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+            s / 3600,
+            (s / 60) % 60,
+            s % 60
+        )
+    }
+}
+
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.to_rfc3339())
@@ -215,6 +241,21 @@ impl Clock for FakeClock {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stockholm_time_follows_eu_summer_time() {
+        let t = |s| super::Timestamp::parse_rfc3339(s).unwrap().in_stockholm();
+        // 2026: summer time from 29 March 01:00 UTC to 25 October 01:00 UTC.
+        assert_eq!(t("2026-03-29T00:59:59Z"), "2026-03-29 01:59:59");
+        assert_eq!(t("2026-03-29T01:00:00Z"), "2026-03-29 03:00:00");
+        assert_eq!(t("2026-10-25T00:59:59Z"), "2026-10-25 02:59:59");
+        assert_eq!(t("2026-10-25T01:00:00Z"), "2026-10-25 02:00:00");
+        assert_eq!(t("2026-11-23T09:00:00Z"), "2026-11-23 10:00:00");
+        assert_eq!(t("2026-12-31T23:30:00Z"), "2027-01-01 00:30:00");
+        // 2027: 28 March.
+        assert_eq!(t("2027-03-28T01:00:00Z"), "2027-03-28 03:00:00");
+        assert_eq!(t("2027-03-27T12:00:00Z"), "2027-03-27 13:00:00");
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -238,6 +238,29 @@ impl Store {
         Ok((crop, frame))
     }
 
+    /// The first enrolled reference photo of a designated person, decrypted. The caller checks the
+    /// role and records the viewing.
+    pub async fn reference_photo(&self, permit: &str, person: &str) -> Result<Vec<u8>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, sealed FROM photos WHERE permit_id = $1 AND person_id = $2 ORDER BY id LIMIT 1",
+        )
+        .bind(permit.to_string())
+        .bind(person.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!("no reference photo of {person} in permit {permit}"))
+        })?;
+        let photo_id: String = row.try_get("id")?;
+        let mut tx = self.pool.begin().await?;
+        let key = self.data_key(&mut tx, permit).await?;
+        tx.commit().await?;
+        Ok(key.open(
+            &row.try_get::<Vec<u8>, _>("sealed")?,
+            format!("photo:{permit}/{photo_id}").as_bytes(),
+        )?)
+    }
+
     /// One reviewer's decision on an alert, under the two-person rule of `mandat_law::review`.
     pub async fn review_alert(
         &self,

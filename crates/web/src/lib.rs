@@ -3,7 +3,13 @@
 //! server against the caller's roles by `mandat-control`; errors are JSON with a stable `code`, a
 //! `message` and, where one applies, the legal `rule`.
 //!
+//! The web pages for each role live in [`ui`]; both sets of routes are listed in one table
+//! ([`endpoints`]) so the authorisation matrix test covers every one of them.
+//!
 //! Plain HTTP is served on loopback only; anything else is refused until TLS is configured.
+
+pub mod i18n;
+mod ui;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,7 +20,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use futures::Stream;
 use mandat_control::{Control, ControlError};
@@ -32,18 +38,99 @@ pub type HealthSource = Arc<dyn Fn() -> Vec<CameraHealth> + Send + Sync>;
 pub struct AppState {
     pub control: Arc<Control>,
     pub health: HealthSource,
+    /// Cookies get `Secure` when the server speaks TLS.
+    tls: bool,
+    /// Threshold written into drafts made on the web form (the calibrated operating point).
+    default_threshold: f32,
+    /// Key for CSRF tokens; made at start-up, so a restart only asks users to reload a form.
+    csrf_key: Arc<[u8; 32]>,
+    login_attempts: Arc<
+        std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (std::time::Instant, u32)>>,
+    >,
 }
+
+/// Login attempts one address may make per minute, on top of the per-account lock-out.
+pub const LOGINS_PER_MINUTE: u32 = 10;
+
+impl AppState {
+    pub fn new(control: Arc<Control>, health: HealthSource) -> Result<Self, ServeError> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| ServeError::Random(e.to_string()))?;
+        Ok(Self {
+            control,
+            health,
+            tls: false,
+            default_threshold: DEFAULT_THRESHOLD,
+            csrf_key: Arc::new(key),
+            login_attempts: Default::default(),
+        })
+    }
+
+    pub fn with_default_threshold(mut self, t: f32) -> Self {
+        self.default_threshold = t;
+        self
+    }
+
+    pub(crate) fn csrf_token(&self, session_token: &str) -> String {
+        use hmac::Mac;
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key[..])
+            .expect("HMAC takes keys of any length");
+        m.update(session_token.as_bytes());
+        hex::encode(m.finalize().into_bytes())
+    }
+
+    pub(crate) fn csrf_ok(&self, session_token: &str, given: &str) -> bool {
+        use hmac::Mac;
+        let Ok(given) = hex::decode(given) else {
+            return false;
+        };
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key[..])
+            .expect("HMAC takes keys of any length");
+        m.update(session_token.as_bytes());
+        // Constant-time comparison.
+        m.verify_slice(&given).is_ok()
+    }
+
+    /// At most [`LOGINS_PER_MINUTE`] login attempts per address and minute, so guessing across
+    /// many accounts is slow too.
+    pub(crate) fn throttle_login(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
+        let now = std::time::Instant::now();
+        let mut m = self
+            .login_attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if m.len() > 10_000 {
+            m.retain(|_, (t, _)| now.duration_since(*t) < Duration::from_secs(60));
+        }
+        let e = m.entry(ip).or_insert((now, 0));
+        if now.duration_since(e.0) >= Duration::from_secs(60) {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        if e.1 > LOGINS_PER_MINUTE {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                "too many login attempts from this address; wait a minute and try again",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// SFace's cosine threshold at the LFW operating point, until `mandat eval calibrate` gives one.
+pub const DEFAULT_THRESHOLD: f32 = 0.363;
 
 /// A JSON error: HTTP status, stable code, message, legal rule.
 pub struct ApiError {
-    status: StatusCode,
-    code: String,
-    message: String,
-    rule: Option<String>,
+    pub(crate) status: StatusCode,
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) rule: Option<String>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
             code: code.into(),
@@ -123,7 +210,7 @@ async fn actor(s: &AppState, headers: &HeaderMap) -> ApiResult<Actor> {
 
 /// "From where" in the audit log: the peer's address as the socket saw it, never a header a client
 /// could set.
-fn origin(peer: &SocketAddr) -> String {
+pub(crate) fn origin(peer: &SocketAddr) -> String {
     format!("api:{}", peer.ip())
 }
 
@@ -138,6 +225,7 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(b): Json<LoginBody>,
 ) -> ApiResult<Response> {
+    s.throttle_login(peer.ip())?;
     if b.user.len() > 128 || b.password.len() > 1024 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -189,21 +277,29 @@ async fn alert_media(
     Path((id, which)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    if which != "crop" && which != "frame" {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "media is `crop` or `frame`",
-        ));
-    }
-    let (crop, frame) = s.control.alert_media(&a, &id, &origin(&peer)).await?;
-    let body = if which == "crop" { crop } else { frame };
+    let o = origin(&peer);
+    let body = match which.as_str() {
+        "crop" => s.control.alert_media(&a, &id, &o).await?.0,
+        "frame" => s.control.alert_media(&a, &id, &o).await?.1,
+        "reference" => s.control.alert_reference(&a, &id, &o).await?,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "media is `crop`, `frame` or `reference`",
+            ));
+        }
+    };
+    Ok(biometric_jpeg(body))
+}
+
+/// A face image: JPEG, never cached by a browser or a proxy.
+pub(crate) fn biometric_jpeg(body: Vec<u8>) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
-    // Biometric images are never cached by a browser or a proxy.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(r)
+    r
 }
 
 #[derive(Deserialize)]
@@ -287,6 +383,209 @@ async fn camera_health(State(s): State<AppState>, headers: HeaderMap) -> ApiResu
     Ok(Json((s.health)()).into_response())
 }
 
+async fn logout(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    actor(&s, &headers).await?;
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    s.control.logout(token.trim()).await?;
+    Ok(Json(json!({"logged_out": true})).into_response())
+}
+
+// ---- permits ----
+
+async fn permits(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.permits(&a).await?).into_response())
+}
+
+async fn permit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.permit(&a, &id).await?).into_response())
+}
+
+async fn draft(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(app): Json<mandat_law::Application>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let text_bytes: usize = app
+        .persons
+        .iter()
+        .map(|p| p.label.len() + p.photos.len() * 64)
+        .sum::<usize>()
+        + app.reasons.necessity.len()
+        + app.reasons.proportionality.len();
+    if text_bytes > 64 * 1024 || app.persons.len() > 50 || app.area.cameras.len() > 10_000 {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "application too large: at most 50 persons, 10,000 cameras and 64 KiB of text",
+        ));
+    }
+    let p = s.control.draft(&a, app, &origin(&peer)).await?;
+    Ok((StatusCode::CREATED, Json(p)).into_response())
+}
+
+#[derive(Deserialize)]
+struct StopBody {
+    reason: String,
+}
+
+#[derive(Deserialize)]
+struct DecideBody {
+    outcome: mandat_law::Outcome,
+    reasons: String,
+}
+
+async fn apply(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.apply(&a, &id, &origin(&peer)).await?).into_response())
+}
+
+async fn urgent_start(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.urgent_start(&a, &id, &origin(&peer)).await?).into_response())
+}
+
+async fn stop(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(b): Json<StopBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("reason", &b.reason, 8000)?;
+    Ok(Json(s.control.stop(&a, &id, &b.reason, &origin(&peer)).await?).into_response())
+}
+
+async fn decide(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(b): Json<DecideBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("reasons", &b.reasons, 8000)?;
+    let (p, cert) = s
+        .control
+        .decide(&a, &id, b.outcome, &b.reasons, &origin(&peer))
+        .await?;
+    Ok(Json(json!({"permit": p, "deletion_certificate": cert})).into_response())
+}
+
+fn too_long(what: &str, v: &str, max: usize) -> ApiResult<()> {
+    if v.len() > max {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{what} over {max} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+// ---- cameras, users, audit ----
+
+async fn cameras(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.cameras(&a).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct CameraBody {
+    #[serde(flatten)]
+    camera: mandat_store::Camera,
+    stream_url: String,
+}
+
+async fn add_camera(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(b): Json<CameraBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("stream_url", &b.stream_url, 2000)?;
+    too_long("name", &b.camera.name, 200)?;
+    s.control
+        .add_camera(&a, &b.camera, &b.stream_url, &origin(&peer))
+        .await?;
+    Ok((StatusCode::CREATED, Json(b.camera)).into_response())
+}
+
+async fn users(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let list: Vec<_> = s
+        .control
+        .users(&a)
+        .await?
+        .into_iter()
+        .map(|(u, roles)| json!({"user": u, "roles": roles}))
+        .collect();
+    Ok(Json(list).into_response())
+}
+
+#[derive(Deserialize)]
+struct UserBody {
+    user: String,
+    password: String,
+    roles: Vec<mandat_law::Role>,
+}
+
+async fn add_user(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(b): Json<UserBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("user", &b.user, 64)?;
+    too_long("password", &b.password, 1024)?;
+    s.control
+        .add_user(Some(&a), &b.user, &b.password, &b.roles, &origin(&peer))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"user": b.user, "roles": b.roles})),
+    )
+        .into_response())
+}
+
+async fn audit_log(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.audit_log(&a).await?).into_response())
+}
+
+async fn audit_verify(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.audit_verify(&a, &origin(&peer)).await?).into_response())
+}
+
 async fn health() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
@@ -299,18 +598,54 @@ async fn not_found() -> ApiError {
     )
 }
 
+/// Every route the server answers: method, path, handler. One table, read by [`router`] and by
+/// the authorisation matrix test, so a route cannot exist without an entry there.
+pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
+    let mut v: Vec<(&'static str, &'static str, MethodRouter<AppState>)> = vec![
+        ("GET", "/api/v1/health", get(health)),
+        ("POST", "/api/v1/login", post(login)),
+        ("POST", "/api/v1/logout", post(logout)),
+        ("GET", "/api/v1/alerts", get(alerts)),
+        ("GET", "/api/v1/alerts/stream", get(stream)),
+        ("GET", "/api/v1/alerts/{id}", get(alert)),
+        ("GET", "/api/v1/alerts/{id}/media/{which}", get(alert_media)),
+        ("POST", "/api/v1/alerts/{id}/review", post(review)),
+        ("POST", "/api/v1/alerts/{id}/dispatch", post(dispatch)),
+        ("GET", "/api/v1/cameras", get(cameras)),
+        ("POST", "/api/v1/cameras", post(add_camera)),
+        ("GET", "/api/v1/cameras/health", get(camera_health)),
+        ("GET", "/api/v1/permits", get(permits)),
+        ("POST", "/api/v1/permits", post(draft)),
+        ("GET", "/api/v1/permits/{id}", get(permit)),
+        ("POST", "/api/v1/permits/{id}/apply", post(apply)),
+        (
+            "POST",
+            "/api/v1/permits/{id}/urgent-start",
+            post(urgent_start),
+        ),
+        ("POST", "/api/v1/permits/{id}/stop", post(stop)),
+        ("POST", "/api/v1/permits/{id}/decide", post(decide)),
+        ("GET", "/api/v1/users", get(users)),
+        ("POST", "/api/v1/users", post(add_user)),
+        ("GET", "/api/v1/audit", get(audit_log)),
+        ("POST", "/api/v1/audit/verify", post(audit_verify)),
+    ];
+    v.extend(ui::routes());
+    v
+}
+
+/// Method and path of every route, for the authorisation matrix test.
+pub fn endpoints() -> Vec<(&'static str, &'static str)> {
+    routes().into_iter().map(|(m, p, _)| (m, p)).collect()
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/login", post(login))
-        .route("/api/v1/alerts", get(alerts))
-        .route("/api/v1/alerts/stream", get(stream))
-        .route("/api/v1/alerts/{id}", get(alert))
-        .route("/api/v1/alerts/{id}/media/{which}", get(alert_media))
-        .route("/api/v1/alerts/{id}/review", post(review))
-        .route("/api/v1/alerts/{id}/dispatch", post(dispatch))
-        .route("/api/v1/cameras/health", get(camera_health))
-        .fallback(not_found)
+    let mut r = Router::new();
+    for (_, path, handler) in routes() {
+        // Routes on the same path with other methods are merged by axum.
+        r = r.route(path, handler);
+    }
+    r.fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -325,7 +660,11 @@ async fn security_headers(mut r: Response) -> Response {
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert(
         "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        // Scripts, styles and images from this server only; no inline script, no eval.
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
     );
     r
 }
@@ -340,6 +679,8 @@ pub enum ServeError {
     Bind(SocketAddr, std::io::Error),
     #[error("the server stopped: {0}")]
     Serve(std::io::Error),
+    #[error("no random numbers for the CSRF key: {0}; check the operating system's entropy source")]
+    Random(String),
 }
 
 /// Bind (loopback only) and serve until the future `shutdown` completes.

@@ -177,10 +177,7 @@ async fn api_alert_flow_with_two_reviewers() {
         .await
         .unwrap();
 
-    let state = mandat_web::AppState {
-        control: control.clone(),
-        health: Arc::new(Vec::new),
-    };
+    let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new)).unwrap();
     let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state)
         .await
         .unwrap();

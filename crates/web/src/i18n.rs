@@ -1,0 +1,376 @@
+//! The UI's words in Swedish (default) and English. One table, so a missing translation is a
+//! missing row that the unit test below finds, not a blank on an operator's screen.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Sv,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Sv => "sv",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "sv" => Some(Lang::Sv),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Sv => Lang::En,
+            Lang::En => Lang::Sv,
+        }
+    }
+}
+
+/// (key, Swedish, English).
+const TEXTS: &[(&str, &str, &str)] = &[
+    (
+        "app.tagline",
+        "Realtidsigenkänning enligt lag 2026:806",
+        "Real-time recognition under Act 2026:806",
+    ),
+    ("login.title", "Logga in", "Log in"),
+    ("login.user", "Användar-id", "User id"),
+    ("login.password", "Lösenord", "Password"),
+    ("login.submit", "Logga in", "Log in"),
+    ("logout", "Logga ut", "Log out"),
+    ("lang.switch", "English", "Svenska"),
+    ("nav.operator", "Larm och kameror", "Alerts and cameras"),
+    ("nav.review", "Granskning", "Review"),
+    ("nav.permits", "Tillstånd", "Permits"),
+    ("nav.decide", "Beslut", "Decisions"),
+    ("nav.audit", "Logg", "Audit log"),
+    ("nav.admin", "Administration", "Administration"),
+    (
+        "time.note",
+        "Tider i svensk tid",
+        "Times are Swedish local time",
+    ),
+    ("alerts.live", "Larm (uppdateras direkt)", "Alerts (live)"),
+    ("alerts.none", "Inga larm.", "No alerts."),
+    ("col.time", "Tid", "Time"),
+    ("col.camera", "Kamera", "Camera"),
+    ("col.permit", "Tillstånd", "Permit"),
+    ("col.person", "Person", "Person"),
+    ("col.score", "Likhet / tröskel", "Score / threshold"),
+    ("col.state", "Status", "State"),
+    ("col.action", "Åtgärd", "Action"),
+    ("col.name", "Namn", "Name"),
+    ("col.owner", "Ägare", "Owner"),
+    ("col.fps", "Bilder/s", "Frames/s"),
+    ("col.dropped", "Tappade", "Dropped"),
+    (
+        "col.fitness",
+        "Lämplig för identifiering",
+        "Fit for identification",
+    ),
+    ("col.roles", "Roller", "Roles"),
+    ("col.user", "Användare", "User"),
+    ("col.purpose", "Syfte", "Purpose"),
+    ("col.period", "Period", "Period"),
+    ("col.applicant", "Sökande", "Applicant"),
+    ("col.actor", "Vem", "Who"),
+    ("col.action_done", "Vad", "What"),
+    ("col.origin", "Varifrån", "From where"),
+    ("col.details", "Detaljer", "Details"),
+    ("dispatch", "Skicka enhet", "Dispatch a unit"),
+    (
+        "dispatch.done",
+        "Utskick registrerat.",
+        "Dispatch recorded.",
+    ),
+    (
+        "awaiting.review",
+        "Väntar på två granskare",
+        "Awaiting two reviewers",
+    ),
+    ("cameras", "Kameror", "Cameras"),
+    (
+        "cameras.none",
+        "Inga kameror registrerade.",
+        "No cameras registered.",
+    ),
+    (
+        "map",
+        "Karta: kameror och aktiva tillståndsområden",
+        "Map: cameras and areas of active permits",
+    ),
+    (
+        "map.none",
+        "Inga kameror med koordinater.",
+        "No cameras with coordinates.",
+    ),
+    (
+        "map.legend",
+        "Rött område: aktivt tillstånd. Röd punkt: kamera som analyseras. Grå: analyseras inte.",
+        "Red area: active permit. Red dot: camera being analysed. Grey: not analysed.",
+    ),
+    (
+        "health.none",
+        "Motorn körs inte i den här processen.",
+        "The engine is not running in this process.",
+    ),
+    ("fit.yes", "ja", "yes"),
+    ("fit.no", "nej", "no"),
+    ("review.queue", "Granskningskö", "Review queue"),
+    (
+        "review.none",
+        "Inga larm väntar på din granskning.",
+        "No alerts await your review.",
+    ),
+    ("review.reference", "Referensbild", "Reference photo"),
+    ("review.probe", "Bild från kamera", "Camera image"),
+    (
+        "review.blind",
+        "Du ser inte den andra granskarens beslut.",
+        "You do not see the other reviewer's decision.",
+    ),
+    ("review.reason", "Motivering", "Reason"),
+    ("review.confirm", "Bekräfta träff", "Confirm match"),
+    ("review.reject", "Avvisa", "Reject"),
+    (
+        "review.done",
+        "Din granskning är registrerad.",
+        "Your review is recorded.",
+    ),
+    ("permits.title", "Tillstånd", "Permits"),
+    ("permits.none", "Inga tillstånd.", "No permits."),
+    ("permits.new", "Nytt utkast", "New draft"),
+    ("permit.apply", "Ansök", "Apply"),
+    ("permit.urgent", "Brådskande start", "Urgent start"),
+    ("permit.stop", "Avsluta användning", "Stop use"),
+    (
+        "permit.stop.reason",
+        "Skäl för att avsluta",
+        "Reason to stop",
+    ),
+    (
+        "permit.deadline",
+        "Ansökan måste göras inom",
+        "Application due within",
+    ),
+    (
+        "permit.deadline.passed",
+        "Fristen har löpt ut",
+        "The deadline has passed",
+    ),
+    (
+        "permit.done",
+        "Tillståndet är uppdaterat.",
+        "The permit is updated.",
+    ),
+    (
+        "permit.created",
+        "Utkastet är sparat. Registrera referensbilder med `mandat person enrol` innan ansökan.",
+        "The draft is saved. Enrol reference photos with `mandat person enrol` before applying.",
+    ),
+    (
+        "decide.queue",
+        "Ansökningar att besluta",
+        "Applications to decide",
+    ),
+    (
+        "decide.none",
+        "Inga ansökningar väntar.",
+        "No applications are waiting.",
+    ),
+    (
+        "decide.reasons",
+        "Skäl för beslutet",
+        "Reasons for the decision",
+    ),
+    ("decide.grant", "Bevilja", "Grant"),
+    ("decide.refuse", "Avslå", "Refuse"),
+    (
+        "decide.done",
+        "Beslutet är registrerat.",
+        "The decision is recorded.",
+    ),
+    ("cert.title", "Raderingsintyg", "Deletion certificate"),
+    (
+        "cert.intro",
+        "Tillståndet avslogs. Allt som användningen gav upphov till är raderat:",
+        "The permit was refused. Everything its use produced is deleted:",
+    ),
+    ("cert.photos", "Referensbilder", "Reference photos"),
+    ("cert.templates", "Mallar", "Templates"),
+    ("cert.alerts", "Larm", "Alerts"),
+    ("cert.reviews", "Granskningar", "Reviews"),
+    ("cert.key", "Datanyckel förstörd", "Data key destroyed"),
+    ("f.agency", "Myndighet", "Agency"),
+    ("f.purpose", "Syfte", "Purpose"),
+    ("f.offence", "Brott", "Offence"),
+    (
+        "f.annex",
+        "Kategori (AI-förordningen bilaga II)",
+        "Category (AI Act Annex II)",
+    ),
+    ("f.penalty", "Högsta straff (år)", "Maximum penalty (years)"),
+    ("f.stage", "Brottsstadium", "Stage"),
+    ("f.persons", "Utpekade personer", "Designated persons"),
+    ("f.photos", "bilder", "photos"),
+    ("f.area", "Område", "Area"),
+    ("f.polygon", "Polygon (punkter)", "Polygon (points)"),
+    ("f.start", "Från", "From"),
+    ("f.end", "Till", "To"),
+    ("f.necessity", "Nödvändighet", "Necessity"),
+    ("f.proportionality", "Proportionalitet", "Proportionality"),
+    (
+        "f.fria",
+        "Konsekvensbedömning (FRIA)",
+        "Impact assessment (FRIA)",
+    ),
+    (
+        "f.eudb",
+        "EU-databasens registrering",
+        "EU database registration",
+    ),
+    ("f.threshold", "Tröskel", "Threshold"),
+    ("f.applied", "Ansökt", "Applied"),
+    ("f.urgent", "Brådskande start", "Urgent start"),
+    ("f.decider", "Beslutas av", "Decided by"),
+    (
+        "f.person_label",
+        "Person (beskrivning, ej namn i fritext om det inte behövs)",
+        "Person (description)",
+    ),
+    ("f.photo_source", "Bildkälla", "Photo source"),
+    ("f.none", "inget", "none"),
+    ("authority.court", "Domstol", "Court"),
+    ("authority.prosecutor", "Åklagare", "Prosecutor"),
+    ("audit.title", "Granskningslogg", "Audit log"),
+    ("audit.verify", "Verifiera kedjan", "Verify chain"),
+    ("audit.intact", "Kedjan är obruten", "The chain is intact"),
+    ("audit.broken", "Kedjan är bruten", "The chain is broken"),
+    ("audit.entries", "poster", "entries"),
+    (
+        "audit.checkpoints",
+        "signerade kontrollpunkter",
+        "signed checkpoints",
+    ),
+    ("audit.filter", "Filtrera", "Filter"),
+    ("audit.shown", "visas", "shown"),
+    ("admin.users", "Användare", "Users"),
+    ("admin.add_user", "Lägg till användare", "Add user"),
+    ("admin.add_camera", "Lägg till kamera", "Add camera"),
+    (
+        "admin.stream",
+        "Ström-URL (lagras krypterad)",
+        "Stream URL (stored encrypted)",
+    ),
+    ("admin.lat", "Latitud", "Latitude"),
+    ("admin.lon", "Longitud", "Longitude"),
+    ("admin.done", "Sparat.", "Saved."),
+    (
+        "admin.nobio",
+        "Administratörer ser aldrig biometriska uppgifter.",
+        "Administrators never see biometric data.",
+    ),
+    ("error.title", "Det gick inte", "That did not work"),
+    ("error.rule", "Rättslig grund", "Legal ground"),
+    ("error.back", "Tillbaka", "Back"),
+    ("state.candidate", "väntar", "pending"),
+    ("state.verified", "verifierad", "verified"),
+    ("state.rejected", "avvisad", "rejected"),
+    ("state.expired", "förfallen", "expired"),
+    ("status.draft", "utkast", "draft"),
+    ("status.applied", "ansökt", "applied"),
+    ("status.granted", "beviljat", "granted"),
+    ("status.refused", "avslaget", "refused"),
+    ("status.stopped", "avslutat", "stopped"),
+    (
+        "status.urgent_active",
+        "brådskande, ej ansökt",
+        "urgent, not applied",
+    ),
+    (
+        "status.urgent_applied",
+        "brådskande, ansökt",
+        "urgent, applied",
+    ),
+    (
+        "purpose.victim_search",
+        "Söka brottsoffer eller försvunnen person",
+        "Find a victim or missing person",
+    ),
+    (
+        "purpose.imminent_threat",
+        "Avvärja överhängande hot mot liv eller säkerhet",
+        "Stop an imminent threat to life or safety",
+    ),
+    (
+        "purpose.suspect_location",
+        "Lokalisera misstänkt (minst 4 år)",
+        "Locate a suspect (at least 4 years)",
+    ),
+    (
+        "purpose.sentence_enforcement",
+        "Verkställa straff (minst 4 år)",
+        "Enforce a sentence (at least 4 years)",
+    ),
+];
+
+/// The text for `key`. An unknown key shows itself, so a gap is visible rather than silent.
+pub fn t(lang: Lang, key: &'static str) -> &'static str {
+    TEXTS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, sv, en)| match lang {
+            Lang::Sv => *sv,
+            Lang::En => *en,
+        })
+        .unwrap_or(key)
+}
+
+/// Like [`t`] for keys built at run time (states, purposes); unknown keys show the raw value.
+pub fn t_dyn(lang: Lang, prefix: &str, value: &str) -> String {
+    let key = format!("{prefix}.{value}");
+    TEXTS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, sv, en)| match lang {
+            Lang::Sv => (*sv).to_string(),
+            Lang::En => (*en).to_string(),
+        })
+        .unwrap_or_else(|| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_unique_and_translated() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, sv, en) in TEXTS {
+            assert!(seen.insert(*k), "duplicate key {k}");
+            assert!(!sv.is_empty() && !en.is_empty(), "empty text for {k}");
+        }
+    }
+
+    #[test]
+    fn every_state_and_purpose_has_words() {
+        for s in ["candidate", "verified", "rejected", "expired"] {
+            assert_ne!(t_dyn(Lang::Sv, "state", s), s);
+        }
+        for p in [
+            "victim_search",
+            "imminent_threat",
+            "suspect_location",
+            "sentence_enforcement",
+        ] {
+            assert_ne!(t_dyn(Lang::En, "purpose", p), p);
+        }
+        assert_eq!(t(Lang::Sv, "nav.review"), "Granskning");
+        assert_eq!(t(Lang::En, "nav.review"), "Review");
+    }
+}
