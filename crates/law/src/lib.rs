@@ -48,6 +48,21 @@ pub struct Refusal {
     pub rule: String,
 }
 
+impl Refusal {
+    /// Whether the refusal is about who asked (role, authority, separation of duties) rather than
+    /// about the request: the API answers those with 403 Forbidden.
+    pub fn forbids_actor(&self) -> bool {
+        [
+            rule::NOT_PERMITTED.code,
+            rule::WRONG_APPLICANT.code,
+            rule::WRONG_DECIDER.code,
+            rule::SAME_PERSON.code,
+            rule::TWO_PERSONS.code,
+        ]
+        .contains(&self.code.as_str())
+    }
+}
+
 /// The rules mandat enforces, each with its legal ground.
 pub mod rule {
     use super::LegalRule;

@@ -237,11 +237,7 @@ impl Permit {
         reasons: &str,
         now: Timestamp,
     ) -> Result<Effect, Refusal> {
-        let urgent = match self.status {
-            Status::Applied => false,
-            Status::UrgentApplied => true,
-            _ => return Err(wrong_state(self, "decide on")),
-        };
+        // Who may act is checked before the state, so a refusal never tells an outsider more.
         let needed = profile.rule(self.application.purpose).decider;
         if actor.user == self.applicant
             || self
@@ -262,6 +258,11 @@ impl Permit {
                 actor.user
             )));
         }
+        let urgent = match self.status {
+            Status::Applied => false,
+            Status::UrgentApplied => true,
+            _ => return Err(wrong_state(self, "decide on")),
+        };
         if reasons.trim().is_empty() {
             return Err(rule::DECISION_REASONS.refusal("the decision has no reasons".into()));
         }
@@ -292,12 +293,6 @@ impl Permit {
 
     /// Stop use before the period ends.
     pub fn stop(&mut self, actor: &Actor, reason: &str, now: Timestamp) -> Result<Effect, Refusal> {
-        if !matches!(
-            self.status,
-            Status::Granted | Status::UrgentActive | Status::UrgentApplied
-        ) {
-            return Err(wrong_state(self, "stop"));
-        }
         let may = actor.user == self.applicant
             || actor.has(Role::Prosecutor)
             || actor.has(Role::Judge)
@@ -307,6 +302,12 @@ impl Permit {
                 "{} may not stop permit {}: only its applicant, a prosecutor or a judge may",
                 actor.user, self.id
             )));
+        }
+        if !matches!(
+            self.status,
+            Status::Granted | Status::UrgentActive | Status::UrgentApplied
+        ) {
+            return Err(wrong_state(self, "stop"));
         }
         self.status = Status::Stopped;
         self.stop = Some(Stop {

@@ -47,6 +47,7 @@ pub struct AppState {
     login_attempts: Arc<
         std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (std::time::Instant, u32)>>,
     >,
+    logins_per_minute: u32,
 }
 
 /// Login attempts one address may make per minute, on top of the per-account lock-out.
@@ -63,7 +64,14 @@ impl AppState {
             default_threshold: DEFAULT_THRESHOLD,
             csrf_key: Arc::new(key),
             login_attempts: Default::default(),
+            logins_per_minute: LOGINS_PER_MINUTE,
         })
+    }
+
+    /// Login attempts allowed per address and minute (tests log in many users from one address).
+    pub fn with_logins_per_minute(mut self, n: u32) -> Self {
+        self.logins_per_minute = n;
+        self
     }
 
     pub fn with_default_threshold(mut self, t: f32) -> Self {
@@ -91,7 +99,7 @@ impl AppState {
         m.verify_slice(&given).is_ok()
     }
 
-    /// At most [`LOGINS_PER_MINUTE`] login attempts per address and minute, so guessing across
+    /// At most [`LOGINS_PER_MINUTE`] (by default) login attempts per address and minute, so guessing across
     /// many accounts is slow too.
     pub(crate) fn throttle_login(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
         let now = std::time::Instant::now();
@@ -107,7 +115,7 @@ impl AppState {
             *e = (now, 0);
         }
         e.1 += 1;
-        if e.1 > LOGINS_PER_MINUTE {
+        if e.1 > self.logins_per_minute {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "throttled",
@@ -145,7 +153,7 @@ impl From<ControlError> for ApiError {
         let code = e.code().to_string();
         let (status, rule, message) = match &e {
             ControlError::Law(r) | ControlError::Store(StoreError::Law(r)) => (
-                if r.code == "not_permitted" {
+                if r.forbids_actor() {
                     StatusCode::FORBIDDEN
                 } else {
                     StatusCode::UNPROCESSABLE_ENTITY

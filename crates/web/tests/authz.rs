@@ -1,0 +1,682 @@
+//! The authorisation matrix: every route × every role (and no session) → allowed or denied, from
+//! one table. The table must name exactly the routes the server has (`mandat_web::endpoints()`),
+//! so a new route without a row fails here before it ships.
+//!
+//! Allowed means the server did not refuse the caller: any answer but 401, 403, a redirect to the
+//! login page or a 5xx (a state refusal such as 422 still counts as allowed). Denied means 403 for
+//! a signed-in role, and 401 (API) or a redirect to the login page (pages) without a session.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mandat_audit::AuditKey;
+use mandat_control::{Control, ScopeCache};
+use mandat_law::permit::*;
+use mandat_law::time::FakeClock;
+use mandat_law::{Actor, Application, Outcome, Role, SWEDEN, Timestamp};
+use mandat_store::alerts::NewAlert;
+use mandat_store::{Camera, SecretKey, Store};
+
+/// Roles by letter: o operator, r reviewer, a applicant, p prosecutor, j judge, u auditor (IMY),
+/// d admin. `*` is public: no session needed.
+const ROLES: [(char, &str, Role); 7] = [
+    ('o', "op", Role::Operator),
+    ('r', "rev", Role::Reviewer),
+    ('a', "app", Role::Applicant),
+    ('p', "pros", Role::Prosecutor),
+    ('j', "judge", Role::Judge),
+    ('u', "aud", Role::Auditor),
+    ('d', "adm", Role::Admin),
+];
+
+const PW: &str = "a long password";
+
+/// (method, route, request path with {FIXTURE} names, who is allowed, body). API bodies are JSON;
+/// page bodies are forms, to which the caller's CSRF token is added.
+const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
+    // ---- API ----
+    ("GET", "/api/v1/health", "/api/v1/health", "*", ""),
+    (
+        "POST",
+        "/api/v1/login",
+        "/api/v1/login",
+        "*",
+        r#"{"user":"op","password":"a long password"}"#,
+    ),
+    ("POST", "/api/v1/logout", "/api/v1/logout", "orapjud", ""),
+    ("GET", "/api/v1/alerts", "/api/v1/alerts", "orapju", ""),
+    (
+        "GET",
+        "/api/v1/alerts/stream",
+        "/api/v1/alerts/stream",
+        "orapju",
+        "",
+    ),
+    (
+        "GET",
+        "/api/v1/alerts/{id}",
+        "/api/v1/alerts/{X3}",
+        "orapju",
+        "",
+    ),
+    (
+        "GET",
+        "/api/v1/alerts/{id}/media/{which}",
+        "/api/v1/alerts/{X3}/media/crop",
+        "rapj",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/alerts/{id}/review",
+        "/api/v1/alerts/{X1}/review",
+        "r",
+        r#"{"verdict":"confirm","reason":"same face"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/alerts/{id}/dispatch",
+        "/api/v1/alerts/{X3}/dispatch",
+        "o",
+        "{}",
+    ),
+    ("GET", "/api/v1/cameras", "/api/v1/cameras", "orapjud", ""),
+    (
+        "POST",
+        "/api/v1/cameras",
+        "/api/v1/cameras",
+        "d",
+        r#"{"id":"cam-api","name":"n","location":null,"owner":"police","enabled":true,"stream_url":"rtsp://127.0.0.1/x"}"#,
+    ),
+    (
+        "GET",
+        "/api/v1/cameras/health",
+        "/api/v1/cameras/health",
+        "orapjud",
+        "",
+    ),
+    ("GET", "/api/v1/permits", "/api/v1/permits", "orapju", ""),
+    (
+        "POST",
+        "/api/v1/permits",
+        "/api/v1/permits",
+        "ap",
+        "{APPLICATION}",
+    ),
+    (
+        "GET",
+        "/api/v1/permits/{id}",
+        "/api/v1/permits/{G}",
+        "orapju",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/apply",
+        "/api/v1/permits/{D1}/apply",
+        "a",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/urgent-start",
+        "/api/v1/permits/{D2}/urgent-start",
+        "a",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/stop",
+        "/api/v1/permits/{G2}/stop",
+        "apj",
+        r#"{"reason":"found"}"#,
+    ),
+    // Victim search is decided by a prosecutor: a judge is refused (wrong authority).
+    (
+        "POST",
+        "/api/v1/permits/{id}/decide",
+        "/api/v1/permits/{A1}/decide",
+        "p",
+        r#"{"outcome":"grant","reasons":"necessary"}"#,
+    ),
+    ("GET", "/api/v1/users", "/api/v1/users", "d", ""),
+    (
+        "POST",
+        "/api/v1/users",
+        "/api/v1/users",
+        "d",
+        r#"{"user":"new-api","password":"a long password","roles":["operator"]}"#,
+    ),
+    ("GET", "/api/v1/audit", "/api/v1/audit", "ud", ""),
+    (
+        "POST",
+        "/api/v1/audit/verify",
+        "/api/v1/audit/verify",
+        "ud",
+        "",
+    ),
+    // ---- pages ----
+    ("GET", "/", "/", "*", ""),
+    ("GET", "/login", "/login", "*", ""),
+    (
+        "POST",
+        "/login",
+        "/login",
+        "*",
+        "user=op&password=a+long+password",
+    ),
+    ("POST", "/logout", "/logout", "orapjud", ""),
+    ("GET", "/lang/{code}", "/lang/en?back=/login", "*", ""),
+    ("GET", "/operator", "/operator", "o", ""),
+    (
+        "POST",
+        "/operator/alerts/{id}/dispatch",
+        "/operator/alerts/{X3}/dispatch",
+        "o",
+        "",
+    ),
+    ("GET", "/ui/stream", "/ui/stream", "or", ""),
+    (
+        "GET",
+        "/ui/fragments/alerts",
+        "/ui/fragments/alerts",
+        "o",
+        "",
+    ),
+    (
+        "GET",
+        "/ui/fragments/cameras",
+        "/ui/fragments/cameras",
+        "o",
+        "",
+    ),
+    (
+        "GET",
+        "/ui/fragments/review",
+        "/ui/fragments/review",
+        "r",
+        "",
+    ),
+    (
+        "GET",
+        "/ui/fragments/permits",
+        "/ui/fragments/permits",
+        "ap",
+        "",
+    ),
+    (
+        "GET",
+        "/ui/alerts/{id}/{which}",
+        "/ui/alerts/{X3}/reference",
+        "rapj",
+        "",
+    ),
+    ("GET", "/review", "/review", "r", ""),
+    (
+        "POST",
+        "/review/{id}",
+        "/review/{X2}",
+        "r",
+        "verdict=confirm&reason=same+face",
+    ),
+    ("GET", "/permits", "/permits", "ap", ""),
+    (
+        "POST",
+        "/permits",
+        "/permits",
+        "ap",
+        "purpose=victim_search&person=p&source=s&start=2026-08-03T08:00&end=2026-08-05T08:00&necessity=n&proportionality=p&fria=f&eudb=e&cam_cam-1=on",
+    ),
+    (
+        "POST",
+        "/permits/{id}/{action}",
+        "/permits/{D3}/apply",
+        "a",
+        "",
+    ),
+    ("GET", "/decide", "/decide", "pj", ""),
+    (
+        "POST",
+        "/decide/{id}",
+        "/decide/{A2}",
+        "p",
+        "outcome=grant&reasons=necessary",
+    ),
+    ("GET", "/audit", "/audit", "ud", ""),
+    ("POST", "/audit/verify", "/audit/verify", "ud", ""),
+    ("GET", "/admin", "/admin", "d", ""),
+    (
+        "POST",
+        "/admin/users",
+        "/admin/users",
+        "d",
+        "user=new-ui&password=a+long+password&role_operator=on",
+    ),
+    (
+        "POST",
+        "/admin/cameras",
+        "/admin/cameras",
+        "d",
+        "id=cam-ui&name=n&owner=police&lat=59.3&lon=18.0&url=rtsp%3A%2F%2F127.0.0.1%2Fy",
+    ),
+    ("GET", "/static/app.css", "/static/app.css", "*", ""),
+    ("GET", "/static/htmx.min.js", "/static/htmx.min.js", "*", ""),
+    (
+        "GET",
+        "/static/htmx-ext-sse.min.js",
+        "/static/htmx-ext-sse.min.js",
+        "*",
+        "",
+    ),
+];
+
+struct Head {
+    status: u16,
+    location: Option<String>,
+}
+
+/// One request; reads the head only (streams never end), or the whole body when `body_out` asks.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: &str,
+    body_out: Option<&mut String>,
+) -> Head {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (auth_header, ctype) = match (auth, path.starts_with("/api/")) {
+        (Some(t), true) => (format!("Authorization: Bearer {t}\r\n"), "application/json"),
+        (Some(t), false) => (
+            format!("Cookie: mandat_session={t}\r\n"),
+            "application/x-www-form-urlencoded",
+        ),
+        (None, true) => (String::new(), "application/json"),
+        (None, false) => (String::new(), "application/x-www-form-urlencoded"),
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth_header}Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if body_out.is_none() && raw.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    if let Some(out) = body_out {
+        *out = rest.to_string();
+    }
+    let location = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("location: ")
+            .map(str::to_string)
+    });
+    Head {
+        status: head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0),
+        location,
+    }
+}
+
+fn t0() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
+}
+
+fn application() -> Application {
+    Application {
+        agency: Agency::Polismyndigheten,
+        purpose: Purpose::VictimSearch,
+        offence: None,
+        persons: vec![DesignatedPerson {
+            id: "p1".into(),
+            label: "l".into(),
+            photos: vec![PhotoRef {
+                id: "ph".into(),
+                source: "s".into(),
+            }],
+        }],
+        area: Area {
+            cameras: vec!["cam-1".into()],
+            polygon: None,
+        },
+        period: Period {
+            start: t0(),
+            end: t0().plus_hours(48),
+        },
+        reasons: Reasons {
+            necessity: "n".into(),
+            proportionality: "p".into(),
+            fria_ref: "f".into(),
+            eu_db_ref: "e".into(),
+        },
+        threshold: 0.4,
+    }
+}
+
+async fn fixture(control: &Control) -> HashMap<&'static str, String> {
+    let admin = Actor::new("adm", &[Role::Admin]);
+    control
+        .add_user(None, "adm", PW, &[Role::Admin], "t")
+        .await
+        .unwrap();
+    for (_, user, role) in ROLES.iter().filter(|(c, _, _)| *c != 'd') {
+        control
+            .add_user(Some(&admin), user, PW, &[*role], "t")
+            .await
+            .unwrap();
+    }
+    control
+        .add_camera(
+            &admin,
+            &Camera {
+                id: "cam-1".into(),
+                name: "c".into(),
+                location: Some((59.33, 18.06)),
+                owner: "police".into(),
+                enabled: true,
+            },
+            "x.mp4",
+            "t",
+        )
+        .await
+        .unwrap();
+    let app = Actor::new("app", &[Role::Applicant]);
+    let pros = Actor::new("pros", &[Role::Prosecutor]);
+    let mut f = HashMap::new();
+    // One permit per state-changing route, so no row's allowed request changes another row's.
+    for (name, state) in [
+        ("D1", "draft"),
+        ("D2", "draft"),
+        ("D3", "draft"),
+        ("A1", "applied"),
+        ("A2", "applied"),
+        ("G", "granted"),
+        ("G2", "granted"),
+    ] {
+        let p = control.draft(&app, application(), "t").await.unwrap();
+        control
+            .enrol(&app, &p.id, &"p1".into(), "ph", b"photo", &[0.1; 128], "t")
+            .await
+            .unwrap();
+        if state != "draft" {
+            control.apply(&app, &p.id, "t").await.unwrap();
+        }
+        if state == "granted" {
+            control
+                .decide(&pros, &p.id, Outcome::Grant, "ok", "t")
+                .await
+                .unwrap();
+        }
+        f.insert(name, p.id);
+    }
+    for x in ["X1", "X2", "X3"] {
+        control
+            .raise_alert(NewAlert {
+                id: x.into(),
+                permit: f["G"].clone(),
+                person: "p1".into(),
+                camera: "cam-1".into(),
+                captured_at: t0().plus_hours(1),
+                frame_index: 1,
+                score: 0.6,
+                threshold: 0.4,
+                watchlist_version: "v".repeat(64),
+                crop_jpeg: b"\xFF\xD8\xFFcrop".to_vec(),
+                frame_jpeg: b"\xFF\xD8\xFFframe".to_vec(),
+            })
+            .await
+            .unwrap();
+        f.insert(x, x.to_string());
+    }
+    f.insert(
+        "APPLICATION",
+        serde_json::to_string(&application()).unwrap(),
+    );
+    f
+}
+
+fn fill(template: &str, f: &HashMap<&'static str, String>) -> String {
+    let mut s = template.to_string();
+    for (k, v) in f {
+        s = s.replace(&format!("{{{k}}}"), v);
+    }
+    s
+}
+
+fn login(addr: SocketAddr, user: &str) -> String {
+    let mut body = String::new();
+    let h = request(
+        addr,
+        "POST",
+        "/api/v1/login",
+        None,
+        &format!(r#"{{"user":"{user}","password":"{PW}"}}"#),
+        Some(&mut body),
+    );
+    assert_eq!(h.status, 200, "login {user}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// The CSRF token of a session, as a page gives it to the browser.
+fn csrf(addr: SocketAddr, token: &str) -> String {
+    let mut home = String::new();
+    let h = request(addr, "GET", "/", Some(token), "", None);
+    let path = h.location.expect("/ redirects to the role's page");
+    request(addr, "GET", &path, Some(token), "", Some(&mut home));
+    let at = home
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    home[at..at + 64].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_by_every_role() {
+    // The table covers exactly the server's routes.
+    let table: BTreeSet<(&str, &str)> = MATRIX.iter().map(|r| (r.0, r.1)).collect();
+    assert_eq!(table.len(), MATRIX.len(), "a route is listed twice");
+    let served: BTreeSet<(&str, &str)> = mandat_web::endpoints().into_iter().collect();
+    let missing: Vec<_> = served.difference(&table).collect();
+    let stale: Vec<_> = table.difference(&served).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the authorisation matrix: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "rows for routes that do not exist: {stale:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            &format!("sqlite://{}", dir.path().join("m.db").display()),
+            SecretKey::random().unwrap(),
+            AuditKey::from_bytes([5; 32]),
+        )
+        .await
+        .unwrap(),
+    );
+    let clock = Arc::new(FakeClock::at(t0().plus_hours(1)));
+    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
+    let control = Arc::new(Control::new(store, clock, &SWEDEN).with_scope(scope));
+    let f = fixture(&control).await;
+    let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new))
+        .unwrap()
+        .with_logins_per_minute(10_000);
+    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state)
+        .await
+        .unwrap();
+    tokio::spawn(server);
+
+    tokio::task::spawn_blocking(move || {
+        let sessions: HashMap<char, (String, String)> = ROLES
+            .iter()
+            .map(|(c, user, _)| {
+                let token = login(addr, user);
+                let csrf = csrf(addr, &token);
+                (*c, (token, csrf))
+            })
+            .collect();
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for (method, route, path, allow, body) in MATRIX {
+            let path = fill(path, &f);
+            let is_api = path.starts_with("/api/");
+            let send = |who: Option<char>| {
+                // Logging out ends the session: use a fresh one for it.
+                let (token, csrf) = match who {
+                    None => (None, String::new()),
+                    Some(c) if route.ends_with("logout") => {
+                        let user = ROLES.iter().find(|r| r.0 == c).unwrap().1;
+                        let t = login(addr, user);
+                        let k = csrf(addr, &t);
+                        (Some(t), k)
+                    }
+                    Some(c) => {
+                        let (t, k) = &sessions[&c];
+                        (Some(t.clone()), k.clone())
+                    }
+                };
+                let body = fill(body, &f);
+                let body = if is_api || *method == "GET" || token.is_none() {
+                    body
+                } else if body.is_empty() {
+                    format!("csrf={csrf}")
+                } else {
+                    format!("csrf={csrf}&{body}")
+                };
+                request(addr, method, &path, token.as_deref(), &body, None)
+            };
+            let to_login = |h: &Head| {
+                (300..400).contains(&h.status) && h.location.as_deref() == Some("/login")
+            };
+            // Without a session.
+            let h = send(None);
+            checked += 1;
+            let ok = if *allow == "*" {
+                h.status < 400
+            } else if is_api {
+                h.status == 401
+            } else {
+                to_login(&h)
+            };
+            if !ok {
+                failures.push(format!("{method} {path} without a session: {}", h.status));
+            }
+            if *allow == "*" {
+                continue;
+            }
+            // Denied roles first: a refused request changes nothing, an allowed one may.
+            let mut order: Vec<&(char, &str, Role)> = ROLES.iter().collect();
+            order.sort_by_key(|(c, _, _)| allow.contains(*c));
+            for (c, user, _) in order {
+                let h = send(Some(*c));
+                checked += 1;
+                let allowed = allow.contains(*c);
+                // Logging out ends at the login page: there it is the success.
+                let ok = if allowed {
+                    !matches!(h.status, 401 | 403)
+                        && h.status < 500
+                        && (!to_login(&h) || *route == "/logout")
+                } else {
+                    h.status == 403
+                };
+                if !ok {
+                    failures.push(format!(
+                        "{method} {path} as {user}: {} but expected {}",
+                        h.status,
+                        if allowed { "allowed" } else { "403" }
+                    ));
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {checked} checks failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        assert!(checked > 300, "only {checked} checks ran");
+    })
+    .await
+    .unwrap();
+}
+
+/// A form without the session's CSRF token changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_csrf_token_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            &format!("sqlite://{}", dir.path().join("m.db").display()),
+            SecretKey::random().unwrap(),
+            AuditKey::from_bytes([5; 32]),
+        )
+        .await
+        .unwrap(),
+    );
+    let clock = Arc::new(FakeClock::at(t0().plus_hours(1)));
+    let control = Arc::new(Control::new(store, clock, &SWEDEN));
+    let f = fixture(&control).await;
+    let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new))
+        .unwrap()
+        .with_logins_per_minute(10_000);
+    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state)
+        .await
+        .unwrap();
+    tokio::spawn(server);
+    let users_before = control
+        .users(&Actor::new("adm", &[Role::Admin]))
+        .await
+        .unwrap()
+        .len();
+    let d1 = f["D1"].clone();
+    tokio::task::spawn_blocking(move || {
+        let adm = login(addr, "adm");
+        let app = login(addr, "app");
+        let other = login(addr, "op");
+        let foreign = csrf(addr, &other);
+        for (token, path, body) in [
+            (
+                &adm,
+                "/admin/users".to_string(),
+                "user=x&password=a+long+password&role_operator=on".to_string(),
+            ),
+            // Another session's token is no good either.
+            (
+                &adm,
+                "/admin/users".to_string(),
+                format!("csrf={foreign}&user=y&password=a+long+password&role_operator=on"),
+            ),
+            (&app, format!("/permits/{d1}/apply"), "csrf=00".to_string()),
+        ] {
+            let h = request(addr, "POST", &path, Some(token), &body, None);
+            assert_eq!(h.status, 403, "POST {path} with {body}");
+        }
+    })
+    .await
+    .unwrap();
+    let admin = Actor::new("adm", &[Role::Admin]);
+    assert_eq!(control.users(&admin).await.unwrap().len(), users_before);
+    let p = control
+        .permit(&Actor::new("app", &[Role::Applicant]), &f["D1"])
+        .await
+        .unwrap();
+    assert_eq!(p.status, mandat_law::Status::Draft);
+}
