@@ -39,8 +39,18 @@ pub struct DemoArgs {
     /// Test data with the videos and watchlist photos (default: MANDAT_DATA, else ../shared/data).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// How far the demo permit goes before the server starts: `granted` (alerts at once), or
+    /// `draft` (photos enrolled; the officer applies and the prosecutor decides in the web app).
+    #[arg(long, value_enum, default_value_t = PermitStage::Granted)]
+    permit_stage: PermitStage,
     #[command(flatten)]
     serve: ServeArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PermitStage {
+    Draft,
+    Granted,
 }
 
 #[derive(Subcommand)]
@@ -214,6 +224,7 @@ async fn seed(
     data: &Path,
     pipeline: &PipelineArgs,
     street: bool,
+    stage: PermitStage,
 ) -> Result<Seeded> {
     if home.exists() {
         // Demo data only: each run starts from nothing.
@@ -364,6 +375,10 @@ async fn seed(
             )
             .await?;
     }
+    if stage == PermitStage::Draft {
+        store.close().await;
+        return Ok((paths, logins, Some((p.id, names.len()))));
+    }
     control.apply(&officer, &p.id, o).await?;
     let prosecutor = Actor::new("prosecutor", &[Role::Prosecutor]);
     control
@@ -392,6 +407,7 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
         &data,
         &args.serve.pipeline,
         true,
+        args.permit_stage,
     ))?;
     let home = paths.home();
     rt.block_on(run_server(
@@ -408,6 +424,10 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
             println!("  {u:<11} {pw}");
         }
         match &permit {
+            Some((id, n)) if args.permit_stage == PermitStage::Draft => println!(
+                "permit {id}: a draft for a victim search for {n} persons on camera sergel-1, photos\n\
+                 enrolled. Log in as `officer` to apply (or start urgent use), then as `prosecutor` to decide."
+            ),
             Some((id, n)) => println!(
                 "permit {id}: victim search for {n} persons on camera sergel-1, granted by `prosecutor`;\n\
                  camera slussen-2 is outside the permit and is not analysed.\n\
@@ -579,7 +599,14 @@ pub fn latency(
 ) -> Result<serde_json::Value> {
     let home = std::env::temp_dir().join(format!("mandat-latency-{}", std::process::id()));
     let rt = runtime_multi()?;
-    let (paths, _, permit) = rt.block_on(seed(&home, "se-2026", data, pipeline, false))?;
+    let (paths, _, permit) = rt.block_on(seed(
+        &home,
+        "se-2026",
+        data,
+        pipeline,
+        false,
+        PermitStage::Granted,
+    ))?;
     if permit.is_none() {
         bail!("no synthetic test data under {}", data.display());
     }

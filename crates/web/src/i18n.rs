@@ -240,7 +240,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("f.decider", "Beslutas av", "Decided by"),
     (
         "f.person_label",
-        "Person (beskrivning, ej namn i fritext om det inte behövs)",
+        "Person (beskrivning)",
         "Person (description)",
     ),
     ("f.photo_source", "Bildkälla", "Photo source"),

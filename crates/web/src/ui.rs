@@ -463,13 +463,13 @@ async fn operator(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash>) 
             div.grid {
                 section.panel hx-ext="sse" sse-connect="/ui/stream" {
                     h2 { (t(l, "alerts.live")) }
-                    div #alerts hx-get="/ui/fragments/alerts" hx-trigger="sse:alert, every 30s" {
+                    div #alerts hx-get="/ui/fragments/alerts" hx-trigger="sse:alert, every 5s" {
                         (alerts)
                     }
                 }
                 section.panel {
                     h2 { (t(l, "map")) }
-                    (map)
+                    div #map hx-get="/ui/fragments/map" hx-trigger="every 5s" { (map) }
                 }
             }
             section.panel {
@@ -636,6 +636,11 @@ async fn fragment_alerts(State(s): State<AppState>, v: Viewer) -> Page {
     Ok(alerts_table(&s, &v).await?.into_response())
 }
 
+async fn fragment_map(State(s): State<AppState>, v: Viewer) -> Page {
+    v.require(&[Role::Operator])?;
+    Ok(map_svg(&s, &v).await?.into_response())
+}
+
 async fn fragment_cameras(State(s): State<AppState>, v: Viewer) -> Page {
     v.require(&[Role::Operator])?;
     Ok(cameras_table(&s, &v).await?.into_response())
@@ -690,23 +695,17 @@ async fn review_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash
         html! {
             p.muted { (t(l, "review.blind")) }
             div hx-ext="sse" sse-connect="/ui/stream" {
-                div #queue hx-get="/ui/fragments/review" hx-trigger="sse:alert, every 30s" { (queue) }
+                // Only a notice is live: swapping the queue would wipe a reason being typed.
+                div #queue-news hx-get="/ui/fragments/review" hx-trigger="sse:alert, every 10s" {}
             }
+            div #queue { (queue) }
         },
     ))
 }
 
 async fn review_queue(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
     let l = v.lang;
-    let alerts: Vec<AlertRecord> = s
-        .control
-        .alerts(&v.actor, 0, 10_000)
-        .await
-        .page(l)?
-        .into_iter()
-        .filter(|a| a.state == AlertState::Candidate)
-        .filter(|a| !a.reviews.iter().any(|r| r.reviewer == v.actor.user))
-        .collect();
+    let alerts = pending_for(s, v).await?;
     Ok(html! {
         @if alerts.is_empty() {
             p.muted { (t(l, "review.none")) }
@@ -744,9 +743,31 @@ async fn review_queue(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
     })
 }
 
+/// How many alerts await this reviewer, with a link that reloads the queue.
 async fn fragment_review(State(s): State<AppState>, v: Viewer) -> Page {
     v.require(&[Role::Reviewer])?;
-    Ok(review_queue(&s, &v).await?.into_response())
+    let l = v.lang;
+    let n = pending_for(&s, &v).await?.len();
+    Ok(html! {
+        @if n > 0 {
+            div.flash.ok role="status" {
+                (n) " " (t(l, "review.pending")) " "
+                a href="/review" { (t(l, "review.reload")) }
+            }
+        }
+    }
+    .into_response())
+}
+
+async fn pending_for(s: &AppState, v: &Viewer) -> Result<Vec<AlertRecord>, UiError> {
+    Ok(s.control
+        .alerts(&v.actor, 0, 10_000)
+        .await
+        .page(v.lang)?
+        .into_iter()
+        .filter(|a| a.state == AlertState::Candidate)
+        .filter(|a| !a.reviews.iter().any(|r| r.reviewer == v.actor.user))
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -1495,6 +1516,7 @@ pub(crate) fn routes() -> Vec<RouteRow> {
         ("GET", "/ui/stream", get(ui_stream)),
         ("GET", "/ui/fragments/alerts", get(fragment_alerts)),
         ("GET", "/ui/fragments/cameras", get(fragment_cameras)),
+        ("GET", "/ui/fragments/map", get(fragment_map)),
         ("GET", "/ui/fragments/review", get(fragment_review)),
         ("GET", "/ui/fragments/permits", get(fragment_permits)),
         ("GET", "/ui/alerts/{id}/{which}", get(alert_image)),

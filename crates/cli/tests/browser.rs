@@ -1,0 +1,483 @@
+//! The web app in a real browser: Debian's headless Chromium driven through WebDriver
+//! (chromium-driver), against `mandat demo` with the engine replaying the synthetic video.
+//!
+//! 1. An officer applies for the permit, a prosecutor grants it, the replayed video raises an
+//!    alert that appears live on the operator's page, two reviewers confirm it, and the auditor
+//!    sees the chain verified with those events.
+//! 2. An urgent start produces alerts; the prosecutor refuses the permit, gets the deletion
+//!    certificate, and the alerts disappear from the operator's page.
+//!
+//! Screenshots of every step go to `target/browser-artifacts/` (or `MANDAT_ARTIFACTS`).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+fn data() -> PathBuf {
+    let d = std::env::var_os("MANDAT_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    assert!(
+        d.join("synthetic/watchlist").is_dir(),
+        "test data not found at {}; set MANDAT_DATA",
+        d.display()
+    );
+    d
+}
+
+fn artifacts() -> PathBuf {
+    let d = std::env::var_os("MANDAT_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts")
+        });
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A child process killed when the test ends, pass or fail.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Demo {
+    _proc: Killed,
+    _home: tempfile::TempDir,
+    url: String,
+    logins: HashMap<String, String>,
+}
+
+/// `mandat demo` with the permit left as a draft, on a free port; reads its URL and logins.
+fn demo() -> Demo {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mandat"))
+        .args([
+            "demo",
+            "--permit-stage",
+            "draft",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(data())
+        .arg("--home")
+        .arg(home.path().join("demo"))
+        .env_remove("MANDAT_DB")
+        .env_remove("MANDAT_HOME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run mandat demo");
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let proc = Killed(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut url = None;
+    let mut logins = HashMap::new();
+    let mut in_logins = false;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        let line = match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(l) => l,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(_) => panic!("mandat demo exited before it was ready (see its messages above)"),
+        };
+        if let Some(rest) = line.strip_prefix("mandat demo  ") {
+            url = rest
+                .split_whitespace()
+                .next()
+                .map(|u| u.trim_end_matches('/').to_string());
+        } else if line.starts_with("logins") {
+            in_logins = true;
+        } else if in_logins && line.starts_with("  ") {
+            let mut it = line.split_whitespace();
+            if let (Some(u), Some(p)) = (it.next(), it.next()) {
+                logins.insert(u.to_string(), p.to_string());
+            }
+        } else if in_logins {
+            break;
+        }
+    }
+    // Keep draining so the demo never blocks on a full pipe.
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    Demo {
+        _proc: proc,
+        _home: home,
+        url: url.expect("mandat demo printed its URL"),
+        logins,
+    }
+}
+
+/// chromedriver on a free port.
+fn chromedriver() -> (Killed, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver not found: install Debian's chromium and chromium-driver (scripts/test-deps.sh does)");
+    let proc = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (proc, port)
+}
+
+async fn browser(port: u16) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--window-size=1440,1000", "--no-first-run"
+        ]}),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("start a headless Chromium session")
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn login(c: &Client, d: &Demo, user: &str) {
+    c.goto(&format!("{}/login", d.url)).await.unwrap();
+    c.find(Locator::Id("user"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(&d.logins[user])
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Signed in: the header names the user.
+    let who = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("header .who span"))
+        .await
+        .unwrap_or_else(|e| panic!("{user} could not log in: {e}"));
+    assert!(who.text().await.unwrap().contains(user));
+}
+
+async fn logout(c: &Client) {
+    c.find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("password"))
+        .await
+        .unwrap();
+}
+
+async fn body_text(c: &Client) -> String {
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Poll the page as it is (no reload) until `ok` holds.
+async fn until<F: Fn(&str) -> bool>(c: &Client, what: &str, secs: u64, ok: F) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let html = c.source().await.unwrap();
+        if ok(&html) {
+            return html;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn first_alert_id(html: &str) -> Option<String> {
+    let at = html.find("id=\"alert-")? + "id=\"alert-".len();
+    let end = html[at..].find('"')?;
+    Some(html[at..at + end].to_string())
+}
+
+async fn grant_or_refuse(c: &Client, d: &Demo, outcome: &str, shot_name: &str) {
+    login(c, d, "prosecutor").await;
+    c.goto(&format!("{}/decide", d.url)).await.unwrap();
+    let text = body_text(c).await;
+    for field in ["FRIA-DEMO-1", "EU-DB-DEMO-1", "sergel-1", "demo person"] {
+        assert!(text.contains(field), "the decision page shows {field}");
+    }
+    c.find(Locator::Css("textarea[name=reasons]"))
+        .await
+        .unwrap()
+        .send_keys("Nödvändigt och proportionerligt: en kamera, en vecka.")
+        .await
+        .unwrap();
+    shot(c, shot_name).await;
+    c.find(Locator::Css(&format!("button[value={outcome}]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permit_to_verified_alert_in_the_browser() {
+    let d = demo();
+    let (_driver, port) = chromedriver();
+    let op = browser(port).await;
+    let c = browser(port).await;
+
+    // The operator watches before anything is granted.
+    login(&op, &d, "operator").await;
+    assert!(
+        op.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/operator")
+    );
+    assert!(body_text(&op).await.contains("Inga larm"));
+    shot(&op, "flow1-01-operator-before").await;
+
+    // 1. The officer applies.
+    login(&c, &d, "officer").await;
+    shot(&c, "flow1-02-officer-permits").await;
+    c.find(Locator::Css("form[action$='/apply'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let html = until(&c, "the application to be filed", 20, |h| {
+        h.contains("st-applied")
+    })
+    .await;
+    assert!(html.contains("Tillståndet är uppdaterat"));
+    logout(&c).await;
+
+    // 2. The prosecutor grants, reading every field the law requires.
+    grant_or_refuse(&c, &d, "grant", "flow1-03-prosecutor-decides").await;
+    until(&c, "the decision to be recorded", 20, |h| {
+        h.contains("Beslutet är registrerat")
+    })
+    .await;
+    logout(&c).await;
+
+    // 3. The replayed video raises an alert; it appears on the operator's page without a reload.
+    let html = until(&op, "a live alert on the operator page", 180, |h| {
+        h.contains("id=\"alert-")
+    })
+    .await;
+    let alert = first_alert_id(&html).unwrap();
+    shot(&op, "flow1-04-operator-live-alert").await;
+
+    // 4. Two reviewers confirm it, each blind to the other.
+    for (i, reviewer) in ["reviewer1", "reviewer2"].iter().enumerate() {
+        login(&c, &d, reviewer).await;
+        c.goto(&format!("{}/review", d.url)).await.unwrap();
+        let card = c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Id(&format!("review-{alert}")))
+            .await
+            .unwrap();
+        // Reference photo and probe crop side by side, both loaded.
+        let imgs = card.find_all(Locator::Css("img")).await.unwrap();
+        assert_eq!(imgs.len(), 2);
+        let loaded = c
+            .execute(
+                &format!(
+                    "return Array.from(document.querySelectorAll('#review-{alert} img'))\
+                     .every(i => i.complete && i.naturalWidth > 0)"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(loaded, serde_json::Value::Bool(true), "both images load");
+        if i == 1 {
+            assert!(
+                !body_text(&c).await.contains("reviewer1"),
+                "the second reviewer sees nothing of the first"
+            );
+        }
+        card.find(Locator::Css("textarea"))
+            .await
+            .unwrap()
+            .send_keys("Samma ansikte: ögon, näsa, hårfäste.")
+            .await
+            .unwrap();
+        shot(&c, &format!("flow1-05-{reviewer}-queue")).await;
+        card.find(Locator::Css("button[value=confirm]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(&c, "the review to be recorded", 20, |h| {
+            h.contains("Din granskning är registrerad")
+        })
+        .await;
+        logout(&c).await;
+    }
+    let row = format!("id=\"alert-{alert}\"");
+    until(&op, "the alert shown as verified", 40, |h| {
+        h.find(&row).is_some_and(|at| {
+            h[at..]
+                .split("</tr>")
+                .next()
+                .unwrap_or("")
+                .contains("st-verified")
+        })
+    })
+    .await;
+    shot(&op, "flow1-06-operator-verified").await;
+
+    // 5. The auditor verifies the chain and finds those events.
+    login(&c, &d, "auditor").await;
+    c.find(Locator::Css("form[action='/audit/verify'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let verdict = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Id("verdict"))
+        .await
+        .unwrap();
+    assert!(
+        verdict.text().await.unwrap().contains("obruten"),
+        "chain intact"
+    );
+    let text = body_text(&c).await;
+    for action in [
+        "permit.apply",
+        "permit.grant",
+        "alert.review",
+        "alert.view_reference",
+        "use.start",
+        "audit.verify",
+    ] {
+        assert!(text.contains(action), "the audit page lists {action}");
+    }
+    shot(&c, "flow1-07-auditor-verified").await;
+
+    // The language switch works on every page.
+    c.find(Locator::LinkText("English"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(&c, "English", 10, |h| h.contains("Audit log")).await;
+    shot(&c, "flow1-08-auditor-english").await;
+    op.close().await.unwrap();
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_urgent_use_erases_its_alerts_in_the_browser() {
+    let d = demo();
+    let (_driver, port) = chromedriver();
+    let op = browser(port).await;
+    let c = browser(port).await;
+    login(&op, &d, "operator").await;
+
+    // Urgent start: use begins at once, with the 24-hour countdown in view.
+    login(&c, &d, "officer").await;
+    c.find(Locator::Css("form[action$='/urgent-start'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let html = until(&c, "the urgent start", 20, |h| {
+        h.contains("st-urgent_active")
+    })
+    .await;
+    assert!(html.contains("class=\"countdown\""));
+    assert!(html.contains("23 h 5") || html.contains("24 h 00") || html.contains("23 h"));
+    shot(&c, "flow2-01-urgent-countdown").await;
+
+    until(&op, "alerts from the urgent use", 180, |h| {
+        h.contains("id=\"alert-")
+    })
+    .await;
+    shot(&op, "flow2-02-operator-alerts").await;
+
+    // The application follows; the prosecutor refuses it.
+    c.find(Locator::Css("form[action$='/apply'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(&c, "the application", 20, |h| {
+        h.contains("st-urgent_applied")
+    })
+    .await;
+    logout(&c).await;
+    grant_or_refuse(&c, &d, "refuse", "flow2-03-prosecutor-refuses").await;
+    let cert = c
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Id("certificate"))
+        .await
+        .unwrap();
+    let text = cert.text().await.unwrap();
+    assert!(text.contains("Raderingsintyg") || text.contains("raderat"));
+    shot(&c, "flow2-04-deletion-certificate").await;
+
+    // Everything the use produced is gone, from the operator's page too.
+    until(&op, "the alerts to disappear", 30, |h| {
+        !h.contains("id=\"alert-")
+    })
+    .await;
+    assert!(body_text(&op).await.contains("Inga larm"));
+    shot(&op, "flow2-05-operator-after-refusal").await;
+    op.close().await.unwrap();
+    c.close().await.unwrap();
+}
