@@ -255,10 +255,10 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let key = self.data_key(&mut tx, permit).await?;
         tx.commit().await?;
-        Ok(key.open(
+        key.open(
             &row.try_get::<Vec<u8>, _>("sealed")?,
             format!("photo:{permit}/{photo_id}").as_bytes(),
-        )?)
+        )
     }
 
     /// One reviewer's decision on an alert, under the two-person rule of `mandat_law::review`.

@@ -79,12 +79,17 @@ impl AppState {
         self
     }
 
-    pub(crate) fn csrf_token(&self, session_token: &str) -> String {
+    fn csrf_mac(&self, session_token: &str) -> hmac::Hmac<sha2::Sha256> {
         use hmac::Mac;
         let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key[..])
             .expect("HMAC takes keys of any length");
         m.update(session_token.as_bytes());
-        hex::encode(m.finalize().into_bytes())
+        m
+    }
+
+    pub(crate) fn csrf_token(&self, session_token: &str) -> String {
+        use hmac::Mac;
+        hex::encode(self.csrf_mac(session_token).finalize().into_bytes())
     }
 
     pub(crate) fn csrf_ok(&self, session_token: &str, given: &str) -> bool {
@@ -92,15 +97,12 @@ impl AppState {
         let Ok(given) = hex::decode(given) else {
             return false;
         };
-        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key[..])
-            .expect("HMAC takes keys of any length");
-        m.update(session_token.as_bytes());
         // Constant-time comparison.
-        m.verify_slice(&given).is_ok()
+        self.csrf_mac(session_token).verify_slice(&given).is_ok()
     }
 
-    /// At most [`LOGINS_PER_MINUTE`] (by default) login attempts per address and minute, so guessing across
-    /// many accounts is slow too.
+    /// At most [`LOGINS_PER_MINUTE`] (by default) login attempts per address and minute, so
+    /// guessing across many accounts is slow too.
     pub(crate) fn throttle_login(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
         let now = std::time::Instant::now();
         let mut m = self

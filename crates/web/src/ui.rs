@@ -878,7 +878,7 @@ async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
     let l = v.lang;
     let now = s.control.now().page(l)?;
     let mut permits = s.control.permits(&v.actor).await.page(l)?;
-    permits.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    permits.sort_by_key(|p| std::cmp::Reverse(p.created_at));
     Ok(html! {
         @if permits.is_empty() { p.muted { (t(l, "permits.none")) } }
         @else {
