@@ -193,6 +193,7 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "o",
         "",
     ),
+    ("GET", "/ui/fragments/map", "/ui/fragments/map", "o", ""),
     (
         "GET",
         "/ui/fragments/review",
