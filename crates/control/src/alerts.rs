@@ -79,7 +79,38 @@ fn blind(actor: &Actor, mut a: AlertRecord) -> AlertRecord {
     a
 }
 
+/// Counts for monitoring: alerts by state and how long reviews took. Numbers only, no ids.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertStatistics {
+    pub by_state: std::collections::BTreeMap<&'static str, u64>,
+    /// Seconds from an alert to its last review, for decided alerts.
+    pub review_latency_s: Vec<f64>,
+}
+
 impl Control {
+    /// Monitoring counts over the most recent 10,000 alerts, for the metrics endpoint.
+    pub async fn alert_statistics(&self) -> Result<AlertStatistics> {
+        let mut out = AlertStatistics::default();
+        for st in [
+            AlertState::Candidate,
+            AlertState::Verified,
+            AlertState::Rejected,
+            AlertState::Expired,
+        ] {
+            out.by_state.insert(st.as_str(), 0);
+        }
+        for a in self.store.alerts(0, 10_000).await? {
+            *out.by_state.entry(a.state.as_str()).or_default() += 1;
+            if matches!(a.state, AlertState::Verified | AlertState::Rejected)
+                && let Some(last) = a.reviews.iter().map(|r| r.at.0).max()
+            {
+                out.review_latency_s
+                    .push((last - a.created_at.0).max(0) as f64 / 1000.0);
+            }
+        }
+        Ok(out)
+    }
+
     /// Store a candidate alert from the engine and tell live clients.
     pub async fn raise_alert(&self, alert: NewAlert) -> Result<AlertEvent> {
         let now = self.now()?;

@@ -19,7 +19,7 @@ use mandat_law::{
 use mandat_store::{Camera, DeletionCertificate, Store, StoreError};
 use serde_json::json;
 
-pub use alerts::{AlertEvent, AlertSink, ChannelSink};
+pub use alerts::{AlertEvent, AlertSink, AlertStatistics, ChannelSink};
 pub use scope::{ScopeCache, ScopeSource, WatchlistView};
 
 #[derive(Debug, thiserror::Error)]

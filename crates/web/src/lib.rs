@@ -596,6 +596,138 @@ async fn audit_verify(
     Ok(Json(s.control.audit_verify(&a, &origin(&peer)).await?).into_response())
 }
 
+/// Prometheus text format: cameras, frame rates, dropped frames, alerts by state and review
+/// latency. Labels are camera ids and states only: no permit, person or user.
+async fn metrics(State(s): State<AppState>) -> ApiResult<Response> {
+    use std::fmt::Write;
+    let health = (s.health)();
+    let stats = s.control.alert_statistics().await?;
+    let mut m = String::new();
+    let head = |m: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(m, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    head(
+        &mut m,
+        "mandat_cameras",
+        "gauge",
+        "Cameras run by the engine.",
+    );
+    let _ = writeln!(m, "mandat_cameras {}", health.len());
+    head(
+        &mut m,
+        "mandat_camera_connected",
+        "gauge",
+        "1 when the camera delivers frames.",
+    );
+    for h in &health {
+        let _ = writeln!(
+            m,
+            "mandat_camera_connected{{camera=\"{}\"}} {}",
+            label(&h.camera),
+            u8::from(h.connected)
+        );
+    }
+    head(
+        &mut m,
+        "mandat_camera_fps",
+        "gauge",
+        "Frames per second in from the camera and analysed.",
+    );
+    for h in &health {
+        let c = label(&h.camera);
+        let _ = writeln!(
+            m,
+            "mandat_camera_fps{{camera=\"{c}\",stage=\"input\"}} {}",
+            h.input_fps
+        );
+        let _ = writeln!(
+            m,
+            "mandat_camera_fps{{camera=\"{c}\",stage=\"processed\"}} {}",
+            h.processed_fps
+        );
+    }
+    head(
+        &mut m,
+        "mandat_camera_frames_total",
+        "counter",
+        "Frames by what became of them: analysed, dropped under load, or not analysed because no permit covers the camera.",
+    );
+    for h in &health {
+        let c = label(&h.camera);
+        for (outcome, n) in [
+            ("in", h.frames_in),
+            ("processed", h.frames_processed),
+            ("dropped", h.frames_dropped),
+            ("unscoped", h.frames_unscoped),
+        ] {
+            let _ = writeln!(
+                m,
+                "mandat_camera_frames_total{{camera=\"{c}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
+    head(
+        &mut m,
+        "mandat_camera_alerts_total",
+        "counter",
+        "Candidate alerts raised on the camera.",
+    );
+    for h in &health {
+        let _ = writeln!(
+            m,
+            "mandat_camera_alerts_total{{camera=\"{}\"}} {}",
+            label(&h.camera),
+            h.alerts
+        );
+    }
+    head(
+        &mut m,
+        "mandat_alerts",
+        "gauge",
+        "Stored alerts by state (the newest 10,000).",
+    );
+    for (state, n) in &stats.by_state {
+        let _ = writeln!(m, "mandat_alerts{{state=\"{state}\"}} {n}");
+    }
+    head(
+        &mut m,
+        "mandat_review_latency_seconds",
+        "summary",
+        "From an alert to its last review, for decided alerts.",
+    );
+    let mut lat = stats.review_latency_s.clone();
+    lat.sort_by(f64::total_cmp);
+    for q in [0.5, 0.95] {
+        if !lat.is_empty() {
+            let i = ((lat.len() - 1) as f64 * q).round() as usize;
+            let _ = writeln!(
+                m,
+                "mandat_review_latency_seconds{{quantile=\"{q}\"}} {}",
+                lat[i]
+            );
+        }
+    }
+    let _ = writeln!(
+        m,
+        "mandat_review_latency_seconds_sum {}",
+        lat.iter().sum::<f64>() + 0.0
+    );
+    let _ = writeln!(m, "mandat_review_latency_seconds_count {}", lat.len());
+    let mut r = m.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+/// A Prometheus label value, escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 async fn health() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
@@ -613,6 +745,8 @@ async fn not_found() -> ApiError {
 pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
     let mut v: Vec<(&'static str, &'static str, MethodRouter<AppState>)> = vec![
         ("GET", "/api/v1/health", get(health)),
+        // Numbers only, for the monitoring on the same host (the server listens on loopback).
+        ("GET", "/metrics", get(metrics)),
         ("POST", "/api/v1/login", post(login)),
         ("POST", "/api/v1/logout", post(logout)),
         ("GET", "/api/v1/alerts", get(alerts)),

@@ -482,9 +482,8 @@ async fn operator(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash>) 
 
 async fn alerts_table(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
     let l = v.lang;
-    let mut alerts = s.control.alerts(&v.actor, 0, 10_000).await.page(l)?;
-    alerts.reverse();
-    alerts.truncate(50);
+    // Newest first, as the store gives them.
+    let alerts = s.control.alerts(&v.actor, 0, 50).await.page(l)?;
     Ok(html! {
         @if alerts.is_empty() {
             p.muted { (t(l, "alerts.none")) }

@@ -158,6 +158,7 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "ud",
         "",
     ),
+    ("GET", "/metrics", "/metrics", "*", ""),
     // ---- pages ----
     ("GET", "/", "/", "*", ""),
     ("GET", "/login", "/login", "*", ""),
@@ -680,4 +681,80 @@ async fn forms_without_csrf_token_are_refused() {
         .await
         .unwrap();
     assert_eq!(p.status, mandat_law::Status::Draft);
+}
+
+/// Metrics carry numbers by camera and state, never a permit, person or user; the operator sees the
+/// newest alert first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_carry_no_personal_data_and_alerts_list_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            &format!("sqlite://{}", dir.path().join("m.db").display()),
+            SecretKey::random().unwrap(),
+            AuditKey::from_bytes([5; 32]),
+        )
+        .await
+        .unwrap(),
+    );
+    let clock = Arc::new(FakeClock::at(t0().plus_hours(1)));
+    let control = Arc::new(Control::new(store, clock.clone(), &SWEDEN));
+    let f = fixture(&control).await;
+    clock.advance(60_000);
+    control
+        .raise_alert(NewAlert {
+            id: "X4".into(),
+            permit: f["G"].clone(),
+            person: "p1".into(),
+            camera: "cam-1".into(),
+            captured_at: t0().plus_hours(1),
+            frame_index: 9,
+            score: 0.7,
+            threshold: 0.4,
+            watchlist_version: "v".repeat(64),
+            crop_jpeg: b"\xFF\xD8\xFFcrop".to_vec(),
+            frame_jpeg: b"\xFF\xD8\xFFframe".to_vec(),
+        })
+        .await
+        .unwrap();
+    let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new))
+        .unwrap()
+        .with_logins_per_minute(10_000);
+    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state)
+        .await
+        .unwrap();
+    tokio::spawn(server);
+    let permit = f["G"].clone();
+    tokio::task::spawn_blocking(move || {
+        let mut body = String::new();
+        let h = request(addr, "GET", "/metrics", None, "", Some(&mut body));
+        assert_eq!(h.status, 200);
+        assert!(
+            body.contains("mandat_alerts{state=\"candidate\"} 4"),
+            "{body}"
+        );
+        assert!(
+            body.contains("mandat_review_latency_seconds_count 0"),
+            "{body}"
+        );
+        // Quoted, as a label value would be.
+        let quoted = |v: &str| format!("\"{v}\"");
+        for secret in [
+            quoted(&permit),
+            quoted("p1"),
+            quoted("app"),
+            quoted("rev"),
+            "X1".into(),
+        ] {
+            assert!(!body.contains(&secret), "metrics name {secret}: {body}");
+        }
+        let op = login(addr, "op");
+        let mut page = String::new();
+        request(addr, "GET", "/operator", Some(&op), "", Some(&mut page));
+        let newest = page.find("id=\"alert-X4\"").expect("X4 listed");
+        let older = page.find("id=\"alert-X1\"").expect("X1 listed");
+        assert!(newest < older, "newest alert first");
+    })
+    .await
+    .unwrap();
 }
