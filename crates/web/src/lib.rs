@@ -148,6 +148,14 @@ impl ApiError {
             rule: None,
         }
     }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
 }
 
 impl From<ControlError> for ApiError {
@@ -237,11 +245,7 @@ async fn login(
 ) -> ApiResult<Response> {
     s.throttle_login(peer.ip())?;
     if b.user.len() > 128 || b.password.len() > 1024 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "user or password too long",
-        ));
+        return Err(ApiError::bad_request("user or password too long"));
     }
     let (actor, token) = s
         .control
@@ -293,9 +297,7 @@ async fn alert_media(
         "frame" => s.control.alert_media(&a, &id, &o).await?.1,
         "reference" => s.control.alert_reference(&a, &id, &o).await?,
         _ => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
+            return Err(ApiError::not_found(
                 "media is `crop`, `frame` or `reference`",
             ));
         }
@@ -327,13 +329,7 @@ async fn review(
     Json(b): Json<ReviewBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    if b.reason.len() > 4000 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "reason over 4000 bytes",
-        ));
-    }
+    too_long("reason", &b.reason, 4000)?;
     Ok(Json(
         s.control
             .review(&a, &id, b.verdict, &b.reason, &origin(&peer))
@@ -506,11 +502,7 @@ async fn decide(
 
 fn too_long(what: &str, v: &str, max: usize) -> ApiResult<()> {
     if v.len() > max {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("{what} over {max} bytes"),
-        ));
+        return Err(ApiError::bad_request(format!("{what} over {max} bytes")));
     }
     Ok(())
 }
@@ -733,11 +725,7 @@ async fn health() -> Response {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such endpoint; see /api/v1",
-    )
+    ApiError::not_found("no such endpoint; see /api/v1")
 }
 
 /// Every route the server answers: method, path, handler. One table, read by [`router`] and by

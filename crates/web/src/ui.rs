@@ -144,6 +144,14 @@ impl UiError {
     fn new(lang: Lang, err: ApiError) -> Self {
         Self { lang, err }
     }
+
+    fn bad_request(lang: Lang, message: impl Into<String>) -> Self {
+        Self::new(lang, ApiError::bad_request(message))
+    }
+
+    fn not_found(lang: Lang, message: impl Into<String>) -> Self {
+        Self::new(lang, ApiError::not_found(message))
+    }
 }
 
 trait OrPage<T> {
@@ -786,12 +794,7 @@ async fn review_post(
     Form(f): Form<ReviewForm>,
 ) -> Page {
     v.check_csrf(&s, &f.csrf)?;
-    let bad = |m: &str| {
-        UiError::new(
-            v.lang,
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m),
-        )
-    };
+    let bad = |m: &str| UiError::bad_request(v.lang, m);
     let verdict = Verdict::parse(&f.verdict).ok_or_else(|| bad("verdict is confirm or reject"))?;
     if f.reason.len() > 4000 {
         return Err(bad("reason over 4000 bytes"));
@@ -824,14 +827,7 @@ async fn alert_image(
             .await
             .page(l)?,
         _ => {
-            return Err(UiError::new(
-                l,
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "image is `crop` or `reference`",
-                ),
-            ));
+            return Err(UiError::not_found(l, "image is `crop` or `reference`"));
         }
     };
     Ok(crate::biometric_jpeg(bytes))
@@ -1018,31 +1014,30 @@ async fn draft_post(
 ) -> Page {
     let l = v.lang;
     v.check_csrf(&s, f.get("csrf").map(String::as_str).unwrap_or(""))?;
-    let bad = |m: String| UiError::new(l, ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m));
+    let bad = |m: &str| UiError::bad_request(l, m);
     let get = |k: &str| f.get(k).map(|x| x.trim().to_string()).unwrap_or_default();
     if f.values().any(|x| x.len() > 4000) {
-        return Err(bad("a field is over 4000 bytes".into()));
+        return Err(bad("a field is over 4000 bytes"));
     }
     let purpose: mandat_law::permit::Purpose =
         serde_json::from_value(serde_json::Value::String(get("purpose")))
-            .map_err(|_| bad("unknown purpose".into()))?;
+            .map_err(|_| bad("unknown purpose"))?;
     let offence = if get("offence").is_empty() {
         None
     } else {
         Some(mandat_law::permit::Offence {
             description: get("offence"),
             annex_ii: serde_json::from_value(serde_json::Value::String(get("annex")))
-                .map_err(|_| bad("unknown Annex II category".into()))?,
+                .map_err(|_| bad("unknown Annex II category"))?,
             max_penalty_years: get("penalty")
                 .parse()
-                .map_err(|_| bad("maximum penalty is a whole number of years".into()))?,
+                .map_err(|_| bad("maximum penalty is a whole number of years"))?,
             stage: mandat_law::permit::Stage::Completed,
         })
     };
     let start =
-        parse_local_utc(&get("start")).ok_or_else(|| bad("start is not a date and time".into()))?;
-    let end =
-        parse_local_utc(&get("end")).ok_or_else(|| bad("end is not a date and time".into()))?;
+        parse_local_utc(&get("start")).ok_or_else(|| bad("start is not a date and time"))?;
+    let end = parse_local_utc(&get("end")).ok_or_else(|| bad("end is not a date and time"))?;
     let cameras: Vec<String> = f
         .keys()
         .filter_map(|k| k.strip_prefix("cam_"))
@@ -1108,10 +1103,7 @@ async fn permit_action(
         "urgent-start" => s.control.urgent_start(&v.actor, &id, &o).await.page(l)?,
         "stop" => s.control.stop(&v.actor, &id, &f.reason, &o).await.page(l)?,
         _ => {
-            return Err(UiError::new(
-                l,
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such permit action"),
-            ));
+            return Err(UiError::not_found(l, "no such permit action"));
         }
     };
     Ok(see_other("/permits?ok=permit.done"))
@@ -1209,14 +1201,7 @@ async fn decide_post(
         "grant" => Outcome::Grant,
         "refuse" => Outcome::Refuse,
         _ => {
-            return Err(UiError::new(
-                l,
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "outcome is grant or refuse",
-                ),
-            ));
+            return Err(UiError::bad_request(l, "outcome is grant or refuse"));
         }
     };
     let (_, cert) = s
@@ -1431,14 +1416,7 @@ async fn admin_add_user(
     let user = f.get("user").map(|x| x.trim()).unwrap_or("");
     let password = f.get("password").map(String::as_str).unwrap_or("");
     if user.len() > 64 || password.len() > 1024 {
-        return Err(UiError::new(
-            l,
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "user or password too long",
-            ),
-        ));
+        return Err(UiError::bad_request(l, "user or password too long"));
     }
     s.control
         .add_user(Some(&v.actor), user, password, &roles, &origin(&peer))
@@ -1456,7 +1434,7 @@ async fn admin_add_camera(
     let l = v.lang;
     v.check_csrf(&s, f.get("csrf").map(String::as_str).unwrap_or(""))?;
     let get = |k: &str| f.get(k).map(|x| x.trim().to_string()).unwrap_or_default();
-    let bad = |m: &str| UiError::new(l, ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m));
+    let bad = |m: &str| UiError::bad_request(l, m);
     if f.values().any(|x| x.len() > 2000) {
         return Err(bad("a field is over 2000 bytes"));
     }
