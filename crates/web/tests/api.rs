@@ -4,16 +4,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::Duration;
 
-use mandat_audit::AuditKey;
-use mandat_control::{Control, ScopeCache};
-use mandat_law::permit::*;
-use mandat_law::time::FakeClock;
-use mandat_law::{Actor, Application, Outcome, Role, SWEDEN, Timestamp};
-use mandat_store::alerts::NewAlert;
-use mandat_store::{Camera, SecretKey, Store};
+use common::{alert, application};
+use mandat_law::{Actor, Outcome, Role};
+use mandat_store::Camera;
+
+mod common;
 use serde_json::{Value, json};
 
 struct Resp {
@@ -56,41 +53,9 @@ fn json_of(r: &Resp) -> Value {
     serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.body))
 }
 
-fn t0() -> Timestamp {
-    Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
-}
-
-fn alert(id: &str, permit: &str) -> NewAlert {
-    NewAlert {
-        id: id.into(),
-        permit: permit.into(),
-        person: "p1".into(),
-        camera: "cam-1".into(),
-        captured_at: t0(),
-        frame_index: 7,
-        score: 0.61,
-        threshold: 0.4,
-        watchlist_version: "v".repeat(64),
-        crop_jpeg: b"\xFF\xD8\xFFcrop".to_vec(),
-        frame_jpeg: b"\xFF\xD8\xFFframe".to_vec(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_alert_flow_with_two_reviewers() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(
-            &format!("sqlite://{}", dir.path().join("m.db").display()),
-            SecretKey::random().unwrap(),
-            AuditKey::from_bytes([5; 32]),
-        )
-        .await
-        .unwrap(),
-    );
-    let clock = Arc::new(FakeClock::at(t0().plus_hours(1)));
-    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
-    let control = Arc::new(Control::new(store, clock, &SWEDEN).with_scope(scope));
+    let (_dir, _clock, control) = common::control().await;
     let admin = Actor::new("admin", &[Role::Admin]);
     control
         .add_user(None, "admin", "admin password", &[Role::Admin], "t")
@@ -124,34 +89,7 @@ async fn api_alert_flow_with_two_reviewers() {
         .await
         .unwrap();
     let officer = Actor::new("officer", &[Role::Applicant]);
-    let app = Application {
-        agency: Agency::Polismyndigheten,
-        purpose: Purpose::VictimSearch,
-        offence: None,
-        persons: vec![DesignatedPerson {
-            id: "p1".into(),
-            label: "l".into(),
-            photos: vec![PhotoRef {
-                id: "ph".into(),
-                source: "s".into(),
-            }],
-        }],
-        area: Area {
-            cameras: vec!["cam-1".into()],
-            polygon: None,
-        },
-        period: Period {
-            start: t0(),
-            end: t0().plus_hours(48),
-        },
-        reasons: Reasons {
-            necessity: "n".into(),
-            proportionality: "p".into(),
-            fria_ref: "f".into(),
-            eu_db_ref: "e".into(),
-        },
-        threshold: 0.4,
-    };
+    let app = application();
     let p = control.draft(&officer, app, "t").await.unwrap();
     control
         .enrol(
@@ -177,11 +115,7 @@ async fn api_alert_flow_with_two_reviewers() {
         .await
         .unwrap();
 
-    let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new)).unwrap();
-    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state)
-        .await
-        .unwrap();
-    tokio::spawn(server);
+    let addr = common::serve(&control).await;
 
     let token = move |user: &'static str| {
         let pw = if user == "admin" {

@@ -9,16 +9,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::Duration;
 
-use mandat_audit::AuditKey;
-use mandat_control::{Control, ScopeCache};
-use mandat_law::permit::*;
-use mandat_law::time::FakeClock;
-use mandat_law::{Actor, Application, Outcome, Role, SWEDEN, Timestamp};
-use mandat_store::alerts::NewAlert;
-use mandat_store::{Camera, SecretKey, Store};
+use common::application;
+use mandat_control::Control;
+use mandat_law::{Actor, Outcome, Role};
+use mandat_store::Camera;
+
+mod common;
 
 /// Roles by letter: o operator, r reviewer, a applicant, p prosecutor, j judge, u auditor (IMY),
 /// d admin. `*` is public: no session needed.
@@ -334,41 +332,6 @@ fn request(
     }
 }
 
-fn t0() -> Timestamp {
-    Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
-}
-
-fn application() -> Application {
-    Application {
-        agency: Agency::Polismyndigheten,
-        purpose: Purpose::VictimSearch,
-        offence: None,
-        persons: vec![DesignatedPerson {
-            id: "p1".into(),
-            label: "l".into(),
-            photos: vec![PhotoRef {
-                id: "ph".into(),
-                source: "s".into(),
-            }],
-        }],
-        area: Area {
-            cameras: vec!["cam-1".into()],
-            polygon: None,
-        },
-        period: Period {
-            start: t0(),
-            end: t0().plus_hours(48),
-        },
-        reasons: Reasons {
-            necessity: "n".into(),
-            proportionality: "p".into(),
-            fria_ref: "f".into(),
-            eu_db_ref: "e".into(),
-        },
-        threshold: 0.4,
-    }
-}
-
 async fn fixture(control: &Control) -> HashMap<&'static str, String> {
     let admin = Actor::new("adm", &[Role::Admin]);
     control
@@ -427,19 +390,7 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
     }
     for x in ["X1", "X2", "X3"] {
         control
-            .raise_alert(NewAlert {
-                id: x.into(),
-                permit: f["G"].clone(),
-                person: "p1".into(),
-                camera: "cam-1".into(),
-                captured_at: t0().plus_hours(1),
-                frame_index: 1,
-                score: 0.6,
-                threshold: 0.4,
-                watchlist_version: "v".repeat(64),
-                crop_jpeg: b"\xFF\xD8\xFFcrop".to_vec(),
-                frame_jpeg: b"\xFF\xD8\xFFframe".to_vec(),
-            })
+            .raise_alert(common::alert(x, &f["G"]))
             .await
             .unwrap();
         f.insert(x, x.to_string());
@@ -504,27 +455,9 @@ async fn every_route_by_every_role() {
         "rows for routes that do not exist: {stale:?}"
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(
-            &format!("sqlite://{}", dir.path().join("m.db").display()),
-            SecretKey::random().unwrap(),
-            AuditKey::from_bytes([5; 32]),
-        )
-        .await
-        .unwrap(),
-    );
-    let clock = Arc::new(FakeClock::at(t0().plus_hours(1)));
-    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
-    let control = Arc::new(Control::new(store, clock, &SWEDEN).with_scope(scope));
+    let (_dir, _clock, control) = common::control().await;
     let f = fixture(&control).await;
-    let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new))
-        .unwrap()
-        .with_logins_per_minute(10_000);
-    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state)
-        .await
-        .unwrap();
-    tokio::spawn(server);
+    let addr = common::serve(&control).await;
 
     tokio::task::spawn_blocking(move || {
         let sessions: HashMap<char, (String, String)> = ROLES
@@ -623,26 +556,9 @@ async fn every_route_by_every_role() {
 /// A form without the session's CSRF token changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forms_without_csrf_token_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(
-            &format!("sqlite://{}", dir.path().join("m.db").display()),
-            SecretKey::random().unwrap(),
-            AuditKey::from_bytes([5; 32]),
-        )
-        .await
-        .unwrap(),
-    );
-    let clock = Arc::new(FakeClock::at(t0().plus_hours(1)));
-    let control = Arc::new(Control::new(store, clock, &SWEDEN));
+    let (_dir, _clock, control) = common::control().await;
     let f = fixture(&control).await;
-    let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new))
-        .unwrap()
-        .with_logins_per_minute(10_000);
-    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state)
-        .await
-        .unwrap();
-    tokio::spawn(server);
+    let addr = common::serve(&control).await;
     let users_before = control
         .users(&Actor::new("adm", &[Role::Admin]))
         .await
@@ -687,43 +603,14 @@ async fn forms_without_csrf_token_are_refused() {
 /// newest alert first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_carry_no_personal_data_and_alerts_list_newest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(
-            &format!("sqlite://{}", dir.path().join("m.db").display()),
-            SecretKey::random().unwrap(),
-            AuditKey::from_bytes([5; 32]),
-        )
-        .await
-        .unwrap(),
-    );
-    let clock = Arc::new(FakeClock::at(t0().plus_hours(1)));
-    let control = Arc::new(Control::new(store, clock.clone(), &SWEDEN));
+    let (_dir, clock, control) = common::control().await;
     let f = fixture(&control).await;
     clock.advance(60_000);
     control
-        .raise_alert(NewAlert {
-            id: "X4".into(),
-            permit: f["G"].clone(),
-            person: "p1".into(),
-            camera: "cam-1".into(),
-            captured_at: t0().plus_hours(1),
-            frame_index: 9,
-            score: 0.7,
-            threshold: 0.4,
-            watchlist_version: "v".repeat(64),
-            crop_jpeg: b"\xFF\xD8\xFFcrop".to_vec(),
-            frame_jpeg: b"\xFF\xD8\xFFframe".to_vec(),
-        })
+        .raise_alert(common::alert("X4", &f["G"]))
         .await
         .unwrap();
-    let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new))
-        .unwrap()
-        .with_logins_per_minute(10_000);
-    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state)
-        .await
-        .unwrap();
-    tokio::spawn(server);
+    let addr = common::serve(&control).await;
     let permit = f["G"].clone();
     tokio::task::spawn_blocking(move || {
         let mut body = String::new();

@@ -1,0 +1,100 @@
+//! Shared set-up for the web tests: a control plane on a fresh SQLite database with a fake clock,
+//! a server on a free loopback port, and the application and alert every test starts from.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mandat_audit::AuditKey;
+use mandat_control::{Control, ScopeCache};
+use mandat_law::permit::*;
+use mandat_law::time::FakeClock;
+use mandat_law::{Application, SWEDEN, Timestamp};
+use mandat_store::alerts::NewAlert;
+use mandat_store::{SecretKey, Store};
+
+pub fn t0() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
+}
+
+/// A victim search on `cam-1` for one person with one photo, 48 hours from `t0`.
+pub fn application() -> Application {
+    Application {
+        agency: Agency::Polismyndigheten,
+        purpose: Purpose::VictimSearch,
+        offence: None,
+        persons: vec![DesignatedPerson {
+            id: "p1".into(),
+            label: "l".into(),
+            photos: vec![PhotoRef {
+                id: "ph".into(),
+                source: "s".into(),
+            }],
+        }],
+        area: Area {
+            cameras: vec!["cam-1".into()],
+            polygon: None,
+        },
+        period: Period {
+            start: t0(),
+            end: t0().plus_hours(48),
+        },
+        reasons: Reasons {
+            necessity: "n".into(),
+            proportionality: "p".into(),
+            fria_ref: "f".into(),
+            eu_db_ref: "e".into(),
+        },
+        threshold: 0.4,
+    }
+}
+
+/// A candidate alert on `cam-1` for person `p1` of `permit`.
+pub fn alert(id: &str, permit: &str) -> NewAlert {
+    NewAlert {
+        id: id.into(),
+        permit: permit.into(),
+        person: "p1".into(),
+        camera: "cam-1".into(),
+        captured_at: t0(),
+        frame_index: 7,
+        score: 0.61,
+        threshold: 0.4,
+        watchlist_version: "v".repeat(64),
+        crop_jpeg: b"\xFF\xD8\xFFcrop".to_vec(),
+        frame_jpeg: b"\xFF\xD8\xFFframe".to_vec(),
+    }
+}
+
+/// A control plane on a fresh database (kept alive by the returned directory), its clock one hour
+/// after `t0`.
+pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            &format!("sqlite://{}", dir.path().join("m.db").display()),
+            SecretKey::random().unwrap(),
+            AuditKey::from_bytes([5; 32]),
+        )
+        .await
+        .unwrap(),
+    );
+    let clock = Arc::new(FakeClock::at(t0().plus_hours(1)));
+    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
+    let control = Arc::new(Control::new(store, clock.clone(), &SWEDEN).with_scope(scope));
+    (dir, clock, control)
+}
+
+/// The server for `control` on a free loopback port. Tests log in many users from one address, so
+/// the per-address login limit is lifted (the account lock-out still applies).
+pub async fn serve(control: &Arc<Control>) -> SocketAddr {
+    let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new))
+        .unwrap()
+        .with_logins_per_minute(10_000);
+    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state)
+        .await
+        .unwrap();
+    tokio::spawn(server);
+    addr
+}
