@@ -181,12 +181,7 @@ async fn login(c: &Client, d: &Demo, user: &str) {
         .send_keys(&d.logins[user])
         .await
         .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("form button[type=submit]")).await;
     // Signed in: the header names the user.
     let who = c
         .wait()
@@ -198,17 +193,17 @@ async fn login(c: &Client, d: &Demo, user: &str) {
 }
 
 async fn logout(c: &Client) {
-    c.find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("form[action='/logout'] button")).await;
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Id("password"))
         .await
         .unwrap();
+}
+
+/// Find an element on the page and click it.
+async fn click(c: &Client, at: Locator<'_>) {
+    c.find(at).await.unwrap().click().await.unwrap();
 }
 
 async fn body_text(c: &Client) -> String {
@@ -253,12 +248,7 @@ async fn grant_or_refuse(c: &Client, d: &Demo, outcome: &str, shot_name: &str) {
         .await
         .unwrap();
     shot(c, shot_name).await;
-    c.find(Locator::Css(&format!("button[value={outcome}]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css(&format!("button[value={outcome}]"))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,12 +273,7 @@ async fn permit_to_verified_alert_in_the_browser() {
     // 1. The officer applies.
     login(&c, &d, "officer").await;
     shot(&c, "flow1-02-officer-permits").await;
-    c.find(Locator::Css("form[action$='/apply'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form[action$='/apply'] button")).await;
     let html = until(&c, "the application to be filed", 20, |h| {
         h.contains("st-applied")
     })
@@ -376,12 +361,7 @@ async fn permit_to_verified_alert_in_the_browser() {
 
     // 5. The auditor verifies the chain and finds those events.
     login(&c, &d, "auditor").await;
-    c.find(Locator::Css("form[action='/audit/verify'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form[action='/audit/verify'] button")).await;
     let verdict = c
         .wait()
         .at_most(Duration::from_secs(20))
@@ -406,12 +386,7 @@ async fn permit_to_verified_alert_in_the_browser() {
     shot(&c, "flow1-07-auditor-verified").await;
 
     // The language switch works on every page.
-    c.find(Locator::LinkText("English"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::LinkText("English")).await;
     until(&c, "English", 10, |h| h.contains("Audit log")).await;
     shot(&c, "flow1-08-auditor-english").await;
     op.close().await.unwrap();
@@ -428,12 +403,7 @@ async fn refused_urgent_use_erases_its_alerts_in_the_browser() {
 
     // Urgent start: use begins at once, with the 24-hour countdown in view.
     login(&c, &d, "officer").await;
-    c.find(Locator::Css("form[action$='/urgent-start'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form[action$='/urgent-start'] button")).await;
     let html = until(&c, "the urgent start", 20, |h| {
         h.contains("st-urgent_active")
     })
@@ -449,12 +419,7 @@ async fn refused_urgent_use_erases_its_alerts_in_the_browser() {
     shot(&op, "flow2-02-operator-alerts").await;
 
     // The application follows; the prosecutor refuses it.
-    c.find(Locator::Css("form[action$='/apply'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form[action$='/apply'] button")).await;
     until(&c, "the application", 20, |h| {
         h.contains("st-urgent_applied")
     })
