@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages only the tests need: GStreamer's RTSP server (the engine's reconnect test serves a
+# What only the tests need. Debian packages: GStreamer's RTSP server (the engine's reconnect test serves a
 # video over RTSP on loopback), and headless Chromium with its WebDriver (the browser tests of the
 # web app). Idempotent.
 set -euo pipefail
@@ -14,4 +14,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
+# The API fuzzer the OpenAPI test runs against a live server (crates/web/tests/openapi.rs), pinned,
+# in its own virtual environment outside the repository.
+FUZZ_VENV="${MANDAT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mandat}/fuzz-venv"
+SCHEMATHESIS_VERSION=4.32.5
+if ! "$FUZZ_VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  echo "test-deps: installing schemathesis $SCHEMATHESIS_VERSION into $FUZZ_VENV" >&2
+  python3 -m venv "$FUZZ_VENV"
+  "$FUZZ_VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2
 fi

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One recorded action. Field order is the hashing order: do not reorder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Entry {
     /// 1, 2, 3, ... without gaps.
     pub seq: u64,
@@ -33,6 +33,7 @@ pub struct Entry {
     /// From where: `cli`, an IP address, `engine:<camera>`.
     pub origin: String,
     /// Ids, counts and references. Never names of non-designated people, images or embeddings.
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub prev_hash: String,
     pub hash: String,
@@ -275,8 +276,9 @@ pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, KeyError> {
 }
 
 /// The verdict of [`verify`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[schema(as = ChainVerdict)]
 pub enum Verdict {
     Intact {
         entries: u64,

@@ -483,12 +483,6 @@ pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
                 if lat.is_some() != lon.is_some() {
                     bail!("give both --lat and --lon, or neither");
                 }
-                if let (Some(la), Some(lo)) = (lat, lon)
-                    && !((-90.0..=90.0).contains(&la) && (-180.0..=180.0).contains(&lo))
-                {
-                    bail!("--lat must be within -90..90 and --lon within -180..180");
-                }
-                check_owner(&owner)?;
                 check_stream_url(&url)?;
                 let cam = Camera {
                     id: id.clone(),
@@ -538,19 +532,6 @@ fn check_stream_url(url: &str) -> Result<()> {
     bail!(
         "stream URL must be rtsp://HOST[:PORT]/PATH (credentials may be given as rtsp://USER:PASSWORD@HOST/...) or an existing MP4 file to replay as a camera"
     )
-}
-
-fn check_owner(owner: &str) -> Result<()> {
-    let ok = owner == "police"
-        || ["municipality:", "region:", "private:"]
-            .iter()
-            .any(|p| owner.strip_prefix(p).is_some_and(|n| !n.trim().is_empty()));
-    if !ok {
-        bail!(
-            "camera owner {owner:?}: use `police`, `municipality:NAME`, `region:NAME` or `private:NAME`"
-        );
-    }
-    Ok(())
 }
 
 fn print_permit(p: &Permit, json: bool) -> Result<()> {

@@ -28,7 +28,7 @@ impl AlertSink for ChannelSink {
 }
 
 /// What live clients (SSE, `mandat alerts watch`) see of an alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertEvent {
     pub id: String,
     pub permit: String,

@@ -55,6 +55,8 @@ impl ControlError {
             ControlError::Store(StoreError::Locked { .. }) => "locked",
             ControlError::Store(StoreError::NotFound(_)) => "not_found",
             ControlError::Store(StoreError::Refused(_)) => "refused",
+            ControlError::Store(StoreError::Conflict(_)) => "conflict",
+            ControlError::Store(StoreError::Invalid(_)) => "invalid",
             ControlError::Store(_) => "store",
             ControlError::ClockUnknown => "clock_unknown",
         }

@@ -127,7 +127,7 @@ impl CameraStats {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Fitness {
     Fit,
@@ -136,7 +136,7 @@ pub enum Fitness {
 }
 
 /// A camera's health and whether it is fit for identification, with the reasons.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CameraHealth {
     pub camera: String,
     pub connected: bool,
@@ -152,6 +152,8 @@ pub struct CameraHealth {
     pub frames_dropped: u64,
     pub reconnects: u64,
     pub alerts: u64,
+    /// `[width, height]` in pixels.
+    #[schema(value_type = Option<Vec<u64>>)]
     pub resolution: Option<(usize, usize)>,
     pub faces_seen: u64,
     /// Faces per inter-eye distance bucket (see [`IED_BUCKETS`]).

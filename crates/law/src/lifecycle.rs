@@ -10,7 +10,7 @@ use crate::roles::{Actor, Role};
 use crate::time::Timestamp;
 use crate::{Refusal, rule};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Draft,
@@ -24,14 +24,14 @@ pub enum Status {
     UrgentApplied,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Grant,
     Refuse,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     pub by: UserId,
     pub authority: Authority,
@@ -40,14 +40,14 @@ pub struct Decision {
     pub outcome: Outcome,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Urgent {
     pub started_at: Timestamp,
     pub started_by: UserId,
     pub deadline: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Stop {
     pub at: Timestamp,
     /// `None` when mandat stopped the use itself (missed urgent deadline).
@@ -69,7 +69,7 @@ pub enum Effect {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Permit {
     pub id: PermitId,
     pub profile: String,
@@ -117,6 +117,14 @@ impl Permit {
             return Err(rule::NOT_PERMITTED.refusal(format!(
                 "{} may not draft permits: needs the applicant or prosecutor role",
                 applicant.user
+            )));
+        }
+        // The rest waits for `apply`, but a threshold that overflowed to infinity could not even be
+        // written back as JSON.
+        if !(0.0..=1.0).contains(&application.threshold) {
+            return Err(rule::THRESHOLD_INVALID.refusal(format!(
+                "match threshold {} is outside (0, 1)",
+                application.threshold
             )));
         }
         Ok(Permit {

@@ -11,7 +11,7 @@ pub type UserId = String;
 pub type CameraId = String;
 pub type PersonId = String;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Agency {
     Polismyndigheten,
@@ -19,7 +19,7 @@ pub enum Agency {
 }
 
 /// The four purposes the law allows (AI Act art. 5(1)(h)(i)-(iii) as enacted in Lag 2026:806).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     /// Targeted search for a victim of abduction, trafficking or sexual exploitation, or a missing person.
@@ -52,7 +52,7 @@ impl Purpose {
 }
 
 /// The criminal offences of Annex II to the AI Act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AnnexII {
     Terrorism,
@@ -76,7 +76,7 @@ pub enum AnnexII {
 
 /// How far the conduct went. Attempt, preparation and conspiracy are included by the law when
 /// the offence itself qualifies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Completed,
@@ -85,24 +85,25 @@ pub enum Stage {
     Conspiracy,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Offence {
     /// The offence as named in Swedish law, e.g. "mord (BrB 3:1)".
     pub description: String,
     pub annex_ii: AnnexII,
     /// The maximum penalty of the offence in the statute, in years.
+    #[schema(value_type = i64, minimum = 0, maximum = 4294967295_i64)]
     pub max_penalty_years: u32,
     pub stage: Stage,
 }
 
 /// Where a reference photo came from, recorded for each photo.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PhotoRef {
     pub id: String,
     pub source: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DesignatedPerson {
     pub id: PersonId,
     /// A case label, not necessarily a name.
@@ -113,11 +114,33 @@ pub struct DesignatedPerson {
 /// A point as (latitude, longitude) in degrees (WGS 84).
 pub type LatLon = (f64, f64);
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// [`LatLon`] in the OpenAPI document: `[latitude, longitude]` in degrees (WGS 84).
+pub struct LatLonSchema;
+
+impl utoipa::PartialSchema for LatLonSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        ArrayBuilder::new()
+            .items(ObjectBuilder::new().schema_type(Type::Number))
+            .min_items(Some(2))
+            .max_items(Some(2))
+            .description(Some("[latitude, longitude] in degrees (WGS 84)"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for LatLonSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "LatLon".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Area {
     /// Cameras named one by one.
     pub cameras: Vec<CameraId>,
     /// A polygon that selects every camera inside it.
+    #[schema(value_type = Option<Vec<LatLonSchema>>)]
     pub polygon: Option<Vec<LatLon>>,
 }
 
@@ -153,7 +176,7 @@ pub fn point_in_polygon(p: LatLon, poly: &[LatLon]) -> bool {
     inside
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Period {
     pub start: Timestamp,
     /// Exclusive.
@@ -166,7 +189,7 @@ impl Period {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reasons {
     pub necessity: String,
     pub proportionality: String,
@@ -177,7 +200,7 @@ pub struct Reasons {
 }
 
 /// Everything an applicant states. Validated by [`Application::check`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Application {
     pub agency: Agency,
     pub purpose: Purpose,
@@ -187,6 +210,7 @@ pub struct Application {
     pub period: Period,
     pub reasons: Reasons,
     /// Cosine threshold for matches under this permit (derived from a target FPIR by calibration).
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub threshold: f32,
 }
 

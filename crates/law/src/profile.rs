@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::permit::Purpose;
 
 /// Who may decide on a permit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Authority {
     /// A court (tingsrätt), on a prosecutor's written application.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::permit::UserId;
 use crate::profile::{Applicant, Authority};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Camera-centre operator: watches live alerts and cameras.
@@ -61,7 +61,7 @@ impl Role {
 }
 
 /// An authenticated user and the roles they hold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actor {
     pub user: UserId,
     pub roles: Vec<Role>,

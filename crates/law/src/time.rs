@@ -22,7 +22,10 @@ impl<'de> Deserialize<'de> for Timestamp {
             Text(String),
         }
         match Repr::deserialize(d)? {
-            Repr::Millis(ms) => Ok(Timestamp(ms)),
+            Repr::Millis(ms) if (0..=Timestamp::MAX.0).contains(&ms) => Ok(Timestamp(ms)),
+            Repr::Millis(ms) => Err(serde::de::Error::custom(format!(
+                "{ms} ms is outside 1970..9999"
+            ))),
             Repr::Text(t) => Timestamp::parse_rfc3339(&t).ok_or_else(|| {
                 serde::de::Error::custom(format!(
                     "{t:?} is not a UTC time such as 2026-11-23T08:00:00Z"
@@ -32,12 +35,44 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        // Written as a string; read from a string or from milliseconds.
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .description(Some("UTC, RFC 3339, such as 2026-11-23T08:00:00Z")),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .minimum(Some(0))
+                    .maximum(Some(Timestamp::MAX.0))
+                    .description(Some(
+                        "milliseconds since the Unix epoch (accepted in requests)",
+                    )),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
 pub const SECOND: i64 = 1000;
 pub const MINUTE: i64 = 60 * SECOND;
 pub const HOUR: i64 = 60 * MINUTE;
 pub const DAY: i64 = 24 * HOUR;
 
 impl Timestamp {
+    /// The last millisecond of year 9999: later instants have no four-digit RFC 3339 form.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999);
+
     pub fn millis(self) -> i64 {
         self.0
     }
@@ -86,7 +121,12 @@ impl Timestamp {
         let s = s.strip_suffix('Z')?;
         let (date, time) = s.split_once('T')?;
         let mut d = date.split('-');
-        let y: i64 = d.next()?.parse().ok()?;
+        // Four digits: years 0000 to 9999, as RFC 3339 has them.
+        let y = d.next()?;
+        if y.len() != 4 || !y.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let y: i64 = y.parse().ok()?;
         let m: u32 = d.next()?.parse().ok()?;
         let day: u32 = d.next()?.parse().ok()?;
         if d.next().is_some() || !(1..=12).contains(&m) || day == 0 || day > days_in_month(y, m) {
@@ -241,6 +281,29 @@ impl Clock for FakeClock {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_four_digit_years_come_in_so_every_instant_goes_out_as_rfc_3339() {
+        let from = |j: &str| serde_json::from_str::<super::Timestamp>(j);
+        assert_eq!(
+            from("\"9999-12-31T23:59:59.999Z\"").unwrap(),
+            super::Timestamp::MAX
+        );
+        assert_eq!(
+            super::Timestamp::MAX.to_rfc3339(),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert!(from("253402300799999").is_ok());
+        for bad in [
+            "253402300800000",
+            "-1",
+            "\"10000-01-01T00:00:00Z\"",
+            "\"-001-01-01T00:00:00Z\"",
+            "\"+2026-01-01T00:00:00Z\"",
+        ] {
+            assert!(from(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
     #[test]
     fn stockholm_time_follows_eu_summer_time() {
         let t = |s| super::Timestamp::parse_rfc3339(s).unwrap().in_stockholm();

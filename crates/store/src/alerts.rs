@@ -45,7 +45,7 @@ impl std::fmt::Debug for NewAlert {
 }
 
 /// An alert as reviewers and auditors see it, without its images.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertRecord {
     pub id: String,
     pub permit: String,

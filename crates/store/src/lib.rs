@@ -34,6 +34,12 @@ pub enum StoreError {
     NotFound(String),
     #[error("refused: {0}")]
     Refused(String),
+    /// The request itself is malformed (an id, a password, a coordinate).
+    #[error("{0}")]
+    Invalid(String),
+    /// Something with that id exists already.
+    #[error("{0}")]
+    Conflict(String),
     /// A legal rule refused the change.
     #[error("{0}")]
     Law(mandat_law::Refusal),
@@ -79,17 +85,61 @@ pub enum DbKind {
 }
 
 /// A camera as registered. The stream URL (which may carry credentials) is sealed at rest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Camera {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub id: CameraId,
+    #[schema(max_length = 200)]
     pub name: String,
+    #[schema(value_type = Option<mandat_law::permit::LatLonSchema>)]
     pub location: Option<LatLon>,
     /// `police`, or the partner: `municipality:<name>`, `region:<name>`, `private:<name>`.
+    #[schema(pattern = "^(police|(municipality|region|private):.*[^ ].*)$")]
     pub owner: String,
     pub enabled: bool,
 }
 
 impl Camera {
+    /// What is wrong with this record, if anything. The store applies it to every new camera, so
+    /// the CLI, the API and the web form share one rule.
+    pub fn check(&self) -> Result<(), String> {
+        if self.id.is_empty()
+            || self.id.len() > 64
+            || !self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(format!(
+                "camera id {:?}: use 1 to 64 letters, digits, '.', '_' or '-'",
+                self.id
+            ));
+        }
+        if self.name.chars().count() > 200 {
+            return Err("camera name over 200 characters".into());
+        }
+        if let Some((lat, lon)) = self.location
+            && !((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon))
+        {
+            return Err(format!(
+                "camera location ({lat}, {lon}): latitude within -90..90, longitude within -180..180"
+            ));
+        }
+        let owner_ok = self.owner == "police"
+            || ["municipality:", "region:", "private:"].iter().any(|p| {
+                self.owner
+                    .strip_prefix(p)
+                    .is_some_and(|n| !n.trim().is_empty() && n.chars().count() <= 200)
+            });
+        if !owner_ok {
+            return Err(format!(
+                "camera owner {:?}: use `police`, `municipality:NAME`, `region:NAME` or `private:NAME`",
+                self.owner
+            ));
+        }
+        Ok(())
+    }
+
     pub fn info(&self) -> CameraInfo {
         CameraInfo {
             id: self.id.clone(),
@@ -100,7 +150,7 @@ impl Camera {
 }
 
 /// What a purge deleted, as counts and ids, never content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeletionCertificate {
     pub permit: String,
     pub reason: String,
@@ -273,7 +323,7 @@ impl Store {
         origin: &str,
     ) -> Result<(), StoreError> {
         if password.chars().count() < 12 {
-            return Err(StoreError::Refused(
+            return Err(StoreError::Invalid(
                 "passwords must be at least 12 characters".into(),
             ));
         }
@@ -282,7 +332,7 @@ impl Store {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
-            return Err(StoreError::Refused(
+            return Err(StoreError::Invalid(
                 "user ids use letters, digits, '.', '_' and '-'".into(),
             ));
         }
@@ -330,7 +380,7 @@ impl Store {
         .await
         .map_err(|e| match e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Refused(format!("user {id} exists already"))
+                StoreError::Conflict(format!("user {id} exists already"))
             }
             other => other.into(),
         })?;
@@ -504,6 +554,7 @@ impl Store {
                 actor.user
             )));
         }
+        cam.check().map_err(StoreError::Invalid)?;
         let sealed = self.master.seal(
             stream_url.as_bytes(),
             format!("camera-url:{}", cam.id).as_bytes(),
@@ -520,7 +571,13 @@ impl Store {
         .bind(sealed)
         .bind(cam.enabled as i64)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(format!("camera {} exists already", cam.id))
+            }
+            other => other.into(),
+        })?;
         self.bump_scope(&mut tx).await?;
         self.append_audit(
             &mut tx,
@@ -870,7 +927,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| match e {
-                sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Refused(format!(
+                sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(format!(
                     "photo {photo_id} of permit {permit_id} is enrolled already"
                 )),
                 other => other.into(),

@@ -9,14 +9,17 @@
 //! Plain HTTP is served on loopback only; anything else is refused until TLS is configured.
 
 pub mod i18n;
+mod openapi;
 mod ui;
+
+pub use openapi::openapi;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -28,8 +31,9 @@ use mandat_engine::CameraHealth;
 use mandat_law::Actor;
 use mandat_law::review::Verdict;
 use mandat_store::StoreError;
-use serde::Deserialize;
-use serde_json::json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// Where the engine's camera health comes from (the engine, or nothing when it is not running).
 pub type HealthSource = Arc<dyn Fn() -> Vec<CameraHealth> + Send + Sync>;
@@ -181,6 +185,10 @@ impl From<ControlError> for ApiError {
                 (StatusCode::NOT_FOUND, None, m.clone())
             }
             ControlError::Store(StoreError::Refused(m)) => (StatusCode::FORBIDDEN, None, m.clone()),
+            ControlError::Store(StoreError::Conflict(m)) => (StatusCode::CONFLICT, None, m.clone()),
+            ControlError::Store(StoreError::Invalid(m)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, None, m.clone())
+            }
             ControlError::ClockUnknown => (StatusCode::SERVICE_UNAVAILABLE, None, e.to_string()),
             ControlError::Store(_) => {
                 // Internal detail stays in the server's log, not in the answer.
@@ -201,11 +209,94 @@ impl From<ControlError> for ApiError {
     }
 }
 
+/// Every error the API answers, as JSON.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    /// Stable, for programs: `forbidden`, `not_found`, `bad_request`, a legal refusal code, ...
+    code: String,
+    /// For people: what went wrong and what to do.
+    message: String,
+    /// The legal rule behind a refusal, such as `Lag 2026:806 3 §`.
+    rule: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"code": self.code, "message": self.message, "rule": self.rule});
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+            rule: self.rule,
+        };
         (self.status, Json(body)).into_response()
     }
+}
+
+/// A JSON request body whose rejections (bad JSON, wrong fields, missing content type, too large)
+/// are JSON errors like every other.
+pub(crate) struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| Body(v))
+            .map_err(|r| rejected(r.status(), r.body_text()))
+    }
+}
+
+/// Path parameters, with JSON errors.
+pub(crate) struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Params(v))
+            .map_err(|r| rejected(r.status(), r.body_text()))
+    }
+}
+
+/// A query string, with JSON errors.
+pub(crate) struct QueryArgs<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryArgs<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| QueryArgs(v))
+            .map_err(|r| rejected(r.status(), r.body_text()))
+    }
+}
+
+fn rejected(status: StatusCode, detail: String) -> ApiError {
+    let code = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        _ => "bad_request",
+    };
+    // axum's rejections are all client errors; keep them so even if that changed.
+    let status = if status.is_client_error() {
+        status
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    ApiError::new(
+        status,
+        code,
+        format!("{detail}; the request formats are in /api/v1/openapi.json"),
+    )
 }
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -232,16 +323,28 @@ pub(crate) fn origin(peer: &SocketAddr) -> String {
     format!("api:{}", peer.ip())
 }
 
-#[derive(Deserialize)]
-struct LoginBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct LoginBody {
     user: String,
     password: String,
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LoginAnswer {
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    user: String,
+    roles: Vec<mandat_law::Role>,
+}
+
+/// Log in with a local account; answers a session token.
+#[utoipa::path(post, path = "/api/v1/login", tag = "session", request_body = LoginBody,
+    responses((status = 200, body = LoginAnswer),
+        (status = "4XX", body = ErrorBody, description = "wrong credentials (401), locked or throttled (429)")))]
 async fn login(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Json(b): Json<LoginBody>,
+    Body(b): Body<LoginBody>,
 ) -> ApiResult<Response> {
     s.throttle_login(peer.ip())?;
     if b.user.len() > 128 || b.password.len() > 1024 {
@@ -251,13 +354,21 @@ async fn login(
         .control
         .login(&b.user, &b.password, &origin(&peer))
         .await?;
-    Ok(Json(json!({"token": token, "user": actor.user, "roles": actor.roles})).into_response())
+    Ok(Json(LoginAnswer {
+        token,
+        user: actor.user,
+        roles: actor.roles,
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
-struct AlertQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AlertQuery {
+    /// Only alerts created after this instant, in milliseconds since the Unix epoch.
     #[serde(default)]
     after: i64,
+    /// At most this many (1 to 10,000), newest first.
     #[serde(default = "default_limit")]
     limit: i64,
 }
@@ -266,29 +377,56 @@ fn default_limit() -> i64 {
     100
 }
 
+/// Alerts, newest first, without images. The second reviewer does not see the first's verdict.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertQuery),
+    security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_store::alerts::AlertRecord>), (status = "4XX", body = ErrorBody)))]
 async fn alerts(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<AlertQuery>,
+    QueryArgs(q): QueryArgs<AlertQuery>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     Ok(Json(s.control.alerts(&a, q.after, q.limit).await?).into_response())
 }
 
+/// One alert, without images.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", params(("id" = String, Path)),
+    security(("session" = [])),
+    responses((status = 200, body = mandat_store::alerts::AlertRecord), (status = "4XX", body = ErrorBody)))]
 async fn alert(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Params(id): Params<String>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     Ok(Json(s.control.alert(&a, &id).await?).into_response())
 }
 
+/// Which image of an alert.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents the path parameter; the handler matches the text
+pub(crate) enum MediaKind {
+    /// The probe face as the camera saw it.
+    Crop,
+    /// The whole frame.
+    Frame,
+    /// The enrolled reference photo of the designated person.
+    Reference,
+}
+
+/// An alert's image, for roles that may see biometric data; every view is in the audit log.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/media/{which}", tag = "alerts",
+    params(("id" = String, Path), ("which" = MediaKind, Path)),
+    security(("session" = [])),
+    responses((status = 200, description = "JPEG, never cached", content_type = "image/jpeg"),
+        (status = "4XX", body = ErrorBody)))]
 async fn alert_media(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path((id, which)): Path<(String, String)>,
+    Params((id, which)): Params<(String, String)>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     let o = origin(&peer);
@@ -314,19 +452,26 @@ pub(crate) fn biometric_jpeg(body: Vec<u8>) -> Response {
     r
 }
 
-#[derive(Deserialize)]
-struct ReviewBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ReviewBody {
     verdict: Verdict,
     #[serde(default)]
     reason: String,
 }
 
+/// Confirm or reject an alert (one of the two reviews it needs). A rejection needs a reason.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/review", tag = "alerts", params(("id" = String, Path)),
+    request_body = ReviewBody, security(("session" = [])),
+    responses((status = 200, body = mandat_store::alerts::AlertRecord, links(
+            ("dispatch" = (operation_id = "dispatch", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = "4XX", body = ErrorBody)))]
 async fn review(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<ReviewBody>,
+    Params(id): Params<String>,
+    Body(b): Body<ReviewBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     too_long("reason", &b.reason, 4000)?;
@@ -338,25 +483,40 @@ async fn review(
     .into_response())
 }
 
-#[derive(Deserialize)]
-struct DispatchBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct DispatchBody {
     #[serde(default)]
     note: String,
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Dispatched {
+    dispatched: String,
+}
+
+/// Act on a verified alert (operators only).
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/dispatch", tag = "alerts", params(("id" = String, Path)),
+    request_body = DispatchBody, security(("session" = [])),
+    responses((status = 200, body = Dispatched), (status = "4XX", body = ErrorBody)))]
 async fn dispatch(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<DispatchBody>,
+    Params(id): Params<String>,
+    Body(b): Body<DispatchBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
+    too_long("note", &b.note, 4000)?;
     s.control.dispatch(&a, &id, &b.note, &origin(&peer)).await?;
-    Ok(Json(json!({"dispatched": id})).into_response())
+    Ok(Json(Dispatched { dispatched: id }).into_response())
 }
 
-/// Live alerts as server-sent events: `alert` events carrying ids and numbers, never images.
+/// Live alerts as server-sent events: `alert` events carrying ids and numbers, never images;
+/// `lagged` when a slow client missed some (reload the list then).
+#[utoipa::path(get, path = "/api/v1/alerts/stream", tag = "alerts", security(("session" = [])),
+    responses((status = 200, description = "`alert` events, each one AlertEvent as JSON",
+            content_type = "text/event-stream", body = mandat_control::AlertEvent),
+        (status = "4XX", body = ErrorBody)))]
 async fn stream(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -382,6 +542,9 @@ async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
+/// Each camera's health and fitness for identification, with reasons.
+#[utoipa::path(get, path = "/api/v1/cameras/health", tag = "cameras", security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_engine::CameraHealth>), (status = "4XX", body = ErrorBody)))]
 async fn camera_health(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     // Camera health is aggregate numbers: every role may see it.
@@ -389,6 +552,14 @@ async fn camera_health(State(s): State<AppState>, headers: HeaderMap) -> ApiResu
     Ok(Json((s.health)()).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LoggedOut {
+    logged_out: bool,
+}
+
+/// End this session.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "session", security(("session" = [])),
+    responses((status = 200, body = LoggedOut), (status = "4XX", body = ErrorBody)))]
 async fn logout(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     actor(&s, &headers).await?;
     let token = headers
@@ -397,30 +568,47 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Resp
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     s.control.logout(token.trim()).await?;
-    Ok(Json(json!({"logged_out": true})).into_response())
+    Ok(Json(LoggedOut { logged_out: true }).into_response())
 }
 
 // ---- permits ----
 
+/// Permits this caller may see.
+#[utoipa::path(get, path = "/api/v1/permits", tag = "permits", security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_law::Permit>), (status = "4XX", body = ErrorBody)))]
 async fn permits(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     Ok(Json(s.control.permits(&a).await?).into_response())
 }
 
+/// One permit.
+#[utoipa::path(get, path = "/api/v1/permits/{id}", tag = "permits", params(("id" = String, Path)),
+    security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
 async fn permit(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Params(id): Params<String>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     Ok(Json(s.control.permit(&a, &id).await?).into_response())
 }
 
+/// Draft a permit application (applicants). It is checked against the law when applied.
+#[utoipa::path(post, path = "/api/v1/permits", tag = "permits", request_body = mandat_law::Application,
+    security(("session" = [])),
+    responses((status = 201, body = mandat_law::Permit, links(
+            ("apply" = (operation_id = "apply", parameters(("id" = "$response.body#/id")))),
+            ("urgent_start" = (operation_id = "urgent_start", parameters(("id" = "$response.body#/id")))),
+            ("decide" = (operation_id = "decide", parameters(("id" = "$response.body#/id")))),
+            ("stop" = (operation_id = "stop", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = "4XX", body = ErrorBody)))]
 async fn draft(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(app): Json<mandat_law::Application>,
+    Body(app): Body<mandat_law::Application>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     let text_bytes: usize = app
@@ -441,55 +629,79 @@ async fn draft(
     Ok((StatusCode::CREATED, Json(p)).into_response())
 }
 
-#[derive(Deserialize)]
-struct StopBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct StopBody {
     reason: String,
 }
 
-#[derive(Deserialize)]
-struct DecideBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct DecideBody {
     outcome: mandat_law::Outcome,
     reasons: String,
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Decided {
+    permit: mandat_law::Permit,
+    /// What was erased, when refusing an urgent use.
+    deletion_certificate: Option<mandat_store::DeletionCertificate>,
+}
+
+/// File the application with the deciding authority.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/apply", tag = "permits", params(("id" = String, Path)),
+    security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
 async fn apply(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Params(id): Params<String>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     Ok(Json(s.control.apply(&a, &id, &origin(&peer)).await?).into_response())
 }
 
+/// Start use before a decision (urgent cases); the application must follow within 24 hours.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/urgent-start", tag = "permits",
+    params(("id" = String, Path)), security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
 async fn urgent_start(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Params(id): Params<String>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     Ok(Json(s.control.urgent_start(&a, &id, &origin(&peer)).await?).into_response())
 }
 
+/// Stop the use now, with a reason; matching stops within a second.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/stop", tag = "permits", params(("id" = String, Path)),
+    request_body = StopBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
 async fn stop(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<StopBody>,
+    Params(id): Params<String>,
+    Body(b): Body<StopBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     too_long("reason", &b.reason, 8000)?;
     Ok(Json(s.control.stop(&a, &id, &b.reason, &origin(&peer)).await?).into_response())
 }
 
+/// Grant or refuse an application (the court or prosecutor the law names). Refusing an urgent
+/// use erases everything it produced and answers the deletion certificate.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/decide", tag = "permits", params(("id" = String, Path)),
+    request_body = DecideBody, security(("session" = [])),
+    responses((status = 200, body = Decided), (status = "4XX", body = ErrorBody)))]
 async fn decide(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<DecideBody>,
+    Params(id): Params<String>,
+    Body(b): Body<DecideBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     too_long("reasons", &b.reasons, 8000)?;
@@ -497,7 +709,11 @@ async fn decide(
         .control
         .decide(&a, &id, b.outcome, &b.reasons, &origin(&peer))
         .await?;
-    Ok(Json(json!({"permit": p, "deletion_certificate": cert})).into_response())
+    Ok(Json(Decided {
+        permit: p,
+        deletion_certificate: cert,
+    })
+    .into_response())
 }
 
 fn too_long(what: &str, v: &str, max: usize) -> ApiResult<()> {
@@ -509,23 +725,31 @@ fn too_long(what: &str, v: &str, max: usize) -> ApiResult<()> {
 
 // ---- cameras, users, audit ----
 
+/// Registered cameras (never their stream URLs).
+#[utoipa::path(get, path = "/api/v1/cameras", tag = "cameras", security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_store::Camera>), (status = "4XX", body = ErrorBody)))]
 async fn cameras(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     Ok(Json(s.control.cameras(&a).await?).into_response())
 }
 
-#[derive(Deserialize)]
-struct CameraBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct CameraBody {
     #[serde(flatten)]
     camera: mandat_store::Camera,
+    /// RTSP or file URL; may carry credentials, so it is sealed at rest and never shown again.
     stream_url: String,
 }
 
+/// Register a camera (admins).
+#[utoipa::path(post, path = "/api/v1/cameras", tag = "cameras", request_body = CameraBody,
+    security(("session" = [])),
+    responses((status = 201, body = mandat_store::Camera), (status = "4XX", body = ErrorBody)))]
 async fn add_camera(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(b): Json<CameraBody>,
+    Body(b): Body<CameraBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     too_long("stream_url", &b.stream_url, 2000)?;
@@ -536,6 +760,15 @@ async fn add_camera(
     Ok((StatusCode::CREATED, Json(b.camera)).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct UserView {
+    user: String,
+    roles: Vec<mandat_law::Role>,
+}
+
+/// Accounts and their roles (admins).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("session" = [])),
+    responses((status = 200, body = Vec<UserView>), (status = "4XX", body = ErrorBody)))]
 async fn users(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     let list: Vec<_> = s
@@ -543,23 +776,29 @@ async fn users(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Respo
         .users(&a)
         .await?
         .into_iter()
-        .map(|(u, roles)| json!({"user": u, "roles": roles}))
+        .map(|(user, roles)| UserView { user, roles })
         .collect();
     Ok(Json(list).into_response())
 }
 
-#[derive(Deserialize)]
-struct UserBody {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct UserBody {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     user: String,
+    #[schema(min_length = 12, max_length = 1024)]
     password: String,
     roles: Vec<mandat_law::Role>,
 }
 
+/// Create a local account (admins). Separation of duties is checked on the roles.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserBody,
+    security(("session" = [])),
+    responses((status = 201, body = UserView), (status = "4XX", body = ErrorBody)))]
 async fn add_user(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(b): Json<UserBody>,
+    Body(b): Body<UserBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     too_long("user", &b.user, 64)?;
@@ -569,16 +808,25 @@ async fn add_user(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"user": b.user, "roles": b.roles})),
+        Json(UserView {
+            user: b.user,
+            roles: b.roles,
+        }),
     )
         .into_response())
 }
 
+/// The whole audit log (auditors).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_audit::Entry>), (status = "4XX", body = ErrorBody)))]
 async fn audit_log(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     Ok(Json(s.control.audit_log(&a).await?).into_response())
 }
 
+/// Verify the hash chain and its signed checkpoints (auditors); the check itself is recorded.
+#[utoipa::path(post, path = "/api/v1/audit/verify", tag = "audit", security(("session" = [])),
+    responses((status = 200, body = mandat_audit::Verdict), (status = "4XX", body = ErrorBody)))]
 async fn audit_verify(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -590,6 +838,9 @@ async fn audit_verify(
 
 /// Prometheus text format: cameras, frame rates, dropped frames, alerts by state and review
 /// latency. Labels are camera ids and states only: no permit, person or user.
+#[utoipa::path(get, path = "/metrics", tag = "monitoring",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = "5XX", body = ErrorBody, description = "the store could not be read")))]
 async fn metrics(State(s): State<AppState>) -> ApiResult<Response> {
     use std::fmt::Write;
     let health = (s.health)();
@@ -720,8 +971,18 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Health {
+    status: String,
+}
+
+/// Liveness, without a session.
+#[utoipa::path(get, path = "/api/v1/health", tag = "monitoring", responses((status = 200, body = Health)))]
 async fn health() -> Response {
-    Json(json!({"status": "ok"})).into_response()
+    Json(Health {
+        status: "ok".into(),
+    })
+    .into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -733,6 +994,7 @@ async fn not_found() -> ApiError {
 pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
     let mut v: Vec<(&'static str, &'static str, MethodRouter<AppState>)> = vec![
         ("GET", "/api/v1/health", get(health)),
+        ("GET", "/api/v1/openapi.json", get(openapi::serve)),
         // Numbers only, for the monitoring on the same host (the server listens on loopback).
         ("GET", "/metrics", get(metrics)),
         ("POST", "/api/v1/login", post(login)),

@@ -348,3 +348,106 @@ async fn api_alert_flow_with_two_reviewers() {
     let review = entries.iter().find(|e| e.action == "alert.review").unwrap();
     assert_eq!(review.origin, "api:127.0.0.1");
 }
+
+/// A raw request, for bodies the helper above would not send.
+fn raw(addr: SocketAddr, request: &str) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Resp {
+        status: head[9..12].parse().unwrap(),
+        headers: head.to_ascii_lowercase(),
+        body: body.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_payloads_and_duplicates_get_json_errors() {
+    let (_dir, _clock, control) = common::control().await;
+    control
+        .add_user(None, "admin", "admin password", &[Role::Admin], "t")
+        .await
+        .unwrap();
+    let addr = common::serve(&control).await;
+    let checks = tokio::task::spawn_blocking(move || {
+        let login = http(
+            addr,
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"user": "admin", "password": "admin password"})),
+        );
+        let token = json_of(&login)["token"].as_str().unwrap().to_string();
+        let camera = json!({"id": "cam-9", "name": "n", "location": [59.3, 18.0],
+            "owner": "region:Stockholm", "enabled": true, "stream_url": "rtsp://h/s"});
+        let mut out = Vec::new();
+        for (what, body) in [
+            ("first", camera.clone()),
+            ("again", camera.clone()),
+            ("bad owner", json!({"id": "cam-8", "name": "n", "location": null,
+                "owner": "someone", "enabled": true, "stream_url": "rtsp://h/s"})),
+            ("bad latitude", json!({"id": "cam-7", "name": "n", "location": [91.0, 18.0],
+                "owner": "police", "enabled": true, "stream_url": "rtsp://h/s"})),
+            ("bad id", json!({"id": "", "name": "n", "location": null,
+                "owner": "police", "enabled": true, "stream_url": "rtsp://h/s"})),
+            ("wrong type", json!({"id": 5})),
+        ] {
+            out.push((what, http(addr, "POST", "/api/v1/cameras", Some(&token), Some(body))));
+        }
+        let broken = "{\"id\": ";
+        out.push((
+            "broken JSON",
+            raw(
+                addr,
+                &format!(
+                    "POST /api/v1/cameras HTTP/1.1\r\nHost: l\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{broken}",
+                    broken.len()
+                ),
+            ),
+        ));
+        out.push((
+            "no content type",
+            raw(
+                addr,
+                &format!(
+                    "POST /api/v1/cameras HTTP/1.1\r\nHost: l\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: 2\r\n\r\n{{}}"
+                ),
+            ),
+        ));
+        out.push((
+            "bad query",
+            http(addr, "GET", "/api/v1/alerts?limit=lots", Some(&token), None),
+        ));
+        out
+    })
+    .await
+    .unwrap();
+    let want = [
+        ("first", 201, ""),
+        ("again", 409, "conflict"),
+        ("bad owner", 422, "invalid"),
+        ("bad latitude", 422, "invalid"),
+        ("bad id", 422, "invalid"),
+        ("wrong type", 422, "bad_request"),
+        ("broken JSON", 400, "bad_request"),
+        ("no content type", 415, "unsupported_media_type"),
+        ("bad query", 400, "bad_request"),
+    ];
+    for ((what, r), (w, status, code)) in checks.iter().zip(want) {
+        assert_eq!(*what, w);
+        assert_eq!(r.status, status, "{what}: {}", r.body);
+        assert!(
+            r.headers.contains("content-type: application/json"),
+            "{what}: {}",
+            r.headers
+        );
+        if !code.is_empty() {
+            assert_eq!(json_of(r)["code"], code, "{what}: {}", r.body);
+            assert!(!json_of(r)["message"].as_str().unwrap().is_empty());
+        }
+    }
+}

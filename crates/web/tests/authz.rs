@@ -37,6 +37,14 @@ const PW: &str = "a long password";
 const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
     // ---- API ----
     ("GET", "/api/v1/health", "/api/v1/health", "*", ""),
+    // Describes the API, not anything in it.
+    (
+        "GET",
+        "/api/v1/openapi.json",
+        "/api/v1/openapi.json",
+        "*",
+        "",
+    ),
     (
         "POST",
         "/api/v1/login",

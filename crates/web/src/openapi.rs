@@ -1,0 +1,90 @@
+//! The OpenAPI document, generated from the handlers' annotations and the types they exchange, so
+//! it cannot drift from the code. A test checks that it lists exactly the API routes the router
+//! serves; an API fuzzer (schemathesis) checks the server against it.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mandat",
+        description = "Lawful, permit-scoped live facial recognition (Lag 2026:806). Every request is \
+            checked on the server against the caller's roles and separation of duties. Errors are \
+            JSON with a stable `code`, a `message` and, where one applies, the legal `rule`.",
+        license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
+    ),
+    paths(
+        super::health,
+        serve,
+        super::metrics,
+        super::login,
+        super::logout,
+        super::alerts,
+        super::stream,
+        super::alert,
+        super::alert_media,
+        super::review,
+        super::dispatch,
+        super::cameras,
+        super::add_camera,
+        super::camera_health,
+        super::permits,
+        super::draft,
+        super::permit,
+        super::apply,
+        super::urgent_start,
+        super::stop,
+        super::decide,
+        super::users,
+        super::add_user,
+        super::audit_log,
+        super::audit_verify,
+    ),
+    components(schemas(super::MediaKind)),
+    modifiers(&Session),
+    tags(
+        (name = "session", description = "Log in and out"),
+        (name = "alerts", description = "Candidate alerts, two-person review, dispatch"),
+        (name = "permits", description = "Applications, decisions, urgent start, stop"),
+        (name = "cameras", description = "Cameras and their health"),
+        (name = "users", description = "Accounts and roles"),
+        (name = "audit", description = "The tamper-evident audit log"),
+        (name = "monitoring", description = "Liveness and metrics, without personal data"),
+    )
+)]
+struct Doc;
+
+/// Declares the bearer session token that `security(("session" = []))` refers to.
+struct Session;
+
+impl Modify for Session {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let c = doc.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("the token from POST /api/v1/login"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = Doc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc
+}
+
+/// This document. Public, like the health check: it describes the API, not anything in it.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "monitoring",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+pub(crate) async fn serve() -> Response {
+    Json(openapi()).into_response()
+}

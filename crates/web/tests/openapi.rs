@@ -1,0 +1,227 @@
+//! The OpenAPI document against the code and against a running server: it lists exactly the API
+//! routes the router serves, every reference in it resolves, and schemathesis, a property-based API
+//! fuzzer, finds no 5xx answer and no answer outside the document.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use common::{alert, application};
+use mandat_law::{Actor, Outcome, Role};
+use mandat_store::Camera;
+use serde_json::Value;
+
+mod common;
+
+fn doc() -> Value {
+    serde_json::to_value(mandat_web::openapi()).unwrap()
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/metrics"
+}
+
+#[test]
+fn the_document_lists_exactly_the_api_routes() {
+    let doc = doc();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let served: BTreeSet<(String, String)> = mandat_web::endpoints()
+        .into_iter()
+        .filter(|(_, p)| is_api(p))
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, served,
+        "every API route needs #[utoipa::path] and an entry in openapi.rs, and nothing else"
+    );
+    assert!(served.len() >= 25, "{served:?}");
+}
+
+#[test]
+fn every_reference_resolves_and_every_guarded_operation_names_its_errors() {
+    let doc = doc();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(refs.len() > 20);
+    for r in &refs {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{r}"));
+        assert!(schemas.contains_key(name), "{r} does not resolve");
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let guarded = op.get("security").is_some();
+            if guarded {
+                assert_eq!(
+                    op["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["session"]["scheme"],
+        "bearer"
+    );
+    // Legal enums come through with the names the JSON uses.
+    let purposes = &schemas["Purpose"]["enum"];
+    assert_eq!(
+        purposes,
+        &serde_json::json!([
+            "victim_search",
+            "imminent_threat",
+            "suspect_location",
+            "sentence_enforcement"
+        ])
+    );
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k == "$ref" {
+                    out.push(v.as_str().unwrap().to_string());
+                } else {
+                    collect_refs(v, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// schemathesis from `MANDAT_SCHEMATHESIS`, or where `scripts/test-deps.sh` installs it (the
+/// same cache as the models: `$MANDAT_CACHE`, else `$XDG_CACHE_HOME/mandat`, else `~/.cache/mandat`).
+fn schemathesis() -> String {
+    if let Ok(p) = std::env::var("MANDAT_SCHEMATHESIS") {
+        return p;
+    }
+    let env = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
+    let cache = env("MANDAT_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|x| format!("{x}/mandat")))
+        .unwrap_or_else(|| format!("{}/.cache/mandat", env("HOME").unwrap_or_default()));
+    format!("{cache}/fuzz-venv/bin/schemathesis")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
+    let bin = schemathesis();
+    assert!(
+        std::path::Path::new(&bin).exists(),
+        "schemathesis is not at {bin}: run scripts/test-deps.sh (or set MANDAT_SCHEMATHESIS)"
+    );
+    // A server with something in it: users, a camera, a granted permit with an enrolled person,
+    // and an alert, so list answers are not all empty.
+    let (_dir, _clock, control) = common::control().await;
+    let admin = Actor::new("admin", &[Role::Admin]);
+    control
+        .add_user(None, "admin", "admin password", &[Role::Admin], "t")
+        .await
+        .unwrap();
+    for (u, r) in [("officer", Role::Applicant), ("pros", Role::Prosecutor)] {
+        control
+            .add_user(Some(&admin), u, "a long password", &[r], "t")
+            .await
+            .unwrap();
+    }
+    // The fuzzer's account holds every role, so requests get past the role checks into the
+    // code that reads their bodies (the authorisation matrix is tested in authz.rs).
+    control
+        .add_user(Some(&admin), "fuzz", "a long password", &Role::ALL, "t")
+        .await
+        .unwrap();
+    control
+        .add_camera(
+            &admin,
+            &Camera {
+                id: "cam-1".into(),
+                name: "c".into(),
+                location: Some((59.33, 18.06)),
+                owner: "police".into(),
+                enabled: true,
+            },
+            "x.mp4",
+            "t",
+        )
+        .await
+        .unwrap();
+    let officer = Actor::new("officer", &[Role::Applicant]);
+    let p = control.draft(&officer, application(), "t").await.unwrap();
+    control
+        .enrol(
+            &officer,
+            &p.id,
+            &"p1".into(),
+            "ph",
+            b"photo",
+            &[0.1; 128],
+            "t",
+        )
+        .await
+        .unwrap();
+    control.apply(&officer, &p.id, "t").await.unwrap();
+    control
+        .decide(
+            &Actor::new("pros", &[Role::Prosecutor]),
+            &p.id,
+            Outcome::Grant,
+            "ok",
+            "t",
+        )
+        .await
+        .unwrap();
+    control.raise_alert(alert("A-1", &p.id)).await.unwrap();
+    let (_, token) = control.login("fuzz", "a long password", "t").await.unwrap();
+
+    let addr = common::serve(&control).await;
+    let report = std::env::temp_dir().join(format!("mandat-schemathesis-{}", std::process::id()));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(&bin)
+            .args(["run", &format!("http://{addr}/api/v1/openapi.json")])
+            .args(["--url", &format!("http://{addr}")])
+            .args(["--checks", "all"])
+            // Schema-valid requests may still be refused by the law (a draft for a camera that
+            // does not exist, a decision on a permit nobody applied for): a 4xx, not a bug.
+            .args(["--exclude-checks", "positive_data_acceptance"])
+            // Logging out would end the fuzzer's session; the live stream never ends. Both are
+            // tested in api.rs.
+            .args(["--exclude-path", "/api/v1/logout"])
+            .args(["--exclude-path", "/api/v1/alerts/stream"])
+            .args(["--header", &format!("Authorization: Bearer {token}")])
+            .args([
+                "--max-examples",
+                "40",
+                "--seed",
+                "20260701",
+                "--workers",
+                "2",
+            ])
+            .args(["--request-timeout", "20", "--no-color"])
+            .arg("--report-dir")
+            .arg(&report)
+            .env("SCHEMATHESIS_TELEMETRY", "false")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+    assert!(out.status.success(), "schemathesis failed:\n{text}");
+    // It did test every selected operation, rather than skip them.
+    assert!(text.contains("Tested: 22"), "{text}");
+}
