@@ -21,9 +21,16 @@ use crate::{Models, PipelineArgs};
 
 #[derive(Args, Clone)]
 pub struct ServeArgs {
-    /// Address of the API. Plain HTTP is served on loopback only.
+    /// Address of the API and web app. Plain HTTP is served on loopback only; other addresses
+    /// need --tls-cert and --tls-key.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// PEM certificate chain for HTTPS (leaf first).
+    #[arg(long, env = "MANDAT_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long, env = "MANDAT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Analysis workers (each with its own model sessions). Default: one per core.
     #[arg(long)]
     workers: Option<usize>,
@@ -108,7 +115,7 @@ fn cameras_to_specs(cams: Vec<(Camera, String)>) -> Vec<CameraSpec> {
 async fn run_server(
     paths: &Paths,
     args: &ServeArgs,
-    on_ready: impl FnOnce(SocketAddr, &Arc<Control>),
+    on_ready: impl FnOnce(&str, &Arc<Control>),
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let store = open_store(paths).await?;
@@ -179,12 +186,17 @@ async fn run_server(
     let state =
         mandat_web::AppState::new(control.clone(), Arc::new(move || health_engine.health()))?
             .with_default_threshold(crate::face::DEFAULT_THRESHOLD);
-    let (addr, server) = mandat_web::bind(args.listen, state).await?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(mandat_web::Tls::from_pem_files(c, k)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (addr, server) = mandat_web::bind(args.listen, state, tls).await?;
     eprintln!(
-        "mandat serving http://{addr}/ (API under /api/v1) with {n_cams} camera(s), {} analysis worker(s)",
+        "mandat serving {scheme}://{addr}/ (API under /api/v1) with {n_cams} camera(s), {} analysis worker(s)",
         cfg.workers
     );
-    on_ready(addr, &control);
+    on_ready(&format!("{scheme}://{addr}"), &control);
     tokio::select! {
         r = server => r?,
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
@@ -413,10 +425,10 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
     rt.block_on(run_server(
         &paths,
         &args.serve,
-        |addr, control| {
+        |url, control| {
         println!();
         println!(
-            "mandat demo  http://{addr}/  (API http://{addr}/api/v1; data in {})",
+            "mandat demo  {url}/  (API {url}/api/v1; data in {})",
             home.display()
         );
         println!("logins (user / password):");
@@ -612,6 +624,8 @@ pub fn latency(
     }
     let args = ServeArgs {
         listen: "127.0.0.1:0".parse().expect("address"),
+        tls_cert: None,
+        tls_key: None,
         workers,
         alert_ttl_minutes: 15,
         pipeline: pipeline.clone(),

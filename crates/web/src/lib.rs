@@ -6,7 +6,7 @@
 //! The web pages for each role live in [`ui`]; both sets of routes are listed in one table
 //! ([`endpoints`]) so the authorisation matrix test covers every one of them.
 //!
-//! Plain HTTP is served on loopback only; anything else is refused until TLS is configured.
+//! Plain HTTP is served on loopback only; any other address needs TLS (rustls, [`Tls`]).
 
 pub mod i18n;
 mod openapi;
@@ -1034,14 +1034,30 @@ pub fn endpoints() -> Vec<(&'static str, &'static str)> {
 }
 
 pub fn router(state: AppState) -> Router {
+    let tls = state.tls;
     let mut r = Router::new();
     for (_, path, handler) in routes() {
         // Routes on the same path with other methods are merged by axum.
         r = r.route(path, handler);
     }
-    r.fallback(not_found)
-        .layer(axum::middleware::map_response(security_headers))
-        .with_state(state)
+    let r = r
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers));
+    // Over TLS, browsers are told to use nothing else for a year.
+    let r = if tls {
+        r.layer(axum::middleware::map_response(hsts))
+    } else {
+        r
+    };
+    r.with_state(state)
+}
+
+async fn hsts(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    r
 }
 
 async fn security_headers(mut r: Response) -> Response {
@@ -1075,34 +1091,56 @@ pub enum ServeError {
     Serve(std::io::Error),
     #[error("no random numbers for the CSRF key: {0}; check the operating system's entropy source")]
     Random(String),
+    #[error(
+        "cannot use the TLS certificate or key: {0}; give a PEM certificate chain and the PEM private key that belongs to it"
+    )]
+    Tls(String),
 }
 
-/// Bind (loopback only) and serve until the future `shutdown` completes.
-pub async fn serve(
-    addr: SocketAddr,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    if !addr.ip().is_loopback() {
-        return Err(ServeError::NotLoopback(addr));
+/// The server's certificate and key, read once at start-up.
+#[derive(Clone)]
+pub struct Tls(Arc<rustls::ServerConfig>);
+
+impl Tls {
+    /// A PEM certificate chain (leaf first) and its PEM private key (PKCS#8, PKCS#1 or SEC1).
+    /// TLS 1.2 and 1.3 only, with rustls' safe defaults; HTTP/1.1.
+    pub fn from_pem_files(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> Result<Self, ServeError> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: &std::path::Path, e: &dyn std::fmt::Display| {
+            ServeError::Tls(format!("{}: {e}", what.display()))
+        };
+        let chain = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| bad(cert, &e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(cert, &e))?;
+        if chain.is_empty() {
+            return Err(bad(cert, &"no certificate in the file"));
+        }
+        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        // Checks that the key belongs to the certificate.
+        .with_single_cert(chain, key_der)
+        .map_err(|e| ServeError::Tls(format!("{} with {}: {e}", cert.display(), key.display())))?;
+        Ok(Self(Arc::new(config)))
     }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| ServeError::Bind(addr, e))?;
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(ServeError::Serve)
 }
 
 /// Bind to an address (port 0 for any free one) and return the bound address and the serving
-/// future, for tests and the demo.
+/// future. Without TLS only loopback is allowed: sessions and face images never cross a network
+/// in clear text. With TLS, cookies are `Secure` and browsers are told to stay on HTTPS.
 pub async fn bind(
     addr: SocketAddr,
-    state: AppState,
+    mut state: AppState,
+    tls: Option<Tls>,
 ) -> Result<
     (
         SocketAddr,
@@ -1110,22 +1148,32 @@ pub async fn bind(
     ),
     ServeError,
 > {
-    if !addr.ip().is_loopback() {
+    if tls.is_none() && !addr.ip().is_loopback() {
         return Err(ServeError::NotLoopback(addr));
     }
+    state.tls = tls.is_some();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| ServeError::Bind(addr, e))?;
     let local = listener
         .local_addr()
         .map_err(|e| ServeError::Bind(addr, e))?;
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let fut = async move {
-        axum::serve(
-            listener,
-            router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .map_err(ServeError::Serve)
+        match tls {
+            None => axum::serve(listener, app).await.map_err(ServeError::Serve),
+            Some(Tls(config)) => {
+                let std_listener = listener.into_std().map_err(ServeError::Serve)?;
+                axum_server::from_tcp_rustls(
+                    std_listener,
+                    axum_server::tls_rustls::RustlsConfig::from_config(config),
+                )
+                .map_err(ServeError::Serve)?
+                .serve(app)
+                .await
+                .map_err(ServeError::Serve)
+            }
+        }
     };
     Ok((local, fut))
 }

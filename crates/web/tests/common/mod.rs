@@ -92,7 +92,7 @@ pub async fn serve(control: &Arc<Control>) -> SocketAddr {
     let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new))
         .unwrap()
         .with_logins_per_minute(10_000);
-    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state)
+    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state, None)
         .await
         .unwrap();
     tokio::spawn(server);
