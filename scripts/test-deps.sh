@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # What only the tests need. Debian packages: GStreamer's RTSP server (the engine's reconnect test serves a
 # video over RTSP on loopback), and headless Chromium with its WebDriver (the browser tests of the
-# web app). Idempotent.
+# web app), and poppler-utils, whose pdftoppm and pdftotext check the PDFs mandat writes. Idempotent.
 set -euo pipefail
-PACKAGES=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium chromium-driver fonts-dejavu-core)
+PACKAGES=(poppler-utils python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,16 +7,18 @@
 //! the authenticated [`Actor`] and checks roles and separation of duties here, on the server side.
 
 pub mod alerts;
+mod imy;
 pub mod scope;
 
 use std::sync::Arc;
 
+use mandat_law::imy::{ImyNotification, NotificationKind};
 use mandat_law::lifecycle::Effect;
 use mandat_law::permit::PersonId;
 use mandat_law::{
     Actor, Application, Clock, Outcome, Permit, Profile, Refusal, Role, Timestamp, UseEvent, rule,
 };
-use mandat_store::{Camera, DeletionCertificate, Store, StoreError};
+use mandat_store::{Camera, DeletionCertificate, Store, StoreError, UseRecord};
 use serde_json::json;
 
 pub use alerts::{AlertEvent, AlertSink, AlertStatistics, ChannelSink};
@@ -482,24 +484,38 @@ impl Control {
                     p.application.threshold,
                 )
             }));
+            // IMY is told how many cameras the area covers, not which.
+            let cameras = self
+                .store
+                .cameras()
+                .await?
+                .iter()
+                .filter(|c| p.application.area.covers(&c.id, c.location))
+                .count();
+            let profile = Profile::by_name(&p.profile).unwrap_or(self.profile);
             self.store
                 .permit_events(&p.id, now, origin, |p| {
                     p.use_events(now)
                         .into_iter()
                         .map(|e| {
-                            let (action, effective) = match e {
-                                UseEvent::Started => ("use.start", p.use_started_at),
-                                UseEvent::Ended => ("use.end", end_of_use(p)),
+                            let (action, effective, kind) = match e {
+                                UseEvent::Started => {
+                                    ("use.start", p.use_started_at, NotificationKind::UseStarted)
+                                }
+                                UseEvent::Ended => {
+                                    ("use.end", end_of_use(p), NotificationKind::UseEnded)
+                                }
                             };
-                            (
-                                action.to_string(),
-                                json!({
+                            UseRecord {
+                                action: action.to_string(),
+                                details: json!({
                                     "purpose": p.application.purpose.as_str(),
                                     "effective_at": effective.map(|t| t.0),
                                     "watchlist_version": version,
                                     "persons": p.application.persons.len(),
                                 }),
-                            )
+                                notification: Some(ImyNotification::of(p, profile, cameras, kind)),
+                            }
                         })
                         .collect()
                 })

@@ -5,6 +5,7 @@
 //! This crate is pure: no I/O, no clock reads except through [`time::Clock`], no randomness. Storage,
 //! audit and HTTP build on it at the edges. Every refusal names the legal rule behind it.
 
+pub mod imy;
 pub mod lifecycle;
 pub mod permit;
 pub mod profile;

@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod crypto;
+pub mod imy;
 
 use mandat_audit::{AuditKey, Checkpoint, Entry, Record};
 use mandat_law::lifecycle::Effect;
@@ -161,6 +162,14 @@ pub struct DeletionCertificate {
     /// Reviews of those alerts.
     pub reviews: u64,
     pub data_key_destroyed: bool,
+}
+
+/// A change in whether a permit is in use: its audit action and details, and the notification to IMY
+/// it requires, registered in the same transaction.
+pub struct UseRecord {
+    pub action: String,
+    pub details: serde_json::Value,
+    pub notification: Option<mandat_law::imy::ImyNotification>,
 }
 
 /// Failed logins in a row before an account is locked.
@@ -762,7 +771,7 @@ impl Store {
         change: F,
     ) -> Result<(), StoreError>
     where
-        F: FnOnce(&mut Permit) -> Vec<(String, serde_json::Value)>,
+        F: FnOnce(&mut Permit) -> Vec<UseRecord>,
     {
         let mut tx = self.begin_write().await?;
         let mut permit = load_permit(&mut *tx, permit_id).await?;
@@ -775,7 +784,16 @@ impl Store {
             .bind(permit_id.to_string())
             .execute(&mut *tx)
             .await?;
-        for (action, details) in events {
+        for UseRecord {
+            action,
+            mut details,
+            notification,
+        } in events
+        {
+            if let Some(n) = notification {
+                let id = self.register_imy(&mut tx, &n, now).await?;
+                details["imy_notification"] = json!(id);
+            }
             self.append_audit(
                 &mut tx,
                 Record {

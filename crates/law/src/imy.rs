@@ -1,0 +1,183 @@
+//! The notification to IMY (Integritetsskyddsmyndigheten) of every use (Förordning 2026:815; AI Act
+//! art. 5(4) and 5(6)): made when a use starts, urgent starts included, and followed up when it ends.
+//! It carries what the supervisor needs and nothing about any person: counts, never names or images.
+
+use serde::{Deserialize, Serialize};
+
+use crate::lifecycle::{Outcome, Permit, Status};
+use crate::permit::{AnnexII, LatLon, Period, Purpose, Stage};
+use crate::profile::{Authority, Profile};
+use crate::time::Timestamp;
+
+/// The legal ground every notification cites.
+pub const LEGAL_BASIS: &str =
+    "AI Act art. 5(1)(h), 5(2), 5(3), 5(4) and 5(6); Förordning (2026:815)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// A use began (after a decision, or an urgent start before one).
+    UseStarted,
+    /// The follow-up: the use ended.
+    UseEnded,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::UseStarted => "use_started",
+            NotificationKind::UseEnded => "use_ended",
+        }
+    }
+}
+
+/// How a use ended, for the follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UseEnd {
+    /// The period ran out.
+    PeriodEnded,
+    /// Stopped by a person.
+    Stopped,
+    /// The urgent use was refused: everything it produced was deleted.
+    Refused,
+    /// No application followed the urgent start in time: stopped and deleted by mandat.
+    UrgentDeadlineMissed,
+}
+
+/// One notification, as sent: every field IMY asked for, and no personal data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImyNotification {
+    pub kind: NotificationKind,
+    pub permit: String,
+    /// The jurisdiction profile and its statute.
+    pub profile: String,
+    pub statute: String,
+    pub legal_basis: String,
+    pub purpose: Purpose,
+    /// Annex II category and stage of the offence, where the purpose has one (never its text,
+    /// which may name people).
+    pub offence_category: Option<AnnexII>,
+    pub offence_stage: Option<Stage>,
+    /// The kind of authority that decides this purpose.
+    pub decider: Authority,
+    pub decision: Option<Outcome>,
+    pub decided_at: Option<Timestamp>,
+    /// Set when use started before a decision.
+    pub urgent_started_at: Option<Timestamp>,
+    pub period: Period,
+    /// Cameras the area covers when the notification is made.
+    pub cameras: usize,
+    #[schema(value_type = Option<Vec<crate::permit::LatLonSchema>>)]
+    pub polygon: Option<Vec<LatLon>>,
+    /// How many persons the permit designates; never who.
+    pub designated_persons: usize,
+    pub use_started_at: Option<Timestamp>,
+    pub use_ended_at: Option<Timestamp>,
+    pub ended_by: Option<UseEnd>,
+}
+
+impl ImyNotification {
+    /// The notification of `kind` for `permit`, whose area covers `cameras` cameras.
+    pub fn of(permit: &Permit, profile: &Profile, cameras: usize, kind: NotificationKind) -> Self {
+        let a = &permit.application;
+        let ended_by = (kind == NotificationKind::UseEnded).then(|| end_of(permit));
+        Self {
+            kind,
+            permit: permit.id.clone(),
+            profile: profile.name.to_string(),
+            statute: profile.statute.to_string(),
+            legal_basis: LEGAL_BASIS.to_string(),
+            purpose: a.purpose,
+            offence_category: a.offence.as_ref().map(|o| o.annex_ii),
+            offence_stage: a.offence.as_ref().map(|o| o.stage),
+            decider: profile.rule(a.purpose).decider,
+            decision: permit.decision.as_ref().map(|d| d.outcome),
+            decided_at: permit.decision.as_ref().map(|d| d.at),
+            urgent_started_at: permit.urgent.as_ref().map(|u| u.started_at),
+            period: a.period,
+            cameras,
+            polygon: a.area.polygon.clone(),
+            designated_persons: a.persons.len(),
+            use_started_at: permit.use_started_at,
+            use_ended_at: permit.use_ended_at,
+            ended_by,
+        }
+    }
+}
+
+fn end_of(p: &Permit) -> UseEnd {
+    match (p.status, &p.stop, &p.decision) {
+        (Status::Refused, _, _) => UseEnd::Refused,
+        (_, Some(s), _) if s.by.is_none() => UseEnd::UrgentDeadlineMissed,
+        (_, Some(_), _) => UseEnd::Stopped,
+        (_, None, Some(d)) if d.outcome == Outcome::Refuse => UseEnd::Refused,
+        _ => UseEnd::PeriodEnded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::tests::{application, t0};
+    use crate::profile::SWEDEN;
+    use crate::{Actor, Role};
+
+    fn prosecutor() -> Actor {
+        Actor::new("prosecutor", &[Role::Prosecutor])
+    }
+
+    #[test]
+    fn a_granted_suspect_search_is_notified_with_counts_and_categories_only() {
+        let t = t0();
+        let court = Actor::new("judge", &[Role::Judge]);
+        let app = application(Purpose::SuspectLocation);
+        let mut p = Permit::draft("P-1".into(), &SWEDEN, app, &prosecutor(), t).unwrap();
+        p.apply(&prosecutor(), &SWEDEN, t).unwrap();
+        p.decide(&court, &SWEDEN, Outcome::Grant, "ok", t.plus_hours(1))
+            .unwrap();
+        assert_eq!(
+            p.use_events(p.application.period.start),
+            vec![crate::UseEvent::Started]
+        );
+        let n = ImyNotification::of(&p, &SWEDEN, 3, NotificationKind::UseStarted);
+        assert_eq!(n.kind, NotificationKind::UseStarted);
+        assert_eq!(n.permit, "P-1");
+        assert_eq!(n.purpose, Purpose::SuspectLocation);
+        assert_eq!(n.decider, Authority::Court);
+        assert_eq!(n.decision, Some(Outcome::Grant));
+        assert_eq!(n.decided_at, Some(t.plus_hours(1)));
+        assert_eq!(n.offence_category, Some(AnnexII::Murder));
+        assert_eq!(n.cameras, 3);
+        assert_eq!(n.designated_persons, p.application.persons.len());
+        assert_eq!(n.ended_by, None);
+        assert!(n.legal_basis.contains("5(4)"));
+        // Nothing that names anyone: no labels, no photo ids, no offence text, no user ids.
+        let json = serde_json::to_string(&n).unwrap();
+        for person in &p.application.persons {
+            assert!(!json.contains(&person.label) && !json.contains(&person.id));
+        }
+        let offence = p.application.offence.as_ref().unwrap();
+        assert!(!json.contains(&offence.description));
+        assert!(!json.contains("judge") && !json.contains(&prosecutor().user));
+    }
+
+    #[test]
+    fn the_follow_up_says_how_the_use_ended() {
+        let t = t0();
+        let officer = Actor::new("o", &[Role::Applicant]);
+        let app = application(Purpose::VictimSearch);
+        let mut p = Permit::draft("P-2".into(), &SWEDEN, app, &officer, t).unwrap();
+        p.urgent_start(&officer, &SWEDEN, t).unwrap();
+        p.use_events(t);
+        let n = ImyNotification::of(&p, &SWEDEN, 1, NotificationKind::UseStarted);
+        assert_eq!(n.urgent_started_at, Some(t));
+        assert_eq!(n.decision, None);
+        // No application within 24 hours: mandat stops it.
+        p.tick(t.plus_hours(25));
+        p.use_events(t.plus_hours(25));
+        let n = ImyNotification::of(&p, &SWEDEN, 1, NotificationKind::UseEnded);
+        assert_eq!(n.ended_by, Some(UseEnd::UrgentDeadlineMissed));
+        assert_eq!(n.use_ended_at, Some(t.plus_hours(25)));
+    }
+}

@@ -1,0 +1,342 @@
+//! The IMY register from a scenario through the real lawful core (control plane on SQLite): a
+//! granted use and its stop, an urgent start and its refusal. Each notification is checked field by
+//! field, the register steps by role, and the PDFs are rendered with pdftoppm and read back with
+//! pdftotext.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mandat_audit::AuditKey;
+use mandat_control::{Control, ControlError, ScopeCache};
+use mandat_law::imy::{NotificationKind, UseEnd};
+use mandat_law::permit::*;
+use mandat_law::time::{FakeClock, HOUR};
+use mandat_law::{Actor, Application, Authority, Outcome, Role, SWEDEN, Timestamp};
+use mandat_store::imy::ImyStep;
+use mandat_store::{Camera, SecretKey, Store, StoreError};
+
+fn t0() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
+}
+
+fn application(purpose: Purpose) -> Application {
+    Application {
+        agency: Agency::Polismyndigheten,
+        purpose,
+        offence: None,
+        persons: ["Anna Andersson", "Bo Berg"]
+            .iter()
+            .enumerate()
+            .map(|(i, label)| DesignatedPerson {
+                id: format!("p{i}"),
+                label: label.to_string(),
+                photos: vec![PhotoRef {
+                    id: format!("ph{i}"),
+                    source: "passregistret".into(),
+                }],
+            })
+            .collect(),
+        // One camera by name, and a polygon around Sergels torg that holds two more.
+        area: Area {
+            cameras: vec!["cam-1".into()],
+            polygon: Some(vec![
+                (59.33, 18.06),
+                (59.33, 18.08),
+                (59.34, 18.08),
+                (59.34, 18.06),
+            ]),
+        },
+        period: Period {
+            start: t0(),
+            end: t0().plus_hours(72),
+        },
+        reasons: Reasons {
+            necessity: "n".into(),
+            proportionality: "p".into(),
+            fria_ref: "FRIA-1".into(),
+            eu_db_ref: "EU-1".into(),
+        },
+        threshold: 0.4,
+    }
+}
+
+fn actor(u: &str, r: Role) -> Actor {
+    Actor::new(u, &[r])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            &format!("sqlite://{}", dir.path().join("m.db").display()),
+            SecretKey::random().unwrap(),
+            AuditKey::from_bytes([5; 32]),
+        )
+        .await
+        .unwrap(),
+    );
+    let clock = Arc::new(FakeClock::at(t0().plus_hours(-2)));
+    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
+    let c = Control::new(store, clock.clone(), &SWEDEN).with_scope(scope);
+    let admin = actor("admin", Role::Admin);
+    c.add_user(None, "admin", "admin password", &[Role::Admin], "t")
+        .await
+        .unwrap();
+    for (u, r) in [
+        ("officer", Role::Applicant),
+        ("pros", Role::Prosecutor),
+        ("imy", Role::Auditor),
+        ("op", Role::Operator),
+    ] {
+        c.add_user(Some(&admin), u, "a long password", &[r], "t")
+            .await
+            .unwrap();
+    }
+    for (id, loc) in [
+        ("cam-1", (59.0, 18.0)),
+        ("cam-2", (59.335, 18.07)),
+        ("cam-3", (59.336, 18.075)),
+        ("cam-4", (57.7, 11.97)),
+    ] {
+        let cam = Camera {
+            id: id.into(),
+            name: id.into(),
+            location: Some(loc),
+            owner: "police".into(),
+            enabled: true,
+        };
+        c.add_camera(&admin, &cam, "x.mp4", "t").await.unwrap();
+    }
+    let officer = actor("officer", Role::Applicant);
+    let pros = actor("pros", Role::Prosecutor);
+    let enrol = async |id: &str| {
+        for i in 0..2 {
+            c.enrol(
+                &officer,
+                id,
+                &format!("p{i}"),
+                &format!("ph{i}"),
+                b"photo",
+                &[0.1; 128],
+                "t",
+            )
+            .await
+            .unwrap();
+        }
+    };
+
+    // A victim search, granted, starts at its period's start and is stopped a day later.
+    let p = c
+        .draft(&officer, application(Purpose::VictimSearch), "t")
+        .await
+        .unwrap();
+    enrol(&p.id).await;
+    c.apply(&officer, &p.id, "t").await.unwrap();
+    c.decide(&pros, &p.id, Outcome::Grant, "ok", "t")
+        .await
+        .unwrap();
+    let decided_at = t0().plus_hours(-2);
+    c.tick("t").await.unwrap();
+    assert!(
+        c.imy_notifications(&admin).await.unwrap().is_empty(),
+        "not in use yet"
+    );
+    clock.set(Some(t0()));
+    c.tick("t").await.unwrap();
+    let reg = c.imy_notifications(&admin).await.unwrap();
+    assert_eq!(reg.len(), 1);
+    let start = &reg[0];
+    let n = &start.notification;
+    assert_eq!(start.id, format!("N-{}-use_started", p.id));
+    assert_eq!(start.created_at, t0());
+    assert_eq!(n.kind, NotificationKind::UseStarted);
+    assert_eq!(n.permit, p.id);
+    assert_eq!(n.profile, "se-2026");
+    assert_eq!(n.statute, "Lag (2026:806)");
+    assert!(n.legal_basis.contains("5(4)") && n.legal_basis.contains("2026:815"));
+    assert_eq!(n.purpose, Purpose::VictimSearch);
+    assert_eq!((n.offence_category, n.offence_stage), (None, None));
+    assert_eq!(n.decider, Authority::Prosecutor);
+    assert_eq!(n.decision, Some(Outcome::Grant));
+    assert_eq!(n.decided_at, Some(decided_at));
+    assert_eq!(n.urgent_started_at, None);
+    assert_eq!(n.period, application(Purpose::VictimSearch).period);
+    assert_eq!(
+        n.cameras, 3,
+        "cam-1 by name, cam-2 and cam-3 in the polygon"
+    );
+    assert_eq!(n.polygon.as_ref().map(Vec::len), Some(4));
+    assert_eq!(n.designated_persons, 2);
+    assert_eq!(n.use_started_at, Some(t0()));
+    assert_eq!((n.use_ended_at, n.ended_by), (None, None));
+    assert_eq!((start.sent_at, start.acknowledged_at), (None, None));
+
+    clock.set(Some(t0().plus_hours(24)));
+    c.stop(&officer, &p.id, "found", "t").await.unwrap();
+    c.tick("t").await.unwrap();
+    let reg = c.imy_notifications(&admin).await.unwrap();
+    assert_eq!(reg.len(), 2);
+    let end = &reg[1].notification;
+    assert_eq!(end.kind, NotificationKind::UseEnded);
+    assert_eq!(end.use_started_at, Some(t0()));
+    assert_eq!(end.use_ended_at, Some(t0().plus_hours(24)));
+    assert_eq!(end.ended_by, Some(UseEnd::Stopped));
+
+    // An urgent start is notified at once; its refusal purges the use but not the register.
+    let u = c
+        .draft(&officer, application(Purpose::ImminentThreat), "t")
+        .await
+        .unwrap();
+    enrol(&u.id).await;
+    clock.advance(HOUR);
+    let urgent_at = t0().plus_hours(25);
+    c.urgent_start(&officer, &u.id, "t").await.unwrap();
+    c.tick("t").await.unwrap();
+    c.apply(&officer, &u.id, "t").await.unwrap();
+    clock.advance(HOUR);
+    let (_, cert) = c
+        .decide(&pros, &u.id, Outcome::Refuse, "no", "t")
+        .await
+        .unwrap();
+    assert!(cert.is_some());
+    c.tick("t").await.unwrap();
+    let reg = c.imy_notifications(&admin).await.unwrap();
+    let of_u: Vec<_> = reg
+        .iter()
+        .filter(|r| r.notification.permit == u.id)
+        .collect();
+    assert_eq!(of_u.len(), 2);
+    assert_eq!(of_u[0].notification.urgent_started_at, Some(urgent_at));
+    assert_eq!(of_u[0].notification.use_started_at, Some(urgent_at));
+    assert_eq!(of_u[0].notification.decision, None);
+    assert_eq!(of_u[1].notification.ended_by, Some(UseEnd::Refused));
+    assert_eq!(of_u[1].notification.decision, Some(Outcome::Refuse));
+    assert_eq!(
+        of_u[1].notification.use_ended_at,
+        Some(urgent_at.plus_hours(1))
+    );
+
+    // Nothing personal in the register.
+    let json = serde_json::to_string(&reg).unwrap();
+    for secret in [
+        "Anna",
+        "Bo Berg",
+        "p0",
+        "ph1",
+        "passregistret",
+        "officer",
+        "pros\"",
+    ] {
+        assert!(!json.contains(secret), "{secret} in the register");
+    }
+
+    // Roles: auditors read, admins record; others neither.
+    let imy = actor("imy", Role::Auditor);
+    assert_eq!(c.imy_notifications(&imy).await.unwrap().len(), 4);
+    let op = actor("op", Role::Operator);
+    assert!(c.imy_notifications(&op).await.is_err());
+    assert!(
+        c.imy_step(&imy, &start.id, ImyStep::Sent, "t")
+            .await
+            .is_err(),
+        "auditors do not send"
+    );
+    let early = c
+        .imy_step(
+            &admin,
+            &start.id,
+            ImyStep::Acknowledged {
+                reference: "DI-2026-1".into(),
+            },
+            "t",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(early, ControlError::Store(StoreError::Invalid(_))),
+        "{early}"
+    );
+    let sent = c
+        .imy_step(&admin, &start.id, ImyStep::Sent, "t")
+        .await
+        .unwrap();
+    assert_eq!(sent.sent_at, Some(t0().plus_hours(26)));
+    assert_eq!(sent.sent_by.as_deref(), Some("admin"));
+    let acked = c
+        .imy_step(
+            &admin,
+            &start.id,
+            ImyStep::Acknowledged {
+                reference: "DI-2026-1".into(),
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+    assert_eq!(acked.imy_reference.as_deref(), Some("DI-2026-1"));
+    let again = c
+        .imy_step(&admin, &start.id, ImyStep::Sent, "t")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, ControlError::Store(StoreError::Conflict(_))),
+        "{again}"
+    );
+    let log = c.audit_log(&imy).await.unwrap();
+    for action in ["use.start", "use.end", "imy.sent", "imy.acknowledged"] {
+        assert!(
+            log.iter().any(|e| e.action == action),
+            "{action} not logged"
+        );
+    }
+    let use_start = log.iter().find(|e| e.action == "use.start").unwrap();
+    assert_eq!(use_start.details["imy_notification"], start.id.as_str());
+
+    // JSON and PDF exports.
+    let exported: serde_json::Value =
+        serde_json::from_str(&mandat_reports::imy_json(&acked)).unwrap();
+    assert_eq!(exported["notification"]["cameras"], 3);
+    assert_eq!(exported["imy_reference"], "DI-2026-1");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-artifacts");
+    std::fs::create_dir_all(&out).unwrap();
+    for (name, rec) in [("imy-start", &acked), ("imy-refused-end", of_u[1])] {
+        let pdf = mandat_reports::imy_pdf(rec);
+        assert!(pdf.starts_with(b"%PDF-"));
+        let path = out.join(format!("{name}.pdf"));
+        std::fs::write(&path, &pdf).unwrap();
+        let png = out.join(name);
+        let st = Command::new("pdftoppm")
+            .args(["-png", "-r", "50", "-singlefile"])
+            .arg(&path)
+            .arg(&png)
+            .status()
+            .expect("pdftoppm (poppler-utils) is installed by scripts/test-deps.sh");
+        assert!(st.success());
+        let img = image::open(png.with_extension("png")).unwrap().to_luma8();
+        assert_eq!((img.width(), img.height()), (414, 585), "A4 at 50 dpi");
+        let dark = img.pixels().filter(|p| p.0[0] < 128).count();
+        assert!(dark > 2_000, "the page has text ({dark} dark pixels)");
+        let text = Command::new("pdftotext")
+            .arg(&path)
+            .arg("-")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains("Underrättelse till IMY"), "{text}");
+        assert!(text.contains(&rec.notification.permit), "{text}");
+        assert!(text.contains("Kameror i området"), "{text}");
+        assert!(!text.contains("Anna"), "{text}");
+    }
+    let text = Command::new("pdftotext")
+        .arg(out.join("imy-refused-end.pdf"))
+        .arg("-")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("avslaget; allt som användningen gav raderat"),
+        "{text}"
+    );
+}
