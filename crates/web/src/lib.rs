@@ -836,6 +836,107 @@ async fn audit_verify(
     Ok(Json(s.control.audit_verify(&a, &origin(&peer)).await?).into_response())
 }
 
+// ---- IMY register ----
+
+/// The register of notifications to IMY, oldest first (auditors and admins). No personal data.
+#[utoipa::path(get, path = "/api/v1/imy/notifications", tag = "imy", security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_store::imy::ImyRecord>), (status = "4XX", body = ErrorBody)))]
+async fn imy_notifications(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.imy_notifications(&a).await?).into_response())
+}
+
+/// One notification and its register status.
+#[utoipa::path(get, path = "/api/v1/imy/notifications/{id}", tag = "imy", params(("id" = String, Path)),
+    security(("session" = [])),
+    responses((status = 200, body = mandat_store::imy::ImyRecord), (status = "4XX", body = ErrorBody)))]
+async fn imy_notification(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.imy_notification(&a, &id).await?).into_response())
+}
+
+/// The notification as the PDF that is sent to IMY.
+#[utoipa::path(get, path = "/api/v1/imy/notifications/{id}/pdf", tag = "imy",
+    params(("id" = String, Path)), security(("session" = [])),
+    responses((status = 200, description = "PDF, one page", content_type = "application/pdf"),
+        (status = "4XX", body = ErrorBody)))]
+async fn imy_notification_pdf(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let rec = s.control.imy_notification(&a, &id).await?;
+    Ok(pdf_response(mandat_reports::imy_pdf(&rec), &rec.id))
+}
+
+/// A PDF download, kept out of caches.
+pub(crate) fn pdf_response(body: Vec<u8>, name: &str) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pdf"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Register ids are [A-Za-z0-9_-]; anything else is dropped from the file name.
+    let safe: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}.pdf\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+/// Record that the notification was sent to IMY (admins).
+#[utoipa::path(post, path = "/api/v1/imy/notifications/{id}/sent", tag = "imy",
+    params(("id" = String, Path)), security(("session" = [])),
+    responses((status = 200, body = mandat_store::imy::ImyRecord), (status = "4XX", body = ErrorBody)))]
+async fn imy_sent(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let rec = s
+        .control
+        .imy_step(&a, &id, mandat_store::imy::ImyStep::Sent, &origin(&peer))
+        .await?;
+    Ok(Json(rec).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct AckBody {
+    /// IMY's reference (diarienummer) from its acknowledgement.
+    #[schema(min_length = 1, max_length = 100)]
+    reference: String,
+}
+
+/// Record IMY's acknowledgement of a sent notification, with IMY's reference (admins).
+#[utoipa::path(post, path = "/api/v1/imy/notifications/{id}/acknowledged", tag = "imy",
+    params(("id" = String, Path)), request_body = AckBody, security(("session" = [])),
+    responses((status = 200, body = mandat_store::imy::ImyRecord), (status = "4XX", body = ErrorBody)))]
+async fn imy_acknowledged(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<AckBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let step = mandat_store::imy::ImyStep::Acknowledged {
+        reference: b.reference,
+    };
+    Ok(Json(s.control.imy_step(&a, &id, step, &origin(&peer)).await?).into_response())
+}
+
 /// Prometheus text format: cameras, frame rates, dropped frames, alerts by state and review
 /// latency. Labels are camera ids and states only: no permit, person or user.
 #[utoipa::path(get, path = "/metrics", tag = "monitoring",
@@ -1023,6 +1124,27 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("POST", "/api/v1/users", post(add_user)),
         ("GET", "/api/v1/audit", get(audit_log)),
         ("POST", "/api/v1/audit/verify", post(audit_verify)),
+        ("GET", "/api/v1/imy/notifications", get(imy_notifications)),
+        (
+            "GET",
+            "/api/v1/imy/notifications/{id}",
+            get(imy_notification),
+        ),
+        (
+            "GET",
+            "/api/v1/imy/notifications/{id}/pdf",
+            get(imy_notification_pdf),
+        ),
+        (
+            "POST",
+            "/api/v1/imy/notifications/{id}/sent",
+            post(imy_sent),
+        ),
+        (
+            "POST",
+            "/api/v1/imy/notifications/{id}/acknowledged",
+            post(imy_acknowledged),
+        ),
     ];
     v.extend(ui::routes());
     v

@@ -42,6 +42,11 @@ use utoipa::{Modify, OpenApi};
         super::add_user,
         super::audit_log,
         super::audit_verify,
+        super::imy_notifications,
+        super::imy_notification,
+        super::imy_notification_pdf,
+        super::imy_sent,
+        super::imy_acknowledged,
     ),
     components(schemas(super::MediaKind)),
     modifiers(&Session),
@@ -52,6 +57,7 @@ use utoipa::{Modify, OpenApi};
         (name = "cameras", description = "Cameras and their health"),
         (name = "users", description = "Accounts and roles"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "imy", description = "The register of notifications to IMY of every use"),
         (name = "monitoring", description = "Liveness and metrics, without personal data"),
     )
 )]
