@@ -214,6 +214,83 @@ pub enum PersonCommand {
 }
 
 #[derive(Subcommand)]
+pub enum ImyCommand {
+    /// The register of notifications to IMY (auditors and admins).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One notification: as JSON on stdout, or as the PDF that is sent.
+    Show {
+        id: String,
+        /// Write the PDF here.
+        #[arg(long)]
+        pdf: Option<PathBuf>,
+    },
+    /// Record that the notification was sent to IMY (admins).
+    Sent { id: String },
+    /// Record IMY's acknowledgement, with IMY's reference (admins).
+    Acknowledged {
+        id: String,
+        #[arg(long)]
+        reference: String,
+    },
+}
+
+pub fn imy(paths: Paths, cmd: ImyCommand) -> Result<()> {
+    use mandat_store::imy::ImyStep;
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let actor = logged_in(&c, &paths).await?;
+        match cmd {
+            ImyCommand::List { json } => {
+                let reg = c.imy_notifications(&actor).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&reg)?);
+                    return Ok(());
+                }
+                if reg.is_empty() {
+                    println!("no notifications: a use is notified when it starts and when it ends");
+                }
+                for r in reg {
+                    let status = match (r.sent_at, r.acknowledged_at) {
+                        (_, Some(_)) => format!(
+                            "acknowledged ({})",
+                            r.imy_reference.as_deref().unwrap_or_default()
+                        ),
+                        (Some(s), None) => format!("sent {s}"),
+                        (None, None) => "NOT SENT".to_string(),
+                    };
+                    println!("{}  {}  {status}", r.id, r.created_at);
+                }
+            }
+            ImyCommand::Show { id, pdf } => {
+                let rec = c.imy_notification(&actor, &id).await?;
+                match pdf {
+                    Some(path) => {
+                        std::fs::write(&path, mandat_reports::imy_pdf(&rec))
+                            .with_context(|| format!("writing {}", path.display()))?;
+                        eprintln!("wrote {}", path.display());
+                    }
+                    None => println!("{}", mandat_reports::imy_json(&rec)),
+                }
+            }
+            ImyCommand::Sent { id } => {
+                let r = c.imy_step(&actor, &id, ImyStep::Sent, &origin()).await?;
+                println!("{} marked sent", r.id);
+            }
+            ImyCommand::Acknowledged { id, reference } => {
+                let r = c
+                    .imy_step(&actor, &id, ImyStep::Acknowledged { reference }, &origin())
+                    .await?;
+                println!("{} acknowledged by IMY", r.id);
+            }
+        }
+        Ok(())
+    })
+}
+
+#[derive(Subcommand)]
 pub enum AuditCommand {
     /// Verify the audit log offline: the hash chain and the signed checkpoints.
     Verify {

@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: lawful::AuditCommand,
     },
+    /// The register of notifications to IMY: list, show (JSON or PDF), sent, acknowledged.
+    Imy {
+        #[command(subcommand)]
+        command: lawful::ImyCommand,
+    },
     /// Enforce deadlines now (urgent uses without an application are stopped and purged).
     Tick,
     /// Run mandat: control plane, live engine on the registered cameras, and the API.
@@ -206,6 +211,7 @@ fn main() {
         Command::Permit { command } => lawful::permit(cli.paths, command),
         Command::Person { command } => lawful::person(cli.paths, command),
         Command::Audit { command } => lawful::audit(cli.paths, command),
+        Command::Imy { command } => lawful::imy(cli.paths, command),
         Command::Tick => lawful::tick(cli.paths),
         Command::Serve(a) => server::serve(cli.paths, a),
         Command::Demo(a) => server::demo(cli.paths, a),

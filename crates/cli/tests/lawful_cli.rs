@@ -356,6 +356,32 @@ fn permit_lifecycle_through_the_cli_with_real_photos() {
         !log.contains("has a long password"),
         "a password in the log"
     );
+    // The use was notified to IMY when it started and when it ended; the register is read by the
+    // auditor and kept by the admin.
+    let reg: serde_json::Value = serde_json::from_str(&h.ok(&["imy", "list", "--json"])).unwrap();
+    let ids: Vec<String> = reg
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [format!("N-{id}-use_started"), format!("N-{id}-use_ended")]
+    );
+    assert_eq!(reg[1]["notification"]["ended_by"], "stopped");
+    let pdf = h.path().join("imy.pdf");
+    h.ok(&["imy", "show", &ids[0], "--pdf", pdf.to_str().unwrap()]);
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    let o = h.run(&["imy", "sent", &ids[0]]);
+    assert!(!o.status.success(), "auditors do not send");
+    h.login("admin");
+    h.ok(&["imy", "sent", &ids[0]]);
+    h.ok(&["imy", "acknowledged", &ids[0], "--reference", "DI-2026-7"]);
+    let list = h.ok(&["imy", "list"]);
+    assert!(list.contains("acknowledged (DI-2026-7)"), "{list}");
+    assert!(list.contains("NOT SENT"), "{list}");
+    h.login("aud");
     let out = h.ok(&[
         "audit",
         "verify",
