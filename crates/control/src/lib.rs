@@ -9,6 +9,9 @@
 pub mod alerts;
 mod imy;
 pub mod scope;
+mod subjects;
+
+pub use subjects::SubjectView;
 
 use std::sync::Arc;
 

@@ -12,6 +12,7 @@ pub mod profile;
 pub mod review;
 pub mod roles;
 pub mod scope;
+pub mod subject;
 pub mod time;
 
 use serde::{Deserialize, Serialize};
@@ -95,6 +96,7 @@ pub mod rule {
         REVIEW_CLOSED = "review_closed", "a decided or expired alert is not reviewed again, AI Act art. 14(5)";
         REVIEW_REASON = "review_reason", "a rejected hit states its reason, AI Act art. 14(5)";
         NOT_VERIFIED = "not_verified", "no action on a hit before two officers verified it, AI Act art. 14(5)";
+        SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified afterwards once it no longer harms the purpose; deferral states its reason (jurisdiction profile)";
     }
 }
 

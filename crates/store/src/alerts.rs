@@ -313,6 +313,19 @@ impl Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        // A verified identification: the person is to be notified afterwards where the permit's
+        // profile says so.
+        let due = (next == AlertState::Verified && alert.state != AlertState::Verified)
+            .then(|| mandat_law::Profile::by_name(&permit.profile))
+            .flatten()
+            .and_then(|profile| {
+                mandat_law::subject::due_date(profile, permit.application.purpose, now)
+            });
+        if let Some(due) = due {
+            let task =
+                mandat_law::subject::SubjectTask::new(id, &alert.permit, &alert.person, now, due);
+            self.create_subject_task(&mut tx, &task).await?;
+        }
         // The identity of every person who verified a result (AI Act art. 12(3)(d)).
         self.append_audit(
             &mut tx,

@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod crypto;
 pub mod imy;
+pub mod subjects;
 
 use mandat_audit::{AuditKey, Checkpoint, Entry, Record};
 use mandat_law::lifecycle::Effect;
@@ -848,6 +849,11 @@ impl Store {
             "DELETE FROM alerts WHERE permit_id = $1",
         )
         .await?;
+        // Tasks to notify the persons go with the rest of what the use produced.
+        sqlx::query("DELETE FROM subject_notifications WHERE permit_id = $1")
+            .bind(id.clone())
+            .execute(&mut **tx)
+            .await?;
         let shredded = sqlx::query("DELETE FROM permit_keys WHERE permit_id = $1")
             .bind(id.clone())
             .execute(&mut **tx)

@@ -1,0 +1,88 @@
+//! Subject notifications through the control plane: the applicant of a permit sees and handles the
+//! tasks of that permit; auditors see every task, overdue ones flagged. Nobody else sees them.
+
+use mandat_law::subject::SubjectTask;
+use mandat_law::{Actor, Role};
+use mandat_store::subjects::SubjectStep;
+use serde::Serialize;
+
+use crate::{Control, ControlError, Result, forbidden};
+
+/// A task as shown: the task and whether it is overdue now.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SubjectView {
+    #[serde(flatten)]
+    pub task: SubjectTask,
+    pub overdue: bool,
+}
+
+impl Control {
+    /// Tasks the actor may see, the soonest due first.
+    pub async fn subject_tasks(&self, actor: &Actor) -> Result<Vec<SubjectView>> {
+        let auditor = actor.has(Role::Auditor);
+        if !(auditor || actor.has(Role::Applicant) || actor.has(Role::Prosecutor)) {
+            return Err(forbidden(
+                actor,
+                "read subject notifications",
+                "the applicant, prosecutor or auditor role",
+            ));
+        }
+        let now = self.now()?;
+        let mine: Vec<String> = if auditor {
+            Vec::new()
+        } else {
+            self.store
+                .permits()
+                .await?
+                .into_iter()
+                .filter(|p| p.applicant == actor.user)
+                .map(|p| p.id)
+                .collect()
+        };
+        Ok(self
+            .store
+            .subject_tasks()
+            .await?
+            .into_iter()
+            .filter(|t| auditor || mine.contains(&t.permit))
+            .map(|task| SubjectView {
+                overdue: task.is_overdue(now),
+                task,
+            })
+            .collect())
+    }
+
+    /// Defer or complete a task: only the applicant of its permit, who holds the case.
+    pub async fn subject_step(
+        &self,
+        actor: &Actor,
+        id: &str,
+        step: SubjectStep,
+        origin: &str,
+    ) -> Result<SubjectTask> {
+        let task = self
+            .store
+            .subject_tasks()
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| {
+                ControlError::Store(mandat_store::StoreError::NotFound(format!(
+                    "no subject notification {id}"
+                )))
+            })?;
+        let permit = self.store.permit(&task.permit).await?;
+        if permit.applicant != actor.user {
+            return Err(forbidden(
+                actor,
+                "handle this subject notification",
+                "being the applicant of its permit",
+            ));
+        }
+        let now = self.now()?;
+        Ok(self
+            .store
+            .subject_step(actor, id, step, now, origin)
+            .await?)
+    }
+}

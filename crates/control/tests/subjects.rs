@@ -1,0 +1,158 @@
+//! Subject notifications (underrättelse) from the real review path: a verified identification under
+//! a purpose the profile notifies becomes a task for the permit's applicant, deferrable with a
+//! reason and completed once; auditors see every task and which are overdue; a purge takes the
+//! tasks with everything else of the use. On SQLite and PostgreSQL.
+
+mod common;
+
+use common::*;
+use mandat_law::review::Verdict;
+use mandat_law::time::DAY;
+use mandat_law::{Actor, Outcome, Purpose, Role};
+use mandat_store::alerts::NewAlert;
+use mandat_store::subjects::SubjectStep;
+
+fn hit(id: &str, permit: &str) -> NewAlert {
+    NewAlert {
+        id: id.into(),
+        permit: permit.into(),
+        person: "p1".into(),
+        camera: "cam-1".into(),
+        captured_at: t0(),
+        frame_index: 1,
+        score: 0.7,
+        threshold: 0.4,
+        watchlist_version: "v".repeat(64),
+        crop_jpeg: b"\xFF\xD8crop".to_vec(),
+        frame_jpeg: b"\xFF\xD8frame".to_vec(),
+    }
+}
+
+async fn verify(e: &Env, alert: &str) {
+    let rev2 = Actor::new("rev2", &[Role::Reviewer]);
+    for r in [reviewer(), rev2] {
+        e.control
+            .review(&r, alert, Verdict::Confirm, "", ORIGIN)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_identifications_become_notification_tasks_under_the_profile() {
+    for db in databases() {
+        let e = env(db).await;
+        e.control
+            .add_user(
+                Some(&admin()),
+                "rev2",
+                &password("rev2"),
+                &[Role::Reviewer],
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        // A suspect search (notified under se-2026) and a victim search (not notified).
+        let suspect = drafted(&e, Purpose::SuspectLocation, &pros()).await;
+        e.control.apply(&pros(), &suspect, ORIGIN).await.unwrap();
+        e.control
+            .decide(&judge(), &suspect, Outcome::Grant, "ok", ORIGIN)
+            .await
+            .unwrap();
+        let victim = granted(&e).await;
+        e.control.raise_alert(hit("A-s", &suspect)).await.unwrap();
+        e.control.raise_alert(hit("A-v", &victim)).await.unwrap();
+        verify(&e, "A-s").await;
+        verify(&e, "A-v").await;
+
+        let all = e.control.subject_tasks(&auditor()).await.unwrap();
+        assert_eq!(all.len(), 1, "{db:?}: only the suspect search is notified");
+        let t = &all[0].task;
+        assert_eq!(
+            (
+                t.id.as_str(),
+                t.permit.as_str(),
+                t.person.as_str(),
+                t.alert.as_str()
+            ),
+            ("S-A-s", suspect.as_str(), "p1", "A-s")
+        );
+        assert_eq!(t.created_at, t0());
+        assert_eq!(t.due_at.0, t0().0 + 30 * DAY);
+        assert!(!all[0].overdue);
+        // The applicant of the permit sees it; another applicant does not; reviewers may not look.
+        assert_eq!(e.control.subject_tasks(&pros()).await.unwrap().len(), 1);
+        assert!(
+            e.control
+                .subject_tasks(&officer())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(e.control.subject_tasks(&reviewer()).await.is_err());
+
+        // Only the applicant defers, with a reason and a later date.
+        let later = mandat_law::Timestamp(t0().0 + 90 * DAY);
+        let defer = |reason: &str| SubjectStep::Defer {
+            reason: reason.into(),
+            until: later,
+        };
+        assert!(
+            e.control
+                .subject_step(&officer(), "S-A-s", defer("x"), ORIGIN)
+                .await
+                .is_err()
+        );
+        assert!(
+            e.control
+                .subject_step(&pros(), "S-A-s", defer(""), ORIGIN)
+                .await
+                .is_err()
+        );
+        let t = e
+            .control
+            .subject_step(&pros(), "S-A-s", defer("förundersökningssekretess"), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(t.due_at, later);
+        assert_eq!(t.deferrals.len(), 1);
+        // Past the new date it shows as overdue to the auditor and the applicant.
+        e.clock.set(Some(mandat_law::Timestamp(later.0 + DAY)));
+        assert!(e.control.subject_tasks(&auditor()).await.unwrap()[0].overdue);
+        assert!(e.control.subject_tasks(&pros()).await.unwrap()[0].overdue);
+        let t = e
+            .control
+            .subject_step(&pros(), "S-A-s", SubjectStep::Complete, ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(t.completed_by.as_deref(), Some("pros"));
+        assert!(!e.control.subject_tasks(&auditor()).await.unwrap()[0].overdue);
+        let log = e.control.audit_log(&auditor()).await.unwrap();
+        assert!(log.iter().any(|x| x.action == "subject.defer"));
+        assert!(log.iter().any(|x| x.action == "subject.notified"));
+        let text = serde_json::to_string(&log).unwrap();
+        assert!(
+            !text.contains("förundersökningssekretess"),
+            "the reason stays out of the log"
+        );
+
+        // A refused urgent use takes its tasks with it.
+        e.clock.set(Some(t0()));
+        let urgent = drafted(&e, Purpose::SuspectLocation, &pros()).await;
+        e.control
+            .urgent_start(&pros(), &urgent, ORIGIN)
+            .await
+            .unwrap();
+        e.control.raise_alert(hit("A-u", &urgent)).await.unwrap();
+        verify(&e, "A-u").await;
+        assert_eq!(e.control.subject_tasks(&auditor()).await.unwrap().len(), 2);
+        e.control.apply(&pros(), &urgent, ORIGIN).await.unwrap();
+        e.control
+            .decide(&judge(), &urgent, Outcome::Refuse, "not necessary", ORIGIN)
+            .await
+            .unwrap();
+        let left = e.control.subject_tasks(&auditor()).await.unwrap();
+        assert_eq!(left.len(), 1, "{db:?}");
+        assert_eq!(left[0].task.permit, suspect);
+    }
+}
