@@ -237,6 +237,87 @@ pub enum ImyCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum SubjectsCommand {
+    /// Persons to notify after verified identifications: applicants see their permits' tasks,
+    /// auditors all. Overdue tasks are marked.
+    List {
+        #[arg(long)]
+        json: bool,
+        /// Only overdue tasks.
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// Put a notification off, with the reason notifying now would harm the purpose.
+    Defer {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        /// New due date, UTC (2026-12-01T00:00:00Z).
+        #[arg(long)]
+        until: String,
+    },
+    /// Record that the person was notified.
+    Done { id: String },
+}
+
+pub fn subjects(paths: Paths, cmd: SubjectsCommand) -> Result<()> {
+    use mandat_store::subjects::SubjectStep;
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let actor = logged_in(&c, &paths).await?;
+        match cmd {
+            SubjectsCommand::List { json, overdue } => {
+                let tasks: Vec<_> = c
+                    .subject_tasks(&actor)
+                    .await?
+                    .into_iter()
+                    .filter(|v| !overdue || v.overdue)
+                    .collect();
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&tasks)?);
+                    return Ok(());
+                }
+                for v in tasks {
+                    let t = &v.task;
+                    let state = match (&t.completed_at, v.overdue) {
+                        (Some(at), _) => format!("notified {at}"),
+                        (None, true) => format!("OVERDUE since {}", t.due_at),
+                        (None, false) => format!("due {}", t.due_at),
+                    };
+                    println!(
+                        "{}  permit {}  person {}  {state}{}",
+                        t.id,
+                        t.permit,
+                        t.person,
+                        if t.deferrals.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  (deferred {} times)", t.deferrals.len())
+                        }
+                    );
+                }
+            }
+            SubjectsCommand::Defer { id, reason, until } => {
+                let until = mandat_law::Timestamp::parse_rfc3339(&until).with_context(|| {
+                    format!("--until {until:?}: give a UTC time such as 2026-12-01T00:00:00Z")
+                })?;
+                let t = c
+                    .subject_step(&actor, &id, SubjectStep::Defer { reason, until }, &origin())
+                    .await?;
+                println!("{} deferred to {}", t.id, t.due_at);
+            }
+            SubjectsCommand::Done { id } => {
+                let t = c
+                    .subject_step(&actor, &id, SubjectStep::Complete, &origin())
+                    .await?;
+                println!("{} notified", t.id);
+            }
+        }
+        Ok(())
+    })
+}
+
 pub fn imy(paths: Paths, cmd: ImyCommand) -> Result<()> {
     use mandat_store::imy::ImyStep;
     runtime()?.block_on(async {

@@ -80,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         command: lawful::ImyCommand,
     },
+    /// Persons to notify after verified identifications: list, defer, done.
+    Subjects {
+        #[command(subcommand)]
+        command: lawful::SubjectsCommand,
+    },
     /// Enforce deadlines now (urgent uses without an application are stopped and purged).
     Tick,
     /// Run mandat: control plane, live engine on the registered cameras, and the API.
@@ -212,6 +217,7 @@ fn main() {
         Command::Person { command } => lawful::person(cli.paths, command),
         Command::Audit { command } => lawful::audit(cli.paths, command),
         Command::Imy { command } => lawful::imy(cli.paths, command),
+        Command::Subjects { command } => lawful::subjects(cli.paths, command),
         Command::Tick => lawful::tick(cli.paths),
         Command::Serve(a) => server::serve(cli.paths, a),
         Command::Demo(a) => server::demo(cli.paths, a),

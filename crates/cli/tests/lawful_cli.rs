@@ -382,6 +382,8 @@ fn permit_lifecycle_through_the_cli_with_real_photos() {
     assert!(list.contains("acknowledged (DI-2026-7)"), "{list}");
     assert!(list.contains("NOT SENT"), "{list}");
     h.login("aud");
+    // A victim search under se-2026 creates no subject notifications; auditors may look.
+    assert_eq!(h.ok(&["subjects", "list", "--json"]).trim(), "[]");
     let out = h.ok(&[
         "audit",
         "verify",

@@ -60,6 +60,14 @@ impl Control {
         step: SubjectStep,
         origin: &str,
     ) -> Result<SubjectTask> {
+        // Who before what: other roles learn nothing about which tasks exist.
+        if !(actor.has(Role::Applicant) || actor.has(Role::Prosecutor)) {
+            return Err(forbidden(
+                actor,
+                "handle subject notifications",
+                "the applicant or prosecutor role",
+            ));
+        }
         let task = self
             .store
             .subject_tasks()

@@ -836,6 +836,70 @@ async fn audit_verify(
     Ok(Json(s.control.audit_verify(&a, &origin(&peer)).await?).into_response())
 }
 
+// ---- subject notifications ----
+
+/// Persons to notify after verified identifications: the applicant's own permits, or every task for
+/// auditors; overdue ones flagged.
+#[utoipa::path(get, path = "/api/v1/subjects", tag = "subjects", security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_control::SubjectView>), (status = "4XX", body = ErrorBody)))]
+async fn subjects(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.subject_tasks(&a).await?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct DeferBody {
+    /// Why notifying now would harm the purpose.
+    #[schema(max_length = 4000)]
+    reason: String,
+    until: mandat_law::Timestamp,
+}
+
+/// Put a notification off to a later date, with the reason (the permit's applicant).
+#[utoipa::path(post, path = "/api/v1/subjects/{id}/defer", tag = "subjects", params(("id" = String, Path)),
+    request_body = DeferBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::subject::SubjectTask), (status = "4XX", body = ErrorBody)))]
+async fn subject_defer(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<DeferBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("reason", &b.reason, 4000)?;
+    let step = mandat_store::subjects::SubjectStep::Defer {
+        reason: b.reason,
+        until: b.until,
+    };
+    Ok(Json(
+        s.control
+            .subject_step(&a, &id, step, &origin(&peer))
+            .await?,
+    )
+    .into_response())
+}
+
+/// Record that the person was notified (the permit's applicant).
+#[utoipa::path(post, path = "/api/v1/subjects/{id}/done", tag = "subjects", params(("id" = String, Path)),
+    security(("session" = [])),
+    responses((status = 200, body = mandat_law::subject::SubjectTask), (status = "4XX", body = ErrorBody)))]
+async fn subject_done(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let step = mandat_store::subjects::SubjectStep::Complete;
+    Ok(Json(
+        s.control
+            .subject_step(&a, &id, step, &origin(&peer))
+            .await?,
+    )
+    .into_response())
+}
+
 // ---- IMY register ----
 
 /// The register of notifications to IMY, oldest first (auditors and admins). No personal data.
@@ -1124,6 +1188,9 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("POST", "/api/v1/users", post(add_user)),
         ("GET", "/api/v1/audit", get(audit_log)),
         ("POST", "/api/v1/audit/verify", post(audit_verify)),
+        ("GET", "/api/v1/subjects", get(subjects)),
+        ("POST", "/api/v1/subjects/{id}/defer", post(subject_defer)),
+        ("POST", "/api/v1/subjects/{id}/done", post(subject_done)),
         ("GET", "/api/v1/imy/notifications", get(imy_notifications)),
         (
             "GET",

@@ -42,6 +42,9 @@ use utoipa::{Modify, OpenApi};
         super::add_user,
         super::audit_log,
         super::audit_verify,
+        super::subjects,
+        super::subject_defer,
+        super::subject_done,
         super::imy_notifications,
         super::imy_notification,
         super::imy_notification_pdf,
@@ -57,6 +60,7 @@ use utoipa::{Modify, OpenApi};
         (name = "cameras", description = "Cameras and their health"),
         (name = "users", description = "Accounts and roles"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "subjects", description = "Notifying identified persons afterwards"),
         (name = "imy", description = "The register of notifications to IMY of every use"),
         (name = "monitoring", description = "Liveness and metrics, without personal data"),
     )

@@ -164,6 +164,23 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "ud",
         "",
     ),
+    ("GET", "/api/v1/subjects", "/api/v1/subjects", "apu", ""),
+    // Only the permit's applicant may act; for the others the role check refuses first, and
+    // for the applicants a task that does not exist is a 404.
+    (
+        "POST",
+        "/api/v1/subjects/{id}/defer",
+        "/api/v1/subjects/S-none/defer",
+        "ap",
+        r#"{"reason":"secrecy","until":"2026-12-01T00:00:00Z"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/subjects/{id}/done",
+        "/api/v1/subjects/S-none/done",
+        "ap",
+        "",
+    ),
     (
         "GET",
         "/api/v1/imy/notifications",
