@@ -8,6 +8,7 @@
 
 pub mod alerts;
 mod imy;
+mod reports;
 pub mod scope;
 mod subjects;
 

@@ -2,7 +2,8 @@
 //! pages as they fill.
 
 use printpdf::{
-    BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, TextItem,
+    BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, RawImage,
+    RawImageData, RawImageFormat, TextItem, XObjectTransform,
 };
 
 const WIDTH_MM: f32 = 210.0;
@@ -90,6 +91,44 @@ impl Pdf {
             self.advance(4.2);
             self.text(MARGIN_MM, 8.0, false, &l);
         }
+    }
+
+    /// A table line: a label column, then equal value columns, right-aligned by eye.
+    pub fn table_row(&mut self, cells: &[String], bold: bool) {
+        self.advance(4.6);
+        let label_mm = 52.0;
+        let col_mm = (WIDTH_MM - 2.0 * MARGIN_MM - label_mm) / (cells.len().max(2) - 1) as f32;
+        for (i, c) in cells.iter().enumerate() {
+            let x = if i == 0 {
+                MARGIN_MM
+            } else {
+                MARGIN_MM + label_mm + (i - 1) as f32 * col_mm
+            };
+            self.text(x, 8.5, bold, c);
+        }
+    }
+
+    /// An RGB image `width_mm` wide, on this page if it fits.
+    pub fn image(&mut self, rgb: Vec<u8>, w: usize, h: usize, width_mm: f32) {
+        let height_mm = width_mm * h as f32 / w as f32;
+        self.advance(height_mm);
+        let id = self.doc.add_image(&RawImage {
+            pixels: RawImageData::U8(rgb),
+            width: w,
+            height: h,
+            data_format: RawImageFormat::RGB8,
+            tag: Vec::new(),
+        });
+        self.ops.push(Op::UseXobject {
+            id,
+            transform: XObjectTransform {
+                translate_x: Some(Mm(MARGIN_MM).into()),
+                translate_y: Some(Mm(HEIGHT_MM - self.y).into()),
+                // Pixels per inch that make the image `width_mm` wide.
+                dpi: Some(w as f32 / (width_mm / 25.4)),
+                ..Default::default()
+            },
+        });
     }
 
     pub fn gap(&mut self) {

@@ -3,149 +3,41 @@
 //! field, the register steps by role, and the PDFs are rendered with pdftoppm and read back with
 //! pdftotext.
 
-use std::process::Command;
-use std::sync::Arc;
-use std::time::Duration;
-
-use mandat_audit::AuditKey;
-use mandat_control::{Control, ControlError, ScopeCache};
+use mandat_control::ControlError;
 use mandat_law::imy::{NotificationKind, UseEnd};
-use mandat_law::permit::*;
-use mandat_law::time::{FakeClock, HOUR};
-use mandat_law::{Actor, Application, Authority, Outcome, Role, SWEDEN, Timestamp};
+use mandat_law::permit::Purpose;
+use mandat_law::time::HOUR;
+use mandat_law::{Authority, Outcome, Role};
+use mandat_store::StoreError;
 use mandat_store::imy::ImyStep;
-use mandat_store::{Camera, SecretKey, Store, StoreError};
 
-fn t0() -> Timestamp {
-    Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
-}
-
-fn application(purpose: Purpose) -> Application {
-    Application {
-        agency: Agency::Polismyndigheten,
-        purpose,
-        offence: None,
-        persons: ["Anna Andersson", "Bo Berg"]
-            .iter()
-            .enumerate()
-            .map(|(i, label)| DesignatedPerson {
-                id: format!("p{i}"),
-                label: label.to_string(),
-                photos: vec![PhotoRef {
-                    id: format!("ph{i}"),
-                    source: "passregistret".into(),
-                }],
-            })
-            .collect(),
-        // One camera by name, and a polygon around Sergels torg that holds two more.
-        area: Area {
-            cameras: vec!["cam-1".into()],
-            polygon: Some(vec![
-                (59.33, 18.06),
-                (59.33, 18.08),
-                (59.34, 18.08),
-                (59.34, 18.06),
-            ]),
-        },
-        period: Period {
-            start: t0(),
-            end: t0().plus_hours(72),
-        },
-        reasons: Reasons {
-            necessity: "n".into(),
-            proportionality: "p".into(),
-            fria_ref: "FRIA-1".into(),
-            eu_db_ref: "EU-1".into(),
-        },
-        threshold: 0.4,
-    }
-}
-
-fn actor(u: &str, r: Role) -> Actor {
-    Actor::new(u, &[r])
-}
+mod common;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(
-            &format!("sqlite://{}", dir.path().join("m.db").display()),
-            SecretKey::random().unwrap(),
-            AuditKey::from_bytes([5; 32]),
-        )
-        .await
-        .unwrap(),
-    );
-    let clock = Arc::new(FakeClock::at(t0().plus_hours(-2)));
-    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
-    let c = Control::new(store, clock.clone(), &SWEDEN).with_scope(scope);
-    let admin = actor("admin", Role::Admin);
-    c.add_user(None, "admin", "admin password", &[Role::Admin], "t")
-        .await
-        .unwrap();
-    for (u, r) in [
-        ("officer", Role::Applicant),
-        ("pros", Role::Prosecutor),
-        ("imy", Role::Auditor),
-        ("op", Role::Operator),
-    ] {
-        c.add_user(Some(&admin), u, "a long password", &[r], "t")
-            .await
-            .unwrap();
-    }
-    for (id, loc) in [
-        ("cam-1", (59.0, 18.0)),
-        ("cam-2", (59.335, 18.07)),
-        ("cam-3", (59.336, 18.075)),
-        ("cam-4", (57.7, 11.97)),
-    ] {
-        let cam = Camera {
-            id: id.into(),
-            name: id.into(),
-            location: Some(loc),
-            owner: "police".into(),
-            enabled: true,
-        };
-        c.add_camera(&admin, &cam, "x.mp4", "t").await.unwrap();
-    }
-    let officer = actor("officer", Role::Applicant);
-    let pros = actor("pros", Role::Prosecutor);
-    let enrol = async |id: &str| {
-        for i in 0..2 {
-            c.enrol(
-                &officer,
-                id,
-                &format!("p{i}"),
-                &format!("ph{i}"),
-                b"photo",
-                &[0.1; 128],
-                "t",
-            )
-            .await
-            .unwrap();
-        }
-    };
-
+    let s = scenario().await;
+    let (c, clock, admin) = (&s.c, &s.clock, &s.admin);
+    let (officer, pros) = (&s.officer, &s.pros);
     // A victim search, granted, starts at its period's start and is stopped a day later.
     let p = c
-        .draft(&officer, application(Purpose::VictimSearch), "t")
+        .draft(officer, application(Purpose::VictimSearch), "t")
         .await
         .unwrap();
-    enrol(&p.id).await;
-    c.apply(&officer, &p.id, "t").await.unwrap();
-    c.decide(&pros, &p.id, Outcome::Grant, "ok", "t")
+    s.enrol(&p.id).await;
+    c.apply(officer, &p.id, "t").await.unwrap();
+    c.decide(pros, &p.id, Outcome::Grant, "ok", "t")
         .await
         .unwrap();
     let decided_at = t0().plus_hours(-2);
     c.tick("t").await.unwrap();
     assert!(
-        c.imy_notifications(&admin).await.unwrap().is_empty(),
+        c.imy_notifications(admin).await.unwrap().is_empty(),
         "not in use yet"
     );
     clock.set(Some(t0()));
     c.tick("t").await.unwrap();
-    let reg = c.imy_notifications(&admin).await.unwrap();
+    let reg = c.imy_notifications(admin).await.unwrap();
     assert_eq!(reg.len(), 1);
     let start = &reg[0];
     let n = &start.notification;
@@ -174,9 +66,9 @@ async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
     assert_eq!((start.sent_at, start.acknowledged_at), (None, None));
 
     clock.set(Some(t0().plus_hours(24)));
-    c.stop(&officer, &p.id, "found", "t").await.unwrap();
+    c.stop(officer, &p.id, "found", "t").await.unwrap();
     c.tick("t").await.unwrap();
-    let reg = c.imy_notifications(&admin).await.unwrap();
+    let reg = c.imy_notifications(admin).await.unwrap();
     assert_eq!(reg.len(), 2);
     let end = &reg[1].notification;
     assert_eq!(end.kind, NotificationKind::UseEnded);
@@ -186,23 +78,23 @@ async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
 
     // An urgent start is notified at once; its refusal purges the use but not the register.
     let u = c
-        .draft(&officer, application(Purpose::ImminentThreat), "t")
+        .draft(officer, application(Purpose::ImminentThreat), "t")
         .await
         .unwrap();
-    enrol(&u.id).await;
+    s.enrol(&u.id).await;
     clock.advance(HOUR);
     let urgent_at = t0().plus_hours(25);
-    c.urgent_start(&officer, &u.id, "t").await.unwrap();
+    c.urgent_start(officer, &u.id, "t").await.unwrap();
     c.tick("t").await.unwrap();
-    c.apply(&officer, &u.id, "t").await.unwrap();
+    c.apply(officer, &u.id, "t").await.unwrap();
     clock.advance(HOUR);
     let (_, cert) = c
-        .decide(&pros, &u.id, Outcome::Refuse, "no", "t")
+        .decide(pros, &u.id, Outcome::Refuse, "no", "t")
         .await
         .unwrap();
     assert!(cert.is_some());
     c.tick("t").await.unwrap();
-    let reg = c.imy_notifications(&admin).await.unwrap();
+    let reg = c.imy_notifications(admin).await.unwrap();
     let of_u: Vec<_> = reg
         .iter()
         .filter(|r| r.notification.permit == u.id)
@@ -259,7 +151,7 @@ async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
         "{early}"
     );
     let sent = c
-        .imy_step(&admin, &start.id, ImyStep::Sent, "t")
+        .imy_step(admin, &start.id, ImyStep::Sent, "t")
         .await
         .unwrap();
     assert_eq!(sent.sent_at, Some(t0().plus_hours(26)));
@@ -277,7 +169,7 @@ async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
         .unwrap();
     assert_eq!(acked.imy_reference.as_deref(), Some("DI-2026-1"));
     let again = c
-        .imy_step(&admin, &start.id, ImyStep::Sent, "t")
+        .imy_step(admin, &start.id, ImyStep::Sent, "t")
         .await
         .unwrap_err();
     assert!(
@@ -299,42 +191,22 @@ async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
         serde_json::from_str(&mandat_reports::imy_json(&acked)).unwrap();
     assert_eq!(exported["notification"]["cameras"], 3);
     assert_eq!(exported["imy_reference"], "DI-2026-1");
-    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-artifacts");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = artifacts();
     for (name, rec) in [("imy-start", &acked), ("imy-refused-end", of_u[1])] {
         let pdf = mandat_reports::imy_pdf(rec);
         assert!(pdf.starts_with(b"%PDF-"));
         let path = out.join(format!("{name}.pdf"));
         std::fs::write(&path, &pdf).unwrap();
-        let png = out.join(name);
-        let st = Command::new("pdftoppm")
-            .args(["-png", "-r", "50", "-singlefile"])
-            .arg(&path)
-            .arg(&png)
-            .status()
-            .expect("pdftoppm (poppler-utils) is installed by scripts/test-deps.sh");
-        assert!(st.success());
-        let img = image::open(png.with_extension("png")).unwrap().to_luma8();
+        let (img, text) = render(&path);
         assert_eq!((img.width(), img.height()), (414, 585), "A4 at 50 dpi");
         let dark = img.pixels().filter(|p| p.0[0] < 128).count();
         assert!(dark > 2_000, "the page has text ({dark} dark pixels)");
-        let text = Command::new("pdftotext")
-            .arg(&path)
-            .arg("-")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&text.stdout);
         assert!(text.contains("Underrättelse till IMY"), "{text}");
         assert!(text.contains(&rec.notification.permit), "{text}");
         assert!(text.contains("Kameror i området"), "{text}");
         assert!(!text.contains("Anna"), "{text}");
     }
-    let text = Command::new("pdftotext")
-        .arg(out.join("imy-refused-end.pdf"))
-        .arg("-")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&text.stdout);
+    let (_, text) = render(&out.join("imy-refused-end.pdf"));
     assert!(
         text.contains("avslaget; allt som användningen gav raderat"),
         "{text}"

@@ -261,6 +261,25 @@ impl Store {
         )
     }
 
+    /// Every stored alert captured in `[from, to)`, oldest first, without reviews (for statistics).
+    pub async fn alerts_captured_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let q = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE at >= $1 AND at < $2 ORDER BY at, id"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(from.0)
+            .bind(to.0)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(alert_from_row)
+            .collect()
+    }
+
     /// One reviewer's decision on an alert, under the two-person rule of `mandat_law::review`.
     pub async fn review_alert(
         &self,

@@ -1,0 +1,474 @@
+//! The annual report (AI Act art. 5(6)): per year and per purpose, what was applied for and decided,
+//! how much was used, what the machine flagged and what the reviewers made of it, and how the
+//! persons found were notified. Computed from records alone (a pure function), exported as CSV,
+//! JSON and PDF with charts drawn by plotters.
+
+use mandat_law::permit::Purpose;
+use mandat_law::review::AlertState;
+use mandat_law::subject::SubjectTask;
+use mandat_law::time::HOUR;
+use mandat_law::{Outcome, Permit, Timestamp};
+use mandat_store::Camera;
+use mandat_store::alerts::AlertRecord;
+use serde::Serialize;
+
+/// What the report is computed from.
+pub struct AnnualInputs<'a> {
+    pub year: i32,
+    /// When the report is made: uses still running count up to this instant.
+    pub now: Timestamp,
+    pub permits: &'a [Permit],
+    /// Stored alerts captured in the year.
+    pub alerts: &'a [AlertRecord],
+    /// Alerts deleted by purges in the year: (permit, how many), from the deletion certificates.
+    pub purged_alerts: &'a [(String, usize)],
+    pub tasks: &'a [SubjectTask],
+    pub cameras: &'a [Camera],
+}
+
+/// One line of the report: one purpose, or the total.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Row {
+    pub purpose: String,
+    pub applications: u64,
+    pub grants: u64,
+    pub refusals: u64,
+    pub urgent_starts: u64,
+    pub urgent_then_granted: u64,
+    pub urgent_then_refused: u64,
+    /// No application within the deadline: stopped and purged by mandat.
+    pub urgent_lapsed: u64,
+    pub urgent_pending: u64,
+    pub uses: u64,
+    pub camera_hours: f64,
+    pub persons_designated: u64,
+    /// Candidate alerts raised, purged ones included.
+    pub alerts: u64,
+    pub alerts_verified: u64,
+    pub alerts_rejected: u64,
+    pub alerts_expired: u64,
+    pub alerts_purged: u64,
+    /// Rejected over all reviewed (verified or rejected); none when nothing was reviewed.
+    pub false_alert_rate: Option<f64>,
+    pub subjects_notified: u64,
+    pub subjects_deferred: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnnualReport {
+    pub year: i32,
+    pub generated_at: Timestamp,
+    pub rows: Vec<Row>,
+    pub total: Row,
+    /// What the figures cannot show.
+    pub notes: Vec<String>,
+}
+
+const PURPOSES: [Purpose; 4] = [
+    Purpose::VictimSearch,
+    Purpose::ImminentThreat,
+    Purpose::SuspectLocation,
+    Purpose::SentenceEnforcement,
+];
+
+fn idx(p: Purpose) -> usize {
+    PURPOSES
+        .iter()
+        .position(|x| *x == p)
+        .expect("every purpose has a row")
+}
+
+fn year_of(t: Timestamp) -> i32 {
+    t.to_rfc3339()[..4].parse().unwrap_or(0)
+}
+
+/// Compute the report.
+pub fn annual(i: &AnnualInputs) -> AnnualReport {
+    let in_year = |t: Option<Timestamp>| t.is_some_and(|t| year_of(t) == i.year);
+    let purpose_of = |permit: &str| {
+        i.permits
+            .iter()
+            .find(|p| p.id == permit)
+            .map(|p| p.application.purpose)
+    };
+    let mut rows: Vec<Row> = PURPOSES
+        .iter()
+        .map(|p| Row {
+            purpose: p.as_str().to_string(),
+            ..Row::default()
+        })
+        .collect();
+    for p in i.permits {
+        let r = &mut rows[idx(p.application.purpose)];
+        if in_year(p.applied_at) {
+            r.applications += 1;
+        }
+        if let Some(d) = &p.decision
+            && in_year(Some(d.at))
+        {
+            match d.outcome {
+                Outcome::Grant => r.grants += 1,
+                Outcome::Refuse => r.refusals += 1,
+            }
+        }
+        if let Some(u) = &p.urgent
+            && in_year(Some(u.started_at))
+        {
+            r.urgent_starts += 1;
+            match (&p.decision, &p.stop) {
+                (Some(d), _) if d.outcome == Outcome::Grant => r.urgent_then_granted += 1,
+                (Some(_), _) => r.urgent_then_refused += 1,
+                (None, Some(s)) if s.by.is_none() => r.urgent_lapsed += 1,
+                _ => r.urgent_pending += 1,
+            }
+        }
+        if let Some(start) = p.use_started_at
+            && in_year(Some(start))
+        {
+            r.uses += 1;
+            r.persons_designated += p.application.persons.len() as u64;
+            let end = p
+                .use_ended_at
+                .unwrap_or(i.now)
+                .min(p.application.period.end);
+            let cams = i
+                .cameras
+                .iter()
+                .filter(|c| p.application.area.covers(&c.id, c.location))
+                .count();
+            r.camera_hours += (end.0 - start.0).max(0) as f64 / HOUR as f64 * cams as f64;
+        }
+    }
+    for a in i.alerts.iter().filter(|a| year_of(a.captured_at) == i.year) {
+        let Some(p) = purpose_of(&a.permit) else {
+            continue;
+        };
+        let r = &mut rows[idx(p)];
+        r.alerts += 1;
+        match a.state {
+            AlertState::Verified => r.alerts_verified += 1,
+            AlertState::Rejected => r.alerts_rejected += 1,
+            AlertState::Expired => r.alerts_expired += 1,
+            AlertState::Candidate => {}
+        }
+    }
+    for (permit, n) in i.purged_alerts {
+        if let Some(p) = purpose_of(permit) {
+            let r = &mut rows[idx(p)];
+            r.alerts += *n as u64;
+            r.alerts_purged += *n as u64;
+        }
+    }
+    for t in i.tasks {
+        let Some(p) = purpose_of(&t.permit) else {
+            continue;
+        };
+        let r = &mut rows[idx(p)];
+        if in_year(t.completed_at) {
+            r.subjects_notified += 1;
+        }
+        if t.deferrals.iter().any(|d| in_year(Some(d.at))) {
+            r.subjects_deferred += 1;
+        }
+    }
+    let mut total = Row {
+        purpose: "total".into(),
+        ..Row::default()
+    };
+    for r in rows.iter_mut() {
+        r.false_alert_rate = rate(r);
+        total.applications += r.applications;
+        total.grants += r.grants;
+        total.refusals += r.refusals;
+        total.urgent_starts += r.urgent_starts;
+        total.urgent_then_granted += r.urgent_then_granted;
+        total.urgent_then_refused += r.urgent_then_refused;
+        total.urgent_lapsed += r.urgent_lapsed;
+        total.urgent_pending += r.urgent_pending;
+        total.uses += r.uses;
+        total.camera_hours += r.camera_hours;
+        total.persons_designated += r.persons_designated;
+        total.alerts += r.alerts;
+        total.alerts_verified += r.alerts_verified;
+        total.alerts_rejected += r.alerts_rejected;
+        total.alerts_expired += r.alerts_expired;
+        total.alerts_purged += r.alerts_purged;
+        total.subjects_notified += r.subjects_notified;
+        total.subjects_deferred += r.subjects_deferred;
+    }
+    total.false_alert_rate = rate(&total);
+    AnnualReport {
+        year: i.year,
+        generated_at: i.now,
+        rows,
+        total,
+        notes: vec![
+            "Purged alerts (of refused or lapsed urgent uses) are counted from their deletion \
+             certificates; how they were reviewed was deleted with them."
+                .into(),
+            "Camera-hours count the cameras an area covers today, over the time each use ran."
+                .into(),
+            "The false-alert rate counts what reviewers rejected; an alert that expired \
+             unreviewed is not in it."
+                .into(),
+        ],
+    }
+}
+
+fn rate(r: &Row) -> Option<f64> {
+    let reviewed = r.alerts_verified + r.alerts_rejected;
+    (reviewed > 0).then(|| r.alerts_rejected as f64 / reviewed as f64)
+}
+
+/// The report as CSV: one line per purpose and the total.
+pub fn csv(r: &AnnualReport) -> String {
+    let mut out = String::from(
+        "year,purpose,applications,grants,refusals,urgent_starts,urgent_then_granted,urgent_then_refused,urgent_lapsed,urgent_pending,uses,camera_hours,persons_designated,alerts,alerts_verified,alerts_rejected,alerts_expired,alerts_purged,false_alert_rate,subjects_notified,subjects_deferred\n",
+    );
+    for x in r.rows.iter().chain([&r.total]) {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{}\n",
+            r.year,
+            x.purpose,
+            x.applications,
+            x.grants,
+            x.refusals,
+            x.urgent_starts,
+            x.urgent_then_granted,
+            x.urgent_then_refused,
+            x.urgent_lapsed,
+            x.urgent_pending,
+            x.uses,
+            x.camera_hours,
+            x.persons_designated,
+            x.alerts,
+            x.alerts_verified,
+            x.alerts_rejected,
+            x.alerts_expired,
+            x.alerts_purged,
+            x.false_alert_rate
+                .map_or(String::new(), |v| format!("{v:.4}")),
+            x.subjects_notified,
+            x.subjects_deferred,
+        ));
+    }
+    out
+}
+
+/// Swedish names of the purposes, for the PDF.
+fn purpose_short(p: &str) -> &str {
+    match p {
+        "victim_search" => "brottsoffer",
+        "imminent_threat" => "hot",
+        "suspect_location" => "misstänkt",
+        "sentence_enforcement" => "verkställighet",
+        other => other,
+    }
+}
+
+/// A chart as RGB pixels: (title, width, height, pixels).
+pub struct Chart {
+    pub title: String,
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+/// Grouped bars: for each purpose, one bar per series.
+fn grouped_bars(
+    title: &str,
+    series: &[(&str, plotters::style::RGBColor, Vec<u64>)],
+    groups: &[String],
+) -> Result<Chart, String> {
+    use plotters::prelude::*;
+    let (w, h) = (1200u32, 520u32);
+    let mut rgb = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let max = series
+            .iter()
+            .flat_map(|s| s.2.iter().copied())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let n = groups.len();
+        let k = series.len();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 30))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..n as f64, 0f64..(max as f64 * 1.15))
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - i as f64 - 0.5).abs() < 0.01 && i < n {
+                    groups[i].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("count")
+            .label_style(("sans-serif", 20))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let bar = 0.8 / k as f64;
+        for (si, (name, color, values)) in series.iter().enumerate() {
+            let color = *color;
+            chart
+                .draw_series(values.iter().enumerate().map(|(gi, v)| {
+                    let x0 = gi as f64 + 0.1 + si as f64 * bar;
+                    Rectangle::new([(x0, 0.0), (x0 + bar * 0.92, *v as f64)], color.filled())
+                }))
+                .map_err(|e| e.to_string())?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 20))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(Chart {
+        title: title.to_string(),
+        width: w as usize,
+        height: h as usize,
+        rgb,
+    })
+}
+
+/// The report's charts: decisions and alerts by purpose.
+pub fn charts(r: &AnnualReport) -> Result<Vec<Chart>, String> {
+    use plotters::style::RGBColor;
+    let groups: Vec<String> = r
+        .rows
+        .iter()
+        .map(|x| purpose_short(&x.purpose).to_string())
+        .collect();
+    let col = |f: fn(&Row) -> u64| r.rows.iter().map(f).collect::<Vec<_>>();
+    Ok(vec![
+        grouped_bars(
+            &format!("Ansökningar och beslut {}", r.year),
+            &[
+                (
+                    "ansökningar",
+                    RGBColor(90, 110, 140),
+                    col(|x| x.applications),
+                ),
+                ("beviljade", RGBColor(46, 125, 50), col(|x| x.grants)),
+                ("avslagna", RGBColor(198, 40, 40), col(|x| x.refusals)),
+                (
+                    "brådskande starter",
+                    RGBColor(239, 108, 0),
+                    col(|x| x.urgent_starts),
+                ),
+            ],
+            &groups,
+        )?,
+        grouped_bars(
+            &format!("Larm och granskning {}", r.year),
+            &[
+                (
+                    "verifierade",
+                    RGBColor(46, 125, 50),
+                    col(|x| x.alerts_verified),
+                ),
+                (
+                    "avvisade",
+                    RGBColor(198, 40, 40),
+                    col(|x| x.alerts_rejected),
+                ),
+                (
+                    "utgångna",
+                    RGBColor(120, 120, 120),
+                    col(|x| x.alerts_expired),
+                ),
+                ("raderade", RGBColor(106, 27, 154), col(|x| x.alerts_purged)),
+            ],
+            &groups,
+        )?,
+    ])
+}
+
+/// The report as PDF: the table (metrics down, purposes across) and the charts.
+pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
+    let title = format!("Årsrapport {}: realtidsbiometrisk identifiering", r.year);
+    let mut d = crate::Pdf::new(&title);
+    d.heading(&title);
+    d.small(&format!(
+        "Annual report under AI Act art. 5(6), per purpose. Generated {}. No personal data: counts only.",
+        r.generated_at.to_rfc3339()
+    ));
+    d.gap();
+    let mut head = vec![String::new()];
+    head.extend(r.rows.iter().map(|x| purpose_short(&x.purpose).to_string()));
+    head.push("totalt".into());
+    d.table_row(&head, true);
+    let fmt_rate = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
+    type Get = fn(&Row) -> String;
+    let lines: [(&str, Get); 20] = [
+        ("Ansökningar", |x| x.applications.to_string()),
+        ("Beviljade", |x| x.grants.to_string()),
+        ("Avslagna", |x| x.refusals.to_string()),
+        ("Brådskande starter", |x| x.urgent_starts.to_string()),
+        ("  därefter beviljade", |x| {
+            x.urgent_then_granted.to_string()
+        }),
+        ("  därefter avslagna", |x| {
+            x.urgent_then_refused.to_string()
+        }),
+        ("  utan ansökan i tid", |x| x.urgent_lapsed.to_string()),
+        ("  inte avgjorda", |x| x.urgent_pending.to_string()),
+        ("Användningar", |x| x.uses.to_string()),
+        ("Kameratimmar", |x| format!("{:.1}", x.camera_hours)),
+        ("Utpekade personer", |x| x.persons_designated.to_string()),
+        ("Larm", |x| x.alerts.to_string()),
+        ("  verifierade", |x| x.alerts_verified.to_string()),
+        ("  avvisade", |x| x.alerts_rejected.to_string()),
+        ("  utgångna", |x| x.alerts_expired.to_string()),
+        ("  raderade", |x| x.alerts_purged.to_string()),
+        ("Andel falsklarm", |_| String::new()),
+        ("Underrättade personer", |x| {
+            x.subjects_notified.to_string()
+        }),
+        ("Uppskjutna underrättelser", |x| {
+            x.subjects_deferred.to_string()
+        }),
+        ("", |_| String::new()),
+    ];
+    for (label, get) in lines {
+        if label.is_empty() {
+            continue;
+        }
+        let mut cells = vec![label.to_string()];
+        for x in r.rows.iter().chain([&r.total]) {
+            cells.push(if label == "Andel falsklarm" {
+                fmt_rate(x.false_alert_rate)
+            } else {
+                get(x)
+            });
+        }
+        d.table_row(&cells, false);
+    }
+    d.gap();
+    for n in &r.notes {
+        d.small(n);
+    }
+    for c in charts(r)? {
+        d.gap();
+        d.image(c.rgb, c.width, c.height, 170.0);
+    }
+    Ok(d.finish())
+}
