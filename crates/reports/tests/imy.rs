@@ -137,7 +137,7 @@ async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
     );
     let early = c
         .imy_step(
-            &admin,
+            admin,
             &start.id,
             ImyStep::Acknowledged {
                 reference: "DI-2026-1".into(),
@@ -158,7 +158,7 @@ async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
     assert_eq!(sent.sent_by.as_deref(), Some("admin"));
     let acked = c
         .imy_step(
-            &admin,
+            admin,
             &start.id,
             ImyStep::Acknowledged {
                 reference: "DI-2026-1".into(),
