@@ -27,7 +27,7 @@ pub struct AnnualInputs<'a> {
 }
 
 /// One line of the report: one purpose, or the total.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Row {
     pub purpose: String,
     pub applications: u64,
@@ -54,7 +54,7 @@ pub struct Row {
     pub subjects_deferred: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AnnualReport {
     pub year: i32,
     pub generated_at: Timestamp,

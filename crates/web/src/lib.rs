@@ -900,6 +900,66 @@ async fn subject_done(
     .into_response())
 }
 
+// ---- annual report ----
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ReportQuery {
+    /// `json` (default), `csv` or `pdf`.
+    #[serde(default)]
+    format: ReportFormat,
+}
+
+#[derive(Deserialize, Default, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ReportFormat {
+    #[default]
+    Json,
+    Csv,
+    Pdf,
+}
+
+/// The annual report of a year (AI Act art. 5(6)), per purpose, for auditors and admins: JSON, CSV,
+/// or PDF with charts. Counts only.
+#[utoipa::path(get, path = "/api/v1/reports/annual/{year}", tag = "reports",
+    params(("year" = i32, Path, minimum = 2000, maximum = 9998), ReportQuery), security(("session" = [])),
+    responses((status = 200, description = "the report in the format asked for", content(
+            (mandat_reports::annual::AnnualReport = "application/json"),
+            (String = "text/csv"),
+            (String = "application/pdf"))),
+        (status = "4XX", body = ErrorBody)))]
+async fn annual_report(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Params(year): Params<i32>,
+    QueryArgs(q): QueryArgs<ReportQuery>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let r = s.control.annual_report(&a, year).await?;
+    Ok(match q.format {
+        ReportFormat::Json => Json(r).into_response(),
+        ReportFormat::Csv => {
+            let mut resp = mandat_reports::annual::csv(&r).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            resp
+        }
+        ReportFormat::Pdf => {
+            let pdf = mandat_reports::annual::pdf(&r).map_err(|e| {
+                tracing::error!("annual report charts: {e}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "charts",
+                    "the charts could not be drawn; see the server log (fonts: fontconfig and a sans-serif font)",
+                )
+            })?;
+            pdf_response(pdf, &format!("annual-{year}"))
+        }
+    })
+}
+
 // ---- IMY register ----
 
 /// The register of notifications to IMY, oldest first (auditors and admins). No personal data.
@@ -1188,6 +1248,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("POST", "/api/v1/users", post(add_user)),
         ("GET", "/api/v1/audit", get(audit_log)),
         ("POST", "/api/v1/audit/verify", post(audit_verify)),
+        ("GET", "/api/v1/reports/annual/{year}", get(annual_report)),
         ("GET", "/api/v1/subjects", get(subjects)),
         ("POST", "/api/v1/subjects/{id}/defer", post(subject_defer)),
         ("POST", "/api/v1/subjects/{id}/done", post(subject_done)),

@@ -164,6 +164,13 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "ud",
         "",
     ),
+    (
+        "GET",
+        "/api/v1/reports/annual/{year}",
+        "/api/v1/reports/annual/2026?format=csv",
+        "ud",
+        "",
+    ),
     ("GET", "/api/v1/subjects", "/api/v1/subjects", "apu", ""),
     // Only the permit's applicant may act; for the others the role check refuses first, and
     // for the applicants a task that does not exist is a 404.
