@@ -318,6 +318,48 @@ pub fn subjects(paths: Paths, cmd: SubjectsCommand) -> Result<()> {
     })
 }
 
+#[derive(Subcommand)]
+pub enum ReportCommand {
+    /// The annual report of a year (AI Act art. 5(6)), per purpose (auditors and admins).
+    Annual {
+        #[arg(long)]
+        year: i32,
+        /// `json`, `csv` or `pdf` (with charts; needs --out).
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn report(paths: Paths, cmd: ReportCommand) -> Result<()> {
+    let ReportCommand::Annual { year, format, out } = cmd;
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let actor = logged_in(&c, &paths).await?;
+        let r = c.annual_report(&actor, year).await?;
+        let bytes = match format.as_str() {
+            "json" => serde_json::to_vec_pretty(&r)?,
+            "csv" => mandat_reports::annual::csv(&r).into_bytes(),
+            "pdf" => mandat_reports::annual::pdf(&r).map_err(|e| {
+                anyhow::anyhow!("drawing the charts: {e}; check fontconfig and a sans-serif font")
+            })?,
+            other => anyhow::bail!("--format {other:?}: use json, csv or pdf"),
+        };
+        match out {
+            Some(path) => {
+                std::fs::write(&path, &bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("wrote {}", path.display());
+            }
+            None if format == "pdf" => anyhow::bail!("a PDF needs --out FILE"),
+            None => std::io::stdout().write_all(&bytes)?,
+        }
+        Ok(())
+    })
+}
+
 pub fn imy(paths: Paths, cmd: ImyCommand) -> Result<()> {
     use mandat_store::imy::ImyStep;
     runtime()?.block_on(async {

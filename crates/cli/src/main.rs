@@ -85,6 +85,11 @@ enum Command {
         #[command(subcommand)]
         command: lawful::SubjectsCommand,
     },
+    /// Reports: the annual report (JSON, CSV, PDF with charts).
+    Report {
+        #[command(subcommand)]
+        command: lawful::ReportCommand,
+    },
     /// Enforce deadlines now (urgent uses without an application are stopped and purged).
     Tick,
     /// Run mandat: control plane, live engine on the registered cameras, and the API.
@@ -218,6 +223,7 @@ fn main() {
         Command::Audit { command } => lawful::audit(cli.paths, command),
         Command::Imy { command } => lawful::imy(cli.paths, command),
         Command::Subjects { command } => lawful::subjects(cli.paths, command),
+        Command::Report { command } => lawful::report(cli.paths, command),
         Command::Tick => lawful::tick(cli.paths),
         Command::Serve(a) => server::serve(cli.paths, a),
         Command::Demo(a) => server::demo(cli.paths, a),

@@ -384,6 +384,22 @@ fn permit_lifecycle_through_the_cli_with_real_photos() {
     h.login("aud");
     // A victim search under se-2026 creates no subject notifications; auditors may look.
     assert_eq!(h.ok(&["subjects", "list", "--json"]).trim(), "[]");
+    let year = &reg[0]["created_at"].as_str().unwrap()[..4];
+    let csv = h.ok(&["report", "annual", "--year", year, "--format", "csv"]);
+    let total = csv.lines().last().unwrap();
+    assert!(total.starts_with(&format!("{year},total,1,1,0,")), "{csv}");
+    let pdf = h.path().join("annual.pdf");
+    h.ok(&[
+        "report",
+        "annual",
+        "--year",
+        year,
+        "--format",
+        "pdf",
+        "--out",
+        pdf.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
     let out = h.ok(&[
         "audit",
         "verify",
