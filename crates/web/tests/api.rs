@@ -6,9 +6,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::{alert, application};
-use mandat_law::{Actor, Outcome, Role};
-use mandat_store::Camera;
+use common::alert;
+use mandat_law::{Actor, Role};
 
 mod common;
 use serde_json::{Value, json};
@@ -73,47 +72,9 @@ async fn api_alert_flow_with_two_reviewers() {
             .await
             .unwrap();
     }
-    control
-        .add_camera(
-            &admin,
-            &Camera {
-                id: "cam-1".into(),
-                name: "c".into(),
-                location: None,
-                owner: "police".into(),
-                enabled: true,
-            },
-            "x.mp4",
-            "t",
-        )
-        .await
-        .unwrap();
+    common::camera_1(&control, &admin).await;
     let officer = Actor::new("officer", &[Role::Applicant]);
-    let app = application();
-    let p = control.draft(&officer, app, "t").await.unwrap();
-    control
-        .enrol(
-            &officer,
-            &p.id,
-            &"p1".into(),
-            "ph",
-            b"photo",
-            &[0.1; 128],
-            "t",
-        )
-        .await
-        .unwrap();
-    control.apply(&officer, &p.id, "t").await.unwrap();
-    control
-        .decide(
-            &Actor::new("pros", &[Role::Prosecutor]),
-            &p.id,
-            Outcome::Grant,
-            "ok",
-            "t",
-        )
-        .await
-        .unwrap();
+    let p = common::granted(&control, &officer, &Actor::new("pros", &[Role::Prosecutor])).await;
 
     let addr = common::serve(&control).await;
 
@@ -186,7 +147,7 @@ async fn api_alert_flow_with_two_reviewers() {
         got
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    control.raise_alert(alert("A-1", &p.id)).await.unwrap();
+    control.raise_alert(alert("A-1", &p)).await.unwrap();
     let got = sse.await.unwrap();
     assert!(
         got[0].contains("\"id\":\"A-1\"") && got[0].contains("\"state\":\"candidate\""),
@@ -310,7 +271,7 @@ async fn api_alert_flow_with_two_reviewers() {
     .await
     .unwrap();
     // A second alert, rejected by one reviewer with a reason.
-    control.raise_alert(alert("A-2", &p.id)).await.unwrap();
+    control.raise_alert(alert("A-2", &p)).await.unwrap();
     tokio::task::spawn_blocking(move || {
         let r = http(
             addr,

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use common::application;
 use mandat_control::Control;
-use mandat_law::{Actor, Outcome, Role};
-use mandat_store::Camera;
+use mandat_law::{Actor, Role};
 
 mod common;
 
@@ -411,21 +410,7 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
             .await
             .unwrap();
     }
-    control
-        .add_camera(
-            &admin,
-            &Camera {
-                id: "cam-1".into(),
-                name: "c".into(),
-                location: Some((59.33, 18.06)),
-                owner: "police".into(),
-                enabled: true,
-            },
-            "x.mp4",
-            "t",
-        )
-        .await
-        .unwrap();
+    common::camera_1(control, &admin).await;
     let app = Actor::new("app", &[Role::Applicant]);
     let pros = Actor::new("pros", &[Role::Prosecutor]);
     let mut f = HashMap::new();
@@ -439,21 +424,16 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
         ("G", "granted"),
         ("G2", "granted"),
     ] {
-        let p = control.draft(&app, application(), "t").await.unwrap();
-        control
-            .enrol(&app, &p.id, &"p1".into(), "ph", b"photo", &[0.1; 128], "t")
-            .await
-            .unwrap();
-        if state != "draft" {
-            control.apply(&app, &p.id, "t").await.unwrap();
-        }
-        if state == "granted" {
-            control
-                .decide(&pros, &p.id, Outcome::Grant, "ok", "t")
-                .await
-                .unwrap();
-        }
-        f.insert(name, p.id);
+        let id = match state {
+            "draft" => common::drafted(control, &app).await,
+            "granted" => common::granted(control, &app, &pros).await,
+            _ => {
+                let id = common::drafted(control, &app).await;
+                control.apply(&app, &id, "t").await.unwrap();
+                id
+            }
+        };
+        f.insert(name, id);
     }
     for x in ["X1", "X2", "X3"] {
         control

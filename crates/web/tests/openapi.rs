@@ -5,9 +5,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use common::{alert, application};
-use mandat_law::{Actor, Outcome, Role};
-use mandat_store::Camera;
+use common::alert;
+use mandat_law::{Actor, Role};
 use serde_json::Value;
 
 mod common;
@@ -140,47 +139,10 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         .add_user(Some(&admin), "fuzz", "a long password", &Role::ALL, "t")
         .await
         .unwrap();
-    control
-        .add_camera(
-            &admin,
-            &Camera {
-                id: "cam-1".into(),
-                name: "c".into(),
-                location: Some((59.33, 18.06)),
-                owner: "police".into(),
-                enabled: true,
-            },
-            "x.mp4",
-            "t",
-        )
-        .await
-        .unwrap();
+    common::camera_1(&control, &admin).await;
     let officer = Actor::new("officer", &[Role::Applicant]);
-    let p = control.draft(&officer, application(), "t").await.unwrap();
-    control
-        .enrol(
-            &officer,
-            &p.id,
-            &"p1".into(),
-            "ph",
-            b"photo",
-            &[0.1; 128],
-            "t",
-        )
-        .await
-        .unwrap();
-    control.apply(&officer, &p.id, "t").await.unwrap();
-    control
-        .decide(
-            &Actor::new("pros", &[Role::Prosecutor]),
-            &p.id,
-            Outcome::Grant,
-            "ok",
-            "t",
-        )
-        .await
-        .unwrap();
-    control.raise_alert(alert("A-1", &p.id)).await.unwrap();
+    let p = common::granted(&control, &officer, &Actor::new("pros", &[Role::Prosecutor])).await;
+    control.raise_alert(alert("A-1", &p)).await.unwrap();
     // The use starts: a notification in the IMY register.
     control.tick("t").await.unwrap();
     let (_, token) = control.login("fuzz", "a long password", "t").await.unwrap();

@@ -10,9 +10,9 @@ use mandat_audit::AuditKey;
 use mandat_control::{Control, ScopeCache};
 use mandat_law::permit::*;
 use mandat_law::time::FakeClock;
-use mandat_law::{Application, SWEDEN, Timestamp};
+use mandat_law::{Actor, Application, Outcome, SWEDEN, Timestamp};
 use mandat_store::alerts::NewAlert;
-use mandat_store::{SecretKey, Store};
+use mandat_store::{Camera, SecretKey, Store};
 
 pub fn t0() -> Timestamp {
     Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
@@ -97,4 +97,45 @@ pub async fn serve(control: &Arc<Control>) -> SocketAddr {
         .unwrap();
     tokio::spawn(server);
     addr
+}
+
+/// Register `cam-1` (Stockholm, a police camera replaying `x.mp4`) as `admin`.
+pub async fn camera_1(control: &Control, admin: &Actor) {
+    let cam = Camera {
+        id: "cam-1".into(),
+        name: "c".into(),
+        location: Some((59.33, 18.06)),
+        owner: "police".into(),
+        enabled: true,
+    };
+    control.add_camera(admin, &cam, "x.mp4", "t").await.unwrap();
+}
+
+/// Draft [`application`] as `applicant` and enrol its one photo: the permit's id.
+pub async fn drafted(control: &Control, applicant: &Actor) -> String {
+    let p = control.draft(applicant, application(), "t").await.unwrap();
+    control
+        .enrol(
+            applicant,
+            &p.id,
+            &"p1".into(),
+            "ph",
+            b"photo",
+            &[0.1; 128],
+            "t",
+        )
+        .await
+        .unwrap();
+    p.id
+}
+
+/// A drafted permit, applied for and granted by `decider`: its id.
+pub async fn granted(control: &Control, applicant: &Actor, decider: &Actor) -> String {
+    let id = drafted(control, applicant).await;
+    control.apply(applicant, &id, "t").await.unwrap();
+    control
+        .decide(decider, &id, Outcome::Grant, "ok", "t")
+        .await
+        .unwrap();
+    id
 }
