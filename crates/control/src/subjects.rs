@@ -6,7 +6,7 @@ use mandat_law::{Actor, Role};
 use mandat_store::subjects::SubjectStep;
 use serde::Serialize;
 
-use crate::{Control, ControlError, Result, forbidden};
+use crate::{Control, Result, forbidden};
 
 /// A task as shown: the task and whether it is overdue now.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -68,17 +68,7 @@ impl Control {
                 "the applicant or prosecutor role",
             ));
         }
-        let task = self
-            .store
-            .subject_tasks()
-            .await?
-            .into_iter()
-            .find(|t| t.id == id)
-            .ok_or_else(|| {
-                ControlError::Store(mandat_store::StoreError::NotFound(format!(
-                    "no subject notification {id}"
-                )))
-            })?;
+        let task = self.store.subject_task(id).await?;
         let permit = self.store.permit(&task.permit).await?;
         if permit.applicant != actor.user {
             return Err(forbidden(

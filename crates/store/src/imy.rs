@@ -186,6 +186,17 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.imy_notification(id).await
+        let mut rec = rec;
+        match step {
+            ImyStep::Sent => {
+                rec.sent_at = Some(now);
+                rec.sent_by = Some(actor.user.clone());
+            }
+            ImyStep::Acknowledged { reference } => {
+                rec.acknowledged_at = Some(now);
+                rec.imy_reference = Some(reference.trim().to_string());
+            }
+        }
+        Ok(rec)
     }
 }

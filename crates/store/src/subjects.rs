@@ -48,6 +48,15 @@ impl Store {
             .collect()
     }
 
+    pub async fn subject_task(&self, id: &str) -> Result<SubjectTask, StoreError> {
+        let row = sqlx::query("SELECT doc FROM subject_notifications WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no subject notification {id}")))?;
+        parse(&row.try_get::<String, _>("doc")?)
+    }
+
     /// Defer or complete a task under `mandat_law::subject`'s rules. The caller checked the role.
     pub async fn subject_step(
         &self,
