@@ -52,7 +52,7 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         .await
         .unwrap()
         .id;
-    s.enrol(&victim).await;
+    s.enrol(officer, &victim).await;
     c.apply(officer, &victim, "t").await.unwrap();
     c.decide(pros, &victim, Outcome::Grant, "ok", "t")
         .await
@@ -63,19 +63,7 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         .await
         .unwrap()
         .id;
-    for i in 0..2 {
-        c.enrol(
-            pros,
-            &suspect,
-            &format!("p{i}"),
-            &format!("ph{i}"),
-            b"photo",
-            &[0.1; 128],
-            "t",
-        )
-        .await
-        .unwrap();
-    }
+    s.enrol(pros, &suspect).await;
     c.apply(pros, &suspect, "t").await.unwrap();
     c.decide(&judge, &suspect, Outcome::Grant, "ok", "t")
         .await
@@ -86,7 +74,7 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         .await
         .unwrap()
         .id;
-    s.enrol(&refused).await;
+    s.enrol(officer, &refused).await;
     c.apply(officer, &refused, "t").await.unwrap();
     c.decide(pros, &refused, Outcome::Refuse, "not proportionate", "t")
         .await
@@ -132,7 +120,7 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         .await
         .unwrap()
         .id;
-    s.enrol(&urgent).await;
+    s.enrol(officer, &urgent).await;
     c.urgent_start(officer, &urgent, "t").await.unwrap();
     c.tick("t").await.unwrap();
     c.raise_alert(hit("C1", &urgent, now())).await.unwrap();
@@ -147,7 +135,7 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         .await
         .unwrap()
         .id;
-    s.enrol(&lapsed).await;
+    s.enrol(officer, &lapsed).await;
     c.urgent_start(officer, &lapsed, "t").await.unwrap();
     c.tick("t").await.unwrap();
     clock.set(Some(t0().plus_hours(50)));

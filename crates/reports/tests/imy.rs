@@ -24,7 +24,7 @@ async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
         .draft(officer, application(Purpose::VictimSearch), "t")
         .await
         .unwrap();
-    s.enrol(&p.id).await;
+    s.enrol(officer, &p.id).await;
     c.apply(officer, &p.id, "t").await.unwrap();
     c.decide(pros, &p.id, Outcome::Grant, "ok", "t")
         .await
@@ -81,7 +81,7 @@ async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
         .draft(officer, application(Purpose::ImminentThreat), "t")
         .await
         .unwrap();
-    s.enrol(&u.id).await;
+    s.enrol(officer, &u.id).await;
     clock.advance(HOUR);
     let urgent_at = t0().plus_hours(25);
     c.urgent_start(officer, &u.id, "t").await.unwrap();

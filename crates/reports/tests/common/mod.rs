@@ -135,12 +135,12 @@ pub async fn scenario() -> Scenario {
 }
 
 impl Scenario {
-    /// Enrol both persons' photos of a drafted permit.
-    pub async fn enrol(&self, permit: &str) {
+    /// Enrol both persons' photos of a permit drafted by `applicant`.
+    pub async fn enrol(&self, applicant: &Actor, permit: &str) {
         for i in 0..2 {
             self.c
                 .enrol(
-                    &self.officer,
+                    applicant,
                     permit,
                     &format!("p{i}"),
                     &format!("ph{i}"),
