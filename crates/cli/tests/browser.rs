@@ -206,6 +206,32 @@ async fn click(c: &Client, at: Locator<'_>) {
     c.find(at).await.unwrap().click().await.unwrap();
 }
 
+/// A GET with the browser's session cookie, outside the browser (which would save a download to
+/// disk): the status and headers, and the body.
+fn fetch(base: &str, path: &str, session: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let host = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nCookie: mandat_session={session}\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let at = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    (
+        String::from_utf8_lossy(&raw[..at]).into_owned(),
+        raw[at + 4..].to_vec(),
+    )
+}
+
 async fn body_text(c: &Client) -> String {
     c.find(Locator::Css("body"))
         .await
@@ -385,10 +411,64 @@ async fn permit_to_verified_alert_in_the_browser() {
     }
     shot(&c, "flow1-07-auditor-verified").await;
 
+    // The reports on the same page: the IMY register lists the use, with its PDF; the annual
+    // report downloads with the grant and the verified alert counted.
+    let imy = c.find(Locator::Id("imy")).await.unwrap();
+    let imy_text = imy.text().await.unwrap();
+    assert!(
+        imy_text.contains("Användning påbörjad"),
+        "the register lists the use: {imy_text}"
+    );
+    c.goto(&format!("{}/audit#imy", d.url)).await.unwrap();
+    shot(&c, "flow1-08-auditor-reports").await;
+    let imy = c.find(Locator::Id("imy")).await.unwrap();
+    let pdf = imy
+        .find(Locator::Css("a[href$='/pdf']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("a PDF link");
+    let session = c.get_named_cookie("mandat_session").await.unwrap();
+    let (head, body) = fetch(&d.url, &pdf, session.value());
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains("application/pdf") && head.contains("no-store"),
+        "{head}"
+    );
+    assert!(body.starts_with(b"%PDF-"), "a PDF");
+    let year = c
+        .find(Locator::Id("year"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .expect("the current year");
+    let (head, body) = fetch(
+        &d.url,
+        &format!("/audit/annual?year={year}&format=csv"),
+        session.value(),
+    );
+    assert!(head.contains("text/csv"), "{head}");
+    let csv = String::from_utf8(body).unwrap();
+    let row: Vec<&str> = csv
+        .lines()
+        .find(|l| l.split(',').nth(1) == Some("victim_search"))
+        .unwrap_or_else(|| panic!("a victim-search row: {csv}"))
+        .split(',')
+        .collect();
+    assert!(row[3].parse::<u32>().unwrap() >= 1, "grants: {csv}");
+    assert!(
+        row[14].parse::<u32>().unwrap() >= 1,
+        "verified alerts: {csv}"
+    );
+
     // The language switch works on every page.
     click(&c, Locator::LinkText("English")).await;
     until(&c, "English", 10, |h| h.contains("Audit log")).await;
-    shot(&c, "flow1-08-auditor-english").await;
+    shot(&c, "flow1-09-auditor-english").await;
     op.close().await.unwrap();
     c.close().await.unwrap();
 }

@@ -97,6 +97,11 @@ impl Timestamp {
         Timestamp(days_from_civil(ny, nm, nd) * DAY + ms_of_day)
     }
 
+    /// The calendar year (UTC).
+    pub fn year(self) -> i64 {
+        civil_from_days(self.0.div_euclid(DAY)).0
+    }
+
     /// `YYYY-MM-DDTHH:MM:SSZ`, with `.mmm` before the `Z` when the milliseconds are not zero.
     pub fn to_rfc3339(self) -> String {
         let days = self.0.div_euclid(DAY);

@@ -938,14 +938,12 @@ async fn annual_report(
     let r = s.control.annual_report(&a, year).await?;
     Ok(match q.format {
         ReportFormat::Json => Json(r).into_response(),
-        ReportFormat::Csv => {
-            let mut resp = mandat_reports::annual::csv(&r).into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            );
-            resp
-        }
+        ReportFormat::Csv => download(
+            mandat_reports::annual::csv(&r).into_bytes(),
+            "text/csv; charset=utf-8",
+            &format!("annual-{year}"),
+            "csv",
+        ),
         ReportFormat::Pdf => {
             let pdf = mandat_reports::annual::pdf(&r).map_err(|e| {
                 tracing::error!("annual report charts: {e}");
@@ -1000,19 +998,21 @@ async fn imy_notification_pdf(
 
 /// A PDF download, kept out of caches.
 pub(crate) fn pdf_response(body: Vec<u8>, name: &str) -> Response {
+    download(body, "application/pdf", name, "pdf")
+}
+
+/// A file download, kept out of caches. `name` is a register id or `annual-<year>`.
+pub(crate) fn download(body: Vec<u8>, ctype: &'static str, name: &str, ext: &str) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/pdf"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // Register ids are [A-Za-z0-9_-]; anything else is dropped from the file name.
     let safe: String = name
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
         .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}.pdf\"")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}.{ext}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r

@@ -271,6 +271,7 @@ fn flash_key(k: &str) -> Option<&'static str> {
         "permit.created",
         "decide.done",
         "admin.done",
+        "imy.done",
     ]
     .into_iter()
     .find(|x| *x == k)
@@ -1246,6 +1247,7 @@ struct AuditFilter {
     action: String,
     #[serde(default)]
     permit: String,
+    ok: Option<String>,
 }
 
 async fn audit_page(State(s): State<AppState>, v: Viewer, Query(q): Query<AuditFilter>) -> Page {
@@ -1270,11 +1272,12 @@ async fn audit_view(
         .filter(|e| q.permit.is_empty() || e.permit.as_deref() == Some(q.permit.as_str()))
         .take(500)
         .collect();
+    let reports = audit_reports(s, v).await?;
     Ok(layout(
         v,
         "/audit",
         t(l, "audit.title"),
-        None,
+        q.ok.as_deref(),
         html! {
             section.panel {
                 div.actions {
@@ -1293,6 +1296,7 @@ async fn audit_view(
                     }
                 }
             }
+            (reports)
             section.panel {
                 form.filters method="get" action="/audit" {
                     div { label for="actor" { (t(l, "col.actor")) } input #actor type="text" name="actor" value=(q.actor); }
@@ -1323,6 +1327,209 @@ async fn audit_view(
             }
         },
     ))
+}
+
+/// The reports of the accountability issue on the auditor's page: the IMY register with its
+/// downloads, the annual report, and subject notifications with the overdue ones first.
+async fn audit_reports(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
+    let l = v.lang;
+    let register = s.control.imy_notifications(&v.actor).await.page(l)?;
+    // Admins keep the register but never see whom a task concerns.
+    let auditor = v.actor.has(Role::Auditor);
+    let mut tasks = if auditor {
+        s.control.subject_tasks(&v.actor).await.page(l)?
+    } else {
+        Vec::new()
+    };
+    tasks.retain(|x| x.task.completed_at.is_none());
+    tasks.sort_by_key(|x| (!x.overdue, x.task.due_at));
+    let admin = v.actor.has(Role::Admin);
+    let year = s.control.now().page(l)?.year();
+    Ok(html! {
+        section.panel #imy {
+            h2 { (t(l, "imy.title")) }
+            @if register.is_empty() {
+                p.muted { (t(l, "imy.none")) }
+            } @else {
+                table {
+                    thead { tr {
+                        th { "Id" } th { (t(l, "imy.kind")) } th { (t(l, "f.purpose")) }
+                        th { (t(l, "imy.created")) } th { (t(l, "imy.sent")) } th { (t(l, "imy.ack")) } th {}
+                    } }
+                    tbody {
+                        @for r in register.iter().rev() {
+                            tr {
+                                td.mono { (r.id) }
+                                td { (t_dyn(l, "imy", r.notification.kind.as_str())) }
+                                td { (t_dyn(l, "purpose", r.notification.purpose.as_str())) }
+                                td.num { (local(r.created_at)) }
+                                td.num {
+                                    @if let Some(at) = r.sent_at { (local(at)) }
+                                    @else if admin {
+                                        form.inline method="post" action={ "/audit/imy/" (r.id) "/sent" } {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            button.secondary type="submit" { (t(l, "imy.mark_sent")) }
+                                        }
+                                    } @else { span.badge.st-pending { (t(l, "imy.not_sent")) } }
+                                }
+                                td.num {
+                                    @if let (Some(at), Some(reference)) = (r.acknowledged_at, &r.imy_reference) {
+                                        (local(at)) " " span.mono { (reference) }
+                                    } @else if admin && r.sent_at.is_some() {
+                                        form.inline method="post" action={ "/audit/imy/" (r.id) "/acknowledged" } {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            input type="text" name="reference" maxlength="100" required placeholder=(t(l, "imy.reference"));
+                                            button.secondary type="submit" { (t(l, "imy.mark_ack")) }
+                                        }
+                                    }
+                                }
+                                td {
+                                    a href={ "/audit/imy/" (r.id) "/pdf" } { "PDF" } " · "
+                                    a href={ "/audit/imy/" (r.id) "/json" } { "JSON" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.panel #annual {
+            h2 { (t(l, "annual.title")) }
+            p.muted { (t(l, "annual.about")) }
+            form.filters method="get" action="/audit/annual" {
+                div { label for="year" { (t(l, "annual.year")) } input #year type="number" name="year" min="2000" max="9998" value=(year) required; }
+                div { label for="format" { (t(l, "annual.format")) }
+                    select #format name="format" {
+                        option value="pdf" { "PDF" } option value="csv" { "CSV" } option value="json" { "JSON" }
+                    }
+                }
+                button.secondary type="submit" { (t(l, "annual.download")) }
+            }
+        }
+        @if auditor { section.panel #subjects {
+            h2 { (t(l, "subjects.title")) }
+            @if tasks.is_empty() {
+                p.muted { (t(l, "subjects.none")) }
+            } @else {
+                table {
+                    thead { tr {
+                        th { "Id" } th { (t(l, "col.permit")) } th { (t(l, "subjects.due")) } th { (t(l, "subjects.deferrals")) } th {}
+                    } }
+                    tbody {
+                        @for x in &tasks {
+                            tr {
+                                td.mono { (x.task.id) }
+                                td.mono { (x.task.permit) }
+                                td.num { (local(x.task.due_at)) }
+                                td.num { (x.task.deferrals.len()) }
+                                td { @if x.overdue { span.badge.st-broken { (t(l, "subjects.overdue")) } } }
+                            }
+                        }
+                    }
+                }
+            }
+        } }
+    })
+}
+
+#[derive(Deserialize)]
+struct ImyPath {
+    id: String,
+    what: String,
+}
+
+/// A register entry as a download: the PDF sent to IMY, or its JSON.
+async fn audit_imy_file(State(s): State<AppState>, v: Viewer, Path(p): Path<ImyPath>) -> Page {
+    let l = v.lang;
+    let rec = s.control.imy_notification(&v.actor, &p.id).await.page(l)?;
+    match p.what.as_str() {
+        "pdf" => Ok(crate::pdf_response(mandat_reports::imy_pdf(&rec), &rec.id)),
+        "json" => Ok(crate::download(
+            serde_json::to_vec_pretty(&rec).unwrap_or_default(),
+            "application/json",
+            &rec.id,
+            "json",
+        )),
+        _ => Err(UiError::not_found(
+            l,
+            "a notification is downloaded as pdf or json",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct AckForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reference: String,
+}
+
+/// An admin records that a notification was sent, or IMY's acknowledgement with its reference.
+async fn audit_imy_step(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    v: Viewer,
+    Path(p): Path<ImyPath>,
+    Form(f): Form<AckForm>,
+) -> Page {
+    let l = v.lang;
+    v.check_csrf(&s, &f.csrf)?;
+    let step = match p.what.as_str() {
+        "sent" => mandat_store::imy::ImyStep::Sent,
+        "acknowledged" => mandat_store::imy::ImyStep::Acknowledged {
+            reference: f.reference.trim().to_string(),
+        },
+        _ => return Err(UiError::not_found(l, "the steps are sent and acknowledged")),
+    };
+    s.control
+        .imy_step(&v.actor, &p.id, step, &origin(&peer))
+        .await
+        .page(l)?;
+    Ok(see_other("/audit?ok=imy.done#imy"))
+}
+
+#[derive(Deserialize)]
+struct AnnualQuery {
+    year: i32,
+    #[serde(default)]
+    format: String,
+}
+
+/// The annual report of a year as a download.
+async fn audit_annual(State(s): State<AppState>, v: Viewer, Query(q): Query<AnnualQuery>) -> Page {
+    let l = v.lang;
+    let r = s.control.annual_report(&v.actor, q.year).await.page(l)?;
+    let name = format!("annual-{}", q.year);
+    match q.format.as_str() {
+        "pdf" => {
+            let pdf = mandat_reports::annual::pdf(&r).map_err(|e| {
+                tracing::error!("annual report charts: {e}");
+                UiError::new(
+                    l,
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "charts",
+                        "the charts could not be drawn; see the server log (fonts: fontconfig and a sans-serif font)",
+                    ),
+                )
+            })?;
+            Ok(crate::pdf_response(pdf, &name))
+        }
+        "csv" => Ok(crate::download(
+            mandat_reports::annual::csv(&r).into_bytes(),
+            "text/csv; charset=utf-8",
+            &name,
+            "csv",
+        )),
+        "json" | "" => Ok(crate::download(
+            serde_json::to_vec_pretty(&r).unwrap_or_default(),
+            "application/json",
+            &name,
+            "json",
+        )),
+        _ => Err(UiError::bad_request(l, "the format is pdf, csv or json")),
+    }
 }
 
 async fn audit_verify(
@@ -1506,6 +1713,9 @@ pub(crate) fn routes() -> Vec<RouteRow> {
         ("POST", "/decide/{id}", post(decide_post)),
         ("GET", "/audit", get(audit_page)),
         ("POST", "/audit/verify", post(audit_verify)),
+        ("GET", "/audit/imy/{id}/{what}", get(audit_imy_file)),
+        ("POST", "/audit/imy/{id}/{what}", post(audit_imy_step)),
+        ("GET", "/audit/annual", get(audit_annual)),
         ("GET", "/admin", get(admin_page)),
         ("POST", "/admin/users", post(admin_add_user)),
         ("POST", "/admin/cameras", post(admin_add_camera)),

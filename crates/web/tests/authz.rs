@@ -313,6 +313,27 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
     ),
     ("GET", "/audit", "/audit", "ud", ""),
     ("POST", "/audit/verify", "/audit/verify", "ud", ""),
+    (
+        "GET",
+        "/audit/imy/{id}/{what}",
+        "/audit/imy/N-none/pdf",
+        "ud",
+        "",
+    ),
+    (
+        "POST",
+        "/audit/imy/{id}/{what}",
+        "/audit/imy/N-none/acknowledged",
+        "d",
+        "reference=DI-1",
+    ),
+    (
+        "GET",
+        "/audit/annual",
+        "/audit/annual?year=2026&format=csv",
+        "ud",
+        "",
+    ),
     ("GET", "/admin", "/admin", "d", ""),
     (
         "POST",
@@ -480,7 +501,7 @@ fn csrf(addr: SocketAddr, token: &str) -> String {
     request(addr, "GET", &path, Some(token), "", Some(&mut home));
     let at = home
         .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
+        .unwrap_or_else(|| panic!("a form with a CSRF token on {path}: {home}"))
         + 19;
     home[at..at + 64].to_string()
 }
