@@ -15,7 +15,25 @@ use mandat_face::Embedding;
 use serde_json::json;
 
 use crate::face::main_face;
-use crate::{Models, PipelineArgs, data_dir};
+use crate::lawful::{self, Paths};
+use crate::{Models, PipelineArgs, data_dir, evaluation};
+
+/// The logged-in actor and a control plane, checked before a long run starts.
+fn session(
+    paths: &Paths,
+) -> Result<(
+    tokio::runtime::Runtime,
+    mandat_control::Control,
+    mandat_law::Actor,
+)> {
+    let rt = lawful::runtime()?;
+    let (c, actor) = rt.block_on(async {
+        let c = lawful::control(paths).await?;
+        let a = lawful::logged_in(&c, paths).await?;
+        anyhow::Ok((c, a))
+    })?;
+    Ok((rt, c, actor))
+}
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -39,13 +57,235 @@ pub enum EvalCommand {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// Build the threshold table (target FPIR → cosine) from LFW impostor scores, check it on
+    /// held-out people, and store it for the model mandat runs (admins; needs `mandat login`).
+    Calibrate {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Use every N-th person only (a quick, rough run; a sampled table is never stored).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1000))]
+        sample: Option<u32>,
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Where the table is written as JSON as well.
+        #[arg(long, default_value = "out/eval")]
+        out: PathBuf,
+        /// Write the table but do not store it in the database.
+        #[arg(long)]
+        no_store: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// The evaluation report: LFW verification, BLUFR open-set identification, calibrated
+    /// thresholds, demographic differentials with confidence intervals, model card. HTML and
+    /// JSON with plots; the run is recorded in the audit log (auditors and admins; `mandat login`).
+    Report {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Use every N-th person and UTKFace image only (a quick, rough run, marked as such).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1000))]
+        sample: Option<u32>,
+        #[arg(long)]
+        workers: Option<usize>,
+        #[arg(long, default_value = "out/eval")]
+        out: PathBuf,
+        /// Do not record the run in the audit log (a run outside an installation).
+        #[arg(long)]
+        no_record: bool,
+        /// The operating point of the demographic tables: target FPIR ...
+        #[arg(long, default_value_t = evaluation::OPERATING_FPIR)]
+        fpir: f64,
+        /// ... for a watchlist of this many persons.
+        #[arg(long, default_value_t = evaluation::OPERATING_WATCHLIST)]
+        watchlist: u32,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
 }
 
 /// The main face's embedding, `None` when no face was found, or why the image could not be processed.
-type ImageResult = Result<Option<Embedding>, String>;
+pub(crate) type ImageResult = Result<Option<Embedding>, String>;
 
-pub fn run(cmd: EvalCommand) -> Result<()> {
+/// The main face of every image, on `workers` threads each with its own single-threaded sessions,
+/// in the order given, with a progress bar (on stderr when stdout carries JSON).
+pub(crate) fn embed_all(
+    models: &Models,
+    pipeline: &PipelineArgs,
+    workers: usize,
+    paths: &[PathBuf],
+    what: &str,
+    bar_on_stderr: bool,
+) -> Result<Vec<ImageResult>> {
+    let bar = ProgressBar::new(paths.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    if bar_on_stderr {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<ImageResult>>> = Mutex::new(vec![None; paths.len()]);
+    std::thread::scope(|s| -> Result<()> {
+        let mut handles = Vec::new();
+        for _ in 0..workers {
+            let mut pipe = models.pipeline(pipeline)?;
+            let (next, results, bar) = (&next, &results, &bar);
+            handles.push(s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let r = main_face(&mut pipe, path)
+                        .map(|f| f.map(|f| f.embedding))
+                        .map_err(|e| format!("{e:#}"));
+                    results.lock().expect("no worker panics holding it")[i] = Some(r);
+                    bar.inc(1);
+                }
+            }));
+        }
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("an evaluation worker panicked"))?;
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    Ok(results
+        .into_inner()
+        .expect("workers done")
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("not processed".into())))
+        .collect())
+}
+
+pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
     match cmd {
+        EvalCommand::Calibrate {
+            data,
+            sample,
+            workers,
+            out,
+            no_store,
+            pipeline,
+        } => {
+            // Log in first, so a long run does not end in "not logged in".
+            let session = (!no_store && sample.is_none())
+                .then(|| session(&paths))
+                .transpose()?;
+            if let Some((_, _, a)) = &session
+                && !a.has(mandat_law::Role::Admin)
+            {
+                anyhow::bail!(
+                    "{} may not store a calibration: it needs the admin role (or --no-store)",
+                    a.user
+                );
+            }
+            let cal = evaluation::calibration_run(&evaluation::CalibrateArgs {
+                data,
+                sample: sample.map(|n| n as usize),
+                workers,
+                pipeline,
+            })?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let file = out.join(format!("calibration-{}.json", cal.version));
+            std::fs::write(&file, serde_json::to_string_pretty(&cal)?)?;
+            println!(
+                "calibration {} from {} impostor pairs, written to {}",
+                cal.version,
+                cal.impostor_pairs,
+                file.display()
+            );
+            for h in &cal.held_out {
+                println!(
+                    "  FPIR {:<7} watchlist {:<3} threshold {:.4}  held out: {} / {} = {:.2e} ({:.2}×) {}",
+                    h.fpir_target,
+                    h.watchlist,
+                    h.threshold,
+                    h.false_alarms,
+                    h.trials,
+                    h.fpir_realised,
+                    h.ratio,
+                    if h.within_2x { "ok" } else { "OUTSIDE 2×" }
+                );
+            }
+            match session {
+                Some((rt, c, actor)) => {
+                    rt.block_on(c.add_calibration(&actor, &cal, &lawful::origin()))?;
+                    println!(
+                        "stored; permits that state a target FPIR now get their threshold from it"
+                    );
+                }
+                None if sample.is_some() => {
+                    println!("not stored: a sampled table is for trying only")
+                }
+                None => println!("not stored (--no-store)"),
+            }
+            Ok(())
+        }
+        EvalCommand::Report {
+            data,
+            sample,
+            workers,
+            out,
+            no_record,
+            fpir,
+            watchlist,
+            json,
+            pipeline,
+        } => {
+            let session = (!no_record).then(|| session(&paths)).transpose()?;
+            // Control checks the role again when it records; this only spares a long run.
+            if let Some((_, _, a)) = &session
+                && !(a.has(mandat_law::Role::Auditor) || a.has(mandat_law::Role::Admin))
+            {
+                anyhow::bail!(
+                    "{} may not record an evaluation: it needs the auditor or admin role (or --no-record)",
+                    a.user
+                );
+            }
+            let r = evaluation::report(&evaluation::ReportArgs {
+                data,
+                fpir,
+                watchlist,
+                sample: sample.map(|n| n as usize),
+                workers,
+                out: out.clone(),
+                pipeline,
+            })?;
+            let details = serde_json::json!({
+                "models": r.model_card.models.iter().map(|m| (m.id.clone(), m.sha256.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+                "calibration": r.calibration.version,
+                "operating_threshold": r.operating.threshold,
+                "lfw_accuracy": r.headline.lfw_accuracy,
+                "tar_at_far_1e-3": r.headline.tar_at_far_1e3,
+                "blufr_dir_at_fpir_1pc": r.headline.blufr_dir_at_fpir_1pc,
+                "worst_best_fmr_ratio": r.headline.worst_best_fmr_ratio,
+                "sample": sample,
+            });
+            if let Some((rt, c, actor)) = session {
+                rt.block_on(c.record_evaluation(&actor, details, &lawful::origin()))?;
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("{}", evaluation::headline_line(&r));
+                println!("  report      {}", out.join("report.html").display());
+                println!(
+                    "  audit log   {}",
+                    if no_record {
+                        "not recorded (--no-record)"
+                    } else {
+                        "recorded as eval.report"
+                    }
+                );
+            }
+            Ok(())
+        }
         EvalCommand::Lfw {
             data,
             json,
@@ -74,56 +314,20 @@ fn lfw(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, 64);
 
-    let bar = ProgressBar::new(images.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_message("LFW");
-    if as_json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    }
     let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<ImageResult>>> = Mutex::new(vec![None; images.len()]);
-    std::thread::scope(|s| -> Result<()> {
-        let mut handles = Vec::new();
-        for _ in 0..workers {
-            let mut pipe = models.pipeline(&pipeline)?;
-            let (next, results, bar, images, dir) = (&next, &results, &bar, &images, &dir);
-            handles.push(s.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(rel) = images.get(i) else { break };
-                    let r = main_face(&mut pipe, &dir.join(rel))
-                        .map(|f| f.map(|f| f.embedding))
-                        .map_err(|e| format!("{e:#}"));
-                    results.lock().expect("no worker panics holding it")[i] = Some(r);
-                    bar.inc(1);
-                }
-            }));
-        }
-        for h in handles {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("an evaluation worker panicked"))?;
-        }
-        Ok(())
-    })?;
-    bar.finish_and_clear();
+    let paths: Vec<PathBuf> = images.iter().map(|rel| dir.join(rel)).collect();
+    let results = embed_all(&models, &pipeline, workers, &paths, "LFW", as_json)?;
     let elapsed = started.elapsed().as_secs_f64();
 
-    let results = results.into_inner().expect("workers done");
     let mut by_name = std::collections::HashMap::new();
     let (mut no_face, mut unreadable) = (Vec::new(), Vec::new());
     for (rel, r) in images.iter().zip(results) {
         match r {
-            Some(Ok(Some(e))) => {
+            Ok(Some(e)) => {
                 by_name.insert(rel.as_str(), e);
             }
-            Some(Ok(None)) => no_face.push(rel.clone()),
-            Some(Err(e)) => unreadable.push(format!("{rel}: {e}")),
-            None => unreadable.push(format!("{rel}: not processed")),
+            Ok(None) => no_face.push(rel.clone()),
+            Err(e) => unreadable.push(format!("{rel}: {e}")),
         }
     }
     // A pair with a failed image scores -1: it counts as a rejection, never silently dropped.

@@ -454,7 +454,7 @@ pub(crate) fn runtime_multi() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod evaluation;
 mod face;
 mod lawful;
 mod models;
@@ -210,7 +211,7 @@ fn main() {
         Command::Models { command } => models::run(command),
         Command::Detect(a) => face::detect(a),
         Command::Compare(a) => face::compare(a),
-        Command::Eval { command } => eval::run(command),
+        Command::Eval { command } => eval::run(cli.paths, command),
         Command::Bench(a) => bench::run(a),
         Command::Init(a) => lawful::init(cli.paths, a),
         Command::Login(a) => lawful::login(cli.paths, a),

@@ -368,6 +368,7 @@ async fn seed(
             eu_db_ref: "EU-DB-DEMO-1".into(),
         },
         threshold: crate::face::DEFAULT_THRESHOLD,
+        target: None,
     };
     let p = control.draft(&officer, app, o).await?;
     let models = Models::load()?;

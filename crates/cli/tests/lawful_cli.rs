@@ -684,3 +684,152 @@ fn alerts_are_reviewed_by_two_people_through_the_cli() {
     );
     assert!(h.ok(&["audit", "verify"]).starts_with("intact:"));
 }
+
+/// `mandat eval report` on a sample of the test data (every 10th pair of people and UTKFace
+/// image; the full run's figures are in the README), recorded in the audit log by an auditor;
+/// `mandat eval calibrate` on the same sample writes its table but refuses to store it.
+#[test]
+fn the_evaluation_report_runs_and_is_recorded() {
+    let h = setup();
+    let out = h.path().join("eval");
+    let data = data();
+    // Only auditors and admins may record a run; the refusal comes before the long work.
+    h.login("officer");
+    let o = h.run(&[
+        "eval",
+        "report",
+        "--sample",
+        "10",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("auditor or admin"),
+        "{}",
+        text(&o.stderr)
+    );
+    h.login("aud");
+    h.ok(&[
+        "eval",
+        "report",
+        "--sample",
+        "10",
+        "--fpir",
+        "1e-3",
+        "--watchlist",
+        "1",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    // Verification and open-set identification, in range and as good as this model is known to be.
+    assert!(f(&r["lfw"]["accuracy_mean"]) > 0.97, "{}", r["lfw"]);
+    assert_eq!(r["lfw"]["tar_at_far"].as_array().unwrap().len(), 3);
+    let dir = &r["blufr"]["dir"][0];
+    assert_eq!(f(&dir["fpir"]), 0.01);
+    assert_eq!(dir["per_trial"].as_array().unwrap().len(), 10);
+    let s = &dir["summary"];
+    assert!((f(&s["mean_minus_sd"]) - (f(&s["mean"]) - f(&s["sd"]))).abs() < 1e-12);
+    assert!(f(&s["mean_minus_sd"]) > 0.9 && f(&s["mean"]) <= 1.0, "{s}");
+    // The calibration: thresholds rise as the per-pair rate falls, for the model mandat runs.
+    let cal = &r["calibration"];
+    let curve = cal["curve"].as_array().unwrap();
+    assert!(curve.len() >= 10);
+    assert!(curve.windows(2).all(
+        |w| f(&w[1]["fmr"]) < f(&w[0]["fmr"]) && f(&w[1]["threshold"]) >= f(&w[0]["threshold"])
+    ));
+    assert_eq!(
+        cal["model_sha256"],
+        "ab872eaae25a7323ed1b7d90a3b2294d187664174c9912623e99dc68bc15326f"
+    );
+    assert!(!cal["held_out"].as_array().unwrap().is_empty());
+    for c in cal["held_out"].as_array().unwrap() {
+        assert!(c["trials"].as_u64().unwrap() >= 10_000, "{c}");
+    }
+    // The operating threshold is the table's for the target asked for.
+    assert_eq!(f(&r["operating"]["fpir"]), 1e-3);
+    // Demographics: every table, every group, intervals around the rate.
+    let tables = r["demographics"].as_array().unwrap();
+    assert_eq!(tables.len(), 9);
+    let groups: Vec<&str> = tables[3]["rates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups.len(), 10, "{groups:?}");
+    assert!(groups.contains(&"Black female") && groups.contains(&"White male"));
+    for t in tables {
+        for g in t["rates"].as_array().unwrap() {
+            let (lo, hi, rate) = (f(&g["ci95"][0]), f(&g["ci95"][1]), f(&g["rate"]));
+            assert!(
+                lo <= rate && rate <= hi && g["trials"].as_u64().unwrap() > 0,
+                "{g}"
+            );
+        }
+    }
+    assert!(
+        r["limits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("one image per person"))
+    );
+    assert_eq!(r["model_card"]["models"].as_array().unwrap().len(), 3);
+    // The page and its plots.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for part in [
+        "Verification on LFW",
+        "BLUFR",
+        "Held-out check",
+        "Demographic differentials",
+        "What the data cannot show",
+        "Model card",
+    ] {
+        assert!(html.contains(part), "{part}");
+    }
+    assert!(!html.contains("<script"));
+    for png in ["lfw_roc_det.png", "blufr_dir.png"] {
+        assert_eq!(&std::fs::read(out.join(png)).unwrap()[1..4], b"PNG");
+    }
+    // The run is in the audit log, with the model and the figures.
+    h.login("admin");
+    h.ok(&[
+        "audit",
+        "export",
+        "--out",
+        h.path().join("a.jsonl").to_str().unwrap(),
+    ]);
+    let export = std::fs::read_to_string(h.path().join("a.jsonl")).unwrap();
+    let entry = export
+        .lines()
+        .find(|l| l.contains("\"eval.report\""))
+        .expect("the run is audited");
+    assert!(
+        entry.contains("\"aud\"") && entry.contains(cal["version"].as_str().unwrap()),
+        "{entry}"
+    );
+
+    // Calibrate on the sample: the table is written, and not stored.
+    let o = h.ok(&[
+        "eval",
+        "calibrate",
+        "--sample",
+        "10",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.contains("not stored"), "{o}");
+    let written = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with("calibration-"));
+    assert!(written);
+}

@@ -7,6 +7,7 @@
 //! the authenticated [`Actor`] and checks roles and separation of duties here, on the server side.
 
 pub mod alerts;
+pub mod calibration;
 mod imy;
 mod reports;
 pub mod scope;
@@ -304,7 +305,9 @@ impl Control {
     ) -> Result<Permit> {
         let now = self.now()?;
         let id = new_permit_id(now)?;
-        let permit = Permit::draft(id, self.profile, application, actor, now)?;
+        // The lifecycle checks the role first; then a stated target becomes the threshold.
+        let mut permit = Permit::draft(id, self.profile, application, actor, now)?;
+        self.calibrate_application(&mut permit.application).await?;
         self.store.create_permit(actor, &permit, origin).await?;
         Ok(permit)
     }

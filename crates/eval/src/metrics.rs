@@ -1,6 +1,6 @@
 //! Verification metrics over similarity scores. A pair is accepted when its score is above the threshold.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A scored pair: similarity, whether the two images show the same person, and its fold.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,7 +69,7 @@ pub fn kfold_accuracy(scored: &[Scored], folds: usize) -> KFold {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct TarAtFar {
     pub far_target: f64,
     /// The threshold: accept when the score is above it.

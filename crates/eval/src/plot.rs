@@ -16,10 +16,26 @@ pub struct Curve<'a> {
 
 const FAR_MIN: f64 = 1e-4;
 
+/// Axis names: what the x axis counts (false accepts, or false-positive identifications) and what
+/// the y axis counts (true accepts, or detections and identifications).
+#[derive(Clone, Copy)]
+pub struct Axes<'a> {
+    pub false_rate: &'a str,
+    pub true_rate: &'a str,
+    pub miss_rate: &'a str,
+}
+
+pub const VERIFICATION: Axes<'static> = Axes {
+    false_rate: "false accept rate",
+    true_rate: "true accept rate",
+    miss_rate: "false reject rate",
+};
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     curves: &[Curve],
+    axes: Axes,
 ) -> Result<(), EvalError>
 where
     DB::ErrorType: 'static,
@@ -28,6 +44,12 @@ where
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
     let palette = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    // The ROC's y axis starts at 0.9 unless a curve goes lower, then at the tenth below it.
+    let low = curves
+        .iter()
+        .flat_map(|c| c.points.iter().filter(|p| p.far >= FAR_MIN).map(|p| p.tar))
+        .fold(0.9f64, f64::min);
+    let y0 = ((low * 10.0).floor() / 10.0).clamp(0.0, 0.9);
 
     // ROC: TAR against FAR, FAR on a log axis.
     let mut roc = ChartBuilder::on(&left)
@@ -35,11 +57,11 @@ where
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d((FAR_MIN..1.0).log_scale(), 0.9..1.0f64)
+        .build_cartesian_2d((FAR_MIN..1.0).log_scale(), y0..1.0f64)
         .map_err(|x| e(&x))?;
     roc.configure_mesh()
-        .x_desc("false accept rate")
-        .y_desc("true accept rate")
+        .x_desc(axes.false_rate)
+        .y_desc(axes.true_rate)
         .draw()
         .map_err(|x| e(&x))?;
     for (i, c) in curves.iter().enumerate() {
@@ -48,7 +70,7 @@ where
             c.points
                 .iter()
                 .filter(|p| p.far >= FAR_MIN)
-                .map(|p| (p.far, p.tar.max(0.9))),
+                .map(|p| (p.far, p.tar.max(y0))),
             color.stroke_width(2),
         ))
         .map_err(|x| e(&x))?
@@ -71,8 +93,8 @@ where
         .build_cartesian_2d((FAR_MIN..1.0).log_scale(), (1e-3..1.0f64).log_scale())
         .map_err(|x| e(&x))?;
     det.configure_mesh()
-        .x_desc("false accept rate")
-        .y_desc("false reject rate")
+        .x_desc(axes.false_rate)
+        .y_desc(axes.miss_rate)
         .draw()
         .map_err(|x| e(&x))?;
     for (i, c) in curves.iter().enumerate() {
@@ -92,17 +114,29 @@ where
 
 /// Write `<stem>.svg` and `<stem>.png` with ROC and DET side by side.
 pub fn roc_det(stem: &Path, title: &str, curves: &[Curve]) -> Result<(), EvalError> {
+    roc_det_axes(stem, title, curves, VERIFICATION)
+}
+
+/// [`roc_det`] with other axis names (open-set identification: FPIR against DIR).
+pub fn roc_det_axes(
+    stem: &Path,
+    title: &str,
+    curves: &[Curve],
+    axes: Axes,
+) -> Result<(), EvalError> {
     let svg = stem.with_extension("svg");
     let png = stem.with_extension("png");
     draw(
         SVGBackend::new(&svg, (1100, 480)).into_drawing_area(),
         title,
         curves,
+        axes,
     )?;
     draw(
         BitMapBackend::new(&png, (1100, 480)).into_drawing_area(),
         title,
         curves,
+        axes,
     )?;
     Ok(())
 }

@@ -406,6 +406,7 @@ pub(crate) mod tests {
                 eu_db_ref: "EU-1".into(),
             },
             threshold: 0.4,
+            target: None,
         }
     }
 

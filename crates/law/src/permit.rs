@@ -209,9 +209,27 @@ pub struct Application {
     pub area: Area,
     pub period: Period,
     pub reasons: Reasons,
-    /// Cosine threshold for matches under this permit (derived from a target FPIR by calibration).
+    /// Cosine threshold for matches under this permit. With a [`Target`] the control plane derives
+    /// it from the calibration table and any value given here is replaced.
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub threshold: f32,
+    /// The false-alert rate the permit accepts, from which the threshold was derived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+}
+
+/// A permit's stated target: at most `fpir` of the passers-by who are not on the watchlist raise a
+/// false alert (for example 0.0001: one in 10,000), for a watchlist of `watchlist` persons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Target {
+    #[schema(exclusive_minimum = 0.0, maximum = 0.1)]
+    pub fpir: f64,
+    /// Set by the control plane: the number of designated persons the threshold was derived for.
+    #[serde(default)]
+    pub watchlist: u32,
+    /// Set by the control plane: the calibration table's version.
+    #[serde(default)]
+    pub calibration: String,
 }
 
 impl Application {
@@ -280,6 +298,16 @@ impl Application {
                 "match threshold {} is outside (0, 1)",
                 self.threshold
             )));
+        }
+        if let Some(t) = &self.target {
+            // The threshold holds for the watchlist it was derived for; a changed list needs a new one.
+            if t.calibration.is_empty() || t.watchlist as usize != self.persons.len() {
+                out.push(rule::THRESHOLD_INVALID.refusal(format!(
+                    "the threshold was derived for {} person(s) but the permit designates {}; draft it again so the threshold is recalibrated",
+                    t.watchlist,
+                    self.persons.len()
+                )));
+            }
         }
         out
     }

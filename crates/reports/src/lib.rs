@@ -1,8 +1,10 @@
 //! Documents mandat owes its supervisors, built from the register and the permit records and
 //! returned as bytes (no file or network I/O here): the notification to IMY of every use, as JSON
-//! and as PDF; the annual report of art. 5(6) as CSV, JSON and PDF with charts.
+//! and as PDF; the annual report of art. 5(6) as CSV, JSON and PDF with charts; the evaluation
+//! report (accuracy, open-set identification, calibration, demographic differentials) as HTML.
 
 pub mod annual;
+pub mod evaluation;
 mod pdf;
 
 use mandat_law::imy::{NotificationKind, UseEnd};

@@ -56,12 +56,15 @@ pub struct AlertRecord {
     pub frame_index: u64,
     pub score: f32,
     pub threshold: f32,
+    /// The permit's target FPIR the threshold was derived from, and the calibration's version.
+    pub fpir_target: Option<f64>,
+    pub calibration: Option<String>,
     pub state: AlertState,
     pub watchlist_version: String,
     pub reviews: Vec<Review>,
 }
 
-const ALERT_COLUMNS: &str = "id, permit_id, person_id, camera_id, at, created_at, frame_index, score, threshold, state, watchlist_version";
+const ALERT_COLUMNS: &str = "id, permit_id, person_id, camera_id, at, created_at, frame_index, score, threshold, fpir_target, calibration, state, watchlist_version";
 
 fn alert_from_row(r: &AnyRow) -> Result<AlertRecord, StoreError> {
     let state: String = r.try_get("state")?;
@@ -76,6 +79,8 @@ fn alert_from_row(r: &AnyRow) -> Result<AlertRecord, StoreError> {
         // The Any driver reads REAL as f64; f32 would panic.
         score: r.try_get::<f64, _>("score")? as f32,
         threshold: r.try_get::<f64, _>("threshold")? as f32,
+        fpir_target: r.try_get("fpir_target")?,
+        calibration: r.try_get("calibration")?,
         state: AlertState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("alert state {state:?}")))?,
         watchlist_version: r.try_get("watchlist_version")?,
@@ -106,6 +111,7 @@ impl Store {
                 a.permit
             )));
         }
+        let target = permit.application.target.as_ref();
         let key = self.data_key(&mut tx, &a.permit).await?;
         let crop = key.seal(
             &a.crop_jpeg,
@@ -116,7 +122,7 @@ impl Store {
             format!("alert-frame:{}/{}", a.permit, a.id).as_bytes(),
         )?;
         sqlx::query(
-            "INSERT INTO alerts (id, permit_id, person_id, camera_id, at, created_at, frame_index, score, threshold, state, watchlist_version, crop_sealed, frame_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO alerts (id, permit_id, person_id, camera_id, at, created_at, frame_index, score, threshold, state, watchlist_version, crop_sealed, frame_sealed, fpir_target, calibration) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(a.id.clone())
         .bind(a.permit.clone())
@@ -131,6 +137,8 @@ impl Store {
         .bind(a.watchlist_version.clone())
         .bind(crop)
         .bind(frame)
+        .bind(target.map(|t| t.fpir))
+        .bind(target.map(|t| t.calibration.clone()))
         .execute(&mut *tx)
         .await?;
         self.append_audit(
@@ -150,6 +158,8 @@ impl Store {
                     "frame": a.frame_index,
                     "score": (a.score as f64 * 1e4).round() / 1e4,
                     "threshold": a.threshold as f64,
+                    "fpir_target": target.map(|t| t.fpir),
+                    "calibration": target.map(|t| t.calibration.clone()),
                     "watchlist_version": a.watchlist_version,
                 }),
             },

@@ -7,6 +7,7 @@
 //! along with every row the use produced, and records a deletion certificate of counts and ids.
 
 pub mod alerts;
+pub mod calibrations;
 pub mod crypto;
 pub mod imy;
 pub mod subjects;

@@ -235,6 +235,27 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "EU database registration",
     ),
     ("f.threshold", "Tröskel", "Threshold"),
+    (
+        "f.fpir",
+        "Högsta andel falsklarm bland förbipasserande",
+        "Most false alerts per passer-by",
+    ),
+    (
+        "f.fpir_help",
+        "Tröskeln räknas fram ur kalibreringen för tillståndets antal personer. Kalibrering:",
+        "The threshold is derived from the calibration for the permit's number of persons. Calibration:",
+    ),
+    (
+        "f.uncalibrated",
+        "Ingen kalibrering lagrad (en administratör kör mandat eval calibrate): tröskeln blir modellens publicerade cosinus,",
+        "No calibration stored (an admin runs mandat eval calibrate): the threshold is the model's published cosine,",
+    ),
+    ("f.calibration", "kalibrering", "calibration"),
+    (
+        "f.plain_cosine",
+        "okalibrerad cosinus",
+        "uncalibrated cosine",
+    ),
     ("f.applied", "Ansökt", "Applied"),
     ("f.urgent", "Brådskande start", "Urgent start"),
     ("f.decider", "Beslutas av", "Decided by"),

@@ -730,7 +730,7 @@ async fn review_queue(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
                 }
                 div {
                     dl.facts {
-                        dt { (t(l, "col.score")) } dd.num { strong { (format!("{:.3}", a.score)) } " / " (format!("{:.3}", a.threshold)) }
+                        dt { (t(l, "col.score")) } dd.num { strong { (format!("{:.3}", a.score)) } " / " (threshold_text(l, a.threshold, a.fpir_target.zip(a.calibration.as_deref()))) }
                         dt { (t(l, "col.camera")) } dd { (a.camera) }
                         dt { (t(l, "col.time")) } dd { (local(a.captured_at)) }
                         dt { (t(l, "col.permit")) } dd.mono { (a.permit) }
@@ -841,6 +841,7 @@ async fn permits_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flas
     let l = v.lang;
     let table = permits_table(&s, &v).await?;
     let cams = s.control.cameras(&v.actor).await.page(l)?;
+    let calibration = s.control.calibration().await.page(l)?.map(|c| c.version);
     Ok(layout(
         &v,
         "/permits",
@@ -851,7 +852,7 @@ async fn permits_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flas
                 div #permits hx-get="/ui/fragments/permits" hx-trigger="every 15s" { (table) }
             }
             @if v.actor.has(Role::Applicant) {
-                section.panel { h2 { (t(l, "permits.new")) } (draft_form(&v, &cams)) }
+                section.panel { h2 { (t(l, "permits.new")) } (draft_form(&v, &cams, calibration.as_deref(), s.default_threshold)) }
             }
         },
     ))
@@ -932,7 +933,12 @@ fn action_button(v: &Viewer, id: &str, action: &str, label: &str, class: &str) -
     }
 }
 
-fn draft_form(v: &Viewer, cams: &[mandat_store::Camera]) -> Markup {
+fn draft_form(
+    v: &Viewer,
+    cams: &[mandat_store::Camera],
+    calibration: Option<&str>,
+    plain: f32,
+) -> Markup {
     let l = v.lang;
     html! {
         form method="post" action="/permits" {
@@ -975,6 +981,19 @@ fn draft_form(v: &Viewer, cams: &[mandat_store::Camera]) -> Markup {
                     input #fria type="text" name="fria" maxlength="200" required;
                     label for="eudb" { (t(l, "f.eudb")) }
                     input #eudb type="text" name="eudb" maxlength="200" required;
+                    // The threshold follows from a stated false-alert rate when a calibration is
+                    // stored; without one the page says that the model's published cosine is used.
+                    @if let Some(version) = calibration {
+                        label for="fpir" { (t(l, "f.fpir")) }
+                        select #fpir name="fpir" {
+                            option value="0.001" { "1 / 1 000" }
+                            option value="0.0001" selected { "1 / 10 000" }
+                            option value="0.00001" { "1 / 100 000" }
+                        }
+                        p.muted { (t(l, "f.fpir_help")) " " span.mono { (version) } }
+                    } @else {
+                        p.muted #uncalibrated { (t(l, "f.uncalibrated")) " " (format!("{plain:.3}")) }
+                    }
                 }
             }
             div.actions { button type="submit" { (t(l, "permits.new")) } }
@@ -1001,6 +1020,18 @@ const ANNEX_II: [&str; 17] = [
     "sabotage",
     "participation_in_criminal_organisation",
 ];
+
+/// A threshold with the target it was derived from: `0.412 (FPIR 1.0e-4, calibration v)`, or
+/// marked as a plain cosine.
+fn threshold_text(l: Lang, threshold: f32, target: Option<(f64, &str)>) -> String {
+    match target {
+        Some((fpir, cal)) => format!(
+            "{threshold:.3} (FPIR {fpir:.1e}, {} {cal})",
+            t(l, "f.calibration")
+        ),
+        None => format!("{threshold:.3} ({})", t(l, "f.plain_cosine")),
+    }
+}
 
 /// `datetime-local` gives `YYYY-MM-DDTHH:MM`; the form says it is UTC.
 fn parse_local_utc(s: &str) -> Option<Timestamp> {
@@ -1068,6 +1099,16 @@ async fn draft_post(
             eu_db_ref: get("eudb"),
         },
         threshold: s.default_threshold,
+        target: match get("fpir").as_str() {
+            "" => None,
+            x => Some(mandat_law::permit::Target {
+                fpir: x
+                    .parse()
+                    .map_err(|_| bad("the false-alert rate is a number"))?,
+                watchlist: 0,
+                calibration: String::new(),
+            }),
+        },
     };
     s.control
         .draft(&v.actor, application, &origin(&peer))
@@ -1158,7 +1199,7 @@ async fn decide_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash
                         dt { (t(l, "f.proportionality")) } dd { (a.reasons.proportionality) }
                         dt { (t(l, "f.fria")) } dd { (a.reasons.fria_ref) }
                         dt { (t(l, "f.eudb")) } dd { (a.reasons.eu_db_ref) }
-                        dt { (t(l, "f.threshold")) } dd.num { (format!("{:.3}", a.threshold)) }
+                        dt { (t(l, "f.threshold")) } dd.num { (threshold_text(l, a.threshold, a.target.as_ref().map(|x| (x.fpir, x.calibration.as_str())))) }
                         dt { (t(l, "col.applicant")) } dd { (p.applicant) }
                         dt { (t(l, "f.applied")) } dd { (p.applied_at.map(local).unwrap_or_default()) }
                         @if let Some(u) = &p.urgent {

@@ -200,6 +200,7 @@ pub fn application(purpose: Purpose) -> Application {
             eu_db_ref: "EU-1".into(),
         },
         threshold: 0.4,
+        target: None,
     }
 }
 

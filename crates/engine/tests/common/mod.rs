@@ -169,6 +169,7 @@ pub fn application(purpose: Purpose, cameras: &[&str], start: Timestamp) -> Appl
             eu_db_ref: "EU-1".into(),
         },
         threshold: 0.363,
+        target: None,
     }
 }
 

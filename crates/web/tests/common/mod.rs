@@ -47,6 +47,7 @@ pub fn application() -> Application {
             eu_db_ref: "e".into(),
         },
         threshold: 0.4,
+        target: None,
     }
 }
 

@@ -1,0 +1,258 @@
+//! The evaluation report (`mandat eval report`): verification on LFW, open-set identification on
+//! BLUFR, the calibrated thresholds with their held-out check, demographic differentials with
+//! confidence intervals, and the model card. The command fills [`EvaluationReport`]; this module
+//! renders it as one self-contained HTML page (plots referenced next to it, no script, no fonts
+//! or styles fetched from anywhere).
+
+use maud::{DOCTYPE, Markup, html};
+use serde::{Deserialize, Serialize};
+
+use mandat_eval::calibrate::Calibration;
+use mandat_eval::demographic::{Rate, Spread};
+use mandat_eval::metrics::TarAtFar;
+use mandat_eval::openset::MeanSd;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvaluationReport {
+    pub created_at: String,
+    pub mandat_version: String,
+    pub seconds: f64,
+    pub pipeline: String,
+    pub model_card: ModelCard,
+    pub headline: Headline,
+    pub lfw: Lfw,
+    pub blufr: Blufr,
+    pub calibration: Calibration,
+    pub operating: Operating,
+    pub demographics: Vec<GroupTable>,
+    /// What the data cannot show, said plainly.
+    pub limits: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub models: Vec<ModelEntry>,
+    pub data: Vec<DataEntry>,
+    pub known_limits: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelEntry {
+    pub id: String,
+    pub role: String,
+    pub source: String,
+    pub licence: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataEntry {
+    pub name: String,
+    pub images: usize,
+    pub detection_failures: usize,
+    pub use_: String,
+}
+
+/// The four figures the README quotes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Headline {
+    pub lfw_accuracy: f64,
+    pub tar_at_far_1e3: f64,
+    /// Mean − sd over the 10 trials.
+    pub blufr_dir_at_fpir_1pc: f64,
+    pub worst_best_fmr_ratio: Option<f64>,
+    /// Which table and threshold the ratio comes from.
+    pub worst_best_fmr_of: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lfw {
+    pub folds: usize,
+    pub pairs: usize,
+    pub accuracy_mean: f64,
+    pub accuracy_sd: f64,
+    pub tar_at_far: Vec<TarAtFar>,
+    pub plot: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Blufr {
+    pub trials: usize,
+    pub gallery_size: usize,
+    pub genuine_probes: usize,
+    pub impostor_probes: usize,
+    pub dir: Vec<DirAtFpir>,
+    pub plot: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DirAtFpir {
+    pub fpir: f64,
+    pub per_trial: Vec<f64>,
+    pub summary: MeanSd,
+}
+
+/// The operating point the demographic tables use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Operating {
+    pub fpir: f64,
+    pub watchlist: u32,
+    pub threshold: f32,
+    /// The LFW threshold at FAR 10⁻³, a looser reference at which more errors occur and group
+    /// differences are better resolved.
+    pub reference_threshold: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupTable {
+    pub title: String,
+    /// `FMR`, `FNMR` or `detection failure rate`.
+    pub measure: String,
+    /// Which threshold, in words, and its value (none for detection failures).
+    pub at: String,
+    pub threshold: Option<f32>,
+    /// How the trials were formed.
+    pub how: String,
+    pub rates: Vec<Rate>,
+    pub spread: Option<Spread>,
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2} %", x * 100.0)
+}
+
+/// A rate small enough to need scientific notation.
+fn sci(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x >= 1e-2 {
+        format!("{:.2} %", x * 100.0)
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1a1f2b;line-height:1.45}\
+h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #d5dae3;padding-bottom:.2em}\
+table{border-collapse:collapse;margin:.6em 0 1.2em}td,th{border:1px solid #d5dae3;padding:.3em .6em;text-align:left}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f1f3f7}\
+.head{display:grid;grid-template-columns:repeat(4,1fr);gap:1em}.head div{background:#f1f3f7;padding:.8em;border-radius:6px}\
+.head b{display:block;font-size:1.5em}.bad{color:#a4161a}.ok{color:#1b6e3a}img{max-width:100%}code{font-size:.9em}";
+
+/// The report as one HTML page; plots are the PNG files named in the report, beside it.
+pub fn html(r: &EvaluationReport) -> String {
+    let h = &r.headline;
+    let page: Markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "mandat evaluation report " (r.created_at) }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "mandat evaluation report" }
+                p { "Run " (r.created_at) " with mandat " (r.mandat_version) " in " (format!("{:.0}", r.seconds)) " s. Pipeline: " code { (r.pipeline) } ". "
+                    "Run again whenever the model or the threshold changes; each run is recorded in the audit log." }
+                div.head {
+                    div { "LFW accuracy (10-fold)" b { (pct(h.lfw_accuracy)) } }
+                    div { "TAR at FAR 10⁻³ (LFW)" b { (pct(h.tar_at_far_1e3)) } }
+                    div { "BLUFR DIR at FPIR 1 % (mean − sd)" b { (pct(h.blufr_dir_at_fpir_1pc)) } }
+                    div { "Worst / best FMR" b { (h.worst_best_fmr_ratio.map_or("unbounded".to_string(), |x| format!("{x:.1}×"))) } small { (h.worst_best_fmr_of) } }
+                }
+
+                h2 { "Verification on LFW" }
+                p { "LFW View 2: " (r.lfw.pairs) " pairs in " (r.lfw.folds) " folds; each fold is tested at the threshold chosen on the other nine." }
+                table {
+                    tr { th { "accuracy" } td.n { (pct(r.lfw.accuracy_mean)) " ± " (pct(r.lfw.accuracy_sd)) } }
+                    @for t in &r.lfw.tar_at_far {
+                        tr { th { "TAR at FAR " (format!("{:e}", t.far_target)) } td.n { (pct(t.tar)) " (threshold " (format!("{:.3}", t.threshold)) ")" } }
+                    }
+                }
+                img src=(r.lfw.plot) alt="ROC and DET curves on LFW";
+
+                h2 { "Open-set identification on LFW BLUFR" }
+                p { (r.blufr.trials) " trials; each a gallery of " (r.blufr.gallery_size) " people, about " (r.blufr.genuine_probes)
+                    " probes of gallery people and " (r.blufr.impostor_probes) " of others per trial. DIR at rank 1; BLUFR asks for mean − sd over the trials." }
+                table {
+                    tr { th { "FPIR" } th { "mean − sd" } th { "mean" } th { "sd" } th { "per trial" } }
+                    @for d in &r.blufr.dir {
+                        tr {
+                            td.n { (sci(d.fpir)) }
+                            td.n { b { (pct(d.summary.mean_minus_sd)) } }
+                            td.n { (pct(d.summary.mean)) }
+                            td.n { (pct(d.summary.sd)) }
+                            td { (d.per_trial.iter().map(|x| format!("{:.1}", x * 100.0)).collect::<Vec<_>>().join(" · ")) }
+                        }
+                    }
+                }
+                img src=(r.blufr.plot) alt="DIR against FPIR, BLUFR trial 1";
+
+                h2 { "Calibrated thresholds" }
+                p { "Version " code { (r.calibration.version) } ", embedding model sha256 " code { (r.calibration.model_sha256) } ". "
+                    (r.calibration.impostor_pairs) " impostor pairs: " (r.calibration.data) ". "
+                    "A permit states its target FPIR (false alerts per passer-by not on the watchlist) for its watchlist size; "
+                    "the threshold follows from the per-pair rate 1 − (1 − FPIR)^(1/N). Targets beyond what the data can vouch for are refused." }
+                table {
+                    tr { th { "per-pair FMR" } th { "cosine threshold" } }
+                    // Every half decade; the JSON holds every point.
+                    @for p in r.calibration.curve.iter().filter(|p| ((-p.fmr.log10() * 10.0).round() as i64) % 5 == 0) {
+                        tr { td.n { (sci(p.fmr)) } td.n { (format!("{:.4}", p.threshold)) } }
+                    }
+                }
+                h3 { "Held-out check" }
+                p { "Watchlists and passers-by drawn from people the table never saw; the realised FPIR must be within a factor of 2 of the target." }
+                table {
+                    tr { th { "target FPIR" } th { "watchlist" } th { "threshold" } th { "false alerts / trials" } th { "realised" } th { "ratio" } th { "" } }
+                    @for c in &r.calibration.held_out {
+                        tr {
+                            td.n { (sci(c.fpir_target)) } td.n { (c.watchlist) } td.n { (format!("{:.4}", c.threshold)) }
+                            td.n { (c.false_alarms) " / " (c.trials) } td.n { (sci(c.fpir_realised)) } td.n { (format!("{:.2}", c.ratio)) }
+                            td { @if c.within_2x { span.ok { "within 2×" } } @else { span.bad { "outside 2×" } } }
+                        }
+                    }
+                }
+
+                h2 { "Demographic differentials (AI Act art. 10)" }
+                p { "Operating point: FPIR " (sci(r.operating.fpir)) " for a watchlist of " (r.operating.watchlist) ", cosine threshold "
+                    (format!("{:.4}", r.operating.threshold)) ". Reference point: the LFW threshold at FAR 10⁻³, "
+                    (format!("{:.4}", r.operating.reference_threshold)) ", where more errors occur and differences are better resolved. "
+                    "Intervals are Wilson 95 %. The ratio is the worst group's rate over the best's, as NIST FRVT reports it." }
+                @for t in &r.demographics {
+                    h3 { (t.title) }
+                    p { (t.measure) " " (t.at) @if let Some(x) = t.threshold { " (" (format!("{x:.4}")) ")" } ". " (t.how) }
+                    table {
+                        tr { th { "group" } th { "errors" } th { "trials" } th { (t.measure) } th { "95 % interval" } }
+                        @for g in &t.rates {
+                            tr { td { (g.group) } td.n { (g.errors) } td.n { (g.trials) } td.n { (sci(g.rate)) } td.n { (sci(g.ci95.0)) " – " (sci(g.ci95.1)) } }
+                        }
+                    }
+                    @if let Some(s) = &t.spread {
+                        p { "Worst " b { (s.worst) } ", best " b { (s.best) } ": "
+                            @match s.ratio { Some(x) => { b { (format!("{x:.2}×")) } } None => { "ratio unbounded (the best group had no errors at this threshold; read the intervals)" } } }
+                    }
+                }
+
+                h2 { "What the data cannot show" }
+                ul { @for l in &r.limits { li { (l) } } }
+
+                h2 { "Model card" }
+                table {
+                    tr { th { "model" } th { "role" } th { "source" } th { "licence" } th { "sha256" } }
+                    @for m in &r.model_card.models {
+                        tr { td { (m.id) } td { (m.role) } td { code { (m.source) } } td { (m.licence) } td { code { (m.sha256) } } }
+                    }
+                }
+                table {
+                    tr { th { "data" } th { "images" } th { "no face found" } th { "used for" } }
+                    @for d in &r.model_card.data {
+                        tr { td { (d.name) } td.n { (d.images) } td.n { (d.detection_failures) } td { (d.use_) } }
+                    }
+                }
+                h3 { "Known limits" }
+                ul { @for l in &r.model_card.known_limits { li { (l) } } }
+            }
+        }
+    };
+    page.into_string()
+}
