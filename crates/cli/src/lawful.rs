@@ -761,7 +761,16 @@ fn print_permit(p: &Permit, json: bool) -> Result<()> {
             .unwrap_or_default()
     );
     println!("  persons     {}", a.persons.len());
-    println!("  threshold   {}", a.threshold);
+    match &a.target {
+        Some(t) => println!(
+            "  threshold   {:.4} (target FPIR {} for {} person(s), calibration {})",
+            a.threshold, t.fpir, t.watchlist, t.calibration
+        ),
+        None => println!(
+            "  threshold   {:.4} (a plain cosine, not calibrated)",
+            a.threshold
+        ),
+    }
     if let Some(u) = &p.urgent {
         println!(
             "  urgent      started {} by {}, application due {}",

@@ -755,7 +755,7 @@ fn the_evaluation_report_runs_and_is_recorded() {
     assert_eq!(f(&r["operating"]["fpir"]), 1e-3);
     // Demographics: every table, every group, intervals around the rate.
     let tables = r["demographics"].as_array().unwrap();
-    assert_eq!(tables.len(), 9);
+    assert_eq!(tables.len(), 10);
     let groups: Vec<&str> = tables[3]["rates"]
         .as_array()
         .unwrap()
