@@ -199,7 +199,12 @@ pub fn pipeline(models: &Models) -> Pipeline {
 
 /// Draft and enrol every watchlist photo through the enrolment gate.
 pub async fn drafted(w: &World, app: Application) -> String {
-    let p = w.control.draft(&officer(), app, ORIGIN).await.unwrap();
+    drafted_by(w, app, &officer()).await
+}
+
+/// [`drafted`] by another applicant (a prosecutor applies to the court for an investigation).
+pub async fn drafted_by(w: &World, app: Application, applicant: &Actor) -> String {
+    let p = w.control.draft(applicant, app, ORIGIN).await.unwrap();
     let mut pipe = pipeline(&w.models);
     for name in watchlist() {
         let mut bytes =
@@ -219,7 +224,7 @@ pub async fn drafted(w: &World, app: Application) -> String {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         w.control
             .enrol(
-                &officer(),
+                applicant,
                 &p.id,
                 &name,
                 &format!("{name}.jpg"),
