@@ -272,6 +272,7 @@ fn flash_key(k: &str) -> Option<&'static str> {
         "decide.done",
         "admin.done",
         "imy.done",
+        "subjects.updated",
     ]
     .into_iter()
     .find(|x| *x == k)
@@ -842,6 +843,7 @@ async fn permits_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flas
     let table = permits_table(&s, &v).await?;
     let cams = s.control.cameras(&v.actor).await.page(l)?;
     let calibration = s.control.calibration().await.page(l)?.map(|c| c.version);
+    let tasks = open_tasks(&s, &v).await?;
     Ok(layout(
         &v,
         "/permits",
@@ -851,6 +853,8 @@ async fn permits_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flas
             section.panel {
                 div #permits hx-get="/ui/fragments/permits" hx-trigger="every 15s" { (table) }
             }
+            // The applicant's own subject notifications, overdue first.
+            (subjects_panel(&v, &tasks, true))
             @if v.actor.has(Role::Applicant) {
                 section.panel { h2 { (t(l, "permits.new")) } (draft_form(&v, &cams, calibration.as_deref(), s.default_threshold)) }
             }
@@ -1377,13 +1381,11 @@ async fn audit_reports(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
     let register = s.control.imy_notifications(&v.actor).await.page(l)?;
     // Admins keep the register but never see whom a task concerns.
     let auditor = v.actor.has(Role::Auditor);
-    let mut tasks = if auditor {
-        s.control.subject_tasks(&v.actor).await.page(l)?
+    let tasks = if auditor {
+        open_tasks(s, v).await?
     } else {
         Vec::new()
     };
-    tasks.retain(|x| x.task.completed_at.is_none());
-    tasks.sort_by_key(|x| (!x.overdue, x.task.due_at));
     let admin = v.actor.has(Role::Admin);
     let year = s.control.now().page(l)?.year();
     Ok(html! {
@@ -1447,30 +1449,96 @@ async fn audit_reports(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
                 button.secondary type="submit" { (t(l, "annual.download")) }
             }
         }
-        @if auditor { section.panel #subjects {
+        @if auditor { (subjects_panel(v, &tasks, false)) }
+    })
+}
+
+/// Open subject notifications the viewer may see, the overdue first.
+async fn open_tasks(s: &AppState, v: &Viewer) -> Result<Vec<mandat_control::SubjectView>, UiError> {
+    let mut tasks = s.control.subject_tasks(&v.actor).await.page(v.lang)?;
+    tasks.retain(|x| x.task.completed_at.is_none());
+    tasks.sort_by_key(|x| (!x.overdue, x.task.due_at));
+    Ok(tasks)
+}
+
+/// Subject notifications: the auditor reads them; the permit's applicant also defers them (with a
+/// reason and a new date) or records that the person was notified.
+fn subjects_panel(v: &Viewer, tasks: &[mandat_control::SubjectView], actions: bool) -> Markup {
+    let l = v.lang;
+    html! {
+        section.panel #subjects {
             h2 { (t(l, "subjects.title")) }
             @if tasks.is_empty() {
                 p.muted { (t(l, "subjects.none")) }
             } @else {
                 table {
                     thead { tr {
-                        th { "Id" } th { (t(l, "col.permit")) } th { (t(l, "subjects.due")) } th { (t(l, "subjects.deferrals")) } th {}
+                        th { "Id" } th { (t(l, "col.permit")) } th { (t(l, "col.person")) } th { (t(l, "subjects.due")) } th { (t(l, "subjects.deferrals")) } th {}
+                        @if actions { th {} }
                     } }
                     tbody {
-                        @for x in &tasks {
+                        @for x in tasks {
                             tr {
                                 td.mono { (x.task.id) }
                                 td.mono { (x.task.permit) }
+                                td { (x.task.person) }
                                 td.num { (local(x.task.due_at)) }
                                 td.num { (x.task.deferrals.len()) }
                                 td { @if x.overdue { span.badge.st-broken { (t(l, "subjects.overdue")) } } }
+                                @if actions {
+                                    td {
+                                        form.inline method="post" action={ "/subjects/" (x.task.id) "/done" } {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            button.secondary type="submit" { (t(l, "subjects.done")) }
+                                        }
+                                        form.inline method="post" action={ "/subjects/" (x.task.id) "/defer" } {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            input type="text" name="reason" maxlength="4000" required placeholder=(t(l, "subjects.reason"));
+                                            input type="date" name="until" required aria-label=(t(l, "subjects.until"));
+                                            button.secondary type="submit" { (t(l, "subjects.defer")) }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
-        } }
-    })
+        }
+    }
+}
+
+/// The applicant defers a subject notification or records it done.
+async fn subject_step_post(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    v: Viewer,
+    Path((id, step)): Path<(String, String)>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Page {
+    let l = v.lang;
+    v.check_csrf(&s, f.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let get = |k: &str| f.get(k).map(|x| x.trim().to_string()).unwrap_or_default();
+    let step = match step.as_str() {
+        "done" => mandat_store::subjects::SubjectStep::Complete,
+        "defer" => {
+            if get("reason").len() > 4000 {
+                return Err(UiError::bad_request(l, "the reason is over 4000 bytes"));
+            }
+            let until = Timestamp::parse_rfc3339(&format!("{}T00:00:00Z", get("until")))
+                .ok_or_else(|| UiError::bad_request(l, "the new date is a date (YYYY-MM-DD)"))?;
+            mandat_store::subjects::SubjectStep::Defer {
+                reason: get("reason"),
+                until,
+            }
+        }
+        _ => return Err(UiError::not_found(l, "the steps are defer and done")),
+    };
+    s.control
+        .subject_step(&v.actor, &id, step, &origin(&peer))
+        .await
+        .page(l)?;
+    Ok(see_other("/permits?ok=subjects.updated#subjects"))
 }
 
 #[derive(Deserialize)]
@@ -1757,6 +1825,7 @@ pub(crate) fn routes() -> Vec<RouteRow> {
         ("GET", "/audit/imy/{id}/{what}", get(audit_imy_file)),
         ("POST", "/audit/imy/{id}/{what}", post(audit_imy_step)),
         ("GET", "/audit/annual", get(audit_annual)),
+        ("POST", "/subjects/{id}/{step}", post(subject_step_post)),
         ("GET", "/admin", get(admin_page)),
         ("POST", "/admin/users", post(admin_add_user)),
         ("POST", "/admin/cameras", post(admin_add_camera)),

@@ -328,6 +328,13 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "reference=DI-1",
     ),
     (
+        "POST",
+        "/subjects/{id}/{step}",
+        "/subjects/S-none/done",
+        "ap",
+        "",
+    ),
+    (
         "GET",
         "/audit/annual",
         "/audit/annual?year=2026&format=csv",
@@ -712,4 +719,127 @@ async fn metrics_carry_no_personal_data_and_alerts_list_newest_first() {
     })
     .await
     .unwrap();
+}
+
+/// The permit's applicant defers a subject notification and records another as done from the
+/// permits page; the auditor's page lists what is still open. A suspect location granted by the
+/// court, two identifications verified by two reviewers each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subject_notifications_are_deferred_and_completed_on_the_page() {
+    use mandat_law::permit::{AnnexII, Offence, Purpose, Stage};
+    let (_dir, _clock, control) = common::control().await;
+    let admin = Actor::new("adm", &[Role::Admin]);
+    control
+        .add_user(None, "adm", PW, &[Role::Admin], "t")
+        .await
+        .unwrap();
+    for (user, role) in [
+        ("pros", Role::Prosecutor),
+        ("judge", Role::Judge),
+        ("rev", Role::Reviewer),
+        ("rev2", Role::Reviewer),
+        ("aud", Role::Auditor),
+    ] {
+        control
+            .add_user(Some(&admin), user, PW, &[role], "t")
+            .await
+            .unwrap();
+    }
+    common::camera_1(&control, &admin).await;
+    let pros = Actor::new("pros", &[Role::Prosecutor]);
+    let mut app = application();
+    app.purpose = Purpose::SuspectLocation;
+    app.offence = Some(Offence {
+        description: "mord".into(),
+        annex_ii: AnnexII::Murder,
+        max_penalty_years: 18,
+        stage: Stage::Completed,
+    });
+    let p = control.draft(&pros, app, "t").await.unwrap();
+    control
+        .enrol(&pros, &p.id, &"p1".into(), "ph", b"photo", &[0.1; 128], "t")
+        .await
+        .unwrap();
+    control.apply(&pros, &p.id, "t").await.unwrap();
+    control
+        .decide(
+            &Actor::new("judge", &[Role::Judge]),
+            &p.id,
+            mandat_law::Outcome::Grant,
+            "ok",
+            "t",
+        )
+        .await
+        .unwrap();
+    for x in ["X1", "X2"] {
+        control.raise_alert(common::alert(x, &p.id)).await.unwrap();
+        for r in ["rev", "rev2"] {
+            control
+                .review(
+                    &Actor::new(r, &[Role::Reviewer]),
+                    x,
+                    mandat_law::review::Verdict::Confirm,
+                    "",
+                    "t",
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let addr = common::serve(&control).await;
+    tokio::task::spawn_blocking(move || {
+        let token = login(addr, "pros");
+        let csrf = csrf(addr, &token);
+        let mut page = String::new();
+        request(addr, "GET", "/permits", Some(&token), "", Some(&mut page));
+        assert!(page.contains("S-X1") && page.contains("S-X2"), "{page}");
+        // A deferral needs a reason and a date; a bad date is a clear refusal, not a change.
+        let h = request(
+            addr,
+            "POST",
+            "/subjects/S-X1/defer",
+            Some(&token),
+            &format!("csrf={csrf}&reason=secrecy&until=soon"),
+            None,
+        );
+        assert_eq!(h.status, 400);
+        let h = request(
+            addr,
+            "POST",
+            "/subjects/S-X1/defer",
+            Some(&token),
+            &format!("csrf={csrf}&reason=the+investigation+is+ongoing&until=2026-10-01"),
+            None,
+        );
+        assert_eq!(h.status, 303, "deferred");
+        let h = request(
+            addr,
+            "POST",
+            "/subjects/S-X2/done",
+            Some(&token),
+            &format!("csrf={csrf}"),
+            None,
+        );
+        assert_eq!(h.status, 303, "done");
+        // The auditor sees the one still open, with its deferral.
+        let token = login(addr, "aud");
+        let mut page = String::new();
+        request(addr, "GET", "/audit", Some(&token), "", Some(&mut page));
+        let panel = page[page.find("id=\"subjects\"").expect("the panel")..]
+            .split("</section>")
+            .next()
+            .unwrap();
+        assert!(panel.contains("S-X1") && !panel.contains("S-X2"), "{panel}");
+    })
+    .await
+    .unwrap();
+    let tasks = control
+        .subject_tasks(&Actor::new("aud", &[Role::Auditor]))
+        .await
+        .unwrap();
+    let x1 = tasks.iter().find(|t| t.task.id == "S-X1").unwrap();
+    assert_eq!(x1.task.deferrals.len(), 1);
+    assert_eq!(x1.task.due_at.to_rfc3339(), "2026-10-01T00:00:00Z");
+    let x2 = tasks.iter().find(|t| t.task.id == "S-X2").unwrap();
+    assert!(x2.task.completed_at.is_some());
 }
