@@ -737,7 +737,7 @@ fn limits() -> Vec<String> {
     ]
 }
 
-/// Stores nothing by itself; the caller records the run.
+/// The headline figures in one line, for the terminal.
 pub fn headline_line(r: &EvaluationReport) -> String {
     format!(
         "LFW accuracy {:.2} %, TAR at FAR 1e-3 {:.2} %, BLUFR DIR at FPIR 1 % {:.2} % (mean − sd), worst/best FMR {}",
