@@ -10,7 +10,6 @@ use mandat_control::calibration::model_sha256;
 use mandat_eval::calibrate::{Calibration, HeldOut, Point};
 use mandat_law::permit::Target;
 use mandat_law::{Outcome, Purpose};
-use mandat_store::alerts::NewAlert;
 
 /// A table with per-pair rates 1e-1 .. 1e-6 at thresholds 0.25 .. 0.50 and a passing check.
 fn table(version: &str) -> Calibration {
@@ -127,39 +126,15 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
         assert!(err.to_string().contains("can vouch for"), "{err}");
 
         // The permit goes through the law as usual, and its alerts carry the target.
-        e.control
-            .enrol(
-                &officer(),
-                &p.id,
-                &"p1".to_string(),
-                "ph1",
-                PHOTO,
-                &template(),
-                ORIGIN,
-            )
-            .await
-            .unwrap();
+        enrol_photo(&e, &officer(), &p.id).await;
         e.control.apply(&officer(), &p.id, ORIGIN).await.unwrap();
         e.control
             .decide(&pros(), &p.id, Outcome::Grant, "necessary", ORIGIN)
             .await
             .unwrap();
-        e.control
-            .raise_alert(NewAlert {
-                id: "A-1".into(),
-                permit: p.id.clone(),
-                person: "p1".into(),
-                camera: "cam-1".into(),
-                captured_at: t0(),
-                frame_index: 1,
-                score: 0.7,
-                threshold: p.application.threshold,
-                watchlist_version: "v".repeat(64),
-                crop_jpeg: b"\xFF\xD8crop".to_vec(),
-                frame_jpeg: b"\xFF\xD8frame".to_vec(),
-            })
-            .await
-            .unwrap();
+        let mut alert = hit("A-1", &p.id);
+        alert.threshold = p.application.threshold;
+        e.control.raise_alert(alert).await.unwrap();
         let a = e.control.alert(&auditor(), "A-1").await.unwrap();
         assert_eq!(a.fpir_target, Some(1e-4));
         assert_eq!(a.calibration.as_deref(), Some("v1"));

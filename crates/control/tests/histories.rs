@@ -70,7 +70,7 @@ proptest! {
                         app.period.start = now.plus_hours(-1);
                         app.period.end = now.plus_hours(hours);
                         let p = e.control.draft(&officer(), app, ORIGIN).await.unwrap();
-                        e.control.enrol(&officer(), &p.id, &"p1".into(), "ph1", PHOTO, &template(), ORIGIN).await.unwrap();
+                        enrol_photo(&e, &officer(), &p.id).await;
                         ids.push(p.id);
                     }
                     Op::Apply(i) => if let Some(id) = pick(&ids, i) {

@@ -247,18 +247,7 @@ async fn applications_that_fall_short_are_refused_with_their_rule() {
         // Not enrolled: refused before anything else.
         let err = e.control.apply(&pros(), &p.id, ORIGIN).await.unwrap_err();
         assert_eq!(code(err), "photo_required", "{db:?}");
-        e.control
-            .enrol(
-                &pros(),
-                &p.id,
-                &"p1".into(),
-                "ph1",
-                PHOTO,
-                &template(),
-                ORIGIN,
-            )
-            .await
-            .unwrap();
+        enrol_photo(&e, &pros(), &p.id).await;
         let err = e.control.apply(&pros(), &p.id, ORIGIN).await.unwrap_err();
         let text = err.to_string();
         assert!(

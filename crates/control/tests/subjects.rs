@@ -9,24 +9,7 @@ use common::*;
 use mandat_law::review::Verdict;
 use mandat_law::time::DAY;
 use mandat_law::{Actor, Outcome, Purpose, Role};
-use mandat_store::alerts::NewAlert;
 use mandat_store::subjects::SubjectStep;
-
-fn hit(id: &str, permit: &str) -> NewAlert {
-    NewAlert {
-        id: id.into(),
-        permit: permit.into(),
-        person: "p1".into(),
-        camera: "cam-1".into(),
-        captured_at: t0(),
-        frame_index: 1,
-        score: 0.7,
-        threshold: 0.4,
-        watchlist_version: "v".repeat(64),
-        crop_jpeg: b"\xFF\xD8crop".to_vec(),
-        frame_jpeg: b"\xFF\xD8frame".to_vec(),
-    }
-}
 
 async fn verify(e: &Env, alert: &str) {
     let rev2 = Actor::new("rev2", &[Role::Reviewer]);

@@ -11,6 +11,7 @@ use mandat_control::{Control, ScopeCache};
 use mandat_law::permit::*;
 use mandat_law::time::FakeClock;
 use mandat_law::{Actor, Application, Role, SWEDEN, Timestamp};
+use mandat_store::alerts::NewAlert;
 use mandat_store::{Camera, SecretKey, Store};
 
 pub const ORIGIN: &str = "test";
@@ -215,17 +216,12 @@ pub fn template_bytes() -> Vec<u8> {
     template().iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-/// Draft by `applicant` and enrol the one photo.
-pub async fn drafted(e: &Env, purpose: Purpose, applicant: &Actor) -> String {
-    let p = e
-        .control
-        .draft(applicant, application(purpose), ORIGIN)
-        .await
-        .unwrap();
+/// Enrol the application's one photo (`ph1` of `p1`) in draft `id`, as `applicant`.
+pub async fn enrol_photo(e: &Env, applicant: &Actor, id: &str) {
     e.control
         .enrol(
             applicant,
-            &p.id,
+            id,
             &"p1".to_string(),
             "ph1",
             PHOTO,
@@ -234,7 +230,34 @@ pub async fn drafted(e: &Env, purpose: Purpose, applicant: &Actor) -> String {
         )
         .await
         .unwrap();
+}
+
+/// Draft by `applicant` and enrol the one photo.
+pub async fn drafted(e: &Env, purpose: Purpose, applicant: &Actor) -> String {
+    let p = e
+        .control
+        .draft(applicant, application(purpose), ORIGIN)
+        .await
+        .unwrap();
+    enrol_photo(e, applicant, &p.id).await;
     p.id
+}
+
+/// A candidate alert for `p1` on `cam-1` under `permit`, as the engine raises one.
+pub fn hit(id: &str, permit: &str) -> NewAlert {
+    NewAlert {
+        id: id.into(),
+        permit: permit.into(),
+        person: "p1".into(),
+        camera: "cam-1".into(),
+        captured_at: t0(),
+        frame_index: 1,
+        score: 0.7,
+        threshold: 0.4,
+        watchlist_version: "v".repeat(64),
+        crop_jpeg: b"\xFF\xD8crop".to_vec(),
+        frame_jpeg: b"\xFF\xD8frame".to_vec(),
+    }
 }
 
 /// A granted victim-search permit on cam-1 for t0 .. t0+72h.
