@@ -1,6 +1,6 @@
 //! `mandat eval lfw`: the LFW View 2 protocol, 6,000 pairs in 10 folds.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use mandat_eval::lfw::{Protocol, images_dir};
-use mandat_eval::metrics::{Scored, kfold_accuracy, roc, tar_at_far};
+use mandat_eval::metrics::{KFold, Scored, TarAtFar, kfold_accuracy, roc, tar_at_far};
 use mandat_eval::plot::{Curve, roc_det};
 use mandat_face::Embedding;
 use serde_json::json;
@@ -60,49 +60,24 @@ pub enum EvalCommand {
     /// Build the threshold table (target FPIR → cosine) from LFW impostor scores, check it on
     /// held-out people, and store it for the model mandat runs (admins; needs `mandat login`).
     Calibrate {
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Use every N-th person only (a quick, rough run; a sampled table is never stored).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1000))]
-        sample: Option<u32>,
-        #[arg(long)]
-        workers: Option<usize>,
-        /// Where the table is written as JSON as well.
-        #[arg(long, default_value = "out/eval")]
-        out: PathBuf,
+        #[command(flatten)]
+        run: evaluation::RunArgs,
         /// Write the table but do not store it in the database.
         #[arg(long)]
         no_store: bool,
-        #[command(flatten)]
-        pipeline: PipelineArgs,
     },
     /// The evaluation report: LFW verification, BLUFR open-set identification, calibrated
     /// thresholds, demographic differentials with confidence intervals, model card. HTML and
     /// JSON with plots; the run is recorded in the audit log (auditors and admins; `mandat login`).
     Report {
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Use every N-th person and UTKFace image only (a quick, rough run, marked as such).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1000))]
-        sample: Option<u32>,
-        #[arg(long)]
-        workers: Option<usize>,
-        #[arg(long, default_value = "out/eval")]
-        out: PathBuf,
+        #[command(flatten)]
+        args: evaluation::ReportArgs,
         /// Do not record the run in the audit log (a run outside an installation).
         #[arg(long)]
         no_record: bool,
-        /// The operating point of the demographic tables: target FPIR ...
-        #[arg(long, default_value_t = evaluation::OPERATING_FPIR)]
-        fpir: f64,
-        /// ... for a watchlist of this many persons.
-        #[arg(long, default_value_t = evaluation::OPERATING_WATCHLIST)]
-        watchlist: u32,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        pipeline: PipelineArgs,
     },
 }
 
@@ -165,16 +140,9 @@ pub(crate) fn embed_all(
 
 pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
     match cmd {
-        EvalCommand::Calibrate {
-            data,
-            sample,
-            workers,
-            out,
-            no_store,
-            pipeline,
-        } => {
+        EvalCommand::Calibrate { run, no_store } => {
             // Log in first, so a long run does not end in "not logged in".
-            let session = (!no_store && sample.is_none())
+            let session = (!no_store && run.sample.is_none())
                 .then(|| session(&paths))
                 .transpose()?;
             if let Some((_, _, a)) = &session
@@ -185,13 +153,9 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
                     a.user
                 );
             }
-            let cal = evaluation::calibration_run(&evaluation::CalibrateArgs {
-                data,
-                sample: sample.map(|n| n as usize),
-                workers,
-                pipeline,
-            })?;
-            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let cal = evaluation::calibration_run(&run)?;
+            let out = &run.out;
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let file = out.join(format!("calibration-{}.json", cal.version));
             std::fs::write(&file, serde_json::to_string_pretty(&cal)?)?;
             println!(
@@ -220,7 +184,7 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
                         "stored; permits that state a target FPIR now get their threshold from it"
                     );
                 }
-                None if sample.is_some() => {
+                None if run.sample.is_some() => {
                     println!("not stored: a sampled table is for trying only")
                 }
                 None => println!("not stored (--no-store)"),
@@ -228,15 +192,9 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
             Ok(())
         }
         EvalCommand::Report {
-            data,
-            sample,
-            workers,
-            out,
+            args,
             no_record,
-            fpir,
-            watchlist,
             json,
-            pipeline,
         } => {
             let session = (!no_record).then(|| session(&paths)).transpose()?;
             // Control checks the role again when it records; this only spares a long run.
@@ -248,15 +206,7 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
                     a.user
                 );
             }
-            let r = evaluation::report(&evaluation::ReportArgs {
-                data,
-                fpir,
-                watchlist,
-                sample: sample.map(|n| n as usize),
-                workers,
-                out: out.clone(),
-                pipeline,
-            })?;
+            let r = evaluation::report(&args)?;
             let details = serde_json::json!({
                 "models": r.model_card.models.iter().map(|m| (m.id.clone(), m.sha256.clone())).collect::<std::collections::BTreeMap<_, _>>(),
                 "calibration": r.calibration.version,
@@ -265,7 +215,7 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
                 "tar_at_far_1e-3": r.headline.tar_at_far_1e3,
                 "blufr_dir_at_fpir_1pc": r.headline.blufr_dir_at_fpir_1pc,
                 "worst_best_fmr_ratio": r.headline.worst_best_fmr_ratio,
-                "sample": sample,
+                "sample": args.run.sample,
             });
             if let Some((rt, c, actor)) = session {
                 rt.block_on(c.record_evaluation(&actor, details, &lawful::origin()))?;
@@ -274,7 +224,10 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!("{}", evaluation::headline_line(&r));
-                println!("  report      {}", out.join("report.html").display());
+                println!(
+                    "  report      {}",
+                    args.run.out.join("report.html").display()
+                );
                 println!(
                     "  audit log   {}",
                     if no_record {
@@ -297,6 +250,53 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
     }
 }
 
+/// LFW View 2 scored: 10-fold accuracy, TAR at FAR 1e-2, 1e-3 and 1e-4, and the ROC/DET plot
+/// written to `<out>/lfw_roc_det.{svg,png}`.
+pub(crate) struct View2 {
+    pub pairs: usize,
+    pub kfold: KFold,
+    pub tars: [TarAtFar; 3],
+    pub stem: PathBuf,
+}
+
+/// Score every pair of `protocol` with `score(a, b)` (`None` when an image has no face: the pair
+/// scores -1 and counts as a rejection, never silently dropped).
+pub(crate) fn view2(
+    protocol: &Protocol,
+    score: impl Fn(&str, &str) -> Option<f32>,
+    out: &Path,
+) -> Result<View2> {
+    let scored: Vec<Scored> = protocol
+        .pairs
+        .iter()
+        .map(|p| Scored {
+            score: score(&p.a, &p.b).unwrap_or(-1.0),
+            same: p.same,
+            fold: p.fold,
+        })
+        .collect();
+    let genuine: Vec<f32> = scored.iter().filter(|s| s.same).map(|s| s.score).collect();
+    let impostor: Vec<f32> = scored.iter().filter(|s| !s.same).map(|s| s.score).collect();
+    let tars = [1e-2, 1e-3, 1e-4].map(|f| tar_at_far(&genuine, &impostor, f));
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let curve = roc(&genuine, &impostor);
+    let stem = out.join("lfw_roc_det");
+    roc_det(
+        &stem,
+        "LFW View 2",
+        &[Curve {
+            label: "YuNet + SFace",
+            points: &curve,
+        }],
+    )?;
+    Ok(View2 {
+        pairs: scored.len(),
+        kfold: kfold_accuracy(&scored, protocol.folds),
+        tars,
+        stem,
+    })
+}
+
 fn lfw(
     data: Option<PathBuf>,
     as_json: bool,
@@ -310,9 +310,7 @@ fn lfw(
     let images = protocol.images();
     let dir = images_dir(&root);
     let models = Models::load()?;
-    let workers = workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, 64);
+    let workers = evaluation::workers(workers);
 
     let started = Instant::now();
     let paths: Vec<PathBuf> = images.iter().map(|rel| dir.join(rel)).collect();
@@ -330,42 +328,17 @@ fn lfw(
             Err(e) => unreadable.push(format!("{rel}: {e}")),
         }
     }
-    // A pair with a failed image scores -1: it counts as a rejection, never silently dropped.
-    let scored: Vec<Scored> = protocol
-        .pairs
-        .iter()
-        .map(|p| Scored {
-            score: match (by_name.get(p.a.as_str()), by_name.get(p.b.as_str())) {
-                (Some(a), Some(b)) => a.cosine(b),
-                _ => -1.0,
-            },
-            same: p.same,
-            fold: p.fold,
-        })
-        .collect();
-    let genuine: Vec<f32> = scored.iter().filter(|s| s.same).map(|s| s.score).collect();
-    let impostor: Vec<f32> = scored.iter().filter(|s| !s.same).map(|s| s.score).collect();
-    let kf = kfold_accuracy(&scored, protocol.folds);
-    let t2 = tar_at_far(&genuine, &impostor, 1e-2);
-    let t3 = tar_at_far(&genuine, &impostor, 1e-3);
-    let t4 = tar_at_far(&genuine, &impostor, 1e-4);
-
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let curve = roc(&genuine, &impostor);
-    let stem = out.join("lfw_roc_det");
-    roc_det(
-        &stem,
-        "LFW View 2",
-        &[Curve {
-            label: "YuNet + SFace",
-            points: &curve,
-        }],
+    let v = view2(
+        &protocol,
+        |a, b| Some(by_name.get(a)?.cosine(by_name.get(b)?)),
+        &out,
     )?;
+    let (kf, [t2, t3, t4], stem) = (&v.kfold, v.tars, &v.stem);
 
     let report = json!({
         "protocol": "LFW View 2 (pairs.txt)",
         "folds": protocol.folds,
-        "pairs": scored.len(),
+        "pairs": v.pairs,
         "images": images.len(),
         "detection_failures": no_face.len(),
         "detection_failure_images": no_face,
@@ -393,7 +366,7 @@ fn lfw(
         println!(
             "LFW View 2, {} folds, {} pairs, {} images in {elapsed:.0} s",
             protocol.folds,
-            scored.len(),
+            v.pairs,
             images.len()
         );
         println!(

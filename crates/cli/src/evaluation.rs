@@ -9,14 +9,13 @@ use anyhow::{Context, Result, bail};
 use mandat_eval::calibrate::{self, Calibration, HeldOut};
 use mandat_eval::demographic::{self, Rate};
 use mandat_eval::lfw::{Protocol, images_dir};
-use mandat_eval::metrics::{Scored, kfold_accuracy, roc, tar_at_far};
 use mandat_eval::openset::{self, Blufr};
-use mandat_eval::plot::{Axes, Curve, roc_det, roc_det_axes};
+use mandat_eval::plot::{Axes, Curve, roc_det_axes};
 use mandat_face::Embedding;
 use mandat_models::{MANIFEST, ModelId, ModelSpec};
 use mandat_reports::evaluation::*;
 
-use crate::eval::{ImageResult, embed_all};
+use crate::eval::{ImageResult, embed_all, view2};
 use crate::{Models, PipelineArgs, data_dir};
 
 /// The default operating point of the demographic tables: the example, at most one
@@ -122,7 +121,21 @@ fn load_lfw(data: &Path, sample: Option<usize>) -> Result<LfwData> {
     })
 }
 
-fn workers(w: Option<usize>) -> usize {
+/// The main face of every LFW image of the protocol (or sample), in BLUFR order.
+fn embed_lfw(
+    lfw: &LfwData,
+    models: &Models,
+    pipeline: &PipelineArgs,
+    workers: usize,
+) -> Result<Embedded> {
+    let paths: Vec<PathBuf> = lfw.blufr.images.iter().map(|r| lfw.dir.join(r)).collect();
+    Ok(Embedded::from(
+        embed_all(models, pipeline, workers, &paths, "LFW", true)?,
+        &lfw.blufr.images,
+    ))
+}
+
+pub(crate) fn workers(w: Option<usize>) -> usize {
     w.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, 64)
 }
@@ -206,30 +219,39 @@ pub fn build_calibration(lfw: &LfwData, e: &Embedded) -> Result<Calibration> {
     Ok(table)
 }
 
-pub struct CalibrateArgs {
+/// What an evaluation run reads and where it writes (`eval calibrate` and `eval report`).
+#[derive(clap::Args, Clone)]
+pub struct RunArgs {
+    /// Test data directory (holds `lfw/` and `utkface/`); defaults to MANDAT_DATA, then
+    /// ../shared/data.
+    #[arg(long)]
     pub data: Option<PathBuf>,
-    pub sample: Option<usize>,
+    /// Use every N-th pair of people (and UTKFace image) only: a quick, rough run, marked as such;
+    /// a sampled calibration table is never stored.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub sample: Option<u32>,
+    /// Parallel workers, each with its own single-threaded sessions. Defaults to the CPU count.
+    #[arg(long)]
     pub workers: Option<usize>,
+    /// Where the report, its plots and the table go.
+    #[arg(long, default_value = "out/eval")]
+    pub out: PathBuf,
+    #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
 
+impl RunArgs {
+    fn sample(&self) -> Option<usize> {
+        self.sample.map(|n| n as usize)
+    }
+}
+
 /// Embeds LFW and builds the checked table.
-pub fn calibration_run(a: &CalibrateArgs) -> Result<Calibration> {
+pub fn calibration_run(a: &RunArgs) -> Result<Calibration> {
     let data = data_dir(a.data.clone())?;
-    let lfw = load_lfw(&data, a.sample)?;
+    let lfw = load_lfw(&data, a.sample())?;
     let models = Models::load()?;
-    let paths: Vec<PathBuf> = lfw.blufr.images.iter().map(|r| lfw.dir.join(r)).collect();
-    let e = Embedded::from(
-        embed_all(
-            &models,
-            &a.pipeline,
-            workers(a.workers),
-            &paths,
-            "LFW",
-            true,
-        )?,
-        &lfw.blufr.images,
-    );
+    let e = embed_lfw(&lfw, &models, &a.pipeline, workers(a.workers))?;
     if !e.unreadable.is_empty() {
         bail!(
             "{} LFW images could not be read, first: {}; check the test data",
@@ -240,15 +262,16 @@ pub fn calibration_run(a: &CalibrateArgs) -> Result<Calibration> {
     build_calibration(&lfw, &e)
 }
 
+#[derive(clap::Args, Clone)]
 pub struct ReportArgs {
-    pub data: Option<PathBuf>,
-    /// The operating point: target FPIR and watchlist size.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The operating point of the demographic tables: target FPIR ...
+    #[arg(long, default_value_t = OPERATING_FPIR)]
     pub fpir: f64,
+    /// ... for a watchlist of this many persons.
+    #[arg(long, default_value_t = OPERATING_WATCHLIST)]
     pub watchlist: u32,
-    pub sample: Option<usize>,
-    pub workers: Option<usize>,
-    pub out: PathBuf,
-    pub pipeline: PipelineArgs,
 }
 
 /// One UTKFace image: `AGE_GENDER_RACE_DATETIME.jpg.chip.jpg`.
@@ -332,20 +355,17 @@ fn table(
     }
 }
 
-pub fn report(a: &ReportArgs) -> Result<EvaluationReport> {
+pub fn report(r: &ReportArgs) -> Result<EvaluationReport> {
+    let a = &r.run;
     let started = Instant::now();
     let data = data_dir(a.data.clone())?;
-    let lfw = load_lfw(&data, a.sample)?;
+    let lfw = load_lfw(&data, a.sample())?;
     let models = Models::load()?;
     let w = workers(a.workers);
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
 
     // ---- embeddings ----
-    let paths: Vec<PathBuf> = lfw.blufr.images.iter().map(|r| lfw.dir.join(r)).collect();
-    let e = Embedded::from(
-        embed_all(&models, &a.pipeline, w, &paths, "LFW", true)?,
-        &lfw.blufr.images,
-    );
+    let e = embed_lfw(&lfw, &models, &a.pipeline, w)?;
     let utk_dir = data.join("utkface/images");
     let mut utk: Vec<Utk> = std::fs::read_dir(&utk_dir)
         .with_context(|| format!("reading {}; set --data or MANDAT_DATA", utk_dir.display()))?
@@ -353,7 +373,7 @@ pub fn report(a: &ReportArgs) -> Result<EvaluationReport> {
         .filter_map(|n| parse_utk(&n))
         .collect();
     utk.sort_by(|x, y| x.file.cmp(&y.file));
-    if let Some(every) = a.sample {
+    if let Some(every) = a.sample() {
         utk = utk.into_iter().step_by(every.max(1)).collect();
     }
     if utk.is_empty() {
@@ -384,33 +404,7 @@ pub fn report(a: &ReportArgs) -> Result<EvaluationReport> {
     if protocol.pairs.is_empty() {
         bail!("no LFW View 2 pair has both images in this sample; use a smaller --sample");
     }
-    let scored: Vec<Scored> = protocol
-        .pairs
-        .iter()
-        .map(|p| Scored {
-            score: e
-                .score(index[p.a.as_str()], index[p.b.as_str()])
-                .unwrap_or(-1.0),
-            same: p.same,
-            fold: p.fold,
-        })
-        .collect();
-    let genuine: Vec<f32> = scored.iter().filter(|s| s.same).map(|s| s.score).collect();
-    let impostor: Vec<f32> = scored.iter().filter(|s| !s.same).map(|s| s.score).collect();
-    let kf = kfold_accuracy(&scored, protocol.folds);
-    let tars: Vec<_> = [1e-2, 1e-3, 1e-4]
-        .iter()
-        .map(|f| tar_at_far(&genuine, &impostor, *f))
-        .collect();
-    let lfw_curve = roc(&genuine, &impostor);
-    roc_det(
-        &a.out.join("lfw_roc_det"),
-        "LFW View 2",
-        &[Curve {
-            label: "YuNet + SFace",
-            points: &lfw_curve,
-        }],
-    )?;
+    let v = view2(&protocol, |a, b| e.score(index[a], index[b]), &a.out)?;
 
     // ---- BLUFR ----
     let fpirs = [1e-2, 1e-3];
@@ -464,10 +458,10 @@ pub fn report(a: &ReportArgs) -> Result<EvaluationReport> {
 
     // ---- calibration and operating point ----
     let cal = build_calibration(&lfw, &e)?;
-    let operating = cal.threshold(a.fpir, a.watchlist).context(
+    let operating = cal.threshold(r.fpir, r.watchlist).context(
         "the operating point is beyond this calibration; use the whole data set or a looser --fpir",
     )?;
-    let reference = tars[1].threshold;
+    let reference = v.tars[1].threshold;
 
     // ---- demographics ----
     let genders = lfw_genders(&lfw.root)?;
@@ -640,18 +634,18 @@ pub fn report(a: &ReportArgs) -> Result<EvaluationReport> {
             u.failures(),
         )?,
         headline: Headline {
-            lfw_accuracy: kf.mean,
-            tar_at_far_1e3: tars[1].tar,
+            lfw_accuracy: v.kfold.mean,
+            tar_at_far_1e3: v.tars[1].tar,
             blufr_dir_at_fpir_1pc: dir[0].summary.mean_minus_sd,
             worst_best_fmr_ratio: ratio,
             worst_best_fmr_of: of.into(),
         },
         lfw: Lfw {
             folds: protocol.folds,
-            pairs: scored.len(),
-            accuracy_mean: kf.mean,
-            accuracy_sd: kf.std,
-            tar_at_far: tars,
+            pairs: v.pairs,
+            accuracy_mean: v.kfold.mean,
+            accuracy_sd: v.kfold.std,
+            tar_at_far: v.tars.to_vec(),
             plot: "lfw_roc_det.png".into(),
         },
         blufr: Blufr_ {
@@ -664,8 +658,8 @@ pub fn report(a: &ReportArgs) -> Result<EvaluationReport> {
         },
         calibration: cal,
         operating: Operating {
-            fpir: a.fpir,
-            watchlist: a.watchlist,
+            fpir: r.fpir,
+            watchlist: r.watchlist,
             threshold: operating,
             reference_threshold: reference,
         },
