@@ -309,7 +309,7 @@ fn lfw(
     let protocol = Protocol::load(&root.join("pairs.txt"))?.first_folds(folds);
     let images = protocol.images();
     let dir = images_dir(&root);
-    let models = Models::load()?;
+    let models = Models::load(&pipeline)?;
     let workers = evaluation::workers(workers);
 
     let started = Instant::now();

@@ -250,7 +250,7 @@ impl RunArgs {
 pub fn calibration_run(a: &RunArgs) -> Result<Calibration> {
     let data = data_dir(a.data.clone())?;
     let lfw = load_lfw(&data, a.sample())?;
-    let models = Models::load()?;
+    let models = Models::load(&a.pipeline)?;
     let e = embed_lfw(&lfw, &models, &a.pipeline, workers(a.workers))?;
     if !e.unreadable.is_empty() {
         bail!(
@@ -360,7 +360,7 @@ pub fn report(r: &ReportArgs) -> Result<EvaluationReport> {
     let started = Instant::now();
     let data = data_dir(a.data.clone())?;
     let lfw = load_lfw(&data, a.sample())?;
-    let models = Models::load()?;
+    let models = Models::load(&a.pipeline)?;
     let w = workers(a.workers);
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
 

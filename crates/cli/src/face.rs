@@ -38,7 +38,7 @@ pub struct CompareArgs {
 }
 
 pub fn detect(args: DetectArgs) -> Result<()> {
-    let models = Models::load()?;
+    let models = Models::load(&args.pipeline)?;
     let mut pipe = models.pipeline(&args.pipeline)?;
     let mut failed = 0;
     for path in &args.images {
@@ -100,7 +100,7 @@ pub fn main_face(pipe: &mut Pipeline, path: &std::path::Path) -> Result<Option<F
 }
 
 pub fn compare(args: CompareArgs) -> Result<()> {
-    let models = Models::load()?;
+    let models = Models::load(&args.pipeline)?;
     let mut pipe = models.pipeline(&args.pipeline)?;
     let a = main_face(&mut pipe, &args.image_a)?;
     let b = main_face(&mut pipe, &args.image_b)?;

@@ -906,7 +906,7 @@ pub fn person(paths: Paths, cmd: PersonCommand) -> Result<()> {
     let bytes = std::fs::read(&image).with_context(|| format!("reading {}", image.display()))?;
     let img = mandat_face::decode(&bytes, mandat_face::DecodeLimits::default())
         .with_context(|| format!("{} is not a usable image", image.display()))?;
-    let models = Models::load()?;
+    let models = Models::load(&pipeline)?;
     let mut pipe = models.pipeline(&pipeline)?;
     let face = pipe
         .reference_template(&img, &mandat_face::QualityGate::ENROLMENT)

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use mandat_face::{DetectSize, DetectorConfig, InferenceConfig, Pipeline, Runtime};
+use mandat_face::{DetectSize, DetectorConfig, Device, InferenceConfig, Pipeline, Runtime};
 use mandat_models::{ModelId, Store};
 
 /// mandat: permit-scoped live facial recognition under Lag (2026:806) and AI Act art. 5.
@@ -117,6 +117,22 @@ pub struct PipelineArgs {
     /// ONNX Runtime intra-op threads per session.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Where the models run: `cpu`, or `cuda` / `cuda:N` (ONNX Runtime's CUDA provider, after
+    /// `mandat models fetch --gpu`). A GPU that cannot be used is an error, never a CPU fall-back.
+    #[arg(long, env = "MANDAT_DEVICE", default_value = "cpu", value_parser = parse_device)]
+    pub device: Device,
+}
+
+fn parse_device(s: &str) -> Result<Device, String> {
+    match s.split_once(':') {
+        None if s == "cpu" => Ok(Device::Cpu),
+        None if s == "cuda" => Ok(Device::Cuda(0)),
+        Some(("cuda", n)) => n
+            .parse()
+            .map(Device::Cuda)
+            .map_err(|_| format!("{s:?}: the GPU number after `cuda:` must be 0 or more")),
+        _ => Err(format!("{s:?}: expected `cpu`, `cuda` or `cuda:N`")),
+    }
 }
 
 fn parse_detect_size(s: &str) -> Result<DetectSize, String> {
@@ -140,12 +156,83 @@ fn parse_detect_size(s: &str) -> Result<DetectSize, String> {
 }
 
 impl PipelineArgs {
+    /// The reference settings: enrolment, evaluation, and the peer's templates in `mandat bench`.
+    pub fn reference() -> Self {
+        Self {
+            detect_size: DetectSize::Square(640),
+            score_threshold: 0.5,
+            threads: 1,
+            device: Device::Cpu,
+        }
+    }
+
+    pub fn inference(&self) -> InferenceConfig {
+        InferenceConfig {
+            threads: self.threads,
+            device: self.device,
+        }
+    }
+
     pub fn detector_config(&self) -> DetectorConfig {
         DetectorConfig {
             size: self.detect_size,
             score_threshold: self.score_threshold,
             ..DetectorConfig::default()
         }
+    }
+}
+
+/// How the live engine analyses camera frames.
+#[derive(Args, Clone, Debug)]
+pub struct EngineArgs {
+    /// Analysis workers, each with its own model sessions (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Detector input for camera frames: `native:MAX` (the frame's own size, longer side capped at
+    /// MAX; finds the small faces of a street scene, as OpenCV's pipeline does at full resolution),
+    /// `native`, or a square letterbox such as `640` (cheaper, loses faces under ~60 px at 1080p).
+    #[arg(long, default_value = "native:1920", value_parser = parse_detect_size)]
+    pub camera_detect_size: DetectSize,
+    /// Frames analysed per second per camera at most; the tracker carries each face between them,
+    /// so a person in view for half a second or more is still seen at least twice. 0: every frame.
+    #[arg(long, default_value_t = mandat_engine::LIVE_ANALYSIS_FPS)]
+    pub analysis_fps: f64,
+}
+
+impl EngineArgs {
+    /// The engine configuration, with `cores` workers unless `--workers` says otherwise.
+    pub fn config(&self, pipeline: &PipelineArgs, cores: usize) -> mandat_engine::EngineConfig {
+        mandat_engine::EngineConfig {
+            workers: self.workers.unwrap_or(cores).max(1),
+            detector: DetectorConfig {
+                size: self.camera_detect_size,
+                ..pipeline.detector_config()
+            },
+            inference: pipeline.inference(),
+            analysis_gap: if self.analysis_fps > 0.0 && self.analysis_fps.is_finite() {
+                std::time::Duration::from_secs_f64(1.0 / self.analysis_fps)
+            } else {
+                std::time::Duration::ZERO
+            },
+            ..mandat_engine::EngineConfig::default()
+        }
+    }
+
+    /// One line for reports.
+    pub fn describe(&self, pipeline: &PipelineArgs) -> String {
+        let size = match self.camera_detect_size {
+            DetectSize::Square(n) => format!("{n}x{n} letterbox"),
+            DetectSize::Native { max_side } => format!("full resolution up to {max_side} px"),
+        };
+        let rate = if self.analysis_fps > 0.0 {
+            format!("at most {} analysed frames/s per camera", self.analysis_fps)
+        } else {
+            "every frame analysed".to_string()
+        };
+        format!(
+            "YuNet at {size}, score threshold {}, {rate}, {} ONNX Runtime thread(s) per session",
+            pipeline.score_threshold, pipeline.threads
+        )
     }
 }
 
@@ -157,9 +244,13 @@ pub struct Models {
 }
 
 impl Models {
-    pub fn load() -> Result<Self> {
+    /// The models for `pipeline`'s device: the GPU build of ONNX Runtime for `--device cuda`.
+    pub fn load(pipeline: &PipelineArgs) -> Result<Self> {
         let store = Store::from_env()?;
-        let ort = store.verify(ModelId::OnnxRuntime)?;
+        let ort = match pipeline.device {
+            Device::Cpu => store.verify(ModelId::OnnxRuntime)?,
+            Device::Cuda(_) => store.verify(ModelId::OnnxRuntimeGpu)?,
+        };
         let detector = store.verify(ModelId::Yunet)?;
         let embedder = store.verify(ModelId::Sface)?;
         let runtime = Runtime::load(&ort)?;
@@ -176,9 +267,7 @@ impl Models {
             &self.detector,
             &self.embedder,
             args.detector_config(),
-            InferenceConfig {
-                threads: args.threads,
-            },
+            args.inference(),
         )
         .context("loading the face models")
     }
@@ -244,6 +333,38 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_engine_options_default_to_the_engines_live_settings() {
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            engine: EngineArgs,
+            #[command(flatten)]
+            pipeline: PipelineArgs,
+        }
+        let t = T::parse_from(["t"]);
+        let cfg = t.engine.config(&t.pipeline, 3);
+        let live = mandat_engine::EngineConfig::live();
+        assert_eq!(cfg.detector, live.detector);
+        assert_eq!(cfg.analysis_gap, live.analysis_gap);
+        assert_eq!(cfg.inference, live.inference);
+        assert_eq!(cfg.workers, 3);
+        let every = T::parse_from(["t", "--analysis-fps", "0", "--camera-detect-size", "640"]);
+        let cfg = every.engine.config(&every.pipeline, 1);
+        assert_eq!(cfg.analysis_gap, std::time::Duration::ZERO);
+        assert_eq!(cfg.detector.size, DetectSize::Square(640));
+    }
+
+    #[test]
+    fn device_parses() {
+        assert_eq!(parse_device("cpu"), Ok(Device::Cpu));
+        assert_eq!(parse_device("cuda"), Ok(Device::Cuda(0)));
+        assert_eq!(parse_device("cuda:3"), Ok(Device::Cuda(3)));
+        for bad in ["gpu", "cuda:", "cuda:-1", "cuda:x", "CPU"] {
+            assert!(parse_device(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -13,6 +13,10 @@ pub enum ModelsCommand {
         /// Python interpreter whose pip downloads the wheels.
         #[arg(long, default_value = "python3")]
         python: String,
+        /// Also fetch ONNX Runtime with the CUDA execution provider (onnxruntime-gpu, same version,
+        /// about 250 MB), for `--device cuda`. CUDA 13 and cuDNN 9 come from the system.
+        #[arg(long)]
+        gpu: bool,
         #[arg(long)]
         json: bool,
     },
@@ -28,8 +32,8 @@ pub enum ModelsCommand {
 pub fn run(cmd: ModelsCommand) -> Result<()> {
     let store = Store::from_env()?;
     match cmd {
-        ModelsCommand::Fetch { python, json } => {
-            let reports = fetch_all(&store, &python, &mut |msg| eprintln!("{msg}"))?;
+        ModelsCommand::Fetch { python, gpu, json } => {
+            let reports = fetch_all(&store, &python, gpu, &mut |msg| eprintln!("{msg}"))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&reports)?);
             } else {

@@ -10,14 +10,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use mandat_control::{ChannelSink, Control, ScopeCache};
-use mandat_engine::{CameraSpec, Engine, EngineConfig, SourceSpec};
+use mandat_engine::{CameraSpec, Engine, SourceSpec};
 use mandat_law::permit::*;
 use mandat_law::review::Verdict;
 use mandat_law::{Actor, Application, Clock, Outcome, Role, SystemClock};
 use mandat_store::Camera;
 
 use crate::lawful::{Paths, control, logged_in, open_store, origin, runtime_multi, write_private};
-use crate::{Models, PipelineArgs};
+use crate::{EngineArgs, Models, PipelineArgs};
 
 #[derive(Args, Clone)]
 pub struct ServeArgs {
@@ -31,9 +31,8 @@ pub struct ServeArgs {
     /// PEM private key of that certificate.
     #[arg(long, env = "MANDAT_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Analysis workers (each with its own model sessions). Default: one per core.
-    #[arg(long)]
-    workers: Option<usize>,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// Minutes a candidate alert waits for its two reviewers before it expires.
     #[arg(long, default_value_t = 15)]
     alert_ttl_minutes: i64,
@@ -154,17 +153,11 @@ async fn run_server(
         cams.push((c, url));
     }
     let specs = cameras_to_specs(cams);
-    let models = Models::load()?;
-    let cfg = EngineConfig {
-        workers: args
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        detector: args.pipeline.detector_config(),
-        inference: mandat_face::InferenceConfig {
-            threads: args.pipeline.threads,
-        },
-        ..EngineConfig::default()
-    };
+    let models = Models::load(&args.pipeline)?;
+    let cfg = args.engine.config(
+        &args.pipeline,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
     let engine_models = mandat_engine::Models {
         runtime: models.runtime.clone(),
         detector: models.detector.clone(),
@@ -371,7 +364,7 @@ async fn seed(
         target: None,
     };
     let p = control.draft(&officer, app, o).await?;
-    let models = Models::load()?;
+    let models = Models::load(pipeline)?;
     let mut pipe = models.pipeline(pipeline)?;
     for n in &names {
         let path = data.join(format!("synthetic/watchlist/{n}.jpg"));
@@ -608,7 +601,7 @@ pub fn latency(
     data: &Path,
     seconds: u64,
     pipeline: &PipelineArgs,
-    workers: Option<usize>,
+    engine: &EngineArgs,
 ) -> Result<serde_json::Value> {
     let home = std::env::temp_dir().join(format!("mandat-latency-{}", std::process::id()));
     let rt = runtime_multi()?;
@@ -627,7 +620,7 @@ pub fn latency(
         listen: "127.0.0.1:0".parse().expect("address"),
         tls_cert: None,
         tls_key: None,
-        workers,
+        engine: engine.clone(),
         alert_ttl_minutes: 15,
         pipeline: pipeline.clone(),
     };

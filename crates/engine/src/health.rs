@@ -24,6 +24,7 @@ pub struct CameraStats {
     pub frames_processed: AtomicU64,
     pub frames_unscoped: AtomicU64,
     pub frames_dropped: AtomicU64,
+    pub frames_skipped: AtomicU64,
     pub reconnects: AtomicU64,
     pub alerts: AtomicU64,
     last_frame_ms: AtomicU64,
@@ -43,6 +44,7 @@ impl Default for CameraStats {
             frames_processed: AtomicU64::new(0),
             frames_unscoped: AtomicU64::new(0),
             frames_dropped: AtomicU64::new(0),
+            frames_skipped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             alerts: AtomicU64::new(0),
             last_frame_ms: AtomicU64::new(0),
@@ -110,6 +112,7 @@ impl CameraStats {
             frames_processed: self.frames_processed.load(Ordering::Relaxed),
             frames_unscoped: self.frames_unscoped.load(Ordering::Relaxed),
             frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
+            frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             alerts: self.alerts.load(Ordering::Relaxed),
             resolution: *lock(&self.resolution),
@@ -150,6 +153,9 @@ pub struct CameraHealth {
     pub frames_unscoped: u64,
     /// Frames dropped on purpose because analysis fell behind.
     pub frames_dropped: u64,
+    /// Frames decoded but passed over because the camera's analysis rate was already met; the
+    /// tracker carries faces across them.
+    pub frames_skipped: u64,
     pub reconnects: u64,
     pub alerts: u64,
     /// `[width, height]` in pixels.
@@ -224,6 +230,7 @@ mod tests {
             frames_processed: 1000,
             frames_unscoped: 0,
             frames_dropped: 0,
+            frames_skipped: 0,
             reconnects: 0,
             alerts: 0,
             resolution: Some((1920, 1080)),

@@ -14,10 +14,14 @@
 //! 5. **Candidate alert** through `AlertSink`: permit, person, camera, time, score, threshold,
 //!    watchlist version, the probe crop and the frame with every other face pixelated.
 //!
+//! Before step 1, a camera's source hands on only the frames due at the configured analysis rate
+//! ([`EngineConfig::analysis_gap`]); the others are decoded (H.264 needs them) and counted.
+//!
 //! A frame ends in step 1 or step 5; frames, crops and embeddings wipe themselves when dropped, and
 //! nothing about a face that matched nobody is written anywhere.
 
 pub mod health;
+pub mod stages;
 pub mod tracker;
 
 use std::path::PathBuf;
@@ -36,6 +40,7 @@ use mandat_store::alerts::NewAlert;
 use mandat_video::{FrameSource, Mp4Camera, Pace, VideoFrame};
 
 pub use health::{CameraHealth, CameraStats, Fitness};
+pub use stages::{Stage, StageCounters, StageTimes};
 pub use tracker::{Tracker, TrackerConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -117,9 +122,37 @@ pub struct EngineConfig {
     pub detector: DetectorConfig,
     pub inference: InferenceConfig,
     pub tracker: TrackerConfig,
+    /// Media time that must pass between two analysed frames of one camera; the frames between are
+    /// decoded (H.264 needs them) but not analysed, and the tracker carries faces across the gap.
+    /// Zero analyses every frame.
+    pub analysis_gap: Duration,
     /// First reconnect delay; it doubles up to `max_backoff`, with ±25 % jitter.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+}
+
+/// Frames analysed per second per camera in the shipped settings ([`EngineConfig::live`]).
+pub const LIVE_ANALYSIS_FPS: f64 = 5.0;
+/// Longest side the detector sees of a camera frame in the shipped settings: 1080p at full size.
+pub const LIVE_MAX_SIDE: usize = 1920;
+
+impl EngineConfig {
+    /// The settings `mandat serve` runs cameras with: YuNet at the frame's full resolution (it finds
+    /// the small faces of a street scene that a 640 letterbox loses) on at most
+    /// [`LIVE_ANALYSIS_FPS`] frames per second per camera, the tracker carrying faces between them.
+    /// `mandat bench` measures these against OpenCV's pipeline; `tests/e2e.rs` holds their recall.
+    pub fn live() -> Self {
+        Self {
+            detector: DetectorConfig {
+                size: mandat_face::DetectSize::Native {
+                    max_side: LIVE_MAX_SIDE,
+                },
+                ..DetectorConfig::default()
+            },
+            analysis_gap: Duration::from_secs_f64(1.0 / LIVE_ANALYSIS_FPS),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -129,6 +162,7 @@ impl Default for EngineConfig {
             detector: DetectorConfig::default(),
             inference: InferenceConfig::default(),
             tracker: TrackerConfig::default(),
+            analysis_gap: Duration::ZERO,
             min_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
         }
@@ -170,6 +204,7 @@ struct Shared {
     sink: Arc<dyn AlertSink>,
     clock: Arc<dyn Clock>,
     cfg: EngineConfig,
+    stages: StageCounters,
 }
 
 impl Shared {
@@ -235,6 +270,7 @@ impl Engine {
             sink,
             clock,
             cfg,
+            stages: StageCounters::default(),
         });
         // Load every worker's models before any camera starts, so a model error fails the start,
         // and run the largest embedding batch once, so each session's memory is taken up front.
@@ -287,6 +323,11 @@ impl Engine {
             .iter()
             .map(|c| c.stats.snapshot(&c.id, 100))
             .collect()
+    }
+
+    /// CPU time per stage and faces counted since the start, over every camera.
+    pub fn stages(&self) -> StageTimes {
+        self.shared.stages.snapshot()
     }
 
     /// Whether every camera's source has ended (files not looping) and every frame is analysed.
@@ -371,12 +412,14 @@ fn source_loop(s: &Shared, i: usize) {
         };
         cam.stats.set_connected(true);
         let mut got_frames = false;
+        // Media time of the last frame handed to analysis; a new connection starts afresh.
+        let mut last_due = i64::MIN;
         loop {
             if s.stop.load(Ordering::Acquire) {
                 cam.stats.set_connected(false);
                 return;
             }
-            match src.next_frame() {
+            match s.stages.time(Stage::Decode, || src.next_frame()) {
                 Ok(Some(frame)) => {
                     if !got_frames {
                         got_frames = true;
@@ -388,6 +431,12 @@ fn source_loop(s: &Shared, i: usize) {
                         frame.image.height,
                         wall.map_or(0, |t| t.0),
                     );
+                    // Frames between analyses never reach a worker: they cost their decoding
+                    // only, and a busy worker drops only frames that were due.
+                    if !due(s.cfg.analysis_gap, &mut last_due, frame.media_ms) {
+                        cam.stats.frames_skipped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     put(s, i, Captured { frame, wall }, lossless);
                 }
                 Ok(None) => {
@@ -474,7 +523,7 @@ fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
     let cam = &s.cameras[i];
     let mut tracker = cam.tracker.lock().unwrap_or_else(|e| e.into_inner());
     // 1. Scope gate: no permit, no analysis.
-    let wl = s.scope.watchlist(&cam.id);
+    let wl = s.stages.time(Stage::Scope, || s.scope.watchlist(&cam.id));
     if wl.is_empty() {
         cam.stats.frames_unscoped.fetch_add(1, Ordering::Relaxed);
         tracker.clear();
@@ -489,20 +538,29 @@ fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
             return;
         }
     };
+    let t = pipe.detector.last_timing;
+    s.stages.add(Stage::DetectPrepare, t.preprocess);
+    s.stages.add(Stage::DetectInference, t.inference);
+    s.stages.add(Stage::DetectDecode, t.postprocess);
+    s.stages
+        .faces_detected
+        .fetch_add(dets.len() as u64, Ordering::Relaxed);
     cam.stats.frames_processed.fetch_add(1, Ordering::Relaxed);
     for d in &dets {
         cam.stats.face(mandat_face::quality::pose(d).0);
     }
-    let assigned = tracker.update(cap.frame.index, &dets);
+    let assigned = s
+        .stages
+        .time(Stage::Track, || tracker.update(cap.frame.index, &dets));
     // 3. Embed the chosen faces of this frame in one batch.
-    let mut chosen: Vec<(usize, AlignedFace)> = Vec::new();
-    for (k, a) in assigned.iter().enumerate() {
-        if a.embed
-            && let Ok(face) = mandat_face::align(img, &dets[k].landmarks)
-        {
-            chosen.push((k, face));
-        }
-    }
+    let chosen: Vec<(usize, AlignedFace)> = s.stages.time(Stage::Align, || {
+        assigned
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.embed)
+            .filter_map(|(k, _)| Some((k, mandat_face::align(img, &dets[k].landmarks).ok()?)))
+            .collect()
+    });
     if chosen.is_empty() {
         return;
     }
@@ -510,8 +568,23 @@ fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
     let mut embeddings = Vec::with_capacity(refs.len());
     // Bounded batches keep ONNX Runtime's memory arena at the size the warm-up gave it.
     for batch in refs.chunks(MAX_EMBED_BATCH) {
-        match pipe.embedder.embed(batch) {
-            Ok(e) => embeddings.extend(e),
+        let t = stages::thread_cpu_time();
+        let r = pipe.embedder.embed(batch);
+        let inference = pipe.embedder.last_inference;
+        s.stages.add(Stage::EmbedInference, inference);
+        s.stages.add(
+            Stage::EmbedOther,
+            stages::thread_cpu_time()
+                .saturating_sub(t)
+                .saturating_sub(inference),
+        );
+        match r {
+            Ok(e) => {
+                s.stages
+                    .faces_embedded
+                    .fetch_add(e.len() as u64, Ordering::Relaxed);
+                embeddings.extend(e)
+            }
             Err(e) => {
                 cam.stats.set_error(e.to_string());
                 return;
@@ -520,22 +593,11 @@ fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
     }
     // 4. Match: the best person of each permit, at that permit's threshold.
     for ((k, _), emb) in chosen.iter().zip(embeddings.iter()) {
-        let mut best: Vec<(usize, f32)> = Vec::new();
-        for (e_idx, entry) in wl.list.entries.iter().enumerate() {
-            let score = dot(emb.as_slice(), &entry.template.values);
-            if score < entry.threshold {
-                continue;
-            }
-            match best
-                .iter_mut()
-                .find(|(b, _)| wl.list.entries[*b].permit == entry.permit)
-            {
-                Some(slot) if slot.1 >= score => {}
-                Some(slot) => *slot = (e_idx, score),
-                None => best.push((e_idx, score)),
-            }
-        }
+        let best = s
+            .stages
+            .time(Stage::Match, || best_per_permit(emb.as_slice(), &wl.list));
         // 5. One candidate alert per track, permit and person.
+        let t = stages::thread_cpu_time();
         for (e_idx, score) in best {
             let entry = &wl.list.entries[e_idx];
             let key = (entry.permit.clone(), entry.person.clone());
@@ -570,7 +632,46 @@ fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
                 }
             }
         }
+        s.stages
+            .add(Stage::Alert, stages::thread_cpu_time().saturating_sub(t));
     }
+}
+
+/// For each permit of the watchlist, its best-scoring entry at or above that entry's threshold, as
+/// (entry index, score). One pass of dot products over every template: a 128-float dot is a few
+/// nanoseconds, so even 100,000 templates cost well under a millisecond per face (`mandat bench`).
+pub fn best_per_permit(
+    probe: &[f32],
+    list: &mandat_law::Watchlist<Arc<mandat_store::Template>>,
+) -> Vec<(usize, f32)> {
+    let mut best: Vec<(usize, f32)> = Vec::new();
+    for (e_idx, entry) in list.entries.iter().enumerate() {
+        let score = dot(probe, &entry.template.values);
+        if score < entry.threshold {
+            continue;
+        }
+        match best
+            .iter_mut()
+            .find(|(b, _)| list.entries[*b].permit == entry.permit)
+        {
+            Some(slot) if slot.1 >= score => {}
+            Some(slot) => *slot = (e_idx, score),
+            None => best.push((e_idx, score)),
+        }
+    }
+    best
+}
+
+/// Whether a frame at media time `t` is due for analysis, `gap` after the last analysed one. A
+/// file that loops or a stream that restarts goes back in time: then it is due at once.
+fn due(gap: Duration, last: &mut i64, t: i64) -> bool {
+    // Two milliseconds of slack for frame times rounded from the stream's time base.
+    let gap = gap.as_millis() as i64 - 2;
+    if gap > 0 && *last != i64::MIN && t >= *last && t - *last < gap {
+        return false;
+    }
+    *last = t;
+    true
 }
 
 fn alert_id(t: Timestamp) -> String {
@@ -605,4 +706,27 @@ fn alert_media(
         }
     }
     Ok((crop, frame.to_jpeg(85)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_due_one_gap_apart_in_media_time() {
+        let mut last = i64::MIN;
+        let gap = Duration::from_millis(200);
+        // 25 frames/s: every fifth frame, whatever the rounding of frame times.
+        let due_at: Vec<i64> = [0, 40, 80, 120, 160, 199, 240, 280, 320, 360, 400, 440]
+            .into_iter()
+            .filter(|&t| due(gap, &mut last, t))
+            .collect();
+        assert_eq!(due_at, vec![0, 199, 400]);
+        // A looping file starts again at zero: due at once.
+        assert!(due(gap, &mut last, 0));
+        assert!(!due(gap, &mut last, 40));
+        // No gap: every frame.
+        let mut last = i64::MIN;
+        assert!((0..10).all(|t| due(Duration::ZERO, &mut last, t * 40)));
+    }
 }

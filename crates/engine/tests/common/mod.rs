@@ -283,16 +283,31 @@ pub fn start(
     cams: Vec<mandat_engine::CameraSpec>,
     workers: usize,
 ) -> (mandat_engine::Engine, Arc<Sink>) {
+    start_with(
+        w,
+        rt,
+        cams,
+        mandat_engine::EngineConfig {
+            workers,
+            ..mandat_engine::EngineConfig::default()
+        },
+    )
+}
+
+/// [`start`] with a whole engine configuration.
+pub fn start_with(
+    w: &World,
+    rt: &tokio::runtime::Runtime,
+    cams: Vec<mandat_engine::CameraSpec>,
+    cfg: mandat_engine::EngineConfig,
+) -> (mandat_engine::Engine, Arc<Sink>) {
     let sink = Arc::new(Sink {
         control: w.control.clone(),
         handle: rt.handle().clone(),
         raised: Mutex::new(Vec::new()),
     });
     let engine = mandat_engine::Engine::start(
-        mandat_engine::EngineConfig {
-            workers,
-            ..mandat_engine::EngineConfig::default()
-        },
+        cfg,
         &w.models,
         cams,
         w.scope.clone(),

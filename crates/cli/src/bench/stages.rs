@@ -1,7 +1,7 @@
-//! `mandat bench`: milliseconds per stage (decode, detect, align, embed) and the ratio of our stages to
-//! plain ONNX Runtime time on the same models and inputs, measured in the same run.
+//! Milliseconds per stage (decode, detect, align, embed) on single images, and the ratio of our
+//! stages to plain ONNX Runtime time on the same models and inputs, measured in the same run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -10,32 +10,19 @@ use mandat_face::embedder::CROP;
 use mandat_face::geometry::Letterbox;
 use mandat_face::image::resize_into_planar;
 use mandat_face::runtime::plain_inference_time;
-use mandat_face::{DecodeLimits, InferenceConfig, align, decode};
+use mandat_face::{DecodeLimits, align, decode};
 use serde_json::json;
 
-use crate::{Models, PipelineArgs, data_dir};
+use crate::{Models, PipelineArgs};
 
 #[derive(Args)]
-pub struct BenchArgs {
-    /// Images to time; defaults to an LFW photo and a 1080p street frame from the test data.
-    images: Vec<PathBuf>,
-    /// Test data directory, for the default images.
-    #[arg(long)]
-    data: Option<PathBuf>,
+pub struct StageArgs {
+    /// Images to time stage by stage against plain ONNX Runtime (then only that table is printed);
+    /// by default an LFW photo and a 1080p street frame from the test data.
+    pub images: Vec<PathBuf>,
     /// Timed repetitions per stage.
     #[arg(long, default_value_t = 20)]
-    iterations: usize,
-    #[arg(long)]
-    json: bool,
-    /// Instead of per-stage timing, measure capture-to-alert latency through the whole server on one
-    /// 720p25 camera replayed at real-time pace, for this many seconds.
-    #[arg(long, value_name = "SECONDS")]
-    latency: Option<u64>,
-    /// Analysis workers for --latency (default: one per core).
-    #[arg(long)]
-    workers: Option<usize>,
-    #[command(flatten)]
-    pipeline: PipelineArgs,
+    pub iterations: usize,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -51,38 +38,52 @@ fn time<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<Duration> {
     Ok(t.elapsed() / iters.max(1) as u32)
 }
 
-pub fn run(args: BenchArgs) -> Result<()> {
-    if let Some(seconds) = args.latency {
-        let data = data_dir(args.data.clone())?;
-        let r = crate::server::latency(&data, seconds.max(5), &args.pipeline, args.workers)?;
-        if args.json {
-            println!("{r}");
-        } else {
-            let l = &r["latency_ms"];
-            println!(
-                "capture -> alert over {} s, {} alerts: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms",
-                r["seconds"], r["alerts"], l["p50"], l["p95"], l["p99"], l["max"]
-            );
-        }
-        return Ok(());
-    }
-    let images = if args.images.is_empty() {
-        let data = data_dir(args.data.clone())?;
-        vec![
-            data.join("lfw/lfw-deepfunneled/Takeo_Hiranuma/Takeo_Hiranuma_0001.jpg"),
-            data.join("../golden/street_1080p_t1.0.png"),
-        ]
+/// The per-stage table for the images on the command line.
+pub fn run(
+    args: &StageArgs,
+    pipeline: &PipelineArgs,
+    data: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let models = Models::load(pipeline)?;
+    let report = measure(args, pipeline, &models, &args.images, data)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        args.images.clone()
-    };
-    let models = Models::load()?;
-    let mut pipe = models.pipeline(&args.pipeline)?;
-    let inf = InferenceConfig {
-        threads: args.pipeline.threads,
-    };
+        print!(
+            "{}",
+            table(report["results"].as_array().map_or(&[][..], |v| v))
+        );
+    }
+    Ok(())
+}
+
+/// The per-stage table for the default images of the test data, and H.264 decode of its videos.
+pub fn report(
+    args: &StageArgs,
+    pipeline: &PipelineArgs,
+    models: &Models,
+    data: &Path,
+) -> Result<serde_json::Value> {
+    let images = [
+        data.join("lfw/lfw-deepfunneled/Takeo_Hiranuma/Takeo_Hiranuma_0001.jpg"),
+        data.join("../golden/street_1080p_t1.0.png"),
+    ];
+    measure(args, pipeline, models, &images, Some(data))
+}
+
+fn measure(
+    args: &StageArgs,
+    pipeline: &PipelineArgs,
+    models: &Models,
+    images: &[PathBuf],
+    data: Option<&Path>,
+) -> Result<serde_json::Value> {
+    let mut pipe = models.pipeline(pipeline)?;
+    let inf = pipeline.inference();
     let n = args.iterations.max(1);
     let mut rows = Vec::new();
-    for path in &images {
+    for path in images {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let decode_t = time(n, || Ok(decode(&bytes, DecodeLimits::default())?))?;
         let img = decode(&bytes, DecodeLimits::default())?;
@@ -168,7 +169,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     // H.264 decode (OpenH264, one thread) of the test videos, when the test data is there.
     let mut video = Vec::new();
-    if let Ok(data) = data_dir(args.data.clone()) {
+    if let Some(data) = data {
         for file in [
             "video/street_1080p.mp4",
             "synthetic/synthetic_watchlist.mp4",
@@ -196,49 +197,38 @@ pub fn run(args: BenchArgs) -> Result<()> {
             }));
         }
     }
-    let report = json!({
+    Ok(json!({
         "iterations": n,
-        "threads": args.pipeline.threads,
-        "detect_size": format!("{:?}", args.pipeline.detect_size),
+        "threads": pipeline.threads,
+        "detect_size": format!("{:?}", pipeline.detect_size),
         "results": rows,
         "video_decode": video,
-    });
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!(
-            "| image | size | faces | decode ms | detect ms (plain ORT) | align ms | embed ms (plain ORT) | ours / plain ORT |"
-        );
-        println!("|---|---|---|---|---|---|---|---|");
-        for r in report["results"].as_array().into_iter().flatten() {
-            println!(
-                "| {} | {}x{} | {} | {:.2} | {:.2} ({:.2}) | {:.3} | {:.2} ({:.2}) | {:.3} |",
-                std::path::Path::new(r["image"].as_str().unwrap_or_default())
-                    .file_name()
-                    .map(|f| f.to_string_lossy().to_string())
-                    .unwrap_or_default(),
-                r["width"],
-                r["height"],
-                r["faces"],
-                r["decode_ms"].as_f64().unwrap_or_default(),
-                r["detect_ms"].as_f64().unwrap_or_default(),
-                r["detect_plain_ort_ms"].as_f64().unwrap_or_default(),
-                r["align_ms"].as_f64().unwrap_or_default(),
-                r["embed_ms"].as_f64().unwrap_or_default(),
-                r["embed_plain_ort_ms"].as_f64().unwrap_or_default(),
-                r["stages_ratio_to_plain"].as_f64().unwrap_or_default(),
-            );
-        }
-        for v in report["video_decode"].as_array().into_iter().flatten() {
-            println!(
-                "H.264 decode (OpenH264, 1 thread) {} {}x{}: {:.1} frames/s ({:.1} ms/frame, to RGB)",
-                v["video"].as_str().unwrap_or_default(),
-                v["width"],
-                v["height"],
-                v["decode_fps"].as_f64().unwrap_or_default(),
-                v["decode_ms_per_frame"].as_f64().unwrap_or_default()
-            );
-        }
+    }))
+}
+
+/// The per-image rows as a markdown table.
+pub fn table(rows: &[serde_json::Value]) -> String {
+    let mut out = String::from(
+        "| image | size | faces | decode ms | detect ms (plain ORT) | align ms | embed ms (plain ORT) | ours / plain ORT |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {}x{} | {} | {:.2} | {:.2} ({:.2}) | {:.3} | {:.2} ({:.2}) | {:.3} |\n",
+            Path::new(r["image"].as_str().unwrap_or_default())
+                .file_name()
+                .map(|f| f.to_string_lossy().to_string())
+                .unwrap_or_default(),
+            r["width"],
+            r["height"],
+            r["faces"],
+            r["decode_ms"].as_f64().unwrap_or_default(),
+            r["detect_ms"].as_f64().unwrap_or_default(),
+            r["detect_plain_ort_ms"].as_f64().unwrap_or_default(),
+            r["align_ms"].as_f64().unwrap_or_default(),
+            r["embed_ms"].as_f64().unwrap_or_default(),
+            r["embed_plain_ort_ms"].as_f64().unwrap_or_default(),
+            r["stages_ratio_to_plain"].as_f64().unwrap_or_default(),
+        ));
     }
-    Ok(())
+    out
 }
