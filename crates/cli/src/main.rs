@@ -135,6 +135,15 @@ fn parse_device(s: &str) -> Result<Device, String> {
     }
 }
 
+fn parse_fps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1000.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "{s:?}: expected frames per second from 0 (every frame) to 1000"
+        )),
+    }
+}
+
 fn parse_detect_size(s: &str) -> Result<DetectSize, String> {
     let bad = || format!("{s:?}: expected a size such as 640, `native` or `native:1920`");
     match s.split_once(':') {
@@ -195,7 +204,7 @@ pub struct EngineArgs {
     pub camera_detect_size: DetectSize,
     /// Frames analysed per second per camera at most; the tracker carries each face between them,
     /// so a person in view for half a second or more is still seen at least twice. 0: every frame.
-    #[arg(long, default_value_t = mandat_engine::LIVE_ANALYSIS_FPS)]
+    #[arg(long, default_value_t = mandat_engine::LIVE_ANALYSIS_FPS, value_parser = parse_fps)]
     pub analysis_fps: f64,
 }
 
@@ -209,7 +218,7 @@ impl EngineArgs {
                 ..pipeline.detector_config()
             },
             inference: pipeline.inference(),
-            analysis_gap: if self.analysis_fps > 0.0 && self.analysis_fps.is_finite() {
+            analysis_gap: if self.analysis_fps > 0.0 {
                 std::time::Duration::from_secs_f64(1.0 / self.analysis_fps)
             } else {
                 std::time::Duration::ZERO
@@ -355,6 +364,10 @@ mod tests {
         let cfg = every.engine.config(&every.pipeline, 1);
         assert_eq!(cfg.analysis_gap, std::time::Duration::ZERO);
         assert_eq!(cfg.detector.size, DetectSize::Square(640));
+        for bad in ["-1", "NaN", "inf", "1e9", "fast"] {
+            assert!(parse_fps(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_fps("12.5"), Ok(12.5));
     }
 
     #[test]

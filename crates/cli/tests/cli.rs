@@ -342,3 +342,61 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn bench_runs_the_engine_on_both_videos_and_writes_its_section() {
+    // The peer needs OpenCV (installed by the bench on first use) and two minutes; CI runs mandat's
+    // side.
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("benchmarks.md");
+    std::fs::write(
+        &md,
+        "# Bench\nprose stays\n<!-- bench:begin -->\nold\n<!-- bench:end -->\nafter\n",
+    )
+    .unwrap();
+    let data = data().display().to_string();
+    let o = mandat(&[
+        "bench",
+        "--data",
+        &data,
+        "--only",
+        "compare",
+        "--no-peer",
+        "--json",
+        "--markdown",
+        md.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        r["cores"].as_array().unwrap().len(),
+        1,
+        "pinned to one core"
+    );
+    let rows = r["compare"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let (street, synth) = (&rows[0]["mandat"], &rows[1]["mandat"]);
+    assert_eq!(street["frames"], 105);
+    assert_eq!(synth["frames"], 750);
+    // Five analysed frames per second of 25: one in five, the first included.
+    assert_eq!(street["frames_analysed"], 21);
+    assert_eq!(synth["frames_analysed"], 150);
+    // The street clip's small faces are found: the peer, at full resolution, finds 8.5 per frame.
+    let per_frame = street["faces_per_analysed_frame"].as_f64().unwrap();
+    assert!(per_frame > 7.5, "{per_frame} faces per analysed frame");
+    assert_eq!(synth["recall"]["found"], 13);
+    assert_eq!(synth["recall"]["appearances"], 13);
+    for row in rows {
+        assert!(row["peer"].is_null() && row["ratio_frames_per_s"].is_null());
+        let share = row["share_in_inference_and_decode"].as_f64().unwrap();
+        let ort = row["share_in_inference"].as_f64().unwrap();
+        assert!(0.3 < ort && ort < share && share <= 1.05, "{ort} {share}");
+        let stages = &row["stages_ms_per_frame"];
+        assert!(stages["decode"].as_f64().unwrap() > 0.0);
+        assert!(stages["embed_inference"].as_f64().unwrap() > 0.0);
+    }
+    let doc = std::fs::read_to_string(&md).unwrap();
+    assert!(doc.starts_with("# Bench\nprose stays\n<!-- bench:begin -->\nMeasured by"));
+    assert!(doc.contains("| street_1080p | mandat |"));
+    assert!(doc.ends_with("<!-- bench:end -->\nafter\n") && !doc.contains("\nold\n"));
+}

@@ -14,6 +14,7 @@ use mandat_law::{SystemClock, WatchEntry, Watchlist};
 use mandat_store::Template;
 use mandat_store::alerts::NewAlert;
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use super::{cpu_time, rss_bytes};
 use crate::Models;
@@ -21,8 +22,10 @@ use crate::Models;
 /// The threshold both sides match at: SFace's published cosine (the peer's `--threshold`).
 pub const THRESHOLD: f32 = 0.363;
 
-/// The peer script, carried in the binary so `mandat bench` needs no checkout.
+/// The peer script and its pinned requirements, carried in the binary so `mandat bench` needs no
+/// checkout.
 const PEER_PY: &str = include_str!("../../../../scripts/bench/peer.py");
+const PEER_REQUIREMENTS: &str = include_str!("../../../../scripts/bench/requirements-peer.txt");
 
 /// The same scope for every camera: one permit over the given templates.
 pub struct FixedScope(pub WatchlistView);
@@ -158,6 +161,8 @@ pub struct Run {
     pub frames_per_s: f64,
     pub faces_detected_per_s: f64,
     pub faces_embedded_per_s: f64,
+    /// The detector's recall, comparable across the two: faces found per frame it looked at.
+    pub faces_per_analysed_frame: f64,
     pub cpu_ms_per_frame: f64,
     pub recall: Option<Recall>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -228,6 +233,8 @@ pub fn mandat(
         frames_per_s: frames as f64 / seconds,
         faces_detected_per_s: stages.faces_detected as f64 / seconds,
         faces_embedded_per_s: stages.faces_embedded as f64 / seconds,
+        faces_per_analysed_frame: stages.faces_detected as f64
+            / health.frames_processed.max(1) as f64,
         cpu_ms_per_frame: 1e3 * cpu / frames.max(1) as f64,
         recall: truth.map(|t| t.score(&hits)),
         stages: Some(stages),
@@ -235,12 +242,62 @@ pub fn mandat(
     })
 }
 
-/// Where the peer's Python lives unless `--peer-python` says otherwise: the virtual environment that
-/// `scripts/bench/setup-peer.sh` makes in mandat's cache.
-pub fn default_peer_python() -> Result<PathBuf> {
-    Ok(mandat_models::Store::from_env()?
-        .root()
-        .join("peer-venv/bin/python"))
+/// The peer's Python: `--peer-python` if given, else a virtual environment in mandat's cache with
+/// the pinned opencv-python-headless and numpy, made here on first use (pip, `--require-hashes`).
+pub fn peer_python(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = given {
+        if !p.is_file() {
+            bail!("--peer-python {}: no such file", p.display());
+        }
+        return Ok(p.to_path_buf());
+    }
+    let venv = mandat_models::Store::from_env()?.root().join("peer-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join(".requirements.sha256");
+    let want = hex::encode(sha2::Sha256::digest(PEER_REQUIREMENTS.as_bytes()));
+    if python.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == want) {
+        return Ok(python);
+    }
+    eprintln!(
+        "bench: installing the peer (OpenCV YuNet + SFace, pinned by sha256) into {}",
+        venv.display()
+    );
+    let _ = std::fs::remove_dir_all(&venv);
+    let run = |cmd: &mut Command, what: &str| -> Result<()> {
+        let out = cmd
+            .output()
+            .with_context(|| format!("{what}: cannot start it"))?;
+        if !out.status.success() {
+            bail!(
+                "{what} failed: {}. The peer needs Python 3.11 with venv and pip, and PyPI once; \
+                 or pass --peer-python, or --no-peer",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    };
+    run(
+        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        "python3 -m venv",
+    )?;
+    let req = venv.join("requirements-peer.txt");
+    std::fs::write(&req, PEER_REQUIREMENTS).context("writing the peer's requirements")?;
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--require-hashes",
+                "-r",
+            ])
+            .arg(&req),
+        "pip install of the peer's pinned requirements",
+    )?;
+    std::fs::write(&stamp, &want).context("writing the peer's stamp")?;
+    Ok(python)
 }
 
 /// The peer on one video, in a child process that inherits this process's cores.
@@ -252,13 +309,6 @@ pub fn peer(
     data: &Path,
     with_watchlist: bool,
 ) -> Result<Run> {
-    if !python.is_file() {
-        bail!(
-            "the peer's Python ({}) is missing: run scripts/bench/setup-peer.sh, which installs the \
-             pinned opencv-python-headless and numpy there, or pass --no-peer",
-            python.display()
-        );
-    }
     let script = std::env::temp_dir().join(format!("mandat-peer-{}.py", std::process::id()));
     std::fs::write(&script, PEER_PY).context("writing the peer script to the temp directory")?;
     let mut cmd = Command::new(python);
@@ -330,6 +380,7 @@ pub fn peer(
         frames_per_s: p.frames as f64 / p.seconds,
         faces_detected_per_s: p.faces_embedded as f64 / p.seconds,
         faces_embedded_per_s: p.faces_embedded as f64 / p.seconds,
+        faces_per_analysed_frame: p.faces_embedded as f64 / p.frames.max(1) as f64,
         cpu_ms_per_frame: p.cpu_ms_per_frame,
         recall,
         stages: None,

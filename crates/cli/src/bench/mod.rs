@@ -60,8 +60,8 @@ pub struct BenchArgs {
     /// docs/benchmarks.md.
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
-    /// The peer's Python (default: the virtual environment scripts/bench/setup-peer.sh makes in
-    /// mandat's cache).
+    /// The peer's Python (default: a virtual environment in mandat's cache with the pinned
+    /// opencv-python-headless and numpy of scripts/bench/requirements-peer.txt, made on first use).
     #[arg(long)]
     peer_python: Option<PathBuf>,
     /// Leave the peer out (then no ratios).
@@ -175,7 +175,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let models = Models::load(&args.pipeline)?;
     if let Some(seconds) = args.soak {
         let r = scale::soak(&models, &data, &args.engine, &args.pipeline, seconds)?;
-        let report = json!({"machine": machine(), "cores": cores, "soak": r});
+        let report = json!({
+            "mandat": env!("CARGO_PKG_VERSION"),
+            "machine": machine(),
+            "cores": cores,
+            "engine": args.engine.describe(&args.pipeline),
+            "soak": r,
+        });
         return print(&args, &report);
     }
     let sections: Vec<Section> = if args.only.is_empty() {
@@ -250,9 +256,10 @@ fn print(args: &BenchArgs, report: &Value) -> Result<()> {
 fn compare(args: &BenchArgs, models: &Models, data: &std::path::Path) -> Result<Value> {
     let watchlist = e2e::enrol_watchlist(models, data)?;
     let truth = e2e::Truth::load(data)?;
-    let python = match &args.peer_python {
-        Some(p) => p.clone(),
-        None => e2e::default_peer_python()?,
+    let python = if args.no_peer {
+        PathBuf::new()
+    } else {
+        e2e::peer_python(args.peer_python.as_deref())?
     };
     let cfg = args.engine.config(&args.pipeline, args.cores);
     let mut rows = Vec::new();
@@ -288,6 +295,7 @@ fn compare(args: &BenchArgs, models: &Models, data: &std::path::Path) -> Result<
             "ratio_frames_per_s": ratio(|r| r.frames_per_s),
             "ratio_cpu_per_frame": ratio(|r| r.cpu_ms_per_frame),
             "ratio_faces_detected_per_s": ratio(|r| r.faces_detected_per_s),
+            "ratio_faces_per_analysed_frame": ratio(|r| r.faces_per_analysed_frame),
             "share_in_inference": st.inference_ms() / cpu,
             "share_in_inference_and_decode": (st.inference_ms() + st.decode_ms) / cpu,
             "stages_ms_per_frame": per_frame(&st, ours.frames),
@@ -359,7 +367,7 @@ fn markdown(r: &Value) -> String {
     ));
     if let Some(rows) = r["compare"].as_array() {
         out.push_str("### mandat and the peer (OpenCV YuNet + SFace), same video, same cores\n\n");
-        out.push_str("| video | | frames/s | faces detected/s | faces embedded/s | CPU ms/frame | recall of watchlist appearances | false alerts |\n|---|---|---|---|---|---|---|---|\n");
+        out.push_str("| video | | frames/s | frames analysed | faces per analysed frame | faces detected/s | faces embedded/s | CPU ms/frame | recall of watchlist appearances | false alerts |\n|---|---|---|---|---|---|---|---|---|---|\n");
         for row in rows {
             for side in ["mandat", "peer"] {
                 let s = &row[side];
@@ -377,22 +385,27 @@ fn markdown(r: &Value) -> String {
                     s["recall"]["false_hits"].to_string()
                 };
                 out.push_str(&format!(
-                    "| {} | {side} | {} | {} | {} | {} | {recall} | {false_hits} |\n",
+                    "| {} | {side} | {} | {}/{} | {} | {} | {} | {} | {recall} | {false_hits} |\n",
                     row["video"].as_str().unwrap_or("?"),
                     f(&s["frames_per_s"], 1),
+                    s["frames_analysed"],
+                    s["frames"],
+                    f(&s["faces_per_analysed_frame"], 2),
                     f(&s["faces_detected_per_s"], 1),
                     f(&s["faces_embedded_per_s"], 1),
                     f(&s["cpu_ms_per_frame"], 1),
                 ));
             }
             out.push_str(&format!(
-                "| {} | **mandat / peer** | **{}×** | {}× | | {}× | | |\n",
+                "| {} | **mandat / peer** | **{}×** | | {}× | {}× | | {}× | | |\n",
                 row["video"].as_str().unwrap_or("?"),
                 f(&row["ratio_frames_per_s"], 2),
+                f(&row["ratio_faces_per_analysed_frame"], 2),
                 f(&row["ratio_faces_detected_per_s"], 2),
                 f(&row["ratio_cpu_per_frame"], 2),
             ));
         }
+        out.push_str("\nfalse alerts: mandat's alerts, and the peer's frames with a hit, outside every appearance of the person matched. Both match at cosine 0.363.\n");
         out.push_str("\n### Where mandat's CPU time goes (ms per frame of video)\n\n");
         out.push_str("| video | decode | scope | detect (in ORT) | track | align | embed (in ORT) | match | alert | in ORT | in ORT + decode |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
         for row in rows {
@@ -471,14 +484,25 @@ fn markdown(r: &Value) -> String {
     if !r["soak"].is_null() {
         let s = &r["soak"];
         out.push_str(&format!(
-            "### Soak\n\n{}: RSS {} MiB after warm-up, {} MiB at the end ({} MiB, {} %); {} frames analysed, {} dropped.\n\n",
+            "{}: RSS {} MiB after the warm-up, {} MiB at the end ({} MiB, {} %). Peak of the first half {} MiB, of the second half {} MiB ({} %). {} frames in, {} analysed, {} dropped because they were due while the core was busy.\n\nRSS (MiB) every 30 s: {}\n",
             s["scenario"].as_str().unwrap_or(""),
             f(&s["rss_start_mib"], 0),
             f(&s["rss_end_mib"], 0),
             f(&s["rss_growth_mib"], 1),
             f(&s["rss_growth_pct"], 1),
+            f(&s["rss_peak_first_half_mib"], 0),
+            f(&s["rss_peak_second_half_mib"], 0),
+            f(&s["rss_peak_growth_pct"], 1),
+            s["frames_in"],
             s["frames_analysed"],
             s["frames_dropped"],
+            s["rss_samples_s_mib"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| Some(format!("{:.0}", v[1].as_f64()?)))
+                .collect::<Vec<_>>()
+                .join(", "),
         ));
     }
     out

@@ -127,12 +127,30 @@ pub fn soak(
     let rss_end = rss_mib();
     let h = e.health();
     e.stop();
+    // Growth is judged between the halves of the run: the peak of the second half against the peak
+    // of the first, so a leak shows as a rising peak and a working set that breathes does not.
+    let points: Vec<(f64, f64)> = samples
+        .iter()
+        .filter_map(|v| Some((v[0].as_f64()?, v[1].as_f64()?)))
+        .collect();
+    let half = end.as_secs_f64() / 2.0;
+    let peak = |keep: &dyn Fn(f64) -> bool| {
+        points
+            .iter()
+            .filter(|(t, _)| keep(*t))
+            .map(|(_, r)| *r)
+            .fold(f64::NAN, f64::max)
+    };
+    let (first, second) = (peak(&|t| t <= half), peak(&|t| t > half));
     Ok(json!({
         "scenario": format!("4 cameras replaying {VIDEO} in a loop at real-time pace for {} s", end.as_secs()),
         "rss_start_mib": rss_start,
         "rss_end_mib": rss_end,
         "rss_growth_mib": rss_end - rss_start,
         "rss_growth_pct": 100.0 * (rss_end - rss_start) / rss_start.max(1e-9),
+        "rss_peak_first_half_mib": first,
+        "rss_peak_second_half_mib": second,
+        "rss_peak_growth_pct": 100.0 * (second - first) / first,
         "rss_samples_s_mib": samples,
         "frames_in": total(&h, |h| h.frames_in),
         "frames_analysed": total(&h, |h| h.frames_processed),
