@@ -628,6 +628,7 @@ pub fn report(r: &ReportArgs) -> Result<EvaluationReport> {
             ))
         ),
         model_card: model_card(
+            a.pipeline.device,
             lfw.blufr.images.len(),
             failures_lfw,
             utk.len(),
@@ -677,13 +678,21 @@ pub fn report(r: &ReportArgs) -> Result<EvaluationReport> {
 type Blufr_ = mandat_reports::evaluation::Blufr;
 
 fn model_card(
+    device: mandat_face::Device,
     lfw_images: usize,
     lfw_failures: usize,
     utk_images: usize,
     utk_failures: usize,
 ) -> Result<ModelCard> {
+    // The runtime that ran: the GPU build only for --device cuda.
+    let gpu = matches!(device, mandat_face::Device::Cuda(_));
     let models = MANIFEST
         .iter()
+        .filter(|m| match m.id {
+            ModelId::OnnxRuntime => !gpu,
+            ModelId::OnnxRuntimeGpu => gpu,
+            _ => true,
+        })
         .map(|m| {
             Ok(ModelEntry {
                 id: m.id.as_str().into(),

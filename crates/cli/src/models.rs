@@ -67,6 +67,7 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
                         "sha256": s.final_sha256().unwrap_or("unsupported platform"),
                         "source_sha256": s.source_sha256().unwrap_or("unsupported platform"),
                         "prepared": s.prepared.map(|p| p.what),
+                        "optional": s.optional,
                         "path": path,
                         "status": status,
                     })

@@ -91,17 +91,26 @@ fn every_command_has_help() {
 fn models_verify_and_list() {
     let o = mandat(&["models", "verify"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).matches(" ok ").count(), 3);
+    let out = stdout(&o);
+    // The GPU runtime is verified only where it was fetched (`models fetch --gpu`).
+    let gpu = out.contains("onnxruntime-gpu");
+    assert_eq!(out.matches(" ok ").count(), if gpu { 4 } else { 3 });
     let o = mandat(&["models", "list", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     for r in rows {
         for key in ["name", "role", "package", "licence", "sha256", "path"] {
             assert!(
                 r[key].as_str().is_some_and(|s| !s.is_empty()),
                 "{key} in {r}"
             );
+        }
+        let optional = r["optional"].as_bool().unwrap();
+        assert_eq!(optional, r["name"] == "onnxruntime-gpu");
+        if optional && !gpu {
+            assert!(r["status"].as_str().unwrap().contains("models fetch --gpu"));
+            continue;
         }
         assert_eq!(r["status"], "ok");
         assert!(Path::new(r["licence_file"].as_str().unwrap()).is_file());
