@@ -270,6 +270,15 @@ impl Models {
         })
     }
 
+    /// The same models as the live engine takes them.
+    pub fn engine(&self) -> mandat_engine::Models {
+        mandat_engine::Models {
+            runtime: self.runtime.clone(),
+            detector: self.detector.clone(),
+            embedder: self.embedder.clone(),
+        }
+    }
+
     pub fn pipeline(&self, args: &PipelineArgs) -> Result<Pipeline> {
         Pipeline::new(
             &self.runtime,

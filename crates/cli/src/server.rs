@@ -158,11 +158,7 @@ async fn run_server(
         &args.pipeline,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
-    let engine_models = mandat_engine::Models {
-        runtime: models.runtime.clone(),
-        detector: models.detector.clone(),
-        embedder: models.embedder.clone(),
-    };
+    let engine_models = models.engine();
     let n_cams = specs.len();
     let engine = Arc::new(
         Engine::start(

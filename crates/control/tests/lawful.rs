@@ -576,19 +576,7 @@ async fn unreviewed_alerts_expire_and_purges_take_their_reviews() {
             .urgent_start(&officer(), &id, ORIGIN)
             .await
             .unwrap();
-        let alert = |n: &str| mandat_store::alerts::NewAlert {
-            id: n.into(),
-            permit: id.clone(),
-            person: "p1".into(),
-            camera: "cam-1".into(),
-            captured_at: t0(),
-            frame_index: 1,
-            score: 0.7,
-            threshold: 0.4,
-            watchlist_version: "0".repeat(64),
-            crop_jpeg: b"crop".to_vec(),
-            frame_jpeg: b"frame".to_vec(),
-        };
+        let alert = |n: &str| hit(n, &id);
         e.control.raise_alert(alert("A-old")).await.unwrap();
         e.control
             .review(

@@ -97,25 +97,6 @@ pub struct StageTimes {
 }
 
 impl StageTimes {
-    /// What was added since `base`, an earlier snapshot of the same engine.
-    pub fn minus(&self, base: &StageTimes) -> StageTimes {
-        StageTimes {
-            decode_ms: self.decode_ms - base.decode_ms,
-            scope_ms: self.scope_ms - base.scope_ms,
-            detect_prepare_ms: self.detect_prepare_ms - base.detect_prepare_ms,
-            detect_inference_ms: self.detect_inference_ms - base.detect_inference_ms,
-            detect_decode_ms: self.detect_decode_ms - base.detect_decode_ms,
-            track_ms: self.track_ms - base.track_ms,
-            align_ms: self.align_ms - base.align_ms,
-            embed_inference_ms: self.embed_inference_ms - base.embed_inference_ms,
-            embed_other_ms: self.embed_other_ms - base.embed_other_ms,
-            match_ms: self.match_ms - base.match_ms,
-            alert_ms: self.alert_ms - base.alert_ms,
-            faces_detected: self.faces_detected - base.faces_detected,
-            faces_embedded: self.faces_embedded - base.faces_embedded,
-        }
-    }
-
     /// CPU time inside ONNX Runtime.
     pub fn inference_ms(&self) -> f64 {
         self.detect_inference_ms + self.embed_inference_ms

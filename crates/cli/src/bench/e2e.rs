@@ -180,15 +180,11 @@ pub fn mandat(
     truth: Option<&Truth>,
 ) -> Result<Run> {
     let sink = Arc::new(Collect::default());
-    let engine_models = mandat_engine::Models {
-        runtime: models.runtime.clone(),
-        detector: models.detector.clone(),
-        embedder: models.embedder.clone(),
-    };
-    // Models load and warm up inside start; the clock starts after.
+    // Models load and warm up inside start; the clock starts after. The engine is fresh, so its
+    // stage totals are this run's.
     let engine = Engine::start(
         cfg,
-        &engine_models,
+        &models.engine(),
         vec![CameraSpec {
             id: "bench".into(),
             source: SourceSpec::File {
@@ -202,7 +198,6 @@ pub fn mandat(
         Arc::new(SystemClock),
     )?;
     let (cpu0, t0) = (cpu_time(), Instant::now());
-    let base = engine.stages();
     if !engine.wait_done(Duration::from_secs(600)) {
         bail!(
             "the engine did not finish {} within 10 minutes",
@@ -211,7 +206,7 @@ pub fn mandat(
     }
     let (seconds, cpu) = (t0.elapsed().as_secs_f64(), cpu_time() - cpu0);
     let health = engine.health().remove(0);
-    let stages = engine.stages().minus(&base);
+    let stages = engine.stages();
     engine.stop();
     if let Some(e) = &health.last_error {
         bail!("the engine reported an error on {}: {e}", video.display());

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use mandat_control::WatchlistView;
 use mandat_engine::{CameraHealth, CameraSpec, Engine, SourceSpec};
 use mandat_law::SystemClock;
 use serde_json::{Value, json};
@@ -31,21 +32,17 @@ fn cameras(data: &Path, n: usize) -> Vec<CameraSpec> {
 fn start(
     models: &Models,
     data: &Path,
+    watchlist: &WatchlistView,
     engine: &EngineArgs,
     pipeline: &PipelineArgs,
     n: usize,
 ) -> Result<Engine> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let watchlist = enrol_watchlist(models, data)?;
     Ok(Engine::start(
         engine.config(pipeline, cores),
-        &mandat_engine::Models {
-            runtime: models.runtime.clone(),
-            detector: models.detector.clone(),
-            embedder: models.embedder.clone(),
-        },
+        &models.engine(),
         cameras(data, n),
-        Arc::new(FixedScope(watchlist)),
+        Arc::new(FixedScope(watchlist.clone())),
         Arc::new(Collect::default()),
         Arc::new(SystemClock),
     )?)
@@ -65,15 +62,16 @@ pub fn scaling(
     pipeline: &PipelineArgs,
     dur: Duration,
 ) -> Result<Value> {
+    let watchlist = enrol_watchlist(models, data)?;
     // The engine's own memory (models, sessions) with no camera, so what each camera adds shows.
-    let idle = start(models, data, engine, pipeline, 0)?;
+    let idle = start(models, data, &watchlist, engine, pipeline, 0)?;
     std::thread::sleep(Duration::from_millis(500));
     let rss_engine = rss_mib();
     idle.stop();
     let mut steps = Vec::new();
     let (mut prev_n, mut prev_rss) = (0usize, rss_engine);
     for n in [1usize, 2, 4, 8] {
-        let e = start(models, data, engine, pipeline, n)?;
+        let e = start(models, data, &watchlist, engine, pipeline, n)?;
         std::thread::sleep(Duration::from_secs(3));
         let (h0, t0) = (e.health(), Instant::now());
         std::thread::sleep(dur);
@@ -113,7 +111,8 @@ pub fn soak(
     pipeline: &PipelineArgs,
     seconds: u64,
 ) -> Result<Value> {
-    let e = start(models, data, engine, pipeline, 4)?;
+    let watchlist = enrol_watchlist(models, data)?;
+    let e = start(models, data, &watchlist, engine, pipeline, 4)?;
     let t0 = Instant::now();
     let warm = Duration::from_secs((seconds / 10).clamp(5, 60));
     let end = Duration::from_secs(seconds.max(10));
