@@ -315,6 +315,16 @@ pub fn verify(entries: &[Entry], checkpoints: &[Checkpoint], key: &VerifyingKey)
         if e.compute_hash() != e.hash {
             return broken("its content does not match its hash: it was edited".into());
         }
+        // The store never writes an entry dated before the one it follows, so time going backwards
+        // means a clock set back (which the server refuses) or a rewritten log.
+        if let Some(p) = prev
+            && e.at < p.at
+        {
+            return broken(format!(
+                "its time ({}) is before the entry before it ({}): time went backwards",
+                e.at, p.at
+            ));
+        }
         prev = Some(e);
     }
     let hex_key = hex::encode(key.to_bytes());
@@ -353,6 +363,70 @@ pub fn verify(entries: &[Entry], checkpoints: &[Checkpoint], key: &VerifyingKey)
         checkpoints: checkpoints.len(),
         unsigned_tail: entries.len() as u64 - last_signed,
     }
+}
+
+/// Verify as [`verify`] does, and also against an anchor: a signed chain head kept outside the host
+/// (in an IMY notification, or a witness file on other storage). Whoever can write the database can
+/// delete the newest entries together with their checkpoints, and the rest still verifies; the
+/// anchor says how long the log was and what its head was, so such a cut is caught.
+pub fn verify_anchored(
+    entries: &[Entry],
+    checkpoints: &[Checkpoint],
+    key: &VerifyingKey,
+    anchor: &Checkpoint,
+) -> Verdict {
+    if anchor.key != hex::encode(key.to_bytes()) || !anchor.verify_with(key) {
+        return Verdict::Broken {
+            seq: anchor.seq,
+            reason: "the anchor's signature does not verify with the trusted public key".into(),
+        };
+    }
+    let verdict = verify(entries, checkpoints, key);
+    if matches!(verdict, Verdict::Broken { .. }) {
+        return verdict;
+    }
+    match entries.get((anchor.seq as usize).wrapping_sub(1)) {
+        None => Verdict::Broken {
+            seq: anchor.seq,
+            reason: format!(
+                "the anchor records {} entries but the log holds {}: entries after the anchor are missing",
+                anchor.seq,
+                entries.len()
+            ),
+        },
+        Some(e) if e.hash != anchor.hash || e.at > anchor.at => Verdict::Broken {
+            seq: anchor.seq,
+            reason:
+                "the entry at the anchor is not the one the anchor recorded: the log was rewritten"
+                    .into(),
+        },
+        Some(_) => verdict,
+    }
+}
+
+/// The newest anchor (highest sequence number) in a witness file or an anchor list: one JSON
+/// checkpoint per line; blank lines and lines of other records are skipped, a malformed
+/// checkpoint line is an error.
+pub fn newest_anchor(text: &str) -> Result<Option<Checkpoint>, String> {
+    let mut newest: Option<Checkpoint> = None;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: not JSON: {e}", i + 1))?;
+        let Some(obj) = v.as_object() else { continue };
+        if !obj.contains_key("signature") {
+            continue;
+        }
+        let c: Checkpoint =
+            serde_json::from_value(v).map_err(|e| format!("line {}: not an anchor: {e}", i + 1))?;
+        if newest.as_ref().is_none_or(|n| c.seq > n.seq) {
+            newest = Some(c);
+        }
+    }
+    Ok(newest)
 }
 
 #[cfg(test)]
@@ -497,6 +571,75 @@ mod tests {
             assert!(err.to_string().contains("chmod 600"));
         }
         assert!(format!("{k:?}").starts_with("AuditKey(public "));
+    }
+
+    #[test]
+    fn time_going_backwards_is_caught() {
+        let k = key();
+        let (mut e, _) = log(5, 5);
+        // Rewritten consistently (hashes and a fresh signature) but with an entry dated earlier.
+        e[3].at = e[1].at - 1;
+        for i in 3..5 {
+            let prev = e[i - 1].hash.clone();
+            e[i].prev_hash = prev;
+            e[i].hash = e[i].compute_hash();
+        }
+        let c = vec![Checkpoint::sign(&k, e.last().unwrap(), 0)];
+        match verify(&e, &c, &vk()) {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, 4);
+                assert!(reason.contains("backwards"), "{reason}");
+            }
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cut_tail_with_its_checkpoints_is_caught_only_against_an_anchor() {
+        let (e, c) = log(10, 1);
+        let anchor = c.last().unwrap().clone();
+        // The insider deletes the newest three entries and their checkpoints: still "intact" alone.
+        let (cut_e, cut_c) = (e[..7].to_vec(), c[..7].to_vec());
+        assert!(matches!(
+            verify(&cut_e, &cut_c, &vk()),
+            Verdict::Intact { entries: 7, .. }
+        ));
+        match verify_anchored(&cut_e, &cut_c, &vk(), &anchor) {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, 10);
+                assert!(reason.contains("missing"), "{reason}");
+            }
+            v => panic!("{v:?}"),
+        }
+        assert!(matches!(
+            verify_anchored(&e, &c, &vk(), &anchor),
+            Verdict::Intact { entries: 10, .. }
+        ));
+        // An older anchor is fine against a longer log.
+        assert!(matches!(
+            verify_anchored(&e, &c, &vk(), &c[4]),
+            Verdict::Intact { .. }
+        ));
+        // A forged anchor (another key) proves nothing.
+        let forged = Checkpoint::sign(&AuditKey::from_bytes([9; 32]), &e[6], 0);
+        assert!(matches!(
+            verify_anchored(&cut_e, &cut_c, &vk(), &forged),
+            Verdict::Broken { .. }
+        ));
+    }
+
+    #[test]
+    fn the_newest_anchor_is_read_from_a_witness_file() {
+        let (_, c) = log(5, 1);
+        let mut text = String::from("\n");
+        for cp in [&c[1], &c[4], &c[2]] {
+            text.push_str(&serde_json::to_string(cp).unwrap());
+            text.push('\n');
+        }
+        assert_eq!(newest_anchor(&text).unwrap().unwrap().seq, 5);
+        assert_eq!(newest_anchor("").unwrap(), None);
+        assert!(newest_anchor("{\"signature\": 1}").is_err());
+        assert!(newest_anchor("not json").is_err());
     }
 
     proptest! {

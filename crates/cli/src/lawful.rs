@@ -1,6 +1,10 @@
-//! The lawful-use commands: `init`, `login`, `user`, `camera`, `permit`, `person`, `audit`, `tick`.
-//! Every command that acts does so as the user logged in with `mandat login`; there is no flag to act
-//! as someone else. Refusals name the legal rule behind them.
+//! The lawful-use commands: `init`, `login`, `logout`, `whoami`, `user`, `session`, `camera`,
+//! `permit`, `person`, `audit`, `imy`, `subjects`, `report`, `tick`. Every command that acts does so
+//! as the user logged in with `mandat login`; there is no flag to act as someone else. Refusals name
+//! the legal rule behind them.
+//!
+//! Secrets and free text never go on the command line, where `ps` and shell histories show them:
+//! stream URLs, reasons and notes come from a file, standard input or a prompt.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -16,13 +20,17 @@ use serde_json::json;
 
 use crate::{Models, PipelineArgs};
 
-/// Where mandat keeps its database and keys. Each path can be set on its own, so the keys can live
-/// apart from the database.
+/// Where mandat keeps its database and keys. The keys live apart from the data by default, so a copy
+/// of the data directory (a backup, a stolen disk image) holds no key to open it.
 #[derive(Args, Clone, Debug)]
 pub struct Paths {
-    /// Directory for the default database, keys and CLI session.
+    /// Directory for the default database and CLI session (made private, mode 700).
     #[arg(long, env = "MANDAT_HOME", global = true)]
     pub home: Option<PathBuf>,
+    /// Directory of the master and audit keys (mode 700). Default: beside the data directory,
+    /// `<home>-keys` when --home is given, else `$XDG_CONFIG_HOME/mandat/keys`.
+    #[arg(long, env = "MANDAT_KEYS", global = true)]
+    pub keys: Option<PathBuf>,
     /// Database URL: sqlite://FILE (the default, under --home) or postgres://...
     #[arg(long, env = "MANDAT_DB", global = true)]
     pub db: Option<String>,
@@ -37,9 +45,10 @@ pub struct Paths {
     #[arg(long, env = "MANDAT_SESSION", global = true)]
     pub session: Option<PathBuf>,
     /// Jurisdiction profile: se-2026 (Sweden as enacted) or se-court-for-all (the proposed reform).
+    /// `init` stores it in the database; a process under another profile is refused.
     #[arg(
         long,
-        env = "MANDAT_PROFILE_LAW",
+        env = "MANDAT_JURISDICTION",
         default_value = "se-2026",
         global = true
     )]
@@ -61,15 +70,37 @@ impl Paths {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.home().join("mandat.db").display()))
     }
+    /// The key directory: never inside the data directory unless the operator says so.
+    pub fn keys(&self) -> PathBuf {
+        if let Some(k) = &self.keys {
+            return k.clone();
+        }
+        let config = || {
+            std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("mandat/keys")
+        };
+        match &self.home {
+            Some(h) => match (h.parent(), h.file_name()) {
+                (Some(parent), Some(name)) => {
+                    parent.join(format!("{}-keys", name.to_string_lossy()))
+                }
+                _ => config(),
+            },
+            None => config(),
+        }
+    }
     pub fn master_key(&self) -> PathBuf {
         self.master_key
             .clone()
-            .unwrap_or_else(|| self.home().join("keys/master.key"))
+            .unwrap_or_else(|| self.keys().join("master.key"))
     }
     pub fn audit_key(&self) -> PathBuf {
         self.audit_key
             .clone()
-            .unwrap_or_else(|| self.home().join("keys/audit.key"))
+            .unwrap_or_else(|| self.keys().join("audit.key"))
     }
     pub fn session(&self) -> PathBuf {
         self.session
@@ -115,11 +146,20 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// List users and their roles (admins only).
+    /// List users, their roles and whether they are disabled (admins only).
     List {
         #[arg(long)]
         json: bool,
     },
+    /// Disable an account (admins, not their own): it cannot log in, and its sessions, open pages
+    /// and event streams end within a second.
+    Disable { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum SessionCommand {
+    /// End every session of an account (admins, not their own), e.g. for a lost laptop.
+    Revoke { user: String },
 }
 
 #[derive(Subcommand)]
@@ -137,9 +177,11 @@ pub enum CameraCommand {
         /// `police`, or a partner: `municipality:NAME`, `region:NAME`, `private:NAME`.
         #[arg(long, default_value = "police")]
         owner: String,
-        /// rtsp://... or a video file to replay as a camera.
+        /// A file holding the stream URL (rtsp://USER:PASSWORD@HOST/..., or a video file to replay
+        /// as a camera), or `-` for standard input. Without it the URL is asked for. Never on the
+        /// command line, where `ps` would show its password.
         #[arg(long)]
-        url: String,
+        url_file: Option<PathBuf>,
         /// Register it switched off.
         #[arg(long)]
         disabled: bool,
@@ -169,9 +211,9 @@ pub enum PermitCommand {
         grant: bool,
         #[arg(long)]
         refuse: bool,
-        /// The decision's reasons.
+        /// A file with the decision's reasons, or `-` for standard input; asked for if absent.
         #[arg(long)]
-        reasons: String,
+        reasons_file: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -180,8 +222,9 @@ pub enum PermitCommand {
     /// Stop use now.
     Stop {
         id: String,
+        /// A file with the reason, or `-` for standard input; asked for if absent.
         #[arg(long)]
-        reason: String,
+        reason_file: Option<PathBuf>,
     },
     Show {
         id: String,
@@ -251,8 +294,10 @@ pub enum SubjectsCommand {
     /// Put a notification off, with the reason notifying now would harm the purpose.
     Defer {
         id: String,
+        /// A file with the reason notifying now would harm the purpose, or `-` for standard
+        /// input; asked for if absent.
         #[arg(long)]
-        reason: String,
+        reason_file: Option<PathBuf>,
         /// New due date, UTC (2026-12-01T00:00:00Z).
         #[arg(long)]
         until: String,
@@ -298,7 +343,12 @@ pub fn subjects(paths: Paths, cmd: SubjectsCommand) -> Result<()> {
                     );
                 }
             }
-            SubjectsCommand::Defer { id, reason, until } => {
+            SubjectsCommand::Defer {
+                id,
+                reason_file,
+                until,
+            } => {
+                let reason = read_text(reason_file.as_deref(), "the reason for deferring")?;
                 let until = mandat_law::Timestamp::parse_rfc3339(&until).with_context(|| {
                     format!("--until {until:?}: give a UTC time such as 2026-12-01T00:00:00Z")
                 })?;
@@ -349,8 +399,7 @@ pub fn report(paths: Paths, cmd: ReportCommand) -> Result<()> {
         };
         match out {
             Some(path) => {
-                std::fs::write(&path, &bytes)
-                    .with_context(|| format!("writing {}", path.display()))?;
+                write_private(&path, &bytes)?;
                 eprintln!("wrote {}", path.display());
             }
             None if format == "pdf" => anyhow::bail!("a PDF needs --out FILE"),
@@ -391,8 +440,7 @@ pub fn imy(paths: Paths, cmd: ImyCommand) -> Result<()> {
                 let rec = c.imy_notification(&actor, &id).await?;
                 match pdf {
                     Some(path) => {
-                        std::fs::write(&path, mandat_reports::imy_pdf(&rec))
-                            .with_context(|| format!("writing {}", path.display()))?;
+                        write_private(&path, mandat_reports::imy_pdf(&rec))?;
                         eprintln!("wrote {}", path.display());
                     }
                     None => println!("{}", mandat_reports::imy_json(&rec)),
@@ -415,7 +463,9 @@ pub fn imy(paths: Paths, cmd: ImyCommand) -> Result<()> {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Verify the audit log offline: the hash chain and the signed checkpoints.
+    /// Verify the audit log offline: the hash chain, the signed checkpoints, time never going
+    /// backwards, and the newest anchor kept outside the host. Reads files only; no server, no key
+    /// but the public one.
     Verify {
         /// An export written by `mandat audit export` (instead of the database).
         #[arg(long, conflicts_with = "db")]
@@ -423,9 +473,15 @@ pub enum AuditCommand {
         /// Database URL to read (read-only). Defaults to the configured database.
         #[arg(long)]
         db: Option<String>,
-        /// The trusted public key (hex). Defaults to the one in the export, or the local audit key.
-        #[arg(long)]
-        public_key: Option<String>,
+        /// The trusted public key (hex), as `mandat init` printed it and IMY holds it. Never taken
+        /// from the log or the host: whoever can rewrite the log can also sign with a key of
+        /// their own.
+        #[arg(long, required = true)]
+        public_key: String,
+        /// The newest anchor: the witness file (`mandat serve --witness file:PATH`), or a file with
+        /// the `audit_anchor` of the latest IMY notification. Entries cut off after it are caught.
+        #[arg(long, required = true)]
+        anchor: PathBuf,
         #[arg(long)]
         json: bool,
     },
@@ -496,7 +552,10 @@ pub(crate) async fn open_store(paths: &Paths) -> Result<Arc<Store>> {
 
 pub(crate) async fn control(paths: &Paths) -> Result<Control> {
     let store = open_store(paths).await?;
-    let c = Control::new(store, Arc::new(SystemClock), paths.profile()?);
+    let profile = paths.profile()?;
+    // A process under another profile than the one `init` chose is refused.
+    store.bind_profile(profile.name).await?;
+    let c = Control::new(store, Arc::new(SystemClock), profile);
     // Deadlines act before anything else is done, even when no server runs.
     c.tick(&origin()).await?;
     Ok(c)
@@ -513,47 +572,113 @@ pub(crate) async fn logged_in(c: &Control, paths: &Paths) -> Result<Actor> {
     Ok(c.session(token.trim()).await?)
 }
 
+/// Write a file only its owner can read (mode 600, also when it existed before), never through a
+/// symbolic link: an export cannot be redirected into a place others read.
 pub(crate) fn write_private(path: &Path, text: impl AsRef<[u8]>) -> Result<()> {
     #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
-    opts.mode(0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    let mut f = opts.open(path).with_context(|| {
+        format!(
+            "writing {} (mandat never writes through a symbolic link)",
+            path.display()
+        )
+    })?;
+    #[cfg(unix)]
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making {} private", path.display()))?;
     f.write_all(text.as_ref())?;
+    f.sync_all()?;
     Ok(())
 }
 
+/// Make a directory of mandat's own private (mode 700), creating it if needed.
+pub(crate) fn private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private (mode 700)", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Free text (a reason, a stream URL) from a file, from standard input (`-`), or, with neither,
+/// from a prompt on a terminal or else standard input. Never from the command line, which `ps`
+/// shows to every user of the host.
+pub(crate) fn read_text(file: Option<&Path>, what: &str) -> Result<String> {
+    let text = match file {
+        Some(p) if p == Path::new("-") => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut s)
+                .with_context(|| format!("reading {what} from standard input"))?;
+            s
+        }
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("reading {what} from {}", p.display()))?,
+        None if std::io::stdin().is_terminal() => {
+            eprint!("{what} (one line): ");
+            std::io::stderr().flush()?;
+            let mut s = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut s)
+                .with_context(|| format!("reading {what}"))?;
+            s
+        }
+        None => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut s)
+                .with_context(|| format!("reading {what} from standard input"))?;
+            s
+        }
+    };
+    let text = text.trim().to_string();
+    if text.is_empty() {
+        bail!(
+            "{what} is empty: give it in a file (--…-file FILE), on standard input, or at the prompt"
+        );
+    }
+    Ok(text)
+}
+
+/// `mandat init` touches files directly: it makes the data directory, the keys (apart from the
+/// data) and the database with its first admin and its jurisdiction profile.
 pub fn init(paths: Paths, args: InitArgs) -> Result<()> {
     let home = paths.home();
-    std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+    private_dir(&home)?;
     let mk = paths.master_key();
     if std::env::var("MANDAT_MASTER_KEY").is_err() && !mk.exists() {
-        let default_dir = home.join("keys");
-        let created = !default_dir.exists();
-        write_private(&mk, SecretKey::random()?.to_hex())?;
-        // Only the key directory mandat made itself is closed to others; a directory the operator
-        // named is theirs to manage.
-        #[cfg(unix)]
-        if created && mk.parent() == Some(default_dir.as_path()) {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&default_dir, std::fs::Permissions::from_mode(0o700))?;
+        if mk.parent() == Some(paths.keys().as_path()) {
+            private_dir(&paths.keys())?;
         }
+        write_private(&mk, SecretKey::random()?.to_hex())?;
         eprintln!("created master key {}", mk.display());
     }
     let ak = paths.audit_key();
     if !ak.exists() {
-        if let Some(dir) = ak.parent() {
+        if ak.parent() == Some(paths.keys().as_path()) {
+            private_dir(&paths.keys())?;
+        } else if let Some(dir) = ak.parent() {
             std::fs::create_dir_all(dir)?;
         }
         AuditKey::create(&ak)?;
         eprintln!("created audit signing key {}", ak.display());
+    }
+    if mk.starts_with(&home) || ak.starts_with(&home) {
+        eprintln!(
+            "warning: a key lies inside the data directory {}: a copy of that directory then holds what it needs to undo a purge. Keep the keys apart (--keys DIR)",
+            home.display()
+        );
     }
     let password = read_password(args.password_stdin, "password for the first admin: ")?;
     runtime()?.block_on(async {
@@ -561,10 +686,15 @@ pub fn init(paths: Paths, args: InitArgs) -> Result<()> {
         c.add_user(None, &args.admin, &password, &[Role::Admin], &origin())
             .await?;
         println!(
-            "initialised {} with admin {}; audit public key {}",
+            "initialised {} (profile {}) with admin {}; keys in {}; audit public key {}",
             paths.db(),
+            c.profile().name,
             args.admin,
+            paths.keys().display(),
             c.store().audit_public_key()
+        );
+        println!(
+            "keep the audit public key where the host cannot change it (IMY has it in every notification); `mandat audit verify` needs it"
         );
         Ok(())
     })
@@ -645,23 +775,42 @@ pub fn user(paths: Paths, cmd: UserCommand) -> Result<()> {
                 if json {
                     let v: Vec<_> = users
                         .iter()
-                        .map(|(id, r)| json!({"id": id, "roles": r}))
+                        .map(|u| json!({"id": u.user, "roles": u.roles, "disabled_at": u.disabled_at}))
                         .collect();
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 } else {
-                    for (id, roles) in users {
+                    for u in users {
                         println!(
-                            "{id}\t{}",
-                            roles
+                            "{}\t{}{}",
+                            u.user,
+                            u.roles
                                 .iter()
                                 .map(|r| r.as_str())
                                 .collect::<Vec<_>>()
-                                .join(",")
+                                .join(","),
+                            u.disabled_at
+                                .map(|t| format!("\tdisabled {t}"))
+                                .unwrap_or_default()
                         );
                     }
                 }
             }
+            UserCommand::Disable { id } => {
+                c.disable_user(&actor, &id, &origin()).await?;
+                println!("disabled {id}; its sessions are ended");
+            }
         }
+        Ok(())
+    })
+}
+
+pub fn session(paths: Paths, cmd: SessionCommand) -> Result<()> {
+    let SessionCommand::Revoke { user } = cmd;
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let actor = logged_in(&c, &paths).await?;
+        let n = c.revoke_sessions(&actor, &user, &origin()).await?;
+        println!("ended {n} session(s) of {user}");
         Ok(())
     })
 }
@@ -677,12 +826,13 @@ pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
                 lat,
                 lon,
                 owner,
-                url,
+                url_file,
                 disabled,
             } => {
                 if lat.is_some() != lon.is_some() {
                     bail!("give both --lat and --lon, or neither");
                 }
+                let url = read_text(url_file.as_deref(), "the stream URL")?;
                 check_stream_url(&url)?;
                 let cam = Camera {
                     id: id.clone(),
@@ -835,10 +985,11 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
             PermitCommand::Decide {
                 id,
                 grant,
-                reasons,
+                reasons_file,
                 json,
                 ..
             } => {
+                let reasons = read_text(reasons_file.as_deref(), "the decision's reasons")?;
                 let outcome = if grant { Outcome::Grant } else { Outcome::Refuse };
                 let (p, cert) = c.decide(&actor, &id, outcome, &reasons, &o).await?;
                 if json {
@@ -864,7 +1015,8 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
                 let due = p.urgent.as_ref().map(|u| u.deadline.to_string()).unwrap_or_default();
                 println!("urgent use of permit {} started; file the application by {due}", p.id);
             }
-            PermitCommand::Stop { id, reason } => {
+            PermitCommand::Stop { id, reason_file } => {
+                let reason = read_text(reason_file.as_deref(), "the reason for stopping")?;
                 let p = c.stop(&actor, &id, &reason, &o).await?;
                 println!("permit {} stopped", p.id);
             }
@@ -955,34 +1107,33 @@ pub fn audit(paths: Paths, cmd: AuditCommand) -> Result<()> {
             export,
             db,
             public_key,
+            anchor,
             json,
         } => {
-            let (entries, cps, key_in_source) = match export {
-                Some(file) => read_export(&file)?,
+            let (entries, cps) = match export {
+                Some(file) => {
+                    let (e, c, _) = read_export(&file)?;
+                    (e, c)
+                }
                 None => {
                     let url = db.unwrap_or_else(|| paths.db());
-                    let (e, c) = runtime()?
+                    runtime()?
                         .block_on(mandat_store::read_audit_log(&url))
-                        .with_context(|| format!("reading the audit log of {url}"))?;
-                    (e, c, None)
+                        .with_context(|| format!("reading the audit log of {url}"))?
                 }
             };
-            let pinned = public_key.is_some();
-            let key_hex = match public_key.or(key_in_source) {
-                Some(k) => {
-                    if !pinned {
-                        eprintln!(
-                            "note: checking against the public key inside the export; pass --public-key with the key you trust"
-                        );
-                    }
-                    k
-                }
-                None => AuditKey::load(&paths.audit_key())
-                    .context("no --public-key given and no local audit key")?
-                    .public_hex(),
-            };
-            let key = mandat_audit::parse_public_key(&key_hex)?;
-            let verdict = mandat_audit::verify(&entries, &cps, &key);
+            let key = mandat_audit::parse_public_key(&public_key)?;
+            let text = std::fs::read_to_string(&anchor)
+                .with_context(|| format!("reading the anchor file {}", anchor.display()))?;
+            let newest = mandat_audit::newest_anchor(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", anchor.display()))?
+                .with_context(|| {
+                    format!(
+                        "{} holds no anchor: give the witness file or an IMY notification's audit_anchor",
+                        anchor.display()
+                    )
+                })?;
+            let verdict = mandat_audit::verify_anchored(&entries, &cps, &key, &newest);
             if json {
                 println!("{}", serde_json::to_string(&verdict)?);
             } else {
@@ -992,7 +1143,8 @@ pub fn audit(paths: Paths, cmd: AuditCommand) -> Result<()> {
                         checkpoints,
                         unsigned_tail,
                     } => println!(
-                        "intact: {entries} entries, {checkpoints} signed checkpoints, {unsigned_tail} entries after the last checkpoint"
+                        "intact: {entries} entries, {checkpoints} signed checkpoints, {unsigned_tail} entries after the last checkpoint; the anchor at entry {} matches",
+                        newest.seq
                     ),
                     Verdict::Broken { seq, reason } => {
                         println!("BROKEN at entry {seq}: {reason}")
@@ -1034,8 +1186,7 @@ pub fn audit(paths: Paths, cmd: AuditCommand) -> Result<()> {
             }
             match out {
                 Some(path) => {
-                    std::fs::write(&path, text)
-                        .with_context(|| format!("writing {}", path.display()))?;
+                    write_private(&path, text)?;
                     eprintln!("wrote {} entries to {}", entries.len(), path.display());
                 }
                 None => std::io::stdout().write_all(text.as_bytes())?,

@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: lawful::UserCommand,
     },
+    /// End sessions of an account (admins).
+    Session {
+        #[command(subcommand)]
+        command: lawful::SessionCommand,
+    },
     /// Register and list cameras.
     Camera {
         #[command(subcommand)]
@@ -306,6 +311,12 @@ pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 fn main() {
+    // Whatever mandat writes (the database and its WAL, keys, exports, sessions) is its user's
+    // alone, whatever umask the shell or the service manager left.
+    // SAFETY: umask only changes this process's file-creation mask; no memory is involved.
+    unsafe {
+        libc::umask(0o077);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MANDAT_LOG")
@@ -325,6 +336,7 @@ fn main() {
         Command::Logout => lawful::logout(cli.paths),
         Command::Whoami => lawful::whoami(cli.paths),
         Command::User { command } => lawful::user(cli.paths, command),
+        Command::Session { command } => lawful::session(cli.paths, command),
         Command::Camera { command } => lawful::camera(cli.paths, command),
         Command::Permit { command } => lawful::permit(cli.paths, command),
         Command::Person { command } => lawful::person(cli.paths, command),

@@ -36,8 +36,93 @@ pub struct ServeArgs {
     /// Minutes a candidate alert waits for its two reviewers before it expires.
     #[arg(long, default_value_t = 15)]
     alert_ttl_minutes: i64,
+    /// A file holding the bearer token `/metrics` asks for (mode 600). Without it, metrics are off.
+    #[arg(long, env = "MANDAT_METRICS_TOKEN_FILE")]
+    metrics_token_file: Option<PathBuf>,
+    /// Where the audit log's signed head is written, so it is kept outside the host:
+    /// `file:PATH` (append-only storage elsewhere, such as a WORM share or a file with
+    /// `chattr +a`) or `syslog` (the host's syslog, forwarded to the log server). Repeatable.
+    #[arg(long = "witness", env = "MANDAT_WITNESS", value_delimiter = ',', value_parser = parse_witness)]
+    witnesses: Vec<Witness>,
+    /// Seconds between two witness writes (one is written at start and whenever the head moved).
+    #[arg(long, default_value_t = 60)]
+    witness_every: u64,
     #[command(flatten)]
     pipeline: PipelineArgs,
+}
+
+/// Where the audit log's head is anchored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Witness {
+    File(PathBuf),
+    Syslog,
+}
+
+fn parse_witness(s: &str) -> Result<Witness, String> {
+    match s.split_once(':') {
+        Some(("file", p)) if !p.is_empty() => Ok(Witness::File(PathBuf::from(p))),
+        None if s == "syslog" => Ok(Witness::Syslog),
+        _ => Err(format!("{s:?}: use file:PATH or syslog")),
+    }
+}
+
+impl Witness {
+    /// Append one anchor line. A file is opened for appending only, never through a symbolic
+    /// link, and created readable by this user alone.
+    fn write(&self, line: &str) -> Result<()> {
+        match self {
+            Witness::File(path) => {
+                use std::io::Write;
+                #[cfg(unix)]
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut o = std::fs::OpenOptions::new();
+                o.append(true).create(true);
+                #[cfg(unix)]
+                o.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+                let mut f = o
+                    .open(path)
+                    .with_context(|| format!("opening the witness file {}", path.display()))?;
+                writeln!(f, "{line}")?;
+                f.sync_all()?;
+                Ok(())
+            }
+            Witness::Syslog => {
+                let msg = std::ffi::CString::new(format!("mandat-audit-anchor {line}"))?;
+                // SAFETY: both strings are NUL-terminated and live across the call; "%s" makes
+                // syslog read exactly one string argument.
+                unsafe {
+                    libc::openlog(c"mandat".as_ptr(), libc::LOG_PID, libc::LOG_AUTHPRIV);
+                    libc::syslog(libc::LOG_NOTICE, c"%s".as_ptr(), msg.as_ptr());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Write the audit log's head to every witness now and then, when it moved since the last write.
+async fn anchor_loop(store: Arc<mandat_store::Store>, witnesses: Vec<Witness>, every: Duration) {
+    let mut last = 0;
+    loop {
+        match store.audit_head().await {
+            Ok(Some(head)) if head.seq > last => {
+                let line = serde_json::to_string(&head).unwrap_or_default();
+                let mut all = true;
+                for w in &witnesses {
+                    if let Err(e) = w.write(&line) {
+                        tracing::error!("audit anchor not written to {w:?}: {e:#}");
+                        all = false;
+                    }
+                }
+                if all {
+                    last = head.seq;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("audit anchor: cannot read the log's head: {e}"),
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 #[derive(Args, Clone)]
@@ -83,15 +168,17 @@ pub enum AlertsCommand {
         confirm: bool,
         #[arg(long)]
         reject: bool,
-        /// Required with --reject.
-        #[arg(long, default_value = "")]
-        reason: String,
+        /// A file with the reason (needed to reject), or `-` for standard input; with --reject and
+        /// no file it is asked for.
+        #[arg(long)]
+        reason_file: Option<PathBuf>,
     },
     /// Act on a verified alert (operators).
     Dispatch {
         id: String,
-        #[arg(long, default_value = "")]
-        note: String,
+        /// A file with a note for the record, or `-` for standard input.
+        #[arg(long)]
+        note_file: Option<PathBuf>,
     },
     /// Follow new alerts and changes as they happen (reads the database; no server needed).
     Watch {
@@ -118,6 +205,8 @@ async fn run_server(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let store = open_store(paths).await?;
+    // The profile `init` chose; a server started under another one is refused.
+    store.bind_profile(paths.profile()?.name).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(1)));
     scope.reload(&store).await;
@@ -138,6 +227,13 @@ async fn run_server(
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
+    if !args.witnesses.is_empty() {
+        tokio::spawn(anchor_loop(
+            store.clone(),
+            args.witnesses.clone(),
+            Duration::from_secs(args.witness_every.max(1)),
+        ));
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     let raiser = control.clone();
     tokio::spawn(async move {
@@ -172,9 +268,23 @@ async fn run_server(
         .context("starting the engine")?,
     );
     let health_engine = engine.clone();
-    let state =
+    let mut state =
         mandat_web::AppState::new(control.clone(), Arc::new(move || health_engine.health()))?
             .with_default_threshold(crate::face::DEFAULT_THRESHOLD);
+    if let Some(file) = &args.metrics_token_file {
+        mandat_audit::check_private(file).map_err(|e| {
+            anyhow::anyhow!("{}", e.to_string().replace("audit key", "metrics token"))
+        })?;
+        let token = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the metrics token {}", file.display()))?;
+        if token.trim().len() < 16 {
+            bail!(
+                "the metrics token in {} is shorter than 16 characters; make a long random one",
+                file.display()
+            );
+        }
+        state = state.with_metrics_token(&token);
+    }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(mandat_web::Tls::from_pem_files(c, k)?),
         _ => None,
@@ -227,29 +337,34 @@ async fn seed(
     street: bool,
     stage: PermitStage,
 ) -> Result<Seeded> {
-    if home.exists() {
-        // Demo data only: each run starts from nothing.
-        if !home.join("DEMO").is_file() {
-            bail!(
-                "{} exists and is not a demo directory; pass --home to a new directory",
-                home.display()
-            );
-        }
-        std::fs::remove_dir_all(home).with_context(|| format!("clearing {}", home.display()))?;
-    }
-    std::fs::create_dir_all(home.join("keys"))?;
-    std::fs::write(
-        home.join("DEMO"),
-        "made by `mandat demo`; deleted by the next run\n",
-    )?;
     let paths = Paths {
         home: Some(home.to_path_buf()),
+        keys: None,
         db: None,
         master_key: None,
         audit_key: None,
         session: None,
         profile: profile.to_string(),
     };
+    // The demo's keys live beside its data directory, as every installation's do by default.
+    let keys = paths.keys();
+    for dir in [home, keys.as_path()] {
+        if dir.exists() {
+            // Demo data only: each run starts from nothing.
+            if !dir.join("DEMO").is_file() {
+                bail!(
+                    "{} exists and is not a demo directory; pass --home to a new directory",
+                    dir.display()
+                );
+            }
+            std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+        }
+        crate::lawful::private_dir(dir)?;
+        std::fs::write(
+            dir.join("DEMO"),
+            "made by `mandat demo`; deleted by the next run\n",
+        )?;
+    }
     write_private(
         &paths.master_key(),
         mandat_store::SecretKey::random()?.to_hex(),
@@ -273,6 +388,7 @@ async fn seed(
         logins.push((u.to_string(), random_password()?));
     }
     let store = open_store(&paths).await?;
+    store.bind_profile(paths.profile()?.name).await?;
     let control = Control::new(store.clone(), Arc::new(SystemClock), paths.profile()?);
     let o = "demo";
     let admin = Actor::new("admin", &[Role::Admin]);
@@ -440,7 +556,7 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
                 "no test data at {}: mandat runs with no camera. Set MANDAT_DATA or --data to the\n\
                  directory with synthetic/ and video/, or add a camera of your own:\n\
                  MANDAT_HOME={} mandat login --user admin\n\
-                 MANDAT_HOME={} mandat camera add --id cam-1 --name NAME --lat 59.33 --lon 18.06 --url rtsp://HOST/stream\n\
+                 echo rtsp://HOST/stream | MANDAT_HOME={} mandat camera add --id cam-1 --name NAME --lat 59.33 --lon 18.06 --url-file -\n\
                  then restart `mandat serve --home {}`.",
                 data.display(),
                 home.display(),
@@ -546,9 +662,13 @@ pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
             AlertsCommand::Review {
                 id,
                 confirm,
-                reason,
+                reason_file,
                 ..
             } => {
+                let reason = match (&reason_file, confirm) {
+                    (None, true) => String::new(),
+                    _ => crate::lawful::read_text(reason_file.as_deref(), "the reason")?,
+                };
                 let verdict = if confirm {
                     Verdict::Confirm
                 } else {
@@ -557,7 +677,11 @@ pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
                 let a = c.review(&actor, &id, verdict, &reason, &o).await?;
                 println!("alert {} is {}", a.id, a.state.as_str());
             }
-            AlertsCommand::Dispatch { id, note } => {
+            AlertsCommand::Dispatch { id, note_file } => {
+                let note = match &note_file {
+                    Some(f) => crate::lawful::read_text(Some(f), "the note")?,
+                    None => String::new(),
+                };
                 c.dispatch(&actor, &id, &note, &o).await?;
                 println!("dispatch on alert {id} recorded");
             }
@@ -618,6 +742,9 @@ pub fn latency(
         tls_key: None,
         engine: engine.clone(),
         alert_ttl_minutes: 15,
+        metrics_token_file: None,
+        witnesses: Vec::new(),
+        witness_every: 60,
         pipeline: pipeline.clone(),
     };
     rt.block_on(run_server(&paths, &args, |_, _| {}, async move {
@@ -630,6 +757,7 @@ pub fn latency(
         Ok::<_, anyhow::Error>(a)
     })?;
     let _ = std::fs::remove_dir_all(&home);
+    let _ = std::fs::remove_dir_all(paths.keys());
     let mut lat: Vec<i64> = alerts
         .iter()
         .map(|a| a.created_at.0 - a.captured_at.0)

@@ -217,7 +217,7 @@ fn fetch(base: &str, path: &str, session: &str) -> (String, Vec<u8>) {
     let mut s = std::net::TcpStream::connect(&host).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nCookie: mandat_session={session}\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nCookie: __Host-mandat_session={session}\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();
@@ -430,7 +430,7 @@ async fn permit_to_verified_alert_in_the_browser() {
         .await
         .unwrap()
         .expect("a PDF link");
-    let session = c.get_named_cookie("mandat_session").await.unwrap();
+    let session = c.get_named_cookie("__Host-mandat_session").await.unwrap();
     let (head, body) = fetch(&d.url, &pdf, session.value());
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(

@@ -58,6 +58,8 @@ fn every_command_has_help() {
         &["whoami"],
         &["user", "add"],
         &["user", "list"],
+        &["user", "disable"],
+        &["session", "revoke"],
         &["camera", "add"],
         &["camera", "list"],
         &["permit", "draft"],

@@ -6,10 +6,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod insiders;
+
+/// A fresh installation in a temporary directory: the data directory `data/`, and beside it, where
+/// mandat puts them by default, the keys in `data-keys/`.
 struct Home {
     dir: tempfile::TempDir,
     /// A PostgreSQL database instead of the default SQLite file under the home.
     db: Option<String>,
+    /// The audit public key `init` printed: the one verification pins.
+    key: String,
 }
 
 impl Home {
@@ -17,6 +23,7 @@ impl Home {
         Home {
             dir: tempfile::tempdir().unwrap(),
             db: None,
+            key: String::new(),
         }
     }
 
@@ -24,10 +31,28 @@ impl Home {
         self.dir.path()
     }
 
+    /// The data directory (`MANDAT_HOME`).
+    fn data(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    /// The key directory mandat chooses by default: beside the data directory.
+    fn keys(&self) -> PathBuf {
+        self.path().join("data-keys")
+    }
+
+    fn url(&self) -> String {
+        self.db
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data().join("mandat.db").display()))
+    }
+
     fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mandat"));
         cmd.args(args)
-            .env("MANDAT_HOME", self.path())
+            .env("MANDAT_HOME", self.data())
+            .env_remove("MANDAT_KEYS")
+            .env_remove("MANDAT_JURISDICTION")
             .env_remove("MANDAT_DB")
             .env_remove("MANDAT_MASTER_KEY")
             .env_remove("MANDAT_SESSION")
@@ -49,6 +74,44 @@ impl Home {
 
     fn run(&self, args: &[&str]) -> Output {
         self.run_env(args, None, &[])
+    }
+
+    /// Run with `stdin` (a reason, a stream URL) and require success.
+    fn ok_in(&self, args: &[&str], stdin: &str) -> String {
+        let o = self.run_env(args, Some(stdin), &[]);
+        assert!(
+            o.status.success(),
+            "mandat {args:?} failed: {}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        text(&o.stdout)
+    }
+
+    /// The audit log's head as a witness would hold it: a file with the newest checkpoint.
+    fn anchor(&self) -> PathBuf {
+        let url = self.url();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (_, cps) = rt.block_on(mandat_store::read_audit_log(&url)).unwrap();
+        let p = self.path().join(format!("anchor-{}.jsonl", cps.len()));
+        std::fs::write(&p, serde_json::to_string(cps.last().unwrap()).unwrap()).unwrap();
+        p
+    }
+
+    /// `mandat audit verify` of the database, against the pinned key and the newest anchor.
+    fn verify(&self) -> Output {
+        let anchor = self.anchor();
+        self.run(&[
+            "audit",
+            "verify",
+            "--public-key",
+            &self.key,
+            "--anchor",
+            anchor.to_str().unwrap(),
+        ])
     }
 
     /// Run and require success.
@@ -154,6 +217,12 @@ fn setup_on(db: Option<String>) -> Home {
         &[],
     );
     assert!(o.status.success(), "init: {}", text(&o.stderr));
+    h.key = text(&o.stdout)
+        .split("audit public key ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("init prints the audit public key")
+        .to_string();
     h.login("admin");
     for (u, r) in [
         ("officer", "applicant"),
@@ -168,22 +237,25 @@ fn setup_on(db: Option<String>) -> Home {
         );
         assert!(o.status.success(), "user add {u}: {}", text(&o.stderr));
     }
-    h.ok(&[
-        "camera",
-        "add",
-        "--id",
-        "cam-1",
-        "--name",
-        "Sergels torg",
-        "--lat",
-        "59.3326",
-        "--lon",
-        "18.0649",
-        "--owner",
-        "municipality:Stockholm",
-        "--url",
-        "rtsp://u:p@127.0.0.1/s",
-    ]);
+    h.ok_in(
+        &[
+            "camera",
+            "add",
+            "--id",
+            "cam-1",
+            "--name",
+            "Sergels torg",
+            "--lat",
+            "59.3326",
+            "--lon",
+            "18.0649",
+            "--owner",
+            "municipality:Stockholm",
+            "--url-file",
+            "-",
+        ],
+        "rtsp://u:p@127.0.0.1/s\n",
+    );
     h
 }
 
@@ -295,15 +367,24 @@ fn permit_lifecycle_through_the_cli_with_real_photos() {
     ]);
     assert!(out.contains("enrolled photo ph1"), "{out}");
     h.ok(&["permit", "apply", &id]);
-    let o = h.run(&["permit", "decide", &id, "--grant", "--reasons", "mine"]);
+    let o = h.run_env(
+        &["permit", "decide", &id, "--grant", "--reasons-file", "-"],
+        Some("mine"),
+        &[],
+    );
+    // An officer decides nothing: the role is refused before the permit is even read.
     assert!(
-        text(&o.stderr).contains("whoever applies cannot decide"),
+        text(&o.stderr).contains("may not decide permits"),
         "{}",
         text(&o.stderr)
     );
 
     h.login("judge");
-    let o = h.run(&["permit", "decide", &id, "--grant", "--reasons", "x"]);
+    let o = h.run_env(
+        &["permit", "decide", &id, "--grant", "--reasons-file", "-"],
+        Some("x"),
+        &[],
+    );
     assert!(
         text(&o.stderr).contains("decided by a court or a prosecutor"),
         "{}",
@@ -311,24 +392,25 @@ fn permit_lifecycle_through_the_cli_with_real_photos() {
     );
 
     h.login("pros");
-    h.ok(&[
-        "permit",
-        "decide",
-        &id,
-        "--grant",
-        "--reasons",
+    h.ok_in(
+        &["permit", "decide", &id, "--grant", "--reasons-file", "-"],
         "necessary and proportionate",
-    ]);
+    );
     let p = show(&h, &id);
     assert_eq!(p["status"], "granted");
     assert_eq!(p["decision"]["by"], "pros");
     assert!(h.ok(&["permit", "list"]).contains(&id));
-    h.ok(&["permit", "stop", &id, "--reason", "found"]);
+    h.ok_in(&["permit", "stop", &id, "--reason-file", "-"], "found");
     assert_eq!(show(&h, &id)["status"], "stopped");
 
     // The log verifies offline, from the database and from IMY's export.
-    let out = h.ok(&["audit", "verify"]);
-    assert!(out.starts_with("intact:"), "{out}");
+    let o = h.verify();
+    assert!(
+        text(&o.stdout).starts_with("intact:"),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     let o = h.run(&["audit", "export"]);
     assert!(!o.status.success(), "a prosecutor may not export the log");
     h.login("aud");
@@ -336,7 +418,10 @@ fn permit_lifecycle_through_the_cli_with_real_photos() {
     h.ok(&["audit", "export", "--out", export.to_str().unwrap()]);
     let log = std::fs::read_to_string(&export).unwrap();
     let header: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
-    let key = header["public_key"].as_str().unwrap().to_string();
+    assert_eq!(header["public_key"], h.key.as_str());
+    let key = h.key.clone();
+    let anchor = h.anchor();
+    let anchor = anchor.to_str().unwrap();
     for action in [
         "permit.draft",
         "person.enrol",
@@ -407,6 +492,8 @@ fn permit_lifecycle_through_the_cli_with_real_photos() {
         export.to_str().unwrap(),
         "--public-key",
         &key,
+        "--anchor",
+        anchor,
     ]);
     assert!(out.starts_with("intact:"), "{out}");
     // Edit one entry of the export: caught, with a non-zero exit.
@@ -419,6 +506,8 @@ fn permit_lifecycle_through_the_cli_with_real_photos() {
         bad.to_str().unwrap(),
         "--public-key",
         &key,
+        "--anchor",
+        anchor,
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stdout).contains("BROKEN"), "{}", text(&o.stdout));
@@ -440,6 +529,8 @@ fn permit_lifecycle_through_the_cli_with_real_photos() {
         bad.to_str().unwrap(),
         "--public-key",
         &key,
+        "--anchor",
+        anchor,
     ]);
     assert!(text(&o.stdout).contains("truncated"), "{}", text(&o.stdout));
 }
@@ -479,7 +570,7 @@ fn a_world_readable_key_is_refused() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let key = h.path().join("keys/master.key");
+        let key = h.keys().join("master.key");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
         let o = h.run(&["camera", "list"]);
         assert!(!o.status.success());
@@ -522,15 +613,8 @@ fn a_killed_decision_is_all_or_nothing() {
         h.ok(&["permit", "apply", &id]);
         h.login("pros");
         let o = h.run_env(
-            &[
-                "permit",
-                "decide",
-                &id,
-                "--refuse",
-                "--reasons",
-                "not necessary",
-            ],
-            None,
+            &["permit", "decide", &id, "--refuse", "--reasons-file", "-"],
+            Some("not necessary"),
             &[("MANDAT_CRASH_AT", crash_at)],
         );
         assert!(
@@ -546,23 +630,19 @@ fn a_killed_decision_is_all_or_nothing() {
         assert_eq!(p["status"], "urgent_applied", "{crash_at}");
         assert_eq!(p["purged"], false);
         assert!(p["decision"].is_null());
-        assert!(h.ok(&["audit", "verify"]).starts_with("intact:"));
+        assert!(text(&h.verify().stdout).starts_with("intact:"));
         // Done again, it completes, with the deletion certificate.
-        let out = h.ok(&[
-            "permit",
-            "decide",
-            &id,
-            "--refuse",
-            "--reasons",
+        let out = h.ok_in(
+            &["permit", "decide", &id, "--refuse", "--reasons-file", "-"],
             "not necessary",
-        ]);
+        );
         assert!(out.contains("deleted 1 photo(s), 1 template(s)"), "{out}");
         let p = show(&h, &id);
         assert_eq!(
             (p["status"].as_str(), p["purged"].as_bool()),
             (Some("refused"), Some(true))
         );
-        assert!(h.ok(&["audit", "verify"]).starts_with("intact:"));
+        assert!(text(&h.verify().stdout).starts_with("intact:"));
     }
 }
 
@@ -598,16 +678,19 @@ fn alerts_are_reviewed_by_two_people_through_the_cli() {
     ]);
     h.ok(&["permit", "apply", &id]);
     h.login("pros");
-    h.ok(&["permit", "decide", &id, "--grant", "--reasons", "ok"]);
+    h.ok_in(
+        &["permit", "decide", &id, "--grant", "--reasons-file", "-"],
+        "ok",
+    );
     // An alert as the engine would raise it, stored with the home's own keys.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let master = mandat_store::SecretKey::master(&h.path().join("keys/master.key")).unwrap();
-        let audit = mandat_audit::AuditKey::load(&h.path().join("keys/audit.key")).unwrap();
-        let url = format!("sqlite://{}", h.path().join("mandat.db").display());
+        let master = mandat_store::SecretKey::master(&h.keys().join("master.key")).unwrap();
+        let audit = mandat_audit::AuditKey::load(&h.keys().join("audit.key")).unwrap();
+        let url = h.url();
         let store = mandat_store::Store::open(&url, master, audit)
             .await
             .unwrap();
@@ -679,10 +762,10 @@ fn alerts_are_reviewed_by_two_people_through_the_cli() {
     );
     h.login("op");
     assert!(
-        h.ok(&["alerts", "dispatch", "A-1", "--note", "unit 7"])
+        h.ok_in(&["alerts", "dispatch", "A-1", "--note-file", "-"], "unit 7")
             .contains("recorded")
     );
-    assert!(h.ok(&["audit", "verify"]).starts_with("intact:"));
+    assert!(text(&h.verify().stdout).starts_with("intact:"));
 }
 
 /// `mandat eval report` on a sample of the test data (every 10th pair of people and UTKFace

@@ -3,12 +3,13 @@
 //! and numbers only, never images.
 
 use mandat_law::review::{AlertState, Verdict};
-use mandat_law::{Actor, Role, rule};
+use mandat_law::{Actor, rule};
 use mandat_store::alerts::{AlertRecord, NewAlert};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{Control, ControlError, Result, forbidden};
+use crate::{Control, ControlError, Result, require};
+use mandat_law::permissions::Action;
 
 /// The engine's other door: where candidate alerts go. Synchronous, so engine threads can call it.
 pub trait AlertSink: Send + Sync {
@@ -57,20 +58,6 @@ impl AlertEvent {
     }
 }
 
-/// Roles that follow alerts. Admins do not: alerts are about people.
-fn may_read_alerts(actor: &Actor) -> bool {
-    [
-        Role::Operator,
-        Role::Reviewer,
-        Role::Auditor,
-        Role::Applicant,
-        Role::Prosecutor,
-        Role::Judge,
-    ]
-    .iter()
-    .any(|r| actor.has(*r))
-}
-
 /// While an alert awaits its reviewers, nobody sees another reviewer's verdict: each decides blind.
 fn blind(actor: &Actor, mut a: AlertRecord) -> AlertRecord {
     if a.state == AlertState::Candidate {
@@ -83,12 +70,14 @@ fn blind(actor: &Actor, mut a: AlertRecord) -> AlertRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertStatistics {
     pub by_state: std::collections::BTreeMap<&'static str, u64>,
-    /// Seconds from an alert to its last review, for decided alerts.
-    pub review_latency_s: Vec<f64>,
+    /// Seconds from an alert to its last review, summed over decided alerts.
+    pub review_latency_sum_s: f64,
+    /// How many decided alerts that sum covers.
+    pub reviewed: u64,
 }
 
 impl Control {
-    /// Monitoring counts over the most recent 10,000 alerts, for the metrics endpoint.
+    /// Monitoring counts over every stored alert, from one aggregate query.
     pub async fn alert_statistics(&self) -> Result<AlertStatistics> {
         let mut out = AlertStatistics::default();
         for st in [
@@ -99,14 +88,10 @@ impl Control {
         ] {
             out.by_state.insert(st.as_str(), 0);
         }
-        for a in self.store.alerts(0, 10_000).await? {
-            *out.by_state.entry(a.state.as_str()).or_default() += 1;
-            if matches!(a.state, AlertState::Verified | AlertState::Rejected)
-                && let Some(last) = a.reviews.iter().map(|r| r.at.0).max()
-            {
-                out.review_latency_s
-                    .push((last - a.created_at.0).max(0) as f64 / 1000.0);
-            }
+        for (state, n, latency_ms, decided) in self.store.alert_counts().await? {
+            *out.by_state.entry(state.as_str()).or_default() += n.max(0) as u64;
+            out.review_latency_sum_s += latency_ms.max(0) as f64 / 1000.0;
+            out.reviewed += decided.max(0) as u64;
         }
         Ok(out)
     }
@@ -127,13 +112,7 @@ impl Control {
     }
 
     pub async fn alerts(&self, actor: &Actor, after: i64, limit: i64) -> Result<Vec<AlertRecord>> {
-        if !may_read_alerts(actor) {
-            return Err(forbidden(
-                actor,
-                "read alerts",
-                "an operator, reviewer, auditor or deciding role",
-            ));
-        }
+        require(actor, Action::ReadAlerts)?;
         Ok(self
             .store
             .alerts(after, limit)
@@ -144,13 +123,7 @@ impl Control {
     }
 
     pub async fn alert(&self, actor: &Actor, id: &str) -> Result<AlertRecord> {
-        if !may_read_alerts(actor) {
-            return Err(forbidden(
-                actor,
-                "read alerts",
-                "an operator, reviewer, auditor or deciding role",
-            ));
-        }
+        require(actor, Action::ReadAlerts)?;
         Ok(blind(actor, self.store.alert(id).await?))
     }
 
@@ -162,9 +135,7 @@ impl Control {
         id: &str,
         origin: &str,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
-        if !actor.roles.iter().any(|r| r.may_see_biometrics()) {
-            return Err(forbidden(actor, "see alert images", "the reviewer role"));
-        }
+        require(actor, Action::SeeBiometrics)?;
         let a = self.store.alert(id).await?;
         let media = self.store.alert_media(id).await?;
         self.store
@@ -183,13 +154,7 @@ impl Control {
     /// The enrolled reference photo of the alert's person, shown beside the probe crop to reviewers;
     /// same roles as [`Control::alert_media`], and every viewing is logged.
     pub async fn alert_reference(&self, actor: &Actor, id: &str, origin: &str) -> Result<Vec<u8>> {
-        if !actor.roles.iter().any(|r| r.may_see_biometrics()) {
-            return Err(forbidden(
-                actor,
-                "see reference photos",
-                "the reviewer role",
-            ));
-        }
+        require(actor, Action::SeeBiometrics)?;
         let a = self.store.alert(id).await?;
         let photo = self.store.reference_photo(&a.permit, &a.person).await?;
         self.store
@@ -213,6 +178,8 @@ impl Control {
         reason: &str,
         origin: &str,
     ) -> Result<AlertRecord> {
+        // Who before what: a refused role learns nothing about which alerts exist.
+        require(actor, Action::ReviewAlert)?;
         let now = self.now()?;
         let a = self
             .store
@@ -224,13 +191,7 @@ impl Control {
 
     /// Act on a hit (dispatch a unit). Only operators, and only once two reviewers verified it.
     pub async fn dispatch(&self, actor: &Actor, id: &str, note: &str, origin: &str) -> Result<()> {
-        if !actor.has(Role::Operator) {
-            return Err(forbidden(
-                actor,
-                "dispatch on an alert",
-                "the operator role",
-            ));
-        }
+        require(actor, Action::Dispatch)?;
         let a = self.store.alert(id).await?;
         if a.state != AlertState::Verified {
             return Err(ControlError::Law(rule::NOT_VERIFIED.refusal(format!(

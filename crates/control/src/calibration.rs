@@ -4,14 +4,15 @@
 //! recorded as the recurring risk analysis.
 
 use mandat_eval::calibrate::Calibration;
+use mandat_law::Actor;
 use mandat_law::permit::Application;
-use mandat_law::{Actor, Role};
 use mandat_models::{ModelId, ModelSpec};
 use mandat_store::StoreError;
 use mandat_store::calibrations::StoredCalibration;
 use serde_json::json;
 
-use crate::{Control, ControlError, Result, forbidden};
+use crate::{Control, ControlError, Result, require};
+use mandat_law::permissions::Action;
 
 /// The sha256 of the embedding model this build runs; tables for any other model do not apply.
 pub fn model_sha256() -> &'static str {
@@ -33,9 +34,7 @@ impl Control {
         cal: &Calibration,
         origin: &str,
     ) -> Result<()> {
-        if !actor.has(Role::Admin) {
-            return Err(forbidden(actor, "store a calibration", "the admin role"));
-        }
+        require(actor, Action::StoreCalibration)?;
         if cal.model_sha256 != model_sha256() {
             return Err(invalid(format!(
                 "calibration {} is for model {}, but mandat runs {}; calibrate again with this build",
@@ -120,13 +119,7 @@ impl Control {
         details: serde_json::Value,
         origin: &str,
     ) -> Result<()> {
-        if !(actor.has(Role::Auditor) || actor.has(Role::Admin)) {
-            return Err(forbidden(
-                actor,
-                "record an evaluation",
-                "the auditor or admin role",
-            ));
-        }
+        require(actor, Action::RecordEvaluation)?;
         self.store
             .record(mandat_audit::Record {
                 at: self.now()?.0,

@@ -1,36 +1,21 @@
 //! The IMY register through the control plane: auditors and admins read it; admins, who send the
 //! notifications, record that they were sent and acknowledged. Nothing in it is personal data.
 
-use mandat_law::{Actor, Role};
+use mandat_law::Actor;
+use mandat_law::permissions::Action;
 use mandat_store::imy::{ImyRecord, ImyStep};
 
-use crate::{Control, Result, forbidden};
-
-fn may_read(actor: &Actor) -> bool {
-    actor.has(Role::Auditor) || actor.has(Role::Admin)
-}
+use crate::{Control, Result, require};
 
 impl Control {
     /// The register of notifications, oldest first.
     pub async fn imy_notifications(&self, actor: &Actor) -> Result<Vec<ImyRecord>> {
-        if !may_read(actor) {
-            return Err(forbidden(
-                actor,
-                "read the IMY register",
-                "the auditor or admin role",
-            ));
-        }
+        require(actor, Action::ReadImyRegister)?;
         Ok(self.store.imy_notifications().await?)
     }
 
     pub async fn imy_notification(&self, actor: &Actor, id: &str) -> Result<ImyRecord> {
-        if !may_read(actor) {
-            return Err(forbidden(
-                actor,
-                "read the IMY register",
-                "the auditor or admin role",
-            ));
-        }
+        require(actor, Action::ReadImyRegister)?;
         Ok(self.store.imy_notification(id).await?)
     }
 
@@ -42,13 +27,7 @@ impl Control {
         step: ImyStep,
         origin: &str,
     ) -> Result<ImyRecord> {
-        if !actor.has(Role::Admin) {
-            return Err(forbidden(
-                actor,
-                "record sending or acknowledgement of an IMY notification",
-                "the admin role",
-            ));
-        }
+        require(actor, Action::RecordImyStep)?;
         let now = self.now()?;
         Ok(self.store.imy_step(actor, id, step, now, origin).await?)
     }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use mandat_law::imy::{ImyNotification, NotificationKind};
 use mandat_law::lifecycle::Effect;
+use mandat_law::permissions::Action;
 use mandat_law::permit::PersonId;
 use mandat_law::{
     Actor, Application, Clock, Outcome, Permit, Profile, Refusal, Role, Timestamp, UseEvent, rule,
@@ -59,7 +60,8 @@ impl ControlError {
         match self {
             ControlError::Law(r) | ControlError::Store(StoreError::Law(r)) => &r.code,
             ControlError::Store(StoreError::Auth | StoreError::SessionInvalid) => "unauthenticated",
-            ControlError::Store(StoreError::Locked { .. }) => "locked",
+            ControlError::Store(StoreError::Throttled { .. }) => "throttled",
+            ControlError::Store(StoreError::ClockBehind { .. }) => "clock_behind",
             ControlError::Store(StoreError::NotFound(_)) => "not_found",
             ControlError::Store(StoreError::Refused(_)) => "refused",
             ControlError::Store(StoreError::Conflict(_)) => "conflict",
@@ -87,10 +89,9 @@ pub struct Control {
     alert_ttl_ms: i64,
 }
 
-pub(crate) fn forbidden(actor: &Actor, what: &str, needs: &str) -> ControlError {
-    rule::NOT_PERMITTED
-        .refusal(format!("{} may not {what}: needs {needs}", actor.user))
-        .into()
+/// The permissions table's word on `actor` taking `action`, checked before anything is looked up.
+pub(crate) fn require(actor: &Actor, action: Action) -> Result<()> {
+    mandat_law::permissions::require(actor, action).map_err(ControlError::Law)
 }
 
 impl Control {
@@ -125,9 +126,12 @@ impl Control {
         self.profile
     }
 
-    /// Now, or a refusal to act: every deadline needs a trustworthy time.
+    /// Now, or a refusal to act: every deadline needs a trustworthy time, and a clock behind the
+    /// newest audit entry has been set back.
     pub fn now(&self) -> Result<Timestamp> {
-        self.clock.now().ok_or(ControlError::ClockUnknown)
+        let now = self.clock.now().ok_or(ControlError::ClockUnknown)?;
+        self.store.check_clock(now)?;
+        Ok(now)
     }
 
     async fn changed(&self) {
@@ -172,12 +176,22 @@ impl Control {
             .await?)
     }
 
-    /// Users and their roles: admins only.
-    pub async fn users(&self, actor: &Actor) -> Result<Vec<(String, Vec<Role>)>> {
-        if !actor.has(Role::Admin) {
-            return Err(forbidden(actor, "list users", "the admin role"));
-        }
+    /// Users, their roles and whether they are disabled: admins only.
+    pub async fn users(&self, actor: &Actor) -> Result<Vec<mandat_store::UserInfo>> {
+        require(actor, Action::ManageAccounts)?;
         Ok(self.store.users().await?)
+    }
+
+    /// Disable an account and end its sessions (admins, never their own).
+    pub async fn disable_user(&self, actor: &Actor, id: &str, origin: &str) -> Result<()> {
+        let now = self.now()?;
+        Ok(self.store.disable_user(actor, id, now, origin).await?)
+    }
+
+    /// End every session of an account (admins): how many there were.
+    pub async fn revoke_sessions(&self, actor: &Actor, id: &str, origin: &str) -> Result<u64> {
+        let now = self.now()?;
+        Ok(self.store.revoke_sessions(actor, id, now, origin).await?)
     }
 
     /// The whole audit log for IMY, with the public key to check it against: auditors and admins.
@@ -192,13 +206,7 @@ impl Control {
         Vec<mandat_audit::Checkpoint>,
         String,
     )> {
-        if !(actor.has(Role::Auditor) || actor.has(Role::Admin)) {
-            return Err(forbidden(
-                actor,
-                "export the audit log",
-                "the auditor or admin role",
-            ));
-        }
+        require(actor, Action::ReadAuditLog)?;
         self.store
             .record(mandat_audit::Record {
                 at: self.now()?.0,
@@ -216,26 +224,14 @@ impl Control {
     /// The audit log, read-only, for auditors and admins. Reading is not itself recorded: the log
     /// holds no personal data beyond user and permit ids, and every export and verification is.
     pub async fn audit_log(&self, actor: &Actor) -> Result<Vec<mandat_audit::Entry>> {
-        if !(actor.has(Role::Auditor) || actor.has(Role::Admin)) {
-            return Err(forbidden(
-                actor,
-                "read the audit log",
-                "the auditor or admin role",
-            ));
-        }
+        require(actor, Action::ReadAuditLog)?;
         Ok(self.store.audit_log().await?.0)
     }
 
     /// Check the whole chain against the store's public key, as `mandat audit verify` does offline.
     /// The check is recorded first, so the verdict covers its own record.
     pub async fn audit_verify(&self, actor: &Actor, origin: &str) -> Result<mandat_audit::Verdict> {
-        if !(actor.has(Role::Auditor) || actor.has(Role::Admin)) {
-            return Err(forbidden(
-                actor,
-                "verify the audit log",
-                "the auditor or admin role",
-            ));
-        }
+        require(actor, Action::ReadAuditLog)?;
         self.store
             .record(mandat_audit::Record {
                 at: self.now()?.0,
@@ -276,22 +272,13 @@ impl Control {
 
     // ---- permits ----
 
-    /// Admins manage users and cameras; permits name people, so admins do not read them.
-    fn may_read_permits(actor: &Actor) -> bool {
-        actor.roles.iter().any(|r| *r != Role::Admin)
-    }
-
     pub async fn permit(&self, actor: &Actor, id: &str) -> Result<Permit> {
-        if !Self::may_read_permits(actor) {
-            return Err(forbidden(actor, "read permits", "a role other than admin"));
-        }
+        require(actor, Action::ReadPermits)?;
         Ok(self.store.permit(id).await?)
     }
 
     pub async fn permits(&self, actor: &Actor) -> Result<Vec<Permit>> {
-        if !Self::may_read_permits(actor) {
-            return Err(forbidden(actor, "read permits", "a role other than admin"));
-        }
+        require(actor, Action::ReadPermits)?;
         Ok(self.store.permits().await?)
     }
 
@@ -303,6 +290,7 @@ impl Control {
         application: Application,
         origin: &str,
     ) -> Result<Permit> {
+        require(actor, Action::DraftPermit)?;
         let now = self.now()?;
         let id = new_permit_id(now)?;
         // The lifecycle checks the role first; then a stated target becomes the threshold.
@@ -363,10 +351,11 @@ impl Control {
     }
 
     pub async fn apply(&self, actor: &Actor, id: &str, origin: &str) -> Result<Permit> {
+        require(actor, Action::ApplyForPermit)?;
         self.check_enrolled(id).await?;
-        let profile = self.profile;
         let (p, _) = self
             .transition(actor, id, "permit.apply", origin, |p, now| {
+                let profile = profile_of(p)?;
                 Ok(p.apply(actor, profile, now)?)
             })
             .await?;
@@ -374,10 +363,11 @@ impl Control {
     }
 
     pub async fn urgent_start(&self, actor: &Actor, id: &str, origin: &str) -> Result<Permit> {
+        require(actor, Action::ApplyForPermit)?;
         self.check_enrolled(id).await?;
-        let profile = self.profile;
         let (p, _) = self
             .transition(actor, id, "permit.urgent_start", origin, |p, now| {
+                let profile = profile_of(p)?;
                 Ok(p.urgent_start(actor, profile, now)?)
             })
             .await?;
@@ -392,12 +382,13 @@ impl Control {
         reasons: &str,
         origin: &str,
     ) -> Result<(Permit, Option<DeletionCertificate>)> {
-        let profile = self.profile;
+        require(actor, Action::DecidePermit)?;
         let action = match outcome {
             Outcome::Grant => "permit.grant",
             Outcome::Refuse => "permit.refuse",
         };
         self.transition(actor, id, action, origin, |p, now| {
+            let profile = profile_of(p)?;
             Ok(p.decide(actor, profile, outcome, reasons, now)?)
         })
         .await
@@ -410,6 +401,7 @@ impl Control {
         reason: &str,
         origin: &str,
     ) -> Result<Permit> {
+        require(actor, Action::StopPermit)?;
         if reason.trim().is_empty() {
             return Err(rule::DECISION_REASONS
                 .refusal("a stop states its reason".into())
@@ -436,6 +428,7 @@ impl Control {
         template: &[f32],
         origin: &str,
     ) -> Result<()> {
+        require(actor, Action::EnrolPhoto)?;
         let now = self.now()?;
         self.store
             .enrol(
@@ -499,7 +492,7 @@ impl Control {
                 .iter()
                 .filter(|c| p.application.area.covers(&c.id, c.location))
                 .count();
-            let profile = Profile::by_name(&p.profile).unwrap_or(self.profile);
+            let profile = profile_of(p)?;
             self.store
                 .permit_events(&p.id, now, origin, |p| {
                     p.use_events(now)
@@ -530,6 +523,17 @@ impl Control {
         }
         Ok(certs)
     }
+}
+
+/// The profile a permit was drafted under: every step of its life follows that one, whatever the
+/// process it runs in.
+fn profile_of(p: &Permit) -> Result<&'static Profile, StoreError> {
+    Profile::by_name(&p.profile).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "permit {} names the unknown jurisdiction profile {:?}",
+            p.id, p.profile
+        ))
+    })
 }
 
 /// When use actually ended: the stop, the refusal, the lapsed deadline or the end of the period.

@@ -1,19 +1,14 @@
 //! The annual report through the control plane: auditors and admins, computed from the records.
 
-use mandat_law::{Actor, Role, Timestamp};
+use mandat_law::{Actor, Timestamp};
 use mandat_reports::annual::{AnnualInputs, AnnualReport, annual};
 
-use crate::{Control, ControlError, Result, forbidden};
+use crate::{Control, ControlError, Result, require};
+use mandat_law::permissions::Action;
 
 impl Control {
     pub async fn annual_report(&self, actor: &Actor, year: i32) -> Result<AnnualReport> {
-        if !(actor.has(Role::Auditor) || actor.has(Role::Admin)) {
-            return Err(forbidden(
-                actor,
-                "make the annual report",
-                "the auditor or admin role",
-            ));
-        }
+        require(actor, Action::AnnualReport)?;
         let bad = || {
             ControlError::Store(mandat_store::StoreError::Invalid(format!(
                 "year {year}: give a year from 2000 to 9998"

@@ -8,6 +8,7 @@
 //! once; a change made by another process is seen by [`ScopeCache::run`] within its poll interval.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,8 @@ struct Snapshot {
     cameras: HashMap<String, CameraInfo>,
     generation: i64,
     loaded: Instant,
+    /// The newest audit entry's time: a clock behind it was set back, and nothing is matched.
+    high_water: Arc<AtomicI64>,
 }
 
 pub struct ScopeCache {
@@ -109,6 +112,7 @@ impl ScopeCache {
                     .collect(),
                 generation,
                 loaded: Instant::now(),
+                high_water: store.clock_high_water(),
             })
         }
         .await;
@@ -158,11 +162,19 @@ impl ScopeCache {
     }
 }
 
+fn clock_set_back(now: Option<mandat_law::Timestamp>, high_water: &AtomicI64) -> bool {
+    now.is_some_and(|n| {
+        n.0.saturating_add(mandat_store::CLOCK_TOLERANCE_MS) < high_water.load(Ordering::SeqCst)
+    })
+}
+
 impl ScopeSource for ScopeCache {
     fn watchlist(&self, camera: &str) -> WatchlistView {
         let now = self.clock.now();
         let guard = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
         let list = match guard.as_ref() {
+            // Per frame, so not logged here: `tick` fails and logs it every second.
+            Some(s) if clock_set_back(now, &s.high_water) => Watchlist::empty(now),
             Some(s) if s.loaded.elapsed() <= self.max_staleness => match s.cameras.get(camera) {
                 Some(cam) => mandat_law::watchlist(
                     cam,

@@ -6,7 +6,9 @@ use mandat_law::{Actor, Role};
 use mandat_store::subjects::SubjectStep;
 use serde::Serialize;
 
-use crate::{Control, Result, forbidden};
+use crate::{Control, Result, require};
+use mandat_law::permissions::Action;
+use mandat_store::StoreError;
 
 /// A task as shown: the task and whether it is overdue now.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -19,14 +21,8 @@ pub struct SubjectView {
 impl Control {
     /// Tasks the actor may see, the soonest due first.
     pub async fn subject_tasks(&self, actor: &Actor) -> Result<Vec<SubjectView>> {
+        require(actor, Action::ReadSubjectTasks)?;
         let auditor = actor.has(Role::Auditor);
-        if !(auditor || actor.has(Role::Applicant) || actor.has(Role::Prosecutor)) {
-            return Err(forbidden(
-                actor,
-                "read subject notifications",
-                "the applicant, prosecutor or auditor role",
-            ));
-        }
         let now = self.now()?;
         let mine: Vec<String> = if auditor {
             Vec::new()
@@ -61,21 +57,12 @@ impl Control {
         origin: &str,
     ) -> Result<SubjectTask> {
         // Who before what: other roles learn nothing about which tasks exist.
-        if !(actor.has(Role::Applicant) || actor.has(Role::Prosecutor)) {
-            return Err(forbidden(
-                actor,
-                "handle subject notifications",
-                "the applicant or prosecutor role",
-            ));
-        }
+        require(actor, Action::HandleSubjectTask)?;
         let task = self.store.subject_task(id).await?;
         let permit = self.store.permit(&task.permit).await?;
+        // Another applicant's task answers as one that does not exist: ids do not leak.
         if permit.applicant != actor.user {
-            return Err(forbidden(
-                actor,
-                "handle this subject notification",
-                "being the applicant of its permit",
-            ));
+            return Err(StoreError::NotFound(format!("no subject notification {id}")).into());
         }
         let now = self.now()?;
         Ok(self

@@ -2,6 +2,7 @@
 //! Lag (2026:806) that mandat enforces, on SQLite and (in `./test.sh`) on PostgreSQL.
 
 mod common;
+mod insiders;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,9 +92,33 @@ async fn deciders_follow_the_purpose_and_applicants_never_decide() {
         // Victim search: the police apply, a prosecutor decides.
         let id = drafted(&e, Purpose::VictimSearch, &officer()).await;
         e.control.apply(&officer(), &id, ORIGIN).await.unwrap();
+        // An officer decides nothing: the role is refused before the permit is read.
         let err = e
             .control
             .decide(&officer(), &id, Outcome::Grant, "mine", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "not_permitted", "{db:?}");
+        // Whoever holds both roles still cannot decide what they applied for.
+        let both = mandat_law::Actor::new(
+            "both",
+            &[mandat_law::Role::Applicant, mandat_law::Role::Prosecutor],
+        );
+        e.control
+            .add_user(
+                Some(&admin()),
+                "both",
+                &password("both"),
+                &both.roles,
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        let own = drafted(&e, Purpose::VictimSearch, &both).await;
+        e.control.apply(&both, &own, ORIGIN).await.unwrap();
+        let err = e
+            .control
+            .decide(&both, &own, Outcome::Grant, "mine", ORIGIN)
             .await
             .unwrap_err();
         assert_eq!(code(err), "separation_of_duties", "{db:?}");
@@ -513,7 +538,7 @@ async fn audit_log_in_the_database_detects_tampering() {
 }
 
 #[tokio::test]
-async fn logins_are_throttled_and_sessions_expire() {
+async fn logins_back_off_and_sessions_expire() {
     for db in databases() {
         let e = env(db).await;
         let (actor, token) = e
@@ -523,7 +548,7 @@ async fn logins_are_throttled_and_sessions_expire() {
             .unwrap();
         assert_eq!(actor, officer());
         assert_eq!(e.control.session(&token).await.unwrap(), officer());
-        for _ in 0..mandat_store::MAX_FAILED_LOGINS {
+        for _ in 0..=mandat_store::FREE_LOGIN_FAILURES {
             let err = e
                 .control
                 .login("officer", "wrong", ORIGIN)
@@ -538,10 +563,12 @@ async fn logins_are_throttled_and_sessions_expire() {
             .unwrap_err();
         assert_eq!(
             code(err),
-            "locked",
-            "the right password does not open a locked account"
+            "throttled",
+            "the right password waits out the back-off too"
         );
-        e.clock.advance(mandat_store::LOCKOUT_MS + 1);
+        e.clock.advance(mandat_store::backoff_ms(
+            mandat_store::FREE_LOGIN_FAILURES + 1,
+        ));
         e.control
             .login("officer", &password("officer"), ORIGIN)
             .await
@@ -561,7 +588,7 @@ async fn logins_are_throttled_and_sessions_expire() {
         assert!(e.control.session(&t2).await.is_err());
         // The log shows who tried, never a password.
         let (entries, _) = e.store.audit_log().await.unwrap();
-        assert!(entries.iter().any(|x| x.action == "auth.locked"));
+        assert!(entries.iter().any(|x| x.action == "auth.throttled"));
         let log = serde_json::to_string(&entries).unwrap();
         assert!(!log.contains("battery"), "a password in the log");
     }

@@ -45,6 +45,18 @@ pub enum UseEnd {
     UrgentDeadlineMissed,
 }
 
+/// The audit log's signed head when a notification was made: sequence number, hash, time, public
+/// key and Ed25519 signature. IMY keeps a copy outside the police's hosts, so whoever can write
+/// the database cannot cut the log back past it unnoticed (`mandat audit verify --anchor`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditAnchor {
+    pub seq: u64,
+    pub hash: String,
+    pub at: i64,
+    pub key: String,
+    pub signature: String,
+}
+
 /// One notification, as sent: every field IMY asked for, and no personal data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImyNotification {
@@ -75,6 +87,9 @@ pub struct ImyNotification {
     pub use_started_at: Option<Timestamp>,
     pub use_ended_at: Option<Timestamp>,
     pub ended_by: Option<UseEnd>,
+    /// The audit log's head when the notification was registered (set by the store).
+    #[serde(default)]
+    pub audit_anchor: Option<AuditAnchor>,
 }
 
 impl ImyNotification {
@@ -102,6 +117,7 @@ impl ImyNotification {
             use_started_at: permit.use_started_at,
             use_ended_at: permit.use_ended_at,
             ended_by,
+            audit_anchor: None,
         }
     }
 }

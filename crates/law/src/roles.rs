@@ -60,6 +60,36 @@ impl Role {
     }
 }
 
+/// Whether a set of roles may be held by one account. An admin creates accounts and cameras; an
+/// admin who could also review, apply, decide, operate or audit could act alone where the law
+/// wants several people, so admin excludes every other role.
+pub fn check_roles(roles: &[Role]) -> Result<(), crate::Refusal> {
+    if roles.is_empty() {
+        return Err(
+            crate::rule::ROLES_REQUIRED.refusal("give the account at least one role".into())
+        );
+    }
+    if roles
+        .iter()
+        .enumerate()
+        .any(|(i, r)| roles[..i].contains(r))
+    {
+        return Err(crate::rule::ROLES_REQUIRED.refusal("a role is named twice".into()));
+    }
+    if roles.contains(&Role::Admin) && roles.len() > 1 {
+        let others: Vec<&str> = roles
+            .iter()
+            .filter(|r| **r != Role::Admin)
+            .map(|r| r.as_str())
+            .collect();
+        return Err(crate::rule::ADMIN_ALONE.refusal(format!(
+            "an admin holds no other role, but {} was asked for as well; make a separate account",
+            others.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// An authenticated user and the roles they hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actor {
@@ -108,6 +138,22 @@ mod tests {
         assert!(!Role::Auditor.may_see_biometrics());
         assert!(!Role::Operator.may_see_biometrics());
         assert!(Role::Reviewer.may_see_biometrics());
+    }
+
+    #[test]
+    fn admin_holds_no_other_role() {
+        assert!(check_roles(&[Role::Admin]).is_ok());
+        assert!(check_roles(&[Role::Reviewer, Role::Operator]).is_ok());
+        for other in Role::ALL.into_iter().filter(|r| *r != Role::Admin) {
+            let r = check_roles(&[Role::Admin, other]).unwrap_err();
+            assert_eq!(r.code, "admin_alone");
+            assert!(r.message.contains(other.as_str()), "{}", r.message);
+        }
+        assert_eq!(check_roles(&[]).unwrap_err().code, "roles_required");
+        assert_eq!(
+            check_roles(&[Role::Judge, Role::Judge]).unwrap_err().code,
+            "roles_required"
+        );
     }
 
     #[test]

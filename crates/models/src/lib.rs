@@ -9,9 +9,11 @@
 //! SFace is folded from block-quantised int8 into fp32, and YuNet gets a symbolic input size. The prepared
 //! outputs are deterministic for the pinned `onnx` version, so their hashes are pinned too.
 
+mod child;
 mod fetch;
 mod manifest;
 
+pub use child::child_command;
 pub use fetch::{FetchReport, fetch_all};
 pub use manifest::{MANIFEST, ModelId, ModelSpec, Prepared, Source, platform_key};
 

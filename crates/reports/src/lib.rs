@@ -135,6 +135,21 @@ pub fn imy_pdf(rec: &ImyRecord) -> Vec<u8> {
             )
         }),
     );
+    if let Some(a) = &n.audit_anchor {
+        d.gap();
+        d.section("Loggankare / audit anchor");
+        d.field("Post", &format!("{} ({})", a.seq, a.at));
+        d.field("Hash", &a.hash);
+        // Hex without spaces would not wrap: 64 digits a line.
+        let sig: Vec<&str> = a
+            .signature
+            .as_bytes()
+            .chunks(64)
+            .filter_map(|c| std::str::from_utf8(c).ok())
+            .collect();
+        d.field("Signatur", &sig.join(" "));
+        d.field("Nyckel", &a.key);
+    }
     d.gap();
     d.small("Innehåller inga personuppgifter: inga namn, bilder eller biometriska data, endast antal och kategorier.");
     d.finish()

@@ -207,6 +207,32 @@ impl Store {
         Ok(list)
     }
 
+    /// For monitoring, in one aggregate query: per state, how many alerts, and for those decided by
+    /// their reviewers the total milliseconds from alert to last review and how many that covers.
+    pub async fn alert_counts(&self) -> Result<Vec<(AlertState, i64, i64, i64)>, StoreError> {
+        sqlx::query(
+            "SELECT a.state AS state, COUNT(*) AS n, \
+               CAST(COALESCE(SUM(CASE WHEN a.state IN ('verified', 'rejected') AND r.last IS NOT NULL THEN r.last - a.created_at ELSE 0 END), 0) AS BIGINT) AS latency_ms, \
+               CAST(COALESCE(SUM(CASE WHEN a.state IN ('verified', 'rejected') AND r.last IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS decided \
+             FROM alerts a LEFT JOIN (SELECT alert_id, MAX(at) AS last FROM reviews GROUP BY alert_id) r ON r.alert_id = a.id \
+             GROUP BY a.state",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let state: String = r.try_get("state")?;
+            Ok((
+                AlertState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("alert state {state:?}")))?,
+                r.try_get("n")?,
+                r.try_get("latency_ms")?,
+                r.try_get("decided")?,
+            ))
+        })
+        .collect()
+    }
+
     pub async fn alert(&self, id: &str) -> Result<AlertRecord, StoreError> {
         let q = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(q))

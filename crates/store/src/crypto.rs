@@ -103,6 +103,18 @@ impl SecretKey {
             })
     }
 
+    /// A MAC of `data` under a subkey of this key for one purpose (`label`), for lookup keys that
+    /// must not be reversible by whoever reads the database.
+    pub(crate) fn mac(&self, label: &str, data: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut sub = Hmac::<sha2::Sha256>::new_from_slice(&self.0).expect("any key length");
+        sub.update(label.as_bytes());
+        let subkey = sub.finalize().into_bytes();
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(&subkey).expect("any key length");
+        m.update(data);
+        m.finalize().into_bytes().into()
+    }
+
     /// Wrap a data key under this (master) key.
     pub fn wrap(&self, data_key: &SecretKey, permit: &str) -> Result<Vec<u8>, StoreError> {
         self.seal(&data_key.0, format!("permit-key:{permit}").as_bytes())

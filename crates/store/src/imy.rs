@@ -64,6 +64,18 @@ impl Store {
         now: Timestamp,
     ) -> Result<String, StoreError> {
         let id = notification_id(n);
+        // The chain head as it stands before this use event's own entry: IMY holds a copy.
+        let mut n = n.clone();
+        n.audit_anchor = crate::head_of(&mut **tx)
+            .await?
+            .map(|c| mandat_law::imy::AuditAnchor {
+                seq: c.seq,
+                hash: c.hash,
+                at: c.at,
+                key: c.key,
+                signature: c.signature,
+            });
+        let n = &n;
         sqlx::query(
             "INSERT INTO imy_notifications (id, permit_id, kind, created_at, doc) VALUES ($1, $2, $3, $4, $5)",
         )

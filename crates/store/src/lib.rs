@@ -11,6 +11,12 @@ pub mod calibrations;
 pub mod crypto;
 pub mod imy;
 pub mod subjects;
+mod users;
+
+pub use users::{
+    FREE_LOGIN_FAILURES, MAX_BACKOFF_MS, UserInfo, backoff_ms, client_network, hash_password,
+    verify_password,
+};
 
 use mandat_audit::{AuditKey, Checkpoint, Entry, Record};
 use mandat_law::lifecycle::Effect;
@@ -20,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 pub use crypto::SecretKey;
 
@@ -48,10 +56,15 @@ pub enum StoreError {
     Law(mandat_law::Refusal),
     #[error("authentication failed: unknown user or wrong password")]
     Auth,
+    /// Too many failed logins for this user name from this network; the same answer whether or not
+    /// the account exists.
+    #[error("too many failed logins for this user name from your network: try again after {until}")]
+    Throttled { until: Timestamp },
+    /// The clock is behind the newest audit entry: someone set it back, or NTP failed.
     #[error(
-        "the account is locked after repeated failed logins until {until}; wait, or ask an admin"
+        "the system clock ({now}) is behind the newest audit entry ({newest}); mandat refuses to act until the clock is right again. Fix the time (NTP); do not edit the log"
     )]
-    Locked { until: Timestamp },
+    ClockBehind { now: Timestamp, newest: Timestamp },
     #[error("not logged in, or the session has expired: run `mandat login`")]
     SessionInvalid,
     #[error("corrupt record: {0}")]
@@ -174,21 +187,18 @@ pub struct UseRecord {
     pub notification: Option<mandat_law::imy::ImyNotification>,
 }
 
-/// Failed logins in a row before an account is locked.
-pub const MAX_FAILED_LOGINS: i64 = 5;
-/// How long a locked account stays locked.
-pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
-
-fn token_hash(token: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(token.as_bytes()))
-}
+/// How far behind the newest audit entry the clock may be before the store refuses to act: enough
+/// for two requests that read the clock in one order and commit in the other, far too little to
+/// re-open a deadline.
+pub const CLOCK_TOLERANCE_MS: i64 = 5_000;
 
 pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) kind: DbKind,
     pub(crate) master: SecretKey,
     pub(crate) audit: AuditKey,
+    /// The time of the newest audit entry: the clock may not go back past it.
+    high_water: Arc<AtomicI64>,
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -218,6 +228,9 @@ impl Store {
                 "unsupported database URL {url:?}: use sqlite://FILE or postgres://..."
             )));
         };
+        if kind == DbKind::Postgres {
+            check_postgres_tls(url)?;
+        }
         let url = if kind == DbKind::Sqlite && !url.contains('?') {
             format!("{url}?mode=rwc")
         } else {
@@ -248,12 +261,80 @@ impl Store {
             DbKind::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             DbKind::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
+        if kind == DbKind::Sqlite {
+            restrict_sqlite_files(&url);
+        }
+        let newest: Option<i64> = sqlx::query("SELECT MAX(at) AS at FROM audit_log")
+            .fetch_one(&pool)
+            .await?
+            .try_get("at")?;
         Ok(Self {
             pool,
             kind,
             master,
             audit,
+            high_water: Arc::new(AtomicI64::new(newest.unwrap_or(i64::MIN))),
         })
+    }
+
+    /// Refuse to act while the clock is behind the newest audit entry (beyond
+    /// [`CLOCK_TOLERANCE_MS`]): a clock set back would re-open deadlines that have passed.
+    pub fn check_clock(&self, now: Timestamp) -> Result<(), StoreError> {
+        let newest = self.high_water.load(Ordering::SeqCst);
+        if now.0.saturating_add(CLOCK_TOLERANCE_MS) < newest {
+            return Err(StoreError::ClockBehind {
+                now,
+                newest: Timestamp(newest),
+            });
+        }
+        Ok(())
+    }
+
+    /// The high-water mark itself, shared with the scope cache so matching stops too.
+    pub fn clock_high_water(&self) -> Arc<AtomicI64> {
+        self.high_water.clone()
+    }
+
+    /// Bind the database to the deployment's jurisdiction profile: the first process stores it
+    /// (`mandat init`), every later one must run under the same profile or is refused.
+    pub async fn bind_profile(&self, profile: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let stored: Option<String> =
+            sqlx::query("SELECT value FROM settings WHERE key = 'profile'")
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("value"))
+                .transpose()?;
+        match stored {
+            Some(p) if p == profile => Ok(()),
+            Some(p) => Err(StoreError::Config(format!(
+                "this database was initialised under the jurisdiction profile {p:?}, and this process runs under {profile:?}: mandat refuses to act under another profile. Start it with --profile {p} (or MANDAT_JURISDICTION={p})"
+            ))),
+            None => {
+                sqlx::query("INSERT INTO settings (key, value) VALUES ('profile', $1)")
+                    .bind(profile.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The deployment's profile, as `init` stored it.
+    pub async fn stored_profile(&self) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query("SELECT value FROM settings WHERE key = 'profile'")
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get("value"))
+                .transpose()?,
+        )
+    }
+
+    /// The newest signed checkpoint: the chain head that is anchored outside the host.
+    pub async fn audit_head(&self) -> Result<Option<Checkpoint>, StoreError> {
+        head_of(&self.pool).await
     }
 
     pub fn kind(&self) -> DbKind {
@@ -278,7 +359,20 @@ impl Store {
         .await?
         .map(|row| entry_from_row(&row))
         .transpose()?;
+        let mut r = r;
+        if let Some(prev) = &last {
+            if r.at.saturating_add(CLOCK_TOLERANCE_MS) < prev.at {
+                return Err(StoreError::ClockBehind {
+                    now: Timestamp(r.at),
+                    newest: Timestamp(prev.at),
+                });
+            }
+            // Two requests may read the clock in one order and commit in the other: the log
+            // keeps its times in order.
+            r.at = r.at.max(prev.at);
+        }
         let at = r.at;
+        self.high_water.fetch_max(at, Ordering::SeqCst);
         let e = Entry::next(last.as_ref(), r);
         sqlx::query(
             "INSERT INTO audit_log (seq, at, actor, action, permit, origin, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -318,235 +412,6 @@ impl Store {
 
     pub async fn audit_log(&self) -> Result<(Vec<Entry>, Vec<Checkpoint>), StoreError> {
         audit_log_from(&self.pool).await
-    }
-
-    // ---- users ----
-
-    /// Add a user. The very first user may be added without an actor and must be an admin; after that
-    /// only an admin may add users.
-    pub async fn add_user(
-        &self,
-        actor: Option<&Actor>,
-        id: &str,
-        password: &str,
-        roles: &[Role],
-        now: Timestamp,
-        origin: &str,
-    ) -> Result<(), StoreError> {
-        if password.chars().count() < 12 {
-            return Err(StoreError::Invalid(
-                "passwords must be at least 12 characters".into(),
-            ));
-        }
-        if id.is_empty()
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
-            return Err(StoreError::Invalid(
-                "user ids use letters, digits, '.', '_' and '-'".into(),
-            ));
-        }
-        let mut tx = self.begin_write().await?;
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-        let by = match actor {
-            None if count == 0 => {
-                if !roles.contains(&Role::Admin) {
-                    return Err(StoreError::Refused(
-                        "the first user must be an admin".into(),
-                    ));
-                }
-                "bootstrap".to_string()
-            }
-            None => {
-                return Err(StoreError::Refused(
-                    "users exist already: log in as an admin to add users".into(),
-                ));
-            }
-            Some(a) if a.has(Role::Admin) => a.user.clone(),
-            Some(a) => {
-                return Err(StoreError::Refused(format!(
-                    "{} is not an admin; only admins add users (least privilege)",
-                    a.user
-                )));
-            }
-        };
-        let hash = hash_password(password)?;
-        let roles_s = roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        sqlx::query(
-            "INSERT INTO users (id, password_hash, roles, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(id.to_string())
-        .bind(hash)
-        .bind(roles_s.clone())
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict(format!("user {id} exists already"))
-            }
-            other => other.into(),
-        })?;
-        self.append_audit(
-            &mut tx,
-            Record {
-                at: now.0,
-                actor: by,
-                action: "user.add".into(),
-                permit: None,
-                origin: origin.into(),
-                details: json!({"user": id, "roles": roles_s}),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Check a password; the attempt is audited either way, and the password never is. After
-    /// [`MAX_FAILED_LOGINS`] failures in a row the account is locked for [`LOCKOUT_MS`].
-    pub async fn authenticate(
-        &self,
-        id: &str,
-        password: &str,
-        now: Timestamp,
-        origin: &str,
-    ) -> Result<Actor, StoreError> {
-        let row = sqlx::query(
-            "SELECT password_hash, roles, failed_logins, locked_until FROM users WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        let audit = |action: &str, details: serde_json::Value| Record {
-            at: now.0,
-            actor: id.to_string(),
-            action: action.into(),
-            permit: None,
-            origin: origin.into(),
-            details,
-        };
-        let Some(row) = row else {
-            // Spend the same time on unknown users, so timing does not reveal who exists.
-            let _ = hash_password(password);
-            self.record(audit("auth.failed", json!({}))).await?;
-            return Err(StoreError::Auth);
-        };
-        let locked_until: i64 = row.try_get("locked_until")?;
-        if locked_until > now.0 {
-            self.record(audit("auth.locked", json!({"until": locked_until})))
-                .await?;
-            return Err(StoreError::Locked {
-                until: Timestamp(locked_until),
-            });
-        }
-        if !verify_password(password, &row.try_get::<String, _>("password_hash")?) {
-            let failed = row.try_get::<i64, _>("failed_logins")? + 1;
-            let lock = if failed >= MAX_FAILED_LOGINS {
-                now.0 + LOCKOUT_MS
-            } else {
-                0
-            };
-            let mut tx = self.begin_write().await?;
-            sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
-                .bind(if lock > 0 { 0 } else { failed })
-                .bind(lock)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            self.append_audit(
-                &mut tx,
-                audit(
-                    "auth.failed",
-                    json!({"failures": failed, "locked": lock > 0}),
-                ),
-            )
-            .await?;
-            tx.commit().await?;
-            return Err(StoreError::Auth);
-        }
-        let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        self.append_audit(&mut tx, audit("auth.login", json!({})))
-            .await?;
-        tx.commit().await?;
-        let roles: String = row.try_get("roles")?;
-        Ok(Actor {
-            user: id.to_string(),
-            roles: parse_roles(&roles),
-        })
-    }
-
-    /// Open a session for an authenticated actor. Returns the token; only its hash is stored.
-    pub async fn create_session(
-        &self,
-        actor: &Actor,
-        now: Timestamp,
-        ttl_ms: i64,
-    ) -> Result<String, StoreError> {
-        let mut raw = [0u8; 32];
-        getrandom::fill(&mut raw).map_err(|e| StoreError::Crypto(format!("random source: {e}")))?;
-        let token = hex::encode(raw);
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_hash(&token))
-        .bind(actor.user.clone())
-        .bind(now.0)
-        .bind(now.0.saturating_add(ttl_ms))
-        .execute(&self.pool)
-        .await?;
-        Ok(token)
-    }
-
-    /// The actor behind a session token, with the roles the user holds now (not at login).
-    pub async fn session_actor(&self, token: &str, now: Timestamp) -> Result<Actor, StoreError> {
-        let row = sqlx::query(
-            "SELECT u.id AS id, u.roles AS roles, s.expires_at AS expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
-        )
-        .bind(token_hash(token))
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::SessionInvalid)?;
-        if row.try_get::<i64, _>("expires_at")? <= now.0 {
-            return Err(StoreError::SessionInvalid);
-        }
-        let roles: String = row.try_get("roles")?;
-        Ok(Actor {
-            user: row.try_get("id")?,
-            roles: parse_roles(&roles),
-        })
-    }
-
-    pub async fn end_session(&self, token: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash(token))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn users(&self) -> Result<Vec<(String, Vec<Role>)>, StoreError> {
-        sqlx::query("SELECT id, roles FROM users ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                let roles: String = r.try_get("roles")?;
-                Ok((r.try_get("id")?, parse_roles(&roles)))
-            })
-            .collect()
     }
 
     // ---- cameras ----
@@ -1190,11 +1055,6 @@ where
     parse_permit(&row)
 }
 
-/// Roles as stored: comma-separated names.
-fn parse_roles(roles: &str) -> Vec<Role> {
-    roles.split(',').filter_map(Role::parse).collect()
-}
-
 fn parse_permit(row: &AnyRow) -> Result<Permit, StoreError> {
     let doc: String = row.try_get("doc")?;
     serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("permit record: {e}")))
@@ -1216,25 +1076,84 @@ fn entry_from_row(r: &AnyRow) -> Result<Entry, StoreError> {
     })
 }
 
-/// Argon2id with the crate's default parameters.
-pub fn hash_password(password: &str) -> Result<String, StoreError> {
-    use argon2::password_hash::PasswordHasher;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| StoreError::Crypto(format!("password hashing: {e}")))
+/// The newest checkpoint of a database, through a pool or inside a transaction.
+pub(crate) async fn head_of<'e, E>(db: E) -> Result<Option<Checkpoint>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "SELECT seq, hash, at, pubkey, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?
+    .map(|r| -> Result<Checkpoint, StoreError> {
+        Ok(Checkpoint {
+            seq: r.try_get::<i64, _>("seq")? as u64,
+            hash: r.try_get("hash")?,
+            at: r.try_get("at")?,
+            key: r.try_get("pubkey")?,
+            signature: r.try_get("signature")?,
+        })
+    })
+    .transpose()
 }
 
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    use argon2::password_hash::PasswordVerifier;
-    use argon2::password_hash::phc::PasswordHash;
-    PasswordHash::new(hash)
-        .map(|h| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+/// A PostgreSQL server off this host is reached over TLS with its certificate checked
+/// (`sslmode=verify-full`), never `prefer`, which falls back to clear text when TLS fails.
+/// Loopback and Unix sockets stay on the host and may go without.
+fn check_postgres_tls(url: &str) -> Result<(), StoreError> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| StoreError::Config(format!("database URL: {e}")))?;
+    let host = parsed.host_str().unwrap_or("");
+    let query_host = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "host")
+        .map(|(_, v)| v.into_owned());
+    let local = |h: &str| {
+        h.is_empty()
+            || h == "localhost"
+            || h.starts_with('/')
+            || h.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    if local(host) && query_host.as_deref().is_none_or(local) {
+        return Ok(());
+    }
+    let mode = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "sslmode")
+        .map(|(_, v)| v.into_owned());
+    match mode.as_deref() {
+        Some("verify-full") => Ok(()),
+        other => Err(StoreError::Config(format!(
+            "the PostgreSQL server {host} is off this host and the URL has sslmode={}: mandat only reaches a remote database over TLS with its certificate checked. Add ?sslmode=verify-full&sslrootcert=/path/to/ca.pem",
+            other.unwrap_or("(none, which means prefer)")
+        ))),
+    }
+}
+
+/// The SQLite database, its WAL and shared-memory files: readable by the server's user only,
+/// whatever the umask of whoever created them.
+fn restrict_sqlite_files(url: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        for suffix in ["", "-wal", "-shm"] {
+            let f = format!("{path}{suffix}");
+            if std::path::Path::new(&f).is_file()
+                && let Err(e) = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600))
+            {
+                tracing::warn!("cannot make {f} private: {e}");
+            }
+        }
+    }
 }
 
 /// Test hook for the crash-safety test: with `MANDAT_CRASH_AT=<name>` set, the process stops hard at
@@ -1242,5 +1161,33 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 fn crash_point(name: &str) {
     if std::env::var("MANDAT_CRASH_AT").is_ok_and(|v| v == name) {
         std::process::abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remote_postgres_needs_verified_tls() {
+        for ok in [
+            "postgres://u:p@127.0.0.1:5432/db",
+            "postgres://u:p@localhost/db",
+            "postgres://u@[::1]/db",
+            "postgres:///db?host=/var/run/postgresql",
+            "postgres://u:p@db.police.example/db?sslmode=verify-full&sslrootcert=/etc/mandat/ca.pem",
+        ] {
+            assert!(check_postgres_tls(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "postgres://u:p@db.police.example/db",
+            "postgres://u:p@db.police.example/db?sslmode=prefer",
+            "postgres://u:p@db.police.example/db?sslmode=require",
+            "postgres://u:p@10.1.2.3/db?sslmode=disable",
+            "postgres://u:p@localhost/db?host=db.police.example",
+        ] {
+            let e = check_postgres_tls(bad).unwrap_err().to_string();
+            assert!(e.contains("sslmode=verify-full"), "{bad}: {e}");
+        }
     }
 }

@@ -359,6 +359,9 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("admin.lat", "Latitud", "Latitude"),
     ("admin.lon", "Longitud", "Longitude"),
     ("admin.done", "Sparat.", "Saved."),
+    ("admin.disabled", "Avstängd", "Disabled"),
+    ("admin.disable", "Stäng av", "Disable"),
+    ("admin.revoke", "Avsluta sessioner", "End sessions"),
     (
         "admin.nobio",
         "Administratörer ser aldrig biometriska uppgifter.",

@@ -48,10 +48,12 @@ pub struct AppState {
     default_threshold: f32,
     /// Key for CSRF tokens; made at start-up, so a restart only asks users to reload a form.
     csrf_key: Arc<[u8; 32]>,
-    login_attempts: Arc<
-        std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (std::time::Instant, u32)>>,
-    >,
+    /// Login attempts per client network (an IPv4 address, an IPv6 /64) in the current minute.
+    login_attempts:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>>,
     logins_per_minute: u32,
+    /// SHA-256 of the bearer token `/metrics` asks for; without one, metrics are off.
+    metrics_token: Option<Arc<[u8; 32]>>,
 }
 
 /// Login attempts one address may make per minute, on top of the per-account lock-out.
@@ -69,7 +71,17 @@ impl AppState {
             csrf_key: Arc::new(key),
             login_attempts: Default::default(),
             logins_per_minute: LOGINS_PER_MINUTE,
+            metrics_token: None,
         })
+    }
+
+    /// Serve `/metrics` to callers that send `Authorization: Bearer <token>`.
+    pub fn with_metrics_token(mut self, token: &str) -> Self {
+        use sha2::Digest;
+        self.metrics_token = Some(Arc::new(
+            sha2::Sha256::digest(token.trim().as_bytes()).into(),
+        ));
+        self
     }
 
     /// Login attempts allowed per address and minute (tests log in many users from one address).
@@ -105,9 +117,11 @@ impl AppState {
         self.csrf_mac(session_token).verify_slice(&given).is_ok()
     }
 
-    /// At most [`LOGINS_PER_MINUTE`] (by default) login attempts per address and minute, so
-    /// guessing across many accounts is slow too.
-    pub(crate) fn throttle_login(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
+    /// At most [`LOGINS_PER_MINUTE`] (by default) login attempts per client network and minute,
+    /// so guessing across many accounts is slow too. IPv6 counts per /64: one host holds a whole
+    /// /64 and could otherwise take a new address for every guess.
+    pub(crate) fn throttle_login(&self, peer: &SocketAddr) -> Result<(), ApiError> {
+        let network = mandat_store::client_network(&origin(peer));
         let now = std::time::Instant::now();
         let mut m = self
             .login_attempts
@@ -116,7 +130,7 @@ impl AppState {
         if m.len() > 10_000 {
             m.retain(|_, (t, _)| now.duration_since(*t) < Duration::from_secs(60));
         }
-        let e = m.entry(ip).or_insert((now, 0));
+        let e = m.entry(network).or_insert((now, 0));
         if now.duration_since(e.0) >= Duration::from_secs(60) {
             *e = (now, 0);
         }
@@ -125,7 +139,7 @@ impl AppState {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "throttled",
-                "too many login attempts from this address; wait a minute and try again",
+                "too many login attempts from this network; wait a minute and try again",
             ));
         }
         Ok(())
@@ -178,8 +192,11 @@ impl From<ControlError> for ApiError {
             ControlError::Store(StoreError::Auth | StoreError::SessionInvalid) => {
                 (StatusCode::UNAUTHORIZED, None, e.to_string())
             }
-            ControlError::Store(StoreError::Locked { .. }) => {
+            ControlError::Store(StoreError::Throttled { .. }) => {
                 (StatusCode::TOO_MANY_REQUESTS, None, e.to_string())
+            }
+            ControlError::Store(StoreError::ClockBehind { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, None, e.to_string())
             }
             ControlError::Store(StoreError::NotFound(m)) => {
                 (StatusCode::NOT_FOUND, None, m.clone())
@@ -303,18 +320,36 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// The caller, from `Authorization: Bearer <session token>`.
 async fn actor(s: &AppState, headers: &HeaderMap) -> ApiResult<Actor> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "log in first: POST /api/v1/login, then send Authorization: Bearer <token>",
-            )
-        })?;
-    Ok(s.control.session(token.trim()).await?)
+    let token = bearer(headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "log in first: POST /api/v1/login, then send Authorization: Bearer <token>",
+        )
+    })?;
+    Ok(s.control.session(token).await?)
+}
+
+/// A login from a browser names the page it came from in `Origin`: it must be this server, so
+/// another site cannot log a browser in under an account of its choosing (login CSRF). Programs
+/// such as the CLI send no `Origin`, and are let through.
+pub(crate) fn check_origin(headers: &HeaderMap, tls: bool) -> ApiResult<()> {
+    let Some(given) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let want = format!("{}://{host}", if tls { "https" } else { "http" });
+    if !host.is_empty() && given.to_str().is_ok_and(|g| g.eq_ignore_ascii_case(&want)) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "cross_origin",
+        "a login must come from this server's own page; open the login page on this server",
+    ))
 }
 
 /// "From where" in the audit log: the peer's address as the socket saw it, never a header a client
@@ -344,9 +379,11 @@ pub(crate) struct LoginAnswer {
 async fn login(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Body(b): Body<LoginBody>,
 ) -> ApiResult<Response> {
-    s.throttle_login(peer.ip())?;
+    check_origin(&headers, s.tls)?;
+    s.throttle_login(&peer)?;
     if b.user.len() > 128 || b.password.len() > 1024 {
         return Err(ApiError::bad_request("user or password too long"));
     }
@@ -524,22 +561,60 @@ async fn stream(
     let a = actor(&s, &headers).await?;
     // The same check as listing alerts.
     s.control.alerts(&a, i64::MAX, 1).await?;
-    let rx = s.control.subscribe();
-    let events = futures::stream::unfold(rx, |mut rx| async move {
-        let event = match rx.recv().await {
-            Ok(ev) => {
-                let data = serde_json::to_string(&ev).unwrap_or_default();
-                Event::default().event("alert").id(ev.id.clone()).data(data)
-            }
-            // A slow client missed events: tell it to reload rather than pretend.
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                Event::default().event("lagged").data(n.to_string())
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((Ok(event), rx))
+    let token = bearer(&headers).unwrap_or_default().to_string();
+    let events = alert_events(s.control.clone(), token, |ev| {
+        let data = serde_json::to_string(&ev).unwrap_or_default();
+        Event::default().event("alert").id(ev.id.clone()).data(data)
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// How often an open event stream checks that its session still holds: a logout, a revoked
+/// session or a disabled account ends the stream within this (and a database read).
+pub const STREAM_SESSION_CHECK: Duration = Duration::from_millis(250);
+
+/// Alert events for one session, as long as that session holds. `lagged` tells a slow client it
+/// missed some (reload the list then) rather than pretend.
+pub(crate) fn alert_events(
+    control: Arc<Control>,
+    token: String,
+    draw: impl Fn(mandat_control::AlertEvent) -> Event + Send + 'static,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    use tokio::sync::broadcast::error::RecvError;
+    let rx = control.subscribe();
+    let mut check = tokio::time::interval(STREAM_SESSION_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    futures::stream::unfold(
+        (rx, check, control, token, draw),
+        |(mut rx, mut check, control, token, draw)| async move {
+            loop {
+                tokio::select! {
+                    r = rx.recv() => {
+                        let event = match r {
+                            Ok(ev) => draw(ev),
+                            Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
+                            Err(RecvError::Closed) => return None,
+                        };
+                        return Some((Ok(event), (rx, check, control, token, draw)));
+                    }
+                    _ = check.tick() => {
+                        if control.session(&token).await.is_err() {
+                            return None;
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The bearer token of a request, if it has one.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// Each camera's health and fitness for identification, with reasons.
@@ -562,12 +637,9 @@ pub(crate) struct LoggedOut {
     responses((status = 200, body = LoggedOut), (status = "4XX", body = ErrorBody)))]
 async fn logout(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     actor(&s, &headers).await?;
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    s.control.logout(token.trim()).await?;
+    s.control
+        .logout(bearer(&headers).unwrap_or_default())
+        .await?;
     Ok(Json(LoggedOut { logged_out: true }).into_response())
 }
 
@@ -766,19 +838,58 @@ pub(crate) struct UserView {
     roles: Vec<mandat_law::Role>,
 }
 
-/// Accounts and their roles (admins).
+/// Accounts, their roles and whether they are disabled (admins).
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("session" = [])),
-    responses((status = 200, body = Vec<UserView>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Vec<mandat_store::UserInfo>), (status = "4XX", body = ErrorBody)))]
 async fn users(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    let list: Vec<_> = s
-        .control
-        .users(&a)
-        .await?
-        .into_iter()
-        .map(|(user, roles)| UserView { user, roles })
-        .collect();
-    Ok(Json(list).into_response())
+    Ok(Json(s.control.users(&a).await?).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Disabled {
+    disabled: String,
+}
+
+/// Disable an account (admins, not their own): it cannot log in, and its sessions, open pages and
+/// event streams end within a second.
+#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "users", params(("id" = String, Path)),
+    security(("session" = [])),
+    responses((status = 200, body = Disabled), (status = "4XX", body = ErrorBody)))]
+async fn disable_user(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    s.control.disable_user(&a, &id, &origin(&peer)).await?;
+    Ok(Json(Disabled { disabled: id }).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Revoked {
+    user: String,
+    sessions_ended: u64,
+}
+
+/// End every session of an account (admins, not their own); the account stays usable.
+#[utoipa::path(post, path = "/api/v1/users/{id}/sessions/revoke", tag = "users",
+    params(("id" = String, Path)), security(("session" = [])),
+    responses((status = 200, body = Revoked), (status = "4XX", body = ErrorBody)))]
+async fn revoke_sessions(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let n = s.control.revoke_sessions(&a, &id, &origin(&peer)).await?;
+    Ok(Json(Revoked {
+        user: id,
+        sessions_ended: n,
+    })
+    .into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -1062,14 +1173,63 @@ async fn imy_acknowledged(
 }
 
 /// Prometheus text format: cameras, frame rates, dropped frames, alerts by state and review
-/// latency. Labels are camera ids and states only: no permit, person or user.
-#[utoipa::path(get, path = "/metrics", tag = "monitoring",
+/// latency. Labels are camera ids and states only: no permit, person or user. Needs the metrics
+/// token; the per-camera series that show which cameras are under a permit (frames analysed or
+/// skipped as unscoped, alerts) only go to a scraper on this host.
+#[utoipa::path(get, path = "/metrics", tag = "monitoring", security(("metrics" = [])),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = "4XX", body = ErrorBody, description = "no or a wrong metrics token (401, 403), or metrics are off (404)"),
         (status = "5XX", body = ErrorBody, description = "the store could not be read")))]
-async fn metrics(State(s): State<AppState>) -> ApiResult<Response> {
-    use std::fmt::Write;
-    let health = (s.health)();
+async fn metrics(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let Some(want) = &s.metrics_token else {
+        return Err(ApiError::not_found(
+            "metrics are off: start the server with --metrics-token-file FILE and scrape with that token",
+        ));
+    };
+    let Some(given) = bearer(&headers) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send the metrics token: Authorization: Bearer <token>",
+        ));
+    };
+    use sha2::Digest;
+    let given: [u8; 32] = sha2::Sha256::digest(given.as_bytes()).into();
+    // Constant time: compare every byte whatever the first difference.
+    if given
+        .iter()
+        .zip(want.iter())
+        .fold(0u8, |d, (a, b)| d | (a ^ b))
+        != 0
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "that is not the metrics token (a session token is not one)",
+        ));
+    }
     let stats = s.control.alert_statistics().await?;
+    let mut r = metrics_text(&(s.health)(), &stats, peer.ip().is_loopback()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+/// The metrics page. `per_camera_scope`: include the series that tell which cameras are analysed
+/// (frames analysed and unscoped, analysed frame rate, alerts per camera); off for scrapers on
+/// another host, who get camera connectivity and input rates only.
+pub fn metrics_text(
+    health: &[CameraHealth],
+    stats: &mandat_control::AlertStatistics,
+    per_camera_scope: bool,
+) -> String {
+    use std::fmt::Write;
     let mut m = String::new();
     let head = |m: &mut String, name: &str, kind: &str, help: &str| {
         let _ = writeln!(m, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -1087,7 +1247,7 @@ async fn metrics(State(s): State<AppState>) -> ApiResult<Response> {
         "gauge",
         "1 when the camera delivers frames.",
     );
-    for h in &health {
+    for h in health {
         let _ = writeln!(
             m,
             "mandat_camera_connected{{camera=\"{}\"}} {}",
@@ -1101,59 +1261,58 @@ async fn metrics(State(s): State<AppState>) -> ApiResult<Response> {
         "gauge",
         "Frames per second in from the camera and analysed.",
     );
-    for h in &health {
+    for h in health {
         let c = label(&h.camera);
         let _ = writeln!(
             m,
             "mandat_camera_fps{{camera=\"{c}\",stage=\"input\"}} {}",
             h.input_fps
         );
-        let _ = writeln!(
-            m,
-            "mandat_camera_fps{{camera=\"{c}\",stage=\"processed\"}} {}",
-            h.processed_fps
-        );
-    }
-    head(
-        &mut m,
-        "mandat_camera_frames_total",
-        "counter",
-        "Frames by what became of them: analysed, dropped under load, or not analysed because no permit covers the camera.",
-    );
-    for h in &health {
-        let c = label(&h.camera);
-        for (outcome, n) in [
-            ("in", h.frames_in),
-            ("processed", h.frames_processed),
-            ("dropped", h.frames_dropped),
-            ("unscoped", h.frames_unscoped),
-        ] {
+        if per_camera_scope {
             let _ = writeln!(
                 m,
-                "mandat_camera_frames_total{{camera=\"{c}\",outcome=\"{outcome}\"}} {n}"
+                "mandat_camera_fps{{camera=\"{c}\",stage=\"processed\"}} {}",
+                h.processed_fps
             );
         }
     }
-    head(
-        &mut m,
-        "mandat_camera_alerts_total",
-        "counter",
-        "Candidate alerts raised on the camera.",
-    );
-    for h in &health {
-        let _ = writeln!(
-            m,
-            "mandat_camera_alerts_total{{camera=\"{}\"}} {}",
-            label(&h.camera),
-            h.alerts
+    if per_camera_scope {
+        head(
+            &mut m,
+            "mandat_camera_frames_total",
+            "counter",
+            "Frames by what became of them: analysed, dropped under load, or not analysed because no permit covers the camera.",
         );
+        for h in health {
+            let c = label(&h.camera);
+            for (outcome, n) in [
+                ("in", h.frames_in),
+                ("processed", h.frames_processed),
+                ("dropped", h.frames_dropped),
+                ("unscoped", h.frames_unscoped),
+            ] {
+                let _ = writeln!(
+                    m,
+                    "mandat_camera_frames_total{{camera=\"{c}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
+        head(
+            &mut m,
+            "mandat_camera_alerts_total",
+            "counter",
+            "Candidate alerts raised on the camera.",
+        );
+        for h in health {
+            let _ = writeln!(
+                m,
+                "mandat_camera_alerts_total{{camera=\"{}\"}} {}",
+                label(&h.camera),
+                h.alerts
+            );
+        }
     }
-    head(
-        &mut m,
-        "mandat_alerts",
-        "gauge",
-        "Stored alerts by state (the newest 10,000).",
-    );
+    head(&mut m, "mandat_alerts", "gauge", "Stored alerts by state.");
     for (state, n) in &stats.by_state {
         let _ = writeln!(m, "mandat_alerts{{state=\"{state}\"}} {n}");
     }
@@ -1163,30 +1322,13 @@ async fn metrics(State(s): State<AppState>) -> ApiResult<Response> {
         "summary",
         "From an alert to its last review, for decided alerts.",
     );
-    let mut lat = stats.review_latency_s.clone();
-    lat.sort_by(f64::total_cmp);
-    for q in [0.5, 0.95] {
-        if !lat.is_empty() {
-            let i = ((lat.len() - 1) as f64 * q).round() as usize;
-            let _ = writeln!(
-                m,
-                "mandat_review_latency_seconds{{quantile=\"{q}\"}} {}",
-                lat[i]
-            );
-        }
-    }
     let _ = writeln!(
         m,
         "mandat_review_latency_seconds_sum {}",
-        lat.iter().sum::<f64>() + 0.0
+        stats.review_latency_sum_s + 0.0
     );
-    let _ = writeln!(m, "mandat_review_latency_seconds_count {}", lat.len());
-    let mut r = m.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    Ok(r)
+    let _ = writeln!(m, "mandat_review_latency_seconds_count {}", stats.reviewed);
+    m
 }
 
 /// A Prometheus label value, escaped.
@@ -1246,6 +1388,12 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("POST", "/api/v1/permits/{id}/decide", post(decide)),
         ("GET", "/api/v1/users", get(users)),
         ("POST", "/api/v1/users", post(add_user)),
+        ("POST", "/api/v1/users/{id}/disable", post(disable_user)),
+        (
+            "POST",
+            "/api/v1/users/{id}/sessions/revoke",
+            post(revoke_sessions),
+        ),
         ("GET", "/api/v1/audit", get(audit_log)),
         ("POST", "/api/v1/audit/verify", post(audit_verify)),
         ("GET", "/api/v1/reports/annual/{year}", get(annual_report)),
@@ -1312,12 +1460,19 @@ async fn hsts(mut r: Response) -> Response {
 
 async fn security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
+    // Pages and API answers name permits, people and alerts: no browser or proxy keeps them.
+    // Only the static assets set their own caching.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Nothing leaves for another site; `no-referrer` would also make browsers send `Origin: null`
+    // on this site's own forms, and the login form's origin check needs the real one.
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert(
         "content-security-policy",
         // Scripts, styles and images from this server only; no inline script, no eval.

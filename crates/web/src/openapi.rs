@@ -40,6 +40,8 @@ use utoipa::{Modify, OpenApi};
         super::decide,
         super::users,
         super::add_user,
+        super::disable_user,
+        super::revoke_sessions,
         super::audit_log,
         super::audit_verify,
         super::annual_report,
@@ -81,6 +83,17 @@ impl Modify for Session {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("the token from POST /api/v1/login"))
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "metrics",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "the metrics token the server was started with (--metrics-token-file)",
+                    ))
                     .build(),
             ),
         );

@@ -2,7 +2,8 @@
 //! no JavaScript of our own. Every page and form goes through the same `Control` checks as the API;
 //! the role gates here only choose which page to draw.
 //!
-//! Sessions are an HttpOnly, SameSite=Strict cookie holding the session token (Secure under TLS).
+//! Sessions are a `__Host-` cookie (HttpOnly, SameSite=Strict, Secure; plain HTTP is served on
+//! loopback only, which browsers treat as a secure context) holding the session token.
 //! Every form that changes state carries a CSRF token derived from the session (HMAC-SHA256 with a
 //! key made at start-up), checked before anything else.
 
@@ -29,7 +30,9 @@ use serde::Deserialize;
 use crate::i18n::{Lang, t, t_dyn};
 use crate::{ApiError, AppState, origin};
 
-pub(crate) const SESSION_COOKIE: &str = "mandat_session";
+/// `__Host-`: the browser accepts the cookie only from this exact host, over a secure context
+/// (HTTPS, or loopback), with `Path=/` and no `Domain`, so a sibling host cannot plant or shadow it.
+pub(crate) const SESSION_COOKIE: &str = "__Host-mandat_session";
 const LANG_COOKIE: &str = "mandat_lang";
 
 pub(crate) const HTMX_JS: &[u8] = include_bytes!("../assets/htmx-2.0.8.min.js");
@@ -381,12 +384,8 @@ async fn login_post(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let l = lang_of(&headers);
-    if let Err(e) = s.throttle_login(peer.ip()) {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            login_form(l, Some(&e.message)),
-        )
-            .into_response();
+    if let Err(e) = crate::check_origin(&headers, s.tls).and_then(|_| s.throttle_login(&peer)) {
+        return (e.status, login_form(l, Some(&e.message))).into_response();
     }
     if f.user.len() > 128 || f.password.len() > 1024 {
         return (
@@ -399,9 +398,8 @@ async fn login_post(
         Ok((_, token)) => {
             let mut r = see_other("/");
             let cookie = format!(
-                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age={}",
                 mandat_control::SESSION_TTL_MS / 1000,
-                if s.tls { "; Secure" } else { "" }
             );
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
@@ -427,7 +425,9 @@ async fn logout(State(s): State<AppState>, v: Viewer, Form(f): Form<CsrfForm>) -
     let mut r = see_other("/login");
     r.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("mandat_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_static(
+            "__Host-mandat_session=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0",
+        ),
     );
     Ok(r)
 }
@@ -440,8 +440,7 @@ struct Back {
 
 async fn set_lang(Path(code): Path<String>, Query(b): Query<Back>) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::Sv);
-    // Only a local path: never an open redirect.
-    let back = if b.back.starts_with('/') && !b.back.starts_with("//") && !b.back.contains('\\') {
+    let back = if local_path(&b.back) {
         b.back
     } else {
         "/".to_string()
@@ -454,6 +453,16 @@ async fn set_lang(Path(code): Path<String>, Query(b): Query<Back>) -> Response {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
+}
+
+/// Whether `back` is a path on this server, so redirecting to it is never an open redirect.
+/// Browsers drop tabs and newlines from URLs and read `\\` as `/`, so `/\t/evil.example` would
+/// become `//evil.example`: only printable ASCII without backslashes, starting with one `/`.
+fn local_path(back: &str) -> bool {
+    back.starts_with('/')
+        && !back.starts_with("//")
+        && back.len() <= 2000
+        && back.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
 }
 
 // ---- operator ----
@@ -676,16 +685,8 @@ async fn ui_stream(
     v: Viewer,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
     v.require(&[Role::Operator, Role::Reviewer])?;
-    let rx = s.control.subscribe();
-    let events = futures::stream::unfold(rx, |mut rx| async move {
-        let ev = match rx.recv().await {
-            Ok(ev) => Event::default().event("alert").data(ev.id),
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                Event::default().event("alert").data(format!("lagged {n}"))
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((Ok(ev), rx))
+    let events = crate::alert_events(s.control.clone(), v.token.clone(), |ev| {
+        Event::default().event("alert").data(ev.id)
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
@@ -1674,8 +1675,25 @@ async fn admin_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash>
                 section.panel {
                     h2 { (t(l, "admin.users")) }
                     table {
-                        thead { tr { th { (t(l, "col.user")) } th { (t(l, "col.roles")) } } }
-                        tbody { @for (u, roles) in &users { tr { td { (u) } td { (roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) } } } }
+                        thead { tr { th { (t(l, "col.user")) } th { (t(l, "col.roles")) } th {} } }
+                        tbody { @for u in &users { tr id={ "user-" (u.user) } {
+                            td { (u.user) }
+                            td { (u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) }
+                            td {
+                                @if u.disabled_at.is_some() {
+                                    span.badge { (t(l, "admin.disabled")) }
+                                } @else if u.user != v.actor.user {
+                                    form.inline method="post" action={ "/admin/users/" (u.user) "/disable" } {
+                                        input type="hidden" name="csrf" value=(v.csrf);
+                                        button type="submit" { (t(l, "admin.disable")) }
+                                    }
+                                    form.inline method="post" action={ "/admin/users/" (u.user) "/revoke" } {
+                                        input type="hidden" name="csrf" value=(v.csrf);
+                                        button type="submit" { (t(l, "admin.revoke")) }
+                                    }
+                                }
+                            }
+                        } } }
                     }
                     h2 { (t(l, "admin.add_user")) }
                     form method="post" action="/admin/users" {
@@ -1738,6 +1756,33 @@ async fn admin_add_user(
         .add_user(Some(&v.actor), user, password, &roles, &origin(&peer))
         .await
         .page(l)?;
+    Ok(see_other("/admin?ok=admin.done"))
+}
+
+/// Disable an account, or end its sessions, from the admin page.
+async fn admin_user_step(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    v: Viewer,
+    Path((id, step)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Page {
+    v.check_csrf(&s, &f.csrf)?;
+    let o = origin(&peer);
+    match step.as_str() {
+        "disable" => s
+            .control
+            .disable_user(&v.actor, &id, &o)
+            .await
+            .page(v.lang)?,
+        "revoke" => {
+            s.control
+                .revoke_sessions(&v.actor, &id, &o)
+                .await
+                .page(v.lang)?;
+        }
+        _ => return Err(UiError::not_found(v.lang, "the step is disable or revoke")),
+    }
     Ok(see_other("/admin?ok=admin.done"))
 }
 
@@ -1828,6 +1873,7 @@ pub(crate) fn routes() -> Vec<RouteRow> {
         ("POST", "/subjects/{id}/{step}", post(subject_step_post)),
         ("GET", "/admin", get(admin_page)),
         ("POST", "/admin/users", post(admin_add_user)),
+        ("POST", "/admin/users/{id}/{step}", post(admin_user_step)),
         ("POST", "/admin/cameras", post(admin_add_camera)),
         (
             "GET",
@@ -1870,10 +1916,32 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("x_mandat_session=evil; mandat_session=tok; mandat_lang=en"),
+            HeaderValue::from_static(
+                "x__Host-mandat_session=evil; __Host-mandat_session=tok; mandat_lang=en",
+            ),
         );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("tok"));
         assert_eq!(lang_of(&h), Lang::En);
+    }
+
+    #[test]
+    fn only_local_paths_are_redirect_targets() {
+        for ok in ["/", "/login", "/permits?ok=1"] {
+            assert!(local_path(ok), "{ok}");
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "",
+            "/\u{00a0}/x",
+        ] {
+            assert!(!local_path(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use common::alert;
 use mandat_law::{Actor, Role};
 
 mod common;
+mod insiders;
 use serde_json::{Value, json};
 
 struct Resp {

@@ -82,7 +82,7 @@ async fn https_sets_secure_cookies_and_hsts_and_refuses_clear_text() {
     assert!(head.starts_with("http/1.1 303"), "{answer}");
     let cookie = head
         .lines()
-        .find(|l| l.starts_with("set-cookie: mandat_session="))
+        .find(|l| l.starts_with("set-cookie: __host-mandat_session="))
         .unwrap_or_else(|| panic!("no session cookie: {answer}"));
     for flag in ["; httponly", "; samesite=strict", "; secure"] {
         assert!(cookie.contains(flag), "{cookie} lacks {flag}");

@@ -272,13 +272,15 @@ pub fn peer_python(given: Option<&Path>) -> Result<PathBuf> {
         Ok(())
     };
     run(
-        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        mandat_models::child_command("python3")
+            .args(["-m", "venv"])
+            .arg(&venv),
         "python3 -m venv",
     )?;
     let req = venv.join("requirements-peer.txt");
     std::fs::write(&req, PEER_REQUIREMENTS).context("writing the peer's requirements")?;
     run(
-        Command::new(venv.join("bin/pip"))
+        mandat_models::child_command(venv.join("bin/pip"))
             .args([
                 "install",
                 "-q",
@@ -306,7 +308,7 @@ pub fn peer(
 ) -> Result<Run> {
     let script = std::env::temp_dir().join(format!("mandat-peer-{}.py", std::process::id()));
     std::fs::write(&script, PEER_PY).context("writing the peer script to the temp directory")?;
-    let mut cmd = Command::new(python);
+    let mut cmd = mandat_models::child_command(python);
     cmd.arg(&script)
         .arg(video)
         .arg("--yunet")

@@ -87,12 +87,16 @@ pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
     (dir, clock, control)
 }
 
+/// The bearer token `/metrics` asks for on the test servers.
+pub const METRICS_TOKEN: &str = "metrics-token-for-the-tests-only";
+
 /// The server for `control` on a free loopback port. Tests log in many users from one address, so
-/// the per-address login limit is lifted (the account lock-out still applies).
+/// the per-address login limit is lifted (the per-account back-off still applies).
 pub async fn serve(control: &Arc<Control>) -> SocketAddr {
     let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new))
         .unwrap()
-        .with_logins_per_minute(10_000);
+        .with_logins_per_minute(10_000)
+        .with_metrics_token(METRICS_TOKEN);
     let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state, None)
         .await
         .unwrap();

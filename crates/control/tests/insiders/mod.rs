@@ -1,0 +1,405 @@
+//! The tests an insider would write to break mandat's promises: an admin who wants every role, a
+//! guesser with fifty parallel requests, a shell user who sets the clock back, a DBA who cuts the
+//! newest entries off the audit log, a process started under a friendlier jurisdiction profile.
+//! Each runs on SQLite and, in `./test.sh`, on PostgreSQL.
+
+use crate::common::*;
+use mandat_audit::Verdict;
+use mandat_control::{Control, ControlError, ScopeSource};
+use mandat_law::{Outcome, Purpose, Role, SWEDEN, SWEDEN_COURT_FOR_ALL};
+
+fn code(e: ControlError) -> String {
+    e.code().to_string()
+}
+
+#[tokio::test]
+async fn an_admin_cannot_make_an_account_that_is_also_a_reviewer() {
+    for db in databases() {
+        let e = env(db).await;
+        for roles in [
+            vec![Role::Admin, Role::Reviewer],
+            vec![Role::Reviewer, Role::Admin],
+            vec![Role::Admin, Role::Judge, Role::Operator],
+        ] {
+            let err = e
+                .control
+                .add_user(
+                    Some(&admin()),
+                    "sock-puppet",
+                    &password("x"),
+                    &roles,
+                    ORIGIN,
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(code(err), "admin_alone", "{db:?} {roles:?}");
+        }
+        assert!(
+            e.store
+                .users()
+                .await
+                .unwrap()
+                .iter()
+                .all(|u| u.user != "sock-puppet"),
+            "{db:?}: nothing was stored"
+        );
+        // Nor at bootstrap: the first admin is an admin only.
+        let fresh = env(db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let url = fresh_url(db, dir.path()).await;
+        let store = open(&url, &fresh.master_hex, fresh.audit_bytes).await;
+        let c = Control::new(store, fresh.clock.clone(), &SWEDEN);
+        let err = c
+            .add_user(
+                None,
+                "root",
+                &password("root"),
+                &[Role::Admin, Role::Reviewer],
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "admin_alone");
+    }
+}
+
+#[tokio::test]
+async fn fifty_parallel_wrong_passwords_do_not_escape_the_back_off() {
+    for db in databases() {
+        let e = env(db).await;
+        let before = e.store.audit_log().await.unwrap().0.len();
+        let guesses: Vec<String> = (0..50).map(|i| format!("guess {i}")).collect();
+        let tries = guesses
+            .iter()
+            .map(|g| e.control.login("rev", g, "api:192.0.2.7"));
+        let answers = futures::future::join_all(tries).await;
+        let checked = answers
+            .iter()
+            .filter(|r| matches!(r, Err(err) if err.code() == "unauthenticated"))
+            .count();
+        let waited = answers
+            .iter()
+            .filter(|r| matches!(r, Err(err) if err.code() == "throttled"))
+            .count();
+        assert_eq!(checked + waited, 50, "{db:?}: every guess failed");
+        // The count is taken inside the transaction before the password is checked, so only the
+        // free attempts and the one that started the back-off were ever compared.
+        assert_eq!(
+            checked as i64,
+            mandat_store::FREE_LOGIN_FAILURES + 1,
+            "{db:?}: {checked} guesses were checked"
+        );
+        let (log, _) = e.store.audit_log().await.unwrap();
+        let failed = log[before..]
+            .iter()
+            .filter(|x| x.action == "auth.failed")
+            .count();
+        assert_eq!(failed, checked, "{db:?}: every checked guess is in the log");
+        // The right password from the same network waits too; the reviewer at their own desk
+        // (another network) is not locked out by the guesser.
+        let err = e
+            .control
+            .login("rev", &password("rev"), "api:192.0.2.7")
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "throttled");
+        e.control
+            .login("rev", &password("rev"), "api:198.51.100.20")
+            .await
+            .unwrap();
+        // IPv6 counts per /64: a fresh address in the same /64 is the same guesser.
+        for i in 0..=mandat_store::FREE_LOGIN_FAILURES {
+            let _ = e
+                .control
+                .login("rev", "guess", &format!("api:2001:db8:7:7::{i:x}"))
+                .await;
+        }
+        let err = e
+            .control
+            .login("rev", &password("rev"), "api:2001:db8:7:7:ffff::1")
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "throttled", "{db:?}: same /64");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_name_and_a_backed_off_account_answer_alike_and_typed_names_stay_out_of_the_log()
+{
+    for db in databases() {
+        let e = env(db).await;
+        // A password typed into the user field by mistake.
+        let typo = "Sommar2026!hemligt";
+        let mut known = Vec::new();
+        let mut unknown = Vec::new();
+        for _ in 0..=mandat_store::FREE_LOGIN_FAILURES + 1 {
+            known.push(code(
+                e.control
+                    .login("officer", "wrong", ORIGIN)
+                    .await
+                    .unwrap_err(),
+            ));
+            unknown.push(code(
+                e.control.login(typo, "wrong", ORIGIN).await.unwrap_err(),
+            ));
+        }
+        assert_eq!(
+            known, unknown,
+            "{db:?}: the answers tell who has an account"
+        );
+        assert_eq!(known.last().unwrap(), "throttled");
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let text = serde_json::to_string(&entries).unwrap();
+        assert!(!text.contains(typo), "{db:?}: a typed name reached the log");
+        assert!(
+            entries
+                .iter()
+                .any(|x| x.action == "auth.failed" && x.actor == "unknown")
+        );
+        // Nor the database: the back-off rows are keyed by a keyed hash.
+        let pool = raw_pool(&e.url).await;
+        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM login_throttle")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert!(!keys.is_empty());
+        assert!(
+            keys.iter()
+                .all(|k| !k.contains(typo) && !k.contains("officer"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_clock_set_back_stops_the_server_from_acting_and_matching() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = granted(&e).await;
+        e.clock.advance(3_600_000);
+        e.control.tick(ORIGIN).await.unwrap();
+        assert!(!e.scope.watchlist("cam-1").is_empty());
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let newest = entries.last().unwrap().at;
+        // The shell user turns the clock back two hours, into the permit's period.
+        e.clock
+            .set(Some(mandat_law::Timestamp(newest - 2 * 3_600_000)));
+        assert_eq!(
+            code(e.control.tick(ORIGIN).await.unwrap_err()),
+            "clock_behind"
+        );
+        assert_eq!(
+            code(
+                e.control
+                    .stop(&officer(), &id, "x", ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "clock_behind"
+        );
+        assert_eq!(
+            code(
+                e.control
+                    .login("officer", &password("officer"), ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "clock_behind"
+        );
+        assert!(
+            e.scope.watchlist("cam-1").is_empty(),
+            "{db:?}: nothing is matched while the clock is behind"
+        );
+        // A restarted process knows the high-water mark from the log itself.
+        let again = open(&e.url, &e.master_hex, e.audit_bytes).await;
+        let err = again
+            .check_clock(mandat_law::Timestamp(newest - 60_000))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("behind the newest audit entry"),
+            "{err}"
+        );
+        // Time within the tolerance (two requests racing) is fine, and the log stays in order.
+        e.clock.set(Some(mandat_law::Timestamp(newest - 1_000)));
+        e.control.tick(ORIGIN).await.unwrap();
+        e.control
+            .login("officer", &password("officer"), ORIGIN)
+            .await
+            .unwrap();
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        assert!(entries.windows(2).all(|w| w[0].at <= w[1].at));
+        e.clock.set(Some(mandat_law::Timestamp(newest + 1_000)));
+        assert!(!e.scope.watchlist("cam-1").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn cutting_the_newest_entries_and_their_checkpoints_is_caught_against_the_anchor() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = granted(&e).await;
+        // The use starts: its IMY notification carries the chain head, which IMY keeps.
+        e.control.tick(ORIGIN).await.unwrap();
+        let reg = e.control.imy_notifications(&auditor()).await.unwrap();
+        let from_imy = reg[0].notification.audit_anchor.clone().expect("anchored");
+        e.control
+            .stop(&officer(), &id, "found", ORIGIN)
+            .await
+            .unwrap();
+        let anchor = e.store.audit_head().await.unwrap().unwrap();
+        let key = mandat_audit::parse_public_key(&e.store.audit_public_key()).unwrap();
+        let (entries, cps) = mandat_store::read_audit_log(&e.url).await.unwrap();
+        assert!(matches!(
+            mandat_audit::verify_anchored(&entries, &cps, &key, &anchor),
+            Verdict::Intact { .. }
+        ));
+        let imy_anchor = mandat_audit::Checkpoint {
+            seq: from_imy.seq,
+            hash: from_imy.hash,
+            at: from_imy.at,
+            key: from_imy.key,
+            signature: from_imy.signature,
+        };
+        assert!(matches!(
+            mandat_audit::verify_anchored(&entries, &cps, &key, &imy_anchor),
+            Verdict::Intact { .. }
+        ));
+
+        // The DBA deletes the newest three entries and their checkpoints (the stop, its IMY
+        // follow-up, ...).
+        let pool = raw_pool(&e.url).await;
+        let last = anchor.seq as i64;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM audit_log WHERE seq > {}",
+            last - 3
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM audit_checkpoints WHERE seq > {}",
+            last - 3
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        let (entries, cps) = mandat_store::read_audit_log(&e.url).await.unwrap();
+        // On its own, what is left still verifies: that is why the anchor lives elsewhere.
+        assert!(
+            matches!(
+                mandat_audit::verify(&entries, &cps, &key),
+                Verdict::Intact { .. }
+            ),
+            "{db:?}"
+        );
+        match mandat_audit::verify_anchored(&entries, &cps, &key, &anchor) {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, anchor.seq, "{db:?}");
+                assert!(reason.contains("missing"), "{reason}");
+            }
+            v => panic!("{db:?}: the cut went unnoticed: {v:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_process_on_another_profile_is_refused_and_permits_keep_their_own() {
+    for db in databases() {
+        let e = env(db).await;
+        e.store.bind_profile("se-2026").await.unwrap();
+        e.store.bind_profile("se-2026").await.unwrap();
+        // A second process (the prosecutor's shell) under the reform, where only courts decide.
+        let other = open(&e.url, &e.master_hex, e.audit_bytes).await;
+        let err = other.bind_profile("se-court-for-all").await.unwrap_err();
+        assert!(
+            err.to_string().contains("se-2026") && err.to_string().contains("refuses"),
+            "{db:?}: {err}"
+        );
+        assert_eq!(
+            e.store.stored_profile().await.unwrap().as_deref(),
+            Some("se-2026")
+        );
+        // Even a control plane built on the wrong profile (a process that skipped the check)
+        // follows each permit's own: a victim search drafted under se-2026 is a prosecutor's.
+        let id = drafted(&e, Purpose::VictimSearch, &officer()).await;
+        let wrong = Control::new(other.clone(), e.clock.clone(), &SWEDEN_COURT_FOR_ALL);
+        wrong.apply(&officer(), &id, ORIGIN).await.unwrap();
+        let err = wrong
+            .decide(&judge(), &id, Outcome::Grant, "ok", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "wrong_decider", "{db:?}");
+        wrong
+            .decide(&pros(), &id, Outcome::Grant, "ok", ORIGIN)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
+    for db in databases() {
+        let e = env(db).await;
+        let (_, token) = e
+            .control
+            .login("rev", &password("rev"), ORIGIN)
+            .await
+            .unwrap();
+        let err = e
+            .control
+            .disable_user(&reviewer(), "officer", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "not_permitted");
+        let err = e
+            .control
+            .disable_user(&admin(), "admin", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "invalid", "no admin disables themselves");
+        e.control
+            .disable_user(&admin(), "rev", ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            code(e.control.session(&token).await.unwrap_err()),
+            "unauthenticated"
+        );
+        // The right password answers as a wrong one would.
+        assert_eq!(
+            code(
+                e.control
+                    .login("rev", &password("rev"), ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated"
+        );
+        let users = e.control.users(&admin()).await.unwrap();
+        assert!(
+            users
+                .iter()
+                .any(|u| u.user == "rev" && u.disabled_at.is_some())
+        );
+        // Revoking sessions leaves the account usable.
+        let (_, t) = e
+            .control
+            .login("officer", &password("officer"), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            e.control
+                .revoke_sessions(&admin(), "officer", ORIGIN)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(e.control.session(&t).await.is_err());
+        e.control
+            .login("officer", &password("officer"), ORIGIN)
+            .await
+            .unwrap();
+        let log = e.control.audit_log(&auditor()).await.unwrap();
+        assert!(log.iter().any(|x| x.action == "user.disable"));
+        assert!(log.iter().any(|x| x.action == "session.revoke"));
+    }
+}

@@ -1,0 +1,540 @@
+//! Accounts, logins and sessions.
+//!
+//! Logins hold against guessing from inside and outside:
+//! - failures are counted inside the write transaction, before the password is checked, so parallel
+//!   guesses are serialised and cannot escape the count;
+//! - after [`FREE_LOGIN_FAILURES`] failures the next attempt must wait, doubling each time up to
+//!   [`MAX_BACKOFF_MS`]. The back-off is keyed by the user name as typed and the client's network
+//!   (an IPv4 address, an IPv6 /64), so an attacker slows down only their own guesses and cannot
+//!   lock a named reviewer out from elsewhere;
+//! - an unknown name and a known one answer the same, and are backed off the same, so neither the
+//!   answer nor its timing says who has an account;
+//! - the key of the back-off row is a keyed hash, and the audit log names only existing accounts, so
+//!   a password typed into the user field is stored nowhere;
+//! - Argon2 runs on the blocking pool, never on the async workers.
+
+use std::net::IpAddr;
+
+use mandat_audit::Record;
+use mandat_law::{Actor, Role, Timestamp};
+use serde_json::json;
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// Failed logins per user name and network that cost nothing; each one after that doubles the wait.
+pub const FREE_LOGIN_FAILURES: i64 = 3;
+/// The longest wait between two attempts, however many failed.
+pub const MAX_BACKOFF_MS: i64 = 15 * 60 * 1000;
+
+/// The wait before the next attempt after `failures` failures in a row: none for the first
+/// [`FREE_LOGIN_FAILURES`], then 1 s, 2 s, 4 s, ... up to [`MAX_BACKOFF_MS`].
+pub fn backoff_ms(failures: i64) -> i64 {
+    if failures <= FREE_LOGIN_FAILURES {
+        return 0;
+    }
+    let doublings = (failures - FREE_LOGIN_FAILURES - 1).min(30) as u32;
+    (1000i64 << doublings).min(MAX_BACKOFF_MS)
+}
+
+/// The network a login comes from, as the back-off counts it: the address of an `api:` origin,
+/// with IPv6 cut to its /64 (one host holds a whole /64), or the origin itself (the CLI, tests).
+pub fn client_network(origin: &str) -> String {
+    match origin.strip_prefix("api:").map(str::parse::<IpAddr>) {
+        Some(Ok(IpAddr::V6(v6))) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(Ok(IpAddr::V4(v4))) => v4.to_string(),
+        _ => origin.to_string(),
+    }
+}
+
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Roles as stored: comma-separated names.
+pub(crate) fn parse_roles(roles: &str) -> Vec<Role> {
+    roles.split(',').filter_map(Role::parse).collect()
+}
+
+/// An account as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct UserInfo {
+    pub user: String,
+    pub roles: Vec<Role>,
+    /// When an admin disabled the account; a disabled account cannot log in.
+    pub disabled_at: Option<Timestamp>,
+}
+
+impl Store {
+    /// Add a user. The very first user may be added without an actor and must be an admin; after that
+    /// only an admin may add users. An admin holds no other role (separation of duties).
+    pub async fn add_user(
+        &self,
+        actor: Option<&Actor>,
+        id: &str,
+        password: &str,
+        roles: &[Role],
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        if password.chars().count() < 12 {
+            return Err(StoreError::Invalid(
+                "passwords must be at least 12 characters".into(),
+            ));
+        }
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(StoreError::Invalid(
+                "user ids use 1 to 64 letters, digits, '.', '_' and '-'".into(),
+            ));
+        }
+        mandat_law::roles::check_roles(roles)?;
+        let hash = hash_password_blocking(password.to_string()).await?;
+        let mut tx = self.begin_write().await?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        let by = match actor {
+            None if count == 0 => {
+                if !roles.contains(&Role::Admin) {
+                    return Err(StoreError::Refused(
+                        "the first user must be an admin".into(),
+                    ));
+                }
+                "bootstrap".to_string()
+            }
+            None => {
+                return Err(StoreError::Refused(
+                    "users exist already: log in as an admin to add users".into(),
+                ));
+            }
+            Some(a) if a.has(Role::Admin) => a.user.clone(),
+            Some(a) => {
+                return Err(StoreError::Refused(format!(
+                    "{} is not an admin; only admins add users (least privilege)",
+                    a.user
+                )));
+            }
+        };
+        let roles_s = roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        sqlx::query(
+            "INSERT INTO users (id, password_hash, roles, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.to_string())
+        .bind(hash)
+        .bind(roles_s.clone())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(format!("user {id} exists already"))
+            }
+            other => other.into(),
+        })?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: by,
+                action: "user.add".into(),
+                permit: None,
+                origin: origin.into(),
+                details: json!({"user": id, "roles": roles_s}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Check a password. The attempt is counted before the password is checked, inside the write
+    /// transaction; it is audited either way, and the password never is.
+    pub async fn authenticate(
+        &self,
+        id: &str,
+        password: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<Actor, StoreError> {
+        let key = self.throttle_key(id, &client_network(origin));
+        // 1. Count the attempt as a failure until the password proves otherwise.
+        let mut tx = self.begin_write().await?;
+        let account =
+            sqlx::query("SELECT password_hash, roles, disabled_at FROM users WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        // Only existing accounts are named in the log: a password typed as a user name stays out.
+        let who = if account.is_some() { id } else { "unknown" };
+        let row = sqlx::query("SELECT failures, next_at FROM login_throttle WHERE key = $1")
+            .bind(key.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (failures, next_at) = match &row {
+            Some(r) => (
+                r.try_get::<i64, _>("failures")?,
+                r.try_get::<i64, _>("next_at")?,
+            ),
+            None => (0, 0),
+        };
+        if next_at > now.0 {
+            self.append_audit(
+                &mut tx,
+                auth_record(
+                    now,
+                    who,
+                    origin,
+                    "auth.throttled",
+                    json!({"until": next_at}),
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(StoreError::Throttled {
+                until: Timestamp(next_at),
+            });
+        }
+        let failures = failures + 1;
+        sqlx::query(
+            "INSERT INTO login_throttle (key, failures, next_at, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET failures = $2, next_at = $3, updated_at = $4",
+        )
+        .bind(key.clone())
+        .bind(failures)
+        .bind(now.0 + backoff_ms(failures))
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+
+        // 2. Check the password off the async workers. Unknown and disabled accounts are checked
+        //    against a hash too, so the time taken says nothing.
+        let (hash, roles, disabled) = match &account {
+            Some(r) => (
+                r.try_get::<String, _>("password_hash")?,
+                parse_roles(&r.try_get::<String, _>("roles")?),
+                r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+            ),
+            None => (dummy_hash().to_string(), Vec::new(), true),
+        };
+        let pw = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
+            .await
+            .map_err(|e| StoreError::Crypto(format!("password check: {e}")))?
+            && !disabled;
+
+        // 3. Record the outcome; a success clears the count.
+        let mut tx = self.begin_write().await?;
+        if ok {
+            sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            self.append_audit(
+                &mut tx,
+                auth_record(now, who, origin, "auth.login", json!({})),
+            )
+            .await?;
+        } else {
+            self.append_audit(
+                &mut tx,
+                auth_record(
+                    now,
+                    who,
+                    origin,
+                    "auth.failed",
+                    json!({"failures": failures, "disabled": account.is_some() && disabled}),
+                ),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        if !ok {
+            return Err(StoreError::Auth);
+        }
+        Ok(Actor {
+            user: id.to_string(),
+            roles,
+        })
+    }
+
+    /// The key of a back-off row: HMAC-SHA256 under a key derived from the master key, so the table
+    /// holds no user name as typed and cannot be reversed by whoever reads the database.
+    fn throttle_key(&self, name: &str, network: &str) -> String {
+        hex::encode(
+            self.master
+                .mac("login-throttle", format!("{name}\n{network}").as_bytes()),
+        )
+    }
+
+    /// Open a session for an authenticated actor. Returns the token; only its hash is stored.
+    pub async fn create_session(
+        &self,
+        actor: &Actor,
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> Result<String, StoreError> {
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).map_err(|e| StoreError::Crypto(format!("random source: {e}")))?;
+        let token = hex::encode(raw);
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash(&token))
+        .bind(actor.user.clone())
+        .bind(now.0)
+        .bind(now.0.saturating_add(ttl_ms))
+        .execute(&self.pool)
+        .await?;
+        Ok(token)
+    }
+
+    /// The actor behind a session token, with the roles the user holds now (not at login). A
+    /// disabled account's sessions are refused.
+    pub async fn session_actor(&self, token: &str, now: Timestamp) -> Result<Actor, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id AS id, u.roles AS roles, u.disabled_at AS disabled_at, s.expires_at AS expires_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::SessionInvalid)?;
+        if row.try_get::<i64, _>("expires_at")? <= now.0
+            || row.try_get::<Option<i64>, _>("disabled_at")?.is_some()
+        {
+            return Err(StoreError::SessionInvalid);
+        }
+        let roles: String = row.try_get("roles")?;
+        Ok(Actor {
+            user: row.try_get("id")?,
+            roles: parse_roles(&roles),
+        })
+    }
+
+    pub async fn end_session(&self, token: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash(token))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserInfo>, StoreError> {
+        sqlx::query("SELECT id, roles, disabled_at FROM users ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let roles: String = r.try_get("roles")?;
+                Ok(UserInfo {
+                    user: r.try_get("id")?,
+                    roles: parse_roles(&roles),
+                    disabled_at: r.try_get::<Option<i64>, _>("disabled_at")?.map(Timestamp),
+                })
+            })
+            .collect()
+    }
+
+    /// Disable an account and end every session it has (admins; not oneself). Its open pages and
+    /// event streams notice at their next session check.
+    pub async fn disable_user(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        self.admin_on_other(actor, id, "disable")?;
+        let mut tx = self.begin_write().await?;
+        let n =
+            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+                .bind(now.0)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "no enabled user {id}; `mandat user list` shows the accounts"
+            )));
+        }
+        let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor.user.clone(),
+                action: "user.disable".into(),
+                permit: None,
+                origin: origin.into(),
+                details: json!({"user": id, "sessions_ended": sessions}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// End every session of an account (admins), for a lost laptop or a suspected theft; the
+    /// account itself stays usable.
+    pub async fn revoke_sessions(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<u64, StoreError> {
+        self.admin_on_other(actor, id, "revoke the sessions of")?;
+        let mut tx = self.begin_write().await?;
+        let exists = sqlx::query("SELECT id FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound(format!(
+                "no user {id}; `mandat user list` shows the accounts"
+            )));
+        }
+        let n = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor.user.clone(),
+                action: "session.revoke".into(),
+                permit: None,
+                origin: origin.into(),
+                details: json!({"user": id, "sessions_ended": n}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    fn admin_on_other(&self, actor: &Actor, id: &str, what: &str) -> Result<(), StoreError> {
+        if !actor.has(Role::Admin) {
+            return Err(mandat_law::rule::NOT_PERMITTED
+                .refusal(format!(
+                    "{} may not {what} accounts: admin role required",
+                    actor.user
+                ))
+                .into());
+        }
+        if actor.user == id {
+            return Err(StoreError::Invalid(format!(
+                "an admin cannot {what} their own account; ask another admin"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn auth_record(
+    now: Timestamp,
+    who: &str,
+    origin: &str,
+    action: &str,
+    details: serde_json::Value,
+) -> Record {
+    Record {
+        at: now.0,
+        actor: who.to_string(),
+        action: action.into(),
+        permit: None,
+        origin: origin.into(),
+        details,
+    }
+}
+
+/// A valid Argon2id hash of a random password, made once: checking against it costs what checking
+/// a real account costs.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let mut b = [0u8; 16];
+        let _ = getrandom::fill(&mut b);
+        hash_password(&hex::encode(b)).unwrap_or_default()
+    })
+}
+
+async fn hash_password_blocking(password: String) -> Result<String, StoreError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| StoreError::Crypto(format!("password hashing: {e}")))?
+}
+
+/// Argon2id with the crate's default parameters.
+pub fn hash_password(password: &str) -> Result<String, StoreError> {
+    use argon2::password_hash::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Crypto(format!("password hashing: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    use argon2::password_hash::phc::PasswordHash;
+    PasswordHash::new(hash)
+        .map(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_after_the_free_failures_and_is_capped() {
+        assert_eq!(
+            (1..=6).map(backoff_ms).collect::<Vec<_>>(),
+            [0, 0, 0, 1000, 2000, 4000]
+        );
+        assert_eq!(backoff_ms(14), MAX_BACKOFF_MS);
+        assert_eq!(backoff_ms(10_000), MAX_BACKOFF_MS);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        assert_eq!(
+            client_network("api:2001:db8:1:2:aaaa::1"),
+            client_network("api:2001:db8:1:2:ffff:1:2:3")
+        );
+        assert_eq!(client_network("api:2001:db8:1:2::9"), "2001:db8:1:2::/64");
+        assert_ne!(
+            client_network("api:2001:db8:1:2::1"),
+            client_network("api:2001:db8:1:3::1")
+        );
+        assert_eq!(client_network("api:10.0.0.7"), "10.0.0.7");
+        assert_eq!(client_network("cli:ann@host"), "cli:ann@host");
+    }
+}
