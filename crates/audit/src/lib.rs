@@ -14,6 +14,11 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// How far an entry's time may lie before the one it follows: two requests may read the clock in
+/// one order and commit in the other (the store has clamped such times since insider hardening;
+/// older logs may hold them). Further back than this is a clock set back, or a rewrite.
+pub const TIME_TOLERANCE_MS: i64 = 5_000;
+
 /// The hash that precedes the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -318,7 +323,7 @@ pub fn verify(entries: &[Entry], checkpoints: &[Checkpoint], key: &VerifyingKey)
         // The store never writes an entry dated before the one it follows, so time going backwards
         // means a clock set back (which the server refuses) or a rewritten log.
         if let Some(p) = prev
-            && e.at < p.at
+            && e.at.saturating_add(TIME_TOLERANCE_MS) < p.at
         {
             return broken(format!(
                 "its time ({}) is before the entry before it ({}): time went backwards",
@@ -365,68 +370,88 @@ pub fn verify(entries: &[Entry], checkpoints: &[Checkpoint], key: &VerifyingKey)
     }
 }
 
-/// Verify as [`verify`] does, and also against an anchor: a signed chain head kept outside the host
-/// (in an IMY notification, or a witness file on other storage). Whoever can write the database can
-/// delete the newest entries together with their checkpoints, and the rest still verifies; the
-/// anchor says how long the log was and what its head was, so such a cut is caught.
+/// Verify as [`verify`] does, and also against anchors: signed chain heads kept outside the host
+/// (in IMY notifications, or a witness file on other storage). Whoever can write the database can
+/// delete the newest entries together with their checkpoints, and the rest still verifies; an
+/// anchor says how long the log was and what its head was, so such a cut is caught. Every anchor
+/// is checked, not only the newest: a log cut back and grown again past an old anchor under forged
+/// entries still contradicts that anchor.
 pub fn verify_anchored(
     entries: &[Entry],
     checkpoints: &[Checkpoint],
     key: &VerifyingKey,
-    anchor: &Checkpoint,
+    anchors: &[Checkpoint],
 ) -> Verdict {
-    if anchor.key != hex::encode(key.to_bytes()) || !anchor.verify_with(key) {
+    if anchors.is_empty() {
         return Verdict::Broken {
-            seq: anchor.seq,
-            reason: "the anchor's signature does not verify with the trusted public key".into(),
+            seq: 0,
+            reason: "no anchor to verify against".into(),
         };
+    }
+    for anchor in anchors {
+        if anchor.key != hex::encode(key.to_bytes()) || !anchor.verify_with(key) {
+            return Verdict::Broken {
+                seq: anchor.seq,
+                reason: "an anchor's signature does not verify with the trusted public key".into(),
+            };
+        }
     }
     let verdict = verify(entries, checkpoints, key);
     if matches!(verdict, Verdict::Broken { .. }) {
         return verdict;
     }
-    match entries.get((anchor.seq as usize).wrapping_sub(1)) {
-        None => Verdict::Broken {
-            seq: anchor.seq,
-            reason: format!(
-                "the anchor records {} entries but the log holds {}: entries after the anchor are missing",
-                anchor.seq,
-                entries.len()
-            ),
-        },
-        Some(e) if e.hash != anchor.hash || e.at > anchor.at => Verdict::Broken {
-            seq: anchor.seq,
-            reason:
-                "the entry at the anchor is not the one the anchor recorded: the log was rewritten"
-                    .into(),
-        },
-        Some(_) => verdict,
+    for anchor in anchors {
+        match entries.get((anchor.seq as usize).wrapping_sub(1)) {
+            None => {
+                return Verdict::Broken {
+                    seq: anchor.seq,
+                    reason: format!(
+                        "an anchor records {} entries but the log holds {}: entries after the anchor are missing",
+                        anchor.seq,
+                        entries.len()
+                    ),
+                };
+            }
+            Some(e) if e.hash != anchor.hash => {
+                return Verdict::Broken {
+                    seq: anchor.seq,
+                    reason: "the entry at an anchor is not the one the anchor recorded: the log was cut and rewritten"
+                        .into(),
+                };
+            }
+            Some(_) => {}
+        }
     }
+    verdict
 }
 
-/// The newest anchor (highest sequence number) in a witness file or an anchor list: one JSON
-/// checkpoint per line; blank lines and lines of other records are skipped, a malformed
-/// checkpoint line is an error.
-pub fn newest_anchor(text: &str) -> Result<Option<Checkpoint>, String> {
-    let mut newest: Option<Checkpoint> = None;
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("line {}: not JSON: {e}", i + 1))?;
-        let Some(obj) = v.as_object() else { continue };
-        if !obj.contains_key("signature") {
-            continue;
-        }
-        let c: Checkpoint =
-            serde_json::from_value(v).map_err(|e| format!("line {}: not an anchor: {e}", i + 1))?;
-        if newest.as_ref().is_none_or(|n| c.seq > n.seq) {
-            newest = Some(c);
+/// Every anchor in a text: a witness file (one JSON checkpoint per line), syslog lines carrying
+/// one (`... mandat-audit-anchor {...}`), or a JSON document holding an `audit_anchor` (an IMY
+/// notification as `mandat imy show` prints it, or its register record). A line that starts a
+/// JSON object but is not an anchor is an error; other lines are skipped.
+pub fn anchors_in(text: &str) -> Result<Vec<Checkpoint>, String> {
+    if let Ok(doc) = serde_json::from_str::<serde_json::Value>(text)
+        && doc.is_object()
+    {
+        let inner = doc
+            .get("audit_anchor")
+            .or_else(|| doc.get("notification").and_then(|n| n.get("audit_anchor")));
+        if let Some(a) = inner {
+            return serde_json::from_value(a.clone())
+                .map(|c| vec![c])
+                .map_err(|e| format!("audit_anchor: {e}"));
         }
     }
-    Ok(newest)
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let Some(start) = line.find('{') else {
+            continue;
+        };
+        let c: Checkpoint = serde_json::from_str(line[start..].trim())
+            .map_err(|e| format!("line {}: not an anchor: {e}", i + 1))?;
+        out.push(c);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -577,8 +602,9 @@ mod tests {
     fn time_going_backwards_is_caught() {
         let k = key();
         let (mut e, _) = log(5, 5);
-        // Rewritten consistently (hashes and a fresh signature) but with an entry dated earlier.
-        e[3].at = e[1].at - 1;
+        // Rewritten consistently (hashes and a fresh signature) but with an entry dated an hour
+        // earlier than the one before it.
+        e[3].at = e[1].at - 3_600_000;
         for i in 3..5 {
             let prev = e[i - 1].hash.clone();
             e[i].prev_hash = prev;
@@ -604,7 +630,7 @@ mod tests {
             verify(&cut_e, &cut_c, &vk()),
             Verdict::Intact { entries: 7, .. }
         ));
-        match verify_anchored(&cut_e, &cut_c, &vk(), &anchor) {
+        match verify_anchored(&cut_e, &cut_c, &vk(), std::slice::from_ref(&anchor)) {
             Verdict::Broken { seq, reason } => {
                 assert_eq!(seq, 10);
                 assert!(reason.contains("missing"), "{reason}");
@@ -612,34 +638,91 @@ mod tests {
             v => panic!("{v:?}"),
         }
         assert!(matches!(
-            verify_anchored(&e, &c, &vk(), &anchor),
+            verify_anchored(&e, &c, &vk(), std::slice::from_ref(&anchor)),
             Verdict::Intact { entries: 10, .. }
         ));
         // An older anchor is fine against a longer log.
         assert!(matches!(
-            verify_anchored(&e, &c, &vk(), &c[4]),
+            verify_anchored(&e, &c, &vk(), &[c[4].clone(), anchor.clone()]),
             Verdict::Intact { .. }
         ));
         // A forged anchor (another key) proves nothing.
         let forged = Checkpoint::sign(&AuditKey::from_bytes([9; 32]), &e[6], 0);
         assert!(matches!(
-            verify_anchored(&cut_e, &cut_c, &vk(), &forged),
+            verify_anchored(&cut_e, &cut_c, &vk(), &[forged]),
+            Verdict::Broken { .. }
+        ));
+        assert!(matches!(
+            verify_anchored(&e, &c, &vk(), &[]),
             Verdict::Broken { .. }
         ));
     }
 
     #[test]
-    fn the_newest_anchor_is_read_from_a_witness_file() {
+    fn a_log_cut_back_and_grown_again_past_an_old_anchor_is_caught() {
+        let k = key();
+        let (e, c) = log(10, 1);
+        let old_anchor = c[9].clone();
+        // The DBA cuts back to 5 entries, forges one, and the server signs on over it.
+        let mut grown = e[..5].to_vec();
+        let mut cps = c[..5].to_vec();
+        for i in 0..7 {
+            let next = Entry::next(
+                grown.last(),
+                Record {
+                    at: 1_780_000_001_000 + i,
+                    actor: if i == 0 {
+                        "forged".into()
+                    } else {
+                        "system".into()
+                    },
+                    action: "permit.apply".into(),
+                    permit: None,
+                    origin: "cli".into(),
+                    details: json!({"n": i}),
+                },
+            );
+            grown.push(next);
+            cps.push(Checkpoint::sign(&k, grown.last().unwrap(), 0));
+        }
+        let new_anchor = cps.last().unwrap().clone();
+        assert!(matches!(
+            verify_anchored(&grown, &cps, &vk(), std::slice::from_ref(&new_anchor)),
+            Verdict::Intact { .. }
+        ));
+        match verify_anchored(&grown, &cps, &vk(), &[old_anchor, new_anchor]) {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, 10);
+                assert!(reason.contains("rewritten"), "{reason}");
+            }
+            v => panic!("the regrown log went unnoticed: {v:?}"),
+        }
+    }
+
+    #[test]
+    fn anchors_are_read_from_witness_files_syslog_and_imy_notifications() {
         let (_, c) = log(5, 1);
         let mut text = String::from("\n");
         for cp in [&c[1], &c[4], &c[2]] {
             text.push_str(&serde_json::to_string(cp).unwrap());
             text.push('\n');
         }
-        assert_eq!(newest_anchor(&text).unwrap().unwrap().seq, 5);
-        assert_eq!(newest_anchor("").unwrap(), None);
-        assert!(newest_anchor("{\"signature\": 1}").is_err());
-        assert!(newest_anchor("not json").is_err());
+        text.push_str(&format!(
+            "Nov 29 15:00:00 host mandat[7]: mandat-audit-anchor {}\n",
+            serde_json::to_string(&c[3]).unwrap()
+        ));
+        let all = anchors_in(&text).unwrap();
+        assert_eq!(all.iter().map(|a| a.seq).collect::<Vec<_>>(), [2, 5, 3, 4]);
+        let imy = serde_json::json!({"kind": "use_started", "audit_anchor": c[2]});
+        assert_eq!(
+            anchors_in(&serde_json::to_string_pretty(&imy).unwrap()).unwrap()[0].seq,
+            3
+        );
+        let record = serde_json::json!({"id": "N-1", "notification": {"audit_anchor": c[1]}});
+        assert_eq!(anchors_in(&record.to_string()).unwrap()[0].seq, 2);
+        assert!(anchors_in("").unwrap().is_empty());
+        assert!(anchors_in("{\"signature\": 1}").is_err());
+        assert!(anchors_in("x { not json").is_err());
     }
 
     proptest! {

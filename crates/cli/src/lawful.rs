@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use mandat_audit::{AuditKey, Verdict};
 use mandat_control::Control;
+use mandat_law::permit::Agency;
 use mandat_law::{Actor, Application, Outcome, Permit, Profile, Role, SystemClock};
 use mandat_store::{Camera, SecretKey, Store};
 use serde_json::json;
@@ -41,7 +42,7 @@ pub struct Paths {
     /// Ed25519 key file (mode 600) that signs the audit log's checkpoints.
     #[arg(long, env = "MANDAT_AUDIT_KEY", global = true)]
     pub audit_key: Option<PathBuf>,
-    /// The CLI's login session file.
+    /// The CLI's login session file (default: in the key directory, never in the data directory).
     #[arg(long, env = "MANDAT_SESSION", global = true)]
     pub session: Option<PathBuf>,
     /// Jurisdiction profile: se-2026 (Sweden as enacted) or se-court-for-all (the proposed reform).
@@ -102,10 +103,12 @@ impl Paths {
             .clone()
             .unwrap_or_else(|| self.keys().join("audit.key"))
     }
+    /// The CLI's session token: with the keys, outside the data directory, so a copy of the data
+    /// holds no live session.
     pub fn session(&self) -> PathBuf {
         self.session
             .clone()
-            .unwrap_or_else(|| self.home().join("session"))
+            .unwrap_or_else(|| self.keys().join("session"))
     }
     pub fn profile(&self) -> Result<&'static Profile> {
         Profile::by_name(&self.profile).with_context(|| {
@@ -143,6 +146,10 @@ pub enum UserCommand {
         id: String,
         #[arg(long = "role", required = true, value_parser = parse_role)]
         roles: Vec<Role>,
+        /// The agency the account works for: `polismyndigheten` (default) or `sakerhetspolisen`.
+        /// Nobody sees another agency's permits.
+        #[arg(long, default_value = "polismyndigheten", value_parser = parse_agency)]
+        agency: Agency,
         #[arg(long)]
         password_stdin: bool,
     },
@@ -478,8 +485,9 @@ pub enum AuditCommand {
         /// their own.
         #[arg(long, required = true)]
         public_key: String,
-        /// The newest anchor: the witness file (`mandat serve --witness file:PATH`), or a file with
-        /// the `audit_anchor` of the latest IMY notification. Entries cut off after it are caught.
+        /// The anchors: the witness file (`mandat serve --witness file:PATH`), syslog lines from
+        /// `--witness syslog`, or an IMY notification as `mandat imy show` prints it. Every anchor in
+        /// it is checked; entries cut off after the newest are caught.
         #[arg(long, required = true)]
         anchor: PathBuf,
         #[arg(long)]
@@ -492,6 +500,11 @@ pub enum AuditCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+fn parse_agency(s: &str) -> Result<Agency, String> {
+    Agency::parse(s)
+        .ok_or_else(|| format!("unknown agency {s:?}: use polismyndigheten or sakerhetspolisen"))
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -763,10 +776,11 @@ pub fn user(paths: Paths, cmd: UserCommand) -> Result<()> {
             UserCommand::Add {
                 id,
                 roles,
+                agency,
                 password_stdin,
             } => {
                 let pw = read_password(password_stdin, &format!("password for {id}: "))?;
-                c.add_user(Some(&actor), &id, &pw, &roles, &origin())
+                c.add_user_in(Some(&actor), &id, &pw, &roles, agency, &origin())
                     .await?;
                 println!("added user {id}");
             }
@@ -775,14 +789,15 @@ pub fn user(paths: Paths, cmd: UserCommand) -> Result<()> {
                 if json {
                     let v: Vec<_> = users
                         .iter()
-                        .map(|u| json!({"id": u.user, "roles": u.roles, "disabled_at": u.disabled_at}))
+                        .map(|u| json!({"id": u.user, "roles": u.roles, "agency": u.agency, "disabled_at": u.disabled_at}))
                         .collect();
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 } else {
                     for u in users {
                         println!(
-                            "{}\t{}{}",
+                            "{}\t{}\t{}{}",
                             u.user,
+                            u.agency.as_str(),
                             u.roles
                                 .iter()
                                 .map(|r| r.as_str())
@@ -1125,15 +1140,15 @@ pub fn audit(paths: Paths, cmd: AuditCommand) -> Result<()> {
             let key = mandat_audit::parse_public_key(&public_key)?;
             let text = std::fs::read_to_string(&anchor)
                 .with_context(|| format!("reading the anchor file {}", anchor.display()))?;
-            let newest = mandat_audit::newest_anchor(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", anchor.display()))?
-                .with_context(|| {
-                    format!(
-                        "{} holds no anchor: give the witness file or an IMY notification's audit_anchor",
-                        anchor.display()
-                    )
-                })?;
-            let verdict = mandat_audit::verify_anchored(&entries, &cps, &key, &newest);
+            let anchors = mandat_audit::anchors_in(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", anchor.display()))?;
+            let newest = anchors.iter().map(|a| a.seq).max().with_context(|| {
+                format!(
+                    "{} holds no anchor: give the witness file, the syslog lines or an IMY notification",
+                    anchor.display()
+                )
+            })?;
+            let verdict = mandat_audit::verify_anchored(&entries, &cps, &key, &anchors);
             if json {
                 println!("{}", serde_json::to_string(&verdict)?);
             } else {
@@ -1143,8 +1158,8 @@ pub fn audit(paths: Paths, cmd: AuditCommand) -> Result<()> {
                         checkpoints,
                         unsigned_tail,
                     } => println!(
-                        "intact: {entries} entries, {checkpoints} signed checkpoints, {unsigned_tail} entries after the last checkpoint; the anchor at entry {} matches",
-                        newest.seq
+                        "intact: {entries} entries, {checkpoints} signed checkpoints, {unsigned_tail} entries after the last checkpoint; {} anchor(s) match, the newest at entry {newest}",
+                        anchors.len()
                     ),
                     Verdict::Broken { seq, reason } => {
                         println!("BROKEN at entry {seq}: {reason}")

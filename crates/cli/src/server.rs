@@ -102,10 +102,18 @@ impl Witness {
 
 /// Write the audit log's head to every witness now and then, when it moved since the last write.
 async fn anchor_loop(store: Arc<mandat_store::Store>, witnesses: Vec<Witness>, every: Duration) {
-    let mut last = 0;
+    let mut last: Option<(u64, String)> = None;
     loop {
+        // What was anchored last must still be there: a cut that regrows past it is an attack.
+        if let Some((seq, hash)) = &last
+            && !matches!(store.audit_hash_at(*seq).await, Ok(Some(h)) if h == *hash)
+        {
+            tracing::error!(
+                "the audit log no longer holds entry {seq} as anchored: it was cut or rewritten; `mandat audit verify` with the witness will fail"
+            );
+        }
         match store.audit_head().await {
-            Ok(Some(head)) if head.seq > last => {
+            Ok(Some(head)) if last.as_ref().is_none_or(|(seq, _)| head.seq > *seq) => {
                 let line = serde_json::to_string(&head).unwrap_or_default();
                 let mut all = true;
                 for w in &witnesses {
@@ -115,7 +123,7 @@ async fn anchor_loop(store: Arc<mandat_store::Store>, witnesses: Vec<Witness>, e
                     }
                 }
                 if all {
-                    last = head.seq;
+                    last = Some((head.seq, head.hash.clone()));
                 }
             }
             Ok(_) => {}
@@ -629,7 +637,7 @@ fn print_alert(a: &mandat_store::alerts::AlertRecord) {
 pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
     runtime_multi()?.block_on(async {
         let c = control(&paths).await?;
-        let actor = logged_in(&c, &paths).await?;
+        let mut actor = logged_in(&c, &paths).await?;
         let o = origin();
         match cmd {
             AlertsCommand::List { limit, json } => {
@@ -707,6 +715,8 @@ pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
                     }
                     // Re-read the last hour, so state changes (reviews, expiry) show too.
                     after = c.now()?.0 - 3_600_000;
+                    // A revoked session or a disabled account stops the watch.
+                    actor = logged_in(&c, &paths).await?;
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }

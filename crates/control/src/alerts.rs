@@ -4,6 +4,7 @@
 
 use mandat_law::review::{AlertState, Verdict};
 use mandat_law::{Actor, rule};
+use mandat_store::StoreError;
 use mandat_store::alerts::{AlertRecord, NewAlert};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -113,18 +114,48 @@ impl Control {
 
     pub async fn alerts(&self, actor: &Actor, after: i64, limit: i64) -> Result<Vec<AlertRecord>> {
         require(actor, Action::ReadAlerts)?;
+        let mine: std::collections::HashSet<String> = self
+            .agency_permits(actor)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
         Ok(self
             .store
             .alerts(after, limit)
             .await?
             .into_iter()
+            .filter(|a| mine.contains(&a.permit))
             .map(|a| blind(actor, a))
             .collect())
     }
 
+    /// An alert of a permit of the actor's agency; another agency's answers as one that does not
+    /// exist.
+    async fn visible_alert(&self, actor: &Actor, id: &str) -> Result<AlertRecord> {
+        let a = self.store.alert(id).await?;
+        match self.store.permit(&a.permit).await {
+            Ok(p) if actor.works_for(p.application.agency) => Ok(a),
+            _ => Err(ControlError::Store(StoreError::NotFound(format!(
+                "no alert {id}"
+            )))),
+        }
+    }
+
+    /// Whether a live event may go to this actor: the roles that read alerts, and only for their
+    /// agency's permits.
+    pub async fn sees_event(&self, actor: &Actor, ev: &AlertEvent) -> bool {
+        mandat_law::permissions::may(actor, Action::ReadAlerts)
+            && self
+                .store
+                .permit(&ev.permit)
+                .await
+                .is_ok_and(|p| actor.works_for(p.application.agency))
+    }
+
     pub async fn alert(&self, actor: &Actor, id: &str) -> Result<AlertRecord> {
         require(actor, Action::ReadAlerts)?;
-        Ok(blind(actor, self.store.alert(id).await?))
+        Ok(blind(actor, self.visible_alert(actor, id).await?))
     }
 
     /// The probe crop and frame of an alert, for roles that may see biometric data; every viewing is
@@ -136,7 +167,7 @@ impl Control {
         origin: &str,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
         require(actor, Action::SeeBiometrics)?;
-        let a = self.store.alert(id).await?;
+        let a = self.visible_alert(actor, id).await?;
         let media = self.store.alert_media(id).await?;
         self.store
             .record(mandat_audit::Record {
@@ -155,7 +186,7 @@ impl Control {
     /// same roles as [`Control::alert_media`], and every viewing is logged.
     pub async fn alert_reference(&self, actor: &Actor, id: &str, origin: &str) -> Result<Vec<u8>> {
         require(actor, Action::SeeBiometrics)?;
-        let a = self.store.alert(id).await?;
+        let a = self.visible_alert(actor, id).await?;
         let photo = self.store.reference_photo(&a.permit, &a.person).await?;
         self.store
             .record(mandat_audit::Record {
@@ -180,6 +211,7 @@ impl Control {
     ) -> Result<AlertRecord> {
         // Who before what: a refused role learns nothing about which alerts exist.
         require(actor, Action::ReviewAlert)?;
+        self.visible_alert(actor, id).await?;
         let now = self.now()?;
         let a = self
             .store
@@ -192,7 +224,7 @@ impl Control {
     /// Act on a hit (dispatch a unit). Only operators, and only once two reviewers verified it.
     pub async fn dispatch(&self, actor: &Actor, id: &str, note: &str, origin: &str) -> Result<()> {
         require(actor, Action::Dispatch)?;
-        let a = self.store.alert(id).await?;
+        let a = self.visible_alert(actor, id).await?;
         if a.state != AlertState::Verified {
             return Err(ControlError::Law(rule::NOT_VERIFIED.refusal(format!(
                 "alert {id} is {}; it must be verified by two reviewers first",

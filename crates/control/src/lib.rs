@@ -20,7 +20,7 @@ use std::sync::Arc;
 use mandat_law::imy::{ImyNotification, NotificationKind};
 use mandat_law::lifecycle::Effect;
 use mandat_law::permissions::Action;
-use mandat_law::permit::PersonId;
+use mandat_law::permit::{Agency, PersonId};
 use mandat_law::{
     Actor, Application, Clock, Outcome, Permit, Profile, Refusal, Role, Timestamp, UseEvent, rule,
 };
@@ -160,7 +160,7 @@ impl Control {
         Ok(self.store.end_session(token).await?)
     }
 
-    /// Add a user. Without an actor only the first user, an admin, can be added.
+    /// Add a user of Polismyndigheten. Without an actor only the first user, an admin, can be added.
     pub async fn add_user(
         &self,
         actor: Option<&Actor>,
@@ -169,10 +169,24 @@ impl Control {
         roles: &[Role],
         origin: &str,
     ) -> Result<()> {
+        self.add_user_in(actor, id, password, roles, Agency::Polismyndigheten, origin)
+            .await
+    }
+
+    /// Add a user who works for `agency`: they see that agency's permits and no other's.
+    pub async fn add_user_in(
+        &self,
+        actor: Option<&Actor>,
+        id: &str,
+        password: &str,
+        roles: &[Role],
+        agency: Agency,
+        origin: &str,
+    ) -> Result<()> {
         let now = self.now()?;
         Ok(self
             .store
-            .add_user(actor, id, password, roles, now, origin)
+            .add_user(actor, id, password, roles, agency, now, origin)
             .await?)
     }
 
@@ -274,12 +288,35 @@ impl Control {
 
     pub async fn permit(&self, actor: &Actor, id: &str) -> Result<Permit> {
         require(actor, Action::ReadPermits)?;
-        Ok(self.store.permit(id).await?)
+        self.visible_permit(actor, id).await
     }
 
     pub async fn permits(&self, actor: &Actor) -> Result<Vec<Permit>> {
         require(actor, Action::ReadPermits)?;
-        Ok(self.store.permits().await?)
+        self.agency_permits(actor).await
+    }
+
+    /// The permits of the actor's agency: all that need-to-know lets them know of. The caller has
+    /// checked the role.
+    pub(crate) async fn agency_permits(&self, actor: &Actor) -> Result<Vec<Permit>> {
+        Ok(self
+            .store
+            .permits()
+            .await?
+            .into_iter()
+            .filter(|p| actor.works_for(p.application.agency))
+            .collect())
+    }
+
+    /// A permit the actor's agency may know of. Another agency's answers exactly as a permit that
+    /// does not exist, so its ids do not leak (need-to-know).
+    pub(crate) async fn visible_permit(&self, actor: &Actor, id: &str) -> Result<Permit> {
+        let p = self.store.permit(id).await?;
+        if actor.works_for(p.application.agency) {
+            Ok(p)
+        } else {
+            Err(no_permit(id))
+        }
     }
 
     /// Store a new draft. The application is checked only when it is filed, so a draft can be
@@ -291,6 +328,16 @@ impl Control {
         origin: &str,
     ) -> Result<Permit> {
         require(actor, Action::DraftPermit)?;
+        if !actor.works_for(application.agency) {
+            return Err(rule::AGENCY
+                .refusal(format!(
+                    "{} works for {} and cannot apply for {}",
+                    actor.user,
+                    actor.agency.as_str(),
+                    application.agency.as_str()
+                ))
+                .into());
+        }
         let now = self.now()?;
         let id = new_permit_id(now)?;
         // The lifecycle checks the role first; then a stated target becomes the threshold.
@@ -342,7 +389,12 @@ impl Control {
         let now = self.now()?;
         let out = self
             .store
-            .transition(&actor.user, id, action, now, origin, |p| change(p, now))
+            .transition(&actor.user, id, action, now, origin, |p| {
+                if !actor.works_for(p.application.agency) {
+                    return Err(no_permit(id).into_store());
+                }
+                change(p, now)
+            })
             .await?;
         self.changed().await;
         // A stop or refusal ends use now: record it at once, not at the next tick.
@@ -352,6 +404,7 @@ impl Control {
 
     pub async fn apply(&self, actor: &Actor, id: &str, origin: &str) -> Result<Permit> {
         require(actor, Action::ApplyForPermit)?;
+        self.visible_permit(actor, id).await?;
         self.check_enrolled(id).await?;
         let (p, _) = self
             .transition(actor, id, "permit.apply", origin, |p, now| {
@@ -364,6 +417,7 @@ impl Control {
 
     pub async fn urgent_start(&self, actor: &Actor, id: &str, origin: &str) -> Result<Permit> {
         require(actor, Action::ApplyForPermit)?;
+        self.visible_permit(actor, id).await?;
         self.check_enrolled(id).await?;
         let (p, _) = self
             .transition(actor, id, "permit.urgent_start", origin, |p, now| {
@@ -429,6 +483,7 @@ impl Control {
         origin: &str,
     ) -> Result<()> {
         require(actor, Action::EnrolPhoto)?;
+        self.visible_permit(actor, permit).await?;
         let now = self.now()?;
         self.store
             .enrol(
@@ -522,6 +577,22 @@ impl Control {
                 .await?;
         }
         Ok(certs)
+    }
+}
+
+/// What another agency's permit answers: the same as one that does not exist.
+pub(crate) fn no_permit(id: &str) -> ControlError {
+    ControlError::Store(StoreError::NotFound(format!("no permit {id}")))
+}
+
+impl ControlError {
+    /// The store's error inside a store transaction's closure.
+    fn into_store(self) -> StoreError {
+        match self {
+            ControlError::Store(e) => e,
+            ControlError::Law(r) => StoreError::Law(r),
+            ControlError::ClockUnknown => StoreError::Config(self.to_string()),
+        }
     }
 }
 

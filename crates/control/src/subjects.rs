@@ -24,23 +24,20 @@ impl Control {
         require(actor, Action::ReadSubjectTasks)?;
         let auditor = actor.has(Role::Auditor);
         let now = self.now()?;
-        let mine: Vec<String> = if auditor {
-            Vec::new()
-        } else {
-            self.store
-                .permits()
-                .await?
-                .into_iter()
-                .filter(|p| p.applicant == actor.user)
-                .map(|p| p.id)
-                .collect()
-        };
+        // Auditors see every task of their agency; applicants those of their own permits.
+        let mine: Vec<String> = self
+            .agency_permits(actor)
+            .await?
+            .into_iter()
+            .filter(|p| auditor || p.applicant == actor.user)
+            .map(|p| p.id)
+            .collect();
         Ok(self
             .store
             .subject_tasks()
             .await?
             .into_iter()
-            .filter(|t| auditor || mine.contains(&t.permit))
+            .filter(|t| mine.contains(&t.permit))
             .map(|task| SubjectView {
                 overdue: task.is_overdue(now),
                 task,
@@ -61,7 +58,7 @@ impl Control {
         let task = self.store.subject_task(id).await?;
         let permit = self.store.permit(&task.permit).await?;
         // Another applicant's task answers as one that does not exist: ids do not leak.
-        if permit.applicant != actor.user {
+        if permit.applicant != actor.user || !actor.works_for(permit.application.agency) {
             return Err(StoreError::NotFound(format!("no subject notification {id}")).into());
         }
         let now = self.now()?;

@@ -61,6 +61,7 @@ impl Refusal {
             rule::WRONG_DECIDER.code,
             rule::SAME_PERSON.code,
             rule::TWO_PERSONS.code,
+            rule::AGENCY.code,
         ]
         .contains(&self.code.as_str())
     }
@@ -97,6 +98,7 @@ pub mod rule {
         REVIEW_CLOSED = "review_closed", "a decided or expired alert is not reviewed again, AI Act art. 14(5)";
         REVIEW_REASON = "review_reason", "a rejected hit states its reason, AI Act art. 14(5)";
         NOT_VERIFIED = "not_verified", "no action on a hit before two officers verified it, AI Act art. 14(5)";
+        AGENCY = "agency", "need-to-know: a user works on the permits of their own agency only";
         ADMIN_ALONE = "admin_alone", "separation of duties: whoever manages accounts holds no role that applies, decides, reviews, operates or audits";
         ROLES_REQUIRED = "roles_required", "least privilege: an account holds at least one role, each named once";
         SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified afterwards once it no longer harms the purpose; deferral states its reason (jurisdiction profile)";

@@ -18,6 +18,21 @@ pub enum Agency {
     Sakerhetspolisen,
 }
 
+impl Agency {
+    pub const ALL: [Agency; 2] = [Agency::Polismyndigheten, Agency::Sakerhetspolisen];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Agency::Polismyndigheten => "polismyndigheten",
+            Agency::Sakerhetspolisen => "sakerhetspolisen",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Agency> {
+        Agency::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
 /// The four purposes the law allows (AI Act art. 5(1)(h)(i)-(iii) as enacted in Lag 2026:806).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

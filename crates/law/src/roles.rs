@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::permit::UserId;
+use crate::permit::{Agency, UserId};
 use crate::profile::{Applicant, Authority};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -90,19 +90,34 @@ pub fn check_roles(roles: &[Role]) -> Result<(), crate::Refusal> {
     Ok(())
 }
 
-/// An authenticated user and the roles they hold.
+/// An authenticated user, the roles they hold, and the agency they work for: nobody sees another
+/// agency's permits (need-to-know).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actor {
     pub user: UserId,
     pub roles: Vec<Role>,
+    pub agency: Agency,
 }
 
 impl Actor {
+    /// An actor of Polismyndigheten, the agency an account belongs to unless made for another.
     pub fn new(user: impl Into<UserId>, roles: &[Role]) -> Self {
         Self {
             user: user.into(),
             roles: roles.to_vec(),
+            agency: Agency::Polismyndigheten,
         }
+    }
+
+    /// The same actor, working for `agency`.
+    pub fn in_agency(mut self, agency: Agency) -> Self {
+        self.agency = agency;
+        self
+    }
+
+    /// Whether a permit of `agency` is this actor's business at all.
+    pub fn works_for(&self, agency: Agency) -> bool {
+        self.agency == agency
     }
 
     pub fn has(&self, role: Role) -> bool {

@@ -311,6 +311,19 @@ impl Store {
                 "this database was initialised under the jurisdiction profile {p:?}, and this process runs under {profile:?}: mandat refuses to act under another profile. Start it with --profile {p} (or MANDAT_JURISDICTION={p})"
             ))),
             None => {
+                // An installation from before profiles were stored: its permits say which it ran.
+                for row in sqlx::query("SELECT doc FROM permits")
+                    .fetch_all(&mut *tx)
+                    .await?
+                {
+                    let p = parse_permit(&row)?;
+                    if p.profile != profile {
+                        return Err(StoreError::Config(format!(
+                            "permit {} was drafted under the jurisdiction profile {:?}, and this process runs under {profile:?}: start it with --profile {} (or MANDAT_JURISDICTION={})",
+                            p.id, p.profile, p.profile, p.profile
+                        )));
+                    }
+                }
                 sqlx::query("INSERT INTO settings (key, value) VALUES ('profile', $1)")
                     .bind(profile.to_string())
                     .execute(&mut *tx)
@@ -330,6 +343,17 @@ impl Store {
                 .map(|r| r.try_get("value"))
                 .transpose()?,
         )
+    }
+
+    /// The hash of entry `seq`, if the log still holds it: the witness checks that what it anchored
+    /// last is still there.
+    pub async fn audit_hash_at(&self, seq: u64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query("SELECT hash FROM audit_log WHERE seq = $1")
+            .bind(seq as i64)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("hash"))
+            .transpose()?)
     }
 
     /// The newest signed checkpoint: the chain head that is anchored outside the host.
@@ -979,6 +1003,9 @@ impl Drop for Template {
 /// Read the audit log of a database without any key: what `mandat audit verify` runs offline.
 pub async fn read_audit_log(url: &str) -> Result<(Vec<Entry>, Vec<Checkpoint>), StoreError> {
     sqlx::any::install_default_drivers();
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        check_postgres_tls(url)?;
+    }
     let url = if url.starts_with("sqlite:") && !url.contains('?') {
         // Read-only: verifying must never create or change the database.
         format!("{url}?mode=ro")
@@ -1100,37 +1127,28 @@ where
 
 /// A PostgreSQL server off this host is reached over TLS with its certificate checked
 /// (`sslmode=verify-full`), never `prefer`, which falls back to clear text when TLS fails.
-/// Loopback and Unix sockets stay on the host and may go without.
+/// Loopback and Unix sockets stay on the host and may go without. The URL is read by sqlx's own
+/// parser, so `hostaddr=`, `ssl-mode=`, repeated parameters and `PGHOST` are judged as sqlx will
+/// use them.
 fn check_postgres_tls(url: &str) -> Result<(), StoreError> {
-    let parsed =
-        url::Url::parse(url).map_err(|e| StoreError::Config(format!("database URL: {e}")))?;
-    let host = parsed.host_str().unwrap_or("");
-    let query_host = parsed
-        .query_pairs()
-        .find(|(k, _)| k == "host")
-        .map(|(_, v)| v.into_owned());
-    let local = |h: &str| {
-        h.is_empty()
-            || h == "localhost"
-            || h.starts_with('/')
-            || h.trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    };
-    if local(host) && query_host.as_deref().is_none_or(local) {
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    use std::str::FromStr;
+    let o = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Config(format!("database URL: {e}")))?;
+    let host = o.get_host();
+    let local = o.get_socket().is_some()
+        || host == "localhost"
+        || host.starts_with('/')
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if local || matches!(o.get_ssl_mode(), PgSslMode::VerifyFull) {
         return Ok(());
     }
-    let mode = parsed
-        .query_pairs()
-        .find(|(k, _)| k == "sslmode")
-        .map(|(_, v)| v.into_owned());
-    match mode.as_deref() {
-        Some("verify-full") => Ok(()),
-        other => Err(StoreError::Config(format!(
-            "the PostgreSQL server {host} is off this host and the URL has sslmode={}: mandat only reaches a remote database over TLS with its certificate checked. Add ?sslmode=verify-full&sslrootcert=/path/to/ca.pem",
-            other.unwrap_or("(none, which means prefer)")
-        ))),
-    }
+    Err(StoreError::Config(format!(
+        "the PostgreSQL server {host} is off this host and the URL does not ask for sslmode=verify-full: mandat only reaches a remote database over TLS with its certificate checked. Add ?sslmode=verify-full&sslrootcert=/path/to/ca.pem"
+    )))
 }
 
 /// The SQLite database, its WAL and shared-memory files: readable by the server's user only,
@@ -1184,7 +1202,8 @@ mod tests {
             "postgres://u:p@db.police.example/db?sslmode=prefer",
             "postgres://u:p@db.police.example/db?sslmode=require",
             "postgres://u:p@10.1.2.3/db?sslmode=disable",
-            "postgres://u:p@localhost/db?host=db.police.example",
+            "postgres://u:p@localhost/db?hostaddr=10.1.2.3",
+            "postgres://u:p@db.police.example/db?sslmode=verify-full&ssl-mode=disable",
         ] {
             let e = check_postgres_tls(bad).unwrap_err().to_string();
             assert!(e.contains("sslmode=verify-full"), "{bad}: {e}");

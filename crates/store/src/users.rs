@@ -16,6 +16,7 @@
 use std::net::IpAddr;
 
 use mandat_audit::Record;
+use mandat_law::permit::Agency;
 use mandat_law::{Actor, Role, Timestamp};
 use serde_json::json;
 use sqlx::Row;
@@ -40,7 +41,12 @@ pub fn backoff_ms(failures: i64) -> i64 {
 /// The network a login comes from, as the back-off counts it: the address of an `api:` origin,
 /// with IPv6 cut to its /64 (one host holds a whole /64), or the origin itself (the CLI, tests).
 pub fn client_network(origin: &str) -> String {
-    match origin.strip_prefix("api:").map(str::parse::<IpAddr>) {
+    // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d: count it as itself.
+    match origin
+        .strip_prefix("api:")
+        .map(str::parse::<IpAddr>)
+        .map(|r| r.map(|ip| ip.to_canonical()))
+    {
         Some(Ok(IpAddr::V6(v6))) => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
@@ -50,14 +56,17 @@ pub fn client_network(origin: &str) -> String {
     }
 }
 
-fn token_hash(token: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(token.as_bytes()))
-}
-
 /// Roles as stored: comma-separated names.
 pub(crate) fn parse_roles(roles: &str) -> Vec<Role> {
     roles.split(',').filter_map(Role::parse).collect()
+}
+
+/// The agency of an account row: NULL (accounts made before agencies) is Polismyndigheten.
+fn agency_of(v: Option<String>) -> Result<Agency, StoreError> {
+    match v {
+        None => Ok(Agency::Polismyndigheten),
+        Some(s) => Agency::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("agency {s:?}"))),
+    }
 }
 
 /// An account as admins see it.
@@ -65,19 +74,23 @@ pub(crate) fn parse_roles(roles: &str) -> Vec<Role> {
 pub struct UserInfo {
     pub user: String,
     pub roles: Vec<Role>,
+    pub agency: Agency,
     /// When an admin disabled the account; a disabled account cannot log in.
     pub disabled_at: Option<Timestamp>,
 }
 
 impl Store {
-    /// Add a user. The very first user may be added without an actor and must be an admin; after that
-    /// only an admin may add users. An admin holds no other role (separation of duties).
+    /// Add a user working for `agency`. The very first user may be added without an actor and must
+    /// be an admin; after that only an admin may add users. An admin holds no other role
+    /// (separation of duties).
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_user(
         &self,
         actor: Option<&Actor>,
         id: &str,
         password: &str,
         roles: &[Role],
+        agency: Agency,
         now: Timestamp,
         origin: &str,
     ) -> Result<(), StoreError> {
@@ -130,13 +143,16 @@ impl Store {
             .map(|r| r.as_str())
             .collect::<Vec<_>>()
             .join(",");
+        let mac = self.account_mac(id, &hash, &roles_s, agency.as_str(), None);
         sqlx::query(
-            "INSERT INTO users (id, password_hash, roles, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO users (id, password_hash, roles, created_at, agency, mac) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id.to_string())
         .bind(hash)
         .bind(roles_s.clone())
         .bind(now.0)
+        .bind(agency.as_str())
+        .bind(mac)
         .execute(&mut *tx)
         .await
         .map_err(|e| match e {
@@ -153,7 +169,7 @@ impl Store {
                 action: "user.add".into(),
                 permit: None,
                 origin: origin.into(),
-                details: json!({"user": id, "roles": roles_s}),
+                details: json!({"user": id, "roles": roles_s, "agency": agency.as_str()}),
             },
         )
         .await?;
@@ -173,11 +189,12 @@ impl Store {
         let key = self.throttle_key(id, &client_network(origin));
         // 1. Count the attempt as a failure until the password proves otherwise.
         let mut tx = self.begin_write().await?;
-        let account =
-            sqlx::query("SELECT password_hash, roles, disabled_at FROM users WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
+        let account = sqlx::query(
+            "SELECT password_hash, roles, disabled_at, agency, mac FROM users WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
         // Only existing accounts are named in the log: a password typed as a user name stays out.
         let who = if account.is_some() { id } else { "unknown" };
         let row = sqlx::query("SELECT failures, next_at FROM login_throttle WHERE key = $1")
@@ -223,13 +240,26 @@ impl Store {
 
         // 2. Check the password off the async workers. Unknown and disabled accounts are checked
         //    against a hash too, so the time taken says nothing.
-        let (hash, roles, disabled) = match &account {
-            Some(r) => (
-                r.try_get::<String, _>("password_hash")?,
-                parse_roles(&r.try_get::<String, _>("roles")?),
-                r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+        let (hash, roles, disabled, agency) = match &account {
+            Some(r) => {
+                let roles = parse_roles(&r.try_get::<String, _>("roles")?);
+                // A row changed outside mandat, or roles no longer allowed together (an admin
+                // who was also given another role before that was refused), never log in.
+                let refused =
+                    !self.account_intact(r, id)? || mandat_law::roles::check_roles(&roles).is_err();
+                (
+                    r.try_get::<String, _>("password_hash")?,
+                    roles,
+                    r.try_get::<Option<i64>, _>("disabled_at")?.is_some() || refused,
+                    agency_of(r.try_get("agency")?)?,
+                )
+            }
+            None => (
+                dummy_hash().to_string(),
+                Vec::new(),
+                true,
+                Agency::Polismyndigheten,
             ),
-            None => (dummy_hash().to_string(), Vec::new(), true),
         };
         let pw = password.to_string();
         let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
@@ -269,7 +299,59 @@ impl Store {
         Ok(Actor {
             user: id.to_string(),
             roles,
+            agency,
         })
+    }
+
+    /// What the sessions table holds of a token: a MAC under a key derived from the master key,
+    /// so whoever writes the database cannot make a session row of their own.
+    fn token_hash(&self, token: &str) -> String {
+        hex::encode(self.master.mac("session", token.as_bytes()))
+    }
+
+    /// The MAC of an account row. Whoever edits roles, a password hash or the agency, or clears
+    /// `disabled_at`, in the database without the master key makes a row mandat refuses.
+    fn account_mac(
+        &self,
+        id: &str,
+        password_hash: &str,
+        roles: &str,
+        agency: &str,
+        disabled_at: Option<i64>,
+    ) -> String {
+        let disabled = disabled_at.map(|d| d.to_string()).unwrap_or_default();
+        hex::encode(self.master.mac(
+            "account",
+            format!("{id}\n{password_hash}\n{roles}\n{agency}\n{disabled}").as_bytes(),
+        ))
+    }
+
+    /// Check an account row's MAC; a row altered outside mandat is refused and logged.
+    fn account_intact(&self, r: &sqlx::any::AnyRow, id: &str) -> Result<bool, StoreError> {
+        let agency: Option<String> = r.try_get("agency")?;
+        let want = self.account_mac(
+            id,
+            &r.try_get::<String, _>("password_hash")?,
+            &r.try_get::<String, _>("roles")?,
+            agency
+                .as_deref()
+                .unwrap_or(Agency::Polismyndigheten.as_str()),
+            r.try_get("disabled_at")?,
+        );
+        let have: Option<String> = r.try_get("mac")?;
+        let intact = have.is_some_and(|h| {
+            h.len() == want.len()
+                && h.bytes()
+                    .zip(want.bytes())
+                    .fold(0u8, |d, (a, b)| d | (a ^ b))
+                    == 0
+        });
+        if !intact {
+            tracing::error!(
+                "the account row of {id} was changed outside mandat (its MAC does not match): refused"
+            );
+        }
+        Ok(intact)
     }
 
     /// The key of a back-off row: HMAC-SHA256 under a key derived from the master key, so the table
@@ -294,7 +376,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
         )
-        .bind(token_hash(&token))
+        .bind(self.token_hash(&token))
         .bind(actor.user.clone())
         .bind(now.0)
         .bind(now.0.saturating_add(ttl_ms))
@@ -307,35 +389,39 @@ impl Store {
     /// disabled account's sessions are refused.
     pub async fn session_actor(&self, token: &str, now: Timestamp) -> Result<Actor, StoreError> {
         let row = sqlx::query(
-            "SELECT u.id AS id, u.roles AS roles, u.disabled_at AS disabled_at, s.expires_at AS expires_at \
+            "SELECT u.id AS id, u.roles AS roles, u.disabled_at AS disabled_at, u.agency AS agency, u.password_hash AS password_hash, u.mac AS mac, s.expires_at AS expires_at \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
         )
-        .bind(token_hash(token))
+        .bind(self.token_hash(token))
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::SessionInvalid)?;
+        let id: String = row.try_get("id")?;
+        let roles: String = row.try_get("roles")?;
         if row.try_get::<i64, _>("expires_at")? <= now.0
             || row.try_get::<Option<i64>, _>("disabled_at")?.is_some()
+            || !self.account_intact(&row, &id)?
+            || mandat_law::roles::check_roles(&parse_roles(&roles)).is_err()
         {
             return Err(StoreError::SessionInvalid);
         }
-        let roles: String = row.try_get("roles")?;
         Ok(Actor {
-            user: row.try_get("id")?,
+            user: id,
             roles: parse_roles(&roles),
+            agency: agency_of(row.try_get("agency")?)?,
         })
     }
 
     pub async fn end_session(&self, token: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash(token))
+            .bind(self.token_hash(token))
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     pub async fn users(&self) -> Result<Vec<UserInfo>, StoreError> {
-        sqlx::query("SELECT id, roles, disabled_at FROM users ORDER BY id")
+        sqlx::query("SELECT id, roles, disabled_at, agency FROM users ORDER BY id")
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -344,6 +430,7 @@ impl Store {
                 Ok(UserInfo {
                     user: r.try_get("id")?,
                     roles: parse_roles(&roles),
+                    agency: agency_of(r.try_get("agency")?)?,
                     disabled_at: r.try_get::<Option<i64>, _>("disabled_at")?.map(Timestamp),
                 })
             })
@@ -361,18 +448,33 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.admin_on_other(actor, id, "disable")?;
         let mut tx = self.begin_write().await?;
-        let n =
-            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
-                .bind(now.0)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound(format!(
+        let row = sqlx::query(
+            "SELECT password_hash, roles, agency FROM users WHERE id = $1 AND disabled_at IS NULL",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
                 "no enabled user {id}; `mandat user list` shows the accounts"
-            )));
-        }
+            ))
+        })?;
+        let agency: Option<String> = row.try_get("agency")?;
+        let mac = self.account_mac(
+            id,
+            &row.try_get::<String, _>("password_hash")?,
+            &row.try_get::<String, _>("roles")?,
+            agency
+                .as_deref()
+                .unwrap_or(Agency::Polismyndigheten.as_str()),
+            Some(now.0),
+        );
+        sqlx::query("UPDATE users SET disabled_at = $1, mac = $2 WHERE id = $3")
+            .bind(now.0)
+            .bind(mac)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
         let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -535,6 +637,11 @@ mod tests {
             client_network("api:2001:db8:1:3::1")
         );
         assert_eq!(client_network("api:10.0.0.7"), "10.0.0.7");
+        assert_eq!(client_network("api:::ffff:10.0.0.7"), "10.0.0.7");
+        assert_ne!(
+            client_network("api:::ffff:10.0.0.7"),
+            client_network("api:::ffff:10.0.0.8")
+        );
         assert_eq!(client_network("cli:ann@host"), "cli:ann@host");
     }
 }

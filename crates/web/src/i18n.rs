@@ -360,6 +360,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("admin.lon", "Longitud", "Longitude"),
     ("admin.done", "Sparat.", "Saved."),
     ("admin.disabled", "Avstängd", "Disabled"),
+    ("admin.agency", "Myndighet", "Agency"),
     ("admin.disable", "Stäng av", "Disable"),
     ("admin.revoke", "Avsluta sessioner", "End sessions"),
     (

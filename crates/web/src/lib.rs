@@ -333,7 +333,7 @@ async fn actor(s: &AppState, headers: &HeaderMap) -> ApiResult<Actor> {
 /// A login from a browser names the page it came from in `Origin`: it must be this server, so
 /// another site cannot log a browser in under an account of its choosing (login CSRF). Programs
 /// such as the CLI send no `Origin`, and are let through.
-pub(crate) fn check_origin(headers: &HeaderMap, tls: bool) -> ApiResult<()> {
+pub(crate) fn check_origin(headers: &HeaderMap) -> ApiResult<()> {
     let Some(given) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -341,8 +341,14 @@ pub(crate) fn check_origin(headers: &HeaderMap, tls: bool) -> ApiResult<()> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    let want = format!("{}://{host}", if tls { "https" } else { "http" });
-    if !host.is_empty() && given.to_str().is_ok_and(|g| g.eq_ignore_ascii_case(&want)) {
+    // Behind a TLS-terminating proxy on loopback the page is https while this server speaks
+    // http: the host decides, with either scheme.
+    let same = |scheme: &str| {
+        given
+            .to_str()
+            .is_ok_and(|g| g.eq_ignore_ascii_case(&format!("{scheme}://{host}")))
+    };
+    if !host.is_empty() && (same("https") || same("http")) {
         return Ok(());
     }
     Err(ApiError::new(
@@ -382,7 +388,7 @@ async fn login(
     headers: HeaderMap,
     Body(b): Body<LoginBody>,
 ) -> ApiResult<Response> {
-    check_origin(&headers, s.tls)?;
+    check_origin(&headers)?;
     s.throttle_login(&peer)?;
     if b.user.len() > 128 || b.password.len() > 1024 {
         return Err(ApiError::bad_request("user or password too long"));
@@ -562,7 +568,7 @@ async fn stream(
     // The same check as listing alerts.
     s.control.alerts(&a, i64::MAX, 1).await?;
     let token = bearer(&headers).unwrap_or_default().to_string();
-    let events = alert_events(s.control.clone(), token, |ev| {
+    let events = alert_events(s.control.clone(), token, a, |ev| {
         let data = serde_json::to_string(&ev).unwrap_or_default();
         Event::default().event("alert").id(ev.id.clone()).data(data)
     });
@@ -575,9 +581,11 @@ pub const STREAM_SESSION_CHECK: Duration = Duration::from_millis(250);
 
 /// Alert events for one session, as long as that session holds. `lagged` tells a slow client it
 /// missed some (reload the list then) rather than pretend.
+/// Only events of the viewer's agency's permits are sent (need-to-know).
 pub(crate) fn alert_events(
     control: Arc<Control>,
     token: String,
+    viewer: Actor,
     draw: impl Fn(mandat_control::AlertEvent) -> Event + Send + 'static,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     use tokio::sync::broadcast::error::RecvError;
@@ -585,17 +593,18 @@ pub(crate) fn alert_events(
     let mut check = tokio::time::interval(STREAM_SESSION_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     futures::stream::unfold(
-        (rx, check, control, token, draw),
-        |(mut rx, mut check, control, token, draw)| async move {
+        (rx, check, control, token, viewer, draw),
+        |(mut rx, mut check, control, token, viewer, draw)| async move {
             loop {
                 tokio::select! {
                     r = rx.recv() => {
                         let event = match r {
-                            Ok(ev) => draw(ev),
+                            Ok(ev) if control.sees_event(&viewer, &ev).await => draw(ev),
+                            Ok(_) => continue,
                             Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
                             Err(RecvError::Closed) => return None,
                         };
-                        return Some((Ok(event), (rx, check, control, token, draw)));
+                        return Some((Ok(event), (rx, check, control, token, viewer, draw)));
                     }
                     _ = check.tick() => {
                         if control.session(&token).await.is_err() {
@@ -899,6 +908,9 @@ pub(crate) struct UserBody {
     #[schema(min_length = 12, max_length = 1024)]
     password: String,
     roles: Vec<mandat_law::Role>,
+    /// The agency the account works for; Polismyndigheten if not given.
+    #[serde(default)]
+    agency: Option<mandat_law::permit::Agency>,
 }
 
 /// Create a local account (admins). Separation of duties is checked on the roles.
@@ -915,7 +927,15 @@ async fn add_user(
     too_long("user", &b.user, 64)?;
     too_long("password", &b.password, 1024)?;
     s.control
-        .add_user(Some(&a), &b.user, &b.password, &b.roles, &origin(&peer))
+        .add_user_in(
+            Some(&a),
+            &b.user,
+            &b.password,
+            &b.roles,
+            b.agency
+                .unwrap_or(mandat_law::permit::Agency::Polismyndigheten),
+            &origin(&peer),
+        )
         .await?;
     Ok((
         StatusCode::CREATED,

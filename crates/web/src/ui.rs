@@ -384,7 +384,7 @@ async fn login_post(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let l = lang_of(&headers);
-    if let Err(e) = crate::check_origin(&headers, s.tls).and_then(|_| s.throttle_login(&peer)) {
+    if let Err(e) = crate::check_origin(&headers).and_then(|_| s.throttle_login(&peer)) {
         return (e.status, login_form(l, Some(&e.message))).into_response();
     }
     if f.user.len() > 128 || f.password.len() > 1024 {
@@ -685,7 +685,7 @@ async fn ui_stream(
     v: Viewer,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
     v.require(&[Role::Operator, Role::Reviewer])?;
-    let events = crate::alert_events(s.control.clone(), v.token.clone(), |ev| {
+    let events = crate::alert_events(s.control.clone(), v.token.clone(), v.actor.clone(), |ev| {
         Event::default().event("alert").data(ev.id)
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
@@ -1081,7 +1081,8 @@ async fn draft_post(
         .map(str::to_string)
         .collect();
     let application = mandat_law::Application {
-        agency: mandat_law::permit::Agency::Polismyndigheten,
+        // A user applies for their own agency.
+        agency: v.actor.agency,
         purpose,
         offence,
         persons: vec![mandat_law::permit::DesignatedPerson {
@@ -1678,7 +1679,7 @@ async fn admin_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash>
                         thead { tr { th { (t(l, "col.user")) } th { (t(l, "col.roles")) } th {} } }
                         tbody { @for u in &users { tr id={ "user-" (u.user) } {
                             td { (u.user) }
-                            td { (u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) }
+                            td { (u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) " · " (u.agency.as_str()) }
                             td {
                                 @if u.disabled_at.is_some() {
                                     span.badge { (t(l, "admin.disabled")) }
@@ -1702,6 +1703,12 @@ async fn admin_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash>
                         input #uid type="text" name="user" maxlength="64" required;
                         label for="upw" { (t(l, "login.password")) }
                         input #upw type="password" name="password" minlength="12" maxlength="1024" autocomplete="new-password" required;
+                        label for="uagency" { (t(l, "admin.agency")) }
+                        select #uagency name="agency" {
+                            @for a in mandat_law::permit::Agency::ALL {
+                                option value=(a.as_str()) { (a.as_str()) }
+                            }
+                        }
                         label { (t(l, "col.roles")) }
                         @for r in Role::ALL {
                             label.muted { input type="checkbox" name={ "role_" (r.as_str()) } value="on"; " " (r.as_str()) }
@@ -1752,8 +1759,21 @@ async fn admin_add_user(
     if user.len() > 64 || password.len() > 1024 {
         return Err(UiError::bad_request(l, "user or password too long"));
     }
+    let agency = match f.get("agency") {
+        None => mandat_law::permit::Agency::Polismyndigheten,
+        Some(a) => mandat_law::permit::Agency::parse(a).ok_or_else(|| {
+            UiError::bad_request(l, "the agency is polismyndigheten or sakerhetspolisen")
+        })?,
+    };
     s.control
-        .add_user(Some(&v.actor), user, password, &roles, &origin(&peer))
+        .add_user_in(
+            Some(&v.actor),
+            user,
+            password,
+            &roles,
+            agency,
+            &origin(&peer),
+        )
         .await
         .page(l)?;
     Ok(see_other("/admin?ok=admin.done"))

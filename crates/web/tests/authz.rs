@@ -465,6 +465,18 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
             .add_user(Some(&admin), user, PW, &[*role], "t")
             .await
             .unwrap();
+        // The same role at Säkerhetspolisen: it sees nothing of Polismyndigheten's.
+        control
+            .add_user_in(
+                Some(&admin),
+                &format!("sapo-{user}"),
+                PW,
+                &[*role],
+                mandat_law::permit::Agency::Sakerhetspolisen,
+                "t",
+            )
+            .await
+            .unwrap();
     }
     common::camera_1(control, &admin).await;
     // Accounts the admin rows disable or sign out, so no other row loses its user.
@@ -515,6 +527,18 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
         serde_json::to_string(&application()).unwrap(),
     );
     f
+}
+
+/// A request body as its route takes it: JSON for the API, and for page forms the session's CSRF
+/// token in front of the fields.
+fn form_body(is_api: bool, method: &str, body: &str, csrf: &str) -> String {
+    if is_api || method == "GET" {
+        body.to_string()
+    } else if body.is_empty() {
+        format!("csrf={csrf}")
+    } else {
+        format!("csrf={csrf}&{body}")
+    }
 }
 
 fn fill(template: &str, f: &HashMap<&'static str, String>) -> String {
@@ -583,6 +607,17 @@ async fn every_route_by_every_role() {
                 (*c, (token, csrf))
             })
             .collect();
+        // The other agency's users, one per role but admin (admins read no permit anyway).
+        let other_agency: HashMap<char, (String, String)> = ROLES
+            .iter()
+            .filter(|(c, _, _)| *c != 'd')
+            .map(|(c, user, _)| {
+                let token = login(addr, &format!("sapo-{user}"));
+                let csrf = csrf(addr, &token);
+                (*c, (token, csrf))
+            })
+            .collect();
+        let mut outsiders = 0;
         let mut failures = Vec::new();
         let mut checked = 0;
         let mut ghosts = 0;
@@ -604,13 +639,10 @@ async fn every_route_by_every_role() {
                         (Some(t.clone()), k.clone())
                     }
                 };
-                let body = fill(body, &f);
-                let body = if is_api || *method == "GET" || token.is_none() {
-                    body
-                } else if body.is_empty() {
-                    format!("csrf={csrf}")
+                let body = if token.is_none() {
+                    fill(body, &f)
                 } else {
-                    format!("csrf={csrf}&{body}")
+                    form_body(is_api, method, &fill(body, &f), &csrf)
                 };
                 let mut answer = String::new();
                 let h = request(
@@ -641,6 +673,24 @@ async fn every_route_by_every_role() {
             }
             if *allow == "*" {
                 continue;
+            }
+            // The object dimension: the right role at the other agency finds nothing behind an
+            // id of this one (404, as for an id that does not exist). Before the allowed requests,
+            // which may change what the id points to.
+            if path_template.contains('{') {
+                for c in allow.chars().filter(|c| other_agency.contains_key(c)) {
+                    let (token, csrf) = &other_agency[&c];
+                    let body = form_body(is_api, method, &fill(body, &f), csrf);
+                    let h = request(addr, method, &path, Some(token), &body, None);
+                    checked += 1;
+                    outsiders += 1;
+                    if h.status != 404 {
+                        failures.push(format!(
+                            "{method} {path} as sapo's {c}: {} but expected 404 (another agency's)",
+                            h.status
+                        ));
+                    }
+                }
             }
             // Denied roles first: a refused request changes nothing, an allowed one may.
             let mut order: Vec<&(char, &str, Role)> = ROLES.iter().collect();
@@ -674,14 +724,7 @@ async fn every_route_by_every_role() {
                         &f.keys().map(|k| (*k, "zz-none".to_string())).collect(),
                     );
                     let (token, csrf) = &sessions[c];
-                    let body = fill(body, &f);
-                    let body = if is_api || *method == "GET" {
-                        body
-                    } else if body.is_empty() {
-                        format!("csrf={csrf}")
-                    } else {
-                        format!("csrf={csrf}&{body}")
-                    };
+                    let body = form_body(is_api, method, &fill(body, &f), csrf);
                     let g = request(addr, method, &ghost, Some(token), &body, None);
                     checked += 1;
                     ghosts += 1;
@@ -702,6 +745,29 @@ async fn every_route_by_every_role() {
         );
         assert!(checked > 300, "only {checked} checks ran");
         assert!(ghosts >= 75, "only {ghosts} refusals were tried on ids that do not exist");
+        assert!(outsiders >= 20, "only {outsiders} requests from the other agency");
+        // Every id the lists give the other agency's users: none of this agency's.
+        let ours: Vec<&String> = f.values().filter(|v| v.starts_with("P-") || v.starts_with('X')).collect();
+        for (c, (token, _)) in &other_agency {
+            for list in ["/api/v1/permits", "/api/v1/alerts", "/api/v1/subjects"] {
+                let mut body = String::new();
+                let h = request(addr, "GET", list, Some(token), "", Some(&mut body));
+                if h.status == 403 {
+                    continue;
+                }
+                assert_eq!(h.status, 200, "{list} as sapo's {c}: {body}");
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let ids: Vec<&str> = v
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|x| x["id"].as_str())
+                    .collect();
+                for id in &ids {
+                    assert!(!ours.iter().any(|o| o == id), "{list} as sapo's {c} gave {id}");
+                }
+            }
+        }
     })
     .await
     .unwrap();

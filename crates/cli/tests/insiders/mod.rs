@@ -34,7 +34,9 @@ fn files_are_private_and_the_keys_live_apart_from_the_data() {
     assert_eq!(mode(&h.data()), 0o700, "the data directory");
     assert_eq!(mode(&h.keys()), 0o700, "the key directory");
     assert_eq!(mode(&h.data().join("mandat.db")), 0o600);
-    assert_eq!(mode(&h.data().join("session")), 0o600);
+    // The CLI's session lives with the keys: a copy of the data holds no live session.
+    assert!(!h.data().join("session").exists());
+    assert_eq!(mode(&h.keys().join("session")), 0o600);
     // The WAL lives while a process holds the database: look while `alerts watch` runs.
     h.login("aud");
     let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_mandat"))

@@ -249,7 +249,7 @@ async fn cutting_the_newest_entries_and_their_checkpoints_is_caught_against_the_
         let key = mandat_audit::parse_public_key(&e.store.audit_public_key()).unwrap();
         let (entries, cps) = mandat_store::read_audit_log(&e.url).await.unwrap();
         assert!(matches!(
-            mandat_audit::verify_anchored(&entries, &cps, &key, &anchor),
+            mandat_audit::verify_anchored(&entries, &cps, &key, std::slice::from_ref(&anchor)),
             Verdict::Intact { .. }
         ));
         let imy_anchor = mandat_audit::Checkpoint {
@@ -260,7 +260,7 @@ async fn cutting_the_newest_entries_and_their_checkpoints_is_caught_against_the_
             signature: from_imy.signature,
         };
         assert!(matches!(
-            mandat_audit::verify_anchored(&entries, &cps, &key, &imy_anchor),
+            mandat_audit::verify_anchored(&entries, &cps, &key, &[imy_anchor]),
             Verdict::Intact { .. }
         ));
 
@@ -291,7 +291,7 @@ async fn cutting_the_newest_entries_and_their_checkpoints_is_caught_against_the_
             ),
             "{db:?}"
         );
-        match mandat_audit::verify_anchored(&entries, &cps, &key, &anchor) {
+        match mandat_audit::verify_anchored(&entries, &cps, &key, std::slice::from_ref(&anchor)) {
             Verdict::Broken { seq, reason } => {
                 assert_eq!(seq, anchor.seq, "{db:?}");
                 assert!(reason.contains("missing"), "{reason}");
@@ -305,6 +305,13 @@ async fn cutting_the_newest_entries_and_their_checkpoints_is_caught_against_the_
 async fn a_process_on_another_profile_is_refused_and_permits_keep_their_own() {
     for db in databases() {
         let e = env(db).await;
+        // An installation from before profiles were stored: its permits tell which profile it ran.
+        drafted(&e, Purpose::VictimSearch, &officer()).await;
+        let err = e.store.bind_profile("se-court-for-all").await.unwrap_err();
+        assert!(
+            err.to_string().contains("was drafted under"),
+            "{db:?}: {err}"
+        );
         e.store.bind_profile("se-2026").await.unwrap();
         e.store.bind_profile("se-2026").await.unwrap();
         // A second process (the prosecutor's shell) under the reform, where only courts decide.
@@ -401,5 +408,171 @@ async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
         let log = e.control.audit_log(&auditor()).await.unwrap();
         assert!(log.iter().any(|x| x.action == "user.disable"));
         assert!(log.iter().any(|x| x.action == "session.revoke"));
+    }
+}
+
+#[tokio::test]
+async fn a_dba_who_edits_an_account_or_forges_a_session_gets_nothing() {
+    for db in databases() {
+        let e = env(db).await;
+        let (_, token) = e
+            .control
+            .login("officer", &password("officer"), ORIGIN)
+            .await
+            .unwrap();
+        let pool = raw_pool(&e.url).await;
+        // The DBA makes the officer a reviewer too.
+        sqlx::query("UPDATE users SET roles = 'applicant,reviewer' WHERE id = 'officer'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            code(e.control.session(&token).await.unwrap_err()),
+            "unauthenticated",
+            "{db:?}: an edited account keeps its session"
+        );
+        assert_eq!(
+            code(
+                e.control
+                    .login("officer", &password("officer"), ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated",
+            "{db:?}: an edited account logs in"
+        );
+        // Or puts a password of their own on the judge's account.
+        let hash = mandat_store::hash_password("the dba's own password").unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE users SET password_hash = '{hash}' WHERE id = 'judge'"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            code(
+                e.control
+                    .login("judge", "the dba's own password", ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated"
+        );
+        // Or writes a session row for the reviewer, with a token they know.
+        use sha2::Digest;
+        let forged = "00".repeat(32);
+        let digest = hex::encode(sha2::Sha256::digest(forged.as_bytes()));
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ('{digest}', 'rev', 0, 9999999999999)"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert!(e.control.session(&forged).await.is_err(), "{db:?}");
+        // Untouched accounts work as before.
+        e.control
+            .login("rev", &password("rev"), ORIGIN)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_user_of_one_agency_never_sees_the_other_agencys_permits() {
+    use mandat_law::permit::Agency;
+    for db in databases() {
+        let e = env(db).await;
+        let id = granted(&e).await;
+        e.control.raise_alert(hit("A-1", &id)).await.unwrap();
+        let sapo = |user: &str, role: Role| {
+            mandat_law::Actor::new(user, &[role]).in_agency(Agency::Sakerhetspolisen)
+        };
+        for (user, role) in [
+            ("s-op", Role::Operator),
+            ("s-rev", Role::Reviewer),
+            ("s-app", Role::Applicant),
+            ("s-pros", Role::Prosecutor),
+            ("s-judge", Role::Judge),
+            ("s-aud", Role::Auditor),
+        ] {
+            e.control
+                .add_user_in(
+                    Some(&admin()),
+                    user,
+                    &password(user),
+                    &[role],
+                    Agency::Sakerhetspolisen,
+                    ORIGIN,
+                )
+                .await
+                .unwrap();
+            // The session says which agency the account works for.
+            let (actor, _) = e
+                .control
+                .login(user, &password(user), ORIGIN)
+                .await
+                .unwrap();
+            assert_eq!(actor, sapo(user, role));
+            assert!(
+                e.control.permits(&actor).await.unwrap().is_empty(),
+                "{db:?} {user}"
+            );
+            assert_eq!(
+                code(e.control.permit(&actor, &id).await.unwrap_err()),
+                "not_found",
+                "{db:?} {user}"
+            );
+            if mandat_law::permissions::may(&actor, mandat_law::permissions::Action::ReadAlerts) {
+                assert!(e.control.alerts(&actor, 0, 100).await.unwrap().is_empty());
+                assert_eq!(
+                    code(e.control.alert(&actor, "A-1").await.unwrap_err()),
+                    "not_found"
+                );
+            }
+            let ev = e.control.alert(&officer(), "A-1").await.unwrap();
+            let ev = mandat_control::AlertEvent::from_record(&ev);
+            assert!(!e.control.sees_event(&actor, &ev).await, "{db:?} {user}");
+        }
+        // The officer of this agency does see it, and its event.
+        let ev = mandat_control::AlertEvent::from_record(
+            &e.control.alert(&officer(), "A-1").await.unwrap(),
+        );
+        assert!(e.control.sees_event(&officer(), &ev).await);
+        // Acting on another agency's ids answers as for ids that do not exist.
+        let r = sapo("s-rev", Role::Reviewer);
+        for err in [
+            e.control
+                .alert_media(&sapo("s-judge", Role::Judge), "A-1", ORIGIN)
+                .await
+                .unwrap_err(),
+            e.control
+                .review(&r, "A-1", mandat_law::review::Verdict::Confirm, "", ORIGIN)
+                .await
+                .unwrap_err(),
+            e.control
+                .dispatch(&sapo("s-op", Role::Operator), "A-1", "", ORIGIN)
+                .await
+                .unwrap_err(),
+            e.control
+                .stop(&sapo("s-app", Role::Applicant), &id, "mine now", ORIGIN)
+                .await
+                .unwrap_err(),
+        ] {
+            assert_eq!(code(err), "not_found", "{db:?}");
+        }
+        // Nor may one agency apply in the other's name.
+        let mut app = application(Purpose::VictimSearch);
+        app.agency = Agency::Polismyndigheten;
+        let err = e
+            .control
+            .draft(&sapo("s-app", Role::Applicant), app, ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "agency");
+        assert_eq!(
+            e.control.permit(&officer(), &id).await.unwrap().status,
+            mandat_law::Status::Granted,
+            "nothing of it changed"
+        );
     }
 }

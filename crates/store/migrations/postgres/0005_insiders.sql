@@ -19,3 +19,12 @@ CREATE TABLE login_throttle (
 
 -- A disabled account cannot log in, and its sessions end.
 ALTER TABLE users ADD COLUMN disabled_at BIGINT;
+
+-- The agency an account works for (`polismyndigheten`, `sakerhetspolisen`): nobody sees another
+-- agency's permits. NULL reads as polismyndigheten, the agency of every account made before.
+ALTER TABLE users ADD COLUMN agency TEXT;
+
+-- A MAC over each account row (id, password hash, roles, agency, disabled), keyed from the master
+-- key: a DBA who edits roles or a password hash, or inserts an account, makes a row the server
+-- refuses.
+ALTER TABLE users ADD COLUMN mac TEXT;
