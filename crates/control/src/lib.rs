@@ -271,6 +271,7 @@ impl Control {
         stream_url: &str,
         origin: &str,
     ) -> Result<()> {
+        require(actor, Action::ManageCameras)?;
         let now = self.now()?;
         self.store
             .add_camera(actor, cam, stream_url, now, origin)
@@ -280,7 +281,8 @@ impl Control {
     }
 
     /// Cameras without their stream URLs (those may hold credentials). Every role may list them.
-    pub async fn cameras(&self, _actor: &Actor) -> Result<Vec<Camera>> {
+    pub async fn cameras(&self, actor: &Actor) -> Result<Vec<Camera>> {
+        require(actor, Action::ListCameras)?;
         Ok(self.store.cameras().await?)
     }
 
