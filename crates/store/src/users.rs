@@ -475,24 +475,8 @@ impl Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        self.append_audit(
-            &mut tx,
-            Record {
-                at: now.0,
-                actor: actor.user.clone(),
-                action: "user.disable".into(),
-                permit: None,
-                origin: origin.into(),
-                details: json!({"user": id, "sessions_ended": sessions}),
-            },
-        )
-        .await?;
-        tx.commit().await?;
+        self.end_sessions(tx, actor, id, "user.disable", now, origin)
+            .await?;
         Ok(())
     }
 
@@ -517,6 +501,21 @@ impl Store {
                 "no user {id}; `mandat user list` shows the accounts"
             )));
         }
+        self.end_sessions(tx, actor, id, "session.revoke", now, origin)
+            .await
+    }
+
+    /// End every session of `id` and record `action` with how many, then commit: the common end
+    /// of disabling an account and revoking its sessions.
+    async fn end_sessions(
+        &self,
+        mut tx: crate::Tx<'_>,
+        actor: &Actor,
+        id: &str,
+        action: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<u64, StoreError> {
         let n = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -527,7 +526,7 @@ impl Store {
             Record {
                 at: now.0,
                 actor: actor.user.clone(),
-                action: "session.revoke".into(),
+                action: action.into(),
                 permit: None,
                 origin: origin.into(),
                 details: json!({"user": id, "sessions_ended": n}),
@@ -539,14 +538,7 @@ impl Store {
     }
 
     fn admin_on_other(&self, actor: &Actor, id: &str, what: &str) -> Result<(), StoreError> {
-        if !actor.has(Role::Admin) {
-            return Err(mandat_law::rule::NOT_PERMITTED
-                .refusal(format!(
-                    "{} may not {what} accounts: admin role required",
-                    actor.user
-                ))
-                .into());
-        }
+        mandat_law::permissions::require(actor, mandat_law::permissions::Action::ManageAccounts)?;
         if actor.user == id {
             return Err(StoreError::Invalid(format!(
                 "an admin cannot {what} their own account; ask another admin"
