@@ -326,18 +326,29 @@ impl Store {
         ))
     }
 
-    /// Check an account row's MAC; a row altered outside mandat is refused and logged.
-    fn account_intact(&self, r: &sqlx::any::AnyRow, id: &str) -> Result<bool, StoreError> {
+    /// [`Store::account_mac`] of an account row as read (password hash, roles, agency), with
+    /// `disabled_at` as it is or is about to be.
+    fn row_mac(
+        &self,
+        r: &sqlx::any::AnyRow,
+        id: &str,
+        disabled_at: Option<i64>,
+    ) -> Result<String, StoreError> {
         let agency: Option<String> = r.try_get("agency")?;
-        let want = self.account_mac(
+        Ok(self.account_mac(
             id,
             &r.try_get::<String, _>("password_hash")?,
             &r.try_get::<String, _>("roles")?,
             agency
                 .as_deref()
                 .unwrap_or(Agency::Polismyndigheten.as_str()),
-            r.try_get("disabled_at")?,
-        );
+            disabled_at,
+        ))
+    }
+
+    /// Check an account row's MAC; a row altered outside mandat is refused and logged.
+    fn account_intact(&self, r: &sqlx::any::AnyRow, id: &str) -> Result<bool, StoreError> {
+        let want = self.row_mac(r, id, r.try_get("disabled_at")?)?;
         let have: Option<String> = r.try_get("mac")?;
         let intact = have.is_some_and(|h| {
             h.len() == want.len()
@@ -459,16 +470,7 @@ impl Store {
                 "no enabled user {id}; `mandat user list` shows the accounts"
             ))
         })?;
-        let agency: Option<String> = row.try_get("agency")?;
-        let mac = self.account_mac(
-            id,
-            &row.try_get::<String, _>("password_hash")?,
-            &row.try_get::<String, _>("roles")?,
-            agency
-                .as_deref()
-                .unwrap_or(Agency::Polismyndigheten.as_str()),
-            Some(now.0),
-        );
+        let mac = self.row_mac(&row, id, Some(now.0))?;
         sqlx::query("UPDATE users SET disabled_at = $1, mac = $2 WHERE id = $3")
             .bind(now.0)
             .bind(mac)
