@@ -122,10 +122,12 @@ impl Paths {
 
 #[derive(Args)]
 pub struct InitArgs {
-    /// Id of the first user, an admin.
-    #[arg(long)]
-    admin: String,
-    /// Read the admin's password from the first line of standard input instead of a prompt.
+    /// Id of an admin; give two or more (`--admin alice --admin bob`), because every role grant
+    /// needs a second admin's approval. The first sets their password here; the others get
+    /// one-time enrolment codes.
+    #[arg(long, required = true)]
+    admin: Vec<String>,
+    /// Read the first admin's password from the first line of standard input instead of a prompt.
     #[arg(long)]
     password_stdin: bool,
 }
@@ -134,25 +136,62 @@ pub struct InitArgs {
 pub struct LoginArgs {
     #[arg(long)]
     user: String,
-    /// Read the password from the first line of standard input instead of a prompt.
+    /// Read the password from the first line of standard input, and the one-time code from the
+    /// second, instead of prompts.
     #[arg(long)]
     password_stdin: bool,
 }
 
+#[derive(Args)]
+pub struct EnrolArgs {
+    #[arg(long)]
+    user: String,
+    /// Read the enrolment code from the first line of standard input and the new password from the
+    /// second, instead of prompts.
+    #[arg(long)]
+    stdin: bool,
+}
+
+#[derive(Args)]
+pub struct PasswordArgs {
+    /// Read the current password from the first line of standard input and the new one from the
+    /// second, instead of prompts.
+    #[arg(long)]
+    stdin: bool,
+}
+
 #[derive(Subcommand)]
 pub enum UserCommand {
-    /// Add a user (admins only). Roles: operator, reviewer, applicant, prosecutor, judge, auditor, admin.
+    /// Add a user (admins only). Prints a one-time enrolment code to hand to the user in person:
+    /// they set their own password with it (`mandat enrol`). The roles take effect when a second
+    /// admin approves them (`mandat user approve`). Roles: operator, reviewer, applicant,
+    /// prosecutor, judge, auditor, admin.
     Add {
         id: String,
-        #[arg(long = "role", required = true, value_parser = parse_role)]
+        #[arg(long = "role", value_parser = parse_role)]
         roles: Vec<Role>,
         /// The agency the account works for: `polismyndigheten` (default) or `sakerhetspolisen`.
         /// Nobody sees another agency's permits.
         #[arg(long, default_value = "polismyndigheten", value_parser = parse_agency)]
         agency: Agency,
-        #[arg(long)]
-        password_stdin: bool,
     },
+    /// Set an account's roles (admins, not their own): all the roles it should hold. Removals
+    /// take effect at once; additions when a second admin approves.
+    Roles {
+        id: String,
+        #[arg(long = "role", value_parser = parse_role)]
+        roles: Vec<Role>,
+    },
+    /// Role grants waiting for a second admin.
+    Grants {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a role grant (another admin than the one who asked).
+    Approve { grant: String },
+    /// Issue a new enrolment code (a lost phone or password): the password and second factor are
+    /// cleared, the sessions end, and the roles wait for a second admin again.
+    Reset { id: String },
     /// List users, their roles and whether they are disabled (admins only).
     List {
         #[arg(long)]
@@ -554,6 +593,24 @@ fn read_password(from_stdin: bool, prompt: &str) -> Result<String> {
     Ok(pw)
 }
 
+/// One line from standard input (when `from_stdin` or not a terminal) or a visible prompt.
+fn read_line_or_prompt(from_stdin: bool, prompt: &str) -> Result<String> {
+    if !from_stdin && std::io::stdin().is_terminal() {
+        eprint!("{prompt}");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {}", prompt.trim_end_matches([':', ' '])))?;
+    let line = line.trim().to_string();
+    if line.is_empty() {
+        bail!("{} is empty", prompt.trim_end_matches([':', ' ']));
+    }
+    Ok(line)
+}
+
 pub(crate) async fn open_store(paths: &Paths) -> Result<Arc<Store>> {
     let master = SecretKey::master(&paths.master_key()).map_err(anyhow::Error::from)?;
     let audit = AuditKey::load(&paths.audit_key()).map_err(anyhow::Error::from)?;
@@ -693,19 +750,38 @@ pub fn init(paths: Paths, args: InitArgs) -> Result<()> {
             home.display()
         );
     }
-    let password = read_password(args.password_stdin, "password for the first admin: ")?;
+    let first = &args.admin[0];
+    let password = read_password(
+        args.password_stdin,
+        &format!("password for the first admin {first}: "),
+    )?;
     runtime()?.block_on(async {
         let c = control(&paths).await?;
-        c.add_user(None, &args.admin, &password, &[Role::Admin], &origin())
+        let secret = c
+            .provision_user(first, &password, &[Role::Admin], &origin())
             .await?;
         println!(
-            "initialised {} (profile {}) with admin {}; keys in {}; audit public key {}",
+            "initialised {} (profile {}) with admin {first}; keys in {}; audit public key {}",
             paths.db(),
             c.profile().name,
-            args.admin,
             paths.keys().display(),
             c.store().audit_public_key()
         );
+        println!(
+            "second factor of {first}: add this key to an authenticator app (TOTP), now; it is shown only once: {secret}"
+        );
+        for other in &args.admin[1..] {
+            let e = c.provision_account(other, &[Role::Admin], &origin()).await?;
+            println!(
+                "enrolment code of admin {other} (hand it over in person; valid until {}): {}",
+                e.expires_at, e.enrolment_code
+            );
+        }
+        if args.admin.len() < 2 {
+            eprintln!(
+                "warning: only one admin: role grants need a second admin's approval, so no other account can get a role. Run `mandat init --admin {first} --admin OTHER` on a fresh database"
+            );
+        }
         println!(
             "keep the audit public key where the host cannot change it (IMY has it in every notification); `mandat audit verify` needs it"
         );
@@ -718,11 +794,12 @@ pub fn login(paths: Paths, args: LoginArgs) -> Result<()> {
         args.password_stdin,
         &format!("password for {}: ", args.user),
     )?;
+    let code = read_line_or_prompt(args.password_stdin, "one-time code from your app: ")?;
     // Whoever logs in stops acting as the previous user, even if this login fails.
     let _ = std::fs::remove_file(paths.session());
     runtime()?.block_on(async {
         let c = control(&paths).await?;
-        let (actor, token) = c.login(&args.user, &password, &origin()).await?;
+        let (actor, token) = c.login(&args.user, &password, &code, &origin()).await?;
         write_private(&paths.session(), &token)?;
         println!(
             "logged in as {} ({})",
@@ -733,6 +810,47 @@ pub fn login(paths: Paths, args: LoginArgs) -> Result<()> {
                 .map(|r| r.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
+        );
+        Ok(())
+    })
+}
+
+/// Enrol with the one-time code an admin handed over: set the password, print the second factor.
+pub fn enrol(paths: Paths, args: EnrolArgs) -> Result<()> {
+    let code = read_line_or_prompt(args.stdin, "enrolment code: ")?;
+    let password = read_password(args.stdin, "choose a password (at least 12 characters): ")?;
+    if !args.stdin && std::io::stdin().is_terminal() {
+        let again = read_password(false, "the same password again: ")?;
+        if again != password {
+            bail!("the passwords differ; run `mandat enrol` again");
+        }
+    }
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let f = c
+            .enrol_account(&args.user, &code, &password, &origin())
+            .await?;
+        println!(
+            "enrolled {}. Add this key to your authenticator app (TOTP) now; it is shown only once: {}",
+            args.user, f.totp_secret
+        );
+        println!("as a link: {}", f.otpauth_url);
+        Ok(())
+    })
+}
+
+/// Change one's own password; every session ends, so log in again.
+pub fn password(paths: Paths, args: PasswordArgs) -> Result<()> {
+    let current = read_password(args.stdin, "current password: ")?;
+    let new = read_password(args.stdin, "new password (at least 12 characters): ")?;
+    runtime()?.block_on(async {
+        let c = control(&paths).await?;
+        let a = logged_in(&c, &paths).await?;
+        c.change_password(&a, &current, &new, &origin()).await?;
+        let _ = std::fs::remove_file(paths.session());
+        println!(
+            "password changed; every session of {} ended: log in again",
+            a.user
         );
         Ok(())
     })
@@ -773,23 +891,79 @@ pub fn user(paths: Paths, cmd: UserCommand) -> Result<()> {
         let c = control(&paths).await?;
         let actor = logged_in(&c, &paths).await?;
         match cmd {
-            UserCommand::Add {
-                id,
-                roles,
-                agency,
-                password_stdin,
-            } => {
-                let pw = read_password(password_stdin, &format!("password for {id}: "))?;
-                c.add_user_in(Some(&actor), &id, &pw, &roles, agency, &origin())
+            UserCommand::Add { id, roles, agency } => {
+                let e = c
+                    .create_account(&actor, &id, &roles, agency, &origin())
                     .await?;
-                println!("added user {id}");
+                println!(
+                    "added user {id}; enrolment code (hand it over in person; valid until {}): {}",
+                    e.expires_at, e.enrolment_code
+                );
+                if let Some(g) = e.grant {
+                    println!(
+                        "the roles take effect when another admin runs `mandat user approve {g}`"
+                    );
+                }
+            }
+            UserCommand::Roles { id, roles } => {
+                match c.request_roles(&actor, &id, &roles, &origin()).await? {
+                    mandat_store::RoleChange::Applied => println!("roles of {id} set"),
+                    mandat_store::RoleChange::Pending { grant } => println!(
+                        "requested; the roles take effect when another admin runs `mandat user approve {grant}`"
+                    ),
+                }
+            }
+            UserCommand::Grants { json } => {
+                let grants = c.grants(&actor).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&grants)?);
+                } else {
+                    for g in grants {
+                        println!(
+                            "{}\t{}\t{}\trequested by {} at {}",
+                            g.id,
+                            g.user,
+                            g.roles
+                                .iter()
+                                .map(|r| r.as_str())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                            g.requested_by,
+                            g.requested_at
+                        );
+                    }
+                }
+            }
+            UserCommand::Approve { grant } => {
+                let g = c.approve_grant(&actor, &grant, &origin()).await?;
+                println!(
+                    "approved: {} now holds {}",
+                    g.user,
+                    g.roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+            }
+            UserCommand::Reset { id } => {
+                let e = c.reset_enrolment(&actor, &id, &origin()).await?;
+                println!(
+                    "new enrolment code for {id} (hand it over in person; valid until {}): {}",
+                    e.expires_at, e.enrolment_code
+                );
+                if let Some(g) = e.grant {
+                    println!(
+                        "its roles take effect again when another admin runs `mandat user approve {g}`"
+                    );
+                }
             }
             UserCommand::List { json } => {
                 let users = c.users(&actor).await?;
                 if json {
                     let v: Vec<_> = users
                         .iter()
-                        .map(|u| json!({"id": u.user, "roles": u.roles, "agency": u.agency, "disabled_at": u.disabled_at}))
+                        .map(|u| json!({"id": u.user, "roles": u.roles, "agency": u.agency, "disabled_at": u.disabled_at, "enrolled": u.enrolled, "pending": u.pending}))
                         .collect();
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 } else {

@@ -43,10 +43,16 @@ enum Command {
     },
     /// Measure the speed of each pipeline stage against plain ONNX Runtime time.
     Bench(bench::BenchArgs),
-    /// Create the keys, the database and the first admin.
+    /// Create the keys, the database and the first admins.
     Init(lawful::InitArgs),
-    /// Log in; later commands act as this user until `mandat logout`.
+    /// Log in with your password and your authenticator app's code; later commands act as this
+    /// user until `mandat logout`.
     Login(lawful::LoginArgs),
+    /// Set your password with the one-time enrolment code an admin gave you, and receive your
+    /// second factor.
+    Enrol(lawful::EnrolArgs),
+    /// Change your own password.
+    Password(lawful::PasswordArgs),
     /// End the CLI session.
     Logout,
     /// Show the logged-in user and roles.
@@ -333,6 +339,8 @@ fn main() {
         Command::Bench(a) => bench::run(a),
         Command::Init(a) => lawful::init(cli.paths, a),
         Command::Login(a) => lawful::login(cli.paths, a),
+        Command::Enrol(a) => lawful::enrol(cli.paths, a),
+        Command::Password(a) => lawful::password(cli.paths, a),
         Command::Logout => lawful::logout(cli.paths),
         Command::Whoami => lawful::whoami(cli.paths),
         Command::User { command } => lawful::user(cli.paths, command),

@@ -335,7 +335,10 @@ fn demo_data(flag: Option<PathBuf>) -> PathBuf {
 /// one user per role with a random password, cameras replaying the test videos (the second one only
 /// with `street`), and a granted permit for the synthetic watchlist on the first camera. Returns
 /// the paths, the logins, and the permit id with its number of persons (none without test data).
-type Seeded = (Paths, Vec<(String, String)>, Option<(String, usize)>);
+type Seeded = (Paths, Vec<Login>, Option<(String, usize)>);
+
+/// A demo account: user, password, TOTP secret (base32).
+type Login = (String, String, String);
 
 async fn seed(
     home: &Path,
@@ -383,6 +386,7 @@ async fn seed(
     let have_data = video.is_file() && data.join("synthetic/watchlist").is_dir();
     let users = [
         ("admin", Role::Admin),
+        ("admin2", Role::Admin),
         ("officer", Role::Applicant),
         ("prosecutor", Role::Prosecutor),
         ("judge", Role::Judge),
@@ -391,20 +395,17 @@ async fn seed(
         ("reviewer2", Role::Reviewer),
         ("auditor", Role::Auditor),
     ];
-    let mut logins = Vec::new();
-    for (u, _) in &users {
-        logins.push((u.to_string(), random_password()?));
-    }
     let store = open_store(&paths).await?;
     store.bind_profile(paths.profile()?.name).await?;
     let control = Control::new(store.clone(), Arc::new(SystemClock), paths.profile()?);
     let o = "demo";
     let admin = Actor::new("admin", &[Role::Admin]);
-    control
-        .add_user(None, "admin", &logins[0].1, &[Role::Admin], o)
-        .await?;
-    for ((u, r), (_, pw)) in users.iter().zip(&logins).skip(1) {
-        control.add_user(Some(&admin), u, pw, &[*r], o).await?;
+    // The demo is its own key holder: it provisions every account with its roles in force.
+    let mut logins = Vec::new();
+    for (u, r) in &users {
+        let pw = random_password()?;
+        let secret = control.provision_user(u, &pw, &[*r], o).await?;
+        logins.push((u.to_string(), pw, secret));
     }
     if !have_data {
         store.close().await;
@@ -545,9 +546,11 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
             "mandat demo  {url}/  (API {url}/api/v1; data in {})",
             home.display()
         );
-        println!("logins (user / password):");
-        for (u, pw) in &logins {
-            println!("  {u:<11} {pw}");
+        println!(
+            "logins (user / password / TOTP key: add it to an authenticator app, or `oathtool --totp -b KEY`):"
+        );
+        for (u, pw, totp) in &logins {
+            println!("  {u:<11} {pw}  {totp}");
         }
         match &permit {
             Some((id, n)) if args.permit_stage == PermitStage::Draft => println!(

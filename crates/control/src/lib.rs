@@ -142,9 +142,19 @@ impl Control {
 
     // ---- accounts ----
 
-    pub async fn login(&self, user: &str, password: &str, origin: &str) -> Result<(Actor, String)> {
+    /// Log in with a password and the current code of the account's authenticator app.
+    pub async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        code: &str,
+        origin: &str,
+    ) -> Result<(Actor, String)> {
         let now = self.now()?;
-        let actor = self.store.authenticate(user, password, now, origin).await?;
+        let actor = self
+            .store
+            .authenticate(user, password, code, now, origin)
+            .await?;
         let token = self
             .store
             .create_session(&actor, now, SESSION_TTL_MS)
@@ -160,33 +170,138 @@ impl Control {
         Ok(self.store.end_session(token).await?)
     }
 
-    /// Add a user of Polismyndigheten. Without an actor only the first user, an admin, can be added.
-    pub async fn add_user(
+    /// Provision an account of Polismyndigheten with a password and its roles in force: the key
+    /// holder's path ([`mandat_store::Store::provision_user`]), never reached through the API.
+    /// Returns the TOTP secret.
+    pub async fn provision_user(
         &self,
-        actor: Option<&Actor>,
         id: &str,
         password: &str,
         roles: &[Role],
         origin: &str,
-    ) -> Result<()> {
-        self.add_user_in(actor, id, password, roles, Agency::Polismyndigheten, origin)
+    ) -> Result<String> {
+        self.provision_user_in(id, password, roles, Agency::Polismyndigheten, origin)
             .await
     }
 
-    /// Add a user who works for `agency`: they see that agency's permits and no other's.
-    pub async fn add_user_in(
+    /// [`Control::provision_user`] for an account of `agency`.
+    pub async fn provision_user_in(
         &self,
-        actor: Option<&Actor>,
         id: &str,
         password: &str,
         roles: &[Role],
         agency: Agency,
         origin: &str,
+    ) -> Result<String> {
+        let now = self.now()?;
+        Ok(self
+            .store
+            .provision_user(id, password, roles, agency, now, origin)
+            .await?)
+    }
+
+    /// [`mandat_store::Store::provision_account`]: an account with its roles in force and an
+    /// enrolment code, for the key holder at `mandat init`.
+    pub async fn provision_account(
+        &self,
+        id: &str,
+        roles: &[Role],
+        origin: &str,
+    ) -> Result<mandat_store::Enrolment> {
+        let now = self.now()?;
+        Ok(self
+            .store
+            .provision_account(id, roles, Agency::Polismyndigheten, now, origin)
+            .await?)
+    }
+
+    /// Make an account (admins): an enrolment code for the user, and the requested roles waiting
+    /// for a second admin.
+    pub async fn create_account(
+        &self,
+        actor: &Actor,
+        id: &str,
+        roles: &[Role],
+        agency: Agency,
+        origin: &str,
+    ) -> Result<mandat_store::Enrolment> {
+        let now = self.now()?;
+        Ok(self
+            .store
+            .create_account(actor, id, roles, agency, now, origin)
+            .await?)
+    }
+
+    /// Set an account's roles (admins): removals at once, additions after a second admin.
+    pub async fn request_roles(
+        &self,
+        actor: &Actor,
+        id: &str,
+        roles: &[Role],
+        origin: &str,
+    ) -> Result<mandat_store::RoleChange> {
+        let now = self.now()?;
+        Ok(self
+            .store
+            .request_roles(actor, id, roles, now, origin)
+            .await?)
+    }
+
+    /// Role grants waiting for a second admin (admins).
+    pub async fn grants(&self, actor: &Actor) -> Result<Vec<mandat_store::Grant>> {
+        require(actor, Action::ManageAccounts)?;
+        Ok(self.store.grants().await?)
+    }
+
+    /// Approve a grant: another admin than the one who asked.
+    pub async fn approve_grant(
+        &self,
+        actor: &Actor,
+        grant: &str,
+        origin: &str,
+    ) -> Result<mandat_store::Grant> {
+        let now = self.now()?;
+        Ok(self.store.approve_grant(actor, grant, now, origin).await?)
+    }
+
+    /// A new enrolment code for an account (admins); its roles go back to a second admin.
+    pub async fn reset_enrolment(
+        &self,
+        actor: &Actor,
+        id: &str,
+        origin: &str,
+    ) -> Result<mandat_store::Enrolment> {
+        let now = self.now()?;
+        Ok(self.store.reset_enrolment(actor, id, now, origin).await?)
+    }
+
+    /// Enrol with a one-time code (no session): set a password, receive the second factor.
+    pub async fn enrol_account(
+        &self,
+        user: &str,
+        code: &str,
+        password: &str,
+        origin: &str,
+    ) -> Result<mandat_store::SecondFactor> {
+        let now = self.now()?;
+        Ok(self
+            .store
+            .enrol_account(user, code, password, now, origin)
+            .await?)
+    }
+
+    /// Change one's own password; every session of the account ends.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        current: &str,
+        new: &str,
+        origin: &str,
     ) -> Result<()> {
         let now = self.now()?;
         Ok(self
             .store
-            .add_user(actor, id, password, roles, agency, now, origin)
+            .change_password(actor, current, new, now, origin)
             .await?)
     }
 

@@ -49,7 +49,7 @@ async fn granted_permit_scopes_the_watchlist_in_space_time_and_status() {
         // Writes that cannot change a watchlist (a login, here) do not make the engine reload.
         let g = e.store.generation().await.unwrap();
         e.control
-            .login("officer", &password("officer"), ORIGIN)
+            .login("officer", &password("officer"), &e.otp("officer"), ORIGIN)
             .await
             .unwrap();
         assert_eq!(e.store.generation().await.unwrap(), g);
@@ -105,13 +105,7 @@ async fn deciders_follow_the_purpose_and_applicants_never_decide() {
             &[mandat_law::Role::Applicant, mandat_law::Role::Prosecutor],
         );
         e.control
-            .add_user(
-                Some(&admin()),
-                "both",
-                &password("both"),
-                &both.roles,
-                ORIGIN,
-            )
+            .provision_user("both", &password("both"), &both.roles, ORIGIN)
             .await
             .unwrap();
         let own = drafted(&e, Purpose::VictimSearch, &both).await;
@@ -175,19 +169,16 @@ async fn least_privilege_for_every_role() {
         // Nobody else adds users or cameras.
         let err = e
             .control
-            .add_user(
-                Some(&officer()),
+            .create_account(
+                &officer(),
                 "x",
-                "long enough password",
                 &[mandat_law::Role::Admin],
+                mandat_law::permit::Agency::Polismyndigheten,
                 ORIGIN,
             )
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, ControlError::Store(StoreError::Refused(_))),
-            "{err}"
-        );
+        assert_eq!(code(err), "not_permitted");
         // Admins and auditors cannot draft; reviewers cannot stop.
         for a in [admin(), auditor(), reviewer()] {
             let err = e
@@ -543,7 +534,7 @@ async fn logins_back_off_and_sessions_expire() {
         let e = env(db).await;
         let (actor, token) = e
             .control
-            .login("officer", &password("officer"), ORIGIN)
+            .login("officer", &password("officer"), &e.otp("officer"), ORIGIN)
             .await
             .unwrap();
         assert_eq!(actor, officer());
@@ -551,14 +542,19 @@ async fn logins_back_off_and_sessions_expire() {
         for _ in 0..=mandat_store::FREE_LOGIN_FAILURES {
             let err = e
                 .control
-                .login("officer", "wrong", ORIGIN)
+                .login("officer", "wrong", "000000", ORIGIN)
                 .await
                 .unwrap_err();
             assert_eq!(code(err), "unauthenticated", "{db:?}");
         }
         let err = e
             .control
-            .login("officer", &password("officer"), ORIGIN)
+            .login(
+                "officer",
+                &password("officer"),
+                &e.otp_now("officer"),
+                ORIGIN,
+            )
             .await
             .unwrap_err();
         assert_eq!(
@@ -570,7 +566,7 @@ async fn logins_back_off_and_sessions_expire() {
             mandat_store::FREE_LOGIN_FAILURES + 1,
         ));
         e.control
-            .login("officer", &password("officer"), ORIGIN)
+            .login("officer", &password("officer"), &e.otp("officer"), ORIGIN)
             .await
             .unwrap();
         // Sessions end.
@@ -581,7 +577,7 @@ async fn logins_back_off_and_sessions_expire() {
         );
         let (_, t2) = e
             .control
-            .login("pros", &password("pros"), ORIGIN)
+            .login("pros", &password("pros"), &e.otp("pros"), ORIGIN)
             .await
             .unwrap();
         e.control.logout(&t2).await.unwrap();

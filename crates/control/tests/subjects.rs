@@ -26,13 +26,7 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
     for db in databases() {
         let e = env(db).await;
         e.control
-            .add_user(
-                Some(&admin()),
-                "rev2",
-                &password("rev2"),
-                &[Role::Reviewer],
-                ORIGIN,
-            )
+            .provision_user("rev2", &password("rev2"), &[Role::Reviewer], ORIGIN)
             .await
             .unwrap();
         // A suspect search (notified under se-2026) and a victim search (not notified).
@@ -123,13 +117,7 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
         // refuses to act with its clock turned back past the newest audit entry.
         let e = env(db).await;
         e.control
-            .add_user(
-                Some(&admin()),
-                "rev2",
-                &password("rev2"),
-                &[Role::Reviewer],
-                ORIGIN,
-            )
+            .provision_user("rev2", &password("rev2"), &[Role::Reviewer], ORIGIN)
             .await
             .unwrap();
         let urgent = drafted(&e, Purpose::SuspectLocation, &pros()).await;

@@ -34,7 +34,7 @@ fn the_imy_register_subject_tasks_and_annual_report_follow_a_real_use() {
     for a in [&judge, &revs[0], &revs[1], &aud] {
         rt.block_on(
             w.control
-                .add_user(Some(&admin), &a.user, "a long password", &a.roles, ORIGIN),
+                .provision_user(&a.user, "a long password", &a.roles, ORIGIN),
         )
         .unwrap();
     }

@@ -6,13 +6,16 @@
 //! per-permit data key wrapped by the master key; a purge deletes the wrapped key (crypto-shredding)
 //! along with every row the use produced, and records a deletion certificate of counts and ids.
 
+pub mod accounts;
 pub mod alerts;
 pub mod calibrations;
 pub mod crypto;
 pub mod imy;
 pub mod subjects;
+pub mod totp;
 mod users;
 
+pub use accounts::{Enrolment, Grant, RoleChange, SecondFactor};
 pub use users::{
     FREE_LOGIN_FAILURES, MAX_BACKOFF_MS, UserInfo, backoff_ms, client_network, hash_password,
     verify_password,

@@ -62,7 +62,7 @@ pub(crate) fn parse_roles(roles: &str) -> Vec<Role> {
 }
 
 /// The agency of an account row: NULL (accounts made before agencies) is Polismyndigheten.
-fn agency_of(v: Option<String>) -> Result<Agency, StoreError> {
+pub(crate) fn agency_of(v: Option<String>) -> Result<Agency, StoreError> {
     match v {
         None => Ok(Agency::Polismyndigheten),
         Some(s) => Agency::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("agency {s:?}"))),
@@ -77,75 +77,38 @@ pub struct UserInfo {
     pub agency: Agency,
     /// When an admin disabled the account; a disabled account cannot log in.
     pub disabled_at: Option<Timestamp>,
+    /// Whether the user has set their password and second factor with their enrolment code.
+    pub enrolled: bool,
+    /// Roles one admin requested that wait for a second admin's approval, with the grant's id.
+    pub pending: Option<crate::accounts::Grant>,
 }
 
 impl Store {
-    /// Add a user working for `agency`. The very first user may be added without an actor and must
-    /// be an admin; after that only an admin may add users. An admin holds no other role
-    /// (separation of duties).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn add_user(
+    /// Provision an account with a password and a fresh TOTP secret, with its roles in force at
+    /// once: the key holder's path (`mandat init` for the first admins, the demo, tests). It needs
+    /// the store itself, so the master key; the server's API never calls it: there, accounts are
+    /// made by [`Store::create_account`] and their roles approved by a second admin. Returns the
+    /// TOTP secret (base32) for the user's authenticator app.
+    pub async fn provision_user(
         &self,
-        actor: Option<&Actor>,
         id: &str,
         password: &str,
         roles: &[Role],
         agency: Agency,
         now: Timestamp,
         origin: &str,
-    ) -> Result<(), StoreError> {
-        if password.chars().count() < 12 {
-            return Err(StoreError::Invalid(
-                "passwords must be at least 12 characters".into(),
-            ));
-        }
-        if id.is_empty()
-            || id.len() > 64
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
-            return Err(StoreError::Invalid(
-                "user ids use 1 to 64 letters, digits, '.', '_' and '-'".into(),
-            ));
-        }
+    ) -> Result<String, StoreError> {
+        check_password(password)?;
+        check_user_id(id)?;
         mandat_law::roles::check_roles(roles)?;
         let hash = hash_password_blocking(password.to_string()).await?;
+        let secret = crate::totp::new_secret()?;
+        let sealed = self.seal_totp(id, &secret)?;
+        let roles_s = roles_text(roles);
+        let mac = self.account_mac(id, &hash, &roles_s, agency.as_str(), None, Some(&sealed));
         let mut tx = self.begin_write().await?;
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-        let by = match actor {
-            None if count == 0 => {
-                if !roles.contains(&Role::Admin) {
-                    return Err(StoreError::Refused(
-                        "the first user must be an admin".into(),
-                    ));
-                }
-                "bootstrap".to_string()
-            }
-            None => {
-                return Err(StoreError::Refused(
-                    "users exist already: log in as an admin to add users".into(),
-                ));
-            }
-            Some(a) if a.has(Role::Admin) => a.user.clone(),
-            Some(a) => {
-                return Err(StoreError::Refused(format!(
-                    "{} is not an admin; only admins add users (least privilege)",
-                    a.user
-                )));
-            }
-        };
-        let roles_s = roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        let mac = self.account_mac(id, &hash, &roles_s, agency.as_str(), None);
         sqlx::query(
-            "INSERT INTO users (id, password_hash, roles, created_at, agency, mac) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (id, password_hash, roles, created_at, agency, mac, totp_secret) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id.to_string())
         .bind(hash)
@@ -153,20 +116,16 @@ impl Store {
         .bind(now.0)
         .bind(agency.as_str())
         .bind(mac)
+        .bind(sealed)
         .execute(&mut *tx)
         .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict(format!("user {id} exists already"))
-            }
-            other => other.into(),
-        })?;
+        .map_err(|e| unique_user(e, id))?;
         self.append_audit(
             &mut tx,
             Record {
                 at: now.0,
-                actor: by,
-                action: "user.add".into(),
+                actor: "key-holder".into(),
+                action: "user.provision".into(),
                 permit: None,
                 origin: origin.into(),
                 details: json!({"user": id, "roles": roles_s, "agency": agency.as_str()}),
@@ -174,29 +133,27 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(crate::totp::base32(&secret))
     }
 
-    /// Check a password. The attempt is counted before the password is checked, inside the write
-    /// transaction; it is audited either way, and the password never is.
-    pub async fn authenticate(
+    /// Count a login or enrolment attempt as a failure before anything is checked, inside the
+    /// write transaction; refuse it while the name is backed off from this network.
+    pub(crate) async fn begin_attempt(
         &self,
         id: &str,
-        password: &str,
         now: Timestamp,
         origin: &str,
-    ) -> Result<Actor, StoreError> {
+    ) -> Result<Attempt, StoreError> {
         let key = self.throttle_key(id, &client_network(origin));
-        // 1. Count the attempt as a failure until the password proves otherwise.
         let mut tx = self.begin_write().await?;
         let account = sqlx::query(
-            "SELECT password_hash, roles, disabled_at, agency, mac FROM users WHERE id = $1",
+            "SELECT password_hash, roles, disabled_at, agency, mac, totp_secret, totp_step, enrolment_mac, enrolment_expires_at FROM users WHERE id = $1",
         )
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
         .await?;
         // Only existing accounts are named in the log: a password typed as a user name stays out.
-        let who = if account.is_some() { id } else { "unknown" };
+        let who = if account.is_some() { id } else { "unknown" }.to_string();
         let row = sqlx::query("SELECT failures, next_at FROM login_throttle WHERE key = $1")
             .bind(key.clone())
             .fetch_optional(&mut *tx)
@@ -213,7 +170,7 @@ impl Store {
                 &mut tx,
                 auth_record(
                     now,
-                    who,
+                    &who,
                     origin,
                     "auth.throttled",
                     json!({"until": next_at}),
@@ -237,21 +194,40 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(Attempt {
+            key,
+            failures,
+            who,
+            account,
+        })
+    }
 
-        // 2. Check the password off the async workers. Unknown and disabled accounts are checked
-        //    against a hash too, so the time taken says nothing.
-        let (hash, roles, disabled, agency) = match &account {
+    /// Check a password and a one-time code. The attempt is counted before either is checked; it
+    /// is audited either way, and neither secret ever is. Every account needs its second factor:
+    /// one without a TOTP secret (not yet enrolled) cannot log in. A code is accepted once.
+    pub async fn authenticate(
+        &self,
+        id: &str,
+        password: &str,
+        code: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<Actor, StoreError> {
+        let attempt = self.begin_attempt(id, now, origin).await?;
+        // Unknown and disabled accounts are checked against a hash too, so the time taken says
+        // nothing.
+        let (hash, roles, disabled, agency, totp) = match &attempt.account {
             Some(r) => {
                 let roles = parse_roles(&r.try_get::<String, _>("roles")?);
                 // A row changed outside mandat, or roles no longer allowed together (an admin
                 // who was also given another role before that was refused), never log in.
-                let refused =
-                    !self.account_intact(r, id)? || mandat_law::roles::check_roles(&roles).is_err();
+                let refused = !self.account_intact(r, id)? || !roles_allowed(&roles);
                 (
                     r.try_get::<String, _>("password_hash")?,
                     roles,
                     r.try_get::<Option<i64>, _>("disabled_at")?.is_some() || refused,
                     agency_of(r.try_get("agency")?)?,
+                    r.try_get::<Option<String>, _>("totp_secret")?,
                 )
             }
             None => (
@@ -259,41 +235,78 @@ impl Store {
                 Vec::new(),
                 true,
                 Agency::Polismyndigheten,
+                None,
             ),
         };
+        let hash = if hash.is_empty() {
+            dummy_hash().to_string()
+        } else {
+            hash
+        };
         let pw = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
+        let password_ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
             .await
-            .map_err(|e| StoreError::Crypto(format!("password check: {e}")))?
-            && !disabled;
+            .map_err(|e| StoreError::Crypto(format!("password check: {e}")))?;
+        // A secret that does not open under this account's id (copied from another row) is a
+        // refused login, not an error.
+        let step = match totp {
+            Some(sealed) if !disabled => match self.open_totp(id, &sealed) {
+                Ok(secret) => crate::totp::matching_step(&secret, code, now),
+                Err(_) => {
+                    tracing::error!("the second factor of {id} does not open: refused");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let ok = password_ok && step.is_some() && !disabled;
 
-        // 3. Record the outcome; a success clears the count.
+        // Record the outcome; a success clears the count and uses up the code.
         let mut tx = self.begin_write().await?;
-        if ok {
+        let fresh = match (ok, step) {
+            (true, Some(step)) => {
+                sqlx::query(
+                    "UPDATE users SET totp_step = $1 WHERE id = $2 AND (totp_step IS NULL OR totp_step < $1)",
+                )
+                .bind(step)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            _ => false,
+        };
+        if fresh {
             sqlx::query("DELETE FROM login_throttle WHERE key = $1")
-                .bind(key)
+                .bind(attempt.key)
                 .execute(&mut *tx)
                 .await?;
             self.append_audit(
                 &mut tx,
-                auth_record(now, who, origin, "auth.login", json!({})),
+                auth_record(now, &attempt.who, origin, "auth.login", json!({})),
             )
             .await?;
         } else {
+            // Which factor failed is recorded for the auditor, never answered to the client.
             self.append_audit(
                 &mut tx,
                 auth_record(
                     now,
-                    who,
+                    &attempt.who,
                     origin,
                     "auth.failed",
-                    json!({"failures": failures, "disabled": account.is_some() && disabled}),
+                    json!({
+                        "failures": attempt.failures,
+                        "disabled": attempt.account.is_some() && disabled,
+                        "second_factor": if !password_ok || disabled { "not checked" } else if step.is_none() { "wrong" } else { "replayed" },
+                    }),
                 ),
             )
             .await?;
         }
         tx.commit().await?;
-        if !ok {
+        if !fresh {
             return Err(StoreError::Auth);
         }
         Ok(Actor {
@@ -301,6 +314,18 @@ impl Store {
             roles,
             agency,
         })
+    }
+
+    pub(crate) fn seal_totp(&self, id: &str, secret: &[u8]) -> Result<String, StoreError> {
+        Ok(hex::encode(
+            self.master.seal(secret, format!("totp:{id}").as_bytes())?,
+        ))
+    }
+
+    fn open_totp(&self, id: &str, sealed: &str) -> Result<Vec<u8>, StoreError> {
+        let bytes =
+            hex::decode(sealed).map_err(|_| StoreError::Corrupt(format!("TOTP secret of {id}")))?;
+        self.master.open(&bytes, format!("totp:{id}").as_bytes())
     }
 
     /// What the sessions table holds of a token: a MAC under a key derived from the master key,
@@ -311,30 +336,34 @@ impl Store {
 
     /// The MAC of an account row. Whoever edits roles, a password hash or the agency, or clears
     /// `disabled_at`, in the database without the master key makes a row mandat refuses.
-    fn account_mac(
+    pub(crate) fn account_mac(
         &self,
         id: &str,
         password_hash: &str,
         roles: &str,
         agency: &str,
         disabled_at: Option<i64>,
+        totp_secret: Option<&str>,
     ) -> String {
         let disabled = disabled_at.map(|d| d.to_string()).unwrap_or_default();
+        // Rows made before the second factor have none; their MAC stays what it was.
+        let totp = totp_secret.map(|t| format!("\n{t}")).unwrap_or_default();
         hex::encode(self.master.mac(
             "account",
-            format!("{id}\n{password_hash}\n{roles}\n{agency}\n{disabled}").as_bytes(),
+            format!("{id}\n{password_hash}\n{roles}\n{agency}\n{disabled}{totp}").as_bytes(),
         ))
     }
 
     /// [`Store::account_mac`] of an account row as read (password hash, roles, agency), with
     /// `disabled_at` as it is or is about to be.
-    fn row_mac(
+    pub(crate) fn row_mac(
         &self,
         r: &sqlx::any::AnyRow,
         id: &str,
         disabled_at: Option<i64>,
     ) -> Result<String, StoreError> {
         let agency: Option<String> = r.try_get("agency")?;
+        let totp: Option<String> = r.try_get("totp_secret")?;
         Ok(self.account_mac(
             id,
             &r.try_get::<String, _>("password_hash")?,
@@ -343,11 +372,16 @@ impl Store {
                 .as_deref()
                 .unwrap_or(Agency::Polismyndigheten.as_str()),
             disabled_at,
+            totp.as_deref(),
         ))
     }
 
     /// Check an account row's MAC; a row altered outside mandat is refused and logged.
-    fn account_intact(&self, r: &sqlx::any::AnyRow, id: &str) -> Result<bool, StoreError> {
+    pub(crate) fn account_intact(
+        &self,
+        r: &sqlx::any::AnyRow,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let want = self.row_mac(r, id, r.try_get("disabled_at")?)?;
         let have: Option<String> = r.try_get("mac")?;
         let intact = have.is_some_and(|h| {
@@ -400,7 +434,7 @@ impl Store {
     /// disabled account's sessions are refused.
     pub async fn session_actor(&self, token: &str, now: Timestamp) -> Result<Actor, StoreError> {
         let row = sqlx::query(
-            "SELECT u.id AS id, u.roles AS roles, u.disabled_at AS disabled_at, u.agency AS agency, u.password_hash AS password_hash, u.mac AS mac, s.expires_at AS expires_at \
+            "SELECT u.id AS id, u.roles AS roles, u.disabled_at AS disabled_at, u.agency AS agency, u.password_hash AS password_hash, u.mac AS mac, u.totp_secret AS totp_secret, s.expires_at AS expires_at \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
         )
         .bind(self.token_hash(token))
@@ -412,7 +446,7 @@ impl Store {
         if row.try_get::<i64, _>("expires_at")? <= now.0
             || row.try_get::<Option<i64>, _>("disabled_at")?.is_some()
             || !self.account_intact(&row, &id)?
-            || mandat_law::roles::check_roles(&parse_roles(&roles)).is_err()
+            || !roles_allowed(&parse_roles(&roles))
         {
             return Err(StoreError::SessionInvalid);
         }
@@ -432,20 +466,27 @@ impl Store {
     }
 
     pub async fn users(&self) -> Result<Vec<UserInfo>, StoreError> {
-        sqlx::query("SELECT id, roles, disabled_at, agency FROM users ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                let roles: String = r.try_get("roles")?;
-                Ok(UserInfo {
-                    user: r.try_get("id")?,
-                    roles: parse_roles(&roles),
-                    agency: agency_of(r.try_get("agency")?)?,
-                    disabled_at: r.try_get::<Option<i64>, _>("disabled_at")?.map(Timestamp),
-                })
+        let pending = self.grants().await?;
+        sqlx::query(
+            "SELECT id, roles, disabled_at, agency, password_hash, totp_secret FROM users ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let roles: String = r.try_get("roles")?;
+            let user: String = r.try_get("id")?;
+            Ok(UserInfo {
+                roles: parse_roles(&roles),
+                agency: agency_of(r.try_get("agency")?)?,
+                disabled_at: r.try_get::<Option<i64>, _>("disabled_at")?.map(Timestamp),
+                enrolled: !r.try_get::<String, _>("password_hash")?.is_empty()
+                    && r.try_get::<Option<String>, _>("totp_secret")?.is_some(),
+                pending: pending.iter().find(|g| g.user == user).cloned(),
+                user,
             })
-            .collect()
+        })
+        .collect()
     }
 
     /// Disable an account and end every session it has (admins; not oneself). Its open pages and
@@ -460,7 +501,7 @@ impl Store {
         self.admin_on_other(actor, id, "disable")?;
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "SELECT password_hash, roles, agency FROM users WHERE id = $1 AND disabled_at IS NULL",
+            "SELECT password_hash, roles, agency, totp_secret FROM users WHERE id = $1 AND disabled_at IS NULL",
         )
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
@@ -509,7 +550,7 @@ impl Store {
 
     /// End every session of `id` and record `action` with how many, then commit: the common end
     /// of disabling an account and revoking its sessions.
-    async fn end_sessions(
+    pub(crate) async fn end_sessions(
         &self,
         mut tx: crate::Tx<'_>,
         actor: &Actor,
@@ -539,7 +580,12 @@ impl Store {
         Ok(n)
     }
 
-    fn admin_on_other(&self, actor: &Actor, id: &str, what: &str) -> Result<(), StoreError> {
+    pub(crate) fn admin_on_other(
+        &self,
+        actor: &Actor,
+        id: &str,
+        what: &str,
+    ) -> Result<(), StoreError> {
         mandat_law::permissions::require(actor, mandat_law::permissions::Action::ManageAccounts)?;
         if actor.user == id {
             return Err(StoreError::Invalid(format!(
@@ -550,7 +596,75 @@ impl Store {
     }
 }
 
-fn auth_record(
+/// A counted attempt: its back-off key, the failures so far (this one included), who the log
+/// names, and the account row if the name exists.
+pub(crate) struct Attempt {
+    pub(crate) key: String,
+    pub(crate) failures: i64,
+    pub(crate) who: String,
+    pub(crate) account: Option<sqlx::any::AnyRow>,
+}
+
+/// Roles an account may hold: none (its grant still waits for a second admin), or a combination
+/// the law allows.
+pub(crate) fn roles_allowed(roles: &[Role]) -> bool {
+    roles.is_empty() || mandat_law::roles::check_roles(roles).is_ok()
+}
+
+/// [`roles_allowed`] as an error for a request.
+pub(crate) fn check_requested_roles(roles: &[Role]) -> Result<(), StoreError> {
+    if roles.is_empty() {
+        return Ok(());
+    }
+    Ok(mandat_law::roles::check_roles(roles)?)
+}
+
+pub(crate) fn check_password(password: &str) -> Result<(), StoreError> {
+    if password.chars().count() < 12 {
+        return Err(StoreError::Invalid(
+            "passwords must be at least 12 characters; a phrase of several words is easiest".into(),
+        ));
+    }
+    if password.len() > 1024 {
+        return Err(StoreError::Invalid(
+            "passwords are at most 1024 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_user_id(id: &str) -> Result<(), StoreError> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(StoreError::Invalid(
+            "user ids use 1 to 64 letters, digits, '.', '_' and '-'".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn roles_text(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(crate) fn unique_user(e: sqlx::Error, id: &str) -> StoreError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(format!("user {id} exists already"))
+        }
+        other => other.into(),
+    }
+}
+
+pub(crate) fn auth_record(
     now: Timestamp,
     who: &str,
     origin: &str,
@@ -569,7 +683,7 @@ fn auth_record(
 
 /// A valid Argon2id hash of a random password, made once: checking against it costs what checking
 /// a real account costs.
-fn dummy_hash() -> &'static str {
+pub(crate) fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {
         let mut b = [0u8; 16];
@@ -578,7 +692,7 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-async fn hash_password_blocking(password: String) -> Result<String, StoreError> {
+pub(crate) async fn hash_password_blocking(password: String) -> Result<String, StoreError> {
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| StoreError::Crypto(format!("password hashing: {e}")))?

@@ -368,6 +368,11 @@ pub(crate) fn origin(peer: &SocketAddr) -> String {
 pub(crate) struct LoginBody {
     user: String,
     password: String,
+    /// The current 6-digit code of the account's authenticator app (RFC 6238). Every account needs
+    /// it; a code is accepted once.
+    #[serde(default)]
+    #[schema(max_length = 16)]
+    totp: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -390,12 +395,12 @@ async fn login(
 ) -> ApiResult<Response> {
     check_origin(&headers)?;
     s.throttle_login(&peer)?;
-    if b.user.len() > 128 || b.password.len() > 1024 {
-        return Err(ApiError::bad_request("user or password too long"));
+    if b.user.len() > 128 || b.password.len() > 1024 || b.totp.len() > 16 {
+        return Err(ApiError::bad_request("user, password or code too long"));
     }
     let (actor, token) = s
         .control
-        .login(&b.user, &b.password, &origin(&peer))
+        .login(&b.user, &b.password, &b.totp, &origin(&peer))
         .await?;
     Ok(Json(LoginAnswer {
         token,
@@ -841,12 +846,6 @@ async fn add_camera(
     Ok((StatusCode::CREATED, Json(b.camera)).into_response())
 }
 
-#[derive(Serialize, ToSchema)]
-pub(crate) struct UserView {
-    user: String,
-    roles: Vec<mandat_law::Role>,
-}
-
 /// Accounts, their roles and whether they are disabled (admins).
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("session" = [])),
     responses((status = 200, body = Vec<mandat_store::UserInfo>), (status = "4XX", body = ErrorBody)))]
@@ -905,18 +904,18 @@ async fn revoke_sessions(
 pub(crate) struct UserBody {
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     user: String,
-    #[schema(min_length = 12, max_length = 1024)]
-    password: String,
+    /// The roles to request; they take effect when a second admin approves.
     roles: Vec<mandat_law::Role>,
     /// The agency the account works for; Polismyndigheten if not given.
     #[serde(default)]
     agency: Option<mandat_law::permit::Agency>,
 }
 
-/// Create a local account (admins). Separation of duties is checked on the roles.
+/// Create an account (admins). It has no password: the answer holds a one-time enrolment code to
+/// hand to the user, who sets their own password with it. The roles wait for a second admin.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserBody,
     security(("session" = [])),
-    responses((status = 201, body = UserView), (status = "4XX", body = ErrorBody)))]
+    responses((status = 201, body = mandat_store::Enrolment), (status = "4XX", body = ErrorBody)))]
 async fn add_user(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -925,26 +924,152 @@ async fn add_user(
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     too_long("user", &b.user, 64)?;
-    too_long("password", &b.password, 1024)?;
-    s.control
-        .add_user_in(
-            Some(&a),
+    let e = s
+        .control
+        .create_account(
+            &a,
             &b.user,
-            &b.password,
             &b.roles,
             b.agency
                 .unwrap_or(mandat_law::permit::Agency::Polismyndigheten),
             &origin(&peer),
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(UserView {
-            user: b.user,
-            roles: b.roles,
-        }),
+    Ok((StatusCode::CREATED, Json(e)).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RolesBody {
+    /// Every role the account should hold. Removals take effect at once; additions when a second
+    /// admin approves.
+    roles: Vec<mandat_law::Role>,
+}
+
+/// Set an account's roles (admins, not their own).
+#[utoipa::path(post, path = "/api/v1/users/{id}/roles", tag = "users", params(("id" = String, Path)),
+    request_body = RolesBody, security(("session" = [])),
+    responses((status = 200, body = mandat_store::RoleChange), (status = "4XX", body = ErrorBody)))]
+async fn user_roles(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<RolesBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(
+        s.control
+            .request_roles(&a, &id, &b.roles, &origin(&peer))
+            .await?,
     )
-        .into_response())
+    .into_response())
+}
+
+/// Issue a new enrolment code (admins, not their own account): password and second factor are
+/// cleared, sessions end, and the account's roles wait for a second admin again.
+#[utoipa::path(post, path = "/api/v1/users/{id}/enrolment", tag = "users", params(("id" = String, Path)),
+    security(("session" = [])),
+    responses((status = 200, body = mandat_store::Enrolment), (status = "4XX", body = ErrorBody)))]
+async fn reset_enrolment(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.reset_enrolment(&a, &id, &origin(&peer)).await?).into_response())
+}
+
+/// Role grants waiting for a second admin (admins).
+#[utoipa::path(get, path = "/api/v1/grants", tag = "users", security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_store::Grant>), (status = "4XX", body = ErrorBody)))]
+async fn grants(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.grants(&a).await?).into_response())
+}
+
+/// Approve a role grant (an admin other than the one who asked, and not the account's owner).
+#[utoipa::path(post, path = "/api/v1/grants/{id}/approve", tag = "users", params(("id" = String, Path)),
+    security(("session" = [])),
+    responses((status = 200, body = mandat_store::Grant), (status = "4XX", body = ErrorBody)))]
+async fn approve_grant(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.approve_grant(&a, &id, &origin(&peer)).await?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct EnrolBody {
+    user: String,
+    /// The one-time code the admin handed over.
+    #[schema(max_length = 64)]
+    code: String,
+    /// The password the user chooses.
+    #[schema(min_length = 12, max_length = 1024)]
+    password: String,
+}
+
+/// Enrol with a one-time code (no session): set your password and receive your second factor.
+/// Attempts are backed off like logins; a wrong code answers like an unknown user.
+#[utoipa::path(post, path = "/api/v1/enrol", tag = "session", request_body = EnrolBody,
+    responses((status = 200, body = mandat_store::SecondFactor), (status = "4XX", body = ErrorBody)))]
+async fn enrol_account(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Body(b): Body<EnrolBody>,
+) -> ApiResult<Response> {
+    check_origin(&headers)?;
+    s.throttle_login(&peer)?;
+    too_long("user", &b.user, 128)?;
+    too_long("code", &b.code, 64)?;
+    too_long("password", &b.password, 1024)?;
+    Ok(Json(
+        s.control
+            .enrol_account(&b.user, &b.code, &b.password, &origin(&peer))
+            .await?,
+    )
+    .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct PasswordBody {
+    #[schema(max_length = 1024)]
+    current: String,
+    #[schema(min_length = 12, max_length = 1024)]
+    new: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PasswordChanged {
+    /// Every session of the account ended, this one too: log in again.
+    sessions_ended: bool,
+}
+
+/// Change your own password. Every session of the account ends.
+#[utoipa::path(post, path = "/api/v1/password", tag = "session", request_body = PasswordBody,
+    security(("session" = [])),
+    responses((status = 200, body = PasswordChanged), (status = "4XX", body = ErrorBody)))]
+async fn change_password(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Body(b): Body<PasswordBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("password", &b.current, 1024)?;
+    too_long("password", &b.new, 1024)?;
+    s.control
+        .change_password(&a, &b.current, &b.new, &origin(&peer))
+        .await?;
+    Ok(Json(PasswordChanged {
+        sessions_ended: true,
+    })
+    .into_response())
 }
 
 /// The whole audit log (auditors).
@@ -1409,6 +1534,16 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("GET", "/api/v1/users", get(users)),
         ("POST", "/api/v1/users", post(add_user)),
         ("POST", "/api/v1/users/{id}/disable", post(disable_user)),
+        ("POST", "/api/v1/users/{id}/roles", post(user_roles)),
+        (
+            "POST",
+            "/api/v1/users/{id}/enrolment",
+            post(reset_enrolment),
+        ),
+        ("GET", "/api/v1/grants", get(grants)),
+        ("POST", "/api/v1/grants/{id}/approve", post(approve_grant)),
+        ("POST", "/api/v1/enrol", post(enrol_account)),
+        ("POST", "/api/v1/password", post(change_password)),
         (
             "POST",
             "/api/v1/users/{id}/sessions/revoke",

@@ -243,7 +243,7 @@ fn layout(v: &Viewer, here: &str, title: &str, flash: Option<&str>, body: Markup
                         }
                     }
                     div.who {
-                        span { (v.actor.user) " · " (roles.join(", ")) }
+                        a href="/password" { (v.actor.user) } span { " · " (roles.join(", ")) }
                         a href={ "/lang/" (l.other().code()) "?back=" (here) } { (t(l, "lang.switch")) }
                         form.inline method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(v.csrf);
@@ -326,7 +326,8 @@ async fn root(headers: HeaderMap, State(s): State<AppState>) -> Response {
                 .iter()
                 .find(|(_, _, need)| need.iter().any(|r| a.has(*r)))
                 .map(|(h, _, _)| *h)
-                .unwrap_or("/login");
+                // An account whose roles still wait for a second admin has only its own page.
+                .unwrap_or("/password");
             see_other(home)
         }
         Err(_) => see_other("/login"),
@@ -361,8 +362,11 @@ fn login_form(l: Lang, error: Option<&str>) -> Response {
                         input #user type="text" name="user" autocomplete="username" required autofocus;
                         label for="password" { (t(l, "login.password")) }
                         input #password type="password" name="password" autocomplete="current-password" required;
+                        label for="totp" { (t(l, "login.totp")) }
+                        input #totp type="text" name="totp" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required;
                         div.actions { button type="submit" { (t(l, "login.submit")) } }
                     }
+                    p { a href="/enrol" { (t(l, "enrol.link")) } }
                     p { a href={ "/lang/" (l.other().code()) "?back=/login" } { (t(l, "lang.switch")) } }
                 }
             }
@@ -375,6 +379,8 @@ fn login_form(l: Lang, error: Option<&str>) -> Response {
 struct LoginForm {
     user: String,
     password: String,
+    #[serde(default)]
+    totp: String,
 }
 
 async fn login_post(
@@ -387,14 +393,18 @@ async fn login_post(
     if let Err(e) = crate::check_origin(&headers).and_then(|_| s.throttle_login(&peer)) {
         return (e.status, login_form(l, Some(&e.message))).into_response();
     }
-    if f.user.len() > 128 || f.password.len() > 1024 {
+    if f.user.len() > 128 || f.password.len() > 1024 || f.totp.len() > 16 {
         return (
             StatusCode::BAD_REQUEST,
-            login_form(l, Some("user or password too long")),
+            login_form(l, Some("user, password or code too long")),
         )
             .into_response();
     }
-    match s.control.login(&f.user, &f.password, &origin(&peer)).await {
+    match s
+        .control
+        .login(&f.user, &f.password, &f.totp, &origin(&peer))
+        .await
+    {
         Ok((_, token)) => {
             let mut r = see_other("/");
             let cookie = format!(
@@ -411,6 +421,164 @@ async fn login_post(
             (e.status, login_form(l, Some(&e.message))).into_response()
         }
     }
+}
+
+// ---- enrolment and password ----
+
+fn enrol_form(l: Lang, error: Option<&str>) -> Response {
+    html! {
+        (DOCTYPE)
+        html lang=(l.code()) {
+            (head(t(l, "enrol.title")))
+            body {
+                main.login {
+                    div.brand { "mandat" }
+                    p.muted { (t(l, "enrol.intro")) }
+                    @if let Some(e) = error {
+                        div.flash.error role="alert" { (e) }
+                    }
+                    form.panel method="post" action="/enrol" {
+                        label for="user" { (t(l, "login.user")) }
+                        input #user type="text" name="user" autocomplete="username" required autofocus;
+                        label for="code" { (t(l, "enrol.code")) }
+                        input #code type="text" name="code" maxlength="64" autocomplete="off" required;
+                        label for="password" { (t(l, "enrol.password")) }
+                        input #password type="password" name="password" minlength="12" maxlength="1024" autocomplete="new-password" required;
+                        label for="again" { (t(l, "enrol.again")) }
+                        input #again type="password" name="again" minlength="12" maxlength="1024" autocomplete="new-password" required;
+                        div.actions { button type="submit" { (t(l, "enrol.submit")) } }
+                    }
+                    p { a href="/login" { (t(l, "login.title")) } }
+                }
+            }
+        }
+    }
+    .into_response()
+}
+
+async fn enrol_page(headers: HeaderMap) -> Response {
+    enrol_form(lang_of(&headers), None)
+}
+
+#[derive(Deserialize)]
+struct EnrolForm {
+    user: String,
+    code: String,
+    password: String,
+    again: String,
+}
+
+/// Set one's password with the enrolment code; the page that answers shows the second factor's
+/// secret once.
+async fn enrol_post(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<EnrolForm>,
+) -> Response {
+    let l = lang_of(&headers);
+    let fail = |status: StatusCode, m: &str| (status, enrol_form(l, Some(m))).into_response();
+    if let Err(e) = crate::check_origin(&headers).and_then(|_| s.throttle_login(&peer)) {
+        return fail(e.status, &e.message);
+    }
+    if f.user.len() > 128 || f.code.len() > 64 || f.password.len() > 1024 {
+        return fail(StatusCode::BAD_REQUEST, "a field is too long");
+    }
+    if f.password != f.again {
+        return fail(StatusCode::BAD_REQUEST, t(l, "enrol.mismatch"));
+    }
+    match s
+        .control
+        .enrol_account(&f.user, &f.code, &f.password, &origin(&peer))
+        .await
+    {
+        Ok(second) => html! {
+            (DOCTYPE)
+            html lang=(l.code()) {
+                (head(t(l, "enrol.title")))
+                body {
+                    main.login {
+                        div.brand { "mandat" }
+                        div.panel {
+                            p { (t(l, "enrol.secret")) }
+                            p.mono #totp-secret { (second.totp_secret) }
+                            p { a href=(second.otpauth_url) { (t(l, "enrol.app_link")) } }
+                            p.muted { (t(l, "enrol.once")) }
+                        }
+                        p { a href="/login" { (t(l, "login.title")) } }
+                    }
+                }
+            }
+        }
+        .into_response(),
+        Err(e) => {
+            let e: ApiError = e.into();
+            fail(e.status, &e.message)
+        }
+    }
+}
+
+async fn password_page(v: Viewer, Query(f): Query<Flash>) -> Page {
+    let l = v.lang;
+    Ok(layout(
+        &v,
+        "/password",
+        t(l, "password.title"),
+        f.ok.as_deref(),
+        html! {
+            @if v.actor.roles.is_empty() {
+                p.muted { (t(l, "password.no_roles")) }
+            }
+            form.panel method="post" action="/password" {
+                input type="hidden" name="csrf" value=(v.csrf);
+                label for="current" { (t(l, "password.current")) }
+                input #current type="password" name="current" maxlength="1024" autocomplete="current-password" required;
+                label for="new" { (t(l, "enrol.password")) }
+                input #new type="password" name="new" minlength="12" maxlength="1024" autocomplete="new-password" required;
+                label for="again" { (t(l, "enrol.again")) }
+                input #again type="password" name="again" minlength="12" maxlength="1024" autocomplete="new-password" required;
+                div.actions { button type="submit" { (t(l, "password.submit")) } }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    current: String,
+    new: String,
+    again: String,
+}
+
+/// Change one's own password; every session ends, so the answer is the login page.
+async fn password_post(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    v: Viewer,
+    Form(f): Form<PasswordForm>,
+) -> Page {
+    let l = v.lang;
+    v.check_csrf(&s, &f.csrf)?;
+    if f.current.len() > 1024 || f.new.len() > 1024 {
+        return Err(UiError::bad_request(l, "a password is over 1024 bytes"));
+    }
+    if f.new != f.again {
+        return Err(UiError::bad_request(l, t(l, "enrol.mismatch")));
+    }
+    s.control
+        .change_password(&v.actor, &f.current, &f.new, &origin(&peer))
+        .await
+        .page(l)?;
+    let mut r = see_other("/login");
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "__Host-mandat_session=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0",
+        ),
+    );
+    Ok(r)
 }
 
 #[derive(Deserialize)]
@@ -1665,6 +1833,13 @@ async fn admin_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash>
     let l = v.lang;
     let users = s.control.users(&v.actor).await.page(l)?;
     let cams = s.control.cameras(&v.actor).await.page(l)?;
+    let role_list = |roles: &[Role]| {
+        roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     Ok(layout(
         &v,
         "/admin",
@@ -1679,11 +1854,33 @@ async fn admin_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash>
                         thead { tr { th { (t(l, "col.user")) } th { (t(l, "col.roles")) } th {} } }
                         tbody { @for u in &users { tr id={ "user-" (u.user) } {
                             td { (u.user) }
-                            td { (u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) " · " (u.agency.as_str()) }
+                            td {
+                                (role_list(&u.roles)) " · " (u.agency.as_str())
+                                @if !u.enrolled { " · " span.badge { (t(l, "admin.not_enrolled")) } }
+                                @if let Some(g) = &u.pending {
+                                    br;
+                                    span.muted { (t(l, "admin.pending")) ": " (role_list(&g.roles)) " (" (g.requested_by) ")" }
+                                    @if g.requested_by != v.actor.user && g.user != v.actor.user {
+                                        form.inline method="post" action={ "/admin/grants/" (g.id) "/approve" } {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            button type="submit" { (t(l, "admin.approve")) }
+                                        }
+                                    }
+                                }
+                            }
                             td {
                                 @if u.disabled_at.is_some() {
                                     span.badge { (t(l, "admin.disabled")) }
                                 } @else if u.user != v.actor.user {
+                                    form.inline method="post" action={ "/admin/users/" (u.user) "/roles" } {
+                                        input type="hidden" name="csrf" value=(v.csrf);
+                                        input type="text" name="roles" aria-label=(t(l, "col.roles")) value=(role_list(&u.roles)) maxlength="200";
+                                        button type="submit" { (t(l, "admin.set_roles")) }
+                                    }
+                                    form.inline method="post" action={ "/admin/users/" (u.user) "/enrolment" } {
+                                        input type="hidden" name="csrf" value=(v.csrf);
+                                        button type="submit" { (t(l, "admin.new_code")) }
+                                    }
                                     form.inline method="post" action={ "/admin/users/" (u.user) "/disable" } {
                                         input type="hidden" name="csrf" value=(v.csrf);
                                         button type="submit" { (t(l, "admin.disable")) }
@@ -1701,8 +1898,6 @@ async fn admin_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash>
                         input type="hidden" name="csrf" value=(v.csrf);
                         label for="uid" { (t(l, "login.user")) }
                         input #uid type="text" name="user" maxlength="64" required;
-                        label for="upw" { (t(l, "login.password")) }
-                        input #upw type="password" name="password" minlength="12" maxlength="1024" autocomplete="new-password" required;
                         label for="uagency" { (t(l, "admin.agency")) }
                         select #uagency name="agency" {
                             @for a in mandat_law::permit::Agency::ALL {
@@ -1755,9 +1950,11 @@ async fn admin_add_user(
         .filter(|r| f.contains_key(&format!("role_{}", r.as_str())))
         .collect();
     let user = f.get("user").map(|x| x.trim()).unwrap_or("");
-    let password = f.get("password").map(String::as_str).unwrap_or("");
-    if user.len() > 64 || password.len() > 1024 {
-        return Err(UiError::bad_request(l, "user or password too long"));
+    if user.len() > 64 {
+        return Err(UiError::bad_request(
+            l,
+            "user ids are at most 64 characters",
+        ));
     }
     let agency = match f.get("agency") {
         None => mandat_law::permit::Agency::Polismyndigheten,
@@ -1765,17 +1962,49 @@ async fn admin_add_user(
             UiError::bad_request(l, "the agency is polismyndigheten or sakerhetspolisen")
         })?,
     };
-    s.control
-        .add_user_in(
-            Some(&v.actor),
-            user,
-            password,
-            &roles,
-            agency,
-            &origin(&peer),
-        )
+    let e = s
+        .control
+        .create_account(&v.actor, user, &roles, agency, &origin(&peer))
         .await
         .page(l)?;
+    Ok(enrolment_code_page(&v, &e))
+}
+
+/// The enrolment code, shown once to the admin who hands it over (never stored in clear).
+fn enrolment_code_page(v: &Viewer, e: &mandat_store::Enrolment) -> Response {
+    let l = v.lang;
+    layout(
+        v,
+        "/admin",
+        t(l, "admin.code_title"),
+        None,
+        html! {
+            div.panel {
+                p { (t(l, "admin.code_for")) " " strong { (e.user) } }
+                p.mono #enrolment-code { (e.enrolment_code) }
+                p.muted { (t(l, "admin.code_once")) }
+                @if e.grant.is_some() {
+                    p.muted { (t(l, "admin.code_grant")) }
+                }
+                p { a href="/admin" { (t(l, "nav.admin")) } }
+            }
+        },
+    )
+}
+
+/// Approve a role grant from the admin page.
+async fn admin_approve(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Page {
+    v.check_csrf(&s, &f.csrf)?;
+    s.control
+        .approve_grant(&v.actor, &id, &origin(&peer))
+        .await
+        .page(v.lang)?;
     Ok(see_other("/admin?ok=admin.done"))
 }
 
@@ -1785,11 +2014,38 @@ async fn admin_user_step(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     v: Viewer,
     Path((id, step)): Path<(String, String)>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<HashMap<String, String>>,
 ) -> Page {
-    v.check_csrf(&s, &f.csrf)?;
+    v.check_csrf(&s, f.get("csrf").map(String::as_str).unwrap_or(""))?;
     let o = origin(&peer);
     match step.as_str() {
+        "roles" => {
+            let text = f.get("roles").map(String::as_str).unwrap_or("");
+            if text.len() > 200 {
+                return Err(UiError::bad_request(
+                    v.lang,
+                    "the roles field is over 200 bytes",
+                ));
+            }
+            let mut roles = Vec::new();
+            for name in text.split([',', ' ']).filter(|x| !x.is_empty()) {
+                roles.push(Role::parse(name).ok_or_else(|| {
+                    UiError::bad_request(v.lang, &format!("unknown role {name:?}"))
+                })?);
+            }
+            s.control
+                .request_roles(&v.actor, &id, &roles, &o)
+                .await
+                .page(v.lang)?;
+        }
+        "enrolment" => {
+            let e = s
+                .control
+                .reset_enrolment(&v.actor, &id, &o)
+                .await
+                .page(v.lang)?;
+            return Ok(enrolment_code_page(&v, &e));
+        }
         "disable" => s
             .control
             .disable_user(&v.actor, &id, &o)
@@ -1801,7 +2057,12 @@ async fn admin_user_step(
                 .await
                 .page(v.lang)?;
         }
-        _ => return Err(UiError::not_found(v.lang, "the step is disable or revoke")),
+        _ => {
+            return Err(UiError::not_found(
+                v.lang,
+                "the step is roles, enrolment, disable or revoke",
+            ));
+        }
     }
     Ok(see_other("/admin?ok=admin.done"))
 }
@@ -1894,6 +2155,11 @@ pub(crate) fn routes() -> Vec<RouteRow> {
         ("GET", "/admin", get(admin_page)),
         ("POST", "/admin/users", post(admin_add_user)),
         ("POST", "/admin/users/{id}/{step}", post(admin_user_step)),
+        ("POST", "/admin/grants/{id}/approve", post(admin_approve)),
+        ("GET", "/enrol", get(enrol_page)),
+        ("POST", "/enrol", post(enrol_post)),
+        ("GET", "/password", get(password_page)),
+        ("POST", "/password", post(password_post)),
         ("POST", "/admin/cameras", post(admin_add_camera)),
         (
             "GET",

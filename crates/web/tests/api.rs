@@ -58,7 +58,7 @@ async fn api_alert_flow_with_two_reviewers() {
     let (_dir, _clock, control) = common::control().await;
     let admin = Actor::new("admin", &[Role::Admin]);
     control
-        .add_user(None, "admin", "admin password", &[Role::Admin], "t")
+        .provision_user("admin", "admin password", &[Role::Admin], "t")
         .await
         .unwrap();
     for (u, r) in [
@@ -69,7 +69,7 @@ async fn api_alert_flow_with_two_reviewers() {
         ("op", Role::Operator),
     ] {
         control
-            .add_user(Some(&admin), u, "a long password", &[r], "t")
+            .provision_user(u, "a long password", &[r], "t")
             .await
             .unwrap();
     }
@@ -331,7 +331,7 @@ fn raw(addr: SocketAddr, request: &str) -> Resp {
 async fn malformed_payloads_and_duplicates_get_json_errors() {
     let (_dir, _clock, control) = common::control().await;
     control
-        .add_user(None, "admin", "admin password", &[Role::Admin], "t")
+        .provision_user("admin", "admin password", &[Role::Admin], "t")
         .await
         .unwrap();
     let addr = common::serve(&control).await;

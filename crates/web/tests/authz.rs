@@ -457,18 +457,17 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
     let mut f_users = Vec::new();
     let admin = Actor::new("adm", &[Role::Admin]);
     control
-        .add_user(None, "adm", PW, &[Role::Admin], "t")
+        .provision_user("adm", PW, &[Role::Admin], "t")
         .await
         .unwrap();
     for (_, user, role) in ROLES.iter().filter(|(c, _, _)| *c != 'd') {
         control
-            .add_user(Some(&admin), user, PW, &[*role], "t")
+            .provision_user(user, PW, &[*role], "t")
             .await
             .unwrap();
         // The same role at Säkerhetspolisen: it sees nothing of Polismyndigheten's.
         control
-            .add_user_in(
-                Some(&admin),
+            .provision_user_in(
                 &format!("sapo-{user}"),
                 PW,
                 &[*role],
@@ -486,7 +485,7 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
         ("VICTIM3", "victim3"),
     ] {
         control
-            .add_user(Some(&admin), user, PW, &[Role::Operator], "t")
+            .provision_user(user, PW, &[Role::Operator], "t")
             .await
             .unwrap();
         f_users.push((name, user.to_string()));
@@ -882,7 +881,7 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
     let (_dir, _clock, control) = common::control().await;
     let admin = Actor::new("adm", &[Role::Admin]);
     control
-        .add_user(None, "adm", PW, &[Role::Admin], "t")
+        .provision_user("adm", PW, &[Role::Admin], "t")
         .await
         .unwrap();
     for (user, role) in [
@@ -893,7 +892,7 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
         ("aud", Role::Auditor),
     ] {
         control
-            .add_user(Some(&admin), user, PW, &[role], "t")
+            .provision_user(user, PW, &[role], "t")
             .await
             .unwrap();
     }

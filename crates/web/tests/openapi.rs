@@ -124,12 +124,12 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let (_dir, _clock, control) = common::control().await;
     let admin = Actor::new("admin", &[Role::Admin]);
     control
-        .add_user(None, "admin", "admin password", &[Role::Admin], "t")
+        .provision_user("admin", "admin password", &[Role::Admin], "t")
         .await
         .unwrap();
     for (u, r) in [("officer", Role::Applicant), ("pros", Role::Prosecutor)] {
         control
-            .add_user(Some(&admin), u, "a long password", &[r], "t")
+            .provision_user(u, "a long password", &[r], "t")
             .await
             .unwrap();
     }
@@ -141,13 +141,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         .filter(|r| *r != Role::Admin)
         .collect();
     control
-        .add_user(
-            Some(&admin),
-            "fuzz",
-            "a long password",
-            &every_but_admin,
-            "t",
-        )
+        .provision_user("fuzz", "a long password", &every_but_admin, "t")
         .await
         .unwrap();
     common::camera_1(&control, &admin).await;

@@ -57,7 +57,7 @@ async fn https(addr: SocketAddr, trust: &Pki, request: &str) -> String {
 async fn https_sets_secure_cookies_and_hsts_and_refuses_clear_text() {
     let (_dir, _clock, control) = common::control().await;
     control
-        .add_user(None, "admin", "admin password", &[Role::Admin], "t")
+        .provision_user("admin", "admin password", &[Role::Admin], "t")
         .await
         .unwrap();
     let pki = pki();

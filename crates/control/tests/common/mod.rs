@@ -10,7 +10,7 @@ use mandat_audit::AuditKey;
 use mandat_control::{Control, ScopeCache};
 use mandat_law::permit::*;
 use mandat_law::time::FakeClock;
-use mandat_law::{Actor, Application, Role, SWEDEN, Timestamp};
+use mandat_law::{Actor, Application, Clock, Role, SWEDEN, Timestamp};
 use mandat_store::alerts::NewAlert;
 use mandat_store::{Camera, SecretKey, Store};
 
@@ -42,6 +42,33 @@ pub struct Env {
     pub audit_bytes: [u8; 32],
     pub dir: tempfile::TempDir,
     pub db: Db,
+    /// The TOTP secret of every account the fixture made.
+    pub secrets: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl Env {
+    /// A fresh one-time code of `user`: the clock moves on one TOTP step first, because a code is
+    /// accepted only once.
+    pub fn otp(&self, user: &str) -> String {
+        self.clock.advance(30_000);
+        let secret = self.secrets.lock().unwrap()[user].clone();
+        mandat_store::totp::code(&secret, self.clock.now().unwrap_or(Timestamp(0))).unwrap()
+    }
+
+    /// The one-time code of `user` now, without moving the clock: for a login that must be
+    /// refused for another reason (a back-off that must not run out meanwhile).
+    pub fn otp_now(&self, user: &str) -> String {
+        let secret = self.secrets.lock().unwrap()[user].clone();
+        mandat_store::totp::code(&secret, self.clock.now().unwrap_or(Timestamp(0))).unwrap()
+    }
+
+    /// Remember the TOTP secret of an account a test made.
+    pub fn remember(&self, user: &str, secret: String) {
+        self.secrets
+            .lock()
+            .unwrap()
+            .insert(user.to_string(), secret);
+    }
 }
 
 pub fn t0() -> Timestamp {
@@ -50,6 +77,10 @@ pub fn t0() -> Timestamp {
 
 pub fn admin() -> Actor {
     Actor::new("admin", &[Role::Admin])
+}
+/// The second admin, who approves what the first asks for.
+pub fn admin2() -> Actor {
+    Actor::new("admin2", &[Role::Admin])
 }
 pub fn officer() -> Actor {
     Actor::new("officer", &[Role::Applicant])
@@ -122,21 +153,21 @@ pub async fn env(db: Db) -> Env {
     let clock = Arc::new(FakeClock::at(t0()));
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
     let control = Control::new(store.clone(), clock.clone(), &SWEDEN).with_scope(scope.clone());
-    control
-        .add_user(None, "admin", &password("admin"), &[Role::Admin], ORIGIN)
-        .await
-        .unwrap();
-    for a in [officer(), pros(), judge(), reviewer(), auditor()] {
-        control
-            .add_user(
-                Some(&admin()),
-                &a.user,
-                &password(&a.user),
-                &a.roles,
-                ORIGIN,
-            )
+    let mut secrets = std::collections::HashMap::new();
+    for a in [
+        admin(),
+        admin2(),
+        officer(),
+        pros(),
+        judge(),
+        reviewer(),
+        auditor(),
+    ] {
+        let secret = control
+            .provision_user(&a.user, &password(&a.user), &a.roles, ORIGIN)
             .await
             .unwrap();
+        secrets.insert(a.user.clone(), secret);
     }
     for (id, loc) in [("cam-1", (59.3326, 18.0649)), ("cam-2", (57.7, 11.97))] {
         control
@@ -165,6 +196,7 @@ pub async fn env(db: Db) -> Env {
         audit_bytes,
         dir,
         db,
+        secrets: std::sync::Mutex::new(secrets),
     }
 }
 

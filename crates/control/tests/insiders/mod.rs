@@ -23,11 +23,11 @@ async fn an_admin_cannot_make_an_account_that_is_also_a_reviewer() {
         ] {
             let err = e
                 .control
-                .add_user(
-                    Some(&admin()),
+                .create_account(
+                    &admin(),
                     "sock-puppet",
-                    &password("x"),
                     &roles,
+                    mandat_law::permit::Agency::Polismyndigheten,
                     ORIGIN,
                 )
                 .await
@@ -50,8 +50,7 @@ async fn an_admin_cannot_make_an_account_that_is_also_a_reviewer() {
         let store = open(&url, &fresh.master_hex, fresh.audit_bytes).await;
         let c = Control::new(store, fresh.clock.clone(), &SWEDEN);
         let err = c
-            .add_user(
-                None,
+            .provision_user(
                 "root",
                 &password("root"),
                 &[Role::Admin, Role::Reviewer],
@@ -71,7 +70,7 @@ async fn fifty_parallel_wrong_passwords_do_not_escape_the_back_off() {
         let guesses: Vec<String> = (0..50).map(|i| format!("guess {i}")).collect();
         let tries = guesses
             .iter()
-            .map(|g| e.control.login("rev", g, "api:192.0.2.7"));
+            .map(|g| e.control.login("rev", g, "000000", "api:192.0.2.7"));
         let answers = futures::future::join_all(tries).await;
         let checked = answers
             .iter()
@@ -99,24 +98,39 @@ async fn fifty_parallel_wrong_passwords_do_not_escape_the_back_off() {
         // (another network) is not locked out by the guesser.
         let err = e
             .control
-            .login("rev", &password("rev"), "api:192.0.2.7")
+            .login("rev", &password("rev"), &e.otp_now("rev"), "api:192.0.2.7")
             .await
             .unwrap_err();
         assert_eq!(code(err), "throttled");
         e.control
-            .login("rev", &password("rev"), "api:198.51.100.20")
+            .login(
+                "rev",
+                &password("rev"),
+                &e.otp_now("rev"),
+                "api:198.51.100.20",
+            )
             .await
             .unwrap();
         // IPv6 counts per /64: a fresh address in the same /64 is the same guesser.
         for i in 0..=mandat_store::FREE_LOGIN_FAILURES {
             let _ = e
                 .control
-                .login("rev", "guess", &format!("api:2001:db8:7:7::{i:x}"))
+                .login(
+                    "rev",
+                    "guess",
+                    "000000",
+                    &format!("api:2001:db8:7:7::{i:x}"),
+                )
                 .await;
         }
         let err = e
             .control
-            .login("rev", &password("rev"), "api:2001:db8:7:7:ffff::1")
+            .login(
+                "rev",
+                &password("rev"),
+                &e.otp_now("rev"),
+                "api:2001:db8:7:7:ffff::1",
+            )
             .await
             .unwrap_err();
         assert_eq!(code(err), "throttled", "{db:?}: same /64");
@@ -135,12 +149,15 @@ async fn an_unknown_name_and_a_backed_off_account_answer_alike_and_typed_names_s
         for _ in 0..=mandat_store::FREE_LOGIN_FAILURES + 1 {
             known.push(code(
                 e.control
-                    .login("officer", "wrong", ORIGIN)
+                    .login("officer", "wrong", "000000", ORIGIN)
                     .await
                     .unwrap_err(),
             ));
             unknown.push(code(
-                e.control.login(typo, "wrong", ORIGIN).await.unwrap_err(),
+                e.control
+                    .login(typo, "wrong", "000000", ORIGIN)
+                    .await
+                    .unwrap_err(),
             ));
         }
         assert_eq!(
@@ -199,7 +216,7 @@ async fn a_clock_set_back_stops_the_server_from_acting_and_matching() {
         assert_eq!(
             code(
                 e.control
-                    .login("officer", &password("officer"), ORIGIN)
+                    .login("officer", &password("officer"), "000000", ORIGIN)
                     .await
                     .unwrap_err()
             ),
@@ -222,12 +239,12 @@ async fn a_clock_set_back_stops_the_server_from_acting_and_matching() {
         e.clock.set(Some(mandat_law::Timestamp(newest - 1_000)));
         e.control.tick(ORIGIN).await.unwrap();
         e.control
-            .login("officer", &password("officer"), ORIGIN)
+            .login("officer", &password("officer"), &e.otp("officer"), ORIGIN)
             .await
             .unwrap();
         let (entries, _) = e.store.audit_log().await.unwrap();
         assert!(entries.windows(2).all(|w| w[0].at <= w[1].at));
-        e.clock.set(Some(mandat_law::Timestamp(newest + 1_000)));
+        e.clock.advance(1_000);
         assert!(!e.scope.watchlist("cam-1").is_empty());
     }
 }
@@ -348,7 +365,7 @@ async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
         let e = env(db).await;
         let (_, token) = e
             .control
-            .login("rev", &password("rev"), ORIGIN)
+            .login("rev", &password("rev"), &e.otp("rev"), ORIGIN)
             .await
             .unwrap();
         let err = e
@@ -375,7 +392,7 @@ async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
         assert_eq!(
             code(
                 e.control
-                    .login("rev", &password("rev"), ORIGIN)
+                    .login("rev", &password("rev"), &e.otp("rev"), ORIGIN)
                     .await
                     .unwrap_err()
             ),
@@ -390,7 +407,7 @@ async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
         // Revoking sessions leaves the account usable.
         let (_, t) = e
             .control
-            .login("officer", &password("officer"), ORIGIN)
+            .login("officer", &password("officer"), &e.otp("officer"), ORIGIN)
             .await
             .unwrap();
         assert_eq!(
@@ -402,7 +419,7 @@ async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
         );
         assert!(e.control.session(&t).await.is_err());
         e.control
-            .login("officer", &password("officer"), ORIGIN)
+            .login("officer", &password("officer"), &e.otp("officer"), ORIGIN)
             .await
             .unwrap();
         let log = e.control.audit_log(&auditor()).await.unwrap();
@@ -417,7 +434,7 @@ async fn a_dba_who_edits_an_account_or_forges_a_session_gets_nothing() {
         let e = env(db).await;
         let (_, token) = e
             .control
-            .login("officer", &password("officer"), ORIGIN)
+            .login("officer", &password("officer"), &e.otp("officer"), ORIGIN)
             .await
             .unwrap();
         let pool = raw_pool(&e.url).await;
@@ -434,7 +451,7 @@ async fn a_dba_who_edits_an_account_or_forges_a_session_gets_nothing() {
         assert_eq!(
             code(
                 e.control
-                    .login("officer", &password("officer"), ORIGIN)
+                    .login("officer", &password("officer"), &e.otp("officer"), ORIGIN)
                     .await
                     .unwrap_err()
             ),
@@ -452,7 +469,7 @@ async fn a_dba_who_edits_an_account_or_forges_a_session_gets_nothing() {
         assert_eq!(
             code(
                 e.control
-                    .login("judge", "the dba's own password", ORIGIN)
+                    .login("judge", "the dba's own password", &e.otp("judge"), ORIGIN)
                     .await
                     .unwrap_err()
             ),
@@ -471,7 +488,7 @@ async fn a_dba_who_edits_an_account_or_forges_a_session_gets_nothing() {
         assert!(e.control.session(&forged).await.is_err(), "{db:?}");
         // Untouched accounts work as before.
         e.control
-            .login("rev", &password("rev"), ORIGIN)
+            .login("rev", &password("rev"), &e.otp("rev"), ORIGIN)
             .await
             .unwrap();
     }
@@ -495,9 +512,9 @@ async fn a_user_of_one_agency_never_sees_the_other_agencys_permits() {
             ("s-judge", Role::Judge),
             ("s-aud", Role::Auditor),
         ] {
-            e.control
-                .add_user_in(
-                    Some(&admin()),
+            let secret = e
+                .control
+                .provision_user_in(
                     user,
                     &password(user),
                     &[role],
@@ -506,10 +523,11 @@ async fn a_user_of_one_agency_never_sees_the_other_agencys_permits() {
                 )
                 .await
                 .unwrap();
+            e.remember(user, secret);
             // The session says which agency the account works for.
             let (actor, _) = e
                 .control
-                .login(user, &password(user), ORIGIN)
+                .login(user, &password(user), &e.otp(user), ORIGIN)
                 .await
                 .unwrap();
             assert_eq!(actor, sapo(user, role));
@@ -573,6 +591,326 @@ async fn a_user_of_one_agency_never_sees_the_other_agencys_permits() {
             e.control.permit(&officer(), &id).await.unwrap().status,
             mandat_law::Status::Granted,
             "nothing of it changed"
+        );
+    }
+}
+
+/// Enrol `user` with `code` and remember the second factor the answer gives.
+async fn enrol(e: &Env, user: &str, code: &str) {
+    let f = e
+        .control
+        .enrol_account(user, code, &password(user), ORIGIN)
+        .await
+        .unwrap();
+    assert!(f.otpauth_url.starts_with("otpauth://totp/"));
+    e.remember(user, f.totp_secret);
+}
+
+#[tokio::test]
+async fn a_reviewer_role_granted_by_one_admin_alone_does_not_take_effect() {
+    use mandat_law::permit::Agency;
+    for db in databases() {
+        let e = env(db).await;
+        let id = granted(&e).await;
+        e.control.raise_alert(hit("A-1", &id)).await.unwrap();
+        let made = e
+            .control
+            .create_account(
+                &admin(),
+                "newrev",
+                &[Role::Reviewer],
+                Agency::Polismyndigheten,
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        let grant = made.grant.clone().expect("the role waits for approval");
+        enrol(&e, "newrev", &made.enrolment_code).await;
+        let (actor, token) = e
+            .control
+            .login("newrev", &password("newrev"), &e.otp("newrev"), ORIGIN)
+            .await
+            .unwrap();
+        assert!(actor.roles.is_empty(), "{db:?}: no role before approval");
+        assert_eq!(
+            code(e.control.alerts(&actor, 0, 10).await.unwrap_err()),
+            "not_permitted"
+        );
+        // The admin who asked cannot approve, nor can the account itself.
+        let err = e
+            .control
+            .approve_grant(&admin(), &grant, ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "refused", "{db:?}");
+        let err = e
+            .control
+            .approve_grant(&actor, &grant, ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "not_permitted", "{db:?}");
+        assert!(e.control.session(&token).await.unwrap().roles.is_empty());
+        // A DBA who edits the pending grant's roles makes it unapprovable.
+        let pool = raw_pool(&e.url).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE role_grants SET roles = 'reviewer,operator' WHERE id = '{grant}'"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        let err = e
+            .control
+            .approve_grant(&admin2(), &grant, ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "store", "{db:?}");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE role_grants SET roles = 'reviewer' WHERE id = '{grant}'"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        // A second admin's approval makes it real, on the open session too.
+        e.control
+            .approve_grant(&admin2(), &grant, ORIGIN)
+            .await
+            .unwrap();
+        let now = e.control.session(&token).await.unwrap();
+        assert_eq!(now.roles, vec![Role::Reviewer]);
+        assert_eq!(e.control.alerts(&now, 0, 10).await.unwrap().len(), 1);
+        // Adding a role to an existing account waits too; removing does not.
+        let change = e
+            .control
+            .request_roles(
+                &admin(),
+                "newrev",
+                &[Role::Reviewer, Role::Operator],
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(change, mandat_store::RoleChange::Pending { .. }));
+        assert_eq!(
+            e.control.session(&token).await.unwrap().roles,
+            vec![Role::Reviewer]
+        );
+        let change = e
+            .control
+            .request_roles(&admin(), "newrev", &[], ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(change, mandat_store::RoleChange::Applied);
+        assert!(e.control.session(&token).await.unwrap().roles.is_empty());
+        assert!(
+            e.control.grants(&admin()).await.unwrap().is_empty(),
+            "{db:?}: the removal withdrew the pending grant"
+        );
+        // No admin changes their own roles, and admin stays alone.
+        assert_eq!(
+            code(
+                e.control
+                    .request_roles(&admin(), "admin", &[Role::Admin, Role::Reviewer], ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "invalid"
+        );
+        // Every step is in the log, with who asked and who approved.
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let approve = entries
+            .iter()
+            .find(|x| x.action == "user.roles.approve")
+            .unwrap();
+        assert_eq!(approve.actor, "admin2");
+        assert_eq!(approve.details["requested_by"], "admin");
+    }
+}
+
+#[tokio::test]
+async fn admins_hand_over_codes_and_never_know_a_password() {
+    use mandat_law::permit::Agency;
+    for db in databases() {
+        let e = env(db).await;
+        let made = e
+            .control
+            .create_account(
+                &admin(),
+                "newop",
+                &[Role::Operator],
+                Agency::Polismyndigheten,
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        // Nothing logs in before enrolment, whatever the password.
+        assert_eq!(
+            code(
+                e.control
+                    .login("newop", "", "000000", ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated"
+        );
+        // A wrong code answers like an unknown user; the right one works once.
+        for (user, c) in [
+            ("newop", "AAAA-BBBB-CCCC-DDDD-EEEE"),
+            ("nobody", made.enrolment_code.as_str()),
+        ] {
+            assert_eq!(
+                code(
+                    e.control
+                        .enrol_account(user, c, &password(user), ORIGIN)
+                        .await
+                        .unwrap_err()
+                ),
+                "unauthenticated",
+                "{db:?} {user}"
+            );
+        }
+        // Codes are typed by people: case and dashes do not matter.
+        let typed = made.enrolment_code.to_lowercase().replace('-', " ");
+        enrol(&e, "newop", &typed).await;
+        assert_eq!(
+            code(
+                e.control
+                    .enrol_account("newop", &made.enrolment_code, "another password!", ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated",
+            "{db:?}: a code is used once"
+        );
+        // The code is nowhere in the log or the database; the password neither.
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let log = serde_json::to_string(&entries).unwrap();
+        assert!(!log.contains(&made.enrolment_code) && !log.contains(&password("newop")));
+        let pool = raw_pool(&e.url).await;
+        let row: (String,) =
+            sqlx::query_as("SELECT COALESCE(totp_secret, '') FROM users WHERE id = 'newop'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        let secret = e.secrets.lock().unwrap()["newop"].clone();
+        assert!(!row.0.is_empty() && !row.0.contains(&secret), "sealed");
+        // The user changes their own password; every session ends.
+        let (actor, token) = e
+            .control
+            .login("newop", &password("newop"), &e.otp("newop"), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            code(
+                e.control
+                    .change_password(&actor, "not my password", "a new long password", ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated"
+        );
+        e.control
+            .change_password(&actor, &password("newop"), "a new long password", ORIGIN)
+            .await
+            .unwrap();
+        assert!(e.control.session(&token).await.is_err(), "{db:?}");
+        e.control
+            .login("newop", "a new long password", &e.otp("newop"), ORIGIN)
+            .await
+            .unwrap();
+        // A new code (a lost phone) clears password and factor, and hands the roles back to a
+        // second admin: the admin holding the code cannot use them alone.
+        e.control
+            .approve_grant(&admin2(), &made.grant.clone().unwrap(), ORIGIN)
+            .await
+            .unwrap();
+        let reset = e
+            .control
+            .reset_enrolment(&admin(), "newop", ORIGIN)
+            .await
+            .unwrap();
+        assert!(reset.grant.is_some());
+        enrol(&e, "newop", &reset.enrolment_code).await;
+        let (actor, _) = e
+            .control
+            .login("newop", &password("newop"), &e.otp("newop"), ORIGIN)
+            .await
+            .unwrap();
+        assert!(
+            actor.roles.is_empty(),
+            "{db:?}: roles wait for approval again"
+        );
+        // Codes expire.
+        let late = e
+            .control
+            .create_account(&admin(), "late", &[], Agency::Polismyndigheten, ORIGIN)
+            .await
+            .unwrap();
+        e.clock
+            .advance(mandat_store::accounts::ENROLMENT_TTL_MS + 1);
+        assert_eq!(
+            code(
+                e.control
+                    .enrol_account("late", &late.enrolment_code, &password("late"), ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_login_needs_a_fresh_second_factor() {
+    for db in databases() {
+        let e = env(db).await;
+        // Right password, wrong or missing code.
+        for c in ["", "000000", "12345", "abcdef"] {
+            assert_eq!(
+                code(
+                    e.control
+                        .login("rev", &password("rev"), c, ORIGIN)
+                        .await
+                        .unwrap_err()
+                ),
+                "unauthenticated",
+                "{db:?} {c:?}"
+            );
+        }
+        // A code is accepted once: an observer who replays it within its 30 s gets nothing.
+        let c = e.otp("rev");
+        e.control
+            .login("rev", &password("rev"), &c, ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            code(
+                e.control
+                    .login("rev", &password("rev"), &c, "api:203.0.113.9")
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated",
+            "{db:?}: replay"
+        );
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        assert_eq!(entries.last().unwrap().details["second_factor"], "replayed");
+        // A DBA who copies their own TOTP secret onto the reviewer's row gets a refused account.
+        let pool = raw_pool(&e.url).await;
+        sqlx::query(
+            "UPDATE users SET totp_secret = (SELECT totp_secret FROM users WHERE id = 'aud') WHERE id = 'rev'",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            code(
+                e.control
+                    .login("rev", &password("rev"), &e.otp("aud"), ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated",
+            "{db:?}"
         );
     }
 }

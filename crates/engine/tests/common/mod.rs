@@ -98,12 +98,12 @@ pub async fn world(clock: Arc<dyn Clock>) -> World {
         Arc::new(Control::new(store.clone(), clock.clone(), &SWEDEN).with_scope(scope.clone()));
     let admin = Actor::new("admin", &[Role::Admin]);
     control
-        .add_user(None, "admin", "admin password 1", &[Role::Admin], ORIGIN)
+        .provision_user("admin", "admin password 1", &[Role::Admin], ORIGIN)
         .await
         .unwrap();
     for a in [officer(), pros()] {
         control
-            .add_user(Some(&admin), &a.user, "a long password", &a.roles, ORIGIN)
+            .provision_user(&a.user, "a long password", &a.roles, ORIGIN)
             .await
             .unwrap();
     }

@@ -94,7 +94,7 @@ pub async fn scenario() -> Scenario {
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
     let c = Control::new(store, clock.clone(), &SWEDEN).with_scope(scope);
     let admin = actor("admin", Role::Admin);
-    c.add_user(None, "admin", "admin password", &[Role::Admin], "t")
+    c.provision_user("admin", "admin password", &[Role::Admin], "t")
         .await
         .unwrap();
     for (u, r) in [
@@ -106,7 +106,7 @@ pub async fn scenario() -> Scenario {
         ("rev2", Role::Reviewer),
         ("judge", Role::Judge),
     ] {
-        c.add_user(Some(&admin), u, "a long password", &[r], "t")
+        c.provision_user(u, "a long password", &[r], "t")
             .await
             .unwrap();
     }

@@ -21,14 +21,11 @@ async fn server_with_users() -> (
     let (dir, _clock, control) = common::control().await;
     let admin = Actor::new("admin", &[Role::Admin]);
     control
-        .add_user(None, "admin", PW, &[Role::Admin], "t")
+        .provision_user("admin", PW, &[Role::Admin], "t")
         .await
         .unwrap();
     for (u, r) in [("op", Role::Operator), ("rev", Role::Reviewer)] {
-        control
-            .add_user(Some(&admin), u, PW, &[r], "t")
-            .await
-            .unwrap();
+        control.provision_user(u, PW, &[r], "t").await.unwrap();
     }
     let addr = common::serve(&control).await;
     (dir, control, addr)
