@@ -57,8 +57,7 @@ fn json_of(r: &Resp) -> Value {
 async fn api_alert_flow_with_two_reviewers() {
     let (_dir, _clock, control) = common::control().await;
     let admin = Actor::new("admin", &[Role::Admin]);
-    control
-        .provision_user("admin", "admin password", &[Role::Admin], "t")
+    common::provision(&control, "admin", "admin password", &[Role::Admin], "t")
         .await
         .unwrap();
     for (u, r) in [
@@ -68,8 +67,7 @@ async fn api_alert_flow_with_two_reviewers() {
         ("rev2", Role::Reviewer),
         ("op", Role::Operator),
     ] {
-        control
-            .provision_user(u, "a long password", &[r], "t")
+        common::provision(&control, u, "a long password", &[r], "t")
             .await
             .unwrap();
     }
@@ -90,7 +88,7 @@ async fn api_alert_flow_with_two_reviewers() {
             "POST",
             "/api/v1/login",
             None,
-            Some(json!({"user": user, "password": pw})),
+            Some(json!({"user": user, "password": pw, "totp": common::otp(addr, user)})),
         );
         assert_eq!(r.status, 200, "{}", r.body);
         json_of(&r)["token"].as_str().unwrap().to_string()
@@ -330,8 +328,7 @@ fn raw(addr: SocketAddr, request: &str) -> Resp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_payloads_and_duplicates_get_json_errors() {
     let (_dir, _clock, control) = common::control().await;
-    control
-        .provision_user("admin", "admin password", &[Role::Admin], "t")
+    common::provision(&control, "admin", "admin password", &[Role::Admin], "t")
         .await
         .unwrap();
     let addr = common::serve(&control).await;
@@ -341,7 +338,7 @@ async fn malformed_payloads_and_duplicates_get_json_errors() {
             "POST",
             "/api/v1/login",
             None,
-            Some(json!({"user": "admin", "password": "admin password"})),
+            Some(json!({"user": "admin", "password": "admin password", "totp": common::otp(addr, "admin")})),
         );
         let token = json_of(&login)["token"].as_str().unwrap().to_string();
         let camera = json!({"id": "cam-9", "name": "n", "location": [59.3, 18.0],

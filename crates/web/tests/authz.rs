@@ -49,7 +49,7 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "/api/v1/login",
         "/api/v1/login",
         "*",
-        r#"{"user":"op","password":"a long password"}"#,
+        r#"{"user":"op","password":"a long password","totp":"{OTP}"}"#,
     ),
     ("POST", "/api/v1/logout", "/api/v1/logout", "orapjud", ""),
     ("GET", "/api/v1/alerts", "/api/v1/alerts", "orapju", ""),
@@ -167,7 +167,46 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "/api/v1/users",
         "/api/v1/users",
         "d",
-        r#"{"user":"new-api","password":"a long password","roles":["operator"]}"#,
+        r#"{"user":"new-api","roles":["operator"]}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/users/{id}/roles",
+        "/api/v1/users/{VICTIM4}/roles",
+        "d",
+        r#"{"roles":[]}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/users/{id}/enrolment",
+        "/api/v1/users/{VICTIM5}/enrolment",
+        "d",
+        "",
+    ),
+    ("GET", "/api/v1/grants", "/api/v1/grants", "d", ""),
+    (
+        "POST",
+        "/api/v1/grants/{id}/approve",
+        "/api/v1/grants/{GRANT1}/approve",
+        "d",
+        "",
+    ),
+    // Enrolment needs no session, only the code.
+    (
+        "POST",
+        "/api/v1/enrol",
+        "/api/v1/enrol",
+        "*",
+        r#"{"user":"newbie1","code":"{CODE1}","password":"a long password"}"#,
+    ),
+    // Every account changes its own password (here: a too short one, refused as invalid, so the
+    // sessions of the rows after this one live on).
+    (
+        "POST",
+        "/api/v1/password",
+        "/api/v1/password",
+        "orapjud",
+        r#"{"current":"a long password","new":"short"}"#,
     ),
     ("GET", "/api/v1/audit", "/api/v1/audit", "ud", ""),
     (
@@ -246,7 +285,23 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "/login",
         "/login",
         "*",
-        "user=op&password=a+long+password",
+        "user=op&password=a+long+password&totp={OTP}",
+    ),
+    ("GET", "/enrol", "/enrol", "*", ""),
+    (
+        "POST",
+        "/enrol",
+        "/enrol",
+        "*",
+        "user=newbie2&code={CODE2}&password=a+long+password&again=a+long+password",
+    ),
+    ("GET", "/password", "/password", "orapjud", ""),
+    (
+        "POST",
+        "/password",
+        "/password",
+        "orapjud",
+        "current=a+long+password&new=a+long+password+2&again=differs",
     ),
     ("POST", "/logout", "/logout", "orapjud", ""),
     ("GET", "/lang/{code}", "/lang/en?back=/login", "*", ""),
@@ -362,7 +417,14 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "/admin/users",
         "/admin/users",
         "d",
-        "user=new-ui&password=a+long+password&role_operator=on",
+        "user=new-ui&role_operator=on",
+    ),
+    (
+        "POST",
+        "/admin/grants/{id}/approve",
+        "/admin/grants/{GRANT2}/approve",
+        "d",
+        "",
     ),
     (
         "POST",
@@ -456,26 +518,24 @@ fn request(
 async fn fixture(control: &Control) -> HashMap<&'static str, String> {
     let mut f_users = Vec::new();
     let admin = Actor::new("adm", &[Role::Admin]);
-    control
-        .provision_user("adm", PW, &[Role::Admin], "t")
+    common::provision(&control, "adm", PW, &[Role::Admin], "t")
         .await
         .unwrap();
     for (_, user, role) in ROLES.iter().filter(|(c, _, _)| *c != 'd') {
-        control
-            .provision_user(user, PW, &[*role], "t")
+        common::provision(&control, user, PW, &[*role], "t")
             .await
             .unwrap();
         // The same role at Säkerhetspolisen: it sees nothing of Polismyndigheten's.
-        control
-            .provision_user_in(
-                &format!("sapo-{user}"),
-                PW,
-                &[*role],
-                mandat_law::permit::Agency::Sakerhetspolisen,
-                "t",
-            )
-            .await
-            .unwrap();
+        common::provision_in(
+            &control,
+            &format!("sapo-{user}"),
+            PW,
+            &[*role],
+            mandat_law::permit::Agency::Sakerhetspolisen,
+            "t",
+        )
+        .await
+        .unwrap();
     }
     common::camera_1(control, &admin).await;
     // Accounts the admin rows disable or sign out, so no other row loses its user.
@@ -483,9 +543,10 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
         ("VICTIM1", "victim1"),
         ("VICTIM2", "victim2"),
         ("VICTIM3", "victim3"),
+        ("VICTIM4", "victim4"),
+        ("VICTIM5", "victim5"),
     ] {
-        control
-            .provision_user(user, PW, &[Role::Operator], "t")
+        common::provision(&control, user, PW, &[Role::Operator], "t")
             .await
             .unwrap();
         f_users.push((name, user.to_string()));
@@ -493,6 +554,25 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
     let app = Actor::new("app", &[Role::Applicant]);
     let pros = Actor::new("pros", &[Role::Prosecutor]);
     let mut f: HashMap<&'static str, String> = f_users.into_iter().collect();
+    // Grants asked for by a second admin, for `adm` to approve; accounts waiting for enrolment.
+    let adm2 = Actor::new("adm2", &[Role::Admin]);
+    for (grant, code, user) in [
+        ("GRANT1", "CODE1", "newbie1"),
+        ("GRANT2", "CODE2", "newbie2"),
+    ] {
+        let e = control
+            .create_account(
+                &adm2,
+                user,
+                &[Role::Operator],
+                mandat_law::permit::Agency::Polismyndigheten,
+                "t",
+            )
+            .await
+            .unwrap();
+        f.insert(grant, e.grant.unwrap());
+        f.insert(code, e.enrolment_code);
+    }
     // One permit per state-changing route, so no row's allowed request changes another row's.
     for (name, state) in [
         ("D1", "draft"),
@@ -540,8 +620,14 @@ fn form_body(is_api: bool, method: &str, body: &str, csrf: &str) -> String {
     }
 }
 
+/// The template with fixture names replaced; `{OTP}` becomes a fresh one-time code of `op` on the
+/// server at `f["ADDR"]`.
 fn fill(template: &str, f: &HashMap<&'static str, String>) -> String {
     let mut s = template.to_string();
+    if s.contains("{OTP}") {
+        let addr: SocketAddr = f["ADDR"].parse().unwrap();
+        s = s.replace("{OTP}", &common::otp(addr, "op"));
+    }
     for (k, v) in f {
         s = s.replace(&format!("{{{k}}}"), v);
     }
@@ -555,7 +641,7 @@ fn login(addr: SocketAddr, user: &str) -> String {
         "POST",
         "/api/v1/login",
         None,
-        &format!(r#"{{"user":"{user}","password":"{PW}"}}"#),
+        &common::login_body(addr, user, PW),
         Some(&mut body),
     );
     assert_eq!(h.status, 200, "login {user}: {body}");
@@ -594,8 +680,9 @@ async fn every_route_by_every_role() {
     );
 
     let (_dir, _clock, control) = common::control().await;
-    let f = fixture(&control).await;
+    let mut f = fixture(&control).await;
     let addr = common::serve(&control).await;
+    f.insert("ADDR", addr.to_string());
 
     tokio::task::spawn_blocking(move || {
         let sessions: HashMap<char, (String, String)> = ROLES
@@ -880,8 +967,7 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
     use mandat_law::permit::{AnnexII, Offence, Purpose, Stage};
     let (_dir, _clock, control) = common::control().await;
     let admin = Actor::new("adm", &[Role::Admin]);
-    control
-        .provision_user("adm", PW, &[Role::Admin], "t")
+    common::provision(&control, "adm", PW, &[Role::Admin], "t")
         .await
         .unwrap();
     for (user, role) in [
@@ -891,8 +977,7 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
         ("rev2", Role::Reviewer),
         ("aud", Role::Auditor),
     ] {
-        control
-            .provision_user(user, PW, &[role], "t")
+        common::provision(&control, user, PW, &[role], "t")
             .await
             .unwrap();
     }

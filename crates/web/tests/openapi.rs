@@ -121,15 +121,13 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     );
     // A server with something in it: users, a camera, a granted permit with an enrolled person,
     // and an alert, so list answers are not all empty.
-    let (_dir, _clock, control) = common::control().await;
+    let (_dir, clock, control) = common::control().await;
     let admin = Actor::new("admin", &[Role::Admin]);
-    control
-        .provision_user("admin", "admin password", &[Role::Admin], "t")
+    common::provision(&control, "admin", "admin password", &[Role::Admin], "t")
         .await
         .unwrap();
     for (u, r) in [("officer", Role::Applicant), ("pros", Role::Prosecutor)] {
-        control
-            .provision_user(u, "a long password", &[r], "t")
+        common::provision(&control, u, "a long password", &[r], "t")
             .await
             .unwrap();
     }
@@ -140,8 +138,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         .into_iter()
         .filter(|r| *r != Role::Admin)
         .collect();
-    control
-        .provision_user("fuzz", "a long password", &every_but_admin, "t")
+    let secret = common::provision(&control, "fuzz", "a long password", &every_but_admin, "t")
         .await
         .unwrap();
     common::camera_1(&control, &admin).await;
@@ -150,7 +147,11 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     control.raise_alert(alert("A-1", &p)).await.unwrap();
     // The use starts: a notification in the IMY register.
     control.tick("t").await.unwrap();
-    let (_, token) = control.login("fuzz", "a long password", "t").await.unwrap();
+    let code = mandat_store::totp::code(&secret, mandat_law::Clock::now(&*clock).unwrap()).unwrap();
+    let (_, token) = control
+        .login("fuzz", "a long password", &code, "t")
+        .await
+        .unwrap();
 
     let addr = common::serve(&control).await;
     let report = std::env::temp_dir().join(format!("mandat-schemathesis-{}", std::process::id()));

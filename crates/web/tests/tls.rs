@@ -55,11 +55,11 @@ async fn https(addr: SocketAddr, trust: &Pki, request: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_sets_secure_cookies_and_hsts_and_refuses_clear_text() {
-    let (_dir, _clock, control) = common::control().await;
-    control
-        .provision_user("admin", "admin password", &[Role::Admin], "t")
+    let (_dir, clock, control) = common::control().await;
+    let secret = common::provision(&control, "admin", "admin password", &[Role::Admin], "t")
         .await
         .unwrap();
+    let code = mandat_store::totp::code(&secret, mandat_law::Clock::now(&*clock).unwrap()).unwrap();
     let pki = pki();
     let tls = mandat_web::Tls::from_pem_files(&pki.cert, &pki.key).unwrap();
     let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new)).unwrap();
@@ -68,7 +68,7 @@ async fn https_sets_secure_cookies_and_hsts_and_refuses_clear_text() {
         .unwrap();
     tokio::spawn(server);
 
-    let body = "user=admin&password=admin+password";
+    let body = format!("user=admin&password=admin+password&totp={code}");
     let answer = https(
         addr,
         &pki,

@@ -2,8 +2,9 @@
 //! a server on a free loopback port, and the application and alert every test starts from.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mandat_audit::AuditKey;
@@ -83,8 +84,105 @@ pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
     );
     let clock = Arc::new(FakeClock::at(t0().plus_hours(1)));
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
-    let control = Arc::new(Control::new(store, clock.clone(), &SWEDEN).with_scope(scope));
+    // Each login moves the clock on one TOTP step (see `otp`): alerts must outlive a test's logins.
+    let control = Arc::new(
+        Control::new(store, clock.clone(), &SWEDEN)
+            .with_scope(scope)
+            .with_alert_ttl(8 * 3600 * 1000),
+    );
+    let k = key(&control);
+    let mut r = registry();
+    // A dropped test's control plane may have had this address.
+    r.retain(|a| a.control != k);
+    r.push(Accounts {
+        control: key(&control),
+        addr: None,
+        clock: clock.clone(),
+        secrets: HashMap::new(),
+    });
+    drop(r);
     (dir, clock, control)
+}
+
+/// The accounts of one test's control plane: its clock and the TOTP secret of every account.
+struct Accounts {
+    control: usize,
+    addr: Option<SocketAddr>,
+    clock: Arc<FakeClock>,
+    secrets: HashMap<String, String>,
+}
+
+fn registry() -> std::sync::MutexGuard<'static, Vec<Accounts>> {
+    static R: Mutex<Vec<Accounts>> = Mutex::new(Vec::new());
+    R.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn key(control: &Control) -> usize {
+    control as *const Control as usize
+}
+
+/// Provision an account (the key holder's path) and remember its TOTP secret.
+pub async fn provision(
+    control: &Control,
+    user: &str,
+    password: &str,
+    roles: &[mandat_law::Role],
+    origin: &str,
+) -> Result<String, mandat_control::ControlError> {
+    provision_in(
+        control,
+        user,
+        password,
+        roles,
+        Agency::Polismyndigheten,
+        origin,
+    )
+    .await
+}
+
+/// [`provision`] for an account of `agency`.
+pub async fn provision_in(
+    control: &Control,
+    user: &str,
+    password: &str,
+    roles: &[mandat_law::Role],
+    agency: Agency,
+    origin: &str,
+) -> Result<String, mandat_control::ControlError> {
+    let secret = control
+        .provision_user_in(user, password, roles, agency, origin)
+        .await?;
+    remember(control, user, &secret);
+    Ok(secret)
+}
+
+/// Remember the TOTP secret of an account a test enrolled.
+pub fn remember(control: &Control, user: &str, secret: &str) {
+    let k = key(control);
+    if let Some(a) = registry().iter_mut().find(|a| a.control == k) {
+        a.secrets.insert(user.to_string(), secret.to_string());
+    }
+}
+
+/// A fresh one-time code of `user` on the server at `addr`. The fake clock moves on one TOTP step
+/// first, because a code is accepted only once.
+pub fn otp(addr: SocketAddr, user: &str) -> String {
+    let r = registry();
+    let a = r
+        .iter()
+        .find(|a| a.addr == Some(addr))
+        .expect("a server from common::serve");
+    a.clock.advance(30_000);
+    let secret = a
+        .secrets
+        .get(user)
+        .unwrap_or_else(|| panic!("no TOTP secret of {user}: provision it with common::provision"));
+    mandat_store::totp::code(secret, mandat_law::Clock::now(&*a.clock).unwrap()).unwrap()
+}
+
+/// The JSON body of an API login of `user` with `password` and a fresh code.
+pub fn login_body(addr: SocketAddr, user: &str, password: &str) -> String {
+    serde_json::json!({"user": user, "password": password, "totp": otp(addr, user)}).to_string()
 }
 
 /// The bearer token `/metrics` asks for on the test servers.
@@ -101,6 +199,10 @@ pub async fn serve(control: &Arc<Control>) -> SocketAddr {
         .await
         .unwrap();
     tokio::spawn(server);
+    let k = key(control);
+    if let Some(a) = registry().iter_mut().find(|a| a.control == k) {
+        a.addr = Some(addr);
+    }
     addr
 }
 

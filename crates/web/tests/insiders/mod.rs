@@ -19,13 +19,11 @@ async fn server_with_users() -> (
     SocketAddr,
 ) {
     let (dir, _clock, control) = common::control().await;
-    let admin = Actor::new("admin", &[Role::Admin]);
-    control
-        .provision_user("admin", PW, &[Role::Admin], "t")
+    common::provision(&control, "admin", PW, &[Role::Admin], "t")
         .await
         .unwrap();
     for (u, r) in [("op", Role::Operator), ("rev", Role::Reviewer)] {
-        control.provision_user(u, PW, &[r], "t").await.unwrap();
+        common::provision(&control, u, PW, &[r], "t").await.unwrap();
     }
     let addr = common::serve(&control).await;
     (dir, control, addr)
@@ -37,7 +35,7 @@ fn login(addr: SocketAddr, user: &str) -> String {
         "POST",
         "/api/v1/login",
         None,
-        Some(json!({"user": user, "password": PW})),
+        Some(json!({"user": user, "password": PW, "totp": common::otp(addr, user)})),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     json_of(&r)["token"].as_str().unwrap().to_string()
@@ -138,8 +136,8 @@ async fn a_disabled_account_and_a_logged_out_session_lose_their_open_streams_wit
 async fn a_login_posted_from_another_site_is_refused() {
     let (_dir, _control, addr) = server_with_users().await;
     tokio::task::spawn_blocking(move || {
-        let body = json!({"user": "op", "password": PW}).to_string();
         let api = |origin: &str| {
+            let body = common::login_body(addr, "op", PW);
             raw(
                 addr,
                 &format!(
@@ -170,8 +168,14 @@ async fn a_login_posted_from_another_site_is_refused() {
         assert!(!page.headers.contains("set-cookie"), "{}", page.headers);
         // Programs that send no Origin (the CLI) log in as before.
         assert_eq!(
-            http(addr, "POST", "/api/v1/login", None, Some(json!({"user": "op", "password": PW})))
-                .status,
+            http(
+                addr,
+                "POST",
+                "/api/v1/login",
+                None,
+                Some(json!({"user": "op", "password": PW, "totp": common::otp(addr, "op")}))
+            )
+            .status,
             200
         );
     })
@@ -212,7 +216,11 @@ async fn nothing_personal_is_cached_and_the_session_cookie_is_host_only() {
         );
         assert!(css.headers.contains("cache-control: public"), "{}", css.headers);
 
-        let form = format!("user=op&password={}", PW.replace(' ', "+"));
+        let form = format!(
+            "user=op&password={}&totp={}",
+            PW.replace(' ', "+"),
+            common::otp(addr, "op")
+        );
         let signed_in = raw(
             addr,
             &format!(
