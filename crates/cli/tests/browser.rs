@@ -54,6 +54,36 @@ struct Demo {
     _home: tempfile::TempDir,
     url: String,
     logins: HashMap<String, String>,
+    /// Each account's TOTP secret, and the last time step a login of it used.
+    totp: HashMap<String, String>,
+    steps: std::sync::Mutex<HashMap<String, i64>>,
+}
+
+impl Demo {
+    /// A one-time code of `user` no login used yet: a code is accepted once, and the server takes
+    /// the step before and after its own, so a second login within 30 s takes the next step's.
+    fn otp(&self, user: &str) -> String {
+        loop {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            let now = now_ms / 30_000;
+            let mut steps = self.steps.lock().unwrap();
+            let last = steps.get(user).copied().unwrap_or(i64::MIN);
+            let step = (now - 1).max(last.saturating_add(1));
+            if step <= now || (step == now + 1 && now_ms % 30_000 > 2_000) {
+                steps.insert(user.to_string(), step);
+                return mandat_store::totp::code(
+                    &self.totp[user],
+                    mandat_law::Timestamp(step * 30_000),
+                )
+                .unwrap();
+            }
+            drop(steps);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
 }
 
 /// `mandat demo` with the permit left as a draft, on a free port; reads its URL and logins.
@@ -90,6 +120,7 @@ fn demo() -> Demo {
     });
     let mut url = None;
     let mut logins = HashMap::new();
+    let mut totp = HashMap::new();
     let mut in_logins = false;
     let deadline = Instant::now() + Duration::from_secs(300);
     while Instant::now() < deadline {
@@ -107,8 +138,9 @@ fn demo() -> Demo {
             in_logins = true;
         } else if in_logins && line.starts_with("  ") {
             let mut it = line.split_whitespace();
-            if let (Some(u), Some(p)) = (it.next(), it.next()) {
+            if let (Some(u), Some(p), Some(k)) = (it.next(), it.next(), it.next()) {
                 logins.insert(u.to_string(), p.to_string());
+                totp.insert(u.to_string(), k.to_string());
             }
         } else if in_logins {
             break;
@@ -121,6 +153,8 @@ fn demo() -> Demo {
         _home: home,
         url: url.expect("mandat demo printed its URL"),
         logins,
+        totp,
+        steps: Default::default(),
     }
 }
 
@@ -181,12 +215,19 @@ async fn login(c: &Client, d: &Demo, user: &str) {
         .send_keys(&d.logins[user])
         .await
         .unwrap();
+    // The second factor is never skipped: the code of the demo account's secret, as an app shows.
+    c.find(Locator::Id("totp"))
+        .await
+        .unwrap()
+        .send_keys(&d.otp(user))
+        .await
+        .unwrap();
     click(c, Locator::Css("form button[type=submit]")).await;
     // Signed in: the header names the user.
     let who = c
         .wait()
         .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("header .who span"))
+        .for_element(Locator::Css("header .who a[href='/password']"))
         .await
         .unwrap_or_else(|e| panic!("{user} could not log in: {e}"));
     assert!(who.text().await.unwrap().contains(user));

@@ -2,6 +2,8 @@
 //! reference photos, offline audit verification of the database and of an export, and crash safety:
 //! a process killed in the middle of a purge leaves the whole decision or none of it.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -16,6 +18,19 @@ struct Home {
     db: Option<String>,
     /// The audit public key `init` printed: the one verification pins.
     key: String,
+    /// Each account's TOTP secret, and the last time step a login of it used.
+    secrets: RefCell<HashMap<String, String>>,
+    steps: RefCell<HashMap<String, i64>>,
+}
+
+/// The last whitespace-separated word of the first line of `out` that contains `marker`.
+fn word_after(out: &str, marker: &str) -> String {
+    out.lines()
+        .find(|l| l.contains(marker))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no {marker:?} in {out}"))
+        .trim_matches('`')
+        .to_string()
 }
 
 impl Home {
@@ -24,6 +39,8 @@ impl Home {
             dir: tempfile::tempdir().unwrap(),
             db: None,
             key: String::new(),
+            secrets: RefCell::default(),
+            steps: RefCell::default(),
         }
     }
 
@@ -126,13 +143,66 @@ impl Home {
         text(&o.stdout)
     }
 
+    /// A one-time code of `user` that no login of it used yet: the server accepts the codes of
+    /// the step before and after its own, and each once, so a test that logs in again within 30 s
+    /// takes the next step's code (or waits for one).
+    fn otp(&self, user: &str) -> String {
+        let secret = self.secrets.borrow()[user].clone();
+        loop {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            let now = now_ms / 30_000;
+            let last = self.steps.borrow().get(user).copied().unwrap_or(i64::MIN);
+            let step = (now - 1).max(last.saturating_add(1));
+            // Keep a margin to the edge of the window the server will judge by.
+            if step <= now || (step == now + 1 && now_ms % 30_000 > 2_000) {
+                self.steps.borrow_mut().insert(user.to_string(), step);
+                return mandat_store::totp::code(&secret, mandat_law::Timestamp(step * 30_000))
+                    .unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+
     fn login(&self, user: &str) {
         let o = self.run_env(
             &["login", "--user", user, "--password-stdin"],
-            Some(&format!("{}\n", password(user))),
+            Some(&format!("{}\n{}\n", password(user), self.otp(user))),
             &[],
         );
         assert!(o.status.success(), "login {user}: {}", text(&o.stderr));
+    }
+
+    /// Enrol `user` with `code` and keep the TOTP secret it prints.
+    fn enrol(&self, user: &str, code: &str) {
+        let out = self.ok_in(
+            &["enrol", "--user", user, "--stdin"],
+            &format!("{code}\n{}\n", password(user)),
+        );
+        self.secrets
+            .borrow_mut()
+            .insert(user.to_string(), word_after(&out, "shown only once"));
+    }
+
+    /// As the logged-in admin, add `user` with `role`; the user enrols. Returns the grant to
+    /// approve.
+    fn add_user(&self, user: &str, role: &str) -> String {
+        let out = self.ok(&["user", "add", user, "--role", role]);
+        self.enrol(user, &word_after(&out, "enrolment code"));
+        word_after(&out, "mandat user approve")
+    }
+
+    /// Add users, then approve their roles as the second admin; ends logged in as `admin`.
+    fn add_users(&self, users: &[(&str, &str)]) {
+        self.login("admin");
+        let grants: Vec<String> = users.iter().map(|(u, r)| self.add_user(u, r)).collect();
+        self.login("admin2");
+        for g in grants {
+            self.ok(&["user", "approve", &g]);
+        }
+        self.login("admin");
     }
 
     fn write(&self, name: &str, content: &str) -> PathBuf {
@@ -212,31 +282,38 @@ fn setup_on(db: Option<String>) -> Home {
     let mut h = Home::new();
     h.db = db;
     let o = h.run_env(
-        &["init", "--admin", "admin", "--password-stdin"],
+        &[
+            "init",
+            "--admin",
+            "admin",
+            "--admin",
+            "admin2",
+            "--password-stdin",
+        ],
         Some(&format!("{}\n", password("admin"))),
         &[],
     );
     assert!(o.status.success(), "init: {}", text(&o.stderr));
-    h.key = text(&o.stdout)
+    let out = text(&o.stdout);
+    h.key = out
         .split("audit public key ")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .expect("init prints the audit public key")
         .to_string();
-    h.login("admin");
-    for (u, r) in [
+    h.secrets
+        .borrow_mut()
+        .insert("admin".into(), word_after(&out, "second factor of admin"));
+    h.enrol(
+        "admin2",
+        &word_after(&out, "enrolment code of admin admin2"),
+    );
+    h.add_users(&[
         ("officer", "applicant"),
         ("pros", "prosecutor"),
         ("judge", "judge"),
         ("aud", "auditor"),
-    ] {
-        let o = h.run_env(
-            &["user", "add", u, "--role", r, "--password-stdin"],
-            Some(&format!("{}\n", password(u))),
-            &[],
-        );
-        assert!(o.status.success(), "user add {u}: {}", text(&o.stderr));
-    }
+    ]);
     h.ok_in(
         &[
             "camera",
@@ -552,7 +629,7 @@ fn there_is_no_way_to_act_as_someone_else() {
     h.login("officer");
     let o = h.run_env(
         &["login", "--user", "pros", "--password-stdin"],
-        Some("wrong\n"),
+        Some("wrong\n000000\n"),
         &[],
     );
     assert!(!o.status.success());
@@ -650,19 +727,11 @@ fn a_killed_decision_is_all_or_nothing() {
 #[test]
 fn alerts_are_reviewed_by_two_people_through_the_cli() {
     let h = setup();
-    h.login("admin");
-    for (u, r) in [
+    h.add_users(&[
         ("rev1", "reviewer"),
         ("rev2", "reviewer"),
         ("op", "operator"),
-    ] {
-        let o = h.run_env(
-            &["user", "add", u, "--role", r, "--password-stdin"],
-            Some(&format!("{}\n", password(u))),
-            &[],
-        );
-        assert!(o.status.success(), "{}", text(&o.stderr));
-    }
+    ]);
     h.login("officer");
     let id = drafted(&h, "victim_search");
     h.ok(&[

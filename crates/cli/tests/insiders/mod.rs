@@ -246,7 +246,7 @@ fn admins_disable_accounts_and_end_sessions_but_never_their_own() {
     assert!(h.ok(&["user", "list"]).contains("disabled"));
     let o = h.run_env(
         &["login", "--user", "judge", "--password-stdin"],
-        Some(&format!("{}\n", password("judge"))),
+        Some(&format!("{}\n{}\n", password("judge"), h.otp("judge"))),
         &[],
     );
     assert!(!o.status.success(), "a disabled account logged in");
@@ -254,16 +254,9 @@ fn admins_disable_accounts_and_end_sessions_but_never_their_own() {
     h.login("admin");
     let o = h.run_env(
         &[
-            "user",
-            "add",
-            "boss",
-            "--role",
-            "admin",
-            "--role",
-            "reviewer",
-            "--password-stdin",
+            "user", "add", "boss", "--role", "admin", "--role", "reviewer",
         ],
-        Some(&format!("{}\n", password("boss"))),
+        None,
         &[],
     );
     assert!(!o.status.success());
@@ -272,4 +265,37 @@ fn admins_disable_accounts_and_end_sessions_but_never_their_own() {
         "{}",
         text(&o.stderr)
     );
+}
+
+#[test]
+fn one_admin_alone_cannot_grant_a_role_and_never_knows_a_password() {
+    let h = setup();
+    h.login("admin");
+    let grant = h.add_user("solo", "reviewer");
+    let o = h.run(&["user", "approve", &grant]);
+    assert!(!o.status.success(), "the admin who asked approved");
+    assert!(
+        text(&o.stderr).contains("second admin"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(h.ok(&["user", "grants"]).contains("solo"));
+    // The account works, with no role, until the second admin approves.
+    h.login("solo");
+    assert_eq!(h.ok(&["whoami"]).trim(), "solo ()");
+    h.login("admin2");
+    h.ok(&["user", "approve", &grant]);
+    h.login("solo");
+    assert_eq!(h.ok(&["whoami"]).trim(), "solo (reviewer)");
+    // The user changes their password; the old one no longer works.
+    h.ok_in(
+        &["password", "--stdin"],
+        &format!("{}\nan entirely new password\n", password("solo")),
+    );
+    let o = h.run_env(
+        &["login", "--user", "solo", "--password-stdin"],
+        Some(&format!("{}\n{}\n", password("solo"), h.otp("solo"))),
+        &[],
+    );
+    assert!(!o.status.success(), "the old password still works");
 }
