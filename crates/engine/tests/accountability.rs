@@ -24,7 +24,6 @@ fn the_imy_register_subject_tasks_and_annual_report_follow_a_real_use() {
     let clock = fake_clock(); // t0 + 1 h
     let w = rt.block_on(world(clock.clone()));
     let now = || mandat_law::Clock::now(clock.as_ref()).unwrap();
-    let admin = Actor::new("admin", &[Role::Admin]);
     let judge = Actor::new("judge", &[Role::Judge]);
     let revs = [
         Actor::new("rev1", &[Role::Reviewer]),

@@ -2030,7 +2030,7 @@ async fn admin_user_step(
             let mut roles = Vec::new();
             for name in text.split([',', ' ']).filter(|x| !x.is_empty()) {
                 roles.push(Role::parse(name).ok_or_else(|| {
-                    UiError::bad_request(v.lang, &format!("unknown role {name:?}"))
+                    UiError::bad_request(v.lang, format!("unknown role {name:?}"))
                 })?);
             }
             s.control

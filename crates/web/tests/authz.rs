@@ -518,16 +518,16 @@ fn request(
 async fn fixture(control: &Control) -> HashMap<&'static str, String> {
     let mut f_users = Vec::new();
     let admin = Actor::new("adm", &[Role::Admin]);
-    common::provision(&control, "adm", PW, &[Role::Admin], "t")
+    common::provision(control, "adm", PW, &[Role::Admin], "t")
         .await
         .unwrap();
     for (_, user, role) in ROLES.iter().filter(|(c, _, _)| *c != 'd') {
-        common::provision(&control, user, PW, &[*role], "t")
+        common::provision(control, user, PW, &[*role], "t")
             .await
             .unwrap();
         // The same role at Säkerhetspolisen: it sees nothing of Polismyndigheten's.
         common::provision_in(
-            &control,
+            control,
             &format!("sapo-{user}"),
             PW,
             &[*role],
@@ -546,7 +546,7 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
         ("VICTIM4", "victim4"),
         ("VICTIM5", "victim5"),
     ] {
-        common::provision(&control, user, PW, &[Role::Operator], "t")
+        common::provision(control, user, PW, &[Role::Operator], "t")
             .await
             .unwrap();
         f_users.push((name, user.to_string()));
