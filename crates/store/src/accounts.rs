@@ -503,6 +503,15 @@ impl Store {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
+        // Another admin's pending grant must not survive either: the admin holding the new code
+        // would enrol and approve it alone.
+        sqlx::query(
+            "UPDATE role_grants SET withdrawn_at = $1 WHERE user_id = $2 AND approved_at IS NULL AND withdrawn_at IS NULL",
+        )
+        .bind(now.0)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
         let grant = if roles.is_empty() {
             None
         } else {
@@ -580,13 +589,15 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // Conditional on the code still being there: two enrolments with one code, one wins.
         let n = sqlx::query(
-            "UPDATE users SET password_hash = $1, totp_secret = $2, totp_step = NULL, enrolment_mac = NULL, enrolment_expires_at = NULL, mac = $3 WHERE id = $4 AND enrolment_mac = $5",
+            "UPDATE users SET password_hash = $1, totp_secret = $2, totp_step = NULL, enrolment_mac = NULL, enrolment_expires_at = NULL, mac = $3 WHERE id = $4 AND enrolment_mac = $5 AND mac = $6",
         )
         .bind(hash)
         .bind(sealed)
         .bind(mac)
         .bind(id.to_string())
         .bind(want)
+        // The row as read: a role removed or a disable in the meantime makes this a retry.
+        .bind(row.try_get::<String, _>("mac")?)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -664,12 +675,13 @@ impl Store {
         );
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
-            "UPDATE users SET password_hash = $1, mac = $2 WHERE id = $3 AND password_hash = $4",
+            "UPDATE users SET password_hash = $1, mac = $2 WHERE id = $3 AND password_hash = $4 AND mac = $5",
         )
         .bind(new_hash)
         .bind(mac)
         .bind(actor.user.clone())
         .bind(hash)
+        .bind(row.try_get::<String, _>("mac")?)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -914,3 +914,36 @@ async fn every_login_needs_a_fresh_second_factor() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_new_enrolment_code_withdraws_another_admins_pending_grant() {
+    for db in databases() {
+        let e = env(db).await;
+        let made = e
+            .control
+            .create_account(
+                &admin2(),
+                "target",
+                &[Role::Reviewer],
+                mandat_law::permit::Agency::Polismyndigheten,
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        enrol(&e, "target", &made.enrolment_code).await;
+        // Admin takes the account over with a new code, then tries admin2's grant.
+        let reset = e
+            .control
+            .reset_enrolment(&admin(), "target", ORIGIN)
+            .await
+            .unwrap();
+        assert!(reset.grant.is_none(), "the account held no role yet");
+        let err = e
+            .control
+            .approve_grant(&admin(), &made.grant.unwrap(), ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "not_found", "{db:?}");
+        assert!(e.control.grants(&admin()).await.unwrap().is_empty());
+    }
+}
