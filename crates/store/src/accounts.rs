@@ -11,7 +11,6 @@
 //!
 //! Codes and secrets are stored only as MACs or sealed under keys derived from the master key.
 
-use mandat_audit::Record;
 use mandat_law::permissions::{Action, require};
 use mandat_law::permit::Agency;
 use mandat_law::{Actor, Role, Timestamp};
@@ -19,9 +18,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
+use crate::crypto::{constant_time_eq, random};
 use crate::users::{
-    agency_of, check_password, check_requested_roles, check_user_id, hash_password_blocking,
-    parse_roles, roles_text, unique_user, verify_password,
+    RowEdit, auth_record as record, check_password, check_requested_roles, check_user_id,
+    hash_password_blocking, parse_roles, roles_text, unique_user, verify_password,
 };
 use crate::{Store, StoreError};
 
@@ -69,19 +69,15 @@ pub struct SecondFactor {
     pub otpauth_url: String,
 }
 
-/// Equal in constant time.
-pub(crate) fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
-}
-
-/// A fresh enrolment code: 100 random bits in base32, in groups of four.
-fn new_code() -> Result<String, StoreError> {
+/// A fresh enrolment code (100 random bits in base32, in groups of four) and when it expires.
+fn new_enrolment(now: Timestamp) -> Result<(String, Timestamp), StoreError> {
     let b32 = crate::totp::base32(&crate::totp::new_secret()?);
-    Ok(b32.as_bytes()[..20]
+    let code = b32.as_bytes()[..20]
         .chunks(4)
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
-        .join("-"))
+        .join("-");
+    Ok((code, Timestamp(now.0 + ENROLMENT_TTL_MS)))
 }
 
 /// A code as typed: case, spaces and dashes do not matter.
@@ -93,26 +89,7 @@ fn normalise_code(code: &str) -> String {
 }
 
 fn new_id(prefix: &str) -> Result<String, StoreError> {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).map_err(|e| StoreError::Crypto(format!("random source: {e}")))?;
-    Ok(format!("{prefix}-{}", hex::encode(b)))
-}
-
-fn record(
-    now: Timestamp,
-    actor: &str,
-    action: &str,
-    origin: &str,
-    details: serde_json::Value,
-) -> Record {
-    Record {
-        at: now.0,
-        actor: actor.to_string(),
-        action: action.into(),
-        permit: None,
-        origin: origin.into(),
-        details,
-    }
+    Ok(format!("{prefix}-{}", hex::encode(random::<8>()?)))
 }
 
 impl Store {
@@ -142,24 +119,9 @@ impl Store {
         origin: &str,
     ) -> Result<Enrolment, StoreError> {
         require(actor, Action::ManageAccounts)?;
-        check_user_id(id)?;
         check_requested_roles(roles)?;
-        let code = new_code()?;
-        let expires = Timestamp(now.0 + ENROLMENT_TTL_MS);
-        let mac = self.account_mac(id, "", "", agency.as_str(), None, None);
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO users (id, password_hash, roles, created_at, agency, mac, enrolment_mac, enrolment_expires_at) VALUES ($1, '', '', $2, $3, $4, $5, $6)",
-        )
-        .bind(id.to_string())
-        .bind(now.0)
-        .bind(agency.as_str())
-        .bind(mac)
-        .bind(self.enrolment_mac(id, &code))
-        .bind(expires.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_user(e, id))?;
+        let (code, expires) = self.insert_account(&mut tx, id, &[], agency, now).await?;
         let grant = if roles.is_empty() {
             None
         } else {
@@ -167,11 +129,7 @@ impl Store {
         };
         self.append_audit(
             &mut tx,
-            record(
-                now,
-                &actor.user,
-                "user.add",
-                origin,
+            record(now, &actor.user, origin, "user.add",
                 json!({"user": id, "agency": agency.as_str(), "requested_roles": roles_text(roles), "grant": grant}),
             ),
         )
@@ -196,33 +154,17 @@ impl Store {
         now: Timestamp,
         origin: &str,
     ) -> Result<Enrolment, StoreError> {
-        check_user_id(id)?;
         check_requested_roles(roles)?;
-        let code = new_code()?;
-        let expires = Timestamp(now.0 + ENROLMENT_TTL_MS);
         let roles_s = roles_text(roles);
-        let mac = self.account_mac(id, "", &roles_s, agency.as_str(), None, None);
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO users (id, password_hash, roles, created_at, agency, mac, enrolment_mac, enrolment_expires_at) VALUES ($1, '', $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id.to_string())
-        .bind(roles_s.clone())
-        .bind(now.0)
-        .bind(agency.as_str())
-        .bind(mac)
-        .bind(self.enrolment_mac(id, &code))
-        .bind(expires.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_user(e, id))?;
+        let (code, expires) = self.insert_account(&mut tx, id, roles, agency, now).await?;
         self.append_audit(
             &mut tx,
             record(
                 now,
                 "key-holder",
-                "user.provision",
                 origin,
+                "user.provision",
                 json!({"user": id, "roles": roles_s, "agency": agency.as_str(), "enrolment": true}),
             ),
         )
@@ -236,6 +178,53 @@ impl Store {
         })
     }
 
+    /// Insert an account with no password and `roles` in force, and an enrolment code for it:
+    /// the code and when it expires.
+    async fn insert_account(
+        &self,
+        tx: &mut crate::Tx<'_>,
+        id: &str,
+        roles: &[Role],
+        agency: Agency,
+        now: Timestamp,
+    ) -> Result<(String, Timestamp), StoreError> {
+        check_user_id(id)?;
+        let (code, expires) = new_enrolment(now)?;
+        let roles_s = roles_text(roles);
+        let mac = self.account_mac(id, "", &roles_s, agency.as_str(), None, None);
+        sqlx::query(
+            "INSERT INTO users (id, password_hash, roles, created_at, agency, mac, enrolment_mac, enrolment_expires_at) VALUES ($1, '', $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id.to_string())
+        .bind(roles_s)
+        .bind(now.0)
+        .bind(agency.as_str())
+        .bind(mac)
+        .bind(self.enrolment_mac(id, &code))
+        .bind(expires.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| unique_user(e, id))?;
+        Ok((code, expires))
+    }
+
+    /// Withdraw the account's pending grant, if any.
+    async fn withdraw_grants(
+        &self,
+        tx: &mut crate::Tx<'_>,
+        user: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE role_grants SET withdrawn_at = $1 WHERE user_id = $2 AND approved_at IS NULL AND withdrawn_at IS NULL",
+        )
+        .bind(now.0)
+        .bind(user.to_string())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     async fn insert_grant(
         &self,
         tx: &mut crate::Tx<'_>,
@@ -247,13 +236,7 @@ impl Store {
         let id = new_id("grant")?;
         let roles_s = roles_text(roles);
         // One pending grant per account: a new request replaces the old.
-        sqlx::query(
-            "UPDATE role_grants SET withdrawn_at = $1 WHERE user_id = $2 AND approved_at IS NULL AND withdrawn_at IS NULL",
-        )
-        .bind(now.0)
-        .bind(user.to_string())
-        .execute(&mut **tx)
-        .await?;
+        self.withdraw_grants(tx, user, now).await?;
         sqlx::query(
             "INSERT INTO role_grants (id, user_id, roles, requested_by, requested_at, mac) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -309,21 +292,15 @@ impl Store {
         let row = self.account_row(&mut tx, id).await?;
         let current = parse_roles(&row.try_get::<String, _>("roles")?);
         if roles.iter().all(|r| current.contains(r)) {
-            sqlx::query(
-                "UPDATE role_grants SET withdrawn_at = $1 WHERE user_id = $2 AND approved_at IS NULL AND withdrawn_at IS NULL",
-            )
-            .bind(now.0)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
+            self.withdraw_grants(&mut tx, id, now).await?;
             self.set_roles(&mut tx, &row, id, roles).await?;
             self.append_audit(
                 &mut tx,
                 record(
                     now,
                     &actor.user,
-                    "user.roles",
                     origin,
+                    "user.roles",
                     json!({"user": id, "roles": roles_text(roles), "before": roles_text(&current)}),
                 ),
             )
@@ -334,11 +311,7 @@ impl Store {
         let grant = self.insert_grant(&mut tx, actor, id, roles, now).await?;
         self.append_audit(
             &mut tx,
-            record(
-                now,
-                &actor.user,
-                "user.roles.request",
-                origin,
+            record(now, &actor.user, origin, "user.roles.request",
                 json!({"user": id, "roles": roles_text(roles), "before": roles_text(&current), "grant": grant}),
             ),
         )
@@ -354,19 +327,15 @@ impl Store {
         id: &str,
         roles: &[Role],
     ) -> Result<(), StoreError> {
-        let agency = agency_of(row.try_get("agency")?)?;
-        let totp: Option<String> = row.try_get("totp_secret")?;
-        let hash: String = row.try_get("password_hash")?;
-        let disabled: Option<i64> = row.try_get("disabled_at")?;
         let roles_s = roles_text(roles);
-        let mac = self.account_mac(
+        let mac = self.row_mac(
+            row,
             id,
-            &hash,
-            &roles_s,
-            agency.as_str(),
-            disabled,
-            totp.as_deref(),
-        );
+            RowEdit {
+                roles: Some(&roles_s),
+                ..RowEdit::default()
+            },
+        )?;
         sqlx::query("UPDATE users SET roles = $1, mac = $2 WHERE id = $3")
             .bind(roles_s)
             .bind(mac)
@@ -422,7 +391,11 @@ impl Store {
         let roles_s: String = g.try_get("roles")?;
         let requested_by: String = g.try_get("requested_by")?;
         let mac: String = g.try_get("mac")?;
-        if !same(&mac, &self.grant_mac(grant, &user, &roles_s, &requested_by)) {
+        if !constant_time_eq(
+            mac.as_bytes(),
+            self.grant_mac(grant, &user, &roles_s, &requested_by)
+                .as_bytes(),
+        ) {
             tracing::error!("role grant {grant} was changed outside mandat: refused");
             return Err(StoreError::Corrupt(format!(
                 "role grant {grant} was changed outside mandat; it cannot be approved"
@@ -456,11 +429,7 @@ impl Store {
             .await?;
         self.append_audit(
             &mut tx,
-            record(
-                now,
-                &actor.user,
-                "user.roles.approve",
-                origin,
+            record(now, &actor.user, origin, "user.roles.approve",
                 json!({"user": user, "roles": roles_s, "grant": grant, "requested_by": requested_by}),
             ),
         )
@@ -486,14 +455,20 @@ impl Store {
         origin: &str,
     ) -> Result<Enrolment, StoreError> {
         self.admin_on_other(actor, id, "re-enrol")?;
-        let code = new_code()?;
-        let expires = Timestamp(now.0 + ENROLMENT_TTL_MS);
+        let (code, expires) = new_enrolment(now)?;
         let mut tx = self.begin_write().await?;
         let row = self.account_row(&mut tx, id).await?;
         let roles = parse_roles(&row.try_get::<String, _>("roles")?);
-        let agency = agency_of(row.try_get("agency")?)?;
-        let disabled: Option<i64> = row.try_get("disabled_at")?;
-        let mac = self.account_mac(id, "", "", agency.as_str(), disabled, None);
+        let mac = self.row_mac(
+            &row,
+            id,
+            RowEdit {
+                password_hash: Some(""),
+                roles: Some(""),
+                totp_secret: Some(None),
+                ..RowEdit::default()
+            },
+        )?;
         sqlx::query(
             "UPDATE users SET password_hash = '', roles = '', totp_secret = NULL, totp_step = NULL, enrolment_mac = $1, enrolment_expires_at = $2, mac = $3 WHERE id = $4",
         )
@@ -505,13 +480,7 @@ impl Store {
         .await?;
         // Another admin's pending grant must not survive either: the admin holding the new code
         // would enrol and approve it alone.
-        sqlx::query(
-            "UPDATE role_grants SET withdrawn_at = $1 WHERE user_id = $2 AND approved_at IS NULL AND withdrawn_at IS NULL",
-        )
-        .bind(now.0)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
+        self.withdraw_grants(&mut tx, id, now).await?;
         let grant = if roles.is_empty() {
             None
         } else {
@@ -522,8 +491,8 @@ impl Store {
             record(
                 now,
                 &actor.user,
-                "user.enrolment.reset",
                 origin,
+                "user.enrolment.reset",
                 json!({"user": id, "roles_to_approve": roles_text(&roles), "grant": grant}),
             ),
         )
@@ -556,7 +525,8 @@ impl Store {
                 let have: Option<String> = r.try_get("enrolment_mac")?;
                 let expires: Option<i64> = r.try_get("enrolment_expires_at")?;
                 let disabled = r.try_get::<Option<i64>, _>("disabled_at")?.is_some();
-                have.as_deref().is_some_and(|h| same(h, &want))
+                have.as_deref()
+                    .is_some_and(|h| constant_time_eq(h.as_bytes(), want.as_bytes()))
                     && expires.is_some_and(|e| e > now.0)
                     && !disabled
                     && self.account_intact(r, id)?
@@ -564,28 +534,29 @@ impl Store {
             None => false,
         };
         if !valid {
-            let mut tx = self.begin_write().await?;
-            self.append_audit(
-                &mut tx,
-                record(
-                    now,
-                    &attempt.who,
-                    "auth.enrol.failed",
-                    origin,
-                    json!({"failures": attempt.failures}),
-                ),
-            )
+            self.record(record(
+                now,
+                &attempt.who,
+                origin,
+                "auth.enrol.failed",
+                json!({"failures": attempt.failures}),
+            ))
             .await?;
-            tx.commit().await?;
             return Err(StoreError::Auth);
         }
         let row = attempt.account.as_ref().expect("valid means found");
         let hash = hash_password_blocking(password.to_string()).await?;
         let secret = crate::totp::new_secret()?;
         let sealed = self.seal_totp(id, &secret)?;
-        let roles: String = row.try_get("roles")?;
-        let agency = agency_of(row.try_get("agency")?)?;
-        let mac = self.account_mac(id, &hash, &roles, agency.as_str(), None, Some(&sealed));
+        let mac = self.row_mac(
+            row,
+            id,
+            RowEdit {
+                password_hash: Some(&hash),
+                totp_secret: Some(Some(&sealed)),
+                ..RowEdit::default()
+            },
+        )?;
         let mut tx = self.begin_write().await?;
         // Conditional on the code still being there: two enrolments with one code, one wins.
         let n = sqlx::query(
@@ -608,7 +579,7 @@ impl Store {
             .bind(attempt.key)
             .execute(&mut *tx)
             .await?;
-        self.append_audit(&mut tx, record(now, id, "user.enrol", origin, json!({})))
+        self.append_audit(&mut tx, record(now, id, origin, "user.enrol", json!({})))
             .await?;
         tx.commit().await?;
         Ok(SecondFactor {
@@ -645,34 +616,25 @@ impl Store {
             .await
             .map_err(|e| StoreError::Crypto(format!("password check: {e}")))?;
         if !ok {
-            let mut tx = self.begin_write().await?;
-            self.append_audit(
-                &mut tx,
-                record(
-                    now,
-                    &actor.user,
-                    "auth.password.failed",
-                    origin,
-                    json!({"failures": attempt.failures}),
-                ),
-            )
+            self.record(record(
+                now,
+                &actor.user,
+                origin,
+                "auth.password.failed",
+                json!({"failures": attempt.failures}),
+            ))
             .await?;
-            tx.commit().await?;
             return Err(StoreError::Auth);
         }
         let new_hash = hash_password_blocking(new.to_string()).await?;
-        let roles: String = row.try_get("roles")?;
-        let agency = agency_of(row.try_get("agency")?)?;
-        let totp: Option<String> = row.try_get("totp_secret")?;
-        let disabled: Option<i64> = row.try_get("disabled_at")?;
-        let mac = self.account_mac(
+        let mac = self.row_mac(
+            row,
             &actor.user,
-            &new_hash,
-            &roles,
-            agency.as_str(),
-            disabled,
-            totp.as_deref(),
-        );
+            RowEdit {
+                password_hash: Some(&new_hash),
+                ..RowEdit::default()
+            },
+        )?;
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE users SET password_hash = $1, mac = $2 WHERE id = $3 AND password_hash = $4 AND mac = $5",

@@ -31,9 +31,7 @@ impl Drop for SecretKey {
 
 impl SecretKey {
     pub fn random() -> Result<Self, StoreError> {
-        let mut b = [0u8; 32];
-        getrandom::fill(&mut b).map_err(|e| StoreError::Crypto(format!("random source: {e}")))?;
-        Ok(Self(b))
+        Ok(Self(random::<32>()?))
     }
 
     pub fn from_hex(text: &str, what: &str) -> Result<Self, StoreError> {
@@ -73,9 +71,7 @@ impl SecretKey {
 
     /// Encrypt with a fresh random nonce; `aad` binds the ciphertext to its row.
     pub fn seal(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let mut nonce = [0u8; NONCE];
-        getrandom::fill(&mut nonce)
-            .map_err(|e| StoreError::Crypto(format!("random source: {e}")))?;
+        let nonce = random::<NONCE>()?;
         let ct = self
             .cipher()
             .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad })
@@ -127,6 +123,18 @@ impl SecretKey {
         wipe(&mut plain);
         key.map(SecretKey)
     }
+}
+
+/// `N` bytes from the operating system's random source.
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], StoreError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| StoreError::Crypto(format!("random source: {e}")))?;
+    Ok(b)
+}
+
+/// Equal, in time that does not depend on where they differ (MACs, codes).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// Overwrite secret or biometric bytes so the optimiser cannot drop the writes.

@@ -27,9 +27,7 @@ fn totp(secret: &[u8], account: &str) -> Result<TOTP, StoreError> {
 
 /// A fresh random secret.
 pub(crate) fn new_secret() -> Result<Vec<u8>, StoreError> {
-    let mut b = vec![0u8; SECRET_BYTES];
-    getrandom::fill(&mut b).map_err(|e| StoreError::Crypto(format!("random source: {e}")))?;
-    Ok(b)
+    Ok(crate::crypto::random::<SECRET_BYTES>()?.to_vec())
 }
 
 /// The secret as an authenticator app takes it typed in: base32 without padding.
@@ -69,12 +67,7 @@ pub(crate) fn matching_step(secret: &[u8], code: &str, at: Timestamp) -> Option<
             continue;
         }
         let want = t.generate(s as u64 * STEP_S);
-        let same = want.len() == code.len()
-            && want
-                .bytes()
-                .zip(code.bytes())
-                .fold(0u8, |d, (a, b)| d | (a ^ b))
-                == 0;
+        let same = crate::crypto::constant_time_eq(want.as_bytes(), code.as_bytes());
         if same && found.is_none() {
             found = Some(s);
         }

@@ -21,6 +21,7 @@ use mandat_law::{Actor, Role, Timestamp};
 use serde_json::json;
 use sqlx::Row;
 
+use crate::crypto::{constant_time_eq, random};
 use crate::{Store, StoreError};
 
 /// Failed logins per user name and network that cost nothing; each one after that doubles the wait.
@@ -62,7 +63,7 @@ pub(crate) fn parse_roles(roles: &str) -> Vec<Role> {
 }
 
 /// The agency of an account row: NULL (accounts made before agencies) is Polismyndigheten.
-pub(crate) fn agency_of(v: Option<String>) -> Result<Agency, StoreError> {
+fn agency_of(v: Option<String>) -> Result<Agency, StoreError> {
     match v {
         None => Ok(Agency::Polismyndigheten),
         Some(s) => Agency::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("agency {s:?}"))),
@@ -122,14 +123,13 @@ impl Store {
         .map_err(|e| unique_user(e, id))?;
         self.append_audit(
             &mut tx,
-            Record {
-                at: now.0,
-                actor: "key-holder".into(),
-                action: "user.provision".into(),
-                permit: None,
-                origin: origin.into(),
-                details: json!({"user": id, "roles": roles_s, "agency": agency.as_str()}),
-            },
+            auth_record(
+                now,
+                "key-holder",
+                origin,
+                "user.provision",
+                json!({"user": id, "roles": roles_s, "agency": agency.as_str()}),
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -354,24 +354,40 @@ impl Store {
         ))
     }
 
-    /// [`Store::account_mac`] of an account row as read (password hash, roles, agency), with
-    /// `disabled_at` as it is or is about to be.
+    /// [`Store::account_mac`] of an account row as read, with the columns `edit` is about to
+    /// write; the agency is never edited.
     pub(crate) fn row_mac(
         &self,
         r: &sqlx::any::AnyRow,
         id: &str,
-        disabled_at: Option<i64>,
+        edit: RowEdit<'_>,
     ) -> Result<String, StoreError> {
         let agency: Option<String> = r.try_get("agency")?;
-        let totp: Option<String> = r.try_get("totp_secret")?;
+        let read = |c: &str| r.try_get::<String, _>(c);
+        let hash = match edit.password_hash {
+            Some(h) => h.to_string(),
+            None => read("password_hash")?,
+        };
+        let roles = match edit.roles {
+            Some(x) => x.to_string(),
+            None => read("roles")?,
+        };
+        let disabled = match edit.disabled_at {
+            Some(d) => d,
+            None => r.try_get("disabled_at")?,
+        };
+        let totp = match edit.totp_secret {
+            Some(t) => t.map(str::to_string),
+            None => r.try_get("totp_secret")?,
+        };
         Ok(self.account_mac(
             id,
-            &r.try_get::<String, _>("password_hash")?,
-            &r.try_get::<String, _>("roles")?,
+            &hash,
+            &roles,
             agency
                 .as_deref()
                 .unwrap_or(Agency::Polismyndigheten.as_str()),
-            disabled_at,
+            disabled,
             totp.as_deref(),
         ))
     }
@@ -382,15 +398,9 @@ impl Store {
         r: &sqlx::any::AnyRow,
         id: &str,
     ) -> Result<bool, StoreError> {
-        let want = self.row_mac(r, id, r.try_get("disabled_at")?)?;
+        let want = self.row_mac(r, id, RowEdit::default())?;
         let have: Option<String> = r.try_get("mac")?;
-        let intact = have.is_some_and(|h| {
-            h.len() == want.len()
-                && h.bytes()
-                    .zip(want.bytes())
-                    .fold(0u8, |d, (a, b)| d | (a ^ b))
-                    == 0
-        });
+        let intact = have.is_some_and(|h| constant_time_eq(h.as_bytes(), want.as_bytes()));
         if !intact {
             tracing::error!(
                 "the account row of {id} was changed outside mandat (its MAC does not match): refused"
@@ -415,9 +425,7 @@ impl Store {
         now: Timestamp,
         ttl_ms: i64,
     ) -> Result<String, StoreError> {
-        let mut raw = [0u8; 32];
-        getrandom::fill(&mut raw).map_err(|e| StoreError::Crypto(format!("random source: {e}")))?;
-        let token = hex::encode(raw);
+        let token = hex::encode(random::<32>()?);
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
         )
@@ -511,7 +519,14 @@ impl Store {
                 "no enabled user {id}; `mandat user list` shows the accounts"
             ))
         })?;
-        let mac = self.row_mac(&row, id, Some(now.0))?;
+        let mac = self.row_mac(
+            &row,
+            id,
+            RowEdit {
+                disabled_at: Some(Some(now.0)),
+                ..RowEdit::default()
+            },
+        )?;
         sqlx::query("UPDATE users SET disabled_at = $1, mac = $2 WHERE id = $3")
             .bind(now.0)
             .bind(mac)
@@ -566,14 +581,13 @@ impl Store {
             .rows_affected();
         self.append_audit(
             &mut tx,
-            Record {
-                at: now.0,
-                actor: actor.user.clone(),
-                action: action.into(),
-                permit: None,
-                origin: origin.into(),
-                details: json!({"user": id, "sessions_ended": n}),
-            },
+            auth_record(
+                now,
+                &actor.user,
+                origin,
+                action,
+                json!({"user": id, "sessions_ended": n}),
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -594,6 +608,16 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The columns a change writes over an account row, for its new MAC; `None` keeps a column as
+/// read.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct RowEdit<'a> {
+    pub(crate) password_hash: Option<&'a str>,
+    pub(crate) roles: Option<&'a str>,
+    pub(crate) disabled_at: Option<Option<i64>>,
+    pub(crate) totp_secret: Option<Option<&'a str>>,
 }
 
 /// A counted attempt: its back-off key, the failures so far (this one included), who the log
@@ -683,7 +707,7 @@ pub(crate) fn auth_record(
 
 /// A valid Argon2id hash of a random password, made once: checking against it costs what checking
 /// a real account costs.
-pub(crate) fn dummy_hash() -> &'static str {
+fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {
         let mut b = [0u8; 16];
