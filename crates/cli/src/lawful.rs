@@ -576,39 +576,37 @@ pub(crate) fn origin() -> String {
     format!("cli:{user}@{}", host.trim())
 }
 
-fn read_password(from_stdin: bool, prompt: &str) -> Result<String> {
-    let pw = if from_stdin || !std::io::stdin().is_terminal() {
+/// One line from standard input (with `from_stdin`, or when it is not a terminal), else from a
+/// prompt on the terminal. A `secret` is not echoed and keeps its spaces; other input is trimmed.
+fn read_line(from_stdin: bool, prompt: &str, secret: bool) -> Result<String> {
+    let what = prompt.trim_end_matches([':', ' ']);
+    let line = if from_stdin || !std::io::stdin().is_terminal() || !secret {
+        if !from_stdin && std::io::stdin().is_terminal() {
+            eprint!("{prompt}");
+            std::io::stderr().flush()?;
+        }
         let mut line = String::new();
         std::io::stdin()
             .lock()
             .read_line(&mut line)
-            .context("reading the password from standard input")?;
+            .with_context(|| format!("reading the {what}"))?;
+        line
+    } else {
+        rpassword::prompt_password(prompt).with_context(|| format!("reading the {what}"))?
+    };
+    let line = if secret {
         line.trim_end_matches(['\n', '\r']).to_string()
     } else {
-        rpassword::prompt_password(prompt).context("reading the password")?
+        line.trim().to_string()
     };
-    if pw.is_empty() {
-        bail!("empty password");
-    }
-    Ok(pw)
-}
-
-/// One line from standard input (when `from_stdin` or not a terminal) or a visible prompt.
-fn read_line_or_prompt(from_stdin: bool, prompt: &str) -> Result<String> {
-    if !from_stdin && std::io::stdin().is_terminal() {
-        eprint!("{prompt}");
-        std::io::stderr().flush()?;
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .with_context(|| format!("reading the {}", prompt.trim_end_matches([':', ' '])))?;
-    let line = line.trim().to_string();
     if line.is_empty() {
-        bail!("{} is empty", prompt.trim_end_matches([':', ' ']));
+        bail!("the {what} is empty");
     }
     Ok(line)
+}
+
+fn read_password(from_stdin: bool, prompt: &str) -> Result<String> {
+    read_line(from_stdin, prompt, true)
 }
 
 pub(crate) async fn open_store(paths: &Paths) -> Result<Arc<Store>> {
@@ -794,7 +792,7 @@ pub fn login(paths: Paths, args: LoginArgs) -> Result<()> {
         args.password_stdin,
         &format!("password for {}: ", args.user),
     )?;
-    let code = read_line_or_prompt(args.password_stdin, "one-time code from your app: ")?;
+    let code = read_line(args.password_stdin, "one-time code from your app: ", false)?;
     // Whoever logs in stops acting as the previous user, even if this login fails.
     let _ = std::fs::remove_file(paths.session());
     runtime()?.block_on(async {
@@ -817,7 +815,7 @@ pub fn login(paths: Paths, args: LoginArgs) -> Result<()> {
 
 /// Enrol with the one-time code an admin handed over: set the password, print the second factor.
 pub fn enrol(paths: Paths, args: EnrolArgs) -> Result<()> {
-    let code = read_line_or_prompt(args.stdin, "enrolment code: ")?;
+    let code = read_line(args.stdin, "enrolment code: ", false)?;
     let password = read_password(args.stdin, "choose a password (at least 12 characters): ")?;
     if !args.stdin && std::io::stdin().is_terminal() {
         let again = read_password(false, "the same password again: ")?;

@@ -170,31 +170,56 @@ impl<T> OrPage<T> for Result<T, ControlError> {
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let l = self.lang;
-        let body = html! {
-            (DOCTYPE)
-            html lang=(l.code()) {
-                (head(t(l, "error.title")))
-                body {
-                    main.login {
-                        div.brand { "mandat" }
-                        div.flash.error role="alert" {
-                            strong { (t(l, "error.title")) ": " }
-                            (self.err.message)
-                            @if let Some(rule) = &self.err.rule {
-                                span.rule { (t(l, "error.rule")) ": " (rule) }
-                            }
-                            span.rule.mono { (self.err.code) }
-                        }
-                        a href="/" { "← " (t(l, "error.back")) }
+        let body = public_page(
+            l,
+            t(l, "error.title"),
+            html! {
+                div.flash.error role="alert" {
+                    strong { (t(l, "error.title")) ": " }
+                    (self.err.message)
+                    @if let Some(rule) = &self.err.rule {
+                        span.rule { (t(l, "error.rule")) ": " (rule) }
                     }
+                    span.rule.mono { (self.err.code) }
                 }
-            }
-        };
+                a href="/" { "← " (t(l, "error.back")) }
+            },
+        );
         (self.err.status, body).into_response()
     }
 }
 
 type Page = Result<Response, UiError>;
+
+/// A page for someone not signed in (login, enrolment, errors): the brand and `body`, no
+/// navigation.
+fn public_page(l: Lang, title: &str, body: Markup) -> Response {
+    html! {
+        (DOCTYPE)
+        html lang=(l.code()) {
+            (head(title))
+            body {
+                main.login {
+                    div.brand { "mandat" }
+                    (body)
+                }
+            }
+        }
+    }
+    .into_response()
+}
+
+/// To the login page, with the session cookie cleared: after logout or a password change.
+fn signed_out() -> Response {
+    let mut r = see_other("/login");
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "__Host-mandat_session=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0",
+        ),
+    );
+    r
+}
 
 fn head(title: &str) -> Markup {
     html! {
@@ -346,33 +371,27 @@ async fn login_page(headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response
 }
 
 fn login_form(l: Lang, error: Option<&str>) -> Response {
-    html! {
-        (DOCTYPE)
-        html lang=(l.code()) {
-            (head(t(l, "login.title")))
-            body {
-                main.login {
-                    div.brand { "mandat" }
-                    p.muted { (t(l, "app.tagline")) }
-                    @if let Some(e) = error {
-                        div.flash.error role="alert" { (e) }
-                    }
-                    form.panel method="post" action="/login" {
-                        label for="user" { (t(l, "login.user")) }
-                        input #user type="text" name="user" autocomplete="username" required autofocus;
-                        label for="password" { (t(l, "login.password")) }
-                        input #password type="password" name="password" autocomplete="current-password" required;
-                        label for="totp" { (t(l, "login.totp")) }
-                        input #totp type="text" name="totp" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required;
-                        div.actions { button type="submit" { (t(l, "login.submit")) } }
-                    }
-                    p { a href="/enrol" { (t(l, "enrol.link")) } }
-                    p { a href={ "/lang/" (l.other().code()) "?back=/login" } { (t(l, "lang.switch")) } }
-                }
+    public_page(
+        l,
+        t(l, "login.title"),
+        html! {
+            p.muted { (t(l, "app.tagline")) }
+            @if let Some(e) = error {
+                div.flash.error role="alert" { (e) }
             }
-        }
-    }
-    .into_response()
+            form.panel method="post" action="/login" {
+                label for="user" { (t(l, "login.user")) }
+                input #user type="text" name="user" autocomplete="username" required autofocus;
+                label for="password" { (t(l, "login.password")) }
+                input #password type="password" name="password" autocomplete="current-password" required;
+                label for="totp" { (t(l, "login.totp")) }
+                input #totp type="text" name="totp" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required;
+                div.actions { button type="submit" { (t(l, "login.submit")) } }
+            }
+            p { a href="/enrol" { (t(l, "enrol.link")) } }
+            p { a href={ "/lang/" (l.other().code()) "?back=/login" } { (t(l, "lang.switch")) } }
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -426,34 +445,28 @@ async fn login_post(
 // ---- enrolment and password ----
 
 fn enrol_form(l: Lang, error: Option<&str>) -> Response {
-    html! {
-        (DOCTYPE)
-        html lang=(l.code()) {
-            (head(t(l, "enrol.title")))
-            body {
-                main.login {
-                    div.brand { "mandat" }
-                    p.muted { (t(l, "enrol.intro")) }
-                    @if let Some(e) = error {
-                        div.flash.error role="alert" { (e) }
-                    }
-                    form.panel method="post" action="/enrol" {
-                        label for="user" { (t(l, "login.user")) }
-                        input #user type="text" name="user" autocomplete="username" required autofocus;
-                        label for="code" { (t(l, "enrol.code")) }
-                        input #code type="text" name="code" maxlength="64" autocomplete="off" required;
-                        label for="password" { (t(l, "enrol.password")) }
-                        input #password type="password" name="password" minlength="12" maxlength="1024" autocomplete="new-password" required;
-                        label for="again" { (t(l, "enrol.again")) }
-                        input #again type="password" name="again" minlength="12" maxlength="1024" autocomplete="new-password" required;
-                        div.actions { button type="submit" { (t(l, "enrol.submit")) } }
-                    }
-                    p { a href="/login" { (t(l, "login.title")) } }
-                }
+    public_page(
+        l,
+        t(l, "enrol.title"),
+        html! {
+            p.muted { (t(l, "enrol.intro")) }
+            @if let Some(e) = error {
+                div.flash.error role="alert" { (e) }
             }
-        }
-    }
-    .into_response()
+            form.panel method="post" action="/enrol" {
+                label for="user" { (t(l, "login.user")) }
+                input #user type="text" name="user" autocomplete="username" required autofocus;
+                label for="code" { (t(l, "enrol.code")) }
+                input #code type="text" name="code" maxlength="64" autocomplete="off" required;
+                label for="password" { (t(l, "enrol.password")) }
+                input #password type="password" name="password" minlength="12" maxlength="1024" autocomplete="new-password" required;
+                label for="again" { (t(l, "enrol.again")) }
+                input #again type="password" name="again" minlength="12" maxlength="1024" autocomplete="new-password" required;
+                div.actions { button type="submit" { (t(l, "enrol.submit")) } }
+            }
+            p { a href="/login" { (t(l, "login.title")) } }
+        },
+    )
 }
 
 async fn enrol_page(headers: HeaderMap) -> Response {
@@ -492,25 +505,19 @@ async fn enrol_post(
         .enrol_account(&f.user, &f.code, &f.password, &origin(&peer))
         .await
     {
-        Ok(second) => html! {
-            (DOCTYPE)
-            html lang=(l.code()) {
-                (head(t(l, "enrol.title")))
-                body {
-                    main.login {
-                        div.brand { "mandat" }
-                        div.panel {
-                            p { (t(l, "enrol.secret")) }
-                            p.mono #totp-secret { (second.totp_secret) }
-                            p { a href=(second.otpauth_url) { (t(l, "enrol.app_link")) } }
-                            p.muted { (t(l, "enrol.once")) }
-                        }
-                        p { a href="/login" { (t(l, "login.title")) } }
-                    }
+        Ok(second) => public_page(
+            l,
+            t(l, "enrol.title"),
+            html! {
+                div.panel {
+                    p { (t(l, "enrol.secret")) }
+                    p.mono #totp-secret { (second.totp_secret) }
+                    p { a href=(second.otpauth_url) { (t(l, "enrol.app_link")) } }
+                    p.muted { (t(l, "enrol.once")) }
                 }
-            }
-        }
-        .into_response(),
+                p { a href="/login" { (t(l, "login.title")) } }
+            },
+        ),
         Err(e) => {
             let e: ApiError = e.into();
             fail(e.status, &e.message)
@@ -571,14 +578,7 @@ async fn password_post(
         .change_password(&v.actor, &f.current, &f.new, &origin(&peer))
         .await
         .page(l)?;
-    let mut r = see_other("/login");
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "__Host-mandat_session=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0",
-        ),
-    );
-    Ok(r)
+    Ok(signed_out())
 }
 
 #[derive(Deserialize)]
@@ -590,14 +590,7 @@ struct CsrfForm {
 async fn logout(State(s): State<AppState>, v: Viewer, Form(f): Form<CsrfForm>) -> Page {
     v.check_csrf(&s, &f.csrf)?;
     s.control.logout(&v.token).await.page(v.lang)?;
-    let mut r = see_other("/login");
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "__Host-mandat_session=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0",
-        ),
-    );
-    Ok(r)
+    Ok(signed_out())
 }
 
 #[derive(Deserialize)]

@@ -595,6 +595,25 @@ async fn a_user_of_one_agency_never_sees_the_other_agencys_permits() {
     }
 }
 
+/// `by` makes an account of Polismyndigheten asking for `roles`.
+async fn account(
+    e: &Env,
+    by: &mandat_law::Actor,
+    user: &str,
+    roles: &[Role],
+) -> mandat_store::Enrolment {
+    e.control
+        .create_account(
+            by,
+            user,
+            roles,
+            mandat_law::permit::Agency::Polismyndigheten,
+            ORIGIN,
+        )
+        .await
+        .unwrap()
+}
+
 /// Enrol `user` with `code` and remember the second factor the answer gives.
 async fn enrol(e: &Env, user: &str, code: &str) {
     let f = e
@@ -608,22 +627,11 @@ async fn enrol(e: &Env, user: &str, code: &str) {
 
 #[tokio::test]
 async fn a_reviewer_role_granted_by_one_admin_alone_does_not_take_effect() {
-    use mandat_law::permit::Agency;
     for db in databases() {
         let e = env(db).await;
         let id = granted(&e).await;
         e.control.raise_alert(hit("A-1", &id)).await.unwrap();
-        let made = e
-            .control
-            .create_account(
-                &admin(),
-                "newrev",
-                &[Role::Reviewer],
-                Agency::Polismyndigheten,
-                ORIGIN,
-            )
-            .await
-            .unwrap();
+        let made = account(&e, &admin(), "newrev", &[Role::Reviewer]).await;
         let grant = made.grant.clone().expect("the role waits for approval");
         enrol(&e, "newrev", &made.enrolment_code).await;
         let (actor, token) = e
@@ -728,20 +736,9 @@ async fn a_reviewer_role_granted_by_one_admin_alone_does_not_take_effect() {
 
 #[tokio::test]
 async fn admins_hand_over_codes_and_never_know_a_password() {
-    use mandat_law::permit::Agency;
     for db in databases() {
         let e = env(db).await;
-        let made = e
-            .control
-            .create_account(
-                &admin(),
-                "newop",
-                &[Role::Operator],
-                Agency::Polismyndigheten,
-                ORIGIN,
-            )
-            .await
-            .unwrap();
+        let made = account(&e, &admin(), "newop", &[Role::Operator]).await;
         // Nothing logs in before enrolment, whatever the password.
         assert_eq!(
             code(
@@ -840,11 +837,7 @@ async fn admins_hand_over_codes_and_never_know_a_password() {
             "{db:?}: roles wait for approval again"
         );
         // Codes expire.
-        let late = e
-            .control
-            .create_account(&admin(), "late", &[], Agency::Polismyndigheten, ORIGIN)
-            .await
-            .unwrap();
+        let late = account(&e, &admin(), "late", &[]).await;
         e.clock
             .advance(mandat_store::accounts::ENROLMENT_TTL_MS + 1);
         assert_eq!(
@@ -919,17 +912,7 @@ async fn every_login_needs_a_fresh_second_factor() {
 async fn a_new_enrolment_code_withdraws_another_admins_pending_grant() {
     for db in databases() {
         let e = env(db).await;
-        let made = e
-            .control
-            .create_account(
-                &admin2(),
-                "target",
-                &[Role::Reviewer],
-                mandat_law::permit::Agency::Polismyndigheten,
-                ORIGIN,
-            )
-            .await
-            .unwrap();
+        let made = account(&e, &admin2(), "target", &[Role::Reviewer]).await;
         enrol(&e, "target", &made.enrolment_code).await;
         // Admin takes the account over with a new code, then tries admin2's grant.
         let reset = e
