@@ -191,7 +191,16 @@ impl Store {
         check_user_id(id)?;
         let (code, expires) = new_enrolment(now)?;
         let roles_s = roles_text(roles);
-        let mac = self.account_mac(id, "", &roles_s, agency.as_str(), None, None);
+        let enrolment_mac = self.enrolment_mac(id, &code);
+        let mac = self.account_mac(
+            id,
+            "",
+            &roles_s,
+            agency.as_str(),
+            None,
+            None,
+            Some((&enrolment_mac, expires.0)),
+        );
         sqlx::query(
             "INSERT INTO users (id, password_hash, roles, created_at, agency, mac, enrolment_mac, enrolment_expires_at) VALUES ($1, '', $2, $3, $4, $5, $6, $7)",
         )
@@ -200,7 +209,7 @@ impl Store {
         .bind(now.0)
         .bind(agency.as_str())
         .bind(mac)
-        .bind(self.enrolment_mac(id, &code))
+        .bind(enrolment_mac)
         .bind(expires.0)
         .execute(&mut **tx)
         .await
@@ -258,7 +267,7 @@ impl Store {
         id: &str,
     ) -> Result<sqlx::any::AnyRow, StoreError> {
         let row = sqlx::query(
-            "SELECT password_hash, roles, agency, disabled_at, mac, totp_secret FROM users WHERE id = $1",
+            "SELECT password_hash, roles, agency, disabled_at, mac, totp_secret, enrolment_mac, enrolment_expires_at FROM users WHERE id = $1",
         )
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
@@ -459,6 +468,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let row = self.account_row(&mut tx, id).await?;
         let roles = parse_roles(&row.try_get::<String, _>("roles")?);
+        let enrolment_mac = self.enrolment_mac(id, &code);
         let mac = self.row_mac(
             &row,
             id,
@@ -466,13 +476,14 @@ impl Store {
                 password_hash: Some(""),
                 roles: Some(""),
                 totp_secret: Some(None),
+                enrolment: Some(Some((&enrolment_mac, expires.0))),
                 ..RowEdit::default()
             },
         )?;
         sqlx::query(
             "UPDATE users SET password_hash = '', roles = '', totp_secret = NULL, totp_step = NULL, enrolment_mac = $1, enrolment_expires_at = $2, mac = $3 WHERE id = $4",
         )
-        .bind(self.enrolment_mac(id, &code))
+        .bind(enrolment_mac)
         .bind(expires.0)
         .bind(mac)
         .bind(id.to_string())
@@ -554,6 +565,7 @@ impl Store {
             RowEdit {
                 password_hash: Some(&hash),
                 totp_secret: Some(Some(&sealed)),
+                enrolment: Some(None),
                 ..RowEdit::default()
             },
         )?;

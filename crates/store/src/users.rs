@@ -106,7 +106,15 @@ impl Store {
         let secret = crate::totp::new_secret()?;
         let sealed = self.seal_totp(id, &secret)?;
         let roles_s = roles_text(roles);
-        let mac = self.account_mac(id, &hash, &roles_s, agency.as_str(), None, Some(&sealed));
+        let mac = self.account_mac(
+            id,
+            &hash,
+            &roles_s,
+            agency.as_str(),
+            None,
+            Some(&sealed),
+            None,
+        );
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO users (id, password_hash, roles, created_at, agency, mac, totp_secret) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -344,13 +352,19 @@ impl Store {
         agency: &str,
         disabled_at: Option<i64>,
         totp_secret: Option<&str>,
+        enrolment: Option<(&str, i64)>,
     ) -> String {
         let disabled = disabled_at.map(|d| d.to_string()).unwrap_or_default();
         // Rows made before the second factor have none; their MAC stays what it was.
         let totp = totp_secret.map(|t| format!("\n{t}")).unwrap_or_default();
+        // A pending enrolment code (its MAC and expiry) is part of the row, so a DBA cannot write
+        // back an old code from a backup, or stretch its expiry.
+        let enrol = enrolment
+            .map(|(m, e)| format!("\nenrol {m} {e}"))
+            .unwrap_or_default();
         hex::encode(self.master.mac(
             "account",
-            format!("{id}\n{password_hash}\n{roles}\n{agency}\n{disabled}{totp}").as_bytes(),
+            format!("{id}\n{password_hash}\n{roles}\n{agency}\n{disabled}{totp}{enrol}").as_bytes(),
         ))
     }
 
@@ -380,6 +394,14 @@ impl Store {
             Some(t) => t.map(str::to_string),
             None => r.try_get("totp_secret")?,
         };
+        let enrolment = match edit.enrolment {
+            Some(e) => e.map(|(m, x)| (m.to_string(), x)),
+            None => {
+                let m: Option<String> = r.try_get("enrolment_mac")?;
+                let x: Option<i64> = r.try_get("enrolment_expires_at")?;
+                m.zip(x)
+            }
+        };
         Ok(self.account_mac(
             id,
             &hash,
@@ -389,6 +411,7 @@ impl Store {
                 .unwrap_or(Agency::Polismyndigheten.as_str()),
             disabled,
             totp.as_deref(),
+            enrolment.as_ref().map(|(m, x)| (m.as_str(), *x)),
         ))
     }
 
@@ -442,7 +465,7 @@ impl Store {
     /// disabled account's sessions are refused.
     pub async fn session_actor(&self, token: &str, now: Timestamp) -> Result<Actor, StoreError> {
         let row = sqlx::query(
-            "SELECT u.id AS id, u.roles AS roles, u.disabled_at AS disabled_at, u.agency AS agency, u.password_hash AS password_hash, u.mac AS mac, u.totp_secret AS totp_secret, s.expires_at AS expires_at \
+            "SELECT u.id AS id, u.roles AS roles, u.disabled_at AS disabled_at, u.agency AS agency, u.password_hash AS password_hash, u.mac AS mac, u.totp_secret AS totp_secret, u.enrolment_mac AS enrolment_mac, u.enrolment_expires_at AS enrolment_expires_at, s.expires_at AS expires_at \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
         )
         .bind(self.token_hash(token))
@@ -509,7 +532,7 @@ impl Store {
         self.admin_on_other(actor, id, "disable")?;
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "SELECT password_hash, roles, agency, totp_secret FROM users WHERE id = $1 AND disabled_at IS NULL",
+            "SELECT password_hash, roles, agency, totp_secret, enrolment_mac, enrolment_expires_at FROM users WHERE id = $1 AND disabled_at IS NULL",
         )
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
@@ -618,6 +641,8 @@ pub(crate) struct RowEdit<'a> {
     pub(crate) roles: Option<&'a str>,
     pub(crate) disabled_at: Option<Option<i64>>,
     pub(crate) totp_secret: Option<Option<&'a str>>,
+    /// The enrolment code's MAC and expiry.
+    pub(crate) enrolment: Option<Option<(&'a str, i64)>>,
 }
 
 /// A counted attempt: its back-off key, the failures so far (this one included), who the log

@@ -930,3 +930,64 @@ async fn a_new_enrolment_code_withdraws_another_admins_pending_grant() {
         assert!(e.control.grants(&admin()).await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_dba_who_writes_an_old_enrolment_code_back_or_stretches_one_gets_nothing() {
+    for db in databases() {
+        let e = env(db).await;
+        let pool = raw_pool(&e.url).await;
+        // A code used once, written back from a backup, with a fresh expiry.
+        let made = account(&e, &admin(), "u1", &[Role::Operator]).await;
+        let (old_mac, old_expiry): (String, i64) =
+            sqlx::query_as("SELECT enrolment_mac, enrolment_expires_at FROM users WHERE id = 'u1'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        enrol(&e, "u1", &made.enrolment_code).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE users SET enrolment_mac = '{old_mac}', enrolment_expires_at = {} WHERE id = 'u1'",
+            old_expiry + 86_400_000
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            code(
+                e.control
+                    .enrol_account("u1", &made.enrolment_code, "the insider's password", ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated",
+            "{db:?}: an old code written back"
+        );
+        assert_eq!(
+            code(
+                e.control
+                    .login("u1", &password("u1"), &e.otp("u1"), ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated",
+            "{db:?}: the edited row is refused"
+        );
+        // A pending code whose expiry is stretched no longer works at all.
+        let made = account(&e, &admin(), "u2", &[]).await;
+        sqlx::query(
+            "UPDATE users SET enrolment_expires_at = enrolment_expires_at + 31536000000 WHERE id = 'u2'",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            code(
+                e.control
+                    .enrol_account("u2", &made.enrolment_code, &password("u2"), ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "unauthenticated",
+            "{db:?}: a stretched expiry"
+        );
+    }
+}
