@@ -20,8 +20,8 @@ use sqlx::Row;
 
 use crate::crypto::{constant_time_eq, random};
 use crate::users::{
-    RowEdit, auth_record as record, check_password, check_requested_roles, check_user_id,
-    hash_password_blocking, parse_roles, roles_text, unique_user, verify_password,
+    AccountRow, RowEdit, auth_record as record, check_password, check_requested_roles,
+    check_user_id, hash_password_blocking, parse_roles, roles_text, unique_user, verify_password,
 };
 use crate::{Store, StoreError};
 
@@ -194,12 +194,14 @@ impl Store {
         let enrolment_mac = self.enrolment_mac(id, &code);
         let mac = self.account_mac(
             id,
-            "",
-            &roles_s,
-            agency.as_str(),
-            None,
-            None,
-            Some((&enrolment_mac, expires.0)),
+            &AccountRow {
+                password_hash: "",
+                roles: &roles_s,
+                agency: agency.as_str(),
+                disabled_at: None,
+                totp_secret: None,
+                enrolment: Some((&enrolment_mac, expires.0)),
+            },
         );
         sqlx::query(
             "INSERT INTO users (id, password_hash, roles, created_at, agency, mac, enrolment_mac, enrolment_expires_at) VALUES ($1, '', $2, $3, $4, $5, $6, $7)",

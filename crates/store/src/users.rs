@@ -108,12 +108,14 @@ impl Store {
         let roles_s = roles_text(roles);
         let mac = self.account_mac(
             id,
-            &hash,
-            &roles_s,
-            agency.as_str(),
-            None,
-            Some(&sealed),
-            None,
+            &AccountRow {
+                password_hash: &hash,
+                roles: &roles_s,
+                agency: agency.as_str(),
+                disabled_at: None,
+                totp_secret: Some(&sealed),
+                enrolment: None,
+            },
         );
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -344,16 +346,15 @@ impl Store {
 
     /// The MAC of an account row. Whoever edits roles, a password hash or the agency, or clears
     /// `disabled_at`, in the database without the master key makes a row mandat refuses.
-    pub(crate) fn account_mac(
-        &self,
-        id: &str,
-        password_hash: &str,
-        roles: &str,
-        agency: &str,
-        disabled_at: Option<i64>,
-        totp_secret: Option<&str>,
-        enrolment: Option<(&str, i64)>,
-    ) -> String {
+    pub(crate) fn account_mac(&self, id: &str, row: &AccountRow<'_>) -> String {
+        let AccountRow {
+            password_hash,
+            roles,
+            agency,
+            disabled_at,
+            totp_secret,
+            enrolment,
+        } = row;
         let disabled = disabled_at.map(|d| d.to_string()).unwrap_or_default();
         // Rows made before the second factor have none; their MAC stays what it was.
         let totp = totp_secret.map(|t| format!("\n{t}")).unwrap_or_default();
@@ -404,14 +405,16 @@ impl Store {
         };
         Ok(self.account_mac(
             id,
-            &hash,
-            &roles,
-            agency
-                .as_deref()
-                .unwrap_or(Agency::Polismyndigheten.as_str()),
-            disabled,
-            totp.as_deref(),
-            enrolment.as_ref().map(|(m, x)| (m.as_str(), *x)),
+            &AccountRow {
+                password_hash: &hash,
+                roles: &roles,
+                agency: agency
+                    .as_deref()
+                    .unwrap_or(Agency::Polismyndigheten.as_str()),
+                disabled_at: disabled,
+                totp_secret: totp.as_deref(),
+                enrolment: enrolment.as_ref().map(|(m, x)| (m.as_str(), *x)),
+            },
         ))
     }
 
@@ -631,6 +634,17 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The columns of an account row its MAC covers.
+pub(crate) struct AccountRow<'a> {
+    pub(crate) password_hash: &'a str,
+    pub(crate) roles: &'a str,
+    pub(crate) agency: &'a str,
+    pub(crate) disabled_at: Option<i64>,
+    pub(crate) totp_secret: Option<&'a str>,
+    /// A pending enrolment code's MAC and expiry.
+    pub(crate) enrolment: Option<(&'a str, i64)>,
 }
 
 /// The columns a change writes over an account row, for its new MAC; `None` keeps a column as
