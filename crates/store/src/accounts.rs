@@ -129,8 +129,17 @@ impl Store {
         };
         self.append_audit(
             &mut tx,
-            record(now, &actor.user, origin, "user.add",
-                json!({"user": id, "agency": agency.as_str(), "requested_roles": roles_text(roles), "grant": grant}),
+            record(
+                now,
+                &actor.user,
+                origin,
+                "user.add",
+                json!({
+                    "user": id,
+                    "agency": agency.as_str(),
+                    "requested_roles": roles_text(roles),
+                    "grant": grant,
+                }),
             ),
         )
         .await?;
@@ -322,8 +331,17 @@ impl Store {
         let grant = self.insert_grant(&mut tx, actor, id, roles, now).await?;
         self.append_audit(
             &mut tx,
-            record(now, &actor.user, origin, "user.roles.request",
-                json!({"user": id, "roles": roles_text(roles), "before": roles_text(&current), "grant": grant}),
+            record(
+                now,
+                &actor.user,
+                origin,
+                "user.roles.request",
+                json!({
+                    "user": id,
+                    "roles": roles_text(roles),
+                    "before": roles_text(&current),
+                    "grant": grant,
+                }),
             ),
         )
         .await?;
@@ -440,8 +458,17 @@ impl Store {
             .await?;
         self.append_audit(
             &mut tx,
-            record(now, &actor.user, origin, "user.roles.approve",
-                json!({"user": user, "roles": roles_s, "grant": grant, "requested_by": requested_by}),
+            record(
+                now,
+                &actor.user,
+                origin,
+                "user.roles.approve",
+                json!({
+                    "user": user,
+                    "roles": roles_s,
+                    "grant": grant,
+                    "requested_by": requested_by,
+                }),
             ),
         )
         .await?;
