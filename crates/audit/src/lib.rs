@@ -454,6 +454,39 @@ pub fn anchors_in(text: &str) -> Result<Vec<Checkpoint>, String> {
     Ok(out)
 }
 
+/// The export format IMY receives (`mandat-audit-export/v1`): JSON lines, a header with the
+/// public key, then every entry, then every checkpoint. `mandat audit verify --export` reads it.
+pub fn export_lines(
+    entries: &[Entry],
+    checkpoints: &[Checkpoint],
+    public_key: &str,
+    exported_at: i64,
+) -> String {
+    let mut text = serde_json::json!({
+        "type": "header",
+        "format": "mandat-audit-export/v1",
+        "public_key": public_key,
+        "entries": entries.len(),
+        "checkpoints": checkpoints.len(),
+        "exported_at": exported_at,
+    })
+    .to_string();
+    text.push('\n');
+    let mut line = |kind: &str, v: serde_json::Value| {
+        let mut v = v;
+        v["type"] = serde_json::json!(kind);
+        text.push_str(&v.to_string());
+        text.push('\n');
+    };
+    for e in entries {
+        line("entry", serde_json::to_value(e).unwrap_or_default());
+    }
+    for c in checkpoints {
+        line("checkpoint", serde_json::to_value(c).unwrap_or_default());
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

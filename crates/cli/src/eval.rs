@@ -14,25 +14,18 @@ use mandat_eval::plot::{Curve, roc_det};
 use mandat_face::Embedding;
 use serde_json::json;
 
+use crate::client::Client;
 use crate::face::main_face;
-use crate::lawful::{self, Paths};
+use crate::lawful::Paths;
 use crate::{Models, PipelineArgs, data_dir, evaluation};
 
-/// The logged-in actor and a control plane, checked before a long run starts.
-fn session(
-    paths: &Paths,
-) -> Result<(
-    tokio::runtime::Runtime,
-    mandat_control::Control,
-    mandat_law::Actor,
-)> {
-    let rt = lawful::runtime()?;
-    let (c, actor) = rt.block_on(async {
-        let c = lawful::control(paths).await?;
-        let a = lawful::logged_in(&c, paths).await?;
-        anyhow::Ok((c, a))
-    })?;
-    Ok((rt, c, actor))
+/// The logged-in user and the roles the server says it holds, asked before a long run starts.
+fn session(paths: &Paths) -> Result<(Client, Vec<mandat_law::Role>)> {
+    let c = Client::logged_in(paths)?;
+    let info: serde_json::Value = c.get("/api/v1/session")?;
+    let roles = serde_json::from_value(info["roles"].clone())
+        .context("the server's answer to /api/v1/session lists no roles")?;
+    Ok((c, roles))
 }
 
 #[derive(Subcommand)]
@@ -145,12 +138,12 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
             let session = (!no_store && run.sample.is_none())
                 .then(|| session(&paths))
                 .transpose()?;
-            if let Some((_, _, a)) = &session
-                && !a.has(mandat_law::Role::Admin)
+            if let Some((c, roles)) = &session
+                && !roles.contains(&mandat_law::Role::Admin)
             {
                 anyhow::bail!(
                     "{} may not store a calibration: it needs the admin role (or --no-store)",
-                    a.user
+                    c.user
                 );
             }
             let cal = evaluation::calibration_run(&run)?;
@@ -178,8 +171,8 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
                 );
             }
             match session {
-                Some((rt, c, actor)) => {
-                    rt.block_on(c.add_calibration(&actor, &cal, &lawful::origin()))?;
+                Some((c, _)) => {
+                    let _: serde_json::Value = c.post("/api/v1/calibrations", &cal)?;
                     println!(
                         "stored; permits that state a target FPIR now get their threshold from it"
                     );
@@ -197,13 +190,14 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
             json,
         } => {
             let session = (!no_record).then(|| session(&paths)).transpose()?;
-            // Control checks the role again when it records; this only spares a long run.
-            if let Some((_, _, a)) = &session
-                && !(a.has(mandat_law::Role::Auditor) || a.has(mandat_law::Role::Admin))
+            // The server checks the role again when it records; this only spares a long run.
+            if let Some((c, roles)) = &session
+                && !(roles.contains(&mandat_law::Role::Auditor)
+                    || roles.contains(&mandat_law::Role::Admin))
             {
                 anyhow::bail!(
                     "{} may not record an evaluation: it needs the auditor or admin role (or --no-record)",
-                    a.user
+                    c.user
                 );
             }
             let r = evaluation::report(&args)?;
@@ -217,8 +211,8 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
                 "worst_best_fmr_ratio": r.headline.worst_best_fmr_ratio,
                 "sample": args.run.sample,
             });
-            if let Some((rt, c, actor)) = session {
-                rt.block_on(c.record_evaluation(&actor, details, &lawful::origin()))?;
+            if let Some((c, _)) = session {
+                let _: serde_json::Value = c.post("/api/v1/evaluations", &details)?;
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);

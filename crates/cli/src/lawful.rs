@@ -1,7 +1,8 @@
-//! The lawful-use commands: `init`, `login`, `logout`, `whoami`, `user`, `session`, `camera`,
-//! `permit`, `person`, `audit`, `imy`, `subjects`, `report`, `tick`. Every command that acts does so
-//! as the user logged in with `mandat login`; there is no flag to act as someone else. Refusals name
-//! the legal rule behind them.
+//! The commands that touch mandat's files directly, and the argument types of the lawful-use
+//! commands. Only four kinds of command open the database or the keys: `init` (creates them),
+//! offline `audit verify` (reads the log, needs only the public key), `serve` and `demo` (the server
+//! itself). Every other lawful-use command is a client of the server ([`crate::commands`]): it acts
+//! as the user logged in with `mandat login`, and there is no flag to act as someone else.
 //!
 //! Secrets and free text never go on the command line, where `ps` and shell histories show them:
 //! stream URLs, reasons and notes come from a file, standard input or a prompt.
@@ -15,17 +16,15 @@ use clap::{Args, Subcommand};
 use mandat_audit::{AuditKey, Verdict};
 use mandat_control::Control;
 use mandat_law::permit::Agency;
-use mandat_law::{Actor, Application, Outcome, Permit, Profile, Role, SystemClock};
-use mandat_store::{Camera, SecretKey, Store};
-use serde_json::json;
-
-use crate::{Models, PipelineArgs};
+use mandat_law::{Profile, Role, SystemClock};
+use mandat_store::{SecretKey, Store};
 
 /// Where mandat keeps its database and keys. The keys live apart from the data by default, so a copy
 /// of the data directory (a backup, a stolen disk image) holds no key to open it.
 #[derive(Args, Clone, Debug)]
 pub struct Paths {
-    /// Directory for the default database and CLI session (made private, mode 700).
+    /// Directory for the default database (made private, mode 700). Used by `init`, `serve`,
+    /// `demo` and offline `audit verify` only.
     #[arg(long, env = "MANDAT_HOME", global = true)]
     pub home: Option<PathBuf>,
     /// Directory of the master and audit keys (mode 700). Default: beside the data directory,
@@ -42,7 +41,8 @@ pub struct Paths {
     /// Ed25519 key file (mode 600) that signs the audit log's checkpoints.
     #[arg(long, env = "MANDAT_AUDIT_KEY", global = true)]
     pub audit_key: Option<PathBuf>,
-    /// The CLI's login session file (default: in the key directory, never in the data directory).
+    /// The CLI's login session file: server, CA and token, mode 600 (default:
+    /// `$XDG_CONFIG_HOME/mandat/session`, never in the data or key directory).
     #[arg(long, env = "MANDAT_SESSION", global = true)]
     pub session: Option<PathBuf>,
     /// Jurisdiction profile: se-2026 (Sweden as enacted) or se-court-for-all (the proposed reform).
@@ -103,12 +103,16 @@ impl Paths {
             .clone()
             .unwrap_or_else(|| self.keys().join("audit.key"))
     }
-    /// The CLI's session token: with the keys, outside the data directory, so a copy of the data
-    /// holds no live session.
+    /// The CLI's session (server, token): the user's own, outside the data and key directories,
+    /// which a CLI user need not be able to read.
     pub fn session(&self) -> PathBuf {
-        self.session
-            .clone()
-            .unwrap_or_else(|| self.keys().join("session"))
+        self.session.clone().unwrap_or_else(|| {
+            std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("mandat/session")
+        })
     }
     pub fn profile(&self) -> Result<&'static Profile> {
         Profile::by_name(&self.profile).with_context(|| {
@@ -134,22 +138,26 @@ pub struct InitArgs {
 
 #[derive(Args)]
 pub struct LoginArgs {
+    #[command(flatten)]
+    pub server: crate::client::ServerArgs,
     #[arg(long)]
-    user: String,
+    pub user: String,
     /// Read the password from the first line of standard input, and the one-time code from the
     /// second, instead of prompts.
     #[arg(long)]
-    password_stdin: bool,
+    pub password_stdin: bool,
 }
 
 #[derive(Args)]
 pub struct EnrolArgs {
+    #[command(flatten)]
+    pub server: crate::client::ServerArgs,
     #[arg(long)]
-    user: String,
+    pub user: String,
     /// Read the enrolment code from the first line of standard input and the new password from the
     /// second, instead of prompts.
     #[arg(long)]
-    stdin: bool,
+    pub stdin: bool,
 }
 
 #[derive(Args)]
@@ -157,7 +165,7 @@ pub struct PasswordArgs {
     /// Read the current password from the first line of standard input and the new one from the
     /// second, instead of prompts.
     #[arg(long)]
-    stdin: bool,
+    pub stdin: bool,
 }
 
 #[derive(Subcommand)]
@@ -295,10 +303,8 @@ pub enum PersonCommand {
         /// The photo's id as listed in the application.
         #[arg(long)]
         photo_id: String,
-        /// The image file (JPEG or PNG).
+        /// The image file (JPEG or PNG). The server runs the face pipeline on it.
         image: PathBuf,
-        #[command(flatten)]
-        pipeline: PipelineArgs,
     },
 }
 
@@ -352,68 +358,6 @@ pub enum SubjectsCommand {
     Done { id: String },
 }
 
-pub fn subjects(paths: Paths, cmd: SubjectsCommand) -> Result<()> {
-    use mandat_store::subjects::SubjectStep;
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let actor = logged_in(&c, &paths).await?;
-        match cmd {
-            SubjectsCommand::List { json, overdue } => {
-                let tasks: Vec<_> = c
-                    .subject_tasks(&actor)
-                    .await?
-                    .into_iter()
-                    .filter(|v| !overdue || v.overdue)
-                    .collect();
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&tasks)?);
-                    return Ok(());
-                }
-                for v in tasks {
-                    let t = &v.task;
-                    let state = match (&t.completed_at, v.overdue) {
-                        (Some(at), _) => format!("notified {at}"),
-                        (None, true) => format!("OVERDUE since {}", t.due_at),
-                        (None, false) => format!("due {}", t.due_at),
-                    };
-                    println!(
-                        "{}  permit {}  person {}  {state}{}",
-                        t.id,
-                        t.permit,
-                        t.person,
-                        if t.deferrals.is_empty() {
-                            String::new()
-                        } else {
-                            format!("  (deferred {} times)", t.deferrals.len())
-                        }
-                    );
-                }
-            }
-            SubjectsCommand::Defer {
-                id,
-                reason_file,
-                until,
-            } => {
-                let reason = read_text(reason_file.as_deref(), "the reason for deferring")?;
-                let until = mandat_law::Timestamp::parse_rfc3339(&until).with_context(|| {
-                    format!("--until {until:?}: give a UTC time such as 2026-12-01T00:00:00Z")
-                })?;
-                let t = c
-                    .subject_step(&actor, &id, SubjectStep::Defer { reason, until }, &origin())
-                    .await?;
-                println!("{} deferred to {}", t.id, t.due_at);
-            }
-            SubjectsCommand::Done { id } => {
-                let t = c
-                    .subject_step(&actor, &id, SubjectStep::Complete, &origin())
-                    .await?;
-                println!("{} notified", t.id);
-            }
-        }
-        Ok(())
-    })
-}
-
 #[derive(Subcommand)]
 pub enum ReportCommand {
     /// The annual report of a year (AI Act art. 5(6)), per purpose (auditors and admins).
@@ -427,84 +371,6 @@ pub enum ReportCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-}
-
-pub fn report(paths: Paths, cmd: ReportCommand) -> Result<()> {
-    let ReportCommand::Annual { year, format, out } = cmd;
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let actor = logged_in(&c, &paths).await?;
-        let r = c.annual_report(&actor, year).await?;
-        let bytes = match format.as_str() {
-            "json" => serde_json::to_vec_pretty(&r)?,
-            "csv" => mandat_reports::annual::csv(&r).into_bytes(),
-            "pdf" => mandat_reports::annual::pdf(&r).map_err(|e| {
-                anyhow::anyhow!("drawing the charts: {e}; check fontconfig and a sans-serif font")
-            })?,
-            other => anyhow::bail!("--format {other:?}: use json, csv or pdf"),
-        };
-        match out {
-            Some(path) => {
-                write_private(&path, &bytes)?;
-                eprintln!("wrote {}", path.display());
-            }
-            None if format == "pdf" => anyhow::bail!("a PDF needs --out FILE"),
-            None => std::io::stdout().write_all(&bytes)?,
-        }
-        Ok(())
-    })
-}
-
-pub fn imy(paths: Paths, cmd: ImyCommand) -> Result<()> {
-    use mandat_store::imy::ImyStep;
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let actor = logged_in(&c, &paths).await?;
-        match cmd {
-            ImyCommand::List { json } => {
-                let reg = c.imy_notifications(&actor).await?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&reg)?);
-                    return Ok(());
-                }
-                if reg.is_empty() {
-                    println!("no notifications: a use is notified when it starts and when it ends");
-                }
-                for r in reg {
-                    let status = match (r.sent_at, r.acknowledged_at) {
-                        (_, Some(_)) => format!(
-                            "acknowledged ({})",
-                            r.imy_reference.as_deref().unwrap_or_default()
-                        ),
-                        (Some(s), None) => format!("sent {s}"),
-                        (None, None) => "NOT SENT".to_string(),
-                    };
-                    println!("{}  {}  {status}", r.id, r.created_at);
-                }
-            }
-            ImyCommand::Show { id, pdf } => {
-                let rec = c.imy_notification(&actor, &id).await?;
-                match pdf {
-                    Some(path) => {
-                        write_private(&path, mandat_reports::imy_pdf(&rec))?;
-                        eprintln!("wrote {}", path.display());
-                    }
-                    None => println!("{}", mandat_reports::imy_json(&rec)),
-                }
-            }
-            ImyCommand::Sent { id } => {
-                let r = c.imy_step(&actor, &id, ImyStep::Sent, &origin()).await?;
-                println!("{} marked sent", r.id);
-            }
-            ImyCommand::Acknowledged { id, reference } => {
-                let r = c
-                    .imy_step(&actor, &id, ImyStep::Acknowledged { reference }, &origin())
-                    .await?;
-                println!("{} acknowledged by IMY", r.id);
-            }
-        }
-        Ok(())
-    })
 }
 
 #[derive(Subcommand)]
@@ -578,7 +444,7 @@ pub(crate) fn origin() -> String {
 
 /// One line from standard input (with `from_stdin`, or when it is not a terminal), else from a
 /// prompt on the terminal. A `secret` is not echoed and keeps its spaces; other input is trimmed.
-fn read_line(from_stdin: bool, prompt: &str, secret: bool) -> Result<String> {
+pub(crate) fn read_line(from_stdin: bool, prompt: &str, secret: bool) -> Result<String> {
     let what = prompt.trim_end_matches([':', ' ']);
     let line = if from_stdin || !std::io::stdin().is_terminal() || !secret {
         if !from_stdin && std::io::stdin().is_terminal() {
@@ -605,7 +471,7 @@ fn read_line(from_stdin: bool, prompt: &str, secret: bool) -> Result<String> {
     Ok(line)
 }
 
-fn read_password(from_stdin: bool, prompt: &str) -> Result<String> {
+pub(crate) fn read_password(from_stdin: bool, prompt: &str) -> Result<String> {
     read_line(from_stdin, prompt, true)
 }
 
@@ -627,17 +493,6 @@ pub(crate) async fn control(paths: &Paths) -> Result<Control> {
     // Deadlines act before anything else is done, even when no server runs.
     c.tick(&origin()).await?;
     Ok(c)
-}
-
-pub(crate) async fn logged_in(c: &Control, paths: &Paths) -> Result<Actor> {
-    let file = paths.session();
-    let token = std::fs::read_to_string(&file).map_err(|_| {
-        anyhow::anyhow!(
-            "not logged in ({} not found): run `mandat login --user ID`",
-            file.display()
-        )
-    })?;
-    Ok(c.session(token.trim()).await?)
 }
 
 /// Write a file only its owner can read (mode 600, also when it existed before), never through a
@@ -787,507 +642,6 @@ pub fn init(paths: Paths, args: InitArgs) -> Result<()> {
     })
 }
 
-pub fn login(paths: Paths, args: LoginArgs) -> Result<()> {
-    let password = read_password(
-        args.password_stdin,
-        &format!("password for {}: ", args.user),
-    )?;
-    let code = read_line(args.password_stdin, "one-time code from your app: ", false)?;
-    // Whoever logs in stops acting as the previous user, even if this login fails.
-    let _ = std::fs::remove_file(paths.session());
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let (actor, token) = c.login(&args.user, &password, &code, &origin()).await?;
-        write_private(&paths.session(), &token)?;
-        println!(
-            "logged in as {} ({})",
-            actor.user,
-            actor
-                .roles
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        Ok(())
-    })
-}
-
-/// Enrol with the one-time code an admin handed over: set the password, print the second factor.
-pub fn enrol(paths: Paths, args: EnrolArgs) -> Result<()> {
-    let code = read_line(args.stdin, "enrolment code: ", false)?;
-    let password = read_password(args.stdin, "choose a password (at least 12 characters): ")?;
-    if !args.stdin && std::io::stdin().is_terminal() {
-        let again = read_password(false, "the same password again: ")?;
-        if again != password {
-            bail!("the passwords differ; run `mandat enrol` again");
-        }
-    }
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let f = c
-            .enrol_account(&args.user, &code, &password, &origin())
-            .await?;
-        println!(
-            "enrolled {}. Add this key to your authenticator app (TOTP) now; it is shown only once: {}",
-            args.user, f.totp_secret
-        );
-        println!("as a link: {}", f.otpauth_url);
-        Ok(())
-    })
-}
-
-/// Change one's own password; every session ends, so log in again.
-pub fn password(paths: Paths, args: PasswordArgs) -> Result<()> {
-    let current = read_password(args.stdin, "current password: ")?;
-    let new = read_password(args.stdin, "new password (at least 12 characters): ")?;
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let a = logged_in(&c, &paths).await?;
-        c.change_password(&a, &current, &new, &origin()).await?;
-        let _ = std::fs::remove_file(paths.session());
-        println!(
-            "password changed; every session of {} ended: log in again",
-            a.user
-        );
-        Ok(())
-    })
-}
-
-pub fn logout(paths: Paths) -> Result<()> {
-    runtime()?.block_on(async {
-        let file = paths.session();
-        if let Ok(token) = std::fs::read_to_string(&file) {
-            let c = control(&paths).await?;
-            c.logout(token.trim()).await?;
-            std::fs::remove_file(&file)?;
-        }
-        println!("logged out");
-        Ok(())
-    })
-}
-
-pub fn whoami(paths: Paths) -> Result<()> {
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let a = logged_in(&c, &paths).await?;
-        println!(
-            "{} ({})",
-            a.user,
-            a.roles
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        Ok(())
-    })
-}
-
-pub fn user(paths: Paths, cmd: UserCommand) -> Result<()> {
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let actor = logged_in(&c, &paths).await?;
-        match cmd {
-            UserCommand::Add { id, roles, agency } => {
-                let e = c
-                    .create_account(&actor, &id, &roles, agency, &origin())
-                    .await?;
-                println!(
-                    "added user {id}; enrolment code (hand it over in person; valid until {}): {}",
-                    e.expires_at, e.enrolment_code
-                );
-                if let Some(g) = e.grant {
-                    println!(
-                        "the roles take effect when another admin runs `mandat user approve {g}`"
-                    );
-                }
-            }
-            UserCommand::Roles { id, roles } => {
-                match c.request_roles(&actor, &id, &roles, &origin()).await? {
-                    mandat_store::RoleChange::Applied => println!("roles of {id} set"),
-                    mandat_store::RoleChange::Pending { grant } => println!(
-                        "requested; the roles take effect when another admin runs `mandat user approve {grant}`"
-                    ),
-                }
-            }
-            UserCommand::Grants { json } => {
-                let grants = c.grants(&actor).await?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&grants)?);
-                } else {
-                    for g in grants {
-                        println!(
-                            "{}\t{}\t{}\trequested by {} at {}",
-                            g.id,
-                            g.user,
-                            g.roles
-                                .iter()
-                                .map(|r| r.as_str())
-                                .collect::<Vec<_>>()
-                                .join(","),
-                            g.requested_by,
-                            g.requested_at
-                        );
-                    }
-                }
-            }
-            UserCommand::Approve { grant } => {
-                let g = c.approve_grant(&actor, &grant, &origin()).await?;
-                println!(
-                    "approved: {} now holds {}",
-                    g.user,
-                    g.roles
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
-            }
-            UserCommand::Reset { id } => {
-                let e = c.reset_enrolment(&actor, &id, &origin()).await?;
-                println!(
-                    "new enrolment code for {id} (hand it over in person; valid until {}): {}",
-                    e.expires_at, e.enrolment_code
-                );
-                if let Some(g) = e.grant {
-                    println!(
-                        "its roles take effect again when another admin runs `mandat user approve {g}`"
-                    );
-                }
-            }
-            UserCommand::List { json } => {
-                let users = c.users(&actor).await?;
-                if json {
-                    let v: Vec<_> = users
-                        .iter()
-                        .map(|u| json!({"id": u.user, "roles": u.roles, "agency": u.agency, "disabled_at": u.disabled_at, "enrolled": u.enrolled, "pending": u.pending}))
-                        .collect();
-                    println!("{}", serde_json::to_string_pretty(&v)?);
-                } else {
-                    for u in users {
-                        println!(
-                            "{}\t{}\t{}{}",
-                            u.user,
-                            u.agency.as_str(),
-                            u.roles
-                                .iter()
-                                .map(|r| r.as_str())
-                                .collect::<Vec<_>>()
-                                .join(","),
-                            u.disabled_at
-                                .map(|t| format!("\tdisabled {t}"))
-                                .unwrap_or_default()
-                        );
-                    }
-                }
-            }
-            UserCommand::Disable { id } => {
-                c.disable_user(&actor, &id, &origin()).await?;
-                println!("disabled {id}; its sessions are ended");
-            }
-        }
-        Ok(())
-    })
-}
-
-pub fn session(paths: Paths, cmd: SessionCommand) -> Result<()> {
-    let SessionCommand::Revoke { user } = cmd;
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let actor = logged_in(&c, &paths).await?;
-        let n = c.revoke_sessions(&actor, &user, &origin()).await?;
-        println!("ended {n} session(s) of {user}");
-        Ok(())
-    })
-}
-
-pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let actor = logged_in(&c, &paths).await?;
-        match cmd {
-            CameraCommand::Add {
-                id,
-                name,
-                lat,
-                lon,
-                owner,
-                url_file,
-                disabled,
-            } => {
-                if lat.is_some() != lon.is_some() {
-                    bail!("give both --lat and --lon, or neither");
-                }
-                let url = read_text(url_file.as_deref(), "the stream URL")?;
-                check_stream_url(&url)?;
-                let cam = Camera {
-                    id: id.clone(),
-                    name,
-                    location: lat.zip(lon),
-                    owner,
-                    enabled: !disabled,
-                };
-                c.add_camera(&actor, &cam, &url, &origin()).await?;
-                println!("added camera {id}");
-            }
-            CameraCommand::List { json } => {
-                let cams = c.cameras(&actor).await?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&cams)?);
-                } else {
-                    for cam in cams {
-                        let loc = cam
-                            .location
-                            .map(|(a, b)| format!("{a:.5},{b:.5}"))
-                            .unwrap_or_else(|| "-".into());
-                        println!(
-                            "{}\t{}\t{}\t{}\t{}",
-                            cam.id,
-                            cam.name,
-                            loc,
-                            cam.owner,
-                            if cam.enabled { "enabled" } else { "disabled" }
-                        );
-                    }
-                }
-            }
-        }
-        Ok(())
-    })
-}
-
-/// A camera is an RTSP stream or a recorded MP4 file replayed as one.
-fn check_stream_url(url: &str) -> Result<()> {
-    if url.starts_with("rtsp://") || url.starts_with("rtsps://") {
-        return Ok(());
-    }
-    let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
-    if path.is_file() {
-        return Ok(());
-    }
-    bail!(
-        "stream URL must be rtsp://HOST[:PORT]/PATH (credentials may be given as rtsp://USER:PASSWORD@HOST/...) or an existing MP4 file to replay as a camera"
-    )
-}
-
-fn print_permit(p: &Permit, json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(p)?);
-        return Ok(());
-    }
-    let now = wall_now();
-    let a = &p.application;
-    println!("permit {}  [{}]", p.id, p.phase_at(now));
-    println!("  purpose     {}", a.purpose.as_str());
-    if let Some(o) = &a.offence {
-        println!(
-            "  offence     {} ({:?}, max {} years, {:?})",
-            o.description, o.annex_ii, o.max_penalty_years, o.stage
-        );
-    }
-    println!("  applicant   {} ({:?})", p.applicant, a.agency);
-    println!("  period      {} .. {}", a.period.start, a.period.end);
-    println!(
-        "  area        cameras [{}]{}",
-        a.area.cameras.join(", "),
-        a.area
-            .polygon
-            .as_ref()
-            .map(|poly| format!(" + polygon of {} points", poly.len()))
-            .unwrap_or_default()
-    );
-    println!("  persons     {}", a.persons.len());
-    match &a.target {
-        Some(t) => println!(
-            "  threshold   {:.4} (target FPIR {} for {} person(s), calibration {})",
-            a.threshold, t.fpir, t.watchlist, t.calibration
-        ),
-        None => println!(
-            "  threshold   {:.4} (a plain cosine, not calibrated)",
-            a.threshold
-        ),
-    }
-    if let Some(u) = &p.urgent {
-        println!(
-            "  urgent      started {} by {}, application due {}",
-            u.started_at, u.started_by, u.deadline
-        );
-    }
-    if let Some(d) = &p.decision {
-        println!(
-            "  decision    {:?} by {} ({:?}) at {}: {}",
-            d.outcome, d.by, d.authority, d.at, d.reasons
-        );
-    }
-    if let Some(s) = &p.stop {
-        println!(
-            "  stopped     {} by {}: {}",
-            s.at,
-            s.by.as_deref().unwrap_or("mandat"),
-            s.reason
-        );
-    }
-    if p.purged {
-        println!("  purged      all data of this use deleted; its key destroyed");
-    }
-    Ok(())
-}
-
-fn wall_now() -> mandat_law::Timestamp {
-    use mandat_law::Clock;
-    SystemClock.now().unwrap_or(mandat_law::Timestamp(0))
-}
-
-pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let actor = logged_in(&c, &paths).await?;
-        let o = origin();
-        match cmd {
-            PermitCommand::Draft { file, json } => {
-                let text = std::fs::read_to_string(&file)
-                    .with_context(|| format!("reading {}", file.display()))?;
-                let app: Application = serde_json::from_str(&text).with_context(|| {
-                    format!(
-                        "{} is not a valid application; see docs/application.example.json",
-                        file.display()
-                    )
-                })?;
-                let p = c.draft(&actor, app, &o).await?;
-                if json {
-                    print_permit(&p, true)?;
-                } else {
-                    println!("drafted permit {}", p.id);
-                    let problems = p.application.check(c.profile());
-                    for r in problems {
-                        println!("  to fix before applying: {r}");
-                    }
-                }
-            }
-            PermitCommand::Apply { id } => {
-                let p = c.apply(&actor, &id, &o).await?;
-                println!("permit {} applied for; now {:?}", p.id, p.status);
-            }
-            PermitCommand::Decide {
-                id,
-                grant,
-                reasons_file,
-                json,
-                ..
-            } => {
-                let reasons = read_text(reasons_file.as_deref(), "the decision's reasons")?;
-                let outcome = if grant { Outcome::Grant } else { Outcome::Refuse };
-                let (p, cert) = c.decide(&actor, &id, outcome, &reasons, &o).await?;
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&json!({"permit": p, "deletion_certificate": cert}))?
-                    );
-                } else {
-                    println!("permit {} {:?}", p.id, p.status);
-                    if let Some(cert) = cert {
-                        println!(
-                            "urgent use refused: deleted {} photo(s), {} template(s), {} alert(s); data key destroyed: {}",
-                            cert.photos.len(),
-                            cert.templates.len(),
-                            cert.alerts.len(),
-                            cert.data_key_destroyed
-                        );
-                    }
-                }
-            }
-            PermitCommand::UrgentStart { id } => {
-                let p = c.urgent_start(&actor, &id, &o).await?;
-                let due = p.urgent.as_ref().map(|u| u.deadline.to_string()).unwrap_or_default();
-                println!("urgent use of permit {} started; file the application by {due}", p.id);
-            }
-            PermitCommand::Stop { id, reason_file } => {
-                let reason = read_text(reason_file.as_deref(), "the reason for stopping")?;
-                let p = c.stop(&actor, &id, &reason, &o).await?;
-                println!("permit {} stopped", p.id);
-            }
-            PermitCommand::Show { id, json } => {
-                let p = c.permit(&actor, &id).await?;
-                print_permit(&p, json)?;
-            }
-            PermitCommand::List { json } => {
-                let ps = c.permits(&actor).await?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&ps)?);
-                } else {
-                    let now = wall_now();
-                    for p in ps {
-                        println!(
-                            "{}\t{}\t{}\t{} .. {}",
-                            p.id,
-                            p.phase_at(now),
-                            p.application.purpose.as_str(),
-                            p.application.period.start,
-                            p.application.period.end
-                        );
-                    }
-                }
-            }
-        }
-        Ok(())
-    })
-}
-
-pub fn person(paths: Paths, cmd: PersonCommand) -> Result<()> {
-    let PersonCommand::Enrol {
-        permit,
-        person,
-        photo_id,
-        image,
-        pipeline,
-    } = cmd;
-    let bytes = std::fs::read(&image).with_context(|| format!("reading {}", image.display()))?;
-    let img = mandat_face::decode(&bytes, mandat_face::DecodeLimits::default())
-        .with_context(|| format!("{} is not a usable image", image.display()))?;
-    let models = Models::load(&pipeline)?;
-    let mut pipe = models.pipeline(&pipeline)?;
-    let face = pipe
-        .reference_template(&img, &mandat_face::QualityGate::ENROLMENT)
-        .with_context(|| format!("{} cannot be enrolled", image.display()))?;
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        let actor = logged_in(&c, &paths).await?;
-        c.enrol(
-            &actor,
-            &permit,
-            &person,
-            &photo_id,
-            &bytes,
-            face.embedding.as_slice(),
-            &origin(),
-        )
-        .await?;
-        println!(
-            "enrolled photo {photo_id} of {person} in permit {permit} (eyes {:.0} px apart, sharpness {:.0})",
-            face.quality.inter_eye_px, face.quality.sharpness
-        );
-        Ok(())
-    })
-}
-
-pub fn tick(paths: Paths) -> Result<()> {
-    runtime()?.block_on(async {
-        let c = control(&paths).await?;
-        // `control` has ticked already; report what is pending.
-        let now = c.now()?;
-        let n = c
-            .store()
-            .permits()
-            .await?
-            .iter()
-            .filter(|p| p.is_active_at(now))
-            .count();
-        println!("deadlines enforced; {n} permit(s) in use");
-        Ok(())
-    })
-}
-
 pub fn audit(paths: Paths, cmd: AuditCommand) -> Result<()> {
     match cmd {
         AuditCommand::Verify {
@@ -1343,43 +697,7 @@ pub fn audit(paths: Paths, cmd: AuditCommand) -> Result<()> {
             }
             Ok(())
         }
-        AuditCommand::Export { out } => runtime()?.block_on(async {
-            let c = control(&paths).await?;
-            let actor = logged_in(&c, &paths).await?;
-            let to = out.as_ref().map(|p| p.display().to_string());
-            let (entries, cps, public_key) =
-                c.audit_export(&actor, to.as_deref(), &origin()).await?;
-            let mut text = String::new();
-            text.push_str(&serde_json::to_string(&json!({
-                "type": "header",
-                "format": "mandat-audit-export/v1",
-                "public_key": public_key,
-                "entries": entries.len(),
-                "checkpoints": cps.len(),
-                "exported_at": c.now()?.0,
-            }))?);
-            text.push('\n');
-            for e in &entries {
-                let mut v = serde_json::to_value(e)?;
-                v["type"] = json!("entry");
-                text.push_str(&v.to_string());
-                text.push('\n');
-            }
-            for cp in &cps {
-                let mut v = serde_json::to_value(cp)?;
-                v["type"] = json!("checkpoint");
-                text.push_str(&v.to_string());
-                text.push('\n');
-            }
-            match out {
-                Some(path) => {
-                    write_private(&path, text)?;
-                    eprintln!("wrote {} entries to {}", entries.len(), path.display());
-                }
-                None => std::io::stdout().write_all(text.as_bytes())?,
-            }
-            Ok(())
-        }),
+        AuditCommand::Export { out } => crate::commands::audit_export(paths, out.as_deref()),
     }
 }
 

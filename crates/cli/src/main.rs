@@ -1,6 +1,8 @@
 //! `mandat`: the command line. Errors are reported with `anyhow` and say what to do next.
 
 mod bench;
+mod client;
+mod commands;
 mod eval;
 mod evaluation;
 mod face;
@@ -102,8 +104,6 @@ enum Command {
         #[command(subcommand)]
         command: lawful::ReportCommand,
     },
-    /// Enforce deadlines now (urgent uses without an application are stopped and purged).
-    Tick,
     /// Run mandat: control plane, live engine on the registered cameras, and the API.
     Serve(server::ServeArgs),
     /// A fresh demo: users, cameras replaying the test videos, a granted permit, then the server.
@@ -338,24 +338,23 @@ fn main() {
         Command::Eval { command } => eval::run(cli.paths, command),
         Command::Bench(a) => bench::run(a),
         Command::Init(a) => lawful::init(cli.paths, a),
-        Command::Login(a) => lawful::login(cli.paths, a),
-        Command::Enrol(a) => lawful::enrol(cli.paths, a),
-        Command::Password(a) => lawful::password(cli.paths, a),
-        Command::Logout => lawful::logout(cli.paths),
-        Command::Whoami => lawful::whoami(cli.paths),
-        Command::User { command } => lawful::user(cli.paths, command),
-        Command::Session { command } => lawful::session(cli.paths, command),
-        Command::Camera { command } => lawful::camera(cli.paths, command),
-        Command::Permit { command } => lawful::permit(cli.paths, command),
-        Command::Person { command } => lawful::person(cli.paths, command),
+        Command::Login(a) => commands::login(cli.paths, a),
+        Command::Enrol(a) => commands::enrol(a),
+        Command::Password(a) => commands::password(cli.paths, a),
+        Command::Logout => commands::logout(cli.paths),
+        Command::Whoami => commands::whoami(cli.paths),
+        Command::User { command } => commands::user(cli.paths, command),
+        Command::Session { command } => commands::session(cli.paths, command),
+        Command::Camera { command } => commands::camera(cli.paths, command),
+        Command::Permit { command } => commands::permit(cli.paths, command),
+        Command::Person { command } => commands::person(cli.paths, command),
         Command::Audit { command } => lawful::audit(cli.paths, command),
-        Command::Imy { command } => lawful::imy(cli.paths, command),
-        Command::Subjects { command } => lawful::subjects(cli.paths, command),
-        Command::Report { command } => lawful::report(cli.paths, command),
-        Command::Tick => lawful::tick(cli.paths),
+        Command::Imy { command } => commands::imy(cli.paths, command),
+        Command::Subjects { command } => commands::subjects(cli.paths, command),
+        Command::Report { command } => commands::report(cli.paths, command),
         Command::Serve(a) => server::serve(cli.paths, a),
         Command::Demo(a) => server::demo(cli.paths, a),
-        Command::Alerts { command } => server::alerts(cli.paths, command),
+        Command::Alerts { command } => commands::alerts(cli.paths, command),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -12,11 +12,10 @@ use clap::{Args, Subcommand};
 use mandat_control::{ChannelSink, Control, ScopeCache};
 use mandat_engine::{CameraSpec, Engine, SourceSpec};
 use mandat_law::permit::*;
-use mandat_law::review::Verdict;
 use mandat_law::{Actor, Application, Clock, Outcome, Role, SystemClock};
 use mandat_store::Camera;
 
-use crate::lawful::{Paths, control, logged_in, open_store, origin, runtime_multi, write_private};
+use crate::lawful::{Paths, open_store, runtime_multi, write_private};
 use crate::{EngineArgs, Models, PipelineArgs};
 
 #[derive(Args, Clone)]
@@ -47,6 +46,10 @@ pub struct ServeArgs {
     /// Seconds between two witness writes (one is written at start and whenever the head moved).
     #[arg(long, default_value_t = 60)]
     witness_every: u64,
+    /// Login attempts one client network may make per minute, on top of each account's back-off.
+    /// Raise it only where many people log in from behind one address.
+    #[arg(long, default_value_t = mandat_web::LOGINS_PER_MINUTE, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    logins_per_minute: u32,
     #[command(flatten)]
     pipeline: PipelineArgs,
 }
@@ -278,7 +281,9 @@ async fn run_server(
     let health_engine = engine.clone();
     let mut state =
         mandat_web::AppState::new(control.clone(), Arc::new(move || health_engine.health()))?
-            .with_default_threshold(crate::face::DEFAULT_THRESHOLD);
+            .with_default_threshold(crate::face::DEFAULT_THRESHOLD)
+            .with_enroller(enroller(&models)?)
+            .with_logins_per_minute(args.logins_per_minute);
     if let Some(file) = &args.metrics_token_file {
         mandat_audit::check_private(file).map_err(|e| {
             anyhow::anyhow!("{}", e.to_string().replace("audit key", "metrics token"))
@@ -311,6 +316,26 @@ async fn run_server(
     }
     drop(engine);
     Ok(())
+}
+
+/// Reference photos are enrolled here, in the server, with the reference pipeline (640 px
+/// letterbox, one thread) and the enrolment quality gate: the photo never needs a key outside it.
+fn enroller(models: &Models) -> Result<mandat_web::Enroller> {
+    let pipe = std::sync::Mutex::new(models.pipeline(&PipelineArgs::reference())?);
+    Ok(Arc::new(move |bytes: &[u8]| {
+        let img = mandat_face::decode(bytes, mandat_face::DecodeLimits::default())
+            .map_err(|e| format!("not a usable image (JPEG or PNG): {e}"))?;
+        // One enrolment at a time: they are rare, and each uses a core fully.
+        let mut pipe = pipe.lock().unwrap_or_else(|e| e.into_inner());
+        let face = pipe
+            .reference_template(&img, &mandat_face::QualityGate::ENROLMENT)
+            .map_err(|e| e.to_string())?;
+        Ok(mandat_web::EnrolledFace {
+            template: face.embedding.as_slice().to_vec(),
+            inter_eye_px: face.quality.inter_eye_px,
+            sharpness: face.quality.sharpness,
+        })
+    }))
 }
 
 pub fn serve(paths: Paths, args: ServeArgs) -> Result<()> {
@@ -616,118 +641,6 @@ fn enrolment_photo(
     }
 }
 
-fn print_alert(a: &mandat_store::alerts::AlertRecord) {
-    println!(
-        "{}  {:<9} permit {} camera {} person {} score {:.3} / {:.3} captured {} frame {}",
-        a.id,
-        a.state.as_str(),
-        a.permit,
-        a.camera,
-        a.person,
-        a.score,
-        a.threshold,
-        a.captured_at,
-        a.frame_index
-    );
-    for r in &a.reviews {
-        println!(
-            "    {:?} by {} at {}: {}",
-            r.verdict, r.reviewer, r.at, r.reason
-        );
-    }
-}
-
-pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
-    runtime_multi()?.block_on(async {
-        let c = control(&paths).await?;
-        let mut actor = logged_in(&c, &paths).await?;
-        let o = origin();
-        match cmd {
-            AlertsCommand::List { limit, json } => {
-                let list = c.alerts(&actor, 0, limit).await?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&list)?);
-                } else {
-                    list.iter().for_each(print_alert);
-                }
-            }
-            AlertsCommand::Show { id, json, images } => {
-                let a = c.alert(&actor, &id).await?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&a)?);
-                } else {
-                    print_alert(&a);
-                }
-                if let Some(dir) = images {
-                    let (crop, frame) = c.alert_media(&actor, &id, &o).await?;
-                    std::fs::create_dir_all(&dir)?;
-                    // Biometric images: readable by their owner only.
-                    write_private(&dir.join(format!("{id}-crop.jpg")), &crop)?;
-                    write_private(&dir.join(format!("{id}-frame.jpg")), &frame)?;
-                    eprintln!(
-                        "wrote {id}-crop.jpg and {id}-frame.jpg to {}",
-                        dir.display()
-                    );
-                }
-            }
-            AlertsCommand::Review {
-                id,
-                confirm,
-                reason_file,
-                ..
-            } => {
-                let reason = match (&reason_file, confirm) {
-                    (None, true) => String::new(),
-                    _ => crate::lawful::read_text(reason_file.as_deref(), "the reason")?,
-                };
-                let verdict = if confirm {
-                    Verdict::Confirm
-                } else {
-                    Verdict::Reject
-                };
-                let a = c.review(&actor, &id, verdict, &reason, &o).await?;
-                println!("alert {} is {}", a.id, a.state.as_str());
-            }
-            AlertsCommand::Dispatch { id, note_file } => {
-                let note = match &note_file {
-                    Some(f) => crate::lawful::read_text(Some(f), "the note")?,
-                    None => String::new(),
-                };
-                c.dispatch(&actor, &id, &note, &o).await?;
-                println!("dispatch on alert {id} recorded");
-            }
-            AlertsCommand::Watch { json } => {
-                // Poll the database: works next to a server in another process, or alone.
-                c.alerts(&actor, i64::MAX, 1).await?;
-                let mut seen = std::collections::HashMap::new();
-                let mut after = 0;
-                loop {
-                    for a in c.alerts(&actor, after, 500).await?.into_iter().rev() {
-                        if seen.insert(a.id.clone(), a.state) != Some(a.state) {
-                            if json {
-                                println!(
-                                    "{}",
-                                    serde_json::to_string(
-                                        &mandat_control::AlertEvent::from_record(&a)
-                                    )?
-                                );
-                            } else {
-                                print_alert(&a);
-                            }
-                        }
-                    }
-                    // Re-read the last hour, so state changes (reviews, expiry) show too.
-                    after = c.now()?.0 - 3_600_000;
-                    // A revoked session or a disabled account stops the watch.
-                    actor = logged_in(&c, &paths).await?;
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
-        Ok(())
-    })
-}
-
 /// Latency from capture to an alert a reviewer can see, on one camera replaying the synthetic
 /// 720p25 video at real-time pace, through the whole server (engine, control plane, database).
 pub fn latency(
@@ -758,6 +671,7 @@ pub fn latency(
         metrics_token_file: None,
         witnesses: Vec::new(),
         witness_every: 60,
+        logins_per_minute: mandat_web::LOGINS_PER_MINUTE,
         pipeline: pipeline.clone(),
     };
     rt.block_on(run_server(&paths, &args, |_, _| {}, async move {

@@ -10,9 +10,28 @@ use std::process::{Command, Output, Stdio};
 
 mod insiders;
 
+/// A running `mandat serve`: the one process that holds the keys. Every lawful-use command of the
+/// CLI is a request to it.
+struct Server {
+    child: std::process::Child,
+    url: String,
+    /// What it wrote to stderr, for failure messages.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A fresh installation in a temporary directory: the data directory `data/`, and beside it, where
-/// mandat puts them by default, the keys in `data-keys/`.
+/// mandat puts them by default, the keys in `data-keys/`; and its server.
 struct Home {
+    server: RefCell<Option<Server>>,
+    /// The server's port, kept across restarts (0 until it first starts).
+    port: std::cell::Cell<u16>,
     dir: tempfile::TempDir,
     /// A PostgreSQL database instead of the default SQLite file under the home.
     db: Option<String>,
@@ -36,6 +55,8 @@ fn word_after(out: &str, marker: &str) -> String {
 impl Home {
     fn new() -> Self {
         Home {
+            server: RefCell::default(),
+            port: std::cell::Cell::new(0),
             dir: tempfile::tempdir().unwrap(),
             db: None,
             key: String::new(),
@@ -64,25 +85,116 @@ impl Home {
             .unwrap_or_else(|| format!("sqlite://{}", self.data().join("mandat.db").display()))
     }
 
-    fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mandat"));
+    /// `mandat` with this home's environment: its data directory and database, its CLI session
+    /// file, and the address of its server when one runs.
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_mandat")), args, env)
+    }
+
+    /// [`Home::command`] with another copy of the binary.
+    fn command_of(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .env("MANDAT_HOME", self.data())
+            .env("MANDAT_SESSION", self.path().join("session"))
             .env_remove("MANDAT_KEYS")
             .env_remove("MANDAT_JURISDICTION")
             .env_remove("MANDAT_DB")
             .env_remove("MANDAT_MASTER_KEY")
-            .env_remove("MANDAT_SESSION")
+            .env_remove("MANDAT_SERVER")
+            .env_remove("MANDAT_CA")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(db) = &self.db {
             cmd.env("MANDAT_DB", db);
         }
+        if let Some(s) = self.server.borrow().as_ref() {
+            cmd.env("MANDAT_SERVER", &s.url);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("run mandat");
+        cmd
+    }
+
+    /// Start `mandat serve` on a free loopback port (stopping one that runs), with `env` added.
+    /// A restarted server keeps its address, as a real one does, so sessions made before work on.
+    fn start_server(&self, env: &[(&str, &str)]) {
+        let port = self.port.get();
+        for _ in 0..20 {
+            if self.try_start_server(port, env) {
+                return;
+            }
+            // The old listener's port is not free yet.
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!("mandat serve did not start again on port {port}");
+    }
+
+    fn try_start_server(&self, port: u16, env: &[(&str, &str)]) -> bool {
+        use std::io::BufRead;
+        self.server.borrow_mut().take();
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = self
+            .command(
+                &[
+                    "serve",
+                    "--listen",
+                    &listen,
+                    // Tests log in often from one address.
+                    "--logins-per-minute",
+                    "1000",
+                ],
+                env,
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start mandat serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.strip_prefix("mandat serving ") {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(url.trim_end_matches('/').to_string());
+                }
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let Ok(url) = rx.recv_timeout(std::time::Duration::from_secs(120)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = log.lock().unwrap();
+            assert!(
+                port != 0 && log.contains("in use"),
+                "mandat serve did not start: {log}"
+            );
+            return false;
+        };
+        let port = url.rsplit(':').next().and_then(|p| p.parse().ok());
+        self.port
+            .set(port.expect("the server's address has a port"));
+        *self.server.borrow_mut() = Some(Server { child, url, log });
+        true
+    }
+
+    /// Stop the server (it is started again with [`Home::start_server`]).
+    fn stop_server(&self) -> String {
+        let s = self.server.borrow_mut().take().expect("a server runs");
+        let log = s.log.lock().unwrap().clone();
+        drop(s);
+        log
+    }
+
+    fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+        let mut child = self.command(args, env).spawn().expect("run mandat");
         let mut input = child.stdin.take().unwrap();
         input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
         drop(input);
@@ -304,6 +416,7 @@ fn setup_on(db: Option<String>) -> Home {
     h.secrets
         .borrow_mut()
         .insert("admin".into(), word_after(&out, "second factor of admin"));
+    h.start_server(&[]);
     h.enrol(
         "admin2",
         &word_after(&out, "enrolment code of admin admin2"),
@@ -649,7 +762,9 @@ fn a_world_readable_key_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         let key = h.keys().join("master.key");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let o = h.run(&["camera", "list"]);
+        // The server is the one process that reads it: it refuses to start.
+        h.stop_server();
+        let o = h.run(&["serve", "--listen", "127.0.0.1:0"]);
         assert!(!o.status.success());
         assert!(text(&o.stderr).contains("chmod 600"), "{}", text(&o.stderr));
     }
@@ -689,19 +804,28 @@ fn a_killed_decision_is_all_or_nothing() {
         h.ok(&["permit", "urgent-start", &id]);
         h.ok(&["permit", "apply", &id]);
         h.login("pros");
+        // The server, which does the purge, dies in the middle of it. Sessions live in the
+        // database, so the login outlives the restart.
+        h.start_server(&[("MANDAT_CRASH_AT", crash_at)]);
         let o = h.run_env(
             &["permit", "decide", &id, "--refuse", "--reasons-file", "-"],
             Some("not necessary"),
-            &[("MANDAT_CRASH_AT", crash_at)],
+            &[],
         );
         assert!(
             !o.status.success(),
-            "{crash_at}: the process was meant to die"
+            "{crash_at}: the server was meant to die"
         );
         assert!(
             !text(&o.stdout).contains("refused"),
             "{crash_at}: it reported success"
         );
+        let log = h.stop_server();
+        assert!(
+            !log.contains("stopping"),
+            "{crash_at}: it stopped, not died: {log}"
+        );
+        h.start_server(&[]);
         // Nothing of the decision happened: still awaiting decision, data intact, log intact.
         let p = show(&h, &id);
         assert_eq!(p["status"], "urgent_applied", "{crash_at}");

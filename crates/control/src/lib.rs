@@ -13,6 +13,7 @@ mod reports;
 pub mod scope;
 mod subjects;
 
+pub use mandat_eval::calibrate::Calibration;
 pub use subjects::SubjectView;
 
 use std::sync::Arc;
@@ -584,6 +585,14 @@ impl Control {
             })
             .await?;
         Ok(p)
+    }
+
+    /// Whether `actor` may enrol photos into `permit`: checked before the server runs the face
+    /// pipeline on an upload, so a refused caller costs no inference.
+    pub async fn may_enrol(&self, actor: &Actor, permit: &str) -> Result<()> {
+        require(actor, Action::EnrolPhoto)?;
+        self.visible_permit(actor, permit).await?;
+        Ok(())
     }
 
     /// Enrol a reference photo and its template. The caller has run the face pipeline and the

@@ -11,7 +11,7 @@ use mandat_law::permissions::Action;
 use mandat_store::StoreError;
 
 /// A task as shown: the task and whether it is overdue now.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SubjectView {
     #[serde(flatten)]
     pub task: SubjectTask,

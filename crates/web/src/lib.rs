@@ -54,6 +54,20 @@ pub struct AppState {
     logins_per_minute: u32,
     /// SHA-256 of the bearer token `/metrics` asks for; without one, metrics are off.
     metrics_token: Option<Arc<[u8; 32]>>,
+    /// Makes reference templates from uploaded photos; `mandat serve` gives one.
+    enroller: Option<Enroller>,
+}
+
+/// The face pipeline with the enrolment quality gate, as the server runs it on an uploaded
+/// reference photo: the template, or what is wrong with the photo.
+pub type Enroller = Arc<dyn Fn(&[u8]) -> Result<EnrolledFace, String> + Send + Sync>;
+
+/// A reference photo that passed the enrolment quality gate.
+pub struct EnrolledFace {
+    /// The face's embedding; stored encrypted, never answered.
+    pub template: Vec<f32>,
+    pub inter_eye_px: f32,
+    pub sharpness: f32,
 }
 
 /// Login attempts one address may make per minute, on top of the per-account lock-out.
@@ -72,7 +86,14 @@ impl AppState {
             login_attempts: Default::default(),
             logins_per_minute: LOGINS_PER_MINUTE,
             metrics_token: None,
+            enroller: None,
         })
+    }
+
+    /// Accept reference photos (`PUT /api/v1/permits/{id}/persons/{person}/photos/{photo}`).
+    pub fn with_enroller(mut self, enroller: Enroller) -> Self {
+        self.enroller = Some(enroller);
+        self
     }
 
     /// Serve `/metrics` to callers that send `Authorization: Bearer <token>`.
@@ -657,6 +678,26 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Resp
     Ok(Json(LoggedOut { logged_out: true }).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SessionInfo {
+    user: String,
+    roles: Vec<mandat_law::Role>,
+    agency: mandat_law::permit::Agency,
+}
+
+/// Who this session acts as: the account, its roles in force and its agency.
+#[utoipa::path(get, path = "/api/v1/session", tag = "session", security(("session" = [])),
+    responses((status = 200, body = SessionInfo), (status = "4XX", body = ErrorBody)))]
+async fn session_info(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(SessionInfo {
+        user: a.user,
+        roles: a.roles,
+        agency: a.agency,
+    })
+    .into_response())
+}
+
 // ---- permits ----
 
 /// Permits this caller may see.
@@ -713,6 +754,105 @@ async fn draft(
     }
     let p = s.control.draft(&a, app, &origin(&peer)).await?;
     Ok((StatusCode::CREATED, Json(p)).into_response())
+}
+
+/// A request body taken as bytes (an uploaded photo), with JSON errors.
+pub(crate) struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|r| rejected(r.status(), r.body_text()))
+    }
+}
+
+/// The largest reference photo the server takes.
+pub const MAX_PHOTO_BYTES: usize = 16 << 20;
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Enrolled {
+    permit: String,
+    person: String,
+    photo: String,
+    /// Pixels between the eyes, as the quality gate measured them.
+    inter_eye_px: f32,
+    sharpness: f32,
+}
+
+/// Enrol a reference photo of a designated person of a draft permit (applicants). The server runs
+/// the face pipeline: the photo must show exactly one face that passes the enrolment quality
+/// gate. Photo and template are encrypted at rest; the template is never answered.
+#[utoipa::path(put, path = "/api/v1/permits/{id}/persons/{person}/photos/{photo}", tag = "permits",
+    params(("id" = String, Path), ("person" = String, Path), ("photo" = String, Path)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "the photo, JPEG or PNG, at most 16 MiB"),
+    security(("session" = [])),
+    responses((status = 200, body = Enrolled),
+        (status = "4XX", body = ErrorBody, description = "refused, or no usable face (422)"),
+        (status = 503, body = ErrorBody, description = "this server runs without the face models")))]
+async fn enrol_photo(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params((id, person, photo)): Params<(String, String, String)>,
+    RawBody(body): RawBody,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    s.control.may_enrol(&a, &id).await?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "send the photo (JPEG or PNG) as the request body",
+        ));
+    }
+    let Some(enroller) = s.enroller.clone() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_face_models",
+            "this server runs without the face models, so it cannot enrol photos; use a server started with `mandat serve`",
+        ));
+    };
+    let bytes = body.to_vec();
+    // Inference takes a core for a while: off the async workers.
+    let (face, bytes) = tokio::task::spawn_blocking(move || (enroller(&bytes), bytes))
+        .await
+        .map_err(|e| {
+            tracing::error!("enrolment pipeline: {e}");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the face pipeline failed; see the server log",
+            )
+        })?;
+    let face = face.map_err(|m| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_enrollable",
+            format!("the photo cannot be enrolled: {m}"),
+        )
+    })?;
+    s.control
+        .enrol(
+            &a,
+            &id,
+            &person,
+            &photo,
+            &bytes,
+            &face.template,
+            &origin(&peer),
+        )
+        .await?;
+    Ok(Json(Enrolled {
+        permit: id,
+        person,
+        photo,
+        inter_eye_px: face.inter_eye_px,
+        sharpness: face.sharpness,
+    })
+    .into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -1078,6 +1218,89 @@ async fn change_password(
 async fn audit_log(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     Ok(Json(s.control.audit_log(&a).await?).into_response())
+}
+
+/// The whole log for IMY as JSON lines (`mandat-audit-export/v1`: a header with the public key,
+/// every entry, every checkpoint), for auditors and admins. The export itself is recorded first.
+#[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", security(("session" = [])),
+    responses((status = 200, description = "JSON lines", content_type = "application/jsonl"),
+        (status = "4XX", body = ErrorBody)))]
+async fn audit_export(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let (entries, cps, key) = s.control.audit_export(&a, None, &origin(&peer)).await?;
+    let at = s.control.now()?.0;
+    Ok(download(
+        mandat_audit::export_lines(&entries, &cps, &key, at).into_bytes(),
+        "application/jsonl",
+        "audit-export",
+        "jsonl",
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Recorded {
+    recorded: String,
+}
+
+/// Record an accuracy evaluation run (`mandat eval report`) in the audit log: the model, the
+/// data and the figures, for auditors and admins.
+#[utoipa::path(post, path = "/api/v1/evaluations", tag = "audit", request_body = Object,
+    security(("session" = [])),
+    responses((status = 200, body = Recorded), (status = "4XX", body = ErrorBody)))]
+async fn record_evaluation(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Body(details): Body<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    if serde_json::to_string(&details).map_or(usize::MAX, |t| t.len()) > 64 * 1024 {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "an evaluation record holds at most 64 KiB: the summary, not the raw scores",
+        ));
+    }
+    s.control
+        .record_evaluation(&a, serde_json::Value::Object(details), &origin(&peer))
+        .await?;
+    Ok(Json(Recorded {
+        recorded: "eval.report".into(),
+    })
+    .into_response())
+}
+
+/// Store a threshold calibration table (`mandat eval calibrate`), for admins. It must be for the
+/// model this server runs and must have passed its held-out check.
+#[utoipa::path(post, path = "/api/v1/calibrations", tag = "audit", request_body = Object,
+    security(("session" = [])),
+    responses((status = 200, body = Recorded), (status = "4XX", body = ErrorBody)))]
+async fn add_calibration(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Body(body): Body<serde_json::Value>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    // The role first: a refused caller learns nothing about what a table must hold.
+    mandat_law::permissions::require(&a, mandat_law::permissions::Action::StoreCalibration)
+        .map_err(|r| ApiError::from(ControlError::from(r)))?;
+    let cal: mandat_control::Calibration = serde_json::from_value(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+            format!("not a calibration table as `mandat eval calibrate` writes it: {e}"),
+        )
+    })?;
+    s.control.add_calibration(&a, &cal, &origin(&peer)).await?;
+    Ok(Json(Recorded {
+        recorded: cal.version,
+    })
+    .into_response())
 }
 
 /// Verify the hash chain and its signed checkpoints (auditors); the check itself is recorded.
@@ -1549,7 +1772,17 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
             "/api/v1/users/{id}/sessions/revoke",
             post(revoke_sessions),
         ),
+        ("GET", "/api/v1/session", get(session_info)),
+        (
+            "PUT",
+            "/api/v1/permits/{id}/persons/{person}/photos/{photo}",
+            axum::routing::put(enrol_photo)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_PHOTO_BYTES)),
+        ),
         ("GET", "/api/v1/audit", get(audit_log)),
+        ("GET", "/api/v1/audit/export", get(audit_export)),
+        ("POST", "/api/v1/evaluations", post(record_evaluation)),
+        ("POST", "/api/v1/calibrations", post(add_calibration)),
         ("POST", "/api/v1/audit/verify", post(audit_verify)),
         ("GET", "/api/v1/reports/annual/{year}", get(annual_report)),
         ("GET", "/api/v1/subjects", get(subjects)),

@@ -208,7 +208,38 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "orapjud",
         r#"{"current":"a long password","new":"short"}"#,
     ),
+    ("GET", "/api/v1/session", "/api/v1/session", "orapjud", ""),
+    // Without a photo: an allowed caller gets 400 before any inference.
+    (
+        "PUT",
+        "/api/v1/permits/{id}/persons/{person}/photos/{photo}",
+        "/api/v1/permits/{D1}/persons/p1/photos/ph1",
+        "ap",
+        "",
+    ),
     ("GET", "/api/v1/audit", "/api/v1/audit", "ud", ""),
+    (
+        "GET",
+        "/api/v1/audit/export",
+        "/api/v1/audit/export",
+        "ud",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/evaluations",
+        "/api/v1/evaluations",
+        "ud",
+        r#"{"sample":10}"#,
+    ),
+    // Not a table: an admin gets 422, every other role 403.
+    (
+        "POST",
+        "/api/v1/calibrations",
+        "/api/v1/calibrations",
+        "d",
+        "{}",
+    ),
     (
         "POST",
         "/api/v1/audit/verify",

@@ -34,29 +34,18 @@ fn files_are_private_and_the_keys_live_apart_from_the_data() {
     assert_eq!(mode(&h.data()), 0o700, "the data directory");
     assert_eq!(mode(&h.keys()), 0o700, "the key directory");
     assert_eq!(mode(&h.data().join("mandat.db")), 0o600);
-    // The CLI's session lives with the keys: a copy of the data holds no live session.
-    assert!(!h.data().join("session").exists());
-    assert_eq!(mode(&h.keys().join("session")), 0o600);
-    // The WAL lives while a process holds the database: look while `alerts watch` runs.
-    h.login("aud");
-    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_mandat"))
-        .args(["alerts", "watch"])
-        .env("MANDAT_HOME", h.data())
-        .env_remove("MANDAT_KEYS")
-        .env_remove("MANDAT_DB")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // The CLI's session is the user's own, apart from data and keys: a copy of either holds no
+    // live session.
+    assert!(!walk(&h.data()).iter().any(|p| p.ends_with("session")));
+    assert!(!h.keys().join("session").exists());
+    assert_eq!(mode(&h.path().join("session")), 0o600);
+    // The WAL lives while a process holds the database: the server does.
     let wal = h.data().join("mandat.db-wal");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !wal.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let wal_mode = wal.exists().then(|| mode(&wal));
-    watch.kill().unwrap();
-    let _ = watch.wait();
-    assert_eq!(wal_mode, Some(0o600), "the WAL");
+    assert_eq!(wal.exists().then(|| mode(&wal)), Some(0o600), "the WAL");
 
     // Exports are the owner's alone, also over a file that was readable, and never through a link.
     let open = h.path().join("open.jsonl");
@@ -155,147 +144,165 @@ fn secrets_and_reasons_never_go_on_the_command_line() {
 #[test]
 fn a_process_on_another_profile_is_refused() {
     let h = setup();
-    let o = h.run_env(
-        &["camera", "list"],
-        None,
-        &[("MANDAT_JURISDICTION", "se-court-for-all")],
-    );
-    assert!(!o.status.success());
-    let err = text(&o.stderr);
-    assert!(
-        err.contains("se-2026") && err.contains("refuses to act under another profile"),
-        "{err}"
-    );
-    // The flag says the same as the variable.
-    let o = h.run(&["--profile", "se-court-for-all", "permit", "list"]);
-    assert!(!o.status.success());
+    // The server is the process that acts: one started under another profile than `init` bound
+    // is refused, by variable and by flag.
+    h.stop_server();
+    for o in [
+        h.run_env(
+            &["serve", "--listen", "127.0.0.1:0"],
+            None,
+            &[("MANDAT_JURISDICTION", "se-court-for-all")],
+        ),
+        h.run(&[
+            "--profile",
+            "se-court-for-all",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ]),
+    ] {
+        assert!(!o.status.success());
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("se-2026") && err.contains("refuses to act under another profile"),
+            "{err}"
+        );
+    }
+    h.start_server(&[]);
     h.ok(&["camera", "list"]);
 }
 
+/// The one door: a CLI user who cannot read the key files or the database does their whole work
+/// through the server, and the log names them and the address they came from. Run as another
+/// Unix user where the test runs as root; otherwise with the key and data directories closed
+/// (mode 000) while the server, which read its keys at start, runs.
 #[test]
-fn the_audit_log_is_verified_against_a_pinned_key_and_an_anchor_that_catches_a_cut_tail() {
+fn a_cli_user_who_cannot_read_the_keys_works_through_the_server() {
+    use std::os::unix::process::CommandExt;
     let h = setup();
-    // No key from the host, no verdict without an anchor.
-    let o = h.run(&["audit", "verify"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    let anchor = h.anchor();
-    let o = h.verify();
-    assert!(
-        text(&o.stdout).starts_with("intact:"),
-        "{}",
-        text(&o.stderr)
-    );
-    // A key of the insider's own does not verify the log.
-    let o = h.run(&[
-        "audit",
-        "verify",
-        "--public-key",
-        &"ab".repeat(32),
-        "--anchor",
-        anchor.to_str().unwrap(),
-    ]);
-    assert_ne!(o.status.code(), Some(0));
-
-    // The DBA deletes the newest three entries and their checkpoints.
-    let url = h.url();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-        for table in ["audit_log", "audit_checkpoints"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE seq > (SELECT MAX(seq) - 3 FROM audit_log)"
-            )))
-            .execute(&pool)
-            .await
-            .unwrap();
+    let root = unsafe { libc::geteuid() } == 0;
+    // The other user's own directory: its session, a copy of the binary it may run, the photo.
+    let own = tempfile::tempdir().unwrap();
+    let bin = own.path().join("mandat");
+    std::fs::copy(env!("CARGO_BIN_EXE_mandat"), &bin).unwrap();
+    let photo = own.path().join("photo.jpg");
+    std::fs::copy(crate::lfw("Aaron_Peirsol"), &photo).unwrap();
+    for p in [own.path(), &bin, &photo] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    const NOBODY: u32 = 65534;
+    if root {
+        std::os::unix::fs::chown(own.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    } else {
+        for d in [h.keys(), h.data()] {
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o000)).unwrap();
         }
-        pool.close().await;
-    });
-    let o = h.run(&[
-        "audit",
-        "verify",
-        "--public-key",
-        &h.key,
-        "--anchor",
-        anchor.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
-    assert!(
-        text(&o.stdout).contains("entries after the anchor are missing"),
-        "{}",
+    }
+    // As the other user: a command, with standard input, and its output.
+    let run = |args: &[&str], stdin: &str| {
+        let mut cmd = h.command_of(&bin, args, &[]);
+        cmd.env("MANDAT_SESSION", own.path().join("session"))
+            .env("HOME", own.path());
+        if root {
+            cmd.uid(NOBODY).gid(NOBODY);
+        }
+        let mut child = cmd.spawn().expect("run mandat as the other user");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ok = |args: &[&str], stdin: &str| {
+        let o = run(args, stdin);
+        assert!(
+            o.status.success(),
+            "{args:?} as a user without the keys: {}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
         text(&o.stdout)
-    );
-}
+    };
+    // The keys and the database are out of reach; so is starting a server of one's own.
+    let reach = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(args[0]);
+        cmd.args(&args[1..])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if root {
+            cmd.uid(NOBODY).gid(NOBODY);
+        }
+        cmd.status().unwrap().success()
+    };
+    let master = h.keys().join("master.key");
+    let audit = h.keys().join("audit.key");
+    let db = h.data().join("mandat.db");
+    for file in [&master, &audit, &db] {
+        assert!(
+            !reach(&["cat", file.to_str().unwrap()]),
+            "{} is readable",
+            file.display()
+        );
+    }
+    let o = run(&["serve", "--listen", "127.0.0.1:0"], "");
+    assert!(!o.status.success(), "a second server without the keys");
 
-#[test]
-fn admins_disable_accounts_and_end_sessions_but_never_their_own() {
-    let h = setup();
-    h.login("officer");
-    h.login("admin");
-    let o = h.run(&["user", "disable", "admin"]);
-    assert!(!o.status.success(), "an admin disabled themselves");
-    assert!(
-        h.ok(&["session", "revoke", "officer"])
-            .contains("ended 1 session")
-    );
-    h.ok(&["user", "disable", "judge"]);
-    assert!(h.ok(&["user", "list"]).contains("disabled"));
-    let o = h.run_env(
-        &["login", "--user", "judge", "--password-stdin"],
-        Some(&format!("{}\n{}\n", password("judge"), h.otp("judge"))),
-        &[],
-    );
-    assert!(!o.status.success(), "a disabled account logged in");
-    // An admin who asks for another role as well is refused.
-    h.login("admin");
-    let o = h.run_env(
+    // The whole work of an applicant, then of a prosecutor, through the server.
+    let login = |user: &str| {
+        ok(
+            &["login", "--user", user, "--password-stdin"],
+            &format!("{}\n{}\n", password(user), h.otp(user)),
+        )
+    };
+    login("officer");
+    let app = own.path().join("app.json");
+    std::fs::write(&app, crate::application("victim_search", 1)).unwrap();
+    std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = ok(&["permit", "draft", "--file", app.to_str().unwrap()], "");
+    let id = out.split_whitespace().nth(2).unwrap().to_string();
+    ok(
         &[
-            "user", "add", "boss", "--role", "admin", "--role", "reviewer",
+            "person",
+            "enrol",
+            "--permit",
+            &id,
+            "--person",
+            "p1",
+            "--photo-id",
+            "ph1",
+            photo.to_str().unwrap(),
         ],
-        None,
-        &[],
+        "",
     );
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("no other role"),
-        "{}",
-        text(&o.stderr)
+    ok(&["permit", "apply", &id], "");
+    login("pros");
+    let out = ok(
+        &["permit", "decide", &id, "--grant", "--reasons-file", "-"],
+        "necessary and proportionate",
     );
-}
+    assert!(out.contains("Granted"), "{out}");
+    assert!(ok(&["whoami"], "").starts_with("pros (prosecutor)"));
 
-#[test]
-fn one_admin_alone_cannot_grant_a_role_and_never_knows_a_password() {
-    let h = setup();
-    h.login("admin");
-    let grant = h.add_user("solo", "reviewer");
-    let o = h.run(&["user", "approve", &grant]);
-    assert!(!o.status.success(), "the admin who asked approved");
-    assert!(
-        text(&o.stderr).contains("second admin"),
-        "{}",
-        text(&o.stderr)
-    );
-    assert!(h.ok(&["user", "grants"]).contains("solo"));
-    // The account works, with no role, until the second admin approves.
-    h.login("solo");
-    assert_eq!(h.ok(&["whoami"]).trim(), "solo ()");
-    h.login("admin2");
-    h.ok(&["user", "approve", &grant]);
-    h.login("solo");
-    assert_eq!(h.ok(&["whoami"]).trim(), "solo (reviewer)");
-    // The user changes their password; the old one no longer works.
-    h.ok_in(
-        &["password", "--stdin"],
-        &format!("{}\nan entirely new password\n", password("solo")),
-    );
-    let o = h.run_env(
-        &["login", "--user", "solo", "--password-stdin"],
-        Some(&format!("{}\n{}\n", password("solo"), h.otp("solo"))),
-        &[],
-    );
-    assert!(!o.status.success(), "the old password still works");
+    if !root {
+        for d in [h.keys(), h.data()] {
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+    }
+    // The log names the user and the address the request came from, not a Unix account.
+    let export = h.path().join("after.jsonl");
+    h.login("aud");
+    h.ok(&["audit", "export", "--out", export.to_str().unwrap()]);
+    let log = std::fs::read_to_string(&export).unwrap();
+    for (action, user) in [
+        ("permit.draft", "officer"),
+        ("person.enrol", "officer"),
+        ("permit.grant", "pros"),
+    ] {
+        let entry = log
+            .lines()
+            .find(|l| l.contains(&format!("\"action\":\"{action}\"")))
+            .unwrap_or_else(|| panic!("no {action} in the log"));
+        assert!(
+            entry.contains(&format!("\"actor\":\"{user}\""))
+                && entry.contains("\"origin\":\"api:127.0.0.1\""),
+            "{entry}"
+        );
+    }
 }

@@ -1,0 +1,762 @@
+//! The lawful-use commands as a client of `mandat serve`: `login`, `enrol`, `password`, `logout`,
+//! `whoami`, `user`, `session`, `camera`, `permit`, `person`, `audit export`, `imy`, `subjects`,
+//! `report`, `alerts`. Each is one or a few API requests as the logged-in user; the server decides.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use mandat_law::review::Verdict;
+use mandat_law::{Application, Outcome, Permit, Profile, SystemClock};
+use mandat_store::alerts::AlertRecord;
+use serde_json::{Value, json};
+
+use crate::client::{Client, seg};
+use crate::lawful::*;
+use crate::server::AlertsCommand;
+
+fn roles_text(roles: &[impl AsRef<str>]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_ref())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn role_names(roles: &[mandat_law::Role]) -> Vec<&'static str> {
+    roles.iter().map(|r| r.as_str()).collect()
+}
+
+pub fn login(paths: Paths, args: LoginArgs) -> Result<()> {
+    let password = read_password(
+        args.password_stdin,
+        &format!("password for {}: ", args.user),
+    )?;
+    let code = read_line(args.password_stdin, "one-time code from your app: ", false)?;
+    // Whoever logs in stops acting as the previous user, even if this login fails.
+    let _ = std::fs::remove_file(paths.session());
+    let (user, roles) = Client::login(&args.server, &paths, &args.user, &password, &code)?;
+    println!("logged in as {user} ({})", roles_text(&roles));
+    Ok(())
+}
+
+/// Enrol with the one-time code an admin handed over: set the password, print the second factor.
+pub fn enrol(args: EnrolArgs) -> Result<()> {
+    let code = read_line(args.stdin, "enrolment code: ", false)?;
+    let password = read_password(args.stdin, "choose a password (at least 12 characters): ")?;
+    if !args.stdin && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let again = read_password(false, "the same password again: ")?;
+        if again != password {
+            bail!("the passwords differ; run `mandat enrol` again");
+        }
+    }
+    let f: mandat_store::SecondFactor = Client::connect(&args.server)?.post(
+        "/api/v1/enrol",
+        &json!({"user": args.user, "code": code, "password": password}),
+    )?;
+    println!(
+        "enrolled {}. Add this key to your authenticator app (TOTP) now; it is shown only once: {}",
+        args.user, f.totp_secret
+    );
+    println!("as a link: {}", f.otpauth_url);
+    Ok(())
+}
+
+/// Change one's own password; every session ends, so log in again.
+pub fn password(paths: Paths, args: PasswordArgs) -> Result<()> {
+    let current = read_password(args.stdin, "current password: ")?;
+    let new = read_password(args.stdin, "new password (at least 12 characters): ")?;
+    let c = Client::logged_in(&paths)?;
+    let _: Value = c.post("/api/v1/password", &json!({"current": current, "new": new}))?;
+    let _ = std::fs::remove_file(paths.session());
+    println!(
+        "password changed; every session of {} ended: log in again",
+        c.user
+    );
+    Ok(())
+}
+
+pub fn logout(paths: Paths) -> Result<()> {
+    let file = paths.session();
+    if file.exists() {
+        // The server ends the session; the file goes even when the server cannot be reached.
+        let ended =
+            Client::logged_in(&paths).and_then(|c| c.post::<Value>("/api/v1/logout", &json!({})));
+        std::fs::remove_file(&file)?;
+        ended?;
+    }
+    println!("logged out");
+    Ok(())
+}
+
+pub fn whoami(paths: Paths) -> Result<()> {
+    let s: Value = Client::logged_in(&paths)?.get("/api/v1/session")?;
+    let roles: Vec<String> = serde_json::from_value(s["roles"].clone()).unwrap_or_default();
+    println!(
+        "{} ({}) of {}",
+        s["user"].as_str().unwrap_or_default(),
+        roles_text(&roles),
+        s["agency"].as_str().unwrap_or_default()
+    );
+    Ok(())
+}
+
+pub fn user(paths: Paths, cmd: UserCommand) -> Result<()> {
+    let c = Client::logged_in(&paths)?;
+    match cmd {
+        UserCommand::Add { id, roles, agency } => {
+            let e: mandat_store::Enrolment = c.post(
+                "/api/v1/users",
+                &json!({"user": id, "roles": role_names(&roles), "agency": agency}),
+            )?;
+            println!(
+                "added user {id}; enrolment code (hand it over in person; valid until {}): {}",
+                e.expires_at, e.enrolment_code
+            );
+            if let Some(g) = e.grant {
+                println!("the roles take effect when another admin runs `mandat user approve {g}`");
+            }
+        }
+        UserCommand::Roles { id, roles } => {
+            let change: mandat_store::RoleChange = c.post(
+                &format!("/api/v1/users/{}/roles", seg(&id)),
+                &json!({"roles": role_names(&roles)}),
+            )?;
+            match change {
+                mandat_store::RoleChange::Applied => println!("roles of {id} set"),
+                mandat_store::RoleChange::Pending { grant } => println!(
+                    "requested; the roles take effect when another admin runs `mandat user approve {grant}`"
+                ),
+            }
+        }
+        UserCommand::Grants { json } => {
+            let grants: Vec<mandat_store::Grant> = c.get("/api/v1/grants")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&grants)?);
+            } else {
+                for g in grants {
+                    println!(
+                        "{}\t{}\t{}\trequested by {} at {}",
+                        g.id,
+                        g.user,
+                        role_names(&g.roles).join(","),
+                        g.requested_by,
+                        g.requested_at
+                    );
+                }
+            }
+        }
+        UserCommand::Approve { grant } => {
+            let g: mandat_store::Grant = c.post(
+                &format!("/api/v1/grants/{}/approve", seg(&grant)),
+                &json!({}),
+            )?;
+            println!(
+                "approved: {} now holds {}",
+                g.user,
+                role_names(&g.roles).join(",")
+            );
+        }
+        UserCommand::Reset { id } => {
+            let e: mandat_store::Enrolment =
+                c.post(&format!("/api/v1/users/{}/enrolment", seg(&id)), &json!({}))?;
+            println!(
+                "new enrolment code for {id} (hand it over in person; valid until {}): {}",
+                e.expires_at, e.enrolment_code
+            );
+            if let Some(g) = e.grant {
+                println!(
+                    "its roles take effect again when another admin runs `mandat user approve {g}`"
+                );
+            }
+        }
+        UserCommand::List { json } => {
+            let users: Vec<mandat_store::UserInfo> = c.get("/api/v1/users")?;
+            if json {
+                let v: Vec<_> = users
+                    .iter()
+                    .map(|u| {
+                        json!({
+                            "id": u.user,
+                            "roles": u.roles,
+                            "agency": u.agency,
+                            "disabled_at": u.disabled_at,
+                            "enrolled": u.enrolled,
+                            "pending": u.pending,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for u in users {
+                    println!(
+                        "{}\t{}\t{}{}",
+                        u.user,
+                        u.agency.as_str(),
+                        role_names(&u.roles).join(","),
+                        u.disabled_at
+                            .map(|t| format!("\tdisabled {t}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        UserCommand::Disable { id } => {
+            let _: Value = c.post(&format!("/api/v1/users/{}/disable", seg(&id)), &json!({}))?;
+            println!("disabled {id}; its sessions are ended");
+        }
+    }
+    Ok(())
+}
+
+pub fn session(paths: Paths, cmd: SessionCommand) -> Result<()> {
+    let SessionCommand::Revoke { user } = cmd;
+    let r: Value = Client::logged_in(&paths)?.post(
+        &format!("/api/v1/users/{}/sessions/revoke", seg(&user)),
+        &json!({}),
+    )?;
+    println!("ended {} session(s) of {user}", r["sessions_ended"]);
+    Ok(())
+}
+
+pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
+    let c = Client::logged_in(&paths)?;
+    match cmd {
+        CameraCommand::Add {
+            id,
+            name,
+            lat,
+            lon,
+            owner,
+            url_file,
+            disabled,
+        } => {
+            if lat.is_some() != lon.is_some() {
+                bail!("give both --lat and --lon, or neither");
+            }
+            let url = read_text(url_file.as_deref(), "the stream URL")?;
+            check_stream_url(&url)?;
+            let _: Value = c.post(
+                "/api/v1/cameras",
+                &json!({
+                    "id": id,
+                    "name": name,
+                    "location": lat.zip(lon),
+                    "owner": owner,
+                    "enabled": !disabled,
+                    "stream_url": url,
+                }),
+            )?;
+            println!("added camera {id}");
+        }
+        CameraCommand::List { json } => {
+            let cams: Vec<mandat_store::Camera> = c.get("/api/v1/cameras")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&cams)?);
+            } else {
+                for cam in cams {
+                    let loc = cam
+                        .location
+                        .map(|(a, b)| format!("{a:.5},{b:.5}"))
+                        .unwrap_or_else(|| "-".into());
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        cam.id,
+                        cam.name,
+                        loc,
+                        cam.owner,
+                        if cam.enabled { "enabled" } else { "disabled" }
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A camera is an RTSP stream or a recorded MP4 file replayed as one. The server checks again;
+/// this check only answers a typo before the URL travels.
+fn check_stream_url(url: &str) -> Result<()> {
+    if url.starts_with("rtsp://") || url.starts_with("rtsps://") || url.ends_with(".mp4") {
+        return Ok(());
+    }
+    bail!(
+        "stream URL must be rtsp://HOST[:PORT]/PATH (credentials may be given as rtsp://USER:PASSWORD@HOST/...) or an MP4 file on the server to replay as a camera"
+    )
+}
+
+fn print_permit(p: &Permit, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(p)?);
+        return Ok(());
+    }
+    let now = wall_now();
+    let a = &p.application;
+    println!("permit {}  [{}]", p.id, p.phase_at(now));
+    println!("  purpose     {}", a.purpose.as_str());
+    if let Some(o) = &a.offence {
+        println!(
+            "  offence     {} ({:?}, max {} years, {:?})",
+            o.description, o.annex_ii, o.max_penalty_years, o.stage
+        );
+    }
+    println!("  applicant   {} ({:?})", p.applicant, a.agency);
+    println!("  period      {} .. {}", a.period.start, a.period.end);
+    println!(
+        "  area        cameras [{}]{}",
+        a.area.cameras.join(", "),
+        a.area
+            .polygon
+            .as_ref()
+            .map(|poly| format!(" + polygon of {} points", poly.len()))
+            .unwrap_or_default()
+    );
+    println!("  persons     {}", a.persons.len());
+    match &a.target {
+        Some(t) => println!(
+            "  threshold   {:.4} (target FPIR {} for {} person(s), calibration {})",
+            a.threshold, t.fpir, t.watchlist, t.calibration
+        ),
+        None => println!(
+            "  threshold   {:.4} (a plain cosine, not calibrated)",
+            a.threshold
+        ),
+    }
+    if let Some(u) = &p.urgent {
+        println!(
+            "  urgent      started {} by {}, application due {}",
+            u.started_at, u.started_by, u.deadline
+        );
+    }
+    if let Some(d) = &p.decision {
+        println!(
+            "  decision    {:?} by {} ({:?}) at {}: {}",
+            d.outcome, d.by, d.authority, d.at, d.reasons
+        );
+    }
+    if let Some(s) = &p.stop {
+        println!(
+            "  stopped     {} by {}: {}",
+            s.at,
+            s.by.as_deref().unwrap_or("mandat"),
+            s.reason
+        );
+    }
+    if p.purged {
+        println!("  purged      all data of this use deleted; its key destroyed");
+    }
+    Ok(())
+}
+
+fn wall_now() -> mandat_law::Timestamp {
+    use mandat_law::Clock;
+    SystemClock.now().unwrap_or(mandat_law::Timestamp(0))
+}
+
+pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
+    let c = Client::logged_in(&paths)?;
+    let path = |id: &str, action: &str| format!("/api/v1/permits/{}/{action}", seg(id));
+    match cmd {
+        PermitCommand::Draft { file, json } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let app: Application = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a valid application; see docs/application.example.json",
+                    file.display()
+                )
+            })?;
+            let p: Permit = c.post("/api/v1/permits", &app)?;
+            if json {
+                print_permit(&p, true)?;
+            } else {
+                println!("drafted permit {}", p.id);
+                // The rules of the profile the permit was drafted under, as the server applies them.
+                if let Some(profile) = Profile::by_name(&p.profile) {
+                    for r in p.application.check(profile) {
+                        println!("  to fix before applying: {r}");
+                    }
+                }
+            }
+        }
+        PermitCommand::Apply { id } => {
+            let p: Permit = c.post(&path(&id, "apply"), &json!({}))?;
+            println!("permit {} applied for; now {:?}", p.id, p.status);
+        }
+        PermitCommand::Decide {
+            id,
+            grant,
+            reasons_file,
+            json,
+            ..
+        } => {
+            let reasons = read_text(reasons_file.as_deref(), "the decision's reasons")?;
+            let outcome = if grant {
+                Outcome::Grant
+            } else {
+                Outcome::Refuse
+            };
+            let d: Value = c.post(
+                &path(&id, "decide"),
+                &json!({"outcome": outcome, "reasons": reasons}),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                let p: Permit = serde_json::from_value(d["permit"].clone())?;
+                println!("permit {} {:?}", p.id, p.status);
+                if let Ok(cert) = serde_json::from_value::<mandat_store::DeletionCertificate>(
+                    d["deletion_certificate"].clone(),
+                ) {
+                    println!(
+                        "urgent use refused: deleted {} photo(s), {} template(s), {} alert(s); data key destroyed: {}",
+                        cert.photos.len(),
+                        cert.templates.len(),
+                        cert.alerts.len(),
+                        cert.data_key_destroyed
+                    );
+                }
+            }
+        }
+        PermitCommand::UrgentStart { id } => {
+            let p: Permit = c.post(&path(&id, "urgent-start"), &json!({}))?;
+            let due = p
+                .urgent
+                .as_ref()
+                .map(|u| u.deadline.to_string())
+                .unwrap_or_default();
+            println!(
+                "urgent use of permit {} started; file the application by {due}",
+                p.id
+            );
+        }
+        PermitCommand::Stop { id, reason_file } => {
+            let reason = read_text(reason_file.as_deref(), "the reason for stopping")?;
+            let p: Permit = c.post(&path(&id, "stop"), &json!({"reason": reason}))?;
+            println!("permit {} stopped", p.id);
+        }
+        PermitCommand::Show { id, json } => {
+            let p: Permit = c.get(&format!("/api/v1/permits/{}", seg(&id)))?;
+            print_permit(&p, json)?;
+        }
+        PermitCommand::List { json } => {
+            let ps: Vec<Permit> = c.get("/api/v1/permits")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&ps)?);
+            } else {
+                let now = wall_now();
+                for p in ps {
+                    println!(
+                        "{}\t{}\t{}\t{} .. {}",
+                        p.id,
+                        p.phase_at(now),
+                        p.application.purpose.as_str(),
+                        p.application.period.start,
+                        p.application.period.end
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Send a reference photo to the server, which runs the face pipeline and the enrolment quality
+/// gate on it: the photo goes to the one place that holds the permit's key.
+pub fn person(paths: Paths, cmd: PersonCommand) -> Result<()> {
+    let PersonCommand::Enrol {
+        permit,
+        person,
+        photo_id,
+        image,
+    } = cmd;
+    let bytes = std::fs::read(&image).with_context(|| format!("reading {}", image.display()))?;
+    if bytes.len() > mandat_web::MAX_PHOTO_BYTES {
+        bail!(
+            "{} is larger than the server takes ({} MiB); send a smaller JPEG or PNG",
+            image.display(),
+            mandat_web::MAX_PHOTO_BYTES >> 20
+        );
+    }
+    let c = Client::logged_in(&paths)?;
+    let e: Value = c
+        .put_bytes(
+            &format!(
+                "/api/v1/permits/{}/persons/{}/photos/{}",
+                seg(&permit),
+                seg(&person),
+                seg(&photo_id)
+            ),
+            &bytes,
+        )
+        .with_context(|| format!("{} was not enrolled", image.display()))?;
+    println!(
+        "enrolled photo {photo_id} of {person} in permit {permit} (eyes {:.0} px apart, sharpness {:.0})",
+        e["inter_eye_px"].as_f64().unwrap_or_default(),
+        e["sharpness"].as_f64().unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `mandat audit export`: the server writes the log as IMY receives it; the CLI saves it.
+pub fn audit_export(paths: Paths, out: Option<&Path>) -> Result<()> {
+    let text = Client::logged_in(&paths)?.get_bytes("/api/v1/audit/export")?;
+    match out {
+        Some(path) => {
+            write_private(path, &text)?;
+            let entries = text
+                .split(|&b| b == b'\n')
+                .filter(|l| l.windows(16).any(|w| w == b"\"type\":\"entry\"}"))
+                .count();
+            eprintln!("wrote {entries} entries to {}", path.display());
+        }
+        None => std::io::stdout().write_all(&text)?,
+    }
+    Ok(())
+}
+
+pub fn imy(paths: Paths, cmd: ImyCommand) -> Result<()> {
+    let c = Client::logged_in(&paths)?;
+    let path = |id: &str| format!("/api/v1/imy/notifications/{}", seg(id));
+    match cmd {
+        ImyCommand::List { json } => {
+            let reg: Vec<mandat_store::imy::ImyRecord> = c.get("/api/v1/imy/notifications")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reg)?);
+                return Ok(());
+            }
+            if reg.is_empty() {
+                println!("no notifications: a use is notified when it starts and when it ends");
+            }
+            for r in reg {
+                let status = match (r.sent_at, r.acknowledged_at) {
+                    (_, Some(_)) => format!(
+                        "acknowledged ({})",
+                        r.imy_reference.as_deref().unwrap_or_default()
+                    ),
+                    (Some(s), None) => format!("sent {s}"),
+                    (None, None) => "NOT SENT".to_string(),
+                };
+                println!("{}  {}  {status}", r.id, r.created_at);
+            }
+        }
+        ImyCommand::Show { id, pdf } => match pdf {
+            Some(out) => {
+                write_private(&out, c.get_bytes(&format!("{}/pdf", path(&id)))?)?;
+                eprintln!("wrote {}", out.display());
+            }
+            None => {
+                let rec: mandat_store::imy::ImyRecord = c.get(&path(&id))?;
+                println!("{}", mandat_reports::imy_json(&rec));
+            }
+        },
+        ImyCommand::Sent { id } => {
+            let r: mandat_store::imy::ImyRecord =
+                c.post(&format!("{}/sent", path(&id)), &json!({}))?;
+            println!("{} marked sent", r.id);
+        }
+        ImyCommand::Acknowledged { id, reference } => {
+            let r: mandat_store::imy::ImyRecord = c.post(
+                &format!("{}/acknowledged", path(&id)),
+                &json!({"reference": reference}),
+            )?;
+            println!("{} acknowledged by IMY", r.id);
+        }
+    }
+    Ok(())
+}
+
+pub fn subjects(paths: Paths, cmd: SubjectsCommand) -> Result<()> {
+    let c = Client::logged_in(&paths)?;
+    match cmd {
+        SubjectsCommand::List { json, overdue } => {
+            let tasks: Vec<mandat_control::SubjectView> = c.get("/api/v1/subjects")?;
+            let tasks: Vec<_> = tasks
+                .into_iter()
+                .filter(|v| !overdue || v.overdue)
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tasks)?);
+                return Ok(());
+            }
+            for v in tasks {
+                let t = &v.task;
+                let state = match (&t.completed_at, v.overdue) {
+                    (Some(at), _) => format!("notified {at}"),
+                    (None, true) => format!("OVERDUE since {}", t.due_at),
+                    (None, false) => format!("due {}", t.due_at),
+                };
+                println!(
+                    "{}  permit {}  person {}  {state}{}",
+                    t.id,
+                    t.permit,
+                    t.person,
+                    if t.deferrals.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  (deferred {} times)", t.deferrals.len())
+                    }
+                );
+            }
+        }
+        SubjectsCommand::Defer {
+            id,
+            reason_file,
+            until,
+        } => {
+            let reason = read_text(reason_file.as_deref(), "the reason for deferring")?;
+            let until = mandat_law::Timestamp::parse_rfc3339(&until).with_context(|| {
+                format!("--until {until:?}: give a UTC time such as 2026-12-01T00:00:00Z")
+            })?;
+            let t: Value = c.post(
+                &format!("/api/v1/subjects/{}/defer", seg(&id)),
+                &json!({"reason": reason, "until": until}),
+            )?;
+            println!(
+                "{} deferred to {}",
+                t["id"].as_str().unwrap_or(&id),
+                mandat_law::Timestamp(t["due_at"].as_i64().unwrap_or_default())
+            );
+        }
+        SubjectsCommand::Done { id } => {
+            let t: Value = c.post(&format!("/api/v1/subjects/{}/done", seg(&id)), &json!({}))?;
+            println!("{} notified", t["id"].as_str().unwrap_or(&id));
+        }
+    }
+    Ok(())
+}
+
+pub fn report(paths: Paths, cmd: ReportCommand) -> Result<()> {
+    let ReportCommand::Annual { year, format, out } = cmd;
+    if !["json", "csv", "pdf"].contains(&format.as_str()) {
+        bail!("--format {format:?}: use json, csv or pdf");
+    }
+    if format == "pdf" && out.is_none() {
+        bail!("a PDF needs --out FILE");
+    }
+    let bytes = Client::logged_in(&paths)?
+        .get_bytes(&format!("/api/v1/reports/annual/{year}?format={format}"))?;
+    match out {
+        Some(path) => {
+            write_private(&path, &bytes)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => std::io::stdout().write_all(&bytes)?,
+    }
+    Ok(())
+}
+
+fn print_alert(a: &AlertRecord) {
+    println!(
+        "{}  {:<9} permit {} camera {} person {} score {:.3} / {:.3} captured {} frame {}",
+        a.id,
+        a.state.as_str(),
+        a.permit,
+        a.camera,
+        a.person,
+        a.score,
+        a.threshold,
+        a.captured_at,
+        a.frame_index
+    );
+    for r in &a.reviews {
+        println!(
+            "    {:?} by {} at {}: {}",
+            r.verdict, r.reviewer, r.at, r.reason
+        );
+    }
+}
+
+pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
+    let c = Client::logged_in(&paths)?;
+    let path = |id: &str| format!("/api/v1/alerts/{}", seg(id));
+    match cmd {
+        AlertsCommand::List { limit, json } => {
+            let list: Vec<AlertRecord> = c.get(&format!("/api/v1/alerts?limit={limit}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                list.iter().for_each(print_alert);
+            }
+        }
+        AlertsCommand::Show { id, json, images } => {
+            let a: AlertRecord = c.get(&path(&id))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&a)?);
+            } else {
+                print_alert(&a);
+            }
+            if let Some(dir) = images {
+                let crop = c.get_bytes(&format!("{}/media/crop", path(&id)))?;
+                let frame = c.get_bytes(&format!("{}/media/frame", path(&id)))?;
+                private_dir(&dir)?;
+                // Biometric images: readable by their owner only.
+                write_private(&dir.join(format!("{id}-crop.jpg")), &crop)?;
+                write_private(&dir.join(format!("{id}-frame.jpg")), &frame)?;
+                eprintln!(
+                    "wrote {id}-crop.jpg and {id}-frame.jpg to {}",
+                    dir.display()
+                );
+            }
+        }
+        AlertsCommand::Review {
+            id,
+            confirm,
+            reason_file,
+            ..
+        } => {
+            let reason = match (&reason_file, confirm) {
+                (None, true) => String::new(),
+                _ => read_text(reason_file.as_deref(), "the reason")?,
+            };
+            let verdict = if confirm {
+                Verdict::Confirm
+            } else {
+                Verdict::Reject
+            };
+            let a: AlertRecord = c.post(
+                &format!("{}/review", path(&id)),
+                &json!({"verdict": verdict, "reason": reason}),
+            )?;
+            println!("alert {} is {}", a.id, a.state.as_str());
+        }
+        AlertsCommand::Dispatch { id, note_file } => {
+            let note = match &note_file {
+                Some(f) => read_text(Some(f), "the note")?,
+                None => String::new(),
+            };
+            let _: Value = c.post(&format!("{}/dispatch", path(&id)), &json!({"note": note}))?;
+            println!("dispatch on alert {id} recorded");
+        }
+        AlertsCommand::Watch { json } => {
+            // Polls the server; a revoked session or a disabled account ends the watch at the
+            // next poll, with the server's answer.
+            let mut seen = std::collections::HashMap::new();
+            let mut after = 0;
+            loop {
+                let list: Vec<AlertRecord> =
+                    c.get(&format!("/api/v1/alerts?after={after}&limit=500"))?;
+                for a in list.into_iter().rev() {
+                    if seen.insert(a.id.clone(), a.state) != Some(a.state) {
+                        if json {
+                            println!(
+                                "{}",
+                                serde_json::to_string(&mandat_control::AlertEvent::from_record(
+                                    &a
+                                ))?
+                            );
+                        } else {
+                            print_alert(&a);
+                        }
+                        std::io::stdout().flush()?;
+                    }
+                }
+                // Re-read the last hour, so state changes (reviews, expiry) show too.
+                after = wall_now().0 - 3_600_000;
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+    Ok(())
+}
