@@ -313,6 +313,9 @@ fn print_permit(p: &Permit, json: bool) -> Result<()> {
             .unwrap_or_default()
     );
     println!("  persons     {}", a.persons.len());
+    for m in &p.team {
+        println!("  team        {} ({})", m.user, m.role.as_str());
+    }
     match &a.target {
         Some(t) => println!(
             "  threshold   {:.4} (target FPIR {} for {} person(s), calibration {})",
@@ -379,6 +382,17 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
                     }
                 }
             }
+        }
+        PermitCommand::Assign { id, user, role } => {
+            let p: Permit = c.post(
+                &path(&id, "team"),
+                &json!({"user": user, "role": role.as_str()}),
+            )?;
+            println!("{user} works on permit {} as {}", p.id, role.as_str());
+        }
+        PermitCommand::Unassign { id, user } => {
+            let p: Permit = c.post(&path(&id, "team"), &json!({"user": user, "role": null}))?;
+            println!("{user} no longer works on permit {}", p.id);
         }
         PermitCommand::Apply { id } => {
             let p: Permit = c.post(&path(&id, "apply"), &json!({}))?;

@@ -256,7 +256,23 @@ pub enum PermitCommand {
         #[arg(long)]
         json: bool,
     },
-    /// File the application with the decider the purpose requires.
+    /// Put a user on the permit's team (its applicant only): the decider the application is
+    /// filed to (`judge` or `prosecutor`, as the purpose requires), or an `operator` or a
+    /// `reviewer` who works on its alerts. Only the team sees the permit.
+    Assign {
+        id: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+    /// Take a user off the permit's team (the decider stays once the application is filed).
+    Unassign {
+        id: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// File the application with the decider on the team.
     Apply { id: String },
     /// Grant or refuse an application (court or prosecutor, as the purpose requires).
     Decide {

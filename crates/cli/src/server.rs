@@ -527,6 +527,18 @@ async fn seed(
             )
             .await?;
     }
+    // The officer's team: the prosecutor the application is filed to, the operator and the two
+    // reviewers. Nobody else sees the permit (the auditor oversees it).
+    for (user, role) in [
+        ("prosecutor", Role::Prosecutor),
+        ("operator", Role::Operator),
+        ("reviewer1", Role::Reviewer),
+        ("reviewer2", Role::Reviewer),
+    ] {
+        control
+            .assign_team(&officer, &p.id, user, Some(role), o)
+            .await?;
+    }
     if stage == PermitStage::Draft {
         store.close().await;
         return Ok((paths, logins, Some((p.id, names.len()))));

@@ -112,50 +112,71 @@ impl Control {
         self.events.subscribe()
     }
 
-    pub async fn alerts(&self, actor: &Actor, after: i64, limit: i64) -> Result<Vec<AlertRecord>> {
+    /// Alerts of the permits the actor may know of, newest first; the read, with the ids it
+    /// gave, is recorded.
+    pub async fn alerts(
+        &self,
+        actor: &Actor,
+        after: i64,
+        limit: i64,
+        origin: &str,
+    ) -> Result<Vec<AlertRecord>> {
         require(actor, Action::ReadAlerts)?;
         let mine: std::collections::HashSet<String> = self
-            .agency_permits(actor)
+            .known_permits(actor)
             .await?
             .into_iter()
             .map(|p| p.id)
             .collect();
-        Ok(self
+        let list: Vec<AlertRecord> = self
             .store
             .alerts(after, limit)
             .await?
             .into_iter()
             .filter(|a| mine.contains(&a.permit))
             .map(|a| blind(actor, a))
-            .collect())
+            .collect();
+        let ids: Vec<&str> = list.iter().map(|a| a.id.as_str()).collect();
+        self.record_read(actor, "read.alerts", None, json!({ "ids": ids }), origin)
+            .await?;
+        Ok(list)
     }
 
-    /// An alert of a permit of the actor's agency; another agency's answers as one that does not
-    /// exist.
+    /// An alert of a permit the actor may know of; any other answers as one that does not exist.
     async fn visible_alert(&self, actor: &Actor, id: &str) -> Result<AlertRecord> {
         let a = self.store.alert(id).await?;
         match self.store.permit(&a.permit).await {
-            Ok(p) if actor.works_for(p.application.agency) => Ok(a),
+            Ok(p) if crate::knows(actor, &p) => Ok(a),
             _ => Err(ControlError::Store(StoreError::NotFound(format!(
                 "no alert {id}"
             )))),
         }
     }
 
-    /// Whether a live event may go to this actor: the roles that read alerts, and only for their
-    /// agency's permits.
+    /// Whether a live event may go to this actor: the roles that read alerts, and only for the
+    /// permits they may know of (their team's, within their agency).
     pub async fn sees_event(&self, actor: &Actor, ev: &AlertEvent) -> bool {
         mandat_law::permissions::may(actor, Action::ReadAlerts)
             && self
                 .store
                 .permit(&ev.permit)
                 .await
-                .is_ok_and(|p| actor.works_for(p.application.agency))
+                .is_ok_and(|p| crate::knows(actor, &p))
     }
 
-    pub async fn alert(&self, actor: &Actor, id: &str) -> Result<AlertRecord> {
+    /// One alert; the read is recorded.
+    pub async fn alert(&self, actor: &Actor, id: &str, origin: &str) -> Result<AlertRecord> {
         require(actor, Action::ReadAlerts)?;
-        Ok(blind(actor, self.visible_alert(actor, id).await?))
+        let a = blind(actor, self.visible_alert(actor, id).await?);
+        self.record_read(
+            actor,
+            "read.alert",
+            Some(&a.permit),
+            json!({ "alert": a.id }),
+            origin,
+        )
+        .await?;
+        Ok(a)
     }
 
     /// The probe crop and frame of an alert, for roles that may see biometric data; every viewing is

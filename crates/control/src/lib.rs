@@ -404,37 +404,109 @@ impl Control {
 
     // ---- permits ----
 
-    pub async fn permit(&self, actor: &Actor, id: &str) -> Result<Permit> {
+    /// One permit; the read is recorded.
+    pub async fn permit(&self, actor: &Actor, id: &str, origin: &str) -> Result<Permit> {
         require(actor, Action::ReadPermits)?;
-        self.visible_permit(actor, id).await
+        let p = self.visible_permit(actor, id).await?;
+        self.record_read(actor, "read.permit", Some(id), json!({}), origin)
+            .await?;
+        Ok(p)
     }
 
-    pub async fn permits(&self, actor: &Actor) -> Result<Vec<Permit>> {
+    /// The permits the actor may know of; the read, with the ids it gave, is recorded.
+    pub async fn permits(&self, actor: &Actor, origin: &str) -> Result<Vec<Permit>> {
         require(actor, Action::ReadPermits)?;
-        self.agency_permits(actor).await
+        let ps = self.known_permits(actor).await?;
+        let ids: Vec<&str> = ps.iter().map(|p| p.id.as_str()).collect();
+        self.record_read(actor, "read.permits", None, json!({ "ids": ids }), origin)
+            .await?;
+        Ok(ps)
     }
 
-    /// The permits of the actor's agency: all that need-to-know lets them know of. The caller has
-    /// checked the role.
-    pub(crate) async fn agency_permits(&self, actor: &Actor) -> Result<Vec<Permit>> {
+    /// Record that `actor` read something that names people (need-to-know is accountable too).
+    pub(crate) async fn record_read(
+        &self,
+        actor: &Actor,
+        action: &str,
+        permit: Option<&str>,
+        details: serde_json::Value,
+        origin: &str,
+    ) -> Result<()> {
+        self.store
+            .record(mandat_audit::Record {
+                at: self.now()?.0,
+                actor: actor.user.clone(),
+                action: action.into(),
+                permit: permit.map(str::to_string),
+                origin: origin.into(),
+                details,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The permits need-to-know lets the actor know of: those of their agency whose team they are
+    /// on, or all of their agency's for its auditors. The caller has checked the role.
+    pub(crate) async fn known_permits(&self, actor: &Actor) -> Result<Vec<Permit>> {
         Ok(self
             .store
             .permits()
             .await?
             .into_iter()
-            .filter(|p| actor.works_for(p.application.agency))
+            .filter(|p| knows(actor, p))
             .collect())
     }
 
-    /// A permit the actor's agency may know of. Another agency's answers exactly as a permit that
-    /// does not exist, so its ids do not leak (need-to-know).
+    /// A permit the actor may know of. Another agency's, or another team's, answers exactly as a
+    /// permit that does not exist, so its ids do not leak (need-to-know).
     pub(crate) async fn visible_permit(&self, actor: &Actor, id: &str) -> Result<Permit> {
         let p = self.store.permit(id).await?;
-        if actor.works_for(p.application.agency) {
+        if knows(actor, &p) {
             Ok(p)
         } else {
             Err(no_permit(id))
         }
+    }
+
+    /// Put `user` on the team of permit `id` as `role`, or take them off (`role` `None`). Only
+    /// the applicant; the user must hold the role and work for the permit's agency. Audited with
+    /// the team that results.
+    pub async fn assign_team(
+        &self,
+        actor: &Actor,
+        id: &str,
+        user: &str,
+        role: Option<Role>,
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::AssignTeam)?;
+        let p = self.visible_permit(actor, id).await?;
+        let account = self.store.users().await?.into_iter().find(|u| {
+            u.user == user && u.disabled_at.is_none() && u.agency == p.application.agency
+        });
+        // An account of another agency, a disabled one and one that does not exist answer alike.
+        let their_roles = match (&account, role) {
+            (Some(a), _) => a.roles.clone(),
+            (None, Some(_)) => {
+                return Err(rule::TEAM
+                    .refusal(format!(
+                        "{user} is no active account of {}; only they can work on this permit",
+                        p.application.agency.as_str()
+                    ))
+                    .into());
+            }
+            (None, None) => Vec::new(),
+        };
+        let (p, _) = self
+            .transition(actor, id, "permit.team", origin, |p, now| {
+                match role {
+                    Some(r) => p.assign(actor, user, &their_roles, r, now)?,
+                    None => p.unassign(actor, user)?,
+                }
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
     }
 
     /// Store a new draft. The application is checked only when it is filed, so a draft can be
@@ -508,7 +580,7 @@ impl Control {
         let out = self
             .store
             .transition(&actor.user, id, action, now, origin, |p| {
-                if !actor.works_for(p.application.agency) {
+                if !knows(actor, p) {
                     return Err(no_permit(id).into_store());
                 }
                 change(p, now)
@@ -704,6 +776,12 @@ impl Control {
         }
         Ok(certs)
     }
+}
+
+/// Need-to-know: a permit is known to its team (applicant, decider, assigned operators and
+/// reviewers) within its agency, and to the agency's auditors, who oversee without images.
+pub(crate) fn knows(actor: &Actor, p: &Permit) -> bool {
+    actor.works_for(p.application.agency) && (actor.has(Role::Auditor) || p.on_team(&actor.user))
 }
 
 /// What another agency's permit answers: the same as one that does not exist.

@@ -20,19 +20,19 @@ pub struct SubjectView {
 
 impl Control {
     /// Tasks the actor may see, the soonest due first.
-    pub async fn subject_tasks(&self, actor: &Actor) -> Result<Vec<SubjectView>> {
+    pub async fn subject_tasks(&self, actor: &Actor, origin: &str) -> Result<Vec<SubjectView>> {
         require(actor, Action::ReadSubjectTasks)?;
         let auditor = actor.has(Role::Auditor);
         let now = self.now()?;
         // Auditors see every task of their agency; applicants those of their own permits.
         let mine: Vec<String> = self
-            .agency_permits(actor)
+            .known_permits(actor)
             .await?
             .into_iter()
             .filter(|p| auditor || p.applicant == actor.user)
             .map(|p| p.id)
             .collect();
-        Ok(self
+        let tasks: Vec<SubjectView> = self
             .store
             .subject_tasks()
             .await?
@@ -42,7 +42,17 @@ impl Control {
                 overdue: task.is_overdue(now),
                 task,
             })
-            .collect())
+            .collect();
+        let ids: Vec<&str> = tasks.iter().map(|t| t.task.id.as_str()).collect();
+        self.record_read(
+            actor,
+            "read.subjects",
+            None,
+            serde_json::json!({ "ids": ids }),
+            origin,
+        )
+        .await?;
+        Ok(tasks)
     }
 
     /// Defer or complete a task: only the applicant of its permit, who holds the case.

@@ -127,6 +127,7 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
 
         // The permit goes through the law as usual, and its alerts carry the target.
         enrol_photo(&e, &officer(), &p.id).await;
+        put_team(&e, &officer(), &p.id).await;
         e.control.apply(&officer(), &p.id, ORIGIN).await.unwrap();
         e.control
             .decide(&pros(), &p.id, Outcome::Grant, "necessary", ORIGIN)
@@ -135,7 +136,7 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
         let mut alert = hit("A-1", &p.id);
         alert.threshold = p.application.threshold;
         e.control.raise_alert(alert).await.unwrap();
-        let a = e.control.alert(&auditor(), "A-1").await.unwrap();
+        let a = e.control.alert(&auditor(), "A-1", ORIGIN).await.unwrap();
         assert_eq!(a.fpir_target, Some(1e-4));
         assert_eq!(a.calibration.as_deref(), Some("v1"));
         let log = e.control.audit_log(&auditor()).await.unwrap();

@@ -71,6 +71,7 @@ proptest! {
                         app.period.end = now.plus_hours(hours);
                         let p = e.control.draft(&officer(), app, ORIGIN).await.unwrap();
                         enrol_photo(&e, &officer(), &p.id).await;
+                        put_team(&e, &officer(), &p.id).await;
                         ids.push(p.id);
                     }
                     Op::Apply(i) => if let Some(id) = pick(&ids, i) {

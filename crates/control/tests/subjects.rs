@@ -42,7 +42,7 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
         verify(&e, "A-s").await;
         verify(&e, "A-v").await;
 
-        let all = e.control.subject_tasks(&auditor()).await.unwrap();
+        let all = e.control.subject_tasks(&auditor(), ORIGIN).await.unwrap();
         assert_eq!(all.len(), 1, "{db:?}: only the suspect search is notified");
         let t = &all[0].task;
         assert_eq!(
@@ -58,15 +58,22 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
         assert_eq!(t.due_at.0, t0().0 + 30 * DAY);
         assert!(!all[0].overdue);
         // The applicant of the permit sees it; another applicant does not; reviewers may not look.
-        assert_eq!(e.control.subject_tasks(&pros()).await.unwrap().len(), 1);
+        assert_eq!(
+            e.control
+                .subject_tasks(&pros(), ORIGIN)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(
             e.control
-                .subject_tasks(&officer())
+                .subject_tasks(&officer(), ORIGIN)
                 .await
                 .unwrap()
                 .is_empty()
         );
-        assert!(e.control.subject_tasks(&reviewer()).await.is_err());
+        assert!(e.control.subject_tasks(&reviewer(), ORIGIN).await.is_err());
 
         // Only the applicant defers, with a reason and a later date.
         let later = mandat_law::Timestamp(t0().0 + 90 * DAY);
@@ -95,15 +102,15 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
         assert_eq!(t.deferrals.len(), 1);
         // Past the new date it shows as overdue to the auditor and the applicant.
         e.clock.set(Some(mandat_law::Timestamp(later.0 + DAY)));
-        assert!(e.control.subject_tasks(&auditor()).await.unwrap()[0].overdue);
-        assert!(e.control.subject_tasks(&pros()).await.unwrap()[0].overdue);
+        assert!(e.control.subject_tasks(&auditor(), ORIGIN).await.unwrap()[0].overdue);
+        assert!(e.control.subject_tasks(&pros(), ORIGIN).await.unwrap()[0].overdue);
         let t = e
             .control
             .subject_step(&pros(), "S-A-s", SubjectStep::Complete, ORIGIN)
             .await
             .unwrap();
         assert_eq!(t.completed_by.as_deref(), Some("pros"));
-        assert!(!e.control.subject_tasks(&auditor()).await.unwrap()[0].overdue);
+        assert!(!e.control.subject_tasks(&auditor(), ORIGIN).await.unwrap()[0].overdue);
         let log = e.control.audit_log(&auditor()).await.unwrap();
         assert!(log.iter().any(|x| x.action == "subject.defer"));
         assert!(log.iter().any(|x| x.action == "subject.notified"));
@@ -127,13 +134,20 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
             .unwrap();
         e.control.raise_alert(hit("A-u", &urgent)).await.unwrap();
         verify(&e, "A-u").await;
-        assert_eq!(e.control.subject_tasks(&auditor()).await.unwrap().len(), 1);
+        assert_eq!(
+            e.control
+                .subject_tasks(&auditor(), ORIGIN)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         e.control.apply(&pros(), &urgent, ORIGIN).await.unwrap();
         e.control
             .decide(&judge(), &urgent, Outcome::Refuse, "not necessary", ORIGIN)
             .await
             .unwrap();
-        let left = e.control.subject_tasks(&auditor()).await.unwrap();
+        let left = e.control.subject_tasks(&auditor(), ORIGIN).await.unwrap();
         assert!(left.is_empty(), "{db:?}: {left:?}");
     }
 }

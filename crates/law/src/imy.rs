@@ -149,6 +149,7 @@ mod tests {
         let court = Actor::new("judge", &[Role::Judge]);
         let app = application(Purpose::SuspectLocation);
         let mut p = Permit::draft("P-1".into(), &SWEDEN, app, &prosecutor(), t).unwrap();
+        crate::lifecycle::name_decider(&mut p, &court);
         p.apply(&prosecutor(), &SWEDEN, t).unwrap();
         p.decide(&court, &SWEDEN, Outcome::Grant, "ok", t.plus_hours(1))
             .unwrap();

@@ -18,7 +18,7 @@ pub mod time;
 
 use serde::{Deserialize, Serialize};
 
-pub use lifecycle::{Decision, Effect, Outcome, Permit, Status, UseEvent};
+pub use lifecycle::{Decision, Effect, Member, Outcome, Permit, Status, UseEvent, decider_role};
 pub use permit::{Application, Area, Offence, Period, Purpose};
 pub use profile::{Authority, Profile, SWEDEN, SWEDEN_COURT_FOR_ALL};
 pub use roles::{Actor, Role};
@@ -62,6 +62,7 @@ impl Refusal {
             rule::SAME_PERSON.code,
             rule::TWO_PERSONS.code,
             rule::AGENCY.code,
+            rule::TEAM.code,
         ]
         .contains(&self.code.as_str())
     }
@@ -99,6 +100,7 @@ pub mod rule {
         REVIEW_REASON = "review_reason", "a rejected hit states its reason, AI Act art. 14(5)";
         NOT_VERIFIED = "not_verified", "no action on a hit before two officers verified it, AI Act art. 14(5)";
         AGENCY = "agency", "need-to-know: a user works on the permits of their own agency only";
+        TEAM = "team", "need-to-know: a permit is seen and worked on by its team only, which its applicant assigns and the audit log records";
         ADMIN_ALONE = "admin_alone", "separation of duties: whoever manages accounts holds no role that applies, decides, reviews, operates or audits";
         ROLES_REQUIRED = "roles_required", "least privilege: an account holds at least one role, each named once";
         SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified afterwards once it no longer harms the purpose; deferral states its reason (jurisdiction profile)";

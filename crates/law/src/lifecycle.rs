@@ -89,6 +89,47 @@ pub struct Permit {
     pub use_started_at: Option<Timestamp>,
     #[serde(default)]
     pub use_ended_at: Option<Timestamp>,
+    /// Who besides the applicant works on this permit (need-to-know).
+    #[serde(default)]
+    pub team: Vec<Member>,
+}
+
+/// Someone the applicant put on a permit's team, and in which role: the decider the application
+/// is filed to (a judge or a prosecutor, as the purpose requires), or an operator or a reviewer who
+/// works on its alerts. Only the team (and the agency's auditors) see the permit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Member {
+    pub user: UserId,
+    pub role: Role,
+    pub assigned_by: UserId,
+    pub assigned_at: Timestamp,
+}
+
+/// The role of the decider of `authority` on a team.
+pub fn decider_role(authority: Authority) -> Role {
+    match authority {
+        Authority::Court => Role::Judge,
+        Authority::Prosecutor => Role::Prosecutor,
+    }
+}
+
+/// Test helper: the applicant names `decider` as the one the application is filed to.
+#[cfg(test)]
+pub(crate) fn name_decider(p: &mut Permit, decider: &Actor) {
+    let applicant = Actor::new(p.applicant.clone(), &[]);
+    let role = if decider.has(Role::Judge) {
+        Role::Judge
+    } else {
+        Role::Prosecutor
+    };
+    p.assign(
+        &applicant,
+        &decider.user,
+        &decider.roles,
+        role,
+        p.created_at,
+    )
+    .unwrap();
 }
 
 /// A change in whether a permit is in use, to be recorded in the audit log.
@@ -141,7 +182,110 @@ impl Permit {
             purged: false,
             use_started_at: None,
             use_ended_at: None,
+            team: Vec::new(),
         })
+    }
+
+    /// Whether `user` works on this permit: its applicant, or a member of its team.
+    pub fn on_team(&self, user: &str) -> bool {
+        self.applicant == user || self.team.iter().any(|m| m.user == user)
+    }
+
+    /// The team member who decides, as the profile names the authority for this purpose.
+    pub fn decider(&self, profile: &Profile) -> Option<&Member> {
+        let role = decider_role(profile.rule(self.application.purpose).decider);
+        self.team.iter().find(|m| m.role == role)
+    }
+
+    /// Put `user` (who holds `their_roles`) on the team as `role`, or change their role. Only the
+    /// applicant assigns; the decider is fixed once the application is filed or decided.
+    pub fn assign(
+        &mut self,
+        actor: &Actor,
+        user: &str,
+        their_roles: &[Role],
+        role: Role,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        self.check_team_change(actor, user)?;
+        if !matches!(
+            role,
+            Role::Operator | Role::Reviewer | Role::Judge | Role::Prosecutor
+        ) {
+            return Err(rule::TEAM.refusal(format!(
+                "a team member is an operator, a reviewer or the deciding judge or prosecutor, not {}",
+                role.as_str()
+            )));
+        }
+        if !their_roles.contains(&role) {
+            return Err(rule::TEAM.refusal(format!(
+                "{user} does not hold the {} role, so cannot work on permit {} as one",
+                role.as_str(),
+                self.id
+            )));
+        }
+        let deciding = |r: Role| matches!(r, Role::Judge | Role::Prosecutor);
+        let touches_decider =
+            deciding(role) || self.team.iter().any(|m| m.user == user && deciding(m.role));
+        if touches_decider {
+            self.check_decider_open()?;
+            // One decider: the application is filed to one court or prosecutor.
+            self.team.retain(|m| !deciding(m.role));
+        }
+        self.team.retain(|m| m.user != user);
+        self.team.push(Member {
+            user: user.to_string(),
+            role,
+            assigned_by: actor.user.clone(),
+            assigned_at: now,
+        });
+        Ok(())
+    }
+
+    /// Take `user` off the team.
+    pub fn unassign(&mut self, actor: &Actor, user: &str) -> Result<(), Refusal> {
+        self.check_team_change(actor, user)?;
+        let Some(m) = self.team.iter().find(|m| m.user == user) else {
+            return Err(
+                rule::TEAM.refusal(format!("{user} is not on the team of permit {}", self.id))
+            );
+        };
+        if matches!(m.role, Role::Judge | Role::Prosecutor) {
+            self.check_decider_open()?;
+        }
+        self.team.retain(|m| m.user != user);
+        Ok(())
+    }
+
+    fn check_team_change(&self, actor: &Actor, user: &str) -> Result<(), Refusal> {
+        if actor.user != self.applicant {
+            return Err(rule::TEAM.refusal(format!(
+                "{} may not change the team of permit {}: only its applicant assigns it",
+                actor.user, self.id
+            )));
+        }
+        if user == self.applicant {
+            return Err(rule::SAME_PERSON.refusal(format!(
+                "{user} applied for permit {} and cannot also review, operate or decide on it",
+                self.id
+            )));
+        }
+        if matches!(self.status, Status::Refused | Status::Stopped) || self.purged {
+            return Err(wrong_state(self, "change the team of"));
+        }
+        Ok(())
+    }
+
+    /// The decider may be named or changed until the application is filed.
+    fn check_decider_open(&self) -> Result<(), Refusal> {
+        if matches!(self.status, Status::Draft | Status::UrgentActive) {
+            Ok(())
+        } else {
+            Err(rule::TEAM.refusal(format!(
+                "permit {} is filed to its decider; the decider cannot change now",
+                self.id
+            )))
+        }
     }
 
     /// Whether the permit allows matching at `t` (before any camera check).
@@ -209,7 +353,15 @@ impl Permit {
             }
             _ => return Err(vec![wrong_state(self, "apply for")]),
         };
-        crate::refuse_all(self.application.check(profile))?;
+        let mut problems = self.application.check(profile);
+        if self.decider(profile).is_none() {
+            let role = decider_role(profile.rule(self.application.purpose).decider);
+            problems.push(rule::TEAM.refusal(format!(
+                "name the {} the application is filed to: put one on the team first",
+                role.as_str()
+            )));
+        }
+        crate::refuse_all(problems)?;
         self.status = next;
         self.applied_at = Some(now);
         Ok(Effect::Nothing)
@@ -265,6 +417,10 @@ impl Permit {
                 needed,
                 actor.user
             )));
+        }
+        if self.decider(profile).is_none_or(|m| m.user != actor.user) {
+            return Err(rule::WRONG_DECIDER
+                .refusal(format!("permit {} is not filed to {}", self.id, actor.user)));
         }
         let urgent = match self.status {
             Status::Applied => false,
@@ -434,6 +590,7 @@ pub(crate) mod tests {
             t0(),
         )
         .unwrap();
+        name_decider(&mut p, &prosecutor());
         p.apply(&police(), &SWEDEN, t0()).unwrap();
         // A judge is not the decider for this purpose under the Swedish profile.
         let e = p
@@ -450,6 +607,66 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_applicant_assigns_the_team_and_files_to_one_decider() {
+        let mut p = Permit::draft(
+            "T".into(),
+            &SWEDEN,
+            application(Purpose::VictimSearch),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        // Without a decider on the team the application cannot be filed.
+        assert!(codes(&p.apply(&police(), &SWEDEN, t0()).unwrap_err()).contains(&"team"));
+        let rev = [Role::Reviewer];
+        // Only the applicant assigns; only to a role the user holds; never the applicant.
+        let err = |r: Result<(), Refusal>| r.unwrap_err().code;
+        assert_eq!(
+            err(p.assign(&prosecutor(), "r1", &rev, Role::Reviewer, t0())),
+            "team"
+        );
+        assert_eq!(
+            err(p.assign(&police(), "r1", &rev, Role::Operator, t0())),
+            "team"
+        );
+        assert_eq!(
+            err(p.assign(&police(), "officer", &rev, Role::Reviewer, t0())),
+            "separation_of_duties"
+        );
+        assert_eq!(
+            err(p.assign(&police(), "a", &[Role::Auditor], Role::Auditor, t0())),
+            "team"
+        );
+        p.assign(&police(), "r1", &rev, Role::Reviewer, t0())
+            .unwrap();
+        assert!(p.on_team("r1") && p.on_team("officer") && !p.on_team("r2"));
+        // One decider: naming another replaces the first, until the application is filed.
+        let p2 = Actor::new("p2", &[Role::Prosecutor]);
+        name_decider(&mut p, &p2);
+        name_decider(&mut p, &prosecutor());
+        assert_eq!(p.decider(&SWEDEN).unwrap().user, "prosecutor");
+        assert!(!p.on_team("p2"));
+        p.apply(&police(), &SWEDEN, t0()).unwrap();
+        assert_eq!(
+            err(p.assign(&police(), "p2", &p2.roles, Role::Prosecutor, t0())),
+            "team"
+        );
+        assert_eq!(err(p.unassign(&police(), "prosecutor")), "team");
+        // A prosecutor it was not filed to cannot decide it.
+        assert_eq!(
+            p.decide(&p2, &SWEDEN, Outcome::Grant, "x", t0())
+                .unwrap_err()
+                .code,
+            "wrong_decider"
+        );
+        // Reviewers and operators can still be added and removed.
+        p.unassign(&police(), "r1").unwrap();
+        assert!(!p.on_team("r1"));
+        p.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "ok", t0())
+            .unwrap();
+    }
+
+    #[test]
     fn court_decides_suspects_on_a_prosecutors_application() {
         let app = application(Purpose::SuspectLocation);
         // The police cannot file it: a prosecutor applies to the court.
@@ -459,6 +676,7 @@ pub(crate) mod tests {
             ["wrong_applicant"]
         );
         let mut p2 = Permit::draft("3".into(), &SWEDEN, app, &prosecutor(), t0()).unwrap();
+        name_decider(&mut p2, &judge());
         p2.apply(&prosecutor(), &SWEDEN, t0()).unwrap();
         assert_eq!(
             p2.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "x", t0())
@@ -488,6 +706,7 @@ pub(crate) mod tests {
             t0(),
         )
         .unwrap();
+        name_decider(&mut p, &judge());
         p.apply(&prosecutor(), &SWEDEN_COURT_FOR_ALL, t0()).unwrap();
         let other = Actor::new("p2", &[Role::Prosecutor]);
         assert_eq!(
@@ -575,6 +794,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         p.urgent_start(&police(), &SWEDEN, t0()).unwrap();
+        name_decider(&mut p, &prosecutor());
         p.apply(&police(), &SWEDEN, t0().plus_hours(2)).unwrap();
         assert!(
             p.is_active_at(t0().plus_hours(30)),
@@ -601,6 +821,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         q.urgent_start(&police(), &SWEDEN, t0()).unwrap();
+        name_decider(&mut q, &prosecutor());
         q.apply(&police(), &SWEDEN, t0().plus_hours(1)).unwrap();
         assert_eq!(
             q.decide(
@@ -626,6 +847,7 @@ pub(crate) mod tests {
             t0(),
         )
         .unwrap();
+        name_decider(&mut p, &prosecutor());
         p.apply(&police(), &SWEDEN, t0()).unwrap();
         p.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "ok", t0())
             .unwrap();
@@ -655,6 +877,7 @@ pub(crate) mod tests {
             t0().plus_hours(-2),
         )
         .unwrap();
+        name_decider(&mut p, &prosecutor());
         p.apply(&police(), &SWEDEN, t0().plus_hours(-2)).unwrap();
         p.decide(
             &prosecutor(),

@@ -14,6 +14,7 @@ pub enum Action {
     ReadPermits,
     DraftPermit,
     EnrolPhoto,
+    AssignTeam,
     ApplyForPermit,
     DecidePermit,
     StopPermit,
@@ -52,6 +53,11 @@ pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
         "read permits",
     ),
     (DraftPermit, &[Applicant, Prosecutor], "draft permits"),
+    (
+        AssignTeam,
+        &[Applicant, Prosecutor],
+        "assign a permit's team",
+    ),
     (
         EnrolPhoto,
         &[Applicant, Prosecutor],

@@ -121,6 +121,7 @@ mod tests {
         };
         let mut p =
             Permit::draft("1".into(), &SWEDEN, application(purpose), applicant, t0()).unwrap();
+        crate::lifecycle::name_decider(&mut p, decider);
         p.apply(applicant, &SWEDEN, t0()).unwrap();
         p.decide(decider, &SWEDEN, Outcome::Grant, "ok", t0())
             .unwrap();
@@ -271,7 +272,8 @@ mod tests {
                         a.period.start = now.plus_millis(-HOUR);
                         a.period.end = a.period.start.plus_hours(hours);
                         let id = format!("p{:03}", store.permits.len());
-                        if let Ok(p) = Permit::draft(id.clone(), &SWEDEN, a, &police, now) {
+                        if let Ok(mut p) = Permit::draft(id.clone(), &SWEDEN, a, &police, now) {
+                            crate::lifecycle::name_decider(&mut p, &pros);
                             store.templates.insert(id.clone(), vec![("p1".into(), store.permits.len() as u32), ("other".into(), 999)]);
                             store.photos.insert(id.clone(), 1);
                             store.permits.insert(id, p);

@@ -606,6 +606,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut permit = load_permit(&mut *tx, permit_id).await?;
         let before = permit.status;
+        let team_before = permit.team.clone();
         let effect = change(&mut permit)?;
         let cert = match &effect {
             Effect::Purge { reason } => Some(self.purge(&mut tx, &mut permit, reason, now).await?),
@@ -627,12 +628,23 @@ impl Store {
                 action: action.into(),
                 permit: Some(permit_id.to_string()),
                 origin: origin.into(),
-                details: json!({
-                    "from": format!("{before:?}"),
-                    "to": format!("{:?}", permit.status),
-                    "use_started": effect == Effect::UseStarted,
-                    "use_ended": matches!(effect, Effect::UseEnded | Effect::Purge { .. }),
-                }),
+                details: {
+                    let mut d = json!({
+                        "from": format!("{before:?}"),
+                        "to": format!("{:?}", permit.status),
+                        "use_started": effect == Effect::UseStarted,
+                        "use_ended": matches!(effect, Effect::UseEnded | Effect::Purge { .. }),
+                    });
+                    // Who may see the permit is part of the record: the team after the change.
+                    if permit.team != team_before {
+                        d["team"] = permit
+                            .team
+                            .iter()
+                            .map(|m| json!({"user": m.user, "role": m.role.as_str()}))
+                            .collect();
+                    }
+                    d
+                },
             },
         )
         .await?;

@@ -194,6 +194,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("permits.none", "Inga tillstånd.", "No permits."),
     ("permits.new", "Nytt utkast", "New draft"),
     ("permit.apply", "Ansök", "Apply"),
+    ("col.team", "Team", "Team"),
+    ("team.user", "Användare", "User"),
+    ("team.assign", "Lägg till", "Assign"),
+    ("team.remove", "Ta bort", "Remove"),
+    ("team.role", "Roll i teamet", "Role on the team"),
     ("permit.urgent", "Brådskande start", "Urgent start"),
     ("permit.stop", "Avsluta användning", "Stop use"),
     (

@@ -452,11 +452,17 @@ fn default_limit() -> i64 {
     responses((status = 200, body = Vec<mandat_store::alerts::AlertRecord>), (status = "4XX", body = ErrorBody)))]
 async fn alerts(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     QueryArgs(q): QueryArgs<AlertQuery>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    Ok(Json(s.control.alerts(&a, q.after, q.limit).await?).into_response())
+    Ok(Json(
+        s.control
+            .alerts(&a, q.after, q.limit, &origin(&peer))
+            .await?,
+    )
+    .into_response())
 }
 
 /// One alert, without images.
@@ -465,11 +471,12 @@ async fn alerts(
     responses((status = 200, body = mandat_store::alerts::AlertRecord), (status = "4XX", body = ErrorBody)))]
 async fn alert(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Params(id): Params<String>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    Ok(Json(s.control.alert(&a, &id).await?).into_response())
+    Ok(Json(s.control.alert(&a, &id, &origin(&peer)).await?).into_response())
 }
 
 /// Which image of an alert.
@@ -588,11 +595,12 @@ async fn dispatch(
         (status = "4XX", body = ErrorBody)))]
 async fn stream(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let a = actor(&s, &headers).await?;
-    // The same check as listing alerts.
-    s.control.alerts(&a, i64::MAX, 1).await?;
+    // The same check as listing alerts; opening the stream is recorded as a read.
+    s.control.alerts(&a, i64::MAX, 1, &origin(&peer)).await?;
     let token = bearer(&headers).unwrap_or_default().to_string();
     let events = alert_events(s.control.clone(), token, a, |ev| {
         let data = serde_json::to_string(&ev).unwrap_or_default();
@@ -703,9 +711,13 @@ async fn session_info(State(s): State<AppState>, headers: HeaderMap) -> ApiResul
 /// Permits this caller may see.
 #[utoipa::path(get, path = "/api/v1/permits", tag = "permits", security(("session" = [])),
     responses((status = 200, body = Vec<mandat_law::Permit>), (status = "4XX", body = ErrorBody)))]
-async fn permits(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+async fn permits(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    Ok(Json(s.control.permits(&a).await?).into_response())
+    Ok(Json(s.control.permits(&a, &origin(&peer)).await?).into_response())
 }
 
 /// One permit.
@@ -714,11 +726,12 @@ async fn permits(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Res
     responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
 async fn permit(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Params(id): Params<String>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    Ok(Json(s.control.permit(&a, &id).await?).into_response())
+    Ok(Json(s.control.permit(&a, &id, &origin(&peer)).await?).into_response())
 }
 
 /// Draft a permit application (applicants). It is checked against the law when applied.
@@ -853,6 +866,38 @@ async fn enrol_photo(
         sharpness: face.sharpness,
     })
     .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct TeamBody {
+    #[schema(max_length = 64)]
+    user: String,
+    /// `operator`, `reviewer`, or the deciding `judge` or `prosecutor`; null takes the user off
+    /// the team.
+    role: Option<mandat_law::Role>,
+}
+
+/// Put a user on a permit's team, or take them off (its applicant only). Only the team sees the
+/// permit, its alerts and their images; the decider is the one the application is filed to.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/team", tag = "permits", params(("id" = String, Path)),
+    request_body = TeamBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn permit_team(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<TeamBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    if b.user.len() > 64 {
+        return Err(ApiError::bad_request("a user id has at most 64 characters"));
+    }
+    let p = s
+        .control
+        .assign_team(&a, &id, &b.user, b.role, &origin(&peer))
+        .await?;
+    Ok(Json(p).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -1321,9 +1366,13 @@ async fn audit_verify(
 /// auditors; overdue ones flagged.
 #[utoipa::path(get, path = "/api/v1/subjects", tag = "subjects", security(("session" = [])),
     responses((status = 200, body = Vec<mandat_control::SubjectView>), (status = "4XX", body = ErrorBody)))]
-async fn subjects(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+async fn subjects(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    Ok(Json(s.control.subject_tasks(&a).await?).into_response())
+    Ok(Json(s.control.subject_tasks(&a, &origin(&peer)).await?).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -1753,6 +1802,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
             post(urgent_start),
         ),
         ("POST", "/api/v1/permits/{id}/stop", post(stop)),
+        ("POST", "/api/v1/permits/{id}/team", post(permit_team)),
         ("POST", "/api/v1/permits/{id}/decide", post(decide)),
         ("GET", "/api/v1/users", get(users)),
         ("POST", "/api/v1/users", post(add_user)),

@@ -37,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         super::apply,
         super::urgent_start,
         super::stop,
+        super::permit_team,
         super::decide,
         super::users,
         super::add_user,

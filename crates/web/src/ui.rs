@@ -45,6 +45,8 @@ pub(crate) struct Viewer {
     pub token: String,
     pub lang: Lang,
     pub csrf: String,
+    /// Where the request came from, for the audit log's records of reads.
+    pub origin: String,
 }
 
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -90,11 +92,17 @@ impl FromRequestParts<AppState> for Viewer {
             }
             Err(e) => return Err(UiError::new(lang, e.into()).into_response()),
         };
+        let origin = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| crate::origin(&c.0))
+            .unwrap_or_else(|| "api:unknown".into());
         Ok(Viewer {
             csrf: s.csrf_token(token),
             token: token.to_string(),
             actor,
             lang,
+            origin,
         })
     }
 }
@@ -663,7 +671,7 @@ async fn operator(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash>) 
 async fn alerts_table(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
     let l = v.lang;
     // Newest first, as the store gives them.
-    let alerts = s.control.alerts(&v.actor, 0, 50).await.page(l)?;
+    let alerts = s.control.alerts(&v.actor, 0, 50, &v.origin).await.page(l)?;
     Ok(html! {
         @if alerts.is_empty() {
             p.muted { (t(l, "alerts.none")) }
@@ -754,7 +762,7 @@ async fn map_svg(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
     let l = v.lang;
     let now = s.control.now().page(l)?;
     let cams = s.control.cameras(&v.actor).await.page(l)?;
-    let permits = s.control.permits(&v.actor).await.page(l)?;
+    let permits = s.control.permits(&v.actor, &v.origin).await.page(l)?;
     let active: Vec<&Permit> = permits.iter().filter(|p| p.is_active_at(now)).collect();
     let mut pts: Vec<(f64, f64)> = cams.iter().filter_map(|c| c.location).collect();
     for p in &active {
@@ -932,7 +940,7 @@ async fn fragment_review(State(s): State<AppState>, v: Viewer) -> Page {
 
 async fn pending_for(s: &AppState, v: &Viewer) -> Result<Vec<AlertRecord>, UiError> {
     Ok(s.control
-        .alerts(&v.actor, 0, 10_000)
+        .alerts(&v.actor, 0, 10_000, &v.origin)
         .await
         .page(v.lang)?
         .into_iter()
@@ -1040,7 +1048,7 @@ fn countdown(l: Lang, now: Timestamp, deadline: Timestamp) -> Markup {
 async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
     let l = v.lang;
     let now = s.control.now().page(l)?;
-    let mut permits = s.control.permits(&v.actor).await.page(l)?;
+    let mut permits = s.control.permits(&v.actor, &v.origin).await.page(l)?;
     permits.sort_by_key(|p| std::cmp::Reverse(p.created_at));
     Ok(html! {
         @if permits.is_empty() { p.muted { (t(l, "permits.none")) } }
@@ -1048,7 +1056,7 @@ async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
             table {
                 thead { tr {
                     th { "Id" } th { (t(l, "col.purpose")) } th { (t(l, "col.period")) }
-                    th { (t(l, "col.applicant")) } th { (t(l, "col.state")) } th { (t(l, "col.action")) }
+                    th { (t(l, "col.applicant")) } th { (t(l, "col.team")) } th { (t(l, "col.state")) } th { (t(l, "col.action")) }
                 } }
                 tbody {
                     @for p in &permits {
@@ -1058,6 +1066,7 @@ async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
                             td { (t_dyn(l, "purpose", p.application.purpose.as_str())) }
                             td.num { (local(p.application.period.start)) br; (local(p.application.period.end)) }
                             td { (p.applicant) }
+                            td { (team_cell(v, p, mine)) }
                             td {
                                 (status_badge(l, p.status))
                                 @if let (Status::UrgentActive, Some(u)) = (p.status, &p.urgent) {
@@ -1088,6 +1097,38 @@ async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
             }
         }
     })
+}
+
+/// A permit's team: who works on it, and for its applicant the forms that change it.
+fn team_cell(v: &Viewer, p: &Permit, mine: bool) -> Markup {
+    let l = v.lang;
+    let open = !matches!(p.status, Status::Refused | Status::Stopped) && !p.purged;
+    html! {
+        @for m in &p.team {
+            div {
+                span.mono { (m.user) } " · " (m.role.as_str())
+                @if mine && open {
+                    form.inline method="post" action={ "/permits/" (p.id) "/team" } {
+                        input type="hidden" name="csrf" value=(v.csrf);
+                        input type="hidden" name="user" value=(m.user);
+                        button.secondary type="submit" name="role" value="" { (t(l, "team.remove")) }
+                    }
+                }
+            }
+        }
+        @if mine && open {
+            form.inline method="post" action={ "/permits/" (p.id) "/team" } {
+                input type="hidden" name="csrf" value=(v.csrf);
+                input type="text" name="user" required maxlength="64" placeholder=(t(l, "team.user")) aria-label=(t(l, "team.user"));
+                select name="role" aria-label=(t(l, "team.role")) {
+                    @for r in [Role::Prosecutor, Role::Judge, Role::Reviewer, Role::Operator] {
+                        option value=(r.as_str()) { (r.as_str()) }
+                    }
+                }
+                button.secondary type="submit" { (t(l, "team.assign")) }
+            }
+        }
+    }
 }
 
 fn action_button(v: &Viewer, id: &str, action: &str, label: &str, class: &str) -> Markup {
@@ -1295,6 +1336,11 @@ struct ReasonForm {
     csrf: String,
     #[serde(default)]
     reason: String,
+    /// For `team`: the user, and their role on the team (empty: take them off).
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    role: String,
 }
 
 async fn permit_action(
@@ -1311,6 +1357,18 @@ async fn permit_action(
         "apply" => s.control.apply(&v.actor, &id, &o).await.page(l)?,
         "urgent-start" => s.control.urgent_start(&v.actor, &id, &o).await.page(l)?,
         "stop" => s.control.stop(&v.actor, &id, &f.reason, &o).await.page(l)?,
+        "team" => {
+            let role = match f.role.as_str() {
+                "" => None,
+                r => Some(Role::parse(r).ok_or_else(|| {
+                    UiError::bad_request(l, "the role is operator, reviewer, judge or prosecutor")
+                })?),
+            };
+            s.control
+                .assign_team(&v.actor, &id, f.user.trim(), role, &o)
+                .await
+                .page(l)?
+        }
         _ => {
             return Err(UiError::not_found(l, "no such permit action"));
         }
@@ -1327,7 +1385,7 @@ async fn decide_page(State(s): State<AppState>, v: Viewer, Query(f): Query<Flash
     let profile = s.control.profile();
     let queue: Vec<Permit> = s
         .control
-        .permits(&v.actor)
+        .permits(&v.actor, &v.origin)
         .await
         .page(l)?
         .into_iter()
@@ -1618,7 +1676,11 @@ async fn audit_reports(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
 
 /// Open subject notifications the viewer may see, the overdue first.
 async fn open_tasks(s: &AppState, v: &Viewer) -> Result<Vec<mandat_control::SubjectView>, UiError> {
-    let mut tasks = s.control.subject_tasks(&v.actor).await.page(v.lang)?;
+    let mut tasks = s
+        .control
+        .subject_tasks(&v.actor, &v.origin)
+        .await
+        .page(v.lang)?;
     tasks.retain(|x| x.task.completed_at.is_none());
     tasks.sort_by_key(|x| (!x.overdue, x.task.due_at));
     Ok(tasks)

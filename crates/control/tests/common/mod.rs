@@ -264,7 +264,8 @@ pub async fn enrol_photo(e: &Env, applicant: &Actor, id: &str) {
         .unwrap();
 }
 
-/// Draft by `applicant` and enrol the one photo.
+/// Draft by `applicant`, enrol the one photo, and put the team on it: the decider the purpose
+/// needs (the judge when a prosecutor applies, else the prosecutor) and the reviewer.
 pub async fn drafted(e: &Env, purpose: Purpose, applicant: &Actor) -> String {
     let p = e
         .control
@@ -272,7 +273,39 @@ pub async fn drafted(e: &Env, purpose: Purpose, applicant: &Actor) -> String {
         .await
         .unwrap();
     enrol_photo(e, applicant, &p.id).await;
+    put_team(e, applicant, &p.id).await;
     p.id
+}
+
+/// The team of `id`: the decider its purpose needs (the judge for a court, else the prosecutor),
+/// the reviewer, and `rev2` where the test made that account.
+pub async fn put_team(e: &Env, applicant: &Actor, id: &str) {
+    let p = e.store.permit(id).await.unwrap();
+    let decider = match SWEDEN.rule(p.application.purpose).decider {
+        mandat_law::Authority::Court => judge(),
+        mandat_law::Authority::Prosecutor => pros(),
+    };
+    let mut team = vec![
+        (decider.user, decider.roles[0]),
+        (reviewer().user, Role::Reviewer),
+    ];
+    if e.store
+        .users()
+        .await
+        .unwrap()
+        .iter()
+        .any(|u| u.user == "rev2")
+    {
+        team.push(("rev2".into(), Role::Reviewer));
+    }
+    for (user, role) in team {
+        if user != applicant.user {
+            e.control
+                .assign_team(applicant, id, &user, Some(role), ORIGIN)
+                .await
+                .unwrap();
+        }
+    }
 }
 
 /// A candidate alert for `p1` on `cam-1` under `permit`, as the engine raises one.

@@ -346,12 +346,14 @@ async fn a_process_on_another_profile_is_refused_and_permits_keep_their_own() {
         // follows each permit's own: a victim search drafted under se-2026 is a prosecutor's.
         let id = drafted(&e, Purpose::VictimSearch, &officer()).await;
         let wrong = Control::new(other.clone(), e.clock.clone(), &SWEDEN_COURT_FOR_ALL);
+        // It is filed to the prosecutor its own profile names, which that plane accepts; a judge
+        // is not on the team and finds nothing.
         wrong.apply(&officer(), &id, ORIGIN).await.unwrap();
         let err = wrong
             .decide(&judge(), &id, Outcome::Grant, "ok", ORIGIN)
             .await
             .unwrap_err();
-        assert_eq!(code(err), "wrong_decider", "{db:?}");
+        assert_eq!(code(err), "not_found", "{db:?}");
         wrong
             .decide(&pros(), &id, Outcome::Grant, "ok", ORIGIN)
             .await
@@ -532,28 +534,34 @@ async fn a_user_of_one_agency_never_sees_the_other_agencys_permits() {
                 .unwrap();
             assert_eq!(actor, sapo(user, role));
             assert!(
-                e.control.permits(&actor).await.unwrap().is_empty(),
+                e.control.permits(&actor, ORIGIN).await.unwrap().is_empty(),
                 "{db:?} {user}"
             );
             assert_eq!(
-                code(e.control.permit(&actor, &id).await.unwrap_err()),
+                code(e.control.permit(&actor, &id, ORIGIN).await.unwrap_err()),
                 "not_found",
                 "{db:?} {user}"
             );
             if mandat_law::permissions::may(&actor, mandat_law::permissions::Action::ReadAlerts) {
-                assert!(e.control.alerts(&actor, 0, 100).await.unwrap().is_empty());
+                assert!(
+                    e.control
+                        .alerts(&actor, 0, 100, ORIGIN)
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
                 assert_eq!(
-                    code(e.control.alert(&actor, "A-1").await.unwrap_err()),
+                    code(e.control.alert(&actor, "A-1", ORIGIN).await.unwrap_err()),
                     "not_found"
                 );
             }
-            let ev = e.control.alert(&officer(), "A-1").await.unwrap();
+            let ev = e.control.alert(&officer(), "A-1", ORIGIN).await.unwrap();
             let ev = mandat_control::AlertEvent::from_record(&ev);
             assert!(!e.control.sees_event(&actor, &ev).await, "{db:?} {user}");
         }
         // The officer of this agency does see it, and its event.
         let ev = mandat_control::AlertEvent::from_record(
-            &e.control.alert(&officer(), "A-1").await.unwrap(),
+            &e.control.alert(&officer(), "A-1", ORIGIN).await.unwrap(),
         );
         assert!(e.control.sees_event(&officer(), &ev).await);
         // Acting on another agency's ids answers as for ids that do not exist.
@@ -588,10 +596,188 @@ async fn a_user_of_one_agency_never_sees_the_other_agencys_permits() {
             .unwrap_err();
         assert_eq!(code(err), "agency");
         assert_eq!(
-            e.control.permit(&officer(), &id).await.unwrap().status,
+            e.control
+                .permit(&officer(), &id, ORIGIN)
+                .await
+                .unwrap()
+                .status,
             mandat_law::Status::Granted,
             "nothing of it changed"
         );
+    }
+}
+
+/// Need-to-know within an agency: a reviewer, an operator and a prosecutor who are not on a
+/// permit's team find nothing of it, not its alerts, images, reference photo or events; the
+/// applicant's assignment lets one in (and is audited with the team that results), taking them
+/// off shuts the door again, and every read is in the log.
+#[tokio::test]
+async fn a_reviewer_outside_a_permits_team_finds_nothing_of_it() {
+    for db in databases() {
+        let e = env(db).await;
+        for (user, role) in [
+            ("rev9", Role::Reviewer),
+            ("op9", Role::Operator),
+            ("pros9", Role::Prosecutor),
+        ] {
+            e.control
+                .provision_user(user, &password(user), &[role], ORIGIN)
+                .await
+                .unwrap();
+        }
+        let outsider = mandat_law::Actor::new("rev9", &[Role::Reviewer]);
+        let op = mandat_law::Actor::new("op9", &[Role::Operator]);
+        let pros9 = mandat_law::Actor::new("pros9", &[Role::Prosecutor]);
+        let id = granted(&e).await;
+        e.control.raise_alert(hit("A-1", &id)).await.unwrap();
+        let ev = mandat_control::AlertEvent::from_record(
+            &e.control.alert(&officer(), "A-1", ORIGIN).await.unwrap(),
+        );
+        let shut_out = |who: &mandat_law::Actor| {
+            let (e, id, ev, who) = (&e, &id, &ev, who.clone());
+            async move {
+                assert!(e.control.permits(&who, ORIGIN).await.unwrap().is_empty());
+                assert!(
+                    e.control
+                        .alerts(&who, 0, 100, ORIGIN)
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                assert!(!e.control.sees_event(&who, ev).await);
+                let mut errs = vec![
+                    e.control.permit(&who, id, ORIGIN).await.unwrap_err(),
+                    e.control.alert(&who, "A-1", ORIGIN).await.unwrap_err(),
+                ];
+                if who.has(Role::Reviewer) || who.has(Role::Prosecutor) {
+                    errs.push(
+                        e.control
+                            .alert_media(&who, "A-1", ORIGIN)
+                            .await
+                            .unwrap_err(),
+                    );
+                    errs.push(
+                        e.control
+                            .alert_reference(&who, "A-1", ORIGIN)
+                            .await
+                            .unwrap_err(),
+                    );
+                }
+                if who.has(Role::Reviewer) {
+                    errs.push(
+                        e.control
+                            .review(
+                                &who,
+                                "A-1",
+                                mandat_law::review::Verdict::Confirm,
+                                "",
+                                ORIGIN,
+                            )
+                            .await
+                            .unwrap_err(),
+                    );
+                }
+                if who.has(Role::Operator) {
+                    errs.push(
+                        e.control
+                            .dispatch(&who, "A-1", "", ORIGIN)
+                            .await
+                            .unwrap_err(),
+                    );
+                }
+                if who.has(Role::Prosecutor) {
+                    errs.push(
+                        e.control
+                            .stop(&who, id, "mine now", ORIGIN)
+                            .await
+                            .unwrap_err(),
+                    );
+                }
+                for err in errs {
+                    assert_eq!(code(err), "not_found", "{}", who.user);
+                }
+            }
+        };
+        for who in [&outsider, &op, &pros9] {
+            shut_out(who).await;
+        }
+        // Only the applicant assigns; the reviewer cannot put themselves on the team.
+        let err = e
+            .control
+            .assign_team(&outsider, &id, "rev9", Some(Role::Reviewer), ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "not_permitted", "{db:?}");
+        let err = e
+            .control
+            .assign_team(&pros(), &id, "rev9", Some(Role::Reviewer), ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "team", "{db:?}: the decider is not the applicant");
+        // Nor can one be put on it in a role one does not hold.
+        let err = e
+            .control
+            .assign_team(&officer(), &id, "op9", Some(Role::Reviewer), ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "team", "{db:?}");
+        e.control
+            .assign_team(&officer(), &id, "rev9", Some(Role::Reviewer), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            e.control
+                .alerts(&outsider, 0, 100, ORIGIN)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(e.control.sees_event(&outsider, &ev).await);
+        e.control.alert(&outsider, "A-1", ORIGIN).await.unwrap();
+        e.control
+            .alert_media(&outsider, "A-1", ORIGIN)
+            .await
+            .unwrap();
+        // Off the team, the door shuts at once.
+        e.control
+            .assign_team(&officer(), &id, "rev9", None, ORIGIN)
+            .await
+            .unwrap();
+        shut_out(&outsider).await;
+        // The log shows who changed the team, to what, and every read.
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let team: Vec<_> = entries
+            .iter()
+            .filter(|x| x.action == "permit.team")
+            .collect();
+        assert_eq!(team.len(), 2 + 2, "{db:?}: two from the fixture, two here");
+        let added = &team[2];
+        assert_eq!(added.actor, "officer");
+        assert!(
+            added.details["team"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["user"] == "rev9" && m["role"] == "reviewer"),
+            "{}",
+            added.details
+        );
+        assert!(
+            !team[3].details["team"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["user"] == "rev9")
+        );
+        for action in ["read.alerts", "read.alert", "alert.view_media"] {
+            assert!(
+                entries
+                    .iter()
+                    .any(|x| x.action == action && x.actor == "rev9"),
+                "{db:?}: no {action} by rev9"
+            );
+        }
     }
 }
 
@@ -641,7 +827,7 @@ async fn a_reviewer_role_granted_by_one_admin_alone_does_not_take_effect() {
             .unwrap();
         assert!(actor.roles.is_empty(), "{db:?}: no role before approval");
         assert_eq!(
-            code(e.control.alerts(&actor, 0, 10).await.unwrap_err()),
+            code(e.control.alerts(&actor, 0, 10, ORIGIN).await.unwrap_err()),
             "not_permitted"
         );
         // The admin who asked cannot approve, nor can the account itself.
@@ -685,7 +871,22 @@ async fn a_reviewer_role_granted_by_one_admin_alone_does_not_take_effect() {
             .unwrap();
         let now = e.control.session(&token).await.unwrap();
         assert_eq!(now.roles, vec![Role::Reviewer]);
-        assert_eq!(e.control.alerts(&now, 0, 10).await.unwrap().len(), 1);
+        // The role alone shows nothing: the permit's applicant puts the reviewer on its team.
+        assert!(
+            e.control
+                .alerts(&now, 0, 10, ORIGIN)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        e.control
+            .assign_team(&officer(), &id, "newrev", Some(Role::Reviewer), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            e.control.alerts(&now, 0, 10, ORIGIN).await.unwrap().len(),
+            1
+        );
         // Adding a role to an existing account waits too; removing does not.
         let change = e
             .control
