@@ -63,6 +63,8 @@ fn every_command_has_help() {
         &["camera", "add"],
         &["camera", "list"],
         &["permit", "draft"],
+        &["permit", "assign"],
+        &["permit", "unassign"],
         &["permit", "apply"],
         &["permit", "decide"],
         &["permit", "urgent-start"],

@@ -73,7 +73,7 @@ fn the_imy_register_subject_tasks_and_annual_report_follow_a_real_use() {
     );
     assert!(engine.wait_done(Duration::from_secs(600)));
     engine.stop();
-    let alerts = rt.block_on(w.control.alerts(&aud, 0, 10_000)).unwrap();
+    let alerts = rt.block_on(w.control.alerts(&aud, 0, 10_000, "t")).unwrap();
     assert!(
         alerts.len() >= 13,
         "the engine found the watchlist: {}",
@@ -98,7 +98,7 @@ fn the_imy_register_subject_tasks_and_annual_report_follow_a_real_use() {
     let verified_at = now();
 
     // Subject notifications: one task per verified identification, for the permit's applicant.
-    let tasks = rt.block_on(w.control.subject_tasks(&aud)).unwrap();
+    let tasks = rt.block_on(w.control.subject_tasks(&aud, "t")).unwrap();
     assert_eq!(tasks.len(), 2);
     for t in &tasks {
         assert_eq!(t.task.permit, permit);

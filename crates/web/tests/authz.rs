@@ -18,7 +18,8 @@ use mandat_law::{Actor, Role};
 mod common;
 
 /// Roles by letter: o operator, r reviewer, a applicant, p prosecutor, j judge, u auditor (IMY),
-/// d admin. `*` is public: no session needed.
+/// d admin. `*` is public: no session needed. A capital letter marks a role the permissions table
+/// lets through but that is off the permit's team: it gets 404, as for an id that does not exist.
 const ROLES: [(char, &str, Role); 7] = [
     ('o', "op", Role::Operator),
     ('r', "rev", Role::Reviewer),
@@ -134,6 +135,13 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/api/v1/permits/{id}/team",
+        "/api/v1/permits/{D2}/team",
+        "a",
+        r#"{"user":"rev","role":"reviewer"}"#,
+    ),
+    (
+        "POST",
         "/api/v1/permits/{id}/stop",
         "/api/v1/permits/{G2}/stop",
         "apj",
@@ -144,7 +152,7 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "POST",
         "/api/v1/permits/{id}/decide",
         "/api/v1/permits/{A1}/decide",
-        "p",
+        "pJ",
         r#"{"outcome":"grant","reasons":"necessary"}"#,
     ),
     ("GET", "/api/v1/users", "/api/v1/users", "d", ""),
@@ -409,7 +417,7 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "POST",
         "/decide/{id}",
         "/decide/{A2}",
-        "p",
+        "pJ",
         "outcome=grant&reasons=necessary",
     ),
     ("GET", "/audit", "/audit", "ud", ""),
@@ -632,12 +640,22 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
             .unwrap();
         f.insert(x, x.to_string());
     }
+    // The same roles in the same agency, made after the permits: on none of their teams.
+    for (_, user, role) in ROLES.iter().filter(|(c, _, _)| TEAM_ROLES.contains(*c)) {
+        common::provision(control, &format!("outside-{user}"), PW, &[*role], "t")
+            .await
+            .unwrap();
+    }
     f.insert(
         "APPLICATION",
         serde_json::to_string(&application()).unwrap(),
     );
     f
 }
+
+/// The roles that work on a permit as its team (auditors oversee every permit of their agency;
+/// admins read none).
+const TEAM_ROLES: &str = "orapj";
 
 /// A request body as its route takes it: JSON for the API, and for page forms the session's CSRF
 /// token in front of the fields.
@@ -734,7 +752,18 @@ async fn every_route_by_every_role() {
                 (*c, (token, csrf))
             })
             .collect();
+        // This agency's users of the same roles who are on no permit's team.
+        let outside_team: HashMap<char, (String, String)> = ROLES
+            .iter()
+            .filter(|(c, _, _)| TEAM_ROLES.contains(*c))
+            .map(|(c, user, _)| {
+                let token = login(addr, &format!("outside-{user}"));
+                let csrf = csrf(addr, &token);
+                (*c, (token, csrf))
+            })
+            .collect();
         let mut outsiders = 0;
+        let mut off_team = 0;
         let mut failures = Vec::new();
         let mut checked = 0;
         let mut ghosts = 0;
@@ -808,6 +837,24 @@ async fn every_route_by_every_role() {
                         ));
                     }
                 }
+                // The right role in this agency, off the permit's team: 404 as well.
+                let permit_route = route.contains("/permits/{id}")
+                    || route.contains("/alerts/{id}")
+                    || route.contains("/subjects/{id}")
+                    || route.contains("/decide/{id}");
+                for c in allow.chars().filter(|c| permit_route && outside_team.contains_key(c)) {
+                    let (token, csrf) = &outside_team[&c];
+                    let body = form_body(is_api, method, &fill(body, &f), csrf);
+                    let h = request(addr, method, &path, Some(token), &body, None);
+                    checked += 1;
+                    off_team += 1;
+                    if h.status != 404 {
+                        failures.push(format!(
+                            "{method} {path} as {c} off the team: {} but expected 404",
+                            h.status
+                        ));
+                    }
+                }
             }
             // Denied roles first: a refused request changes nothing, an allowed one may.
             let mut order: Vec<&(char, &str, Role)> = ROLES.iter().collect();
@@ -821,6 +868,8 @@ async fn every_route_by_every_role() {
                     !matches!(h.status, 401 | 403)
                         && h.status < 500
                         && (!to_login(&h) || *route == "/logout")
+                } else if allow.contains(c.to_ascii_uppercase()) {
+                    h.status == 404
                 } else {
                     h.status == 403
                 };
@@ -828,7 +877,13 @@ async fn every_route_by_every_role() {
                     failures.push(format!(
                         "{method} {path} as {user}: {} but expected {}",
                         h.status,
-                        if allowed { "allowed" } else { "403" }
+                        if allowed {
+                            "allowed"
+                        } else if allow.contains(c.to_ascii_uppercase()) {
+                            "404 (off the team)"
+                        } else {
+                            "403"
+                        }
                     ));
                 }
                 // Who before what: a role the permissions table refuses gets the same 403 for
@@ -863,9 +918,10 @@ async fn every_route_by_every_role() {
         assert!(checked > 300, "only {checked} checks ran");
         assert!(ghosts >= 75, "only {ghosts} refusals were tried on ids that do not exist");
         assert!(outsiders >= 20, "only {outsiders} requests from the other agency");
+        assert!(off_team >= 20, "only {off_team} requests from off the teams");
         // Every id the lists give the other agency's users: none of this agency's.
         let ours: Vec<&String> = f.values().filter(|v| v.starts_with("P-") || v.starts_with('X')).collect();
-        for (c, (token, _)) in &other_agency {
+        for (c, (token, _)) in other_agency.iter().chain(&outside_team) {
             for list in ["/api/v1/permits", "/api/v1/alerts", "/api/v1/subjects"] {
                 let mut body = String::new();
                 let h = request(addr, "GET", list, Some(token), "", Some(&mut body));
@@ -881,7 +937,7 @@ async fn every_route_by_every_role() {
                     .filter_map(|x| x["id"].as_str())
                     .collect();
                 for id in &ids {
-                    assert!(!ours.iter().any(|o| o == id), "{list} as sapo's {c} gave {id}");
+                    assert!(!ours.iter().any(|o| o == id), "{list} as outsider {c} gave {id}");
                 }
             }
         }
@@ -930,7 +986,7 @@ async fn forms_without_csrf_token_are_refused() {
     let admin = Actor::new("adm", &[Role::Admin]);
     assert_eq!(control.users(&admin).await.unwrap().len(), users_before);
     let p = control
-        .permit(&Actor::new("app", &[Role::Applicant]), &f["D1"])
+        .permit(&Actor::new("app", &[Role::Applicant]), &f["D1"], "t")
         .await
         .unwrap();
     assert_eq!(p.status, mandat_law::Status::Draft);
@@ -1027,6 +1083,16 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
         .enrol(&pros, &p.id, &"p1".into(), "ph", b"photo", &[0.1; 128], "t")
         .await
         .unwrap();
+    for (user, role) in [
+        ("judge", Role::Judge),
+        ("rev", Role::Reviewer),
+        ("rev2", Role::Reviewer),
+    ] {
+        control
+            .assign_team(&pros, &p.id, user, Some(role), "t")
+            .await
+            .unwrap();
+    }
     control.apply(&pros, &p.id, "t").await.unwrap();
     control
         .decide(
@@ -1101,7 +1167,7 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
     .await
     .unwrap();
     let tasks = control
-        .subject_tasks(&Actor::new("aud", &[Role::Auditor]))
+        .subject_tasks(&Actor::new("aud", &[Role::Auditor]), "t")
         .await
         .unwrap();
     let x1 = tasks.iter().find(|t| t.task.id == "S-X1").unwrap();

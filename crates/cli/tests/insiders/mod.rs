@@ -271,6 +271,18 @@ fn a_cli_user_who_cannot_read_the_keys_works_through_the_server() {
         ],
         "",
     );
+    ok(
+        &[
+            "permit",
+            "assign",
+            &id,
+            "--user",
+            "pros",
+            "--role",
+            "prosecutor",
+        ],
+        "",
+    );
     ok(&["permit", "apply", &id], "");
     login("pros");
     let out = ok(

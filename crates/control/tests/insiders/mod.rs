@@ -713,7 +713,11 @@ async fn a_reviewer_outside_a_permits_team_finds_nothing_of_it() {
             .assign_team(&pros(), &id, "rev9", Some(Role::Reviewer), ORIGIN)
             .await
             .unwrap_err();
-        assert_eq!(code(err), "team", "{db:?}: the decider is not the applicant");
+        assert_eq!(
+            code(err),
+            "team",
+            "{db:?}: the decider is not the applicant"
+        );
         // Nor can one be put on it in a role one does not hold.
         let err = e
             .control

@@ -235,6 +235,23 @@ pub async fn drafted_by(w: &World, app: Application, applicant: &Actor) -> Strin
             .await
             .unwrap();
     }
+    // The team: the decider the purpose needs and every operator and reviewer there is now.
+    let court =
+        mandat_law::SWEDEN.rule(p.application.purpose).decider == mandat_law::Authority::Court;
+    let decider = if court { Role::Judge } else { Role::Prosecutor };
+    for u in w.control.store().users().await.unwrap() {
+        let role = [decider, Role::Reviewer, Role::Operator]
+            .into_iter()
+            .find(|r| u.roles.contains(r));
+        if let Some(role) = role
+            && u.user != applicant.user
+        {
+            w.control
+                .assign_team(applicant, &p.id, &u.user, Some(role), ORIGIN)
+                .await
+                .unwrap();
+        }
+    }
     p.id
 }
 

@@ -11,7 +11,7 @@ use mandat_audit::AuditKey;
 use mandat_control::{Control, ScopeCache};
 use mandat_law::permit::*;
 use mandat_law::time::FakeClock;
-use mandat_law::{Actor, Application, Outcome, SWEDEN, Timestamp};
+use mandat_law::{Actor, Application, Outcome, Role, SWEDEN, Timestamp};
 use mandat_store::alerts::NewAlert;
 use mandat_store::{Camera, SecretKey, Store};
 
@@ -233,6 +233,33 @@ pub async fn drafted(control: &Control, applicant: &Actor) -> String {
         )
         .await
         .unwrap();
+    // The team: every operator and reviewer of the agency who has an account now, and a
+    // prosecutor (`pros` where it exists) as the decider. Accounts made later are outsiders.
+    let users = control.store().users().await.unwrap();
+    let mine = users.iter().filter(|u| {
+        u.agency == applicant.agency && u.user != applicant.user && u.disabled_at.is_none()
+    });
+    let mut team: Vec<(String, Role)> = mine
+        .clone()
+        .flat_map(|u| {
+            u.roles
+                .iter()
+                .filter(|r| matches!(r, Role::Operator | Role::Reviewer))
+                .map(|r| (u.user.clone(), *r))
+        })
+        .collect();
+    let decider = mine
+        .filter(|u| u.roles.contains(&Role::Prosecutor))
+        .min_by_key(|u| u.user != "pros");
+    if let Some(d) = decider {
+        team.push((d.user.clone(), Role::Prosecutor));
+    }
+    for (user, role) in team {
+        control
+            .assign_team(applicant, &p.id, &user, Some(role), "t")
+            .await
+            .unwrap();
+    }
     p.id
 }
 

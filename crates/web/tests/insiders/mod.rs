@@ -352,3 +352,75 @@ async fn the_language_switch_never_redirects_off_the_server() {
     .await
     .unwrap();
 }
+
+/// What a stream sends within `d` (keep-alive comments included).
+fn read_for(mut s: TcpStream, d: Duration) -> String {
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let end = Instant::now() + d;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < end {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => continue,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A reviewer of the agency who is not on the permit's team gets none of its live events on the
+/// API stream, while the team's reviewer does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_outside_the_team_sees_none_of_its_events() {
+    let (_dir, control, addr) = server_with_users().await;
+    let admin = Actor::new("admin", &[Role::Admin]);
+    common::camera_1(&control, &admin).await;
+    for (u, r) in [("app", Role::Applicant), ("pros", Role::Prosecutor)] {
+        common::provision(&control, u, PW, &[r], "t").await.unwrap();
+    }
+    let app = Actor::new("app", &[Role::Applicant]);
+    let permit = common::granted(&control, &app, &Actor::new("pros", &[Role::Prosecutor])).await;
+    // Made after the permit: a reviewer of the same agency, on no team.
+    common::provision(&control, "rev-out", PW, &[Role::Reviewer], "t")
+        .await
+        .unwrap();
+    let (rev, out) =
+        tokio::task::spawn_blocking(move || (login(addr, "rev"), login(addr, "rev-out")))
+            .await
+            .unwrap();
+    let stream = |token: &str| {
+        open_stream(
+            addr,
+            &format!(
+                "GET /api/v1/alerts/stream HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\r\n"
+            ),
+        )
+    };
+    let (inside, outside) = (stream(&rev), stream(&out));
+    let inside = std::thread::spawn(move || read_for(inside, Duration::from_millis(1500)));
+    let outside = std::thread::spawn(move || read_for(outside, Duration::from_millis(1500)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    control
+        .raise_alert(common::alert("A-team", &permit))
+        .await
+        .unwrap();
+    let (inside, outside) = (inside.join().unwrap(), outside.join().unwrap());
+    assert!(inside.contains("A-team"), "the team's reviewer: {inside}");
+    assert!(
+        !outside.contains("A-team") && !outside.contains(&permit),
+        "the outsider saw: {outside}"
+    );
+    // Nor can the outsider read it by id, or find it in a list.
+    let r = tokio::task::spawn_blocking(move || {
+        (
+            http(addr, "GET", "/api/v1/alerts/A-team", Some(&out), None),
+            http(addr, "GET", "/api/v1/alerts", Some(&out), None),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.0.status, 404, "{}", r.0.body);
+    assert_eq!(json_of(&r.1), json!([]));
+}
