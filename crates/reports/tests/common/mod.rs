@@ -152,6 +152,29 @@ impl Scenario {
                 .await
                 .unwrap();
         }
+        // The team: the decider its purpose needs and every reviewer and operator there is.
+        let p = self.c.store().permit(permit).await.unwrap();
+        let decider = match mandat_law::SWEDEN.rule(p.application.purpose).decider {
+            mandat_law::Authority::Court => mandat_law::Role::Judge,
+            mandat_law::Authority::Prosecutor => mandat_law::Role::Prosecutor,
+        };
+        for u in self.c.store().users().await.unwrap() {
+            let role = [
+                decider,
+                mandat_law::Role::Reviewer,
+                mandat_law::Role::Operator,
+            ]
+            .into_iter()
+            .find(|r| u.roles.contains(r));
+            if let Some(role) = role
+                && u.user != applicant.user
+            {
+                self.c
+                    .assign_team(applicant, permit, &u.user, Some(role), "t")
+                    .await
+                    .unwrap();
+            }
+        }
     }
 }
 
