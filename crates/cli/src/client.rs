@@ -66,12 +66,7 @@ impl Client {
     /// A client acting as the user of the session file.
     pub fn logged_in(paths: &Paths) -> Result<Self> {
         let file = paths.session();
-        let text = std::fs::read_to_string(&file).map_err(|_| {
-            anyhow::anyhow!(
-                "not logged in ({} not found): run `mandat login --server URL --user ID`",
-                file.display()
-            )
-        })?;
+        let text = read_session(&file)?;
         let s: SessionFile = serde_json::from_str(&text).with_context(|| {
             format!(
                 "{} is not a session of this mandat version: run `mandat login --server URL --user ID` again",
@@ -255,6 +250,34 @@ enum Send<'a> {
     Empty,
     Json(&'a [u8]),
     Bytes(&'a [u8]),
+}
+
+/// The session file, never through a symbolic link and only if no one else can read or write it:
+/// a planted or shared file could send passwords to another server.
+fn read_session(file: &Path) -> Result<String> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(file)
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "not logged in ({} not found): run `mandat login --server URL --user ID`",
+                file.display()
+            )
+        })?;
+    let meta = f.metadata()?;
+    // SAFETY: geteuid only reads this process's effective user id.
+    let me = unsafe { libc::geteuid() };
+    if meta.mode() & 0o077 != 0 || meta.uid() != me {
+        bail!(
+            "{} is not this user's private file (mode 600): remove it and log in again",
+            file.display()
+        );
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// The server's base URL: `https://…`, or `http://…` to loopback only.

@@ -16,6 +16,14 @@ use crate::client::{Client, seg};
 use crate::lawful::*;
 use crate::server::AlertsCommand;
 
+/// Text others wrote (reasons, notes, descriptions), with control characters replaced, so a
+/// colleague's free text cannot drive this terminal.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
 fn roles_text(roles: &[impl AsRef<str>]) -> String {
     roles
         .iter()
@@ -298,7 +306,10 @@ fn print_permit(p: &Permit, json: bool) -> Result<()> {
     if let Some(o) = &a.offence {
         println!(
             "  offence     {} ({:?}, max {} years, {:?})",
-            o.description, o.annex_ii, o.max_penalty_years, o.stage
+            clean(&o.description),
+            o.annex_ii,
+            o.max_penalty_years,
+            o.stage
         );
     }
     println!("  applicant   {} ({:?})", p.applicant, a.agency);
@@ -335,7 +346,11 @@ fn print_permit(p: &Permit, json: bool) -> Result<()> {
     if let Some(d) = &p.decision {
         println!(
             "  decision    {:?} by {} ({:?}) at {}: {}",
-            d.outcome, d.by, d.authority, d.at, d.reasons
+            d.outcome,
+            d.by,
+            d.authority,
+            d.at,
+            clean(&d.reasons)
         );
     }
     if let Some(s) = &p.stop {
@@ -343,7 +358,7 @@ fn print_permit(p: &Permit, json: bool) -> Result<()> {
             "  stopped     {} by {}: {}",
             s.at,
             s.by.as_deref().unwrap_or("mandat"),
-            s.reason
+            clean(&s.reason)
         );
     }
     if p.purged {
@@ -677,7 +692,10 @@ fn print_alert(a: &AlertRecord) {
     for r in &a.reviews {
         println!(
             "    {:?} by {} at {}: {}",
-            r.verdict, r.reviewer, r.at, r.reason
+            r.verdict,
+            r.reviewer,
+            r.at,
+            clean(&r.reason)
         );
     }
 }

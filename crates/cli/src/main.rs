@@ -302,6 +302,32 @@ impl Models {
     }
 }
 
+/// A database URL with a password (`postgres://user:password@host/db`) given as `--db` would be
+/// shown by `ps` to every user of the host: refuse it, and say where it goes instead.
+fn refuse_passwords_in_args(args: impl Iterator<Item = String>) -> Result<()> {
+    let args: Vec<String> = args.collect();
+    let values = args
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a.as_str() {
+            "--db" => args.get(i + 1).map(String::as_str),
+            _ => a.strip_prefix("--db="),
+        });
+    for url in values {
+        let userinfo = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split(['/', '?']).next())
+            .and_then(|authority| authority.rsplit_once('@'))
+            .map(|(userinfo, _)| userinfo);
+        if userinfo.is_some_and(|u| u.contains(':')) || url.contains("password=") {
+            bail!(
+                "--db holds a password, which `ps` shows to every user of this host; put the URL in MANDAT_DB (or the password in ~/.pgpass) instead"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The test-data directory: `--data`, else `MANDAT_DATA`, else `../shared/data`.
 pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
     let dir = flag
@@ -330,6 +356,10 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Err(e) = refuse_passwords_in_args(std::env::args().skip(1)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Models { command } => models::run(command),
@@ -396,6 +426,40 @@ mod tests {
             assert!(parse_fps(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_fps("12.5"), Ok(12.5));
+    }
+
+    #[test]
+    fn a_database_password_is_never_taken_from_the_command_line() {
+        let args = |a: &[&str]| {
+            a.iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        for bad in [
+            &[
+                "audit",
+                "verify",
+                "--db",
+                "postgres://mandat:s3cret@db/mandat",
+            ][..],
+            &["--db=postgres://mandat:s3cret@db/mandat", "serve"],
+            &[
+                "--db",
+                "postgres://db/mandat?user=m&password=s3cret",
+                "serve",
+            ],
+        ] {
+            assert!(refuse_passwords_in_args(args(bad)).is_err(), "{bad:?}");
+        }
+        for good in [
+            &["audit", "verify", "--db", "postgres://mandat@db/mandat"][..],
+            &["--db", "sqlite:///var/lib/mandat/mandat.db", "serve"],
+            &["--db=postgres://db/mandat?user=mandat", "serve"],
+            &["login", "--user", "a:b@c"],
+        ] {
+            assert!(refuse_passwords_in_args(args(good)).is_ok(), "{good:?}");
+        }
     }
 
     #[test]

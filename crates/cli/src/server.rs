@@ -318,15 +318,23 @@ async fn run_server(
     Ok(())
 }
 
+/// The largest reference photo decoded, in pixels (a 6000 x 4000 camera photo).
+const REFERENCE_MAX_PIXELS: u64 = 24_000_000;
+
 /// Reference photos are enrolled here, in the server, with the reference pipeline (640 px
 /// letterbox, one thread) and the enrolment quality gate: the photo never needs a key outside it.
 fn enroller(models: &Models) -> Result<mandat_web::Enroller> {
     let pipe = std::sync::Mutex::new(models.pipeline(&PipelineArgs::reference())?);
     Ok(Arc::new(move |bytes: &[u8]| {
-        let img = mandat_face::decode(bytes, mandat_face::DecodeLimits::default())
-            .map_err(|e| format!("not a usable image (JPEG or PNG): {e}"))?;
-        // One enrolment at a time: they are rare, and each uses a core fully.
+        // One enrolment at a time, decoding included: they are rare, each uses a core fully, and
+        // parallel uploads must not each hold a decoded image in memory.
         let mut pipe = pipe.lock().unwrap_or_else(|e| e.into_inner());
+        let limits = mandat_face::DecodeLimits {
+            max_pixels: REFERENCE_MAX_PIXELS,
+            ..Default::default()
+        };
+        let img = mandat_face::decode(bytes, limits)
+            .map_err(|e| format!("not a usable image (JPEG or PNG, at most 24 megapixels): {e}"))?;
         let face = pipe
             .reference_template(&img, &mandat_face::QualityGate::ENROLMENT)
             .map_err(|e| e.to_string())?;

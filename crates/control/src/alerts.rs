@@ -3,7 +3,7 @@
 //! and numbers only, never images.
 
 use mandat_law::review::{AlertState, Verdict};
-use mandat_law::{Actor, rule};
+use mandat_law::{Actor, Permit, Role, rule};
 use mandat_store::StoreError;
 use mandat_store::alerts::{AlertRecord, NewAlert};
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,15 @@ pub struct AlertStatistics {
     pub reviewed: u64,
 }
 
+/// Who sees a permit's face images: its applicant, its reviewers and its decider, each as such
+/// on the team.
+const BIOMETRIC_ROLES: &[Role] = &[
+    Role::Applicant,
+    Role::Reviewer,
+    Role::Prosecutor,
+    Role::Judge,
+];
+
 impl Control {
     /// Monitoring counts over every stored alert, from one aggregate query.
     pub async fn alert_statistics(&self) -> Result<AlertStatistics> {
@@ -142,14 +151,41 @@ impl Control {
         Ok(list)
     }
 
-    /// An alert of a permit the actor may know of; any other answers as one that does not exist.
-    async fn visible_alert(&self, actor: &Actor, id: &str) -> Result<AlertRecord> {
+    /// An alert of a permit the actor may know of, and that permit; any other answers as one
+    /// that does not exist.
+    async fn visible_alert(&self, actor: &Actor, id: &str) -> Result<(AlertRecord, Permit)> {
         let a = self.store.alert(id).await?;
         match self.store.permit(&a.permit).await {
-            Ok(p) if crate::knows(actor, &p) => Ok(a),
+            Ok(p) if crate::knows(actor, &p) => Ok((a, p)),
             _ => Err(ControlError::Store(StoreError::NotFound(format!(
                 "no alert {id}"
             )))),
+        }
+    }
+
+    /// The alert `id`, for someone who works on its permit in one of `roles` (knowing the permit
+    /// is not enough: an operator on the team does not review there, an auditor sees no image).
+    async fn alert_as(
+        &self,
+        actor: &Actor,
+        id: &str,
+        roles: &[Role],
+        what: &str,
+    ) -> Result<AlertRecord> {
+        let (a, p) = self.visible_alert(actor, id).await?;
+        if roles.iter().any(|r| p.acts_as(actor, *r)) {
+            Ok(a)
+        } else {
+            Err(ControlError::Law(rule::TEAM.refusal(format!(
+                "{} does not {what} on permit {}: it needs its applicant, or a {} on its team",
+                actor.user,
+                p.id,
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ))))
         }
     }
 
@@ -167,7 +203,7 @@ impl Control {
     /// One alert; the read is recorded.
     pub async fn alert(&self, actor: &Actor, id: &str, origin: &str) -> Result<AlertRecord> {
         require(actor, Action::ReadAlerts)?;
-        let a = blind(actor, self.visible_alert(actor, id).await?);
+        let a = blind(actor, self.visible_alert(actor, id).await?.0);
         self.record_read(
             actor,
             "read.alert",
@@ -188,7 +224,9 @@ impl Control {
         origin: &str,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
         require(actor, Action::SeeBiometrics)?;
-        let a = self.visible_alert(actor, id).await?;
+        let a = self
+            .alert_as(actor, id, BIOMETRIC_ROLES, "see the images")
+            .await?;
         let media = self.store.alert_media(id).await?;
         self.store
             .record(mandat_audit::Record {
@@ -207,7 +245,9 @@ impl Control {
     /// same roles as [`Control::alert_media`], and every viewing is logged.
     pub async fn alert_reference(&self, actor: &Actor, id: &str, origin: &str) -> Result<Vec<u8>> {
         require(actor, Action::SeeBiometrics)?;
-        let a = self.visible_alert(actor, id).await?;
+        let a = self
+            .alert_as(actor, id, BIOMETRIC_ROLES, "see the images")
+            .await?;
         let photo = self.store.reference_photo(&a.permit, &a.person).await?;
         self.store
             .record(mandat_audit::Record {
@@ -232,7 +272,8 @@ impl Control {
     ) -> Result<AlertRecord> {
         // Who before what: a refused role learns nothing about which alerts exist.
         require(actor, Action::ReviewAlert)?;
-        self.visible_alert(actor, id).await?;
+        self.alert_as(actor, id, &[Role::Reviewer], "review")
+            .await?;
         let now = self.now()?;
         let a = self
             .store
@@ -245,7 +286,9 @@ impl Control {
     /// Act on a hit (dispatch a unit). Only operators, and only once two reviewers verified it.
     pub async fn dispatch(&self, actor: &Actor, id: &str, note: &str, origin: &str) -> Result<()> {
         require(actor, Action::Dispatch)?;
-        let a = self.visible_alert(actor, id).await?;
+        let a = self
+            .alert_as(actor, id, &[Role::Operator], "dispatch")
+            .await?;
         if a.state != AlertState::Verified {
             return Err(ControlError::Law(rule::NOT_VERIFIED.refusal(format!(
                 "alert {id} is {}; it must be verified by two reviewers first",

@@ -88,6 +88,10 @@ pub struct Control {
     scope: Option<Arc<ScopeCache>>,
     events: tokio::sync::broadcast::Sender<AlertEvent>,
     alert_ttl_ms: i64,
+    /// The last list each user read, per kind (a digest of the ids it gave): a page or a watch
+    /// that polls records a list only when what it shows changed, so the log records every id
+    /// read without a signed entry per poll.
+    last_lists: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
 }
 
 /// The permissions table's word on `actor` taking `action`, checked before anything is looked up.
@@ -104,6 +108,7 @@ impl Control {
             scope: None,
             events: tokio::sync::broadcast::channel(1024).0,
             alert_ttl_ms: DEFAULT_ALERT_TTL_MS,
+            last_lists: Default::default(),
         }
     }
 
@@ -432,6 +437,17 @@ impl Control {
         details: serde_json::Value,
         origin: &str,
     ) -> Result<()> {
+        let list = details.get("ids").is_some().then(|| {
+            use sha2::Digest;
+            let digest: [u8; 32] = sha2::Sha256::digest(details.to_string().as_bytes()).into();
+            ((actor.user.clone(), action.to_string()), digest)
+        });
+        if let Some((key, digest)) = &list {
+            let last = self.last_lists.lock().unwrap_or_else(|e| e.into_inner());
+            if last.get(key) == Some(digest) {
+                return Ok(());
+            }
+        }
         self.store
             .record(mandat_audit::Record {
                 at: self.now()?.0,
@@ -442,6 +458,15 @@ impl Control {
                 details,
             })
             .await?;
+        // Remembered only once recorded, so a failed write is tried again on the next poll.
+        if let Some((key, digest)) = list {
+            let mut last = self.last_lists.lock().unwrap_or_else(|e| e.into_inner());
+            // Bounded: one entry per user and kind of list.
+            if last.len() > 100_000 {
+                last.clear();
+            }
+            last.insert(key, digest);
+        }
         Ok(())
     }
 
@@ -659,11 +684,19 @@ impl Control {
         Ok(p)
     }
 
-    /// Whether `actor` may enrol photos into `permit`: checked before the server runs the face
-    /// pipeline on an upload, so a refused caller costs no inference.
-    pub async fn may_enrol(&self, actor: &Actor, permit: &str) -> Result<()> {
+    /// Whether `actor` may enrol `photo_id` of `person` into `permit`: every check the store makes
+    /// when it keeps the photo, made before the server runs the face pipeline on an upload, so a
+    /// refused caller costs no inference.
+    pub async fn may_enrol(
+        &self,
+        actor: &Actor,
+        permit: &str,
+        person: &str,
+        photo_id: &str,
+    ) -> Result<()> {
         require(actor, Action::EnrolPhoto)?;
-        self.visible_permit(actor, permit).await?;
+        let p = self.visible_permit(actor, permit).await?;
+        mandat_store::enrol_check(&p, actor, person, photo_id)?;
         Ok(())
     }
 
@@ -745,7 +778,15 @@ impl Control {
                 .iter()
                 .filter(|c| p.application.area.covers(&c.id, c.location))
                 .count();
-            let profile = profile_of(p)?;
+            // One permit the store cannot read (an unknown profile: a corrupt or edited row)
+            // must not hold back the start and end of every other use.
+            let profile = match profile_of(p) {
+                Ok(profile) => profile,
+                Err(e) => {
+                    tracing::error!("use events of permit {} not recorded: {e}", p.id);
+                    continue;
+                }
+            };
             self.store
                 .permit_events(&p.id, now, origin, |p| {
                     p.use_events(now)

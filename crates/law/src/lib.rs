@@ -100,6 +100,7 @@ pub mod rule {
         REVIEW_REASON = "review_reason", "a rejected hit states its reason, AI Act art. 14(5)";
         NOT_VERIFIED = "not_verified", "no action on a hit before two officers verified it, AI Act art. 14(5)";
         AGENCY = "agency", "need-to-know: a user works on the permits of their own agency only";
+        DECIDER_REQUIRED = "decider_required", "an application is filed to one court or prosecutor, Lag 2026:806";
         TEAM = "team", "need-to-know: a permit is seen and worked on by its team only, which its applicant assigns and the audit log records";
         ADMIN_ALONE = "admin_alone", "separation of duties: whoever manages accounts holds no role that applies, decides, reviews, operates or audits";
         ROLES_REQUIRED = "roles_required", "least privilege: an account holds at least one role, each named once";

@@ -191,6 +191,19 @@ impl Permit {
         self.applicant == user || self.team.iter().any(|m| m.user == user)
     }
 
+    /// Whether `actor` works on this permit as `role`: holds the role, and is its applicant (for
+    /// the roles that apply) or on its team in that role. Someone on the team as an operator
+    /// does not review there, whatever else their account holds.
+    pub fn acts_as(&self, actor: &Actor, role: Role) -> bool {
+        actor.has(role)
+            && ((actor.user == self.applicant
+                && matches!(role, Role::Applicant | Role::Prosecutor))
+                || self
+                    .team
+                    .iter()
+                    .any(|m| m.user == actor.user && m.role == role))
+    }
+
     /// The team member who decides, as the profile names the authority for this purpose.
     pub fn decider(&self, profile: &Profile) -> Option<&Member> {
         let role = decider_role(profile.rule(self.application.purpose).decider);
@@ -276,13 +289,19 @@ impl Permit {
         Ok(())
     }
 
-    /// The decider may be named or changed until the application is filed.
+    /// The decider may be named or changed until there is a decision (a decider who is absent
+    /// or disabled is replaced, and the change is in the log); never after.
     fn check_decider_open(&self) -> Result<(), Refusal> {
-        if matches!(self.status, Status::Draft | Status::UrgentActive) {
+        if self.decision.is_none()
+            && matches!(
+                self.status,
+                Status::Draft | Status::UrgentActive | Status::Applied | Status::UrgentApplied
+            )
+        {
             Ok(())
         } else {
             Err(rule::TEAM.refusal(format!(
-                "permit {} is filed to its decider; the decider cannot change now",
+                "permit {} has been decided; its decider cannot change",
                 self.id
             )))
         }
@@ -356,7 +375,7 @@ impl Permit {
         let mut problems = self.application.check(profile);
         if self.decider(profile).is_none() {
             let role = decider_role(profile.rule(self.application.purpose).decider);
-            problems.push(rule::TEAM.refusal(format!(
+            problems.push(rule::DECIDER_REQUIRED.refusal(format!(
                 "name the {} the application is filed to: put one on the team first",
                 role.as_str()
             )));
@@ -458,12 +477,12 @@ impl Permit {
     /// Stop use before the period ends.
     pub fn stop(&mut self, actor: &Actor, reason: &str, now: Timestamp) -> Result<Effect, Refusal> {
         let may = actor.user == self.applicant
-            || actor.has(Role::Prosecutor)
-            || actor.has(Role::Judge)
+            || self.acts_as(actor, Role::Prosecutor)
+            || self.acts_as(actor, Role::Judge)
             || self.decision.as_ref().is_some_and(|d| d.by == actor.user);
         if !may {
             return Err(rule::NOT_PERMITTED.refusal(format!(
-                "{} may not stop permit {}: only its applicant, a prosecutor or a judge may",
+                "{} may not stop permit {}: only its applicant and its deciding judge or prosecutor may",
                 actor.user, self.id
             )));
         }
@@ -617,7 +636,9 @@ pub(crate) mod tests {
         )
         .unwrap();
         // Without a decider on the team the application cannot be filed.
-        assert!(codes(&p.apply(&police(), &SWEDEN, t0()).unwrap_err()).contains(&"team"));
+        assert!(
+            codes(&p.apply(&police(), &SWEDEN, t0()).unwrap_err()).contains(&"decider_required")
+        );
         let rev = [Role::Reviewer];
         // Only the applicant assigns; only to a role the user holds; never the applicant.
         let err = |r: Result<(), Refusal>| r.unwrap_err().code;
@@ -647,11 +668,12 @@ pub(crate) mod tests {
         assert_eq!(p.decider(&SWEDEN).unwrap().user, "prosecutor");
         assert!(!p.on_team("p2"));
         p.apply(&police(), &SWEDEN, t0()).unwrap();
-        assert_eq!(
-            err(p.assign(&police(), "p2", &p2.roles, Role::Prosecutor, t0())),
-            "team"
-        );
-        assert_eq!(err(p.unassign(&police(), "prosecutor")), "team");
+        // Until the decision, an absent decider can be replaced (the change is in the log).
+        name_decider(&mut p, &p2);
+        name_decider(&mut p, &prosecutor());
+        // Someone on the team as a reviewer does not act there as anything else.
+        let both = Actor::new("r1", &[Role::Reviewer, Role::Operator]);
+        assert!(p.acts_as(&both, Role::Reviewer) && !p.acts_as(&both, Role::Operator));
         // A prosecutor it was not filed to cannot decide it.
         assert_eq!(
             p.decide(&p2, &SWEDEN, Outcome::Grant, "x", t0())
@@ -664,6 +686,12 @@ pub(crate) mod tests {
         assert!(!p.on_team("r1"));
         p.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "ok", t0())
             .unwrap();
+        // After the decision the decider is fixed.
+        assert_eq!(
+            err(p.assign(&police(), "p2", &p2.roles, Role::Prosecutor, t0())),
+            "team"
+        );
+        assert_eq!(err(p.unassign(&police(), "prosecutor")), "team");
     }
 
     #[test]

@@ -816,30 +816,7 @@ impl Store {
         origin: &str,
     ) -> Result<(), StoreError> {
         let permit = self.permit(permit_id).await?;
-        if permit.status != mandat_law::Status::Draft {
-            return Err(mandat_law::rule::WRONG_STATE
-                .refusal(format!(
-                    "photos are enrolled while permit {permit_id} is a draft; it is {:?}",
-                    permit.status
-                ))
-                .into());
-        }
-        if actor.user != permit.applicant {
-            return Err(StoreError::Refused(format!(
-                "only the permit's applicant enrols its photos; {} is not",
-                actor.user
-            )));
-        }
-        let Some(p) = permit.application.persons.iter().find(|p| &p.id == person) else {
-            return Err(StoreError::Refused(format!(
-                "{person} is not a designated person of permit {permit_id}"
-            )));
-        };
-        let Some(ph) = p.photos.iter().find(|ph| ph.id == photo_id) else {
-            return Err(StoreError::Refused(format!(
-                "photo {photo_id} is not listed for {person} in permit {permit_id}"
-            )));
-        };
+        let ph = enrol_check(&permit, actor, person, photo_id)?;
         let mut tx = self.begin_write().await?;
         let key = self.data_key(&mut tx, permit_id).await?;
         let tid = format!("{photo_id}.t");
@@ -1187,6 +1164,44 @@ fn restrict_sqlite_files(url: &str) {
             }
         }
     }
+}
+
+/// Whether `actor` may enrol photo `photo_id` of `person` into `permit`: its applicant, while it is
+/// a draft, for a person and photo the application lists. Checked before the server runs the face
+/// pipeline on an upload, and again when the photo is stored.
+pub fn enrol_check<'a>(
+    permit: &'a Permit,
+    actor: &Actor,
+    person: &str,
+    photo_id: &str,
+) -> Result<&'a mandat_law::permit::PhotoRef, StoreError> {
+    if permit.status != mandat_law::Status::Draft {
+        return Err(mandat_law::rule::WRONG_STATE
+            .refusal(format!(
+                "photos are enrolled while permit {} is a draft; it is {:?}",
+                permit.id, permit.status
+            ))
+            .into());
+    }
+    if actor.user != permit.applicant {
+        return Err(StoreError::Refused(format!(
+            "only the permit's applicant enrols its photos; {} is not",
+            actor.user
+        )));
+    }
+    let Some(p) = permit.application.persons.iter().find(|p| p.id == person) else {
+        return Err(StoreError::Refused(format!(
+            "{person} is not a designated person of permit {}",
+            permit.id
+        )));
+    };
+    let Some(ph) = p.photos.iter().find(|ph| ph.id == photo_id) else {
+        return Err(StoreError::Refused(format!(
+            "photo {photo_id} is not listed for {person} in permit {}",
+            permit.id
+        )));
+    };
+    Ok(ph)
 }
 
 /// Test hook for the crash-safety test: with `MANDAT_CRASH_AT=<name>` set, the process stops hard at

@@ -769,20 +769,6 @@ async fn draft(
     Ok((StatusCode::CREATED, Json(p)).into_response())
 }
 
-/// A request body taken as bytes (an uploaded photo), with JSON errors.
-pub(crate) struct RawBody(pub axum::body::Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        axum::body::Bytes::from_request(req, state)
-            .await
-            .map(RawBody)
-            .map_err(|r| rejected(r.status(), r.body_text()))
-    }
-}
-
 /// The largest reference photo the server takes.
 pub const MAX_PHOTO_BYTES: usize = 16 << 20;
 
@@ -812,10 +798,23 @@ async fn enrol_photo(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Params((id, person, photo)): Params<(String, String, String)>,
-    RawBody(body): RawBody,
+    body: axum::body::Body,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    s.control.may_enrol(&a, &id).await?;
+    s.control.may_enrol(&a, &id, &person, &photo).await?;
+    // The photo is read only now, after every check: nobody else makes the server buffer it.
+    let body = axum::body::to_bytes(body, MAX_PHOTO_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "a reference photo is at most {} MiB; send a smaller JPEG or PNG",
+                    MAX_PHOTO_BYTES >> 20
+                ),
+            )
+        })?;
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "send the photo (JPEG or PNG) as the request body",

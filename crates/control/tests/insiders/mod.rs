@@ -749,13 +749,78 @@ async fn a_reviewer_outside_a_permits_team_finds_nothing_of_it() {
             .await
             .unwrap();
         shut_out(&outsider).await;
+        // On the team as an operator is not as a reviewer, whatever else the account holds; an
+        // auditor who is also a reviewer reads every permit of the agency but sees no face.
+        for (user, roles) in [
+            ("both9", vec![Role::Operator, Role::Reviewer]),
+            ("audrev9", vec![Role::Auditor, Role::Reviewer]),
+        ] {
+            e.control
+                .provision_user(user, &password(user), &roles, ORIGIN)
+                .await
+                .unwrap();
+        }
+        e.control
+            .assign_team(&officer(), &id, "both9", Some(Role::Operator), ORIGIN)
+            .await
+            .unwrap();
+        let both = mandat_law::Actor::new("both9", &[Role::Operator, Role::Reviewer]);
+        let audrev = mandat_law::Actor::new("audrev9", &[Role::Auditor, Role::Reviewer]);
+        assert_eq!(
+            e.control
+                .alerts(&audrev, 0, 10, ORIGIN)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        for err in [
+            e.control
+                .review(
+                    &both,
+                    "A-1",
+                    mandat_law::review::Verdict::Confirm,
+                    "",
+                    ORIGIN,
+                )
+                .await
+                .unwrap_err(),
+            e.control
+                .alert_media(&both, "A-1", ORIGIN)
+                .await
+                .unwrap_err(),
+            e.control
+                .review(
+                    &audrev,
+                    "A-1",
+                    mandat_law::review::Verdict::Confirm,
+                    "",
+                    ORIGIN,
+                )
+                .await
+                .unwrap_err(),
+            e.control
+                .alert_media(&audrev, "A-1", ORIGIN)
+                .await
+                .unwrap_err(),
+            e.control
+                .alert_reference(&audrev, "A-1", ORIGIN)
+                .await
+                .unwrap_err(),
+        ] {
+            assert_eq!(code(err), "team", "{db:?}");
+        }
         // The log shows who changed the team, to what, and every read.
         let (entries, _) = e.store.audit_log().await.unwrap();
         let team: Vec<_> = entries
             .iter()
             .filter(|x| x.action == "permit.team")
             .collect();
-        assert_eq!(team.len(), 2 + 2, "{db:?}: two from the fixture, two here");
+        assert_eq!(
+            team.len(),
+            2 + 3,
+            "{db:?}: two from the fixture, three here"
+        );
         let added = &team[2];
         assert_eq!(added.actor, "officer");
         assert!(
@@ -1193,6 +1258,55 @@ async fn a_dba_who_writes_an_old_enrolment_code_back_or_stretches_one_gets_nothi
             ),
             "unauthenticated",
             "{db:?}: a stretched expiry"
+        );
+    }
+}
+
+/// A DBA who writes an unknown profile into one permit's row stops only that permit: the start
+/// of every other use is still recorded (and notified to IMY) at the next tick, and the tick
+/// itself does not fail.
+#[tokio::test]
+async fn one_corrupt_permit_does_not_hold_back_the_others_use_events() {
+    for db in databases() {
+        let e = env(db).await;
+        // Two permits whose periods start in an hour.
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let mut app = application(Purpose::VictimSearch);
+            app.period.start = t0().plus_hours(1);
+            let id = e.control.draft(&officer(), app, ORIGIN).await.unwrap().id;
+            enrol_photo(&e, &officer(), &id).await;
+            put_team(&e, &officer(), &id).await;
+            e.control.apply(&officer(), &id, ORIGIN).await.unwrap();
+            e.control
+                .decide(&pros(), &id, Outcome::Grant, "ok", ORIGIN)
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        let (broken, later) = (&ids[0], &ids[1]);
+        let pool = raw_pool(&e.url).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE permits SET doc = REPLACE(doc, '\"profile\":\"se-2026\"', '\"profile\":\"nowhere\"') WHERE id = '{broken}'"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        e.clock.advance(2 * 3_600_000);
+        e.control.tick(ORIGIN).await.unwrap();
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let started = |id: &str| {
+            entries
+                .iter()
+                .any(|x| x.action == "use.start" && x.permit.as_deref() == Some(id))
+        };
+        assert!(
+            started(later),
+            "{db:?}: the other permit's use was not recorded"
+        );
+        assert!(
+            !started(broken),
+            "{db:?}: the corrupt permit's use was recorded"
         );
     }
 }
