@@ -393,6 +393,7 @@ impl Control {
         origin: &str,
     ) -> Result<()> {
         require(actor, Action::ManageCameras)?;
+        check_stream_url(stream_url)?;
         let now = self.now()?;
         self.store
             .add_camera(actor, cam, stream_url, now, origin)
@@ -817,6 +818,20 @@ impl Control {
         }
         Ok(certs)
     }
+}
+
+/// A camera is an RTSP stream, or a recorded MP4 file on this server's host replayed as one. Checked
+/// here, where the stream is opened, for every client (API, pages, CLI).
+fn check_stream_url(url: &str) -> Result<()> {
+    if url.starts_with("rtsp://") || url.starts_with("rtsps://") {
+        return Ok(());
+    }
+    if std::path::Path::new(url.strip_prefix("file://").unwrap_or(url)).is_file() {
+        return Ok(());
+    }
+    Err(ControlError::Store(StoreError::Invalid(
+        "the stream URL must be rtsp://HOST[:PORT]/PATH (credentials may be given as rtsp://USER:PASSWORD@HOST/...) or an MP4 file on the server's host to replay as a camera".into(),
+    )))
 }
 
 /// Need-to-know: a permit is known to its team (applicant, decider, assigned operators and

@@ -36,7 +36,7 @@ fn ten_live_cameras_drop_frames_on_purpose_and_memory_stays_bounded() {
                         owner: "municipality:Test".into(),
                         enabled: true,
                     },
-                    "test",
+                    "rtsp://127.0.0.1/test",
                     ORIGIN,
                 )
                 .await

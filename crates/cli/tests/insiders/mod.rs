@@ -125,6 +125,28 @@ fn secrets_and_reasons_never_go_on_the_command_line() {
         ],
         "rtsp://partner:s3cret-pw@127.0.0.1/stream\n",
     );
+    // The server checks the URL: neither another scheme nor a file it does not have.
+    for bad in ["ftp://127.0.0.1/x\n", "/nowhere/on/the/server.mp4\n"] {
+        let o = h.run_env(
+            &[
+                "camera",
+                "add",
+                "--id",
+                "cam-3",
+                "--name",
+                "n",
+                "--url-file",
+                "-",
+            ],
+            Some(bad),
+            &[],
+        );
+        assert!(
+            !o.status.success() && text(&o.stderr).contains("stream URL must be"),
+            "{bad}: {}",
+            text(&o.stderr)
+        );
+    }
     let list = h.ok(&["camera", "list", "--json"]);
     assert!(
         list.contains("cam-2") && !list.contains("s3cret-pw"),

@@ -123,7 +123,9 @@ pub async fn scenario() -> Scenario {
             owner: "police".into(),
             enabled: true,
         };
-        c.add_camera(&admin, &cam, "x.mp4", "t").await.unwrap();
+        c.add_camera(&admin, &cam, "rtsp://127.0.0.1/x", "t")
+            .await
+            .unwrap();
     }
     Scenario {
         c,

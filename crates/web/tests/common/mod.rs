@@ -206,7 +206,7 @@ pub async fn serve(control: &Arc<Control>) -> SocketAddr {
     addr
 }
 
-/// Register `cam-1` (Stockholm, a police camera replaying `x.mp4`) as `admin`.
+/// Register `cam-1` (Stockholm, a police camera at `rtsp://127.0.0.1/x`) as `admin`.
 pub async fn camera_1(control: &Control, admin: &Actor) {
     let cam = Camera {
         id: "cam-1".into(),
@@ -215,7 +215,10 @@ pub async fn camera_1(control: &Control, admin: &Actor) {
         owner: "police".into(),
         enabled: true,
     };
-    control.add_camera(admin, &cam, "x.mp4", "t").await.unwrap();
+    control
+        .add_camera(admin, &cam, "rtsp://127.0.0.1/x", "t")
+        .await
+        .unwrap();
 }
 
 /// Draft [`application`] as `applicant` and enrol its one photo: the permit's id.
