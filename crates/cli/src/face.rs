@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
-use mandat_face::{Face, Pipeline, nearest_to_center, read_image};
+use mandat_face::read_image;
 use serde_json::json;
+
+pub use mandat_options::main_face;
 
 use crate::{Models, PipelineArgs};
 
@@ -87,16 +89,6 @@ pub fn detect(args: DetectArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The face nearest the image centre, embedded.
-pub fn main_face(pipe: &mut Pipeline, path: &std::path::Path) -> Result<Option<Face>> {
-    let img = read_image(path).with_context(|| format!("reading {}", path.display()))?;
-    let dets = pipe.detector.detect(&img)?;
-    let Some(i) = nearest_to_center(&dets, img.width, img.height) else {
-        return Ok(None);
-    };
-    Ok(pipe.embed_detections(&img, &dets[i..=i])?.pop())
 }
 
 pub fn compare(args: CompareArgs) -> Result<()> {

@@ -1,21 +1,16 @@
 //! `mandat`: the command line. Errors are reported with `anyhow` and say what to do next.
 
-mod bench;
 mod client;
 mod commands;
 mod eval;
-mod evaluation;
 mod face;
 mod lawful;
 mod models;
 mod server;
 
-use std::path::PathBuf;
-
-use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
-use mandat_face::{DetectSize, DetectorConfig, Device, InferenceConfig, Pipeline, Runtime};
-use mandat_models::{ModelId, Store};
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+pub use mandat_options::{EngineArgs, Models, PipelineArgs, data_dir};
 
 /// mandat: permit-scoped live facial recognition under Lag (2026:806) and AI Act art. 5.
 #[derive(Parser)]
@@ -44,7 +39,7 @@ enum Command {
         command: eval::EvalCommand,
     },
     /// Measure the speed of each pipeline stage against plain ONNX Runtime time.
-    Bench(bench::BenchArgs),
+    Bench(mandat_bench::BenchArgs),
     /// Create the keys, the database and the first admins.
     Init(lawful::InitArgs),
     /// Log in with your password and your authenticator app's code; later commands act as this
@@ -115,193 +110,6 @@ enum Command {
     },
 }
 
-/// Options shared by every command that runs the face pipeline.
-#[derive(Args, Clone, Debug)]
-pub struct PipelineArgs {
-    /// Detector input: `640` (letterbox into 640x640, the reference), `native` (the image's own size,
-    /// finds small faces in camera frames) or `native:MAX` (own size, longer side capped at MAX).
-    #[arg(long, default_value = "640", value_parser = parse_detect_size)]
-    pub detect_size: DetectSize,
-    /// Detector score threshold.
-    #[arg(long, default_value_t = 0.5)]
-    pub score_threshold: f32,
-    /// ONNX Runtime intra-op threads per session.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
-    /// Where the models run: `cpu`, or `cuda` / `cuda:N` (ONNX Runtime's CUDA provider, after
-    /// `mandat models fetch --gpu`). A GPU that cannot be used is an error, never a CPU fall-back.
-    #[arg(long, env = "MANDAT_DEVICE", default_value = "cpu", value_parser = parse_device)]
-    pub device: Device,
-}
-
-fn parse_device(s: &str) -> Result<Device, String> {
-    match s.split_once(':') {
-        None if s == "cpu" => Ok(Device::Cpu),
-        None if s == "cuda" => Ok(Device::Cuda(0)),
-        Some(("cuda", n)) => n
-            .parse()
-            .map(Device::Cuda)
-            .map_err(|_| format!("{s:?}: the GPU number after `cuda:` must be 0 or more")),
-        _ => Err(format!("{s:?}: expected `cpu`, `cuda` or `cuda:N`")),
-    }
-}
-
-fn parse_fps(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(f) if (0.0..=1000.0).contains(&f) => Ok(f),
-        _ => Err(format!(
-            "{s:?}: expected frames per second from 0 (every frame) to 1000"
-        )),
-    }
-}
-
-fn parse_detect_size(s: &str) -> Result<DetectSize, String> {
-    let bad = || format!("{s:?}: expected a size such as 640, `native` or `native:1920`");
-    match s.split_once(':') {
-        None if s == "native" => Ok(DetectSize::Native { max_side: 4096 }),
-        Some(("native", max)) => max
-            .parse()
-            .ok()
-            .filter(|&m: &usize| (32..=8192).contains(&m))
-            .map(|max_side| DetectSize::Native { max_side })
-            .ok_or_else(bad),
-        None => s
-            .parse()
-            .ok()
-            .filter(|n: &usize| (32..=4096).contains(n) && n.is_multiple_of(32))
-            .map(DetectSize::Square)
-            .ok_or_else(bad),
-        _ => Err(bad()),
-    }
-}
-
-impl PipelineArgs {
-    /// The reference settings: enrolment, evaluation, and the peer's templates in `mandat bench`.
-    pub fn reference() -> Self {
-        Self {
-            detect_size: DetectSize::Square(640),
-            score_threshold: 0.5,
-            threads: 1,
-            device: Device::Cpu,
-        }
-    }
-
-    pub fn inference(&self) -> InferenceConfig {
-        InferenceConfig {
-            threads: self.threads,
-            device: self.device,
-        }
-    }
-
-    pub fn detector_config(&self) -> DetectorConfig {
-        DetectorConfig {
-            size: self.detect_size,
-            score_threshold: self.score_threshold,
-            ..DetectorConfig::default()
-        }
-    }
-}
-
-/// How the live engine analyses camera frames.
-#[derive(Args, Clone, Debug)]
-pub struct EngineArgs {
-    /// Analysis workers, each with its own model sessions (default: one per core).
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Detector input for camera frames: `native:MAX` (the frame's own size, longer side capped at
-    /// MAX; finds the small faces of a street scene, as OpenCV's pipeline does at full resolution),
-    /// `native`, or a square letterbox such as `640` (cheaper, loses faces under ~60 px at 1080p).
-    #[arg(long, default_value = "native:1920", value_parser = parse_detect_size)]
-    pub camera_detect_size: DetectSize,
-    /// Frames analysed per second per camera at most; the tracker carries each face between them,
-    /// so a person in view for half a second or more is still seen at least twice. 0: every frame.
-    #[arg(long, default_value_t = mandat_engine::LIVE_ANALYSIS_FPS, value_parser = parse_fps)]
-    pub analysis_fps: f64,
-}
-
-impl EngineArgs {
-    /// The engine configuration, with `cores` workers unless `--workers` says otherwise.
-    pub fn config(&self, pipeline: &PipelineArgs, cores: usize) -> mandat_engine::EngineConfig {
-        mandat_engine::EngineConfig {
-            workers: self.workers.unwrap_or(cores).max(1),
-            detector: DetectorConfig {
-                size: self.camera_detect_size,
-                ..pipeline.detector_config()
-            },
-            inference: pipeline.inference(),
-            analysis_gap: if self.analysis_fps > 0.0 {
-                std::time::Duration::from_secs_f64(1.0 / self.analysis_fps)
-            } else {
-                std::time::Duration::ZERO
-            },
-            ..mandat_engine::EngineConfig::default()
-        }
-    }
-
-    /// One line for reports.
-    pub fn describe(&self, pipeline: &PipelineArgs) -> String {
-        let size = match self.camera_detect_size {
-            DetectSize::Square(n) => format!("{n}x{n} letterbox"),
-            DetectSize::Native { max_side } => format!("full resolution up to {max_side} px"),
-        };
-        let rate = if self.analysis_fps > 0.0 {
-            format!("at most {} analysed frames/s per camera", self.analysis_fps)
-        } else {
-            "every frame analysed".to_string()
-        };
-        format!(
-            "YuNet at {size}, score threshold {}, {rate}, {} ONNX Runtime thread(s) per session",
-            pipeline.score_threshold, pipeline.threads
-        )
-    }
-}
-
-/// Verified model paths and a loaded runtime. Refuses to run with a missing or altered file.
-pub struct Models {
-    pub runtime: Runtime,
-    pub detector: PathBuf,
-    pub embedder: PathBuf,
-}
-
-impl Models {
-    /// The models for `pipeline`'s device: the GPU build of ONNX Runtime for `--device cuda`.
-    pub fn load(pipeline: &PipelineArgs) -> Result<Self> {
-        let store = Store::from_env()?;
-        let ort = match pipeline.device {
-            Device::Cpu => store.verify(ModelId::OnnxRuntime)?,
-            Device::Cuda(_) => store.verify(ModelId::OnnxRuntimeGpu)?,
-        };
-        let detector = store.verify(ModelId::Yunet)?;
-        let embedder = store.verify(ModelId::Sface)?;
-        let runtime = Runtime::load(&ort)?;
-        Ok(Self {
-            runtime,
-            detector,
-            embedder,
-        })
-    }
-
-    /// The same models as the live engine takes them.
-    pub fn engine(&self) -> mandat_engine::Models {
-        mandat_engine::Models {
-            runtime: self.runtime.clone(),
-            detector: self.detector.clone(),
-            embedder: self.embedder.clone(),
-        }
-    }
-
-    pub fn pipeline(&self, args: &PipelineArgs) -> Result<Pipeline> {
-        Pipeline::new(
-            &self.runtime,
-            &self.detector,
-            &self.embedder,
-            args.detector_config(),
-            args.inference(),
-        )
-        .context("loading the face models")
-    }
-}
-
 /// A database URL with a password (`postgres://user:password@host/db`) given as `--db` would be
 /// shown by `ps` to every user of the host: refuse it, and say where it goes instead.
 fn refuse_passwords_in_args(args: impl Iterator<Item = String>) -> Result<()> {
@@ -328,20 +136,6 @@ fn refuse_passwords_in_args(args: impl Iterator<Item = String>) -> Result<()> {
     Ok(())
 }
 
-/// The test-data directory: `--data`, else `MANDAT_DATA`, else `../shared/data`.
-pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
-    let dir = flag
-        .or_else(|| std::env::var_os("MANDAT_DATA").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("../shared/data"));
-    if !dir.is_dir() {
-        bail!(
-            "test data directory {} not found; pass --data DIR or set MANDAT_DATA",
-            dir.display()
-        );
-    }
-    Ok(dir)
-}
-
 fn main() {
     // Whatever mandat writes (the database and its WAL, keys, exports, sessions) is its user's
     // alone, whatever umask the shell or the service manager left.
@@ -366,7 +160,7 @@ fn main() {
         Command::Detect(a) => face::detect(a),
         Command::Compare(a) => face::compare(a),
         Command::Eval { command } => eval::run(cli.paths, command),
-        Command::Bench(a) => bench::run(a),
+        Command::Bench(a) => mandat_bench::run(a, &server::latency),
         Command::Init(a) => lawful::init(cli.paths, a),
         Command::Login(a) => commands::login(cli.paths, a),
         Command::Enrol(a) => commands::enrol(a),
@@ -396,6 +190,8 @@ fn main() {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use mandat_face::{DetectSize, Device};
+    use mandat_options::{parse_detect_size, parse_device, parse_fps};
 
     #[test]
     fn cli_is_well_formed() {

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use mandat_control::{ChannelSink, Control, ScopeCache};
 use mandat_engine::{CameraSpec, Engine, SourceSpec};
 use mandat_law::permit::*;
-use mandat_law::{Actor, Application, Clock, Outcome, Role, SystemClock};
+use mandat_law::{Application, Clock, Outcome, Role, SystemClock};
 use mandat_store::Camera;
 
 use crate::lawful::{Paths, open_store, runtime_multi, write_private};
@@ -432,7 +432,6 @@ async fn seed(
     store.bind_profile(paths.profile()?.name).await?;
     let control = Control::new(store.clone(), Arc::new(SystemClock), paths.profile()?);
     let o = "demo";
-    let admin = Actor::new("admin", &[Role::Admin]);
     // The demo is its own key holder: it provisions every account with its roles in force.
     let mut logins = Vec::new();
     for (u, r) in &users {
@@ -440,6 +439,24 @@ async fn seed(
         let secret = control.provision_user(u, &pw, &[*r], o).await?;
         logins.push((u.to_string(), pw, secret));
     }
+    // It then acts as its users only after logging in as them, like anyone else. It uses the
+    // previous step's one-time code (still accepted), so that the user's own login in this step
+    // is not refused as a code used twice.
+    let log_in = |user: &str| {
+        let (_, pw, secret) = logins
+            .iter()
+            .find(|(u, _, _)| u == user)
+            .expect("a demo account")
+            .clone();
+        let control = &control;
+        let user = user.to_string();
+        async move {
+            let earlier = mandat_law::Timestamp(control.now()?.0 - 30_000);
+            let code = mandat_store::totp::code(&secret, earlier)?;
+            anyhow::Ok(control.login(&user, &pw, &code, o).await?.0)
+        }
+    };
+    let admin = log_in("admin").await?;
     if !have_data {
         store.close().await;
         return Ok((paths, logins, None));
@@ -476,7 +493,7 @@ async fn seed(
             )
             .await?;
     }
-    let officer = Actor::new("officer", &[Role::Applicant]);
+    let officer = log_in("officer").await?;
     let now = control.now()?;
     let mut names: Vec<String> = std::fs::read_dir(data.join("synthetic/watchlist"))?
         .filter_map(|e| e.ok())
@@ -552,7 +569,7 @@ async fn seed(
         return Ok((paths, logins, Some((p.id, names.len()))));
     }
     control.apply(&officer, &p.id, o).await?;
-    let prosecutor = Actor::new("prosecutor", &[Role::Prosecutor]);
+    let prosecutor = log_in("prosecutor").await?;
     control
         .decide(
             &prosecutor,

@@ -2,6 +2,7 @@
 //! decide them under the two-person rule, and live clients follow [`AlertEvent`]s. Events carry ids
 //! and numbers only, never images.
 
+use crate::Session;
 use mandat_law::review::{AlertState, Verdict};
 use mandat_law::{Actor, Permit, Role, rule};
 use mandat_store::StoreError;
@@ -125,7 +126,7 @@ impl Control {
     /// gave, is recorded.
     pub async fn alerts(
         &self,
-        actor: &Actor,
+        actor: &Session,
         after: i64,
         limit: i64,
         origin: &str,
@@ -153,7 +154,7 @@ impl Control {
 
     /// An alert of a permit the actor may know of, and that permit; any other answers as one
     /// that does not exist.
-    async fn visible_alert(&self, actor: &Actor, id: &str) -> Result<(AlertRecord, Permit)> {
+    async fn visible_alert(&self, actor: &Session, id: &str) -> Result<(AlertRecord, Permit)> {
         let a = self.store.alert(id).await?;
         match self.store.permit(&a.permit).await {
             Ok(p) if crate::knows(actor, &p) => Ok((a, p)),
@@ -167,7 +168,7 @@ impl Control {
     /// is not enough: an operator on the team does not review there, an auditor sees no image).
     async fn alert_as(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         roles: &[Role],
         what: &str,
@@ -191,7 +192,7 @@ impl Control {
 
     /// Whether a live event may go to this actor: the roles that read alerts, and only for the
     /// permits they may know of (their team's, within their agency).
-    pub async fn sees_event(&self, actor: &Actor, ev: &AlertEvent) -> bool {
+    pub async fn sees_event(&self, actor: &Session, ev: &AlertEvent) -> bool {
         mandat_law::permissions::may(actor, Action::ReadAlerts)
             && self
                 .store
@@ -201,7 +202,7 @@ impl Control {
     }
 
     /// One alert; the read is recorded.
-    pub async fn alert(&self, actor: &Actor, id: &str, origin: &str) -> Result<AlertRecord> {
+    pub async fn alert(&self, actor: &Session, id: &str, origin: &str) -> Result<AlertRecord> {
         require(actor, Action::ReadAlerts)?;
         let a = blind(actor, self.visible_alert(actor, id).await?.0);
         self.record_read(
@@ -219,7 +220,7 @@ impl Control {
     /// logged.
     pub async fn alert_media(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         origin: &str,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
@@ -243,7 +244,12 @@ impl Control {
 
     /// The enrolled reference photo of the alert's person, shown beside the probe crop to reviewers;
     /// same roles as [`Control::alert_media`], and every viewing is logged.
-    pub async fn alert_reference(&self, actor: &Actor, id: &str, origin: &str) -> Result<Vec<u8>> {
+    pub async fn alert_reference(
+        &self,
+        actor: &Session,
+        id: &str,
+        origin: &str,
+    ) -> Result<Vec<u8>> {
         require(actor, Action::SeeBiometrics)?;
         let a = self
             .alert_as(actor, id, BIOMETRIC_ROLES, "see the images")
@@ -264,7 +270,7 @@ impl Control {
 
     pub async fn review(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         verdict: Verdict,
         reason: &str,
@@ -284,7 +290,13 @@ impl Control {
     }
 
     /// Act on a hit (dispatch a unit). Only operators, and only once two reviewers verified it.
-    pub async fn dispatch(&self, actor: &Actor, id: &str, note: &str, origin: &str) -> Result<()> {
+    pub async fn dispatch(
+        &self,
+        actor: &Session,
+        id: &str,
+        note: &str,
+        origin: &str,
+    ) -> Result<()> {
         require(actor, Action::Dispatch)?;
         let a = self
             .alert_as(actor, id, &[Role::Operator], "dispatch")

@@ -3,8 +3,8 @@
 //! states a target FPIR gets its cosine threshold from the newest table; evaluation runs are
 //! recorded as the recurring risk analysis.
 
+use crate::Session;
 use mandat_eval::calibrate::Calibration;
-use mandat_law::Actor;
 use mandat_law::permit::Application;
 use mandat_models::{ModelId, ModelSpec};
 use mandat_store::StoreError;
@@ -30,7 +30,7 @@ impl Control {
     /// check, or any check missed its target by more than a factor of 2.
     pub async fn add_calibration(
         &self,
-        actor: &Actor,
+        actor: &Session,
         cal: &Calibration,
         origin: &str,
     ) -> Result<()> {
@@ -115,7 +115,7 @@ impl Control {
     /// calibration and the headline figures, as the recurring risk analysis.
     pub async fn record_evaluation(
         &self,
-        actor: &Actor,
+        actor: &Session,
         details: serde_json::Value,
         origin: &str,
     ) -> Result<()> {

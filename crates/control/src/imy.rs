@@ -1,7 +1,7 @@
 //! The IMY register through the control plane: auditors and admins read it; admins, who send the
 //! notifications, record that they were sent and acknowledged. Nothing in it is personal data.
 
-use mandat_law::Actor;
+use crate::Session;
 use mandat_law::permissions::Action;
 use mandat_store::imy::{ImyRecord, ImyStep};
 
@@ -9,12 +9,12 @@ use crate::{Control, Result, require};
 
 impl Control {
     /// The register of notifications, oldest first.
-    pub async fn imy_notifications(&self, actor: &Actor) -> Result<Vec<ImyRecord>> {
+    pub async fn imy_notifications(&self, actor: &Session) -> Result<Vec<ImyRecord>> {
         require(actor, Action::ReadImyRegister)?;
         Ok(self.store.imy_notifications().await?)
     }
 
-    pub async fn imy_notification(&self, actor: &Actor, id: &str) -> Result<ImyRecord> {
+    pub async fn imy_notification(&self, actor: &Session, id: &str) -> Result<ImyRecord> {
         require(actor, Action::ReadImyRegister)?;
         Ok(self.store.imy_notification(id).await?)
     }
@@ -22,7 +22,7 @@ impl Control {
     /// Record that a notification went to IMY, or IMY's acknowledgement with its reference.
     pub async fn imy_step(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         step: ImyStep,
         origin: &str,

@@ -3,17 +3,20 @@
 //! and the scope cache ([`scope::ScopeCache`]), the one door through which the engine learns whom it
 //! may look for.
 //!
-//! The CLI and (later) the web app call this crate; nothing else changes the store. Every method takes
-//! the authenticated [`Actor`] and checks roles and separation of duties here, on the server side.
+//! The server's API and pages call this crate; nothing else changes the store. Every method that acts
+//! for a user takes the [`Session`] this crate made when the user logged in, and checks roles, team
+//! and separation of duties here, on the server side.
 
 pub mod alerts;
 pub mod calibration;
 mod imy;
 mod reports;
 pub mod scope;
+mod session;
 mod subjects;
 
 pub use mandat_eval::calibrate::Calibration;
+pub use session::Session;
 pub use subjects::SubjectView;
 
 use std::sync::Arc;
@@ -67,6 +70,7 @@ impl ControlError {
             ControlError::Store(StoreError::Refused(_)) => "refused",
             ControlError::Store(StoreError::Conflict(_)) => "conflict",
             ControlError::Store(StoreError::Invalid(_)) => "invalid",
+            ControlError::Store(StoreError::Tampered(_)) => "tampered",
             ControlError::Store(_) => "store",
             ControlError::ClockUnknown => "clock_unknown",
         }
@@ -155,7 +159,7 @@ impl Control {
         password: &str,
         code: &str,
         origin: &str,
-    ) -> Result<(Actor, String)> {
+    ) -> Result<(Session, String)> {
         let now = self.now()?;
         let actor = self
             .store
@@ -165,11 +169,15 @@ impl Control {
             .store
             .create_session(&actor, now, SESSION_TTL_MS)
             .await?;
-        Ok((actor, token))
+        Ok((Session::vouch(actor), token))
     }
 
-    pub async fn session(&self, token: &str) -> Result<Actor> {
-        Ok(self.store.session_actor(token, self.now()?).await?)
+    /// The session a bearer token stands for, read afresh from the store: a logged-out, revoked
+    /// or expired token, or a disabled account, is refused.
+    pub async fn session(&self, token: &str) -> Result<Session> {
+        Ok(Session::vouch(
+            self.store.session_actor(token, self.now()?).await?,
+        ))
     }
 
     pub async fn logout(&self, token: &str) -> Result<()> {
@@ -225,7 +233,7 @@ impl Control {
     /// for a second admin.
     pub async fn create_account(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         roles: &[Role],
         agency: Agency,
@@ -241,7 +249,7 @@ impl Control {
     /// Set an account's roles (admins): removals at once, additions after a second admin.
     pub async fn request_roles(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         roles: &[Role],
         origin: &str,
@@ -254,7 +262,7 @@ impl Control {
     }
 
     /// Role grants waiting for a second admin (admins).
-    pub async fn grants(&self, actor: &Actor) -> Result<Vec<mandat_store::Grant>> {
+    pub async fn grants(&self, actor: &Session) -> Result<Vec<mandat_store::Grant>> {
         require(actor, Action::ManageAccounts)?;
         Ok(self.store.grants().await?)
     }
@@ -262,7 +270,7 @@ impl Control {
     /// Approve a grant: another admin than the one who asked.
     pub async fn approve_grant(
         &self,
-        actor: &Actor,
+        actor: &Session,
         grant: &str,
         origin: &str,
     ) -> Result<mandat_store::Grant> {
@@ -273,7 +281,7 @@ impl Control {
     /// A new enrolment code for an account (admins); its roles go back to a second admin.
     pub async fn reset_enrolment(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         origin: &str,
     ) -> Result<mandat_store::Enrolment> {
@@ -299,7 +307,7 @@ impl Control {
     /// Change one's own password; every session of the account ends.
     pub async fn change_password(
         &self,
-        actor: &Actor,
+        actor: &Session,
         current: &str,
         new: &str,
         origin: &str,
@@ -312,19 +320,19 @@ impl Control {
     }
 
     /// Users, their roles and whether they are disabled: admins only.
-    pub async fn users(&self, actor: &Actor) -> Result<Vec<mandat_store::UserInfo>> {
+    pub async fn users(&self, actor: &Session) -> Result<Vec<mandat_store::UserInfo>> {
         require(actor, Action::ManageAccounts)?;
         Ok(self.store.users().await?)
     }
 
     /// Disable an account and end its sessions (admins, never their own).
-    pub async fn disable_user(&self, actor: &Actor, id: &str, origin: &str) -> Result<()> {
+    pub async fn disable_user(&self, actor: &Session, id: &str, origin: &str) -> Result<()> {
         let now = self.now()?;
         Ok(self.store.disable_user(actor, id, now, origin).await?)
     }
 
     /// End every session of an account (admins): how many there were.
-    pub async fn revoke_sessions(&self, actor: &Actor, id: &str, origin: &str) -> Result<u64> {
+    pub async fn revoke_sessions(&self, actor: &Session, id: &str, origin: &str) -> Result<u64> {
         let now = self.now()?;
         Ok(self.store.revoke_sessions(actor, id, now, origin).await?)
     }
@@ -333,7 +341,7 @@ impl Control {
     /// The export is recorded first, so it holds its own record.
     pub async fn audit_export(
         &self,
-        actor: &Actor,
+        actor: &Session,
         to: Option<&str>,
         origin: &str,
     ) -> Result<(
@@ -358,14 +366,18 @@ impl Control {
 
     /// The audit log, read-only, for auditors and admins. Reading is not itself recorded: the log
     /// holds no personal data beyond user and permit ids, and every export and verification is.
-    pub async fn audit_log(&self, actor: &Actor) -> Result<Vec<mandat_audit::Entry>> {
+    pub async fn audit_log(&self, actor: &Session) -> Result<Vec<mandat_audit::Entry>> {
         require(actor, Action::ReadAuditLog)?;
         Ok(self.store.audit_log().await?.0)
     }
 
     /// Check the whole chain against the store's public key, as `mandat audit verify` does offline.
     /// The check is recorded first, so the verdict covers its own record.
-    pub async fn audit_verify(&self, actor: &Actor, origin: &str) -> Result<mandat_audit::Verdict> {
+    pub async fn audit_verify(
+        &self,
+        actor: &Session,
+        origin: &str,
+    ) -> Result<mandat_audit::Verdict> {
         require(actor, Action::ReadAuditLog)?;
         self.store
             .record(mandat_audit::Record {
@@ -387,7 +399,7 @@ impl Control {
 
     pub async fn add_camera(
         &self,
-        actor: &Actor,
+        actor: &Session,
         cam: &Camera,
         stream_url: &str,
         origin: &str,
@@ -403,7 +415,7 @@ impl Control {
     }
 
     /// Cameras without their stream URLs (those may hold credentials). Every role may list them.
-    pub async fn cameras(&self, actor: &Actor) -> Result<Vec<Camera>> {
+    pub async fn cameras(&self, actor: &Session) -> Result<Vec<Camera>> {
         require(actor, Action::ListCameras)?;
         Ok(self.store.cameras().await?)
     }
@@ -411,7 +423,7 @@ impl Control {
     // ---- permits ----
 
     /// One permit; the read is recorded.
-    pub async fn permit(&self, actor: &Actor, id: &str, origin: &str) -> Result<Permit> {
+    pub async fn permit(&self, actor: &Session, id: &str, origin: &str) -> Result<Permit> {
         require(actor, Action::ReadPermits)?;
         let p = self.visible_permit(actor, id).await?;
         self.record_read(actor, "read.permit", Some(id), json!({}), origin)
@@ -420,7 +432,7 @@ impl Control {
     }
 
     /// The permits the actor may know of; the read, with the ids it gave, is recorded.
-    pub async fn permits(&self, actor: &Actor, origin: &str) -> Result<Vec<Permit>> {
+    pub async fn permits(&self, actor: &Session, origin: &str) -> Result<Vec<Permit>> {
         require(actor, Action::ReadPermits)?;
         let ps = self.known_permits(actor).await?;
         let ids: Vec<&str> = ps.iter().map(|p| p.id.as_str()).collect();
@@ -432,7 +444,7 @@ impl Control {
     /// Record that `actor` read something that names people (need-to-know is accountable too).
     pub(crate) async fn record_read(
         &self,
-        actor: &Actor,
+        actor: &Session,
         action: &str,
         permit: Option<&str>,
         details: serde_json::Value,
@@ -473,7 +485,7 @@ impl Control {
 
     /// The permits need-to-know lets the actor know of: those of their agency whose team they are
     /// on, or all of their agency's for its auditors. The caller has checked the role.
-    pub(crate) async fn known_permits(&self, actor: &Actor) -> Result<Vec<Permit>> {
+    pub(crate) async fn known_permits(&self, actor: &Session) -> Result<Vec<Permit>> {
         Ok(self
             .store
             .permits()
@@ -485,7 +497,7 @@ impl Control {
 
     /// A permit the actor may know of. Another agency's, or another team's, answers exactly as a
     /// permit that does not exist, so its ids do not leak (need-to-know).
-    pub(crate) async fn visible_permit(&self, actor: &Actor, id: &str) -> Result<Permit> {
+    pub(crate) async fn visible_permit(&self, actor: &Session, id: &str) -> Result<Permit> {
         let p = self.store.permit(id).await?;
         if knows(actor, &p) {
             Ok(p)
@@ -499,7 +511,7 @@ impl Control {
     /// the team that results.
     pub async fn assign_team(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         user: &str,
         role: Option<Role>,
@@ -539,7 +551,7 @@ impl Control {
     /// completed step by step.
     pub async fn draft(
         &self,
-        actor: &Actor,
+        actor: &Session,
         application: Application,
         origin: &str,
     ) -> Result<Permit> {
@@ -593,7 +605,7 @@ impl Control {
 
     async fn transition<F>(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         action: &str,
         origin: &str,
@@ -618,7 +630,7 @@ impl Control {
         Ok(out)
     }
 
-    pub async fn apply(&self, actor: &Actor, id: &str, origin: &str) -> Result<Permit> {
+    pub async fn apply(&self, actor: &Session, id: &str, origin: &str) -> Result<Permit> {
         require(actor, Action::ApplyForPermit)?;
         self.visible_permit(actor, id).await?;
         self.check_enrolled(id).await?;
@@ -631,7 +643,7 @@ impl Control {
         Ok(p)
     }
 
-    pub async fn urgent_start(&self, actor: &Actor, id: &str, origin: &str) -> Result<Permit> {
+    pub async fn urgent_start(&self, actor: &Session, id: &str, origin: &str) -> Result<Permit> {
         require(actor, Action::ApplyForPermit)?;
         self.visible_permit(actor, id).await?;
         self.check_enrolled(id).await?;
@@ -646,7 +658,7 @@ impl Control {
 
     pub async fn decide(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         outcome: Outcome,
         reasons: &str,
@@ -666,7 +678,7 @@ impl Control {
 
     pub async fn stop(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         reason: &str,
         origin: &str,
@@ -690,7 +702,7 @@ impl Control {
     /// refused caller costs no inference.
     pub async fn may_enrol(
         &self,
-        actor: &Actor,
+        actor: &Session,
         permit: &str,
         person: &str,
         photo_id: &str,
@@ -706,7 +718,7 @@ impl Control {
     #[allow(clippy::too_many_arguments)]
     pub async fn enrol(
         &self,
-        actor: &Actor,
+        actor: &Session,
         permit: &str,
         person: &PersonId,
         photo_id: &str,

@@ -1,13 +1,14 @@
 //! The annual report through the control plane: auditors and admins, computed from the records.
 
-use mandat_law::{Actor, Timestamp};
+use crate::Session;
+use mandat_law::Timestamp;
 use mandat_reports::annual::{AnnualInputs, AnnualReport, annual};
 
 use crate::{Control, ControlError, Result, require};
 use mandat_law::permissions::Action;
 
 impl Control {
-    pub async fn annual_report(&self, actor: &Actor, year: i32) -> Result<AnnualReport> {
+    pub async fn annual_report(&self, actor: &Session, year: i32) -> Result<AnnualReport> {
         require(actor, Action::AnnualReport)?;
         let bad = || {
             ControlError::Store(mandat_store::StoreError::Invalid(format!(

@@ -1,8 +1,9 @@
 //! Subject notifications through the control plane: the applicant of a permit sees and handles the
 //! tasks of that permit; auditors see every task, overdue ones flagged. Nobody else sees them.
 
+use crate::Session;
+use mandat_law::Role;
 use mandat_law::subject::SubjectTask;
-use mandat_law::{Actor, Role};
 use mandat_store::subjects::SubjectStep;
 use serde::Serialize;
 
@@ -20,7 +21,7 @@ pub struct SubjectView {
 
 impl Control {
     /// Tasks the actor may see, the soonest due first.
-    pub async fn subject_tasks(&self, actor: &Actor, origin: &str) -> Result<Vec<SubjectView>> {
+    pub async fn subject_tasks(&self, actor: &Session, origin: &str) -> Result<Vec<SubjectView>> {
         require(actor, Action::ReadSubjectTasks)?;
         let auditor = actor.has(Role::Auditor);
         let now = self.now()?;
@@ -58,7 +59,7 @@ impl Control {
     /// Defer or complete a task: only the applicant of its permit, who holds the case.
     pub async fn subject_step(
         &self,
-        actor: &Actor,
+        actor: &Session,
         id: &str,
         step: SubjectStep,
         origin: &str,

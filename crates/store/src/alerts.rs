@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Store, StoreError, load_permit};
+use crate::{Store, StoreError};
 
 /// What the engine hands over for a hit. The images are JPEG; they are sealed before storage.
 pub struct NewAlert {
@@ -104,7 +104,7 @@ impl Store {
     /// hit that races a refusal cannot outlive the purge.
     pub async fn insert_alert(&self, a: &NewAlert, now: Timestamp) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let permit = load_permit(&mut *tx, &a.permit).await?;
+        let permit = self.load_permit(&mut *tx, &a.permit).await?;
         if permit.purged {
             return Err(StoreError::Refused(format!(
                 "permit {} has been purged; its hits are not kept",
@@ -334,7 +334,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no alert {id}")))?;
         let mut alert = alert_from_row(&row)?;
-        let permit = load_permit(&mut *tx, &alert.permit).await?;
+        let permit = self.load_permit(&mut *tx, &alert.permit).await?;
         let mut reviews = Vec::new();
         for r in
             sqlx::query("SELECT reviewer, verdict, reason, at FROM reviews WHERE alert_id = $1")

@@ -72,6 +72,9 @@ pub enum StoreError {
     SessionInvalid,
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A record whose MAC does not match: changed in the database without the master key.
+    #[error("{0}")]
+    Tampered(String),
 }
 
 impl From<mandat_law::Refusal> for StoreError {
@@ -193,6 +196,20 @@ pub struct UseRecord {
 /// How far behind the newest audit entry the clock may be before the store refuses to act: enough
 /// for two requests that read the clock in one order and commit in the other, far too little to
 /// re-open a deadline.
+/// The migration that brings permit MACs ([`Store::open`] seals older records once, then).
+const PERMIT_MAC_MIGRATION: i64 = 7;
+
+/// Whether migration `version` ran on this database before (false on a fresh one).
+async fn migration_applied(pool: &sqlx::AnyPool, version: i64) -> bool {
+    sqlx::query("SELECT version FROM _sqlx_migrations WHERE version = $1 AND success")
+        .bind(version)
+        .fetch_optional(pool)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+}
+
 pub const CLOCK_TOLERANCE_MS: i64 = 5_000;
 
 pub struct Store {
@@ -260,6 +277,10 @@ impl Store {
             })
             .connect(&url)
             .await?;
+        // Whether the permit MACs arrive with this open: only then are existing records sealed.
+        // Re-running it later is impossible (the column exists), so a DBA who clears a MAC gets a
+        // refused record, not a fresh seal.
+        let sealed_before = migration_applied(&pool, PERMIT_MAC_MIGRATION).await;
         match kind {
             DbKind::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             DbKind::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
@@ -271,13 +292,93 @@ impl Store {
             .fetch_one(&pool)
             .await?
             .try_get("at")?;
-        Ok(Self {
+        let store = Self {
             pool,
             kind,
             master,
             audit,
             high_water: Arc::new(AtomicI64::new(newest.unwrap_or(i64::MIN))),
-        })
+        };
+        if !sealed_before {
+            store.seal_existing_permits().await?;
+        }
+        Ok(store)
+    }
+
+    /// Seal the records of an installation from before permit MACs (once, see [`Store::open`]).
+    async fn seal_existing_permits(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for row in sqlx::query("SELECT id, doc FROM permits WHERE mac IS NULL")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let id: String = row.try_get("id")?;
+            let doc: String = row.try_get("doc")?;
+            sqlx::query("UPDATE permits SET mac = $1 WHERE id = $2")
+                .bind(self.permit_mac(&id, &doc))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The MAC of a permit's record, bound to its id so a record cannot be copied onto another.
+    fn permit_mac(&self, id: &str, doc: &str) -> String {
+        hex::encode(self.master.mac("permit", format!("{id}\n{doc}").as_bytes()))
+    }
+
+    /// A permit record as read: refused, and logged, when it was changed outside mandat.
+    pub(crate) fn parse_permit(&self, row: &AnyRow) -> Result<Permit, StoreError> {
+        let id: String = row.try_get("id")?;
+        let doc: String = row.try_get("doc")?;
+        let have: Option<String> = row.try_get("mac")?;
+        let want = self.permit_mac(&id, &doc);
+        if !have.is_some_and(|h| crypto::constant_time_eq(h.as_bytes(), want.as_bytes())) {
+            tracing::error!(
+                "the record of permit {id} was changed outside mandat (its MAC does not match): refused"
+            );
+            return Err(StoreError::Tampered(format!(
+                "the record of permit {id} was changed outside mandat and is refused; restore it from a backup and check the audit log (`mandat audit verify`)"
+            )));
+        }
+        let p: Permit = serde_json::from_str(&doc)
+            .map_err(|e| StoreError::Corrupt(format!("permit record: {e}")))?;
+        if p.id != id {
+            return Err(StoreError::Corrupt(format!(
+                "permit record {id} names {}",
+                p.id
+            )));
+        }
+        Ok(p)
+    }
+
+    /// One permit by id, through a pool or inside a transaction, checked.
+    pub(crate) async fn load_permit<'e, E>(&self, db: E, id: &str) -> Result<Permit, StoreError>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        let row = sqlx::query("SELECT id, doc, mac FROM permits WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(db)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no permit {id}")))?;
+        self.parse_permit(&row)
+    }
+
+    /// Every permit whose record is intact; a tampered one is left out (and logged), so one edited
+    /// record neither shows nor is matched for, nor holds back the others.
+    fn intact_permits(&self, rows: &[AnyRow]) -> Result<Vec<Permit>, StoreError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            match self.parse_permit(row) {
+                Ok(p) => out.push(p),
+                Err(StoreError::Tampered(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// Refuse to act while the clock is behind the newest audit entry (beyond
@@ -315,11 +416,11 @@ impl Store {
             ))),
             None => {
                 // An installation from before profiles were stored: its permits say which it ran.
-                for row in sqlx::query("SELECT doc FROM permits")
+                for row in sqlx::query("SELECT id, doc, mac FROM permits")
                     .fetch_all(&mut *tx)
                     .await?
                 {
-                    let p = parse_permit(&row)?;
+                    let p = self.parse_permit(&row)?;
                     if p.profile != profile {
                         return Err(StoreError::Config(format!(
                             "permit {} was drafted under the jurisdiction profile {:?}, and this process runs under {profile:?}: start it with --profile {} (or MANDAT_JURISDICTION={})",
@@ -534,16 +635,15 @@ impl Store {
     // ---- permits ----
 
     pub async fn permit(&self, id: &str) -> Result<Permit, StoreError> {
-        load_permit(&self.pool, id).await
+        self.load_permit(&self.pool, id).await
     }
 
+    /// Every permit whose record is intact (see [`Store::intact_permits`]).
     pub async fn permits(&self) -> Result<Vec<Permit>, StoreError> {
-        sqlx::query("SELECT doc FROM permits ORDER BY id")
+        let rows = sqlx::query("SELECT id, doc, mac FROM permits ORDER BY id")
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(parse_permit)
-            .collect()
+            .await?;
+        self.intact_permits(&rows)
     }
 
     /// Store a new draft with its fresh data key.
@@ -556,13 +656,17 @@ impl Store {
         let data_key = SecretKey::random()?;
         let wrapped = self.master.wrap(&data_key, &permit.id)?;
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO permits (id, doc, status, updated_at) VALUES ($1, $2, $3, $4)")
-            .bind(permit.id.clone())
-            .bind(serde_json::to_string(permit).expect("permits serialise"))
-            .bind(format!("{:?}", permit.status))
-            .bind(permit.created_at.0)
-            .execute(&mut *tx)
-            .await?;
+        let doc = serde_json::to_string(permit).expect("permits serialise");
+        sqlx::query(
+            "INSERT INTO permits (id, doc, status, updated_at, mac) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(permit.id.clone())
+        .bind(doc.clone())
+        .bind(format!("{:?}", permit.status))
+        .bind(permit.created_at.0)
+        .bind(self.permit_mac(&permit.id, &doc))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO permit_keys (permit_id, wrapped) VALUES ($1, $2)")
             .bind(permit.id.clone())
             .bind(wrapped)
@@ -604,7 +708,7 @@ impl Store {
         F: FnOnce(&mut Permit) -> Result<Effect, StoreError>,
     {
         let mut tx = self.begin_write().await?;
-        let mut permit = load_permit(&mut *tx, permit_id).await?;
+        let mut permit = self.load_permit(&mut *tx, permit_id).await?;
         let before = permit.status;
         let team_before = permit.team.clone();
         let effect = change(&mut permit)?;
@@ -612,13 +716,17 @@ impl Store {
             Effect::Purge { reason } => Some(self.purge(&mut tx, &mut permit, reason, now).await?),
             _ => None,
         };
-        sqlx::query("UPDATE permits SET doc = $1, status = $2, updated_at = $3 WHERE id = $4")
-            .bind(serde_json::to_string(&permit).expect("permits serialise"))
-            .bind(format!("{:?}", permit.status))
-            .bind(now.0)
-            .bind(permit_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let doc = serde_json::to_string(&permit).expect("permits serialise");
+        sqlx::query(
+            "UPDATE permits SET doc = $1, status = $2, updated_at = $3, mac = $4 WHERE id = $5",
+        )
+        .bind(doc.clone())
+        .bind(format!("{:?}", permit.status))
+        .bind(now.0)
+        .bind(self.permit_mac(permit_id, &doc))
+        .bind(permit_id.to_string())
+        .execute(&mut *tx)
+        .await?;
         self.bump_scope(&mut tx).await?;
         self.append_audit(
             &mut tx,
@@ -680,13 +788,15 @@ impl Store {
         F: FnOnce(&mut Permit) -> Vec<UseRecord>,
     {
         let mut tx = self.begin_write().await?;
-        let mut permit = load_permit(&mut *tx, permit_id).await?;
+        let mut permit = self.load_permit(&mut *tx, permit_id).await?;
         let events = change(&mut permit);
         if events.is_empty() {
             return Ok(());
         }
-        sqlx::query("UPDATE permits SET doc = $1 WHERE id = $2")
-            .bind(serde_json::to_string(&permit).expect("permits serialise"))
+        let doc = serde_json::to_string(&permit).expect("permits serialise");
+        sqlx::query("UPDATE permits SET doc = $1, mac = $2 WHERE id = $3")
+            .bind(doc.clone())
+            .bind(self.permit_mac(permit_id, &doc))
             .bind(permit_id.to_string())
             .execute(&mut *tx)
             .await?;
@@ -868,11 +978,10 @@ impl Store {
     pub async fn snapshot(&self) -> Result<Vec<(Permit, Vec<(PersonId, Template)>)>, StoreError> {
         let mut out = Vec::new();
         let mut tx = self.pool.begin().await?;
-        for row in sqlx::query("SELECT doc FROM permits ORDER BY id")
+        let rows = sqlx::query("SELECT id, doc, mac FROM permits ORDER BY id")
             .fetch_all(&mut *tx)
-            .await?
-        {
-            let p = parse_permit(&row)?;
+            .await?;
+        for p in self.intact_permits(&rows)? {
             let rows = sqlx::query(
                 "SELECT id, person_id, sealed FROM templates WHERE permit_id = $1 ORDER BY id",
             )
@@ -1059,24 +1168,6 @@ async fn delete_listing(
         .execute(&mut **tx)
         .await?;
     Ok(ids)
-}
-
-/// One permit by id, through a pool or inside a transaction.
-pub(crate) async fn load_permit<'e, E>(db: E, id: &str) -> Result<Permit, StoreError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let row = sqlx::query("SELECT doc FROM permits WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(db)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no permit {id}")))?;
-    parse_permit(&row)
-}
-
-fn parse_permit(row: &AnyRow) -> Result<Permit, StoreError> {
-    let doc: String = row.try_get("doc")?;
-    serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("permit record: {e}")))
 }
 
 fn entry_from_row(r: &AnyRow) -> Result<Entry, StoreError> {

@@ -26,9 +26,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use futures::Stream;
+use mandat_control::Session;
 use mandat_control::{Control, ControlError};
 use mandat_engine::CameraHealth;
-use mandat_law::Actor;
 use mandat_law::review::Verdict;
 use mandat_store::StoreError;
 use serde::de::DeserializeOwned;
@@ -340,7 +340,7 @@ fn rejected(status: StatusCode, detail: String) -> ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 /// The caller, from `Authorization: Bearer <session token>`.
-async fn actor(s: &AppState, headers: &HeaderMap) -> ApiResult<Actor> {
+async fn actor(s: &AppState, headers: &HeaderMap) -> ApiResult<Session> {
     let token = bearer(headers).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -425,8 +425,8 @@ async fn login(
         .await?;
     Ok(Json(LoginAnswer {
         token,
-        user: actor.user,
-        roles: actor.roles,
+        user: actor.user.clone(),
+        roles: actor.roles.clone(),
     })
     .into_response())
 }
@@ -619,7 +619,7 @@ pub const STREAM_SESSION_CHECK: Duration = Duration::from_millis(250);
 pub(crate) fn alert_events(
     control: Arc<Control>,
     token: String,
-    viewer: Actor,
+    viewer: Session,
     draw: impl Fn(mandat_control::AlertEvent) -> Event + Send + 'static,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     use tokio::sync::broadcast::error::RecvError;
@@ -628,7 +628,7 @@ pub(crate) fn alert_events(
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     futures::stream::unfold(
         (rx, check, control, token, viewer, draw),
-        |(mut rx, mut check, control, token, viewer, draw)| async move {
+        |(mut rx, mut check, control, token, mut viewer, draw)| async move {
             loop {
                 tokio::select! {
                     r = rx.recv() => {
@@ -640,9 +640,12 @@ pub(crate) fn alert_events(
                         };
                         return Some((Ok(event), (rx, check, control, token, viewer, draw)));
                     }
+                    // The session as it is now: a role taken away or an account disabled takes
+                    // effect on the open stream too, not only at the next request.
                     _ = check.tick() => {
-                        if control.session(&token).await.is_err() {
-                            return None;
+                        match control.session(&token).await {
+                            Ok(now) => viewer = now,
+                            Err(_) => return None,
                         }
                     }
                 }
@@ -699,8 +702,8 @@ pub(crate) struct SessionInfo {
 async fn session_info(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     Ok(Json(SessionInfo {
-        user: a.user,
-        roles: a.roles,
+        user: a.user.clone(),
+        roles: a.roles.clone(),
         agency: a.agency,
     })
     .into_response())

@@ -1,0 +1,1141 @@
+//! The lawful-use commands through the real binary: accounts, cameras, the permit lifecycle with real
+//! reference photos, offline audit verification of the database and of an export, and crash safety:
+//! a process killed in the middle of a purge leaves the whole decision or none of it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A running `mandat serve`: the one process that holds the keys. Every lawful-use command of the
+/// CLI is a request to it.
+pub(crate) struct Server {
+    child: std::process::Child,
+    url: String,
+    /// What it wrote to stderr, for failure messages.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh installation in a temporary directory: the data directory `data/`, and beside it, where
+/// mandat puts them by default, the keys in `data-keys/`; and its server.
+pub(crate) struct Home {
+    server: RefCell<Option<Server>>,
+    /// The server's port, kept across restarts (0 until it first starts).
+    port: std::cell::Cell<u16>,
+    dir: tempfile::TempDir,
+    /// A PostgreSQL database instead of the default SQLite file under the home.
+    db: Option<String>,
+    /// The audit public key `init` printed: the one verification pins.
+    key: String,
+    /// Each account's TOTP secret, and the last time step a login of it used.
+    secrets: RefCell<HashMap<String, String>>,
+    steps: RefCell<HashMap<String, i64>>,
+}
+
+/// The last whitespace-separated word of the first line of `out` that contains `marker`.
+pub(crate) fn word_after(out: &str, marker: &str) -> String {
+    out.lines()
+        .find(|l| l.contains(marker))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no {marker:?} in {out}"))
+        .trim_matches('`')
+        .to_string()
+}
+
+impl Home {
+    pub(crate) fn new() -> Self {
+        Home {
+            server: RefCell::default(),
+            port: std::cell::Cell::new(0),
+            dir: tempfile::tempdir().unwrap(),
+            db: None,
+            key: String::new(),
+            secrets: RefCell::default(),
+            steps: RefCell::default(),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The data directory (`MANDAT_HOME`).
+    pub(crate) fn data(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    /// The key directory mandat chooses by default: beside the data directory.
+    pub(crate) fn keys(&self) -> PathBuf {
+        self.path().join("data-keys")
+    }
+
+    pub(crate) fn url(&self) -> String {
+        self.db
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data().join("mandat.db").display()))
+    }
+
+    /// `mandat` with this home's environment: its data directory and database, its CLI session
+    /// file, and the address of its server when one runs.
+    pub(crate) fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_mandat")), args, env)
+    }
+
+    /// [`Home::command`] with another copy of the binary.
+    pub(crate) fn command_of(
+        &self,
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env("MANDAT_HOME", self.data())
+            .env("MANDAT_SESSION", self.path().join("session"))
+            .env_remove("MANDAT_KEYS")
+            .env_remove("MANDAT_JURISDICTION")
+            .env_remove("MANDAT_DB")
+            .env_remove("MANDAT_MASTER_KEY")
+            .env_remove("MANDAT_SERVER")
+            .env_remove("MANDAT_CA")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(db) = &self.db {
+            cmd.env("MANDAT_DB", db);
+        }
+        if let Some(s) = self.server.borrow().as_ref() {
+            cmd.env("MANDAT_SERVER", &s.url);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Start `mandat serve` on a free loopback port (stopping one that runs), with `env` added.
+    /// A restarted server keeps its address, as a real one does, so sessions made before work on.
+    pub(crate) fn start_server(&self, env: &[(&str, &str)]) {
+        let port = self.port.get();
+        for _ in 0..20 {
+            if self.try_start_server(port, env) {
+                return;
+            }
+            // The old listener's port is not free yet.
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!("mandat serve did not start again on port {port}");
+    }
+
+    pub(crate) fn try_start_server(&self, port: u16, env: &[(&str, &str)]) -> bool {
+        use std::io::BufRead;
+        self.server.borrow_mut().take();
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = self
+            .command(
+                &[
+                    "serve",
+                    "--listen",
+                    &listen,
+                    // Tests log in often from one address.
+                    "--logins-per-minute",
+                    "1000",
+                ],
+                env,
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start mandat serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.strip_prefix("mandat serving ") {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(url.trim_end_matches('/').to_string());
+                }
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let Ok(url) = rx.recv_timeout(std::time::Duration::from_secs(120)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = log.lock().unwrap();
+            assert!(
+                port != 0 && log.contains("in use"),
+                "mandat serve did not start: {log}"
+            );
+            return false;
+        };
+        let port = url.rsplit(':').next().and_then(|p| p.parse().ok());
+        self.port
+            .set(port.expect("the server's address has a port"));
+        *self.server.borrow_mut() = Some(Server { child, url, log });
+        true
+    }
+
+    /// Stop the server (it is started again with [`Home::start_server`]).
+    pub(crate) fn stop_server(&self) -> String {
+        let s = self.server.borrow_mut().take().expect("a server runs");
+        let log = s.log.lock().unwrap().clone();
+        drop(s);
+        log
+    }
+
+    pub(crate) fn run_env(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
+        let mut child = self.command(args, env).spawn().expect("run mandat");
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, None, &[])
+    }
+
+    /// Run with `stdin` (a reason, a stream URL) and require success.
+    pub(crate) fn ok_in(&self, args: &[&str], stdin: &str) -> String {
+        let o = self.run_env(args, Some(stdin), &[]);
+        assert!(
+            o.status.success(),
+            "mandat {args:?} failed: {}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        text(&o.stdout)
+    }
+
+    /// The audit log's head as a witness would hold it: a file with the newest checkpoint.
+    pub(crate) fn anchor(&self) -> PathBuf {
+        let url = self.url();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (_, cps) = rt.block_on(mandat_store::read_audit_log(&url)).unwrap();
+        let p = self.path().join(format!("anchor-{}.jsonl", cps.len()));
+        std::fs::write(&p, serde_json::to_string(cps.last().unwrap()).unwrap()).unwrap();
+        p
+    }
+
+    /// `mandat audit verify` of the database, against the pinned key and the newest anchor.
+    pub(crate) fn verify(&self) -> Output {
+        let anchor = self.anchor();
+        self.run(&[
+            "audit",
+            "verify",
+            "--public-key",
+            &self.key,
+            "--anchor",
+            anchor.to_str().unwrap(),
+        ])
+    }
+
+    /// Run and require success.
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "mandat {args:?} failed: {}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        text(&o.stdout)
+    }
+
+    /// A one-time code of `user` that no login of it used yet: the server accepts the codes of
+    /// the step before and after its own, and each once, so a test that logs in again within 30 s
+    /// takes the next step's code (or waits for one).
+    pub(crate) fn otp(&self, user: &str) -> String {
+        let secret = self.secrets.borrow()[user].clone();
+        loop {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            let now = now_ms / 30_000;
+            let last = self.steps.borrow().get(user).copied().unwrap_or(i64::MIN);
+            let step = now.max(last.saturating_add(1));
+            // Never the step before: it may be two steps old when the server checks it.
+            if step <= now + 1 {
+                self.steps.borrow_mut().insert(user.to_string(), step);
+                return mandat_store::totp::code(&secret, mandat_law::Timestamp(step * 30_000))
+                    .unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+
+    pub(crate) fn login(&self, user: &str) {
+        let o = self.run_env(
+            &["login", "--user", user, "--password-stdin"],
+            Some(&format!("{}\n{}\n", password(user), self.otp(user))),
+            &[],
+        );
+        assert!(o.status.success(), "login {user}: {}", text(&o.stderr));
+    }
+
+    /// Enrol `user` with `code` and keep the TOTP secret it prints.
+    pub(crate) fn enrol(&self, user: &str, code: &str) {
+        let out = self.ok_in(
+            &["enrol", "--user", user, "--stdin"],
+            &format!("{code}\n{}\n", password(user)),
+        );
+        self.secrets
+            .borrow_mut()
+            .insert(user.to_string(), word_after(&out, "shown only once"));
+    }
+
+    /// As the logged-in admin, add `user` with `role`; the user enrols. Returns the grant to
+    /// approve.
+    pub(crate) fn add_user(&self, user: &str, role: &str) -> String {
+        let out = self.ok(&["user", "add", user, "--role", role]);
+        self.enrol(user, &word_after(&out, "enrolment code"));
+        word_after(&out, "mandat user approve")
+    }
+
+    /// Add users, then approve their roles as the second admin; ends logged in as `admin`.
+    pub(crate) fn add_users(&self, users: &[(&str, &str)]) {
+        self.login("admin");
+        let grants: Vec<String> = users.iter().map(|(u, r)| self.add_user(u, r)).collect();
+        self.login("admin2");
+        for g in grants {
+            self.ok(&["user", "approve", &g]);
+        }
+        self.login("admin");
+    }
+
+    pub(crate) fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+}
+
+pub(crate) fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub(crate) fn password(user: &str) -> String {
+    format!("{user} has a long password")
+}
+
+pub(crate) fn data() -> PathBuf {
+    let d = std::env::var_os("MANDAT_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    assert!(
+        d.join("lfw").is_dir(),
+        "test data not found at {}; set MANDAT_DATA",
+        d.display()
+    );
+    d
+}
+
+pub(crate) fn lfw(name: &str) -> String {
+    data()
+        .join(format!("lfw/lfw-deepfunneled/{name}/{name}_0001.jpg"))
+        .display()
+        .to_string()
+}
+
+/// A fresh PostgreSQL database when `MANDAT_TEST_POSTGRES` names a server (as `./test.sh` does).
+pub(crate) fn postgres_db() -> Option<String> {
+    let admin = std::env::var("MANDAT_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let name = format!(
+        "mandat_t_cli_{}",
+        std::process::id() as u64 * 1000 + rand_suffix()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&admin)
+            .await
+            .expect("MANDAT_TEST_POSTGRES is set but PostgreSQL cannot be reached");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+pub(crate) fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Initialise, add one user per role and one camera.
+pub(crate) fn setup() -> Home {
+    setup_on(None)
+}
+
+pub(crate) fn setup_on(db: Option<String>) -> Home {
+    let mut h = Home::new();
+    h.db = db;
+    let o = h.run_env(
+        &[
+            "init",
+            "--admin",
+            "admin",
+            "--admin",
+            "admin2",
+            "--password-stdin",
+        ],
+        Some(&format!("{}\n", password("admin"))),
+        &[],
+    );
+    assert!(o.status.success(), "init: {}", text(&o.stderr));
+    let out = text(&o.stdout);
+    h.key = out
+        .split("audit public key ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("init prints the audit public key")
+        .to_string();
+    h.secrets
+        .borrow_mut()
+        .insert("admin".into(), word_after(&out, "second factor of admin"));
+    h.start_server(&[]);
+    h.enrol(
+        "admin2",
+        &word_after(&out, "enrolment code of admin admin2"),
+    );
+    h.add_users(&[
+        ("officer", "applicant"),
+        ("pros", "prosecutor"),
+        ("judge", "judge"),
+        ("aud", "auditor"),
+    ]);
+    h.ok_in(
+        &[
+            "camera",
+            "add",
+            "--id",
+            "cam-1",
+            "--name",
+            "Sergels torg",
+            "--lat",
+            "59.3326",
+            "--lon",
+            "18.0649",
+            "--owner",
+            "municipality:Stockholm",
+            "--url-file",
+            "-",
+        ],
+        "rtsp://u:p@127.0.0.1/s\n",
+    );
+    h
+}
+
+/// An application over now, for `purpose`, naming one person with one photo.
+pub(crate) fn application(purpose: &str, months: u32) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let start = now - 3_600_000;
+    let days = if months <= 1 { 28 } else { 45 };
+    let end = start + days * 24 * 3_600_000;
+    serde_json::json!({
+        "agency": "polismyndigheten",
+        "purpose": purpose,
+        "offence": null,
+        "persons": [{"id": "p1", "label": "case 1 person",
+                      "photos": [{"id": "ph1", "source": "passport register"}]}],
+        "area": {"cameras": ["cam-1"], "polygon": null},
+        "period": {"start": start, "end": end},
+        "reasons": {"necessity": "n", "proportionality": "p", "fria_ref": "F-1", "eu_db_ref": "E-1"},
+        "threshold": 0.363
+    })
+    .to_string()
+}
+
+/// Draft as the logged-in officer and file it to the prosecutor `pros` (the decider of every
+/// purpose the police apply for).
+pub(crate) fn drafted(h: &Home, purpose: &str) -> String {
+    let file = h.write("app.json", &application(purpose, 1));
+    let out = h.ok(&["permit", "draft", "--file", file.to_str().unwrap()]);
+    let id = out
+        .split_whitespace()
+        .nth(2)
+        .expect("drafted permit ID")
+        .to_string();
+    h.ok(&[
+        "permit",
+        "assign",
+        &id,
+        "--user",
+        "pros",
+        "--role",
+        "prosecutor",
+    ]);
+    id
+}
+
+pub(crate) fn show(h: &Home, id: &str) -> serde_json::Value {
+    serde_json::from_str(&h.ok(&["permit", "show", id, "--json"])).unwrap()
+}
+
+#[test]
+pub(crate) fn permit_lifecycle_through_the_cli_with_real_photos() {
+    let h = setup();
+    // Admins cannot see permits.
+    let o = h.run(&["permit", "list"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("least privilege"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    h.login("officer");
+    // Too long a period is refused with its legal ground, when the application is filed.
+    let long = h.write("long.json", &application("victim_search", 2));
+    let out = h.ok(&["permit", "draft", "--file", long.to_str().unwrap()]);
+    assert!(
+        out.contains("period exceeds one month (Lag 2026:806)"),
+        "{out}"
+    );
+
+    let id = drafted(&h, "victim_search");
+    let o = h.run(&["permit", "apply", &id]);
+    assert!(
+        text(&o.stderr).contains("not enrolled"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A photo with several faces, or none, is not a reference photo.
+    let golden = data().join("../golden/street_1080p_t1.0.png");
+    let o = h.run(&[
+        "person",
+        "enrol",
+        "--permit",
+        &id,
+        "--person",
+        "p1",
+        "--photo-id",
+        "ph1",
+        golden.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&o.stderr).contains("exactly one"),
+        "{}",
+        text(&o.stderr)
+    );
+    let junk = h.write("junk.jpg", "not an image");
+    let o = h.run(&[
+        "person",
+        "enrol",
+        "--permit",
+        &id,
+        "--person",
+        "p1",
+        "--photo-id",
+        "ph1",
+        junk.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && text(&o.stderr).contains("not a usable image"));
+    let out = h.ok(&[
+        "person",
+        "enrol",
+        "--permit",
+        &id,
+        "--person",
+        "p1",
+        "--photo-id",
+        "ph1",
+        &lfw("Aaron_Peirsol"),
+    ]);
+    assert!(out.contains("enrolled photo ph1"), "{out}");
+    h.ok(&["permit", "apply", &id]);
+    let o = h.run_env(
+        &["permit", "decide", &id, "--grant", "--reasons-file", "-"],
+        Some("mine"),
+        &[],
+    );
+    // An officer decides nothing: the role is refused before the permit is even read.
+    assert!(
+        text(&o.stderr).contains("may not decide permits"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // A judge is not on the team (it is filed to the prosecutor): the permit is not there.
+    h.login("judge");
+    let o = h.run_env(
+        &["permit", "decide", &id, "--grant", "--reasons-file", "-"],
+        Some("x"),
+        &[],
+    );
+    assert!(
+        text(&o.stderr).contains(&format!("no permit {id}")),
+        "{}",
+        text(&o.stderr)
+    );
+
+    h.login("pros");
+    h.ok_in(
+        &["permit", "decide", &id, "--grant", "--reasons-file", "-"],
+        "necessary and proportionate",
+    );
+    let p = show(&h, &id);
+    assert_eq!(p["status"], "granted");
+    assert_eq!(p["decision"]["by"], "pros");
+    assert!(h.ok(&["permit", "list"]).contains(&id));
+    h.ok_in(&["permit", "stop", &id, "--reason-file", "-"], "found");
+    assert_eq!(show(&h, &id)["status"], "stopped");
+
+    // The log verifies offline, from the database and from IMY's export.
+    let o = h.verify();
+    assert!(
+        text(&o.stdout).starts_with("intact:"),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let o = h.run(&["audit", "export"]);
+    assert!(!o.status.success(), "a prosecutor may not export the log");
+    h.login("aud");
+    let export = h.path().join("export.jsonl");
+    h.ok(&["audit", "export", "--out", export.to_str().unwrap()]);
+    let log = std::fs::read_to_string(&export).unwrap();
+    let header: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(header["public_key"], h.key.as_str());
+    let key = h.key.clone();
+    let anchor = h.anchor();
+    let anchor = anchor.to_str().unwrap();
+    for action in [
+        "permit.draft",
+        "person.enrol",
+        "permit.apply",
+        "permit.grant",
+        "use.start",
+        "permit.stop",
+        "use.end",
+        "audit.export",
+    ] {
+        assert!(
+            log.contains(&format!("\"action\":\"{action}\"")),
+            "{action} missing"
+        );
+    }
+    assert!(
+        !log.contains("has a long password"),
+        "a password in the log"
+    );
+    // The use was notified to IMY when it started and when it ended; the register is read by the
+    // auditor and kept by the admin.
+    let reg: serde_json::Value = serde_json::from_str(&h.ok(&["imy", "list", "--json"])).unwrap();
+    let ids: Vec<String> = reg
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [format!("N-{id}-use_started"), format!("N-{id}-use_ended")]
+    );
+    assert_eq!(reg[1]["notification"]["ended_by"], "stopped");
+    let pdf = h.path().join("imy.pdf");
+    h.ok(&["imy", "show", &ids[0], "--pdf", pdf.to_str().unwrap()]);
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    let o = h.run(&["imy", "sent", &ids[0]]);
+    assert!(!o.status.success(), "auditors do not send");
+    h.login("admin");
+    h.ok(&["imy", "sent", &ids[0]]);
+    h.ok(&["imy", "acknowledged", &ids[0], "--reference", "DI-2026-7"]);
+    let list = h.ok(&["imy", "list"]);
+    assert!(list.contains("acknowledged (DI-2026-7)"), "{list}");
+    assert!(list.contains("NOT SENT"), "{list}");
+    h.login("aud");
+    // A victim search under se-2026 creates no subject notifications; auditors may look.
+    assert_eq!(h.ok(&["subjects", "list", "--json"]).trim(), "[]");
+    let year = &reg[0]["created_at"].as_str().unwrap()[..4];
+    let csv = h.ok(&["report", "annual", "--year", year, "--format", "csv"]);
+    let total = csv.lines().last().unwrap();
+    assert!(total.starts_with(&format!("{year},total,1,1,0,")), "{csv}");
+    let pdf = h.path().join("annual.pdf");
+    h.ok(&[
+        "report",
+        "annual",
+        "--year",
+        year,
+        "--format",
+        "pdf",
+        "--out",
+        pdf.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    let out = h.ok(&[
+        "audit",
+        "verify",
+        "--export",
+        export.to_str().unwrap(),
+        "--public-key",
+        &key,
+        "--anchor",
+        anchor,
+    ]);
+    assert!(out.starts_with("intact:"), "{out}");
+    // Edit one entry of the export: caught, with a non-zero exit.
+    let tampered = log.replacen("\"actor\":\"pros\"", "\"actor\":\"judge\"", 1);
+    let bad = h.write("tampered.jsonl", &tampered);
+    let o = h.run(&[
+        "audit",
+        "verify",
+        "--export",
+        bad.to_str().unwrap(),
+        "--public-key",
+        &key,
+        "--anchor",
+        anchor,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stdout).contains("BROKEN"), "{}", text(&o.stdout));
+    // Drop the last lines of entries: caught against the signed checkpoints.
+    let entries: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"type\":\"entry\""))
+        .collect();
+    let truncated: String = log
+        .lines()
+        .filter(|l| !entries[entries.len() - 2..].contains(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let bad = h.write("truncated.jsonl", &truncated);
+    let o = h.run(&[
+        "audit",
+        "verify",
+        "--export",
+        bad.to_str().unwrap(),
+        "--public-key",
+        &key,
+        "--anchor",
+        anchor,
+    ]);
+    assert!(text(&o.stdout).contains("truncated"), "{}", text(&o.stdout));
+}
+
+#[test]
+pub(crate) fn there_is_no_way_to_act_as_someone_else() {
+    let h = setup();
+    for cmd in [
+        &["permit", "decide", "--help"][..],
+        &["permit", "apply", "--help"],
+        &["person", "enrol", "--help"],
+    ] {
+        let help = h.ok(cmd);
+        for flag in ["--user", "--as", "--actor"] {
+            assert!(!help.contains(flag), "{cmd:?} offers {flag}");
+        }
+    }
+    // Without a login, nothing is done; a failed login logs the previous user out.
+    h.login("officer");
+    let o = h.run_env(
+        &["login", "--user", "pros", "--password-stdin"],
+        Some("wrong\n000000\n"),
+        &[],
+    );
+    assert!(!o.status.success());
+    let o = h.run(&["whoami"]);
+    assert!(
+        text(&o.stderr).contains("mandat login"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+pub(crate) fn a_world_readable_key_is_refused() {
+    let h = setup();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = h.keys().join("master.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // The server is the one process that reads it: it refuses to start.
+        h.stop_server();
+        let o = h.run(&["serve", "--listen", "127.0.0.1:0"]);
+        assert!(!o.status.success());
+        assert!(text(&o.stderr).contains("chmod 600"), "{}", text(&o.stderr));
+    }
+}
+
+/// Kill the process in the middle of purging a refused urgent use, then check that the decision and
+/// the purge happened entirely or not at all, and that the log still verifies.
+#[test]
+pub(crate) fn a_killed_decision_is_all_or_nothing() {
+    let mut runs = vec![("purge-midway", None), ("transition-before-commit", None)];
+    if let Some(db) = postgres_db() {
+        runs.push(("purge-midway", Some(db)));
+    }
+    if let Some(db) = postgres_db() {
+        runs.push(("transition-before-commit", Some(db)));
+    }
+    for (crash_at, db) in runs {
+        let on_postgres = db.is_some();
+        let h = setup_on(db);
+        eprintln!(
+            "{crash_at} on {}",
+            if on_postgres { "PostgreSQL" } else { "SQLite" }
+        );
+        h.login("officer");
+        let id = drafted(&h, "imminent_threat");
+        h.ok(&[
+            "person",
+            "enrol",
+            "--permit",
+            &id,
+            "--person",
+            "p1",
+            "--photo-id",
+            "ph1",
+            &lfw("Aaron_Peirsol"),
+        ]);
+        h.ok(&["permit", "urgent-start", &id]);
+        h.ok(&["permit", "apply", &id]);
+        h.login("pros");
+        // The server, which does the purge, dies in the middle of it. Sessions live in the
+        // database, so the login outlives the restart.
+        h.start_server(&[("MANDAT_CRASH_AT", crash_at)]);
+        let o = h.run_env(
+            &["permit", "decide", &id, "--refuse", "--reasons-file", "-"],
+            Some("not necessary"),
+            &[],
+        );
+        assert!(
+            !o.status.success(),
+            "{crash_at}: the server was meant to die"
+        );
+        assert!(
+            !text(&o.stdout).contains("refused"),
+            "{crash_at}: it reported success"
+        );
+        let log = h.stop_server();
+        assert!(
+            !log.contains("stopping"),
+            "{crash_at}: it stopped, not died: {log}"
+        );
+        h.start_server(&[]);
+        // Nothing of the decision happened: still awaiting decision, data intact, log intact.
+        let p = show(&h, &id);
+        assert_eq!(p["status"], "urgent_applied", "{crash_at}");
+        assert_eq!(p["purged"], false);
+        assert!(p["decision"].is_null());
+        assert!(text(&h.verify().stdout).starts_with("intact:"));
+        // Done again, it completes, with the deletion certificate.
+        let out = h.ok_in(
+            &["permit", "decide", &id, "--refuse", "--reasons-file", "-"],
+            "not necessary",
+        );
+        assert!(out.contains("deleted 1 photo(s), 1 template(s)"), "{out}");
+        let p = show(&h, &id);
+        assert_eq!(
+            (p["status"].as_str(), p["purged"].as_bool()),
+            (Some("refused"), Some(true))
+        );
+        assert!(text(&h.verify().stdout).starts_with("intact:"));
+    }
+}
+
+/// The alert commands: two reviewers through the CLI, blind to each other, and no dispatch before.
+#[test]
+pub(crate) fn alerts_are_reviewed_by_two_people_through_the_cli() {
+    let h = setup();
+    h.add_users(&[
+        ("rev1", "reviewer"),
+        ("rev2", "reviewer"),
+        ("op", "operator"),
+    ]);
+    h.login("officer");
+    let id = drafted(&h, "victim_search");
+    // The officer puts the reviewers and the operator on the permit's team.
+    for (user, role) in [
+        ("rev1", "reviewer"),
+        ("rev2", "reviewer"),
+        ("op", "operator"),
+    ] {
+        h.ok(&["permit", "assign", &id, "--user", user, "--role", role]);
+    }
+    h.ok(&[
+        "person",
+        "enrol",
+        "--permit",
+        &id,
+        "--person",
+        "p1",
+        "--photo-id",
+        "ph1",
+        &lfw("Aaron_Peirsol"),
+    ]);
+    h.ok(&["permit", "apply", &id]);
+    h.login("pros");
+    h.ok_in(
+        &["permit", "decide", &id, "--grant", "--reasons-file", "-"],
+        "ok",
+    );
+    // An alert as the engine would raise it, stored with the home's own keys.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let master = mandat_store::SecretKey::master(&h.keys().join("master.key")).unwrap();
+        let audit = mandat_audit::AuditKey::load(&h.keys().join("audit.key")).unwrap();
+        let url = h.url();
+        let store = mandat_store::Store::open(&url, master, audit)
+            .await
+            .unwrap();
+        let now = mandat_law::Timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64,
+        );
+        store
+            .insert_alert(
+                &mandat_store::alerts::NewAlert {
+                    id: "A-1".into(),
+                    permit: id.clone(),
+                    person: "p1".into(),
+                    camera: "cam-1".into(),
+                    captured_at: now,
+                    frame_index: 3,
+                    score: 0.55,
+                    threshold: 0.363,
+                    watchlist_version: "0".repeat(64),
+                    crop_jpeg: b"\xFF\xD8\xFFcrop".to_vec(),
+                    frame_jpeg: b"\xFF\xD8\xFFframe".to_vec(),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    h.login("op");
+    assert!(h.ok(&["alerts", "list"]).contains("A-1"));
+    let o = h.run(&["alerts", "dispatch", "A-1"]);
+    assert!(
+        text(&o.stderr).contains("verified by two reviewers"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = h.run(&[
+        "alerts",
+        "show",
+        "A-1",
+        "--images",
+        h.path().join("img").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "operators see no images");
+    h.login("rev1");
+    let img = h.path().join("img");
+    h.ok(&["alerts", "show", "A-1", "--images", img.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(img.join("A-1-crop.jpg")).unwrap(),
+        b"\xFF\xD8\xFFcrop"
+    );
+    assert!(
+        h.ok(&["alerts", "review", "A-1", "--confirm"])
+            .contains("candidate")
+    );
+    h.login("rev2");
+    let shown: serde_json::Value =
+        serde_json::from_str(&h.ok(&["alerts", "show", "A-1", "--json"])).unwrap();
+    assert_eq!(
+        shown["reviews"].as_array().unwrap().len(),
+        0,
+        "blind to the first reviewer"
+    );
+    assert!(
+        h.ok(&["alerts", "review", "A-1", "--confirm"])
+            .contains("verified")
+    );
+    h.login("op");
+    assert!(
+        h.ok_in(&["alerts", "dispatch", "A-1", "--note-file", "-"], "unit 7")
+            .contains("recorded")
+    );
+    assert!(text(&h.verify().stdout).starts_with("intact:"));
+}
+
+/// `mandat eval report` on a sample of the test data (every 10th pair of people and UTKFace
+/// image; the full run's figures are in the README), recorded in the audit log by an auditor;
+/// `mandat eval calibrate` on the same sample writes its table but refuses to store it.
+#[test]
+pub(crate) fn the_evaluation_report_runs_and_is_recorded() {
+    let h = setup();
+    let out = h.path().join("eval");
+    let data = data();
+    // Only auditors and admins may record a run; the refusal comes before the long work.
+    h.login("officer");
+    let o = h.run(&[
+        "eval",
+        "report",
+        "--sample",
+        "10",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("auditor or admin"),
+        "{}",
+        text(&o.stderr)
+    );
+    h.login("aud");
+    h.ok(&[
+        "eval",
+        "report",
+        "--sample",
+        "10",
+        "--fpir",
+        "1e-3",
+        "--watchlist",
+        "1",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    // Verification and open-set identification, in range and as good as this model is known to be.
+    assert!(f(&r["lfw"]["accuracy_mean"]) > 0.97, "{}", r["lfw"]);
+    assert_eq!(r["lfw"]["tar_at_far"].as_array().unwrap().len(), 3);
+    let dir = &r["blufr"]["dir"][0];
+    assert_eq!(f(&dir["fpir"]), 0.01);
+    assert_eq!(dir["per_trial"].as_array().unwrap().len(), 10);
+    let s = &dir["summary"];
+    assert!((f(&s["mean_minus_sd"]) - (f(&s["mean"]) - f(&s["sd"]))).abs() < 1e-12);
+    assert!(f(&s["mean_minus_sd"]) > 0.9 && f(&s["mean"]) <= 1.0, "{s}");
+    // The calibration: thresholds rise as the per-pair rate falls, for the model mandat runs.
+    let cal = &r["calibration"];
+    let curve = cal["curve"].as_array().unwrap();
+    assert!(curve.len() >= 10);
+    assert!(curve.windows(2).all(
+        |w| f(&w[1]["fmr"]) < f(&w[0]["fmr"]) && f(&w[1]["threshold"]) >= f(&w[0]["threshold"])
+    ));
+    assert_eq!(
+        cal["model_sha256"],
+        "ab872eaae25a7323ed1b7d90a3b2294d187664174c9912623e99dc68bc15326f"
+    );
+    assert!(!cal["held_out"].as_array().unwrap().is_empty());
+    for c in cal["held_out"].as_array().unwrap() {
+        assert!(c["trials"].as_u64().unwrap() >= 10_000, "{c}");
+    }
+    // The operating threshold is the table's for the target asked for.
+    assert_eq!(f(&r["operating"]["fpir"]), 1e-3);
+    // Demographics: every table, every group, intervals around the rate.
+    let tables = r["demographics"].as_array().unwrap();
+    assert_eq!(tables.len(), 10);
+    let groups: Vec<&str> = tables[3]["rates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups.len(), 10, "{groups:?}");
+    assert!(groups.contains(&"Black female") && groups.contains(&"White male"));
+    for t in tables {
+        for g in t["rates"].as_array().unwrap() {
+            let (lo, hi, rate) = (f(&g["ci95"][0]), f(&g["ci95"][1]), f(&g["rate"]));
+            assert!(
+                lo <= rate && rate <= hi && g["trials"].as_u64().unwrap() > 0,
+                "{g}"
+            );
+        }
+    }
+    assert!(
+        r["limits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("one image per person"))
+    );
+    assert_eq!(r["model_card"]["models"].as_array().unwrap().len(), 3);
+    // The page and its plots.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for part in [
+        "Verification on LFW",
+        "BLUFR",
+        "Held-out check",
+        "Demographic differentials",
+        "What the data cannot show",
+        "Model card",
+    ] {
+        assert!(html.contains(part), "{part}");
+    }
+    assert!(!html.contains("<script"));
+    for png in ["lfw_roc_det.png", "blufr_dir.png"] {
+        assert_eq!(&std::fs::read(out.join(png)).unwrap()[1..4], b"PNG");
+    }
+    // The run is in the audit log, with the model and the figures.
+    h.login("admin");
+    h.ok(&[
+        "audit",
+        "export",
+        "--out",
+        h.path().join("a.jsonl").to_str().unwrap(),
+    ]);
+    let export = std::fs::read_to_string(h.path().join("a.jsonl")).unwrap();
+    let entry = export
+        .lines()
+        .find(|l| l.contains("\"eval.report\""))
+        .expect("the run is audited");
+    assert!(
+        entry.contains("\"aud\"") && entry.contains(cal["version"].as_str().unwrap()),
+        "{entry}"
+    );
+
+    // Calibrate on the sample: the table is written, and not stored.
+    let o = h.ok(&[
+        "eval",
+        "calibrate",
+        "--sample",
+        "10",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.contains("not stored"), "{o}");
+    let written = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with("calibration-"));
+    assert!(written);
+}

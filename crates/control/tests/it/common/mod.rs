@@ -1,0 +1,321 @@
+//! Shared set-up for the control-plane tests: a fresh database on SQLite (always) and on PostgreSQL
+//! (when `MANDAT_TEST_POSTGRES` holds an admin URL, as `./test.sh` sets it), users of every role, a
+//! camera, and a fake clock.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mandat_audit::AuditKey;
+use mandat_control::{Control, ScopeCache, Session};
+use mandat_law::permit::*;
+use mandat_law::time::FakeClock;
+use mandat_law::{Actor, Application, Clock, Role, SWEDEN, Timestamp};
+use mandat_store::alerts::NewAlert;
+use mandat_store::{Camera, SecretKey, Store};
+
+pub use mandat_testkit::{Db, ORIGIN, databases, fresh_url, password, raw_pool, t0};
+
+pub struct Env {
+    pub control: Control,
+    pub store: Arc<Store>,
+    pub scope: Arc<ScopeCache>,
+    pub clock: Arc<FakeClock>,
+    pub url: String,
+    pub master_hex: String,
+    pub audit_bytes: [u8; 32],
+    pub dir: tempfile::TempDir,
+    pub db: Db,
+}
+
+impl Env {
+    /// A fresh one-time code of `user`: the clock moves on one TOTP step first, because a code is
+    /// accepted only once.
+    pub fn otp(&self, user: &str) -> String {
+        self.clock.advance(30_000);
+        self.otp_now(user)
+    }
+
+    /// The one-time code of `user` now, without moving the clock: for a login that must be
+    /// refused for another reason (a back-off that must not run out meanwhile).
+    pub fn otp_now(&self, user: &str) -> String {
+        let secret = mandat_testkit::secret(&self.control, user);
+        mandat_store::totp::code(&secret, self.clock.now().unwrap_or(Timestamp(0))).unwrap()
+    }
+
+    /// Provision `user` with `roles` in force (the key holder's path), logged in.
+    pub async fn provision(&self, user: &str, roles: &[Role]) -> Session {
+        mandat_testkit::provision(
+            &self.control,
+            user,
+            &password(user),
+            roles,
+            Agency::Polismyndigheten,
+        )
+        .await
+        .unwrap();
+        mandat_testkit::session(&self.control, &Actor::new(user, roles))
+    }
+
+    /// Log `user` in with its password and a fresh code, as a person would; later calls of
+    /// [`Env::act`] for that user use this session.
+    pub async fn log_in(&self, user: &str) -> Session {
+        let code = self.otp(user);
+        let (session, _) = self
+            .control
+            .login(user, &password(user), &code, ORIGIN)
+            .await
+            .unwrap();
+        mandat_testkit::keep(&self.control, &session);
+        session
+    }
+
+    /// The session `who` logged in with: the control plane acts only for a logged-in user.
+    pub fn act(&self, who: &Actor) -> Session {
+        mandat_testkit::session(&self.control, who)
+    }
+
+    /// Remember the TOTP secret of an account a test made.
+    pub fn remember(&self, user: &str, secret: String) {
+        mandat_testkit::remember(&self.control, user, &secret);
+    }
+}
+
+pub fn admin() -> Actor {
+    Actor::new("admin", &[Role::Admin])
+}
+/// The second admin, who approves what the first asks for.
+pub fn admin2() -> Actor {
+    Actor::new("admin2", &[Role::Admin])
+}
+pub fn officer() -> Actor {
+    Actor::new("officer", &[Role::Applicant])
+}
+pub fn pros() -> Actor {
+    Actor::new("pros", &[Role::Prosecutor])
+}
+pub fn judge() -> Actor {
+    Actor::new("judge", &[Role::Judge])
+}
+pub fn reviewer() -> Actor {
+    Actor::new("rev", &[Role::Reviewer])
+}
+pub fn auditor() -> Actor {
+    Actor::new("aud", &[Role::Auditor])
+}
+
+pub async fn open(url: &str, master_hex: &str, audit: [u8; 32]) -> Arc<Store> {
+    Arc::new(
+        Store::open(
+            url,
+            SecretKey::from_hex(master_hex, "test key").unwrap(),
+            AuditKey::from_bytes(audit),
+        )
+        .await
+        .unwrap(),
+    )
+}
+
+pub async fn env(db: Db) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_url(db, dir.path()).await;
+    let master_hex = SecretKey::random().unwrap().to_hex();
+    let audit_bytes = [7u8; 32];
+    let store = open(&url, &master_hex, audit_bytes).await;
+    let clock = Arc::new(FakeClock::at(t0()));
+    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
+    let control = Control::new(store.clone(), clock.clone(), &SWEDEN).with_scope(scope.clone());
+    mandat_testkit::forget(&control);
+    for a in [
+        admin(),
+        admin2(),
+        officer(),
+        pros(),
+        judge(),
+        reviewer(),
+        auditor(),
+    ] {
+        mandat_testkit::provision(
+            &control,
+            &a.user,
+            &password(&a.user),
+            &a.roles,
+            Agency::Polismyndigheten,
+        )
+        .await
+        .unwrap();
+    }
+    for (id, loc) in [("cam-1", (59.3326, 18.0649)), ("cam-2", (57.7, 11.97))] {
+        control
+            .add_camera(
+                &mandat_testkit::session(&control, &admin()),
+                &Camera {
+                    id: id.into(),
+                    name: format!("camera {id}"),
+                    location: Some(loc),
+                    owner: "police".into(),
+                    enabled: true,
+                },
+                &format!("rtsp://user:secret@10.0.0.1/{id}"),
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+    }
+    Env {
+        control,
+        store,
+        scope,
+        clock,
+        url,
+        master_hex,
+        audit_bytes,
+        dir,
+        db,
+    }
+}
+
+pub fn application(purpose: Purpose) -> Application {
+    Application {
+        agency: Agency::Polismyndigheten,
+        purpose,
+        offence: purpose.requires_offence().then(|| Offence {
+            description: "mord (BrB 3:1)".into(),
+            annex_ii: AnnexII::Murder,
+            max_penalty_years: 18,
+            stage: Stage::Completed,
+        }),
+        persons: vec![DesignatedPerson {
+            id: "p1".into(),
+            label: "Person One".into(),
+            photos: vec![PhotoRef {
+                id: "ph1".into(),
+                source: "passport register".into(),
+            }],
+        }],
+        area: Area {
+            cameras: vec!["cam-1".into()],
+            polygon: None,
+        },
+        period: Period {
+            start: t0(),
+            end: t0().plus_hours(72),
+        },
+        reasons: Reasons {
+            necessity: "n".into(),
+            proportionality: "p".into(),
+            fria_ref: "FRIA-1".into(),
+            eu_db_ref: "EU-1".into(),
+        },
+        threshold: 0.4,
+        target: None,
+    }
+}
+
+/// A recognisable photo payload and template, so tests can search raw storage for them.
+pub const PHOTO: &[u8] = b"PHOTO-PLAINTEXT-MARKER-0123456789";
+
+pub fn template() -> Vec<f32> {
+    (0..128).map(|i| 0.001 * i as f32 + 0.5).collect()
+}
+
+pub fn template_bytes() -> Vec<u8> {
+    template().iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Enrol the application's one photo (`ph1` of `p1`) in draft `id`, as `applicant`.
+pub async fn enrol_photo(e: &Env, applicant: &Actor, id: &str) {
+    e.control
+        .enrol(
+            &e.act(applicant),
+            id,
+            &"p1".to_string(),
+            "ph1",
+            PHOTO,
+            &template(),
+            ORIGIN,
+        )
+        .await
+        .unwrap();
+}
+
+/// Draft by `applicant`, enrol the one photo, and put the team on it: the decider the purpose
+/// needs (the judge when a prosecutor applies, else the prosecutor) and the reviewer.
+pub async fn drafted(e: &Env, purpose: Purpose, applicant: &Actor) -> String {
+    let p = e
+        .control
+        .draft(&e.act(applicant), application(purpose), ORIGIN)
+        .await
+        .unwrap();
+    enrol_photo(e, applicant, &p.id).await;
+    put_team(e, applicant, &p.id).await;
+    p.id
+}
+
+/// The team of `id`: the decider its purpose needs (the judge for a court, else the prosecutor),
+/// the reviewer, and `rev2` where the test made that account.
+pub async fn put_team(e: &Env, applicant: &Actor, id: &str) {
+    let p = e.store.permit(id).await.unwrap();
+    let decider = match SWEDEN.rule(p.application.purpose).decider {
+        mandat_law::Authority::Court => judge(),
+        mandat_law::Authority::Prosecutor => pros(),
+    };
+    let mut team = vec![
+        (decider.user, decider.roles[0]),
+        (reviewer().user, Role::Reviewer),
+    ];
+    if e.store
+        .users()
+        .await
+        .unwrap()
+        .iter()
+        .any(|u| u.user == "rev2")
+    {
+        team.push(("rev2".into(), Role::Reviewer));
+    }
+    for (user, role) in team {
+        if user != applicant.user {
+            e.control
+                .assign_team(&e.act(applicant), id, &user, Some(role), ORIGIN)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A candidate alert for `p1` on `cam-1` under `permit`, as the engine raises one.
+pub fn hit(id: &str, permit: &str) -> NewAlert {
+    NewAlert {
+        id: id.into(),
+        permit: permit.into(),
+        person: "p1".into(),
+        camera: "cam-1".into(),
+        captured_at: t0(),
+        frame_index: 1,
+        score: 0.7,
+        threshold: 0.4,
+        watchlist_version: "v".repeat(64),
+        crop_jpeg: b"\xFF\xD8crop".to_vec(),
+        frame_jpeg: b"\xFF\xD8frame".to_vec(),
+    }
+}
+
+/// A granted victim-search permit on cam-1 for t0 .. t0+72h.
+pub async fn granted(e: &Env) -> String {
+    let id = drafted(e, Purpose::VictimSearch, &officer()).await;
+    e.control
+        .apply(&e.act(&officer()), &id, ORIGIN)
+        .await
+        .unwrap();
+    e.control
+        .decide(
+            &e.act(&pros()),
+            &id,
+            mandat_law::Outcome::Grant,
+            "necessary",
+            ORIGIN,
+        )
+        .await
+        .unwrap();
+    id
+}

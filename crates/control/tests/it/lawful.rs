@@ -1,0 +1,701 @@
+//! The lawful-use core end to end through the control plane and a real database: every rule of
+//! Lag (2026:806) that mandat enforces, on SQLite and (in `./test.sh`) on PostgreSQL.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use mandat_audit::Verdict;
+use mandat_control::{Control, ControlError, ScopeCache, ScopeSource};
+use mandat_law::{Outcome, Purpose, SWEDEN, Status};
+use mandat_store::StoreError;
+
+fn code(e: ControlError) -> String {
+    e.code().to_string()
+}
+
+async fn verify_log(e: &Env) -> Verdict {
+    let (entries, cps) = mandat_store::read_audit_log(&e.url).await.unwrap();
+    let key = mandat_audit::parse_public_key(&e.store.audit_public_key()).unwrap();
+    mandat_audit::verify(&entries, &cps, &key)
+}
+
+#[tokio::test]
+async fn granted_permit_scopes_the_watchlist_in_space_time_and_status() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = granted(&e).await;
+        let w = e.scope.watchlist("cam-1");
+        assert_eq!(w.list.entries.len(), 1, "{db:?}");
+        assert_eq!(w.list.entries[0].permit, id);
+        assert_eq!(w.list.entries[0].threshold, 0.4);
+        assert_eq!(w.list.entries[0].template.values, template());
+        assert!(e.scope.watchlist("cam-2").is_empty(), "outside the area");
+        assert!(
+            e.scope.watchlist("cam-unknown").is_empty(),
+            "unregistered camera"
+        );
+        e.clock.set(Some(t0().plus_millis(-1)));
+        assert!(e.scope.watchlist("cam-1").is_empty(), "before the period");
+        e.clock.set(Some(t0().plus_hours(72)));
+        assert!(e.scope.watchlist("cam-1").is_empty(), "period ended");
+        e.clock.set(Some(t0().plus_hours(1)));
+        let version = e.scope.watchlist("cam-1").version();
+        assert_ne!(version, e.scope.watchlist("cam-2").version());
+
+        // Writes that cannot change a watchlist (a login, here) do not make the engine reload.
+        let g = e.store.generation().await.unwrap();
+        e.control
+            .login("officer", &password("officer"), &e.otp("officer"), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(e.store.generation().await.unwrap(), g);
+        // Stopping takes effect at once for the engine.
+        e.control
+            .stop(&e.act(&officer()), &id, "person found", ORIGIN)
+            .await
+            .unwrap();
+        assert!(e.scope.watchlist("cam-1").is_empty(), "stopped");
+        assert!(matches!(verify_log(&e).await, Verdict::Intact { .. }));
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let actions: Vec<&str> = entries.iter().map(|x| x.action.as_str()).collect();
+        for a in [
+            "permit.draft",
+            "person.enrol",
+            "permit.apply",
+            "permit.grant",
+            "use.start",
+            "permit.stop",
+            "use.end",
+        ] {
+            assert!(
+                actions.contains(&a),
+                "{a} missing from the audit log: {actions:?}"
+            );
+        }
+        let start = entries.iter().find(|x| x.action == "use.start").unwrap();
+        assert_eq!(start.permit.as_deref(), Some(id.as_str()));
+        assert_eq!(
+            start.details["watchlist_version"].as_str().map(str::len),
+            Some(64)
+        );
+    }
+}
+
+#[tokio::test]
+async fn deciders_follow_the_purpose_and_applicants_never_decide() {
+    for db in databases() {
+        let e = env(db).await;
+        // Victim search: the police apply, a prosecutor decides.
+        let id = drafted(&e, Purpose::VictimSearch, &officer()).await;
+        e.control
+            .apply(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        // An officer decides nothing: the role is refused before the permit is read.
+        let err = e
+            .control
+            .decide(&e.act(&officer()), &id, Outcome::Grant, "mine", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "not_permitted", "{db:?}");
+        // Whoever holds both roles still cannot decide what they applied for.
+        let both = mandat_law::Actor::new(
+            "both",
+            &[mandat_law::Role::Applicant, mandat_law::Role::Prosecutor],
+        );
+        e.provision("both", &both.roles).await;
+        let own = drafted(&e, Purpose::VictimSearch, &both).await;
+        e.control.apply(&e.act(&both), &own, ORIGIN).await.unwrap();
+        let err = e
+            .control
+            .decide(&e.act(&both), &own, Outcome::Grant, "mine", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "separation_of_duties", "{db:?}");
+        // A judge is not on the team (it is filed to the prosecutor): the permit is not there.
+        let err = e
+            .control
+            .decide(&e.act(&judge()), &id, Outcome::Grant, "x", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "not_found");
+        let err = e
+            .control
+            .decide(&e.act(&pros()), &id, Outcome::Grant, " ", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "decision_reasons_required");
+
+        // Suspect location: a prosecutor applies, a court decides.
+        let sid = drafted(&e, Purpose::SuspectLocation, &pros()).await;
+        e.control
+            .apply(&e.act(&pros()), &sid, ORIGIN)
+            .await
+            .unwrap();
+        let other_pros = e.provision("pros2", &[mandat_law::Role::Prosecutor]).await;
+        let err = e
+            .control
+            .decide(&other_pros, &sid, Outcome::Grant, "x", ORIGIN)
+            .await
+            .unwrap_err();
+        // Another prosecutor is not on the team: the permit is not there for them.
+        assert_eq!(code(err), "not_found");
+        let (p, cert) = e
+            .control
+            .decide(&e.act(&judge()), &sid, Outcome::Grant, "necessary", ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!((p.status, cert), (Status::Granted, None));
+        // The police cannot file a suspect-location application themselves.
+        let pid = drafted(&e, Purpose::SuspectLocation, &officer()).await;
+        let err = e
+            .control
+            .apply(&e.act(&officer()), &pid, ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "wrong_applicant");
+    }
+}
+
+#[tokio::test]
+async fn least_privilege_for_every_role() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = granted(&e).await;
+        // Admins manage users and cameras but never read permits (they name people).
+        assert_eq!(
+            code(
+                e.control
+                    .permit(&e.act(&admin()), &id, ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "not_permitted"
+        );
+        assert_eq!(
+            code(
+                e.control
+                    .permits(&e.act(&admin()), ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "not_permitted"
+        );
+        // Nobody else adds users or cameras.
+        let err = e
+            .control
+            .create_account(
+                &e.act(&officer()),
+                "x",
+                &[mandat_law::Role::Admin],
+                mandat_law::permit::Agency::Polismyndigheten,
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "not_permitted");
+        // Admins and auditors cannot draft; reviewers cannot stop.
+        for a in [admin(), auditor(), reviewer()] {
+            let err = e
+                .control
+                .draft(&e.act(&a), application(Purpose::VictimSearch), ORIGIN)
+                .await
+                .unwrap_err();
+            assert_eq!(code(err), "not_permitted", "{db:?} {a:?}");
+        }
+        assert_eq!(
+            code(
+                e.control
+                    .stop(&e.act(&reviewer()), &id, "x", ORIGIN)
+                    .await
+                    .unwrap_err()
+            ),
+            "not_permitted"
+        );
+        // Only the applicant enrols, and only while the permit is a draft.
+        let d = e
+            .control
+            .draft(
+                &e.act(&officer()),
+                application(Purpose::VictimSearch),
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        put_team(&e, &officer(), &d.id).await;
+        let err = e
+            .control
+            .enrol(
+                &e.act(&pros()),
+                &d.id,
+                &"p1".into(),
+                "ph1",
+                PHOTO,
+                &template(),
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ControlError::Store(StoreError::Refused(_))),
+            "{err}"
+        );
+        let err = e
+            .control
+            .enrol(
+                &e.act(&officer()),
+                &id,
+                &"p1".into(),
+                "ph2",
+                PHOTO,
+                &template(),
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "wrong_state", "no enrolment after the decision");
+        // A person or photo the application does not name cannot be enrolled.
+        let err = e
+            .control
+            .enrol(
+                &e.act(&officer()),
+                &d.id,
+                &"stranger".into(),
+                "ph1",
+                PHOTO,
+                &template(),
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not a designated person"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn applications_that_fall_short_are_refused_with_their_rule() {
+    for db in databases() {
+        let e = env(db).await;
+        let mut app = application(Purpose::SuspectLocation);
+        app.offence.as_mut().unwrap().max_penalty_years = 2;
+        app.period.end = app.period.start.plus_months(1).plus_millis(1);
+        let p = e.control.draft(&e.act(&pros()), app, ORIGIN).await.unwrap();
+        // Not enrolled: refused before anything else.
+        let err = e
+            .control
+            .apply(&e.act(&pros()), &p.id, ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "photo_required", "{db:?}");
+        enrol_photo(&e, &pros(), &p.id).await;
+        put_team(&e, &pros(), &p.id).await;
+        let err = e
+            .control
+            .apply(&e.act(&pros()), &p.id, ORIGIN)
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("penalty_too_low") && text.contains("period_too_long"),
+            "{text}"
+        );
+        assert!(text.contains("Lag 2026:806"), "{text}");
+        assert_eq!(
+            e.store.permit(&p.id).await.unwrap().status,
+            Status::Draft,
+            "nothing changed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refused_urgent_use_stops_and_leaves_nothing_but_a_certificate() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = drafted(&e, Purpose::ImminentThreat, &officer()).await;
+        e.control
+            .urgent_start(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            e.scope.watchlist("cam-1").list.entries.len(),
+            1,
+            "urgent use runs at once"
+        );
+        e.clock.advance(2 * 3_600_000);
+        e.control
+            .apply(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        let (p, cert) = e
+            .control
+            .decide(
+                &e.act(&pros()),
+                &id,
+                Outcome::Refuse,
+                "not necessary",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        let cert = cert.expect("a refusal of urgent use purges");
+        assert_eq!(p.status, Status::Refused);
+        assert!(p.purged);
+        assert_eq!(cert.photos, ["ph1"]);
+        assert_eq!(cert.templates, ["ph1.t"]);
+        assert!(cert.data_key_destroyed);
+        assert!(
+            e.scope.watchlist("cam-1").is_empty(),
+            "{db:?}: use stops at once"
+        );
+        assert_eq!(e.store.biometric_rows(&id).await.unwrap(), 0);
+        // The record stays, without who the person was.
+        let kept = e.store.permit(&id).await.unwrap();
+        assert_eq!(kept.application.persons[0].label, "[purged]");
+        // The certificate is in the log as counts and ids, never content.
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let purge = entries.iter().find(|x| x.action == "permit.purge").unwrap();
+        assert_eq!(purge.details["photos"][0], "ph1");
+        let log = serde_json::to_string(&entries).unwrap();
+        assert!(
+            !log.contains("Person One"),
+            "a designated person's name in the log"
+        );
+        assert!(!log.contains("PHOTO-PLAINTEXT"), "photo content in the log");
+        assert!(matches!(verify_log(&e).await, Verdict::Intact { .. }));
+        // Nothing can decrypt what a backup might still hold: the data key is gone.
+        assert!(
+            e.store
+                .snapshot()
+                .await
+                .unwrap()
+                .iter()
+                .all(|(p, t)| p.id != id || t.is_empty())
+        );
+    }
+}
+
+#[tokio::test]
+async fn urgent_use_without_an_application_is_stopped_and_purged_by_itself() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = drafted(&e, Purpose::ImminentThreat, &officer()).await;
+        let p = e
+            .control
+            .urgent_start(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(p.urgent.unwrap().deadline, t0().plus_hours(24));
+        e.clock.advance(24 * 3_600_000 - 1);
+        assert!(e.control.tick(ORIGIN).await.unwrap().is_empty());
+        assert!(!e.scope.watchlist("cam-1").is_empty());
+        e.clock.advance(1);
+        // Fail closed: past the deadline the use is off even before the tick has run.
+        assert!(e.scope.watchlist("cam-1").is_empty(), "{db:?}");
+        let certs = e.control.tick(ORIGIN).await.unwrap();
+        assert_eq!(certs.len(), 1);
+        assert_eq!(certs[0].permit, id);
+        let p = e.store.permit(&id).await.unwrap();
+        assert_eq!(p.status, Status::Stopped);
+        assert!(p.purged);
+        assert_eq!(e.store.biometric_rows(&id).await.unwrap(), 0);
+        let err = e
+            .control
+            .apply(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "wrong_state");
+    }
+}
+
+#[tokio::test]
+async fn scope_fails_closed() {
+    for db in databases() {
+        let e = env(db).await;
+        granted(&e).await;
+        assert!(!e.scope.watchlist("cam-1").is_empty());
+        e.clock.set(None);
+        assert!(
+            e.scope.watchlist("cam-1").is_empty(),
+            "{db:?}: unknown time"
+        );
+        assert_eq!(
+            code(e.control.tick(ORIGIN).await.unwrap_err()),
+            "clock_unknown"
+        );
+        e.clock.set(Some(t0()));
+        // A cache that has never loaded, or could not refresh in time, answers nothing.
+        let cold = ScopeCache::new(e.clock.clone(), Duration::from_millis(50));
+        assert!(cold.watchlist("cam-1").is_empty(), "no snapshot");
+        cold.reload(&e.store).await;
+        assert!(!cold.watchlist("cam-1").is_empty());
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(cold.watchlist("cam-1").is_empty(), "stale snapshot");
+        // An unreadable store empties the cache.
+        e.store.close().await;
+        cold.refresh(&e.store).await;
+        assert!(cold.watchlist("cam-1").is_empty(), "store unreadable");
+    }
+}
+
+#[tokio::test]
+async fn a_stop_by_another_process_reaches_the_engine_within_a_second() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = granted(&e).await;
+        // The engine's side: its own connection and a cache polling it.
+        let engine_store = open(&e.url, &e.master_hex, e.audit_bytes).await;
+        let cache = Arc::new(ScopeCache::new(e.clock.clone(), Duration::from_secs(1)));
+        cache.reload(&engine_store).await;
+        let task = tokio::spawn(cache.clone().run(engine_store, Duration::from_millis(200)));
+        assert!(!cache.watchlist("cam-1").is_empty());
+        // The applicant's side: another connection, another control plane.
+        let other = Control::new(
+            open(&e.url, &e.master_hex, e.audit_bytes).await,
+            e.clock.clone(),
+            &SWEDEN,
+        );
+        other
+            .stop(&e.act(&officer()), &id, "found", ORIGIN)
+            .await
+            .unwrap();
+        let t = Instant::now();
+        while !cache.watchlist("cam-1").is_empty() {
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "{db:?}: the engine still matched for a stopped permit after 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        task.abort();
+    }
+}
+
+#[tokio::test]
+async fn biometric_data_is_encrypted_at_rest() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = granted(&e).await;
+        let tpl = template_bytes();
+        let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        match db {
+            Db::Sqlite => {
+                // Every byte SQLite wrote: the database, its WAL and shared memory.
+                let mut all = Vec::new();
+                for f in std::fs::read_dir(e.dir.path()).unwrap() {
+                    all.extend(std::fs::read(f.unwrap().path()).unwrap());
+                }
+                assert!(!all.is_empty());
+                assert!(!contains(&all, PHOTO), "photo in clear on disk");
+                assert!(!contains(&all, &tpl[..64]), "template in clear on disk");
+                assert!(
+                    !contains(&all, b"user:secret@"),
+                    "camera credentials in clear"
+                );
+            }
+            Db::Postgres => {
+                let raw = raw_pool(&e.url).await;
+                let mut n = 0;
+                for q in [
+                    "SELECT sealed AS b FROM photos WHERE permit_id = $1",
+                    "SELECT sealed AS b FROM templates WHERE permit_id = $1",
+                ] {
+                    for row in sqlx::query(q)
+                        .bind(id.clone())
+                        .fetch_all(&raw)
+                        .await
+                        .unwrap()
+                    {
+                        let blob: Vec<u8> = sqlx::Row::get(&row, "b");
+                        assert!(!contains(&blob, PHOTO) && !contains(&blob, &tpl[..64]));
+                        n += 1;
+                    }
+                }
+                assert_eq!(n, 2);
+            }
+        }
+        // And they decrypt with the right keys.
+        assert_eq!(
+            e.store.camera_url("cam-1").await.unwrap(),
+            "rtsp://user:secret@10.0.0.1/cam-1"
+        );
+    }
+}
+
+#[tokio::test]
+async fn audit_log_in_the_database_detects_tampering() {
+    for db in databases() {
+        let e = env(db).await;
+        granted(&e).await;
+        assert!(matches!(
+            verify_log(&e).await,
+            Verdict::Intact {
+                unsigned_tail: 0,
+                ..
+            }
+        ));
+        let raw = raw_pool(&e.url).await;
+        // Edit one entry.
+        sqlx::query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 5")
+            .execute(&raw)
+            .await
+            .unwrap();
+        assert!(
+            matches!(verify_log(&e).await, Verdict::Broken { seq: 5, .. }),
+            "{db:?}: edit"
+        );
+        // Delete the tail: caught against the last signed checkpoint.
+        let e = env(db).await;
+        granted(&e).await;
+        let raw = raw_pool(&e.url).await;
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let last = entries.len() as i64;
+        sqlx::query("DELETE FROM audit_log WHERE seq >= $1")
+            .bind(last - 1)
+            .execute(&raw)
+            .await
+            .unwrap();
+        match verify_log(&e).await {
+            Verdict::Broken { reason, .. } => assert!(reason.contains("truncated"), "{reason}"),
+            v => panic!("{db:?}: truncation unnoticed: {v:?}"),
+        }
+        // Delete one in the middle.
+        let e = env(db).await;
+        granted(&e).await;
+        sqlx::query("DELETE FROM audit_log WHERE seq = 3")
+            .execute(&raw_pool(&e.url).await)
+            .await
+            .unwrap();
+        assert!(matches!(
+            verify_log(&e).await,
+            Verdict::Broken { seq: 3, .. }
+        ));
+    }
+}
+
+#[tokio::test]
+async fn logins_back_off_and_sessions_expire() {
+    for db in databases() {
+        let e = env(db).await;
+        let (actor, token) = e
+            .control
+            .login("officer", &password("officer"), &e.otp("officer"), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(actor.actor(), &officer());
+        assert_eq!(e.control.session(&token).await.unwrap().actor(), &officer());
+        for _ in 0..=mandat_store::FREE_LOGIN_FAILURES {
+            let err = e
+                .control
+                .login("officer", "wrong", "000000", ORIGIN)
+                .await
+                .unwrap_err();
+            assert_eq!(code(err), "unauthenticated", "{db:?}");
+        }
+        let err = e
+            .control
+            .login(
+                "officer",
+                &password("officer"),
+                &e.otp_now("officer"),
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            code(err),
+            "throttled",
+            "the right password waits out the back-off too"
+        );
+        e.clock.advance(mandat_store::backoff_ms(
+            mandat_store::FREE_LOGIN_FAILURES + 1,
+        ));
+        e.control
+            .login("officer", &password("officer"), &e.otp("officer"), ORIGIN)
+            .await
+            .unwrap();
+        // Sessions end.
+        e.clock.advance(mandat_control::SESSION_TTL_MS);
+        assert_eq!(
+            code(e.control.session(&token).await.unwrap_err()),
+            "unauthenticated"
+        );
+        let (_, t2) = e
+            .control
+            .login("pros", &password("pros"), &e.otp("pros"), ORIGIN)
+            .await
+            .unwrap();
+        e.control.logout(&t2).await.unwrap();
+        assert!(e.control.session(&t2).await.is_err());
+        // The log shows who tried, never a password.
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        assert!(entries.iter().any(|x| x.action == "auth.throttled"));
+        let log = serde_json::to_string(&entries).unwrap();
+        assert!(!log.contains("battery"), "a password in the log");
+    }
+}
+
+#[tokio::test]
+async fn unreviewed_alerts_expire_and_purges_take_their_reviews() {
+    for db in databases() {
+        let e = env(db).await;
+        e.provision("rev2", &[mandat_law::Role::Reviewer]).await;
+        let id = drafted(&e, Purpose::ImminentThreat, &officer()).await;
+        e.control
+            .urgent_start(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        let alert = |n: &str| hit(n, &id);
+        e.control.raise_alert(alert("A-old")).await.unwrap();
+        e.control
+            .review(
+                &e.act(&reviewer()),
+                "A-old",
+                mandat_law::review::Verdict::Confirm,
+                "",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        e.clock.advance(mandat_control::DEFAULT_ALERT_TTL_MS);
+        e.control.raise_alert(alert("A-new")).await.unwrap();
+        e.control.tick(ORIGIN).await.unwrap();
+        assert_eq!(
+            e.store.alert("A-old").await.unwrap().state.as_str(),
+            "expired",
+            "{db:?}"
+        );
+        assert_eq!(
+            e.store.alert("A-new").await.unwrap().state.as_str(),
+            "candidate"
+        );
+        let second = mandat_law::Actor::new("rev2", &[mandat_law::Role::Reviewer]);
+        let err = e
+            .control
+            .review(
+                &e.act(&second),
+                "A-old",
+                mandat_law::review::Verdict::Confirm,
+                "",
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "review_closed");
+        // The refusal purges the alerts and their reviews.
+        e.control
+            .apply(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        let (_, cert) = e
+            .control
+            .decide(&e.act(&pros()), &id, Outcome::Refuse, "no", ORIGIN)
+            .await
+            .unwrap();
+        let cert = cert.unwrap();
+        assert_eq!(cert.alerts, ["A-new", "A-old"]);
+        assert_eq!(cert.reviews, 1);
+        assert!(e.store.alert("A-old").await.is_err());
+    }
+}

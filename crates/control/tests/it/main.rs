@@ -1,0 +1,9 @@
+//! Every integration test of this crate, in one binary: one link instead of one per file,
+//! which is most of what CI spends on building tests.
+
+mod calibration;
+mod common;
+mod histories;
+mod insiders;
+mod lawful;
+mod subjects;

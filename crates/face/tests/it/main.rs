@@ -1,0 +1,5 @@
+//! Every integration test of this crate, in one binary: one link instead of one per file,
+//! which is most of what CI spends on building tests.
+
+mod device;
+mod golden;

@@ -1,0 +1,6 @@
+//! Every integration test of this crate, in one binary: one link instead of one per file,
+//! which is most of what CI spends on building tests.
+
+mod annual;
+mod common;
+mod imy;

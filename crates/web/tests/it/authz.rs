@@ -1,0 +1,1221 @@
+//! The authorisation matrix: every route × every role (and no session) → allowed or denied, from
+//! one table. The table must name exactly the routes the server has (`mandat_web::endpoints()`),
+//! so a new route without a row fails here before it ships.
+//!
+//! Allowed means the server did not refuse the caller: any answer but 401, 403, a redirect to the
+//! login page or a 5xx (a state refusal such as 422 still counts as allowed). Denied means 403 for
+//! a signed-in role, and 401 (API) or a redirect to the login page (pages) without a session.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crate::common::application;
+use mandat_control::Control;
+use mandat_law::{Actor, Role};
+
+use crate::common;
+
+/// Roles by letter: o operator, r reviewer, a applicant, p prosecutor, j judge, u auditor (IMY),
+/// d admin. `*` is public: no session needed. A capital letter marks a role the permissions table
+/// lets through but that is off the permit's team: it gets 404, as for an id that does not exist.
+const ROLES: [(char, &str, Role); 7] = [
+    ('o', "op", Role::Operator),
+    ('r', "rev", Role::Reviewer),
+    ('a', "app", Role::Applicant),
+    ('p', "pros", Role::Prosecutor),
+    ('j', "judge", Role::Judge),
+    ('u', "aud", Role::Auditor),
+    ('d', "adm", Role::Admin),
+];
+
+const PW: &str = "a long password";
+
+/// (method, route, request path with {FIXTURE} names, who is allowed, body). API bodies are JSON;
+/// page bodies are forms, to which the caller's CSRF token is added.
+const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
+    // ---- API ----
+    ("GET", "/api/v1/health", "/api/v1/health", "*", ""),
+    // Describes the API, not anything in it.
+    (
+        "GET",
+        "/api/v1/openapi.json",
+        "/api/v1/openapi.json",
+        "*",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/login",
+        "/api/v1/login",
+        "*",
+        r#"{"user":"op","password":"a long password","totp":"{OTP}"}"#,
+    ),
+    ("POST", "/api/v1/logout", "/api/v1/logout", "orapjud", ""),
+    ("GET", "/api/v1/alerts", "/api/v1/alerts", "orapju", ""),
+    (
+        "GET",
+        "/api/v1/alerts/stream",
+        "/api/v1/alerts/stream",
+        "orapju",
+        "",
+    ),
+    (
+        "GET",
+        "/api/v1/alerts/{id}",
+        "/api/v1/alerts/{X3}",
+        "orapju",
+        "",
+    ),
+    (
+        "GET",
+        "/api/v1/alerts/{id}/media/{which}",
+        "/api/v1/alerts/{X3}/media/crop",
+        "rapj",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/alerts/{id}/review",
+        "/api/v1/alerts/{X1}/review",
+        "r",
+        r#"{"verdict":"confirm","reason":"same face"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/alerts/{id}/dispatch",
+        "/api/v1/alerts/{X3}/dispatch",
+        "o",
+        "{}",
+    ),
+    ("GET", "/api/v1/cameras", "/api/v1/cameras", "orapjud", ""),
+    (
+        "POST",
+        "/api/v1/cameras",
+        "/api/v1/cameras",
+        "d",
+        r#"{"id":"cam-api","name":"n","location":null,"owner":"police","enabled":true,"stream_url":"rtsp://127.0.0.1/x"}"#,
+    ),
+    (
+        "GET",
+        "/api/v1/cameras/health",
+        "/api/v1/cameras/health",
+        "orapjud",
+        "",
+    ),
+    ("GET", "/api/v1/permits", "/api/v1/permits", "orapju", ""),
+    (
+        "POST",
+        "/api/v1/permits",
+        "/api/v1/permits",
+        "ap",
+        "{APPLICATION}",
+    ),
+    (
+        "GET",
+        "/api/v1/permits/{id}",
+        "/api/v1/permits/{G}",
+        "orapju",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/apply",
+        "/api/v1/permits/{D1}/apply",
+        "a",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/urgent-start",
+        "/api/v1/permits/{D2}/urgent-start",
+        "a",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/team",
+        "/api/v1/permits/{D2}/team",
+        "a",
+        r#"{"user":"rev","role":"reviewer"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/stop",
+        "/api/v1/permits/{G2}/stop",
+        "apj",
+        r#"{"reason":"found"}"#,
+    ),
+    // Victim search is decided by a prosecutor: a judge is refused (wrong authority).
+    (
+        "POST",
+        "/api/v1/permits/{id}/decide",
+        "/api/v1/permits/{A1}/decide",
+        "pJ",
+        r#"{"outcome":"grant","reasons":"necessary"}"#,
+    ),
+    ("GET", "/api/v1/users", "/api/v1/users", "d", ""),
+    (
+        "POST",
+        "/api/v1/users/{id}/disable",
+        "/api/v1/users/{VICTIM1}/disable",
+        "d",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/users/{id}/sessions/revoke",
+        "/api/v1/users/{VICTIM2}/sessions/revoke",
+        "d",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/users",
+        "/api/v1/users",
+        "d",
+        r#"{"user":"new-api","roles":["operator"]}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/users/{id}/roles",
+        "/api/v1/users/{VICTIM4}/roles",
+        "d",
+        r#"{"roles":[]}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/users/{id}/enrolment",
+        "/api/v1/users/{VICTIM5}/enrolment",
+        "d",
+        "",
+    ),
+    ("GET", "/api/v1/grants", "/api/v1/grants", "d", ""),
+    (
+        "POST",
+        "/api/v1/grants/{id}/approve",
+        "/api/v1/grants/{GRANT1}/approve",
+        "d",
+        "",
+    ),
+    // Enrolment needs no session, only the code.
+    (
+        "POST",
+        "/api/v1/enrol",
+        "/api/v1/enrol",
+        "*",
+        r#"{"user":"newbie1","code":"{CODE1}","password":"a long password"}"#,
+    ),
+    // Every account changes its own password (here: a too short one, refused as invalid, so the
+    // sessions of the rows after this one live on).
+    (
+        "POST",
+        "/api/v1/password",
+        "/api/v1/password",
+        "orapjud",
+        r#"{"current":"a long password","new":"short"}"#,
+    ),
+    ("GET", "/api/v1/session", "/api/v1/session", "orapjud", ""),
+    // Without a photo: an allowed caller gets 400 before any inference.
+    (
+        "PUT",
+        "/api/v1/permits/{id}/persons/{person}/photos/{photo}",
+        "/api/v1/permits/{D1}/persons/p1/photos/ph1",
+        "ap",
+        "",
+    ),
+    ("GET", "/api/v1/audit", "/api/v1/audit", "ud", ""),
+    (
+        "GET",
+        "/api/v1/audit/export",
+        "/api/v1/audit/export",
+        "ud",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/evaluations",
+        "/api/v1/evaluations",
+        "ud",
+        r#"{"sample":10}"#,
+    ),
+    // Not a table: an admin gets 422, every other role 403.
+    (
+        "POST",
+        "/api/v1/calibrations",
+        "/api/v1/calibrations",
+        "d",
+        "{}",
+    ),
+    (
+        "POST",
+        "/api/v1/audit/verify",
+        "/api/v1/audit/verify",
+        "ud",
+        "",
+    ),
+    (
+        "GET",
+        "/api/v1/reports/annual/{year}",
+        "/api/v1/reports/annual/2026?format=csv",
+        "ud",
+        "",
+    ),
+    ("GET", "/api/v1/subjects", "/api/v1/subjects", "apu", ""),
+    // Only the permit's applicant may act; for the others the role check refuses first, and
+    // for the applicants a task that does not exist is a 404.
+    (
+        "POST",
+        "/api/v1/subjects/{id}/defer",
+        "/api/v1/subjects/S-none/defer",
+        "ap",
+        r#"{"reason":"secrecy","until":"2026-12-01T00:00:00Z"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/subjects/{id}/done",
+        "/api/v1/subjects/S-none/done",
+        "ap",
+        "",
+    ),
+    (
+        "GET",
+        "/api/v1/imy/notifications",
+        "/api/v1/imy/notifications",
+        "ud",
+        "",
+    ),
+    (
+        "GET",
+        "/api/v1/imy/notifications/{id}",
+        "/api/v1/imy/notifications/N-none",
+        "ud",
+        "",
+    ),
+    (
+        "GET",
+        "/api/v1/imy/notifications/{id}/pdf",
+        "/api/v1/imy/notifications/N-none/pdf",
+        "ud",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/imy/notifications/{id}/sent",
+        "/api/v1/imy/notifications/N-none/sent",
+        "d",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/imy/notifications/{id}/acknowledged",
+        "/api/v1/imy/notifications/N-none/acknowledged",
+        "d",
+        r#"{"reference":"DI-1"}"#,
+    ),
+    // Only the metrics token opens it; a session token of any role is refused.
+    ("GET", "/metrics", "/metrics", "", ""),
+    // ---- pages ----
+    ("GET", "/", "/", "*", ""),
+    ("GET", "/login", "/login", "*", ""),
+    (
+        "POST",
+        "/login",
+        "/login",
+        "*",
+        "user=op&password=a+long+password&totp={OTP}",
+    ),
+    ("GET", "/enrol", "/enrol", "*", ""),
+    (
+        "POST",
+        "/enrol",
+        "/enrol",
+        "*",
+        "user=newbie2&code={CODE2}&password=a+long+password&again=a+long+password",
+    ),
+    ("GET", "/password", "/password", "orapjud", ""),
+    (
+        "POST",
+        "/password",
+        "/password",
+        "orapjud",
+        "current=a+long+password&new=a+long+password+2&again=differs",
+    ),
+    ("POST", "/logout", "/logout", "orapjud", ""),
+    ("GET", "/lang/{code}", "/lang/en?back=/login", "*", ""),
+    ("GET", "/operator", "/operator", "o", ""),
+    (
+        "POST",
+        "/operator/alerts/{id}/dispatch",
+        "/operator/alerts/{X3}/dispatch",
+        "o",
+        "",
+    ),
+    ("GET", "/ui/stream", "/ui/stream", "or", ""),
+    (
+        "GET",
+        "/ui/fragments/alerts",
+        "/ui/fragments/alerts",
+        "o",
+        "",
+    ),
+    (
+        "GET",
+        "/ui/fragments/cameras",
+        "/ui/fragments/cameras",
+        "o",
+        "",
+    ),
+    ("GET", "/ui/fragments/map", "/ui/fragments/map", "o", ""),
+    (
+        "GET",
+        "/ui/fragments/review",
+        "/ui/fragments/review",
+        "r",
+        "",
+    ),
+    (
+        "GET",
+        "/ui/fragments/permits",
+        "/ui/fragments/permits",
+        "ap",
+        "",
+    ),
+    (
+        "GET",
+        "/ui/alerts/{id}/{which}",
+        "/ui/alerts/{X3}/reference",
+        "rapj",
+        "",
+    ),
+    ("GET", "/review", "/review", "r", ""),
+    (
+        "POST",
+        "/review/{id}",
+        "/review/{X2}",
+        "r",
+        "verdict=confirm&reason=same+face",
+    ),
+    ("GET", "/permits", "/permits", "ap", ""),
+    (
+        "POST",
+        "/permits",
+        "/permits",
+        "ap",
+        "purpose=victim_search&person=p&source=s&start=2026-08-03T08:00&end=2026-08-05T08:00&necessity=n&proportionality=p&fria=f&eudb=e&cam_cam-1=on",
+    ),
+    (
+        "POST",
+        "/permits/{id}/{action}",
+        "/permits/{D3}/apply",
+        "a",
+        "",
+    ),
+    ("GET", "/decide", "/decide", "pj", ""),
+    (
+        "POST",
+        "/decide/{id}",
+        "/decide/{A2}",
+        "pJ",
+        "outcome=grant&reasons=necessary",
+    ),
+    ("GET", "/audit", "/audit", "ud", ""),
+    ("POST", "/audit/verify", "/audit/verify", "ud", ""),
+    (
+        "GET",
+        "/audit/imy/{id}/{what}",
+        "/audit/imy/N-none/pdf",
+        "ud",
+        "",
+    ),
+    (
+        "POST",
+        "/audit/imy/{id}/{what}",
+        "/audit/imy/N-none/acknowledged",
+        "d",
+        "reference=DI-1",
+    ),
+    (
+        "POST",
+        "/subjects/{id}/{step}",
+        "/subjects/S-none/done",
+        "ap",
+        "",
+    ),
+    (
+        "GET",
+        "/audit/annual",
+        "/audit/annual?year=2026&format=csv",
+        "ud",
+        "",
+    ),
+    ("GET", "/admin", "/admin", "d", ""),
+    (
+        "POST",
+        "/admin/users",
+        "/admin/users",
+        "d",
+        "user=new-ui&role_operator=on",
+    ),
+    (
+        "POST",
+        "/admin/grants/{id}/approve",
+        "/admin/grants/{GRANT2}/approve",
+        "d",
+        "",
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/{step}",
+        "/admin/users/{VICTIM3}/revoke",
+        "d",
+        "",
+    ),
+    (
+        "POST",
+        "/admin/cameras",
+        "/admin/cameras",
+        "d",
+        "id=cam-ui&name=n&owner=police&lat=59.3&lon=18.0&url=rtsp%3A%2F%2F127.0.0.1%2Fy",
+    ),
+    ("GET", "/static/app.css", "/static/app.css", "*", ""),
+    ("GET", "/static/htmx.min.js", "/static/htmx.min.js", "*", ""),
+    (
+        "GET",
+        "/static/htmx-ext-sse.min.js",
+        "/static/htmx-ext-sse.min.js",
+        "*",
+        "",
+    ),
+];
+
+struct Head {
+    status: u16,
+    location: Option<String>,
+}
+
+/// The API, and the metrics page, which like it takes a bearer token and answers JSON errors.
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/metrics"
+}
+
+/// One request; reads the head only (streams never end), or the whole body when `body_out` asks.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: &str,
+    body_out: Option<&mut String>,
+) -> Head {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (auth_header, ctype) = match (auth, is_api(path)) {
+        (Some(t), true) => (format!("Authorization: Bearer {t}\r\n"), "application/json"),
+        (Some(t), false) => (
+            format!("Cookie: __Host-mandat_session={t}\r\n"),
+            "application/x-www-form-urlencoded",
+        ),
+        (None, true) => (String::new(), "application/json"),
+        (None, false) => (String::new(), "application/x-www-form-urlencoded"),
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth_header}Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if body_out.is_none() && raw.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    if let Some(out) = body_out {
+        *out = rest.to_string();
+    }
+    let location = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("location: ")
+            .map(str::to_string)
+    });
+    Head {
+        status: head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0),
+        location,
+    }
+}
+
+async fn fixture(control: &Control) -> HashMap<&'static str, String> {
+    let mut f_users = Vec::new();
+    let admin = Actor::new("adm", &[Role::Admin]);
+    common::provision(control, "adm", PW, &[Role::Admin], "t")
+        .await
+        .unwrap();
+    for (_, user, role) in ROLES.iter().filter(|(c, _, _)| *c != 'd') {
+        common::provision(control, user, PW, &[*role], "t")
+            .await
+            .unwrap();
+        // The same role at Säkerhetspolisen: it sees nothing of Polismyndigheten's.
+        common::provision_in(
+            control,
+            &format!("sapo-{user}"),
+            PW,
+            &[*role],
+            mandat_law::permit::Agency::Sakerhetspolisen,
+            "t",
+        )
+        .await
+        .unwrap();
+    }
+    common::camera_1(control, &admin).await;
+    // Accounts the admin rows disable or sign out, so no other row loses its user.
+    for (name, user) in [
+        ("VICTIM1", "victim1"),
+        ("VICTIM2", "victim2"),
+        ("VICTIM3", "victim3"),
+        ("VICTIM4", "victim4"),
+        ("VICTIM5", "victim5"),
+    ] {
+        common::provision(control, user, PW, &[Role::Operator], "t")
+            .await
+            .unwrap();
+        f_users.push((name, user.to_string()));
+    }
+    let app = Actor::new("app", &[Role::Applicant]);
+    let pros = Actor::new("pros", &[Role::Prosecutor]);
+    let mut f: HashMap<&'static str, String> = f_users.into_iter().collect();
+    // Grants asked for by a second admin, for `adm` to approve; accounts waiting for enrolment.
+    let adm2 = Actor::new("adm2", &[Role::Admin]);
+    common::provision(control, "adm2", PW, &[Role::Admin], "t")
+        .await
+        .unwrap();
+    for (grant, code, user) in [
+        ("GRANT1", "CODE1", "newbie1"),
+        ("GRANT2", "CODE2", "newbie2"),
+    ] {
+        let e = control
+            .create_account(
+                &mandat_testkit::session(control, &adm2),
+                user,
+                &[Role::Operator],
+                mandat_law::permit::Agency::Polismyndigheten,
+                "t",
+            )
+            .await
+            .unwrap();
+        f.insert(grant, e.grant.unwrap());
+        f.insert(code, e.enrolment_code);
+    }
+    // One permit per state-changing route, so no row's allowed request changes another row's.
+    for (name, state) in [
+        ("D1", "draft"),
+        ("D2", "draft"),
+        ("D3", "draft"),
+        ("A1", "applied"),
+        ("A2", "applied"),
+        ("G", "granted"),
+        ("G2", "granted"),
+    ] {
+        let id = match state {
+            "draft" => common::drafted(control, &app).await,
+            "granted" => common::granted(control, &app, &pros).await,
+            _ => {
+                let id = common::drafted(control, &app).await;
+                control
+                    .apply(&mandat_testkit::session(control, &app), &id, "t")
+                    .await
+                    .unwrap();
+                id
+            }
+        };
+        f.insert(name, id);
+    }
+    for x in ["X1", "X2", "X3"] {
+        control
+            .raise_alert(common::alert(x, &f["G"]))
+            .await
+            .unwrap();
+        f.insert(x, x.to_string());
+    }
+    // The same roles in the same agency, made after the permits: on none of their teams.
+    for (_, user, role) in ROLES.iter().filter(|(c, _, _)| TEAM_ROLES.contains(*c)) {
+        common::provision(control, &format!("outside-{user}"), PW, &[*role], "t")
+            .await
+            .unwrap();
+    }
+    f.insert(
+        "APPLICATION",
+        serde_json::to_string(&application()).unwrap(),
+    );
+    f
+}
+
+/// The roles that work on a permit as its team (auditors oversee every permit of their agency;
+/// admins read none).
+const TEAM_ROLES: &str = "orapj";
+
+/// A request body as its route takes it: JSON for the API, and for page forms the session's CSRF
+/// token in front of the fields.
+fn form_body(is_api: bool, method: &str, body: &str, csrf: &str) -> String {
+    if is_api || method == "GET" {
+        body.to_string()
+    } else if body.is_empty() {
+        format!("csrf={csrf}")
+    } else {
+        format!("csrf={csrf}&{body}")
+    }
+}
+
+/// The template with fixture names replaced; `{OTP}` becomes a fresh one-time code of `op` on the
+/// server at `f["ADDR"]`.
+fn fill(template: &str, f: &HashMap<&'static str, String>) -> String {
+    let mut s = template.to_string();
+    if s.contains("{OTP}") {
+        let addr: SocketAddr = f["ADDR"].parse().unwrap();
+        s = s.replace("{OTP}", &common::otp(addr, "op"));
+    }
+    for (k, v) in f {
+        s = s.replace(&format!("{{{k}}}"), v);
+    }
+    s
+}
+
+fn login(addr: SocketAddr, user: &str) -> String {
+    let mut body = String::new();
+    let h = request(
+        addr,
+        "POST",
+        "/api/v1/login",
+        None,
+        &common::login_body(addr, user, PW),
+        Some(&mut body),
+    );
+    assert_eq!(h.status, 200, "login {user}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// The CSRF token of a session, as a page gives it to the browser.
+fn csrf(addr: SocketAddr, token: &str) -> String {
+    let mut home = String::new();
+    let h = request(addr, "GET", "/", Some(token), "", None);
+    let path = h.location.expect("/ redirects to the role's page");
+    request(addr, "GET", &path, Some(token), "", Some(&mut home));
+    let at = home
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("a form with a CSRF token on {path}: {home}"))
+        + 19;
+    home[at..at + 64].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_by_every_role() {
+    // The table covers exactly the server's routes.
+    let table: BTreeSet<(&str, &str)> = MATRIX.iter().map(|r| (r.0, r.1)).collect();
+    assert_eq!(table.len(), MATRIX.len(), "a route is listed twice");
+    let served: BTreeSet<(&str, &str)> = mandat_web::endpoints().into_iter().collect();
+    let missing: Vec<_> = served.difference(&table).collect();
+    let stale: Vec<_> = table.difference(&served).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the authorisation matrix: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "rows for routes that do not exist: {stale:?}"
+    );
+
+    let (_dir, _clock, control) = common::control().await;
+    let mut f = fixture(&control).await;
+    let addr = common::serve(&control).await;
+    f.insert("ADDR", addr.to_string());
+
+    tokio::task::spawn_blocking(move || {
+        let sessions: HashMap<char, (String, String)> = ROLES
+            .iter()
+            .map(|(c, user, _)| {
+                let token = login(addr, user);
+                let csrf = csrf(addr, &token);
+                (*c, (token, csrf))
+            })
+            .collect();
+        // The other agency's users, one per role but admin (admins read no permit anyway).
+        let other_agency: HashMap<char, (String, String)> = ROLES
+            .iter()
+            .filter(|(c, _, _)| *c != 'd')
+            .map(|(c, user, _)| {
+                let token = login(addr, &format!("sapo-{user}"));
+                let csrf = csrf(addr, &token);
+                (*c, (token, csrf))
+            })
+            .collect();
+        // This agency's users of the same roles who are on no permit's team.
+        let outside_team: HashMap<char, (String, String)> = ROLES
+            .iter()
+            .filter(|(c, _, _)| TEAM_ROLES.contains(*c))
+            .map(|(c, user, _)| {
+                let token = login(addr, &format!("outside-{user}"));
+                let csrf = csrf(addr, &token);
+                (*c, (token, csrf))
+            })
+            .collect();
+        let mut outsiders = 0;
+        let mut off_team = 0;
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        let mut ghosts = 0;
+        for (method, route, path_template, allow, body) in MATRIX {
+            let path = fill(path_template, &f);
+            let is_api = is_api(&path);
+            let send = |who: Option<char>| {
+                // Logging out ends the session: use a fresh one for it.
+                let (token, csrf) = match who {
+                    None => (None, String::new()),
+                    Some(c) if route.ends_with("logout") => {
+                        let user = ROLES.iter().find(|r| r.0 == c).unwrap().1;
+                        let t = login(addr, user);
+                        let k = csrf(addr, &t);
+                        (Some(t), k)
+                    }
+                    Some(c) => {
+                        let (t, k) = &sessions[&c];
+                        (Some(t.clone()), k.clone())
+                    }
+                };
+                let body = if token.is_none() {
+                    fill(body, &f)
+                } else {
+                    form_body(is_api, method, &fill(body, &f), &csrf)
+                };
+                let mut answer = String::new();
+                let h = request(
+                    addr,
+                    method,
+                    &path,
+                    token.as_deref(),
+                    &body,
+                    (!route.ends_with("/stream")).then_some(&mut answer),
+                );
+                (h, answer)
+            };
+            let to_login = |h: &Head| {
+                (300..400).contains(&h.status) && h.location.as_deref() == Some("/login")
+            };
+            // Without a session.
+            let (h, _) = send(None);
+            checked += 1;
+            let ok = if *allow == "*" {
+                h.status < 400
+            } else if is_api {
+                h.status == 401
+            } else {
+                to_login(&h)
+            };
+            if !ok {
+                failures.push(format!("{method} {path} without a session: {}", h.status));
+            }
+            if *allow == "*" {
+                continue;
+            }
+            // The object dimension: the right role at the other agency finds nothing behind an
+            // id of this one (404, as for an id that does not exist). Before the allowed requests,
+            // which may change what the id points to.
+            if path_template.contains('{') {
+                for c in allow.chars().filter(|c| other_agency.contains_key(c)) {
+                    let (token, csrf) = &other_agency[&c];
+                    let body = form_body(is_api, method, &fill(body, &f), csrf);
+                    let h = request(addr, method, &path, Some(token), &body, None);
+                    checked += 1;
+                    outsiders += 1;
+                    if h.status != 404 {
+                        failures.push(format!(
+                            "{method} {path} as sapo's {c}: {} but expected 404 (another agency's)",
+                            h.status
+                        ));
+                    }
+                }
+                // The right role in this agency, off the permit's team: 404 as well.
+                let permit_route = route.contains("/permits/{id}")
+                    || route.contains("/alerts/{id}")
+                    || route.contains("/subjects/{id}")
+                    || route.contains("/decide/{id}");
+                for c in allow.chars().filter(|c| permit_route && outside_team.contains_key(c)) {
+                    let (token, csrf) = &outside_team[&c];
+                    let body = form_body(is_api, method, &fill(body, &f), csrf);
+                    let h = request(addr, method, &path, Some(token), &body, None);
+                    checked += 1;
+                    off_team += 1;
+                    if h.status != 404 {
+                        failures.push(format!(
+                            "{method} {path} as {c} off the team: {} but expected 404",
+                            h.status
+                        ));
+                    }
+                }
+            }
+            // Denied roles first: a refused request changes nothing, an allowed one may.
+            let mut order: Vec<&(char, &str, Role)> = ROLES.iter().collect();
+            order.sort_by_key(|(c, _, _)| allow.contains(*c));
+            for (c, user, _) in order {
+                let (h, answer) = send(Some(*c));
+                checked += 1;
+                let allowed = allow.contains(*c);
+                // Logging out ends at the login page: there it is the success.
+                let ok = if allowed {
+                    !matches!(h.status, 401 | 403)
+                        && h.status < 500
+                        && (!to_login(&h) || *route == "/logout")
+                } else if allow.contains(c.to_ascii_uppercase()) {
+                    h.status == 404
+                } else {
+                    h.status == 403
+                };
+                if !ok {
+                    failures.push(format!(
+                        "{method} {path} as {user}: {} but expected {}",
+                        h.status,
+                        if allowed {
+                            "allowed"
+                        } else if allow.contains(c.to_ascii_uppercase()) {
+                            "404 (off the team)"
+                        } else {
+                            "403"
+                        }
+                    ));
+                }
+                // Who before what: a role the permissions table refuses gets the same 403 for
+                // an id that does not exist, so the answer never tells which ids exist. (Refusals
+                // that depend on the permit, such as the wrong decider, are the team's rule.)
+                let by_role = answer.contains("not_permitted") || answer.contains("needs the role");
+                if !allowed && by_role && path_template.contains('{') {
+                    let ghost = fill(
+                        path_template,
+                        &f.keys().map(|k| (*k, "zz-none".to_string())).collect(),
+                    );
+                    let (token, csrf) = &sessions[c];
+                    let body = form_body(is_api, method, &fill(body, &f), csrf);
+                    let g = request(addr, method, &ghost, Some(token), &body, None);
+                    checked += 1;
+                    ghosts += 1;
+                    if g.status != 403 {
+                        failures.push(format!(
+                            "{method} {ghost} as {user}: {} for an id that does not exist, but 403 for one that does",
+                            g.status
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {checked} checks failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        assert!(checked > 300, "only {checked} checks ran");
+        assert!(ghosts >= 75, "only {ghosts} refusals were tried on ids that do not exist");
+        assert!(outsiders >= 20, "only {outsiders} requests from the other agency");
+        assert!(off_team >= 20, "only {off_team} requests from off the teams");
+        // Every id the lists give the other agency's users: none of this agency's.
+        let ours: Vec<&String> = f.values().filter(|v| v.starts_with("P-") || v.starts_with('X')).collect();
+        for (c, (token, _)) in other_agency.iter().chain(&outside_team) {
+            for list in ["/api/v1/permits", "/api/v1/alerts", "/api/v1/subjects"] {
+                let mut body = String::new();
+                let h = request(addr, "GET", list, Some(token), "", Some(&mut body));
+                if h.status == 403 {
+                    continue;
+                }
+                assert_eq!(h.status, 200, "{list} as sapo's {c}: {body}");
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let ids: Vec<&str> = v
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|x| x["id"].as_str())
+                    .collect();
+                for id in &ids {
+                    assert!(!ours.iter().any(|o| o == id), "{list} as outsider {c} gave {id}");
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// A form without the session's CSRF token changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_csrf_token_are_refused() {
+    let (_dir, _clock, control) = common::control().await;
+    let f = fixture(&control).await;
+    let addr = common::serve(&control).await;
+    let users_before = control
+        .users(&mandat_testkit::session(
+            &control,
+            &Actor::new("adm", &[Role::Admin]),
+        ))
+        .await
+        .unwrap()
+        .len();
+    let d1 = f["D1"].clone();
+    tokio::task::spawn_blocking(move || {
+        let adm = login(addr, "adm");
+        let app = login(addr, "app");
+        let other = login(addr, "op");
+        let foreign = csrf(addr, &other);
+        for (token, path, body) in [
+            (
+                &adm,
+                "/admin/users".to_string(),
+                "user=x&password=a+long+password&role_operator=on".to_string(),
+            ),
+            // Another session's token is no good either.
+            (
+                &adm,
+                "/admin/users".to_string(),
+                format!("csrf={foreign}&user=y&password=a+long+password&role_operator=on"),
+            ),
+            (&app, format!("/permits/{d1}/apply"), "csrf=00".to_string()),
+        ] {
+            let h = request(addr, "POST", &path, Some(token), &body, None);
+            assert_eq!(h.status, 403, "POST {path} with {body}");
+        }
+    })
+    .await
+    .unwrap();
+    let admin = Actor::new("adm", &[Role::Admin]);
+    assert_eq!(
+        control
+            .users(&mandat_testkit::session(&control, &admin))
+            .await
+            .unwrap()
+            .len(),
+        users_before
+    );
+    let p = control
+        .permit(
+            &mandat_testkit::session(&control, &Actor::new("app", &[Role::Applicant])),
+            &f["D1"],
+            "t",
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.status, mandat_law::Status::Draft);
+}
+
+/// Metrics carry numbers by camera and state, never a permit, person or user; the operator sees the
+/// newest alert first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_carry_no_personal_data_and_alerts_list_newest_first() {
+    let (_dir, clock, control) = common::control().await;
+    let f = fixture(&control).await;
+    clock.advance(60_000);
+    control
+        .raise_alert(common::alert("X4", &f["G"]))
+        .await
+        .unwrap();
+    let addr = common::serve(&control).await;
+    let permit = f["G"].clone();
+    tokio::task::spawn_blocking(move || {
+        let mut body = String::new();
+        let h = request(
+            addr,
+            "GET",
+            "/metrics",
+            Some(common::METRICS_TOKEN),
+            "",
+            Some(&mut body),
+        );
+        assert_eq!(h.status, 200);
+        assert!(
+            body.contains("mandat_alerts{state=\"candidate\"} 4"),
+            "{body}"
+        );
+        assert!(
+            body.contains("mandat_review_latency_seconds_count 0"),
+            "{body}"
+        );
+        // Quoted, as a label value would be.
+        let quoted = |v: &str| format!("\"{v}\"");
+        for secret in [
+            quoted(&permit),
+            quoted("p1"),
+            quoted("app"),
+            quoted("rev"),
+            "X1".into(),
+        ] {
+            assert!(!body.contains(&secret), "metrics name {secret}: {body}");
+        }
+        let op = login(addr, "op");
+        let mut page = String::new();
+        request(addr, "GET", "/operator", Some(&op), "", Some(&mut page));
+        let newest = page.find("id=\"alert-X4\"").expect("X4 listed");
+        let older = page.find("id=\"alert-X1\"").expect("X1 listed");
+        assert!(newest < older, "newest alert first");
+    })
+    .await
+    .unwrap();
+}
+
+/// The permit's applicant defers a subject notification and records another as done from the
+/// permits page; the auditor's page lists what is still open. A suspect location granted by the
+/// court, two identifications verified by two reviewers each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subject_notifications_are_deferred_and_completed_on_the_page() {
+    use mandat_law::permit::{AnnexII, Offence, Purpose, Stage};
+    let (_dir, _clock, control) = common::control().await;
+    let admin = Actor::new("adm", &[Role::Admin]);
+    common::provision(&control, "adm", PW, &[Role::Admin], "t")
+        .await
+        .unwrap();
+    for (user, role) in [
+        ("pros", Role::Prosecutor),
+        ("judge", Role::Judge),
+        ("rev", Role::Reviewer),
+        ("rev2", Role::Reviewer),
+        ("aud", Role::Auditor),
+    ] {
+        common::provision(&control, user, PW, &[role], "t")
+            .await
+            .unwrap();
+    }
+    common::camera_1(&control, &admin).await;
+    let pros = Actor::new("pros", &[Role::Prosecutor]);
+    let mut app = application();
+    app.purpose = Purpose::SuspectLocation;
+    app.offence = Some(Offence {
+        description: "mord".into(),
+        annex_ii: AnnexII::Murder,
+        max_penalty_years: 18,
+        stage: Stage::Completed,
+    });
+    let p = control
+        .draft(&mandat_testkit::session(&control, &pros), app, "t")
+        .await
+        .unwrap();
+    control
+        .enrol(
+            &mandat_testkit::session(&control, &pros),
+            &p.id,
+            &"p1".into(),
+            "ph",
+            b"photo",
+            &[0.1; 128],
+            "t",
+        )
+        .await
+        .unwrap();
+    for (user, role) in [
+        ("judge", Role::Judge),
+        ("rev", Role::Reviewer),
+        ("rev2", Role::Reviewer),
+    ] {
+        control
+            .assign_team(
+                &mandat_testkit::session(&control, &pros),
+                &p.id,
+                user,
+                Some(role),
+                "t",
+            )
+            .await
+            .unwrap();
+    }
+    control
+        .apply(&mandat_testkit::session(&control, &pros), &p.id, "t")
+        .await
+        .unwrap();
+    control
+        .decide(
+            &mandat_testkit::session(&control, &Actor::new("judge", &[Role::Judge])),
+            &p.id,
+            mandat_law::Outcome::Grant,
+            "ok",
+            "t",
+        )
+        .await
+        .unwrap();
+    for x in ["X1", "X2"] {
+        control.raise_alert(common::alert(x, &p.id)).await.unwrap();
+        for r in ["rev", "rev2"] {
+            control
+                .review(
+                    &mandat_testkit::session(&control, &Actor::new(r, &[Role::Reviewer])),
+                    x,
+                    mandat_law::review::Verdict::Confirm,
+                    "",
+                    "t",
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let addr = common::serve(&control).await;
+    tokio::task::spawn_blocking(move || {
+        let token = login(addr, "pros");
+        let csrf = csrf(addr, &token);
+        let mut page = String::new();
+        request(addr, "GET", "/permits", Some(&token), "", Some(&mut page));
+        assert!(page.contains("S-X1") && page.contains("S-X2"), "{page}");
+        // A deferral needs a reason and a date; a bad date is a clear refusal, not a change.
+        let h = request(
+            addr,
+            "POST",
+            "/subjects/S-X1/defer",
+            Some(&token),
+            &format!("csrf={csrf}&reason=secrecy&until=soon"),
+            None,
+        );
+        assert_eq!(h.status, 400);
+        let h = request(
+            addr,
+            "POST",
+            "/subjects/S-X1/defer",
+            Some(&token),
+            &format!("csrf={csrf}&reason=the+investigation+is+ongoing&until=2026-10-01"),
+            None,
+        );
+        assert_eq!(h.status, 303, "deferred");
+        let h = request(
+            addr,
+            "POST",
+            "/subjects/S-X2/done",
+            Some(&token),
+            &format!("csrf={csrf}"),
+            None,
+        );
+        assert_eq!(h.status, 303, "done");
+        // The auditor sees the one still open, with its deferral.
+        let token = login(addr, "aud");
+        let mut page = String::new();
+        request(addr, "GET", "/audit", Some(&token), "", Some(&mut page));
+        let panel = page[page.find("id=\"subjects\"").expect("the panel")..]
+            .split("</section>")
+            .next()
+            .unwrap();
+        assert!(panel.contains("S-X1") && !panel.contains("S-X2"), "{panel}");
+    })
+    .await
+    .unwrap();
+    let tasks = control
+        .subject_tasks(
+            &mandat_testkit::session(&control, &Actor::new("aud", &[Role::Auditor])),
+            "t",
+        )
+        .await
+        .unwrap();
+    let x1 = tasks.iter().find(|t| t.task.id == "S-X1").unwrap();
+    assert_eq!(x1.task.deferrals.len(), 1);
+    assert_eq!(x1.task.due_at.to_rfc3339(), "2026-10-01T00:00:00Z");
+    let x2 = tasks.iter().find(|t| t.task.id == "S-X2").unwrap();
+    assert!(x2.task.completed_at.is_some());
+}

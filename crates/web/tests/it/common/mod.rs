@@ -1,0 +1,295 @@
+//! Shared set-up for the web tests: a control plane on a fresh SQLite database with a fake clock,
+//! a server on a free loopback port, and the application and alert every test starts from.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mandat_audit::AuditKey;
+use mandat_control::{Control, ScopeCache};
+use mandat_law::permit::*;
+use mandat_law::time::FakeClock;
+use mandat_law::{Actor, Application, Outcome, Role, SWEDEN, Timestamp};
+use mandat_store::alerts::NewAlert;
+use mandat_store::{Camera, SecretKey, Store};
+
+pub fn t0() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
+}
+
+/// A victim search on `cam-1` for one person with one photo, 48 hours from `t0`.
+pub fn application() -> Application {
+    Application {
+        agency: Agency::Polismyndigheten,
+        purpose: Purpose::VictimSearch,
+        offence: None,
+        persons: vec![DesignatedPerson {
+            id: "p1".into(),
+            label: "l".into(),
+            photos: vec![PhotoRef {
+                id: "ph".into(),
+                source: "s".into(),
+            }],
+        }],
+        area: Area {
+            cameras: vec!["cam-1".into()],
+            polygon: None,
+        },
+        period: Period {
+            start: t0(),
+            end: t0().plus_hours(48),
+        },
+        reasons: Reasons {
+            necessity: "n".into(),
+            proportionality: "p".into(),
+            fria_ref: "f".into(),
+            eu_db_ref: "e".into(),
+        },
+        threshold: 0.4,
+        target: None,
+    }
+}
+
+/// A candidate alert on `cam-1` for person `p1` of `permit`.
+pub fn alert(id: &str, permit: &str) -> NewAlert {
+    NewAlert {
+        id: id.into(),
+        permit: permit.into(),
+        person: "p1".into(),
+        camera: "cam-1".into(),
+        captured_at: t0(),
+        frame_index: 7,
+        score: 0.61,
+        threshold: 0.4,
+        watchlist_version: "v".repeat(64),
+        crop_jpeg: b"\xFF\xD8\xFFcrop".to_vec(),
+        frame_jpeg: b"\xFF\xD8\xFFframe".to_vec(),
+    }
+}
+
+/// A control plane on a fresh database (kept alive by the returned directory), its clock one hour
+/// after `t0`.
+pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            &format!("sqlite://{}", dir.path().join("m.db").display()),
+            SecretKey::random().unwrap(),
+            AuditKey::from_bytes([5; 32]),
+        )
+        .await
+        .unwrap(),
+    );
+    let clock = Arc::new(FakeClock::at(t0().plus_hours(1)));
+    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
+    // Each login moves the clock on one TOTP step (see `otp`): alerts must outlive a test's logins.
+    let control = Arc::new(
+        Control::new(store, clock.clone(), &SWEDEN)
+            .with_scope(scope)
+            .with_alert_ttl(8 * 3600 * 1000),
+    );
+    let k = key(&control);
+    mandat_testkit::forget(&control);
+    let mut r = registry();
+    // A dropped test's control plane may have had this address.
+    r.retain(|a| a.control != k);
+    r.push(Accounts {
+        control: k,
+        addr: None,
+        clock: clock.clone(),
+    });
+    drop(r);
+    (dir, clock, control)
+}
+
+/// One test's control plane, found by its server's address: its clock (the accounts themselves
+/// are `mandat_testkit`'s).
+struct Accounts {
+    control: usize,
+    addr: Option<SocketAddr>,
+    clock: Arc<FakeClock>,
+}
+
+fn registry() -> std::sync::MutexGuard<'static, Vec<Accounts>> {
+    static R: Mutex<Vec<Accounts>> = Mutex::new(Vec::new());
+    R.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn key(control: &Control) -> usize {
+    mandat_testkit::account_key(control)
+}
+
+/// Provision an account (the key holder's path) and remember its TOTP secret.
+pub async fn provision(
+    control: &Control,
+    user: &str,
+    password: &str,
+    roles: &[mandat_law::Role],
+    origin: &str,
+) -> Result<String, mandat_control::ControlError> {
+    provision_in(
+        control,
+        user,
+        password,
+        roles,
+        Agency::Polismyndigheten,
+        origin,
+    )
+    .await
+}
+
+/// [`provision`] for an account of `agency`.
+pub async fn provision_in(
+    control: &Control,
+    user: &str,
+    password: &str,
+    roles: &[mandat_law::Role],
+    agency: Agency,
+    origin: &str,
+) -> Result<String, mandat_control::ControlError> {
+    let _ = origin;
+    mandat_testkit::provision(control, user, password, roles, agency).await
+}
+
+/// Remember the TOTP secret of an account a test enrolled.
+pub fn remember(control: &Control, user: &str, secret: &str) {
+    mandat_testkit::remember(control, user, secret);
+}
+
+/// A fresh one-time code of `user` on the server at `addr`. The fake clock moves on one TOTP step
+/// first, because a code is accepted only once.
+pub fn otp(addr: SocketAddr, user: &str) -> String {
+    let r = registry();
+    let a = r
+        .iter()
+        .find(|a| a.addr == Some(addr))
+        .expect("a server from common::serve");
+    a.clock.advance(30_000);
+    let secret = mandat_testkit::secret_by_key(a.control, user);
+    mandat_store::totp::code(&secret, mandat_law::Clock::now(&*a.clock).unwrap()).unwrap()
+}
+
+/// The JSON body of an API login of `user` with `password` and a fresh code.
+pub fn login_body(addr: SocketAddr, user: &str, password: &str) -> String {
+    serde_json::json!({"user": user, "password": password, "totp": otp(addr, user)}).to_string()
+}
+
+/// The bearer token `/metrics` asks for on the test servers.
+pub const METRICS_TOKEN: &str = "metrics-token-for-the-tests-only";
+
+/// The server for `control` on a free loopback port. Tests log in many users from one address, so
+/// the per-address login limit is lifted (the per-account back-off still applies).
+pub async fn serve(control: &Arc<Control>) -> SocketAddr {
+    let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new))
+        .unwrap()
+        .with_logins_per_minute(10_000)
+        .with_metrics_token(METRICS_TOKEN);
+    let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state, None)
+        .await
+        .unwrap();
+    tokio::spawn(server);
+    let k = key(control);
+    if let Some(a) = registry().iter_mut().find(|a| a.control == k) {
+        a.addr = Some(addr);
+    }
+    addr
+}
+
+/// Register `cam-1` (Stockholm, a police camera at `rtsp://127.0.0.1/x`) as `admin`.
+pub async fn camera_1(control: &Control, admin: &Actor) {
+    let cam = Camera {
+        id: "cam-1".into(),
+        name: "c".into(),
+        location: Some((59.33, 18.06)),
+        owner: "police".into(),
+        enabled: true,
+    };
+    control
+        .add_camera(
+            &mandat_testkit::session(control, admin),
+            &cam,
+            "rtsp://127.0.0.1/x",
+            "t",
+        )
+        .await
+        .unwrap();
+}
+
+/// Draft [`application`] as `applicant` and enrol its one photo: the permit's id.
+pub async fn drafted(control: &Control, applicant: &Actor) -> String {
+    let p = control
+        .draft(
+            &mandat_testkit::session(control, applicant),
+            application(),
+            "t",
+        )
+        .await
+        .unwrap();
+    control
+        .enrol(
+            &mandat_testkit::session(control, applicant),
+            &p.id,
+            &"p1".into(),
+            "ph",
+            b"photo",
+            &[0.1; 128],
+            "t",
+        )
+        .await
+        .unwrap();
+    // The team: every operator and reviewer of the agency who has an account now, and a
+    // prosecutor (`pros` where it exists) as the decider. Accounts made later are outsiders.
+    let users = control.store().users().await.unwrap();
+    let mine = users.iter().filter(|u| {
+        u.agency == applicant.agency && u.user != applicant.user && u.disabled_at.is_none()
+    });
+    let mut team: Vec<(String, Role)> = mine
+        .clone()
+        .flat_map(|u| {
+            u.roles
+                .iter()
+                .filter(|r| matches!(r, Role::Operator | Role::Reviewer))
+                .map(|r| (u.user.clone(), *r))
+        })
+        .collect();
+    let decider = mine
+        .filter(|u| u.roles.contains(&Role::Prosecutor))
+        .min_by_key(|u| u.user != "pros");
+    if let Some(d) = decider {
+        team.push((d.user.clone(), Role::Prosecutor));
+    }
+    for (user, role) in team {
+        control
+            .assign_team(
+                &mandat_testkit::session(control, applicant),
+                &p.id,
+                &user,
+                Some(role),
+                "t",
+            )
+            .await
+            .unwrap();
+    }
+    p.id
+}
+
+/// A drafted permit, applied for and granted by `decider`: its id.
+pub async fn granted(control: &Control, applicant: &Actor, decider: &Actor) -> String {
+    let id = drafted(control, applicant).await;
+    control
+        .apply(&mandat_testkit::session(control, applicant), &id, "t")
+        .await
+        .unwrap();
+    control
+        .decide(
+            &mandat_testkit::session(control, decider),
+            &id,
+            Outcome::Grant,
+            "ok",
+            "t",
+        )
+        .await
+        .unwrap();
+    id
+}
