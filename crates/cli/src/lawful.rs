@@ -626,21 +626,24 @@ pub fn init(paths: Paths, args: InitArgs) -> Result<()> {
     )?;
     runtime()?.block_on(async {
         let c = control(&paths).await?;
+        let holder = c.key_holder(&SecretKey::master(&paths.master_key())?)?;
         let secret = c
-            .provision_user(first, &password, &[Role::Admin], &origin())
+            .provision_user(&holder, first, &password, &[Role::Admin], &origin())
             .await?;
         println!(
             "initialised {} (profile {}) with admin {first}; keys in {}; audit public key {}",
             paths.db(),
             c.profile().name,
             paths.keys().display(),
-            c.store().audit_public_key()
+            c.audit_public_key()
         );
         println!(
             "second factor of {first}: add this key to an authenticator app (TOTP), now; it is shown only once: {secret}"
         );
         for other in &args.admin[1..] {
-            let e = c.provision_account(other, &[Role::Admin], &origin()).await?;
+            let e = c
+                .provision_account(&holder, other, &[Role::Admin], &origin())
+                .await?;
             println!(
                 "enrolment code of admin {other} (hand it over in person; valid until {}): {}",
                 e.expires_at, e.enrolment_code

@@ -13,7 +13,7 @@ use mandat_control::{ChannelSink, Control, ScopeCache};
 use mandat_engine::{CameraSpec, Engine, SourceSpec};
 use mandat_law::permit::*;
 use mandat_law::{Application, Clock, Outcome, Role, SystemClock};
-use mandat_store::Camera;
+use mandat_store::{Camera, SecretKey};
 
 use crate::lawful::{Paths, open_store, runtime_multi, write_private};
 use crate::{EngineArgs, Models, PipelineArgs};
@@ -433,10 +433,11 @@ async fn seed(
     let control = Control::new(store.clone(), Arc::new(SystemClock), paths.profile()?);
     let o = "demo";
     // The demo is its own key holder: it provisions every account with its roles in force.
+    let holder = control.key_holder(&SecretKey::master(&paths.master_key())?)?;
     let mut logins = Vec::new();
     for (u, r) in &users {
         let pw = random_password()?;
-        let secret = control.provision_user(u, &pw, &[*r], o).await?;
+        let secret = control.provision_user(&holder, u, &pw, &[*r], o).await?;
         logins.push((u.to_string(), pw, secret));
     }
     // It then acts as its users only after logging in as them, like anyone else. It uses the

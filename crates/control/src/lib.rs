@@ -16,7 +16,7 @@ mod session;
 mod subjects;
 
 pub use mandat_eval::calibrate::Calibration;
-pub use session::Session;
+pub use session::{KeyHolder, Session};
 pub use subjects::SubjectView;
 
 use std::sync::Arc;
@@ -96,6 +96,7 @@ pub struct Control {
     /// that polls records a list only when what it shows changed, so the log records every id
     /// read without a signed entry per poll.
     last_lists: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
+    instance: u64,
 }
 
 /// The permissions table's word on `actor` taking `action`, checked before anything is looked up.
@@ -113,7 +114,17 @@ impl Control {
             events: tokio::sync::broadcast::channel(1024).0,
             alert_ttl_ms: DEFAULT_ALERT_TTL_MS,
             last_lists: Default::default(),
+            instance: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         }
+    }
+
+    /// This control plane's number within the process: for fixtures that keep things per
+    /// control plane.
+    pub fn instance(&self) -> u64 {
+        self.instance
     }
 
     /// How long unreviewed alerts wait before they expire.
@@ -128,8 +139,20 @@ impl Control {
         self
     }
 
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
+    /// The public half of the audit signing key, which `mandat audit verify` pins.
+    pub fn audit_public_key(&self) -> String {
+        self.store.audit_public_key()
+    }
+
+    /// Proof of holding this database's master key (the key file's contents).
+    pub fn key_holder(&self, master: &mandat_store::SecretKey) -> Result<KeyHolder> {
+        if self.store.is_master(master) {
+            Ok(KeyHolder::proven())
+        } else {
+            Err(ControlError::Store(StoreError::Refused(
+                "this is not the master key of this database: provisioning accounts needs the key file `mandat init` made".into(),
+            )))
+        }
     }
 
     pub fn profile(&self) -> &'static Profile {
@@ -189,18 +212,27 @@ impl Control {
     /// Returns the TOTP secret.
     pub async fn provision_user(
         &self,
+        holder: &KeyHolder,
         id: &str,
         password: &str,
         roles: &[Role],
         origin: &str,
     ) -> Result<String> {
-        self.provision_user_in(id, password, roles, Agency::Polismyndigheten, origin)
-            .await
+        self.provision_user_in(
+            holder,
+            id,
+            password,
+            roles,
+            Agency::Polismyndigheten,
+            origin,
+        )
+        .await
     }
 
     /// [`Control::provision_user`] for an account of `agency`.
     pub async fn provision_user_in(
         &self,
+        _holder: &KeyHolder,
         id: &str,
         password: &str,
         roles: &[Role],
@@ -218,6 +250,7 @@ impl Control {
     /// enrolment code, for the key holder at `mandat init`.
     pub async fn provision_account(
         &self,
+        _holder: &KeyHolder,
         id: &str,
         roles: &[Role],
         origin: &str,

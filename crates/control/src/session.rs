@@ -49,3 +49,16 @@ impl Deref for Session {
         &self.actor
     }
 }
+
+/// The key holder: whoever holds this database's master key file (`mandat init`, the demo, a
+/// test fixture). Only they provision accounts with roles in force, without a second admin; the
+/// web app never holds the key, so it cannot make one. Made by
+/// [`Control::key_holder`](crate::Control::key_holder).
+#[derive(Debug)]
+pub struct KeyHolder(());
+
+impl KeyHolder {
+    pub(crate) fn proven() -> Self {
+        Self(())
+    }
+}

@@ -469,6 +469,15 @@ impl Store {
         self.kind
     }
 
+    /// Whether `key` is this database's master key (compared as MACs, in constant time): the
+    /// key holder's proof, see `mandat_control::KeyHolder`.
+    pub fn is_master(&self, key: &SecretKey) -> bool {
+        crypto::constant_time_eq(
+            &self.master.mac("key-holder", b"proof"),
+            &key.mac("key-holder", b"proof"),
+        )
+    }
+
     pub fn audit_public_key(&self) -> String {
         self.audit.public_hex()
     }

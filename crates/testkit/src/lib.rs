@@ -11,11 +11,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
-use mandat_control::{Control, Session};
+use mandat_control::{Control, KeyHolder, Session};
 use mandat_law::permit::Agency;
 use mandat_law::{Actor, Role, Timestamp};
+use mandat_store::{SecretKey, Store};
 
 /// The audit origin of what a test does directly on the control plane.
 pub const ORIGIN: &str = "test";
@@ -92,37 +93,65 @@ pub async fn raw_pool(url: &str) -> sqlx::AnyPool {
         .expect("the test database")
 }
 
-/// The accounts of one control plane: their TOTP secrets and the sessions they logged in with.
-#[derive(Default)]
+/// One test's deployment: its store, the key holder's proof, the accounts' TOTP secrets and the
+/// sessions they logged in with.
 struct Accounts {
+    /// Weak, so a finished test's database connections close with its fixture.
+    store: Weak<Store>,
+    holder: Arc<KeyHolder>,
     secrets: HashMap<String, String>,
     sessions: HashMap<String, Session>,
 }
 
-/// Keyed by the address of the control plane's store, which stays put while a fixture moves the
-/// control plane around; tests hold many at once. [`forget`] clears an address a dropped store had.
-fn registry() -> MutexGuard<'static, HashMap<usize, Accounts>> {
-    static R: LazyLock<Mutex<HashMap<usize, Accounts>>> = LazyLock::new(Default::default);
+/// Keyed by the control plane's instance id, which moves with it; tests hold many at once.
+fn registry() -> MutexGuard<'static, HashMap<u64, Accounts>> {
+    static R: LazyLock<Mutex<HashMap<u64, Accounts>>> = LazyLock::new(Default::default);
     R.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn key(control: &Control) -> usize {
-    std::sync::Arc::as_ptr(control.store()) as usize
+fn key(control: &Control) -> u64 {
+    control.instance()
 }
 
-/// Forget every account kept for this control plane's store (call it for a new one: a dropped
-/// test's store may have had its address).
-pub fn forget(control: &Control) {
-    registry().remove(&key(control));
+fn with<T>(control: &Control, f: impl FnOnce(&mut Accounts) -> T) -> T {
+    let mut r = registry();
+    let a = r
+        .get_mut(&key(control))
+        .expect("a control plane from a fixture: mandat_testkit::register it first");
+    f(a)
+}
+
+/// Register a fixture's control plane with the store it runs on and the master key that store was
+/// opened with (the key holder's proof, for [`provision`]).
+pub fn register(control: &Control, store: Arc<Store>, master: &SecretKey) {
+    let holder = control
+        .key_holder(master)
+        .expect("the master key the store was opened with");
+    let mut r = registry();
+    // Finished tests' entries go.
+    r.retain(|_, a| a.store.strong_count() > 0);
+    r.insert(
+        key(control),
+        Accounts {
+            store: Arc::downgrade(&store),
+            holder: Arc::new(holder),
+            secrets: HashMap::new(),
+            sessions: HashMap::new(),
+        },
+    );
+}
+
+/// The store under a registered control plane, for a test that looks at or tampers with what it
+/// holds (the control plane itself gives no caller its store).
+pub fn store(control: &Control) -> Arc<Store> {
+    with(control, |a| a.store.upgrade()).expect("the store of a control plane that still runs")
 }
 
 /// Remember the TOTP secret of an account a test enrolled.
 pub fn remember(control: &Control, user: &str, secret: &str) {
-    registry()
-        .entry(key(control))
-        .or_default()
-        .secrets
-        .insert(user.to_string(), secret.to_string());
+    with(control, |a| {
+        a.secrets.insert(user.to_string(), secret.to_string())
+    });
 }
 
 /// The TOTP secret of `user`, as [`provision`] or [`remember`] kept it.
@@ -132,12 +161,12 @@ pub fn secret(control: &Control, user: &str) -> String {
 
 /// Which accounts `control` has here: for a fixture that finds its control plane by another
 /// handle (a server's address) and must not keep it alive.
-pub fn account_key(control: &Control) -> usize {
+pub fn account_key(control: &Control) -> u64 {
     key(control)
 }
 
 /// [`secret`] by [`account_key`].
-pub fn secret_by_key(key: usize, user: &str) -> String {
+pub fn secret_by_key(key: u64, user: &str) -> String {
     registry()
         .get(&key)
         .and_then(|a| a.secrets.get(user).cloned())
@@ -146,11 +175,9 @@ pub fn secret_by_key(key: usize, user: &str) -> String {
 
 /// Keep `session` for later [`session`] calls of its user.
 pub fn keep(control: &Control, session: &Session) {
-    registry()
-        .entry(key(control))
-        .or_default()
-        .sessions
-        .insert(session.user.clone(), session.clone());
+    with(control, |a| {
+        a.sessions.insert(session.user.clone(), session.clone())
+    });
 }
 
 /// Provision `user` of `agency` with `roles` in force (the key holder's path) and log them in.
@@ -164,8 +191,10 @@ pub async fn provision(
     roles: &[Role],
     agency: Agency,
 ) -> Result<String, mandat_control::ControlError> {
+    // Cloned out, so the registry is not locked across the call.
+    let holder = with(control, |a| a.holder.clone());
     let secret = control
-        .provision_user_in(user, password, roles, agency, ORIGIN)
+        .provision_user_in(&holder, user, password, roles, agency, ORIGIN)
         .await?;
     remember(control, user, &secret);
     let earlier = Timestamp(control.now()?.0 - 30_000);

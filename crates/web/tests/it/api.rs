@@ -290,7 +290,7 @@ async fn api_alert_flow_with_two_reviewers() {
     })
     .await
     .unwrap();
-    let (entries, _) = control.store().audit_log().await.unwrap();
+    let (entries, _) = mandat_testkit::store(&control).audit_log().await.unwrap();
     let reviews: Vec<&str> = entries
         .iter()
         .filter(|e| e.action == "alert.review")

@@ -70,6 +70,13 @@ impl Env {
         session
     }
 
+    /// The key holder's proof: this database's master key.
+    pub fn key_holder(&self) -> mandat_control::KeyHolder {
+        self.control
+            .key_holder(&SecretKey::from_hex(&self.master_hex, "test key").unwrap())
+            .unwrap()
+    }
+
     /// The session `who` logged in with: the control plane acts only for a logged-in user.
     pub fn act(&self, who: &Actor) -> Session {
         mandat_testkit::session(&self.control, who)
@@ -125,7 +132,11 @@ pub async fn env(db: Db) -> Env {
     let clock = Arc::new(FakeClock::at(t0()));
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
     let control = Control::new(store.clone(), clock.clone(), &SWEDEN).with_scope(scope.clone());
-    mandat_testkit::forget(&control);
+    mandat_testkit::register(
+        &control,
+        store.clone(),
+        &SecretKey::from_hex(&master_hex, "test key").unwrap(),
+    );
     for a in [
         admin(),
         admin2(),

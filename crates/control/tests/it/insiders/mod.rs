@@ -49,8 +49,17 @@ async fn an_admin_cannot_make_an_account_that_is_also_a_reviewer() {
         let url = fresh_url(db, dir.path()).await;
         let store = open(&url, &fresh.master_hex, fresh.audit_bytes).await;
         let c = Control::new(store, fresh.clock.clone(), &SWEDEN);
+        // Only the holder of this database's master key provisions: another key proves nothing.
+        let err = c
+            .key_holder(&mandat_store::SecretKey::random().unwrap())
+            .unwrap_err();
+        assert_eq!(code(err), "refused", "{db:?}");
+        let holder = c
+            .key_holder(&mandat_store::SecretKey::from_hex(&fresh.master_hex, "k").unwrap())
+            .unwrap();
         let err = c
             .provision_user(
+                &holder,
                 "root",
                 &password("root"),
                 &[Role::Admin, Role::Reviewer],
@@ -522,6 +531,7 @@ async fn a_user_of_one_agency_never_sees_the_other_agencys_permits() {
             let secret = e
                 .control
                 .provision_user_in(
+                    &e.key_holder(),
                     user,
                     &password(user),
                     &[role],

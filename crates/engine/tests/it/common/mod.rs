@@ -69,10 +69,11 @@ pub struct World {
 pub async fn world(clock: Arc<dyn Clock>) -> World {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("mandat.db").display());
+    let master = SecretKey::random().unwrap();
     let store = Arc::new(
         Store::open(
             &url,
-            SecretKey::random().unwrap(),
+            SecretKey::from_hex(&master.to_hex(), "test key").unwrap(),
             AuditKey::from_bytes([3; 32]),
         )
         .await
@@ -82,7 +83,7 @@ pub async fn world(clock: Arc<dyn Clock>) -> World {
     let control =
         Arc::new(Control::new(store.clone(), clock.clone(), &SWEDEN).with_scope(scope.clone()));
     let admin = Actor::new("admin", &[Role::Admin]);
-    mandat_testkit::forget(&control);
+    mandat_testkit::register(&control, store.clone(), &master);
     for a in [admin.clone(), officer(), pros()] {
         mandat_testkit::provision(
             &control,
@@ -250,7 +251,7 @@ pub async fn drafted_by(w: &World, app: Application, applicant: &Actor) -> Strin
     let court =
         mandat_law::SWEDEN.rule(p.application.purpose).decider == mandat_law::Authority::Court;
     let decider = if court { Role::Judge } else { Role::Prosecutor };
-    for u in w.control.store().users().await.unwrap() {
+    for u in w.store.users().await.unwrap() {
         let role = [decider, Role::Reviewer, Role::Operator]
             .into_iter()
             .find(|r| u.roles.contains(r));

@@ -81,10 +81,11 @@ pub struct Scenario {
 /// The control plane at two hours before `t0`, with its users and cameras.
 pub async fn scenario() -> Scenario {
     let dir = tempfile::tempdir().unwrap();
+    let master = SecretKey::random().unwrap();
     let store = Arc::new(
         Store::open(
             &format!("sqlite://{}", dir.path().join("m.db").display()),
-            SecretKey::random().unwrap(),
+            SecretKey::from_hex(&master.to_hex(), "test key").unwrap(),
             AuditKey::from_bytes([5; 32]),
         )
         .await
@@ -92,8 +93,8 @@ pub async fn scenario() -> Scenario {
     );
     let clock = Arc::new(FakeClock::at(t0().plus_hours(-2)));
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
-    let c = Control::new(store, clock.clone(), &SWEDEN).with_scope(scope);
-    mandat_testkit::forget(&c);
+    let c = Control::new(store.clone(), clock.clone(), &SWEDEN).with_scope(scope);
+    mandat_testkit::register(&c, store.clone(), &master);
     for (u, r) in [
         ("admin", Role::Admin),
         ("officer", Role::Applicant),
@@ -161,12 +162,12 @@ impl Scenario {
                 .unwrap();
         }
         // The team: the decider its purpose needs and every reviewer and operator there is.
-        let p = self.c.store().permit(permit).await.unwrap();
+        let p = mandat_testkit::store(&self.c).permit(permit).await.unwrap();
         let decider = match mandat_law::SWEDEN.rule(p.application.purpose).decider {
             mandat_law::Authority::Court => mandat_law::Role::Judge,
             mandat_law::Authority::Prosecutor => mandat_law::Role::Prosecutor,
         };
-        for u in self.c.store().users().await.unwrap() {
+        for u in mandat_testkit::store(&self.c).users().await.unwrap() {
             let role = [
                 decider,
                 mandat_law::Role::Reviewer,

@@ -72,10 +72,11 @@ pub fn alert(id: &str, permit: &str) -> NewAlert {
 /// after `t0`.
 pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
     let dir = tempfile::tempdir().unwrap();
+    let master = SecretKey::random().unwrap();
     let store = Arc::new(
         Store::open(
             &format!("sqlite://{}", dir.path().join("m.db").display()),
-            SecretKey::random().unwrap(),
+            SecretKey::from_hex(&master.to_hex(), "test key").unwrap(),
             AuditKey::from_bytes([5; 32]),
         )
         .await
@@ -85,15 +86,13 @@ pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
     // Each login moves the clock on one TOTP step (see `otp`): alerts must outlive a test's logins.
     let control = Arc::new(
-        Control::new(store, clock.clone(), &SWEDEN)
+        Control::new(store.clone(), clock.clone(), &SWEDEN)
             .with_scope(scope)
             .with_alert_ttl(8 * 3600 * 1000),
     );
+    mandat_testkit::register(&control, store.clone(), &master);
     let k = key(&control);
-    mandat_testkit::forget(&control);
     let mut r = registry();
-    // A dropped test's control plane may have had this address.
-    r.retain(|a| a.control != k);
     r.push(Accounts {
         control: k,
         addr: None,
@@ -106,7 +105,7 @@ pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
 /// One test's control plane, found by its server's address: its clock (the accounts themselves
 /// are `mandat_testkit`'s).
 struct Accounts {
-    control: usize,
+    control: u64,
     addr: Option<SocketAddr>,
     clock: Arc<FakeClock>,
 }
@@ -116,7 +115,7 @@ fn registry() -> std::sync::MutexGuard<'static, Vec<Accounts>> {
     R.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn key(control: &Control) -> usize {
+fn key(control: &Control) -> u64 {
     mandat_testkit::account_key(control)
 }
 
@@ -240,7 +239,7 @@ pub async fn drafted(control: &Control, applicant: &Actor) -> String {
         .unwrap();
     // The team: every operator and reviewer of the agency who has an account now, and a
     // prosecutor (`pros` where it exists) as the decider. Accounts made later are outsiders.
-    let users = control.store().users().await.unwrap();
+    let users = mandat_testkit::store(control).users().await.unwrap();
     let mine = users.iter().filter(|u| {
         u.agency == applicant.agency && u.user != applicant.user && u.disabled_at.is_none()
     });
