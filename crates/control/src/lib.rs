@@ -144,10 +144,21 @@ impl Control {
         self.store.audit_public_key()
     }
 
+    fn check_holder(&self, holder: &KeyHolder) -> Result<()> {
+        if holder.holds_for(self.instance) {
+            Ok(())
+        } else {
+            Err(ControlError::Store(StoreError::Refused(
+                "the key holder's proof was made on another control plane: show the key here"
+                    .into(),
+            )))
+        }
+    }
+
     /// Proof of holding this database's master key (the key file's contents).
     pub fn key_holder(&self, master: &mandat_store::SecretKey) -> Result<KeyHolder> {
         if self.store.is_master(master) {
-            Ok(KeyHolder::proven())
+            Ok(KeyHolder::proven(self.instance))
         } else {
             Err(ControlError::Store(StoreError::Refused(
                 "this is not the master key of this database: provisioning accounts needs the key file `mandat init` made".into(),
@@ -232,13 +243,14 @@ impl Control {
     /// [`Control::provision_user`] for an account of `agency`.
     pub async fn provision_user_in(
         &self,
-        _holder: &KeyHolder,
+        holder: &KeyHolder,
         id: &str,
         password: &str,
         roles: &[Role],
         agency: Agency,
         origin: &str,
     ) -> Result<String> {
+        self.check_holder(holder)?;
         let now = self.now()?;
         Ok(self
             .store
@@ -250,11 +262,12 @@ impl Control {
     /// enrolment code, for the key holder at `mandat init`.
     pub async fn provision_account(
         &self,
-        _holder: &KeyHolder,
+        holder: &KeyHolder,
         id: &str,
         roles: &[Role],
         origin: &str,
     ) -> Result<mandat_store::Enrolment> {
+        self.check_holder(holder)?;
         let now = self.now()?;
         Ok(self
             .store

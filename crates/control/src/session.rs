@@ -55,10 +55,18 @@ impl Deref for Session {
 /// web app never holds the key, so it cannot make one. Made by
 /// [`Control::key_holder`](crate::Control::key_holder).
 #[derive(Debug)]
-pub struct KeyHolder(());
+pub struct KeyHolder {
+    /// The control plane the key was shown to: the proof counts there only.
+    instance: u64,
+}
 
 impl KeyHolder {
-    pub(crate) fn proven() -> Self {
-        Self(())
+    pub(crate) fn proven(instance: u64) -> Self {
+        Self { instance }
+    }
+
+    /// Whether this proof was made on the control plane numbered `instance`.
+    pub(crate) fn holds_for(&self, instance: u64) -> bool {
+        self.instance == instance
     }
 }

@@ -196,20 +196,6 @@ pub struct UseRecord {
 /// How far behind the newest audit entry the clock may be before the store refuses to act: enough
 /// for two requests that read the clock in one order and commit in the other, far too little to
 /// re-open a deadline.
-/// The migration that brings permit MACs ([`Store::open`] seals older records once, then).
-const PERMIT_MAC_MIGRATION: i64 = 7;
-
-/// Whether migration `version` ran on this database before (false on a fresh one).
-async fn migration_applied(pool: &sqlx::AnyPool, version: i64) -> bool {
-    sqlx::query("SELECT version FROM _sqlx_migrations WHERE version = $1 AND success")
-        .bind(version)
-        .fetch_optional(pool)
-        .await
-        .ok()
-        .flatten()
-        .is_some()
-}
-
 pub const CLOCK_TOLERANCE_MS: i64 = 5_000;
 
 pub struct Store {
@@ -277,10 +263,6 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        // Whether the permit MACs arrive with this open: only then are existing records sealed.
-        // Re-running it later is impossible (the column exists), so a DBA who clears a MAC gets a
-        // refused record, not a fresh seal.
-        let sealed_before = migration_applied(&pool, PERMIT_MAC_MIGRATION).await;
         match kind {
             DbKind::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             DbKind::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
@@ -292,36 +274,13 @@ impl Store {
             .fetch_one(&pool)
             .await?
             .try_get("at")?;
-        let store = Self {
+        Ok(Self {
             pool,
             kind,
             master,
             audit,
             high_water: Arc::new(AtomicI64::new(newest.unwrap_or(i64::MIN))),
-        };
-        if !sealed_before {
-            store.seal_existing_permits().await?;
-        }
-        Ok(store)
-    }
-
-    /// Seal the records of an installation from before permit MACs (once, see [`Store::open`]).
-    async fn seal_existing_permits(&self) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        for row in sqlx::query("SELECT id, doc FROM permits WHERE mac IS NULL")
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            let id: String = row.try_get("id")?;
-            let doc: String = row.try_get("doc")?;
-            sqlx::query("UPDATE permits SET mac = $1 WHERE id = $2")
-                .bind(self.permit_mac(&id, &doc))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        })
     }
 
     /// The MAC of a permit's record, bound to its id so a record cannot be copied onto another.
@@ -367,15 +326,15 @@ impl Store {
         self.parse_permit(&row)
     }
 
-    /// Every permit whose record is intact; a tampered one is left out (and logged), so one edited
-    /// record neither shows nor is matched for, nor holds back the others.
+    /// Every permit whose record is intact; a tampered or unreadable one is left out (and
+    /// logged), so one edited row neither shows nor is matched for, nor holds back the others.
     fn intact_permits(&self, rows: &[AnyRow]) -> Result<Vec<Permit>, StoreError> {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             match self.parse_permit(row) {
                 Ok(p) => out.push(p),
-                Err(StoreError::Tampered(_)) => continue,
-                Err(e) => return Err(e),
+                Err(StoreError::Tampered(_)) => continue, // logged where it was found
+                Err(e) => tracing::error!("a permit record cannot be read, left out: {e}"),
             }
         }
         Ok(out)

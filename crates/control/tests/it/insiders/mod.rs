@@ -1416,7 +1416,7 @@ async fn a_dba_who_edits_a_permits_record_gets_nothing() {
             }
         };
         let (doc, mac) = row(id.clone()).await;
-        let write = |doc: String, mac: String| {
+        let write = |doc: String, mac: Option<String>| {
             let (pool, id) = (pool.clone(), id.clone());
             async move {
                 sqlx::query("UPDATE permits SET doc = $1, mac = $2 WHERE id = $3")
@@ -1439,8 +1439,14 @@ async fn a_dba_who_edits_a_permits_record_gets_nothing() {
             "{db:?}: the edits change the record"
         );
         let (other_doc, other_mac) = row(other.clone()).await;
-        let copied = (other_doc.replace(&other, &id), other_mac);
-        for (doc2, mac2) in forged.into_iter().map(|d| (d, mac.clone())).chain([copied]) {
+        let copied = (other_doc.replace(&other, &id), Some(other_mac));
+        // Its own record with the MAC cleared: nothing seals a record after the fact.
+        let unsealed = (doc.clone(), None);
+        for (doc2, mac2) in forged
+            .into_iter()
+            .map(|d| (d, Some(mac.clone())))
+            .chain([copied, unsealed])
+        {
             write(doc2, mac2).await;
             let err = e
                 .control
@@ -1484,7 +1490,7 @@ async fn a_dba_who_edits_a_permits_record_gets_nothing() {
                 "{db:?}: a tampered permit is matched for"
             );
         }
-        write(doc, mac).await;
+        write(doc, Some(mac)).await;
         assert_eq!(
             e.control
                 .permit(&e.act(&officer()), &id, ORIGIN)
