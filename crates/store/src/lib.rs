@@ -257,6 +257,11 @@ impl Store {
                         sqlx::query("PRAGMA foreign_keys=ON")
                             .execute(&mut *conn)
                             .await?;
+                        // Freed pages are overwritten with zeros, so an erased blob or wrapped
+                        // key does not linger in the file's free space.
+                        sqlx::query("PRAGMA secure_delete=ON")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -740,7 +745,45 @@ impl Store {
         }
         crash_point("transition-before-commit");
         tx.commit().await?;
+        if cert.is_some() {
+            self.settle_erasure().await;
+        }
         Ok((permit, cert))
+    }
+
+    /// After an erasure has committed, make it reach the disk: on SQLite, copy the WAL into the
+    /// database (whose freed pages `secure_delete` zeroed) and truncate it; on PostgreSQL, VACUUM
+    /// the tables a purge deletes from, so dead tuples go. What WAL archives and backups hold is
+    /// outside this process (see the README). A failure is logged loudly; the erasure itself
+    /// stands, and the next one settles it again.
+    pub async fn settle_erasure(&self) {
+        let result = match self.kind {
+            // Its first column says whether a reader kept the checkpoint from completing.
+            DbKind::Sqlite => match sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.pool)
+                .await
+            {
+                Ok(row) => match row.try_get::<i64, _>(0) {
+                    Ok(0) => Ok(()),
+                    Ok(_) => Err("another connection was reading".to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            },
+            // The simple protocol: VACUUM refuses to run inside a transaction block.
+            DbKind::Postgres => sqlx::raw_sql(
+                "VACUUM reviews, photos, templates, alerts, subject_notifications, permit_keys",
+            )
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::error!(
+                "an erasure is committed but could not be settled on disk ({e}): erased data may linger in free space until the next erasure settles"
+            );
+        }
     }
 
     /// Change a permit's record and append the audit entries the change produces, in one
