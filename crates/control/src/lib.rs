@@ -612,6 +612,7 @@ impl Control {
                 ))
                 .into());
         }
+        self.check_cameras(&application).await?;
         let now = self.now()?;
         let id = new_permit_id(now)?;
         // The lifecycle checks the role first; then a stated target becomes the threshold.
@@ -619,6 +620,35 @@ impl Control {
         self.calibrate_application(&mut permit.application).await?;
         self.store.create_permit(actor, &permit, origin).await?;
         Ok(permit)
+    }
+
+    /// Refuse an application that names a camera nobody registered: the decision binds the
+    /// cameras named, so each must be one that exists.
+    async fn check_cameras(&self, application: &Application) -> Result<()> {
+        let known: std::collections::HashSet<String> = self
+            .store
+            .cameras()
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let unknown: Vec<&str> = application
+            .area
+            .cameras
+            .iter()
+            .filter(|c| !known.contains(c.as_str()))
+            .map(String::as_str)
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(rule::UNKNOWN_CAMERA
+                .refusal(format!(
+                    "no camera is registered as {}; name registered cameras (`mandat camera list`)",
+                    unknown.join(", ")
+                ))
+                .into())
+        }
     }
 
     /// Refuse to file or start a use whose reference photos are not all enrolled. Only drafts are

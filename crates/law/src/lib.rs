@@ -84,6 +84,7 @@ pub mod rule {
         PERSON_REQUIRED = "person_required", "only persons named in the permit, Lag 2026:806";
         PHOTO_REQUIRED = "photo_required", "each designated person needs a reference photo with its source, Lag 2026:806";
         AREA_REQUIRED = "area_required", "use limited in space, AI Act art. 5(2)";
+        UNKNOWN_CAMERA = "unknown_camera", "the decision binds the cameras named, each of them registered, AI Act art. 5(2)";
         PERIOD_INVALID = "period_invalid", "use limited in time, AI Act art. 5(2)";
         PERIOD_TOO_LONG = "period_too_long", "period exceeds one month (Lag 2026:806)";
         REASONS_REQUIRED = "reasons_required", "necessity, proportionality, FRIA (art. 27) and registration (art. 49), AI Act art. 5(2)";

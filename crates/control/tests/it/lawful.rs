@@ -277,6 +277,16 @@ async fn least_privilege_for_every_role() {
 async fn applications_that_fall_short_are_refused_with_their_rule() {
     for db in databases() {
         let e = env(db).await;
+        // A camera nobody registered cannot be named: the decision binds the cameras named.
+        let mut ghost = application(Purpose::VictimSearch);
+        ghost.area.cameras.push("cam-9".into());
+        let err = e
+            .control
+            .draft(&e.act(&officer()), ghost, ORIGIN)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("cam-9"), "{err}");
+        assert_eq!(code(err), "unknown_camera", "{db:?}");
         let mut app = application(Purpose::SuspectLocation);
         app.offence.as_mut().unwrap().max_penalty_years = 2;
         app.period.end = app.period.start.plus_months(1).plus_millis(1);
