@@ -756,7 +756,7 @@ impl Store {
     /// the tables a purge deletes from, so dead tuples go. What WAL archives and backups hold is
     /// outside this process (see the README). A failure is logged loudly; the erasure itself
     /// stands, and the next one settles it again.
-    pub async fn settle_erasure(&self) {
+    async fn settle_erasure(&self) {
         let result = match self.kind {
             // Its first column says whether a reader kept the checkpoint from completing.
             DbKind::Sqlite => match sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")

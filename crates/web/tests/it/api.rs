@@ -56,7 +56,7 @@ pub(crate) fn json_of(r: &Resp) -> Value {
 async fn api_alert_flow_with_two_reviewers() {
     let (_dir, _clock, control) = common::control().await;
     let admin = Actor::new("admin", &[Role::Admin]);
-    common::provision(&control, "admin", "admin password", &[Role::Admin], "t")
+    common::provision(&control, "admin", "admin password", &[Role::Admin])
         .await
         .unwrap();
     for (u, r) in [
@@ -66,7 +66,7 @@ async fn api_alert_flow_with_two_reviewers() {
         ("rev2", Role::Reviewer),
         ("op", Role::Operator),
     ] {
-        common::provision(&control, u, "a long password", &[r], "t")
+        common::provision(&control, u, "a long password", &[r])
             .await
             .unwrap();
     }
@@ -327,7 +327,7 @@ pub(crate) fn raw(addr: SocketAddr, request: &str) -> Resp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_payloads_and_duplicates_get_json_errors() {
     let (_dir, _clock, control) = common::control().await;
-    common::provision(&control, "admin", "admin password", &[Role::Admin], "t")
+    common::provision(&control, "admin", "admin password", &[Role::Admin])
         .await
         .unwrap();
     let addr = common::serve(&control).await;

@@ -557,21 +557,20 @@ fn request(
 async fn fixture(control: &Control) -> HashMap<&'static str, String> {
     let mut f_users = Vec::new();
     let admin = Actor::new("adm", &[Role::Admin]);
-    common::provision(control, "adm", PW, &[Role::Admin], "t")
+    common::provision(control, "adm", PW, &[Role::Admin])
         .await
         .unwrap();
     for (_, user, role) in ROLES.iter().filter(|(c, _, _)| *c != 'd') {
-        common::provision(control, user, PW, &[*role], "t")
+        common::provision(control, user, PW, &[*role])
             .await
             .unwrap();
         // The same role at Säkerhetspolisen: it sees nothing of Polismyndigheten's.
-        common::provision_in(
+        mandat_testkit::provision(
             control,
             &format!("sapo-{user}"),
             PW,
             &[*role],
             mandat_law::permit::Agency::Sakerhetspolisen,
-            "t",
         )
         .await
         .unwrap();
@@ -585,7 +584,7 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
         ("VICTIM4", "victim4"),
         ("VICTIM5", "victim5"),
     ] {
-        common::provision(control, user, PW, &[Role::Operator], "t")
+        common::provision(control, user, PW, &[Role::Operator])
             .await
             .unwrap();
         f_users.push((name, user.to_string()));
@@ -595,7 +594,7 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
     let mut f: HashMap<&'static str, String> = f_users.into_iter().collect();
     // Grants asked for by a second admin, for `adm` to approve; accounts waiting for enrolment.
     let adm2 = Actor::new("adm2", &[Role::Admin]);
-    common::provision(control, "adm2", PW, &[Role::Admin], "t")
+    common::provision(control, "adm2", PW, &[Role::Admin])
         .await
         .unwrap();
     for (grant, code, user) in [
@@ -648,7 +647,7 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
     }
     // The same roles in the same agency, made after the permits: on none of their teams.
     for (_, user, role) in ROLES.iter().filter(|(c, _, _)| TEAM_ROLES.contains(*c)) {
-        common::provision(control, &format!("outside-{user}"), PW, &[*role], "t")
+        common::provision(control, &format!("outside-{user}"), PW, &[*role])
             .await
             .unwrap();
     }
@@ -1074,7 +1073,7 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
     use mandat_law::permit::{AnnexII, Offence, Purpose, Stage};
     let (_dir, _clock, control) = common::control().await;
     let admin = Actor::new("adm", &[Role::Admin]);
-    common::provision(&control, "adm", PW, &[Role::Admin], "t")
+    common::provision(&control, "adm", PW, &[Role::Admin])
         .await
         .unwrap();
     for (user, role) in [
@@ -1084,7 +1083,7 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
         ("rev2", Role::Reviewer),
         ("aud", Role::Auditor),
     ] {
-        common::provision(&control, user, PW, &[role], "t")
+        common::provision(&control, user, PW, &[role])
             .await
             .unwrap();
     }

@@ -123,11 +123,11 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     // and an alert, so list answers are not all empty.
     let (_dir, clock, control) = common::control().await;
     let admin = Actor::new("admin", &[Role::Admin]);
-    common::provision(&control, "admin", "admin password", &[Role::Admin], "t")
+    common::provision(&control, "admin", "admin password", &[Role::Admin])
         .await
         .unwrap();
     for (u, r) in [("officer", Role::Applicant), ("pros", Role::Prosecutor)] {
-        common::provision(&control, u, "a long password", &[r], "t")
+        common::provision(&control, u, "a long password", &[r])
             .await
             .unwrap();
     }
@@ -138,7 +138,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         .into_iter()
         .filter(|r| *r != Role::Admin)
         .collect();
-    let secret = common::provision(&control, "fuzz", "a long password", &every_but_admin, "t")
+    let secret = common::provision(&control, "fuzz", "a long password", &every_but_admin)
         .await
         .unwrap();
     common::camera_1(&control, &admin).await;

@@ -56,7 +56,7 @@ async fn https(addr: SocketAddr, trust: &Pki, request: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_sets_secure_cookies_and_hsts_and_refuses_clear_text() {
     let (_dir, clock, control) = common::control().await;
-    let secret = common::provision(&control, "admin", "admin password", &[Role::Admin], "t")
+    let secret = common::provision(&control, "admin", "admin password", &[Role::Admin])
         .await
         .unwrap();
     let code = mandat_store::totp::code(&secret, mandat_law::Clock::now(&*clock).unwrap()).unwrap();

@@ -119,41 +119,14 @@ fn key(control: &Control) -> u64 {
     mandat_testkit::account_key(control)
 }
 
-/// Provision an account (the key holder's path) and remember its TOTP secret.
+/// Provision a Polismyndigheten account (the key holder's path), logged in; its TOTP secret.
 pub async fn provision(
     control: &Control,
     user: &str,
     password: &str,
     roles: &[mandat_law::Role],
-    origin: &str,
 ) -> Result<String, mandat_control::ControlError> {
-    provision_in(
-        control,
-        user,
-        password,
-        roles,
-        Agency::Polismyndigheten,
-        origin,
-    )
-    .await
-}
-
-/// [`provision`] for an account of `agency`.
-pub async fn provision_in(
-    control: &Control,
-    user: &str,
-    password: &str,
-    roles: &[mandat_law::Role],
-    agency: Agency,
-    origin: &str,
-) -> Result<String, mandat_control::ControlError> {
-    let _ = origin;
-    mandat_testkit::provision(control, user, password, roles, agency).await
-}
-
-/// Remember the TOTP secret of an account a test enrolled.
-pub fn remember(control: &Control, user: &str, secret: &str) {
-    mandat_testkit::remember(control, user, secret);
+    mandat_testkit::provision(control, user, password, roles, Agency::Polismyndigheten).await
 }
 
 /// A fresh one-time code of `user` on the server at `addr`. The fake clock moves on one TOTP step

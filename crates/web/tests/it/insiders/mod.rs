@@ -20,11 +20,11 @@ async fn server_with_users() -> (
     SocketAddr,
 ) {
     let (dir, _clock, control) = common::control().await;
-    common::provision(&control, "admin", PW, &[Role::Admin], "t")
+    common::provision(&control, "admin", PW, &[Role::Admin])
         .await
         .unwrap();
     for (u, r) in [("op", Role::Operator), ("rev", Role::Reviewer)] {
-        common::provision(&control, u, PW, &[r], "t").await.unwrap();
+        common::provision(&control, u, PW, &[r]).await.unwrap();
     }
     let addr = common::serve(&control).await;
     (dir, control, addr)
@@ -126,7 +126,7 @@ async fn a_disabled_account_and_a_logged_out_session_lose_their_open_streams_wit
             .await
             .unwrap();
     assert_eq!(r.status, 401);
-    common::provision(&control, "aud", PW, &[Role::Auditor], "t")
+    common::provision(&control, "aud", PW, &[Role::Auditor])
         .await
         .unwrap();
     let log = control
@@ -385,12 +385,12 @@ async fn a_reviewer_outside_the_team_sees_none_of_its_events() {
     let admin = Actor::new("admin", &[Role::Admin]);
     common::camera_1(&control, &admin).await;
     for (u, r) in [("app", Role::Applicant), ("pros", Role::Prosecutor)] {
-        common::provision(&control, u, PW, &[r], "t").await.unwrap();
+        common::provision(&control, u, PW, &[r]).await.unwrap();
     }
     let app = Actor::new("app", &[Role::Applicant]);
     let permit = common::granted(&control, &app, &Actor::new("pros", &[Role::Prosecutor])).await;
     // Made after the permit: a reviewer of the same agency, on no team.
-    common::provision(&control, "rev-out", PW, &[Role::Reviewer], "t")
+    common::provision(&control, "rev-out", PW, &[Role::Reviewer])
         .await
         .unwrap();
     let (rev, out) =
