@@ -1,4 +1,5 @@
-//! The HTTP side of the insider tests: a disabled or logged-out session's open streams end, a login
+//! The HTTP side of the insider tests: a disabled or logged-out session's open streams end, a role
+//! taken away stops an open stream's events, a login
 //! posted from another site is refused, nothing personal is cached, the session cookie is host-only,
 //! metrics need their own token, and the language switch never redirects off the server.
 
@@ -430,4 +431,97 @@ async fn a_reviewer_outside_the_team_sees_none_of_its_events() {
     .unwrap();
     assert_eq!(r.0.status, 404, "{}", r.0.body);
     assert_eq!(json_of(&r.1), json!([]));
+}
+
+/// Whether `needle` arrives on the open stream before it has been quiet for its read timeout.
+fn arrives(s: &mut TcpStream, needle: &str) -> bool {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => {
+                seen.extend_from_slice(&buf[..n]);
+                if String::from_utf8_lossy(&seen).contains(needle) {
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+/// An admin takes a reviewer's role away while the reviewer's event stream is open: the session
+/// still holds, but the stream takes it afresh and sends none of the team's alerts any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_taken_away_stops_the_events_of_an_open_stream() {
+    let (_dir, control, addr) = server_with_users().await;
+    for (u, r) in [("app", Role::Applicant), ("pros", Role::Prosecutor)] {
+        common::provision(&control, u, PW, &[r]).await.unwrap();
+    }
+    common::camera_1(&control, &Actor::new("admin", &[Role::Admin])).await;
+    let permit = common::granted(
+        &control,
+        &Actor::new("app", &[Role::Applicant]),
+        &Actor::new("pros", &[Role::Prosecutor]),
+    )
+    .await;
+    let (rev, admin) =
+        tokio::task::spawn_blocking(move || (login(addr, "rev"), login(addr, "admin")))
+            .await
+            .unwrap();
+    let mut stream = open_stream(
+        addr,
+        &format!(
+            "GET /api/v1/alerts/stream HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {rev}\r\n\r\n"
+        ),
+    );
+    stream
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    // On the team with the role: the event arrives.
+    control
+        .raise_alert(common::alert("A-1", &permit))
+        .await
+        .unwrap();
+    let (mut stream, seen) = tokio::task::spawn_blocking(move || {
+        let seen = arrives(&mut stream, "A-1");
+        (stream, seen)
+    })
+    .await
+    .unwrap();
+    assert!(seen, "the reviewer on the team sees the event");
+    let token = rev.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        http(
+            addr,
+            "POST",
+            "/api/v1/users/rev/roles",
+            Some(&admin),
+            Some(json!({"roles": []})),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Longer than the stream's session check.
+    tokio::time::sleep(mandat_web::STREAM_SESSION_CHECK * 3).await;
+    control
+        .raise_alert(common::alert("A-2", &permit))
+        .await
+        .unwrap();
+    let seen = tokio::task::spawn_blocking(move || arrives(&mut stream, "A-2"))
+        .await
+        .unwrap();
+    assert!(
+        !seen,
+        "the stream sent an alert after the role was taken away"
+    );
+    // The session itself holds: only what it may see changed.
+    let r = tokio::task::spawn_blocking(move || {
+        http(addr, "GET", "/api/v1/session", Some(&token), None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(json_of(&r)["roles"], json!([]));
 }
