@@ -228,6 +228,30 @@ pub fn session(paths: Paths, cmd: SessionCommand) -> Result<()> {
     Ok(())
 }
 
+pub fn keys(paths: Paths, cmd: KeysCommand) -> Result<()> {
+    let c = Client::logged_in(&paths)?;
+    match cmd {
+        KeysCommand::Rotate => {
+            let r: mandat_store::KeyRotation = c.post("/api/v1/keys/rotate", &json!({}))?;
+            println!(
+                "key epoch {} -> {}: {} data key(s) re-wrapped, the old wrapping key destroyed{}",
+                r.from_epoch,
+                r.to_epoch,
+                r.data_keys_rewrapped,
+                if r.data_keys_unreadable > 0 {
+                    format!(
+                        "; {} data key(s) could not be unwrapped and were left as they were (see the server log)",
+                        r.data_keys_unreadable
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
     let c = Client::logged_in(&paths)?;
     match cmd {
@@ -428,11 +452,15 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
                     d["deletion_certificate"].clone(),
                 ) {
                     println!(
-                        "urgent use refused: deleted {} photo(s), {} template(s), {} alert(s); data key destroyed: {}",
+                        "urgent use refused: deleted {} photo(s), {} template(s), {} alert(s); wrapped data key deleted: {}; {}",
                         cert.photos.len(),
                         cert.templates.len(),
                         cert.alerts.len(),
-                        cert.data_key_destroyed
+                        cert.wrapped_key_deleted,
+                        match cert.key_rotated_to {
+                            Some(e) => format!("key epoch rotated to {e}: backups from before can no longer unwrap the data"),
+                            None => "the key epoch is not rotated yet: backups from before can still unwrap the data; run `mandat keys rotate`".into(),
+                        }
                     );
                 }
             }
@@ -453,6 +481,21 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
             let reason = read_text(reason_file.as_deref(), "the reason for stopping")?;
             let p: Permit = c.post(&path(&id, "stop"), &json!({"reason": reason}))?;
             println!("permit {} stopped", p.id);
+        }
+        PermitCommand::Hold { id, reason_file } => {
+            let reason = read_text(reason_file.as_deref(), "the reason for the legal hold")?;
+            let p: Permit = c.post(&path(&id, "hold"), &json!({"reason": reason}))?;
+            println!(
+                "permit {} is under a legal hold: the retention schedule keeps its data until `mandat permit release-hold {}`",
+                p.id, p.id
+            );
+        }
+        PermitCommand::ReleaseHold { id } => {
+            let p: Permit = c.post(&format!("{}/release", path(&id, "hold")), &json!({}))?;
+            println!(
+                "permit {}: legal hold lifted; what is due has been erased",
+                p.id
+            );
         }
         PermitCommand::Show { id, json } => {
             let p: Permit = c.get(&format!("/api/v1/permits/{}", seg(&id)))?;

@@ -98,6 +98,11 @@ impl Paths {
             .clone()
             .unwrap_or_else(|| self.keys().join("master.key"))
     }
+    /// The wrapping key of the permits' data keys, in epochs (`mandat keys rotate`): always in
+    /// the key directory, because a rotation replaces it.
+    pub fn wrap_key(&self) -> PathBuf {
+        self.keys().join("wrap.key")
+    }
     pub fn audit_key(&self) -> PathBuf {
         self.audit_key
             .clone()
@@ -217,6 +222,14 @@ pub enum SessionCommand {
 }
 
 #[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Start a new key epoch: re-wrap every live data key under a fresh wrapping key and destroy
+    /// the old one, so no backup made before can unwrap what has been erased since (admins; the
+    /// server also does this after every erasure and daily).
+    Rotate,
+}
+
+#[derive(Subcommand)]
 pub enum CameraCommand {
     /// Register a camera (admins only). The stream URL is encrypted at rest.
     Add {
@@ -296,6 +309,16 @@ pub enum PermitCommand {
         #[arg(long)]
         reason_file: Option<PathBuf>,
     },
+    /// Put a legal hold on the permit's data (its prosecutor or judge): the retention schedule
+    /// keeps it until the hold is lifted. A refusal's erasure is never held.
+    Hold {
+        id: String,
+        /// A file with the reason, or `-` for standard input; asked for if absent.
+        #[arg(long)]
+        reason_file: Option<PathBuf>,
+    },
+    /// Lift the legal hold; what the schedule says is due is erased at once.
+    ReleaseHold { id: String },
     Show {
         id: String,
         #[arg(long)]
@@ -494,7 +517,8 @@ pub(crate) fn read_password(from_stdin: bool, prompt: &str) -> Result<String> {
 pub(crate) async fn open_store(paths: &Paths) -> Result<Arc<Store>> {
     let master = SecretKey::master(&paths.master_key()).map_err(anyhow::Error::from)?;
     let audit = AuditKey::load(&paths.audit_key()).map_err(anyhow::Error::from)?;
-    let store = Store::open(&paths.db(), master, audit)
+    let wrap = mandat_store::WrapKeys::file(&paths.wrap_key()).map_err(anyhow::Error::from)?;
+    let store = Store::open(&paths.db(), master, audit, wrap)
         .await
         .with_context(|| format!("opening the database {}", paths.db()))?;
     Ok(Arc::new(store))
@@ -613,7 +637,13 @@ pub fn init(paths: Paths, args: InitArgs) -> Result<()> {
         AuditKey::create(&ak)?;
         eprintln!("created audit signing key {}", ak.display());
     }
-    if mk.starts_with(&home) || ak.starts_with(&home) {
+    let wk = paths.wrap_key();
+    if !wk.exists() {
+        private_dir(&paths.keys())?;
+        mandat_store::WrapKeys::file(&wk)?;
+        eprintln!("created wrapping key {} (key epoch 1)", wk.display());
+    }
+    if mk.starts_with(&home) || ak.starts_with(&home) || wk.starts_with(&home) {
         eprintln!(
             "warning: a key lies inside the data directory {}: a copy of that directory then holds what it needs to undo a purge. Keep the keys apart (--keys DIR)",
             home.display()

@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: lawful::SessionCommand,
     },
+    /// Key epochs: `mandat keys rotate`.
+    Keys {
+        #[command(subcommand)]
+        command: lawful::KeysCommand,
+    },
     /// Register and list cameras.
     Camera {
         #[command(subcommand)]
@@ -169,6 +174,7 @@ fn main() {
         Command::Whoami => commands::whoami(cli.paths),
         Command::User { command } => commands::user(cli.paths, command),
         Command::Session { command } => commands::session(cli.paths, command),
+        Command::Keys { command } => commands::keys(cli.paths, command),
         Command::Camera { command } => commands::camera(cli.paths, command),
         Command::Permit { command } => commands::permit(cli.paths, command),
         Command::Person { command } => commands::person(cli.paths, command),

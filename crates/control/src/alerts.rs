@@ -285,6 +285,10 @@ impl Control {
             .store
             .review_alert(actor, id, verdict, reason, now, origin)
             .await?;
+        // A rejected face is a passer-by's: its images go at the rejection, not at the next tick.
+        if a.state == AlertState::Rejected {
+            self.retain(&a.permit, now, origin).await?;
+        }
         let _ = self.events.send(AlertEvent::from_record(&a));
         Ok(blind(actor, a))
     }

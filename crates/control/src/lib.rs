@@ -700,10 +700,96 @@ impl Control {
                 change(p, now)
             })
             .await?;
+        let (permit, mut cert) = out;
         self.changed().await;
+        if let Some(c) = cert.as_mut() {
+            self.retire_keys(std::slice::from_mut(c), now, origin).await;
+        }
         // A stop or refusal ends use now: record it at once, not at the next tick.
         self.tick(origin).await?;
-        Ok(out)
+        Ok((permit, cert))
+    }
+
+    /// Carry out the retention schedule for one permit now; the key epoch then moves on, so no
+    /// copy of the database made before can open what was erased.
+    pub(crate) async fn retain(
+        &self,
+        permit: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<Vec<DeletionCertificate>> {
+        let mut certs = self.store.apply_retention(permit, now, origin).await?;
+        if !certs.is_empty() {
+            self.changed().await;
+            self.retire_keys(&mut certs, now, origin).await;
+        }
+        Ok(certs)
+    }
+
+    /// After an erasure: rotate the key epoch, so the wrapped data key a backup holds is under a
+    /// key that no longer exists, and say so on the certificates. A failed rotation is logged and
+    /// the certificates say nothing of one; the daily rotation tries again.
+    async fn retire_keys(&self, certs: &mut [DeletionCertificate], now: Timestamp, origin: &str) {
+        if !certs
+            .iter()
+            .any(|c| c.wrapped_key_deleted || c.data_key_replaced)
+        {
+            return;
+        }
+        match self.store.rotate_keys("system", now, origin).await {
+            Ok(r) => {
+                for c in certs.iter_mut() {
+                    c.key_rotated_to = Some(r.to_epoch);
+                }
+            }
+            Err(e) => tracing::error!(
+                "the key rotation after an erasure failed ({e}): copies of the database made before it can still unwrap the erased data until the next rotation"
+            ),
+        }
+    }
+
+    /// Start a new key epoch now (`mandat keys rotate`): admins only, recorded.
+    pub async fn rotate_keys(
+        &self,
+        actor: &Session,
+        origin: &str,
+    ) -> Result<mandat_store::KeyRotation> {
+        require(actor, Action::RotateKeys)?;
+        let now = self.now()?;
+        Ok(self.store.rotate_keys(&actor.user, now, origin).await?)
+    }
+
+    /// Put a legal hold on a permit's data (its prosecutor or judge, with reasons): the holdable
+    /// rules of the retention schedule do not erase it until the hold is lifted.
+    pub async fn hold(
+        &self,
+        actor: &Session,
+        id: &str,
+        reason: &str,
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::HoldData)?;
+        self.visible_permit(actor, id).await?;
+        let (p, _) = self
+            .transition(actor, id, "permit.hold", origin, |p, now| {
+                p.hold(actor, reason, now)?;
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
+    }
+
+    /// Lift a legal hold; what is due is erased at once.
+    pub async fn release_hold(&self, actor: &Session, id: &str, origin: &str) -> Result<Permit> {
+        require(actor, Action::HoldData)?;
+        self.visible_permit(actor, id).await?;
+        let (p, _) = self
+            .transition(actor, id, "permit.hold_released", origin, |p, _| {
+                p.release_hold(actor)?;
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
     }
 
     pub async fn apply(&self, actor: &Session, id: &str, origin: &str) -> Result<Permit> {
@@ -816,6 +902,51 @@ impl Control {
     /// Let deadlines act: an urgent use without an application by its deadline is stopped and purged;
     /// the start and end of every use is recorded. Runs every second in the server and before every
     /// CLI command, so no deadline waits for a person.
+    /// The retention schedule over every permit that holds something it may have to erase.
+    async fn retention(
+        &self,
+        permits: &[Permit],
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<Vec<DeletionCertificate>> {
+        let held = self.store.holdings().await?;
+        let mut certs = Vec::new();
+        for p in permits.iter().filter(|p| !p.purged) {
+            let schedule = mandat_law::Profile::by_name(&p.profile)
+                .map(|pr| pr.retention)
+                .unwrap_or(mandat_law::retention::SWEDISH_SCHEDULE);
+            let due = (held.reference.contains(&p.id)
+                && schedule.reference_data_due(p, now).is_some())
+                || held.alert_media.iter().any(|(permit, _, state)| {
+                    *permit == p.id && schedule.alert_media_due(p, *state, now).is_some()
+                });
+            if due {
+                certs.extend(self.retain(&p.id, now, origin).await?);
+            }
+        }
+        Ok(certs)
+    }
+
+    /// Rotate the key epoch once a day even when nothing was erased, so a stolen backup ages out.
+    async fn daily_rotation(&self, now: Timestamp, origin: &str) {
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        match self.store.key_epoch().await {
+            // A new epoch counts from its first tick.
+            Ok((_, Timestamp(0))) => {
+                if let Err(e) = self.store.start_epoch_clock(now).await {
+                    tracing::error!("key epoch: {e}");
+                }
+            }
+            Ok((_, last)) if now.0 - last.0 >= DAY_MS => {
+                if let Err(e) = self.store.rotate_keys("system", now, origin).await {
+                    tracing::error!("the daily key rotation failed: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("key epoch: {e}"),
+        }
+    }
+
     pub async fn tick(&self, origin: &str) -> Result<Vec<DeletionCertificate>> {
         let now = self.now()?;
         let mut certs = Vec::new();
@@ -837,12 +968,15 @@ impl Control {
         }
         if changed {
             self.changed().await;
+            self.retire_keys(&mut certs, now, origin).await;
         }
         for id in self.store.expire_alerts(now, self.alert_ttl_ms).await? {
             if let Ok(a) = self.store.alert(&id).await {
                 let _ = self.events.send(AlertEvent::from_record(&a));
             }
         }
+        certs.extend(self.retention(&permits, now, origin).await?);
+        self.daily_rotation(now, origin).await;
         for p in &permits {
             let mut probe = p.clone();
             if probe.use_events(now).is_empty() {

@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod permissions;
 pub mod permit;
 pub mod profile;
+pub mod retention;
 pub mod review;
 pub mod roles;
 pub mod scope;
@@ -105,6 +106,7 @@ pub mod rule {
         TEAM = "team", "need-to-know: a permit is seen and worked on by its team only, which its applicant assigns and the audit log records";
         ADMIN_ALONE = "admin_alone", "separation of duties: whoever manages accounts holds no role that applies, decides, reviews, operates or audits";
         ROLES_REQUIRED = "roles_required", "least privilege: an account holds at least one role, each named once";
+        LEGAL_HOLD = "legal_hold", "a legal hold is set and lifted by the permit's prosecutor or court, with reasons, and never delays the erasure a refusal requires (retention schedule)";
         SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified afterwards once it no longer harms the purpose; deferral states its reason (jurisdiction profile)";
     }
 }

@@ -92,6 +92,9 @@ pub struct Permit {
     /// Who besides the applicant works on this permit (need-to-know).
     #[serde(default)]
     pub team: Vec<Member>,
+    /// A legal hold on the permit's data (see [`crate::retention`]).
+    #[serde(default)]
+    pub hold: Option<crate::retention::Hold>,
 }
 
 /// Someone the applicant put on a permit's team, and in which role: the decider the application
@@ -183,6 +186,7 @@ impl Permit {
             use_started_at: None,
             use_ended_at: None,
             team: Vec::new(),
+            hold: None,
         })
     }
 

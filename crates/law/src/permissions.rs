@@ -30,6 +30,8 @@ pub enum Action {
     AnnualReport,
     StoreCalibration,
     RecordEvaluation,
+    RotateKeys,
+    HoldData,
 }
 
 use Action::*;
@@ -40,6 +42,7 @@ use Role::*;
 pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
     (ManageAccounts, &[Admin], "manage accounts"),
     (ManageCameras, &[Admin], "manage cameras"),
+    (RotateKeys, &[Admin], "rotate the key epoch"),
     (
         ListCameras,
         &[
@@ -70,6 +73,7 @@ pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
     ),
     (DecidePermit, &[Prosecutor, Judge], "decide permits"),
     (StopPermit, &[Applicant, Prosecutor, Judge], "stop permits"),
+    (HoldData, &[Prosecutor, Judge], "set or lift a legal hold"),
     (
         ReadAlerts,
         &[Operator, Reviewer, Applicant, Prosecutor, Judge, Auditor],
@@ -154,6 +158,7 @@ mod tests {
             ReviewAlert,
             Dispatch,
             HandleSubjectTask,
+            HoldData,
         ] {
             assert!(!roles_for(a).contains(&Admin), "{a:?}");
         }

@@ -46,6 +46,8 @@ pub struct Profile {
     pub subject_notification: &'static [Purpose],
     /// Days after the end of use by which a subject notification is due, unless deferred.
     pub subject_notification_days: u32,
+    /// How long each kind of data is kept, and on what ground.
+    pub retention: crate::retention::Schedule,
 }
 
 const ALL_PURPOSES: &[Purpose] = &[
@@ -86,6 +88,7 @@ pub const SWEDEN: Profile = Profile {
     min_penalty_years: 4,
     subject_notification: &[Purpose::SuspectLocation],
     subject_notification_days: 30,
+    retention: crate::retention::SWEDISH_SCHEDULE,
 };
 
 /// The reform proposed in parliament: a court decides every purpose, and every identified person is
@@ -120,6 +123,7 @@ pub const SWEDEN_COURT_FOR_ALL: Profile = Profile {
     min_penalty_years: 4,
     subject_notification: ALL_PURPOSES,
     subject_notification_days: 30,
+    retention: crate::retention::SWEDISH_SCHEDULE,
 };
 
 impl Profile {

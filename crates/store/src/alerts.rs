@@ -260,17 +260,19 @@ impl Store {
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("no alert {id}")))?;
         let permit: String = row.try_get("permit_id")?;
+        let (Some(crop), Some(frame)) = (
+            row.try_get::<Option<Vec<u8>>, _>("crop_sealed")?,
+            row.try_get::<Option<Vec<u8>>, _>("frame_sealed")?,
+        ) else {
+            return Err(StoreError::NotFound(format!(
+                "the images of alert {id} were erased under the retention schedule (see its certificate in the audit log)"
+            )));
+        };
         let mut tx = self.pool.begin().await?;
         let key = self.data_key(&mut tx, &permit).await?;
         tx.commit().await?;
-        let crop = key.open(
-            &row.try_get::<Vec<u8>, _>("crop_sealed")?,
-            format!("alert-crop:{permit}/{id}").as_bytes(),
-        )?;
-        let frame = key.open(
-            &row.try_get::<Vec<u8>, _>("frame_sealed")?,
-            format!("alert-frame:{permit}/{id}").as_bytes(),
-        )?;
+        let crop = key.open(&crop, format!("alert-crop:{permit}/{id}").as_bytes())?;
+        let frame = key.open(&frame, format!("alert-frame:{permit}/{id}").as_bytes())?;
         Ok((crop, frame))
     }
 

@@ -10,7 +10,9 @@ pub mod accounts;
 pub mod alerts;
 pub mod calibrations;
 pub mod crypto;
+pub mod epochs;
 pub mod imy;
+pub mod retention;
 pub mod subjects;
 pub mod totp;
 mod users;
@@ -33,6 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 pub use crypto::SecretKey;
+pub use epochs::WrapKeys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -171,18 +174,52 @@ impl Camera {
     }
 }
 
-/// What a purge deleted, as counts and ids, never content.
+/// What an erasure destroyed, as ids and counts, never content: a purge (rule `refused-use`) or a
+/// rule of the retention schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeletionCertificate {
     pub permit: String,
+    /// The rule of the profile's retention schedule that required it, and its legal ground.
+    #[serde(default)]
+    pub rule: String,
+    #[serde(default)]
+    pub ground: String,
     pub reason: String,
     pub at: Timestamp,
+    /// Reference photos and templates deleted.
     pub photos: Vec<String>,
     pub templates: Vec<String>,
+    /// Alerts deleted whole (a purge).
     pub alerts: Vec<String>,
+    /// Alerts whose crop and frame were deleted; the alert's record stays.
+    #[serde(default)]
+    pub alert_media: Vec<String>,
+    /// What the permit kept was sealed again under a fresh data key: the old one, which a copy
+    /// taken before still holds wrapped, opens nothing this database holds.
+    #[serde(default)]
+    pub data_key_replaced: bool,
     /// Reviews of those alerts.
     pub reviews: u64,
-    pub data_key_destroyed: bool,
+    /// The permit's wrapped data key was deleted from the database, and with it every way this
+    /// database offers to read the sealed data. A copy taken before the erasure still holds it.
+    pub wrapped_key_deleted: bool,
+    /// The key epoch that copy's wrapped key is under: the copy stays readable until that epoch
+    /// is rotated away.
+    pub key_epoch: i64,
+    /// The epoch of the key rotation that followed the erasure, once it has run: from then on no
+    /// key the installation holds unwraps the data, in this database or in any older copy.
+    pub key_rotated_to: Option<i64>,
+}
+
+/// What a key rotation did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KeyRotation {
+    pub from_epoch: i64,
+    pub to_epoch: i64,
+    pub at: Timestamp,
+    pub data_keys_rewrapped: u64,
+    /// Data keys no key held here could unwrap (a restored backup's): left as they were.
+    pub data_keys_unreadable: u64,
 }
 
 /// A change in whether a permit is in use: its audit action and details, and the notification to IMY
@@ -202,12 +239,14 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) kind: DbKind,
     pub(crate) master: SecretKey,
+    /// The wrapping keys of the data keys, by epoch (see [`epochs`]).
+    pub(crate) wrap: WrapKeys,
     pub(crate) audit: AuditKey,
     /// The time of the newest audit entry: the clock may not go back past it.
     high_water: Arc<AtomicI64>,
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 impl Store {
     /// Begin a transaction that writes. On PostgreSQL it first takes the one write lock, so writes
@@ -223,7 +262,12 @@ impl Store {
     }
 
     /// Open (creating if needed) and migrate. `url` is `sqlite://path` or `postgres://...`.
-    pub async fn open(url: &str, master: SecretKey, audit: AuditKey) -> Result<Self, StoreError> {
+    pub async fn open(
+        url: &str,
+        master: SecretKey,
+        audit: AuditKey,
+        wrap: WrapKeys,
+    ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let kind = if url.starts_with("sqlite:") {
             DbKind::Sqlite
@@ -279,17 +323,20 @@ impl Store {
             .fetch_one(&pool)
             .await?
             .try_get("at")?;
-        Ok(Self {
+        let store = Self {
             pool,
             kind,
             master,
+            wrap,
             audit,
             high_water: Arc::new(AtomicI64::new(newest.unwrap_or(i64::MIN))),
-        })
+        };
+        store.reconcile_epochs().await?;
+        Ok(store)
     }
 
     /// The MAC of a permit's record, bound to its id so a record cannot be copied onto another.
-    fn permit_mac(&self, id: &str, doc: &str) -> String {
+    pub(crate) fn permit_mac(&self, id: &str, doc: &str) -> String {
         hex::encode(self.master.mac("permit", format!("{id}\n{doc}").as_bytes()))
     }
 
@@ -627,8 +674,11 @@ impl Store {
         origin: &str,
     ) -> Result<(), StoreError> {
         let data_key = SecretKey::random()?;
-        let wrapped = self.master.wrap(&data_key, &permit.id)?;
         let mut tx = self.begin_write().await?;
+        // The epoch the database is at, read under the write lock, so a rotation that committed a
+        // moment ago is never missed.
+        let (epoch, wrapping) = self.wrapping_key(&mut tx).await?;
+        let wrapped = wrapping.wrap(&data_key, &permit.id)?;
         let doc = serde_json::to_string(permit).expect("permits serialise");
         sqlx::query(
             "INSERT INTO permits (id, doc, status, updated_at, mac) VALUES ($1, $2, $3, $4, $5)",
@@ -640,9 +690,10 @@ impl Store {
         .bind(self.permit_mac(&permit.id, &doc))
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO permit_keys (permit_id, wrapped) VALUES ($1, $2)")
+        sqlx::query("INSERT INTO permit_keys (permit_id, wrapped, epoch) VALUES ($1, $2, $3)")
             .bind(permit.id.clone())
             .bind(wrapped)
+            .bind(epoch)
             .execute(&mut *tx)
             .await?;
         self.bump_scope(&mut tx).await?;
@@ -756,7 +807,7 @@ impl Store {
     /// the tables a purge deletes from, so dead tuples go. What WAL archives and backups hold is
     /// outside this process (see the README). A failure is logged loudly; the erasure itself
     /// stands, and the next one settles it again.
-    async fn settle_erasure(&self) {
+    pub(crate) async fn settle_erasure(&self) {
         let result = match self.kind {
             // Its first column says whether a reader kept the checkpoint from completing.
             DbKind::Sqlite => match sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -880,6 +931,13 @@ impl Store {
             .bind(id.clone())
             .execute(&mut **tx)
             .await?;
+        let key_epoch: i64 = sqlx::query("SELECT epoch FROM permit_keys WHERE permit_id = $1")
+            .bind(id.clone())
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.try_get("epoch"))
+            .transpose()?
+            .unwrap_or(0);
         let shredded = sqlx::query("DELETE FROM permit_keys WHERE permit_id = $1")
             .bind(id.clone())
             .execute(&mut **tx)
@@ -894,15 +952,24 @@ impl Store {
             }
         }
         permit.purged = true;
+        let rule = retention::schedule_of(permit)
+            .rule(mandat_law::retention::Data::WholeUse)
+            .copied();
         Ok(DeletionCertificate {
             permit: id,
+            rule: rule.map(|r| r.id.to_string()).unwrap_or_default(),
+            ground: rule.map(|r| r.ground.to_string()).unwrap_or_default(),
             reason: reason.to_string(),
             at: now,
             photos,
             templates,
             alerts,
+            alert_media: Vec::new(),
+            data_key_replaced: false,
             reviews,
-            data_key_destroyed: shredded,
+            wrapped_key_deleted: shredded,
+            key_epoch,
+            key_rotated_to: None,
         })
     }
 
@@ -911,15 +978,217 @@ impl Store {
         tx: &mut Tx<'_>,
         permit: &str,
     ) -> Result<SecretKey, StoreError> {
-        let row = sqlx::query("SELECT wrapped FROM permit_keys WHERE permit_id = $1")
+        let row = sqlx::query("SELECT wrapped, epoch FROM permit_keys WHERE permit_id = $1")
             .bind(permit.to_string())
             .fetch_optional(&mut **tx)
             .await?
             .ok_or_else(|| {
                 StoreError::NotFound(format!("permit {permit} has no data key (purged?)"))
             })?;
-        self.master
-            .unwrap_key(&row.try_get::<Vec<u8>, _>("wrapped")?, permit)
+        let epoch: i64 = row.try_get("epoch")?;
+        self.unwrap_data_key(&row.try_get::<Vec<u8>, _>("wrapped")?, epoch, permit)
+    }
+
+    /// Unwrap a data key under the key of its epoch (0: the master key, from before epochs).
+    fn unwrap_data_key(
+        &self,
+        wrapped: &[u8],
+        epoch: i64,
+        permit: &str,
+    ) -> Result<SecretKey, StoreError> {
+        if epoch == 0 {
+            return self.master.unwrap_key(wrapped, permit);
+        }
+        let key = self.wrap.get(epoch).ok_or_else(|| {
+            StoreError::Crypto(format!(
+                "the data key of permit {permit} is wrapped under key epoch {epoch}, which this installation no longer holds (it holds {:?}): a database older than a key rotation cannot be decrypted, by design",
+                self.wrap.epochs()
+            ))
+        })?;
+        key.unwrap_key(wrapped, permit)
+    }
+
+    /// The epoch the database is at and its wrapping key, inside a write transaction.
+    pub(crate) async fn wrapping_key(
+        &self,
+        tx: &mut Tx<'_>,
+    ) -> Result<(i64, Arc<SecretKey>), StoreError> {
+        let epoch: i64 = sqlx::query("SELECT epoch FROM key_epoch WHERE id = 1")
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("epoch")?;
+        let key = self.wrap.get(epoch).ok_or_else(|| {
+            StoreError::Config(format!(
+                "the database is at key epoch {epoch} but this installation holds the wrapping keys of epochs {:?}: restore the key directory that belongs to this database",
+                self.wrap.epochs()
+            ))
+        })?;
+        Ok((epoch, key))
+    }
+
+    /// On open: finish or abandon a rotation a crash interrupted, and move data keys from before
+    /// epochs (wrapped under the master key) and a fresh database onto the current epoch.
+    async fn reconcile_epochs(&self) -> Result<(), StoreError> {
+        let db: i64 = sqlx::query("SELECT epoch FROM key_epoch WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("epoch")?;
+        let (settled, newest) = (self.wrap.settled(), self.wrap.newest());
+        if newest != settled {
+            // `wrap.key.next` is there: the database says whether its rotation committed.
+            if db == newest {
+                self.wrap.promote(newest)?;
+            } else {
+                self.wrap.abandon(newest);
+            }
+        }
+        let current = self.wrap.settled();
+        let live: i64 = sqlx::query("SELECT COUNT(*) AS n FROM permit_keys WHERE epoch = $1")
+            .bind(db)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        if db == current {
+            return Ok(());
+        }
+        if db > current && live > 0 {
+            return Err(StoreError::Config(format!(
+                "the database's data keys are wrapped under key epoch {db}, but the key directory holds epoch {current}: restore the key directory that belongs to this database (its wrap.key)"
+            )));
+        }
+        if db > 0 && db < current && live > 0 {
+            // A database restored from before a rotation: what it held of purged permits stays
+            // sealed, which is the point. Say so, and leave the rows as they are.
+            tracing::error!(
+                "this database is older than the key directory (epoch {db} < {current}): its {live} data keys cannot be unwrapped; was a backup restored?"
+            );
+            return Ok(());
+        }
+        // A fresh database, or data keys from before epochs: bring them onto the current epoch.
+        self.rotate_into(current, &self.wrap.get(current).expect("held"), None)
+            .await?;
+        Ok(())
+    }
+
+    /// Re-wrap every data key this installation can unwrap under `key` of `epoch`, and set the
+    /// database's epoch, in one transaction. Returns how many were re-wrapped and how many could
+    /// not be unwrapped (left as they are).
+    async fn rotate_into(
+        &self,
+        epoch: i64,
+        key: &SecretKey,
+        audit: Option<(&str, Timestamp, &str, i64)>,
+    ) -> Result<(u64, u64), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows =
+            sqlx::query("SELECT permit_id, wrapped, epoch FROM permit_keys ORDER BY permit_id")
+                .fetch_all(&mut *tx)
+                .await?;
+        let (mut moved, mut unreadable) = (0u64, 0u64);
+        for r in rows {
+            let id: String = r.try_get("permit_id")?;
+            let from: i64 = r.try_get("epoch")?;
+            if from == epoch {
+                continue;
+            }
+            let data_key =
+                match self.unwrap_data_key(&r.try_get::<Vec<u8>, _>("wrapped")?, from, &id) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        tracing::error!("key rotation: {e}");
+                        unreadable += 1;
+                        continue;
+                    }
+                };
+            sqlx::query("UPDATE permit_keys SET wrapped = $1, epoch = $2 WHERE permit_id = $3")
+                .bind(key.wrap(&data_key, &id)?)
+                .bind(epoch)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            moved += 1;
+        }
+        let at = audit.map(|(_, now, _, _)| now.0).unwrap_or(0);
+        sqlx::query("UPDATE key_epoch SET epoch = $1, rotated_at = $2 WHERE id = 1")
+            .bind(epoch)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        if let Some((actor, now, origin, from)) = audit {
+            self.append_audit(
+                &mut tx,
+                Record {
+                    at: now.0,
+                    actor: actor.to_string(),
+                    action: "keys.rotate".into(),
+                    permit: None,
+                    origin: origin.into(),
+                    details: json!({
+                        "from_epoch": from,
+                        "to_epoch": epoch,
+                        "data_keys_rewrapped": moved,
+                        "data_keys_unreadable": unreadable,
+                    }),
+                },
+            )
+            .await?;
+        }
+        crash_point("rotate-before-commit");
+        tx.commit().await?;
+        Ok((moved, unreadable))
+    }
+
+    /// Start a new key epoch: re-wrap every live data key under a fresh wrapping key, record it in
+    /// the audit log, and destroy the old wrapping key. A copy of the database taken before this
+    /// can no longer unwrap any data key it holds, among them those of permits purged since.
+    pub async fn rotate_keys(
+        &self,
+        actor: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<KeyRotation, StoreError> {
+        self.check_clock(now)?;
+        let from = self.wrap.settled();
+        let (to, key) = self.wrap.stage()?;
+        match self
+            .rotate_into(to, &key, Some((actor, now, origin, from)))
+            .await
+        {
+            Ok((rewrapped, unreadable)) => {
+                crash_point("rotate-before-promote");
+                self.wrap.promote(to)?;
+                // The old wrapped keys linger in freed pages and the WAL until settled.
+                self.settle_erasure().await;
+                Ok(KeyRotation {
+                    from_epoch: from,
+                    to_epoch: to,
+                    at: now,
+                    data_keys_rewrapped: rewrapped,
+                    data_keys_unreadable: unreadable,
+                })
+            }
+            Err(e) => {
+                self.wrap.abandon(to);
+                Err(e)
+            }
+        }
+    }
+
+    /// Start the current epoch's clock for the daily rotation, once (a fresh epoch reads 0).
+    pub async fn start_epoch_clock(&self, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE key_epoch SET rotated_at = $1 WHERE id = 1 AND rotated_at = 0")
+            .bind(now.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The key epoch the database is at and when it was last rotated (ms; 0: never).
+    pub async fn key_epoch(&self) -> Result<(i64, Timestamp), StoreError> {
+        let row = sqlx::query("SELECT epoch, rotated_at FROM key_epoch WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.try_get("epoch")?, Timestamp(row.try_get("rotated_at")?)))
     }
 
     /// Enrol a reference photo and its template for a designated person. Both are sealed with the
@@ -1057,7 +1326,7 @@ impl Store {
     }
 
     /// Mark, inside the change's own transaction, that watchlists may have changed.
-    async fn bump_scope(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    pub(crate) async fn bump_scope(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         sqlx::query("UPDATE scope_generation SET n = n + 1 WHERE id = 1")
             .execute(&mut **tx)
             .await?;
@@ -1161,7 +1430,7 @@ async fn audit_log_from(pool: &AnyPool) -> Result<(Vec<Entry>, Vec<Checkpoint>),
 }
 
 /// The ids a permit has in one table, then the rows deleted: what a deletion certificate lists.
-async fn delete_listing(
+pub(crate) async fn delete_listing(
     tx: &mut Tx<'_>,
     permit: &str,
     select: &'static str,
@@ -1308,7 +1577,7 @@ pub fn enrol_check<'a>(
 
 /// Test hook for the crash-safety test: with `MANDAT_CRASH_AT=<name>` set, the process stops hard at
 /// that point, as a power cut or `kill -9` would. Names: `transition-before-commit`, `purge-midway`.
-fn crash_point(name: &str) {
+pub(crate) fn crash_point(name: &str) {
     if std::env::var("MANDAT_CRASH_AT").is_ok_and(|v| v == name) {
         std::process::abort();
     }

@@ -258,7 +258,22 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("cert.templates", "Mallar", "Templates"),
     ("cert.alerts", "Larm", "Alerts"),
     ("cert.reviews", "Granskningar", "Reviews"),
-    ("cert.key", "Datanyckel förstörd", "Data key destroyed"),
+    (
+        "cert.key",
+        "Krypterad datanyckel raderad ur databasen",
+        "Wrapped data key deleted from the database",
+    ),
+    ("cert.backups", "Säkerhetskopior", "Backups"),
+    (
+        "cert.rotated",
+        "Nyckelepok bytt: äldre säkerhetskopior kan inte längre låsa upp datan",
+        "Key epoch rotated: older backups can no longer unwrap the data",
+    ),
+    (
+        "cert.not_rotated",
+        "Nyckelepoken är inte bytt ännu: säkerhetskopior från före raderingen kan fortfarande låsa upp datan",
+        "The key epoch is not rotated yet: backups from before the erasure can still unwrap the data",
+    ),
     ("f.agency", "Myndighet", "Agency"),
     ("f.purpose", "Syfte", "Purpose"),
     ("f.offence", "Brott", "Offence"),

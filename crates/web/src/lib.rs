@@ -964,6 +964,57 @@ async fn stop(
     Ok(Json(s.control.stop(&a, &id, &b.reason, &origin(&peer)).await?).into_response())
 }
 
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct HoldBody {
+    reason: String,
+}
+
+/// Put a legal hold on the permit's data (its prosecutor or judge, with reasons): the retention
+/// schedule's holdable rules do not erase it until the hold is lifted. A refusal's erasure is
+/// never held.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/hold", tag = "permits", params(("id" = String, Path)),
+    request_body = HoldBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn hold(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<HoldBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("reason", &b.reason, 8000)?;
+    Ok(Json(s.control.hold(&a, &id, &b.reason, &origin(&peer)).await?).into_response())
+}
+
+/// Lift the legal hold; what the schedule says is due is erased at once.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/hold/release", tag = "permits",
+    params(("id" = String, Path)), security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn release_hold(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.release_hold(&a, &id, &origin(&peer)).await?).into_response())
+}
+
+/// Start a new key epoch: every live data key is wrapped again under a fresh wrapping key and the
+/// old one is destroyed, so no copy of the database made before can unwrap what was erased since.
+/// Admins only; mandat also rotates after every erasure and daily.
+#[utoipa::path(post, path = "/api/v1/keys/rotate", tag = "keys", security(("session" = [])),
+    responses((status = 200, body = mandat_store::KeyRotation), (status = "4XX", body = ErrorBody)))]
+async fn rotate_keys(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.rotate_keys(&a, &origin(&peer)).await?).into_response())
+}
+
 /// Grant or refuse an application (the court or prosecutor the law names). Refusing an urgent
 /// use erases everything it produced and answers the deletion certificate.
 #[utoipa::path(post, path = "/api/v1/permits/{id}/decide", tag = "permits", params(("id" = String, Path)),
@@ -1804,6 +1855,13 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
             post(urgent_start),
         ),
         ("POST", "/api/v1/permits/{id}/stop", post(stop)),
+        ("POST", "/api/v1/permits/{id}/hold", post(hold)),
+        (
+            "POST",
+            "/api/v1/permits/{id}/hold/release",
+            post(release_hold),
+        ),
+        ("POST", "/api/v1/keys/rotate", post(rotate_keys)),
         ("POST", "/api/v1/permits/{id}/team", post(permit_team)),
         ("POST", "/api/v1/permits/{id}/decide", post(decide)),
         ("GET", "/api/v1/users", get(users)),

@@ -914,7 +914,8 @@ pub(crate) fn alerts_are_reviewed_by_two_people_through_the_cli() {
         let master = mandat_store::SecretKey::master(&h.keys().join("master.key")).unwrap();
         let audit = mandat_audit::AuditKey::load(&h.keys().join("audit.key")).unwrap();
         let url = h.url();
-        let store = mandat_store::Store::open(&url, master, audit)
+        let wrap = mandat_store::WrapKeys::file(&h.keys().join("wrap.key")).unwrap();
+        let store = mandat_store::Store::open(&url, master, audit, wrap)
             .await
             .unwrap();
         let now = mandat_law::Timestamp(

@@ -406,7 +406,7 @@ async fn refused_urgent_use_stops_and_leaves_nothing_but_a_certificate() {
         assert!(p.purged);
         assert_eq!(cert.photos, ["ph1"]);
         assert_eq!(cert.templates, ["ph1.t"]);
-        assert!(cert.data_key_destroyed);
+        assert!(cert.wrapped_key_deleted);
         assert!(
             e.scope.watchlist("cam-1").is_empty(),
             "{db:?}: use stops at once"
@@ -507,14 +507,14 @@ async fn a_stop_by_another_process_reaches_the_engine_within_a_second() {
         let e = env(db).await;
         let id = granted(&e).await;
         // The engine's side: its own connection and a cache polling it.
-        let engine_store = open(&e.url, &e.master_hex, e.audit_bytes).await;
+        let engine_store = open(&e.url, &e.master_hex, e.audit_bytes, e.dir.path()).await;
         let cache = Arc::new(ScopeCache::new(e.clock.clone(), Duration::from_secs(1)));
         cache.reload(&engine_store).await;
         let task = tokio::spawn(cache.clone().run(engine_store, Duration::from_millis(200)));
         assert!(!cache.watchlist("cam-1").is_empty());
         // The applicant's side: another connection, another control plane.
         let other = Control::new(
-            open(&e.url, &e.master_hex, e.audit_bytes).await,
+            open(&e.url, &e.master_hex, e.audit_bytes, e.dir.path()).await,
             e.clock.clone(),
             &SWEDEN,
         );

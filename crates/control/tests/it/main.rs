@@ -6,4 +6,5 @@ mod common;
 mod histories;
 mod insiders;
 mod lawful;
+mod retention;
 mod subjects;

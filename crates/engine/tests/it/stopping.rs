@@ -48,7 +48,7 @@ fn a_refused_urgent_use_stops_alerts_within_a_second_and_is_purged() {
         .unwrap();
     let refused_at = Instant::now();
     let cert = cert.expect("a deletion certificate");
-    assert!(!cert.alerts.is_empty() && cert.data_key_destroyed);
+    assert!(!cert.alerts.is_empty() && cert.wrapped_key_deleted);
     // Keep the camera running for a while longer: the video loops, watchlist faces keep coming.
     std::thread::sleep(Duration::from_secs(4));
     let late: Vec<_> = sink

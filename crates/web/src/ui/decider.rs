@@ -123,7 +123,8 @@ pub(super) async fn decide_post(
                     dt { (t(l, "cert.templates")) } dd.num { (c.templates.len()) }
                     dt { (t(l, "cert.alerts")) } dd.num { (c.alerts.len()) }
                     dt { (t(l, "cert.reviews")) } dd.num { (c.reviews) }
-                    dt { (t(l, "cert.key")) } dd { (if c.data_key_destroyed { t(l, "fit.yes") } else { t(l, "fit.no") }) }
+                    dt { (t(l, "cert.key")) } dd { (if c.wrapped_key_deleted { t(l, "fit.yes") } else { t(l, "fit.no") }) }
+                    dt { (t(l, "cert.backups")) } dd { (match c.key_rotated_to { Some(e) => format!("{} ({e})", t(l, "cert.rotated")), None => t(l, "cert.not_rotated").to_string() }) }
                 }
                 details { summary { "JSON" } pre.mono { (serde_json::to_string_pretty(&c).unwrap_or_default()) } }
             }

@@ -147,6 +147,28 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "apj",
         r#"{"reason":"found"}"#,
     ),
+    // A legal hold: the permit's prosecutor or judge (the law then says which of them may).
+    (
+        "POST",
+        "/api/v1/permits/{id}/hold",
+        "/api/v1/permits/{G2}/hold",
+        "pj",
+        r#"{"reason":"the defence asked for the footage"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/hold/release",
+        "/api/v1/permits/{G2}/hold/release",
+        "pj",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/keys/rotate",
+        "/api/v1/keys/rotate",
+        "d",
+        "",
+    ),
     // Victim search is decided by a prosecutor: a judge is refused (wrong authority).
     (
         "POST",

@@ -3,6 +3,7 @@
 //! camera, and a fake clock.
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -111,12 +112,15 @@ pub fn auditor() -> Actor {
     Actor::new("aud", &[Role::Auditor])
 }
 
-pub async fn open(url: &str, master_hex: &str, audit: [u8; 32]) -> Arc<Store> {
+/// A store on `url`; its wrapping key lives in `keys` (every store a test opens on one database
+/// shares that directory, as processes on one machine share the key directory).
+pub async fn open(url: &str, master_hex: &str, audit: [u8; 32], keys: &Path) -> Arc<Store> {
     Arc::new(
         Store::open(
             url,
             SecretKey::from_hex(master_hex, "test key").unwrap(),
             AuditKey::from_bytes(audit),
+            mandat_store::WrapKeys::file(&keys.join("wrap.key")).unwrap(),
         )
         .await
         .unwrap(),
@@ -128,7 +132,7 @@ pub async fn env(db: Db) -> Env {
     let url = fresh_url(db, dir.path()).await;
     let master_hex = SecretKey::random().unwrap().to_hex();
     let audit_bytes = [7u8; 32];
-    let store = open(&url, &master_hex, audit_bytes).await;
+    let store = open(&url, &master_hex, audit_bytes, dir.path()).await;
     let clock = Arc::new(FakeClock::at(t0()));
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
     let control = Control::new(store.clone(), clock.clone(), &SWEDEN).with_scope(scope.clone());

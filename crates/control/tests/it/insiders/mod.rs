@@ -47,7 +47,7 @@ async fn an_admin_cannot_make_an_account_that_is_also_a_reviewer() {
         let fresh = env(db).await;
         let dir = tempfile::tempdir().unwrap();
         let url = fresh_url(db, dir.path()).await;
-        let store = open(&url, &fresh.master_hex, fresh.audit_bytes).await;
+        let store = open(&url, &fresh.master_hex, fresh.audit_bytes, dir.path()).await;
         let c = Control::new(store, fresh.clock.clone(), &SWEDEN);
         // Only the holder of this database's master key provisions: another key proves nothing.
         let err = c
@@ -236,7 +236,7 @@ async fn a_clock_set_back_stops_the_server_from_acting_and_matching() {
             "{db:?}: nothing is matched while the clock is behind"
         );
         // A restarted process knows the high-water mark from the log itself.
-        let again = open(&e.url, &e.master_hex, e.audit_bytes).await;
+        let again = open(&e.url, &e.master_hex, e.audit_bytes, e.dir.path()).await;
         let err = again
             .check_clock(mandat_law::Timestamp(newest - 60_000))
             .unwrap_err();
@@ -345,7 +345,7 @@ async fn a_process_on_another_profile_is_refused_and_permits_keep_their_own() {
         e.store.bind_profile("se-2026").await.unwrap();
         e.store.bind_profile("se-2026").await.unwrap();
         // A second process (the prosecutor's shell) under the reform, where only courts decide.
-        let other = open(&e.url, &e.master_hex, e.audit_bytes).await;
+        let other = open(&e.url, &e.master_hex, e.audit_bytes, e.dir.path()).await;
         let err = other.bind_profile("se-court-for-all").await.unwrap_err();
         assert!(
             err.to_string().contains("se-2026") && err.to_string().contains("refuses"),

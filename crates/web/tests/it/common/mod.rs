@@ -78,6 +78,7 @@ pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
             &format!("sqlite://{}", dir.path().join("m.db").display()),
             SecretKey::from_hex(&master.to_hex(), "test key").unwrap(),
             AuditKey::from_bytes([5; 32]),
+            mandat_store::WrapKeys::file(&dir.path().join("wrap.key")).unwrap(),
         )
         .await
         .unwrap(),

@@ -1,0 +1,309 @@
+//! The retention schedule carried out: what `mandat_law::retention` says is due is erased here, in
+//! one transaction per permit with its certificate in the audit log. What the permit keeps after a
+//! partial erasure is sealed again under a fresh data key, so the old data key (which a copy of the
+//! database taken before still holds, wrapped) opens nothing that is still here; once nothing is
+//! left, the data key goes.
+
+use mandat_audit::Record;
+use mandat_law::Permit;
+use mandat_law::Timestamp;
+use mandat_law::retention::{Data, Rule, Schedule, use_over};
+use mandat_law::review::AlertState;
+use sqlx::Row;
+
+use crate::{DeletionCertificate, SecretKey, Store, StoreError, Tx};
+
+/// The schedule of the permit's profile (an unknown profile, which the store never writes, gets
+/// the Swedish one rather than none).
+pub(crate) fn schedule_of(permit: &Permit) -> Schedule {
+    mandat_law::Profile::by_name(&permit.profile)
+        .map(|p| p.retention)
+        .unwrap_or(mandat_law::retention::SWEDISH_SCHEDULE)
+}
+
+/// What the retention schedule may have to act on: permits with reference data, and alerts that
+/// still hold media, with their states.
+#[derive(Debug, Default)]
+pub struct Holdings {
+    pub reference: Vec<String>,
+    /// (permit, alert, state).
+    pub alert_media: Vec<(String, String, AlertState)>,
+}
+
+impl Store {
+    /// What the schedule could erase, read without a write lock, so a tick that finds nothing due
+    /// costs two queries.
+    pub async fn holdings(&self) -> Result<Holdings, StoreError> {
+        let mut h = Holdings::default();
+        for r in sqlx::query(
+            "SELECT DISTINCT permit_id FROM photos UNION SELECT DISTINCT permit_id FROM templates",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            h.reference.push(r.try_get("permit_id")?);
+        }
+        for r in sqlx::query(
+            "SELECT permit_id, id, state FROM alerts WHERE crop_sealed IS NOT NULL OR frame_sealed IS NOT NULL ORDER BY permit_id, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let state: String = r.try_get("state")?;
+            let state = AlertState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("alert state {state:?}")))?;
+            h.alert_media
+                .push((r.try_get("permit_id")?, r.try_get("id")?, state));
+        }
+        Ok(h)
+    }
+
+    /// Erase what the permit's retention schedule says is due at `now`, one certificate per rule
+    /// that erased something. The decision is taken again inside the transaction, so a hold set a
+    /// moment ago is honoured.
+    pub async fn apply_retention(
+        &self,
+        permit_id: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<Vec<DeletionCertificate>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut permit = self.load_permit(&mut *tx, permit_id).await?;
+        if permit.purged {
+            return Ok(Vec::new());
+        }
+        let schedule = schedule_of(&permit);
+        let mut certs = Vec::new();
+        if let Some(rule) = schedule.reference_data_due(&permit, now) {
+            let photos = crate::delete_listing(
+                &mut tx,
+                permit_id,
+                "SELECT id FROM photos WHERE permit_id = $1 ORDER BY id",
+                "DELETE FROM photos WHERE permit_id = $1",
+            )
+            .await?;
+            let templates = crate::delete_listing(
+                &mut tx,
+                permit_id,
+                "SELECT id FROM templates WHERE permit_id = $1 ORDER BY id",
+                "DELETE FROM templates WHERE permit_id = $1",
+            )
+            .await?;
+            if !photos.is_empty() || !templates.is_empty() {
+                // Who the persons were goes with their photos; their ids stay for the record.
+                for p in permit.application.persons.iter_mut() {
+                    p.label = "[erased]".into();
+                    for ph in p.photos.iter_mut() {
+                        ph.source = "[erased]".into();
+                    }
+                }
+                certs.push(certificate(&permit, rule, now, photos, templates, vec![]));
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT id, state FROM alerts WHERE permit_id = $1 AND (crop_sealed IS NOT NULL OR frame_sealed IS NOT NULL) ORDER BY id",
+        )
+        .bind(permit_id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut by_rule: Vec<(Rule, Vec<String>)> = Vec::new();
+        for r in rows {
+            let state: String = r.try_get("state")?;
+            let Some(state) = AlertState::parse(&state) else {
+                continue;
+            };
+            if let Some(rule) = schedule.alert_media_due(&permit, state, now) {
+                let id: String = r.try_get("id")?;
+                match by_rule.iter_mut().find(|(r, _)| r.id == rule.id) {
+                    Some((_, ids)) => ids.push(id),
+                    None => by_rule.push((*rule, vec![id])),
+                }
+            }
+        }
+        for (rule, ids) in by_rule {
+            for id in &ids {
+                sqlx::query(
+                    "UPDATE alerts SET crop_sealed = NULL, frame_sealed = NULL WHERE id = $1",
+                )
+                .bind(id.clone())
+                .execute(&mut *tx)
+                .await?;
+            }
+            certs.push(certificate(&permit, &rule, now, vec![], vec![], ids));
+        }
+        if certs.is_empty() {
+            return Ok(certs);
+        }
+        // The data key: gone when nothing sealed is left and the use is over, else replaced.
+        let epoch = self.permit_key_epoch(&mut tx, permit_id).await?;
+        let deleted = self
+            .rekey(&mut tx, permit_id, use_over(&permit, now).is_some())
+            .await?;
+        for c in certs.iter_mut() {
+            c.key_epoch = epoch;
+            c.wrapped_key_deleted = deleted;
+            c.data_key_replaced = !deleted;
+        }
+        let doc = serde_json::to_string(&permit).expect("permits serialise");
+        sqlx::query("UPDATE permits SET doc = $1, mac = $2 WHERE id = $3")
+            .bind(doc.clone())
+            .bind(self.permit_mac(permit_id, &doc))
+            .bind(permit_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        self.bump_scope(&mut tx).await?;
+        for c in &certs {
+            self.append_audit(
+                &mut tx,
+                Record {
+                    at: now.0,
+                    actor: "system".into(),
+                    action: "retention.erase".into(),
+                    permit: Some(permit_id.to_string()),
+                    origin: origin.into(),
+                    details: serde_json::to_value(c).expect("certificate serialises"),
+                },
+            )
+            .await?;
+        }
+        crate::crash_point("retention-before-commit");
+        tx.commit().await?;
+        self.settle_erasure().await;
+        Ok(certs)
+    }
+
+    async fn permit_key_epoch(&self, tx: &mut Tx<'_>, permit: &str) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT epoch FROM permit_keys WHERE permit_id = $1")
+                .bind(permit.to_string())
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|r| r.try_get("epoch"))
+                .transpose()?
+                .unwrap_or(0),
+        )
+    }
+
+    /// Seal what the permit still keeps under a fresh data key, or delete the data key when
+    /// nothing sealed is left and `may_delete` (the use is over). Returns whether it was deleted.
+    async fn rekey(
+        &self,
+        tx: &mut Tx<'_>,
+        permit: &str,
+        may_delete: bool,
+    ) -> Result<bool, StoreError> {
+        let photos = sqlx::query("SELECT id, sealed FROM photos WHERE permit_id = $1")
+            .bind(permit.to_string())
+            .fetch_all(&mut **tx)
+            .await?;
+        let templates = sqlx::query("SELECT id, sealed FROM templates WHERE permit_id = $1")
+            .bind(permit.to_string())
+            .fetch_all(&mut **tx)
+            .await?;
+        let alerts = sqlx::query(
+            "SELECT id, crop_sealed, frame_sealed FROM alerts WHERE permit_id = $1 AND (crop_sealed IS NOT NULL OR frame_sealed IS NOT NULL)",
+        )
+        .bind(permit.to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+        if photos.is_empty() && templates.is_empty() && alerts.is_empty() && may_delete {
+            sqlx::query("DELETE FROM permit_keys WHERE permit_id = $1")
+                .bind(permit.to_string())
+                .execute(&mut **tx)
+                .await?;
+            return Ok(true);
+        }
+        let old = self.data_key(tx, permit).await?;
+        let new = SecretKey::random()?;
+        let reseal = |sealed: &[u8], aad: String| -> Result<Vec<u8>, StoreError> {
+            let mut plain = old.open(sealed, aad.as_bytes())?;
+            let out = new.seal(&plain, aad.as_bytes());
+            crate::crypto::wipe(&mut plain);
+            out
+        };
+        for r in &photos {
+            let id: String = r.try_get("id")?;
+            let sealed = reseal(
+                &r.try_get::<Vec<u8>, _>("sealed")?,
+                format!("photo:{permit}/{id}"),
+            )?;
+            sqlx::query("UPDATE photos SET sealed = $1 WHERE permit_id = $2 AND id = $3")
+                .bind(sealed)
+                .bind(permit.to_string())
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for r in &templates {
+            let id: String = r.try_get("id")?;
+            let sealed = reseal(
+                &r.try_get::<Vec<u8>, _>("sealed")?,
+                format!("template:{permit}/{id}"),
+            )?;
+            sqlx::query("UPDATE templates SET sealed = $1 WHERE permit_id = $2 AND id = $3")
+                .bind(sealed)
+                .bind(permit.to_string())
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for r in &alerts {
+            let id: String = r.try_get("id")?;
+            let crop: Option<Vec<u8>> = r.try_get("crop_sealed")?;
+            let frame: Option<Vec<u8>> = r.try_get("frame_sealed")?;
+            let crop = crop
+                .map(|c| reseal(&c, format!("alert-crop:{permit}/{id}")))
+                .transpose()?;
+            let frame = frame
+                .map(|f| reseal(&f, format!("alert-frame:{permit}/{id}")))
+                .transpose()?;
+            sqlx::query("UPDATE alerts SET crop_sealed = $1, frame_sealed = $2 WHERE id = $3")
+                .bind(crop)
+                .bind(frame)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let (epoch, wrapping) = self.wrapping_key(tx).await?;
+        sqlx::query("UPDATE permit_keys SET wrapped = $1, epoch = $2 WHERE permit_id = $3")
+            .bind(wrapping.wrap(&new, permit)?)
+            .bind(epoch)
+            .bind(permit.to_string())
+            .execute(&mut **tx)
+            .await?;
+        Ok(false)
+    }
+}
+
+fn certificate(
+    permit: &Permit,
+    rule: &Rule,
+    now: Timestamp,
+    photos: Vec<String>,
+    templates: Vec<String>,
+    alert_media: Vec<String>,
+) -> DeletionCertificate {
+    let what = match rule.data {
+        Data::WholeUse => "the refused use",
+        Data::ReferenceData => "the use is over",
+        Data::RejectedAlertMedia => "the alert was rejected",
+        Data::ExpiredAlertMedia => "the alert expired unreviewed",
+        Data::VerifiedAlertMedia => "the retention period after the use has run out",
+    };
+    DeletionCertificate {
+        permit: permit.id.clone(),
+        rule: rule.id.to_string(),
+        ground: rule.ground.to_string(),
+        reason: format!("retention schedule: {what}"),
+        at: now,
+        photos,
+        templates,
+        alerts: Vec::new(),
+        alert_media,
+        data_key_replaced: false,
+        reviews: 0,
+        wrapped_key_deleted: false,
+        key_epoch: 0,
+        key_rotated_to: None,
+    }
+}
