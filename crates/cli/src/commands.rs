@@ -252,6 +252,15 @@ pub fn keys(paths: Paths, cmd: KeysCommand) -> Result<()> {
     Ok(())
 }
 
+fn camera_change(c: &Client, id: &str, body: Value) -> Result<()> {
+    let done: Value = c.post(&format!("/api/v1/cameras/{}/change", seg(id)), &body)?;
+    println!(
+        "camera {id}: {}",
+        done["change"].as_str().unwrap_or("changed")
+    );
+    Ok(())
+}
+
 pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
     let c = Client::logged_in(&paths)?;
     match cmd {
@@ -281,6 +290,13 @@ pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
                 }),
             )?;
             println!("added camera {id}");
+        }
+        CameraCommand::Disable { id } => camera_change(&c, &id, json!({"change": "disable"}))?,
+        CameraCommand::Enable { id } => camera_change(&c, &id, json!({"change": "enable"}))?,
+        CameraCommand::Remove { id } => camera_change(&c, &id, json!({"change": "remove"}))?,
+        CameraCommand::SetUrl { id, url_file } => {
+            let url = read_text(url_file.as_deref(), "the stream URL")?;
+            camera_change(&c, &id, json!({"change": "url", "stream_url": url.trim()}))?
         }
         CameraCommand::List { json } => {
             let cams: Vec<mandat_store::Camera> = c.get("/api/v1/cameras")?;
@@ -430,19 +446,34 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
             id,
             grant,
             reasons_file,
+            cameras,
+            persons,
+            until,
             json,
             ..
         } => {
+            let until = until
+                .map(|t| {
+                    mandat_law::Timestamp::parse_rfc3339(&t).with_context(|| {
+                        format!("--until {t:?}: use RFC 3339, such as 2026-08-04T08:00:00Z")
+                    })
+                })
+                .transpose()?;
             let reasons = read_text(reasons_file.as_deref(), "the decision's reasons")?;
             let outcome = if grant {
                 Outcome::Grant
             } else {
                 Outcome::Refuse
             };
-            let d: Value = c.post(
-                &path(&id, "decide"),
-                &json!({"outcome": outcome, "reasons": reasons}),
-            )?;
+            let mut body = json!({"outcome": outcome, "reasons": reasons});
+            if !cameras.is_empty() || !persons.is_empty() || until.is_some() {
+                body["narrowing"] = serde_json::to_value(mandat_law::Narrowing {
+                    cameras: (!cameras.is_empty()).then_some(cameras),
+                    persons: (!persons.is_empty()).then_some(persons),
+                    until,
+                })?;
+            }
+            let d: Value = c.post(&path(&id, "decide"), &body)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
             } else {
@@ -744,24 +775,12 @@ pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
                 list.iter().for_each(print_alert);
             }
         }
-        AlertsCommand::Show { id, json, images } => {
+        AlertsCommand::Show { id, json } => {
             let a: AlertRecord = c.get(&path(&id))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&a)?);
             } else {
                 print_alert(&a);
-            }
-            if let Some(dir) = images {
-                let crop = c.get_bytes(&format!("{}/media/crop", path(&id)))?;
-                let frame = c.get_bytes(&format!("{}/media/frame", path(&id)))?;
-                private_dir(&dir)?;
-                // Biometric images: readable by their owner only.
-                write_private(&dir.join(format!("{id}-crop.jpg")), &crop)?;
-                write_private(&dir.join(format!("{id}-frame.jpg")), &frame)?;
-                eprintln!(
-                    "wrote {id}-crop.jpg and {id}-frame.jpg to {}",
-                    dir.display()
-                );
             }
         }
         AlertsCommand::Review {

@@ -253,6 +253,18 @@ pub enum CameraCommand {
         #[arg(long)]
         disabled: bool,
     },
+    /// Stop analysing a camera (a partner withdrew it, or it is down for work); audited.
+    Disable { id: String },
+    /// Analyse a disabled camera again, where a decision covers it.
+    Enable { id: String },
+    /// Point a camera at a new stream; the URL comes from a file or standard input (`-`).
+    SetUrl {
+        id: String,
+        #[arg(long)]
+        url_file: Option<PathBuf>,
+    },
+    /// Remove a camera from the register; the permits that named it show it as removed.
+    Remove { id: String },
     /// List cameras (without their stream URLs).
     List {
         #[arg(long)]
@@ -297,6 +309,15 @@ pub enum PermitCommand {
         /// A file with the decision's reasons, or `-` for standard input; asked for if absent.
         #[arg(long)]
         reasons_file: Option<PathBuf>,
+        /// Grant only this camera (repeat): a partial grant, within those applied for.
+        #[arg(long = "camera", requires = "grant")]
+        cameras: Vec<String>,
+        /// Grant only this person (repeat), within those named in the application.
+        #[arg(long = "person", requires = "grant")]
+        persons: Vec<String>,
+        /// End the period earlier than applied for (RFC 3339).
+        #[arg(long, requires = "grant")]
+        until: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -640,7 +661,7 @@ pub fn init(paths: Paths, args: InitArgs) -> Result<()> {
     let wk = paths.wrap_key();
     if !wk.exists() {
         private_dir(&paths.keys())?;
-        mandat_store::WrapKeys::file(&wk)?;
+        mandat_store::WrapKeys::create(&wk)?;
         eprintln!("created wrapping key {} (key epoch 1)", wk.display());
     }
     if mk.starts_with(&home) || ak.starts_with(&home) || wk.starts_with(&home) {

@@ -164,13 +164,12 @@ pub enum AlertsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One alert, without its images: reviewers see those in the web app, where each viewing is
+    /// recorded and no plaintext copy is left on a disk that no erasure reaches.
     Show {
         id: String,
         #[arg(long)]
         json: bool,
-        /// Write the probe crop and the frame (JPEG) into this directory (reviewers only).
-        #[arg(long)]
-        images: Option<PathBuf>,
     },
     /// Confirm or reject an alert. Two different reviewers must confirm before anyone acts.
     Review {
@@ -414,6 +413,7 @@ async fn seed(
         mandat_store::SecretKey::random()?.to_hex(),
     )?;
     mandat_audit::AuditKey::create(&paths.audit_key())?;
+    mandat_store::WrapKeys::create(&paths.wrap_key())?;
     let video = data.join("synthetic/synthetic_watchlist.mp4");
     let street_video = data.join("video/street_1080p.mp4");
     let have_data = video.is_file() && data.join("synthetic/watchlist").is_dir();
@@ -507,13 +507,16 @@ async fn seed(
         agency: Agency::Polismyndigheten,
         purpose: Purpose::VictimSearch,
         offence: None,
+        // Opaque ids: who a person is stays in the label, which erasure reaches, never in the
+        // ids that alerts, tasks and the audit log carry.
         persons: names
             .iter()
-            .map(|n| DesignatedPerson {
-                id: n.clone(),
+            .enumerate()
+            .map(|(i, n)| DesignatedPerson {
+                id: format!("person-{:02}", i + 1),
                 label: format!("demo person {n}"),
                 photos: vec![PhotoRef {
-                    id: format!("{n}.jpg"),
+                    id: format!("photo-{:02}", i + 1),
                     source: "LFW test data, image _0001".into(),
                 }],
             })
@@ -538,15 +541,15 @@ async fn seed(
     let p = control.draft(&officer, app, o).await?;
     let models = Models::load(pipeline)?;
     let mut pipe = models.pipeline(pipeline)?;
-    for n in &names {
+    for (i, n) in names.iter().enumerate() {
         let path = data.join(format!("synthetic/watchlist/{n}.jpg"));
         let (bytes, face) = enrolment_photo(&mut pipe, &path)?;
         control
             .enrol(
                 &officer,
                 &p.id,
-                n,
-                &format!("{n}.jpg"),
+                &format!("person-{:02}", i + 1),
+                &format!("photo-{:02}", i + 1),
                 &bytes,
                 face.embedding.as_slice(),
                 o,

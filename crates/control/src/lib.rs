@@ -460,6 +460,27 @@ impl Control {
         Ok(())
     }
 
+    /// Enable, disable, re-point or remove a camera (admins, audited); the engine's scope
+    /// follows at once.
+    pub async fn change_camera(
+        &self,
+        actor: &Session,
+        id: &str,
+        change: &mandat_store::CameraChange,
+        origin: &str,
+    ) -> Result<()> {
+        require(actor, Action::ManageCameras)?;
+        if let mandat_store::CameraChange::Url(url) = change {
+            check_stream_url(url)?;
+        }
+        let now = self.now()?;
+        self.store
+            .change_camera(actor, id, change, now, origin)
+            .await?;
+        self.changed().await;
+        Ok(())
+    }
+
     /// Cameras without their stream URLs (those may hold credentials). Every role may list them.
     pub async fn cameras(&self, actor: &Session) -> Result<Vec<Camera>> {
         require(actor, Action::ListCameras)?;
@@ -612,7 +633,9 @@ impl Control {
                 ))
                 .into());
         }
+        let mut application = application;
         self.check_cameras(&application).await?;
+        self.bind_polygon(&mut application).await?;
         let now = self.now()?;
         let id = new_permit_id(now)?;
         // The lifecycle checks the role first; then a stated target becomes the threshold.
@@ -620,6 +643,27 @@ impl Control {
         self.calibrate_application(&mut permit.application).await?;
         self.store.create_permit(actor, &permit, origin).await?;
         Ok(permit)
+    }
+
+    /// A polygon chooses cameras once, now: the registered cameras inside it join the named ones,
+    /// and from then on the application (and the decision) binds that list. A camera registered
+    /// later inside the polygon is not covered.
+    async fn bind_polygon(&self, application: &mut Application) -> Result<()> {
+        if application.area.polygon.is_none() {
+            return Ok(());
+        }
+        let mut inside: Vec<String> = self
+            .store
+            .cameras()
+            .await?
+            .into_iter()
+            .filter(|c| application.area.polygon_holds(c.location))
+            .map(|c| c.id)
+            .filter(|id| !application.area.cameras.contains(id))
+            .collect();
+        inside.sort();
+        application.area.cameras.extend(inside);
+        Ok(())
     }
 
     /// Refuse an application that names a camera nobody registered: the decision binds the
@@ -724,6 +768,30 @@ impl Control {
             self.retire_keys(&mut certs, now, origin).await;
         }
         Ok(certs)
+    }
+
+    /// The same for every permit of a tick, with one key rotation for all of them. One permit
+    /// that cannot be handled is logged and holds back no other.
+    async fn retain_all(
+        &self,
+        permits: &[String],
+        now: Timestamp,
+        origin: &str,
+    ) -> Vec<DeletionCertificate> {
+        let mut certs = Vec::new();
+        for id in permits {
+            match self.store.apply_retention(id, now, origin).await {
+                Ok(c) => certs.extend(c),
+                Err(e) => tracing::error!(
+                    "the retention schedule could not be applied to permit {id}: {e}"
+                ),
+            }
+        }
+        if !certs.is_empty() {
+            self.changed().await;
+            self.retire_keys(&mut certs, now, origin).await;
+        }
+        certs
     }
 
     /// After an erasure: rotate the key epoch, so the wrapped data key a backup holds is under a
@@ -838,6 +906,26 @@ impl Control {
         .await
     }
 
+    /// Grant less than was applied for (fewer cameras or persons, an earlier end); the reference
+    /// data of persons not granted is erased at once.
+    pub async fn grant_in_part(
+        &self,
+        actor: &Session,
+        id: &str,
+        reasons: &str,
+        narrowing: &mandat_law::Narrowing,
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::DecidePermit)?;
+        let (p, _) = self
+            .transition(actor, id, "permit.grant", origin, |p, now| {
+                let profile = profile_of(p)?;
+                Ok(p.grant_in_part(actor, profile, reasons, narrowing, now)?)
+            })
+            .await?;
+        Ok(p)
+    }
+
     pub async fn stop(
         &self,
         actor: &Session,
@@ -908,23 +996,36 @@ impl Control {
         permits: &[Permit],
         now: Timestamp,
         origin: &str,
-    ) -> Result<Vec<DeletionCertificate>> {
-        let held = self.store.holdings().await?;
-        let mut certs = Vec::new();
+    ) -> Vec<DeletionCertificate> {
+        let held = match self.store.holdings().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!("the retention schedule could not read what is held: {e}");
+                return Vec::new();
+            }
+        };
+        let mut due_now = Vec::new();
         for p in permits.iter().filter(|p| !p.purged) {
             let schedule = mandat_law::Profile::by_name(&p.profile)
                 .map(|pr| pr.retention)
                 .unwrap_or(mandat_law::retention::SWEDISH_SCHEDULE);
-            let due = (held.reference.contains(&p.id)
-                && schedule.reference_data_due(p, now).is_some())
+            let has = |person: Option<&str>| {
+                held.reference
+                    .iter()
+                    .any(|(permit, who)| *permit == p.id && person.is_none_or(|x| x == who))
+            };
+            let due = (has(None) && schedule.reference_data_due(p, now).is_some())
+                || schedule
+                    .not_granted_due(p)
+                    .is_some_and(|(_, persons)| persons.iter().any(|x| has(Some(x))))
                 || held.alert_media.iter().any(|(permit, _, state)| {
                     *permit == p.id && schedule.alert_media_due(p, *state, now).is_some()
                 });
             if due {
-                certs.extend(self.retain(&p.id, now, origin).await?);
+                due_now.push(p.id.clone());
             }
         }
-        Ok(certs)
+        self.retain_all(&due_now, now, origin).await
     }
 
     /// Rotate the key epoch once a day even when nothing was erased, so a stolen backup ages out.
@@ -937,7 +1038,8 @@ impl Control {
                     tracing::error!("key epoch: {e}");
                 }
             }
-            Ok((_, last)) if now.0 - last.0 >= DAY_MS => {
+            // A time ahead of now (a clock once wrong, or an edited row) rotates too.
+            Ok((_, last)) if now.0.saturating_sub(last.0) >= DAY_MS || last.0 > now.0 => {
                 if let Err(e) = self.store.rotate_keys("system", now, origin).await {
                     tracing::error!("the daily key rotation failed: {e}");
                 }
@@ -975,8 +1077,7 @@ impl Control {
                 let _ = self.events.send(AlertEvent::from_record(&a));
             }
         }
-        certs.extend(self.retention(&permits, now, origin).await?);
-        self.daily_rotation(now, origin).await;
+
         for p in &permits {
             let mut probe = p.clone();
             if probe.use_events(now).is_empty() {
@@ -999,7 +1100,7 @@ impl Control {
                 .cameras()
                 .await?
                 .iter()
-                .filter(|c| p.application.area.covers(&c.id, c.location))
+                .filter(|c| p.application.area.covers(&c.id))
                 .count();
             // One permit the store cannot read (an unknown profile: a corrupt or edited row)
             // must not hold back the start and end of every other use.
@@ -1038,6 +1139,9 @@ impl Control {
                 })
                 .await?;
         }
+        // After the use events, so `use.end` records the reference database the use had.
+        certs.extend(self.retention(&permits, now, origin).await);
+        self.daily_rotation(now, origin).await;
         Ok(certs)
     }
 }

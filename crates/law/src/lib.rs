@@ -19,7 +19,9 @@ pub mod time;
 
 use serde::{Deserialize, Serialize};
 
-pub use lifecycle::{Decision, Effect, Member, Outcome, Permit, Status, UseEvent, decider_role};
+pub use lifecycle::{
+    Decision, Effect, Member, Narrowed, Narrowing, Outcome, Permit, Status, UseEvent, decider_role,
+};
 pub use permit::{Application, Area, Offence, Period, Purpose};
 pub use profile::{Authority, Profile, SWEDEN, SWEDEN_COURT_FOR_ALL};
 pub use roles::{Actor, Role};
@@ -106,6 +108,7 @@ pub mod rule {
         TEAM = "team", "need-to-know: a permit is seen and worked on by its team only, which its applicant assigns and the audit log records";
         ADMIN_ALONE = "admin_alone", "separation of duties: whoever manages accounts holds no role that applies, decides, reviews, operates or audits";
         ROLES_REQUIRED = "roles_required", "least privilege: an account holds at least one role, each named once";
+        NARROWING = "narrowing", "a decider may grant less than was applied for (fewer cameras or persons, a shorter period), never more, AI Act art. 5(3)";
         LEGAL_HOLD = "legal_hold", "a legal hold is set and lifted by the permit's prosecutor or court, with reasons, and never delays the erasure a refusal requires (retention schedule)";
         SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified afterwards once it no longer harms the purpose; deferral states its reason (jurisdiction profile)";
     }

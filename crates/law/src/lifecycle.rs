@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::permit::{Application, PermitId, UserId};
+use crate::permit::{Application, CameraId, PermitId, PersonId, UserId};
 use crate::profile::{Authority, Profile};
 use crate::roles::{Actor, Role};
 use crate::time::Timestamp;
@@ -38,6 +38,32 @@ pub struct Decision {
     pub at: Timestamp,
     pub reasons: String,
     pub outcome: Outcome,
+    /// What a partial grant left out of the application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub narrowed: Option<Narrowed>,
+}
+
+/// What a decider grants less than was applied for: fewer cameras, fewer persons, an earlier end.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Narrowing {
+    /// Grant only these cameras, each one applied for.
+    #[serde(default)]
+    pub cameras: Option<Vec<CameraId>>,
+    /// Grant only these persons, each one named in the application.
+    #[serde(default)]
+    pub persons: Option<Vec<PersonId>>,
+    /// End the period here, before the end applied for.
+    #[serde(default)]
+    pub until: Option<Timestamp>,
+}
+
+/// What a partial grant left out, kept with the decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Narrowed {
+    pub cameras_not_granted: Vec<CameraId>,
+    pub persons_not_granted: Vec<PersonId>,
+    /// The end applied for, when the decision ended the period earlier.
+    pub period_end_applied: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -459,6 +485,7 @@ impl Permit {
             at: now,
             reasons: reasons.to_string(),
             outcome,
+            narrowed: None,
         });
         Ok(match (outcome, urgent) {
             (Outcome::Grant, _) => {
@@ -476,6 +503,85 @@ impl Permit {
                 }
             }
         })
+    }
+
+    /// Grant less than was applied for: only some of the cameras or persons, or a shorter
+    /// period. Each must be within the application; what is left out is kept with the decision,
+    /// and the reference data of persons not granted is erased by the retention schedule.
+    pub fn grant_in_part(
+        &mut self,
+        actor: &Actor,
+        profile: &Profile,
+        reasons: &str,
+        narrowing: &Narrowing,
+        now: Timestamp,
+    ) -> Result<Effect, Refusal> {
+        let a = &self.application;
+        let mut narrowed = Narrowed::default();
+        let refuse = |m: String| Err(rule::NARROWING.refusal(m));
+        if let Some(cams) = &narrowing.cameras {
+            if cams.is_empty() {
+                return refuse("a grant covers at least one camera; refuse instead".into());
+            }
+            if let Some(c) = cams.iter().find(|c| !a.area.cameras.contains(c)) {
+                return refuse(format!(
+                    "camera {c} was not applied for; grant less, never more"
+                ));
+            }
+            narrowed.cameras_not_granted = a
+                .area
+                .cameras
+                .iter()
+                .filter(|c| !cams.contains(c))
+                .cloned()
+                .collect();
+        }
+        if let Some(persons) = &narrowing.persons {
+            if persons.is_empty() {
+                return refuse("a grant names at least one person; refuse instead".into());
+            }
+            if let Some(p) = persons
+                .iter()
+                .find(|p| !a.persons.iter().any(|d| &d.id == *p))
+            {
+                return refuse(format!("person {p} is not named in the application"));
+            }
+            narrowed.persons_not_granted = a
+                .persons
+                .iter()
+                .filter(|d| !persons.contains(&d.id))
+                .map(|d| d.id.clone())
+                .collect();
+        }
+        if let Some(until) = narrowing.until {
+            if until <= a.period.start || until > a.period.end {
+                return refuse(format!(
+                    "the period may end only after its start {} and no later than applied for ({})",
+                    a.period.start, a.period.end
+                ));
+            }
+            if until < a.period.end {
+                narrowed.period_end_applied = Some(a.period.end);
+            }
+        }
+        let effect = self.decide(actor, profile, Outcome::Grant, reasons, now)?;
+        let a = &mut self.application;
+        a.area
+            .cameras
+            .retain(|c| !narrowed.cameras_not_granted.contains(c));
+        a.persons
+            .retain(|d| !narrowed.persons_not_granted.contains(&d.id));
+        if narrowed.period_end_applied.is_some()
+            && let Some(until) = narrowing.until
+        {
+            a.period.end = until;
+        }
+        if narrowed != Narrowed::default()
+            && let Some(d) = self.decision.as_mut()
+        {
+            d.narrowed = Some(narrowed);
+        }
+        Ok(effect)
     }
 
     /// Stop use before the period ends.
@@ -601,6 +707,75 @@ pub(crate) mod tests {
 
     fn codes(r: &[Refusal]) -> Vec<&str> {
         r.iter().map(|r| r.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_decider_grants_less_never_more() {
+        let mut a = application(Purpose::VictimSearch);
+        a.area.cameras.push("cam-2".into());
+        a.persons.push(DesignatedPerson {
+            id: "p2".into(),
+            label: "person 2".into(),
+            photos: vec![PhotoRef {
+                id: "ph2".into(),
+                source: "passport register".into(),
+            }],
+        });
+        let mut p = Permit::draft("1".into(), &SWEDEN, a, &police(), t0()).unwrap();
+        name_decider(&mut p, &prosecutor());
+        p.apply(&police(), &SWEDEN, t0()).unwrap();
+        let end = p.application.period.end;
+        for (bad, why) in [
+            (
+                Narrowing {
+                    cameras: Some(vec!["cam-9".into()]),
+                    ..Default::default()
+                },
+                "a camera not applied for",
+            ),
+            (
+                Narrowing {
+                    cameras: Some(vec![]),
+                    ..Default::default()
+                },
+                "no camera",
+            ),
+            (
+                Narrowing {
+                    persons: Some(vec!["p9".into()]),
+                    ..Default::default()
+                },
+                "a person not named",
+            ),
+            (
+                Narrowing {
+                    until: Some(end.plus_hours(1)),
+                    ..Default::default()
+                },
+                "a longer period",
+            ),
+        ] {
+            let r = p
+                .grant_in_part(&prosecutor(), &SWEDEN, "ok", &bad, t0())
+                .unwrap_err();
+            assert_eq!(r.code, "narrowing", "{why}");
+            assert_eq!(p.status, Status::Applied, "{why}: nothing changed");
+        }
+        let n = Narrowing {
+            cameras: Some(vec!["cam-2".into()]),
+            persons: Some(vec!["p1".into()]),
+            until: Some(t0().plus_hours(24)),
+        };
+        p.grant_in_part(&prosecutor(), &SWEDEN, "only what is needed", &n, t0())
+            .unwrap();
+        assert_eq!(p.status, Status::Granted);
+        assert_eq!(p.application.area.cameras, ["cam-2"]);
+        assert_eq!(p.application.persons.len(), 1);
+        assert_eq!(p.application.period.end, t0().plus_hours(24));
+        let narrowed = p.decision.unwrap().narrowed.unwrap();
+        assert_eq!(narrowed.cameras_not_granted, ["cam-1"]);
+        assert_eq!(narrowed.persons_not_granted, ["p2"]);
+        assert_eq!(narrowed.period_end_applied, Some(end));
     }
 
     #[test]

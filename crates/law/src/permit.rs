@@ -154,23 +154,31 @@ impl utoipa::ToSchema for LatLonSchema {
 pub struct Area {
     /// Cameras named one by one.
     pub cameras: Vec<CameraId>,
-    /// A polygon that selects every camera inside it.
+    /// A polygon that helped choose the cameras: when the application is drafted, the cameras
+    /// registered inside it are added to `cameras`. It is shown to the decider; it covers nothing.
     #[schema(value_type = Option<Vec<LatLonSchema>>)]
     pub polygon: Option<Vec<LatLon>>,
 }
 
 impl Area {
+    /// No camera named: a polygon alone covers nothing (it selects cameras when drafting).
     pub fn is_empty(&self) -> bool {
-        self.cameras.is_empty() && self.polygon.as_ref().is_none_or(|p| p.len() < 3)
+        self.cameras.is_empty()
     }
 
-    /// Whether a camera falls in the area: named, or located inside the polygon.
-    pub fn covers(&self, camera: &CameraId, location: Option<LatLon>) -> bool {
-        self.cameras.contains(camera)
-            || match (&self.polygon, location) {
-                (Some(poly), Some(p)) if poly.len() >= 3 => point_in_polygon(p, poly),
-                _ => false,
-            }
+    /// Whether the decision covers a camera: only the cameras named, one by one. The polygon
+    /// helped choose them when the application was drafted; a camera registered later inside it
+    /// is not covered until an amendment names it.
+    pub fn covers(&self, camera: &str) -> bool {
+        self.cameras.iter().any(|c| c == camera)
+    }
+
+    /// Whether a camera at `location` lies inside the polygon (for choosing cameras only).
+    pub fn polygon_holds(&self, location: Option<LatLon>) -> bool {
+        match (&self.polygon, location) {
+            (Some(poly), Some(p)) if poly.len() >= 3 => point_in_polygon(p, poly),
+            _ => false,
+        }
     }
 }
 
@@ -287,7 +295,9 @@ impl Application {
             }
         }
         if self.area.is_empty() {
-            out.push(rule::AREA_REQUIRED.refusal("the area names no camera and no polygon".into()));
+            out.push(rule::AREA_REQUIRED.refusal(
+                "the area names no camera (a polygon selects the registered cameras inside it when the application is drafted)".into(),
+            ));
         }
         if self.period.end <= self.period.start {
             out.push(rule::PERIOD_INVALID.refusal("the period ends before it starts".into()));

@@ -136,6 +136,20 @@ impl Schedule {
         (use_over(permit, now).is_some() && self.free(rule, permit)).then_some(rule)
     }
 
+    /// The persons a partial grant left out, whose reference photos and templates are due at
+    /// the decision, with the rule.
+    pub fn not_granted_due<'p>(&self, permit: &'p Permit) -> Option<(&Rule, &'p [String])> {
+        let rule = self.rule(Data::ReferenceData)?;
+        let persons = permit
+            .decision
+            .as_ref()?
+            .narrowed
+            .as_ref()
+            .map(|n| n.persons_not_granted.as_slice())
+            .filter(|p| !p.is_empty())?;
+        self.free(rule, permit).then_some((rule, persons))
+    }
+
     /// The rule under which an alert's crop and frame are due now, if any.
     pub fn alert_media_due(
         &self,

@@ -134,7 +134,7 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
             let cams = i
                 .cameras
                 .iter()
-                .filter(|c| p.application.area.covers(&c.id, c.location))
+                .filter(|c| p.application.area.covers(&c.id))
                 .count();
             r.camera_hours += (end.0 - start.0).max(0) as f64 / HOUR as f64 * cams as f64;
         }

@@ -148,15 +148,12 @@ impl Store {
                 actor: "engine".into(),
                 action: "alert.candidate".into(),
                 permit: Some(a.permit.clone()),
-                origin: format!("engine:{}", a.camera),
-                // The reference to the input that led to the match (AI Act art. 12(3)(c)).
+                origin: "engine".into(),
+                // The reference to the input that led to the match (AI Act art. 12(3)(c)) is the
+                // alert id: who was seen where and when lives in the alert's row, which the
+                // retention schedule and a purge reach, and never in this log, which outlives them.
                 details: json!({
                     "alert": a.id,
-                    "camera": a.camera,
-                    "person": a.person,
-                    "captured_at": a.captured_at.0,
-                    "frame": a.frame_index,
-                    "score": (a.score as f64 * 1e4).round() / 1e4,
                     "threshold": a.threshold as f64,
                     "fpir_target": target.map(|t| t.fpir),
                     "calibration": target.map(|t| t.calibration.clone()),

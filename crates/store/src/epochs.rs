@@ -73,8 +73,13 @@ fn parse(path: &Path) -> Result<(i64, SecretKey), StoreError> {
     Ok((epoch, key))
 }
 
-/// Write `text` to a new file only its owner can read, and make it durable.
-fn write_new_private(path: &Path, text: &str) -> Result<(), StoreError> {
+/// Write `text` to `path` whole or not at all: a private temporary file, made durable, then
+/// renamed over `path`. A crash never leaves a torn key file.
+fn write_atomic_private(path: &Path, text: &str) -> Result<(), StoreError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]
@@ -82,25 +87,22 @@ fn write_new_private(path: &Path, text: &str) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    let mut f = o.open(path).map_err(|e| {
-        StoreError::Config(format!(
-            "cannot create the key file {}: {e}",
-            path.display()
-        ))
+    let mut f = o.open(&tmp).map_err(|e| {
+        StoreError::Config(format!("cannot create the key file {}: {e}", tmp.display()))
     })?;
     f.write_all(text.as_bytes())
         .and_then(|_| f.sync_all())
-        .map_err(|e| StoreError::Config(format!("cannot write {}: {e}", path.display())))
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| StoreError::Config(format!("cannot write {}: {e}", path.display())))?;
+    sync_dir(path);
+    Ok(())
 }
 
 /// Overwrite a key file's bytes in place, then remove it. On a copy-on-write file system or an SSD
 /// the old blocks may survive the overwrite (the README says so); the file is gone either way.
 fn destroy(path: &Path) -> Result<(), StoreError> {
-    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(path) {
-        let _ = f
-            .write_all(&vec![0u8; len as usize])
-            .and_then(|_| f.sync_all());
+        let _ = f.write_all(&[0u8; KEY_FILE_MAX]).and_then(|_| f.sync_all());
     }
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -111,6 +113,9 @@ fn destroy(path: &Path) -> Result<(), StoreError> {
         ))),
     }
 }
+
+/// A key file is about 110 bytes; the overwrite covers more than that, never a size a file claims.
+const KEY_FILE_MAX: usize = 256;
 
 fn sync_dir(path: &Path) {
     if let Some(dir) = path.parent()
@@ -128,7 +133,7 @@ fn load(path: &Path) -> Result<BTreeMap<i64, Arc<SecretKey>>, StoreError> {
     let next = next_path(path);
     if next.exists() {
         let (e, k) = parse(&next)?;
-        if e != epoch + 1 {
+        if Some(e) != epoch.checked_add(1) {
             return Err(StoreError::Config(format!(
                 "{} holds epoch {e} beside epoch {epoch} in {}: remove the stray file",
                 next.display(),
@@ -140,20 +145,37 @@ fn load(path: &Path) -> Result<BTreeMap<i64, Arc<SecretKey>>, StoreError> {
     Ok(keys)
 }
 
+/// Held while a rotation (or the check at start) runs: one process at a time touches the key
+/// files. Released when dropped.
+pub(crate) struct KeyLock(#[allow(dead_code)] Option<std::fs::File>);
+
 impl WrapKeys {
-    /// The wrapping key in `path`, created (epoch 1, mode 600) when there is none. An unfinished
-    /// rotation's next key is loaded too; [`crate::Store::open`] finishes or abandons it.
+    /// Make a new wrapping key at epoch 1 (mode 600): `mandat init` and the demo. Refuses to
+    /// replace one.
+    pub fn create(path: &Path) -> Result<(), StoreError> {
+        if path.exists() {
+            return Err(StoreError::Config(format!(
+                "{} exists already; a wrapping key is never replaced by a new one",
+                path.display()
+            )));
+        }
+        write_atomic_private(path, &render(1, &SecretKey::random()?))
+    }
+
+    /// The wrapping key in `path`, with an unfinished rotation's next key; [`crate::Store::open`]
+    /// finishes or abandons that. A missing key is an error, never replaced silently: a fresh key
+    /// would open nothing the database holds.
     pub fn file(path: &Path) -> Result<Self, StoreError> {
         if !path.exists() {
-            if next_path(path).exists() {
-                return Err(StoreError::Config(format!(
-                    "{} is missing but {} exists: a key rotation was interrupted; restore the key directory",
-                    path.display(),
-                    next_path(path).display()
-                )));
-            }
-            write_new_private(path, &render(1, &SecretKey::random()?))?;
-            sync_dir(path);
+            return Err(StoreError::Config(format!(
+                "the wrapping key {} is missing{}: restore the key directory that belongs to this database, or run `mandat init` for a new installation",
+                path.display(),
+                if next_path(path).exists() {
+                    " (a key rotation was interrupted)"
+                } else {
+                    ""
+                }
+            )));
         }
         Ok(Self {
             file: Some(path.to_path_buf()),
@@ -169,6 +191,41 @@ impl WrapKeys {
         }
     }
 
+    /// Take the key directory's lock (`wrap.key.lock`), waiting for another process's rotation.
+    pub(crate) fn lock(&self) -> Result<KeyLock, StoreError> {
+        let Some(file) = &self.file else {
+            return Ok(KeyLock(None));
+        };
+        let mut p = file.as_os_str().to_owned();
+        p.push(".lock");
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let f = o
+            .open(PathBuf::from(&p))
+            .and_then(|f| f.lock().map(|_| f))
+            .map_err(|e| {
+                StoreError::Config(format!(
+                    "cannot lock the key directory ({}): {e}",
+                    PathBuf::from(&p).display()
+                ))
+            })?;
+        Ok(KeyLock(Some(f)))
+    }
+
+    /// Read the key files again: another process on this key directory may have rotated.
+    pub(crate) fn reload(&self) -> Result<(), StoreError> {
+        if let Some(file) = &self.file {
+            let fresh = load(file)?;
+            *self.write() = fresh;
+        }
+        Ok(())
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<i64, Arc<SecretKey>>> {
         self.keys.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -182,17 +239,16 @@ impl WrapKeys {
         self.read().keys().copied().collect()
     }
 
-    /// The key of `epoch`, if this process still holds it.
+    /// The key of `epoch`, if this process holds it (reading the key directory again when the
+    /// epoch is newer than any it holds: another process rotated).
     pub(crate) fn get(&self, epoch: i64) -> Option<Arc<SecretKey>> {
         if let Some(k) = self.read().get(&epoch) {
             return Some(k.clone());
         }
-        // A newer epoch than any held: another process sharing the key directory rotated.
-        let file = self.file.as_ref()?;
-        if epoch <= self.newest() {
+        if self.file.is_none() || epoch <= self.newest() {
             return None;
         }
-        let fresh = load(file).ok()?;
+        let fresh = load(self.file.as_ref()?).ok()?;
         let key = fresh.get(&epoch).cloned();
         if key.is_some() {
             *self.write() = fresh;
@@ -210,39 +266,37 @@ impl WrapKeys {
         *self.read().keys().next_back().expect("at least one epoch")
     }
 
-    /// Start a rotation: a fresh key for the next epoch, durable in `wrap.key.next` before the
-    /// database is touched.
-    pub(crate) fn stage(&self) -> Result<(i64, Arc<SecretKey>), StoreError> {
+    /// Start a rotation, under the key lock: a fresh key for the next epoch, durable in
+    /// `wrap.key.next` before the database is touched.
+    pub(crate) fn stage(&self, _lock: &KeyLock) -> Result<(i64, Arc<SecretKey>), StoreError> {
         let mut keys = self.write();
-        let current = *keys.keys().next_back().expect("at least one epoch");
         if keys.len() > 1 {
             return Err(StoreError::Conflict(
                 "a key rotation is under way already; try again when it has finished".into(),
             ));
         }
-        let epoch = current + 1;
+        let current = *keys.keys().next_back().expect("at least one epoch");
+        let epoch = current
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Config("the key epoch cannot grow further".into()))?;
         let key = SecretKey::random()?;
         if let Some(file) = &self.file {
-            let next = next_path(file);
-            destroy(&next)?; // a stray from a crash before the database changed
-            write_new_private(&next, &render(epoch, &key))?;
-            sync_dir(&next);
+            write_atomic_private(&next_path(file), &render(epoch, &key))?;
         }
         let key = Arc::new(key);
         keys.insert(epoch, key.clone());
         Ok((epoch, key))
     }
 
-    /// Finish a rotation the database has committed: `wrap.key` becomes the new key, the old
-    /// key's bytes are overwritten and it is forgotten.
-    pub(crate) fn promote(&self, epoch: i64) -> Result<(), StoreError> {
+    /// Finish a rotation the database has committed, under the key lock: `wrap.key` becomes the
+    /// new key, the old key's bytes are overwritten and it is forgotten.
+    pub(crate) fn promote(&self, epoch: i64, _lock: &KeyLock) -> Result<(), StoreError> {
         if let Some(file) = &self.file {
             let next = next_path(file);
+            // Hold the old key's inode, swap the new key in atomically, then overwrite the old
+            // bytes through the handle: a crash at any point leaves a usable `wrap.key`.
+            let old = std::fs::OpenOptions::new().write(true).open(file).ok();
             if next.exists() {
-                // Hold the old key's inode, swap the new key in atomically, then overwrite the
-                // old bytes through the handle: a crash at any point leaves a usable `wrap.key`.
-                let old = std::fs::OpenOptions::new().write(true).open(file).ok();
-                let len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
                 std::fs::rename(&next, file).map_err(|e| {
                     StoreError::Config(format!(
                         "cannot move {} to {}: {e}; move it by hand before the next start",
@@ -250,20 +304,24 @@ impl WrapKeys {
                         file.display()
                     ))
                 })?;
-                sync_dir(file);
-                if let Some(mut f) = old {
-                    let _ = f
-                        .write_all(&vec![0u8; len as usize])
-                        .and_then(|_| f.sync_all());
-                }
+            } else {
+                // The next file went missing (removed by hand): write the key this process holds.
+                let key = self.get(epoch).ok_or_else(|| {
+                    StoreError::Config(format!("the key of epoch {epoch} is not held"))
+                })?;
+                write_atomic_private(file, &render(epoch, &key))?;
+            }
+            sync_dir(file);
+            if let Some(mut f) = old {
+                let _ = f.write_all(&[0u8; KEY_FILE_MAX]).and_then(|_| f.sync_all());
             }
         }
         self.write().retain(|e, _| *e >= epoch);
         Ok(())
     }
 
-    /// Give up a rotation the database did not commit: its next key goes.
-    pub(crate) fn abandon(&self, epoch: i64) {
+    /// Give up a rotation the database did not commit, under the key lock: its next key goes.
+    pub(crate) fn abandon(&self, epoch: i64, _lock: &KeyLock) {
         if let Some(file) = &self.file
             && let Err(e) = destroy(&next_path(file))
         {
@@ -276,6 +334,12 @@ impl WrapKeys {
     }
 }
 
+/// A check value of a wrapping key, kept in the database: it shows whether the key directory
+/// holds the key the data keys are wrapped under, and reveals nothing of the key.
+pub(crate) fn check_value(key: &SecretKey) -> String {
+    hex::encode(key.mac("wrap-key-check", b""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,15 +348,22 @@ mod tests {
     fn a_rotation_replaces_the_file_and_forgets_the_old_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wrap.key");
+        assert!(
+            WrapKeys::file(&path).is_err(),
+            "a missing key is never made up"
+        );
+        WrapKeys::create(&path).unwrap();
+        assert!(WrapKeys::create(&path).is_err(), "never replaced");
         let w = WrapKeys::file(&path).unwrap();
         assert_eq!(w.epochs(), vec![1]);
         let before = std::fs::read_to_string(&path).unwrap();
-        let (e, _) = w.stage().unwrap();
+        let lock = w.lock().unwrap();
+        let (e, _) = w.stage(&lock).unwrap();
         assert_eq!(e, 2);
-        assert!(w.stage().is_err(), "one rotation at a time");
+        assert!(w.stage(&lock).is_err(), "one rotation at a time");
         // A crash here: the next start holds both until the database says which won.
         assert_eq!(WrapKeys::file(&path).unwrap().epochs(), vec![1, 2]);
-        w.promote(2).unwrap();
+        w.promote(2, &lock).unwrap();
         assert_eq!(w.epochs(), vec![2]);
         let after = std::fs::read_to_string(&path).unwrap();
         assert_ne!(before, after);
@@ -300,10 +371,38 @@ mod tests {
         assert!(!next_path(&path).exists());
         assert_eq!(WrapKeys::file(&path).unwrap().epochs(), vec![2]);
         // An abandoned rotation leaves the current key alone.
-        let (e, _) = w.stage().unwrap();
-        w.abandon(e);
+        let (e, _) = w.stage(&lock).unwrap();
+        w.abandon(e, &lock);
         assert_eq!(w.epochs(), vec![2]);
         assert!(!next_path(&path).exists());
+        // The old key file's inode was overwritten, not just unlinked: no stray copies.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n == "wrap.key" || n == "wrap.key.lock"),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn a_process_with_a_stale_view_reads_the_rotation_before_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wrap.key");
+        WrapKeys::create(&path).unwrap();
+        let a = WrapKeys::file(&path).unwrap();
+        let b = WrapKeys::file(&path).unwrap();
+        let lock = a.lock().unwrap();
+        let (e, key) = a.stage(&lock).unwrap();
+        a.promote(e, &lock).unwrap();
+        drop(lock);
+        // B still holds epoch 1 only, and finds epoch 2 when a data key names it.
+        assert_eq!(b.epochs(), vec![1]);
+        assert_eq!(b.get(2).unwrap().to_hex(), key.to_hex());
+        assert_eq!(b.epochs(), vec![2]);
     }
 
     #[test]
@@ -311,6 +410,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wrap.key");
         std::fs::write(&path, "not a key").unwrap();
+        assert!(WrapKeys::create(&path).is_err());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

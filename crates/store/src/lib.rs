@@ -174,6 +174,18 @@ impl Camera {
     }
 }
 
+/// A change an admin makes to a registered camera.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraChange {
+    Enable,
+    Disable,
+    /// A new stream URL (sealed; it may carry credentials).
+    Url(String),
+    /// Gone from the register: no decision covers it any more, and the permits that named it
+    /// show it as removed.
+    Remove,
+}
+
 /// What an erasure destroyed, as ids and counts, never content: a purge (rule `refused-use`) or a
 /// rule of the retention schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -619,6 +631,95 @@ impl Store {
         Ok(())
     }
 
+    /// Enable, disable, re-point or remove a camera (admins), audited, in one transaction. A
+    /// removal names the permits whose decision covers the camera, in the audit entry; those
+    /// permits show it as removed.
+    pub async fn change_camera(
+        &self,
+        actor: &Actor,
+        id: &str,
+        change: &CameraChange,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        if !actor.has(Role::Admin) {
+            return Err(StoreError::Refused(format!(
+                "{} may not change cameras: admin role required",
+                actor.user
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let (action, n, details) = match change {
+            CameraChange::Enable | CameraChange::Disable => {
+                let on = matches!(change, CameraChange::Enable);
+                let n = sqlx::query("UPDATE cameras SET enabled = $1 WHERE id = $2")
+                    .bind(on as i64)
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let action = if on {
+                    "camera.enable"
+                } else {
+                    "camera.disable"
+                };
+                (action, n, json!({"camera": id}))
+            }
+            CameraChange::Url(url) => {
+                let sealed = self
+                    .master
+                    .seal(url.as_bytes(), format!("camera-url:{id}").as_bytes())?;
+                let n = sqlx::query("UPDATE cameras SET url_sealed = $1 WHERE id = $2")
+                    .bind(sealed)
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                // Never the URL itself: it may carry credentials.
+                ("camera.url", n, json!({"camera": id}))
+            }
+            CameraChange::Remove => {
+                let n = sqlx::query("DELETE FROM cameras WHERE id = $1")
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let rows = sqlx::query("SELECT id, doc, mac FROM permits ORDER BY id")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let covering: Vec<String> = self
+                    .intact_permits(&rows)?
+                    .into_iter()
+                    .filter(|p| !p.purged && p.application.area.covers(id))
+                    .map(|p| p.id)
+                    .collect();
+                (
+                    "camera.remove",
+                    n,
+                    json!({"camera": id, "permits_covering": covering}),
+                )
+            }
+        };
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no camera {id}")));
+        }
+        self.bump_scope(&mut tx).await?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor.user.clone(),
+                action: action.into(),
+                permit: None,
+                origin: origin.into(),
+                details,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn cameras(&self) -> Result<Vec<Camera>, StoreError> {
         sqlx::query("SELECT id, name, lat, lon, owner, enabled FROM cameras ORDER BY id")
             .fetch_all(&self.pool)
@@ -989,19 +1090,17 @@ impl Store {
         self.unwrap_data_key(&row.try_get::<Vec<u8>, _>("wrapped")?, epoch, permit)
     }
 
-    /// Unwrap a data key under the key of its epoch (0: the master key, from before epochs).
+    /// Unwrap a data key under the key of its epoch. Epoch 0 (the master key, which never
+    /// rotates) is refused: nothing wrapped under it could ever be shredded.
     fn unwrap_data_key(
         &self,
         wrapped: &[u8],
         epoch: i64,
         permit: &str,
     ) -> Result<SecretKey, StoreError> {
-        if epoch == 0 {
-            return self.master.unwrap_key(wrapped, permit);
-        }
         let key = self.wrap.get(epoch).ok_or_else(|| {
             StoreError::Crypto(format!(
-                "the data key of permit {permit} is wrapped under key epoch {epoch}, which this installation no longer holds (it holds {:?}): a database older than a key rotation cannot be decrypted, by design",
+                "the data key of permit {permit} is wrapped under key epoch {epoch}, which this installation does not hold (it holds {:?}): a database older than a key rotation cannot be decrypted, by design; or restore the key directory that belongs to this database",
                 self.wrap.epochs()
             ))
         })?;
@@ -1026,60 +1125,109 @@ impl Store {
         Ok((epoch, key))
     }
 
-    /// On open: finish or abandon a rotation a crash interrupted, and move data keys from before
-    /// epochs (wrapped under the master key) and a fresh database onto the current epoch.
-    async fn reconcile_epochs(&self) -> Result<(), StoreError> {
-        let db: i64 = sqlx::query("SELECT epoch FROM key_epoch WHERE id = 1")
+    async fn db_epoch(&self) -> Result<(i64, Option<String>), StoreError> {
+        let row = sqlx::query("SELECT epoch, key_check FROM key_epoch WHERE id = 1")
             .fetch_one(&self.pool)
-            .await?
-            .try_get("epoch")?;
+            .await?;
+        Ok((row.try_get("epoch")?, row.try_get("key_check")?))
+    }
+
+    /// Under the key lock: finish a rotation whose database change committed (the database is
+    /// at the next epoch), or abandon one that did not.
+    async fn settle_rotation(&self, lock: &epochs::KeyLock) -> Result<(), StoreError> {
         let (settled, newest) = (self.wrap.settled(), self.wrap.newest());
-        if newest != settled {
-            // `wrap.key.next` is there: the database says whether its rotation committed.
-            if db == newest {
-                self.wrap.promote(newest)?;
-            } else {
-                self.wrap.abandon(newest);
-            }
+        if newest == settled {
+            return Ok(());
         }
+        let (db, _) = self.db_epoch().await?;
+        if db == newest {
+            self.wrap.promote(newest, lock)
+        } else {
+            self.wrap.abandon(newest, lock);
+            Ok(())
+        }
+    }
+
+    /// On open, under the key lock: settle an interrupted rotation, adopt the key directory's
+    /// epoch on a database without data keys, and refuse a key directory that is not this
+    /// database's (a lost or replaced `wrap.key` must not pass for the right one).
+    async fn reconcile_epochs(&self) -> Result<(), StoreError> {
+        let lock = self.wrap.lock()?;
+        self.wrap.reload()?;
+        self.settle_rotation(&lock).await?;
         let current = self.wrap.settled();
-        let live: i64 = sqlx::query("SELECT COUNT(*) AS n FROM permit_keys WHERE epoch = $1")
-            .bind(db)
+        let key = self.wrap.get(current).expect("held");
+        let check = epochs::check_value(&key);
+        let (db, db_check) = self.db_epoch().await?;
+        let live: i64 = sqlx::query("SELECT COUNT(*) AS n FROM permit_keys")
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
-        if db == current {
+        if live == 0 {
+            // Nothing is wrapped yet (or any more): the key directory's epoch is the database's.
+            sqlx::query("UPDATE key_epoch SET epoch = $1, key_check = $2 WHERE id = 1")
+                .bind(current)
+                .bind(check)
+                .execute(&self.pool)
+                .await?;
             return Ok(());
         }
-        if db > current && live > 0 {
+        if db == current {
+            if db_check.as_deref() != Some(check.as_str()) {
+                return Err(StoreError::Config(format!(
+                    "the wrapping key in the key directory is not the key of epoch {db} this database's data keys are wrapped under: restore the key directory that belongs to this database"
+                )));
+            }
+            return Ok(());
+        }
+        if db > current {
             return Err(StoreError::Config(format!(
                 "the database's data keys are wrapped under key epoch {db}, but the key directory holds epoch {current}: restore the key directory that belongs to this database (its wrap.key)"
             )));
         }
-        if db > 0 && db < current && live > 0 {
-            // A database restored from before a rotation: what it held of purged permits stays
-            // sealed, which is the point. Say so, and leave the rows as they are.
-            tracing::error!(
-                "this database is older than the key directory (epoch {db} < {current}): its {live} data keys cannot be unwrapped; was a backup restored?"
-            );
-            return Ok(());
-        }
-        // A fresh database, or data keys from before epochs: bring them onto the current epoch.
-        self.rotate_into(current, &self.wrap.get(current).expect("held"), None)
+        // A database older than the key directory: a backup restored from before a rotation. What
+        // it held stays sealed, which is the point; say so, and wrap new data keys under the
+        // current epoch (each data key names its own epoch, so the old ones stay unreadable).
+        tracing::error!(
+            "this database is older than the key directory (epoch {db} < {current}): its {live} data keys cannot be unwrapped; was a backup restored?"
+        );
+        sqlx::query("UPDATE key_epoch SET epoch = $1, key_check = $2 WHERE id = 1")
+            .bind(current)
+            .bind(check)
+            .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// Re-wrap every data key this installation can unwrap under `key` of `epoch`, and set the
-    /// database's epoch, in one transaction. Returns how many were re-wrapped and how many could
-    /// not be unwrapped (left as they are).
+    /// Re-wrap every data key this installation can unwrap under `key` of epoch `to`, and move the
+    /// database from epoch `from` to `to`, in one transaction with its audit entry. Fails, changing
+    /// nothing, when the database is not at `from` (another process rotated). Returns how many
+    /// were re-wrapped and how many could not be unwrapped (left as they are).
     async fn rotate_into(
         &self,
-        epoch: i64,
+        from: i64,
+        to: i64,
         key: &SecretKey,
-        audit: Option<(&str, Timestamp, &str, i64)>,
+        actor: &str,
+        now: Timestamp,
+        origin: &str,
     ) -> Result<(u64, u64), StoreError> {
         let mut tx = self.begin_write().await?;
+        let moved_epoch = sqlx::query(
+            "UPDATE key_epoch SET epoch = $1, key_check = $2, rotated_at = $3 WHERE id = 1 AND epoch = $4",
+        )
+        .bind(to)
+        .bind(epochs::check_value(key))
+        .bind(now.0)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved_epoch != 1 {
+            return Err(StoreError::Conflict(format!(
+                "the database is no longer at key epoch {from}: another process rotated; try again"
+            )));
+        }
         let rows =
             sqlx::query("SELECT permit_id, wrapped, epoch FROM permit_keys ORDER BY permit_id")
                 .fetch_all(&mut *tx)
@@ -1087,12 +1235,12 @@ impl Store {
         let (mut moved, mut unreadable) = (0u64, 0u64);
         for r in rows {
             let id: String = r.try_get("permit_id")?;
-            let from: i64 = r.try_get("epoch")?;
-            if from == epoch {
+            let was: i64 = r.try_get("epoch")?;
+            if was == to {
                 continue;
             }
             let data_key =
-                match self.unwrap_data_key(&r.try_get::<Vec<u8>, _>("wrapped")?, from, &id) {
+                match self.unwrap_data_key(&r.try_get::<Vec<u8>, _>("wrapped")?, was, &id) {
                     Ok(k) => k,
                     Err(e) => {
                         tracing::error!("key rotation: {e}");
@@ -1102,37 +1250,29 @@ impl Store {
                 };
             sqlx::query("UPDATE permit_keys SET wrapped = $1, epoch = $2 WHERE permit_id = $3")
                 .bind(key.wrap(&data_key, &id)?)
-                .bind(epoch)
+                .bind(to)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             moved += 1;
         }
-        let at = audit.map(|(_, now, _, _)| now.0).unwrap_or(0);
-        sqlx::query("UPDATE key_epoch SET epoch = $1, rotated_at = $2 WHERE id = 1")
-            .bind(epoch)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        if let Some((actor, now, origin, from)) = audit {
-            self.append_audit(
-                &mut tx,
-                Record {
-                    at: now.0,
-                    actor: actor.to_string(),
-                    action: "keys.rotate".into(),
-                    permit: None,
-                    origin: origin.into(),
-                    details: json!({
-                        "from_epoch": from,
-                        "to_epoch": epoch,
-                        "data_keys_rewrapped": moved,
-                        "data_keys_unreadable": unreadable,
-                    }),
-                },
-            )
-            .await?;
-        }
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor.to_string(),
+                action: "keys.rotate".into(),
+                permit: None,
+                origin: origin.into(),
+                details: json!({
+                    "from_epoch": from,
+                    "to_epoch": to,
+                    "data_keys_rewrapped": moved,
+                    "data_keys_unreadable": unreadable,
+                }),
+            },
+        )
+        .await?;
         crash_point("rotate-before-commit");
         tx.commit().await?;
         Ok((moved, unreadable))
@@ -1140,7 +1280,9 @@ impl Store {
 
     /// Start a new key epoch: re-wrap every live data key under a fresh wrapping key, record it in
     /// the audit log, and destroy the old wrapping key. A copy of the database taken before this
-    /// can no longer unwrap any data key it holds, among them those of permits purged since.
+    /// can no longer unwrap any data key it holds, among them those of permits erased since. One
+    /// process at a time, under the key directory's lock; it first reads the key files again, so
+    /// a process that missed another's rotation never builds on a stale epoch.
     pub async fn rotate_keys(
         &self,
         actor: &str,
@@ -1148,15 +1290,17 @@ impl Store {
         origin: &str,
     ) -> Result<KeyRotation, StoreError> {
         self.check_clock(now)?;
+        let lock = self.wrap.lock()?;
+        self.wrap.reload()?;
+        self.settle_rotation(&lock).await?;
         let from = self.wrap.settled();
-        let (to, key) = self.wrap.stage()?;
-        match self
-            .rotate_into(to, &key, Some((actor, now, origin, from)))
-            .await
-        {
+        let (to, key) = self.wrap.stage(&lock)?;
+        crash_point("rotate-after-stage");
+        match self.rotate_into(from, to, &key, actor, now, origin).await {
             Ok((rewrapped, unreadable)) => {
                 crash_point("rotate-before-promote");
-                self.wrap.promote(to)?;
+                self.wrap.promote(to, &lock)?;
+                drop(lock);
                 // The old wrapped keys linger in freed pages and the WAL until settled.
                 self.settle_erasure().await;
                 Ok(KeyRotation {
@@ -1168,7 +1312,15 @@ impl Store {
                 })
             }
             Err(e) => {
-                self.wrap.abandon(to);
+                // A commit can fail after it took effect (a connection lost at the wrong moment):
+                // ask the database before throwing the new key away.
+                match self.db_epoch().await {
+                    Ok((db, _)) if db == to => self.wrap.promote(to, &lock)?,
+                    Ok(_) => self.wrap.abandon(to, &lock),
+                    Err(again) => tracing::error!(
+                        "a key rotation failed ({e}) and the database cannot say whether it committed ({again}): wrap.key.next is kept; the next start settles it"
+                    ),
+                }
                 Err(e)
             }
         }
@@ -1609,5 +1761,140 @@ mod tests {
             let e = check_postgres_tls(bad).unwrap_err().to_string();
             assert!(e.contains("sslmode=verify-full"), "{bad}: {e}");
         }
+    }
+}
+
+/// Key epochs against crashes, stale processes and a key directory that is not the database's.
+#[cfg(test)]
+mod epoch_tests {
+    use super::*;
+
+    const MASTER: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+    async fn open(dir: &std::path::Path) -> Result<Store, StoreError> {
+        let file = dir.join("wrap.key");
+        if !file.exists() {
+            WrapKeys::create(&file)?;
+        }
+        Store::open(
+            &format!("sqlite://{}", dir.join("m.db").display()),
+            SecretKey::from_hex(MASTER, "master")?,
+            AuditKey::from_bytes([9; 32]),
+            WrapKeys::file(&file)?,
+        )
+        .await
+    }
+
+    /// A permit row with a data key wrapped under the current epoch; returns the data key.
+    async fn seed(store: &Store, id: &str) -> String {
+        let data_key = SecretKey::random().unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        let (epoch, wrapping) = store.wrapping_key(&mut tx).await.unwrap();
+        sqlx::query(
+            "INSERT INTO permits (id, doc, status, updated_at) VALUES ($1, '{}', 'Draft', 0)",
+        )
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO permit_keys (permit_id, wrapped, epoch) VALUES ($1, $2, $3)")
+            .bind(id.to_string())
+            .bind(wrapping.wrap(&data_key, id).unwrap())
+            .bind(epoch)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        data_key.to_hex()
+    }
+
+    async fn key_of(store: &Store, id: &str) -> Result<String, StoreError> {
+        let mut tx = store.pool.begin().await?;
+        let k = store.data_key(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(k.to_hex())
+    }
+
+    fn t(ms: i64) -> Timestamp {
+        Timestamp(1_800_000_000_000 + ms)
+    }
+
+    #[tokio::test]
+    async fn a_crash_before_the_commit_abandons_the_rotation_and_after_it_finishes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path()).await.unwrap();
+        let k = seed(&store, "P-1").await;
+        // Crash after the next key was written, before the database changed.
+        let lock = store.wrap.lock().unwrap();
+        store.wrap.stage(&lock).unwrap();
+        drop(lock);
+        store.close().await;
+        let store = open(dir.path()).await.unwrap();
+        assert_eq!(store.wrap.epochs(), vec![1], "abandoned");
+        assert!(!dir.path().join("wrap.key.next").exists());
+        assert_eq!(key_of(&store, "P-1").await.unwrap(), k);
+        // Crash after the commit, before the key file was swapped.
+        let lock = store.wrap.lock().unwrap();
+        let (to, key) = store.wrap.stage(&lock).unwrap();
+        store
+            .rotate_into(1, to, &key, "test", t(0), "test")
+            .await
+            .unwrap();
+        drop(lock);
+        store.close().await;
+        let store = open(dir.path()).await.unwrap();
+        assert_eq!(store.wrap.epochs(), vec![2], "finished");
+        assert!(
+            std::fs::read_to_string(dir.path().join("wrap.key"))
+                .unwrap()
+                .contains("epoch 2")
+        );
+        assert_eq!(key_of(&store, "P-1").await.unwrap(), k);
+    }
+
+    #[tokio::test]
+    async fn a_process_that_missed_a_rotation_rotates_without_losing_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = open(dir.path()).await.unwrap();
+        let k1 = seed(&a, "P-1").await;
+        // Another process on the same database and key directory, opened before A rotates.
+        let b = open(dir.path()).await.unwrap();
+        a.rotate_keys("a", t(0), "test").await.unwrap();
+        assert_eq!(b.wrap.epochs(), vec![1], "B has not looked");
+        let r = b.rotate_keys("b", t(1), "test").await.unwrap();
+        assert_eq!((r.from_epoch, r.to_epoch), (2, 3));
+        assert_eq!(r.data_keys_rewrapped, 1);
+        let k2 = seed(&b, "P-2").await;
+        for s in [&a, &b] {
+            assert_eq!(key_of(s, "P-1").await.unwrap(), k1);
+            assert_eq!(key_of(s, "P-2").await.unwrap(), k2);
+        }
+        b.close().await;
+        a.close().await;
+        let again = open(dir.path()).await.unwrap();
+        assert_eq!(again.wrap.epochs(), vec![3]);
+        assert_eq!(key_of(&again, "P-1").await.unwrap(), k1);
+    }
+
+    #[tokio::test]
+    async fn a_key_directory_that_is_not_the_databases_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path()).await.unwrap();
+        seed(&store, "P-1").await;
+        store.close().await;
+        // The key lost and made up again: same epoch, another key.
+        std::fs::remove_file(dir.path().join("wrap.key")).unwrap();
+        let err = open(dir.path()).await.err().expect("refused").to_string();
+        assert!(err.contains("not the key of epoch 1"), "{err}");
+        // And a key directory that is a rotation behind.
+        let other = tempfile::tempdir().unwrap();
+        let store = open(other.path()).await.unwrap();
+        seed(&store, "P-1").await;
+        let behind = std::fs::read(other.path().join("wrap.key")).unwrap();
+        store.rotate_keys("t", t(0), "test").await.unwrap();
+        store.close().await;
+        std::fs::write(other.path().join("wrap.key"), behind).unwrap();
+        let err = open(other.path()).await.err().expect("refused").to_string();
+        assert!(err.contains("restore the key directory"), "{err}");
     }
 }

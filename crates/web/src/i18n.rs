@@ -264,6 +264,13 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Wrapped data key deleted from the database",
     ),
     ("cert.backups", "Säkerhetskopior", "Backups"),
+    ("cam.partner", "partnerkamera", "partner camera"),
+    ("cam.disabled", "avstängd", "disabled"),
+    (
+        "cam.removed",
+        "borttagen ur registret",
+        "removed from the register",
+    ),
     (
         "cert.rotated",
         "Nyckelepok bytt: äldre säkerhetskopior kan inte längre låsa upp datan",

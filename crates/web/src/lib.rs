@@ -911,6 +911,9 @@ pub(crate) struct StopBody {
 pub(crate) struct DecideBody {
     outcome: mandat_law::Outcome,
     reasons: String,
+    /// Grant less than was applied for (a grant only).
+    #[serde(default)]
+    narrowing: Option<mandat_law::Narrowing>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -1029,10 +1032,24 @@ async fn decide(
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     too_long("reasons", &b.reasons, 8000)?;
-    let (p, cert) = s
-        .control
-        .decide(&a, &id, b.outcome, &b.reasons, &origin(&peer))
-        .await?;
+    let (p, cert) = match (b.outcome, &b.narrowing) {
+        (mandat_law::Outcome::Grant, Some(n)) => (
+            s.control
+                .grant_in_part(&a, &id, &b.reasons, n, &origin(&peer))
+                .await?,
+            None,
+        ),
+        (mandat_law::Outcome::Refuse, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "a refusal grants nothing to narrow; leave out `narrowing`",
+            ));
+        }
+        (outcome, None) => {
+            s.control
+                .decide(&a, &id, outcome, &b.reasons, &origin(&peer))
+                .await?
+        }
+    };
     Ok(Json(Decided {
         permit: p,
         deletion_certificate: cert,
@@ -1082,6 +1099,58 @@ async fn add_camera(
         .add_camera(&a, &b.camera, &b.stream_url, &origin(&peer))
         .await?;
     Ok((StatusCode::CREATED, Json(b.camera)).into_response())
+}
+
+/// A change to a registered camera.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", tag = "change", deny_unknown_fields)]
+pub(crate) enum CameraChangeBody {
+    Enable,
+    Disable,
+    /// Gone from the register; the permits that named it show it as removed.
+    Remove,
+    /// A new stream URL; sealed at rest and never shown again.
+    Url {
+        stream_url: String,
+    },
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CameraChanged {
+    camera: String,
+    change: String,
+}
+
+/// Enable, disable, re-point or remove a camera (admins, audited). The engine follows within a
+/// second.
+#[utoipa::path(post, path = "/api/v1/cameras/{id}/change", tag = "cameras",
+    params(("id" = String, Path)), request_body = CameraChangeBody, security(("session" = [])),
+    responses((status = 200, body = CameraChanged), (status = "4XX", body = ErrorBody)))]
+async fn change_camera(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<CameraChangeBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let (change, name) = match b {
+        CameraChangeBody::Enable => (mandat_store::CameraChange::Enable, "enable"),
+        CameraChangeBody::Disable => (mandat_store::CameraChange::Disable, "disable"),
+        CameraChangeBody::Remove => (mandat_store::CameraChange::Remove, "remove"),
+        CameraChangeBody::Url { stream_url } => {
+            too_long("stream_url", &stream_url, 2000)?;
+            (mandat_store::CameraChange::Url(stream_url), "url")
+        }
+    };
+    s.control
+        .change_camera(&a, &id, &change, &origin(&peer))
+        .await?;
+    Ok(Json(CameraChanged {
+        camera: id,
+        change: name.into(),
+    })
+    .into_response())
 }
 
 /// Accounts, their roles and whether they are disabled (admins).
@@ -1844,6 +1913,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("POST", "/api/v1/alerts/{id}/dispatch", post(dispatch)),
         ("GET", "/api/v1/cameras", get(cameras)),
         ("POST", "/api/v1/cameras", post(add_camera)),
+        ("POST", "/api/v1/cameras/{id}/change", post(change_camera)),
         ("GET", "/api/v1/cameras/health", get(camera_health)),
         ("GET", "/api/v1/permits", get(permits)),
         ("POST", "/api/v1/permits", post(draft)),

@@ -40,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         super::hold,
         super::release_hold,
         super::rotate_keys,
+        super::change_camera,
         super::permit_team,
         super::decide,
         super::users,

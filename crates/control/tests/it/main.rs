@@ -2,6 +2,7 @@
 //! which is most of what CI spends on building tests.
 
 mod calibration;
+mod cameras;
 mod common;
 mod histories;
 mod insiders;

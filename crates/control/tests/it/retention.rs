@@ -143,7 +143,17 @@ async fn every_retention_rule_erases_on_its_day_and_leaves_no_bytes() {
             e.control.raise_alert(hit(a, &id)).await.unwrap();
         }
         let mut gone = Vec::new();
+        // The log, which outlives every erasure, names the alert and not the sighting.
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        for x in entries.iter().filter(|x| x.action == "alert.candidate") {
+            for key in ["camera", "person", "captured_at", "frame", "score"] {
+                assert!(x.details.get(key).is_none(), "{key} in {}", x.details);
+            }
+            assert_eq!(x.origin, "engine");
+        }
 
+        // The data key of the day, as a backup of data and keys would hold it.
+        let old_key = data_key_now(&e, &id).await;
         // A rejected face is a passer-by's: its crop and frame go at the rejection.
         let media = media_of(&e, "A-rejected").await;
         review(&e, &reviewer(), "A-rejected", Verdict::Reject).await;
@@ -162,6 +172,20 @@ async fn every_retention_rule_erases_on_its_day_and_leaves_no_bytes() {
         assert!(certs[0]["ground"].as_str().unwrap().contains("2016/680"));
         gone.extend(media);
         assert_gone(&e, &gone, "rejected alert").await;
+        // What the permit keeps is sealed anew: the old data key opens none of it.
+        let kept = media_of(&e, "A-verified").await;
+        assert!(
+            old_key
+                .open(&kept[0], format!("alert-crop:{id}/A-verified").as_bytes())
+                .is_err(),
+            "{db:?}: resealed"
+        );
+        assert!(
+            data_key_now(&e, &id)
+                .await
+                .open(&kept[0], format!("alert-crop:{id}/A-verified").as_bytes())
+                .is_ok()
+        );
 
         // A verified alert keeps its images while the case may need them.
         review(&e, &reviewer(), "A-verified", Verdict::Confirm).await;
@@ -256,6 +280,19 @@ async fn a_legal_hold_keeps_the_data_until_lifted_but_never_past_a_refusal() {
         let e = env(db).await;
         let id = granted(&e).await;
         e.control.raise_alert(hit("A-1", &id)).await.unwrap();
+        // A row a DBA broke (an alert state mandat never writes) holds back no other work.
+        let other = granted(&e).await;
+        e.control.raise_alert(hit("A-2", &other)).await.unwrap();
+        e.control.raise_alert(hit("A-3", &other)).await.unwrap();
+        let raw = raw_pool(&e.url).await;
+        sqlx::query("UPDATE alerts SET state = 'bogus' WHERE id = 'A-2'")
+            .execute(&raw)
+            .await
+            .unwrap();
+        raw.close().await;
+        review(&e, &reviewer(), "A-3", Verdict::Reject).await;
+        e.control.tick(ORIGIN).await.unwrap();
+        assert!(e.store.alert_media("A-3").await.is_err(), "{db:?}: erased");
         // Only the permit's prosecutor or judge holds, never the applicant or an admin.
         for who in [officer(), admin(), reviewer()] {
             assert!(
@@ -323,6 +360,21 @@ async fn a_legal_hold_keeps_the_data_until_lifted_but_never_past_a_refusal() {
         assert!(p.purged && cert.unwrap().rule == "refused-use", "{db:?}");
         assert_eq!(e.store.biometric_rows(&urgent).await.unwrap(), 0);
     }
+}
+
+/// The permit's data key now, unwrapped with the key directory's wrapping key.
+async fn data_key_now(e: &Env, permit: &str) -> SecretKey {
+    let raw = raw_pool(&e.url).await;
+    let wrapped: Vec<u8> = sqlx::query("SELECT wrapped FROM permit_keys WHERE permit_id = $1")
+        .bind(permit.to_string())
+        .fetch_one(&raw)
+        .await
+        .unwrap()
+        .get("wrapped");
+    raw.close().await;
+    wrap_key_in(&e.dir.path().join("wrap.key"))
+        .unwrap_key(&wrapped, permit)
+        .unwrap()
 }
 
 /// The wrapping key of `file` (the key directory's `wrap.key`), as a thief of it would read it.
@@ -423,7 +475,7 @@ async fn key_rotation_defeats_a_backup_of_the_data() {
                 .await
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("no longer holds"), "{err}");
+            assert!(err.contains("cannot be decrypted, by design"), "{err}");
             assert!(old.alert_media("A-1").await.is_err());
             assert!(old.snapshot().await.is_err(), "no template decrypts");
             old.close().await;

@@ -19,6 +19,8 @@ pub(super) async fn decide_page(
         .into_iter()
         .filter(|p| matches!(p.status, Status::Applied | Status::UrgentApplied))
         .collect();
+    // The decision binds these cameras: the decider sees whose each is, and any gone since.
+    let cameras = s.control.cameras(&v.actor).await.page(l)?;
     Ok(layout(
         &v,
         "/decide",
@@ -44,8 +46,23 @@ pub(super) async fn decide_page(
                             @for person in &a.persons { (person.label) " (" (person.photos.len()) " " (t(l, "f.photos")) ")" br; }
                         }
                         dt { (t(l, "f.area")) } dd {
-                            (a.area.cameras.join(", "))
-                            @if let Some(poly) = &a.area.polygon { br; (t(l, "f.polygon")) ": " (poly.len()) }
+                            ul.cameras {
+                                @for id in &a.area.cameras {
+                                    @let cam = cameras.iter().find(|c| &c.id == id);
+                                    li {
+                                        span.mono { (id) }
+                                        @match cam {
+                                            Some(c) => {
+                                                " · " (c.name) " · " (c.owner)
+                                                @if c.owner != "police" { " · " strong { (t(l, "cam.partner")) } }
+                                                @if !c.enabled { " · " (t(l, "cam.disabled")) }
+                                            }
+                                            None => { " · " strong { (t(l, "cam.removed")) } }
+                                        }
+                                    }
+                                }
+                            }
+                            @if let Some(poly) = &a.area.polygon { (t(l, "f.polygon")) ": " (poly.len()) }
                         }
                         dt { (t(l, "col.period")) } dd.num { (local(a.period.start)) " – " (local(a.period.end)) }
                         dt { (t(l, "f.necessity")) } dd { (a.reasons.necessity) }

@@ -158,11 +158,7 @@ pub(super) async fn map_svg(s: &AppState, v: &Viewer) -> Result<Markup, UiError>
             h / 2.0 - (la - clat) * scale,
         )
     };
-    let scoped = |c: &mandat_store::Camera| {
-        active
-            .iter()
-            .any(|p| p.application.area.covers(&c.id, c.location))
-    };
+    let scoped = |c: &mandat_store::Camera| active.iter().any(|p| p.application.area.covers(&c.id));
     Ok(html! {
         svg.map viewBox="0 0 600 400" role="img" aria-label=(t(l, "map")) xmlns="http://www.w3.org/2000/svg" {
             @for p in &active {

@@ -98,6 +98,13 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         r#"{"id":"cam-api","name":"n","location":null,"owner":"police","enabled":true,"stream_url":"rtsp://127.0.0.1/x"}"#,
     ),
     (
+        "POST",
+        "/api/v1/cameras/{id}/change",
+        "/api/v1/cameras/cam-1/change",
+        "d",
+        r#"{"change":"enable"}"#,
+    ),
+    (
         "GET",
         "/api/v1/cameras/health",
         "/api/v1/cameras/health",

@@ -120,7 +120,13 @@ pub async fn open(url: &str, master_hex: &str, audit: [u8; 32], keys: &Path) -> 
             url,
             SecretKey::from_hex(master_hex, "test key").unwrap(),
             AuditKey::from_bytes(audit),
-            mandat_store::WrapKeys::file(&keys.join("wrap.key")).unwrap(),
+            {
+                let file = keys.join("wrap.key");
+                if !file.exists() {
+                    mandat_store::WrapKeys::create(&file).unwrap();
+                }
+                mandat_store::WrapKeys::file(&file).unwrap()
+            },
         )
         .await
         .unwrap(),

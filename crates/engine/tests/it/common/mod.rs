@@ -75,7 +75,10 @@ pub async fn world(clock: Arc<dyn Clock>) -> World {
             &url,
             SecretKey::from_hex(&master.to_hex(), "test key").unwrap(),
             AuditKey::from_bytes([3; 32]),
-            mandat_store::WrapKeys::file(&dir.path().join("wrap.key")).unwrap(),
+            {
+                mandat_store::WrapKeys::create(&dir.path().join("wrap.key")).unwrap();
+                mandat_store::WrapKeys::file(&dir.path().join("wrap.key")).unwrap()
+            },
         )
         .await
         .unwrap(),

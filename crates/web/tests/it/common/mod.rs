@@ -78,7 +78,10 @@ pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
             &format!("sqlite://{}", dir.path().join("m.db").display()),
             SecretKey::from_hex(&master.to_hex(), "test key").unwrap(),
             AuditKey::from_bytes([5; 32]),
-            mandat_store::WrapKeys::file(&dir.path().join("wrap.key")).unwrap(),
+            {
+                mandat_store::WrapKeys::create(&dir.path().join("wrap.key")).unwrap();
+                mandat_store::WrapKeys::file(&dir.path().join("wrap.key")).unwrap()
+            },
         )
         .await
         .unwrap(),
