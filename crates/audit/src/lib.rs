@@ -153,6 +153,11 @@ impl Checkpoint {
         }
     }
 
+    /// Whether `key` signed this checkpoint.
+    pub fn verify(&self, key: &VerifyingKey) -> bool {
+        self.verify_with(key)
+    }
+
     fn verify_with(&self, key: &VerifyingKey) -> bool {
         let Ok(sig) = hex::decode(&self.signature) else {
             return false;
@@ -214,6 +219,14 @@ impl AuditKey {
         Self(SigningKey::from_bytes(&b))
     }
 
+    /// Sign `msg` for one purpose (`domain`), so a signature made for one kind of document can
+    /// never pass for another (a checkpoint, an evidence package).
+    pub fn sign_message(&self, domain: &str, msg: &[u8]) -> String {
+        let mut m = format!("{domain}\n").into_bytes();
+        m.extend_from_slice(msg);
+        hex::encode(self.0.sign(&m).to_bytes())
+    }
+
     pub fn public_hex(&self) -> String {
         hex::encode(self.0.verifying_key().to_bytes())
     }
@@ -271,6 +284,19 @@ pub fn check_private(path: &Path) -> Result<(), KeyError> {
         }
     }
     Ok(())
+}
+
+/// Whether `sig_hex` is `key`'s signature of `msg` for `domain` (see [`AuditKey::sign_message`]).
+pub fn verify_message(key: &VerifyingKey, domain: &str, msg: &[u8], sig_hex: &str) -> bool {
+    let Some(sig) = hex::decode(sig_hex)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
+    else {
+        return false;
+    };
+    let mut m = format!("{domain}\n").into_bytes();
+    m.extend_from_slice(msg);
+    key.verify_strict(&m, &Signature::from_bytes(&sig)).is_ok()
 }
 
 pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, KeyError> {

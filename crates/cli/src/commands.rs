@@ -804,6 +804,16 @@ pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
             )?;
             println!("alert {} is {}", a.id, a.state.as_str());
         }
+        AlertsCommand::Export { id, out } => {
+            let package: Value = c.post(&format!("{}/export", path(&id)), &json!({}))?;
+            write_private(&out, serde_json::to_string_pretty(&package)?)?;
+            println!(
+                "alert {id} exported to {} (mode 600); its images are erased on the server. Check it with `mandat evidence verify {} --public-key {}`",
+                out.display(),
+                out.display(),
+                package["public_key"].as_str().unwrap_or("HEX")
+            );
+        }
         AlertsCommand::Dispatch { id, note_file } => {
             let note = match &note_file {
                 Some(f) => read_text(Some(f), "the note")?,

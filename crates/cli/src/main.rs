@@ -84,6 +84,11 @@ enum Command {
         #[command(subcommand)]
         command: lawful::PersonCommand,
     },
+    /// Evidence packages: `mandat evidence verify FILE --public-key HEX`, offline.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// The tamper-evident audit log: verify offline, export for IMY.
     Audit {
         #[command(subcommand)]
@@ -178,6 +183,7 @@ fn main() {
         Command::Camera { command } => commands::camera(cli.paths, command),
         Command::Permit { command } => commands::permit(cli.paths, command),
         Command::Person { command } => commands::person(cli.paths, command),
+        Command::Evidence { command } => evidence(command),
         Command::Audit { command } => lawful::audit(cli.paths, command),
         Command::Imy { command } => commands::imy(cli.paths, command),
         Command::Subjects { command } => commands::subjects(cli.paths, command),
@@ -287,6 +293,44 @@ mod tests {
         );
         for bad in ["0", "641", "native:x", "big", "99999"] {
             assert!(parse_detect_size(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+#[derive(clap::Subcommand)]
+enum EvidenceCommand {
+    /// Check an evidence package offline: its signature against the audit key you pin, the
+    /// images against their hashes, two reviewers' confirmations, and every audit entry against
+    /// the chain head signed with it. Exit status 2 when it fails.
+    Verify {
+        file: std::path::PathBuf,
+        /// The audit log's public key (hex), as pinned for `mandat audit verify`.
+        #[arg(long)]
+        public_key: String,
+    },
+}
+
+fn evidence(cmd: EvidenceCommand) -> anyhow::Result<()> {
+    match cmd {
+        EvidenceCommand::Verify { file, public_key } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            match mandat_control::evidence::verify(&text, &public_key) {
+                Ok(v) => {
+                    println!(
+                        "evidence package intact: alert {} of permit {}, verified by {}, {} audit entries under signed chain heads",
+                        v.alert,
+                        v.permit,
+                        v.reviewers.join(" and "),
+                        v.audit_entries
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("evidence package NOT intact: {e}");
+                    std::process::exit(2);
+                }
+            }
         }
     }
 }

@@ -184,6 +184,15 @@ pub enum AlertsCommand {
         reason_file: Option<PathBuf>,
     },
     /// Act on a verified alert (operators).
+    /// Export a verified alert to the case as a signed evidence package (mode 600): the images,
+    /// score, threshold, model hashes, verdicts and the audit entries with their signed chain
+    /// heads. The images are then erased on the server; check the package with
+    /// `mandat evidence verify`.
+    Export {
+        id: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     Dispatch {
         id: String,
         /// A file with a note for the record, or `-` for standard input.

@@ -166,7 +166,7 @@ impl Control {
 
     /// The alert `id`, for someone who works on its permit in one of `roles` (knowing the permit
     /// is not enough: an operator on the team does not review there, an auditor sees no image).
-    async fn alert_as(
+    pub(crate) async fn alert_as(
         &self,
         actor: &Session,
         id: &str,

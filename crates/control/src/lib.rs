@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod calibration;
+pub mod evidence;
 mod imy;
 mod reports;
 pub mod scope;
@@ -1014,12 +1015,24 @@ impl Control {
                     .iter()
                     .any(|(permit, who)| *permit == p.id && person.is_none_or(|x| x == who))
             };
+            let outside = match schedule.not_granted_due(p) {
+                Some((_, n)) => {
+                    n.persons_not_granted.iter().any(|x| has(Some(x)))
+                        || self
+                            .store
+                            .has_alerts_outside(&p.id, n)
+                            .await
+                            .unwrap_or(true)
+                }
+                None => false,
+            };
             let due = (has(None) && schedule.reference_data_due(p, now).is_some())
-                || schedule
-                    .not_granted_due(p)
-                    .is_some_and(|(_, persons)| persons.iter().any(|x| has(Some(x))))
-                || held.alert_media.iter().any(|(permit, _, state)| {
-                    *permit == p.id && schedule.alert_media_due(p, *state, now).is_some()
+                || outside
+                || held.alert_media.iter().any(|(permit, _, state, exported)| {
+                    *permit == p.id
+                        && schedule
+                            .alert_media_due(p, *state, *exported, now)
+                            .is_some()
                 });
             if due {
                 due_now.push(p.id.clone());
@@ -1085,7 +1098,13 @@ impl Control {
             }
             // The reference database of this use (AI Act art. 12(3)(b)): the version over the
             // permit's templates, from ids alone.
-            let ids = self.store.template_ids(&p.id).await?;
+            let ids = match self.store.template_ids(&p.id).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::error!("use events of permit {} not recorded: {e}", p.id);
+                    continue;
+                }
+            };
             let version = scope::version_of_parts(ids.iter().map(|(person, t)| {
                 (
                     p.id.as_str(),
@@ -1095,13 +1114,16 @@ impl Control {
                 )
             }));
             // IMY is told how many cameras the area covers, not which.
-            let cameras = self
-                .store
-                .cameras()
-                .await?
-                .iter()
-                .filter(|c| p.application.area.covers(&c.id))
-                .count();
+            let cameras = match self.store.cameras().await {
+                Ok(list) => list
+                    .iter()
+                    .filter(|c| p.application.area.covers(&c.id))
+                    .count(),
+                Err(e) => {
+                    tracing::error!("use events of permit {} not recorded: {e}", p.id);
+                    continue;
+                }
+            };
             // One permit the store cannot read (an unknown profile: a corrupt or edited row)
             // must not hold back the start and end of every other use.
             let profile = match profile_of(p) {
@@ -1111,7 +1133,8 @@ impl Control {
                     continue;
                 }
             };
-            self.store
+            if let Err(e) = self
+                .store
                 .permit_events(&p.id, now, origin, |p| {
                     p.use_events(now)
                         .into_iter()
@@ -1137,7 +1160,11 @@ impl Control {
                         })
                         .collect()
                 })
-                .await?;
+                .await
+            {
+                // One permit must not hold back the others, nor the retention schedule below.
+                tracing::error!("use events of permit {} not recorded: {e}", p.id);
+            }
         }
         // After the use events, so `use.end` records the reference database the use had.
         certs.extend(self.retention(&permits, now, origin).await);

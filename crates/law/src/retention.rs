@@ -103,7 +103,7 @@ pub const SWEDISH_SCHEDULE: Schedule = Schedule {
             id: "verified-alert-media",
             data: Data::VerifiedAlertMedia,
             when: When::DaysAfterUseOver(30),
-            ground: "Directive (EU) 2016/680 art. 4(1)(e): kept for the case to take it over as evidence, then erased",
+            ground: "Directive (EU) 2016/680 art. 4(1)(e): kept until the case takes it over as evidence (an export), at most this long, then erased",
             holdable: true,
         },
     ],
@@ -136,25 +136,27 @@ impl Schedule {
         (use_over(permit, now).is_some() && self.free(rule, permit)).then_some(rule)
     }
 
-    /// The persons a partial grant left out, whose reference photos and templates are due at
-    /// the decision, with the rule.
-    pub fn not_granted_due<'p>(&self, permit: &'p Permit) -> Option<(&Rule, &'p [String])> {
+    /// What a partial grant left out: the reference photos and templates of its persons, and the
+    /// alerts an urgent use raised for its persons or cameras, are due at the decision, with the
+    /// rule. A legal hold does not keep them.
+    pub fn not_granted_due<'p>(
+        &self,
+        permit: &'p Permit,
+    ) -> Option<(&Rule, &'p crate::lifecycle::Narrowed)> {
         let rule = self.rule(Data::ReferenceData)?;
-        let persons = permit
-            .decision
-            .as_ref()?
-            .narrowed
-            .as_ref()
-            .map(|n| n.persons_not_granted.as_slice())
-            .filter(|p| !p.is_empty())?;
-        self.free(rule, permit).then_some((rule, persons))
+        let narrowed = permit.decision.as_ref()?.narrowed.as_ref()?;
+        // Never held: what was not granted was never lawfully held (as for a refusal).
+        (!narrowed.persons_not_granted.is_empty() || !narrowed.cameras_not_granted.is_empty())
+            .then_some((rule, narrowed))
     }
 
-    /// The rule under which an alert's crop and frame are due now, if any.
+    /// The rule under which an alert's crop and frame are due now, if any. A verified alert
+    /// exported to the case as an evidence package is due at once: the case file holds it.
     pub fn alert_media_due(
         &self,
         permit: &Permit,
         state: AlertState,
+        exported: bool,
         now: Timestamp,
     ) -> Option<&Rule> {
         let rule = match state {
@@ -166,6 +168,7 @@ impl Schedule {
         let due = match rule.when {
             When::AlertState | When::Refusal => true,
             When::UseOver => use_over(permit, now).is_some(),
+            When::DaysAfterUseOver(_) if exported => true,
             When::DaysAfterUseOver(days) => use_over(permit, now)
                 .is_some_and(|over| now >= over.plus_hours(24 * i64::from(days))),
         };
@@ -279,17 +282,31 @@ mod tests {
         let s = &SWISH;
         let p = granted();
         let end = p.application.period.end;
-        assert!(s.alert_media_due(&p, AlertState::Candidate, end).is_none());
-        for st in [AlertState::Rejected, AlertState::Expired] {
-            assert!(s.alert_media_due(&p, st, t0()).is_some(), "{st:?} at once");
-        }
-        assert!(s.alert_media_due(&p, AlertState::Verified, t0()).is_none());
         assert!(
-            s.alert_media_due(&p, AlertState::Verified, end.plus_hours(24 * 30 - 1))
+            s.alert_media_due(&p, AlertState::Candidate, false, end)
+                .is_none()
+        );
+        for st in [AlertState::Rejected, AlertState::Expired] {
+            assert!(
+                s.alert_media_due(&p, st, false, t0()).is_some(),
+                "{st:?} at once"
+            );
+        }
+        assert!(
+            s.alert_media_due(&p, AlertState::Verified, false, t0())
+                .is_none()
+        );
+        assert!(
+            s.alert_media_due(&p, AlertState::Verified, true, t0())
+                .is_some(),
+            "exported to the case"
+        );
+        assert!(
+            s.alert_media_due(&p, AlertState::Verified, false, end.plus_hours(24 * 30 - 1))
                 .is_none()
         );
         assert_eq!(
-            s.alert_media_due(&p, AlertState::Verified, end.plus_hours(24 * 30))
+            s.alert_media_due(&p, AlertState::Verified, false, end.plus_hours(24 * 30))
                 .map(|r| r.id),
             Some("verified-alert-media")
         );

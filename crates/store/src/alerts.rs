@@ -11,6 +11,9 @@ use sqlx::any::AnyRow;
 
 use crate::{Store, StoreError};
 
+/// The signing domain of evidence packages.
+pub const EVIDENCE_DOMAIN: &str = "mandat-evidence/v1";
+
 /// What the engine hands over for a hit. The images are JPEG; they are sealed before storage.
 pub struct NewAlert {
     pub id: String,
@@ -108,6 +111,18 @@ impl Store {
         if permit.purged {
             return Err(StoreError::Refused(format!(
                 "permit {} has been purged; its hits are not kept",
+                a.permit
+            )));
+        }
+        // Checked again at intake, against the permit as it is now: a hit from a frame that was
+        // in flight when the use ended, or for a camera or person the decision left out, is not
+        // kept.
+        if !permit.is_active_at(now)
+            || !permit.application.area.covers(&a.camera)
+            || !permit.application.persons.iter().any(|p| p.id == a.person)
+        {
+            return Err(StoreError::Refused(format!(
+                "permit {} does not cover this hit now (its use, camera or person); it is not kept",
                 a.permit
             )));
         }
@@ -403,6 +418,95 @@ impl Store {
         alert.state = next;
         alert.reviews = reviews;
         Ok(alert)
+    }
+
+    /// Every audit entry about alert `id` (its permit's `alert.*` entries that name it), each with
+    /// the signed checkpoint written with it: an inclusion proof an auditor checks offline.
+    pub async fn alert_audit_trail(
+        &self,
+        alert: &AlertRecord,
+    ) -> Result<Vec<(mandat_audit::Entry, mandat_audit::Checkpoint)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, permit, origin, details, prev_hash, hash FROM audit_log WHERE permit = $1 AND action LIKE 'alert.%' ORDER BY seq",
+        )
+        .bind(alert.permit.clone())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let e = crate::entry_from_row(r)?;
+            if e.details["alert"] != alert.id.as_str() {
+                continue;
+            }
+            let c = sqlx::query(
+                "SELECT seq, hash, at, pubkey, signature FROM audit_checkpoints WHERE seq = $1",
+            )
+            .bind(e.seq as i64)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("audit entry {} has no checkpoint", e.seq))
+            })?;
+            let c = mandat_audit::Checkpoint {
+                seq: c.try_get::<i64, _>("seq")? as u64,
+                hash: c.try_get("hash")?,
+                at: c.try_get("at")?,
+                key: c.try_get("pubkey")?,
+                signature: c.try_get("signature")?,
+            };
+            out.push((e, c));
+        }
+        Ok(out)
+    }
+
+    /// Sign an evidence package's digest with the audit key (the key auditors pin).
+    pub fn sign_evidence(&self, msg: &[u8]) -> (String, String) {
+        (
+            self.audit.public_hex(),
+            self.audit.sign_message(EVIDENCE_DOMAIN, msg),
+        )
+    }
+
+    /// Record that a verified alert went to the case as an evidence package; the retention
+    /// schedule then erases its images here.
+    pub async fn record_export(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT permit_id, state FROM alerts WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no alert {id}")))?;
+        let permit: String = row.try_get("permit_id")?;
+        if row.try_get::<String, _>("state")? != AlertState::Verified.as_str() {
+            return Err(StoreError::Refused(format!(
+                "alert {id} is not verified; only a verified alert goes to a case"
+            )));
+        }
+        sqlx::query("UPDATE alerts SET exported_at = $1 WHERE id = $2 AND exported_at IS NULL")
+            .bind(now.0)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor.user.clone(),
+                action: "alert.export".into(),
+                permit: Some(permit),
+                origin: origin.into(),
+                details: json!({"alert": id}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Expire candidate alerts raised more than `ttl_ms` ago. Returns their ids.

@@ -5,8 +5,8 @@
 //! it was wrapped under is rotated away, no key the installation holds can unwrap it.
 //!
 //! The master key keeps its other work (the MACs of records, the sealed TOTP secrets and camera
-//! URLs); those are not erased by law, so they need no epochs. Data keys from before epochs
-//! existed are wrapped under the master key (epoch 0) and are re-wrapped when the store opens.
+//! URLs); those are not erased by law, so they need no epochs. No data key is ever wrapped under
+//! the master key, which never rotates.
 //!
 //! A rotation survives a crash at any point: the new key is written to `wrap.key.next` before the
 //! database changes, and the database's own epoch (table `key_epoch`) says on the next start
@@ -153,13 +153,29 @@ impl WrapKeys {
     /// Make a new wrapping key at epoch 1 (mode 600): `mandat init` and the demo. Refuses to
     /// replace one.
     pub fn create(path: &Path) -> Result<(), StoreError> {
-        if path.exists() {
-            return Err(StoreError::Config(format!(
+        let exists = || {
+            StoreError::Config(format!(
                 "{} exists already; a wrapping key is never replaced by a new one",
                 path.display()
-            )));
+            ))
+        };
+        if path.exists() {
+            return Err(exists());
         }
-        write_atomic_private(path, &render(1, &SecretKey::random()?))
+        // Written whole under another name, then linked in: the link fails if a key appeared
+        // meanwhile, so no key is ever overwritten.
+        let mut staged = path.as_os_str().to_owned();
+        staged.push(".new");
+        let staged = PathBuf::from(staged);
+        write_atomic_private(&staged, &render(1, &SecretKey::random()?))?;
+        let linked = std::fs::hard_link(&staged, path);
+        let _ = std::fs::remove_file(&staged);
+        linked.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => exists(),
+            _ => StoreError::Config(format!("cannot create {}: {e}", path.display())),
+        })?;
+        sync_dir(path);
+        Ok(())
     }
 
     /// The wrapping key in `path`, with an unfinished rotation's next key; [`crate::Store::open`]

@@ -253,6 +253,9 @@ pub struct Store {
     pub(crate) master: SecretKey,
     /// The wrapping keys of the data keys, by epoch (see [`epochs`]).
     pub(crate) wrap: WrapKeys,
+    /// One rotation at a time in this process, so tasks wait here (async) and never on the key
+    /// directory's file lock, which only another process can hold.
+    rotation: tokio::sync::Mutex<()>,
     pub(crate) audit: AuditKey,
     /// The time of the newest audit entry: the clock may not go back past it.
     high_water: Arc<AtomicI64>,
@@ -340,6 +343,7 @@ impl Store {
             kind,
             master,
             wrap,
+            rotation: tokio::sync::Mutex::new(()),
             audit,
             high_water: Arc::new(AtomicI64::new(newest.unwrap_or(i64::MIN))),
         };
@@ -591,6 +595,19 @@ impl Store {
             )));
         }
         cam.check().map_err(StoreError::Invalid)?;
+        // A decision covers a camera by its id: an id a permit names is never given to another
+        // camera, or the decision would cover a camera its decider never saw.
+        if let Some(p) = self
+            .permits()
+            .await?
+            .into_iter()
+            .find(|p| !p.purged && p.application.area.cameras.contains(&cam.id))
+        {
+            return Err(StoreError::Conflict(format!(
+                "camera id {} is named by permit {}; register the camera under a new id",
+                cam.id, p.id
+            )));
+        }
         let sealed = self.master.seal(
             stream_url.as_bytes(),
             format!("camera-url:{}", cam.id).as_bytes(),
@@ -666,6 +683,22 @@ impl Store {
                 (action, n, json!({"camera": id}))
             }
             CameraChange::Url(url) => {
+                // A decision was taken on the camera as it was: a new stream under a decided or
+                // running permit would be a camera the decider never saw.
+                let rows = sqlx::query("SELECT id, doc, mac FROM permits ORDER BY id")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if let Some(p) = self.intact_permits(&rows)?.into_iter().find(|p| {
+                    !p.purged
+                        && p.application.area.covers(id)
+                        && !matches!(p.status, mandat_law::Status::Draft)
+                        && mandat_law::retention::use_over(p, now).is_none()
+                }) {
+                    return Err(StoreError::Conflict(format!(
+                        "camera {id} is covered by permit {}, applied for or in use: register the new stream as a new camera instead",
+                        p.id
+                    )));
+                }
                 let sealed = self
                     .master
                     .seal(url.as_bytes(), format!("camera-url:{id}").as_bytes())?;
@@ -1125,26 +1158,37 @@ impl Store {
         Ok((epoch, key))
     }
 
+    /// The database's epoch and key check, read under the write lock, so a commit still in
+    /// flight is waited for rather than missed.
     async fn db_epoch(&self) -> Result<(i64, Option<String>), StoreError> {
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT epoch, key_check FROM key_epoch WHERE id = 1")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok((row.try_get("epoch")?, row.try_get("key_check")?))
     }
 
-    /// Under the key lock: finish a rotation whose database change committed (the database is
-    /// at the next epoch), or abandon one that did not.
+    /// Under the key lock: finish a rotation whose database change committed, or abandon one that
+    /// did not. The key check decides, not the epoch number, which a DBA can write: a key is
+    /// promoted only when the database holds its check value, and abandoned only when it holds
+    /// the current key's. Anything else keeps both keys and refuses.
     async fn settle_rotation(&self, lock: &epochs::KeyLock) -> Result<(), StoreError> {
         let (settled, newest) = (self.wrap.settled(), self.wrap.newest());
         if newest == settled {
             return Ok(());
         }
-        let (db, _) = self.db_epoch().await?;
-        if db == newest {
+        let (_, db_check) = self.db_epoch().await?;
+        let check_of = |e: i64| self.wrap.get(e).map(|k| epochs::check_value(&k));
+        if db_check.is_some() && db_check == check_of(newest) {
             self.wrap.promote(newest, lock)
-        } else {
+        } else if db_check.is_some() && db_check == check_of(settled) {
             self.wrap.abandon(newest, lock);
             Ok(())
+        } else {
+            Err(StoreError::Config(format!(
+                "a key rotation from epoch {settled} to {newest} was interrupted and the database's key check matches neither key: both are kept (wrap.key and wrap.key.next); check the key_epoch row and the audit log"
+            )))
         }
     }
 
@@ -1152,6 +1196,7 @@ impl Store {
     /// epoch on a database without data keys, and refuse a key directory that is not this
     /// database's (a lost or replaced `wrap.key` must not pass for the right one).
     async fn reconcile_epochs(&self) -> Result<(), StoreError> {
+        let _one = self.rotation.lock().await;
         let lock = self.wrap.lock()?;
         self.wrap.reload()?;
         self.settle_rotation(&lock).await?;
@@ -1290,6 +1335,7 @@ impl Store {
         origin: &str,
     ) -> Result<KeyRotation, StoreError> {
         self.check_clock(now)?;
+        let _one = self.rotation.lock().await;
         let lock = self.wrap.lock()?;
         self.wrap.reload()?;
         self.settle_rotation(&lock).await?;
@@ -1311,15 +1357,18 @@ impl Store {
                     data_keys_unreadable: unreadable,
                 })
             }
+            // Refused before anything was written (the database moved): nothing committed.
+            Err(e @ StoreError::Conflict(_)) => {
+                self.wrap.abandon(to, &lock);
+                Err(e)
+            }
             Err(e) => {
                 // A commit can fail after it took effect (a connection lost at the wrong moment):
-                // ask the database before throwing the new key away.
-                match self.db_epoch().await {
-                    Ok((db, _)) if db == to => self.wrap.promote(to, &lock)?,
-                    Ok(_) => self.wrap.abandon(to, &lock),
-                    Err(again) => tracing::error!(
-                        "a key rotation failed ({e}) and the database cannot say whether it committed ({again}): wrap.key.next is kept; the next start settles it"
-                    ),
+                // the database's key check says which key it holds before any key is thrown away.
+                if let Err(again) = self.settle_rotation(&lock).await {
+                    tracing::error!(
+                        "a key rotation failed ({e}) and could not be settled ({again}): wrap.key.next is kept; the next start settles it"
+                    );
                 }
                 Err(e)
             }
@@ -1602,7 +1651,7 @@ pub(crate) async fn delete_listing(
     Ok(ids)
 }
 
-fn entry_from_row(r: &AnyRow) -> Result<Entry, StoreError> {
+pub(crate) fn entry_from_row(r: &AnyRow) -> Result<Entry, StoreError> {
     let details: String = r.try_get("details")?;
     Ok(Entry {
         seq: r.try_get::<i64, _>("seq")? as u64,
@@ -1874,6 +1923,22 @@ mod epoch_tests {
         let again = open(dir.path()).await.unwrap();
         assert_eq!(again.wrap.epochs(), vec![3]);
         assert_eq!(key_of(&again, "P-1").await.unwrap(), k1);
+    }
+
+    #[tokio::test]
+    async fn a_dba_who_moves_the_epoch_cannot_make_mandat_destroy_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path()).await.unwrap();
+        let k = seed(&store, "P-1").await;
+        sqlx::query("UPDATE key_epoch SET epoch = epoch + 1")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let err = store.rotate_keys("t", t(0), "test").await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert_eq!(store.wrap.epochs(), vec![1], "the live key is kept");
+        assert!(!dir.path().join("wrap.key.next").exists());
+        assert_eq!(key_of(&store, "P-1").await.unwrap(), k);
     }
 
     #[tokio::test]

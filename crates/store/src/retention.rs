@@ -27,8 +27,8 @@ pub(crate) fn schedule_of(permit: &Permit) -> Schedule {
 pub struct Holdings {
     /// (permit, person) of every person with reference data.
     pub reference: Vec<(String, String)>,
-    /// (permit, alert, state).
-    pub alert_media: Vec<(String, String, AlertState)>,
+    /// (permit, alert, state, exported).
+    pub alert_media: Vec<(String, String, AlertState, bool)>,
 }
 
 impl Store {
@@ -46,7 +46,7 @@ impl Store {
                 .push((r.try_get("permit_id")?, r.try_get("person_id")?));
         }
         for r in sqlx::query(
-            "SELECT permit_id, id, state FROM alerts WHERE crop_sealed IS NOT NULL OR frame_sealed IS NOT NULL ORDER BY permit_id, id",
+            "SELECT permit_id, id, state, exported_at FROM alerts WHERE crop_sealed IS NOT NULL OR frame_sealed IS NOT NULL ORDER BY permit_id, id",
         )
         .fetch_all(&self.pool)
         .await?
@@ -57,10 +57,32 @@ impl Store {
                 tracing::error!("an alert has the unknown state {state:?}; its images are kept");
                 continue;
             };
+            let exported = r.try_get::<Option<i64>, _>("exported_at")?.is_some();
             h.alert_media
-                .push((r.try_get("permit_id")?, r.try_get("id")?, state));
+                .push((r.try_get("permit_id")?, r.try_get("id")?, state, exported));
         }
         Ok(h)
+    }
+
+    /// Whether the permit still holds an alert for a person or camera a partial grant left out.
+    pub async fn has_alerts_outside(
+        &self,
+        permit: &str,
+        n: &mandat_law::Narrowed,
+    ) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT person_id, camera_id FROM alerts WHERE permit_id = $1")
+                .bind(permit.to_string())
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .any(|r| {
+                    r.try_get::<String, _>("person_id")
+                        .is_ok_and(|p| n.persons_not_granted.contains(&p))
+                        || r.try_get::<String, _>("camera_id")
+                            .is_ok_and(|c| n.cameras_not_granted.contains(&c))
+                }),
+        )
     }
 
     /// Erase what the permit's retention schedule says is due at `now`, one certificate per rule
@@ -79,8 +101,36 @@ impl Store {
         }
         let schedule = schedule_of(&permit);
         let mut certs = Vec::new();
-        if let Some((rule, persons)) = schedule.not_granted_due(&permit) {
-            let (mut photos, mut templates) = (Vec::new(), Vec::new());
+        if let Some((rule, narrowed)) = schedule.not_granted_due(&permit) {
+            let (mut photos, mut templates, mut alerts) = (Vec::new(), Vec::new(), Vec::new());
+            let mut reviews = 0;
+            // What an urgent use raised for a person or camera the decision left out.
+            for r in sqlx::query(
+                "SELECT id, person_id, camera_id FROM alerts WHERE permit_id = $1 ORDER BY id",
+            )
+            .bind(permit_id.to_string())
+            .fetch_all(&mut *tx)
+            .await?
+            {
+                let person: String = r.try_get("person_id")?;
+                let camera: String = r.try_get("camera_id")?;
+                if narrowed.persons_not_granted.contains(&person)
+                    || narrowed.cameras_not_granted.contains(&camera)
+                {
+                    let id: String = r.try_get("id")?;
+                    reviews += sqlx::query("DELETE FROM reviews WHERE alert_id = $1")
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    sqlx::query("DELETE FROM alerts WHERE id = $1")
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    alerts.push(id);
+                }
+            }
+            let persons = &narrowed.persons_not_granted;
             for person in persons {
                 for (list, select, delete) in [
                     (
@@ -109,9 +159,12 @@ impl Store {
                         .await?;
                 }
             }
-            if !photos.is_empty() || !templates.is_empty() {
+            if !photos.is_empty() || !templates.is_empty() || !alerts.is_empty() {
                 let mut c = certificate(&permit, rule, now, photos, templates, vec![]);
-                c.reason = "retention schedule: persons the decision did not grant".into();
+                c.reason =
+                    "retention schedule: persons and cameras the decision did not grant".into();
+                c.alerts = alerts;
+                c.reviews = reviews;
                 certs.push(c);
             }
         }
@@ -142,7 +195,7 @@ impl Store {
             }
         }
         let rows = sqlx::query(
-            "SELECT id, state FROM alerts WHERE permit_id = $1 AND (crop_sealed IS NOT NULL OR frame_sealed IS NOT NULL) ORDER BY id",
+            "SELECT id, state, exported_at FROM alerts WHERE permit_id = $1 AND (crop_sealed IS NOT NULL OR frame_sealed IS NOT NULL) ORDER BY id",
         )
         .bind(permit_id.to_string())
         .fetch_all(&mut *tx)
@@ -154,7 +207,8 @@ impl Store {
                 tracing::error!("an alert has the unknown state {state:?}; its images are kept");
                 continue;
             };
-            if let Some(rule) = schedule.alert_media_due(&permit, state, now) {
+            let exported = r.try_get::<Option<i64>, _>("exported_at")?.is_some();
+            if let Some(rule) = schedule.alert_media_due(&permit, state, exported, now) {
                 let id: String = r.try_get("id")?;
                 match by_rule.iter_mut().find(|(r, _)| r.id == rule.id) {
                     Some((_, ids)) => ids.push(id),
@@ -330,7 +384,9 @@ fn certificate(
         Data::ReferenceData => "the use is over",
         Data::RejectedAlertMedia => "the alert was rejected",
         Data::ExpiredAlertMedia => "the alert expired unreviewed",
-        Data::VerifiedAlertMedia => "the retention period after the use has run out",
+        Data::VerifiedAlertMedia => {
+            "the alert went to the case as evidence, or its time after the use ran out"
+        }
     };
     DeletionCertificate {
         permit: permit.id.clone(),

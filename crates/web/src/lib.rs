@@ -587,6 +587,25 @@ async fn dispatch(
     Ok(Json(Dispatched { dispatched: id }).into_response())
 }
 
+/// Export a verified alert to the case as a signed evidence package (the permit's applicant,
+/// decider or reviewers). The export is recorded, and the images are then erased here: the case
+/// file holds them. Check a package offline with `mandat evidence verify`.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/export", tag = "alerts", params(("id" = String, Path)),
+    security(("session" = [])),
+    responses((status = 200, description = "the signed evidence package (mandat-evidence/1)",
+            content_type = "application/json"),
+        (status = "4XX", body = ErrorBody)))]
+async fn export_evidence(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let e = s.control.export_evidence(&a, &id, &origin(&peer)).await?;
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(e)).into_response())
+}
+
 /// Live alerts as server-sent events: `alert` events carrying ids and numbers, never images;
 /// `lagged` when a slow client missed some (reload the list then).
 #[utoipa::path(get, path = "/api/v1/alerts/stream", tag = "alerts", security(("session" = [])),
@@ -1121,8 +1140,9 @@ pub(crate) struct CameraChanged {
     change: String,
 }
 
-/// Enable, disable, re-point or remove a camera (admins, audited). The engine follows within a
-/// second.
+/// Enable, disable, re-point or remove a camera (admins, audited). The scope follows a disable,
+/// enable or removal within a second; a new stream URL is used from the server's next start, and
+/// is refused for a camera a decided or running permit covers.
 #[utoipa::path(post, path = "/api/v1/cameras/{id}/change", tag = "cameras",
     params(("id" = String, Path)), request_body = CameraChangeBody, security(("session" = [])),
     responses((status = 200, body = CameraChanged), (status = "4XX", body = ErrorBody)))]
@@ -1911,6 +1931,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("GET", "/api/v1/alerts/{id}/media/{which}", get(alert_media)),
         ("POST", "/api/v1/alerts/{id}/review", post(review)),
         ("POST", "/api/v1/alerts/{id}/dispatch", post(dispatch)),
+        ("POST", "/api/v1/alerts/{id}/export", post(export_evidence)),
         ("GET", "/api/v1/cameras", get(cameras)),
         ("POST", "/api/v1/cameras", post(add_camera)),
         ("POST", "/api/v1/cameras/{id}/change", post(change_camera)),

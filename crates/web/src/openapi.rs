@@ -41,6 +41,7 @@ use utoipa::{Modify, OpenApi};
         super::release_hold,
         super::rotate_keys,
         super::change_camera,
+        super::export_evidence,
         super::permit_team,
         super::decide,
         super::users,

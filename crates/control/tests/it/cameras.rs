@@ -199,12 +199,19 @@ async fn admins_disable_repoint_and_remove_cameras_and_the_scope_follows() {
             .await
             .unwrap();
         assert!(!e.scope.watchlist("cam-1").is_empty(), "{db:?}: enabled");
-        let url = "rtsp://user:new-secret@10.0.0.2/cam-1";
-        e.control
+        // A decided permit covers cam-1 as its decider saw it: no new stream under its id.
+        let url = "rtsp://user:new-secret@10.0.0.2/cam";
+        let err = e
+            .control
             .change_camera(&admin, "cam-1", &CameraChange::Url(url.into()), ORIGIN)
             .await
+            .unwrap_err();
+        assert_eq!(err.code(), "conflict", "{db:?}");
+        e.control
+            .change_camera(&admin, "cam-2", &CameraChange::Url(url.into()), ORIGIN)
+            .await
             .unwrap();
-        assert_eq!(e.store.camera_url("cam-1").await.unwrap(), url);
+        assert_eq!(e.store.camera_url("cam-2").await.unwrap(), url);
         e.control
             .change_camera(&admin, "cam-1", &CameraChange::Remove, ORIGIN)
             .await
@@ -225,5 +232,20 @@ async fn admins_disable_repoint_and_remove_cameras_and_the_scope_follows() {
             .find(|x| x.action == "camera.remove")
             .unwrap();
         assert_eq!(removed.details["permits_covering"][0], id.as_str());
+        // Its id is never given to another camera: the decision would cover what nobody decided.
+        let again = Camera {
+            id: "cam-1".into(),
+            name: "another camera".into(),
+            location: Some((59.0, 18.0)),
+            owner: "private:shop".into(),
+            enabled: true,
+        };
+        let err = e
+            .control
+            .add_camera(&admin, &again, "rtsp://10.0.0.3/x", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "conflict", "{db:?}");
+        assert!(e.scope.watchlist("cam-1").is_empty());
     }
 }

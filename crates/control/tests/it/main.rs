@@ -4,6 +4,7 @@
 mod calibration;
 mod cameras;
 mod common;
+mod evidence;
 mod histories;
 mod insiders;
 mod lawful;
