@@ -3,6 +3,8 @@
 //! `report`, `alerts`. Each is one or a few API requests as the logged-in user; the server decides.
 
 use std::io::Write;
+
+use sha2::Digest;
 use std::path::Path;
 use std::time::Duration;
 
@@ -250,6 +252,23 @@ pub fn keys(paths: Paths, cmd: KeysCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A new file only its owner can read, never an existing one and never through a link.
+fn create_new_private(path: &Path) -> Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).with_context(|| {
+        format!(
+            "cannot create {}: an evidence package goes to a new file (it never replaces one)",
+            path.display()
+        )
+    })
 }
 
 fn camera_change(c: &Client, id: &str, body: Value) -> Result<()> {
@@ -805,13 +824,30 @@ pub fn alerts(paths: Paths, cmd: AlertsCommand) -> Result<()> {
             println!("alert {} is {}", a.id, a.state.as_str());
         }
         AlertsCommand::Export { id, out } => {
-            let package: Value = c.post(&format!("{}/export", path(&id)), &json!({}))?;
-            write_private(&out, serde_json::to_string_pretty(&package)?)?;
+            // The file first, new and private: a package that cannot be written is never
+            // confirmed, so the server keeps the images.
+            let mut file = create_new_private(&out)?;
+            let package: Value = match c.post(&format!("{}/export", path(&id)), &json!({})) {
+                Ok(p) => p,
+                Err(e) => {
+                    drop(file);
+                    let _ = std::fs::remove_file(&out);
+                    return Err(e);
+                }
+            };
+            let text = serde_json::to_string_pretty(&package)?;
+            file.write_all(text.as_bytes())
+                .and_then(|_| file.sync_all())
+                .with_context(|| format!("writing {}", out.display()))?;
+            let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+            let _: Value = c.post(
+                &format!("{}/export/confirm", path(&id)),
+                &json!({"package_sha256": digest}),
+            )?;
             println!(
-                "alert {id} exported to {} (mode 600); its images are erased on the server. Check it with `mandat evidence verify {} --public-key {}`",
+                "alert {id} exported to {} (mode 600, sha256 {digest}); the server has erased its images. Check it with `mandat evidence verify {} --public-key <the audit key you pinned>`",
                 out.display(),
                 out.display(),
-                package["public_key"].as_str().unwrap_or("HEX")
             );
         }
         AlertsCommand::Dispatch { id, note_file } => {

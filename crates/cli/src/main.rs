@@ -313,6 +313,8 @@ enum EvidenceCommand {
 fn evidence(cmd: EvidenceCommand) -> anyhow::Result<()> {
     match cmd {
         EvidenceCommand::Verify { file, public_key } => {
+            mandat_audit::parse_public_key(&public_key)
+                .map_err(|e| anyhow::anyhow!("--public-key: {e}"))?;
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             match mandat_control::evidence::verify(&text, &public_key) {

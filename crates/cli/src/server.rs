@@ -183,16 +183,17 @@ pub enum AlertsCommand {
         #[arg(long)]
         reason_file: Option<PathBuf>,
     },
-    /// Act on a verified alert (operators).
-    /// Export a verified alert to the case as a signed evidence package (mode 600): the images,
-    /// score, threshold, model hashes, verdicts and the audit entries with their signed chain
-    /// heads. The images are then erased on the server; check the package with
-    /// `mandat evidence verify`.
+    /// Export a verified alert to the case as a signed evidence package (a new file, mode 600):
+    /// the images, score, threshold, model hashes, verdicts and the audit entries with their
+    /// signed checkpoints. Once the file is written, its receipt is confirmed and the images are
+    /// erased on the server. Check the package with `mandat evidence verify`.
     Export {
         id: String,
+        /// A new file: an existing one is never overwritten.
         #[arg(long)]
         out: PathBuf,
     },
+    /// Act on a verified alert (operators).
     Dispatch {
         id: String,
         /// A file with a note for the record, or `-` for standard input.

@@ -43,11 +43,14 @@ pub struct Evidence {
     pub frame_jpeg: String,
     pub crop_sha256: String,
     pub frame_sha256: String,
+    /// The pinned models the server runs at export (the models are pinned by sha256 in the
+    /// binary; an upgrade that changed them shows here).
     pub models: Vec<ModelHash>,
     pub audit: Vec<Proof>,
     pub exported_by: String,
     pub exported_at: Timestamp,
-    /// The audit key's public half (hex): the verifier compares it with the key they pin.
+    /// The audit key's public half (hex), for information: the verifier checks against the key
+    /// they pinned, never against this.
     pub public_key: String,
     /// Over the canonical JSON of every other field.
     pub signature: String,
@@ -81,8 +84,8 @@ fn signed_bytes(e: &Evidence) -> Vec<u8> {
 
 impl Control {
     /// Export a verified alert as a signed evidence package, for the permit's team (its applicant,
-    /// decider or reviewers). The export is recorded; from then on the case file holds the images
-    /// and the retention schedule erases them here.
+    /// decider or reviewers). The export is recorded; nothing is erased until the receipt is
+    /// confirmed ([`Control::confirm_export`]), so a package lost on its way costs no evidence.
     pub async fn export_evidence(
         &self,
         actor: &Session,
@@ -113,7 +116,9 @@ impl Control {
         }
         let (mut crop, mut frame) = self.store.alert_media(id).await?;
         let now = self.now()?;
-        self.store.record_export(actor, id, now, origin).await?;
+        self.store
+            .record_export(actor, id, None, now, origin)
+            .await?;
         let trail = self.store.alert_audit_trail(&a).await?;
         let models = [ModelId::Yunet, ModelId::Sface]
             .into_iter()
@@ -147,18 +152,56 @@ impl Control {
         e.public_key = self.store.audit_public_key();
         let (_, sig) = self.store.sign_evidence(&signed_bytes(&e));
         e.signature = sig;
-        // The case file holds the images now: the schedule erases them here.
-        if let Err(err) = self.retain(&e.alert.permit, now, origin).await {
+        Ok(e)
+    }
+
+    /// Confirm that an exported package reached the case file whole (its sha256 as written): the
+    /// receipt is recorded, and the retention schedule erases the images here at once.
+    pub async fn confirm_export(
+        &self,
+        actor: &Session,
+        id: &str,
+        package_sha256: &str,
+        origin: &str,
+    ) -> Result<()> {
+        require(actor, Action::SeeBiometrics)?;
+        let a = self
+            .alert_as(
+                actor,
+                id,
+                &[
+                    Role::Applicant,
+                    Role::Reviewer,
+                    Role::Prosecutor,
+                    Role::Judge,
+                ],
+                "export evidence",
+            )
+            .await?;
+        if a.state != AlertState::Verified {
+            return Err(ControlError::Law(mandat_law::rule::NOT_VERIFIED.refusal(
+                format!(
+                    "alert {id} is {}; only an alert two reviewers verified goes to a case",
+                    a.state.as_str()
+                ),
+            )));
+        }
+        let now = self.now()?;
+        self.store
+            .record_export(actor, id, Some(package_sha256), now, origin)
+            .await?;
+        if let Err(err) = self.retain(&a.permit, now, origin).await {
             tracing::error!("the images of exported alert {id} could not be erased yet: {err}");
         }
-        Ok(e)
+        Ok(())
     }
 }
 
 /// Check a package offline against the audit key the verifier pins (hex). Every failure says
 /// which check failed.
 pub fn verify(text: &str, pinned_key: &str) -> std::result::Result<Verified, String> {
-    let key = mandat_audit::parse_public_key(pinned_key).map_err(|e| e.to_string())?;
+    let key =
+        mandat_audit::parse_public_key(pinned_key).map_err(|e| format!("--public-key: {e}"))?;
     // The signature is checked over the package as written, every field of it, before any of it
     // is read: a renamed or added field is an edit too.
     let mut raw: serde_json::Value =

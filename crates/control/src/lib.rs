@@ -988,9 +988,6 @@ impl Control {
         Ok(())
     }
 
-    /// Let deadlines act: an urgent use without an application by its deadline is stopped and purged;
-    /// the start and end of every use is recorded. Runs every second in the server and before every
-    /// CLI command, so no deadline waits for a person.
     /// The retention schedule over every permit that holds something it may have to erase.
     async fn retention(
         &self,
@@ -1062,6 +1059,10 @@ impl Control {
         }
     }
 
+    /// Let deadlines act: an urgent use without an application by its deadline is stopped and purged;
+    /// the start and end of every use is recorded; then the retention schedule erases what is due
+    /// and the key epoch moves on after erasures and daily. Runs every second in the server and before every
+    /// CLI command, so no deadline waits for a person.
     pub async fn tick(&self, origin: &str) -> Result<Vec<DeletionCertificate>> {
         let now = self.now()?;
         let mut certs = Vec::new();
@@ -1090,7 +1091,6 @@ impl Control {
                 let _ = self.events.send(AlertEvent::from_record(&a));
             }
         }
-
         for p in &permits {
             let mut probe = p.clone();
             if probe.use_events(now).is_empty() {

@@ -114,10 +114,11 @@ impl Store {
                 a.permit
             )));
         }
-        // Checked again at intake, against the permit as it is now: a hit from a frame that was
-        // in flight when the use ended, or for a camera or person the decision left out, is not
-        // kept.
-        if !permit.is_active_at(now)
+        // Checked again at intake, against the permit as it is now: a hit from a frame captured
+        // outside the use (or after a stop or refusal, whatever its time), from a camera or for a
+        // person the decision left out, or stamped in the future, is not kept.
+        if !permit.is_active_at(a.captured_at)
+            || a.captured_at.0 > now.0.saturating_add(crate::CLOCK_TOLERANCE_MS)
             || !permit.application.area.covers(&a.camera)
             || !permit.application.persons.iter().any(|p| p.id == a.person)
         {
@@ -467,12 +468,14 @@ impl Store {
         )
     }
 
-    /// Record that a verified alert went to the case as an evidence package; the retention
-    /// schedule then erases its images here.
+    /// Record that a verified alert was exported as an evidence package (`confirmed`: None), or
+    /// that the package reached the case file whole (`Some(its sha256)`), after which the retention
+    /// schedule erases the images here.
     pub async fn record_export(
         &self,
         actor: &Actor,
         id: &str,
+        confirmed: Option<&str>,
         now: Timestamp,
         origin: &str,
     ) -> Result<(), StoreError> {
@@ -488,20 +491,37 @@ impl Store {
                 "alert {id} is not verified; only a verified alert goes to a case"
             )));
         }
-        sqlx::query("UPDATE alerts SET exported_at = $1 WHERE id = $2 AND exported_at IS NULL")
-            .bind(now.0)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let (action, details) = match confirmed {
+            None => ("alert.export", json!({"alert": id})),
+            Some(digest) => {
+                if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(StoreError::Invalid(
+                        "package_sha256: the sha256 of the package as written, 64 hex digits"
+                            .into(),
+                    ));
+                }
+                sqlx::query(
+                    "UPDATE alerts SET exported_at = $1 WHERE id = $2 AND exported_at IS NULL",
+                )
+                .bind(now.0)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                (
+                    "alert.export_received",
+                    json!({"alert": id, "package_sha256": digest.to_ascii_lowercase()}),
+                )
+            }
+        };
         self.append_audit(
             &mut tx,
             Record {
                 at: now.0,
                 actor: actor.user.clone(),
-                action: "alert.export".into(),
+                action: action.into(),
                 permit: Some(permit),
                 origin: origin.into(),
-                details: json!({"alert": id}),
+                details,
             },
         )
         .await?;

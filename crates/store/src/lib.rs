@@ -1942,6 +1942,48 @@ mod epoch_tests {
     }
 
     #[tokio::test]
+    async fn an_interrupted_rotation_under_a_forged_epoch_keeps_both_keys_and_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path()).await.unwrap();
+        let k = seed(&store, "P-1").await;
+        let lock = store.wrap.lock().unwrap();
+        store.wrap.stage(&lock).unwrap();
+        drop(lock);
+        // A DBA writes the next epoch, hoping mandat promotes a key that wraps nothing.
+        sqlx::query("UPDATE key_epoch SET epoch = 2, key_check = 'forged'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.close().await;
+        let err = open(dir.path()).await.err().expect("refused").to_string();
+        assert!(err.contains("matches neither key"), "{err}");
+        assert!(dir.path().join("wrap.key").exists());
+        assert!(dir.path().join("wrap.key.next").exists());
+        // Put right, the data is all there.
+        let store = open_raw(dir.path()).await;
+        sqlx::query("UPDATE key_epoch SET epoch = 1, key_check = $1")
+            .bind(epochs::check_value(&wrap_key_of(dir.path())))
+            .execute(&store)
+            .await
+            .unwrap();
+        store.close().await;
+        let store = open(dir.path()).await.unwrap();
+        assert_eq!(key_of(&store, "P-1").await.unwrap(), k);
+    }
+
+    async fn open_raw(dir: &std::path::Path) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&format!("sqlite://{}", dir.join("m.db").display()))
+            .await
+            .unwrap()
+    }
+
+    fn wrap_key_of(dir: &std::path::Path) -> SecretKey {
+        let text = std::fs::read_to_string(dir.join("wrap.key")).unwrap();
+        SecretKey::from_hex(text.lines().nth(2).unwrap(), "wrap").unwrap()
+    }
+
+    #[tokio::test]
     async fn a_key_directory_that_is_not_the_databases_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path()).await.unwrap();

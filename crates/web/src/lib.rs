@@ -588,8 +588,9 @@ async fn dispatch(
 }
 
 /// Export a verified alert to the case as a signed evidence package (the permit's applicant,
-/// decider or reviewers). The export is recorded, and the images are then erased here: the case
-/// file holds them. Check a package offline with `mandat evidence verify`.
+/// decider or reviewers). The export is recorded; once the package is written, confirm its receipt
+/// (`/export/confirm`) and the images are erased here. Check a package offline with
+/// `mandat evidence verify`.
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/export", tag = "alerts", params(("id" = String, Path)),
     security(("session" = [])),
     responses((status = 200, description = "the signed evidence package (mandat-evidence/1)",
@@ -604,6 +605,38 @@ async fn export_evidence(
     let a = actor(&s, &headers).await?;
     let e = s.control.export_evidence(&a, &id, &origin(&peer)).await?;
     Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(e)).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportReceipt {
+    /// The sha256 (hex) of the package as written to the case file.
+    package_sha256: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ExportConfirmed {
+    confirmed: String,
+}
+
+/// Confirm that an exported package reached the case file whole: the receipt is recorded and the
+/// images are erased here at once.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/export/confirm", tag = "alerts",
+    params(("id" = String, Path)), request_body = ExportReceipt, security(("session" = [])),
+    responses((status = 200, body = ExportConfirmed), (status = "4XX", body = ErrorBody)))]
+async fn confirm_export(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<ExportReceipt>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("package_sha256", &b.package_sha256, 64)?;
+    s.control
+        .confirm_export(&a, &id, &b.package_sha256, &origin(&peer))
+        .await?;
+    Ok(Json(ExportConfirmed { confirmed: id }).into_response())
 }
 
 /// Live alerts as server-sent events: `alert` events carrying ids and numbers, never images;
@@ -1932,6 +1965,11 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("POST", "/api/v1/alerts/{id}/review", post(review)),
         ("POST", "/api/v1/alerts/{id}/dispatch", post(dispatch)),
         ("POST", "/api/v1/alerts/{id}/export", post(export_evidence)),
+        (
+            "POST",
+            "/api/v1/alerts/{id}/export/confirm",
+            post(confirm_export),
+        ),
         ("GET", "/api/v1/cameras", get(cameras)),
         ("POST", "/api/v1/cameras", post(add_camera)),
         ("POST", "/api/v1/cameras/{id}/change", post(change_camera)),

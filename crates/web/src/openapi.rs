@@ -42,6 +42,7 @@ use utoipa::{Modify, OpenApi};
         super::rotate_keys,
         super::change_camera,
         super::export_evidence,
+        super::confirm_export,
         super::permit_team,
         super::decide,
         super::users,

@@ -985,6 +985,48 @@ pub(crate) fn alerts_are_reviewed_by_two_people_through_the_cli() {
         h.ok_in(&["alerts", "dispatch", "A-1", "--note-file", "-"], "unit 7")
             .contains("recorded")
     );
+    // A reviewer takes the verified alert to the case: a new private file, checked offline
+    // against the pinned key; an operator cannot, and an edited package fails.
+    let case = h.path().join("case.json");
+    assert!(
+        !h.run(&["alerts", "export", "A-1", "--out", case.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(!case.exists(), "no empty file left behind");
+    h.login("rev2");
+    h.ok(&["alerts", "export", "A-1", "--out", case.to_str().unwrap()]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&case).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let ok = h.ok(&[
+        "evidence",
+        "verify",
+        case.to_str().unwrap(),
+        "--public-key",
+        &h.key,
+    ]);
+    assert!(ok.contains("intact"), "{ok}");
+    let text_of_case = std::fs::read_to_string(&case).unwrap();
+    let edited = h.path().join("edited.json");
+    std::fs::write(&edited, text_of_case.replacen("0.55", "0.65", 1)).unwrap();
+    let o = h.run(&[
+        "evidence",
+        "verify",
+        edited.to_str().unwrap(),
+        "--public-key",
+        &h.key,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    // Never over an existing file.
+    assert!(
+        !h.run(&["alerts", "export", "A-1", "--out", case.to_str().unwrap()])
+            .status
+            .success()
+    );
     assert!(text(&h.verify().stdout).starts_with("intact:"));
 }
 

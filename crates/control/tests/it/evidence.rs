@@ -5,6 +5,7 @@ use mandat_control::evidence;
 use mandat_law::review::Verdict;
 use mandat_law::{Actor, Role};
 use mandat_testkit::{ORIGIN, databases};
+use sha2::Digest;
 
 use crate::common::*;
 
@@ -83,13 +84,33 @@ async fn an_exported_package_verifies_and_an_edited_byte_fails() {
         // Another key pinned: refused.
         let other = mandat_audit::AuditKey::from_bytes([1; 32]).public_hex();
         assert!(evidence::verify(&text, &other).is_err());
-        // The export is recorded, and the case file now holds the images: erased here.
+        // The export is recorded; the images stay until the package's receipt is confirmed, so a
+        // package lost on its way costs no evidence.
         let (entries, _) = e.store.audit_log().await.unwrap();
         assert!(
             entries
                 .iter()
                 .any(|x| x.action == "alert.export" && x.actor == "officer")
         );
+        e.control.tick(ORIGIN).await.unwrap();
+        assert!(e.store.alert_media("A-1").await.is_ok(), "{db:?}: kept");
+        let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        assert!(
+            e.control
+                .confirm_export(&e.act(&officer()), "A-1", "not a digest", ORIGIN)
+                .await
+                .is_err()
+        );
+        e.control
+            .confirm_export(&e.act(&officer()), "A-1", &digest, ORIGIN)
+            .await
+            .unwrap();
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let receipt = entries
+            .iter()
+            .find(|x| x.action == "alert.export_received")
+            .unwrap();
+        assert_eq!(receipt.details["package_sha256"], digest.as_str());
         assert!(
             entries
                 .iter()

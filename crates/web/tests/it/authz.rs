@@ -97,6 +97,13 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "rapj",
         "",
     ),
+    (
+        "POST",
+        "/api/v1/alerts/{id}/export/confirm",
+        "/api/v1/alerts/{X3}/export/confirm",
+        "rapj",
+        r#"{"package_sha256":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
+    ),
     ("GET", "/api/v1/cameras", "/api/v1/cameras", "orapjud", ""),
     (
         "POST",
