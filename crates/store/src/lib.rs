@@ -901,6 +901,12 @@ impl Store {
                         "use_started": effect == Effect::UseStarted,
                         "use_ended": matches!(effect, Effect::UseEnded | Effect::Purge { .. }),
                     });
+                    // What a partial grant left out is part of the decision's record.
+                    if before != permit.status
+                        && let Some(n) = permit.decision.as_ref().and_then(|d| d.narrowed.as_ref())
+                    {
+                        d["narrowed"] = serde_json::to_value(n).expect("serialises");
+                    }
                     // Who may see the permit is part of the record: the team after the change.
                     if permit.team != team_before {
                         d["team"] = permit

@@ -156,6 +156,8 @@ async fn a_partial_grant_scopes_only_what_was_granted() {
         let ids = e.store.template_ids(&p.id).await.unwrap();
         assert_eq!(ids, [("p1".to_string(), "ph1.t".to_string())], "{db:?}");
         let (entries, _) = e.store.audit_log().await.unwrap();
+        let grant = entries.iter().find(|x| x.action == "permit.grant").unwrap();
+        assert_eq!(grant.details["narrowed"]["cameras_not_granted"][0], "cam-2");
         let cert = entries
             .iter()
             .find(|x| x.action == "retention.erase")
@@ -247,5 +249,58 @@ async fn admins_disable_repoint_and_remove_cameras_and_the_scope_follows() {
             .unwrap_err();
         assert_eq!(err.code(), "conflict", "{db:?}");
         assert!(e.scope.watchlist("cam-1").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_partial_grant_of_an_urgent_use_deletes_what_it_found_outside_the_grant() {
+    for db in databases() {
+        let e = env(db).await;
+        let mut a = application(Purpose::ImminentThreat);
+        a.area.cameras = vec!["cam-1".into(), "cam-2".into()];
+        let p = e
+            .control
+            .draft(&e.act(&officer()), a, ORIGIN)
+            .await
+            .unwrap();
+        enrol_photo(&e, &officer(), &p.id).await;
+        put_team(&e, &officer(), &p.id).await;
+        e.control
+            .urgent_start(&e.act(&officer()), &p.id, ORIGIN)
+            .await
+            .unwrap();
+        e.control.raise_alert(hit("A-in", &p.id)).await.unwrap();
+        let mut outside = hit("A-out", &p.id);
+        outside.camera = "cam-2".into();
+        e.control.raise_alert(outside).await.unwrap();
+        e.control
+            .apply(&e.act(&officer()), &p.id, ORIGIN)
+            .await
+            .unwrap();
+        e.control
+            .grant_in_part(
+                &e.act(&pros()),
+                &p.id,
+                "cam-1 only",
+                &Narrowing {
+                    cameras: Some(vec!["cam-1".into()]),
+                    ..Default::default()
+                },
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        assert!(e.store.alert("A-in").await.is_ok(), "{db:?}");
+        assert!(e.store.alert("A-out").await.is_err(), "{db:?}: deleted");
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let cert = entries
+            .iter()
+            .find(|x| x.action == "retention.erase")
+            .unwrap();
+        assert_eq!(cert.details["alerts"][0], "A-out");
+        // And a hit from the camera left out is not kept from now on.
+        let mut late = hit("A-late", &p.id);
+        late.camera = "cam-2".into();
+        assert!(e.control.raise_alert(late).await.is_err());
     }
 }
