@@ -287,10 +287,9 @@ impl Control {
             .await?;
         // A rejected face is a passer-by's: its images go at the rejection, not at the next tick.
         // The review stands either way; a failed erasure is logged and the next tick retries.
-        if a.state == AlertState::Rejected
-            && let Err(e) = self.retain(&a.permit, now, origin).await
-        {
-            tracing::error!("the images of rejected alert {id} could not be erased yet: {e}");
+        if a.state == AlertState::Rejected {
+            self.retain(std::slice::from_ref(&a.permit), now, origin)
+                .await;
         }
         let _ = self.events.send(AlertEvent::from_record(&a));
         Ok(blind(actor, a))

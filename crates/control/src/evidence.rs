@@ -83,15 +83,9 @@ fn signed_bytes(e: &Evidence) -> Vec<u8> {
 }
 
 impl Control {
-    /// Export a verified alert as a signed evidence package, for the permit's team (its applicant,
-    /// decider or reviewers). The export is recorded; nothing is erased until the receipt is
-    /// confirmed ([`Control::confirm_export`]), so a package lost on its way costs no evidence.
-    pub async fn export_evidence(
-        &self,
-        actor: &Session,
-        id: &str,
-        origin: &str,
-    ) -> Result<Evidence> {
+    /// The alert, when `actor` may take it to a case: a verified alert, by its permit's applicant,
+    /// decider or reviewers.
+    async fn exportable(&self, actor: &Session, id: &str) -> Result<AlertRecord> {
         require(actor, Action::SeeBiometrics)?;
         let a = self
             .alert_as(
@@ -114,6 +108,19 @@ impl Control {
                 ),
             )));
         }
+        Ok(a)
+    }
+
+    /// Export a verified alert as a signed evidence package, for the permit's team (its applicant,
+    /// decider or reviewers). The export is recorded; nothing is erased until the receipt is
+    /// confirmed ([`Control::confirm_export`]), so a package lost on its way costs no evidence.
+    pub async fn export_evidence(
+        &self,
+        actor: &Session,
+        id: &str,
+        origin: &str,
+    ) -> Result<Evidence> {
+        let a = self.exportable(actor, id).await?;
         let (mut crop, mut frame) = self.store.alert_media(id).await?;
         let now = self.now()?;
         self.store
@@ -164,35 +171,13 @@ impl Control {
         package_sha256: &str,
         origin: &str,
     ) -> Result<()> {
-        require(actor, Action::SeeBiometrics)?;
-        let a = self
-            .alert_as(
-                actor,
-                id,
-                &[
-                    Role::Applicant,
-                    Role::Reviewer,
-                    Role::Prosecutor,
-                    Role::Judge,
-                ],
-                "export evidence",
-            )
-            .await?;
-        if a.state != AlertState::Verified {
-            return Err(ControlError::Law(mandat_law::rule::NOT_VERIFIED.refusal(
-                format!(
-                    "alert {id} is {}; only an alert two reviewers verified goes to a case",
-                    a.state.as_str()
-                ),
-            )));
-        }
+        let a = self.exportable(actor, id).await?;
         let now = self.now()?;
         self.store
             .record_export(actor, id, Some(package_sha256), now, origin)
             .await?;
-        if let Err(err) = self.retain(&a.permit, now, origin).await {
-            tracing::error!("the images of exported alert {id} could not be erased yet: {err}");
-        }
+        self.retain(std::slice::from_ref(&a.permit), now, origin)
+            .await;
         Ok(())
     }
 }

@@ -755,25 +755,10 @@ impl Control {
         Ok((permit, cert))
     }
 
-    /// Carry out the retention schedule for one permit now; the key epoch then moves on, so no
-    /// copy of the database made before can open what was erased.
+    /// Carry out the retention schedule for these permits now, then move the key epoch on once,
+    /// so no copy of the database made before can open what was erased. One permit that cannot
+    /// be handled is logged (the next tick retries) and holds back no other.
     pub(crate) async fn retain(
-        &self,
-        permit: &str,
-        now: Timestamp,
-        origin: &str,
-    ) -> Result<Vec<DeletionCertificate>> {
-        let mut certs = self.store.apply_retention(permit, now, origin).await?;
-        if !certs.is_empty() {
-            self.changed().await;
-            self.retire_keys(&mut certs, now, origin).await;
-        }
-        Ok(certs)
-    }
-
-    /// The same for every permit of a tick, with one key rotation for all of them. One permit
-    /// that cannot be handled is logged and holds back no other.
-    async fn retain_all(
         &self,
         permits: &[String],
         now: Timestamp,
@@ -1004,9 +989,7 @@ impl Control {
         };
         let mut due_now = Vec::new();
         for p in permits.iter().filter(|p| !p.purged) {
-            let schedule = mandat_law::Profile::by_name(&p.profile)
-                .map(|pr| pr.retention)
-                .unwrap_or(mandat_law::retention::SWEDISH_SCHEDULE);
+            let schedule = mandat_law::retention::schedule_of(p);
             let has = |person: Option<&str>| {
                 held.reference
                     .iter()
@@ -1035,7 +1018,7 @@ impl Control {
                 due_now.push(p.id.clone());
             }
         }
-        self.retain_all(&due_now, now, origin).await
+        self.retain(&due_now, now, origin).await
     }
 
     /// Rotate the key epoch once a day even when nothing was erased, so a stolen backup ages out.

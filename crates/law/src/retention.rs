@@ -176,6 +176,14 @@ impl Schedule {
     }
 }
 
+/// The schedule of the permit's profile (an unknown profile, which mandat never writes, gets the
+/// Swedish one rather than none).
+pub fn schedule_of(permit: &Permit) -> Schedule {
+    crate::Profile::by_name(&permit.profile)
+        .map(|p| p.retention)
+        .unwrap_or(SWEDISH_SCHEDULE)
+}
+
 /// When the permit stopped being usable, as seen at `now`: its stop, its refusal, or the end of its
 /// period. `None` while it may still be used (or has not been decided).
 pub fn use_over(p: &Permit, now: Timestamp) -> Option<Timestamp> {

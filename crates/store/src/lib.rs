@@ -1092,7 +1092,7 @@ impl Store {
             }
         }
         permit.purged = true;
-        let rule = retention::schedule_of(permit)
+        let rule = mandat_law::retention::schedule_of(permit)
             .rule(mandat_law::retention::Data::WholeUse)
             .copied();
         Ok(DeletionCertificate {

@@ -7,19 +7,11 @@
 use mandat_audit::Record;
 use mandat_law::Permit;
 use mandat_law::Timestamp;
-use mandat_law::retention::{Data, Rule, Schedule, use_over};
+use mandat_law::retention::{Data, Rule, schedule_of, use_over};
 use mandat_law::review::AlertState;
 use sqlx::Row;
 
 use crate::{DeletionCertificate, SecretKey, Store, StoreError, Tx};
-
-/// The schedule of the permit's profile (an unknown profile, which the store never writes, gets
-/// the Swedish one rather than none).
-pub(crate) fn schedule_of(permit: &Permit) -> Schedule {
-    mandat_law::Profile::by_name(&permit.profile)
-        .map(|p| p.retention)
-        .unwrap_or(mandat_law::retention::SWEDISH_SCHEDULE)
-}
 
 /// What the retention schedule may have to act on: permits with reference data, and alerts that
 /// still hold media, with their states.

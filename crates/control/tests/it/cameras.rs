@@ -41,8 +41,8 @@ async fn a_camera_added_inside_the_polygon_after_the_decision_is_not_analysed() 
             (59.336, 18.060),
         ]);
         let p = e
-            .control
-            .draft(&e.act(&officer()), a, ORIGIN)
+            .store
+            .permit(&drafted_with(&e, a, &officer()).await)
             .await
             .unwrap();
         assert_eq!(
@@ -50,8 +50,6 @@ async fn a_camera_added_inside_the_polygon_after_the_decision_is_not_analysed() 
             ["cam-1"],
             "{db:?}: bound at draft"
         );
-        enrol_photo(&e, &officer(), &p.id).await;
-        put_team(&e, &officer(), &p.id).await;
         e.control
             .apply(&e.act(&officer()), &p.id, ORIGIN)
             .await
@@ -91,11 +89,10 @@ async fn a_partial_grant_scopes_only_what_was_granted() {
             }],
         });
         let p = e
-            .control
-            .draft(&e.act(&officer()), a, ORIGIN)
+            .store
+            .permit(&drafted_with(&e, a, &officer()).await)
             .await
             .unwrap();
-        enrol_photo(&e, &officer(), &p.id).await;
         e.control
             .enrol(
                 &e.act(&officer()),
@@ -108,7 +105,6 @@ async fn a_partial_grant_scopes_only_what_was_granted() {
             )
             .await
             .unwrap();
-        put_team(&e, &officer(), &p.id).await;
         e.control
             .apply(&e.act(&officer()), &p.id, ORIGIN)
             .await
@@ -259,12 +255,10 @@ async fn a_partial_grant_of_an_urgent_use_deletes_what_it_found_outside_the_gran
         let mut a = application(Purpose::ImminentThreat);
         a.area.cameras = vec!["cam-1".into(), "cam-2".into()];
         let p = e
-            .control
-            .draft(&e.act(&officer()), a, ORIGIN)
+            .store
+            .permit(&drafted_with(&e, a, &officer()).await)
             .await
             .unwrap();
-        enrol_photo(&e, &officer(), &p.id).await;
-        put_team(&e, &officer(), &p.id).await;
         e.control
             .urgent_start(&e.act(&officer()), &p.id, ORIGIN)
             .await

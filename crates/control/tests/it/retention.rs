@@ -13,32 +13,6 @@ use crate::common::*;
 
 const DAY_MS: i64 = 24 * 3_600_000;
 
-/// Every sealed blob and wrapped key of `permit` as stored now.
-async fn sealed(e: &Env, permit: &str) -> Vec<Vec<u8>> {
-    let raw = raw_pool(&e.url).await;
-    let mut v = Vec::new();
-    for q in [
-        "SELECT wrapped AS b FROM permit_keys WHERE permit_id = $1",
-        "SELECT sealed AS b FROM photos WHERE permit_id = $1",
-        "SELECT sealed AS b FROM templates WHERE permit_id = $1",
-        "SELECT crop_sealed AS b FROM alerts WHERE permit_id = $1",
-        "SELECT frame_sealed AS b FROM alerts WHERE permit_id = $1",
-    ] {
-        for r in sqlx::query(q)
-            .bind(permit.to_string())
-            .fetch_all(&raw)
-            .await
-            .unwrap()
-        {
-            if let Some(b) = r.get::<Option<Vec<u8>>, _>("b") {
-                v.push(b);
-            }
-        }
-    }
-    raw.close().await;
-    v
-}
-
 /// The sealed blobs of one alert's crop and frame as stored now.
 async fn media_of(e: &Env, alert: &str) -> Vec<Vec<u8>> {
     let raw = raw_pool(&e.url).await;
@@ -56,55 +30,6 @@ async fn media_of(e: &Env, alert: &str) -> Vec<Vec<u8>> {
     .collect();
     raw.close().await;
     v
-}
-
-/// None of `blobs` is anywhere the database keeps bytes: on SQLite, in any file of its directory
-/// (database, WAL, shared memory); on PostgreSQL, in any blob column read back, and the tables
-/// were vacuumed, so no dead tuple holds them.
-async fn assert_gone(e: &Env, blobs: &[Vec<u8>], what: &str) {
-    assert!(!blobs.is_empty(), "{what}: nothing to look for");
-    let mut all = Vec::new();
-    match e.db {
-        Db::Sqlite => {
-            for f in std::fs::read_dir(e.dir.path()).unwrap() {
-                all.extend(std::fs::read(f.unwrap().path()).unwrap());
-            }
-        }
-        Db::Postgres => {
-            let raw = raw_pool(&e.url).await;
-            for q in [
-                "SELECT wrapped AS b FROM permit_keys",
-                "SELECT sealed AS b FROM photos",
-                "SELECT sealed AS b FROM templates",
-                "SELECT crop_sealed AS b FROM alerts",
-                "SELECT frame_sealed AS b FROM alerts",
-            ] {
-                for r in sqlx::query(q).fetch_all(&raw).await.unwrap() {
-                    all.extend(r.get::<Option<Vec<u8>>, _>("b").unwrap_or_default());
-                }
-            }
-            for table in ["permit_keys", "photos", "templates", "alerts"] {
-                let n: i64 = sqlx::query(
-                    "SELECT COUNT(*) AS n FROM pg_stat_user_tables WHERE relname = $1 AND last_vacuum IS NOT NULL",
-                )
-                .bind(table)
-                .fetch_one(&raw)
-                .await
-                .unwrap()
-                .get("n");
-                assert_eq!(n, 1, "{what}: {table} vacuumed");
-            }
-            raw.close().await;
-        }
-    }
-    for b in blobs {
-        assert!(b.len() >= 32);
-        assert!(
-            !all.windows(32).any(|w| w == &b[..32]),
-            "{:?}, {what}: erased bytes still stored",
-            e.db
-        );
-    }
 }
 
 fn rev2() -> Actor {
