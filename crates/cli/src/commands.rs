@@ -375,6 +375,19 @@ fn print_permit(p: &Permit, json: bool) -> Result<()> {
     for m in &p.team {
         println!("  team        {} ({})", m.user, m.role.as_str());
     }
+    for am in &p.amendments {
+        println!(
+            "  amendment   {} adds [{}], filed by {} at {}: {}",
+            am.number,
+            am.cameras.join(", "),
+            am.filed_by,
+            am.filed_at,
+            match &am.decision {
+                Some(d) => format!("{:?} by {} at {}", d.outcome, d.by, d.at),
+                None => "waits for the decision".into(),
+            }
+        );
+    }
     match &a.target {
         Some(t) => println!(
             "  threshold   {:.4} (target FPIR {} for {} person(s), calibration {})",
@@ -438,6 +451,17 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
                 print_permit(&p, true)?;
             } else {
                 println!("drafted permit {}", p.id);
+                // The server names persons and photos; enrol each photo under these ids.
+                for (i, d) in p.application.persons.iter().enumerate() {
+                    let photos: Vec<&str> = d.photos.iter().map(|x| x.id.as_str()).collect();
+                    println!(
+                        "  person {} ({}): --person {} --photo-id {}",
+                        i + 1,
+                        d.label,
+                        d.id,
+                        photos.join(" | ")
+                    );
+                }
                 // The rules of the profile the permit was drafted under, as the server applies them.
                 if let Some(profile) = Profile::by_name(&p.profile) {
                     for r in p.application.check(profile) {
@@ -514,6 +538,47 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
                     );
                 }
             }
+        }
+        PermitCommand::Amend {
+            id,
+            cameras,
+            reasons_file,
+        } => {
+            let reasons = read_text(reasons_file.as_deref(), "why the purpose needs the cameras")?;
+            let p: Permit = c.post(
+                &path(&id, "amendments"),
+                &json!({"cameras": cameras, "reasons": reasons}),
+            )?;
+            let n = p.amendments.last().map(|a| a.number).unwrap_or_default();
+            println!(
+                "amendment {n} of permit {} filed: {} waits for the decision of the permit's court or prosecutor, and is not analysed before",
+                p.id,
+                cameras.join(", ")
+            );
+        }
+        PermitCommand::DecideAmendment {
+            id,
+            number,
+            grant,
+            reasons_file,
+            ..
+        } => {
+            let reasons = read_text(reasons_file.as_deref(), "the decision's reasons")?;
+            let outcome = if grant {
+                Outcome::Grant
+            } else {
+                Outcome::Refuse
+            };
+            let p: Permit = c.post(
+                &path(&id, "amendments/decide"),
+                &json!({"number": number, "outcome": outcome, "reasons": reasons}),
+            )?;
+            println!(
+                "amendment {number} of permit {} {}; the permit covers {}",
+                p.id,
+                if grant { "granted" } else { "refused" },
+                p.application.area.cameras.join(", ")
+            );
         }
         PermitCommand::UrgentStart { id } => {
             let p: Permit = c.post(&path(&id, "urgent-start"), &json!({}))?;

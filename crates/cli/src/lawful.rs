@@ -321,6 +321,31 @@ pub enum PermitCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Ask to add registered cameras to a granted permit (its applicant). Nothing is analysed on
+    /// them until the permit's court or prosecutor grants the amendment (`decide-amendment`).
+    Amend {
+        id: String,
+        /// A camera to add (repeat).
+        #[arg(long = "camera", required = true)]
+        cameras: Vec<String>,
+        /// A file with why the purpose needs them, or `-` for standard input; asked for if absent.
+        #[arg(long)]
+        reasons_file: Option<PathBuf>,
+    },
+    /// Grant or refuse a permit's open amendment (its court or prosecutor).
+    DecideAmendment {
+        id: String,
+        /// The amendment's number, as `permit show` lists it.
+        #[arg(long)]
+        number: u32,
+        #[arg(long, conflicts_with = "refuse", required_unless_present = "refuse")]
+        grant: bool,
+        #[arg(long)]
+        refuse: bool,
+        /// A file with the decision's reasons, or `-` for standard input; asked for if absent.
+        #[arg(long)]
+        reasons_file: Option<PathBuf>,
+    },
     /// Start use at once, before a decision; the application must follow within 24 hours.
     UrgentStart { id: String },
     /// Stop use now.

@@ -517,16 +517,15 @@ async fn seed(
         agency: Agency::Polismyndigheten,
         purpose: Purpose::VictimSearch,
         offence: None,
-        // Opaque ids: who a person is stays in the label, which erasure reaches, never in the
-        // ids that alerts, tasks and the audit log carry.
+        // The server gives the ids, opaque and random; who a person is stays in the label,
+        // sealed under the permit's key, which erasure reaches.
         persons: names
             .iter()
-            .enumerate()
-            .map(|(i, n)| DesignatedPerson {
-                id: format!("person-{:02}", i + 1),
+            .map(|n| DesignatedPerson {
+                id: String::new(),
                 label: format!("demo person {n}"),
                 photos: vec![PhotoRef {
-                    id: format!("photo-{:02}", i + 1),
+                    id: String::new(),
                     source: "LFW test data, image _0001".into(),
                 }],
             })
@@ -551,15 +550,15 @@ async fn seed(
     let p = control.draft(&officer, app, o).await?;
     let models = Models::load(pipeline)?;
     let mut pipe = models.pipeline(pipeline)?;
-    for (i, n) in names.iter().enumerate() {
+    for (n, person) in names.iter().zip(&p.application.persons) {
         let path = data.join(format!("synthetic/watchlist/{n}.jpg"));
         let (bytes, face) = enrolment_photo(&mut pipe, &path)?;
         control
             .enrol(
                 &officer,
                 &p.id,
-                &format!("person-{:02}", i + 1),
-                &format!("photo-{:02}", i + 1),
+                &person.id,
+                &person.photos[0].id,
                 &bytes,
                 face.embedding.as_slice(),
                 o,

@@ -635,7 +635,15 @@ impl Control {
                 .into());
         }
         let mut application = application;
-        self.check_cameras(&application).await?;
+        // Person and photo ids are the server's, opaque and random: a client's own (a name, a
+        // case label) would be copied into alerts, tasks and the audit log, which outlive a purge.
+        for person in application.persons.iter_mut() {
+            person.id = opaque_id("P")?;
+            for photo in person.photos.iter_mut() {
+                photo.id = opaque_id("ph")?;
+            }
+        }
+        self.check_cameras(&application.area.cameras).await?;
         self.bind_polygon(&mut application).await?;
         let now = self.now()?;
         let id = new_permit_id(now)?;
@@ -667,9 +675,9 @@ impl Control {
         Ok(())
     }
 
-    /// Refuse an application that names a camera nobody registered: the decision binds the
-    /// cameras named, so each must be one that exists.
-    async fn check_cameras(&self, application: &Application) -> Result<()> {
+    /// Refuse an application (or amendment) that names a camera nobody registered: the decision
+    /// binds the cameras named, so each must be one that exists.
+    async fn check_cameras(&self, cameras: &[String]) -> Result<()> {
         let known: std::collections::HashSet<String> = self
             .store
             .cameras()
@@ -677,9 +685,7 @@ impl Control {
             .into_iter()
             .map(|c| c.id)
             .collect();
-        let unknown: Vec<&str> = application
-            .area
-            .cameras
+        let unknown: Vec<&str> = cameras
             .iter()
             .filter(|c| !known.contains(c.as_str()))
             .map(String::as_str)
@@ -892,6 +898,61 @@ impl Control {
         .await
     }
 
+    /// Ask to add registered cameras to a granted permit (its applicant). Nothing is analysed on
+    /// them until the permit's decider grants the amendment.
+    pub async fn file_amendment(
+        &self,
+        actor: &Session,
+        id: &str,
+        cameras: &[String],
+        reasons: &str,
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::ApplyForPermit)?;
+        self.visible_permit(actor, id).await?.may_amend(actor)?;
+        self.check_cameras(cameras).await?;
+        let (p, _) = self
+            .transition(actor, id, "permit.amend", origin, |p, now| {
+                p.file_amendment(actor, cameras, reasons, now)?;
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
+    }
+
+    /// Decide amendment `number` of a permit (its court or prosecutor). A grant covers the
+    /// cameras from now on; each must still be registered.
+    pub async fn decide_amendment(
+        &self,
+        actor: &Session,
+        id: &str,
+        number: u32,
+        outcome: Outcome,
+        reasons: &str,
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::DecidePermit)?;
+        if outcome == Outcome::Grant {
+            let p = self.visible_permit(actor, id).await?;
+            p.may_decide_amendment(actor, profile_of(&p)?)?;
+            if let Some(a) = p.amendments.iter().find(|a| a.number == number) {
+                self.check_cameras(&a.cameras).await?;
+            }
+        }
+        let action = match outcome {
+            Outcome::Grant => "permit.amend_grant",
+            Outcome::Refuse => "permit.amend_refuse",
+        };
+        let (p, _) = self
+            .transition(actor, id, action, origin, |p, now| {
+                let profile = profile_of(p)?;
+                p.decide_amendment(actor, profile, number, outcome, reasons, now)?;
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
+    }
+
     /// Grant less than was applied for (fewer cameras or persons, an earlier end); the reference
     /// data of persons not granted is erased at once.
     pub async fn grant_in_part(
@@ -1054,15 +1115,22 @@ impl Control {
         for p in permits.iter_mut() {
             let mut probe = p.clone();
             if probe.tick(now) != Effect::Nothing {
-                let (updated, cert) = self
+                // One permit the store cannot change (its record or key broken outside mandat)
+                // must not hold back the deadlines of every other.
+                match self
                     .store
                     .transition("system", &p.id, "permit.deadline", now, origin, |p| {
                         Ok(p.tick(now))
                     })
-                    .await?;
-                *p = updated;
-                certs.extend(cert);
-                changed = true;
+                    .await
+                {
+                    Ok((updated, cert)) => {
+                        *p = updated;
+                        certs.extend(cert);
+                        changed = true;
+                    }
+                    Err(e) => tracing::error!("the deadline of permit {} not acted on: {e}", p.id),
+                }
             }
         }
         if changed {
@@ -1210,6 +1278,14 @@ fn end_of_use(p: &Permit) -> Option<Timestamp> {
         .map(|s| s.at)
         .or_else(|| p.decision.as_ref().map(|d| d.at).filter(|_| p.purged))
         .or(Some(p.application.period.end))
+}
+
+/// `{prefix}-` and 16 random hex digits: an id that says nothing about what it names.
+fn opaque_id(prefix: &str) -> Result<String> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b)
+        .map_err(|e| ControlError::Store(StoreError::Crypto(format!("random source: {e}"))))?;
+    Ok(format!("{prefix}-{}", hex::encode(b)))
 }
 
 /// `P-YYYYMMDD-xxxxxx`: sortable by date, unguessable enough to not leak the number of permits.

@@ -5,6 +5,7 @@
 //! This crate is pure: no I/O, no clock reads except through [`time::Clock`], no randomness. Storage,
 //! audit and HTTP build on it at the edges. Every refusal names the legal rule behind it.
 
+pub mod amendment;
 pub mod imy;
 pub mod lifecycle;
 pub mod permissions;
@@ -61,6 +62,7 @@ impl Refusal {
         [
             rule::NOT_PERMITTED.code,
             rule::WRONG_APPLICANT.code,
+            rule::NOT_APPLICANT.code,
             rule::WRONG_DECIDER.code,
             rule::SAME_PERSON.code,
             rule::TWO_PERSONS.code,
@@ -109,6 +111,8 @@ pub mod rule {
         ADMIN_ALONE = "admin_alone", "separation of duties: whoever manages accounts holds no role that applies, decides, reviews, operates or audits";
         ROLES_REQUIRED = "roles_required", "least privilege: an account holds at least one role, each named once";
         NARROWING = "narrowing", "a decider may grant less than was applied for (fewer cameras or persons, a shorter period), never more, AI Act art. 5(3)";
+        NOT_APPLICANT = "not_applicant", "only a permit's applicant asks to change it, Lag 2026:806";
+        AMENDMENT = "amendment", "cameras are added to a permit only by an amendment, decided like the permit by its court or prosecutor, AI Act art. 5(3)";
         LEGAL_HOLD = "legal_hold", "a legal hold is set and lifted by the permit's prosecutor or court, with reasons, and never delays the erasure a refusal requires (retention schedule)";
         SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified afterwards once it no longer harms the purpose; deferral states its reason (jurisdiction profile)";
     }

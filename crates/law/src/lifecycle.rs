@@ -121,6 +121,9 @@ pub struct Permit {
     /// A legal hold on the permit's data (see [`crate::retention`]).
     #[serde(default)]
     pub hold: Option<crate::retention::Hold>,
+    /// Requests to add cameras, and their decisions (see [`crate::amendment`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amendments: Vec<crate::amendment::Amendment>,
 }
 
 /// Someone the applicant put on a permit's team, and in which role: the decider the application
@@ -213,6 +216,7 @@ impl Permit {
             use_ended_at: None,
             team: Vec::new(),
             hold: None,
+            amendments: Vec::new(),
         })
     }
 

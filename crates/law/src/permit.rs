@@ -114,14 +114,21 @@ pub struct Offence {
 /// Where a reference photo came from, recorded for each photo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PhotoRef {
+    /// Set by the server when the application is drafted: opaque and random. What a client
+    /// sends is replaced, so no name chosen by hand reaches a photo, template or log row.
+    #[serde(default)]
     pub id: String,
     pub source: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DesignatedPerson {
+    /// Set by the server when the application is drafted: opaque and random (`P-` and 16 hex
+    /// digits). It is copied into alerts, tasks and the audit log, so it must say nothing about
+    /// who the person is; what a client sends is replaced.
+    #[serde(default)]
     pub id: PersonId,
-    /// A case label, not necessarily a name.
+    /// A case label, not necessarily a name. Sealed under the permit's key at rest.
     pub label: String,
     pub photos: Vec<PhotoRef>,
 }

@@ -15,6 +15,7 @@ use crate::{Store, StoreError};
 pub const EVIDENCE_DOMAIN: &str = "mandat-evidence/v1";
 
 /// What the engine hands over for a hit. The images are JPEG; they are sealed before storage.
+#[derive(Clone)]
 pub struct NewAlert {
     pub id: String,
     pub permit: String,

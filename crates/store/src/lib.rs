@@ -14,6 +14,7 @@ pub mod epochs;
 pub mod imy;
 pub mod retention;
 pub mod subjects;
+mod text;
 pub mod totp;
 mod users;
 
@@ -29,6 +30,7 @@ use mandat_law::permit::{CameraId, LatLon, PersonId};
 use mandat_law::{Actor, CameraInfo, Permit, Role, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use std::sync::Arc;
@@ -212,6 +214,9 @@ pub struct DeletionCertificate {
     pub data_key_replaced: bool,
     /// Reviews of those alerts.
     pub reviews: u64,
+    /// Tasks to notify a person, deleted with the alerts and persons they were about.
+    #[serde(default)]
+    pub subject_tasks: u64,
     /// The permit's wrapped data key was deleted from the database, and with it every way this
     /// database offers to read the sealed data. A copy taken before the erasure still holds it.
     pub wrapped_key_deleted: bool,
@@ -246,6 +251,12 @@ pub struct UseRecord {
 /// for two requests that read the clock in one order and commit in the other, far too little to
 /// re-open a deadline.
 pub const CLOCK_TOLERANCE_MS: i64 = 5_000;
+
+/// Permits' records with their data keys, as [`Store::parse_permit`] reads them: the key unseals
+/// the free text.
+const PERMITS_ALL: &str = "SELECT p.id, p.doc, p.mac, p.sealed, k.wrapped, k.epoch FROM permits p LEFT JOIN permit_keys k ON k.permit_id = p.id ORDER BY p.id";
+const PERMIT_BY_ID: &str = "SELECT p.id, p.doc, p.mac, p.sealed, k.wrapped, k.epoch FROM permits p LEFT JOIN permit_keys k ON k.permit_id = p.id WHERE p.id = $1";
+const PERMITS_UNSEALED: &str = "SELECT p.id, p.doc, p.mac, p.sealed, k.wrapped, k.epoch FROM permits p LEFT JOIN permit_keys k ON k.permit_id = p.id WHERE p.sealed IS NULL ORDER BY p.id";
 
 pub struct Store {
     pub(crate) pool: AnyPool,
@@ -348,20 +359,31 @@ impl Store {
             high_water: Arc::new(AtomicI64::new(newest.unwrap_or(i64::MIN))),
         };
         store.reconcile_epochs().await?;
+        store.seal_plain_text().await?;
         Ok(store)
     }
 
-    /// The MAC of a permit's record, bound to its id so a record cannot be copied onto another.
-    pub(crate) fn permit_mac(&self, id: &str, doc: &str) -> String {
-        hex::encode(self.master.mac("permit", format!("{id}\n{doc}").as_bytes()))
+    /// The MAC of a permit's record, bound to its id so a record cannot be copied onto another,
+    /// and to its sealed text, so an older text cannot be put back under a newer document.
+    pub(crate) fn permit_mac(&self, id: &str, doc: &str, sealed: Option<&[u8]>) -> String {
+        let mut input = format!("{id}\n{doc}");
+        if let Some(s) = sealed {
+            input.push('\n');
+            input.push_str(&hex::encode(Sha256::digest(s)));
+        }
+        hex::encode(self.master.mac("permit", input.as_bytes()))
     }
 
-    /// A permit record as read: refused, and logged, when it was changed outside mandat.
-    pub(crate) fn parse_permit(&self, row: &AnyRow) -> Result<Permit, StoreError> {
+    /// A permit record as read (a row of [`PERMITS_ALL`]): refused, and logged, when it was
+    /// changed outside mandat; its free text unsealed. Text that cannot be decrypted (a
+    /// database older than a key rotation) is an error when `strict`, for whoever will write the
+    /// permit back; a listing shows the rest of the record with the text marked, and logs it.
+    pub(crate) fn parse_permit(&self, row: &AnyRow, strict: bool) -> Result<Permit, StoreError> {
         let id: String = row.try_get("id")?;
         let doc: String = row.try_get("doc")?;
+        let sealed: Option<Vec<u8>> = row.try_get("sealed")?;
         let have: Option<String> = row.try_get("mac")?;
-        let want = self.permit_mac(&id, &doc);
+        let want = self.permit_mac(&id, &doc, sealed.as_deref());
         if !have.is_some_and(|h| crypto::constant_time_eq(h.as_bytes(), want.as_bytes())) {
             tracing::error!(
                 "the record of permit {id} was changed outside mandat (its MAC does not match): refused"
@@ -370,7 +392,7 @@ impl Store {
                 "the record of permit {id} was changed outside mandat and is refused; restore it from a backup and check the audit log (`mandat audit verify`)"
             )));
         }
-        let p: Permit = serde_json::from_str(&doc)
+        let mut p: Permit = serde_json::from_str(&doc)
             .map_err(|e| StoreError::Corrupt(format!("permit record: {e}")))?;
         if p.id != id {
             return Err(StoreError::Corrupt(format!(
@@ -378,7 +400,145 @@ impl Store {
                 p.id
             )));
         }
+        if let Some(sealed) = sealed {
+            match self.open_text(row, &id, &sealed) {
+                Ok(text) => text.put(&mut p),
+                Err(e) if strict => return Err(e),
+                Err(e) => {
+                    tracing::error!("the free text of permit {id} cannot be read: {e}");
+                    text::PermitText::mark(&mut p, text::UNREADABLE);
+                }
+            }
+        }
         Ok(p)
+    }
+
+    fn open_text(
+        &self,
+        row: &AnyRow,
+        id: &str,
+        sealed: &[u8],
+    ) -> Result<text::PermitText, StoreError> {
+        let wrapped: Option<Vec<u8>> = row.try_get("wrapped")?;
+        let epoch: Option<i64> = row.try_get("epoch")?;
+        let (Some(wrapped), Some(epoch)) = (wrapped, epoch) else {
+            return Err(StoreError::Corrupt(format!(
+                "permit {id} has sealed text but no data key"
+            )));
+        };
+        let key = self.unwrap_data_key(&wrapped, epoch, id)?;
+        let mut plain = key.open(sealed, format!("permit-text:{id}").as_bytes())?;
+        let text = serde_json::from_slice(&plain)
+            .map_err(|e| StoreError::Corrupt(format!("the text of permit {id}: {e}")));
+        crypto::wipe(&mut plain);
+        text
+    }
+
+    /// Write a permit back: its document without free text, the text sealed under its data key
+    /// (none once purged: a purge leaves markers), and the MAC over both. `updated_at` is set
+    /// when the status changed.
+    pub(crate) async fn save_permit(
+        &self,
+        tx: &mut Tx<'_>,
+        permit: &Permit,
+        updated_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let key = if permit.purged {
+            None
+        } else {
+            Some(self.text_key(tx, &permit.id).await?)
+        };
+        let (doc, sealed, mac) = self.permit_row(permit, key.as_ref())?;
+        sqlx::query(
+            "UPDATE permits SET doc = $1, sealed = $2, mac = $3, status = $4, updated_at = COALESCE($5, updated_at) WHERE id = $6",
+        )
+        .bind(doc)
+        .bind(sealed)
+        .bind(mac)
+        .bind(format!("{:?}", permit.status))
+        .bind(updated_at.map(|t| t.0))
+        .bind(permit.id.clone())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The data key that seals a permit's text. A permit that is not purged but has no key (its
+    /// use ended and, before its text was sealed, the key went with its last image) gets a fresh
+    /// one, wrapped under the current epoch.
+    async fn text_key(&self, tx: &mut Tx<'_>, permit: &str) -> Result<SecretKey, StoreError> {
+        let exists = sqlx::query("SELECT permit_id FROM permit_keys WHERE permit_id = $1")
+            .bind(permit.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some();
+        if exists {
+            return self.data_key(tx, permit).await;
+        }
+        let key = SecretKey::random()?;
+        let (epoch, wrapping) = self.wrapping_key(tx).await?;
+        sqlx::query("INSERT INTO permit_keys (permit_id, wrapped, epoch) VALUES ($1, $2, $3)")
+            .bind(permit.to_string())
+            .bind(wrapping.wrap(&key, permit)?)
+            .bind(epoch)
+            .execute(&mut **tx)
+            .await?;
+        Ok(key)
+    }
+
+    /// A permit as stored: (document, sealed text, MAC).
+    fn permit_row(
+        &self,
+        permit: &Permit,
+        key: Option<&SecretKey>,
+    ) -> Result<(String, Option<Vec<u8>>, String), StoreError> {
+        let mut public = permit.clone();
+        let sealed = match key {
+            Some(k) => {
+                let text = text::PermitText::take(&mut public);
+                let mut plain = serde_json::to_vec(&text).expect("text serialises");
+                let sealed = k.seal(&plain, format!("permit-text:{}", permit.id).as_bytes());
+                crypto::wipe(&mut plain);
+                Some(sealed?)
+            }
+            None => None,
+        };
+        let doc = serde_json::to_string(&public).expect("permits serialise");
+        let mac = self.permit_mac(&permit.id, &doc, sealed.as_deref());
+        Ok((doc, sealed, mac))
+    }
+
+    /// Seal the free text of permits stored before it was sealed, once, when the store opens;
+    /// and replace what a purge left readable then (offence and reasons) with markers.
+    async fn seal_plain_text(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(PERMITS_UNSEALED).fetch_all(&mut *tx).await?;
+        let mut n = 0;
+        for row in &rows {
+            let mut p = match self.parse_permit(row, true) {
+                Ok(p) => p,
+                Err(StoreError::Tampered(_)) => continue, // logged where it was found
+                Err(e) => return Err(e),
+            };
+            if p.purged {
+                // Purged records stay unsealed: rewrite one only if it still holds text.
+                text::PermitText::mark(&mut p, text::PURGED);
+                let doc: String = row.try_get("doc")?;
+                if self.permit_row(&p, None)?.0 == doc {
+                    continue;
+                }
+            }
+            self.save_permit(&mut tx, &p, None).await?;
+            n += 1;
+        }
+        tx.commit().await?;
+        if n > 0 {
+            tracing::info!(
+                "sealed the free text of {n} permit record(s) stored before it was sealed"
+            );
+            self.settle_erasure().await;
+        }
+        Ok(())
     }
 
     /// One permit by id, through a pool or inside a transaction, checked.
@@ -386,12 +546,12 @@ impl Store {
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
-        let row = sqlx::query("SELECT id, doc, mac FROM permits WHERE id = $1")
+        let row = sqlx::query(PERMIT_BY_ID)
             .bind(id.to_string())
             .fetch_optional(db)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no permit {id}")))?;
-        self.parse_permit(&row)
+        self.parse_permit(&row, true)
     }
 
     /// Every permit whose record is intact; a tampered or unreadable one is left out (and
@@ -399,7 +559,7 @@ impl Store {
     fn intact_permits(&self, rows: &[AnyRow]) -> Result<Vec<Permit>, StoreError> {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            match self.parse_permit(row) {
+            match self.parse_permit(row, false) {
                 Ok(p) => out.push(p),
                 Err(StoreError::Tampered(_)) => continue, // logged where it was found
                 Err(e) => tracing::error!("a permit record cannot be read, left out: {e}"),
@@ -443,11 +603,8 @@ impl Store {
             ))),
             None => {
                 // An installation from before profiles were stored: its permits say which it ran.
-                for row in sqlx::query("SELECT id, doc, mac FROM permits")
-                    .fetch_all(&mut *tx)
-                    .await?
-                {
-                    let p = self.parse_permit(&row)?;
+                for row in sqlx::query(PERMITS_ALL).fetch_all(&mut *tx).await? {
+                    let p = self.parse_permit(&row, false)?;
                     if p.profile != profile {
                         return Err(StoreError::Config(format!(
                             "permit {} was drafted under the jurisdiction profile {:?}, and this process runs under {profile:?}: start it with --profile {} (or MANDAT_JURISDICTION={})",
@@ -601,7 +758,7 @@ impl Store {
             .permits()
             .await?
             .into_iter()
-            .find(|p| !p.purged && p.application.area.cameras.contains(&cam.id))
+            .find(|p| !p.purged && names_camera(p, &cam.id))
         {
             return Err(StoreError::Conflict(format!(
                 "camera id {} is named by permit {}; register the camera under a new id",
@@ -685,12 +842,10 @@ impl Store {
             CameraChange::Url(url) => {
                 // A decision was taken on the camera as it was: a new stream under a decided or
                 // running permit would be a camera the decider never saw.
-                let rows = sqlx::query("SELECT id, doc, mac FROM permits ORDER BY id")
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let rows = sqlx::query(PERMITS_ALL).fetch_all(&mut *tx).await?;
                 if let Some(p) = self.intact_permits(&rows)?.into_iter().find(|p| {
                     !p.purged
-                        && p.application.area.covers(id)
+                        && names_camera(p, id)
                         && !matches!(p.status, mandat_law::Status::Draft)
                         && mandat_law::retention::use_over(p, now).is_none()
                 }) {
@@ -717,9 +872,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                let rows = sqlx::query("SELECT id, doc, mac FROM permits ORDER BY id")
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let rows = sqlx::query(PERMITS_ALL).fetch_all(&mut *tx).await?;
                 let covering: Vec<String> = self
                     .intact_permits(&rows)?
                     .into_iter()
@@ -794,9 +947,7 @@ impl Store {
 
     /// Every permit whose record is intact (see [`Store::intact_permits`]).
     pub async fn permits(&self) -> Result<Vec<Permit>, StoreError> {
-        let rows = sqlx::query("SELECT id, doc, mac FROM permits ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(PERMITS_ALL).fetch_all(&self.pool).await?;
         self.intact_permits(&rows)
     }
 
@@ -813,15 +964,16 @@ impl Store {
         // moment ago is never missed.
         let (epoch, wrapping) = self.wrapping_key(&mut tx).await?;
         let wrapped = wrapping.wrap(&data_key, &permit.id)?;
-        let doc = serde_json::to_string(permit).expect("permits serialise");
+        let (doc, sealed, mac) = self.permit_row(permit, Some(&data_key))?;
         sqlx::query(
-            "INSERT INTO permits (id, doc, status, updated_at, mac) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO permits (id, doc, sealed, status, updated_at, mac) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(permit.id.clone())
-        .bind(doc.clone())
+        .bind(doc)
+        .bind(sealed)
         .bind(format!("{:?}", permit.status))
         .bind(permit.created_at.0)
-        .bind(self.permit_mac(&permit.id, &doc))
+        .bind(mac)
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO permit_keys (permit_id, wrapped, epoch) VALUES ($1, $2, $3)")
@@ -869,22 +1021,13 @@ impl Store {
         let mut permit = self.load_permit(&mut *tx, permit_id).await?;
         let before = permit.status;
         let team_before = permit.team.clone();
+        let amendments_before = permit.amendments.clone();
         let effect = change(&mut permit)?;
         let cert = match &effect {
             Effect::Purge { reason } => Some(self.purge(&mut tx, &mut permit, reason, now).await?),
             _ => None,
         };
-        let doc = serde_json::to_string(&permit).expect("permits serialise");
-        sqlx::query(
-            "UPDATE permits SET doc = $1, status = $2, updated_at = $3, mac = $4 WHERE id = $5",
-        )
-        .bind(doc.clone())
-        .bind(format!("{:?}", permit.status))
-        .bind(now.0)
-        .bind(self.permit_mac(permit_id, &doc))
-        .bind(permit_id.to_string())
-        .execute(&mut *tx)
-        .await?;
+        self.save_permit(&mut tx, &permit, Some(now)).await?;
         self.bump_scope(&mut tx).await?;
         self.append_audit(
             &mut tx,
@@ -906,6 +1049,17 @@ impl Store {
                         && let Some(n) = permit.decision.as_ref().and_then(|d| d.narrowed.as_ref())
                     {
                         d["narrowed"] = serde_json::to_value(n).expect("serialises");
+                    }
+                    // An amendment filed or decided: its number, cameras and outcome (its reasons
+                    // are sealed with the permit's other text).
+                    if permit.amendments != amendments_before
+                        && let Some(a) = permit.amendments.last()
+                    {
+                        d["amendment"] = json!({
+                            "number": a.number,
+                            "cameras": a.cameras,
+                            "outcome": a.decision.as_ref().map(|x| x.outcome),
+                        });
                     }
                     // Who may see the permit is part of the record: the team after the change.
                     if permit.team != team_before {
@@ -963,7 +1117,7 @@ impl Store {
             },
             // The simple protocol: VACUUM refuses to run inside a transaction block.
             DbKind::Postgres => sqlx::raw_sql(
-                "VACUUM reviews, photos, templates, alerts, subject_notifications, permit_keys",
+                "VACUUM reviews, photos, templates, alerts, subject_notifications, permit_keys, permits",
             )
             .execute(&self.pool)
             .await
@@ -995,13 +1149,7 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
-        let doc = serde_json::to_string(&permit).expect("permits serialise");
-        sqlx::query("UPDATE permits SET doc = $1, mac = $2 WHERE id = $3")
-            .bind(doc.clone())
-            .bind(self.permit_mac(permit_id, &doc))
-            .bind(permit_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        self.save_permit(&mut tx, &permit, None).await?;
         for UseRecord {
             action,
             mut details,
@@ -1067,10 +1215,11 @@ impl Store {
         )
         .await?;
         // Tasks to notify the persons go with the rest of what the use produced.
-        sqlx::query("DELETE FROM subject_notifications WHERE permit_id = $1")
+        let subject_tasks = sqlx::query("DELETE FROM subject_notifications WHERE permit_id = $1")
             .bind(id.clone())
             .execute(&mut **tx)
-            .await?;
+            .await?
+            .rows_affected();
         let key_epoch: i64 = sqlx::query("SELECT epoch FROM permit_keys WHERE permit_id = $1")
             .bind(id.clone())
             .fetch_optional(&mut **tx)
@@ -1084,13 +1233,10 @@ impl Store {
             .await?
             .rows_affected()
             > 0;
-        // The record of the permit stays, for accountability, without who the persons were.
-        for p in permit.application.persons.iter_mut() {
-            p.label = "[purged]".into();
-            for ph in p.photos.iter_mut() {
-                ph.source = "[purged]".into();
-            }
-        }
+        // The record of the permit stays, for accountability, without its free text: who the
+        // persons were, the offence and the reasons. The text was sealed under the data key
+        // just deleted; the document keeps markers.
+        text::PermitText::mark(permit, text::PURGED);
         permit.purged = true;
         let rule = mandat_law::retention::schedule_of(permit)
             .rule(mandat_law::retention::Data::WholeUse)
@@ -1107,6 +1253,7 @@ impl Store {
             alert_media: Vec::new(),
             data_key_replaced: false,
             reviews,
+            subject_tasks,
             wrapped_key_deleted: shredded,
             key_epoch,
             key_rotated_to: None,
@@ -1465,9 +1612,7 @@ impl Store {
     pub async fn snapshot(&self) -> Result<Vec<(Permit, Vec<(PersonId, Template)>)>, StoreError> {
         let mut out = Vec::new();
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query("SELECT id, doc, mac FROM permits ORDER BY id")
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = sqlx::query(PERMITS_ALL).fetch_all(&mut *tx).await?;
         for p in self.intact_permits(&rows)? {
             let rows = sqlx::query(
                 "SELECT id, person_id, sealed FROM templates WHERE permit_id = $1 ORDER BY id",
@@ -1784,6 +1929,14 @@ pub fn enrol_check<'a>(
 
 /// Test hook for the crash-safety test: with `MANDAT_CRASH_AT=<name>` set, the process stops hard at
 /// that point, as a power cut or `kill -9` would. Names: `transition-before-commit`, `purge-midway`.
+/// Whether a permit names a camera: its area, or an amendment waiting for its decider. Either way
+/// the camera's id and stream are the ones the decider sees, and must stay so.
+fn names_camera(p: &Permit, id: &str) -> bool {
+    p.application.area.covers(id)
+        || p.open_amendment()
+            .is_some_and(|a| a.cameras.iter().any(|c| c == id))
+}
+
 pub(crate) fn crash_point(name: &str) {
     if std::env::var("MANDAT_CRASH_AT").is_ok_and(|v| v == name) {
         std::process::abort();
@@ -1872,6 +2025,89 @@ mod epoch_tests {
 
     fn t(ms: i64) -> Timestamp {
         Timestamp(1_800_000_000_000 + ms)
+    }
+
+    #[tokio::test]
+    async fn permit_text_stored_in_plain_before_sealing_is_sealed_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path()).await.unwrap();
+        seed(&store, "P-x").await;
+        // The record as mandat wrote it before: the text in the document, nothing sealed.
+        let mut purged = text::tests::permit();
+        purged.id = "P-purged".into();
+        purged.purged = true;
+        // A use that ended, whose key went with its last image before text was sealed.
+        let mut ended = text::tests::permit();
+        ended.id = "P-ended".into();
+        for (p, with_key) in [
+            (text::tests::permit(), true),
+            (purged, false),
+            (ended, false),
+        ] {
+            let doc = serde_json::to_string(&p).unwrap();
+            if !with_key {
+                sqlx::query("INSERT INTO permits (id, doc, status, updated_at) VALUES ($1, '', 'Refused', 0)")
+                    .bind(p.id.clone())
+                    .execute(&store.pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("UPDATE permits SET doc = $1, sealed = NULL, mac = $2 WHERE id = $3")
+                .bind(doc.clone())
+                .bind(store.permit_mac(&p.id, &doc, None))
+                .bind(p.id.clone())
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        store.close().await;
+        let store = open(dir.path()).await.unwrap();
+        let p = store.permit("P-x").await.unwrap();
+        assert_eq!(p, text::tests::permit(), "the text reads back");
+        let gone = store.permit("P-purged").await.unwrap();
+        assert_eq!(gone.application.reasons.necessity, text::PURGED);
+        let mut ended = store.permit("P-ended").await.unwrap();
+        ended.id = "P-x".into();
+        assert_eq!(
+            ended,
+            text::tests::permit(),
+            "sealed under a key of its own"
+        );
+        // Once sealed, a later start has nothing to do: the purged record is left as it is.
+        let doc_of = |id: &'static str| {
+            let pool = store.pool.clone();
+            async move {
+                sqlx::query("SELECT doc, mac FROM permits WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .map(|r| (r.get::<String, _>("doc"), r.get::<String, _>("mac")))
+                    .unwrap()
+            }
+        };
+        let before = doc_of("P-purged").await;
+        store.close().await;
+        let store = open(dir.path()).await.unwrap();
+        let after = {
+            let r = sqlx::query("SELECT doc, mac FROM permits WHERE id = 'P-purged'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            (r.get::<String, _>("doc"), r.get::<String, _>("mac"))
+        };
+        assert_eq!(before, after);
+        store.close().await;
+        // And no byte of it is left in plain anywhere in the database's files.
+        let mut all = Vec::new();
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            all.extend(std::fs::read(f.unwrap().path()).unwrap());
+        }
+        for s in text::tests::TEXT {
+            assert!(
+                !all.windows(s.len()).any(|w| w == s.as_bytes()),
+                "{s} left on disk"
+            );
+        }
     }
 
     #[tokio::test]

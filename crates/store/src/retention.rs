@@ -1,13 +1,13 @@
 //! The retention schedule carried out: what `mandat_law::retention` says is due is erased here, in
 //! one transaction per permit with its certificate in the audit log. What the permit keeps after a
 //! partial erasure is sealed again under a fresh data key, so the old data key (which a copy of the
-//! database taken before still holds, wrapped) opens nothing that is still here; once nothing is
-//! left, the data key goes.
+//! database taken before still holds, wrapped) opens nothing that is still here. The key itself
+//! stays while the permit's record does: it seals the record's free text (see `text`).
 
 use mandat_audit::Record;
 use mandat_law::Permit;
 use mandat_law::Timestamp;
-use mandat_law::retention::{Data, Rule, schedule_of, use_over};
+use mandat_law::retention::{Data, Rule, schedule_of};
 use mandat_law::review::AlertState;
 use sqlx::Row;
 
@@ -151,8 +151,34 @@ impl Store {
                         .await?;
                 }
             }
-            if !photos.is_empty() || !templates.is_empty() || !alerts.is_empty() {
+            // Tasks to notify a person left out, or about an alert just deleted: nobody may act
+            // on what the decision did not grant.
+            let mut tasks = 0;
+            for r in sqlx::query("SELECT id, doc FROM subject_notifications WHERE permit_id = $1")
+                .bind(permit_id.to_string())
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                let id: String = r.try_get("id")?;
+                // One unreadable task must not hold back the rest of this erasure.
+                let task = match crate::subjects::parse(&r.try_get::<String, _>("doc")?) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::error!("subject task {id} cannot be read, left as it is: {e}");
+                        continue;
+                    }
+                };
+                if persons.contains(&task.person) || alerts.contains(&task.alert) {
+                    tasks += sqlx::query("DELETE FROM subject_notifications WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+            }
+            if !photos.is_empty() || !templates.is_empty() || !alerts.is_empty() || tasks > 0 {
                 let mut c = certificate(&permit, rule, now, photos, templates, vec![]);
+                c.subject_tasks = tasks;
                 c.reason =
                     "retention schedule: persons and cameras the decision did not grant".into();
                 c.alerts = alerts;
@@ -222,23 +248,15 @@ impl Store {
         if certs.is_empty() {
             return Ok(certs);
         }
-        // The data key: gone when nothing sealed is left and the use is over, else replaced.
+        // The data key is replaced: what the permit keeps (its record's text, and any images
+        // not yet due) is sealed anew, so the old key, which a backup holds, opens nothing here.
         let epoch = self.permit_key_epoch(&mut tx, permit_id).await?;
-        let deleted = self
-            .rekey(&mut tx, permit_id, use_over(&permit, now).is_some())
-            .await?;
+        self.rekey(&mut tx, permit_id).await?;
         for c in certs.iter_mut() {
             c.key_epoch = epoch;
-            c.wrapped_key_deleted = deleted;
-            c.data_key_replaced = !deleted;
+            c.data_key_replaced = true;
         }
-        let doc = serde_json::to_string(&permit).expect("permits serialise");
-        sqlx::query("UPDATE permits SET doc = $1, mac = $2 WHERE id = $3")
-            .bind(doc.clone())
-            .bind(self.permit_mac(permit_id, &doc))
-            .bind(permit_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        self.save_permit(&mut tx, &permit, None).await?;
         self.bump_scope(&mut tx).await?;
         for c in &certs {
             self.append_audit(
@@ -272,14 +290,9 @@ impl Store {
         )
     }
 
-    /// Seal what the permit still keeps under a fresh data key, or delete the data key when
-    /// nothing sealed is left and `may_delete` (the use is over). Returns whether it was deleted.
-    async fn rekey(
-        &self,
-        tx: &mut Tx<'_>,
-        permit: &str,
-        may_delete: bool,
-    ) -> Result<bool, StoreError> {
+    /// Seal what the permit still keeps under a fresh data key. The caller writes the permit's
+    /// record back, which seals its text under the new key.
+    async fn rekey(&self, tx: &mut Tx<'_>, permit: &str) -> Result<(), StoreError> {
         let photos = sqlx::query("SELECT id, sealed FROM photos WHERE permit_id = $1")
             .bind(permit.to_string())
             .fetch_all(&mut **tx)
@@ -294,13 +307,6 @@ impl Store {
         .bind(permit.to_string())
         .fetch_all(&mut **tx)
         .await?;
-        if photos.is_empty() && templates.is_empty() && alerts.is_empty() && may_delete {
-            sqlx::query("DELETE FROM permit_keys WHERE permit_id = $1")
-                .bind(permit.to_string())
-                .execute(&mut **tx)
-                .await?;
-            return Ok(true);
-        }
         let old = self.data_key(tx, permit).await?;
         let new = SecretKey::random()?;
         let reseal = |sealed: &[u8], aad: String| -> Result<Vec<u8>, StoreError> {
@@ -359,7 +365,7 @@ impl Store {
             .bind(permit.to_string())
             .execute(&mut **tx)
             .await?;
-        Ok(false)
+        Ok(())
     }
 }
 
@@ -392,6 +398,7 @@ fn certificate(
         alert_media,
         data_key_replaced: false,
         reviews: 0,
+        subject_tasks: 0,
         wrapped_key_deleted: false,
         key_epoch: 0,
         key_rotated_to: None,

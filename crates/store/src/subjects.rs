@@ -16,7 +16,7 @@ pub enum SubjectStep {
     Complete,
 }
 
-fn parse(doc: &str) -> Result<SubjectTask, StoreError> {
+pub(crate) fn parse(doc: &str) -> Result<SubjectTask, StoreError> {
     serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("subject task: {e}")))
 }
 

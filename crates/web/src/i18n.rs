@@ -241,6 +241,34 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Skäl för beslutet",
         "Reasons for the decision",
     ),
+    (
+        "decide.scope",
+        "Det som beviljas (avmarkera det som inte beviljas)",
+        "What is granted (untick what is not)",
+    ),
+    ("decide.until", "Tillståndet gäller till", "The permit ends"),
+    ("amend.title", "Ändring", "Amendment"),
+    (
+        "amend.covered",
+        "Kameror i tillståndet",
+        "Cameras the permit covers",
+    ),
+    ("amend.asked", "Kameror som begärs", "Cameras asked for"),
+    (
+        "amend.reasons",
+        "Skäl för ändringen",
+        "Reasons for the amendment",
+    ),
+    (
+        "map.area",
+        "Karta över området och kamerorna",
+        "Map of the area and its cameras",
+    ),
+    (
+        "map.area_legend",
+        "Ytan som hjälpte att välja kamerorna. Röd punkt: polisens kamera som ingår; ring: partnerkamera som ingår; grå: registrerad kamera som inte ingår.",
+        "The area that helped choose the cameras. Red dot: a police camera included; ring: a partner camera included; grey: a registered camera not included.",
+    ),
     ("decide.grant", "Bevilja", "Grant"),
     ("decide.refuse", "Avslå", "Refuse"),
     (

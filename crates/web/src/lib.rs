@@ -1056,6 +1056,70 @@ async fn release_hold(
     Ok(Json(s.control.release_hold(&a, &id, &origin(&peer)).await?).into_response())
 }
 
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct AmendBody {
+    /// Registered cameras to add to the permit's area.
+    cameras: Vec<String>,
+    /// Why the permit's purpose needs them.
+    reasons: String,
+}
+
+/// Ask to add cameras to a granted permit (its applicant). Nothing is analysed on them until the
+/// permit's court or prosecutor grants the amendment.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/amendments", tag = "permits",
+    params(("id" = String, Path)), request_body = AmendBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn amend(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<AmendBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("reasons", &b.reasons, 8000)?;
+    if b.cameras.len() > 1000 {
+        return Err(ApiError::bad_request(
+            "an amendment names at most 1000 cameras",
+        ));
+    }
+    let p = s
+        .control
+        .file_amendment(&a, &id, &b.cameras, &b.reasons, &origin(&peer))
+        .await?;
+    Ok(Json(p).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct AmendmentDecisionBody {
+    /// The amendment decided, as the decider saw it: a stale or replayed decision never lands on
+    /// a later one.
+    number: u32,
+    outcome: mandat_law::Outcome,
+    reasons: String,
+}
+
+/// Decide the permit's open amendment (its court or prosecutor). A grant covers the cameras from
+/// now on; a refusal leaves the area as it was.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/amendments/decide", tag = "permits",
+    params(("id" = String, Path)), request_body = AmendmentDecisionBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn decide_amendment(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<AmendmentDecisionBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("reasons", &b.reasons, 8000)?;
+    let p = s
+        .control
+        .decide_amendment(&a, &id, b.number, b.outcome, &b.reasons, &origin(&peer))
+        .await?;
+    Ok(Json(p).into_response())
+}
+
 /// Start a new key epoch: every live data key is wrapped again under a fresh wrapping key and the
 /// old one is destroyed, so no copy of the database made before can unwrap what was erased since.
 /// Admins only; mandat also rotates after every erasure and daily.
@@ -1985,6 +2049,12 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ),
         ("POST", "/api/v1/permits/{id}/stop", post(stop)),
         ("POST", "/api/v1/permits/{id}/hold", post(hold)),
+        ("POST", "/api/v1/permits/{id}/amendments", post(amend)),
+        (
+            "POST",
+            "/api/v1/permits/{id}/amendments/decide",
+            post(decide_amendment),
+        ),
         (
             "POST",
             "/api/v1/permits/{id}/hold/release",

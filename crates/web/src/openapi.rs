@@ -39,6 +39,8 @@ use utoipa::{Modify, OpenApi};
         super::stop,
         super::hold,
         super::release_hold,
+        super::amend,
+        super::decide_amendment,
         super::rotate_keys,
         super::change_camera,
         super::export_evidence,

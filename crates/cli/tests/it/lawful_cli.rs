@@ -470,8 +470,8 @@ pub(crate) fn application(purpose: &str, months: u32) -> String {
         "agency": "polismyndigheten",
         "purpose": purpose,
         "offence": null,
-        "persons": [{"id": "p1", "label": "case 1 person",
-                      "photos": [{"id": "ph1", "source": "passport register"}]}],
+        "persons": [{"label": "case 1 person",
+                      "photos": [{"source": "passport register"}]}],
         "area": {"cameras": ["cam-1"], "polygon": null},
         "period": {"start": start, "end": end},
         "reasons": {"necessity": "n", "proportionality": "p", "fria_ref": "F-1", "eu_db_ref": "E-1"},
@@ -502,6 +502,16 @@ pub(crate) fn drafted(h: &Home, purpose: &str) -> String {
     id
 }
 
+/// The ids the server gave the permit's first person and that person's first photo.
+pub(crate) fn person_of(h: &Home, id: &str) -> (String, String) {
+    let p = show(h, id);
+    let d = &p["application"]["persons"][0];
+    (
+        d["id"].as_str().unwrap().to_string(),
+        d["photos"][0]["id"].as_str().unwrap().to_string(),
+    )
+}
+
 pub(crate) fn show(h: &Home, id: &str) -> serde_json::Value {
     serde_json::from_str(&h.ok(&["permit", "show", id, "--json"])).unwrap()
 }
@@ -528,6 +538,11 @@ pub(crate) fn permit_lifecycle_through_the_cli_with_real_photos() {
     );
 
     let id = drafted(&h, "victim_search");
+    let (person, photo) = person_of(&h, &id);
+    // The server named the person and the photo: what the file said is not kept.
+    let drafted_doc = show(&h, &id).to_string();
+    assert!(person.starts_with("P-") && person.len() == 18, "{person}");
+    assert!(!drafted_doc.contains("\"p1\""), "{drafted_doc}");
     let o = h.run(&["permit", "apply", &id]);
     assert!(
         text(&o.stderr).contains("not enrolled"),
@@ -542,9 +557,9 @@ pub(crate) fn permit_lifecycle_through_the_cli_with_real_photos() {
         "--permit",
         &id,
         "--person",
-        "p1",
+        &person,
         "--photo-id",
-        "ph1",
+        &photo,
         golden.to_str().unwrap(),
     ]);
     assert!(
@@ -559,9 +574,9 @@ pub(crate) fn permit_lifecycle_through_the_cli_with_real_photos() {
         "--permit",
         &id,
         "--person",
-        "p1",
+        &person,
         "--photo-id",
-        "ph1",
+        &photo,
         junk.to_str().unwrap(),
     ]);
     assert!(!o.status.success() && text(&o.stderr).contains("not a usable image"));
@@ -571,12 +586,12 @@ pub(crate) fn permit_lifecycle_through_the_cli_with_real_photos() {
         "--permit",
         &id,
         "--person",
-        "p1",
+        &person,
         "--photo-id",
-        "ph1",
+        &photo,
         &lfw("Aaron_Peirsol"),
     ]);
-    assert!(out.contains("enrolled photo ph1"), "{out}");
+    assert!(out.contains(&format!("enrolled photo {photo}")), "{out}");
     h.ok(&["permit", "apply", &id]);
     let o = h.run_env(
         &["permit", "decide", &id, "--grant", "--reasons-file", "-"],
@@ -612,6 +627,78 @@ pub(crate) fn permit_lifecycle_through_the_cli_with_real_photos() {
     assert_eq!(p["status"], "granted");
     assert_eq!(p["decision"]["by"], "pros");
     assert!(h.ok(&["permit", "list"]).contains(&id));
+    // Adding a camera takes an amendment, decided like the permit.
+    h.login("admin");
+    h.ok_in(
+        &[
+            "camera",
+            "add",
+            "--id",
+            "cam-2",
+            "--name",
+            "Slussen",
+            "--lat",
+            "59.3195",
+            "--lon",
+            "18.0722",
+            "--owner",
+            "police",
+            "--url-file",
+            "-",
+        ],
+        "rtsp://127.0.0.1/slussen\n",
+    );
+    h.login("officer");
+    let o = h.run_env(
+        &[
+            "permit",
+            "amend",
+            &id,
+            "--camera",
+            "cam-9",
+            "--reasons-file",
+            "-",
+        ],
+        Some("x"),
+        &[],
+    );
+    assert!(
+        text(&o.stderr).contains("no camera is registered as cam-9"),
+        "{}",
+        text(&o.stderr)
+    );
+    let out = h.ok_in(
+        &[
+            "permit",
+            "amend",
+            &id,
+            "--camera",
+            "cam-2",
+            "--reasons-file",
+            "-",
+        ],
+        "she was seen at Slussen",
+    );
+    assert!(out.contains("amendment 1 of permit"), "{out}");
+    assert_eq!(
+        show(&h, &id)["application"]["area"]["cameras"],
+        serde_json::json!(["cam-1"])
+    );
+    h.login("pros");
+    let out = h.ok_in(
+        &[
+            "permit",
+            "decide-amendment",
+            &id,
+            "--number",
+            "1",
+            "--grant",
+            "--reasons-file",
+            "-",
+        ],
+        "needed",
+    );
+    assert!(out.contains("covers cam-1, cam-2"), "{out}");
     h.ok_in(&["permit", "stop", &id, "--reason-file", "-"], "found");
     assert_eq!(show(&h, &id)["status"], "stopped");
 
@@ -812,15 +899,16 @@ pub(crate) fn a_killed_decision_is_all_or_nothing() {
         );
         h.login("officer");
         let id = drafted(&h, "imminent_threat");
+        let (person, photo) = person_of(&h, &id);
         h.ok(&[
             "person",
             "enrol",
             "--permit",
             &id,
             "--person",
-            "p1",
+            &person,
             "--photo-id",
-            "ph1",
+            &photo,
             &lfw("Aaron_Peirsol"),
         ]);
         h.ok(&["permit", "urgent-start", &id]);
@@ -880,6 +968,7 @@ pub(crate) fn alerts_are_reviewed_by_two_people_through_the_cli() {
     ]);
     h.login("officer");
     let id = drafted(&h, "victim_search");
+    let (person, photo) = person_of(&h, &id);
     // The officer puts the reviewers and the operator on the permit's team.
     for (user, role) in [
         ("rev1", "reviewer"),
@@ -894,9 +983,9 @@ pub(crate) fn alerts_are_reviewed_by_two_people_through_the_cli() {
         "--permit",
         &id,
         "--person",
-        "p1",
+        &person,
         "--photo-id",
-        "ph1",
+        &photo,
         &lfw("Aaron_Peirsol"),
     ]);
     h.ok(&["permit", "apply", &id]);
@@ -929,7 +1018,7 @@ pub(crate) fn alerts_are_reviewed_by_two_people_through_the_cli() {
                 &mandat_store::alerts::NewAlert {
                     id: "A-1".into(),
                     permit: id.clone(),
-                    person: "p1".into(),
+                    person: person.clone(),
                     camera: "cam-1".into(),
                     captured_at: now,
                     frame_index: 3,

@@ -134,7 +134,7 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
             .decide(&e.act(&pros()), &p.id, Outcome::Grant, "necessary", ORIGIN)
             .await
             .unwrap();
-        let mut alert = hit("A-1", &p.id);
+        let mut alert = hit(&e, "A-1", &p.id).await;
         alert.threshold = p.application.threshold;
         e.control.raise_alert(alert).await.unwrap();
         let a = e

@@ -71,6 +71,87 @@ async fn a_camera_added_inside_the_polygon_after_the_decision_is_not_analysed() 
             e.scope.watchlist("cam-new").is_empty(),
             "{db:?}: no decision covers it"
         );
+
+        // Adding it takes an amendment, decided like the permit.
+        let (officer, pros) = (e.act(&officer()), e.act(&pros()));
+        let ask = |cams: Vec<&str>| {
+            let cams: Vec<String> = cams.into_iter().map(String::from).collect();
+            let (c, id, who) = (&e.control, p.id.clone(), officer.clone());
+            async move {
+                c.file_amendment(&who, &id, &cams, "she was seen further north", ORIGIN)
+                    .await
+            }
+        };
+        let err = ask(vec!["cam-9"]).await.unwrap_err();
+        assert_eq!(err.code(), "unknown_camera", "{db:?}");
+        ask(vec!["cam-new"]).await.unwrap();
+        assert!(
+            e.scope.watchlist("cam-new").is_empty(),
+            "not before the decision"
+        );
+        // Its applicant never decides it; nor does a reviewer.
+        for who in [&officer, &e.act(&reviewer())] {
+            let err = e
+                .control
+                .decide_amendment(who, &p.id, 1, mandat_law::Outcome::Grant, "ok", ORIGIN)
+                .await
+                .unwrap_err();
+            assert!(
+                ["separation_of_duties", "not_permitted"].contains(&err.code()),
+                "{}",
+                err.code()
+            );
+        }
+        e.control
+            .decide_amendment(
+                &pros,
+                &p.id,
+                1,
+                mandat_law::Outcome::Grant,
+                "needed",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        assert!(!e.scope.watchlist("cam-new").is_empty(), "{db:?}: granted");
+        // A refused amendment covers nothing.
+        add_camera(&e, "cam-far", (59.40, 18.10)).await;
+        ask(vec!["cam-far"]).await.unwrap();
+        e.control
+            .decide_amendment(
+                &pros,
+                &p.id,
+                2,
+                mandat_law::Outcome::Refuse,
+                "too far",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        assert!(e.scope.watchlist("cam-far").is_empty(), "{db:?}");
+        // The log names each step, with its cameras and outcome, and none of the reasons.
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let amends: Vec<_> = entries
+            .iter()
+            .filter(|x| x.action.starts_with("permit.amend"))
+            .map(|x| {
+                (
+                    x.action.as_str(),
+                    x.details["amendment"]["cameras"][0].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            amends,
+            [
+                ("permit.amend", "cam-new".into()),
+                ("permit.amend_grant", "cam-new".into()),
+                ("permit.amend", "cam-far".into()),
+                ("permit.amend_refuse", "cam-far".into()),
+            ]
+        );
+        let log = serde_json::to_string(&entries).unwrap();
+        assert!(!log.contains("further north"), "reasons in the log");
     }
 }
 
@@ -93,12 +174,13 @@ async fn a_partial_grant_scopes_only_what_was_granted() {
             .permit(&drafted_with(&e, a, &officer()).await)
             .await
             .unwrap();
+        let (p1, p2) = (&p.application.persons[0], &p.application.persons[1]);
         e.control
             .enrol(
                 &e.act(&officer()),
                 &p.id,
-                &"p2".to_string(),
-                "ph2",
+                &p2.id,
+                &p2.photos[0].id,
                 PHOTO,
                 &template(),
                 ORIGIN,
@@ -134,7 +216,7 @@ async fn a_partial_grant_scopes_only_what_was_granted() {
                 "one camera, one person, one day is enough",
                 &Narrowing {
                     cameras: Some(vec!["cam-1".into()]),
-                    persons: Some(vec!["p1".into()]),
+                    persons: Some(vec![p1.id.clone()]),
                     until: Some(until),
                 },
                 ORIGIN,
@@ -143,14 +225,18 @@ async fn a_partial_grant_scopes_only_what_was_granted() {
             .unwrap();
         let narrowed = granted.decision.unwrap().narrowed.unwrap();
         assert_eq!(narrowed.cameras_not_granted, ["cam-2"]);
-        assert_eq!(narrowed.persons_not_granted, ["p2"]);
+        assert_eq!(narrowed.persons_not_granted, std::slice::from_ref(&p2.id));
         let list = e.scope.watchlist("cam-1").list;
         assert_eq!(list.entries.len(), 1, "{db:?}");
-        assert_eq!(list.entries[0].person, "p1");
+        assert_eq!(list.entries[0].person, p1.id);
         assert!(e.scope.watchlist("cam-2").is_empty(), "{db:?}: not granted");
         // The person not granted leaves nothing behind, at once.
         let ids = e.store.template_ids(&p.id).await.unwrap();
-        assert_eq!(ids, [("p1".to_string(), "ph1.t".to_string())], "{db:?}");
+        assert_eq!(
+            ids,
+            [(p1.id.clone(), format!("{}.t", p1.photos[0].id))],
+            "{db:?}"
+        );
         let (entries, _) = e.store.audit_log().await.unwrap();
         let grant = entries.iter().find(|x| x.action == "permit.grant").unwrap();
         assert_eq!(grant.details["narrowed"]["cameras_not_granted"][0], "cam-2");
@@ -158,7 +244,35 @@ async fn a_partial_grant_scopes_only_what_was_granted() {
             .iter()
             .find(|x| x.action == "retention.erase")
             .expect("a certificate");
-        assert_eq!(cert.details["photos"][0], "ph2");
+        assert_eq!(cert.details["photos"][0], p2.photos[0].id.as_str());
+        // An amendment grants cam-2 after all: what it finds from then on is kept.
+        e.control
+            .file_amendment(
+                &e.act(&officer()),
+                &p.id,
+                &["cam-2".into()],
+                "seen there",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        e.control
+            .decide_amendment(
+                &e.act(&pros()),
+                &p.id,
+                1,
+                mandat_law::Outcome::Grant,
+                "now needed",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        let mut there = hit(&e, "A-cam-2", &p.id).await;
+        there.camera = "cam-2".into();
+        there.captured_at = e.control.now().unwrap();
+        e.control.raise_alert(there).await.unwrap();
+        e.control.tick(ORIGIN).await.unwrap();
+        assert!(e.store.alert("A-cam-2").await.is_ok(), "{db:?}: kept");
         // The period ends where the decision said.
         e.clock.advance(24 * 3_600_000);
         assert!(e.scope.watchlist("cam-1").is_empty(), "{db:?}: ended early");
@@ -263,8 +377,11 @@ async fn a_partial_grant_of_an_urgent_use_deletes_what_it_found_outside_the_gran
             .urgent_start(&e.act(&officer()), &p.id, ORIGIN)
             .await
             .unwrap();
-        e.control.raise_alert(hit("A-in", &p.id)).await.unwrap();
-        let mut outside = hit("A-out", &p.id);
+        e.control
+            .raise_alert(hit(&e, "A-in", &p.id).await)
+            .await
+            .unwrap();
+        let mut outside = hit(&e, "A-out", &p.id).await;
         outside.camera = "cam-2".into();
         e.control.raise_alert(outside).await.unwrap();
         e.control
@@ -293,7 +410,7 @@ async fn a_partial_grant_of_an_urgent_use_deletes_what_it_found_outside_the_gran
             .unwrap();
         assert_eq!(cert.details["alerts"][0], "A-out");
         // And a hit from the camera left out is not kept from now on.
-        let mut late = hit("A-late", &p.id);
+        let mut late = hit(&e, "A-late", &p.id).await;
         late.camera = "cam-2".into();
         assert!(e.control.raise_alert(late).await.is_err());
     }

@@ -15,7 +15,10 @@ async fn an_exported_package_verifies_and_an_edited_byte_fails() {
         let e = env(db).await;
         e.provision("rev2", &[Role::Reviewer]).await;
         let id = granted(&e).await;
-        e.control.raise_alert(hit("A-1", &id)).await.unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-1", &id).await)
+            .await
+            .unwrap();
         // Not before two reviewers verified it, and never by a role that sees no images.
         let err = e
             .control

@@ -98,7 +98,7 @@ proptest! {
                         prop_assert!(!p.purged);
                         prop_assert!(p.application.area.cameras.iter().any(|c| c == cam), "{} matched outside its area", p.id);
                         prop_assert!(matches!(p.status, Status::Granted | Status::UrgentActive | Status::UrgentApplied));
-                        prop_assert_eq!(entry.person.as_str(), "p1");
+                        prop_assert_eq!(&entry.person, &p.application.persons[0].id);
                     }
                 }
                 for id in &ids {

@@ -224,13 +224,14 @@ async fn least_privilege_for_every_role() {
             .await
             .unwrap();
         put_team(&e, &officer(), &d.id).await;
+        let (person, photo) = person_of(&e, &d.id).await;
         let err = e
             .control
             .enrol(
                 &e.act(&pros()),
                 &d.id,
-                &"p1".into(),
-                "ph1",
+                &person,
+                &photo,
                 PHOTO,
                 &template(),
                 ORIGIN,
@@ -246,7 +247,7 @@ async fn least_privilege_for_every_role() {
             .enrol(
                 &e.act(&officer()),
                 &id,
-                &"p1".into(),
+                &person_of(&e, &id).await.0,
                 "ph2",
                 PHOTO,
                 &template(),
@@ -262,7 +263,7 @@ async fn least_privilege_for_every_role() {
                 &e.act(&officer()),
                 &d.id,
                 &"stranger".into(),
-                "ph1",
+                &photo,
                 PHOTO,
                 &template(),
                 ORIGIN,
@@ -334,10 +335,17 @@ async fn refused_urgent_use_stops_and_leaves_nothing_but_a_certificate() {
             "urgent use runs at once"
         );
         e.clock.advance(2 * 3_600_000);
-        e.control.raise_alert(hit("A-1", &id)).await.unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-1", &id).await)
+            .await
+            .unwrap();
         // What the erasure must take away, as stored: the wrapped data key and every sealed blob.
         let erased = sealed(&e, &id).await;
-        assert_eq!(erased.len(), 5, "key, photo, template, crop and frame");
+        assert_eq!(
+            erased.len(),
+            6,
+            "key, text, photo, template, crop and frame"
+        );
         e.control
             .apply(&e.act(&officer()), &id, ORIGIN)
             .await
@@ -359,8 +367,9 @@ async fn refused_urgent_use_stops_and_leaves_nothing_but_a_certificate() {
         assert_gone(&e, &erased, "refused urgent use").await;
         assert_eq!(p.status, Status::Refused);
         assert!(p.purged);
-        assert_eq!(cert.photos, ["ph1"]);
-        assert_eq!(cert.templates, ["ph1.t"]);
+        let photo = person_of(&e, &id).await.1;
+        assert_eq!(cert.photos, std::slice::from_ref(&photo));
+        assert_eq!(cert.templates, [format!("{photo}.t")]);
         assert!(cert.wrapped_key_deleted);
         assert!(
             e.scope.watchlist("cam-1").is_empty(),
@@ -373,7 +382,7 @@ async fn refused_urgent_use_stops_and_leaves_nothing_but_a_certificate() {
         // The certificate is in the log as counts and ids, never content.
         let (entries, _) = e.store.audit_log().await.unwrap();
         let purge = entries.iter().find(|x| x.action == "permit.purge").unwrap();
-        assert_eq!(purge.details["photos"][0], "ph1");
+        assert_eq!(purge.details["photos"][0], photo.as_str());
         let log = serde_json::to_string(&entries).unwrap();
         assert!(
             !log.contains("Person One"),
@@ -663,7 +672,12 @@ async fn unreviewed_alerts_expire_and_purges_take_their_reviews() {
             .urgent_start(&e.act(&officer()), &id, ORIGIN)
             .await
             .unwrap();
-        let alert = |n: &str| hit(n, &id);
+        let template = hit(&e, "", &id).await;
+        let alert = |n: &str| {
+            let mut a = template.clone();
+            a.id = n.into();
+            a
+        };
         e.control.raise_alert(alert("A-old")).await.unwrap();
         e.control
             .review(

@@ -65,7 +65,7 @@ async fn every_retention_rule_erases_on_its_day_and_leaves_no_bytes() {
         e.provision("rev2", &[Role::Reviewer]).await;
         let id = granted(&e).await;
         for a in ["A-rejected", "A-expired", "A-verified"] {
-            e.control.raise_alert(hit(a, &id)).await.unwrap();
+            e.control.raise_alert(hit(&e, a, &id).await).await.unwrap();
         }
         let mut gone = Vec::new();
         // The log, which outlives every erasure, names the alert and not the sighting.
@@ -155,8 +155,9 @@ async fn every_retention_rule_erases_on_its_day_and_leaves_no_bytes() {
         assert!(e.store.template_ids(&id).await.unwrap().is_empty());
         let certs = erased_by(&e, "reference-data").await;
         assert_eq!(certs.len(), 1, "{db:?}");
-        assert_eq!(certs[0]["photos"][0], "ph1");
-        assert_eq!(certs[0]["templates"][0], "ph1.t");
+        let (_, photo) = person_of(&e, &id).await;
+        assert_eq!(certs[0]["photos"][0], photo.as_str());
+        assert_eq!(certs[0]["templates"][0], format!("{photo}.t"));
         assert!(certs[0]["key_rotated_to"].is_null(), "logged before it");
         let kept = e.store.permit(&id).await.unwrap();
         assert_eq!(kept.application.persons[0].label, "[erased]");
@@ -165,7 +166,7 @@ async fn every_retention_rule_erases_on_its_day_and_leaves_no_bytes() {
         // The verified alert's images are still there, readable.
         assert!(e.store.alert_media("A-verified").await.is_ok());
 
-        // Thirty days after the end of use, they go too, and with them the data key.
+        // Thirty days after the end of use, they go too, and the data key that sealed them.
         e.clock.advance(30 * DAY_MS - 2 * 3_600_000);
         e.control.tick(ORIGIN).await.unwrap();
         assert!(e.store.alert_media("A-verified").await.is_ok(), "not yet");
@@ -177,12 +178,17 @@ async fn every_retention_rule_erases_on_its_day_and_leaves_no_bytes() {
             .find(|c| c.rule == "verified-alert-media")
             .expect("erased on the day");
         assert_eq!(cert.alert_media, ["A-verified"]);
-        assert!(cert.wrapped_key_deleted, "nothing sealed is left");
+        // The record's text stays, sealed under a new key: the old one opens nothing here.
+        assert!(!cert.wrapped_key_deleted && cert.data_key_replaced);
         assert!(cert.key_rotated_to.is_some(), "and the epoch moved on");
         assert!(e.store.alert_media("A-verified").await.is_err());
         gone.extend(last);
         assert_gone(&e, &gone, "verified alert and data key").await;
-        assert!(sealed(&e, &id).await.is_empty());
+        assert_eq!(
+            sealed(&e, &id).await.len(),
+            2,
+            "the record's text and its key"
+        );
         // The alerts' records stay for accountability, without images.
         assert_eq!(
             e.store.alert("A-verified").await.unwrap().state.as_str(),
@@ -204,11 +210,20 @@ async fn a_legal_hold_keeps_the_data_until_lifted_but_never_past_a_refusal() {
     for db in databases() {
         let e = env(db).await;
         let id = granted(&e).await;
-        e.control.raise_alert(hit("A-1", &id)).await.unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-1", &id).await)
+            .await
+            .unwrap();
         // A row a DBA broke (an alert state mandat never writes) holds back no other work.
         let other = granted(&e).await;
-        e.control.raise_alert(hit("A-2", &other)).await.unwrap();
-        e.control.raise_alert(hit("A-3", &other)).await.unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-2", &other).await)
+            .await
+            .unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-3", &other).await)
+            .await
+            .unwrap();
         let raw = raw_pool(&e.url).await;
         sqlx::query("UPDATE alerts SET state = 'bogus' WHERE id = 'A-2'")
             .execute(&raw)
@@ -247,7 +262,10 @@ async fn a_legal_hold_keeps_the_data_until_lifted_but_never_past_a_refusal() {
         e.clock.advance(40 * DAY_MS);
         e.control.tick(ORIGIN).await.unwrap();
         assert!(e.store.alert_media("A-1").await.is_ok(), "{db:?}: held");
-        assert_eq!(e.store.enrolled_photos(&id).await.unwrap(), ["ph1"]);
+        assert_eq!(
+            e.store.enrolled_photos(&id).await.unwrap(),
+            [person_of(&e, &id).await.1]
+        );
         let held = sealed(&e, &id).await;
         // Lifted: what is due goes at once.
         e.control
@@ -317,7 +335,10 @@ async fn key_rotation_defeats_a_backup_of_the_data() {
             .urgent_start(&e.act(&officer()), &id, ORIGIN)
             .await
             .unwrap();
-        e.control.raise_alert(hit("A-1", &id)).await.unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-1", &id).await)
+            .await
+            .unwrap();
         // The backup: the data directory's database (or the rows a dump holds), keys apart.
         let backup = tempfile::tempdir().unwrap();
         let copy = backup.path().join("mandat.db");
@@ -350,7 +371,10 @@ async fn key_rotation_defeats_a_backup_of_the_data() {
         let data_key = then.unwrap_key(&wrapped, &id).unwrap();
         assert_eq!(
             data_key
-                .open(&photo, format!("photo:{id}/ph1").as_bytes())
+                .open(
+                    &photo,
+                    format!("photo:{id}/{}", person_of(&e, &id).await.1).as_bytes()
+                )
                 .unwrap(),
             PHOTO
         );
@@ -371,6 +395,7 @@ async fn key_rotation_defeats_a_backup_of_the_data() {
         assert!(rotated > epoch);
         assert!(e.store.key_epoch().await.unwrap().0 == rotated);
 
+        let person = person_of(&e, &id).await.0;
         // Now every key the installation holds fails on the backup's wrapped key.
         let master = SecretKey::from_hex(&e.master_hex, "master").unwrap();
         let now = wrap_key_in(&wrap_file);
@@ -396,7 +421,7 @@ async fn key_rotation_defeats_a_backup_of_the_data() {
             .await
             .unwrap();
             let err = old
-                .reference_photo(&id, "p1")
+                .reference_photo(&id, &person)
                 .await
                 .unwrap_err()
                 .to_string();
@@ -404,6 +429,96 @@ async fn key_rotation_defeats_a_backup_of_the_data() {
             assert!(old.alert_media("A-1").await.is_err());
             assert!(old.snapshot().await.is_err(), "no template decrypts");
             old.close().await;
+        }
+    }
+}
+
+/// What an applicant or a decider wrote by hand (labels, photo sources, the offence, every reason)
+/// is sealed under the permit's key: a DBA reading the table sees none of it, and the purge that
+/// shreds the key shreds it. The ids the server gave say nothing about who a person is.
+#[tokio::test]
+async fn a_permits_free_text_is_sealed_and_a_refusal_shreds_it() {
+    const TEXT: [&str; 5] = [
+        "Anna Svensson",
+        "passport photo 19850101",
+        "mord (BrB 3:1) on Anna's neighbour",
+        "she was seen at Sergels torg",
+        "the court finds it not necessary",
+    ];
+    for db in databases() {
+        let e = env(db).await;
+        let mut a = application(Purpose::ImminentThreat);
+        a.offence = application(Purpose::SuspectLocation).offence;
+        a.persons[0].id = "anna-svensson".into();
+        a.persons[0].label = TEXT[0].into();
+        a.persons[0].photos[0].id = "anna-passport".into();
+        a.persons[0].photos[0].source = TEXT[1].into();
+        a.offence.as_mut().unwrap().description = TEXT[2].into();
+        a.reasons.necessity = TEXT[3].into();
+        let id = drafted_with(&e, a, &officer()).await;
+        let p = e.store.permit(&id).await.unwrap();
+        // Read through mandat, by those who may: the text as written, under ids of the server's.
+        assert_eq!(p.application.persons[0].label, TEXT[0]);
+        assert_eq!(p.application.reasons.necessity, TEXT[3]);
+        let person = &p.application.persons[0];
+        assert!(
+            person.id.starts_with("P-") && person.id.len() == 18,
+            "{}",
+            person.id
+        );
+        assert!(person.photos[0].id.starts_with("ph-"));
+        // Read from the table, as a DBA would: none of it, and not the client's ids either.
+        let raw = raw_pool(&e.url).await;
+        let doc: String = sqlx::query("SELECT doc FROM permits WHERE id = $1")
+            .bind(id.clone())
+            .fetch_one(&raw)
+            .await
+            .unwrap()
+            .get("doc");
+        raw.close().await;
+        for s in TEXT.iter().chain(&["anna-svensson", "anna-passport"]) {
+            assert!(!doc.contains(s), "{db:?}: {s} in the stored document");
+        }
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let log = serde_json::to_string(&entries).unwrap();
+        assert!(
+            !TEXT.iter().any(|s| log.contains(s)),
+            "{db:?}: text in the log"
+        );
+
+        // An urgent use, refused: everything it produced goes.
+        e.control
+            .urgent_start(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        e.control
+            .apply(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        let before = sealed(&e, &id).await;
+        e.control
+            .decide(&e.act(&pros()), &id, Outcome::Refuse, TEXT[4], ORIGIN)
+            .await
+            .unwrap();
+        // The record stays, for accountability, with markers where the text was.
+        let p = e.store.permit(&id).await.unwrap();
+        assert!(p.purged);
+        assert_eq!(p.application.persons[0].label, "[purged]");
+        assert_eq!(p.application.offence.unwrap().description, "[purged]");
+        assert_eq!(p.decision.unwrap().reasons, "[purged]");
+        assert!(sealed(&e, &id).await.is_empty(), "{db:?}");
+        assert_gone(&e, &before, "the sealed text and its key").await;
+        if db == Db::Sqlite {
+            let mut all = Vec::new();
+            for f in std::fs::read_dir(e.dir.path()).unwrap() {
+                all.extend(std::fs::read(f.unwrap().path()).unwrap());
+            }
+            for s in TEXT {
+                assert!(
+                    !all.windows(s.len()).any(|w| w == s.as_bytes()),
+                    "{s} on disk"
+                );
+            }
         }
     }
 }

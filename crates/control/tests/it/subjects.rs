@@ -35,8 +35,14 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
             .await
             .unwrap();
         let victim = granted(&e).await;
-        e.control.raise_alert(hit("A-s", &suspect)).await.unwrap();
-        e.control.raise_alert(hit("A-v", &victim)).await.unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-s", &suspect).await)
+            .await
+            .unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-v", &victim).await)
+            .await
+            .unwrap();
         verify(&e, "A-s").await;
         verify(&e, "A-v").await;
 
@@ -54,7 +60,12 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
                 t.person.as_str(),
                 t.alert.as_str()
             ),
-            ("S-A-s", suspect.as_str(), "p1", "A-s")
+            (
+                "S-A-s",
+                suspect.as_str(),
+                person_of(&e, &suspect).await.0.as_str(),
+                "A-s"
+            )
         );
         assert_eq!(t.created_at, t0());
         assert_eq!(t.due_at.0, t0().0 + 30 * DAY);
@@ -159,7 +170,10 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
             .urgent_start(&e.act(&pros()), &urgent, ORIGIN)
             .await
             .unwrap();
-        e.control.raise_alert(hit("A-u", &urgent)).await.unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-u", &urgent).await)
+            .await
+            .unwrap();
         verify(&e, "A-u").await;
         assert_eq!(
             e.control
@@ -189,5 +203,75 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
             .await
             .unwrap();
         assert!(left.is_empty(), "{db:?}: {left:?}");
+    }
+}
+
+/// A person the decider leaves out of an urgent use is not notified on the strength of it: the
+/// task goes with the alert and the person's reference data, at the decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_grant_deletes_the_tasks_about_persons_left_out() {
+    for db in databases() {
+        let e = env(db).await;
+        e.provision("rev2", &[Role::Reviewer]).await;
+        let mut a = application(Purpose::SuspectLocation);
+        a.persons.push(a.persons[0].clone());
+        let id = drafted_with(&e, a, &pros()).await;
+        let p = e.store.permit(&id).await.unwrap();
+        let (kept, left) = (&p.application.persons[0], &p.application.persons[1]);
+        e.control
+            .enrol(
+                &e.act(&pros()),
+                &id,
+                &left.id,
+                &left.photos[0].id,
+                PHOTO,
+                &template(),
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        e.control
+            .urgent_start(&e.act(&pros()), &id, ORIGIN)
+            .await
+            .unwrap();
+        for (alert, person) in [("A-kept", kept), ("A-left", left)] {
+            let mut h = hit(&e, alert, &id).await;
+            h.person = person.id.clone();
+            e.control.raise_alert(h).await.unwrap();
+            verify(&e, alert).await;
+        }
+        let tasks = || async {
+            e.control
+                .subject_tasks(&e.act(&auditor()), ORIGIN)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| t.task.person)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(tasks().await.len(), 2, "{db:?}");
+        e.control.apply(&e.act(&pros()), &id, ORIGIN).await.unwrap();
+        e.control
+            .grant_in_part(
+                &e.act(&judge()),
+                &id,
+                "the second person is not shown to be involved",
+                &mandat_law::Narrowing {
+                    persons: Some(vec![kept.id.clone()]),
+                    ..Default::default()
+                },
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        assert_eq!(tasks().await, std::slice::from_ref(&kept.id), "{db:?}");
+        assert!(e.store.alert("A-left").await.is_err());
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let cert = entries
+            .iter()
+            .find(|x| x.action == "retention.erase")
+            .expect("a certificate");
+        assert_eq!(cert.details["subject_tasks"], 1);
+        assert_eq!(cert.details["alerts"][0], "A-left");
     }
 }

@@ -106,6 +106,7 @@ fn watchlist_video(
         "every raised alert is stored"
     );
 
+    let names = rt.block_on(identities(&w, &permit));
     let apps = appearances();
     let listed: Vec<&Appearance> = apps.iter().filter(|a| a.on_watchlist).collect();
     let mut hit = BTreeMap::new();
@@ -117,11 +118,11 @@ fn watchlist_video(
         assert_eq!(a.threshold, 0.363);
         assert_eq!(a.watchlist_version.len(), 64);
         let m = listed.iter().position(|ap| {
-            ap.identity == a.person && (ap.first..=ap.last).contains(&a.frame_index)
+            ap.identity == names[&a.person] && (ap.first..=ap.last).contains(&a.frame_index)
         });
         match m {
             Some(i) => *hit.entry(i).or_insert(0) += 1,
-            None => false_alerts.push((a.person.clone(), a.frame_index, a.score)),
+            None => false_alerts.push((names[&a.person].clone(), a.frame_index, a.score)),
         }
     }
     eprintln!(

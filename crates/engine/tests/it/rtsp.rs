@@ -69,7 +69,8 @@ fn the_engine_reconnects_to_a_restarted_rtsp_server_and_loses_no_alert() {
     let mut server = start_server(port);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let w = rt.block_on(world(fake_clock()));
-    rt.block_on(granted(&w, &["cam-1"], t0()));
+    let permit = rt.block_on(granted(&w, &["cam-1"], t0()));
+    let names = rt.block_on(identities(&w, &permit));
     let (engine, sink) = start(
         &w,
         &rt,
@@ -102,7 +103,7 @@ fn the_engine_reconnects_to_a_restarted_rtsp_server_and_loses_no_alert() {
         raised
             .iter()
             .filter(|(_, _, _, at)| *at > restarted)
-            .map(|(_, person, _, _)| person.clone())
+            .map(|(_, person, _, _)| names[person].clone())
             .collect::<std::collections::BTreeSet<String>>()
     };
     // The watchlist persons who appear in the video (one of the ten never does).

@@ -12,11 +12,11 @@ use mandat_store::subjects::SubjectStep;
 
 use crate::common::*;
 
-fn hit(id: &str, permit: &str, at: mandat_law::Timestamp) -> NewAlert {
+fn hit(id: &str, permit: &str, person: String, at: mandat_law::Timestamp) -> NewAlert {
     NewAlert {
         id: id.into(),
         permit: permit.into(),
-        person: "p0".into(),
+        person,
         camera: "cam-1".into(),
         captured_at: at,
         frame_index: 1,
@@ -92,7 +92,9 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         ("B1", &suspect),
         ("B2", &suspect),
     ] {
-        c.raise_alert(hit(id, permit, now())).await.unwrap();
+        c.raise_alert(hit(id, permit, s.person(permit).await, now()))
+            .await
+            .unwrap();
     }
     review("A1", Verdict::Confirm).await;
     review("A2", Verdict::Confirm).await;
@@ -125,7 +127,9 @@ async fn the_annual_report_counts_every_path_of_a_use() {
     s.enrol(officer, &urgent).await;
     c.urgent_start(officer, &urgent, "t").await.unwrap();
     c.tick("t").await.unwrap();
-    c.raise_alert(hit("C1", &urgent, now())).await.unwrap();
+    c.raise_alert(hit("C1", &urgent, s.person(&urgent).await, now()))
+        .await
+        .unwrap();
     c.apply(officer, &urgent, "t").await.unwrap();
     c.decide(pros, &urgent, Outcome::Refuse, "no threat", "t")
         .await

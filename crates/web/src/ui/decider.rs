@@ -1,4 +1,5 @@
-//! The deciders (prosecutor or court): the applications filed to them, decided with reasons.
+//! The deciders (prosecutor or court): the applications filed to them, decided with reasons,
+//! in whole or in part; and the amendments that ask to add cameras to a granted permit.
 
 use super::*;
 
@@ -11,13 +12,16 @@ pub(super) async fn decide_page(
     let l = v.lang;
     let now = s.control.now().page(l)?;
     let profile = s.control.profile();
-    let queue: Vec<Permit> = s
-        .control
-        .permits(&v.actor, &v.origin)
-        .await
-        .page(l)?
-        .into_iter()
+    let mine = s.control.permits(&v.actor, &v.origin).await.page(l)?;
+    let queue: Vec<&Permit> = mine
+        .iter()
         .filter(|p| matches!(p.status, Status::Applied | Status::UrgentApplied))
+        .filter(|p| p.decider(profile).is_some_and(|m| m.user == v.actor.user))
+        .collect();
+    let amendments: Vec<&Permit> = mine
+        .iter()
+        .filter(|p| p.status == Status::Granted && p.open_amendment().is_some())
+        .filter(|p| p.decider(profile).is_some_and(|m| m.user == v.actor.user))
         .collect();
     // The decision binds these cameras: the decider sees whose each is, and any gone since.
     let cameras = s.control.cameras(&v.actor).await.page(l)?;
@@ -27,7 +31,7 @@ pub(super) async fn decide_page(
         t(l, "decide.queue"),
         f.ok.as_deref(),
         html! {
-            @if queue.is_empty() { p.muted { (t(l, "decide.none")) } }
+            @if queue.is_empty() && amendments.is_empty() { p.muted { (t(l, "decide.none")) } }
             @for p in &queue {
                 @let a = &p.application;
                 @let decider = profile.rule(a.purpose).decider;
@@ -46,23 +50,8 @@ pub(super) async fn decide_page(
                             @for person in &a.persons { (person.label) " (" (person.photos.len()) " " (t(l, "f.photos")) ")" br; }
                         }
                         dt { (t(l, "f.area")) } dd {
-                            ul.cameras {
-                                @for id in &a.area.cameras {
-                                    @let cam = cameras.iter().find(|c| &c.id == id);
-                                    li {
-                                        span.mono { (id) }
-                                        @match cam {
-                                            Some(c) => {
-                                                " · " (c.name) " · " (c.owner)
-                                                @if c.owner != "police" { " · " strong { (t(l, "cam.partner")) } }
-                                                @if !c.enabled { " · " (t(l, "cam.disabled")) }
-                                            }
-                                            None => { " · " strong { (t(l, "cam.removed")) } }
-                                        }
-                                    }
-                                }
-                            }
-                            @if let Some(poly) = &a.area.polygon { (t(l, "f.polygon")) ": " (poly.len()) }
+                            (camera_list(l, &a.area.cameras, &cameras))
+                            (area_map(l, &a.area, &cameras))
                         }
                         dt { (t(l, "col.period")) } dd.num { (local(a.period.start)) " – " (local(a.period.end)) }
                         dt { (t(l, "f.necessity")) } dd { (a.reasons.necessity) }
@@ -78,6 +67,20 @@ pub(super) async fn decide_page(
                     }
                     form method="post" action={ "/decide/" (p.id) } {
                         input type="hidden" name="csrf" value=(v.csrf);
+                        // A grant covers what stays ticked: the decider may grant less than
+                        // was applied for, never more.
+                        input type="hidden" name="scope" value="1";
+                        fieldset {
+                            legend { (t(l, "decide.scope")) }
+                            @for id in &a.area.cameras {
+                                label.muted { input type="checkbox" name={ "cam_" (id) } value="on" checked; " " span.mono { (id) } }
+                            }
+                            @for person in &a.persons {
+                                label.muted { input type="checkbox" name={ "person_" (person.id) } value="on" checked; " " (person.label) }
+                            }
+                            label for={ "until-" (p.id) } { (t(l, "decide.until")) " (UTC)" }
+                            input id={ "until-" (p.id) } type="datetime-local" name="until" value=(utc_input(a.period.end));
+                        }
                         label for={ "reasons-" (p.id) } { (t(l, "decide.reasons")) }
                         textarea id={ "reasons-" (p.id) } name="reasons" maxlength="8000" required {}
                         div.actions {
@@ -87,17 +90,100 @@ pub(super) async fn decide_page(
                     }
                 }
             }
+            @for p in &amendments {
+                @if let Some(am) = p.open_amendment() {
+                    article.panel {
+                        h2 { (t(l, "amend.title")) " " (am.number) " · " span.mono { (p.id) } }
+                        dl.facts {
+                            dt { (t(l, "f.purpose")) } dd { (t_dyn(l, "purpose", p.application.purpose.as_str())) }
+                            dt { (t(l, "amend.covered")) } dd { (camera_list(l, &p.application.area.cameras, &cameras)) }
+                            dt { (t(l, "amend.asked")) } dd {
+                                (camera_list(l, &am.cameras, &cameras))
+                                (area_map(l, &mandat_law::Area { cameras: p.application.area.cameras.iter().chain(&am.cameras).cloned().collect(), polygon: p.application.area.polygon.clone() }, &cameras))
+                            }
+                            dt { (t(l, "amend.reasons")) } dd { (am.reasons) }
+                            dt { (t(l, "col.applicant")) } dd { (am.filed_by) " · " (local(am.filed_at)) }
+                            dt { (t(l, "col.period")) } dd.num { (local(p.application.period.start)) " – " (local(p.application.period.end)) }
+                        }
+                        form method="post" action={ "/decide/" (p.id) "/amendment" } {
+                            input type="hidden" name="csrf" value=(v.csrf);
+                            input type="hidden" name="number" value=(am.number);
+                            label for={ "am-reasons-" (p.id) } { (t(l, "decide.reasons")) }
+                            textarea id={ "am-reasons-" (p.id) } name="reasons" maxlength="8000" required {}
+                            div.actions {
+                                button.confirm type="submit" name="outcome" value="grant" { (t(l, "decide.grant")) }
+                                button.reject type="submit" name="outcome" value="refuse" { (t(l, "decide.refuse")) }
+                            }
+                        }
+                    }
+                }
+            }
         },
     ))
 }
 
-#[derive(Deserialize)]
-pub(super) struct DecideForm {
-    #[serde(default)]
-    csrf: String,
-    outcome: String,
-    #[serde(default)]
-    reasons: String,
+/// The cameras named, each with its owner (partner cameras marked), and any disabled or removed.
+fn camera_list(l: Lang, ids: &[String], cameras: &[mandat_store::Camera]) -> Markup {
+    html! {
+        ul.cameras {
+            @for id in ids {
+                @let cam = cameras.iter().find(|c| &c.id == id);
+                li {
+                    span.mono { (id) }
+                    @match cam {
+                        Some(c) => {
+                            " · " (c.name) " · " (c.owner)
+                            @if c.owner != "police" { " · " strong { (t(l, "cam.partner")) } }
+                            @if !c.enabled { " · " (t(l, "cam.disabled")) }
+                        }
+                        None => { " · " strong { (t(l, "cam.removed")) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The area on a plain map drawn here (see [`Projection`]): the polygon that helped choose the
+/// cameras, each camera named (partner cameras as rings), and registered cameras nearby that the
+/// application does not name, in grey.
+pub(super) fn area_map(
+    l: Lang,
+    area: &mandat_law::Area,
+    cameras: &[mandat_store::Camera],
+) -> Markup {
+    let mut points: Vec<(f64, f64)> = cameras
+        .iter()
+        .filter(|c| area.covers(&c.id))
+        .filter_map(|c| c.location)
+        .collect();
+    points.extend(area.polygon.iter().flatten().copied());
+    let Some(map) = Projection::fit(&points, 480.0, 320.0) else {
+        return html! { p.muted { (t(l, "map.none")) } };
+    };
+    html! {
+        svg.map viewBox="0 0 480 320" role="img" aria-label=(t(l, "map.area")) xmlns="http://www.w3.org/2000/svg" {
+            @if let Some(poly) = &area.polygon { polygon.area points=(map.points(poly)) {} }
+            @for c in cameras {
+                @if let Some(loc) = c.location.filter(|p| map.shows(*p)) {
+                    @let ((x, y), (tx, ty)) = (map.xy(loc), map.label_xy(loc));
+                    @let cls = match (area.covers(&c.id), c.owner != "police") {
+                        (false, _) => "cam",
+                        (true, true) => "cam partner",
+                        (true, false) => "cam scoped",
+                    };
+                    circle class=(cls) cx=(x) cy=(y) r="6" { title { (c.id) " · " (c.name) " · " (c.owner) } }
+                    text x=(tx) y=(ty) { (c.id) }
+                }
+            }
+        }
+        p.muted { small { (t(l, "map.area_legend")) } }
+    }
+}
+
+/// A timestamp as a `datetime-local` value, in UTC as the form says.
+fn utc_input(t: Timestamp) -> String {
+    t.to_rfc3339().chars().take(16).collect()
 }
 
 pub(super) async fn decide_post(
@@ -105,20 +191,32 @@ pub(super) async fn decide_post(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     v: Viewer,
     Path(id): Path<String>,
-    Form(f): Form<DecideForm>,
+    Form(f): Form<HashMap<String, String>>,
 ) -> Page {
     let l = v.lang;
-    v.check_csrf(&s, &f.csrf)?;
-    let outcome = match f.outcome.as_str() {
-        "grant" => Outcome::Grant,
-        "refuse" => Outcome::Refuse,
-        _ => {
-            return Err(UiError::bad_request(l, "outcome is grant or refuse"));
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    v.check_csrf(&s, get("csrf"))?;
+    let outcome = parse_outcome(l, get("outcome"))?;
+    let reasons = get("reasons");
+    if reasons.len() > 8000 {
+        return Err(UiError::bad_request(l, "the reasons are over 8000 bytes"));
+    }
+    let o = origin(&peer);
+    // The page's form says what stays ticked (`scope`); a grant of less is a partial grant.
+    if outcome == Outcome::Grant && f.contains_key("scope") {
+        let p = s.control.permit(&v.actor, &id, &o).await.page(l)?;
+        let narrowing = narrowing_of(l, &p, &f)?;
+        if narrowing != mandat_law::Narrowing::default() {
+            s.control
+                .grant_in_part(&v.actor, &id, reasons, &narrowing, &o)
+                .await
+                .page(l)?;
+            return Ok(see_other("/decide?ok=decide.done"));
         }
-    };
+    }
     let (_, cert) = s
         .control
-        .decide(&v.actor, &id, outcome, &f.reasons, &origin(&peer))
+        .decide(&v.actor, &id, outcome, reasons, &o)
         .await
         .page(l)?;
     let Some(c) = cert else {
@@ -147,4 +245,72 @@ pub(super) async fn decide_post(
             }
         },
     ))
+}
+
+fn parse_outcome(l: Lang, s: &str) -> Result<Outcome, UiError> {
+    match s {
+        "grant" => Ok(Outcome::Grant),
+        "refuse" => Ok(Outcome::Refuse),
+        _ => Err(UiError::bad_request(l, "outcome is grant or refuse")),
+    }
+}
+
+/// What the decider left unticked, or moved earlier, as a [`mandat_law::Narrowing`]: empty when
+/// the grant is of everything applied for.
+fn narrowing_of(
+    l: Lang,
+    p: &Permit,
+    f: &HashMap<String, String>,
+) -> Result<mandat_law::Narrowing, UiError> {
+    let a = &p.application;
+    // Only what was applied for can be ticked; a box for anything else is ignored.
+    let ticked = |prefix: &str, ids: Vec<&String>| -> Option<Vec<String>> {
+        let all = ids.len();
+        let kept: Vec<String> = ids
+            .into_iter()
+            .filter(|id| f.contains_key(&format!("{prefix}{id}")))
+            .cloned()
+            .collect();
+        (kept.len() < all).then_some(kept)
+    };
+    let cameras = ticked("cam_", a.area.cameras.iter().collect());
+    let persons = ticked("person_", a.persons.iter().map(|d| &d.id).collect());
+    let until = match f.get("until").map(|x| x.trim()) {
+        None | Some("") => None,
+        Some(x) if x == utc_input(a.period.end) => None,
+        Some(x) => Some(
+            parse_local_utc(x)
+                .ok_or_else(|| UiError::bad_request(l, "the end is not a date and time"))?,
+        ),
+    };
+    Ok(mandat_law::Narrowing {
+        cameras,
+        persons,
+        until,
+    })
+}
+
+pub(super) async fn amendment_post(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Page {
+    let l = v.lang;
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    v.check_csrf(&s, get("csrf"))?;
+    let outcome = parse_outcome(l, get("outcome"))?;
+    let number = get("number")
+        .parse()
+        .map_err(|_| UiError::bad_request(l, "the amendment's number is missing"))?;
+    let reasons = get("reasons");
+    if reasons.len() > 8000 {
+        return Err(UiError::bad_request(l, "the reasons are over 8000 bytes"));
+    }
+    s.control
+        .decide_amendment(&v.actor, &id, number, outcome, reasons, &origin(&peer))
+        .await
+        .page(l)?;
+    Ok(see_other("/decide?ok=decide.done"))
 }

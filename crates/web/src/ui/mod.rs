@@ -403,6 +403,7 @@ pub(crate) fn routes() -> Vec<RouteRow> {
         ("POST", "/permits/{id}/{action}", post(permit_action)),
         ("GET", "/decide", get(decide_page)),
         ("POST", "/decide/{id}", post(decide_post)),
+        ("POST", "/decide/{id}/amendment", post(amendment_post)),
         ("GET", "/audit", get(audit_page)),
         ("POST", "/audit/verify", post(audit_verify)),
         ("GET", "/audit/imy/{id}/{what}", get(audit_imy_file)),
@@ -434,6 +435,78 @@ pub(crate) fn routes() -> Vec<RouteRow> {
             get(|| async { asset(HTMX_SSE_JS, "text/javascript") }),
         ),
     ]
+}
+
+/// Latitude and longitude onto a plain SVG of `w` × `h` (no tiles: nothing is fetched): fitted
+/// around `points` with a margin, at least ~200 m across, equirectangular and scaled by the
+/// cosine of the latitude, which is true enough at the scale of a city. `None` with no points.
+pub(super) struct Projection {
+    k: f64,
+    scale: f64,
+    centre: (f64, f64),
+    w: f64,
+    h: f64,
+}
+
+impl Projection {
+    pub(super) fn fit(points: &[(f64, f64)], w: f64, h: f64) -> Option<Projection> {
+        if points.is_empty() {
+            return None;
+        }
+        let (mut lat0, mut lat1, mut lon0, mut lon1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for (la, lo) in points {
+            lat0 = lat0.min(*la);
+            lat1 = lat1.max(*la);
+            lon0 = lon0.min(*lo);
+            lon1 = lon1.max(*lo);
+        }
+        // Metres are shorter per degree of longitude away from the equator.
+        let k = ((lat0 + lat1) / 2.0).to_radians().cos().max(0.1);
+        let span = ((lat1 - lat0).max((lon1 - lon0) * k)).max(0.002) * 1.2;
+        Some(Projection {
+            k,
+            scale: w.min(h) / span,
+            centre: ((lat0 + lat1) / 2.0, (lon0 + lon1) / 2.0),
+            w,
+            h,
+        })
+    }
+
+    fn at(&self, (la, lo): (f64, f64)) -> (f64, f64) {
+        (
+            self.w / 2.0 + (lo - self.centre.1) * self.k * self.scale,
+            self.h / 2.0 - (la - self.centre.0) * self.scale,
+        )
+    }
+
+    /// (x, y) in the SVG, formatted to one decimal.
+    pub(super) fn xy(&self, p: (f64, f64)) -> (String, String) {
+        let (x, y) = self.at(p);
+        (format!("{x:.1}"), format!("{y:.1}"))
+    }
+
+    /// (x, y) of a label beside the point.
+    pub(super) fn label_xy(&self, p: (f64, f64)) -> (String, String) {
+        let (x, y) = self.at(p);
+        (format!("{:.1}", x + 9.0), format!("{:.1}", y + 4.0))
+    }
+
+    /// Whether a point falls inside the drawing.
+    pub(super) fn shows(&self, p: (f64, f64)) -> bool {
+        let (x, y) = self.at(p);
+        (0.0..=self.w).contains(&x) && (0.0..=self.h).contains(&y)
+    }
+
+    /// A polygon's `points` attribute.
+    pub(super) fn points(&self, poly: &[(f64, f64)]) -> String {
+        poly.iter()
+            .map(|q| {
+                let (x, y) = self.xy(*q);
+                format!("{x},{y}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 #[cfg(test)]

@@ -136,43 +136,23 @@ pub(super) async fn map_svg(s: &AppState, v: &Viewer) -> Result<Markup, UiError>
             pts.extend(poly.iter().copied());
         }
     }
-    if pts.is_empty() {
+    let Some(map) = Projection::fit(&pts, 600.0, 400.0) else {
         return Ok(html! { p.muted { (t(l, "map.none")) } });
-    }
-    let (mut lat0, mut lat1, mut lon0, mut lon1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for (la, lo) in &pts {
-        lat0 = lat0.min(*la);
-        lat1 = lat1.max(*la);
-        lon0 = lon0.min(*lo);
-        lon1 = lon1.max(*lo);
-    }
-    // Metres are shorter per degree of longitude away from the equator.
-    let k = ((lat0 + lat1) / 2.0).to_radians().cos().max(0.1);
-    let span = ((lat1 - lat0).max((lon1 - lon0) * k)).max(0.002) * 1.2;
-    let (clat, clon) = ((lat0 + lat1) / 2.0, (lon0 + lon1) / 2.0);
-    let (w, h) = (600.0_f64, 400.0_f64);
-    let scale = w.min(h) / span;
-    let xy = |(la, lo): (f64, f64)| {
-        (
-            w / 2.0 + (lo - clon) * k * scale,
-            h / 2.0 - (la - clat) * scale,
-        )
     };
     let scoped = |c: &mandat_store::Camera| active.iter().any(|p| p.application.area.covers(&c.id));
     Ok(html! {
         svg.map viewBox="0 0 600 400" role="img" aria-label=(t(l, "map")) xmlns="http://www.w3.org/2000/svg" {
             @for p in &active {
                 @if let Some(poly) = &p.application.area.polygon {
-                    @let points: Vec<String> = poly.iter().map(|q| { let (x, y) = xy(*q); format!("{x:.1},{y:.1}") }).collect();
-                    polygon.area points=(points.join(" ")) { title { (p.id) } }
+                    polygon.area points=(map.points(poly)) { title { (p.id) } }
                 }
             }
             @for c in &cams {
                 @if let Some(loc) = c.location {
-                    @let (x, y) = xy(loc);
+                    @let ((x, y), (tx, ty)) = (map.xy(loc), map.label_xy(loc));
                     @let cls = if scoped(c) { "cam scoped" } else { "cam" };
-                    circle class=(cls) cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="6" { title { (c.id) " · " (c.name) } }
-                    text x=(format!("{:.1}", x + 9.0)) y=(format!("{:.1}", y + 4.0)) { (c.id) }
+                    circle class=(cls) cx=(x) cy=(y) r="6" { title { (c.id) " · " (c.name) } }
+                    text x=(tx) y=(ty) { (c.id) }
                 }
             }
         }

@@ -145,7 +145,10 @@ async fn api_alert_flow_with_two_reviewers() {
         got
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    control.raise_alert(alert("A-1", &p)).await.unwrap();
+    control
+        .raise_alert(alert(&control, "A-1", &p).await)
+        .await
+        .unwrap();
     let got = sse.await.unwrap();
     assert!(
         got[0].contains("\"id\":\"A-1\"") && got[0].contains("\"state\":\"candidate\""),
@@ -269,7 +272,10 @@ async fn api_alert_flow_with_two_reviewers() {
     .await
     .unwrap();
     // A second alert, rejected by one reviewer with a reason.
-    control.raise_alert(alert("A-2", &p)).await.unwrap();
+    control
+        .raise_alert(alert(&control, "A-2", &p).await)
+        .await
+        .unwrap();
     tokio::task::spawn_blocking(move || {
         let r = http(
             addr,

@@ -184,6 +184,21 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "pj",
         "",
     ),
+    // An amendment: asked for by the applicant, decided by the permit's prosecutor.
+    (
+        "POST",
+        "/api/v1/permits/{id}/amendments",
+        "/api/v1/permits/{G2}/amendments",
+        "a",
+        r#"{"cameras":["cam-2"],"reasons":"she moved north"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/amendments/decide",
+        "/api/v1/permits/{G2}/amendments/decide",
+        "pJ",
+        r#"{"number":1,"outcome":"refuse","reasons":"not shown to be needed"}"#,
+    ),
     (
         "POST",
         "/api/v1/keys/rotate",
@@ -464,6 +479,13 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "pJ",
         "outcome=grant&reasons=necessary",
     ),
+    (
+        "POST",
+        "/decide/{id}/amendment",
+        "/decide/{G2}/amendment",
+        "pJ",
+        "number=1&outcome=refuse&reasons=not+needed",
+    ),
     ("GET", "/audit", "/audit", "ud", ""),
     ("POST", "/audit/verify", "/audit/verify", "ud", ""),
     (
@@ -684,7 +706,7 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
     }
     for x in ["X1", "X2", "X3"] {
         control
-            .raise_alert(common::alert(x, &f["G"]))
+            .raise_alert(common::alert(control, x, &f["G"]).await)
             .await
             .unwrap();
         f.insert(x, x.to_string());
@@ -1063,11 +1085,12 @@ async fn metrics_carry_no_personal_data_and_alerts_list_newest_first() {
     let f = fixture(&control).await;
     clock.advance(60_000);
     control
-        .raise_alert(common::alert("X4", &f["G"]))
+        .raise_alert(common::alert(&control, "X4", &f["G"]).await)
         .await
         .unwrap();
     let addr = common::serve(&control).await;
     let permit = f["G"].clone();
+    let person = common::person_of(&control, &permit).await.0;
     tokio::task::spawn_blocking(move || {
         let mut body = String::new();
         let h = request(
@@ -1091,7 +1114,7 @@ async fn metrics_carry_no_personal_data_and_alerts_list_newest_first() {
         let quoted = |v: &str| format!("\"{v}\"");
         for secret in [
             quoted(&permit),
-            quoted("p1"),
+            quoted(&person),
             quoted("app"),
             quoted("rev"),
             "X1".into(),
@@ -1145,12 +1168,13 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
         .draft(&mandat_testkit::session(&control, &pros), app, "t")
         .await
         .unwrap();
+    let (person, photo) = common::person_of(&control, &p.id).await;
     control
         .enrol(
             &mandat_testkit::session(&control, &pros),
             &p.id,
-            &"p1".into(),
-            "ph",
+            &person,
+            &photo,
             b"photo",
             &[0.1; 128],
             "t",
@@ -1188,7 +1212,10 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
         .await
         .unwrap();
     for x in ["X1", "X2"] {
-        control.raise_alert(common::alert(x, &p.id)).await.unwrap();
+        control
+            .raise_alert(common::alert(&control, x, &p.id).await)
+            .await
+            .unwrap();
         for r in ["rev", "rev2"] {
             control
                 .review(
@@ -1261,4 +1288,117 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
     assert_eq!(x1.task.due_at.to_rfc3339(), "2026-10-01T00:00:00Z");
     let x2 = tasks.iter().find(|t| t.task.id == "S-X2").unwrap();
     assert!(x2.task.completed_at.is_some());
+}
+
+/// The decider sees the area on a map drawn by the server (partner cameras marked), grants less
+/// than was applied for by unticking, and decides an amendment on the same page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_page() {
+    let (_dir, _clock, control) = common::control().await;
+    let admin = Actor::new("adm", &[Role::Admin]);
+    common::provision(&control, "adm", PW, &[Role::Admin])
+        .await
+        .unwrap();
+    for (user, role) in [("app", Role::Applicant), ("pros", Role::Prosecutor)] {
+        common::provision(&control, user, PW, &[role])
+            .await
+            .unwrap();
+    }
+    common::camera_1(&control, &admin).await;
+    let partner = mandat_store::Camera {
+        id: "cam-2".into(),
+        name: "the square's east side".into(),
+        location: Some((59.331, 18.062)),
+        owner: "municipality:Stockholm".into(),
+        enabled: true,
+    };
+    let adm = mandat_testkit::session(&control, &admin);
+    control
+        .add_camera(&adm, &partner, "rtsp://127.0.0.1/y", "t")
+        .await
+        .unwrap();
+    let app = Actor::new("app", &[Role::Applicant]);
+    let officer = mandat_testkit::session(&control, &app);
+    let mut a = application();
+    a.area.cameras.clear();
+    a.area.polygon = Some(vec![
+        (59.32, 18.05),
+        (59.32, 18.07),
+        (59.34, 18.07),
+        (59.34, 18.05),
+    ]);
+    let p = control.draft(&officer, a, "t").await.unwrap();
+    assert_eq!(p.application.area.cameras, ["cam-1", "cam-2"]);
+    let (person, photo) = common::person_of(&control, &p.id).await;
+    control
+        .enrol(&officer, &p.id, &person, &photo, b"photo", &[0.1; 128], "t")
+        .await
+        .unwrap();
+    control
+        .assign_team(&officer, &p.id, "pros", Some(Role::Prosecutor), "t")
+        .await
+        .unwrap();
+    control.apply(&officer, &p.id, "t").await.unwrap();
+    let addr = common::serve(&control).await;
+    let id = p.id.clone();
+    let person_box = format!("person_{person}=on");
+    tokio::task::spawn_blocking(move || {
+        let token = login(addr, "pros");
+        let csrf = csrf(addr, &token);
+        let mut page = String::new();
+        request(addr, "GET", "/decide", Some(&token), "", Some(&mut page));
+        assert!(page.contains("<svg"), "{page}");
+        assert!(page.contains("<polygon class=\"area\""), "the polygon is drawn");
+        assert!(
+            page.contains("class=\"cam partner\"") && page.contains(">cam-2</text>"),
+            "the partner camera is marked on the map: {page}"
+        );
+        // Untick cam-2: a grant of cam-1 only.
+        let h = request(
+            addr,
+            "POST",
+            &format!("/decide/{id}"),
+            Some(&token),
+            &format!(
+                "csrf={csrf}&scope=1&cam_cam-1=on&{person_box}&until=&outcome=grant&reasons=one+camera+is+enough"
+            ),
+            None,
+        );
+        assert_eq!(h.status, 303);
+    })
+    .await
+    .unwrap();
+    let p = mandat_testkit::store(&control).permit(&p.id).await.unwrap();
+    assert_eq!(p.status, mandat_law::Status::Granted);
+    assert_eq!(p.application.area.cameras, ["cam-1"]);
+    let narrowed = p.decision.unwrap().narrowed.unwrap();
+    assert_eq!(narrowed.cameras_not_granted, ["cam-2"]);
+
+    // The applicant asks for cam-2 back; the prosecutor grants it on the page.
+    control
+        .file_amendment(&officer, &p.id, &["cam-2".into()], "she went east", "t")
+        .await
+        .unwrap();
+    let id = p.id.clone();
+    tokio::task::spawn_blocking(move || {
+        let token = login(addr, "pros");
+        let csrf = csrf(addr, &token);
+        let mut page = String::new();
+        request(addr, "GET", "/decide", Some(&token), "", Some(&mut page));
+        assert!(page.contains("she went east"), "{page}");
+        assert!(page.contains(&format!("/decide/{id}/amendment")), "{page}");
+        let h = request(
+            addr,
+            "POST",
+            &format!("/decide/{id}/amendment"),
+            Some(&token),
+            &format!("csrf={csrf}&number=1&outcome=grant&reasons=needed"),
+            None,
+        );
+        assert_eq!(h.status, 303);
+    })
+    .await
+    .unwrap();
+    let p = mandat_testkit::store(&control).permit(&p.id).await.unwrap();
+    assert_eq!(p.application.area.cameras, ["cam-1", "cam-2"]);
 }

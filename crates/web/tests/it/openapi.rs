@@ -144,7 +144,10 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     common::camera_1(&control, &admin).await;
     let officer = Actor::new("officer", &[Role::Applicant]);
     let p = common::granted(&control, &officer, &Actor::new("pros", &[Role::Prosecutor])).await;
-    control.raise_alert(alert("A-1", &p)).await.unwrap();
+    control
+        .raise_alert(alert(&control, "A-1", &p).await)
+        .await
+        .unwrap();
     // The use starts: a notification in the IMY register.
     control.tick("t").await.unwrap();
     let code = mandat_store::totp::code(&secret, mandat_law::Clock::now(&*clock).unwrap()).unwrap();

@@ -279,6 +279,10 @@ fn a_cli_user_who_cannot_read_the_keys_works_through_the_server() {
     std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = ok(&["permit", "draft", "--file", app.to_str().unwrap()], "");
     let id = out.split_whitespace().nth(2).unwrap().to_string();
+    // The ids the server gave the person and the photo, as `permit draft` printed them.
+    let ids = out.split("--person ").nth(1).unwrap();
+    let person = ids.split_whitespace().next().unwrap().to_string();
+    let photo_id = ids.split("--photo-id ").nth(1).unwrap().trim().to_string();
     ok(
         &[
             "person",
@@ -286,9 +290,9 @@ fn a_cli_user_who_cannot_read_the_keys_works_through_the_server() {
             "--permit",
             &id,
             "--person",
-            "p1",
+            &person,
             "--photo-id",
-            "ph1",
+            &photo_id,
             photo.to_str().unwrap(),
         ],
         "",

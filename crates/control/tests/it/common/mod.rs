@@ -245,14 +245,22 @@ pub fn template_bytes() -> Vec<u8> {
     template().iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-/// Enrol the application's one photo (`ph1` of `p1`) in draft `id`, as `applicant`.
+/// The first designated person of `permit` and their first photo, by the ids the server gave them.
+pub async fn person_of(e: &Env, permit: &str) -> (String, String) {
+    let p = e.store.permit(permit).await.unwrap();
+    let d = &p.application.persons[0];
+    (d.id.clone(), d.photos[0].id.clone())
+}
+
+/// Enrol the application's one photo in draft `id`, as `applicant`.
 pub async fn enrol_photo(e: &Env, applicant: &Actor, id: &str) {
+    let (person, photo) = person_of(e, id).await;
     e.control
         .enrol(
             &e.act(applicant),
             id,
-            &"p1".to_string(),
-            "ph1",
+            &person,
+            &photo,
             PHOTO,
             &template(),
             ORIGIN,
@@ -306,12 +314,12 @@ pub async fn put_team(e: &Env, applicant: &Actor, id: &str) {
     }
 }
 
-/// A candidate alert for `p1` on `cam-1` under `permit`, as the engine raises one.
-pub fn hit(id: &str, permit: &str) -> NewAlert {
+/// A candidate alert for the permit's first person on `cam-1`, as the engine raises one.
+pub async fn hit(e: &Env, id: &str, permit: &str) -> NewAlert {
     NewAlert {
         id: id.into(),
         permit: permit.into(),
-        person: "p1".into(),
+        person: person_of(e, permit).await.0,
         camera: "cam-1".into(),
         captured_at: t0(),
         frame_index: 1,
@@ -349,6 +357,7 @@ pub async fn sealed(e: &Env, permit: &str) -> Vec<Vec<u8>> {
     let mut v = Vec::new();
     for q in [
         "SELECT wrapped AS b FROM permit_keys WHERE permit_id = $1",
+        "SELECT sealed AS b FROM permits WHERE id = $1",
         "SELECT sealed AS b FROM photos WHERE permit_id = $1",
         "SELECT sealed AS b FROM templates WHERE permit_id = $1",
         "SELECT crop_sealed AS b FROM alerts WHERE permit_id = $1",
@@ -385,6 +394,7 @@ pub async fn assert_gone(e: &Env, blobs: &[Vec<u8>], what: &str) {
             let raw = raw_pool(&e.url).await;
             for q in [
                 "SELECT wrapped AS b FROM permit_keys",
+                "SELECT sealed AS b FROM permits",
                 "SELECT sealed AS b FROM photos",
                 "SELECT sealed AS b FROM templates",
                 "SELECT crop_sealed AS b FROM alerts",
@@ -394,7 +404,7 @@ pub async fn assert_gone(e: &Env, blobs: &[Vec<u8>], what: &str) {
                     all.extend(r.get::<Option<Vec<u8>>, _>("b").unwrap_or_default());
                 }
             }
-            for table in ["permit_keys", "photos", "templates", "alerts"] {
+            for table in ["permit_keys", "permits", "photos", "templates", "alerts"] {
                 let n: i64 = sqlx::query(
                     "SELECT COUNT(*) AS n FROM pg_stat_user_tables WHERE relname = $1 AND last_vacuum IS NOT NULL",
                 )

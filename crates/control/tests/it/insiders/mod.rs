@@ -516,7 +516,10 @@ async fn a_user_of_one_agency_never_sees_the_other_agencys_permits() {
     for db in databases() {
         let e = env(db).await;
         let id = granted(&e).await;
-        e.control.raise_alert(hit("A-1", &id)).await.unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-1", &id).await)
+            .await
+            .unwrap();
         let sapo = |user: &str, role: Role| {
             mandat_law::Actor::new(user, &[role]).in_agency(Agency::Sakerhetspolisen)
         };
@@ -660,7 +663,10 @@ async fn a_reviewer_outside_a_permits_team_finds_nothing_of_it() {
         let op = mandat_law::Actor::new("op9", &[Role::Operator]);
         let pros9 = mandat_law::Actor::new("pros9", &[Role::Prosecutor]);
         let id = granted(&e).await;
-        e.control.raise_alert(hit("A-1", &id)).await.unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-1", &id).await)
+            .await
+            .unwrap();
         let ev = mandat_control::AlertEvent::from_record(
             &e.control
                 .alert(&e.act(&officer()), "A-1", ORIGIN)
@@ -943,7 +949,10 @@ async fn a_reviewer_role_granted_by_one_admin_alone_does_not_take_effect() {
     for db in databases() {
         let e = env(db).await;
         let id = granted(&e).await;
-        e.control.raise_alert(hit("A-1", &id)).await.unwrap();
+        e.control
+            .raise_alert(hit(&e, "A-1", &id).await)
+            .await
+            .unwrap();
         let made = account(&e, &admin(), "newrev", &[Role::Reviewer]).await;
         let grant = made.grant.clone().expect("the role waits for approval");
         enrol(&e, "newrev", &made.enrolment_code).await;

@@ -158,10 +158,11 @@ pub fn application(purpose: Purpose, cameras: &[&str], start: Timestamp) -> Appl
         persons: watchlist()
             .into_iter()
             .map(|name| DesignatedPerson {
-                id: name.clone(),
-                label: name.replace('_', " "),
+                // The server gives the ids; the label keeps the name the ground truth uses.
+                id: String::new(),
+                label: name.clone(),
                 photos: vec![PhotoRef {
-                    id: format!("{name}.jpg"),
+                    id: String::new(),
                     source: "LFW image _0001".into(),
                 }],
             })
@@ -222,7 +223,8 @@ pub async fn drafted_by(w: &World, app: Application, applicant: &Actor) -> Strin
         .await
         .unwrap();
     let mut pipe = pipeline(&w.models);
-    for name in watchlist() {
+    for person in &p.application.persons {
+        let name = &person.label;
         let mut bytes =
             std::fs::read(data().join(format!("synthetic/watchlist/{name}.jpg"))).unwrap();
         let mut img = mandat_face::decode(&bytes, Default::default()).unwrap();
@@ -242,8 +244,8 @@ pub async fn drafted_by(w: &World, app: Application, applicant: &Actor) -> Strin
             .enrol(
                 &w.act(applicant),
                 &p.id,
-                &name,
-                &format!("{name}.jpg"),
+                &person.id,
+                &person.photos[0].id,
                 &bytes,
                 face.embedding.as_slice(),
                 ORIGIN,
@@ -282,6 +284,16 @@ pub async fn granted(w: &World, cameras: &[&str], start: Timestamp) -> String {
         .await
         .unwrap();
     id
+}
+
+/// The ground-truth name of each person of `permit`, by the opaque id the server gave them.
+pub async fn identities(w: &World, permit: &str) -> std::collections::HashMap<String, String> {
+    let p = w.store.permit(permit).await.unwrap();
+    p.application
+        .persons
+        .into_iter()
+        .map(|d| (d.id, d.label))
+        .collect()
 }
 
 /// A sink that stores each alert through the control plane, as the server does, and keeps a list

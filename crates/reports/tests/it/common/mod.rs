@@ -150,14 +150,21 @@ impl Scenario {
     }
 
     /// Enrol both persons' photos of a permit drafted by `applicant`.
+    /// The id the server gave the first person of `permit`.
+    pub async fn person(&self, permit: &str) -> String {
+        let p = mandat_testkit::store(&self.c).permit(permit).await.unwrap();
+        p.application.persons[0].id.clone()
+    }
+
     pub async fn enrol(&self, applicant: &Session, permit: &str) {
-        for i in 0..2 {
+        let p = mandat_testkit::store(&self.c).permit(permit).await.unwrap();
+        for person in &p.application.persons {
             self.c
                 .enrol(
                     applicant,
                     permit,
-                    &format!("p{i}"),
-                    &format!("ph{i}"),
+                    &person.id,
+                    &person.photos[0].id,
                     b"photo",
                     &[0.1; 128],
                     "t",

@@ -51,12 +51,19 @@ pub fn application() -> Application {
     }
 }
 
-/// A candidate alert on `cam-1` for person `p1` of `permit`.
-pub fn alert(id: &str, permit: &str) -> NewAlert {
+/// The id the server gave the first person of `permit`, and that person's first photo.
+pub async fn person_of(control: &Control, permit: &str) -> (String, String) {
+    let p = mandat_testkit::store(control).permit(permit).await.unwrap();
+    let d = &p.application.persons[0];
+    (d.id.clone(), d.photos[0].id.clone())
+}
+
+/// A candidate alert on `cam-1` for the first person of `permit`.
+pub async fn alert(control: &Control, id: &str, permit: &str) -> NewAlert {
     NewAlert {
         id: id.into(),
         permit: permit.into(),
-        person: "p1".into(),
+        person: person_of(control, permit).await.0,
         camera: "cam-1".into(),
         captured_at: t0(),
         frame_index: 7,
@@ -202,12 +209,13 @@ pub async fn drafted(control: &Control, applicant: &Actor) -> String {
         )
         .await
         .unwrap();
+    let (person, photo) = person_of(control, &p.id).await;
     control
         .enrol(
             &mandat_testkit::session(control, applicant),
             &p.id,
-            &"p1".into(),
-            "ph",
+            &person,
+            &photo,
             b"photo",
             &[0.1; 128],
             "t",

@@ -411,7 +411,7 @@ async fn a_reviewer_outside_the_team_sees_none_of_its_events() {
     let outside = std::thread::spawn(move || read_for(outside, Duration::from_millis(1500)));
     tokio::time::sleep(Duration::from_millis(300)).await;
     control
-        .raise_alert(common::alert("A-team", &permit))
+        .raise_alert(common::alert(&control, "A-team", &permit).await)
         .await
         .unwrap();
     let (inside, outside) = (inside.join().unwrap(), outside.join().unwrap());
@@ -480,7 +480,7 @@ async fn a_role_taken_away_stops_the_events_of_an_open_stream() {
         .unwrap();
     // On the team with the role: the event arrives.
     control
-        .raise_alert(common::alert("A-1", &permit))
+        .raise_alert(common::alert(&control, "A-1", &permit).await)
         .await
         .unwrap();
     let (mut stream, seen) = tokio::task::spawn_blocking(move || {
@@ -506,7 +506,7 @@ async fn a_role_taken_away_stops_the_events_of_an_open_stream() {
     // Longer than the stream's session check.
     tokio::time::sleep(mandat_web::STREAM_SESSION_CHECK * 3).await;
     control
-        .raise_alert(common::alert("A-2", &permit))
+        .raise_alert(common::alert(&control, "A-2", &permit).await)
         .await
         .unwrap();
     let seen = tokio::task::spawn_blocking(move || arrives(&mut stream, "A-2"))
