@@ -509,29 +509,23 @@ impl Store {
     }
 
     /// Seal the free text of permits stored before it was sealed, once, when the store opens;
-    /// and replace what a purge left readable then (offence and reasons) with markers.
+    /// and replace what a purge left readable then (offence and reasons) with markers. Each
+    /// record in its own transaction: one that cannot be sealed is logged and left as it was,
+    /// and holds back neither the others nor the start.
     async fn seal_plain_text(&self) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(PERMITS_UNSEALED).fetch_all(&mut *tx).await?;
+        let rows = sqlx::query(PERMITS_UNSEALED).fetch_all(&self.pool).await?;
         let mut n = 0;
         for row in &rows {
-            let mut p = match self.parse_permit(row, true) {
-                Ok(p) => p,
-                Err(StoreError::Tampered(_)) => continue, // logged where it was found
-                Err(e) => return Err(e),
-            };
-            if p.purged {
-                // Purged records stay unsealed: rewrite one only if it still holds text.
-                text::PermitText::mark(&mut p, text::PURGED);
-                let doc: String = row.try_get("doc")?;
-                if self.permit_row(&p, None)?.0 == doc {
-                    continue;
-                }
+            let id: String = row.try_get("id")?;
+            match self.seal_one(row).await {
+                Ok(true) => n += 1,
+                Ok(false) => {}
+                Err(StoreError::Tampered(_)) => {} // logged where it was found
+                Err(e) => tracing::error!(
+                    "the free text of permit {id} could not be sealed and stays as it was: {e}"
+                ),
             }
-            self.save_permit(&mut tx, &p, None).await?;
-            n += 1;
         }
-        tx.commit().await?;
         if n > 0 {
             tracing::info!(
                 "sealed the free text of {n} permit record(s) stored before it was sealed"
@@ -539,6 +533,32 @@ impl Store {
             self.settle_erasure().await;
         }
         Ok(())
+    }
+
+    /// Seal one record of [`Store::seal_plain_text`]; whether it was rewritten.
+    async fn seal_one(&self, row: &AnyRow) -> Result<bool, StoreError> {
+        let mut p = self.parse_permit(row, true)?;
+        if p.purged {
+            // Purged records stay unsealed: rewrite one only if it still holds text.
+            text::PermitText::mark(&mut p, text::PURGED);
+            let doc: String = row.try_get("doc")?;
+            if self.permit_row(&p, None)?.0 == doc {
+                return Ok(false);
+            }
+        }
+        let mut tx = self.begin_write().await?;
+        // Read again under the write lock: another process may have sealed it since.
+        let sealed: Option<Vec<u8>> = sqlx::query("SELECT sealed FROM permits WHERE id = $1")
+            .bind(p.id.clone())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("sealed")?;
+        if sealed.is_some() {
+            return Ok(false);
+        }
+        self.save_permit(&mut tx, &p, None).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// One permit by id, through a pool or inside a transaction, checked.
@@ -876,7 +896,7 @@ impl Store {
                 let covering: Vec<String> = self
                     .intact_permits(&rows)?
                     .into_iter()
-                    .filter(|p| !p.purged && p.application.area.covers(id))
+                    .filter(|p| !p.purged && names_camera(p, id))
                     .map(|p| p.id)
                     .collect();
                 (
@@ -1927,8 +1947,6 @@ pub fn enrol_check<'a>(
     Ok(ph)
 }
 
-/// Test hook for the crash-safety test: with `MANDAT_CRASH_AT=<name>` set, the process stops hard at
-/// that point, as a power cut or `kill -9` would. Names: `transition-before-commit`, `purge-midway`.
 /// Whether a permit names a camera: its area, or an amendment waiting for its decider. Either way
 /// the camera's id and stream are the ones the decider sees, and must stay so.
 fn names_camera(p: &Permit, id: &str) -> bool {
@@ -1937,6 +1955,8 @@ fn names_camera(p: &Permit, id: &str) -> bool {
             .is_some_and(|a| a.cameras.iter().any(|c| c == id))
 }
 
+/// Test hook for the crash-safety test: with `MANDAT_CRASH_AT=<name>` set, the process stops hard at
+/// that point, as a power cut or `kill -9` would. Names: `transition-before-commit`, `purge-midway`.
 pub(crate) fn crash_point(name: &str) {
     if std::env::var("MANDAT_CRASH_AT").is_ok_and(|v| v == name) {
         std::process::abort();
@@ -2060,6 +2080,12 @@ mod epoch_tests {
                 .await
                 .unwrap();
         }
+        // And one record that cannot be read at all: it holds back neither the others nor the start.
+        sqlx::query("INSERT INTO permits (id, doc, status, updated_at, mac) VALUES ('P-bad', '{broken', 'Draft', 0, $1)")
+            .bind(store.permit_mac("P-bad", "{broken", None))
+            .execute(&store.pool)
+            .await
+            .unwrap();
         store.close().await;
         let store = open(dir.path()).await.unwrap();
         let p = store.permit("P-x").await.unwrap();

@@ -56,25 +56,29 @@ impl Store {
         Ok(h)
     }
 
-    /// Whether the permit still holds an alert for a person or camera a partial grant left out.
+    /// Whether the permit still holds an alert for a person or camera a partial grant left out,
+    /// or a task to notify about one.
     pub async fn has_alerts_outside(
         &self,
         permit: &str,
         n: &mandat_law::Narrowed,
     ) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query("SELECT person_id, camera_id FROM alerts WHERE permit_id = $1")
-                .bind(permit.to_string())
-                .fetch_all(&self.pool)
+        let alerts = sqlx::query("SELECT person_id, camera_id FROM alerts WHERE permit_id = $1")
+            .bind(permit.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .any(|r| {
+                r.try_get::<String, _>("person_id")
+                    .is_ok_and(|p| n.persons_not_granted.contains(&p))
+                    || r.try_get::<String, _>("camera_id")
+                        .is_ok_and(|c| n.cameras_not_granted.contains(&c))
+            });
+        let mut conn = self.pool.acquire().await?;
+        Ok(alerts
+            || !tasks_outside(&mut conn, permit, &n.persons_not_granted)
                 .await?
-                .iter()
-                .any(|r| {
-                    r.try_get::<String, _>("person_id")
-                        .is_ok_and(|p| n.persons_not_granted.contains(&p))
-                        || r.try_get::<String, _>("camera_id")
-                            .is_ok_and(|c| n.cameras_not_granted.contains(&c))
-                }),
-        )
+                .is_empty())
     }
 
     /// Erase what the permit's retention schedule says is due at `now`, one certificate per rule
@@ -151,30 +155,15 @@ impl Store {
                         .await?;
                 }
             }
-            // Tasks to notify a person left out, or about an alert just deleted: nobody may act
+            // Tasks to notify a person left out, or about an alert that is gone: nobody may act
             // on what the decision did not grant.
             let mut tasks = 0;
-            for r in sqlx::query("SELECT id, doc FROM subject_notifications WHERE permit_id = $1")
-                .bind(permit_id.to_string())
-                .fetch_all(&mut *tx)
-                .await?
-            {
-                let id: String = r.try_get("id")?;
-                // One unreadable task must not hold back the rest of this erasure.
-                let task = match crate::subjects::parse(&r.try_get::<String, _>("doc")?) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::error!("subject task {id} cannot be read, left as it is: {e}");
-                        continue;
-                    }
-                };
-                if persons.contains(&task.person) || alerts.contains(&task.alert) {
-                    tasks += sqlx::query("DELETE FROM subject_notifications WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
+            for id in tasks_outside(&mut tx, permit_id, persons).await? {
+                tasks += sqlx::query("DELETE FROM subject_notifications WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             }
             if !photos.is_empty() || !templates.is_empty() || !alerts.is_empty() || tasks > 0 {
                 let mut c = certificate(&permit, rule, now, photos, templates, vec![]);
@@ -367,6 +356,39 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// The tasks of `permit` to notify a person in `persons`, or about an alert no longer held. One
+/// task that cannot be read is logged and left; it holds back no erasure.
+async fn tasks_outside(
+    conn: &mut sqlx::AnyConnection,
+    permit: &str,
+    persons: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for r in sqlx::query("SELECT id, doc FROM subject_notifications WHERE permit_id = $1")
+        .bind(permit.to_string())
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let id: String = r.try_get("id")?;
+        let task = match crate::subjects::parse(&r.try_get::<String, _>("doc")?) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("subject task {id} cannot be read, left as it is: {e}");
+                continue;
+            }
+        };
+        let alert_held = sqlx::query("SELECT id FROM alerts WHERE id = $1")
+            .bind(task.alert.clone())
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some();
+        if persons.contains(&task.person) || !alert_held {
+            out.push(id);
+        }
+    }
+    Ok(out)
 }
 
 fn certificate(

@@ -72,11 +72,12 @@ pub(super) async fn decide_page(
                         input type="hidden" name="scope" value="1";
                         fieldset {
                             legend { (t(l, "decide.scope")) }
-                            @for id in &a.area.cameras {
-                                label.muted { input type="checkbox" name={ "cam_" (id) } value="on" checked; " " span.mono { (id) } }
+                            // By position: ids from before the server gave them may repeat.
+                            @for (i, id) in a.area.cameras.iter().enumerate() {
+                                label.muted { input type="checkbox" name={ "cam_" (i) } value="on" checked; " " span.mono { (id) } }
                             }
-                            @for person in &a.persons {
-                                label.muted { input type="checkbox" name={ "person_" (person.id) } value="on" checked; " " (person.label) }
+                            @for (i, person) in a.persons.iter().enumerate() {
+                                label.muted { input type="checkbox" name={ "person_" (i) } value="on" checked; " " (person.label) }
                             }
                             label for={ "until-" (p.id) } { (t(l, "decide.until")) " (UTC)" }
                             input id={ "until-" (p.id) } type="datetime-local" name="until" value=(utc_input(a.period.end));
@@ -263,18 +264,25 @@ fn narrowing_of(
     f: &HashMap<String, String>,
 ) -> Result<mandat_law::Narrowing, UiError> {
     let a = &p.application;
-    // Only what was applied for can be ticked; a box for anything else is ignored.
-    let ticked = |prefix: &str, ids: Vec<&String>| -> Option<Vec<String>> {
+    // Boxes by position; only what was applied for can be ticked, a box for anything else is
+    // ignored. An id that repeats (from before the server gave ids) cannot be granted in part.
+    let ticked = |prefix: &str, ids: Vec<&String>| -> Result<Option<Vec<String>>, UiError> {
         let all = ids.len();
-        let kept: Vec<String> = ids
+        let (kept, left): (Vec<_>, Vec<_>) = ids
             .into_iter()
-            .filter(|id| f.contains_key(&format!("{prefix}{id}")))
-            .cloned()
-            .collect();
-        (kept.len() < all).then_some(kept)
+            .enumerate()
+            .partition(|(i, _)| f.contains_key(&format!("{prefix}{i}")));
+        if left.iter().any(|(_, id)| kept.iter().any(|(_, k)| k == id)) {
+            return Err(UiError::bad_request(
+                l,
+                "two entries of the application share an id, so one cannot be granted without the other; grant both or refuse",
+            ));
+        }
+        let kept: Vec<String> = kept.into_iter().map(|(_, id)| id.clone()).collect();
+        Ok((kept.len() < all).then_some(kept))
     };
-    let cameras = ticked("cam_", a.area.cameras.iter().collect());
-    let persons = ticked("person_", a.persons.iter().map(|d| &d.id).collect());
+    let cameras = ticked("cam_", a.area.cameras.iter().collect())?;
+    let persons = ticked("person_", a.persons.iter().map(|d| &d.id).collect())?;
     let until = match f.get("until").map(|x| x.trim()) {
         None | Some("") => None,
         Some(x) if x == utc_input(a.period.end) => None,

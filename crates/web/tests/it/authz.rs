@@ -1341,7 +1341,7 @@ async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_p
     control.apply(&officer, &p.id, "t").await.unwrap();
     let addr = common::serve(&control).await;
     let id = p.id.clone();
-    let person_box = format!("person_{person}=on");
+    let person_box = "person_0=on";
     tokio::task::spawn_blocking(move || {
         let token = login(addr, "pros");
         let csrf = csrf(addr, &token);
@@ -1360,7 +1360,7 @@ async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_p
             &format!("/decide/{id}"),
             Some(&token),
             &format!(
-                "csrf={csrf}&scope=1&cam_cam-1=on&{person_box}&until=&outcome=grant&reasons=one+camera+is+enough"
+                "csrf={csrf}&scope=1&cam_0=on&{person_box}&until=&outcome=grant&reasons=one+camera+is+enough"
             ),
             None,
         );
