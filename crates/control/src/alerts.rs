@@ -107,13 +107,18 @@ impl Control {
         Ok(out)
     }
 
-    /// Store a candidate alert from the engine and tell live clients.
+    /// Store a candidate alert from the engine and tell live clients. The same hit sent again
+    /// (a retry) is acknowledged with the stored alert and told to nobody twice; another hit
+    /// under a used id is refused as a conflict.
     pub async fn raise_alert(&self, alert: NewAlert) -> Result<AlertEvent> {
         let now = self.now()?;
-        self.store.insert_alert(&alert, now).await?;
+        let new = self.store.insert_alert(&alert, now).await?;
         let rec = self.store.alert(&alert.id).await?;
         let ev = AlertEvent::from_record(&rec);
-        let _ = self.events.send(ev.clone());
+        // A retry of a stored hit is acknowledged, and reviewers are not told of it twice.
+        if new {
+            let _ = self.events.send(ev.clone());
+        }
         Ok(ev)
     }
 

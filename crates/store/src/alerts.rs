@@ -14,6 +14,31 @@ use crate::{Store, StoreError};
 /// The signing domain of evidence packages.
 pub const EVIDENCE_DOMAIN: &str = "mandat-evidence/v1";
 
+/// The sha256 of everything the engine sent for a hit, images included, in one fixed layout: what
+/// makes a second sending of it the same hit.
+fn digest(a: &NewAlert) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for field in [
+        a.id.as_str(),
+        a.permit.as_str(),
+        a.person.as_str(),
+        a.camera.as_str(),
+        a.watchlist_version.as_str(),
+    ] {
+        h.update((field.len() as u64).to_le_bytes());
+        h.update(field.as_bytes());
+    }
+    h.update(a.captured_at.0.to_le_bytes());
+    h.update(a.frame_index.to_le_bytes());
+    h.update(a.score.to_le_bytes());
+    h.update(a.threshold.to_le_bytes());
+    for image in [&a.crop_jpeg, &a.frame_jpeg] {
+        h.update(Sha256::digest(image));
+    }
+    hex::encode(h.finalize())
+}
+
 /// What the engine hands over for a hit. The images are JPEG; they are sealed before storage.
 #[derive(Clone)]
 pub struct NewAlert {
@@ -106,8 +131,29 @@ fn review_from_row(r: &AnyRow) -> Result<Review, StoreError> {
 impl Store {
     /// Store a candidate alert. Refused when its permit has been purged (its data key is gone), so a
     /// hit that races a refusal cannot outlive the purge.
-    pub async fn insert_alert(&self, a: &NewAlert, now: Timestamp) -> Result<(), StoreError> {
+    /// Store a hit as a candidate alert, with its audit entry; whether it is new. The same hit
+    /// sent again (a retry) is acknowledged as stored, with no second row or entry, even after
+    /// its use ended; another hit under a used id is refused.
+    pub async fn insert_alert(&self, a: &NewAlert, now: Timestamp) -> Result<bool, StoreError> {
+        let digest = digest(a);
         let mut tx = self.begin_write().await?;
+        if let Some(row) = sqlx::query("SELECT digest FROM alerts WHERE id = $1")
+            .bind(a.id.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            let stored: Option<String> = row.try_get("digest")?;
+            return if stored
+                .is_some_and(|s| crate::crypto::constant_time_eq(s.as_bytes(), digest.as_bytes()))
+            {
+                Ok(false)
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "alert {} is already stored with other content; an alert id is used once",
+                    a.id
+                )))
+            };
+        }
         let permit = self.load_permit(&mut *tx, &a.permit).await?;
         if permit.purged {
             return Err(StoreError::Refused(format!(
@@ -139,7 +185,7 @@ impl Store {
             format!("alert-frame:{}/{}", a.permit, a.id).as_bytes(),
         )?;
         sqlx::query(
-            "INSERT INTO alerts (id, permit_id, person_id, camera_id, at, created_at, frame_index, score, threshold, state, watchlist_version, crop_sealed, frame_sealed, fpir_target, calibration) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            "INSERT INTO alerts (id, permit_id, person_id, camera_id, at, created_at, frame_index, score, threshold, state, watchlist_version, crop_sealed, frame_sealed, fpir_target, calibration, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(a.id.clone())
         .bind(a.permit.clone())
@@ -156,6 +202,7 @@ impl Store {
         .bind(frame)
         .bind(target.map(|t| t.fpir))
         .bind(target.map(|t| t.calibration.clone()))
+        .bind(digest)
         .execute(&mut *tx)
         .await?;
         self.append_audit(
@@ -180,7 +227,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn reviews_of(&self, ids: &[String]) -> Result<Vec<(String, Review)>, StoreError> {

@@ -730,3 +730,45 @@ async fn unreviewed_alerts_expire_and_purges_take_their_reviews() {
         assert!(e.store.alert("A-old").await.is_err());
     }
 }
+
+/// The engine (later a worker with an outbox) may send a hit more than once. Stored once, logged
+/// once, told to reviewers once, and acknowledged even after the use has ended; a different hit
+/// under a used id, as a replay with edited content would be, is refused.
+#[tokio::test]
+async fn a_hit_sent_again_is_stored_once_and_another_under_its_id_is_refused() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = granted(&e).await;
+        let hit1 = hit(&e, "A-1", &id).await;
+        let mut events = e.control.subscribe();
+        e.control.raise_alert(hit1.clone()).await.unwrap();
+        e.control.raise_alert(hit1.clone()).await.unwrap();
+        assert_eq!(events.try_recv().unwrap().id, "A-1");
+        assert!(events.try_recv().is_err(), "{db:?}: told once");
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let logged = entries
+            .iter()
+            .filter(|x| x.action == "alert.candidate")
+            .count();
+        assert_eq!(logged, 1, "{db:?}");
+        assert_eq!(e.store.alerts(0, 100).await.unwrap().len(), 1);
+        // Other content under the same id: refused, and the stored alert is unchanged.
+        let mut edited = hit1.clone();
+        edited.score = 0.99;
+        let err = e.control.raise_alert(edited).await.unwrap_err();
+        assert_eq!(err.code(), "conflict", "{db:?}");
+        let mut other_image = hit1.clone();
+        other_image.crop_jpeg = b"\xFF\xD8another face".to_vec();
+        assert!(e.control.raise_alert(other_image).await.is_err());
+        assert_eq!(e.store.alert("A-1").await.unwrap().score, 0.7);
+        // After a stop a new hit is refused, but the retry of one stored before is acknowledged.
+        e.control
+            .stop(&e.act(&officer()), &id, "found", ORIGIN)
+            .await
+            .unwrap();
+        e.control.raise_alert(hit1.clone()).await.unwrap();
+        let mut late = hit1;
+        late.id = "A-2".into();
+        assert!(e.control.raise_alert(late).await.is_err(), "{db:?}");
+    }
+}
