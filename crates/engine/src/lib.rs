@@ -610,11 +610,18 @@ fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
             let Some(captured_at) = cap.wall else {
                 continue;
             };
+            let id = match alert_id() {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::error!(camera = %cam.id, "no alert id: the random source failed ({e})");
+                    continue;
+                }
+            };
             match alert_media(img, &dets, *k) {
                 Ok((crop_jpeg, frame_jpeg)) => {
                     cam.stats.alerts.fetch_add(1, Ordering::Relaxed);
                     s.sink.raise(NewAlert {
-                        id: alert_id(captured_at),
+                        id,
                         permit: entry.permit.clone(),
                         person: entry.person.clone(),
                         camera: cam.id.clone(),
@@ -675,10 +682,13 @@ fn due(gap: Duration, last: &mut i64, t: i64) -> bool {
     true
 }
 
-fn alert_id(t: Timestamp) -> String {
-    let mut b = [0u8; 4];
-    let _ = getrandom::fill(&mut b);
-    format!("A-{}-{}", t.0, hex::encode(b))
+/// `A-` and 128 random bits in hex: unique across cameras and, later, worker processes without
+/// any coordination, so a retry under the same id is the same hit (the store checks its digest).
+/// A failed random source is an error, never an id of zeros.
+fn alert_id() -> Result<String, getrandom::Error> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)?;
+    Ok(format!("A-{}", hex::encode(b)))
 }
 
 /// The probe crop (the face with a margin) and the frame with every other face pixelated, as JPEG.
