@@ -195,13 +195,7 @@ pub(super) async fn decide_post(
     Form(f): Form<HashMap<String, String>>,
 ) -> Page {
     let l = v.lang;
-    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    v.check_csrf(&s, get("csrf"))?;
-    let outcome = parse_outcome(l, get("outcome"))?;
-    let reasons = get("reasons");
-    if reasons.len() > 8000 {
-        return Err(UiError::bad_request(l, "the reasons are over 8000 bytes"));
-    }
+    let (outcome, reasons) = decision_form(&s, &v, &f)?;
     let o = origin(&peer);
     // The page's form says what stays ticked (`scope`); a grant of less is a partial grant.
     if outcome == Outcome::Grant && f.contains_key("scope") {
@@ -248,12 +242,25 @@ pub(super) async fn decide_post(
     ))
 }
 
-fn parse_outcome(l: Lang, s: &str) -> Result<Outcome, UiError> {
-    match s {
-        "grant" => Ok(Outcome::Grant),
-        "refuse" => Ok(Outcome::Refuse),
-        _ => Err(UiError::bad_request(l, "outcome is grant or refuse")),
+/// What every decision form carries, checked: its CSRF token, the outcome and the reasons.
+fn decision_form<'f>(
+    s: &AppState,
+    v: &Viewer,
+    f: &'f HashMap<String, String>,
+) -> Result<(Outcome, &'f str), UiError> {
+    let l = v.lang;
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    v.check_csrf(s, get("csrf"))?;
+    let outcome = match get("outcome") {
+        "grant" => Outcome::Grant,
+        "refuse" => Outcome::Refuse,
+        _ => return Err(UiError::bad_request(l, "outcome is grant or refuse")),
+    };
+    let reasons = get("reasons");
+    if reasons.len() > 8000 {
+        return Err(UiError::bad_request(l, "the reasons are over 8000 bytes"));
     }
+    Ok((outcome, reasons))
 }
 
 /// What the decider left unticked, or moved earlier, as a [`mandat_law::Narrowing`]: empty when
@@ -306,16 +313,11 @@ pub(super) async fn amendment_post(
     Form(f): Form<HashMap<String, String>>,
 ) -> Page {
     let l = v.lang;
-    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    v.check_csrf(&s, get("csrf"))?;
-    let outcome = parse_outcome(l, get("outcome"))?;
-    let number = get("number")
-        .parse()
-        .map_err(|_| UiError::bad_request(l, "the amendment's number is missing"))?;
-    let reasons = get("reasons");
-    if reasons.len() > 8000 {
-        return Err(UiError::bad_request(l, "the reasons are over 8000 bytes"));
-    }
+    let (outcome, reasons) = decision_form(&s, &v, &f)?;
+    let number = f
+        .get("number")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| UiError::bad_request(l, "the amendment's number is missing"))?;
     s.control
         .decide_amendment(&v.actor, &id, number, outcome, reasons, &origin(&peer))
         .await
