@@ -522,3 +522,51 @@ async fn a_permits_free_text_is_sealed_and_a_refusal_shreds_it() {
         }
     }
 }
+
+/// A DBA without keys who moves sealed text between permits, or drops it to leave the bare
+/// document, gets a record mandat refuses: the MAC binds the document to its own sealed text.
+#[tokio::test]
+async fn a_dba_who_swaps_or_drops_a_permits_sealed_text_gets_nothing() {
+    for db in databases() {
+        let e = env(db).await;
+        let a = drafted(&e, Purpose::VictimSearch, &officer()).await;
+        let b = drafted(&e, Purpose::VictimSearch, &officer()).await;
+        let raw = raw_pool(&e.url).await;
+        let text_of = |id: String| {
+            let raw = raw.clone();
+            async move {
+                sqlx::query("SELECT sealed FROM permits WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&raw)
+                    .await
+                    .unwrap()
+                    .get::<Vec<u8>, _>("sealed")
+            }
+        };
+        let of_b = text_of(b.clone()).await;
+        sqlx::query("UPDATE permits SET sealed = $1 WHERE id = $2")
+            .bind(of_b)
+            .bind(a.clone())
+            .execute(&raw)
+            .await
+            .unwrap();
+        let err = e.store.permit(&a).await.unwrap_err();
+        assert!(
+            matches!(err, mandat_store::StoreError::Tampered(_)),
+            "{db:?}: {err}"
+        );
+        sqlx::query("UPDATE permits SET sealed = NULL WHERE id = $1")
+            .bind(b.clone())
+            .execute(&raw)
+            .await
+            .unwrap();
+        let err = e.store.permit(&b).await.unwrap_err();
+        assert!(
+            matches!(err, mandat_store::StoreError::Tampered(_)),
+            "{db:?}: {err}"
+        );
+        raw.close().await;
+        // Neither is listed, matched for or acted on.
+        assert!(e.store.permits().await.unwrap().is_empty(), "{db:?}");
+    }
+}
