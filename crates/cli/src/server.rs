@@ -207,14 +207,100 @@ pub enum AlertsCommand {
     },
 }
 
-fn cameras_to_specs(cams: Vec<(Camera, String)>) -> Vec<CameraSpec> {
-    cams.into_iter()
-        .filter(|(c, _)| c.enabled)
-        .map(|(c, url)| CameraSpec {
-            id: c.id,
-            source: SourceSpec::from_url(&url),
-        })
-        .collect()
+/// How far ahead a permit's start connects its cameras, so the first frame of the period is
+/// analysed.
+const PRE_WARM: Duration = Duration::from_secs(60);
+/// How long cameras stay connected while the scope cannot be read. Matching stopped at once (the
+/// scope gate is empty); this only spares a reconnect storm after a brief database hiccup.
+const DEMAND_GRACE: Duration = Duration::from_secs(5);
+/// The engine of `mandat serve`, as named in the log's `camera.assigned` entries.
+const EMBEDDED_WORKER: &str = "embedded";
+
+/// Keep the engine's cameras to those in demand: connected while some permit covers them now or
+/// within [`PRE_WARM`], never otherwise. Cameras registered, enabled, disabled, re-pointed or
+/// removed while the server runs are followed within a poll. Each connection and release is in
+/// the audit log; a camera is connected only once its entry is written.
+async fn follow_demand(
+    control: Arc<Control>,
+    scope: Arc<ScopeCache>,
+    store: Arc<mandat_store::Store>,
+    engine: Arc<Engine>,
+) {
+    let mut running: std::collections::BTreeMap<String, String> = Default::default();
+    // Releases not yet in the log (the store could not be written): written on a later round.
+    let mut unrecorded: Vec<(String, &'static str)> = Vec::new();
+    let mut generation = None;
+    let mut last_fresh = std::time::Instant::now();
+    loop {
+        let wanted = match scope.demand(PRE_WARM) {
+            Some(ids) => {
+                last_fresh = std::time::Instant::now();
+                Some(ids)
+            }
+            None if last_fresh.elapsed() > DEMAND_GRACE => Some(Vec::new()),
+            None => None,
+        };
+        if let Some(ids) = wanted {
+            // A camera changed (a new stream URL, say): its URL is read again.
+            let g = scope.generation();
+            let reread = g != generation;
+            generation = g;
+            let mut next = std::collections::BTreeMap::new();
+            for id in ids {
+                let known = running.get(&id).filter(|_| !reread).cloned();
+                let url = match known {
+                    Some(u) => u,
+                    None => match store.camera_url(&id).await {
+                        Ok(u) => u,
+                        Err(e) => {
+                            tracing::error!(camera = %id, "not connected: {e}");
+                            continue;
+                        }
+                    },
+                };
+                if !running.contains_key(&id)
+                    && let Err(e) = control
+                        .record_assignment(&id, EMBEDDED_WORKER, true, "permit")
+                        .await
+                {
+                    tracing::error!(camera = %id, "not connected, its assignment is not in the log: {e}");
+                    continue;
+                }
+                next.insert(id, url);
+            }
+            for id in running.keys().filter(|id| !next.contains_key(*id)) {
+                let reason = if last_fresh.elapsed() > DEMAND_GRACE {
+                    "scope-unavailable"
+                } else {
+                    "no-permit"
+                };
+                unrecorded.push((id.clone(), reason));
+            }
+            let specs = next
+                .iter()
+                .map(|(id, url)| CameraSpec {
+                    id: id.clone(),
+                    source: SourceSpec::from_url(url),
+                })
+                .collect();
+            if let Err(e) = engine.set_cameras(specs) {
+                tracing::error!("cameras not started: {e}");
+            }
+            running = next;
+        }
+        let mut kept = Vec::new();
+        for (id, reason) in unrecorded.drain(..) {
+            if let Err(e) = control
+                .record_assignment(&id, EMBEDDED_WORKER, false, reason)
+                .await
+            {
+                tracing::warn!(camera = %id, "release not yet in the log: {e}");
+                kept.push((id, reason));
+            }
+        }
+        unrecorded = kept;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Run control plane, engine and API until Ctrl-C. `on_ready` runs once everything is up.
@@ -263,30 +349,31 @@ async fn run_server(
             }
         }
     });
-    let mut cams = Vec::new();
-    for c in store.cameras().await? {
-        let url = store.camera_url(&c.id).await?;
-        cams.push((c, url));
-    }
-    let specs = cameras_to_specs(cams);
     let models = Models::load(&args.pipeline)?;
     let cfg = args.engine.config(
         &args.pipeline,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
     let engine_models = models.engine();
-    let n_cams = specs.len();
+    // No camera at first: `follow_demand` connects those a permit covers.
     let engine = Arc::new(
         Engine::start(
             cfg,
             &engine_models,
-            specs,
+            Vec::new(),
             scope.clone(),
             Arc::new(ChannelSink(tx)),
             clock,
         )
         .context("starting the engine")?,
     );
+    let n_cams = store.cameras().await?.len();
+    let demand = tokio::spawn(follow_demand(
+        control.clone(),
+        scope.clone(),
+        store.clone(),
+        engine.clone(),
+    ));
     let health_engine = engine.clone();
     let mut state =
         mandat_web::AppState::new(control.clone(), Arc::new(move || health_engine.health()))?
@@ -314,7 +401,7 @@ async fn run_server(
     let scheme = if tls.is_some() { "https" } else { "http" };
     let (addr, server) = mandat_web::bind(args.listen, state, tls).await?;
     eprintln!(
-        "mandat serving {scheme}://{addr}/ (API under /api/v1) with {n_cams} camera(s), {} analysis worker(s)",
+        "mandat serving {scheme}://{addr}/ (API under /api/v1) with {n_cams} camera(s) registered, connected while a permit covers them, and {} analysis worker(s)",
         cfg.workers
     );
     on_ready(&format!("{scheme}://{addr}"), &control);
@@ -323,6 +410,7 @@ async fn run_server(
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
         _ = stop => {}
     }
+    demand.abort();
     drop(engine);
     Ok(())
 }

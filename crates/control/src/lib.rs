@@ -482,6 +482,34 @@ impl Control {
         Ok(())
     }
 
+    /// Record that `worker` started (`assigned`) or stopped running `camera`, and why, so the log
+    /// says which machine processed which camera and when. No person and no permit is named:
+    /// demand follows from permits, but the entry does not say which.
+    pub async fn record_assignment(
+        &self,
+        camera: &str,
+        worker: &str,
+        assigned: bool,
+        reason: &str,
+    ) -> Result<()> {
+        self.store
+            .record(mandat_audit::Record {
+                at: self.now()?.0,
+                actor: format!("worker:{worker}"),
+                action: if assigned {
+                    "camera.assigned"
+                } else {
+                    "camera.released"
+                }
+                .into(),
+                permit: None,
+                origin: "engine".into(),
+                details: json!({ "camera": camera, "worker": worker, "reason": reason }),
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Cameras without their stream URLs (those may hold credentials). Every role may list them.
     pub async fn cameras(&self, actor: &Session) -> Result<Vec<Camera>> {
         require(actor, Action::ListCameras)?;

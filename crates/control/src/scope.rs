@@ -162,6 +162,39 @@ impl ScopeCache {
     }
 }
 
+impl ScopeCache {
+    /// The cameras in demand now: enabled, registered cameras that some permit could scope at
+    /// some instant of the next `pre_warm` (see [`mandat_law::in_demand`]). `None` when there is
+    /// no fresh snapshot or the clock was set back: the caller keeps what runs for a short grace
+    /// and then disconnects everything (fail closed; matching already stopped at the scope gate).
+    pub fn demand(&self, pre_warm: Duration) -> Option<Vec<String>> {
+        let now = self.clock.now()?;
+        let guard = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        let s = guard.as_ref()?;
+        if clock_set_back(Some(now), &s.high_water) || s.loaded.elapsed() > self.max_staleness {
+            return None;
+        }
+        let until = now.plus_millis(pre_warm.as_millis().min(i64::MAX as u128) as i64);
+        let mut ids: Vec<String> = s
+            .cameras
+            .values()
+            .filter(|c| mandat_law::in_demand(c, now, until, s.permits.iter().map(|(p, _)| p)))
+            .map(|c| c.id.clone())
+            .collect();
+        ids.sort();
+        Some(ids)
+    }
+
+    /// The generation of the snapshot held, if any: it moves whenever a permit or camera changed.
+    pub fn generation(&self) -> Option<i64> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|s| s.generation)
+    }
+}
+
 fn clock_set_back(now: Option<mandat_law::Timestamp>, high_water: &AtomicI64) -> bool {
     now.is_some_and(|n| {
         n.0.saturating_add(mandat_store::CLOCK_TOLERANCE_MS) < high_water.load(Ordering::SeqCst)

@@ -182,9 +182,22 @@ struct Captured {
     wall: Option<Timestamp>,
 }
 
+/// One camera's place in the schedule: its newest frame not yet taken, and whether a worker is on
+/// it. Slots are keyed by the camera, never by position, so cameras come and go while it runs.
+struct Slot {
+    cam: Arc<Camera>,
+    pending: Option<Captured>,
+    busy: bool,
+}
+
 struct Sched {
-    pending: Vec<Option<Captured>>,
-    busy: Vec<bool>,
+    slots: Vec<Slot>,
+}
+
+impl Sched {
+    fn slot(&mut self, cam: &Arc<Camera>) -> Option<&mut Slot> {
+        self.slots.iter_mut().find(|s| Arc::ptr_eq(&s.cam, cam))
+    }
 }
 
 struct Camera {
@@ -193,10 +206,17 @@ struct Camera {
     stats: CameraStats,
     tracker: Mutex<Tracker>,
     ended: AtomicBool,
+    /// Set when the camera leaves the engine: its source closes the stream and its thread ends.
+    removed: AtomicBool,
+}
+
+impl Camera {
+    fn stopping(&self, s: &Shared) -> bool {
+        s.stop.load(Ordering::Acquire) || self.removed.load(Ordering::Acquire)
+    }
 }
 
 struct Shared {
-    cameras: Vec<Camera>,
     sched: Mutex<Sched>,
     cv: Condvar,
     stop: AtomicBool,
@@ -216,7 +236,8 @@ impl Shared {
 /// A running engine. Dropping it stops it.
 pub struct Engine {
     shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    /// Source threads (by camera) and analysis threads; joined when the engine stops.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Faces embedded in one call at most.
@@ -238,7 +259,8 @@ fn tune_allocator() {
 }
 
 impl Engine {
-    /// Start one source thread per camera and `cfg.workers` analysis workers.
+    /// Start `cfg.workers` analysis workers and one source thread per camera of `cameras`;
+    /// [`Engine::set_cameras`] changes the set later.
     pub fn start(
         cfg: EngineConfig,
         models: &Models,
@@ -248,22 +270,8 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, EngineError> {
         tune_allocator();
-        let n = cameras.len();
         let shared = Arc::new(Shared {
-            cameras: cameras
-                .into_iter()
-                .map(|c| Camera {
-                    id: c.id,
-                    spec: c.source,
-                    stats: CameraStats::default(),
-                    tracker: Mutex::new(Tracker::new(cfg.tracker)),
-                    ended: AtomicBool::new(false),
-                })
-                .collect(),
-            sched: Mutex::new(Sched {
-                pending: (0..n).map(|_| None).collect(),
-                busy: vec![false; n],
-            }),
+            sched: Mutex::new(Sched { slots: Vec::new() }),
             cv: Condvar::new(),
             stop: AtomicBool::new(false),
             scope,
@@ -295,33 +303,108 @@ impl Engine {
             pipe.embedder.embed(&blank.iter().collect::<Vec<_>>())?;
             pipelines.push(pipe);
         }
-        let mut threads = Vec::new();
-        for i in 0..n {
-            let s = shared.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("source-{}", shared.cameras[i].id))
-                    .spawn(move || source_loop(&s, i))
-                    .map_err(EngineError::Thread)?,
-            );
-        }
+        let engine = Engine {
+            shared: shared.clone(),
+            threads: Mutex::new(Vec::new()),
+        };
         for (w, mut pipe) in pipelines.into_iter().enumerate() {
             let s = shared.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("analysis-{w}"))
-                    .spawn(move || worker_loop(&s, &mut pipe))
-                    .map_err(EngineError::Thread)?,
-            );
+            let t = std::thread::Builder::new()
+                .name(format!("analysis-{w}"))
+                .spawn(move || worker_loop(&s, &mut pipe))
+                .map_err(EngineError::Thread)?;
+            engine.threads().push(t);
         }
-        Ok(Engine { shared, threads })
+        engine.set_cameras(cameras)?;
+        Ok(engine)
+    }
+
+    fn threads(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.threads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run exactly these cameras from now on. A camera that is new, or whose source changed, is
+    /// connected; one that is no longer listed is disconnected at once: its frame not yet analysed
+    /// is wiped, its tracks forgotten, and its source thread closes the stream and ends. Cameras
+    /// listed before and now are left as they run.
+    pub fn set_cameras(&self, cameras: Vec<CameraSpec>) -> Result<(), EngineError> {
+        let mut started = Vec::new();
+        {
+            let mut g = self.shared.sched();
+            g.slots.retain(|slot| {
+                let keep = cameras
+                    .iter()
+                    .any(|c| c.id == slot.cam.id && c.source == slot.cam.spec);
+                if !keep {
+                    slot.cam.removed.store(true, Ordering::Release);
+                    slot.cam.stats.set_connected(false);
+                }
+                keep
+            });
+            for c in cameras {
+                if g.slots.iter().any(|s| s.cam.id == c.id) {
+                    continue;
+                }
+                let cam = Arc::new(Camera {
+                    id: c.id,
+                    spec: c.source,
+                    stats: CameraStats::default(),
+                    tracker: Mutex::new(Tracker::new(self.shared.cfg.tracker)),
+                    ended: AtomicBool::new(false),
+                    removed: AtomicBool::new(false),
+                });
+                g.slots.push(Slot {
+                    cam: cam.clone(),
+                    pending: None,
+                    busy: false,
+                });
+                started.push(cam);
+            }
+        }
+        self.shared.cv.notify_all();
+        let mut threads = self.threads();
+        // Threads of cameras removed earlier that have ended by now.
+        threads.retain(|t| !t.is_finished());
+        let mut failed = None;
+        for cam in started {
+            let s = self.shared.clone();
+            let name = format!("source-{}", cam.id);
+            let c = cam.clone();
+            match std::thread::Builder::new()
+                .name(name)
+                .spawn(move || source_loop(&s, &c))
+            {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    // The camera is not left listed as if it ran.
+                    cam.removed.store(true, Ordering::Release);
+                    self.shared
+                        .sched()
+                        .slots
+                        .retain(|s| !Arc::ptr_eq(&s.cam, &cam));
+                    failed.get_or_insert(EngineError::Thread(e));
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// The cameras the engine runs now.
+    pub fn cameras(&self) -> Vec<String> {
+        self.shared
+            .sched()
+            .slots
+            .iter()
+            .map(|s| s.cam.id.clone())
+            .collect()
     }
 
     pub fn health(&self) -> Vec<CameraHealth> {
         self.shared
-            .cameras
+            .sched()
+            .slots
             .iter()
-            .map(|c| c.stats.snapshot(&c.id, 100))
+            .map(|s| s.cam.stats.snapshot(&s.cam.id, 100))
             .collect()
     }
 
@@ -333,12 +416,9 @@ impl Engine {
     /// Whether every camera's source has ended (files not looping) and every frame is analysed.
     pub fn is_done(&self) -> bool {
         let s = self.shared.sched();
-        self.shared
-            .cameras
+        s.slots
             .iter()
-            .all(|c| c.ended.load(Ordering::Acquire))
-            && s.pending.iter().all(Option::is_none)
-            && s.busy.iter().all(|b| !b)
+            .all(|s| s.cam.ended.load(Ordering::Acquire) && s.pending.is_none() && !s.busy)
     }
 
     /// Wait until [`Engine::is_done`] or the timeout; true when done.
@@ -360,15 +440,16 @@ impl Engine {
     fn halt(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.cv.notify_all();
-        for t in self.threads.drain(..) {
+        let threads: Vec<_> = self.threads().drain(..).collect();
+        for t in threads {
             let _ = t.join();
         }
         // Frames still waiting are wiped as they drop.
         self.shared
             .sched()
-            .pending
+            .slots
             .iter_mut()
-            .for_each(|p| *p = None);
+            .for_each(|s| s.pending = None);
     }
 }
 
@@ -387,25 +468,24 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.75 + 0.5 * r as f64 / u16::MAX as f64)
 }
 
-fn sleep_unless_stopped(s: &Shared, d: Duration) {
+fn sleep_unless_stopped(s: &Shared, cam: &Camera, d: Duration) {
     let t = Instant::now();
-    while t.elapsed() < d && !s.stop.load(Ordering::Acquire) {
+    while t.elapsed() < d && !cam.stopping(s) {
         std::thread::sleep(Duration::from_millis(20).min(d));
     }
 }
 
-fn source_loop(s: &Shared, i: usize) {
-    let cam = &s.cameras[i];
+fn source_loop(s: &Shared, cam: &Arc<Camera>) {
     let mut backoff = s.cfg.min_backoff;
     let lossless = cam.spec.lossless();
-    while !s.stop.load(Ordering::Acquire) {
+    while !cam.stopping(s) {
         let mut src = match cam.spec.open() {
             Ok(src) => src,
             Err(e) => {
                 tracing::warn!(camera = %cam.id, "cannot open: {e}");
                 cam.stats.set_error(e);
                 cam.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                sleep_unless_stopped(s, jitter(backoff));
+                sleep_unless_stopped(s, cam, jitter(backoff));
                 backoff = (backoff * 2).min(s.cfg.max_backoff);
                 continue;
             }
@@ -415,7 +495,8 @@ fn source_loop(s: &Shared, i: usize) {
         // Media time of the last frame handed to analysis; a new connection starts afresh.
         let mut last_due = i64::MIN;
         loop {
-            if s.stop.load(Ordering::Acquire) {
+            if cam.stopping(s) {
+                // The stream closes as `src` drops.
                 cam.stats.set_connected(false);
                 return;
             }
@@ -437,7 +518,7 @@ fn source_loop(s: &Shared, i: usize) {
                         cam.stats.frames_skipped.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
-                    put(s, i, Captured { frame, wall }, lossless);
+                    put(s, cam, Captured { frame, wall }, lossless);
                 }
                 Ok(None) => {
                     // A file that does not loop has ended: the camera is done.
@@ -455,54 +536,58 @@ fn source_loop(s: &Shared, i: usize) {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .clear();
-                    sleep_unless_stopped(s, jitter(backoff));
+                    sleep_unless_stopped(s, cam, jitter(backoff));
                     backoff = (backoff * 2).min(s.cfg.max_backoff);
                     break;
                 }
             }
         }
     }
+    cam.stats.set_connected(false);
 }
 
 /// Leave a frame in the camera's one-frame slot. A live camera replaces a frame not yet taken (and
-/// counts it as dropped); a lossless replay waits for the slot to empty.
-fn put(s: &Shared, i: usize, c: Captured, lossless: bool) {
+/// counts it as dropped); a lossless replay waits for the slot to empty. A camera no longer in the
+/// engine has no slot: its frame is wiped.
+fn put(s: &Shared, cam: &Arc<Camera>, c: Captured, lossless: bool) {
     let mut g = s.sched();
     if lossless {
-        while g.pending[i].is_some() && !s.stop.load(Ordering::Acquire) {
+        while g.slot(cam).is_some_and(|slot| slot.pending.is_some()) && !cam.stopping(s) {
             g =
                 s.cv.wait_timeout(g, Duration::from_millis(50))
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
         }
     }
-    if g.pending[i].replace(c).is_some() {
-        s.cameras[i]
-            .stats
-            .frames_dropped
-            .fetch_add(1, Ordering::Relaxed);
+    let Some(slot) = g.slot(cam) else {
+        return;
+    };
+    if slot.pending.replace(c).is_some() {
+        cam.stats.frames_dropped.fetch_add(1, Ordering::Relaxed);
     }
     drop(g);
     s.cv.notify_all();
 }
 
 fn worker_loop(s: &Shared, pipe: &mut Pipeline) {
-    let n = s.cameras.len();
     let mut next = 0;
     loop {
-        let job = {
+        let (cam, captured) = {
             let mut g = s.sched();
             loop {
                 if s.stop.load(Ordering::Acquire) {
                     return;
                 }
+                // Round robin over the cameras as they are now.
+                let n = g.slots.len();
                 let found = (0..n)
                     .map(|k| (next + k) % n)
-                    .find(|&i| !g.busy[i] && g.pending[i].is_some());
+                    .find(|&i| !g.slots[i].busy && g.slots[i].pending.is_some());
                 if let Some(i) = found {
-                    g.busy[i] = true;
+                    let slot = &mut g.slots[i];
+                    slot.busy = true;
                     next = i + 1;
-                    break (i, g.pending[i].take().expect("checked"));
+                    break (slot.cam.clone(), slot.pending.take().expect("checked"));
                 }
                 g =
                     s.cv.wait_timeout(g, Duration::from_millis(50))
@@ -511,16 +596,16 @@ fn worker_loop(s: &Shared, pipe: &mut Pipeline) {
             }
         };
         s.cv.notify_all();
-        let (i, captured) = job;
-        process(s, i, captured, pipe);
-        s.sched().busy[i] = false;
+        process(s, &cam, captured, pipe);
+        if let Some(slot) = s.sched().slot(&cam) {
+            slot.busy = false;
+        }
         s.cv.notify_all();
     }
 }
 
 /// Steps 1 to 5 for one frame.
-fn process(s: &Shared, i: usize, cap: Captured, pipe: &mut Pipeline) {
-    let cam = &s.cameras[i];
+fn process(s: &Shared, cam: &Camera, cap: Captured, pipe: &mut Pipeline) {
     let mut tracker = cam.tracker.lock().unwrap_or_else(|e| e.into_inner());
     // 1. Scope gate: no permit, no analysis.
     let wl = s.stages.time(Stage::Scope, || s.scope.watchlist(&cam.id));

@@ -26,7 +26,7 @@ pub use lifecycle::{
 pub use permit::{Application, Area, Offence, Period, Purpose};
 pub use profile::{Authority, Profile, SWEDEN, SWEDEN_COURT_FOR_ALL};
 pub use roles::{Actor, Role};
-pub use scope::{CameraInfo, WatchEntry, Watchlist, watchlist};
+pub use scope::{CameraInfo, WatchEntry, Watchlist, in_demand, watchlist};
 pub use time::{Clock, SystemClock, Timestamp};
 
 /// A legal rule: a stable code and its ground in law.

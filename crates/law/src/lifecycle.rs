@@ -356,6 +356,20 @@ impl Permit {
         }
     }
 
+    /// The instants at which the permit allows matching, as `[start, end)`, or `None` when it
+    /// allows none (draft, applied, refused, stopped). [`Permit::is_active_at`] is true exactly
+    /// inside it; a property test holds the two together.
+    pub fn active_window(&self) -> Option<(Timestamp, Timestamp)> {
+        let period = &self.application.period;
+        let (start, end) = match (&self.status, &self.urgent) {
+            (Status::Granted, _) => (period.start, period.end),
+            (Status::UrgentActive, Some(u)) => (u.started_at, u.deadline.min(period.end)),
+            (Status::UrgentApplied, Some(u)) => (u.started_at, period.end),
+            _ => return None,
+        };
+        (start < end).then_some((start, end))
+    }
+
     /// The state a person would name at `t`: "active", "expired" and so on.
     pub fn phase_at(&self, t: Timestamp) -> &'static str {
         match self.status {

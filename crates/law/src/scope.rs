@@ -80,6 +80,25 @@ pub fn watchlist<'a, T: Clone + 'a, E>(
     Watchlist { at: now, entries }
 }
 
+/// Whether `camera` is in demand over `[from, until]`: some permit could give it a non-empty
+/// watchlist at some instant of that span. Only such cameras are connected at all; the span's end
+/// is a pre-warm margin, so a camera is up when its permit starts. It needs permits and camera ids
+/// only, never a template, and like [`watchlist`] it is false for a disabled camera.
+pub fn in_demand<'a>(
+    camera: &CameraInfo,
+    from: Timestamp,
+    until: Timestamp,
+    permits: impl IntoIterator<Item = &'a Permit>,
+) -> bool {
+    camera.enabled
+        && permits.into_iter().any(|p| {
+            !p.purged
+                && p.application.area.covers(&camera.id)
+                && p.active_window()
+                    .is_some_and(|(start, end)| start <= until && from < end)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -140,6 +159,37 @@ mod tests {
         assert!(watchlist(&cam("cam-2", None), Some(t0()), snap()).is_empty());
         assert!(watchlist(&cam("cam-1", None), Some(t0().plus_millis(-1)), snap()).is_empty());
         assert!(watchlist(&cam("cam-1", None), Some(t0().plus_hours(72)), snap()).is_empty());
+    }
+
+    #[test]
+    fn a_camera_is_in_demand_while_a_permit_covers_it_or_is_about_to() {
+        let mut p = granted(Purpose::VictimSearch);
+        let start = p.application.period.start;
+        let end = p.application.period.end;
+        let minute = start.plus_millis(MINUTE);
+        let c = cam("cam-1", None);
+        assert!(in_demand(&c, start, minute, [&p]));
+        // A minute ahead: connected before the period starts, so the first frame is analysed.
+        assert!(in_demand(&c, start.plus_millis(-MINUTE), start, [&p]));
+        assert!(!in_demand(
+            &c,
+            start.plus_millis(-2 * MINUTE),
+            start.plus_millis(-MINUTE - 1),
+            [&p]
+        ));
+        assert!(!in_demand(&c, end, end.plus_millis(MINUTE), [&p]), "ended");
+        assert!(
+            !in_demand(&cam("cam-2", None), start, minute, [&p]),
+            "not covered"
+        );
+        let mut off = c.clone();
+        off.enabled = false;
+        assert!(!in_demand(&off, start, minute, [&p]), "disabled");
+        p.status = crate::lifecycle::Status::Stopped;
+        assert!(!in_demand(&c, start, minute, [&p]), "stopped");
+        p.status = crate::lifecycle::Status::Granted;
+        p.purged = true;
+        assert!(!in_demand(&c, start, minute, [&p]), "purged");
     }
 
     #[test]
@@ -335,6 +385,32 @@ mod tests {
                             prop_assert!(u.started_at <= now);
                             if p.status == crate::lifecycle::Status::UrgentActive { prop_assert!(now < u.deadline); }
                         }
+                    }
+                }
+                // Invariant 3: the window a permit is active in is exactly where it allows
+                // matching, and a camera with a watchlist now is in demand now; one a minute from
+                // now is in demand over the pre-warm minute before.
+                for p in store.permits.values() {
+                    for t in [now.plus_millis(-1), now, now.plus_millis(1), now.plus_millis(MINUTE)] {
+                        prop_assert_eq!(
+                            p.is_active_at(t),
+                            p.active_window().is_some_and(|(s, e)| s <= t && t < e)
+                        );
+                    }
+                }
+                for c in 0..4u8 {
+                    let camera = cam(&format!("cam-{c}"), None);
+                    let soon = now.plus_millis(MINUTE);
+                    for (t, from) in [(now, now), (soon, now)] {
+                        if !watchlist(&camera, Some(t), Ok::<_, ()>(snapshot.clone())).is_empty() {
+                            prop_assert!(in_demand(&camera, from, soon, store.permits.values()));
+                        }
+                    }
+                    // Demand needs a permit that covers the camera and is, or will be, active.
+                    if in_demand(&camera, now, soon, store.permits.values()) {
+                        prop_assert!(store.permits.values().any(|p| !p.purged
+                            && p.application.area.cameras.contains(&camera.id)
+                            && ((now.0..=soon.0).step_by(1000).any(|t| p.is_active_at(Timestamp(t))))));
                     }
                 }
                 // Invariant 2: after a refusal of urgent use, nothing linked to it remains.

@@ -164,9 +164,10 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "health.none",
-        "Motorn körs inte i den här processen.",
-        "The engine is not running in this process.",
+        "Ingen kamera är ansluten. En kamera ansluts bara medan ett tillstånd täcker den, och en minut innan det börjar.",
+        "No camera is connected. A camera is connected only while a permit covers it, and a minute before it starts.",
     ),
+    ("health.idle", "vilande: inget tillstånd", "idle: no permit"),
     ("fit.yes", "ja", "yes"),
     ("fit.no", "nej", "no"),
     ("review.queue", "Granskningskö", "Review queue"),

@@ -1877,9 +1877,9 @@ async fn metrics(
     Ok(r)
 }
 
-/// The metrics page. `per_camera_scope`: include the series that tell which cameras are analysed
-/// (frames analysed and unscoped, analysed frame rate, alerts per camera); off for scrapers on
-/// another host, who get camera connectivity and input rates only.
+/// The metrics page. `per_camera_scope`: include the per-camera series, which tell which cameras
+/// are analysed (only cameras a permit covers are connected at all); off for scrapers on another
+/// host, who get totals only.
 pub fn metrics_text(
     health: &[CameraHealth],
     stats: &mandat_control::AlertStatistics,
@@ -1894,37 +1894,50 @@ pub fn metrics_text(
         &mut m,
         "mandat_cameras",
         "gauge",
-        "Cameras run by the engine.",
+        "Cameras the engine runs: only those a permit covers now or within a minute are connected.",
     );
     let _ = writeln!(m, "mandat_cameras {}", health.len());
     head(
         &mut m,
-        "mandat_camera_connected",
+        "mandat_cameras_connected",
         "gauge",
-        "1 when the camera delivers frames.",
+        "Cameras that deliver frames now.",
     );
-    for h in health {
-        let _ = writeln!(
-            m,
-            "mandat_camera_connected{{camera=\"{}\"}} {}",
-            label(&h.camera),
-            u8::from(h.connected)
-        );
-    }
-    head(
-        &mut m,
-        "mandat_camera_fps",
-        "gauge",
-        "Frames per second in from the camera and analysed.",
+    let _ = writeln!(
+        m,
+        "mandat_cameras_connected {}",
+        health.iter().filter(|h| h.connected).count()
     );
-    for h in health {
-        let c = label(&h.camera);
-        let _ = writeln!(
-            m,
-            "mandat_camera_fps{{camera=\"{c}\",stage=\"input\"}} {}",
-            h.input_fps
+    // Only cameras in demand are connected, so a per-camera series would tell which cameras a
+    // permit covers: it is for this host only.
+    if per_camera_scope {
+        head(
+            &mut m,
+            "mandat_camera_connected",
+            "gauge",
+            "1 when the camera delivers frames.",
         );
-        if per_camera_scope {
+        for h in health {
+            let _ = writeln!(
+                m,
+                "mandat_camera_connected{{camera=\"{}\"}} {}",
+                label(&h.camera),
+                u8::from(h.connected)
+            );
+        }
+        head(
+            &mut m,
+            "mandat_camera_fps",
+            "gauge",
+            "Frames per second in from the camera and analysed.",
+        );
+        for h in health {
+            let c = label(&h.camera);
+            let _ = writeln!(
+                m,
+                "mandat_camera_fps{{camera=\"{c}\",stage=\"input\"}} {}",
+                h.input_fps
+            );
             let _ = writeln!(
                 m,
                 "mandat_camera_fps{{camera=\"{c}\",stage=\"processed\"}} {}",

@@ -3,5 +3,6 @@
 
 mod browser;
 mod cli;
+mod demand;
 mod insiders;
 mod lawful_cli;

@@ -75,3 +75,72 @@ fn a_refused_urgent_use_stops_alerts_within_a_second_and_is_purged() {
         "alerts survived the purge"
     );
 }
+
+/// Threads of this process whose name is `name` (Linux names them, up to 15 bytes).
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+#[test]
+fn cameras_come_and_go_while_the_engine_runs() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let w = rt.block_on(world(fake_clock()));
+    let (engine, _sink) = start(&w, &rt, Vec::new(), 1);
+    assert!(engine.health().is_empty() && engine.cameras().is_empty());
+    let synthetic = "synthetic/synthetic_watchlist.mp4";
+    engine
+        .set_cameras(vec![live("cam-1", synthetic), live("cam-2", synthetic)])
+        .unwrap();
+    let frames = |id: &str| {
+        engine
+            .health()
+            .into_iter()
+            .find(|h| h.camera == id)
+            .map(|h| h.frames_in)
+    };
+    let t = Instant::now();
+    while frames("cam-1").unwrap() < 10 || frames("cam-2").unwrap() < 10 {
+        assert!(t.elapsed() < Duration::from_secs(20), "cameras not running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(threads_named("source-cam-1"), 1);
+    // cam-1 leaves: gone from health at once, its source thread ends (the file is closed); cam-2
+    // runs on untouched.
+    let before = frames("cam-2").unwrap();
+    engine.set_cameras(vec![live("cam-2", synthetic)]).unwrap();
+    assert_eq!(engine.cameras(), ["cam-2"]);
+    assert_eq!(frames("cam-1"), None);
+    let t = Instant::now();
+    while threads_named("source-cam-1") > 0 {
+        assert!(t.elapsed() < Duration::from_secs(2), "cam-1 still decodes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        frames("cam-2").unwrap() > before,
+        "cam-2 restarted or stalled"
+    );
+    assert_eq!(threads_named("source-cam-2"), 1, "cam-2 was not restarted");
+    // A new source under the same id is a new connection.
+    engine
+        .set_cameras(vec![live("cam-2", "video/street_1080p.mp4")])
+        .unwrap();
+    let t = Instant::now();
+    while engine.health()[0].resolution != Some((1920, 1080)) {
+        assert!(t.elapsed() < Duration::from_secs(20), "not re-pointed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(threads_named("source-cam-2"), 1);
+    engine.set_cameras(Vec::new()).unwrap();
+    let t = Instant::now();
+    while threads_named("source-cam-2") > 0 {
+        assert!(t.elapsed() < Duration::from_secs(2), "cam-2 still decodes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(engine.health().is_empty());
+    engine.stop();
+}

@@ -104,7 +104,7 @@ pub(super) async fn cameras_table(s: &AppState, v: &Viewer) -> Result<Markup, Ui
                                 @match h {
                                     Some(h) if h.connected => span.badge.st-ok { "online" },
                                     Some(_) => span.badge.st-down { "offline" },
-                                    None => span.badge.st-idle { "—" },
+                                    None => span.badge.st-idle { (t(l, "health.idle")) },
                                 }
                             }
                             td.num { (h.map(|h| format!("{:.1} / {:.1}", h.processed_fps, h.input_fps)).unwrap_or_default()) }

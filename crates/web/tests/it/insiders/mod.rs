@@ -306,12 +306,18 @@ fn off_this_host_metrics_do_not_show_which_cameras_are_analysed() {
         "processed",
         "mandat_camera_alerts_total",
         "mandat_camera_frames_total",
+        // Only cameras a permit covers are connected: which ones are is not for another host.
+        "mandat_camera_connected",
+        "cam-scoped",
+        "cam-idle",
     ] {
         assert!(!remote.contains(series), "{series} off loopback: {remote}");
     }
-    // Connectivity and input rate stay: every camera is decoded, scoped or not.
-    assert!(remote.contains("mandat_camera_connected{camera=\"cam-idle\"} 1"));
-    assert!(remote.contains("stage=\"input\""));
+    assert!(local.contains("mandat_camera_connected{camera=\"cam-idle\"} 1"));
+    assert!(local.contains("stage=\"input\""));
+    // Totals stay.
+    assert!(remote.contains("mandat_cameras 2"), "{remote}");
+    assert!(remote.contains("mandat_cameras_connected 2"), "{remote}");
 }
 
 fn camera(
