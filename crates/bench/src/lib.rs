@@ -34,14 +34,17 @@ pub enum Section {
     Scaling,
     /// Cost against faces per frame and against watchlist size.
     Cost,
+    /// 100 registered cameras, 2 under a permit, through the whole server: what is connected.
+    Demand,
 }
 
-const ALL: [Section; 5] = [
+const ALL: [Section; 6] = [
     Section::Compare,
     Section::Models,
     Section::Latency,
     Section::Scaling,
     Section::Cost,
+    Section::Demand,
 ];
 
 #[derive(Args)]
@@ -174,7 +177,11 @@ fn machine() -> Value {
 pub type Latency<'a> =
     &'a dyn Fn(&std::path::Path, u64, &PipelineArgs, &EngineArgs) -> Result<Value>;
 
-pub fn run(args: BenchArgs, latency: Latency) -> Result<()> {
+/// The demand section: the whole server with many registered cameras, few under a permit, for
+/// `seconds`. The binary provides it, as it does the latency section.
+pub type Demand<'a> = Latency<'a>;
+
+pub fn run(args: BenchArgs, latency: Latency, demand: Demand) -> Result<()> {
     if !args.stage.images.is_empty() {
         // Single images named on the command line: the per-stage table only.
         return stages::run(&args.stage, &args.pipeline, None, args.json);
@@ -233,6 +240,15 @@ pub fn run(args: BenchArgs, latency: Latency) -> Result<()> {
                 )?,
             ),
             Section::Cost => ("cost", cost::report(&models, &data, &args.pipeline)?),
+            Section::Demand => (
+                "demand",
+                demand(
+                    &data,
+                    args.latency_seconds.max(5),
+                    &args.pipeline,
+                    &args.engine,
+                )?,
+            ),
         };
         eprintln!("bench: {key} took {:.0} s", t.elapsed().as_secs_f64());
         report[key] = value;
@@ -460,6 +476,21 @@ fn markdown(r: &Value) -> String {
             l["p95"],
             l["p99"],
             l["max"],
+        ));
+    }
+    if !r["demand"].is_null() {
+        let d = &r["demand"];
+        out.push_str(&format!(
+            "### Cameras in demand only\n\n{}, over {} s: at most {} camera source(s) ran and at most {} video file(s) were open; {} cores used in all ({} per camera in demand). Decoding the other {} registered cameras as well would have cost about {} more cores (decoding alone, {} cores per camera, measured here).\n\n",
+            d["scenario"].as_str().unwrap_or(""),
+            d["seconds"],
+            d["max_sources_running"],
+            d["max_video_files_open"],
+            f(&d["cores_used"], 2),
+            f(&d["cores_per_camera_in_demand"], 2),
+            d["registered_not_in_demand"],
+            f(&d["cores_saved_estimate"], 1),
+            f(&d["decode_cores_per_camera"], 3),
         ));
     }
     if let Some(rows) = r["scaling"]["steps"].as_array() {

@@ -836,6 +836,9 @@ fn print_alert(a: &AlertRecord) {
         a.captured_at,
         a.frame_index
     );
+    if let Some(last) = a.last_seen_at.filter(|_| a.sightings > 0) {
+        println!("    seen {} times, last captured {last}", a.sightings + 1);
+    }
     for r in &a.reviews {
         println!(
             "    {:?} by {} at {}: {}",

@@ -170,7 +170,7 @@ fn main() {
         Command::Detect(a) => face::detect(a),
         Command::Compare(a) => face::compare(a),
         Command::Eval { command } => eval::run(cli.paths, command),
-        Command::Bench(a) => mandat_bench::run(a, &server::latency),
+        Command::Bench(a) => mandat_bench::run(a, &server::latency, &server::demand),
         Command::Init(a) => lawful::init(cli.paths, a),
         Command::Login(a) => commands::login(cli.paths, a),
         Command::Enrol(a) => commands::enrol(a),

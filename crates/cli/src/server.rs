@@ -477,6 +477,7 @@ async fn seed(
     pipeline: &PipelineArgs,
     street: bool,
     stage: PermitStage,
+    extra: usize,
 ) -> Result<Seeded> {
     let paths = Paths {
         home: Some(home.to_path_buf()),
@@ -576,6 +577,20 @@ async fn seed(
             "municipality:Stockholm",
         ));
     }
+    // More cameras replaying the synthetic video (`mandat bench`): the first is covered by the
+    // permit too, the others by nothing.
+    let extra_ids: Vec<String> = (0..extra)
+        .map(|i| {
+            if i == 0 {
+                "sergel-2".to_string()
+            } else {
+                format!("idle-{i:03}")
+            }
+        })
+        .collect();
+    for id in &extra_ids {
+        cams.push((id, id, &video, (59.3326, 18.0649), "police"));
+    }
     for (id, name, file, loc, owner) in cams {
         control
             .add_camera(
@@ -619,7 +634,9 @@ async fn seed(
             })
             .collect(),
         area: Area {
-            cameras: vec!["sergel-1".into()],
+            cameras: std::iter::once("sergel-1".to_string())
+                .chain(extra_ids.iter().take(1).cloned())
+                .collect(),
             polygon: None,
         },
         period: Period {
@@ -698,6 +715,7 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
         &args.serve.pipeline,
         true,
         args.permit_stage,
+        0,
     ))?;
     let home = paths.home();
     rt.block_on(run_server(
@@ -796,6 +814,7 @@ pub fn latency(
         pipeline,
         false,
         PermitStage::Granted,
+        0,
     ))?;
     if permit.is_none() {
         bail!("no synthetic test data under {}", data.display());
@@ -839,4 +858,125 @@ pub fn latency(
         "latency_ms": {"p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99), "max": lat.last()},
         "measured": "capture (frame decoded) to alert stored and published to reviewers",
     }))
+}
+
+/// Registered cameras in the demand measurement, and how many of them a permit covers.
+const DEMAND_REGISTERED: usize = 100;
+const DEMAND_COVERED: usize = 2;
+
+/// What this process has running, sampled: camera source threads and open files of `video`.
+fn sources_and_files(video: &Path) -> (usize, usize) {
+    let sources = std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .filter(|c| c.starts_with("source-"))
+                .count()
+        })
+        .unwrap_or(0);
+    let files = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|f| std::fs::read_link(f.ok()?.path()).ok())
+                .filter(|p| p == video)
+                .count()
+        })
+        .unwrap_or(0);
+    (sources, files)
+}
+
+/// Cameras in demand only: the whole server with 100 registered cameras replaying the synthetic
+/// video, 2 of them under a granted permit, for `seconds`. The process is sampled for camera
+/// source threads and open video files; its CPU time is measured over the run.
+pub fn demand(
+    data: &Path,
+    seconds: u64,
+    pipeline: &PipelineArgs,
+    engine: &EngineArgs,
+) -> Result<serde_json::Value> {
+    let home = std::env::temp_dir().join(format!("mandat-demand-{}", std::process::id()));
+    let rt = runtime_multi()?;
+    let (paths, _, permit) = rt.block_on(seed(
+        &home,
+        "se-2026",
+        data,
+        pipeline,
+        false,
+        PermitStage::Granted,
+        DEMAND_REGISTERED - 1,
+    ))?;
+    if permit.is_none() {
+        bail!("no synthetic test data under {}", data.display());
+    }
+    let video = std::fs::canonicalize(data.join("synthetic/synthetic_watchlist.mp4"))?;
+    let args = ServeArgs {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        tls_cert: None,
+        tls_key: None,
+        engine: engine.clone(),
+        alert_ttl_minutes: 15,
+        metrics_token_file: None,
+        witnesses: Vec::new(),
+        witness_every: 60,
+        logins_per_minute: mandat_web::LOGINS_PER_MINUTE,
+        pipeline: pipeline.clone(),
+    };
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        let video = video.clone();
+        std::thread::spawn(move || {
+            let (mut sources, mut files) = (0, 0);
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                let (s, f) = sources_and_files(&video);
+                sources = sources.max(s);
+                files = files.max(f);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            (sources, files)
+        })
+    };
+    let cpu = mandat_bench::cpu_time();
+    let wall = std::time::Instant::now();
+    let result = rt.block_on(run_server(&paths, &args, |_, _| {}, async move {
+        tokio::time::sleep(Duration::from_secs(seconds)).await
+    }));
+    let cores = (mandat_bench::cpu_time() - cpu) / wall.elapsed().as_secs_f64();
+    done.store(true, std::sync::atomic::Ordering::Release);
+    let (sources, files) = sampler
+        .join()
+        .map_err(|_| anyhow::anyhow!("the demand sampler failed"))?;
+    let _ = std::fs::remove_dir_all(&home);
+    let _ = std::fs::remove_dir_all(paths.keys());
+    result?;
+    let per_camera = cores / DEMAND_COVERED as f64;
+    let decode = decode_cores(&video)?;
+    Ok(serde_json::json!({
+        "scenario": format!("{DEMAND_REGISTERED} registered cameras replaying synthetic_watchlist.mp4 (1280x720, 25 fps) at real-time pace, {DEMAND_COVERED} of them under a granted permit, through the whole server"),
+        "seconds": seconds,
+        "registered": DEMAND_REGISTERED,
+        "in_demand": DEMAND_COVERED,
+        "registered_not_in_demand": DEMAND_REGISTERED - DEMAND_COVERED,
+        "max_sources_running": sources,
+        "max_video_files_open": files,
+        "cores_used": cores,
+        "cores_per_camera_in_demand": per_camera,
+        "decode_cores_per_camera": decode,
+        // A connected camera is decoded in full, analysed or not: what the others would cost.
+        "cores_saved_estimate": decode * (DEMAND_REGISTERED - DEMAND_COVERED) as f64,
+    }))
+}
+
+/// Cores one camera replaying `video` at its own frame rate costs to decode alone (OpenH264),
+/// measured on its first 250 frames in this thread.
+fn decode_cores(video: &Path) -> Result<f64> {
+    use mandat_video::FrameSource;
+    let mut cam = mandat_video::Mp4Camera::open(video, mandat_video::Pace::Fast, false)?;
+    let fps = cam.fps().unwrap_or(25.0);
+    let t = mandat_face::runtime::thread_cpu_time();
+    let mut n = 0u32;
+    while n < 250 && cam.next_frame()?.is_some() {
+        n += 1;
+    }
+    let per_frame = (mandat_face::runtime::thread_cpu_time().saturating_sub(t)).as_secs_f64()
+        / f64::from(n.max(1));
+    Ok(per_frame * fps)
 }

@@ -42,6 +42,9 @@ pub struct AlertEvent {
     pub score: f32,
     pub threshold: f32,
     pub state: AlertState,
+    /// Further sightings folded into the candidate, and the last one's capture time.
+    pub sightings: u64,
+    pub last_seen_at: Option<i64>,
 }
 
 impl AlertEvent {
@@ -56,6 +59,8 @@ impl AlertEvent {
             score: a.score,
             threshold: a.threshold,
             state: a.state,
+            sightings: a.sightings,
+            last_seen_at: a.last_seen_at.map(|t| t.0),
         }
     }
 }
@@ -107,16 +112,17 @@ impl Control {
         Ok(out)
     }
 
-    /// Store a candidate alert from the engine and tell live clients. The same hit sent again
-    /// (a retry) is acknowledged with the stored alert and told to nobody twice; another hit
-    /// under a used id is refused as a conflict.
+    /// Store a candidate alert from the engine and tell live clients; the event is of the
+    /// candidate the hit is stored under, which is an earlier one when the hit was folded into it
+    /// as a further sighting. The same hit sent again (a retry) is acknowledged with the stored
+    /// alert and told to nobody twice; another hit under a used id is refused as a conflict.
     pub async fn raise_alert(&self, alert: NewAlert) -> Result<AlertEvent> {
         let now = self.now()?;
-        let new = self.store.insert_alert(&alert, now).await?;
-        let rec = self.store.alert(&alert.id).await?;
+        let intake = self.store.insert_alert(&alert, now).await?;
+        let rec = self.store.alert(&intake.alert).await?;
         let ev = AlertEvent::from_record(&rec);
         // A retry of a stored hit is acknowledged, and reviewers are not told of it twice.
-        if new {
+        if intake.new {
             let _ = self.events.send(ev.clone());
         }
         Ok(ev)

@@ -90,10 +90,33 @@ pub struct AlertRecord {
     pub calibration: Option<String>,
     pub state: AlertState,
     pub watchlist_version: String,
+    /// Further sightings folded into this candidate (see [`FOLD_WINDOW_MS`]), and the last one's
+    /// capture time.
+    #[serde(default)]
+    pub sightings: u64,
+    #[serde(default)]
+    pub last_seen_at: Option<Timestamp>,
     pub reviews: Vec<Review>,
 }
 
-const ALERT_COLUMNS: &str = "id, permit_id, person_id, camera_id, at, created_at, frame_index, score, threshold, fpir_target, calibration, state, watchlist_version";
+const ALERT_COLUMNS: &str = "id, permit_id, person_id, camera_id, at, created_at, frame_index, score, threshold, fpir_target, calibration, state, watchlist_version, sightings, last_seen_at";
+
+/// A hit for the permit, person and camera of a candidate still under review, captured within
+/// this long of its last sighting, is the same person still (or again) in view: it is folded into
+/// that candidate as a sighting instead of asking the reviewers a second time.
+pub const FOLD_WINDOW_MS: i64 = 30_000;
+
+/// What became of a hit at intake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intake {
+    /// The candidate the hit is stored under: its own id, or the open candidate it was folded
+    /// into.
+    pub alert: String,
+    /// Whether anything was written; false for a hit sent again.
+    pub new: bool,
+    /// Whether it was folded into an earlier candidate as a sighting.
+    pub folded: bool,
+}
 
 fn alert_from_row(r: &AnyRow) -> Result<AlertRecord, StoreError> {
     let state: String = r.try_get("state")?;
@@ -113,6 +136,8 @@ fn alert_from_row(r: &AnyRow) -> Result<AlertRecord, StoreError> {
         state: AlertState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("alert state {state:?}")))?,
         watchlist_version: r.try_get("watchlist_version")?,
+        sightings: r.try_get::<i64, _>("sightings")?.max(0) as u64,
+        last_seen_at: r.try_get::<Option<i64>, _>("last_seen_at")?.map(Timestamp),
         reviews: Vec::new(),
     })
 }
@@ -129,24 +154,37 @@ fn review_from_row(r: &AnyRow) -> Result<Review, StoreError> {
 }
 
 impl Store {
-    /// Store a candidate alert. Refused when its permit has been purged (its data key is gone), so a
-    /// hit that races a refusal cannot outlive the purge.
-    /// Store a hit as a candidate alert, with its audit entry; whether it is new. The same hit
-    /// sent again (a retry) is acknowledged as stored, with no second row or entry, even after
-    /// its use ended; another hit under a used id is refused.
-    pub async fn insert_alert(&self, a: &NewAlert, now: Timestamp) -> Result<bool, StoreError> {
+    /// Store a hit, with its audit entry. Refused when its permit has been purged (its data key
+    /// is gone), so a hit that races a refusal cannot outlive the purge, and when the permit does
+    /// not cover it at its capture time. A hit for the permit, person and camera of a candidate
+    /// still under review, within [`FOLD_WINDOW_MS`] of its last sighting, is folded into it as a
+    /// sighting. The same hit sent again (a retry) is acknowledged as stored, with no second row
+    /// or entry, even after its use ended; another hit under a used id is refused.
+    pub async fn insert_alert(&self, a: &NewAlert, now: Timestamp) -> Result<Intake, StoreError> {
         let digest = digest(a);
         let mut tx = self.begin_write().await?;
-        if let Some(row) = sqlx::query("SELECT digest FROM alerts WHERE id = $1")
+        let stored = match sqlx::query("SELECT digest, id AS alert_id FROM alerts WHERE id = $1")
             .bind(a.id.clone())
             .fetch_optional(&mut *tx)
             .await?
         {
+            Some(row) => Some((row, false)),
+            None => sqlx::query("SELECT digest, alert_id FROM alert_sightings WHERE id = $1")
+                .bind(a.id.clone())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| (row, true)),
+        };
+        if let Some((row, folded)) = stored {
             let stored: Option<String> = row.try_get("digest")?;
             return if stored
                 .is_some_and(|s| crate::crypto::constant_time_eq(s.as_bytes(), digest.as_bytes()))
             {
-                Ok(false)
+                Ok(Intake {
+                    alert: row.try_get("alert_id")?,
+                    new: false,
+                    folded,
+                })
             } else {
                 Err(StoreError::Conflict(format!(
                     "alert {} is already stored with other content; an alert id is used once",
@@ -173,6 +211,60 @@ impl Store {
                 "permit {} does not cover this hit now (its use, camera or person); it is not kept",
                 a.permit
             )));
+        }
+        if let Some(open) = sqlx::query(
+            "SELECT id, at, last_seen_at FROM alerts WHERE permit_id = $1 AND person_id = $2 AND camera_id = $3 AND state = 'candidate' \
+             AND at <= $5 AND COALESCE(last_seen_at, at) >= $4 ORDER BY at DESC, id LIMIT 1",
+        )
+        .bind(a.permit.clone())
+        .bind(a.person.clone())
+        .bind(a.camera.clone())
+        .bind(a.captured_at.0.saturating_sub(FOLD_WINDOW_MS))
+        .bind(a.captured_at.0.saturating_add(FOLD_WINDOW_MS))
+        .fetch_optional(&mut *tx)
+        .await?
+        {
+            let parent: String = open.try_get("id")?;
+            let last: i64 = open
+                .try_get::<Option<i64>, _>("last_seen_at")?
+                .unwrap_or(open.try_get("at")?);
+            sqlx::query(
+                "INSERT INTO alert_sightings (id, alert_id, permit_id, at, score, digest, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(a.id.clone())
+            .bind(parent.clone())
+            .bind(a.permit.clone())
+            .bind(a.captured_at.0)
+            .bind(a.score as f64)
+            .bind(digest)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE alerts SET sightings = sightings + 1, last_seen_at = $2 WHERE id = $1",
+            )
+            .bind(parent.clone())
+            .bind(last.max(a.captured_at.0))
+            .execute(&mut *tx)
+            .await?;
+            self.append_audit(
+                &mut tx,
+                Record {
+                    at: now.0,
+                    actor: "engine".into(),
+                    action: "alert.sighting".into(),
+                    permit: Some(a.permit.clone()),
+                    origin: "engine".into(),
+                    details: json!({ "alert": parent, "sighting": a.id }),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Intake {
+                alert: parent,
+                new: true,
+                folded: true,
+            });
         }
         let target = permit.application.target.as_ref();
         let key = self.data_key(&mut tx, &a.permit).await?;
@@ -227,7 +319,11 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Intake {
+            alert: a.id.clone(),
+            new: true,
+            folded: false,
+        })
     }
 
     async fn reviews_of(&self, ids: &[String]) -> Result<Vec<(String, Review)>, StoreError> {

@@ -1223,6 +1223,11 @@ impl Store {
             "DELETE FROM templates WHERE permit_id = $1",
         )
         .await?;
+        // Sightings name when the person was seen: they go with their alerts.
+        sqlx::query("DELETE FROM alert_sightings WHERE permit_id = $1")
+            .bind(id.clone())
+            .execute(&mut **tx)
+            .await?;
         let alerts = delete_listing(
             tx,
             &id,
@@ -1708,6 +1713,7 @@ impl Store {
             "SELECT COUNT(*) AS n FROM photos WHERE permit_id = $1",
             "SELECT COUNT(*) AS n FROM templates WHERE permit_id = $1",
             "SELECT COUNT(*) AS n FROM alerts WHERE permit_id = $1",
+            "SELECT COUNT(*) AS n FROM alert_sightings WHERE permit_id = $1",
             "SELECT COUNT(*) AS n FROM permit_keys WHERE permit_id = $1",
         ] {
             let c: i64 = sqlx::query(count)

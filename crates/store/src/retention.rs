@@ -119,6 +119,10 @@ impl Store {
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
+                    sqlx::query("DELETE FROM alert_sightings WHERE alert_id = $1")
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query("DELETE FROM alerts WHERE id = $1")
                         .bind(id.clone())
                         .execute(&mut *tx)

@@ -690,7 +690,9 @@ async fn unreviewed_alerts_expire_and_purges_take_their_reviews() {
             .await
             .unwrap();
         e.clock.advance(mandat_control::DEFAULT_ALERT_TTL_MS);
-        e.control.raise_alert(alert("A-new")).await.unwrap();
+        let mut new = alert("A-new");
+        new.captured_at = e.control.now().unwrap();
+        e.control.raise_alert(new).await.unwrap();
         e.control.tick(ORIGIN).await.unwrap();
         assert_eq!(
             e.store.alert("A-old").await.unwrap().state.as_str(),
@@ -770,5 +772,116 @@ async fn a_hit_sent_again_is_stored_once_and_another_under_its_id_is_refused() {
         let mut late = hit1;
         late.id = "A-2".into();
         assert!(e.control.raise_alert(late).await.is_err(), "{db:?}");
+    }
+}
+
+/// One person, one candidate: the same person on the same camera again within 30 s of a candidate
+/// still under review is a further sighting of it, never a second candidate for the reviewers. A
+/// sighting is as idempotent as an alert, ends with the review, and goes with a purge.
+#[tokio::test]
+async fn a_person_seen_again_within_30_s_is_a_sighting_of_the_open_candidate() {
+    use sqlx::Row;
+    const FOLD: i64 = mandat_store::alerts::FOLD_WINDOW_MS;
+    for db in databases() {
+        let e = env(db).await;
+        let id = drafted(&e, Purpose::ImminentThreat, &officer()).await;
+        e.control
+            .urgent_start(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        let mut events = e.control.subscribe();
+        e.control
+            .raise_alert(hit(&e, "A-1", &id).await)
+            .await
+            .unwrap();
+        assert_eq!(events.try_recv().unwrap().sightings, 0);
+        // The tracker lost the face and found it again, 10 s on.
+        e.clock.advance(10_000);
+        let again = hit(&e, "A-2", &id).await;
+        let ev = e.control.raise_alert(again.clone()).await.unwrap();
+        assert_eq!((ev.id.as_str(), ev.sightings), ("A-1", 1), "{db:?}");
+        assert_eq!(ev.last_seen_at, Some(again.captured_at.0));
+        assert_eq!(events.try_recv().unwrap().sightings, 1, "reviewers see it");
+        assert!(e.store.alert("A-2").await.is_err(), "no second candidate");
+        // Sent again: acknowledged, nothing written; edited under its id: refused.
+        let ev = e.control.raise_alert(again.clone()).await.unwrap();
+        assert_eq!((ev.id.as_str(), ev.sightings), ("A-1", 1));
+        assert!(events.try_recv().is_err(), "{db:?}: told once");
+        let mut edited = again.clone();
+        edited.score = 0.99;
+        assert_eq!(
+            e.control.raise_alert(edited).await.unwrap_err().code(),
+            "conflict"
+        );
+        // 25 s after the last sighting (35 s after the first): still the same candidate.
+        e.clock.advance(25_000);
+        let ev = e
+            .control
+            .raise_alert(hit(&e, "A-3", &id).await)
+            .await
+            .unwrap();
+        assert_eq!((ev.id.as_str(), ev.sightings), ("A-1", 2), "{db:?}");
+        // More than 30 s after the last sighting: a new candidate.
+        e.clock.advance(FOLD + 1);
+        let ev = e
+            .control
+            .raise_alert(hit(&e, "A-4", &id).await)
+            .await
+            .unwrap();
+        assert_eq!((ev.id.as_str(), ev.sightings), ("A-4", 0), "{db:?}");
+        // Once reviewed to the end, a candidate takes no more sightings.
+        e.control
+            .review(
+                &e.act(&reviewer()),
+                "A-4",
+                mandat_law::review::Verdict::Reject,
+                "not the person sought",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        e.clock.advance(5_000);
+        let ev = e
+            .control
+            .raise_alert(hit(&e, "A-5", &id).await)
+            .await
+            .unwrap();
+        assert_eq!(ev.id, "A-5", "{db:?}");
+        // The log names the candidate and each sighting once, and no time or place.
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        let sightings: Vec<_> = entries
+            .iter()
+            .filter(|x| x.action == "alert.sighting")
+            .map(|x| x.details.clone())
+            .collect();
+        assert_eq!(
+            sightings,
+            [
+                serde_json::json!({"alert": "A-1", "sighting": "A-2"}),
+                serde_json::json!({"alert": "A-1", "sighting": "A-3"}),
+            ],
+            "{db:?}"
+        );
+        assert_eq!(e.store.alerts(0, 100).await.unwrap().len(), 3);
+        // A refusal purges the sightings with their candidates.
+        e.control
+            .apply(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        e.control
+            .decide(&e.act(&pros()), &id, Outcome::Refuse, "no", ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(e.store.biometric_rows(&id).await.unwrap(), 0, "{db:?}");
+        let raw = mandat_testkit::raw_pool(&e.url).await;
+        let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM alert_sightings")
+            .fetch_one(&raw)
+            .await
+            .unwrap()
+            .get("n");
+        assert_eq!(left, 0, "{db:?}");
+        raw.close().await;
+        // A resent sighting of a purged use is not stored again.
+        assert!(e.control.raise_alert(again).await.is_err(), "{db:?}");
     }
 }

@@ -65,6 +65,8 @@ async fn every_retention_rule_erases_on_its_day_and_leaves_no_bytes() {
         e.provision("rev2", &[Role::Reviewer]).await;
         let id = granted(&e).await;
         for a in ["A-rejected", "A-expired", "A-verified"] {
+            // Seen apart: three candidates, not one with sightings.
+            e.clock.advance(mandat_store::alerts::FOLD_WINDOW_MS + 1);
             e.control.raise_alert(hit(&e, a, &id).await).await.unwrap();
         }
         let mut gone = Vec::new();
@@ -220,6 +222,7 @@ async fn a_legal_hold_keeps_the_data_until_lifted_but_never_past_a_refusal() {
             .raise_alert(hit(&e, "A-2", &other).await)
             .await
             .unwrap();
+        e.clock.advance(mandat_store::alerts::FOLD_WINDOW_MS + 1);
         e.control
             .raise_alert(hit(&e, "A-3", &other).await)
             .await

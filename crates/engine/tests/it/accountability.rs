@@ -70,9 +70,11 @@ fn the_imy_register_subject_tasks_and_annual_report_follow_a_real_use() {
     let alerts = rt
         .block_on(w.control.alerts(&w.act(&aud), 0, 10_000, "t"))
         .unwrap();
+    // The fake clock stands still, so hits of one person fold into one candidate.
+    let hits = rt.block_on(stored_hits(&w));
     assert!(
-        alerts.len() >= 13,
-        "the engine found the watchlist: {}",
+        hits >= 13 && alerts.len() >= 3,
+        "the engine found the watchlist: {hits} hits, {} candidates",
         alerts.len()
     );
 

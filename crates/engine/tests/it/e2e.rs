@@ -99,11 +99,10 @@ fn watchlist_video(
         &rt,
         cfg,
     );
-    let alerts = rt.block_on(w.store.alerts(0, 10_000)).unwrap();
     assert_eq!(
-        alerts.len(),
+        rt.block_on(stored_hits(&w)),
         sink.raised.lock().unwrap().len(),
-        "every raised alert is stored"
+        "every raised alert is stored, as a candidate or a sighting of one"
     );
 
     let names = rt.block_on(identities(&w, &permit));
@@ -111,7 +110,8 @@ fn watchlist_video(
     let listed: Vec<&Appearance> = apps.iter().filter(|a| a.on_watchlist).collect();
     let mut hit = BTreeMap::new();
     let mut false_alerts = Vec::new();
-    for a in &alerts {
+    let hits = sink.hits.lock().unwrap().clone();
+    for a in &hits {
         assert_eq!(a.permit, permit);
         assert_eq!(a.camera, "cam-1");
         assert!(a.score >= a.threshold);
@@ -131,7 +131,7 @@ fn watchlist_video(
         listed.len(),
         false_alerts.len(),
         false_alerts,
-        alerts.len()
+        hits.len()
     );
     for (i, a) in listed.iter().enumerate() {
         if !hit.contains_key(&i) {
@@ -141,12 +141,13 @@ fn watchlist_video(
     assert_eq!(listed.len(), 13);
     // Tracking: a person walking past raises one alert, not one per frame.
     assert!(
-        alerts.len() <= 2 * listed.len(),
+        hits.len() <= 2 * listed.len(),
         "{} alerts for {} appearances",
-        alerts.len(),
+        hits.len(),
         listed.len()
     );
-    // Each stored alert has its images, sealed, and the log names it.
+    // Each stored alert has its images, sealed, and the log names it and each sighting.
+    let alerts = rt.block_on(w.store.alerts(0, 10_000)).unwrap();
     let (crop, frame) = rt.block_on(w.store.alert_media(&alerts[0].id)).unwrap();
     assert_eq!(&crop[..3], &[0xFF, 0xD8, 0xFF], "crop is a JPEG");
     assert_eq!(&frame[..3], &[0xFF, 0xD8, 0xFF], "frame is a JPEG");
@@ -157,6 +158,13 @@ fn watchlist_video(
             .filter(|e| e.action == "alert.candidate")
             .count(),
         alerts.len()
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.action == "alert.sighting")
+            .count(),
+        hits.len() - alerts.len()
     );
     (hit.len(), false_alerts, health.remove(0))
 }
@@ -247,6 +255,7 @@ fn unscoped_cameras_are_not_analysed_at_all() {
             control: w.control.clone(),
             handle: rt.handle().clone(),
             raised: Mutex::new(Vec::new()),
+            hits: Mutex::new(Vec::new()),
         }),
         w.clock.clone(),
     )

@@ -137,7 +137,7 @@ fn the_engine_reconnects_to_a_restarted_rtsp_server_and_loses_no_alert() {
     engine.stop();
     server.kill();
     let raised = sink.raised.lock().unwrap().len();
-    let stored = rt.block_on(w.store.alerts(0, 10_000)).unwrap().len();
+    let stored = rt.block_on(stored_hits(&w));
     eprintln!(
         "rtsp: {before} alert(s) before the kill, {raised} in all, {stored} stored; reconnects {}; {} frames in",
         h.reconnects, h.frames_in

@@ -93,7 +93,7 @@ fn cameras_come_and_go_while_the_engine_runs() {
     assert!(engine.health().is_empty() && engine.cameras().is_empty());
     let synthetic = "synthetic/synthetic_watchlist.mp4";
     engine
-        .set_cameras(vec![live("cam-1", synthetic), live("cam-2", synthetic)])
+        .set_cameras(vec![live("dyn-1", synthetic), live("dyn-2", synthetic)])
         .unwrap();
     let frames = |id: &str| {
         engine
@@ -103,42 +103,42 @@ fn cameras_come_and_go_while_the_engine_runs() {
             .map(|h| h.frames_in)
     };
     let t = Instant::now();
-    while frames("cam-1").unwrap() < 10 || frames("cam-2").unwrap() < 10 {
+    while frames("dyn-1").unwrap() < 10 || frames("dyn-2").unwrap() < 10 {
         assert!(t.elapsed() < Duration::from_secs(20), "cameras not running");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(threads_named("source-cam-1"), 1);
-    // cam-1 leaves: gone from health at once, its source thread ends (the file is closed); cam-2
+    assert_eq!(threads_named("source-dyn-1"), 1);
+    // dyn-1 leaves: gone from health at once, its source thread ends (the file is closed); dyn-2
     // runs on untouched.
-    let before = frames("cam-2").unwrap();
-    engine.set_cameras(vec![live("cam-2", synthetic)]).unwrap();
-    assert_eq!(engine.cameras(), ["cam-2"]);
-    assert_eq!(frames("cam-1"), None);
+    let before = frames("dyn-2").unwrap();
+    engine.set_cameras(vec![live("dyn-2", synthetic)]).unwrap();
+    assert_eq!(engine.cameras(), ["dyn-2"]);
+    assert_eq!(frames("dyn-1"), None);
     let t = Instant::now();
-    while threads_named("source-cam-1") > 0 {
-        assert!(t.elapsed() < Duration::from_secs(2), "cam-1 still decodes");
+    while threads_named("source-dyn-1") > 0 {
+        assert!(t.elapsed() < Duration::from_secs(2), "dyn-1 still decodes");
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        frames("cam-2").unwrap() > before,
-        "cam-2 restarted or stalled"
+        frames("dyn-2").unwrap() > before,
+        "dyn-2 restarted or stalled"
     );
-    assert_eq!(threads_named("source-cam-2"), 1, "cam-2 was not restarted");
+    assert_eq!(threads_named("source-dyn-2"), 1, "dyn-2 was not restarted");
     // A new source under the same id is a new connection.
     engine
-        .set_cameras(vec![live("cam-2", "video/street_1080p.mp4")])
+        .set_cameras(vec![live("dyn-2", "video/street_1080p.mp4")])
         .unwrap();
     let t = Instant::now();
     while engine.health()[0].resolution != Some((1920, 1080)) {
         assert!(t.elapsed() < Duration::from_secs(20), "not re-pointed");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(threads_named("source-cam-2"), 1);
+    assert_eq!(threads_named("source-dyn-2"), 1);
     engine.set_cameras(Vec::new()).unwrap();
     let t = Instant::now();
-    while threads_named("source-cam-2") > 0 {
-        assert!(t.elapsed() < Duration::from_secs(2), "cam-2 still decodes");
+    while threads_named("source-dyn-2") > 0 {
+        assert!(t.elapsed() < Duration::from_secs(2), "dyn-2 still decodes");
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(engine.health().is_empty());

@@ -51,7 +51,10 @@ pub(super) async fn alerts_table(s: &AppState, v: &Viewer) -> Result<Markup, UiE
                 tbody {
                     @for a in &alerts {
                         tr #{ "alert-" (a.id) } {
-                            td.num { (local(a.captured_at)) }
+                            td.num {
+                                (local(a.captured_at))
+                                @if a.sightings > 0 { br; small.muted { "×" (a.sightings + 1) } }
+                            }
                             td { (a.camera) }
                             td.mono { (a.permit) }
                             td { (a.person) }

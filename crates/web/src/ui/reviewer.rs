@@ -48,6 +48,10 @@ pub(super) async fn review_queue(s: &AppState, v: &Viewer) -> Result<Markup, UiE
                         dt { (t(l, "col.score")) } dd.num { strong { (format!("{:.3}", a.score)) } " / " (threshold_text(l, a.threshold, a.fpir_target.zip(a.calibration.as_deref()))) }
                         dt { (t(l, "col.camera")) } dd { (a.camera) }
                         dt { (t(l, "col.time")) } dd { (local(a.captured_at)) }
+                        @if let Some(last) = a.last_seen_at.filter(|_| a.sightings > 0) {
+                            dt { (t(l, "review.sightings")) }
+                            dd { (a.sightings + 1) " · " (t(l, "review.last_seen")) " " (local(last)) }
+                        }
                         dt { (t(l, "col.permit")) } dd.mono { (a.permit) }
                         dt { (t(l, "col.person")) } dd { (a.person) }
                     }

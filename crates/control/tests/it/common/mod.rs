@@ -321,7 +321,9 @@ pub async fn hit(e: &Env, id: &str, permit: &str) -> NewAlert {
         permit: permit.into(),
         person: person_of(e, permit).await.0,
         camera: "cam-1".into(),
-        captured_at: t0(),
+        // Now on the test clock: hits for one person and camera less than
+        // `mandat_store::alerts::FOLD_WINDOW_MS` apart are one candidate.
+        captured_at: e.control.now().unwrap(),
         frame_index: 1,
         score: 0.7,
         threshold: 0.4,

@@ -302,6 +302,9 @@ pub struct Sink {
     pub control: Arc<Control>,
     pub handle: tokio::runtime::Handle,
     pub raised: Mutex<Vec<(String, String, u64, std::time::Instant)>>,
+    /// Every hit as the engine raised it, without its images: what recall is measured on, since
+    /// the store folds a person seen again into one candidate.
+    pub hits: Mutex<Vec<NewAlert>>,
 }
 
 impl AlertSink for Sink {
@@ -312,6 +315,10 @@ impl AlertSink for Sink {
             alert.frame_index,
             std::time::Instant::now(),
         ));
+        let mut copy = alert.clone();
+        copy.crop_jpeg.clear();
+        copy.frame_jpeg.clear();
+        self.hits.lock().unwrap().push(copy);
         let c = self.control.clone();
         // The engine's threads are not async; hand over and wait, as ChannelSink does.
         let _ = self
@@ -353,6 +360,7 @@ pub fn start_with(
         control: w.control.clone(),
         handle: rt.handle().clone(),
         raised: Mutex::new(Vec::new()),
+        hits: Mutex::new(Vec::new()),
     });
     let engine = mandat_engine::Engine::start(
         cfg,
@@ -364,4 +372,16 @@ pub fn start_with(
     )
     .unwrap();
     (engine, sink)
+}
+
+/// Hits the store kept: candidates and the further sightings folded into them. Every hit the
+/// engine raised is one or the other.
+pub async fn stored_hits(w: &World) -> usize {
+    w.store
+        .alerts(0, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| 1 + a.sightings as usize)
+        .sum()
 }

@@ -59,13 +59,26 @@ pub async fn person_of(control: &Control, permit: &str) -> (String, String) {
 }
 
 /// A candidate alert on `cam-1` for the first person of `permit`.
+/// When the hit `id` was captured: `t0` plus a fold window per trailing number (`X1`, `A-2`),
+/// so alerts numbered apart are separate candidates, not sightings of one.
+fn seen_at(id: &str) -> Timestamp {
+    let digits: String = id.chars().rev().take_while(char::is_ascii_digit).collect();
+    let n: i64 = digits
+        .chars()
+        .rev()
+        .collect::<String>()
+        .parse()
+        .unwrap_or(0);
+    t0().plus_millis(n * (mandat_store::alerts::FOLD_WINDOW_MS + 1_000))
+}
+
 pub async fn alert(control: &Control, id: &str, permit: &str) -> NewAlert {
     NewAlert {
         id: id.into(),
         permit: permit.into(),
         person: person_of(control, permit).await.0,
         camera: "cam-1".into(),
-        captured_at: t0(),
+        captured_at: seen_at(id),
         frame_index: 7,
         score: 0.61,
         threshold: 0.4,
