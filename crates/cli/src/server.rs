@@ -324,6 +324,8 @@ async fn run_server(
     // Another process (the CLI) may change permits: poll for it, so a stop reaches the engine
     // within a second.
     tokio::spawn(scope.clone().run(store.clone(), Duration::from_millis(200)));
+    // Other replicas on the same PostgreSQL database push their changes (nothing on SQLite).
+    tokio::spawn(control.clone().follow_replicas());
     let ticker = control.clone();
     tokio::spawn(async move {
         loop {

@@ -185,6 +185,42 @@ impl Control {
         }
     }
 
+    /// Follow what other control replicas on the same PostgreSQL database do, until the task is
+    /// dropped: a scope change reloads this replica's scope at once (a stop through another
+    /// replica ends matching here in milliseconds, not at the next poll), and their new or changed
+    /// alerts go to this replica's live clients. On SQLite there are no others and it returns at
+    /// once. A lost connection is made again; the scope poll covers what was missed meanwhile.
+    pub async fn follow_replicas(self: Arc<Self>) {
+        loop {
+            let mut listener = match self.store.listen().await {
+                Ok(Some(l)) => l,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!("not listening to other replicas: {e}; trying again");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            loop {
+                match listener.next().await {
+                    Ok(mandat_store::Notice::Scope) => self.changed().await,
+                    Ok(mandat_store::Notice::Gap) => self.changed().await,
+                    Ok(mandat_store::Notice::Alert(id)) => {
+                        // Gone meanwhile (purged): nothing to tell.
+                        if let Ok(a) = self.store.alert(&id).await {
+                            let _ = self.events.send(AlertEvent::from_record(&a));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("listening to other replicas: {e}; listening again");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
     // ---- accounts ----
 
     /// Log in with a password and the current code of the account's authenticator app.

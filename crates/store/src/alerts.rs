@@ -259,6 +259,7 @@ impl Store {
                 },
             )
             .await?;
+            self.notify_alert(&mut tx, &parent).await?;
             tx.commit().await?;
             return Ok(Intake {
                 alert: parent,
@@ -318,6 +319,7 @@ impl Store {
             },
         )
         .await?;
+        self.notify_alert(&mut tx, &a.id).await?;
         tx.commit().await?;
         Ok(Intake {
             alert: a.id.clone(),
@@ -527,6 +529,7 @@ impl Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        self.notify_alert(&mut tx, id).await?;
         // A verified identification: the person is to be notified afterwards where the permit's
         // profile says so.
         let due = (next == AlertState::Verified && alert.state != AlertState::Verified)
@@ -695,6 +698,7 @@ impl Store {
                 .bind(id.clone())
                 .execute(&mut *tx)
                 .await?;
+            self.notify_alert(&mut tx, &id).await?;
             self.append_audit(
                 &mut tx,
                 Record {

@@ -270,6 +270,52 @@ pub struct Store {
     pub(crate) audit: AuditKey,
     /// The time of the newest audit entry: the clock may not go back past it.
     high_water: Arc<AtomicI64>,
+    /// The PostgreSQL URL, for the connection that listens to other processes' changes.
+    listen_url: Option<String>,
+    /// This store's tag in its own notifications, so it can skip what it sent itself.
+    tag: String,
+}
+
+/// The notification channel a scope change is announced on (PostgreSQL), in the change's own
+/// transaction: every replica reloads its scope at once rather than at its next poll.
+pub const SCOPE_CHANNEL: &str = "mandat_scope";
+/// The channel a new or changed alert is announced on, as `TAG:ALERT_ID`.
+pub const ALERT_CHANNEL: &str = "mandat_alerts";
+
+/// What another process announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Permits, templates or cameras changed: reload the scope.
+    Scope,
+    /// This alert is new or changed.
+    Alert(String),
+    /// Notices may have been missed (the listening connection was lost and made again).
+    Gap,
+}
+
+/// Notices from other processes on the same PostgreSQL database.
+pub struct Listener {
+    inner: sqlx::postgres::PgListener,
+    own_tag: String,
+}
+
+impl Listener {
+    /// The next notice that another process sent. A lost connection is made again and reported
+    /// as [`Notice::Gap`].
+    pub async fn next(&mut self) -> Result<Notice, StoreError> {
+        loop {
+            match self.inner.try_recv().await? {
+                None => return Ok(Notice::Gap),
+                Some(n) if n.channel() == SCOPE_CHANNEL => return Ok(Notice::Scope),
+                Some(n) if n.channel() == ALERT_CHANNEL => match n.payload().split_once(':') {
+                    Some((tag, _)) if tag == self.own_tag => continue,
+                    Some((_, id)) => return Ok(Notice::Alert(id.to_string())),
+                    None => continue,
+                },
+                Some(_) => continue,
+            }
+        }
+    }
 }
 
 pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -349,6 +395,8 @@ impl Store {
             .fetch_one(&pool)
             .await?
             .try_get("at")?;
+        let mut tag = [0u8; 8];
+        getrandom::fill(&mut tag).map_err(|e| StoreError::Crypto(e.to_string()))?;
         let store = Self {
             pool,
             kind,
@@ -357,6 +405,8 @@ impl Store {
             rotation: tokio::sync::Mutex::new(()),
             audit,
             high_water: Arc::new(AtomicI64::new(newest.unwrap_or(i64::MIN))),
+            listen_url: (kind == DbKind::Postgres).then(|| url.clone()),
+            tag: hex::encode(tag),
         };
         store.reconcile_epochs().await?;
         store.seal_plain_text().await?;
@@ -1703,7 +1753,46 @@ impl Store {
         sqlx::query("UPDATE scope_generation SET n = n + 1 WHERE id = 1")
             .execute(&mut **tx)
             .await?;
+        self.notify(tx, SCOPE_CHANNEL, "").await
+    }
+
+    /// Announce a change to the other processes on the database, delivered when `tx` commits and
+    /// not at all if it rolls back (PostgreSQL; SQLite has one process and nothing to tell).
+    pub(crate) async fn notify(
+        &self,
+        tx: &mut Tx<'_>,
+        channel: &str,
+        payload: &str,
+    ) -> Result<(), StoreError> {
+        if self.kind == DbKind::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel.to_string())
+                .bind(payload.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
         Ok(())
+    }
+
+    /// Announce that an alert is new or changed.
+    pub(crate) async fn notify_alert(&self, tx: &mut Tx<'_>, id: &str) -> Result<(), StoreError> {
+        self.notify(tx, ALERT_CHANNEL, &format!("{}:{id}", self.tag))
+            .await
+    }
+
+    /// Listen to what other processes on this database announce; `None` on SQLite, where there
+    /// are none. Scope changes and alerts are pushed, so a stop or an alert made through one
+    /// control replica reaches every other at once, not at its next poll.
+    pub async fn listen(&self) -> Result<Option<Listener>, StoreError> {
+        let Some(url) = &self.listen_url else {
+            return Ok(None);
+        };
+        let mut inner = sqlx::postgres::PgListener::connect(url).await?;
+        inner.listen_all([SCOPE_CHANNEL, ALERT_CHANNEL]).await?;
+        Ok(Some(Listener {
+            inner,
+            own_tag: self.tag.clone(),
+        }))
     }
 
     /// Row counts of biometric tables for a permit (tests and the deletion check).

@@ -414,3 +414,30 @@ fn bench_runs_the_engine_on_both_videos_and_writes_its_section() {
     assert!(doc.contains("| street_1080p | mandat |"));
     assert!(doc.ends_with("<!-- bench:end -->\nafter\n") && !doc.contains("\nold\n"));
 }
+
+/// The bench's demand section: of 100 registered cameras, the 2 a permit covers are the only ones
+/// whose sources ran and whose video was open, sampled from the process itself.
+#[test]
+fn bench_shows_that_only_cameras_in_demand_are_decoded() {
+    let data = data().display().to_string();
+    let o = mandat(&[
+        "bench",
+        "--data",
+        &data,
+        "--only",
+        "demand",
+        "--latency-seconds",
+        "5",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let d = &r["demand"];
+    assert_eq!(
+        (d["registered"].as_u64(), d["in_demand"].as_u64()),
+        (Some(100), Some(2))
+    );
+    assert_eq!(d["max_sources_running"], 2, "{d}");
+    assert_eq!(d["max_video_files_open"], 2, "{d}");
+    assert!(d["decode_cores_per_camera"].as_f64().unwrap() > 0.0);
+}

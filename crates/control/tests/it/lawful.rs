@@ -885,3 +885,70 @@ async fn a_person_seen_again_within_30_s_is_a_sighting_of_the_open_candidate() {
         assert!(e.control.raise_alert(again).await.is_err(), "{db:?}");
     }
 }
+
+/// Two control replicas on one PostgreSQL database. Replica B never polls: only the pushes of
+/// replica A's transactions (NOTIFY) can tell it anything. A stop through A ends B's watchlist,
+/// and A's alerts and reviews reach B's live clients; B's own alert is told to them once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_and_an_alert_through_one_replica_reach_another_by_push() {
+    use mandat_law::review::{AlertState, Verdict};
+    if !databases().contains(&Db::Postgres) {
+        eprintln!("skipped here: replicas share PostgreSQL (CI sets MANDAT_TEST_POSTGRES)");
+        return;
+    }
+    let a = env(Db::Postgres).await;
+    let store_b = open(&a.url, &a.master_hex, a.audit_bytes, a.dir.path()).await;
+    let scope_b = Arc::new(ScopeCache::new(a.clock.clone(), Duration::from_secs(3600)));
+    let b = Arc::new(
+        Control::new(store_b.clone(), a.clock.clone(), &SWEDEN).with_scope(scope_b.clone()),
+    );
+    let id = granted(&a).await;
+    scope_b.reload(&store_b).await;
+    assert!(!scope_b.watchlist("cam-1").is_empty());
+    let mut events_b = b.subscribe();
+    async fn next(
+        rx: &mut tokio::sync::broadcast::Receiver<mandat_control::AlertEvent>,
+    ) -> mandat_control::AlertEvent {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("pushed within 5 s")
+            .unwrap()
+    }
+    tokio::spawn(b.clone().follow_replicas());
+    // The listening connection is made in the background.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.control
+        .raise_alert(hit(&a, "A-1", &id).await)
+        .await
+        .unwrap();
+    let ev = next(&mut events_b).await;
+    assert_eq!((ev.id.as_str(), ev.state), ("A-1", AlertState::Candidate));
+    a.control
+        .review(
+            &a.act(&reviewer()),
+            "A-1",
+            Verdict::Reject,
+            "not the person sought",
+            ORIGIN,
+        )
+        .await
+        .unwrap();
+    let ev = next(&mut events_b).await;
+    assert_eq!((ev.id.as_str(), ev.state), ("A-1", AlertState::Rejected));
+    // B's own alert: told to B's clients by B, and not a second time by its own notification.
+    a.clock.advance(mandat_store::alerts::FOLD_WINDOW_MS + 1);
+    b.raise_alert(hit(&a, "A-2", &id).await).await.unwrap();
+    assert_eq!(next(&mut events_b).await.id, "A-2");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(events_b.try_recv().is_err(), "told twice");
+    // A stop through A: B stops matching by push, with no poll.
+    a.control
+        .stop(&a.act(&officer()), &id, "found", ORIGIN)
+        .await
+        .unwrap();
+    let t = Instant::now();
+    while !scope_b.watchlist("cam-1").is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(2), "B still matches");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
