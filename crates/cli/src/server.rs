@@ -213,8 +213,12 @@ const PRE_WARM: Duration = Duration::from_secs(60);
 /// How long cameras stay connected while the scope cannot be read. Matching stopped at once (the
 /// scope gate is empty); this only spares a reconnect storm after a brief database hiccup.
 const DEMAND_GRACE: Duration = Duration::from_secs(5);
-/// The engine of `mandat serve`, as named in the log's `camera.assigned` entries.
-const EMBEDDED_WORKER: &str = "embedded";
+/// The engine of `mandat serve`, as named in the log's `camera.assigned` entries: `embedded@`
+/// and the host's name, so the log says which machine processed which camera.
+fn embedded_worker() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("embedded@{}", host.trim())
+}
 
 /// Keep the engine's cameras to those in demand: connected while some permit covers them now or
 /// within [`PRE_WARM`], never otherwise. Cameras registered, enabled, disabled, re-pointed or
@@ -226,12 +230,32 @@ async fn follow_demand(
     store: Arc<mandat_store::Store>,
     engine: Arc<Engine>,
 ) {
-    let mut running: std::collections::BTreeMap<String, String> = Default::default();
+    use mandat_control::placement::{self, Change};
+    // The embedded worker goes through placement as every worker will: one code path.
+    let me = embedded_worker();
+    let workers = [placement::Worker {
+        id: me.clone(),
+        labels: Default::default(),
+        capacity: u32::MAX,
+        live: true,
+        draining: false,
+    }];
+    let mut assigned: std::collections::BTreeMap<String, String> = Default::default();
+    let mut urls: std::collections::BTreeMap<String, String> = Default::default();
     // Releases not yet in the log (the store could not be written): written on a later round.
     let mut unrecorded: Vec<(String, &'static str)> = Vec::new();
     let mut generation = None;
     let mut last_fresh = std::time::Instant::now();
     loop {
+        // Releases first, so the log never shows a camera released after it was assigned again.
+        let mut kept = Vec::new();
+        for (id, reason) in unrecorded.drain(..) {
+            if let Err(e) = control.record_assignment(&id, &me, false, reason).await {
+                tracing::warn!(camera = %id, "release not yet in the log: {e}");
+                kept.push((id, reason));
+            }
+        }
+        unrecorded = kept;
         let wanted = match scope.demand(PRE_WARM) {
             Some(ids) => {
                 last_fresh = std::time::Instant::now();
@@ -243,62 +267,83 @@ async fn follow_demand(
         if let Some(ids) = wanted {
             // A camera changed (a new stream URL, say): its URL is read again.
             let g = scope.generation();
-            let reread = g != generation;
-            generation = g;
-            let mut next = std::collections::BTreeMap::new();
-            for id in ids {
-                let known = running.get(&id).filter(|_| !reread).cloned();
-                let url = match known {
-                    Some(u) => u,
-                    None => match store.camera_url(&id).await {
-                        Ok(u) => u,
-                        Err(e) => {
-                            tracing::error!(camera = %id, "not connected: {e}");
-                            continue;
-                        }
-                    },
-                };
-                if !running.contains_key(&id)
-                    && let Err(e) = control
-                        .record_assignment(&id, EMBEDDED_WORKER, true, "permit")
-                        .await
-                {
-                    tracing::error!(camera = %id, "not connected, its assignment is not in the log: {e}");
-                    continue;
-                }
-                next.insert(id, url);
+            // URLs read before: a camera whose URL cannot be read again keeps running on it.
+            let mut before = std::collections::BTreeMap::new();
+            if g != generation {
+                before = std::mem::take(&mut urls);
+                generation = g;
             }
-            for id in running.keys().filter(|id| !next.contains_key(*id)) {
-                let reason = if last_fresh.elapsed() > DEMAND_GRACE {
-                    "scope-unavailable"
-                } else {
-                    "no-permit"
-                };
-                unrecorded.push((id.clone(), reason));
-            }
-            let specs = next
-                .iter()
-                .map(|(id, url)| CameraSpec {
-                    id: id.clone(),
-                    source: SourceSpec::from_url(url),
+            let demand: Vec<placement::Demand> = ids
+                .into_iter()
+                .map(|camera| placement::Demand {
+                    camera,
+                    needs: Default::default(),
+                    cost: 1,
                 })
                 .collect();
+            let stale = last_fresh.elapsed() > DEMAND_GRACE;
+            for change in placement::plan(&demand, &workers, &assigned, true).changes {
+                match change {
+                    Change::Release { camera, reason, .. } => {
+                        assigned.remove(&camera);
+                        let why = if stale {
+                            "scope-unavailable"
+                        } else {
+                            reason.as_str()
+                        };
+                        unrecorded.push((camera, why));
+                    }
+                    // Not while its release is still to be logged: tried again next round.
+                    Change::Assign { camera, .. }
+                        if unrecorded.iter().any(|(c, _)| *c == camera) => {}
+                    Change::Assign { camera, worker } => {
+                        // Connected only once the log says so; tried again next round.
+                        match control
+                            .record_assignment(&camera, &worker, true, "permit")
+                            .await
+                        {
+                            Ok(()) => {
+                                assigned.insert(camera, worker);
+                            }
+                            Err(e) => tracing::error!(
+                                camera = %camera,
+                                "not connected, its assignment is not in the log: {e}"
+                            ),
+                        }
+                    }
+                }
+            }
+            let mut specs = Vec::new();
+            for camera in assigned.keys() {
+                let url = match urls.get(camera) {
+                    Some(u) => u.clone(),
+                    None => match store.camera_url(camera).await {
+                        Ok(u) => {
+                            urls.insert(camera.clone(), u.clone());
+                            u
+                        }
+                        Err(e) => match before.get(camera) {
+                            Some(u) => {
+                                tracing::warn!(camera = %camera, "its URL cannot be read again, it runs on: {e}");
+                                u.clone()
+                            }
+                            None => {
+                                tracing::error!(camera = %camera, "assigned but not connected: {e}");
+                                continue;
+                            }
+                        },
+                    },
+                };
+                specs.push(CameraSpec {
+                    id: camera.clone(),
+                    source: SourceSpec::from_url(&url),
+                });
+            }
+            urls.retain(|c, _| assigned.contains_key(c));
             if let Err(e) = engine.set_cameras(specs) {
                 tracing::error!("cameras not started: {e}");
             }
-            running = next;
         }
-        let mut kept = Vec::new();
-        for (id, reason) in unrecorded.drain(..) {
-            if let Err(e) = control
-                .record_assignment(&id, EMBEDDED_WORKER, false, reason)
-                .await
-            {
-                tracing::warn!(camera = %id, "release not yet in the log: {e}");
-                kept.push((id, reason));
-            }
-        }
-        unrecorded = kept;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -413,6 +458,16 @@ async fn run_server(
         _ = stop => {}
     }
     demand.abort();
+    // The log says when each camera stopped, here as everywhere.
+    let me = embedded_worker();
+    for camera in engine.cameras() {
+        if let Err(e) = control
+            .record_assignment(&camera, &me, false, "shutdown")
+            .await
+        {
+            tracing::warn!(camera = %camera, "shutdown release not in the log: {e}");
+        }
+    }
     drop(engine);
     Ok(())
 }

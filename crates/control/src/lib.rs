@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod calibration;
 pub mod evidence;
 mod imy;
+pub mod placement;
 mod reports;
 pub mod scope;
 mod session;
@@ -203,8 +204,13 @@ impl Control {
             };
             loop {
                 match listener.next().await {
-                    Ok(mandat_store::Notice::Scope) => self.changed().await,
-                    Ok(mandat_store::Notice::Gap) => self.changed().await,
+                    // The generation is compared first: a notice anyone may send (any database
+                    // role can NOTIFY) costs one small read unless the scope really moved.
+                    Ok(mandat_store::Notice::Scope | mandat_store::Notice::Gap) => {
+                        if let Some(s) = &self.scope {
+                            s.refresh(&self.store).await;
+                        }
+                    }
                     Ok(mandat_store::Notice::Alert(id)) => {
                         // Gone meanwhile (purged): nothing to tell.
                         if let Ok(a) = self.store.alert(&id).await {
@@ -544,6 +550,22 @@ impl Control {
             })
             .await?;
         Ok(())
+    }
+
+    /// The cameras of the permits `actor` may know of. Only these cameras' health is theirs to
+    /// see: a camera is connected only while a permit covers it, so its health tells whether one
+    /// does.
+    pub async fn cameras_in_view(
+        &self,
+        actor: &Session,
+    ) -> Result<std::collections::BTreeSet<String>> {
+        require(actor, Action::ListCameras)?;
+        Ok(self
+            .known_permits(actor)
+            .await?
+            .into_iter()
+            .flat_map(|p| p.application.area.cameras)
+            .collect())
     }
 
     /// Cameras without their stream URLs (those may hold credentials). Every role may list them.

@@ -118,6 +118,12 @@ impl ScopeCache {
         .await;
         let mut slot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
         match loaded {
+            // Reloads run from the poll, a push and local changes at once: one that read an older
+            // generation never replaces a newer snapshot (a stopped permit would match again).
+            Ok(s)
+                if slot
+                    .as_ref()
+                    .is_some_and(|cur| cur.generation > s.generation) => {}
             Ok(s) => *slot = Some(s),
             Err(e) => {
                 tracing::error!("scope: cannot read the store, all watchlists are empty: {e}");

@@ -324,9 +324,10 @@ impl Engine {
     }
 
     /// Run exactly these cameras from now on. A camera that is new, or whose source changed, is
-    /// connected; one that is no longer listed is disconnected at once: its frame not yet analysed
-    /// is wiped, its tracks forgotten, and its source thread closes the stream and ends. Cameras
-    /// listed before and now are left as they run.
+    /// connected; one that is no longer listed leaves at once: its frame not yet analysed is
+    /// wiped, a frame being analysed raises no alert, and its source thread closes the stream and
+    /// ends as soon as its current read returns (a stalled RTSP read or connect takes up to
+    /// `mandat_video::rtsp::STALL` or `CONNECT`). Cameras listed before and now run on untouched.
     pub fn set_cameras(&self, cameras: Vec<CameraSpec>) -> Result<(), EngineError> {
         let mut started = Vec::new();
         {
@@ -607,9 +608,9 @@ fn worker_loop(s: &Shared, pipe: &mut Pipeline) {
 /// Steps 1 to 5 for one frame.
 fn process(s: &Shared, cam: &Camera, cap: Captured, pipe: &mut Pipeline) {
     let mut tracker = cam.tracker.lock().unwrap_or_else(|e| e.into_inner());
-    // 1. Scope gate: no permit, no analysis.
+    // 1. Scope gate: no permit, no analysis; nor for a camera taken out of the engine meanwhile.
     let wl = s.stages.time(Stage::Scope, || s.scope.watchlist(&cam.id));
-    if wl.is_empty() {
+    if wl.is_empty() || cam.removed.load(Ordering::Acquire) {
         cam.stats.frames_unscoped.fetch_add(1, Ordering::Relaxed);
         tracker.clear();
         return;
@@ -695,6 +696,9 @@ fn process(s: &Shared, cam: &Camera, cap: Captured, pipe: &mut Pipeline) {
             let Some(captured_at) = cap.wall else {
                 continue;
             };
+            if cam.removed.load(Ordering::Acquire) {
+                continue;
+            }
             let id = match alert_id() {
                 Ok(id) => id,
                 Err(e) => {

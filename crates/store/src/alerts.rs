@@ -101,9 +101,10 @@ pub struct AlertRecord {
 
 const ALERT_COLUMNS: &str = "id, permit_id, person_id, camera_id, at, created_at, frame_index, score, threshold, fpir_target, calibration, state, watchlist_version, sightings, last_seen_at";
 
-/// A hit for the permit, person and camera of a candidate still under review, captured within
-/// this long of its last sighting, is the same person still (or again) in view: it is folded into
-/// that candidate as a sighting instead of asking the reviewers a second time.
+/// A hit for the permit, person and camera of a candidate nobody has reviewed yet, captured within
+/// this long of its last sighting and scoring no higher, is the same person still (or again) in
+/// view: it is folded into that candidate as a sighting instead of asking the reviewers a second
+/// time. A sighting keeps its time and score, no image.
 pub const FOLD_WINDOW_MS: i64 = 30_000;
 
 /// What became of a hit at intake.
@@ -212,15 +213,21 @@ impl Store {
                 a.permit
             )));
         }
+        // Folded only into a candidate nobody has reviewed yet, and only when the new hit scores
+        // no higher: a sighting keeps no image, so a better view, or one a reviewer could no
+        // longer weigh, is a candidate of its own with its own images.
         if let Some(open) = sqlx::query(
             "SELECT id, at, last_seen_at FROM alerts WHERE permit_id = $1 AND person_id = $2 AND camera_id = $3 AND state = 'candidate' \
-             AND at <= $5 AND COALESCE(last_seen_at, at) >= $4 ORDER BY at DESC, id LIMIT 1",
+             AND at <= $5 AND COALESCE(last_seen_at, at) >= $4 AND score >= $6 \
+             AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.alert_id = alerts.id) \
+             ORDER BY at DESC, id LIMIT 1",
         )
         .bind(a.permit.clone())
         .bind(a.person.clone())
         .bind(a.camera.clone())
         .bind(a.captured_at.0.saturating_sub(FOLD_WINDOW_MS))
         .bind(a.captured_at.0.saturating_add(FOLD_WINDOW_MS))
+        .bind(a.score as f64)
         .fetch_optional(&mut *tx)
         .await?
         {

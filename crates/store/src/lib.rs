@@ -1183,7 +1183,7 @@ impl Store {
             },
             // The simple protocol: VACUUM refuses to run inside a transaction block.
             DbKind::Postgres => sqlx::raw_sql(
-                "VACUUM reviews, photos, templates, alerts, subject_notifications, permit_keys, permits",
+                "VACUUM reviews, photos, templates, alerts, alert_sightings, subject_notifications, permit_keys, permits",
             )
             .execute(&self.pool)
             .await

@@ -164,10 +164,14 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "health.none",
-        "Ingen kamera är ansluten. En kamera ansluts bara medan ett tillstånd täcker den, och en minut innan det börjar.",
-        "No camera is connected. A camera is connected only while a permit covers it, and a minute before it starts.",
+        "Ingen kamera i dina tillstånd är ansluten. En kamera ansluts bara medan ett tillstånd täcker den, och en minut innan det börjar.",
+        "No camera of your permits is connected. A camera is connected only while a permit covers it, and a minute before it starts.",
     ),
-    ("health.idle", "vilande: inget tillstånd", "idle: no permit"),
+    (
+        "health.idle",
+        "— (inget av dina tillstånd)",
+        "— (none of your permits)",
+    ),
     ("fit.yes", "ja", "yes"),
     ("fit.no", "nej", "no"),
     ("review.queue", "Granskningskö", "Review queue"),

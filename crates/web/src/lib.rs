@@ -720,9 +720,21 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     responses((status = 200, body = Vec<mandat_engine::CameraHealth>), (status = "4XX", body = ErrorBody)))]
 async fn camera_health(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    // Camera health is aggregate numbers: every role may see it.
-    let _ = a;
-    Ok(Json((s.health)()).into_response())
+    Ok(Json(visible_health(&s, &a).await?).into_response())
+}
+
+/// The health of the cameras of the permits `actor` may know of, and of no other: only cameras a
+/// permit covers are connected, so another camera's health would tell of a permit they may not
+/// know of.
+pub(crate) async fn visible_health(
+    s: &AppState,
+    actor: &mandat_control::Session,
+) -> Result<Vec<mandat_engine::CameraHealth>, ControlError> {
+    let mine = s.control.cameras_in_view(actor).await?;
+    Ok((s.health)()
+        .into_iter()
+        .filter(|h| mine.contains(&h.camera))
+        .collect())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -1877,9 +1889,9 @@ async fn metrics(
     Ok(r)
 }
 
-/// The metrics page. `per_camera_scope`: include the per-camera series, which tell which cameras
-/// are analysed (only cameras a permit covers are connected at all); off for scrapers on another
-/// host, who get totals only.
+/// The metrics page. `per_camera_scope`: include the camera series, which tell which cameras are
+/// analysed (only cameras a permit covers are connected at all); off for scrapers on another
+/// host, who get the alert and review figures only.
 pub fn metrics_text(
     health: &[CameraHealth],
     stats: &mandat_control::AlertStatistics,
@@ -1890,27 +1902,16 @@ pub fn metrics_text(
     let head = |m: &mut String, name: &str, kind: &str, help: &str| {
         let _ = writeln!(m, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
-    head(
-        &mut m,
-        "mandat_cameras",
-        "gauge",
-        "Cameras the engine runs: only those a permit covers now or within a minute are connected.",
-    );
-    let _ = writeln!(m, "mandat_cameras {}", health.len());
-    head(
-        &mut m,
-        "mandat_cameras_connected",
-        "gauge",
-        "Cameras that deliver frames now.",
-    );
-    let _ = writeln!(
-        m,
-        "mandat_cameras_connected {}",
-        health.iter().filter(|h| h.connected).count()
-    );
-    // Only cameras in demand are connected, so a per-camera series would tell which cameras a
-    // permit covers: it is for this host only.
+    // Only cameras in demand are connected, so camera series (even their count) tell which
+    // cameras permits cover and when: they are for this host only.
     if per_camera_scope {
+        head(
+            &mut m,
+            "mandat_cameras",
+            "gauge",
+            "Cameras the engine runs: only those a permit covers now or within a minute.",
+        );
+        let _ = writeln!(m, "mandat_cameras {}", health.len());
         head(
             &mut m,
             "mandat_camera_connected",

@@ -206,9 +206,17 @@ fn only_cameras_a_permit_covers_are_connected_and_the_set_follows_changes_while_
                 .is_some_and(|a| a == "camera.assigned" || a == "camera.released")
         })
         .map(|e| {
+            let reason = e["details"]["reason"].as_str().unwrap();
+            let action = e["action"].as_str().unwrap().to_string();
+            let expected = if action == "camera.assigned" {
+                "permit"
+            } else {
+                "not-in-demand"
+            };
+            assert_eq!(reason, expected, "{e}");
             (
                 e["details"]["camera"].as_str().unwrap().to_string(),
-                e["action"].as_str().unwrap().to_string(),
+                action,
                 e["details"]["worker"].as_str().unwrap().to_string(),
             )
         })
@@ -218,7 +226,7 @@ fn only_cameras_a_permit_covers_are_connected_and_the_set_follows_changes_while_
             assert_eq!(
                 changes
                     .iter()
-                    .filter(|(c, a, w)| c == cam && a == action && w == "embedded")
+                    .filter(|(c, a, w)| c == cam && a == action && w.starts_with("embedded@"))
                     .count(),
                 1,
                 "{cam} {action}: {changes:?}"

@@ -821,6 +821,11 @@ async fn a_person_seen_again_within_30_s_is_a_sighting_of_the_open_candidate() {
             .await
             .unwrap();
         assert_eq!((ev.id.as_str(), ev.sightings), ("A-1", 2), "{db:?}");
+        // A better view is a candidate of its own, with its images: a sighting keeps none.
+        let mut better = hit(&e, "A-3b", &id).await;
+        better.score = 0.8;
+        let ev = e.control.raise_alert(better).await.unwrap();
+        assert_eq!((ev.id.as_str(), ev.sightings), ("A-3b", 0), "{db:?}");
         // More than 30 s after the last sighting: a new candidate.
         e.clock.advance(FOLD + 1);
         let ev = e
@@ -829,17 +834,22 @@ async fn a_person_seen_again_within_30_s_is_a_sighting_of_the_open_candidate() {
             .await
             .unwrap();
         assert_eq!((ev.id.as_str(), ev.sightings), ("A-4", 0), "{db:?}");
-        // Once reviewed to the end, a candidate takes no more sightings.
+        // Once a reviewer has judged it (here, the first of two confirmations), a candidate
+        // takes no more sightings: nobody is asked to vouch for what they did not see.
         e.control
             .review(
                 &e.act(&reviewer()),
                 "A-4",
-                mandat_law::review::Verdict::Reject,
-                "not the person sought",
+                mandat_law::review::Verdict::Confirm,
+                "",
                 ORIGIN,
             )
             .await
             .unwrap();
+        assert_eq!(
+            e.store.alert("A-4").await.unwrap().state,
+            mandat_law::review::AlertState::Candidate
+        );
         e.clock.advance(5_000);
         let ev = e
             .control
@@ -862,7 +872,10 @@ async fn a_person_seen_again_within_30_s_is_a_sighting_of_the_open_candidate() {
             ],
             "{db:?}"
         );
-        assert_eq!(e.store.alerts(0, 100).await.unwrap().len(), 3);
+        assert_eq!(e.store.alerts(0, 100).await.unwrap().len(), 4);
+        // A sighting sent again after its candidate was judged is still only acknowledged.
+        let ev = e.control.raise_alert(again.clone()).await.unwrap();
+        assert_eq!((ev.id.as_str(), ev.sightings), ("A-1", 2), "{db:?}");
         // A refusal purges the sightings with their candidates.
         e.control
             .apply(&e.act(&officer()), &id, ORIGIN)

@@ -76,13 +76,20 @@ fn a_refused_urgent_use_stops_alerts_within_a_second_and_is_purged() {
     );
 }
 
-/// Threads of this process whose name is `name` (Linux names them, up to 15 bytes).
-fn threads_named(name: &str) -> usize {
+/// The ids of this process's threads named `name` (Linux names them, up to 15 bytes).
+fn tids_named(name: &str) -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.trim_end() == name)
-        .count()
+        .filter_map(|t| {
+            let t = t.ok()?;
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            (comm.trim_end() == name).then(|| t.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+fn threads_named(name: &str) -> usize {
+    tids_named(name).len()
 }
 
 #[test]
@@ -111,6 +118,7 @@ fn cameras_come_and_go_while_the_engine_runs() {
     // dyn-1 leaves: gone from health at once, its source thread ends (the file is closed); dyn-2
     // runs on untouched.
     let before = frames("dyn-2").unwrap();
+    let thread = tids_named("source-dyn-2");
     engine.set_cameras(vec![live("dyn-2", synthetic)]).unwrap();
     assert_eq!(engine.cameras(), ["dyn-2"]);
     assert_eq!(frames("dyn-1"), None);
@@ -124,7 +132,7 @@ fn cameras_come_and_go_while_the_engine_runs() {
         frames("dyn-2").unwrap() > before,
         "dyn-2 restarted or stalled"
     );
-    assert_eq!(threads_named("source-dyn-2"), 1, "dyn-2 was not restarted");
+    assert_eq!(tids_named("source-dyn-2"), thread, "dyn-2 was restarted");
     // A new source under the same id is a new connection.
     engine
         .set_cameras(vec![live("dyn-2", "video/street_1080p.mp4")])
@@ -134,7 +142,9 @@ fn cameras_come_and_go_while_the_engine_runs() {
         assert!(t.elapsed() < Duration::from_secs(20), "not re-pointed");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(threads_named("source-dyn-2"), 1);
+    let repointed = tids_named("source-dyn-2");
+    assert_eq!(repointed.len(), 1);
+    assert_ne!(repointed, thread, "a new source is a new connection");
     engine.set_cameras(Vec::new()).unwrap();
     let t = Instant::now();
     while threads_named("source-dyn-2") > 0 {

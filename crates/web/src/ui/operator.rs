@@ -81,7 +81,9 @@ pub(super) async fn alerts_table(s: &AppState, v: &Viewer) -> Result<Markup, UiE
 pub(super) async fn cameras_table(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
     let l = v.lang;
     let cams = s.control.cameras(&v.actor).await.page(l)?;
-    let health: HashMap<String, mandat_engine::CameraHealth> = (s.health)()
+    let health: HashMap<String, mandat_engine::CameraHealth> = crate::visible_health(s, &v.actor)
+        .await
+        .page(l)?
         .into_iter()
         .map(|h| (h.camera.clone(), h))
         .collect();

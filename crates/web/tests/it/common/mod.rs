@@ -177,7 +177,12 @@ pub const METRICS_TOKEN: &str = "metrics-token-for-the-tests-only";
 /// The server for `control` on a free loopback port. Tests log in many users from one address, so
 /// the per-address login limit is lifted (the per-account back-off still applies).
 pub async fn serve(control: &Arc<Control>) -> SocketAddr {
-    let state = mandat_web::AppState::new(control.clone(), Arc::new(Vec::new))
+    serve_with(control, Arc::new(Vec::new)).await
+}
+
+/// [`serve`] with the engine's camera health coming from `health`.
+pub async fn serve_with(control: &Arc<Control>, health: mandat_web::HealthSource) -> SocketAddr {
+    let state = mandat_web::AppState::new(control.clone(), health)
         .unwrap()
         .with_logins_per_minute(10_000)
         .with_metrics_token(METRICS_TOKEN);
