@@ -236,7 +236,7 @@ impl Store {
                 .try_get::<Option<i64>, _>("last_seen_at")?
                 .unwrap_or(open.try_get("at")?);
             sqlx::query(
-                "INSERT INTO alert_sightings (id, alert_id, permit_id, at, score, digest, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO alert_sightings (id, alert_id, permit_id, at, score, digest, created_at, frame_index, threshold, watchlist_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(a.id.clone())
             .bind(parent.clone())
@@ -245,6 +245,9 @@ impl Store {
             .bind(a.score as f64)
             .bind(digest)
             .bind(now.0)
+            .bind(a.frame_index as i64)
+            .bind(a.threshold as f64)
+            .bind(a.watchlist_version.clone())
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -262,7 +265,14 @@ impl Store {
                     action: "alert.sighting".into(),
                     permit: Some(a.permit.clone()),
                     origin: "engine".into(),
-                    details: json!({ "alert": parent, "sighting": a.id }),
+                    // As for a candidate: the reference to the input is the id; when and where
+                    // live in the row, which erasure reaches.
+                    details: json!({
+                        "alert": parent,
+                        "sighting": a.id,
+                        "threshold": a.threshold as f64,
+                        "watchlist_version": a.watchlist_version,
+                    }),
                 },
             )
             .await?;

@@ -92,6 +92,8 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         ("B1", &suspect),
         ("B2", &suspect),
     ] {
+        // Seen apart: separate candidates, not sightings of one.
+        clock.advance(mandat_store::alerts::FOLD_WINDOW_MS + 1);
         c.raise_alert(hit(id, permit, s.person(permit).await, now()))
             .await
             .unwrap();
