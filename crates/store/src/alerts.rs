@@ -104,7 +104,7 @@ const ALERT_COLUMNS: &str = "id, permit_id, person_id, camera_id, at, created_at
 /// A hit for the permit, person and camera of a candidate nobody has reviewed yet, captured within
 /// this long of its last sighting and scoring no higher, is the same person still (or again) in
 /// view: it is folded into that candidate as a sighting instead of asking the reviewers a second
-/// time. A sighting keeps its time and score, no image.
+/// time. A sighting keeps its time, frame, score, threshold and watchlist version; no image.
 pub const FOLD_WINDOW_MS: i64 = 30_000;
 
 /// What became of a hit at intake.
@@ -158,8 +158,8 @@ impl Store {
     /// Store a hit, with its audit entry. Refused when its permit has been purged (its data key
     /// is gone), so a hit that races a refusal cannot outlive the purge, and when the permit does
     /// not cover it at its capture time. A hit for the permit, person and camera of a candidate
-    /// still under review, within [`FOLD_WINDOW_MS`] of its last sighting, is folded into it as a
-    /// sighting. The same hit sent again (a retry) is acknowledged as stored, with no second row
+    /// nobody has reviewed yet, within [`FOLD_WINDOW_MS`] of its last sighting and scoring no
+    /// higher, is folded into it as a sighting. The same hit sent again (a retry) is acknowledged as stored, with no second row
     /// or entry, even after its use ended; another hit under a used id is refused.
     pub async fn insert_alert(&self, a: &NewAlert, now: Timestamp) -> Result<Intake, StoreError> {
         let digest = digest(a);
