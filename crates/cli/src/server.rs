@@ -854,6 +854,75 @@ fn enrolment_photo(
     }
 }
 
+/// The demo's world seeded in a fresh temporary home, for a measurement through the whole server
+/// (`mandat bench`'s latency and demand sections); removed when dropped.
+struct BenchServer {
+    rt: tokio::runtime::Runtime,
+    home: PathBuf,
+    paths: Paths,
+    args: ServeArgs,
+}
+
+impl BenchServer {
+    /// Seed with `extra` cameras beyond the demo's (see [`seed`]); refused without test data.
+    fn seed(
+        name: &str,
+        data: &Path,
+        pipeline: &PipelineArgs,
+        engine: &EngineArgs,
+        extra: usize,
+    ) -> Result<Self> {
+        let home = std::env::temp_dir().join(format!("mandat-{name}-{}", std::process::id()));
+        let rt = runtime_multi()?;
+        let (paths, _, permit) = rt.block_on(seed(
+            &home,
+            "se-2026",
+            data,
+            pipeline,
+            false,
+            PermitStage::Granted,
+            extra,
+        ))?;
+        let args = ServeArgs {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            tls_cert: None,
+            tls_key: None,
+            engine: engine.clone(),
+            alert_ttl_minutes: 15,
+            metrics_token_file: None,
+            witnesses: Vec::new(),
+            witness_every: 60,
+            logins_per_minute: mandat_web::LOGINS_PER_MINUTE,
+            pipeline: pipeline.clone(),
+        };
+        let server = Self {
+            rt,
+            home,
+            paths,
+            args,
+        };
+        if permit.is_none() {
+            bail!("no synthetic test data under {}", data.display());
+        }
+        Ok(server)
+    }
+
+    /// Run the whole server for `seconds`.
+    fn run_for(&self, seconds: u64) -> Result<()> {
+        self.rt
+            .block_on(run_server(&self.paths, &self.args, |_, _| {}, async move {
+                tokio::time::sleep(Duration::from_secs(seconds)).await
+            }))
+    }
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.home);
+        let _ = std::fs::remove_dir_all(self.paths.keys());
+    }
+}
+
 /// Latency from capture to an alert a reviewer can see, on one camera replaying the synthetic
 /// 720p25 video at real-time pace, through the whole server (engine, control plane, database).
 pub fn latency(
@@ -862,43 +931,15 @@ pub fn latency(
     pipeline: &PipelineArgs,
     engine: &EngineArgs,
 ) -> Result<serde_json::Value> {
-    let home = std::env::temp_dir().join(format!("mandat-latency-{}", std::process::id()));
-    let rt = runtime_multi()?;
-    let (paths, _, permit) = rt.block_on(seed(
-        &home,
-        "se-2026",
-        data,
-        pipeline,
-        false,
-        PermitStage::Granted,
-        0,
-    ))?;
-    if permit.is_none() {
-        bail!("no synthetic test data under {}", data.display());
-    }
-    let args = ServeArgs {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        tls_cert: None,
-        tls_key: None,
-        engine: engine.clone(),
-        alert_ttl_minutes: 15,
-        metrics_token_file: None,
-        witnesses: Vec::new(),
-        witness_every: 60,
-        logins_per_minute: mandat_web::LOGINS_PER_MINUTE,
-        pipeline: pipeline.clone(),
-    };
-    rt.block_on(run_server(&paths, &args, |_, _| {}, async move {
-        tokio::time::sleep(Duration::from_secs(seconds)).await
-    }))?;
-    let alerts = rt.block_on(async {
-        let store = open_store(&paths).await?;
+    let server = BenchServer::seed("latency", data, pipeline, engine, 0)?;
+    server.run_for(seconds)?;
+    let alerts = server.rt.block_on(async {
+        let store = open_store(&server.paths).await?;
         let a = store.alerts(0, 100_000).await?;
         store.close().await;
         Ok::<_, anyhow::Error>(a)
     })?;
-    let _ = std::fs::remove_dir_all(&home);
-    let _ = std::fs::remove_dir_all(paths.keys());
+    drop(server);
     let mut lat: Vec<i64> = alerts
         .iter()
         .map(|a| a.created_at.0 - a.captured_at.0)
@@ -949,33 +990,8 @@ pub fn demand(
     pipeline: &PipelineArgs,
     engine: &EngineArgs,
 ) -> Result<serde_json::Value> {
-    let home = std::env::temp_dir().join(format!("mandat-demand-{}", std::process::id()));
-    let rt = runtime_multi()?;
-    let (paths, _, permit) = rt.block_on(seed(
-        &home,
-        "se-2026",
-        data,
-        pipeline,
-        false,
-        PermitStage::Granted,
-        DEMAND_REGISTERED - 1,
-    ))?;
-    if permit.is_none() {
-        bail!("no synthetic test data under {}", data.display());
-    }
+    let server = BenchServer::seed("demand", data, pipeline, engine, DEMAND_REGISTERED - 1)?;
     let video = std::fs::canonicalize(data.join("synthetic/synthetic_watchlist.mp4"))?;
-    let args = ServeArgs {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        tls_cert: None,
-        tls_key: None,
-        engine: engine.clone(),
-        alert_ttl_minutes: 15,
-        metrics_token_file: None,
-        witnesses: Vec::new(),
-        witness_every: 60,
-        logins_per_minute: mandat_web::LOGINS_PER_MINUTE,
-        pipeline: pipeline.clone(),
-    };
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
         let done = done.clone();
@@ -993,16 +1009,13 @@ pub fn demand(
     };
     let cpu = mandat_bench::cpu_time();
     let wall = std::time::Instant::now();
-    let result = rt.block_on(run_server(&paths, &args, |_, _| {}, async move {
-        tokio::time::sleep(Duration::from_secs(seconds)).await
-    }));
+    let result = server.run_for(seconds);
     let cores = (mandat_bench::cpu_time() - cpu) / wall.elapsed().as_secs_f64();
     done.store(true, std::sync::atomic::Ordering::Release);
     let (sources, files) = sampler
         .join()
         .map_err(|_| anyhow::anyhow!("the demand sampler failed"))?;
-    let _ = std::fs::remove_dir_all(&home);
-    let _ = std::fs::remove_dir_all(paths.keys());
+    drop(server);
     result?;
     let per_camera = cores / DEMAND_COVERED as f64;
     let decode = decode_cores(&video)?;
