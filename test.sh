@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export MANDAT_PROFILE=release
+# ONNX Runtime's telemetry stays off in every test process too, not only in `mandat` itself.
+export ORT_DISABLE_TELEMETRY=1
 scripts/setup.sh
 export MANDAT_DATA="${MANDAT_DATA:-$(cd .. && pwd)/shared/data}"
 scripts/test-deps.sh

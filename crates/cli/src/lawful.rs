@@ -689,6 +689,7 @@ pub fn init(paths: Paths, args: InitArgs) -> Result<()> {
         mandat_store::WrapKeys::create(&wk)?;
         eprintln!("created wrapping key {} (key epoch 1)", wk.display());
     }
+    crate::server::load_or_create_ca(&paths)?;
     if mk.starts_with(&home) || ak.starts_with(&home) || wk.starts_with(&home) {
         eprintln!(
             "warning: a key lies inside the data directory {}: a copy of that directory then holds what it needs to undo a purge. Keep the keys apart (--keys DIR)",

@@ -7,6 +7,7 @@ mod face;
 mod lawful;
 mod models;
 mod server;
+mod worker;
 
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
@@ -111,6 +112,14 @@ enum Command {
     },
     /// Run mandat: control plane, live engine on the registered cameras, and the API.
     Serve(server::ServeArgs),
+    /// Run a control process with no embedded worker: API, pages, review, deadlines, scope and
+    /// placement; enrolled workers (`mandat worker run`) run the cameras. Needs --internal-listen.
+    Control(server::ServeArgs),
+    /// Workers: make a key, enrol, disable, list, run.
+    Worker {
+        #[command(subcommand)]
+        command: worker::WorkerCommand,
+    },
     /// A fresh demo: users, cameras replaying the test videos, a granted permit, then the server.
     Demo(server::DemoArgs),
     /// Alerts: list, show, review (two reviewers), dispatch, watch.
@@ -153,6 +162,12 @@ fn main() {
     unsafe {
         libc::umask(0o077);
     }
+    // No telemetry: ONNX Runtime's 1DS uploader (device id, event queue, uploads to Microsoft) is
+    // off only when this is set before the library loads (see `mandat_face::Runtime::load`).
+    // SAFETY: still single-threaded here; nothing else reads the environment concurrently.
+    unsafe {
+        std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MANDAT_LOG")
@@ -189,6 +204,8 @@ fn main() {
         Command::Subjects { command } => commands::subjects(cli.paths, command),
         Command::Report { command } => commands::report(cli.paths, command),
         Command::Serve(a) => server::serve(cli.paths, a),
+        Command::Control(a) => server::control(cli.paths, a),
+        Command::Worker { command } => worker::worker(cli.paths, command),
         Command::Demo(a) => server::demo(cli.paths, a),
         Command::Alerts { command } => commands::alerts(cli.paths, command),
     };

@@ -52,6 +52,17 @@ pub struct ServeArgs {
     logins_per_minute: u32,
     #[command(flatten)]
     pipeline: PipelineArgs,
+    /// Address of the internal listener where workers (`mandat worker run`) reach this control
+    /// process, over mTLS with certificates of the internal CA only. Off without it.
+    #[arg(long, env = "MANDAT_INTERNAL_LISTEN")]
+    internal_listen: Option<SocketAddr>,
+    /// Host names or IP addresses workers use for the internal listener, put in its certificate
+    /// (default: localhost and the listen address). Repeatable.
+    #[arg(long = "internal-name", value_delimiter = ',')]
+    internal_names: Vec<String>,
+    /// Run no embedded worker: cameras go to enrolled workers only (what `mandat control` does).
+    #[arg(long, env = "MANDAT_NO_EMBEDDED_WORKER")]
+    no_embedded_worker: bool,
 }
 
 /// Where the audit log's head is anchored.
@@ -220,111 +231,93 @@ fn embedded_worker() -> String {
     format!("embedded@{}", host.trim())
 }
 
-/// Keep the engine's cameras to those in demand: connected while some permit covers them now or
-/// within [`PRE_WARM`], never otherwise. Cameras registered, enabled, disabled, re-pointed or
-/// removed while the server runs are followed within a poll. Each connection and release is in
-/// the audit log; a camera is connected only once its entry is written.
+/// Keep cameras to those in demand, through leases: every round, place the cameras some permit
+/// covers now or within [`PRE_WARM`] on live workers (this process's embedded one, if any, and
+/// enrolled workers) and take them from workers that left, each change in the audit log; then run,
+/// in the embedded engine, exactly the cameras this process's worker leases. A camera is connected
+/// only once its assignment is committed. When the scope cannot be read for [`DEMAND_GRACE`],
+/// every camera is released; when the leases cannot be renewed for as long, the engine drops its
+/// cameras on its own (fail closed).
 async fn follow_demand(
     control: Arc<Control>,
     scope: Arc<ScopeCache>,
     store: Arc<mandat_store::Store>,
-    engine: Arc<Engine>,
+    embedded: Option<(String, Arc<Engine>)>,
 ) {
-    use mandat_control::placement::{self, Change};
-    // The embedded worker goes through placement as every worker will: one code path.
-    let me = embedded_worker();
-    let workers = [placement::Worker {
-        id: me.clone(),
-        labels: Default::default(),
-        capacity: u32::MAX,
-        live: true,
-        draining: false,
-    }];
-    let mut assigned: std::collections::BTreeMap<String, String> = Default::default();
-    let mut urls: std::collections::BTreeMap<String, String> = Default::default();
-    // Releases not yet in the log (the store could not be written): written on a later round.
-    let mut unrecorded: Vec<(String, &'static str)> = Vec::new();
+    let me = embedded.as_ref().map(|(id, _)| id.clone());
+    let mut urls: std::collections::BTreeMap<(String, i64), String> = Default::default();
     let mut generation = None;
+    // The (camera, epoch) leases the embedded engine runs.
+    let mut running: Vec<(String, i64)> = Vec::new();
     let mut last_fresh = std::time::Instant::now();
+    let mut last_placed = std::time::Instant::now();
+    // Expiry of other workers' leases waits until this process has had the database for a lease.
+    let mut db_up_since: Option<std::time::Instant> = None;
     loop {
-        // Releases first, so the log never shows a camera released after it was assigned again.
-        let mut kept = Vec::new();
-        for (id, reason) in unrecorded.drain(..) {
-            if let Err(e) = control.record_assignment(&id, &me, false, reason).await {
-                tracing::warn!(camera = %id, "release not yet in the log: {e}");
-                kept.push((id, reason));
-            }
-        }
-        unrecorded = kept;
-        let wanted = match scope.demand(PRE_WARM) {
+        let demand = match scope.demand(PRE_WARM) {
             Some(ids) => {
                 last_fresh = std::time::Instant::now();
-                Some(ids)
+                Some((ids, None))
             }
-            None if last_fresh.elapsed() > DEMAND_GRACE => Some(Vec::new()),
+            None if last_fresh.elapsed() > DEMAND_GRACE => {
+                Some((Vec::new(), Some("scope-unavailable")))
+            }
             None => None,
         };
-        if let Some(ids) = wanted {
+        let in_recovery = db_up_since.is_none_or(|t| {
+            t.elapsed() < Duration::from_millis(mandat_control::workers::LEASE_MS as u64)
+        });
+        let placed = control
+            .place(
+                demand.as_ref().map(|(ids, _)| ids.as_slice()),
+                me.as_deref(),
+                in_recovery,
+                demand.as_ref().and_then(|(_, why)| *why),
+            )
+            .await;
+        match placed {
+            Ok(()) => {
+                db_up_since.get_or_insert_with(std::time::Instant::now);
+                last_placed = std::time::Instant::now();
+            }
+            Err(e) => {
+                db_up_since = None;
+                tracing::error!("placement failed: {e}");
+            }
+        }
+        if let Some((me, engine)) = &embedded {
             // A camera changed (a new stream URL, say): its URL is read again.
             let g = scope.generation();
-            // URLs read before: a camera whose URL cannot be read again keeps running on it.
-            let mut before = std::collections::BTreeMap::new();
+            let mut before = Default::default();
             if g != generation {
                 before = std::mem::take(&mut urls);
                 generation = g;
             }
-            let demand: Vec<placement::Demand> = ids
-                .into_iter()
-                .map(|camera| placement::Demand {
-                    camera,
-                    needs: Default::default(),
-                    cost: 1,
-                })
-                .collect();
-            let stale = last_fresh.elapsed() > DEMAND_GRACE;
-            for change in placement::plan(&demand, &workers, &assigned, true).changes {
-                match change {
-                    Change::Release { camera, reason, .. } => {
-                        assigned.remove(&camera);
-                        let why = if stale {
-                            "scope-unavailable"
-                        } else {
-                            reason.as_str()
-                        };
-                        unrecorded.push((camera, why));
-                    }
-                    // Not while its release is still to be logged: tried again next round.
-                    Change::Assign { camera, .. }
-                        if unrecorded.iter().any(|(c, _)| *c == camera) => {}
-                    Change::Assign { camera, worker } => {
-                        // Connected only once the log says so; tried again next round.
-                        match control
-                            .record_assignment(&camera, &worker, true, "permit")
-                            .await
-                        {
-                            Ok(()) => {
-                                assigned.insert(camera, worker);
-                            }
-                            Err(e) => tracing::error!(
-                                camera = %camera,
-                                "not connected, its assignment is not in the log: {e}"
-                            ),
-                        }
-                    }
+            // Leases not renewed for the grace are as good as lost: drop every camera. A failed
+            // read keeps what runs until then.
+            if last_placed.elapsed() > DEMAND_GRACE {
+                running.clear();
+            } else {
+                match control.held_leases(me).await {
+                    Ok(h) => running = h,
+                    Err(e) => tracing::error!("the embedded worker's leases cannot be read: {e}"),
                 }
             }
+            let held = &running;
             let mut specs = Vec::new();
-            for camera in assigned.keys() {
-                let url = match urls.get(camera) {
+            for (camera, epoch) in held {
+                let key = (camera.clone(), *epoch);
+                let url = match urls.get(&key) {
                     Some(u) => u.clone(),
                     None => match store.camera_url(camera).await {
                         Ok(u) => {
-                            urls.insert(camera.clone(), u.clone());
+                            urls.insert(key, u.clone());
                             u
                         }
-                        Err(e) => match before.get(camera) {
+                        Err(e) => match before.get(&key) {
                             Some(u) => {
                                 tracing::warn!(camera = %camera, "its URL cannot be read again, it runs on: {e}");
+                                urls.insert(key, u.clone());
                                 u.clone()
                             }
                             None => {
@@ -339,13 +332,42 @@ async fn follow_demand(
                     source: SourceSpec::from_url(&url),
                 });
             }
-            urls.retain(|c, _| assigned.contains_key(c));
+            urls.retain(|k, _| held.contains(k));
             if let Err(e) = engine.set_cameras(specs) {
                 tracing::error!("cameras not started: {e}");
             }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The internal CA's certificate and key files, in the key directory: the CA key signs worker
+/// certificates, so it lives with the control plane's other keys and never on a worker.
+pub fn worker_ca_files(paths: &Paths) -> (PathBuf, PathBuf) {
+    let dir = paths.keys();
+    (dir.join("worker-ca.pem"), dir.join("worker-ca.key"))
+}
+
+/// Load the internal CA, making it first if there is none (`mandat init` makes it; older
+/// installations get it at their next start).
+pub fn load_or_create_ca(paths: &Paths) -> Result<mandat_control::pki::Ca> {
+    let (cert, key) = worker_ca_files(paths);
+    if !cert.exists() && !key.exists() {
+        crate::lawful::private_dir(&paths.keys())?;
+        let (c, k) = mandat_control::pki::create_ca(&paths.profile)?;
+        write_private(&key, k)?;
+        write_private(&cert, c)?;
+        eprintln!("created the internal CA for workers {}", cert.display());
+    }
+    mandat_audit::check_private(&key).map_err(|e| {
+        anyhow::anyhow!("{}", e.to_string().replace("audit key", "internal CA key"))
+    })?;
+    let c = std::fs::read_to_string(&cert)
+        .with_context(|| format!("reading the internal CA {}", cert.display()))?;
+    let k = std::fs::read_to_string(&key)
+        .with_context(|| format!("reading the internal CA key {}", key.display()))?;
+    mandat_control::pki::Ca::from_pem(&c, &k)
+        .with_context(|| format!("the internal CA in {} is not usable", cert.display()))
 }
 
 /// Run control plane, engine and API until Ctrl-C. `on_ready` runs once everything is up.
@@ -361,11 +383,21 @@ async fn run_server(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(1)));
     scope.reload(&store).await;
-    let control = Arc::new(
-        Control::new(store.clone(), clock.clone(), paths.profile()?)
-            .with_scope(scope.clone())
-            .with_alert_ttl(args.alert_ttl_minutes.max(1) * 60_000),
-    );
+    let ca = match load_or_create_ca(paths) {
+        Ok(ca) => Some(Arc::new(ca)),
+        Err(e) if args.internal_listen.is_none() => {
+            eprintln!("warning: no internal CA, so no worker can be enrolled here: {e:#}");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let mut control = Control::new(store.clone(), clock.clone(), paths.profile()?)
+        .with_scope(scope.clone())
+        .with_alert_ttl(args.alert_ttl_minutes.max(1) * 60_000);
+    if let Some(ca) = &ca {
+        control = control.with_ca(ca.clone());
+    }
+    let control = Arc::new(control);
     // Another process (the CLI) may change permits: poll for it, so a stop reaches the engine
     // within a second.
     tokio::spawn(scope.clone().run(store.clone(), Duration::from_millis(200)));
@@ -402,31 +434,72 @@ async fn run_server(
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
     let engine_models = models.engine();
-    // No camera at first: `follow_demand` connects those a permit covers.
-    let engine = Arc::new(
-        Engine::start(
-            cfg,
-            &engine_models,
-            Vec::new(),
-            scope.clone(),
-            Arc::new(ChannelSink(tx)),
-            clock,
-        )
-        .context("starting the engine")?,
-    );
+    // No camera at first: `follow_demand` connects those this process's worker leases.
+    let engine = if args.no_embedded_worker {
+        None
+    } else {
+        Some(Arc::new(
+            Engine::start(
+                cfg,
+                &engine_models,
+                Vec::new(),
+                scope.clone(),
+                Arc::new(ChannelSink(tx)),
+                clock.clone(),
+            )
+            .context("starting the engine")?,
+        ))
+    };
+    let me = embedded_worker();
+    if engine.is_some() {
+        store
+            .register_embedded_worker(&me, control.now()?)
+            .await
+            .context("registering the embedded worker")?;
+    }
     let n_cams = store.cameras().await?.len();
     let demand = tokio::spawn(follow_demand(
         control.clone(),
         scope.clone(),
         store.clone(),
-        engine.clone(),
+        engine.clone().map(|e| (me.clone(), e)),
     ));
+    let internal = match args.internal_listen {
+        Some(addr) => {
+            let ca = ca
+                .as_ref()
+                .context("the internal listener needs the internal CA")?;
+            let mut names = args.internal_names.clone();
+            if names.is_empty() {
+                names.push("localhost".into());
+                if !addr.ip().is_unspecified() {
+                    names.push(addr.ip().to_string());
+                }
+            }
+            let (cert, key) = ca.server_cert(&names)?;
+            let tls = mandat_web::internal::InternalTls::from_pem(ca.cert_pem(), &cert, &key)?;
+            let (bound, fut) = mandat_web::internal::bind(addr, control.clone(), tls).await?;
+            eprintln!(
+                "workers reach this control process at https://{bound}/ (mTLS, internal CA {})",
+                worker_ca_files(paths).0.display()
+            );
+            Some(tokio::spawn(fut))
+        }
+        None => None,
+    };
     let health_engine = engine.clone();
-    let mut state =
-        mandat_web::AppState::new(control.clone(), Arc::new(move || health_engine.health()))?
-            .with_default_threshold(crate::face::DEFAULT_THRESHOLD)
-            .with_enroller(enroller(&models)?)
-            .with_logins_per_minute(args.logins_per_minute);
+    let mut state = mandat_web::AppState::new(
+        control.clone(),
+        Arc::new(move || {
+            health_engine
+                .as_ref()
+                .map(|e| e.health())
+                .unwrap_or_default()
+        }),
+    )?
+    .with_default_threshold(crate::face::DEFAULT_THRESHOLD)
+    .with_enroller(enroller(&models)?)
+    .with_logins_per_minute(args.logins_per_minute);
     if let Some(file) = &args.metrics_token_file {
         mandat_audit::check_private(file).map_err(|e| {
             anyhow::anyhow!("{}", e.to_string().replace("audit key", "metrics token"))
@@ -448,8 +521,12 @@ async fn run_server(
     let scheme = if tls.is_some() { "https" } else { "http" };
     let (addr, server) = mandat_web::bind(args.listen, state, tls).await?;
     eprintln!(
-        "mandat serving {scheme}://{addr}/ (API under /api/v1) with {n_cams} camera(s) registered, connected while a permit covers them, and {} analysis worker(s)",
-        cfg.workers
+        "mandat serving {scheme}://{addr}/ (API under /api/v1) with {n_cams} camera(s) registered, connected while a permit covers them, and {}",
+        if engine.is_some() {
+            format!("{} analysis worker(s) embedded", cfg.workers)
+        } else {
+            "no embedded worker: enrolled workers run the cameras".into()
+        }
     );
     on_ready(&format!("{scheme}://{addr}"), &control);
     tokio::select! {
@@ -458,15 +535,14 @@ async fn run_server(
         _ = stop => {}
     }
     demand.abort();
+    if let Some(i) = internal {
+        i.abort();
+    }
     // The log says when each camera stopped, here as everywhere.
-    let me = embedded_worker();
-    for camera in engine.cameras() {
-        if let Err(e) = control
-            .record_assignment(&camera, &me, false, "shutdown")
-            .await
-        {
-            tracing::warn!(camera = %camera, "shutdown release not in the log: {e}");
-        }
+    if engine.is_some()
+        && let Err(e) = control.release_all(&me, "shutdown").await
+    {
+        tracing::warn!("shutdown releases not in the log: {e}");
     }
     drop(engine);
     Ok(())
@@ -502,6 +578,17 @@ fn enroller(models: &Models) -> Result<mandat_web::Enroller> {
 
 pub fn serve(paths: Paths, args: ServeArgs) -> Result<()> {
     runtime_multi()?.block_on(run_server(&paths, &args, |_, _| {}, std::future::pending()))
+}
+
+/// `mandat control`: `serve` without the embedded worker; workers come in on the internal listener.
+pub fn control(paths: Paths, mut args: ServeArgs) -> Result<()> {
+    if args.internal_listen.is_none() {
+        bail!(
+            "a control process with no embedded worker needs --internal-listen ADDR, where workers reach it"
+        );
+    }
+    args.no_embedded_worker = true;
+    serve(paths, args)
 }
 
 fn random_password() -> Result<String> {
@@ -894,6 +981,9 @@ impl BenchServer {
             witness_every: 60,
             logins_per_minute: mandat_web::LOGINS_PER_MINUTE,
             pipeline: pipeline.clone(),
+            internal_listen: None,
+            internal_names: Vec::new(),
+            no_embedded_worker: false,
         };
         let server = Self {
             rt,

@@ -11,11 +11,13 @@ pub mod alerts;
 pub mod calibration;
 pub mod evidence;
 mod imy;
+pub mod pki;
 pub mod placement;
 mod reports;
 pub mod scope;
 mod session;
 mod subjects;
+pub mod workers;
 
 pub use mandat_eval::calibrate::Calibration;
 pub use session::{KeyHolder, Session};
@@ -46,6 +48,9 @@ pub enum ControlError {
         "the clock is unknown or before 2026; mandat refuses to act without a trustworthy time. Fix the system clock (NTP)"
     )]
     ClockUnknown,
+    /// A service this request needs cannot answer now (the scope, the internal CA).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<Refusal> for ControlError {
@@ -75,6 +80,7 @@ impl ControlError {
             ControlError::Store(StoreError::Tampered(_)) => "tampered",
             ControlError::Store(_) => "store",
             ControlError::ClockUnknown => "clock_unknown",
+            ControlError::Unavailable(_) => "unavailable",
         }
     }
 }
@@ -92,6 +98,8 @@ pub struct Control {
     clock: Arc<dyn Clock>,
     profile: &'static Profile,
     scope: Option<Arc<ScopeCache>>,
+    /// The internal CA that enrols workers; only control processes that serve workers have it.
+    ca: Option<Arc<pki::Ca>>,
     events: tokio::sync::broadcast::Sender<AlertEvent>,
     alert_ttl_ms: i64,
     /// The last list each user read, per kind (a digest of the ids it gave): a page or a watch
@@ -113,6 +121,7 @@ impl Control {
             clock,
             profile,
             scope: None,
+            ca: None,
             events: tokio::sync::broadcast::channel(1024).0,
             alert_ttl_ms: DEFAULT_ALERT_TTL_MS,
             last_lists: Default::default(),
@@ -521,34 +530,6 @@ impl Control {
             .change_camera(actor, id, change, now, origin)
             .await?;
         self.changed().await;
-        Ok(())
-    }
-
-    /// Record that `worker` started (`assigned`) or stopped running `camera`, and why, so the log
-    /// says which machine processed which camera and when. No person and no permit is named:
-    /// demand follows from permits, but the entry does not say which.
-    pub async fn record_assignment(
-        &self,
-        camera: &str,
-        worker: &str,
-        assigned: bool,
-        reason: &str,
-    ) -> Result<()> {
-        self.store
-            .record(mandat_audit::Record {
-                at: self.now()?.0,
-                actor: format!("worker:{worker}"),
-                action: if assigned {
-                    "camera.assigned"
-                } else {
-                    "camera.released"
-                }
-                .into(),
-                permit: None,
-                origin: "engine".into(),
-                details: json!({ "camera": camera, "worker": worker, "reason": reason }),
-            })
-            .await?;
         Ok(())
     }
 
@@ -1341,7 +1322,9 @@ impl ControlError {
         match self {
             ControlError::Store(e) => e,
             ControlError::Law(r) => StoreError::Law(r),
-            ControlError::ClockUnknown => StoreError::Config(self.to_string()),
+            ControlError::ClockUnknown | ControlError::Unavailable(_) => {
+                StoreError::Config(self.to_string())
+            }
         }
     }
 }

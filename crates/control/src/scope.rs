@@ -191,6 +191,18 @@ impl ScopeCache {
         Some(ids)
     }
 
+    /// How long ago the snapshot held was last confirmed current by a read of the store; `None`
+    /// without one, or when the clock was set back (nothing may be matched then).
+    pub fn age(&self) -> Option<Duration> {
+        let now = self.clock.now();
+        let guard = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        let s = guard.as_ref()?;
+        if clock_set_back(now, &s.high_water) {
+            return None;
+        }
+        Some(s.loaded.elapsed())
+    }
+
     /// The generation of the snapshot held, if any: it moves whenever a permit or camera changed.
     pub fn generation(&self) -> Option<i64> {
         self.snapshot

@@ -67,6 +67,18 @@ impl Runtime {
     /// call in a process decides the library; later calls reuse it.
     pub fn load(lib: &Path) -> Result<Self, FaceError> {
         let env = ENV.get_or_init(|| {
+            // ONNX Runtime's Linux builds from 1.31 carry Microsoft's 1DS telemetry: it writes a
+            // device id and an event queue under ~/.cache/Microsoft and uploads them to
+            // mobile.events.data.microsoft.com. `with_telemetry(false)` below comes after the first
+            // event; only this variable, set before the library is loaded, stops all of it.
+            // `mandat` sets it at the start of `main`; this covers other users of the crate.
+            if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none_or(|v| v != "1") {
+                // SAFETY: set once, before ONNX Runtime is loaded, under the OnceLock; Rust's own
+                // environment accesses are locked. A C library reading the environment on another
+                // thread at this instant is the remaining risk, which `main` avoids by setting it
+                // while single-threaded.
+                unsafe { std::env::set_var("ORT_DISABLE_TELEMETRY", "1") };
+            }
             let builder = ort::init_from(lib)
                 .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", lib.display()))?;
             builder

@@ -10,6 +10,7 @@ use crate::{Actor, Refusal, Role, rule};
 pub enum Action {
     ManageAccounts,
     ManageCameras,
+    ManageWorkers,
     ListCameras,
     ReadPermits,
     DraftPermit,
@@ -42,6 +43,7 @@ use Role::*;
 pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
     (ManageAccounts, &[Admin], "manage accounts"),
     (ManageCameras, &[Admin], "manage cameras"),
+    (ManageWorkers, &[Admin], "enrol and disable workers"),
     (RotateKeys, &[Admin], "rotate the key epoch"),
     (
         ListCameras,

@@ -17,6 +17,7 @@ pub mod subjects;
 mod text;
 pub mod totp;
 mod users;
+pub mod workers;
 
 pub use accounts::{Enrolment, Grant, RoleChange, SecondFactor};
 pub use users::{

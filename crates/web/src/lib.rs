@@ -9,6 +9,7 @@
 //! Plain HTTP is served on loopback only; any other address needs TLS (rustls, [`Tls`]).
 
 pub mod i18n;
+pub mod internal;
 mod openapi;
 mod ui;
 
@@ -227,7 +228,9 @@ impl From<ControlError> for ApiError {
             ControlError::Store(StoreError::Invalid(m)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, None, m.clone())
             }
-            ControlError::ClockUnknown => (StatusCode::SERVICE_UNAVAILABLE, None, e.to_string()),
+            ControlError::ClockUnknown | ControlError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, None, e.to_string())
+            }
             ControlError::Store(_) => {
                 // Internal detail stays in the server's log, not in the answer.
                 tracing::error!("request failed: {e}");
@@ -1229,6 +1232,74 @@ async fn add_camera(
     Ok((StatusCode::CREATED, Json(b.camera)).into_response())
 }
 
+// ---- workers ----
+
+/// Enrolled and embedded workers (admins).
+#[utoipa::path(get, path = "/api/v1/workers", tag = "workers", security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_store::workers::WorkerRecord>), (status = "4XX", body = ErrorBody)))]
+async fn workers(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.workers(&a).await?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EnrolWorkerBody {
+    id: String,
+    /// The worker's certificate signing request (PEM), made on the worker by `mandat worker key`:
+    /// its private key never leaves it.
+    csr: String,
+    /// How many cameras it may run at once.
+    capacity: u32,
+}
+
+/// Enrol a worker (admins): the internal CA signs its request; the answer holds its certificate
+/// and the CA's.
+#[utoipa::path(post, path = "/api/v1/workers", tag = "workers", request_body = EnrolWorkerBody,
+    security(("session" = [])),
+    responses((status = 201, body = mandat_control::workers::Enrolled), (status = "4XX", body = ErrorBody)))]
+async fn enrol_worker(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Body(b): Body<EnrolWorkerBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("csr", &b.csr, 16_000)?;
+    too_long("id", &b.id, 64)?;
+    let e = s
+        .control
+        .enrol_worker(&a, &b.id, &b.csr, b.capacity, &origin(&peer))
+        .await?;
+    Ok((StatusCode::CREATED, Json(e)).into_response())
+}
+
+/// Disable a worker (admins): its certificate is refused from its next request, and its cameras
+/// are released at once.
+#[utoipa::path(post, path = "/api/v1/workers/{id}/disable", tag = "workers",
+    params(("id" = String, Path)), security(("session" = [])),
+    responses((status = 200, body = WorkerDisabled), (status = "4XX", body = ErrorBody)))]
+async fn disable_worker(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    s.control.disable_worker(&a, &id, &origin(&peer)).await?;
+    Ok(Json(WorkerDisabled {
+        worker: id,
+        disabled: true,
+    })
+    .into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct WorkerDisabled {
+    worker: String,
+    disabled: bool,
+}
+
 /// A change to a registered camera.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case", tag = "change", deny_unknown_fields)]
@@ -2052,6 +2123,9 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("POST", "/api/v1/cameras", post(add_camera)),
         ("POST", "/api/v1/cameras/{id}/change", post(change_camera)),
         ("GET", "/api/v1/cameras/health", get(camera_health)),
+        ("GET", "/api/v1/workers", get(workers)),
+        ("POST", "/api/v1/workers", post(enrol_worker)),
+        ("POST", "/api/v1/workers/{id}/disable", post(disable_worker)),
         ("GET", "/api/v1/permits", get(permits)),
         ("POST", "/api/v1/permits", post(draft)),
         ("GET", "/api/v1/permits/{id}", get(permit)),

@@ -6,3 +6,4 @@ mod cli;
 mod demand;
 mod insiders;
 mod lawful_cli;
+mod workers;

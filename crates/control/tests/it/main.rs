@@ -10,3 +10,4 @@ mod insiders;
 mod lawful;
 mod retention;
 mod subjects;
+mod workers;

@@ -142,7 +142,12 @@ pub async fn env(db: Db) -> Env {
     let store = open(&url, &master_hex, audit_bytes, dir.path()).await;
     let clock = Arc::new(FakeClock::at(t0()));
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
-    let control = Control::new(store.clone(), clock.clone(), &SWEDEN).with_scope(scope.clone());
+    let (ca_cert, ca_key) = mandat_control::pki::create_ca("test").unwrap();
+    let control = Control::new(store.clone(), clock.clone(), &SWEDEN)
+        .with_scope(scope.clone())
+        .with_ca(Arc::new(
+            mandat_control::pki::Ca::from_pem(&ca_cert, &ca_key).unwrap(),
+        ));
     mandat_testkit::register(
         &control,
         store.clone(),

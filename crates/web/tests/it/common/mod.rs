@@ -112,7 +112,11 @@ pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
     let control = Arc::new(
         Control::new(store.clone(), clock.clone(), &SWEDEN)
             .with_scope(scope)
-            .with_alert_ttl(8 * 3600 * 1000),
+            .with_alert_ttl(8 * 3600 * 1000)
+            .with_ca(Arc::new({
+                let (cert, key) = mandat_control::pki::create_ca("test").unwrap();
+                mandat_control::pki::Ca::from_pem(&cert, &key).unwrap()
+            })),
     );
     mandat_testkit::register(&control, store.clone(), &master);
     let k = key(&control);

@@ -1,0 +1,217 @@
+//! Workers and their leases, as an insider would test them: a worker asks for a camera it does
+//! not lease, sends an alert under another's lease or an old epoch, sends one twice, is disabled
+//! mid-lease; a DBA ages every worker at once. On SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use mandat_control::workers::{AlertUpload, GrantRequest, LeaseRequest, PROTOCOL};
+use mandat_store::workers::WorkerRecord;
+use sqlx::Row;
+
+use crate::common::*;
+
+fn csr(id: &str) -> String {
+    mandat_control::pki::worker_request(id).unwrap().1
+}
+
+async fn enrol(e: &Env, id: &str) -> WorkerRecord {
+    e.control
+        .enrol_worker(&e.act(&admin()), id, &csr(id), 4, ORIGIN)
+        .await
+        .unwrap()
+        .worker
+}
+
+async fn place(e: &Env) {
+    e.scope.reload(&e.store).await;
+    let demand = e.scope.demand(Duration::from_secs(60)).unwrap();
+    e.control
+        .place(Some(&demand), None, false, None)
+        .await
+        .unwrap();
+}
+
+async fn grant(e: &Env, w: &WorkerRecord, camera: &str, epoch: i64) -> usize {
+    e.scope.reload(&e.store).await;
+    let g = e
+        .control
+        .grant(
+            w,
+            &GrantRequest {
+                protocol: PROTOCOL,
+                cameras: vec![(camera.into(), epoch)],
+            },
+        )
+        .await
+        .unwrap();
+    g.cameras.iter().map(|c| c.entries.len()).sum()
+}
+
+async fn audit_count(e: &Env, action: &str) -> usize {
+    e.store
+        .audit_log()
+        .await
+        .unwrap()
+        .0
+        .iter()
+        .filter(|x| x.action == action)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = granted(&e).await;
+        // Only admins enrol; an id and a certificate are used once.
+        assert!(
+            e.control
+                .enrol_worker(&e.act(&officer()), "wx", &csr("wx"), 4, ORIGIN)
+                .await
+                .is_err()
+        );
+        let w1 = enrol(&e, "w1").await;
+        let w2 = enrol(&e, "w2").await;
+        assert!(
+            e.control
+                .enrol_worker(&e.act(&admin()), "w1", &csr("w1"), 4, ORIGIN)
+                .await
+                .is_err()
+        );
+        for w in [&w1, &w2] {
+            e.control
+                .lease(w, &LeaseRequest { protocol: PROTOCOL })
+                .await
+                .unwrap();
+        }
+        // cam-1 is under the permit, cam-2 under none: one lease, on one of the two.
+        place(&e).await;
+        let leases = e.store.leases().await.unwrap();
+        assert_eq!(leases.len(), 1, "{db:?}: {leases:?}");
+        assert_eq!(leases[0].camera, "cam-1");
+        let epoch = leases[0].epoch;
+        let (holder, other) = if leases[0].worker == "w1" {
+            (&w1, &w2)
+        } else {
+            (&w2, &w1)
+        };
+        let answer = e
+            .control
+            .lease(holder, &LeaseRequest { protocol: PROTOCOL })
+            .await
+            .unwrap();
+        assert_eq!(answer.cameras.len(), 1);
+        assert!(answer.cameras[0].url.starts_with("rtsp://"));
+        assert!(
+            e.control
+                .lease(other, &LeaseRequest { protocol: PROTOCOL })
+                .await
+                .unwrap()
+                .cameras
+                .is_empty()
+        );
+
+        // The watchlist goes to the lease holder under its epoch, and to nobody else.
+        assert_eq!(grant(&e, holder, "cam-1", epoch).await, 1, "{db:?}");
+        assert_eq!(grant(&e, holder, "cam-1", epoch + 1).await, 0);
+        assert_eq!(grant(&e, other, "cam-1", epoch).await, 0);
+        assert_eq!(grant(&e, holder, "cam-2", epoch).await, 0);
+
+        // Alerts: only from the holder under its epoch; a resend is stored once.
+        let alert = hit(&e, "A-w-1", &id).await;
+        let refused = [
+            e.control
+                .worker_alert(other, AlertUpload::new(&alert, epoch))
+                .await,
+            e.control
+                .worker_alert(holder, AlertUpload::new(&alert, epoch - 1))
+                .await,
+        ];
+        assert!(refused.iter().all(|r| r.is_err()), "{db:?}");
+        let first = e
+            .control
+            .worker_alert(holder, AlertUpload::new(&alert, epoch))
+            .await
+            .unwrap();
+        let again = e
+            .control
+            .worker_alert(holder, AlertUpload::new(&alert, epoch))
+            .await
+            .unwrap();
+        assert!(first.new && !again.new);
+        assert_eq!(audit_count(&e, "alert.candidate").await, 1);
+
+        // Disabled: its certificate names no worker any more, its lease is gone, in the log.
+        e.control
+            .disable_worker(&e.act(&admin()), &holder.id, ORIGIN)
+            .await
+            .unwrap();
+        let fp = holder.fingerprint.clone().unwrap();
+        assert!(e.store.worker_by_fingerprint(&fp).await.unwrap().is_none());
+        assert_eq!(grant(&e, holder, "cam-1", epoch).await, 0);
+        assert!(
+            e.control
+                .worker_alert(
+                    holder,
+                    AlertUpload::new(&hit(&e, "A-w-2", &id).await, epoch)
+                )
+                .await
+                .is_err()
+        );
+        assert_eq!(audit_count(&e, "worker.disabled").await, 1);
+        // The camera moves to the other worker, under a new epoch.
+        e.control
+            .lease(other, &LeaseRequest { protocol: PROTOCOL })
+            .await
+            .unwrap();
+        place(&e).await;
+        let moved = e.store.leases().await.unwrap();
+        assert_eq!(moved.len(), 1);
+        assert_eq!(moved[0].worker, other.id);
+        assert!(moved[0].epoch > epoch);
+
+        // A DBA (or a database failover) makes every worker look silent at once: the mass
+        // failure brake keeps the camera where it is.
+        let pool = raw_pool(&e.url).await;
+        sqlx::query("UPDATE workers SET last_seen = 0")
+            .execute(&pool)
+            .await
+            .unwrap();
+        place(&e).await;
+        assert_eq!(e.store.leases().await.unwrap()[0].worker, other.id);
+        // With a live worker beside it, a silent one loses its camera (lease expired).
+        let w3 = enrol(&e, "w3").await;
+        e.control
+            .lease(&w3, &LeaseRequest { protocol: PROTOCOL })
+            .await
+            .unwrap();
+        place(&e).await;
+        let now = e.store.leases().await.unwrap();
+        assert_eq!(now[0].worker, "w3", "{db:?}");
+        let released: Vec<String> = e
+            .store
+            .audit_log()
+            .await
+            .unwrap()
+            .0
+            .iter()
+            .filter(|x| x.action == "camera.released")
+            .map(|x| x.details["reason"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(released, ["worker-disabled", "lease-expired"], "{db:?}");
+        let epochs: Vec<i64> = sqlx::query("SELECT n FROM lease_epoch")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<i64, _>("n"))
+            .collect();
+        assert_eq!(epochs, [now[0].epoch]);
+        let (entries, cps) = mandat_store::read_audit_log(&e.url).await.unwrap();
+        let key = mandat_audit::parse_public_key(&e.store.audit_public_key()).unwrap();
+        assert!(matches!(
+            mandat_audit::verify(&entries, &cps, &key),
+            mandat_audit::Verdict::Intact { .. }
+        ));
+    }
+}

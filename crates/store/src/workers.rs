@@ -1,0 +1,483 @@
+//! Workers and their camera leases (migration 0014). A lease is timed by the database's clock, so
+//! no host's clock decides who may process a camera; its epoch, new on every assignment, fences a
+//! worker that lost its camera from sending anything for it. Renewals run outside the audit lock
+//! and are not chained; every enrolment, disabling, assignment and release is.
+
+use mandat_audit::Record;
+use mandat_law::{Actor, Role, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+
+use crate::{DbKind, Store, StoreError};
+
+/// A worker as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WorkerRecord {
+    pub id: String,
+    /// The sha256 of its certificate (DER), hex; none for a worker embedded in a control process.
+    pub fingerprint: Option<String>,
+    pub capacity: u32,
+    pub enabled: bool,
+    pub enrolled_at: i64,
+    pub disabled_at: Option<i64>,
+    /// The database time of its last lease renewal.
+    pub last_seen: Option<i64>,
+}
+
+/// Who may process a camera, until when (database time, ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Lease {
+    pub camera: String,
+    pub worker: String,
+    pub epoch: i64,
+    pub lease_until: i64,
+}
+
+/// A change placement decided, as the store applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseChange {
+    Assign {
+        camera: String,
+        worker: String,
+    },
+    Release {
+        camera: String,
+        worker: String,
+        reason: String,
+    },
+}
+
+const WORKER_COLUMNS: &str =
+    "id, fingerprint, capacity, enabled, enrolled_at, disabled_at, last_seen FROM workers";
+
+fn worker_from_row(r: &sqlx::any::AnyRow) -> Result<WorkerRecord, StoreError> {
+    Ok(WorkerRecord {
+        id: r.try_get("id")?,
+        fingerprint: r.try_get("fingerprint")?,
+        capacity: r.try_get::<i64, _>("capacity")?.clamp(0, u32::MAX as i64) as u32,
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        enrolled_at: r.try_get("enrolled_at")?,
+        disabled_at: r.try_get("disabled_at")?,
+        last_seen: r.try_get("last_seen")?,
+    })
+}
+
+fn lease_from_row(r: &sqlx::any::AnyRow) -> Result<Lease, StoreError> {
+    Ok(Lease {
+        camera: r.try_get("camera_id")?,
+        worker: r.try_get("worker_id")?,
+        epoch: r.try_get("epoch")?,
+        lease_until: r.try_get("lease_until")?,
+    })
+}
+
+/// The database's clock in ms since the epoch (`clock_timestamp()`, not the transaction's start).
+fn now_sql(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Postgres => {
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now"
+        }
+        DbKind::Sqlite => {
+            "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) AS now"
+        }
+    }
+}
+
+/// A worker id: what certificates, leases and the log name it by.
+pub fn valid_worker_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+}
+
+impl Store {
+    /// The database's clock, in ms since the epoch: the one clock leases are timed by.
+    pub async fn db_now(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query(now_sql(self.kind))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("now")?)
+    }
+
+    pub async fn workers(&self) -> Result<Vec<WorkerRecord>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {WORKER_COLUMNS} ORDER BY id"
+        )))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(worker_from_row)
+        .collect()
+    }
+
+    /// The enabled, enrolled worker whose certificate has this fingerprint.
+    pub async fn worker_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<WorkerRecord>, StoreError> {
+        // A constant column list: nothing from the request is in the SQL.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {WORKER_COLUMNS} WHERE fingerprint = $1 AND enabled = 1"
+        )))
+        .bind(fingerprint.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(worker_from_row)
+        .transpose()
+    }
+
+    /// Enrol a worker with its certificate's fingerprint. Ids and certificates are used once, so
+    /// the log names one machine by one id.
+    pub async fn enrol_worker(
+        &self,
+        actor: &Actor,
+        id: &str,
+        fingerprint: &str,
+        capacity: u32,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<WorkerRecord, StoreError> {
+        if !actor.has(Role::Admin) {
+            return Err(StoreError::Refused(format!(
+                "{} may not enrol workers: admin role required",
+                actor.user
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let taken = sqlx::query("SELECT id FROM workers WHERE id = $1 OR fingerprint = $2")
+            .bind(id.to_string())
+            .bind(fingerprint.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "worker {id} or its certificate is enrolled already; a worker id and a certificate are used once: give the new machine a new id"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO workers (id, fingerprint, capacity, enabled, enrolled_at) VALUES ($1, $2, $3, 1, $4)",
+        )
+        .bind(id.to_string())
+        .bind(fingerprint.to_string())
+        .bind(capacity as i64)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor.user.clone(),
+                action: "worker.enrolled".into(),
+                permit: None,
+                origin: origin.into(),
+                details: json!({ "worker": id, "fingerprint": fingerprint, "capacity": capacity }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.workers()
+            .await?
+            .into_iter()
+            .find(|w| w.id == id)
+            .ok_or_else(|| StoreError::NotFound(format!("no worker {id}")))
+    }
+
+    /// Disable a worker: its certificate is refused from the next request on, and its cameras are
+    /// released in the same transaction, each in the log.
+    pub async fn disable_worker(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        if !actor.has(Role::Admin) {
+            return Err(StoreError::Refused(format!(
+                "{} may not disable workers: admin role required",
+                actor.user
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE workers SET enabled = 0, disabled_at = $2 WHERE id = $1 AND enabled = 1 AND fingerprint IS NOT NULL",
+        )
+        .bind(id.to_string())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "no enabled, enrolled worker {id}; `mandat worker list` shows them"
+            )));
+        }
+        let leases: Vec<Lease> = sqlx::query(
+            "SELECT camera_id, worker_id, epoch, lease_until FROM assignments WHERE worker_id = $1 ORDER BY camera_id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(lease_from_row)
+        .collect::<Result<_, _>>()?;
+        sqlx::query("DELETE FROM assignments WHERE worker_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor.user.clone(),
+                action: "worker.disabled".into(),
+                permit: None,
+                origin: origin.into(),
+                details: json!({ "worker": id }),
+            },
+        )
+        .await?;
+        for l in leases {
+            self.append_audit(
+                &mut tx,
+                Record {
+                    at: now.0,
+                    actor: format!("worker:{id}"),
+                    action: "camera.released".into(),
+                    permit: None,
+                    origin: origin.into(),
+                    details: json!({ "camera": l.camera, "worker": id, "epoch": l.epoch, "reason": "worker-disabled" }),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Make sure an embedded worker (one inside a control process) has its row; it needs no
+    /// enrolment, as it runs with the control plane's own rights.
+    pub async fn register_embedded_worker(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT fingerprint FROM workers WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        match exists {
+            Some(r) if r.try_get::<Option<String>, _>("fingerprint")?.is_some() => {
+                return Err(StoreError::Conflict(format!(
+                    "worker id {id} belongs to an enrolled worker; an embedded worker cannot take it"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query(
+                    "INSERT INTO workers (id, capacity, enabled, enrolled_at) VALUES ($1, $2, 1, $3)",
+                )
+                .bind(id.to_string())
+                .bind(u32::MAX as i64)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Renew a worker's leases for `lease_ms` from now (database time) and return those it holds.
+    /// Outside the audit lock: renewals are frequent and say nothing the log needs.
+    pub async fn renew_leases(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<(i64, Vec<Lease>), StoreError> {
+        let now = self.db_now().await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE workers SET last_seen = $2 WHERE id = $1 AND enabled = 1")
+            .bind(worker.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        // A lapsed lease whose row still names this worker is renewed: placement moves a camera
+        // by rewriting its row, so nobody else holds it. Only an enabled worker renews.
+        sqlx::query(
+            "UPDATE assignments SET lease_until = $2 WHERE worker_id = $1 AND EXISTS (SELECT 1 FROM workers w WHERE w.id = $1 AND w.enabled = 1)",
+        )
+        .bind(worker.to_string())
+        .bind(now.saturating_add(lease_ms))
+        .execute(&mut *tx)
+        .await?;
+        let held = sqlx::query(
+            "SELECT camera_id, worker_id, epoch, lease_until FROM assignments WHERE worker_id = $1 AND lease_until >= $2 ORDER BY camera_id",
+        )
+        .bind(worker.to_string())
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(lease_from_row)
+        .collect::<Result<_, _>>()?;
+        tx.commit().await?;
+        Ok((now, held))
+    }
+
+    /// Every lease, expired or not.
+    pub async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        sqlx::query(
+            "SELECT camera_id, worker_id, epoch, lease_until FROM assignments ORDER BY camera_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(lease_from_row)
+        .collect()
+    }
+
+    /// The leases of one worker, expired or not.
+    pub async fn leases_of(&self, worker: &str) -> Result<Vec<Lease>, StoreError> {
+        sqlx::query(
+            "SELECT camera_id, worker_id, epoch, lease_until FROM assignments WHERE worker_id = $1 ORDER BY camera_id",
+        )
+        .bind(worker.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(lease_from_row)
+        .collect()
+    }
+
+    /// Whether `worker` holds a live lease of `camera` under `epoch` now (database time).
+    pub async fn holds_lease(
+        &self,
+        worker: &str,
+        camera: &str,
+        epoch: i64,
+    ) -> Result<bool, StoreError> {
+        let now = self.db_now().await?;
+        Ok(sqlx::query(
+            "SELECT 1 AS one FROM assignments WHERE camera_id = $1 AND worker_id = $2 AND epoch = $3 AND lease_until >= $4",
+        )
+        .bind(camera.to_string())
+        .bind(worker.to_string())
+        .bind(epoch)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    /// Apply placement's changes in one transaction, each in the log with its worker and epoch.
+    /// A release names the worker it takes the camera from and does nothing if the camera has
+    /// moved since; an assignment gets a new epoch and a lease of `lease_ms`.
+    pub async fn apply_leases(
+        &self,
+        changes: &[LeaseChange],
+        now: Timestamp,
+        lease_ms: i64,
+        origin: &str,
+    ) -> Result<Vec<Lease>, StoreError> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_write().await?;
+        let db_now: i64 = sqlx::query(now_sql(self.kind))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("now")?;
+        let mut assigned = Vec::new();
+        for change in changes {
+            match change {
+                LeaseChange::Release {
+                    camera,
+                    worker,
+                    reason,
+                } => {
+                    let Some(row) = sqlx::query(
+                        "SELECT camera_id, worker_id, epoch, lease_until FROM assignments WHERE camera_id = $1 AND worker_id = $2",
+                    )
+                    .bind(camera.clone())
+                    .bind(worker.clone())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    else {
+                        continue;
+                    };
+                    let l = lease_from_row(&row)?;
+                    sqlx::query("DELETE FROM assignments WHERE camera_id = $1 AND epoch = $2")
+                        .bind(camera.clone())
+                        .bind(l.epoch)
+                        .execute(&mut *tx)
+                        .await?;
+                    self.append_audit(
+                        &mut tx,
+                        Record {
+                            at: now.0,
+                            actor: format!("worker:{worker}"),
+                            action: "camera.released".into(),
+                            permit: None,
+                            origin: origin.into(),
+                            details: json!({ "camera": camera, "worker": worker, "epoch": l.epoch, "reason": reason }),
+                        },
+                    )
+                    .await?;
+                }
+                LeaseChange::Assign { camera, worker } => {
+                    let taken =
+                        sqlx::query("SELECT worker_id FROM assignments WHERE camera_id = $1")
+                            .bind(camera.clone())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if taken.is_some() {
+                        // Another replica placed it first; its lease stands.
+                        continue;
+                    }
+                    sqlx::query("UPDATE lease_epoch SET n = n + 1 WHERE id = 1")
+                        .execute(&mut *tx)
+                        .await?;
+                    let epoch: i64 = sqlx::query("SELECT n FROM lease_epoch WHERE id = 1")
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get("n")?;
+                    let until = db_now.saturating_add(lease_ms);
+                    sqlx::query(
+                        "INSERT INTO assignments (camera_id, worker_id, epoch, granted_at, lease_until) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(camera.clone())
+                    .bind(worker.clone())
+                    .bind(epoch)
+                    .bind(db_now)
+                    .bind(until)
+                    .execute(&mut *tx)
+                    .await?;
+                    self.append_audit(
+                        &mut tx,
+                        Record {
+                            at: now.0,
+                            actor: format!("worker:{worker}"),
+                            action: "camera.assigned".into(),
+                            permit: None,
+                            origin: origin.into(),
+                            details: json!({ "camera": camera, "worker": worker, "epoch": epoch, "reason": "permit" }),
+                        },
+                    )
+                    .await?;
+                    assigned.push(Lease {
+                        camera: camera.clone(),
+                        worker: worker.clone(),
+                        epoch,
+                        lease_until: until,
+                    });
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(assigned)
+    }
+}
