@@ -218,11 +218,9 @@ pub enum AlertsCommand {
     },
 }
 
-/// How far ahead a permit's start connects its cameras, so the first frame of the period is
-/// analysed.
-const PRE_WARM: Duration = Duration::from_secs(60);
-/// How long cameras stay connected while the scope cannot be read. Matching stopped at once (the
-/// scope gate is empty); this only spares a reconnect storm after a brief database hiccup.
+/// How long the embedded engine keeps its cameras while the scope cannot be read or its leases
+/// cannot be renewed. Matching stopped at once (the scope gate is empty); this only spares a
+/// reconnect storm after a brief database hiccup, and stays under the lease's 6 s.
 const DEMAND_GRACE: Duration = Duration::from_secs(5);
 /// The engine of `mandat serve`, as named in the log's `camera.assigned` entries: `embedded@`
 /// and the host's name, so the log says which machine processed which camera.
@@ -232,57 +230,62 @@ fn embedded_worker() -> String {
 }
 
 /// Keep cameras to those in demand, through leases: every round, place the cameras some permit
-/// covers now or within [`PRE_WARM`] on live workers (this process's embedded one, if any, and
-/// enrolled workers) and take them from workers that left, each change in the audit log; then run,
-/// in the embedded engine, exactly the cameras this process's worker leases. A camera is connected
-/// only once its assignment is committed. When the scope cannot be read for [`DEMAND_GRACE`],
-/// every camera is released; when the leases cannot be renewed for as long, the engine drops its
-/// cameras on its own (fail closed).
+/// covers now or within the pre-warm minute on live workers (this process's embedded one, if any,
+/// and enrolled workers) and take them from workers that left, each change in the audit log; then
+/// run, in the embedded engine, exactly the cameras this process's worker leases. A camera is
+/// connected only once its assignment is committed.
+///
+/// A process that cannot read its scope places nothing (it must not release other workers'
+/// cameras for its own trouble) and stops renewing its embedded worker's leases, whose cameras
+/// then go to other workers; after [`DEMAND_GRACE`] without a renewal, its engine drops every
+/// camera on its own (fail closed).
 async fn follow_demand(
     control: Arc<Control>,
     scope: Arc<ScopeCache>,
     store: Arc<mandat_store::Store>,
     embedded: Option<(String, Arc<Engine>)>,
 ) {
-    let me = embedded.as_ref().map(|(id, _)| id.clone());
+    use mandat_control::workers::{LEASE_MS, PRE_WARM};
     let mut urls: std::collections::BTreeMap<(String, i64), String> = Default::default();
     let mut generation = None;
     // The (camera, epoch) leases the embedded engine runs.
     let mut running: Vec<(String, i64)> = Vec::new();
     let mut last_fresh = std::time::Instant::now();
-    let mut last_placed = std::time::Instant::now();
+    // When the last successful renewal was sent: the embedded engine's own lease clock.
+    let mut last_renewed: Option<std::time::Instant> = None;
     // Expiry of other workers' leases waits until this process has had the database for a lease.
     let mut db_up_since: Option<std::time::Instant> = None;
+    let step = Duration::from_secs(1);
     loop {
-        let demand = match scope.demand(PRE_WARM) {
-            Some(ids) => {
-                last_fresh = std::time::Instant::now();
-                Some((ids, None))
+        let demand = scope.demand(PRE_WARM);
+        if demand.is_some() {
+            last_fresh = std::time::Instant::now();
+        }
+        if let Some((me, _)) = &embedded
+            && last_fresh.elapsed() <= DEMAND_GRACE
+        {
+            let sent = std::time::Instant::now();
+            match tokio::time::timeout(step, control.renew_embedded(me)).await {
+                Ok(Ok(())) => last_renewed = Some(sent),
+                Ok(Err(e)) => tracing::error!("the embedded worker's leases were not renewed: {e}"),
+                Err(_) => tracing::error!("renewing the embedded worker's leases took over 1 s"),
             }
-            None if last_fresh.elapsed() > DEMAND_GRACE => {
-                Some((Vec::new(), Some("scope-unavailable")))
-            }
-            None => None,
-        };
-        let in_recovery = db_up_since.is_none_or(|t| {
-            t.elapsed() < Duration::from_millis(mandat_control::workers::LEASE_MS as u64)
-        });
-        let placed = control
-            .place(
-                demand.as_ref().map(|(ids, _)| ids.as_slice()),
-                me.as_deref(),
-                in_recovery,
-                demand.as_ref().and_then(|(_, why)| *why),
-            )
-            .await;
-        match placed {
-            Ok(()) => {
-                db_up_since.get_or_insert_with(std::time::Instant::now);
-                last_placed = std::time::Instant::now();
-            }
-            Err(e) => {
-                db_up_since = None;
-                tracing::error!("placement failed: {e}");
+        }
+        if let Some(ids) = demand {
+            let in_recovery =
+                db_up_since.is_none_or(|t| t.elapsed() < Duration::from_millis(LEASE_MS as u64));
+            match tokio::time::timeout(2 * step, control.place(&ids, in_recovery)).await {
+                Ok(Ok(())) => {
+                    db_up_since.get_or_insert_with(std::time::Instant::now);
+                }
+                Ok(Err(e)) => {
+                    db_up_since = None;
+                    tracing::error!("placement failed: {e}");
+                }
+                Err(_) => {
+                    db_up_since = None;
+                    tracing::error!("placement took over 2 s; tried again next round");
+                }
             }
         }
         if let Some((me, engine)) = &embedded {
@@ -293,14 +296,17 @@ async fn follow_demand(
                 before = std::mem::take(&mut urls);
                 generation = g;
             }
-            // Leases not renewed for the grace are as good as lost: drop every camera. A failed
-            // read keeps what runs until then.
-            if last_placed.elapsed() > DEMAND_GRACE {
+            // Leases not renewed for the grace may be someone else's by now: drop every camera.
+            // A failed read keeps what runs until then.
+            if last_renewed.is_none_or(|t| t.elapsed() > DEMAND_GRACE) {
                 running.clear();
             } else {
-                match control.held_leases(me).await {
-                    Ok(h) => running = h,
-                    Err(e) => tracing::error!("the embedded worker's leases cannot be read: {e}"),
+                match tokio::time::timeout(step, control.held_leases(me)).await {
+                    Ok(Ok(h)) => running = h,
+                    Ok(Err(e)) => {
+                        tracing::error!("the embedded worker's leases cannot be read: {e}")
+                    }
+                    Err(_) => tracing::error!("reading the embedded worker's leases took over 1 s"),
                 }
             }
             let held = &running;
@@ -349,15 +355,25 @@ pub fn worker_ca_files(paths: &Paths) -> (PathBuf, PathBuf) {
 }
 
 /// Load the internal CA, making it first if there is none (`mandat init` makes it; older
-/// installations get it at their next start).
+/// installations get it at their next start). Made with `O_EXCL`, so two processes starting at
+/// once cannot end with a certificate and a key that do not belong together.
 pub fn load_or_create_ca(paths: &Paths) -> Result<mandat_control::pki::Ca> {
     let (cert, key) = worker_ca_files(paths);
     if !cert.exists() && !key.exists() {
         crate::lawful::private_dir(&paths.keys())?;
         let (c, k) = mandat_control::pki::create_ca(&paths.profile)?;
-        write_private(&key, k)?;
-        write_private(&cert, c)?;
-        eprintln!("created the internal CA for workers {}", cert.display());
+        let made = create_private(&key, &k).and_then(|()| create_private(&cert, &c));
+        match made {
+            Ok(()) => eprintln!("created the internal CA for workers {}", cert.display()),
+            // Another process made it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("writing the internal CA {}", key.display()));
+            }
+        }
     }
     mandat_audit::check_private(&key).map_err(|e| {
         anyhow::anyhow!("{}", e.to_string().replace("audit key", "internal CA key"))
@@ -368,6 +384,20 @@ pub fn load_or_create_ca(paths: &Paths) -> Result<mandat_control::pki::Ca> {
         .with_context(|| format!("reading the internal CA key {}", key.display()))?;
     mandat_control::pki::Ca::from_pem(&c, &k)
         .with_context(|| format!("the internal CA in {} is not usable", cert.display()))
+}
+
+/// Write a new private file (mode 600), failing if it exists.
+fn create_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
 }
 
 /// Run control plane, engine and API until Ctrl-C. `on_ready` runs once everything is up.
@@ -384,7 +414,11 @@ async fn run_server(
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(1)));
     scope.reload(&store).await;
     let ca = match load_or_create_ca(paths) {
-        Ok(ca) => Some(Arc::new(ca)),
+        Ok(ca) => {
+            // Every control process on this database must share the one CA.
+            store.pin_worker_ca(&ca.fingerprint()).await?;
+            Some(Arc::new(ca))
+        }
         Err(e) if args.internal_listen.is_none() => {
             eprintln!("warning: no internal CA, so no worker can be enrolled here: {e:#}");
             None
@@ -476,9 +510,31 @@ async fn run_server(
                     names.push(addr.ip().to_string());
                 }
             }
-            let (cert, key) = ca.server_cert(&names)?;
-            let tls = mandat_web::internal::InternalTls::from_pem(ca.cert_pem(), &cert, &key)?;
-            let (bound, fut) = mandat_web::internal::bind(addr, control.clone(), tls).await?;
+            let make = {
+                let ca = ca.clone();
+                move || -> Result<mandat_web::internal::InternalTls> {
+                    let (cert, key) = ca.server_cert(&names)?;
+                    Ok(mandat_web::internal::InternalTls::from_pem(
+                        ca.cert_pem(),
+                        &cert,
+                        &key,
+                    )?)
+                }
+            };
+            let (bound, fut, reloader) =
+                mandat_web::internal::bind(addr, control.clone(), make()?).await?;
+            // A new certificate every day, so a long-running process never serves an expired one.
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(mandat_control::pki::SERVER_CERT_RENEW).await;
+                    match make() {
+                        Ok(tls) => reloader.reload(tls),
+                        Err(e) => tracing::error!(
+                            "the internal listener's certificate was not renewed: {e:#}"
+                        ),
+                    }
+                }
+            });
             eprintln!(
                 "workers reach this control process at https://{bound}/ (mTLS, internal CA {})",
                 worker_ca_files(paths).0.display()
@@ -538,11 +594,14 @@ async fn run_server(
     if let Some(i) = internal {
         i.abort();
     }
-    // The log says when each camera stopped, here as everywhere.
-    if engine.is_some()
-        && let Err(e) = control.release_all(&me, "shutdown").await
-    {
-        tracing::warn!("shutdown releases not in the log: {e}");
+    // The log says when each camera stopped, here as everywhere: after it stopped.
+    if let Some(e) = &engine {
+        if let Err(e) = e.set_cameras(Vec::new()) {
+            tracing::warn!("cameras not stopped: {e}");
+        }
+        if let Err(e) = control.release_all(&me, "shutdown").await {
+            tracing::warn!("shutdown releases not in the log: {e}");
+        }
     }
     drop(engine);
     Ok(())

@@ -51,6 +51,8 @@ pub enum WorkerCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Approve a worker another admin enrolled (admins): only then does it get cameras.
+    Approve { id: String },
     /// Disable a worker (admins): it is refused from its next request and its cameras move.
     Disable { id: String },
     /// List workers (admins).
@@ -119,11 +121,16 @@ pub fn worker(paths: Paths, cmd: WorkerCommand) -> Result<()> {
             std::fs::write(out.join("worker.pem"), field("certificate")?)?;
             std::fs::write(out.join("ca.pem"), field("ca")?)?;
             println!(
-                "enrolled worker {id} (certificate fingerprint {}); give {} and {} to it",
+                "enrolled worker {id} (certificate fingerprint {}); give {} and {} to it. It gets nothing until another admin runs `mandat worker approve {id}`",
                 e["worker"]["fingerprint"].as_str().unwrap_or("?"),
                 out.join("worker.pem").display(),
                 out.join("ca.pem").display()
             );
+        }
+        WorkerCommand::Approve { id } => {
+            let c = Client::logged_in(&paths)?;
+            let _: Value = c.post(&format!("/api/v1/workers/{id}/approve"), &json!({}))?;
+            println!("approved worker {id}; it gets cameras from its next lease request");
         }
         WorkerCommand::Disable { id } => {
             let c = Client::logged_in(&paths)?;
@@ -140,10 +147,12 @@ pub fn worker(paths: Paths, cmd: WorkerCommand) -> Result<()> {
                     println!(
                         "{}\t{}\tcapacity {}\tlast seen {}",
                         w["id"].as_str().unwrap_or("?"),
-                        if w["enabled"].as_bool() == Some(true) {
-                            "enabled"
-                        } else {
+                        if w["enabled"].as_bool() != Some(true) {
                             "disabled"
+                        } else if w["approved_at"].is_null() {
+                            "awaiting approval"
+                        } else {
+                            "enabled"
                         },
                         w["capacity"],
                         w["last_seen"]
@@ -419,46 +428,77 @@ fn run(args: RunArgs) -> Result<()> {
         "mandat worker running, leasing cameras from {}",
         args.control.join(", ")
     );
+    // When the last successful renewal was sent. A watchdog drops every camera 5 s after it,
+    // however long a request to an unreachable replica takes.
+    let last_renewed: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let engine = Arc::new(engine);
+    {
+        let (last, engine, outbox) = (last_renewed.clone(), engine.clone(), outbox.clone());
+        std::thread::Builder::new()
+            .name("lease-watchdog".into())
+            .spawn(move || {
+                loop {
+                    let lapsed = last
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .is_none_or(|t| t.elapsed() > DECODE_WITHOUT_LEASE);
+                    if lapsed && !engine.cameras().is_empty() {
+                        tracing::error!("no lease renewed for 5 s: every camera is dropped");
+                        outbox
+                            .epochs
+                            .write()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clear();
+                        if let Err(e) = engine.set_cameras(Vec::new()) {
+                            tracing::error!("cameras not stopped: {e}");
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })?;
+    }
     // Leases, every second; the engine runs exactly the cameras leased.
-    let mut last_renewed: Option<Instant> = None;
-    let mut running: BTreeMap<String, (i64, String)> = BTreeMap::new();
     loop {
         let sent = Instant::now();
-        match link.post::<LeaseAnswer>(
+        let running: Option<BTreeMap<String, (i64, String)>> = match link.post::<LeaseAnswer>(
             "/internal/v1/lease",
             &LeaseRequest { protocol: PROTOCOL },
             Duration::from_millis(900),
         ) {
             Ok(Answer::Ok(a)) => {
-                last_renewed = Some(sent);
-                running = a
-                    .cameras
-                    .into_iter()
-                    .map(|c| (c.camera, (c.epoch, c.url)))
-                    .collect();
+                *last_renewed.lock().unwrap_or_else(|e| e.into_inner()) = Some(sent);
+                Some(
+                    a.cameras
+                        .into_iter()
+                        .map(|c| (c.camera, (c.epoch, c.url)))
+                        .collect(),
+                )
             }
             Ok(Answer::Refused(status, why)) => {
-                // Disabled or unknown: nothing is run.
+                // Disabled, not approved or unknown: nothing is run.
                 tracing::error!(status, "the control plane refuses this worker: {why}");
-                last_renewed = None;
-                running.clear();
+                *last_renewed.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                Some(BTreeMap::new())
             }
-            Err(e) => tracing::warn!("no control replica answered the lease renewal: {e}"),
-        }
-        if last_renewed.is_none_or(|t| t.elapsed() > DECODE_WITHOUT_LEASE) {
-            running.clear();
-        }
-        *outbox.epochs.write().unwrap_or_else(|e| e.into_inner()) =
-            running.iter().map(|(c, (e, _))| (c.clone(), *e)).collect();
-        let specs = running
-            .iter()
-            .map(|(c, (_, url))| CameraSpec {
-                id: c.clone(),
-                source: SourceSpec::from_url(url),
-            })
-            .collect();
-        if let Err(e) = engine.set_cameras(specs) {
-            tracing::error!("cameras not started: {e}");
+            Err(e) => {
+                tracing::warn!("no control replica answered the lease renewal: {e}");
+                None
+            }
+        };
+        // Only after a renewal (or a refusal): otherwise the watchdog decides.
+        if let Some(running) = running {
+            *outbox.epochs.write().unwrap_or_else(|e| e.into_inner()) =
+                running.iter().map(|(c, (e, _))| (c.clone(), *e)).collect();
+            let specs = running
+                .iter()
+                .map(|(c, (_, url))| CameraSpec {
+                    id: c.clone(),
+                    source: SourceSpec::from_url(url),
+                })
+                .collect();
+            if let Err(e) = engine.set_cameras(specs) {
+                tracing::error!("cameras not started: {e}");
+            }
         }
         std::thread::sleep(Duration::from_secs(1).saturating_sub(sent.elapsed()));
     }

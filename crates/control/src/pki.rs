@@ -23,8 +23,11 @@ pub enum PkiError {
 
 /// How long a worker certificate is valid. Short, so a lost one ages out; re-enrol to renew.
 pub const WORKER_CERT_DAYS: i64 = 90;
-/// The internal listener's certificate is made afresh at each start; this bounds a leaked one.
-const SERVER_CERT_DAYS: i64 = 30;
+/// The internal listener's certificate is made afresh every day (`SERVER_CERT_RENEW`); this bounds
+/// a leaked one.
+const SERVER_CERT_DAYS: i64 = 7;
+/// How often a control process makes its internal listener a new certificate.
+pub const SERVER_CERT_RENEW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The CA: its certificate (PEM) and signing key.
 pub struct Ca {
@@ -80,6 +83,14 @@ impl Ca {
 
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
+    }
+
+    /// The sha256 of the CA's certificate (DER), hex.
+    pub fn fingerprint(&self) -> String {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
+            .map(|d| fingerprint(&d))
+            .unwrap_or_default()
     }
 
     /// Sign a worker's request: (certificate PEM, fingerprint). Only the request's key is taken

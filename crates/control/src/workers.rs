@@ -30,8 +30,14 @@ pub const LEASE_GRACE_MS: i64 = 2_000;
 /// A grant is answered only from a scope snapshot confirmed this recently.
 pub const GRANT_MAX_SNAPSHOT_AGE_MS: u64 = 500;
 
+/// How far ahead a permit's start connects its cameras, so the first frame of the period is
+/// analysed.
+pub const PRE_WARM: std::time::Duration = std::time::Duration::from_secs(60);
+/// How far an alert's capture time may lie outside its lease (clocks of worker and database).
+const LEASE_TIME_TOLERANCE_MS: i64 = mandat_store::CLOCK_TOLERANCE_MS;
+
 fn check_protocol(p: u32) -> Result<()> {
-    if p == PROTOCOL || p + 1 == PROTOCOL {
+    if p == PROTOCOL || p.checked_add(1) == Some(PROTOCOL) {
         Ok(())
     } else {
         Err(ControlError::Store(StoreError::Invalid(format!(
@@ -257,6 +263,15 @@ impl Control {
         })
     }
 
+    /// Approve a worker another admin enrolled (two admins, as for roles); only then does it get
+    /// cameras and answers.
+    pub async fn approve_worker(&self, actor: &Session, id: &str, origin: &str) -> Result<()> {
+        require(actor, Action::ManageWorkers)?;
+        let now = self.now()?;
+        self.store.approve_worker(actor, id, now, origin).await?;
+        Ok(())
+    }
+
     /// Disable a worker: its next request is refused and its cameras are released at once.
     pub async fn disable_worker(&self, actor: &Session, id: &str, origin: &str) -> Result<()> {
         require(actor, Action::ManageWorkers)?;
@@ -288,8 +303,15 @@ impl Control {
     pub async fn lease(&self, worker: &WorkerRecord, req: &LeaseRequest) -> Result<LeaseAnswer> {
         check_protocol(req.protocol)?;
         let (db_now, held) = self.store.renew_leases(&worker.id, LEASE_MS).await?;
+        // Only cameras still in demand: while placement cannot write (and release them), a
+        // camera no permit wants is not decoded anyway. Without a fresh scope, none.
+        let demand = self
+            .scope
+            .as_ref()
+            .and_then(|s| s.demand(PRE_WARM))
+            .unwrap_or_default();
         let mut cameras = Vec::new();
-        for l in held {
+        for l in held.into_iter().filter(|l| demand.contains(&l.camera)) {
             match self.store.camera_url(&l.camera).await {
                 Ok(url) => cameras.push(LeasedCamera {
                     camera: l.camera,
@@ -370,13 +392,36 @@ impl Control {
         upload: AlertUpload,
     ) -> Result<AlertAck> {
         check_protocol(upload.protocol)?;
+        let id_ok = (1..=80).contains(&upload.id.len())
+            && upload
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        // NaN scores or thresholds are refused too.
+        let reaches = upload
+            .score
+            .partial_cmp(&upload.threshold)
+            .is_some_and(|o| o.is_ge());
+        if !id_ok || !reaches {
+            return Err(ControlError::Store(StoreError::Invalid(
+                "not an alert: its id is not 1 to 80 letters, digits and '-', or its score is below its threshold".into(),
+            )));
+        }
+        // Its lease then, not now: an alert delivered late (after a partition or a handover) is
+        // still the worker's; one stamped outside the lease, or under another's, is not.
         if !self
             .store
-            .holds_lease(&worker.id, &upload.camera, upload.epoch)
+            .leased_at(
+                &worker.id,
+                &upload.camera,
+                upload.epoch,
+                mandat_law::Timestamp(upload.captured_at),
+                LEASE_TIME_TOLERANCE_MS,
+            )
             .await?
         {
             return Err(ControlError::Store(StoreError::Refused(format!(
-                "worker {} holds no lease of camera {} under epoch {}; the alert is not kept",
+                "worker {} did not lease camera {} under epoch {} at the alert's capture time; the alert is not kept",
                 worker.id, upload.camera, upload.epoch
             ))));
         }
@@ -395,26 +440,18 @@ impl Control {
         })
     }
 
+    /// Renew the leases of a worker inside this process (`serve`'s embedded one).
+    pub async fn renew_embedded(&self, worker: &str) -> Result<()> {
+        self.store.renew_leases(worker, LEASE_MS).await?;
+        Ok(())
+    }
+
     /// One placement round: give the cameras in `demand` to live workers and take them from
-    /// workers that left, were disabled or are gone, in one audited transaction. `embedded` is a
-    /// worker inside this process, which renews its own lease here. `in_recovery` holds expiry
-    /// back while this process's database connection has not yet been up for a whole lease.
-    /// `release_reason` names why cameras leave for want of demand when the caller knows better
-    /// (the scope could not be read).
-    pub async fn place(
-        &self,
-        demand: Option<&[String]>,
-        embedded: Option<&str>,
-        in_recovery: bool,
-        release_reason: Option<&str>,
-    ) -> Result<()> {
-        if let Some(me) = embedded {
-            self.store.renew_leases(me, LEASE_MS).await?;
-        }
-        // No fresh scope yet: leases are renewed, nothing moves.
-        let Some(demand) = demand else {
-            return Ok(());
-        };
+    /// workers that left, were disabled or are gone, in one audited transaction. `in_recovery`
+    /// holds expiry back while this process's database connection has not yet been up for a
+    /// whole lease. Only a process with a fresh scope places: one that cannot read it must not
+    /// release every other worker's cameras.
+    pub async fn place(&self, demand: &[String], in_recovery: bool) -> Result<()> {
         let db_now = self.store.db_now().await?;
         let leases = self.store.leases().await?;
         // Workers that are silent and hold nothing do not count: a `serve` that once ran under
@@ -424,7 +461,7 @@ impl Control {
             .workers()
             .await?
             .into_iter()
-            .filter(|w| w.enabled)
+            .filter(|w| w.enabled && w.approved_at.is_some())
             .filter(|w| {
                 w.last_seen
                     .is_some_and(|s| s + LEASE_MS + LEASE_GRACE_MS >= db_now)
@@ -443,6 +480,10 @@ impl Control {
         let current: BTreeMap<String, String> = leases
             .iter()
             .map(|l| (l.camera.clone(), l.worker.clone()))
+            .collect();
+        let epochs: BTreeMap<&str, i64> = leases
+            .iter()
+            .map(|l| (l.camera.as_str(), l.epoch))
             .collect();
         let wanted: Vec<placement::Demand> = demand
             .iter()
@@ -463,12 +504,10 @@ impl Control {
                     worker,
                     reason,
                 } => LeaseChange::Release {
+                    epoch: epochs.get(camera.as_str()).copied().unwrap_or(-1),
                     camera,
                     worker,
-                    reason: match (reason, release_reason) {
-                        (placement::Reason::NoDemand, Some(why)) => why.to_string(),
-                        _ => reason.as_str().to_string(),
-                    },
+                    reason: reason.as_str().to_string(),
                 },
                 Change::Assign { camera, worker } => LeaseChange::Assign { camera, worker },
             })
@@ -497,13 +536,13 @@ impl Control {
     pub async fn release_all(&self, worker: &str, reason: &str) -> Result<()> {
         let changes: Vec<LeaseChange> = self
             .store
-            .leases()
+            .leases_of(worker)
             .await?
             .into_iter()
-            .filter(|l| l.worker == worker)
             .map(|l| LeaseChange::Release {
                 camera: l.camera,
                 worker: l.worker,
+                epoch: l.epoch,
                 reason: reason.to_string(),
             })
             .collect();

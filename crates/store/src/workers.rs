@@ -20,6 +20,11 @@ pub struct WorkerRecord {
     pub capacity: u32,
     pub enabled: bool,
     pub enrolled_at: i64,
+    /// The admin who enrolled it, and the second admin who approved it: until then it gets
+    /// nothing. Embedded workers are approved by `system`.
+    pub enrolled_by: Option<String>,
+    pub approved_at: Option<i64>,
+    pub approved_by: Option<String>,
     pub disabled_at: Option<i64>,
     /// The database time of its last lease renewal.
     pub last_seen: Option<i64>,
@@ -31,6 +36,7 @@ pub struct Lease {
     pub camera: String,
     pub worker: String,
     pub epoch: i64,
+    pub granted_at: i64,
     pub lease_until: i64,
 }
 
@@ -44,12 +50,13 @@ pub enum LeaseChange {
     Release {
         camera: String,
         worker: String,
+        /// The lease's epoch: a release never takes a newer lease of the camera.
+        epoch: i64,
         reason: String,
     },
 }
 
-const WORKER_COLUMNS: &str =
-    "id, fingerprint, capacity, enabled, enrolled_at, disabled_at, last_seen FROM workers";
+const WORKER_COLUMNS: &str = "id, fingerprint, capacity, enabled, enrolled_at, enrolled_by, approved_at, approved_by, disabled_at, last_seen FROM workers";
 
 fn worker_from_row(r: &sqlx::any::AnyRow) -> Result<WorkerRecord, StoreError> {
     Ok(WorkerRecord {
@@ -58,6 +65,9 @@ fn worker_from_row(r: &sqlx::any::AnyRow) -> Result<WorkerRecord, StoreError> {
         capacity: r.try_get::<i64, _>("capacity")?.clamp(0, u32::MAX as i64) as u32,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         enrolled_at: r.try_get("enrolled_at")?,
+        enrolled_by: r.try_get("enrolled_by")?,
+        approved_at: r.try_get("approved_at")?,
+        approved_by: r.try_get("approved_by")?,
         disabled_at: r.try_get("disabled_at")?,
         last_seen: r.try_get("last_seen")?,
     })
@@ -68,6 +78,7 @@ fn lease_from_row(r: &sqlx::any::AnyRow) -> Result<Lease, StoreError> {
         camera: r.try_get("camera_id")?,
         worker: r.try_get("worker_id")?,
         epoch: r.try_get("epoch")?,
+        granted_at: r.try_get("granted_at")?,
         lease_until: r.try_get("lease_until")?,
     })
 }
@@ -101,6 +112,33 @@ impl Store {
             .try_get("now")?)
     }
 
+    /// Pin the internal CA (its certificate's sha256) in the database at the first start, and
+    /// refuse a control process with another one: every control host must share the one CA, or
+    /// workers would trust one replica and fail at another.
+    pub async fn pin_worker_ca(&self, fingerprint: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let stored: Option<String> =
+            sqlx::query("SELECT value FROM settings WHERE key = 'worker_ca'")
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("value"))
+                .transpose()?;
+        match stored {
+            Some(s) if s == fingerprint => Ok(()),
+            Some(s) => Err(StoreError::Config(format!(
+                "this database's workers trust the internal CA {s}, and this control process has another ({fingerprint}): copy worker-ca.pem and worker-ca.key from the key directory of the first control host"
+            ))),
+            None => {
+                sqlx::query("INSERT INTO settings (key, value) VALUES ('worker_ca', $1)")
+                    .bind(fingerprint.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
     pub async fn workers(&self) -> Result<Vec<WorkerRecord>, StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {WORKER_COLUMNS} ORDER BY id"
@@ -112,14 +150,14 @@ impl Store {
         .collect()
     }
 
-    /// The enabled, enrolled worker whose certificate has this fingerprint.
+    /// The enabled, approved worker whose certificate has this fingerprint.
     pub async fn worker_by_fingerprint(
         &self,
         fingerprint: &str,
     ) -> Result<Option<WorkerRecord>, StoreError> {
         // A constant column list: nothing from the request is in the SQL.
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {WORKER_COLUMNS} WHERE fingerprint = $1 AND enabled = 1"
+            "SELECT {WORKER_COLUMNS} WHERE fingerprint = $1 AND enabled = 1 AND approved_at IS NOT NULL"
         )))
         .bind(fingerprint.to_string())
         .fetch_optional(&self.pool)
@@ -158,12 +196,13 @@ impl Store {
             )));
         }
         sqlx::query(
-            "INSERT INTO workers (id, fingerprint, capacity, enabled, enrolled_at) VALUES ($1, $2, $3, 1, $4)",
+            "INSERT INTO workers (id, fingerprint, capacity, enabled, enrolled_at, enrolled_by) VALUES ($1, $2, $3, 1, $4, $5)",
         )
         .bind(id.to_string())
         .bind(fingerprint.to_string())
         .bind(capacity as i64)
         .bind(now.0)
+        .bind(actor.user.clone())
         .execute(&mut *tx)
         .await?;
         self.append_audit(
@@ -215,7 +254,7 @@ impl Store {
             )));
         }
         let leases: Vec<Lease> = sqlx::query(
-            "SELECT camera_id, worker_id, epoch, lease_until FROM assignments WHERE worker_id = $1 ORDER BY camera_id",
+            "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments WHERE worker_id = $1 ORDER BY camera_id",
         )
         .bind(id.to_string())
         .fetch_all(&mut *tx)
@@ -223,10 +262,13 @@ impl Store {
         .iter()
         .map(lease_from_row)
         .collect::<Result<_, _>>()?;
-        sqlx::query("DELETE FROM assignments WHERE worker_id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let db_now: i64 = sqlx::query(now_sql(self.kind))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("now")?;
+        for l in &leases {
+            self.end_lease(&mut tx, l, db_now).await?;
+        }
         self.append_audit(
             &mut tx,
             Record {
@@ -278,7 +320,7 @@ impl Store {
             Some(_) => {}
             None => {
                 sqlx::query(
-                    "INSERT INTO workers (id, capacity, enabled, enrolled_at) VALUES ($1, $2, 1, $3)",
+                    "INSERT INTO workers (id, capacity, enabled, enrolled_at, approved_at, approved_by) VALUES ($1, $2, 1, $3, $3, 'system')",
                 )
                 .bind(id.to_string())
                 .bind(u32::MAX as i64)
@@ -300,7 +342,9 @@ impl Store {
     ) -> Result<(i64, Vec<Lease>), StoreError> {
         let now = self.db_now().await?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE workers SET last_seen = $2 WHERE id = $1 AND enabled = 1")
+        sqlx::query(
+            "UPDATE workers SET last_seen = $2 WHERE id = $1 AND enabled = 1 AND approved_at IS NOT NULL",
+        )
             .bind(worker.to_string())
             .bind(now)
             .execute(&mut *tx)
@@ -308,14 +352,14 @@ impl Store {
         // A lapsed lease whose row still names this worker is renewed: placement moves a camera
         // by rewriting its row, so nobody else holds it. Only an enabled worker renews.
         sqlx::query(
-            "UPDATE assignments SET lease_until = $2 WHERE worker_id = $1 AND EXISTS (SELECT 1 FROM workers w WHERE w.id = $1 AND w.enabled = 1)",
+            "UPDATE assignments SET lease_until = $2 WHERE worker_id = $1 AND EXISTS (SELECT 1 FROM workers w WHERE w.id = $1 AND w.enabled = 1 AND w.approved_at IS NOT NULL)",
         )
         .bind(worker.to_string())
         .bind(now.saturating_add(lease_ms))
         .execute(&mut *tx)
         .await?;
         let held = sqlx::query(
-            "SELECT camera_id, worker_id, epoch, lease_until FROM assignments WHERE worker_id = $1 AND lease_until >= $2 ORDER BY camera_id",
+            "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments WHERE worker_id = $1 AND lease_until >= $2 ORDER BY camera_id",
         )
         .bind(worker.to_string())
         .bind(now)
@@ -331,7 +375,7 @@ impl Store {
     /// Every lease, expired or not.
     pub async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         sqlx::query(
-            "SELECT camera_id, worker_id, epoch, lease_until FROM assignments ORDER BY camera_id",
+            "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments ORDER BY camera_id",
         )
         .fetch_all(&self.pool)
         .await?
@@ -343,7 +387,7 @@ impl Store {
     /// The leases of one worker, expired or not.
     pub async fn leases_of(&self, worker: &str) -> Result<Vec<Lease>, StoreError> {
         sqlx::query(
-            "SELECT camera_id, worker_id, epoch, lease_until FROM assignments WHERE worker_id = $1 ORDER BY camera_id",
+            "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments WHERE worker_id = $1 ORDER BY camera_id",
         )
         .bind(worker.to_string())
         .fetch_all(&self.pool)
@@ -353,24 +397,121 @@ impl Store {
         .collect()
     }
 
-    /// Whether `worker` holds a live lease of `camera` under `epoch` now (database time).
-    pub async fn holds_lease(
+    /// Whether `worker` held `camera` under `epoch` at `at` (its capture time), now or in a lease
+    /// since released, within `tolerance_ms` of the lease's ends: an alert delivered late, after a
+    /// partition or a handover, is still the worker's; one stamped outside its lease is not.
+    pub async fn leased_at(
         &self,
         worker: &str,
         camera: &str,
         epoch: i64,
+        at: Timestamp,
+        tolerance_ms: i64,
     ) -> Result<bool, StoreError> {
-        let now = self.db_now().await?;
-        Ok(sqlx::query(
-            "SELECT 1 AS one FROM assignments WHERE camera_id = $1 AND worker_id = $2 AND epoch = $3 AND lease_until >= $4",
+        let live = sqlx::query(
+            "SELECT 1 AS one FROM assignments WHERE camera_id = $1 AND worker_id = $2 AND epoch = $3 AND granted_at - $5 <= $4 AND $4 <= lease_until + $5",
         )
         .bind(camera.to_string())
         .bind(worker.to_string())
         .bind(epoch)
-        .bind(now)
+        .bind(at.0)
+        .bind(tolerance_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        if live.is_some() {
+            return Ok(true);
+        }
+        Ok(sqlx::query(
+            "SELECT 1 AS one FROM lease_history WHERE camera_id = $1 AND worker_id = $2 AND epoch = $3 AND granted_at - $5 <= $4 AND $4 <= released_at + $5",
+        )
+        .bind(camera.to_string())
+        .bind(worker.to_string())
+        .bind(epoch)
+        .bind(at.0)
+        .bind(tolerance_ms)
         .fetch_optional(&self.pool)
         .await?
         .is_some())
+    }
+
+    /// End a lease: its row goes, and its span stays in `lease_history`.
+    async fn end_lease(
+        &self,
+        tx: &mut crate::Tx<'_>,
+        l: &Lease,
+        db_now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM assignments WHERE camera_id = $1 AND epoch = $2")
+            .bind(l.camera.clone())
+            .bind(l.epoch)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO lease_history (camera_id, worker_id, epoch, granted_at, released_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(l.camera.clone())
+        .bind(l.worker.clone())
+        .bind(l.epoch)
+        .bind(l.granted_at)
+        .bind(db_now.min(l.lease_until))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Approve a worker another admin enrolled; only then does it get cameras.
+    pub async fn approve_worker(
+        &self,
+        actor: &Actor,
+        id: &str,
+        now: Timestamp,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        if !actor.has(Role::Admin) {
+            return Err(StoreError::Refused(format!(
+                "{} may not approve workers: admin role required",
+                actor.user
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT enrolled_by FROM workers WHERE id = $1 AND enabled = 1 AND fingerprint IS NOT NULL AND approved_at IS NULL",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "no enrolled worker {id} waiting for approval; `mandat worker list` shows them"
+            ))
+        })?;
+        let by: Option<String> = row.try_get("enrolled_by")?;
+        if by.as_deref() == Some(actor.user.as_str()) {
+            return Err(StoreError::Refused(format!(
+                "{} enrolled worker {id}, so another admin approves it: a worker receives watchlists, and no one admin alone decides where they go",
+                actor.user
+            )));
+        }
+        sqlx::query("UPDATE workers SET approved_at = $2, approved_by = $3 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(now.0)
+            .bind(actor.user.clone())
+            .execute(&mut *tx)
+            .await?;
+        self.append_audit(
+            &mut tx,
+            Record {
+                at: now.0,
+                actor: actor.user.clone(),
+                action: "worker.approved".into(),
+                permit: None,
+                origin: origin.into(),
+                details: json!({ "worker": id }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Apply placement's changes in one transaction, each in the log with its worker and epoch.
@@ -397,24 +538,23 @@ impl Store {
                 LeaseChange::Release {
                     camera,
                     worker,
+                    epoch,
                     reason,
                 } => {
+                    // Only that lease: a camera placed again meanwhile keeps its new one.
                     let Some(row) = sqlx::query(
-                        "SELECT camera_id, worker_id, epoch, lease_until FROM assignments WHERE camera_id = $1 AND worker_id = $2",
+                        "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments WHERE camera_id = $1 AND worker_id = $2 AND epoch = $3",
                     )
                     .bind(camera.clone())
                     .bind(worker.clone())
+                    .bind(*epoch)
                     .fetch_optional(&mut *tx)
                     .await?
                     else {
                         continue;
                     };
                     let l = lease_from_row(&row)?;
-                    sqlx::query("DELETE FROM assignments WHERE camera_id = $1 AND epoch = $2")
-                        .bind(camera.clone())
-                        .bind(l.epoch)
-                        .execute(&mut *tx)
-                        .await?;
+                    self.end_lease(&mut tx, &l, db_now).await?;
                     self.append_audit(
                         &mut tx,
                         Record {
@@ -472,6 +612,7 @@ impl Store {
                         camera: camera.clone(),
                         worker: worker.clone(),
                         epoch,
+                        granted_at: db_now,
                         lease_until: until,
                     });
                 }

@@ -59,31 +59,47 @@ impl InternalTls {
     }
 }
 
-/// The worker behind a request, from its client certificate.
-async fn worker(control: &Control, tls: &TlsInfo) -> ApiResult<WorkerRecord> {
-    let leaf = tls.peer_certificates.first().ok_or_else(|| {
-        ApiError::from(ControlError::Store(StoreError::Refused(
+/// The worker behind a request, from its client certificate, checked before the body is read:
+/// a certificate of the CA that names no enabled, approved worker gets nothing further.
+async fn identify(
+    State(c): State<Arc<Control>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(tls) = req.extensions().get::<Arc<TlsInfo>>().cloned() else {
+        return ApiError::from(ControlError::Store(StoreError::Refused(
             "no client certificate".into(),
         )))
-    })?;
-    Ok(control.worker_by_certificate(leaf).await?)
+        .into_response();
+    };
+    let Some(leaf) = tls.peer_certificates.first() else {
+        return ApiError::from(ControlError::Store(StoreError::Refused(
+            "no client certificate".into(),
+        )))
+        .into_response();
+    };
+    match c.worker_by_certificate(leaf).await {
+        Ok(w) => {
+            req.extensions_mut().insert(Arc::new(w));
+            next.run(req).await
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 async fn lease(
     State(c): State<Arc<Control>>,
-    Extension(tls): Extension<Arc<TlsInfo>>,
+    Extension(w): Extension<Arc<WorkerRecord>>,
     Body(req): Body<LeaseRequest>,
 ) -> ApiResult<Response> {
-    let w = worker(&c, &tls).await?;
     Ok(Json(c.lease(&w, &req).await?).into_response())
 }
 
 async fn grant(
     State(c): State<Arc<Control>>,
-    Extension(tls): Extension<Arc<TlsInfo>>,
+    Extension(w): Extension<Arc<WorkerRecord>>,
     Body(req): Body<GrantRequest>,
 ) -> ApiResult<Response> {
-    let w = worker(&c, &tls).await?;
     if req.cameras.len() > 100_000 {
         return Err(ApiError::bad_request(
             "too many cameras in one grant request",
@@ -94,10 +110,9 @@ async fn grant(
 
 async fn alert(
     State(c): State<Arc<Control>>,
-    Extension(tls): Extension<Arc<TlsInfo>>,
+    Extension(w): Extension<Arc<WorkerRecord>>,
     Body(upload): Body<AlertUpload>,
 ) -> ApiResult<Response> {
-    let w = worker(&c, &tls).await?;
     let ack = c.worker_alert(&w, upload).await?;
     let status = if ack.new {
         StatusCode::CREATED
@@ -114,12 +129,26 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/internal/v1/scope", post(grant))
         .route("/internal/v1/alerts", post(alert))
         .layer(DefaultBodyLimit::max(MAX_REQUEST))
+        .route_layer(axum::middleware::from_fn_with_state(
+            control.clone(),
+            identify,
+        ))
         .fallback(|| async { ApiError::not_found("no such internal route") })
         .with_state(control)
 }
 
-/// Bind the internal listener (port 0 for any free one): the bound address and the serving
-/// future.
+/// Swaps the internal listener's certificate while it runs (it is made afresh every day).
+#[derive(Clone)]
+pub struct Reloader(axum_server::tls_rustls::RustlsConfig);
+
+impl Reloader {
+    pub fn reload(&self, tls: InternalTls) {
+        self.0.reload_from_config(tls.0);
+    }
+}
+
+/// Bind the internal listener (port 0 for any free one): the bound address, the serving future,
+/// and the handle that replaces its certificate.
 pub async fn bind(
     addr: SocketAddr,
     control: Arc<Control>,
@@ -128,6 +157,7 @@ pub async fn bind(
     (
         SocketAddr,
         impl std::future::Future<Output = Result<(), ServeError>>,
+        Reloader,
     ),
     ServeError,
 > {
@@ -139,15 +169,14 @@ pub async fn bind(
         .local_addr()
         .map_err(|e| ServeError::Bind(addr, e))?;
     let app = router(control).into_make_service();
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.0);
+    let reloader = Reloader(config.clone());
     let fut = async move {
-        axum_server::from_tcp_rustls(
-            listener,
-            axum_server::tls_rustls::RustlsConfig::from_config(tls.0),
-        )
-        .map_err(ServeError::Serve)?
-        .serve(app)
-        .await
-        .map_err(ServeError::Serve)
+        axum_server::from_tcp_rustls(listener, config)
+            .map_err(ServeError::Serve)?
+            .serve(app)
+            .await
+            .map_err(ServeError::Serve)
     };
-    Ok((local, fut))
+    Ok((local, fut, reloader))
 }

@@ -1274,6 +1274,31 @@ async fn enrol_worker(
     Ok((StatusCode::CREATED, Json(e)).into_response())
 }
 
+/// Approve a worker another admin enrolled (admins): only then does it get cameras.
+#[utoipa::path(post, path = "/api/v1/workers/{id}/approve", tag = "workers",
+    params(("id" = String, Path)), security(("session" = [])),
+    responses((status = 200, body = WorkerApproved), (status = "4XX", body = ErrorBody)))]
+async fn approve_worker(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    s.control.approve_worker(&a, &id, &origin(&peer)).await?;
+    Ok(Json(WorkerApproved {
+        worker: id,
+        approved: true,
+    })
+    .into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct WorkerApproved {
+    worker: String,
+    approved: bool,
+}
+
 /// Disable a worker (admins): its certificate is refused from its next request, and its cameras
 /// are released at once.
 #[utoipa::path(post, path = "/api/v1/workers/{id}/disable", tag = "workers",
@@ -2125,6 +2150,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("GET", "/api/v1/cameras/health", get(camera_health)),
         ("GET", "/api/v1/workers", get(workers)),
         ("POST", "/api/v1/workers", post(enrol_worker)),
+        ("POST", "/api/v1/workers/{id}/approve", post(approve_worker)),
         ("POST", "/api/v1/workers/{id}/disable", post(disable_worker)),
         ("GET", "/api/v1/permits", get(permits)),
         ("POST", "/api/v1/permits", post(draft)),

@@ -45,6 +45,7 @@ use utoipa::{Modify, OpenApi};
         super::change_camera,
         super::workers,
         super::enrol_worker,
+        super::approve_worker,
         super::disable_worker,
         super::export_evidence,
         super::confirm_export,

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use mandat_control::workers::{AlertUpload, GrantRequest, LeaseRequest, PROTOCOL};
+use mandat_law::Clock;
 use mandat_store::workers::WorkerRecord;
 use sqlx::Row;
 
@@ -14,21 +15,45 @@ fn csr(id: &str) -> String {
     mandat_control::pki::worker_request(id).unwrap().1
 }
 
+/// Enrolled by one admin, approved by the other.
 async fn enrol(e: &Env, id: &str) -> WorkerRecord {
-    e.control
+    let w = e
+        .control
         .enrol_worker(&e.act(&admin()), id, &csr(id), 4, ORIGIN)
         .await
         .unwrap()
-        .worker
+        .worker;
+    e.control
+        .approve_worker(&e.act(&admin2()), id, ORIGIN)
+        .await
+        .unwrap();
+    w
+}
+
+async fn renew(e: &Env, w: &WorkerRecord) -> usize {
+    e.control
+        .lease(w, &LeaseRequest { protocol: PROTOCOL })
+        .await
+        .unwrap()
+        .cameras
+        .len()
+}
+
+/// Leases are timed by the database's clock, alerts by the test's fake one (months earlier):
+/// the test dates every lease's start to the fake clock's past, as the real clocks would agree.
+async fn backdate(e: &Env, to: i64) {
+    let pool = raw_pool(&e.url).await;
+    sqlx::query("UPDATE assignments SET granted_at = $1")
+        .bind(to)
+        .execute(&pool)
+        .await
+        .unwrap();
 }
 
 async fn place(e: &Env) {
     e.scope.reload(&e.store).await;
     let demand = e.scope.demand(Duration::from_secs(60)).unwrap();
-    e.control
-        .place(Some(&demand), None, false, None)
-        .await
-        .unwrap();
+    e.control.place(&demand, false).await.unwrap();
 }
 
 async fn grant(e: &Env, w: &WorkerRecord, camera: &str, epoch: i64) -> usize {
@@ -67,6 +92,26 @@ async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
         assert!(
             e.control
                 .enrol_worker(&e.act(&officer()), "wx", &csr("wx"), 4, ORIGIN)
+                .await
+                .is_err()
+        );
+        // One admin alone cannot bring a worker in: it is refused until another approves it.
+        let pending = e
+            .control
+            .enrol_worker(&e.act(&admin()), "w0", &csr("w0"), 4, ORIGIN)
+            .await
+            .unwrap()
+            .worker;
+        assert!(
+            e.store
+                .worker_by_fingerprint(pending.fingerprint.as_deref().unwrap())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            e.control
+                .approve_worker(&e.act(&admin()), "w0", ORIGIN)
                 .await
                 .is_err()
         );
@@ -112,12 +157,26 @@ async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
         );
 
         // The watchlist goes to the lease holder under its epoch, and to nobody else.
+        renew(&e, holder).await;
         assert_eq!(grant(&e, holder, "cam-1", epoch).await, 1, "{db:?}");
         assert_eq!(grant(&e, holder, "cam-1", epoch + 1).await, 0);
         assert_eq!(grant(&e, other, "cam-1", epoch).await, 0);
         assert_eq!(grant(&e, holder, "cam-2", epoch).await, 0);
 
-        // Alerts: only from the holder under its epoch; a resend is stored once.
+        // Alerts: only from the holder under its epoch, captured while it held the lease; a
+        // resend is stored once.
+        let t = e.clock.now().unwrap().0;
+        backdate(&e, t + 3_600_000).await;
+        let early = e
+            .control
+            .worker_alert(
+                holder,
+                AlertUpload::new(&hit(&e, "A-w-0", &id).await, epoch),
+            )
+            .await;
+        assert!(early.is_err(), "{db:?}: an alert from before its lease");
+        backdate(&e, t - 3_600_000).await;
+        renew(&e, holder).await;
         let alert = hit(&e, "A-w-1", &id).await;
         let refused = [
             e.control
@@ -149,15 +208,6 @@ async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
         let fp = holder.fingerprint.clone().unwrap();
         assert!(e.store.worker_by_fingerprint(&fp).await.unwrap().is_none());
         assert_eq!(grant(&e, holder, "cam-1", epoch).await, 0);
-        assert!(
-            e.control
-                .worker_alert(
-                    holder,
-                    AlertUpload::new(&hit(&e, "A-w-2", &id).await, epoch)
-                )
-                .await
-                .is_err()
-        );
         assert_eq!(audit_count(&e, "worker.disabled").await, 1);
         // The camera moves to the other worker, under a new epoch.
         e.control
@@ -165,6 +215,7 @@ async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
             .await
             .unwrap();
         place(&e).await;
+        backdate(&e, t - 3_600_000).await;
         let moved = e.store.leases().await.unwrap();
         assert_eq!(moved.len(), 1);
         assert_eq!(moved[0].worker, other.id);
@@ -188,6 +239,24 @@ async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
         place(&e).await;
         let now = e.store.leases().await.unwrap();
         assert_eq!(now[0].worker, "w3", "{db:?}");
+        // A hit captured while the silent worker still held the camera, delivered late (after a
+        // partition), is still its own; under the new holder's epoch it is not.
+        e.clock.advance(31_000);
+        let late = hit(&e, "A-w-3", &id).await;
+        assert!(
+            e.control
+                .worker_alert(other, AlertUpload::new(&late, now[0].epoch))
+                .await
+                .is_err()
+        );
+        assert!(
+            e.control
+                .worker_alert(other, AlertUpload::new(&late, moved[0].epoch))
+                .await
+                .unwrap()
+                .new,
+            "{db:?}: a late alert of a lease since released"
+        );
         let released: Vec<String> = e
             .store
             .audit_log()

@@ -136,6 +136,13 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/api/v1/workers/{id}/approve",
+        "/api/v1/workers/w-fixture/approve",
+        "d",
+        "{}",
+    ),
+    (
+        "POST",
         "/api/v1/workers/{id}/disable",
         "/api/v1/workers/w-fixture/disable",
         "d",
@@ -673,23 +680,24 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
     let app = Actor::new("app", &[Role::Applicant]);
     let pros = Actor::new("pros", &[Role::Prosecutor]);
     let mut f: HashMap<&'static str, String> = f_users.into_iter().collect();
-    // A worker's signing request for the enrol row, and an enrolled worker for the disable row.
+    // Grants asked for by a second admin, for `adm` to approve; accounts waiting for enrolment.
+    let adm2 = Actor::new("adm2", &[Role::Admin]);
+    common::provision(control, "adm2", PW, &[Role::Admin])
+        .await
+        .unwrap();
+    // A worker's signing request for the enrol row, and a worker the second admin enrolled, for
+    // `adm` to approve and then disable.
     let csr = |id| mandat_control::pki::worker_request(id).unwrap().1;
     let json = serde_json::to_string(&csr("w-api")).unwrap();
     f.insert("CSR", json.trim_matches('"').to_string());
     control
         .enrol_worker(
-            &mandat_testkit::session(control, &admin),
+            &mandat_testkit::session(control, &adm2),
             "w-fixture",
             &csr("w-fixture"),
             1,
             "t",
         )
-        .await
-        .unwrap();
-    // Grants asked for by a second admin, for `adm` to approve; accounts waiting for enrolment.
-    let adm2 = Actor::new("adm2", &[Role::Admin]);
-    common::provision(control, "adm2", PW, &[Role::Admin])
         .await
         .unwrap();
     for (grant, code, user) in [
