@@ -251,8 +251,27 @@ async fn follow_demand(
     // The (camera, epoch) leases the embedded engine runs.
     let mut running: Vec<(String, i64)> = Vec::new();
     let mut last_fresh = std::time::Instant::now();
-    // When the last successful renewal was sent: the embedded engine's own lease clock.
-    let mut last_renewed: Option<std::time::Instant> = None;
+    // When the last successful renewal was sent: the embedded engine's own lease clock. A
+    // watchdog drops every camera 5 s after it, however long a database call below hangs.
+    let last_renewed: Arc<std::sync::Mutex<Option<std::time::Instant>>> = Arc::default();
+    if let Some((_, engine)) = &embedded {
+        let (last, engine) = (last_renewed.clone(), engine.clone());
+        tokio::spawn(async move {
+            loop {
+                let lapsed = last
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_none_or(|t| t.elapsed() > DEMAND_GRACE);
+                if lapsed
+                    && !engine.cameras().is_empty()
+                    && let Err(e) = engine.set_cameras(Vec::new())
+                {
+                    tracing::error!("cameras not stopped: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
     // Expiry of other workers' leases waits until this process has had the database for a lease.
     let mut db_up_since: Option<std::time::Instant> = None;
     let step = Duration::from_secs(1);
@@ -260,15 +279,28 @@ async fn follow_demand(
         let demand = scope.demand(PRE_WARM);
         if demand.is_some() {
             last_fresh = std::time::Instant::now();
+        } else {
+            // An unreadable scope is most often an unreachable database: count it as one, so
+            // the first round after it does not expire workers that could not renew either.
+            db_up_since = None;
         }
         if let Some((me, _)) = &embedded
             && last_fresh.elapsed() <= DEMAND_GRACE
         {
             let sent = std::time::Instant::now();
             match tokio::time::timeout(step, control.renew_embedded(me)).await {
-                Ok(Ok(())) => last_renewed = Some(sent),
-                Ok(Err(e)) => tracing::error!("the embedded worker's leases were not renewed: {e}"),
-                Err(_) => tracing::error!("renewing the embedded worker's leases took over 1 s"),
+                Ok(Ok(held)) => {
+                    *last_renewed.lock().unwrap_or_else(|e| e.into_inner()) = Some(sent);
+                    running = held;
+                }
+                Ok(Err(e)) => {
+                    db_up_since = None;
+                    tracing::error!("the embedded worker's leases were not renewed: {e}")
+                }
+                Err(_) => {
+                    db_up_since = None;
+                    tracing::error!("renewing the embedded worker's leases took over 1 s")
+                }
             }
         }
         if let Some(ids) = demand {
@@ -288,7 +320,7 @@ async fn follow_demand(
                 }
             }
         }
-        if let Some((me, engine)) = &embedded {
+        if let Some((_, engine)) = &embedded {
             // A camera changed (a new stream URL, say): its URL is read again.
             let g = scope.generation();
             let mut before = Default::default();
@@ -296,26 +328,19 @@ async fn follow_demand(
                 before = std::mem::take(&mut urls);
                 generation = g;
             }
-            // Leases not renewed for the grace may be someone else's by now: drop every camera.
-            // A failed read keeps what runs until then.
-            if last_renewed.is_none_or(|t| t.elapsed() > DEMAND_GRACE) {
-                running.clear();
-            } else {
-                match tokio::time::timeout(step, control.held_leases(me)).await {
-                    Ok(Ok(h)) => running = h,
-                    Ok(Err(e)) => {
-                        tracing::error!("the embedded worker's leases cannot be read: {e}")
-                    }
-                    Err(_) => tracing::error!("reading the embedded worker's leases took over 1 s"),
-                }
-            }
             let held = &running;
             let mut specs = Vec::new();
             for (camera, epoch) in held {
                 let key = (camera.clone(), *epoch);
                 let url = match urls.get(&key) {
                     Some(u) => u.clone(),
-                    None => match store.camera_url(camera).await {
+                    None => match tokio::time::timeout(step, store.camera_url(camera))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(mandat_store::StoreError::Config(
+                                "reading it took over 1 s".into(),
+                            ))
+                        }) {
                         Ok(u) => {
                             urls.insert(key, u.clone());
                             u
@@ -339,6 +364,16 @@ async fn follow_demand(
                 });
             }
             urls.retain(|k, _| held.contains(k));
+            // Leases not renewed for the grace may be someone else's by now: run nothing (the
+            // watchdog has stopped what ran).
+            let lapsed = last_renewed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_none_or(|t| t.elapsed() > DEMAND_GRACE);
+            if lapsed {
+                running.clear();
+                specs.clear();
+            }
             if let Err(e) = engine.set_cameras(specs) {
                 tracing::error!("cameras not started: {e}");
             }
@@ -591,6 +626,8 @@ async fn run_server(
         _ = stop => {}
     }
     demand.abort();
+    // Its last `set_cameras` lands before the engine is stopped below.
+    let _ = demand.await;
     if let Some(i) = internal {
         i.abort();
     }

@@ -312,8 +312,50 @@ impl ScopeSource for RemoteScope {
 struct Outbox {
     queue: Mutex<VecDeque<(NewAlert, i64)>>,
     ready: Condvar,
-    /// The epoch of each camera's lease, which every alert carries.
+    /// The epoch of each camera's lease now, for grants.
     epochs: RwLock<BTreeMap<String, i64>>,
+    /// Each camera's recent leases: (epoch, when this worker first ran it, wall ms). An alert
+    /// carries the epoch of the lease it was captured under, which may have ended by the time the
+    /// pipeline raises it.
+    history: Mutex<BTreeMap<String, Vec<(i64, i64)>>>,
+}
+
+impl Outbox {
+    /// Note the leases run from now on.
+    fn leased(&self, running: &BTreeMap<String, i64>) {
+        let now = wall_ms();
+        let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        for (camera, epoch) in running {
+            let spans = h.entry(camera.clone()).or_default();
+            if spans.last().is_none_or(|(e, _)| e != epoch) {
+                spans.push((*epoch, now));
+                if spans.len() > 8 {
+                    spans.remove(0);
+                }
+            }
+        }
+        *self.epochs.write().unwrap_or_else(|e| e.into_inner()) = running.clone();
+    }
+
+    /// The epoch `camera` was leased under at `captured_at`.
+    fn epoch_at(&self, camera: &str, captured_at: i64) -> i64 {
+        let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        h.get(camera)
+            .and_then(|spans| {
+                spans
+                    .iter()
+                    .rev()
+                    .find(|(_, since)| *since <= captured_at)
+                    .or(spans.first())
+            })
+            .map_or(-1, |(e, _)| *e)
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// At most this many alerts wait; beyond it the engine's thread waits (an alert is never dropped
@@ -323,13 +365,7 @@ const OUTBOX_MAX: usize = 256;
 
 impl AlertSink for Outbox {
     fn raise(&self, alert: NewAlert) {
-        let epoch = self
-            .epochs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&alert.camera)
-            .copied()
-            .unwrap_or(-1);
+        let epoch = self.epoch_at(&alert.camera, alert.captured_at.0);
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         while q.len() >= OUTBOX_MAX {
             q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
@@ -397,6 +433,7 @@ fn run(args: RunArgs) -> Result<()> {
         queue: Mutex::new(VecDeque::new()),
         ready: Condvar::new(),
         epochs: RwLock::new(BTreeMap::new()),
+        history: Mutex::new(BTreeMap::new()),
     });
     let models = Models::load(&args.pipeline)?;
     let cfg = args.engine.config(
@@ -431,13 +468,23 @@ fn run(args: RunArgs) -> Result<()> {
     // When the last successful renewal was sent. A watchdog drops every camera 5 s after it,
     // however long a request to an unreachable replica takes.
     let last_renewed: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    // Held while deciding and applying the camera set, by the watchdog and the lease loop alike,
+    // so one never undoes the other halfway.
+    let apply = Arc::new(Mutex::new(()));
     let engine = Arc::new(engine);
     {
-        let (last, engine, outbox) = (last_renewed.clone(), engine.clone(), outbox.clone());
+        let (last, engine, outbox, apply) = (
+            last_renewed.clone(),
+            engine.clone(),
+            outbox.clone(),
+            apply.clone(),
+        );
         std::thread::Builder::new()
             .name("lease-watchdog".into())
             .spawn(move || {
                 loop {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let _applying = apply.lock().unwrap_or_else(|e| e.into_inner());
                     let lapsed = last
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -453,7 +500,6 @@ fn run(args: RunArgs) -> Result<()> {
                             tracing::error!("cameras not stopped: {e}");
                         }
                     }
-                    std::thread::sleep(Duration::from_millis(100));
                 }
             })?;
     }
@@ -485,10 +531,11 @@ fn run(args: RunArgs) -> Result<()> {
                 None
             }
         };
-        // Only after a renewal (or a refusal): otherwise the watchdog decides.
-        if let Some(running) = running {
-            *outbox.epochs.write().unwrap_or_else(|e| e.into_inner()) =
-                running.iter().map(|(c, (e, _))| (c.clone(), *e)).collect();
+        // Only after a renewal (or a refusal), and only while it is fresh: otherwise the
+        // watchdog decides.
+        let _applying = apply.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = running.filter(|_| sent.elapsed() <= DECODE_WITHOUT_LEASE) {
+            outbox.leased(&running.iter().map(|(c, (e, _))| (c.clone(), *e)).collect());
             let specs = running
                 .iter()
                 .map(|(c, (_, url))| CameraSpec {
@@ -500,6 +547,7 @@ fn run(args: RunArgs) -> Result<()> {
                 tracing::error!("cameras not started: {e}");
             }
         }
+        drop(_applying);
         std::thread::sleep(Duration::from_secs(1).saturating_sub(sent.elapsed()));
     }
 }
@@ -515,9 +563,7 @@ fn pull_grants(link: Arc<Link>, scope: Arc<RemoteScope>, outbox: Arc<Outbox>) {
             .iter()
             .map(|(c, e)| (c.clone(), *e))
             .collect();
-        let wall_sent = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let wall_sent = wall_ms();
         let answer = link.post::<GrantAnswer>(
             "/internal/v1/scope",
             &GrantRequest {

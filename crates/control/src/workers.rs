@@ -302,14 +302,20 @@ impl Control {
     /// Renew a worker's leases and tell it which cameras it runs, with their stream addresses.
     pub async fn lease(&self, worker: &WorkerRecord, req: &LeaseRequest) -> Result<LeaseAnswer> {
         check_protocol(req.protocol)?;
-        let (db_now, held) = self.store.renew_leases(&worker.id, LEASE_MS).await?;
-        // Only cameras still in demand: while placement cannot write (and release them), a
-        // camera no permit wants is not decoded anyway. Without a fresh scope, none.
+        // Only a process with a fresh scope renews: without one, the worker tries another
+        // replica, and if none answers, its leases lapse and move (grants fail closed anyway).
         let demand = self
             .scope
             .as_ref()
             .and_then(|s| s.demand(PRE_WARM))
-            .unwrap_or_default();
+            .ok_or_else(|| {
+                ControlError::Unavailable(
+                    "this control process cannot read its scope now; ask another".into(),
+                )
+            })?;
+        let (db_now, held) = self.store.renew_leases(&worker.id, LEASE_MS).await?;
+        // Only cameras still in demand: while placement cannot write (and release them), a
+        // camera no permit wants is not decoded anyway.
         let mut cameras = Vec::new();
         for l in held.into_iter().filter(|l| demand.contains(&l.camera)) {
             match self.store.camera_url(&l.camera).await {
@@ -397,15 +403,22 @@ impl Control {
                 .id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        // NaN scores or thresholds are refused too.
-        let reaches = upload
-            .score
-            .partial_cmp(&upload.threshold)
-            .is_some_and(|o| o.is_ge());
+        // NaN or infinite scores are refused too.
+        let reaches = upload.score.is_finite()
+            && upload.threshold.is_finite()
+            && upload.score >= upload.threshold;
         if !id_ok || !reaches {
             return Err(ControlError::Store(StoreError::Invalid(
                 "not an alert: its id is not 1 to 80 letters, digits and '-', or its score is below its threshold".into(),
             )));
+        }
+        // The threshold is the permit's, not one the worker chose.
+        let permit = self.store.permit(&upload.permit).await?;
+        if upload.threshold + 1e-6 < permit.application.threshold {
+            return Err(ControlError::Store(StoreError::Refused(format!(
+                "the alert's threshold {} is below permit {}'s {}; the alert is not kept",
+                upload.threshold, permit.id, permit.application.threshold
+            ))));
         }
         // Its lease then, not now: an alert delivered late (after a partition or a handover) is
         // still the worker's; one stamped outside the lease, or under another's, is not.
@@ -440,10 +453,11 @@ impl Control {
         })
     }
 
-    /// Renew the leases of a worker inside this process (`serve`'s embedded one).
-    pub async fn renew_embedded(&self, worker: &str) -> Result<()> {
-        self.store.renew_leases(worker, LEASE_MS).await?;
-        Ok(())
+    /// Renew the leases of a worker inside this process (`serve`'s embedded one): the (camera,
+    /// epoch) pairs it holds now.
+    pub async fn renew_embedded(&self, worker: &str) -> Result<Vec<(String, i64)>> {
+        let (_, held) = self.store.renew_leases(worker, LEASE_MS).await?;
+        Ok(held.into_iter().map(|l| (l.camera, l.epoch)).collect())
     }
 
     /// One placement round: give the cameras in `demand` to live workers and take them from
@@ -517,19 +531,6 @@ impl Control {
             .apply_leases(&changes, now, LEASE_MS, "placement")
             .await?;
         Ok(())
-    }
-
-    /// The (camera, epoch) leases `worker` holds now (database time), for the embedded worker.
-    pub async fn held_leases(&self, worker: &str) -> Result<Vec<(String, i64)>> {
-        let db_now = self.store.db_now().await?;
-        Ok(self
-            .store
-            .leases_of(worker)
-            .await?
-            .into_iter()
-            .filter(|l| l.lease_until >= db_now)
-            .map(|l| (l.camera, l.epoch))
-            .collect())
     }
 
     /// Release every camera `worker` leases (a graceful stop), each in the log with `reason`.

@@ -247,8 +247,8 @@ fn a_keyless_worker_runs_only_its_leased_camera_over_mtls_and_is_cut_off_when_di
         });
     }
 
-    // Not approved yet: refused.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Not approved yet: refused (the worker loads its models first).
+    let deadline = Instant::now() + Duration::from_secs(90);
     while !worker_log
         .lock()
         .unwrap()

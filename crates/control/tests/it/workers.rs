@@ -198,6 +198,11 @@ async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
             .await
             .unwrap();
         assert!(first.new && !again.new);
+        // A threshold of the worker's own choosing, below the permit's, is not taken.
+        let mut low = AlertUpload::new(&hit(&e, "A-w-low", &id).await, epoch);
+        low.threshold = 0.05;
+        low.score = 0.1;
+        assert!(e.control.worker_alert(holder, low).await.is_err());
         assert_eq!(audit_count(&e, "alert.candidate").await, 1);
 
         // Disabled: its certificate names no worker any more, its lease is gone, in the log.
@@ -257,6 +262,24 @@ async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
                 .new,
             "{db:?}: a late alert of a lease since released"
         );
+        // Captured after that lease ended (and its 5 s margin): not the worker's.
+        let ended = e.clock.now().unwrap().0;
+        sqlx::query("UPDATE lease_history SET released_at = $1 WHERE epoch = $2")
+            .bind(ended)
+            .bind(moved[0].epoch)
+            .execute(&pool)
+            .await
+            .unwrap();
+        e.clock.advance(31_000);
+        let after = e
+            .control
+            .worker_alert(
+                other,
+                AlertUpload::new(&hit(&e, "A-w-4", &id).await, moved[0].epoch),
+            )
+            .await
+            .unwrap_err();
+        assert!(after.to_string().contains("did not lease"), "{after}");
         let released: Vec<String> = e
             .store
             .audit_log()
