@@ -285,8 +285,8 @@ impl Control {
         Ok(self.store.workers().await?)
     }
 
-    /// The enabled worker a client certificate (DER) belongs to; checked on every request, so a
-    /// disabled worker is cut off at its next one.
+    /// The enabled, approved worker a client certificate (DER) belongs to; checked on every
+    /// request, so a disabled worker is cut off at its next one.
     pub async fn worker_by_certificate(&self, der: &[u8]) -> Result<WorkerRecord> {
         let fp = crate::pki::fingerprint(der);
         self.store
@@ -294,7 +294,7 @@ impl Control {
             .await?
             .ok_or_else(|| {
                 ControlError::Store(StoreError::Refused(
-                    "this certificate belongs to no enabled worker; enrol the worker with `mandat worker enrol`".into(),
+                    "this certificate belongs to no enabled, approved worker; enrol it with `mandat worker enrol` and have another admin run `mandat worker approve`".into(),
                 ))
             })
     }
@@ -390,8 +390,9 @@ impl Control {
         })
     }
 
-    /// Take an alert from a worker: only for a camera it leases under that epoch; then stored as
-    /// any alert is (idempotent, re-checked against the permit at its capture time).
+    /// Take an alert from a worker: only for a camera it leased under that epoch at the alert's
+    /// capture time, at or above the permit's threshold; then stored as any alert is (idempotent,
+    /// re-checked against the permit at its capture time).
     pub async fn worker_alert(
         &self,
         worker: &WorkerRecord,
