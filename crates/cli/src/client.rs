@@ -50,6 +50,16 @@ struct ErrorBody {
 /// The largest answer the CLI reads (an audit export, a PDF).
 const MAX_ANSWER: u64 = 1 << 30;
 
+/// The certificates in a PEM file's bytes (other items are skipped).
+pub(crate) fn pem_certificates(pem: &[u8]) -> Vec<ureq::tls::Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
 pub struct Client {
     agent: ureq::Agent,
     base: String,
@@ -82,12 +92,7 @@ impl Client {
         if let Some(ca) = ca {
             let pem =
                 std::fs::read(ca).with_context(|| format!("reading the CA {}", ca.display()))?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
+            let certs = pem_certificates(&pem);
             if certs.is_empty() {
                 bail!("{} holds no PEM certificate", ca.display());
             }

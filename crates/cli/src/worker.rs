@@ -192,16 +192,8 @@ impl Link {
         };
         mandat_audit::check_private(&dir.join("worker.key"))
             .map_err(|e| anyhow::anyhow!("{}", e.to_string().replace("audit key", "worker key")))?;
-        let certs = |pem: &[u8]| -> Vec<ureq::tls::Certificate<'static>> {
-            ureq::tls::parse_pem(pem)
-                .filter_map(|i| match i {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect()
-        };
-        let ca = certs(&read("ca.pem")?);
-        let chain = certs(&read("worker.pem")?);
+        let ca = crate::client::pem_certificates(&read("ca.pem")?);
+        let chain = crate::client::pem_certificates(&read("worker.pem")?);
         let key = ureq::tls::parse_pem(&read("worker.key")?)
             .find_map(|i| match i {
                 Ok(ureq::tls::PemItem::PrivateKey(k)) => Some(k),
@@ -285,7 +277,7 @@ impl Link {
 }
 
 /// Grants per camera: until when they hold (monotonic) and the list.
-type Grants = HashMap<String, (Instant, i64, Watchlist<Arc<Template>>)>;
+type Grants = HashMap<String, (Instant, Watchlist<Arc<Template>>)>;
 
 /// The engine's scope on a worker: the last grant, while it holds. Nothing else.
 struct RemoteScope {
@@ -298,7 +290,7 @@ impl ScopeSource for RemoteScope {
         let now = self.clock.now();
         let g = self.grants.read().unwrap_or_else(|e| e.into_inner());
         let list = match g.get(camera) {
-            Some((until, _, list)) if Instant::now() < *until => Watchlist {
+            Some((until, list)) if Instant::now() < *until => Watchlist {
                 at: now,
                 entries: list.entries.clone(),
             },
@@ -599,10 +591,7 @@ fn pull_grants(link: Arc<Link>, scope: Arc<RemoteScope>, outbox: Arc<Outbox>) {
                                 }),
                             })
                             .collect();
-                        grants.insert(
-                            c.camera.clone(),
-                            (until, c.epoch, Watchlist { at: None, entries }),
-                        );
+                        grants.insert(c.camera.clone(), (until, Watchlist { at: None, entries }));
                     }
                 }
             }
@@ -618,7 +607,7 @@ fn pull_grants(link: Arc<Link>, scope: Arc<RemoteScope>, outbox: Arc<Outbox>) {
             for (camera, new) in grants {
                 g.insert(camera, new);
             }
-            g.retain(|_, (until, _, _)| Instant::now() < *until);
+            g.retain(|_, (until, _)| Instant::now() < *until);
         }
         std::thread::sleep(Duration::from_millis(250).saturating_sub(sent.elapsed()));
     }

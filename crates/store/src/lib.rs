@@ -319,6 +319,18 @@ impl Listener {
     }
 }
 
+/// The store's own last line: only admins manage cameras and workers, whatever the caller checked.
+pub(crate) fn require_admin(actor: &Actor, what: &str) -> Result<(), StoreError> {
+    if actor.has(Role::Admin) {
+        Ok(())
+    } else {
+        Err(StoreError::Refused(format!(
+            "{} may not {what}: admin role required",
+            actor.user
+        )))
+    }
+}
+
 pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 impl Store {
@@ -812,12 +824,7 @@ impl Store {
         now: Timestamp,
         origin: &str,
     ) -> Result<(), StoreError> {
-        if !actor.has(Role::Admin) {
-            return Err(StoreError::Refused(format!(
-                "{} may not register cameras: admin role required",
-                actor.user
-            )));
-        }
+        require_admin(actor, "register cameras")?;
         cam.check().map_err(StoreError::Invalid)?;
         // A decision covers a camera by its id: an id a permit names is never given to another
         // camera, or the decision would cover a camera its decider never saw.
@@ -883,12 +890,7 @@ impl Store {
         now: Timestamp,
         origin: &str,
     ) -> Result<(), StoreError> {
-        if !actor.has(Role::Admin) {
-            return Err(StoreError::Refused(format!(
-                "{} may not change cameras: admin role required",
-                actor.user
-            )));
-        }
+        require_admin(actor, "change cameras")?;
         let mut tx = self.begin_write().await?;
         let (action, n, details) = match change {
             CameraChange::Enable | CameraChange::Disable => {

@@ -4,7 +4,7 @@
 //! and are not chained; every enrolment, disabling, assignment and release is.
 
 use mandat_audit::Record;
-use mandat_law::{Actor, Role, Timestamp};
+use mandat_law::{Actor, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
@@ -112,6 +112,14 @@ impl Store {
             .try_get("now")?)
     }
 
+    /// The database's clock, read inside a transaction.
+    async fn db_now_in(&self, tx: &mut crate::Tx<'_>) -> Result<i64, StoreError> {
+        Ok(sqlx::query(now_sql(self.kind))
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("now")?)
+    }
+
     /// Pin the internal CA (its certificate's sha256) in the database at the first start, and
     /// refuse a control process with another one: every control host must share the one CA, or
     /// workers would trust one replica and fail at another.
@@ -178,12 +186,7 @@ impl Store {
         now: Timestamp,
         origin: &str,
     ) -> Result<WorkerRecord, StoreError> {
-        if !actor.has(Role::Admin) {
-            return Err(StoreError::Refused(format!(
-                "{} may not enrol workers: admin role required",
-                actor.user
-            )));
-        }
+        crate::require_admin(actor, "enrol workers")?;
         let mut tx = self.begin_write().await?;
         let taken = sqlx::query("SELECT id FROM workers WHERE id = $1 OR fingerprint = $2")
             .bind(id.to_string())
@@ -234,12 +237,7 @@ impl Store {
         now: Timestamp,
         origin: &str,
     ) -> Result<(), StoreError> {
-        if !actor.has(Role::Admin) {
-            return Err(StoreError::Refused(format!(
-                "{} may not disable workers: admin role required",
-                actor.user
-            )));
-        }
+        crate::require_admin(actor, "disable workers")?;
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE workers SET enabled = 0, disabled_at = $2 WHERE id = $1 AND enabled = 1 AND fingerprint IS NOT NULL",
@@ -262,10 +260,7 @@ impl Store {
         .iter()
         .map(lease_from_row)
         .collect::<Result<_, _>>()?;
-        let db_now: i64 = sqlx::query(now_sql(self.kind))
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("now")?;
+        let db_now = self.db_now_in(&mut tx).await?;
         for l in &leases {
             self.end_lease(&mut tx, l, db_now).await?;
         }
@@ -467,12 +462,7 @@ impl Store {
         now: Timestamp,
         origin: &str,
     ) -> Result<(), StoreError> {
-        if !actor.has(Role::Admin) {
-            return Err(StoreError::Refused(format!(
-                "{} may not approve workers: admin role required",
-                actor.user
-            )));
-        }
+        crate::require_admin(actor, "approve workers")?;
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT enrolled_by FROM workers WHERE id = $1 AND enabled = 1 AND fingerprint IS NOT NULL AND approved_at IS NULL",
@@ -528,10 +518,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut tx = self.begin_write().await?;
-        let db_now: i64 = sqlx::query(now_sql(self.kind))
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("now")?;
+        let db_now = self.db_now_in(&mut tx).await?;
         let mut assigned = Vec::new();
         for change in changes {
             match change {
