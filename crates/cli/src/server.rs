@@ -22,7 +22,7 @@ use crate::{EngineArgs, Models, PipelineArgs};
 pub struct ServeArgs {
     /// Address of the API and web app. Plain HTTP is served on loopback only; other addresses
     /// need --tls-cert and --tls-key.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "MANDAT_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// PEM certificate chain for HTTPS (leaf first).
     #[arg(long, env = "MANDAT_TLS_CERT", requires = "tls_key")]
@@ -592,18 +592,7 @@ async fn run_server(
     .with_enroller(enroller(&models)?)
     .with_logins_per_minute(args.logins_per_minute);
     if let Some(file) = &args.metrics_token_file {
-        mandat_audit::check_private(file).map_err(|e| {
-            anyhow::anyhow!("{}", e.to_string().replace("audit key", "metrics token"))
-        })?;
-        let token = std::fs::read_to_string(file)
-            .with_context(|| format!("reading the metrics token {}", file.display()))?;
-        if token.trim().len() < 16 {
-            bail!(
-                "the metrics token in {} is shorter than 16 characters; make a long random one",
-                file.display()
-            );
-        }
-        state = state.with_metrics_token(&token);
+        state = state.with_metrics_token(&read_metrics_token(file)?);
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(mandat_web::Tls::from_pem_files(c, k)?),
@@ -1235,4 +1224,19 @@ fn decode_cores(video: &Path) -> Result<f64> {
     let per_frame = (mandat_face::runtime::thread_cpu_time().saturating_sub(t)).as_secs_f64()
         / f64::from(n.max(1));
     Ok(per_frame * fps)
+}
+
+/// The metrics token in `file`: private (mode 600) and at least 16 characters.
+pub(crate) fn read_metrics_token(file: &Path) -> Result<String> {
+    mandat_audit::check_private(file)
+        .map_err(|e| anyhow::anyhow!("{}", e.to_string().replace("audit key", "metrics token")))?;
+    let token = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the metrics token {}", file.display()))?;
+    if token.trim().len() < 16 {
+        bail!(
+            "the metrics token in {} is shorter than 16 characters; make a long random one",
+            file.display()
+        );
+    }
+    Ok(token)
 }

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,23 @@ pub struct RunArgs {
     /// The directory with this worker's `worker.key`, `worker.pem` and the CA's `ca.pem`.
     #[arg(long)]
     dir: PathBuf,
+    /// Serve Prometheus metrics at http://ADDR/metrics (a loopback address: plain HTTP, for an
+    /// agent on this host), to callers with the metrics token: the time since the last lease
+    /// renewal and the outbox's length, with no personal data.
+    #[arg(long, env = "MANDAT_METRICS_LISTEN", requires = "metrics_token_file")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// A file holding the bearer token `/metrics` asks for (mode 600, 16 characters or more).
+    #[arg(long, env = "MANDAT_METRICS_TOKEN_FILE", requires = "metrics_listen")]
+    metrics_token_file: Option<PathBuf>,
+    /// Also show which cameras this worker leases and analyses (epochs, templates granted as a
+    /// count, frame counters, when a frame last passed the scope gate) and its alerts. They tell
+    /// when and where operations run: turn them on only for a scraper trusted with that.
+    #[arg(
+        long,
+        env = "MANDAT_METRICS_CAMERA_SERIES",
+        requires = "metrics_listen"
+    )]
+    metrics_camera_series: bool,
     #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
@@ -310,6 +328,9 @@ struct Outbox {
     /// carries the epoch of the lease it was captured under, which may have ended by the time the
     /// pipeline raises it.
     history: Mutex<BTreeMap<String, Vec<(i64, i64)>>>,
+    /// Alerts a replica acknowledged, and alerts finally refused.
+    acknowledged: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl Outbox {
@@ -382,13 +403,17 @@ fn send_alerts(link: Arc<Link>, outbox: Arc<Outbox>) {
         match link.post::<AlertAck>("/internal/v1/alerts", &upload, Duration::from_secs(10)) {
             Ok(answer) => {
                 match answer {
-                    Answer::Ok(ack) => tracing::info!(
-                        alert = %ack.alert,
-                        new = ack.new,
-                        folded = ack.folded,
-                        "alert acknowledged"
-                    ),
+                    Answer::Ok(ack) => {
+                        outbox.acknowledged.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(
+                            alert = %ack.alert,
+                            new = ack.new,
+                            folded = ack.folded,
+                            "alert acknowledged"
+                        )
+                    }
                     Answer::Refused(status, why) => {
+                        outbox.refused.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(alert = %upload.id, status, "alert refused, not resent: {why}")
                     }
                 }
@@ -426,6 +451,8 @@ fn run(args: RunArgs) -> Result<()> {
         ready: Condvar::new(),
         epochs: RwLock::new(BTreeMap::new()),
         history: Mutex::new(BTreeMap::new()),
+        acknowledged: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
     });
     let models = Models::load(&args.pipeline)?;
     let cfg = args.engine.config(
@@ -441,6 +468,30 @@ fn run(args: RunArgs) -> Result<()> {
         clock.clone(),
     )
     .context("starting the engine")?;
+    let engine = Arc::new(engine);
+    // When the last successful renewal was sent. A watchdog drops every camera 5 s after it,
+    // however long a request to an unreachable replica takes.
+    let last_renewed: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    if let Some(addr) = args.metrics_listen {
+        if !addr.ip().is_loopback() {
+            bail!(
+                "--metrics-listen {addr}: metrics are plain HTTP, so they are served on a loopback address only; scrape them with an agent on this host"
+            );
+        }
+        let token = crate::server::read_metrics_token(
+            args.metrics_token_file
+                .as_deref()
+                .context("--metrics-listen needs --metrics-token-file")?,
+        )?;
+        let status = Status {
+            engine: engine.clone(),
+            scope: scope.clone(),
+            outbox: outbox.clone(),
+            last_renewed: last_renewed.clone(),
+            camera_series: args.metrics_camera_series,
+        };
+        serve_metrics(addr, &token, status)?;
+    }
     {
         let (link, outbox) = (link.clone(), outbox.clone());
         std::thread::Builder::new()
@@ -457,13 +508,9 @@ fn run(args: RunArgs) -> Result<()> {
         "mandat worker running, leasing cameras from {}",
         args.control.join(", ")
     );
-    // When the last successful renewal was sent. A watchdog drops every camera 5 s after it,
-    // however long a request to an unreachable replica takes.
-    let last_renewed: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
     // Held while deciding and applying the camera set, by the watchdog and the lease loop alike,
     // so one never undoes the other halfway.
     let apply = Arc::new(Mutex::new(()));
-    let engine = Arc::new(engine);
     {
         let (last, engine, outbox, apply) = (
             last_renewed.clone(),
@@ -610,5 +657,248 @@ fn pull_grants(link: Arc<Link>, scope: Arc<RemoteScope>, outbox: Arc<Outbox>) {
             g.retain(|_, (until, _)| Instant::now() < *until);
         }
         std::thread::sleep(Duration::from_millis(250).saturating_sub(sent.elapsed()));
+    }
+}
+
+/// What the worker's metrics read.
+struct Status {
+    engine: Arc<Engine>,
+    scope: Arc<RemoteScope>,
+    outbox: Arc<Outbox>,
+    last_renewed: Arc<Mutex<Option<Instant>>>,
+    camera_series: bool,
+}
+
+/// The figures of one scrape.
+#[derive(Default)]
+struct Snapshot {
+    renewal_age_s: Option<f64>,
+    outbox: usize,
+    /// Camera → lease epoch.
+    leases: BTreeMap<String, i64>,
+    /// Camera → templates in its valid grant.
+    grants: BTreeMap<String, usize>,
+    acknowledged: u64,
+    refused: u64,
+    last_analysed_ms: Option<i64>,
+    health: Vec<mandat_engine::CameraHealth>,
+}
+
+impl Status {
+    fn snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        Snapshot {
+            renewal_age_s: self
+                .last_renewed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .map(|t| t.elapsed().as_secs_f64()),
+            outbox: self
+                .outbox
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len(),
+            leases: self
+                .outbox
+                .epochs
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            grants: self
+                .scope
+                .grants
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|(_, (until, _))| now < *until)
+                .map(|(c, (_, list))| (c.clone(), list.entries.len()))
+                .collect(),
+            acknowledged: self.outbox.acknowledged.load(Ordering::Relaxed),
+            refused: self.outbox.refused.load(Ordering::Relaxed),
+            last_analysed_ms: self.engine.last_analysed_at(),
+            health: if self.camera_series {
+                self.engine.health()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// The Prometheus text. Without `camera_series`, only what tells nothing of operations: the
+/// renewal age and the outbox's length (a lease count, a scoped count or an alert count would tell
+/// when permits run, and placement is public arithmetic on camera ids). No permit, person or
+/// template appears either way.
+fn render_metrics(s: &Snapshot, camera_series: bool) -> String {
+    use std::fmt::Write;
+    let mut m = String::new();
+    let head = |m: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(m, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    head(
+        &mut m,
+        "mandat_worker_lease_renewal_age_seconds",
+        "gauge",
+        "Since the last successful lease renewal was sent; -1: none yet or refused.",
+    );
+    let _ = writeln!(
+        m,
+        "mandat_worker_lease_renewal_age_seconds {}",
+        s.renewal_age_s.unwrap_or(-1.0)
+    );
+    head(
+        &mut m,
+        "mandat_worker_outbox",
+        "gauge",
+        "Alerts waiting for acknowledgement.",
+    );
+    let _ = writeln!(m, "mandat_worker_outbox {}", s.outbox);
+    if !camera_series {
+        return m;
+    }
+    head(
+        &mut m,
+        "mandat_worker_leases",
+        "gauge",
+        "Cameras this worker leases now.",
+    );
+    let _ = writeln!(m, "mandat_worker_leases {}", s.leases.len());
+    head(
+        &mut m,
+        "mandat_worker_scoped_cameras",
+        "gauge",
+        "Leased cameras with a valid scope grant that names someone: only they are matched.",
+    );
+    let scoped = s.grants.values().filter(|n| **n > 0).count();
+    let _ = writeln!(m, "mandat_worker_scoped_cameras {scoped}");
+    head(
+        &mut m,
+        "mandat_worker_last_analysed_timestamp_ms",
+        "gauge",
+        "When a frame of any camera last passed the scope gate (ms since the epoch); 0: never.",
+    );
+    let _ = writeln!(
+        m,
+        "mandat_worker_last_analysed_timestamp_ms {}",
+        s.last_analysed_ms.unwrap_or(0)
+    );
+    head(
+        &mut m,
+        "mandat_worker_alerts_total",
+        "counter",
+        "Alerts sent to the control plane, by outcome.",
+    );
+    for (outcome, n) in [("acknowledged", s.acknowledged), ("refused", s.refused)] {
+        let _ = writeln!(m, "mandat_worker_alerts_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    head(
+        &mut m,
+        "mandat_worker_lease_epoch",
+        "gauge",
+        "The epoch of each camera's lease.",
+    );
+    for (c, e) in &s.leases {
+        let _ = writeln!(
+            m,
+            "mandat_worker_lease_epoch{{camera=\"{}\"}} {e}",
+            mandat_web::label(c)
+        );
+    }
+    head(
+        &mut m,
+        "mandat_worker_scope_templates",
+        "gauge",
+        "Templates in each camera's valid grant (a count only).",
+    );
+    for (c, n) in &s.grants {
+        let _ = writeln!(
+            m,
+            "mandat_worker_scope_templates{{camera=\"{}\"}} {n}",
+            mandat_web::label(c)
+        );
+    }
+    m.push_str(&mandat_web::camera_series(&s.health));
+    m
+}
+
+/// Serve the metrics on `addr` from a thread of their own; the address is bound before this
+/// returns, so a taken port stops the worker at start.
+fn serve_metrics(addr: std::net::SocketAddr, token: &str, status: Status) -> Result<()> {
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("listening for metrics on {addr}"))?;
+    listener.set_nonblocking(true)?;
+    let status = Arc::new(status);
+    let router = mandat_web::metrics_router(
+        token,
+        Arc::new(move || render_metrics(&status.snapshot(), status.camera_series)),
+    );
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return tracing::error!("metrics not served: {e}"),
+            };
+            rt.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => {
+                        if let Err(e) = mandat_web::serve_metrics(l, router).await {
+                            tracing::error!("metrics not served: {e}");
+                        }
+                    }
+                    Err(e) => tracing::error!("metrics not served: {e}"),
+                }
+            });
+        })?;
+    eprintln!("mandat worker metrics at http://{addr}/metrics");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_tell_nothing_of_operations_unless_camera_series_are_asked_for() {
+        let mut health = mandat_engine::CameraStats::default().snapshot("cam-sergels-torg", 1);
+        health.alerts = 3;
+        let s = Snapshot {
+            renewal_age_s: Some(0.4),
+            outbox: 1,
+            leases: [("cam-sergels-torg".to_string(), 7)].into(),
+            grants: [("cam-sergels-torg".to_string(), 2)].into(),
+            acknowledged: 3,
+            refused: 0,
+            last_analysed_ms: Some(1_790_000_000_000),
+            health: vec![health],
+        };
+        let off = render_metrics(&s, false);
+        assert!(
+            off.contains("mandat_worker_lease_renewal_age_seconds 0.4"),
+            "{off}"
+        );
+        assert!(off.contains("mandat_worker_outbox 1"), "{off}");
+        for telling in [
+            "sergels", "leases", "scoped", "analysed", "alerts", "epoch", "frames",
+        ] {
+            assert!(
+                !off.contains(telling),
+                "{telling} without camera series: {off}"
+            );
+        }
+        let on = render_metrics(&s, true);
+        assert!(
+            on.contains("mandat_worker_lease_epoch{camera=\"cam-sergels-torg\"} 7"),
+            "{on}"
+        );
+        assert!(on.contains("mandat_worker_scoped_cameras 1"), "{on}");
+        assert!(
+            on.contains("mandat_worker_last_analysed_timestamp_ms 1790000000000"),
+            "{on}"
+        );
     }
 }

@@ -5,8 +5,11 @@
 //!
 //! Cameras move only when their worker is gone, draining, no longer eligible or over capacity, or
 //! when no permit wants them any more: a worker that joins takes new cameras and moves none.
-//! Where a camera goes is chosen by rendezvous hashing over the eligible workers with room, so
-//! the choice depends on the camera and the worker alone and changes little as workers come and go.
+//! Where a camera goes is chosen by rendezvous hashing over the eligible workers with room, so the
+//! choice changes little as workers come and go; workers at their fair share (the demand spread
+//! over the live workers in proportion to their capacity) are passed over while another has room,
+//! so six cameras on three equal workers land two on each (bounded-load consistent hashing). Only
+//! new placements are balanced: a worker that returns empty takes new cameras, it takes none back.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -160,6 +163,18 @@ pub fn plan(
             });
         }
     }
+    // Each worker's fair share, by capacity: new cameras go to workers under theirs while one
+    // is, so load stays even.
+    let total: u64 = wanted.values().map(|d| u64::from(d.cost)).sum();
+    let room: u64 = workers
+        .iter()
+        .filter(|w| w.live && !w.draining)
+        .map(|w| u64::from(w.capacity))
+        .sum();
+    let fair = |w: &Worker| -> u32 {
+        let share = (total * u64::from(w.capacity)).div_ceil(room.max(1));
+        u32::try_from(share).unwrap_or(u32::MAX).min(w.capacity)
+    };
     let mut unplaced = Vec::new();
     // In camera order, whatever order the caller listed them in: the plan is the same on every
     // replica.
@@ -169,11 +184,14 @@ pub fn plan(
         if kept.contains_key(d.camera.as_str()) {
             continue;
         }
-        let choice = workers
-            .iter()
-            .filter(|w| w.live && !w.draining && eligible(w, d))
-            .filter(|w| load.get(w.id.as_str()).copied().unwrap_or(0) + d.cost <= w.capacity)
-            .max_by_key(|w| (weight(&d.camera, &w.id), w.id.as_str()));
+        let pick = |limit: &dyn Fn(&Worker) -> u32| {
+            workers
+                .iter()
+                .filter(|w| w.live && !w.draining && eligible(w, d))
+                .filter(|w| load.get(w.id.as_str()).copied().unwrap_or(0) + d.cost <= limit(w))
+                .max_by_key(|w| (weight(&d.camera, &w.id), w.id.as_str()))
+        };
+        let choice = pick(&fair).or_else(|| pick(&|w| w.capacity));
         match choice {
             Some(w) => {
                 *load.entry(&w.id).or_default() += d.cost;
@@ -261,6 +279,53 @@ mod tests {
             reason: Reason::Drained
         }));
         assert_eq!(p.unplaced, ["b"]);
+    }
+
+    #[test]
+    fn cameras_spread_evenly_and_a_gone_workers_cameras_spread_too() {
+        let mut workers = vec![
+            worker("w1", 10, &[]),
+            worker("w2", 10, &[]),
+            worker("w3", 10, &[]),
+        ];
+        let demand: Vec<Demand> = (1..=6).map(|i| cam(&format!("c{i}"), &[])).collect();
+        let cur = apply(
+            &BTreeMap::new(),
+            &plan(&demand, &workers, &BTreeMap::new(), true),
+        );
+        let load =
+            |cur: &BTreeMap<String, String>, w: &str| cur.values().filter(|x| *x == w).count();
+        for w in ["w1", "w2", "w3"] {
+            assert_eq!(load(&cur, w), 2, "{cur:?}");
+        }
+        workers[0].live = false;
+        let next = apply(&cur, &plan(&demand, &workers, &cur, true));
+        assert_eq!((load(&next, "w2"), load(&next, "w3")), (3, 3), "{next:?}");
+        // By capacity: a worker twice the size takes up to twice the share (6 × 4/8 = 3).
+        let workers = vec![
+            worker("s1", 2, &[]),
+            worker("s2", 2, &[]),
+            worker("big", 4, &[]),
+        ];
+        let cur = apply(
+            &BTreeMap::new(),
+            &plan(&demand, &workers, &BTreeMap::new(), true),
+        );
+        assert_eq!(cur.len(), 6);
+        assert!(
+            load(&cur, "s1") <= 2 && load(&cur, "s2") <= 2 && load(&cur, "big") <= 3,
+            "{cur:?}"
+        );
+        let demand: Vec<Demand> = (1..=8).map(|i| cam(&format!("c{i}"), &[])).collect();
+        let cur = apply(
+            &BTreeMap::new(),
+            &plan(&demand, &workers, &BTreeMap::new(), true),
+        );
+        assert_eq!(
+            (load(&cur, "s1"), load(&cur, "s2"), load(&cur, "big")),
+            (2, 2, 4),
+            "{cur:?}"
+        );
     }
 
     #[test]

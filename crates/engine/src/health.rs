@@ -28,6 +28,7 @@ pub struct CameraStats {
     pub reconnects: AtomicU64,
     pub alerts: AtomicU64,
     last_frame_ms: AtomicU64,
+    last_analysed_ms: AtomicU64,
     resolution: Mutex<Option<(usize, usize)>>,
     ied: Mutex<[u64; 6]>,
     last_error: Mutex<Option<String>>,
@@ -48,6 +49,7 @@ impl Default for CameraStats {
             reconnects: AtomicU64::new(0),
             alerts: AtomicU64::new(0),
             last_frame_ms: AtomicU64::new(0),
+            last_analysed_ms: AtomicU64::new(0),
             resolution: Mutex::new(None),
             ied: Mutex::new([0; 6]),
             last_error: Mutex::new(None),
@@ -81,6 +83,16 @@ impl CameraStats {
         *lock(&self.resolution) = Some((width, height));
     }
 
+    /// A frame passed the scope gate now (wall clock; read after the gate decided): the evidence
+    /// that matching stopped when the scope did.
+    pub fn analysed_now(&self) -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.last_analysed_ms.store(now, Ordering::Relaxed);
+        now
+    }
+
     /// What went wrong last (shown in health; never holds image data).
     pub fn set_error(&self, message: String) {
         *lock(&self.last_error) = Some(message);
@@ -101,10 +113,12 @@ impl CameraStats {
         let faces: u64 = ied.iter().sum();
         let identifiable: u64 = ied[2..].iter().sum();
         let last = self.last_frame_ms.load(Ordering::Relaxed);
+        let analysed = self.last_analysed_ms.load(Ordering::Relaxed);
         let mut h = CameraHealth {
             camera: id.to_string(),
             connected: self.connected.load(Ordering::Relaxed),
             last_frame_at: (last > 0).then_some(last as i64),
+            last_analysed_at: (analysed > 0).then_some(analysed as i64),
             availability_pct: (100.0 * up_ms / (elapsed * 1000.0)).min(100.0),
             input_fps: self.frames_in.load(Ordering::Relaxed) as f64 / elapsed,
             processed_fps: self.frames_processed.load(Ordering::Relaxed) as f64 / elapsed,
@@ -144,6 +158,8 @@ pub struct CameraHealth {
     pub camera: String,
     pub connected: bool,
     pub last_frame_at: Option<i64>,
+    /// When a frame last passed the scope gate (ms since the epoch): matching needs a scope.
+    pub last_analysed_at: Option<i64>,
     pub availability_pct: f64,
     pub input_fps: f64,
     pub processed_fps: f64,
@@ -223,6 +239,7 @@ mod tests {
             camera: "c".into(),
             connected: true,
             last_frame_at: Some(1),
+            last_analysed_at: Some(1),
             availability_pct: 99.0,
             input_fps: 25.0,
             processed_fps: 25.0,

@@ -25,7 +25,7 @@ pub mod stages;
 pub mod tracker;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -225,6 +225,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     cfg: EngineConfig,
     stages: StageCounters,
+    /// When any frame last passed the scope gate (ms since the epoch), kept when cameras go.
+    last_analysed_ms: AtomicU64,
 }
 
 impl Shared {
@@ -279,6 +281,7 @@ impl Engine {
             clock,
             cfg,
             stages: StageCounters::default(),
+            last_analysed_ms: AtomicU64::new(0),
         });
         // Load every worker's models before any camera starts, so a model error fails the start,
         // and run the largest embedding batch once, so each session's memory is taken up front.
@@ -407,6 +410,14 @@ impl Engine {
             .iter()
             .map(|s| s.cam.stats.snapshot(&s.cam.id, 100))
             .collect()
+    }
+
+    /// When a frame of any camera last passed the scope gate, before detection or again before
+    /// matching (ms since the epoch): the evidence that matching stopped when the scope did,
+    /// which outlives the cameras' own counters.
+    pub fn last_analysed_at(&self) -> Option<i64> {
+        let t = self.shared.last_analysed_ms.load(Ordering::Relaxed);
+        (t > 0).then_some(t as i64)
     }
 
     /// CPU time per stage and faces counted since the start, over every camera.
@@ -615,6 +626,8 @@ fn process(s: &Shared, cam: &Camera, cap: Captured, pipe: &mut Pipeline) {
         tracker.clear();
         return;
     }
+    let at = cam.stats.analysed_now();
+    s.last_analysed_ms.fetch_max(at, Ordering::Relaxed);
     let img = &cap.frame.image;
     // 2. Detect and track.
     let dets = match pipe.detector.detect(img) {
@@ -677,6 +690,13 @@ fn process(s: &Shared, cam: &Camera, cap: Captured, pipe: &mut Pipeline) {
             }
         }
     }
+    // The scope again, now: a grant that lapsed while detecting and embedding matches nothing.
+    let wl = s.stages.time(Stage::Scope, || s.scope.watchlist(&cam.id));
+    if wl.is_empty() || cam.removed.load(Ordering::Acquire) {
+        return;
+    }
+    let at = cam.stats.analysed_now();
+    s.last_analysed_ms.fetch_max(at, Ordering::Relaxed);
     // 4. Match: the best person of each permit, at that permit's threshold.
     for ((k, _), emb) in chosen.iter().zip(embeddings.iter()) {
         let best = s

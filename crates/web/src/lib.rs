@@ -1949,12 +1949,24 @@ async fn metrics(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let Some(want) = &s.metrics_token else {
+    check_metrics_token(s.metrics_token.as_deref(), &headers)?;
+    let stats = s.control.alert_statistics().await?;
+    let mut r = metrics_text(&(s.health)(), &stats, peer.ip().is_loopback()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+/// `/metrics` needs the metrics token, compared in constant time; no token set: metrics are off.
+fn check_metrics_token(want: Option<&[u8; 32]>, headers: &HeaderMap) -> ApiResult<()> {
+    let Some(want) = want else {
         return Err(ApiError::not_found(
             "metrics are off: start the server with --metrics-token-file FILE and scrape with that token",
         ));
     };
-    let Some(given) = bearer(&headers) else {
+    let Some(given) = bearer(headers) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
@@ -1976,13 +1988,38 @@ async fn metrics(
             "that is not the metrics token (a session token is not one)",
         ));
     }
-    let stats = s.control.alert_statistics().await?;
-    let mut r = metrics_text(&(s.health)(), &stats, peer.ip().is_loopback()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    Ok(r)
+    Ok(())
+}
+
+/// A router serving only `/metrics`, behind the metrics token, with the text `render` makes. For
+/// processes that serve no API, such as a worker.
+pub fn metrics_router(token: &str, render: Arc<dyn Fn() -> String + Send + Sync>) -> axum::Router {
+    use sha2::Digest;
+    let want: Arc<[u8; 32]> = Arc::new(sha2::Sha256::digest(token.trim().as_bytes()).into());
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move |headers: HeaderMap| async move {
+            check_metrics_token(Some(&want), &headers)?;
+            let mut r = render().into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            ApiResult::Ok(r)
+        }),
+    )
+}
+
+/// Serve [`metrics_router`] on `listener` until the process ends.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }
 
 /// The metrics page. `per_camera_scope`: include the camera series, which tell which cameras are
@@ -2001,82 +2038,7 @@ pub fn metrics_text(
     // Only cameras in demand are connected, so camera series (even their count) tell which
     // cameras permits cover and when: they are for this host only.
     if per_camera_scope {
-        head(
-            &mut m,
-            "mandat_cameras",
-            "gauge",
-            "Cameras the engine runs: only those a permit covers now or within a minute.",
-        );
-        let _ = writeln!(m, "mandat_cameras {}", health.len());
-        head(
-            &mut m,
-            "mandat_camera_connected",
-            "gauge",
-            "1 when the camera delivers frames.",
-        );
-        for h in health {
-            let _ = writeln!(
-                m,
-                "mandat_camera_connected{{camera=\"{}\"}} {}",
-                label(&h.camera),
-                u8::from(h.connected)
-            );
-        }
-        head(
-            &mut m,
-            "mandat_camera_fps",
-            "gauge",
-            "Frames per second in from the camera and analysed.",
-        );
-        for h in health {
-            let c = label(&h.camera);
-            let _ = writeln!(
-                m,
-                "mandat_camera_fps{{camera=\"{c}\",stage=\"input\"}} {}",
-                h.input_fps
-            );
-            let _ = writeln!(
-                m,
-                "mandat_camera_fps{{camera=\"{c}\",stage=\"processed\"}} {}",
-                h.processed_fps
-            );
-        }
-    }
-    if per_camera_scope {
-        head(
-            &mut m,
-            "mandat_camera_frames_total",
-            "counter",
-            "Frames by what became of them: analysed, dropped under load, or not analysed because no permit covers the camera.",
-        );
-        for h in health {
-            let c = label(&h.camera);
-            for (outcome, n) in [
-                ("in", h.frames_in),
-                ("processed", h.frames_processed),
-                ("dropped", h.frames_dropped),
-                ("unscoped", h.frames_unscoped),
-            ] {
-                let _ = writeln!(
-                    m,
-                    "mandat_camera_frames_total{{camera=\"{c}\",outcome=\"{outcome}\"}} {n}"
-                );
-            }
-        }
-        head(
-            &mut m,
-            "mandat_camera_alerts_total",
-            "counter",
-            "Candidate alerts raised on the camera.",
-        );
-        for h in health {
-            let _ = writeln!(
-                m,
-                "mandat_camera_alerts_total{{camera=\"{}\"}} {}",
-                label(&h.camera),
-                h.alerts
-            );
-        }
+        m.push_str(&camera_series(health));
     }
     head(&mut m, "mandat_alerts", "gauge", "Stored alerts by state.");
     for (state, n) in &stats.by_state {
@@ -2097,8 +2059,108 @@ pub fn metrics_text(
     m
 }
 
+/// The per-camera series (for a scraper on this host only: they tell which cameras permits
+/// cover).
+pub fn camera_series(health: &[CameraHealth]) -> String {
+    use std::fmt::Write;
+    let mut m = String::new();
+    let head = |m: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(m, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    head(
+        &mut m,
+        "mandat_cameras",
+        "gauge",
+        "Cameras the engine runs: only those a permit covers now or within a minute.",
+    );
+    let _ = writeln!(m, "mandat_cameras {}", health.len());
+    head(
+        &mut m,
+        "mandat_camera_connected",
+        "gauge",
+        "1 when the camera delivers frames.",
+    );
+    for h in health {
+        let _ = writeln!(
+            m,
+            "mandat_camera_connected{{camera=\"{}\"}} {}",
+            label(&h.camera),
+            u8::from(h.connected)
+        );
+    }
+    head(
+        &mut m,
+        "mandat_camera_fps",
+        "gauge",
+        "Frames per second in from the camera and analysed.",
+    );
+    for h in health {
+        let c = label(&h.camera);
+        let _ = writeln!(
+            m,
+            "mandat_camera_fps{{camera=\"{c}\",stage=\"input\"}} {}",
+            h.input_fps
+        );
+        let _ = writeln!(
+            m,
+            "mandat_camera_fps{{camera=\"{c}\",stage=\"processed\"}} {}",
+            h.processed_fps
+        );
+    }
+    head(
+        &mut m,
+        "mandat_camera_frames_total",
+        "counter",
+        "Frames by what became of them: analysed, dropped under load, or not analysed because no permit covers the camera.",
+    );
+    for h in health {
+        let c = label(&h.camera);
+        for (outcome, n) in [
+            ("in", h.frames_in),
+            ("processed", h.frames_processed),
+            ("dropped", h.frames_dropped),
+            ("unscoped", h.frames_unscoped),
+        ] {
+            let _ = writeln!(
+                m,
+                "mandat_camera_frames_total{{camera=\"{c}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
+    head(
+        &mut m,
+        "mandat_camera_alerts_total",
+        "counter",
+        "Candidate alerts raised on the camera.",
+    );
+    for h in health {
+        let _ = writeln!(
+            m,
+            "mandat_camera_alerts_total{{camera=\"{}\"}} {}",
+            label(&h.camera),
+            h.alerts
+        );
+    }
+
+    head(
+        &mut m,
+        "mandat_camera_last_analysed_timestamp_ms",
+        "gauge",
+        "When a frame of the camera last passed the scope gate (ms since the epoch); 0: never.",
+    );
+    for h in health {
+        let _ = writeln!(
+            m,
+            "mandat_camera_last_analysed_timestamp_ms{{camera=\"{}\"}} {}",
+            label(&h.camera),
+            h.last_analysed_at.unwrap_or(0)
+        );
+    }
+    m
+}
+
 /// A Prometheus label value, escaped.
-fn label(v: &str) -> String {
+pub fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

@@ -447,3 +447,50 @@ fn bench_shows_that_only_cameras_in_demand_are_decoded() {
     assert_eq!(d["max_video_files_open"], 2, "{d}");
     assert!(d["decode_cores_per_camera"].as_f64().unwrap() > 0.0);
 }
+
+/// The systemd units in `packaging/systemd` pass `systemd-analyze verify` (with this build as the
+/// binary) and its offline security review at an exposure of 2.0 or less. (They are not started
+/// here: the test machine has no systemd as process 1.)
+#[test]
+fn the_systemd_units_verify_and_are_hardened() {
+    let dir = tempfile::tempdir().unwrap();
+    for unit in ["mandat-control.service", "mandat-worker.service"] {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../packaging/systemd")
+                .join(unit),
+        )
+        .unwrap();
+        assert!(text.contains("ExecStart=/usr/bin/mandat "), "{unit}");
+        let local = dir.path().join(unit);
+        std::fs::write(
+            &local,
+            text.replace("/usr/bin/mandat", env!("CARGO_BIN_EXE_mandat")),
+        )
+        .unwrap();
+        let o = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&local)
+            .output()
+            .expect("systemd-analyze (Debian's systemd; ./test.sh installs it)");
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "{unit}: {}",
+            stderr(&o)
+        );
+        let o = Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(&local)
+            .output()
+            .unwrap();
+        let out = stdout(&o) + &stderr(&o);
+        let exposure: f64 = out
+            .split("Overall exposure level for ")
+            .nth(1)
+            .and_then(|r| r.split(": ").nth(1))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("{unit}: no exposure level in {out}"));
+        assert!(exposure <= 2.0, "{unit}: exposure {exposure}: {out}");
+    }
+}

@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod cluster;
 mod demand;
 mod insiders;
 mod lawful_cli;

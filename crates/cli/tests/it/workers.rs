@@ -24,7 +24,7 @@ impl Drop for Worker {
 /// `mandat` with none of the control plane's settings: a worker knows no home, key or database.
 /// Nor does it inherit the test runner's telemetry opt-outs (ONNX Runtime also keeps quiet on CI
 /// machines): `mandat` itself must turn telemetry off.
-fn bare(args: &[&str]) -> Command {
+pub(crate) fn bare(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mandat"));
     cmd.args(args);
     for (k, _) in std::env::vars() {
@@ -52,7 +52,7 @@ fn bare(args: &[&str]) -> Command {
 }
 
 /// Where the models are, as `mandat_models` finds them.
-fn model_cache() -> std::path::PathBuf {
+pub(crate) fn model_cache() -> std::path::PathBuf {
     let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     env("MANDAT_CACHE")
         .map(std::path::PathBuf::from)
@@ -60,7 +60,7 @@ fn model_cache() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from(env("HOME").unwrap()).join(".cache/mandat"))
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -112,7 +112,7 @@ fn post(agent: &ureq::Agent, url: &str, body: serde_json::Value) -> (u16, serde_
     )
 }
 
-fn audit(h: &Home) -> Vec<mandat_audit::Entry> {
+pub(crate) fn audit(h: &Home) -> Vec<mandat_audit::Entry> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
