@@ -56,7 +56,7 @@ pub enum LeaseChange {
     },
 }
 
-const WORKER_COLUMNS: &str = "id, fingerprint, capacity, enabled, enrolled_at, enrolled_by, approved_at, approved_by, disabled_at, last_seen FROM workers";
+const WORKER_COLUMNS: &str = "id, fingerprint, capacity, enabled, enrolled_at, enrolled_by, approved_at, approved_by, disabled_at, last_seen, mac FROM workers";
 
 fn worker_from_row(r: &sqlx::any::AnyRow) -> Result<WorkerRecord, StoreError> {
     Ok(WorkerRecord {
@@ -104,6 +104,57 @@ pub fn valid_worker_id(id: &str) -> bool {
 }
 
 impl Store {
+    /// The MAC of a worker's row: every field but `last_seen` (renewals write it outside the
+    /// audit lock and it grants nothing), bound to the id.
+    fn worker_mac(&self, w: &WorkerRecord) -> String {
+        let doc = json!([
+            w.id,
+            w.fingerprint,
+            w.capacity,
+            w.enabled,
+            w.enrolled_at,
+            w.enrolled_by,
+            w.approved_at,
+            w.approved_by,
+            w.disabled_at
+        ]);
+        hex::encode(self.master.mac("worker", doc.to_string().as_bytes()))
+    }
+
+    /// A worker's row as read, or `None` (logged) when it was changed outside mandat.
+    fn sealed_worker(&self, r: &sqlx::any::AnyRow) -> Result<Option<WorkerRecord>, StoreError> {
+        let w = worker_from_row(r)?;
+        let have: Option<String> = r.try_get("mac")?;
+        let want = self.worker_mac(&w);
+        if have.is_some_and(|h| crate::crypto::constant_time_eq(h.as_bytes(), want.as_bytes())) {
+            Ok(Some(w))
+        } else {
+            tracing::error!(
+                worker = %w.id,
+                "the row of worker {} was changed outside mandat (its MAC does not match): it gets nothing; disable it and enrol the machine again",
+                w.id
+            );
+            Ok(None)
+        }
+    }
+
+    /// Seal the row of worker `id` as it stands now, inside `tx` (after mandat changed it).
+    async fn seal_worker(&self, tx: &mut crate::Tx<'_>, id: &str) -> Result<(), StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {WORKER_COLUMNS} WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+        let mac = self.worker_mac(&worker_from_row(&row)?);
+        sqlx::query("UPDATE workers SET mac = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(mac)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     /// The database's clock, in ms since the epoch: the one clock leases are timed by.
     pub async fn db_now(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query(now_sql(self.kind))
@@ -147,15 +198,21 @@ impl Store {
         }
     }
 
+    /// Every worker whose row mandat wrote; rows changed outside it are left out (and logged), so
+    /// placement never gives them a camera.
     pub async fn workers(&self) -> Result<Vec<WorkerRecord>, StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {WORKER_COLUMNS} ORDER BY id"
         )))
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(worker_from_row)
-        .collect()
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            if let Some(w) = self.sealed_worker(r)? {
+                out.push(w);
+            }
+        }
+        Ok(out)
     }
 
     /// The enabled, approved worker whose certificate has this fingerprint.
@@ -171,8 +228,9 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(worker_from_row)
+        .map(|r| self.sealed_worker(r))
         .transpose()
+        .map(Option::flatten)
     }
 
     /// Enrol a worker with its certificate's fingerprint. Ids and certificates are used once, so
@@ -208,6 +266,7 @@ impl Store {
         .bind(actor.user.clone())
         .execute(&mut *tx)
         .await?;
+        self.seal_worker(&mut tx, id).await?;
         self.append_audit(
             &mut tx,
             Record {
@@ -251,6 +310,9 @@ impl Store {
                 "no enabled, enrolled worker {id}; `mandat worker list` shows them"
             )));
         }
+        // Sealed as disabled even when someone had changed the row: disabling always works, and a
+        // disabled worker is never enabled again.
+        self.seal_worker(&mut tx, id).await?;
         let leases: Vec<Lease> = sqlx::query(
             "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments WHERE worker_id = $1 ORDER BY camera_id",
         )
@@ -312,7 +374,22 @@ impl Store {
                     "worker id {id} belongs to an enrolled worker; an embedded worker cannot take it"
                 )));
             }
-            Some(_) => {}
+            // This process's own row, as this process writes it: whatever a DBA made of it.
+            Some(_) => {
+                sqlx::query(
+                    "UPDATE workers SET capacity = $2, enabled = 1, approved_by = 'system', disabled_at = NULL, enrolled_by = NULL WHERE id = $1",
+                )
+                .bind(id.to_string())
+                .bind(u32::MAX as i64)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE workers SET approved_at = enrolled_at WHERE id = $1 AND approved_at IS NULL",
+                )
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
             None => {
                 sqlx::query(
                     "INSERT INTO workers (id, capacity, enabled, enrolled_at, approved_at, approved_by) VALUES ($1, $2, 1, $3, $3, 'system')",
@@ -324,6 +401,20 @@ impl Store {
                 .await?;
             }
         }
+        let mac = {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {WORKER_COLUMNS} WHERE id = $1"
+            )))
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+            self.worker_mac(&worker_from_row(&row)?)
+        };
+        sqlx::query("UPDATE workers SET mac = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(mac)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -464,9 +555,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         crate::require_admin(actor, "approve workers")?;
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT enrolled_by FROM workers WHERE id = $1 AND enabled = 1 AND fingerprint IS NOT NULL AND approved_at IS NULL",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {WORKER_COLUMNS} WHERE id = $1 AND enabled = 1 AND fingerprint IS NOT NULL AND approved_at IS NULL"
+        )))
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
         .await?
@@ -475,7 +566,14 @@ impl Store {
                 "no enrolled worker {id} waiting for approval; `mandat worker list` shows them"
             ))
         })?;
-        let by: Option<String> = row.try_get("enrolled_by")?;
+        // Who enrolled it comes from a row mandat wrote: an edited enroller would let one admin
+        // approve their own machine.
+        let Some(w) = self.sealed_worker(&row)? else {
+            return Err(StoreError::Tampered(format!(
+                "the row of worker {id} was changed outside mandat and is refused; disable it and enrol the machine again under a new id"
+            )));
+        };
+        let by = w.enrolled_by;
         if by.as_deref() == Some(actor.user.as_str()) {
             return Err(StoreError::Refused(format!(
                 "{} enrolled worker {id}, so another admin approves it: a worker receives watchlists, and no one admin alone decides where they go",
@@ -488,6 +586,7 @@ impl Store {
             .bind(actor.user.clone())
             .execute(&mut *tx)
             .await?;
+        self.seal_worker(&mut tx, id).await?;
         self.append_audit(
             &mut tx,
             Record {

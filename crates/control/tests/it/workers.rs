@@ -307,3 +307,83 @@ async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
         ));
     }
 }
+
+/// A DBA edits worker rows: approves a worker no second admin approved, names another admin as the
+/// enroller so the first can approve their own machine, enables a disabled worker, copies a good
+/// row's MAC, swaps a certificate fingerprint for one whose key they hold. Every such row gets
+/// nothing: no identity on the internal listener, no place in placement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dba_cannot_approve_enable_or_rekey_a_worker() {
+    for db in databases() {
+        let e = env(db).await;
+        let pool = raw_pool(&e.url).await;
+        let sql = |q: &'static str| {
+            let pool = pool.clone();
+            async move { sqlx::query(q).execute(&pool).await.unwrap() }
+        };
+        let known = |fp: Option<String>| {
+            let store = e.store.clone();
+            async move {
+                store
+                    .worker_by_fingerprint(fp.as_deref().unwrap())
+                    .await
+                    .unwrap()
+                    .is_some()
+            }
+        };
+        let pending = e
+            .control
+            .enrol_worker(&e.act(&admin()), "w-pending", &csr("w-pending"), 4, ORIGIN)
+            .await
+            .unwrap()
+            .worker;
+        sql("UPDATE workers SET approved_at = enrolled_at, approved_by = 'admin2' WHERE id = 'w-pending'").await;
+        assert!(!known(pending.fingerprint.clone()).await, "{db:?}");
+
+        e.control
+            .enrol_worker(&e.act(&admin()), "w-own", &csr("w-own"), 4, ORIGIN)
+            .await
+            .unwrap();
+        sql("UPDATE workers SET enrolled_by = 'admin2' WHERE id = 'w-own'").await;
+        let err = e
+            .control
+            .approve_worker(&e.act(&admin()), "w-own", ORIGIN)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("changed outside mandat"), "{err}");
+
+        let off = enrol(&e, "w-off").await;
+        assert!(known(off.fingerprint.clone()).await);
+        e.control
+            .disable_worker(&e.act(&admin()), "w-off", ORIGIN)
+            .await
+            .unwrap();
+        sql("UPDATE workers SET enabled = 1, disabled_at = NULL WHERE id = 'w-off'").await;
+        assert!(!known(off.fingerprint.clone()).await, "{db:?}");
+
+        let good = enrol(&e, "w-good").await;
+        assert!(known(good.fingerprint.clone()).await);
+        // A MAC is bound to its row's id and fields: copied, it opens nothing.
+        sql("UPDATE workers SET mac = (SELECT w.mac FROM workers w WHERE w.id = 'w-good') WHERE id = 'w-pending'").await;
+        assert!(!known(pending.fingerprint.clone()).await, "{db:?}");
+        // The good worker's certificate swapped for the DBA's own: neither opens.
+        let rogue_fp = "ab".repeat(32);
+        sqlx::query("UPDATE workers SET fingerprint = $1 WHERE id = 'w-good'")
+            .bind(rogue_fp.clone())
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert!(!known(Some(rogue_fp)).await, "{db:?}");
+        assert!(!known(good.fingerprint.clone()).await, "{db:?}");
+        // Placement sees none of the edited rows.
+        let ids: Vec<String> = e
+            .store
+            .workers()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|w| w.id)
+            .collect();
+        assert!(ids.is_empty(), "{db:?}: {ids:?}");
+    }
+}
