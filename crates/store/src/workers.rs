@@ -138,21 +138,54 @@ impl Store {
         }
     }
 
-    /// Seal the row of worker `id` as it stands now, inside `tx` (after mandat changed it).
-    async fn seal_worker(&self, tx: &mut crate::Tx<'_>, id: &str) -> Result<(), StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {WORKER_COLUMNS} WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_one(&mut **tx)
-        .await?;
-        let mac = self.worker_mac(&worker_from_row(&row)?);
-        sqlx::query("UPDATE workers SET mac = $2 WHERE id = $1")
-            .bind(id.to_string())
-            .bind(mac)
+    /// Write `w` whole, with the MAC of exactly these values, in one statement. The MAC is never
+    /// taken of what the row holds afterwards: a trigger or a concurrent edit that changes a value
+    /// makes a row that is refused, not one mandat vouches for.
+    async fn write_worker(
+        &self,
+        tx: &mut crate::Tx<'_>,
+        w: &WorkerRecord,
+        insert: bool,
+    ) -> Result<(), StoreError> {
+        let sql = if insert {
+            "INSERT INTO workers (id, fingerprint, capacity, enabled, enrolled_at, enrolled_by, approved_at, approved_by, disabled_at, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        } else {
+            "UPDATE workers SET fingerprint = $2, capacity = $3, enabled = $4, enrolled_at = $5, enrolled_by = $6, approved_at = $7, approved_by = $8, disabled_at = $9, mac = $10 WHERE id = $1"
+        };
+        sqlx::query(sql)
+            .bind(w.id.clone())
+            .bind(w.fingerprint.clone())
+            .bind(i64::from(w.capacity))
+            .bind(i64::from(w.enabled))
+            .bind(w.enrolled_at)
+            .bind(w.enrolled_by.clone())
+            .bind(w.approved_at)
+            .bind(w.approved_by.clone())
+            .bind(w.disabled_at)
+            .bind(self.worker_mac(w))
             .execute(&mut **tx)
             .await?;
         Ok(())
+    }
+
+    /// Workers the signed audit chain says were disabled. Disabling is final: a row restored from
+    /// before it, with its MAC of the time, still gets nothing (deleting the entry breaks the
+    /// chain, which `mandat audit verify` shows).
+    async fn disabled_in_the_log(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows = sqlx::query("SELECT details FROM audit_log WHERE action = 'worker.disabled'")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = std::collections::HashSet::new();
+        for r in rows {
+            let details: String = r.try_get("details")?;
+            if let Some(id) = serde_json::from_str::<serde_json::Value>(&details)
+                .ok()
+                .and_then(|d| d["worker"].as_str().map(str::to_string))
+            {
+                out.insert(id);
+            }
+        }
+        Ok(out)
     }
 
     /// The database's clock, in ms since the epoch: the one clock leases are timed by.
@@ -206,10 +239,19 @@ impl Store {
         )))
         .fetch_all(&self.pool)
         .await?;
+        let disabled = self.disabled_in_the_log().await?;
         let mut out = Vec::new();
         for r in &rows {
-            if let Some(w) = self.sealed_worker(r)? {
-                out.push(w);
+            match self.sealed_worker(r)? {
+                Some(w) if w.enabled && disabled.contains(&w.id) => {
+                    tracing::error!(
+                        worker = %w.id,
+                        "worker {} was disabled and its row was restored outside mandat: it gets nothing",
+                        w.id
+                    );
+                }
+                Some(w) => out.push(w),
+                None => {}
             }
         }
         Ok(out)
@@ -221,16 +263,29 @@ impl Store {
         fingerprint: &str,
     ) -> Result<Option<WorkerRecord>, StoreError> {
         // A constant column list: nothing from the request is in the SQL.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {WORKER_COLUMNS} WHERE fingerprint = $1 AND enabled = 1 AND approved_at IS NOT NULL"
         )))
         .bind(fingerprint.to_string())
         .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(|r| self.sealed_worker(r))
-        .transpose()
-        .map(Option::flatten)
+        .await?;
+        let Some(w) = row
+            .as_ref()
+            .map(|r| self.sealed_worker(r))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        if self.disabled_in_the_log().await?.contains(&w.id) {
+            tracing::error!(
+                worker = %w.id,
+                "worker {} was disabled and its row was restored outside mandat: refused",
+                w.id
+            );
+            return Ok(None);
+        }
+        Ok(Some(w))
     }
 
     /// Enrol a worker with its certificate's fingerprint. Ids and certificates are used once, so
@@ -256,17 +311,19 @@ impl Store {
                 "worker {id} or its certificate is enrolled already; a worker id and a certificate are used once: give the new machine a new id"
             )));
         }
-        sqlx::query(
-            "INSERT INTO workers (id, fingerprint, capacity, enabled, enrolled_at, enrolled_by) VALUES ($1, $2, $3, 1, $4, $5)",
-        )
-        .bind(id.to_string())
-        .bind(fingerprint.to_string())
-        .bind(capacity as i64)
-        .bind(now.0)
-        .bind(actor.user.clone())
-        .execute(&mut *tx)
-        .await?;
-        self.seal_worker(&mut tx, id).await?;
+        let w = WorkerRecord {
+            id: id.to_string(),
+            fingerprint: Some(fingerprint.to_string()),
+            capacity,
+            enabled: true,
+            enrolled_at: now.0,
+            enrolled_by: Some(actor.user.clone()),
+            approved_at: None,
+            approved_by: None,
+            disabled_at: None,
+            last_seen: None,
+        };
+        self.write_worker(&mut tx, &w, true).await?;
         self.append_audit(
             &mut tx,
             Record {
@@ -280,11 +337,8 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.workers()
-            .await?
-            .into_iter()
-            .find(|w| w.id == id)
-            .ok_or_else(|| StoreError::NotFound(format!("no worker {id}")))
+        // What mandat wrote; a row changed meanwhile is refused wherever it is read.
+        Ok(w)
     }
 
     /// Disable a worker: its certificate is refused from the next request on, and its cameras are
@@ -298,21 +352,23 @@ impl Store {
     ) -> Result<(), StoreError> {
         crate::require_admin(actor, "disable workers")?;
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE workers SET enabled = 0, disabled_at = $2 WHERE id = $1 AND enabled = 1 AND fingerprint IS NOT NULL",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {WORKER_COLUMNS} WHERE id = $1 AND enabled = 1 AND fingerprint IS NOT NULL"
+        )))
         .bind(id.to_string())
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
                 "no enabled, enrolled worker {id}; `mandat worker list` shows them"
-            )));
-        }
-        // Sealed as disabled even when someone had changed the row: disabling always works, and a
-        // disabled worker is never enabled again.
-        self.seal_worker(&mut tx, id).await?;
+            ))
+        })?;
+        // Disabled and sealed so even when someone had changed the row: disabling always works,
+        // and a disabled worker is never served again (the log says so, see `workers`).
+        let mut w = worker_from_row(&row)?;
+        w.enabled = false;
+        w.disabled_at = Some(now.0);
+        self.write_worker(&mut tx, &w, false).await?;
         let leases: Vec<Lease> = sqlx::query(
             "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments WHERE worker_id = $1 ORDER BY camera_id",
         )
@@ -363,58 +419,35 @@ impl Store {
         id: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT fingerprint FROM workers WHERE id = $1")
+        let mut tx = self.begin_write().await?;
+        let exists = sqlx::query("SELECT fingerprint, enrolled_at FROM workers WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await?;
-        match exists {
+        let enrolled_at = match &exists {
             Some(r) if r.try_get::<Option<String>, _>("fingerprint")?.is_some() => {
                 return Err(StoreError::Conflict(format!(
                     "worker id {id} belongs to an enrolled worker; an embedded worker cannot take it"
                 )));
             }
-            // This process's own row, as this process writes it: whatever a DBA made of it.
-            Some(_) => {
-                sqlx::query(
-                    "UPDATE workers SET capacity = $2, enabled = 1, approved_by = 'system', disabled_at = NULL, enrolled_by = NULL WHERE id = $1",
-                )
-                .bind(id.to_string())
-                .bind(u32::MAX as i64)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE workers SET approved_at = enrolled_at WHERE id = $1 AND approved_at IS NULL",
-                )
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO workers (id, capacity, enabled, enrolled_at, approved_at, approved_by) VALUES ($1, $2, 1, $3, $3, 'system')",
-                )
-                .bind(id.to_string())
-                .bind(u32::MAX as i64)
-                .bind(now.0)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        let mac = {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {WORKER_COLUMNS} WHERE id = $1"
-            )))
-            .bind(id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-            self.worker_mac(&worker_from_row(&row)?)
+            Some(r) => r.try_get::<i64, _>("enrolled_at")?,
+            None => now.0,
         };
-        sqlx::query("UPDATE workers SET mac = $2 WHERE id = $1")
-            .bind(id.to_string())
-            .bind(mac)
-            .execute(&mut *tx)
-            .await?;
+        // This process's own row, written whole as this process means it, whatever a DBA made of
+        // it.
+        let w = WorkerRecord {
+            id: id.to_string(),
+            fingerprint: None,
+            capacity: u32::MAX,
+            enabled: true,
+            enrolled_at,
+            enrolled_by: None,
+            approved_at: Some(enrolled_at),
+            approved_by: Some("system".into()),
+            disabled_at: None,
+            last_seen: None,
+        };
+        self.write_worker(&mut tx, &w, exists.is_none()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -573,20 +606,19 @@ impl Store {
                 "the row of worker {id} was changed outside mandat and is refused; disable it and enrol the machine again under a new id"
             )));
         };
-        let by = w.enrolled_by;
+        let by = w.enrolled_by.clone();
         if by.as_deref() == Some(actor.user.as_str()) {
             return Err(StoreError::Refused(format!(
                 "{} enrolled worker {id}, so another admin approves it: a worker receives watchlists, and no one admin alone decides where they go",
                 actor.user
             )));
         }
-        sqlx::query("UPDATE workers SET approved_at = $2, approved_by = $3 WHERE id = $1")
-            .bind(id.to_string())
-            .bind(now.0)
-            .bind(actor.user.clone())
-            .execute(&mut *tx)
-            .await?;
-        self.seal_worker(&mut tx, id).await?;
+        let approved = WorkerRecord {
+            approved_at: Some(now.0),
+            approved_by: Some(actor.user.clone()),
+            ..w
+        };
+        self.write_worker(&mut tx, &approved, false).await?;
         self.append_audit(
             &mut tx,
             Record {

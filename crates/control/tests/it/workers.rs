@@ -309,9 +309,10 @@ async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
 }
 
 /// A DBA edits worker rows: approves a worker no second admin approved, names another admin as the
-/// enroller so the first can approve their own machine, enables a disabled worker, copies a good
-/// row's MAC, swaps a certificate fingerprint for one whose key they hold. Every such row gets
-/// nothing: no identity on the internal listener, no place in placement.
+/// enroller so the first can approve their own machine, enables a disabled worker or restores its
+/// row from before the disabling (MAC included), lets a trigger approve workers as mandat enrols
+/// them, renames a good row, copies its MAC, swaps a certificate fingerprint for one whose key they
+/// hold. Every such row gets nothing: no identity on the internal listener, no place in placement.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dba_cannot_approve_enable_or_rekey_a_worker() {
     for db in databases() {
@@ -352,18 +353,75 @@ async fn a_dba_cannot_approve_enable_or_rekey_a_worker() {
             .unwrap_err();
         assert!(err.to_string().contains("changed outside mandat"), "{err}");
 
+        // Disabled, then put back by SQL: first the flag alone, then the whole row as it was
+        // before the disabling, MAC included (a restore from a backup).
         let off = enrol(&e, "w-off").await;
         assert!(known(off.fingerprint.clone()).await);
+        let before: (i64, String) = {
+            let r = sqlx::query("SELECT enabled, mac FROM workers WHERE id = 'w-off'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            (r.get("enabled"), r.get("mac"))
+        };
         e.control
             .disable_worker(&e.act(&admin()), "w-off", ORIGIN)
             .await
             .unwrap();
         sql("UPDATE workers SET enabled = 1, disabled_at = NULL WHERE id = 'w-off'").await;
         assert!(!known(off.fingerprint.clone()).await, "{db:?}");
+        sqlx::query(
+            "UPDATE workers SET enabled = $1, disabled_at = NULL, mac = $2 WHERE id = 'w-off'",
+        )
+        .bind(before.0)
+        .bind(before.1)
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert!(
+            !known(off.fingerprint.clone()).await,
+            "{db:?}: a restored row served again"
+        );
+
+        // A trigger approves every worker as it is enrolled: mandat seals what it meant to write,
+        // not what the row holds afterwards.
+        if e.url.starts_with("postgres") {
+            sql("CREATE FUNCTION approve_all() RETURNS trigger AS $$ BEGIN NEW.approved_at := NEW.enrolled_at; NEW.approved_by := 'admin2'; RETURN NEW; END $$ LANGUAGE plpgsql").await;
+            sql("CREATE TRIGGER approve_all BEFORE INSERT OR UPDATE ON workers FOR EACH ROW EXECUTE FUNCTION approve_all()").await;
+        } else {
+            sql("CREATE TRIGGER approve_all AFTER INSERT ON workers BEGIN UPDATE workers SET approved_at = NEW.enrolled_at, approved_by = 'admin2' WHERE id = NEW.id; END").await;
+        }
+        let trig = e
+            .control
+            .enrol_worker(&e.act(&admin()), "w-trig", &csr("w-trig"), 4, ORIGIN)
+            .await
+            .unwrap()
+            .worker;
+        if e.url.starts_with("postgres") {
+            sql("DROP TRIGGER approve_all ON workers").await;
+        } else {
+            sql("DROP TRIGGER approve_all").await;
+        }
+        let approved: Option<i64> =
+            sqlx::query("SELECT approved_at FROM workers WHERE id = 'w-trig'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get("approved_at");
+        assert!(approved.is_some(), "{db:?}: the trigger did not fire");
+        assert!(
+            !known(trig.fingerprint.clone()).await,
+            "{db:?}: a trigger's approval was sealed"
+        );
 
         let good = enrol(&e, "w-good").await;
         assert!(known(good.fingerprint.clone()).await);
-        // A MAC is bound to its row's id and fields: copied, it opens nothing.
+        // A MAC is bound to its row's id: the same row under another id opens nothing.
+        sql("UPDATE workers SET id = 'w-renamed' WHERE id = 'w-good'").await;
+        assert!(!known(good.fingerprint.clone()).await, "{db:?}");
+        sql("UPDATE workers SET id = 'w-good' WHERE id = 'w-renamed'").await;
+        assert!(known(good.fingerprint.clone()).await);
+        // Copied onto another row, it opens nothing either.
         sql("UPDATE workers SET mac = (SELECT w.mac FROM workers w WHERE w.id = 'w-good') WHERE id = 'w-pending'").await;
         assert!(!known(pending.fingerprint.clone()).await, "{db:?}");
         // The good worker's certificate swapped for the DBA's own: neither opens.

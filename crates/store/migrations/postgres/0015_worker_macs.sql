@@ -5,3 +5,6 @@
 -- before this migration is enrolled again (embedded workers are sealed again at start).
 -- Keep in step with the other dialect.
 ALTER TABLE workers ADD COLUMN mac TEXT;
+-- Disabling is final: a worker with a `worker.disabled` entry in the signed chain gets nothing,
+-- whatever its row says, so a row restored from before the disabling (MAC and all) stays refused.
+CREATE INDEX audit_log_by_action ON audit_log (action);
