@@ -58,6 +58,8 @@ pub enum LeaseChange {
 
 const WORKER_COLUMNS: &str = "id, fingerprint, capacity, enabled, enrolled_at, enrolled_by, approved_at, approved_by, disabled_at, last_seen, mac FROM workers";
 
+const LEASE_COLUMNS: &str = "camera_id, worker_id, epoch, granted_at, lease_until FROM assignments";
+
 fn worker_from_row(r: &sqlx::any::AnyRow) -> Result<WorkerRecord, StoreError> {
     Ok(WorkerRecord {
         id: r.try_get("id")?,
@@ -369,9 +371,9 @@ impl Store {
         w.enabled = false;
         w.disabled_at = Some(now.0);
         self.write_worker(&mut tx, &w, false).await?;
-        let leases: Vec<Lease> = sqlx::query(
-            "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments WHERE worker_id = $1 ORDER BY camera_id",
-        )
+        let leases: Vec<Lease> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LEASE_COLUMNS} WHERE worker_id = $1 ORDER BY camera_id"
+        )))
         .bind(id.to_string())
         .fetch_all(&mut *tx)
         .await?
@@ -477,9 +479,9 @@ impl Store {
         .bind(now.saturating_add(lease_ms))
         .execute(&mut *tx)
         .await?;
-        let held = sqlx::query(
-            "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments WHERE worker_id = $1 AND lease_until >= $2 ORDER BY camera_id",
-        )
+        let held = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LEASE_COLUMNS} WHERE worker_id = $1 AND lease_until >= $2 ORDER BY camera_id"
+        )))
         .bind(worker.to_string())
         .bind(now)
         .fetch_all(&mut *tx)
@@ -493,9 +495,9 @@ impl Store {
 
     /// Every lease, expired or not.
     pub async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
-        sqlx::query(
-            "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments ORDER BY camera_id",
-        )
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LEASE_COLUMNS} ORDER BY camera_id"
+        )))
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -505,9 +507,9 @@ impl Store {
 
     /// The leases of one worker, expired or not.
     pub async fn leases_of(&self, worker: &str) -> Result<Vec<Lease>, StoreError> {
-        sqlx::query(
-            "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments WHERE worker_id = $1 ORDER BY camera_id",
-        )
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LEASE_COLUMNS} WHERE worker_id = $1 ORDER BY camera_id"
+        )))
         .bind(worker.to_string())
         .fetch_all(&self.pool)
         .await?
@@ -661,7 +663,9 @@ impl Store {
                 } => {
                     // Only that lease: a camera placed again meanwhile keeps its new one.
                     let Some(row) = sqlx::query(
-                        "SELECT camera_id, worker_id, epoch, granted_at, lease_until FROM assignments WHERE camera_id = $1 AND worker_id = $2 AND epoch = $3",
+                        sqlx::AssertSqlSafe(format!(
+            "SELECT {LEASE_COLUMNS} WHERE camera_id = $1 AND worker_id = $2 AND epoch = $3"
+        )),
                     )
                     .bind(camera.clone())
                     .bind(worker.clone())

@@ -327,6 +327,16 @@ fn stopped_matching(who: &str, m: &Metrics, event: i64, what: &str) {
     );
 }
 
+/// Camera assignments and releases in the audit log after its first `seq` entries.
+fn placement_changes_since(h: &Home, seq: usize) -> Vec<(String, serde_json::Value)> {
+    audit(h)
+        .into_iter()
+        .skip(seq)
+        .filter(|e| e.action == "camera.released" || e.action == "camera.assigned")
+        .map(|e| (e.action, e.details))
+        .collect()
+}
+
 fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -406,21 +416,7 @@ fn a_cluster_of_two_replicas_and_three_workers_survives_kills_partitions_and_a_d
     h.login("admin");
     let cameras: Vec<String> = (1..=6).map(|i| format!("c{i}")).collect();
     for c in &cameras {
-        h.ok_in(
-            &[
-                "camera",
-                "add",
-                "--id",
-                c,
-                "--name",
-                c,
-                "--owner",
-                "police",
-                "--url-file",
-                "-",
-            ],
-            &format!("{}\n", clip.display()),
-        );
+        add_camera(&h, c, &clip.display().to_string());
     }
     // Registered, covered by no permit: it must never be connected.
     let idle = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -435,21 +431,7 @@ fn a_cluster_of_two_replicas_and_three_workers_survives_kills_partitions_and_a_d
             }
         });
     }
-    h.ok_in(
-        &[
-            "camera",
-            "add",
-            "--id",
-            "idle",
-            "--name",
-            "idle",
-            "--owner",
-            "police",
-            "--url-file",
-            "-",
-        ],
-        &format!("rtsp://127.0.0.1:{idle_port}/idle\n"),
-    );
+    add_camera(&h, "idle", &format!("rtsp://127.0.0.1:{idle_port}/idle"));
 
     // Three workers: keys on the workers, enrolled by one admin, approved by another.
     let token_file = h.write("metrics.token", TOKEN);
@@ -582,7 +564,7 @@ fn a_cluster_of_two_replicas_and_three_workers_survives_kills_partitions_and_a_d
         Duration::from_secs(120),
         || !leases(&workers[2].scrape()).is_empty() && workers[2].log().contains("clock-skew"),
     );
-    let others_alerted = until(
+    until(
         "the other workers' cameras alerted",
         Duration::from_secs(120),
         || {
@@ -595,7 +577,6 @@ fn a_cluster_of_two_replicas_and_three_workers_survives_kills_partitions_and_a_d
                     .all(|(c, (i, _))| cam(&ms[*i], "mandat_camera_alerts_total", c) >= Some(1.0))
         },
     );
-    let _ = others_alerted;
     let m = workers[2].scrape();
     eprintln!(
         "cluster: a worker 5 s ahead leases {} cameras, matched no frame, sent no alert",
@@ -755,7 +736,7 @@ fn a_cluster_of_two_replicas_and_three_workers_survives_kills_partitions_and_a_d
         "cluster: blackholed worker stopped decoding {:?} after the cut",
         stopped + Duration::from_secs(2)
     );
-    let moved = until(
+    until(
         "the cut-off worker's cameras analysed elsewhere",
         Duration::from_secs(15).saturating_sub(cut.elapsed()),
         || {
@@ -768,7 +749,6 @@ fn a_cluster_of_two_replicas_and_three_workers_survives_kills_partitions_and_a_d
             })
         },
     );
-    let _ = moved;
     eprintln!(
         "cluster: blackholed worker's cameras analysed elsewhere {:?} after the cut",
         cut.elapsed()
@@ -845,17 +825,8 @@ fn a_cluster_of_two_replicas_and_three_workers_survives_kills_partitions_and_a_d
         },
     );
     eprintln!("cluster: database back → analysis resumed after {resumed:?}");
-    let log = audit(&h);
-    assert!(
-        !log[seq_before..]
-            .iter()
-            .any(|e| e.action == "camera.released" || e.action == "camera.assigned"),
-        "the outage moved cameras: {:?}",
-        log[seq_before..]
-            .iter()
-            .map(|e| (&e.action, &e.details))
-            .collect::<Vec<_>>()
-    );
+    let moves = placement_changes_since(&h, seq_before);
+    assert!(moves.is_empty(), "the outage moved cameras: {moves:?}");
 
     // T9: restart the replicas one at a time; no camera is reassigned and scope grants go on.
     let before = holders(&all(&workers));
@@ -892,12 +863,10 @@ fn a_cluster_of_two_replicas_and_three_workers_survives_kills_partitions_and_a_d
         before,
         "a replica restart moved cameras"
     );
-    let log = audit(&h);
+    let moves = placement_changes_since(&h, seq_before);
     assert!(
-        !log[seq_before..]
-            .iter()
-            .any(|e| e.action == "camera.released" || e.action == "camera.assigned"),
-        "a replica restart moved cameras"
+        moves.is_empty(),
+        "a replica restart moved cameras: {moves:?}"
     );
 
     // T5: the workers talk to replica B only; the permit is stopped through replica A. Every

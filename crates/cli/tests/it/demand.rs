@@ -64,24 +64,6 @@ fn wait_connected(seen: &Seen, t: Instant, want: &[&str]) {
     panic!("{want:?} not connected; seen {:?}", seen_since(seen, t));
 }
 
-fn add_camera(h: &Home, id: &str, port: u16) {
-    h.ok_in(
-        &[
-            "camera",
-            "add",
-            "--id",
-            id,
-            "--name",
-            id,
-            "--owner",
-            "police",
-            "--url-file",
-            "-",
-        ],
-        &format!("rtsp://127.0.0.1:{port}/{id}\n"),
-    );
-}
-
 #[test]
 fn only_cameras_a_permit_covers_are_connected_and_the_set_follows_changes_while_running() {
     let h = setup();
@@ -89,7 +71,7 @@ fn only_cameras_a_permit_covers_are_connected_and_the_set_follows_changes_while_
     h.login("admin");
     let cams: Vec<String> = (0..10).map(|i| format!("cam-p{i}")).collect();
     for c in &cams {
-        add_camera(&h, c, port);
+        add_camera(&h, c, &format!("rtsp://127.0.0.1:{port}/{c}"));
     }
     let registered = Instant::now();
     // Registered, enabled, and covered by nothing: never connected.
@@ -148,7 +130,7 @@ fn only_cameras_a_permit_covers_are_connected_and_the_set_follows_changes_while_
 
     // A camera registered while the server runs connects once an amendment covers it.
     h.login("admin");
-    add_camera(&h, "cam-new", port);
+    add_camera(&h, "cam-new", &format!("rtsp://127.0.0.1:{port}/cam-new"));
     h.ok(&["camera", "disable", "cam-p5"]);
     h.login("officer");
     h.ok_in(

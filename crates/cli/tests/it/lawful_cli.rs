@@ -457,6 +457,25 @@ pub(crate) fn setup_on(db: Option<String>) -> Home {
     h
 }
 
+/// Register camera `id` (owner: the police) at `url`, as an admin logged in.
+pub(crate) fn add_camera(h: &Home, id: &str, url: &str) {
+    h.ok_in(
+        &[
+            "camera",
+            "add",
+            "--id",
+            id,
+            "--name",
+            id,
+            "--owner",
+            "police",
+            "--url-file",
+            "-",
+        ],
+        &format!("{url}\n"),
+    );
+}
+
 /// An application over now, for `purpose`, naming one person with one photo.
 pub(crate) fn application(purpose: &str, months: u32) -> String {
     let now = std::time::SystemTime::now()

@@ -195,21 +195,7 @@ fn a_keyless_worker_runs_only_its_leased_camera_over_mtls_and_is_cut_off_when_di
     );
 
     let video = data().join("synthetic/synthetic_watchlist.mp4");
-    h.ok_in(
-        &[
-            "camera",
-            "add",
-            "--id",
-            "cam-w",
-            "--name",
-            "cam-w",
-            "--owner",
-            "police",
-            "--url-file",
-            "-",
-        ],
-        &format!("{}\n", video.display()),
-    );
+    add_camera(&h, "cam-w", &video.display().to_string());
     let whome = h.path().join("worker-home");
     std::fs::create_dir_all(&whome).unwrap();
     let mut worker = Worker(
