@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 #   pkg-config         finds it
 #   libfontconfig1-dev, fonts-dejavu-core  text in the evaluation plots
 #   python3-venv       the one-time model preparation step
-APT_PACKAGES=(libturbojpeg0-dev pkg-config libfontconfig1-dev fonts-dejavu-core python3-venv)
+#   libavcodec-dev, libavformat-dev, libswscale-dev, libclang-dev  FFmpeg's decoders (H.264, H.265, NVDEC), bound by
+#                      bindgen; `cargo build --no-default-features` builds without them (H.264 only)
+APT_PACKAGES=(libturbojpeg0-dev pkg-config libfontconfig1-dev fonts-dejavu-core python3-venv libavcodec-dev libavformat-dev libswscale-dev libclang-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

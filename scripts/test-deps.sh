@@ -3,9 +3,10 @@
 # video over RTSP on loopback; the cluster test makes its low-resolution clip with GStreamer), libfaketime
 # (the cluster test runs a worker with a skewed clock), systemd's systemd-analyze (checks the units in
 # packaging/systemd), and headless Chromium with its WebDriver (the browser tests of the
-# web app), and poppler-utils, whose pdftoppm and pdftotext check the PDFs mandat writes. Idempotent.
+# web app), poppler-utils, whose pdftoppm and pdftotext check the PDFs mandat writes, and the ffmpeg
+# program, which makes the H.265 copies of the test videos for the decoders' golden tests. Idempotent.
 set -euo pipefail
-PACKAGES=(poppler-utils libfaketime systemd python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium chromium-driver fonts-dejavu-core)
+PACKAGES=(poppler-utils ffmpeg libfaketime systemd python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly chromium chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

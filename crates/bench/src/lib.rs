@@ -465,6 +465,32 @@ fn markdown(r: &Value) -> String {
         out.push_str(&stages::table(rows));
         out.push('\n');
     }
+    if let Some(rows) = r["models"]["video_decode"]
+        .as_array()
+        .filter(|r| !r.is_empty())
+    {
+        out.push_str(
+            "### Video decoding per decoder (one thread; cameras per core at 25 frames/s)\n\n\
+             | video | codec | decoder | size | frames/s | cameras per core | vs OpenH264 |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        for row in rows {
+            out.push_str(&format!(
+                "| {} | {} | {} | {}x{} | {} | {} | {} |\n",
+                row["video"].as_str().unwrap_or("?"),
+                row["codec"].as_str().unwrap_or("?"),
+                row["decoder"].as_str().unwrap_or("?"),
+                row["width"],
+                row["height"],
+                f(&row["decode_fps"], 0),
+                f(&row["cameras_per_core_at_25fps"], 1),
+                row["speed_vs_openh264_h264"]
+                    .as_f64()
+                    .map_or("–".to_string(), |x| format!("{x:.2}x")),
+            ));
+        }
+        out.push('\n');
+    }
     if !r["latency"].is_null() {
         let l = &r["latency"]["latency_ms"];
         out.push_str(&format!(

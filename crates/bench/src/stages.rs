@@ -167,35 +167,11 @@ fn measure(
             "stages_ratio_to_plain": ms(ours) / ms(plain),
         }));
     }
-    // H.264 decode (OpenH264, one thread) of the test videos, when the test data is there.
+    // Decoding of the test videos by each decoder built in (one thread each), in H.264 and, where
+    // the ffmpeg program can make one, an H.265 copy: what a camera costs to decode per decoder.
     let mut video = Vec::new();
     if let Some(data) = data {
-        for file in [
-            "video/street_1080p.mp4",
-            "synthetic/synthetic_watchlist.mp4",
-        ] {
-            let path = data.join(file);
-            if !path.is_file() {
-                continue;
-            }
-            let mut cam = mandat_video::Mp4Camera::open(&path, mandat_video::Pace::Fast, false)?;
-            let t = Instant::now();
-            let mut frames = 0u64;
-            let mut size = (0, 0);
-            while let Some(f) = mandat_video::FrameSource::next_frame(&mut cam)? {
-                size = (f.image.width, f.image.height);
-                frames += 1;
-            }
-            let secs = t.elapsed().as_secs_f64();
-            video.push(json!({
-                "video": file,
-                "width": size.0,
-                "height": size.1,
-                "frames": frames,
-                "decode_fps": frames as f64 / secs,
-                "decode_ms_per_frame": 1e3 * secs / frames.max(1) as f64,
-            }));
-        }
+        video = decode_rows(data)?;
     }
     Ok(json!({
         "iterations": n,
@@ -231,4 +207,63 @@ pub fn table(rows: &[serde_json::Value]) -> String {
         ));
     }
     out
+}
+
+/// One row per (video, codec, decoder): frames per second of one thread's CPU time, cameras per
+/// core at 25 fps, and the ratio to OpenH264 on the same H.264 file.
+fn decode_rows(data: &std::path::Path) -> anyhow::Result<Vec<serde_json::Value>> {
+    use mandat_video::{Codec, DecoderChoice, FrameSource, Mp4Camera, Pace};
+    let mut rows = Vec::new();
+    for (file, h265_seconds) in [
+        ("video/street_1080p.mp4", 4.2),
+        ("synthetic/synthetic_watchlist.mp4", 12.5),
+    ] {
+        let path = data.join(file);
+        if !path.is_file() {
+            continue;
+        }
+        let mut cases = vec![(path.clone(), DecoderChoice::OpenH264)];
+        if mandat_video::FFMPEG_BUILT_IN {
+            cases.push((path.clone(), DecoderChoice::Ffmpeg));
+            match mandat_video::derived::h265_copy(&path, h265_seconds, "hvc1") {
+                Ok(copy) => cases.push((copy, DecoderChoice::Ffmpeg)),
+                Err(e) => eprintln!("bench: no H.265 row for {file}: {e}"),
+            }
+        }
+        let mut openh264_fps = None;
+        for (path, decoder) in cases {
+            let mut cam = Mp4Camera::open(&path, Pace::Fast, false, decoder)?;
+            let codec = cam.codec();
+            let t = mandat_face::runtime::thread_cpu_time();
+            let mut frames = 0u64;
+            let mut size = (0, 0);
+            while let Some(f) = cam.next_frame()? {
+                size = (f.image.width, f.image.height);
+                frames += 1;
+            }
+            let secs = mandat_face::runtime::thread_cpu_time()
+                .saturating_sub(t)
+                .as_secs_f64()
+                .max(1e-9);
+            let fps = frames as f64 / secs;
+            if decoder == DecoderChoice::OpenH264 {
+                openh264_fps = Some(fps);
+            }
+            rows.push(json!({
+                "video": file,
+                "codec": codec.to_string(),
+                "decoder": cam.decoder(),
+                "width": size.0,
+                "height": size.1,
+                "frames": frames,
+                "decode_fps": fps,
+                "decode_ms_per_frame": 1e3 / fps,
+                "cameras_per_core_at_25fps": fps / 25.0,
+                "speed_vs_openh264_h264": (codec == Codec::H264)
+                    .then(|| openh264_fps.map(|o| fps / o))
+                    .flatten(),
+            }));
+        }
+    }
+    Ok(rows)
 }

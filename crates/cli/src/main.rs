@@ -243,6 +243,13 @@ mod tests {
         assert_eq!(cfg.analysis_gap, live.analysis_gap);
         assert_eq!(cfg.inference, live.inference);
         assert_eq!(cfg.workers, 3);
+        assert_eq!(cfg.decoder, mandat_video::DecoderChoice::Auto);
+        let nv = T::parse_from(["t", "--decoder", "nvdec"]);
+        assert_eq!(
+            nv.engine.config(&nv.pipeline, 1).decoder,
+            mandat_video::DecoderChoice::Nvdec
+        );
+        assert!(T::try_parse_from(["t", "--decoder", "vaapi"]).is_err());
         let every = T::parse_from(["t", "--analysis-fps", "0", "--camera-detect-size", "640"]);
         let cfg = every.engine.config(&every.pipeline, 1);
         assert_eq!(cfg.analysis_gap, std::time::Duration::ZERO);

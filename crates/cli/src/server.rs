@@ -502,6 +502,10 @@ async fn run_server(
         &args.pipeline,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
+    // A decoder that cannot run (NVDEC without a GPU) stops the start, not each camera later.
+    let decoders = mandat_video::probe_decoders(cfg.decoder)
+        .map_err(|e| anyhow::anyhow!("--decoder {}: {e}", cfg.decoder))?;
+    tracing::info!("video decoders: {decoders}");
     let engine_models = models.engine();
     // No camera at first: `follow_demand` connects those this process's worker leases.
     let engine = if args.no_embedded_worker {
@@ -1210,11 +1214,16 @@ pub fn demand(
     }))
 }
 
-/// Cores one camera replaying `video` at its own frame rate costs to decode alone (OpenH264),
-/// measured on its first 250 frames in this thread.
+/// Cores one camera replaying `video` at its own frame rate costs to decode alone (the default
+/// decoder), measured on its first 250 frames in this thread.
 fn decode_cores(video: &Path) -> Result<f64> {
     use mandat_video::FrameSource;
-    let mut cam = mandat_video::Mp4Camera::open(video, mandat_video::Pace::Fast, false)?;
+    let mut cam = mandat_video::Mp4Camera::open(
+        video,
+        mandat_video::Pace::Fast,
+        false,
+        mandat_video::DecoderChoice::Auto,
+    )?;
     let fps = cam.fps().unwrap_or(25.0);
     let t = mandat_face::runtime::thread_cpu_time();
     let mut n = 0u32;

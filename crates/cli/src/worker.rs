@@ -459,6 +459,10 @@ fn run(args: RunArgs) -> Result<()> {
         &args.pipeline,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
+    // A decoder that cannot run (NVDEC without a GPU) stops the start, not each camera later.
+    let decoders = mandat_video::probe_decoders(cfg.decoder)
+        .map_err(|e| anyhow::anyhow!("--decoder {}: {e}", cfg.decoder))?;
+    tracing::info!("video decoders: {decoders}");
     let engine = Engine::start(
         cfg,
         &models.engine(),

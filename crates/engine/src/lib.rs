@@ -37,7 +37,7 @@ use mandat_face::{
 };
 use mandat_law::{Clock, Timestamp};
 use mandat_store::alerts::NewAlert;
-use mandat_video::{FrameSource, Mp4Camera, Pace, VideoFrame};
+use mandat_video::{DecoderChoice, FrameSource, Mp4Camera, Pace, VideoFrame};
 
 pub use health::{CameraHealth, CameraStats, Fitness};
 pub use stages::{Stage, StageCounters, StageTimes};
@@ -81,16 +81,16 @@ impl SourceSpec {
         }
     }
 
-    fn open(&self) -> Result<Box<dyn FrameSource>, String> {
+    fn open(&self, decoder: DecoderChoice) -> Result<Box<dyn FrameSource>, String> {
         match self {
             SourceSpec::File {
                 path,
                 pace,
                 looping,
-            } => Mp4Camera::open(path, *pace, *looping)
+            } => Mp4Camera::open(path, *pace, *looping, decoder)
                 .map(|c| Box::new(c) as Box<dyn FrameSource>)
                 .map_err(|e| e.to_string()),
-            SourceSpec::Rtsp { url } => mandat_video::rtsp::RtspCamera::open(url)
+            SourceSpec::Rtsp { url } => mandat_video::rtsp::RtspCamera::open(url, decoder)
                 .map(|c| Box::new(c) as Box<dyn FrameSource>)
                 .map_err(|e| e.to_string()),
         }
@@ -129,6 +129,8 @@ pub struct EngineConfig {
     /// First reconnect delay; it doubles up to `max_backoff`, with ±25 % jitter.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Which decoder cameras are opened with; a camera it cannot decode fails to open, with why.
+    pub decoder: DecoderChoice,
 }
 
 /// Frames analysed per second per camera in the shipped settings ([`EngineConfig::live`]).
@@ -165,6 +167,7 @@ impl Default for EngineConfig {
             analysis_gap: Duration::ZERO,
             min_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
+            decoder: DecoderChoice::Auto,
         }
     }
 }
@@ -491,8 +494,11 @@ fn source_loop(s: &Shared, cam: &Arc<Camera>) {
     let mut backoff = s.cfg.min_backoff;
     let lossless = cam.spec.lossless();
     while !cam.stopping(s) {
-        let mut src = match cam.spec.open() {
-            Ok(src) => src,
+        let mut src = match cam.spec.open(s.cfg.decoder) {
+            Ok(src) => {
+                tracing::info!(camera = %cam.id, decoder = src.decoder(), "camera opened");
+                src
+            }
             Err(e) => {
                 tracing::warn!(camera = %cam.id, "cannot open: {e}");
                 cam.stats.set_error(e);

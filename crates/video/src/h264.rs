@@ -1,16 +1,16 @@
-//! H.264 (Annex B) to RGB with OpenH264.
+//! H.264 (Annex B) to RGB with OpenH264, and the conversion of length-prefixed NAL units (MP4
+//! samples, of H.264 and H.265 alike) to Annex B.
 //!
-//! Why OpenH264 and not ffmpeg: it compiles from the bundled source with no system packages, so the
-//! build stays offline and reproducible; `mandat bench` measures it here at 48 frames/s for 1080p and
-//! 195 for 720p on one core, conversion to RGB included, above the 25 a camera sends. ffmpeg through
-//! Debian's libav* is faster (about 184 fps at 1080p, multi-threaded) and can come later behind a
-//! feature for machines that run many cameras per core.
+//! OpenH264 compiles from bundled source with no system package, so every build of mandat can decode
+//! H.264; `mandat bench` measures it here at 48 frames/s for 1080p and 195 for 720p on one core,
+//! conversion to RGB included. FFmpeg ([`crate::ffmpeg`]) is faster and also decodes H.265.
 
 use mandat_face::RgbImage;
 use openh264::OpenH264API;
 use openh264::decoder::{DecodedYUV, Decoder, DecoderConfig, Flush};
 use openh264::formats::YUVSource;
 
+use crate::decode::VideoDecoder;
 use crate::{MAX_HEIGHT, MAX_WIDTH, VideoError};
 
 pub struct H264Decoder {
@@ -43,6 +43,22 @@ impl H264Decoder {
             .flush_remaining()
             .map_err(|e| VideoError::Decode(e.to_string()))?;
         frames.iter().map(to_rgb).collect()
+    }
+}
+
+impl VideoDecoder for H264Decoder {
+    fn decode(&mut self, annexb: &[u8], out: &mut Vec<RgbImage>) -> Result<(), VideoError> {
+        out.extend(H264Decoder::decode(self, annexb)?);
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut Vec<RgbImage>) -> Result<(), VideoError> {
+        out.extend(H264Decoder::flush(self)?);
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "openh264"
     }
 }
 

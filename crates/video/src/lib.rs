@@ -1,15 +1,29 @@
-//! Camera sources: H.264 decoding with OpenH264, MP4 files replayed as cameras (at real-time pace or
-//! as fast as possible) and, in [`rtsp`], RTSP over TCP.
+//! Camera sources: MP4 files replayed as cameras (at real-time pace or as fast as possible) and, in
+//! [`rtsp`], RTSP over TCP; H.264 or H.265, decoded as [`decode`] chooses (OpenH264, FFmpeg or
+//! NVDEC).
 //!
 //! Every decoded frame is an [`RgbImage`], which wipes its pixels when dropped, so frames of people
-//! nobody looks for leave nothing behind in freed memory. Sizes are bounded before any allocation.
+//! nobody looks for leave nothing behind in freed memory (the decoders' own reference pictures are
+//! not wiped: they live inside OpenH264 and libavcodec). Frame sizes are bounded: OpenH264's and
+//! FFmpeg's output is checked before the RGB buffer is allocated, and libavcodec itself refuses
+//! streams over the limit (`max_pixels`); NVDEC's surfaces are sized by NVIDIA's driver.
 
+pub mod decode;
+pub mod derived;
+#[cfg(feature = "ffmpeg")]
+pub mod ffmpeg;
+#[cfg(test)]
+mod golden_tests;
 pub mod h264;
+mod isobmff;
 pub mod mp4file;
 pub mod rtsp;
 
 use mandat_face::RgbImage;
 
+pub use decode::{
+    Codec, DecoderChoice, FFMPEG_BUILT_IN, VideoDecoder, open_decoder, probe_decoders,
+};
 pub use h264::H264Decoder;
 pub use mp4file::{Mp4Camera, Pace};
 pub use rtsp::RtspCamera;
@@ -28,10 +42,14 @@ pub enum VideoError {
     },
     #[error("{0} is not a usable MP4 file: {1}")]
     Container(String, String),
-    #[error("{0} has no H.264 video track; mandat reads H.264 (AVC) video")]
+    #[error(
+        "{0} has no H.264 or H.265 video track; mandat reads H.264 (AVC) and H.265 (HEVC) video"
+    )]
     NoVideo(String),
-    #[error("H.264 decoder: {0}")]
+    #[error("decoder: {0}")]
     Decode(String),
+    #[error("{0}")]
+    Unsupported(String),
     #[error("the stream's frames are {0}x{1}, over the limit of {MAX_WIDTH}x{MAX_HEIGHT}")]
     TooLarge(usize, usize),
     #[error("RTSP: {0}")]
@@ -54,4 +72,6 @@ pub trait FrameSource: Send {
     fn next_frame(&mut self) -> Result<Option<VideoFrame>, VideoError>;
     /// Nominal frames per second, if known.
     fn fps(&self) -> Option<f64>;
+    /// What decodes the stream ("ffmpeg h264", "openh264"), for logs and camera health.
+    fn decoder(&self) -> &'static str;
 }

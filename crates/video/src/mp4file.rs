@@ -1,14 +1,15 @@
-//! An MP4 (H.264) file replayed as a camera: at the file's own frame rate, as a live camera would
+//! An MP4 (H.264 or H.265) file replayed as a camera: at the file's own frame rate, as a live camera would
 //! deliver it, or as fast as the decoder goes; once, or in a loop.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::h264::{H264Decoder, avcc_to_annexb};
-use crate::{FrameSource, VideoError, VideoFrame};
+use crate::decode::{Codec, DecoderChoice, VideoDecoder, open_decoder};
+use crate::h264::avcc_to_annexb;
+use crate::{FrameSource, VideoError, VideoFrame, isobmff};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pace {
@@ -26,8 +27,11 @@ pub struct Mp4Camera {
     next_sample: u32,
     length_size: usize,
     parameter_sets: Vec<u8>,
-    decoder: H264Decoder,
+    codec: Codec,
+    choice: DecoderChoice,
+    decoder: Box<dyn VideoDecoder>,
     ready: VecDeque<mandat_face::RgbImage>,
+    out: Vec<mandat_face::RgbImage>,
     fps: f64,
     index: u64,
     pace: Pace,
@@ -38,36 +42,27 @@ pub struct Mp4Camera {
 }
 
 impl Mp4Camera {
-    pub fn open(path: &Path, pace: Pace, looping: bool) -> Result<Self, VideoError> {
+    /// Open an MP4 file with an H.264 or H.265 video track, decoded as `decoder` asks.
+    pub fn open(
+        path: &Path,
+        pace: Pace,
+        looping: bool,
+        decoder: DecoderChoice,
+    ) -> Result<Self, VideoError> {
         let shown = path.display().to_string();
-        let f = File::open(path).map_err(|source| VideoError::Open {
+        let open_err = |source| VideoError::Open {
             path: shown.clone(),
             source,
-        })?;
-        let size = f
-            .metadata()
-            .map_err(|source| VideoError::Open {
-                path: shown.clone(),
-                source,
-            })?
-            .len();
+        };
+        let mut f = File::open(path).map_err(open_err)?;
+        let size = f.metadata().map_err(open_err)?.len();
+        // The mp4 crate reads everything but an H.265 track's parameter sets; those come first.
+        let hevc = isobmff::find_hevc_track(&mut f).map_err(open_err)?;
+        f.seek(SeekFrom::Start(0)).map_err(open_err)?;
         let reader = mp4::Mp4Reader::read_header(BufReader::new(f), size)
             .map_err(|e| VideoError::Container(shown.clone(), e.to_string()))?;
-        let (track, length_size, parameter_sets, fps, samples) = {
-            let t = reader
-                .tracks()
-                .values()
-                .find(|t| matches!(t.media_type(), Ok(mp4::MediaType::H264)))
-                .ok_or_else(|| VideoError::NoVideo(shown.clone()))?;
-            let avc1 = t
-                .trak
-                .mdia
-                .minf
-                .stbl
-                .stsd
-                .avc1
-                .as_ref()
-                .ok_or_else(|| VideoError::NoVideo(shown.clone()))?;
+        let h264 = reader.tracks().values().find_map(|t| {
+            let avc1 = t.trak.mdia.minf.stbl.stsd.avc1.as_ref()?;
             let mut ps = Vec::new();
             for nal in avc1
                 .avcc
@@ -78,20 +73,27 @@ impl Mp4Camera {
                 ps.extend_from_slice(&[0, 0, 0, 1]);
                 ps.extend_from_slice(&nal.bytes);
             }
-            let fps = t.frame_rate();
-            let fps = if fps.is_finite() && fps > 0.0 && fps <= 240.0 {
-                fps
-            } else {
-                25.0
-            };
-            (
+            Some((
+                Codec::H264,
                 t.track_id(),
                 avc1.avcc.length_size_minus_one as usize + 1,
                 ps,
-                fps,
-                t.sample_count(),
-            )
+            ))
+        });
+        let (codec, track, length_size, parameter_sets) = h264
+            .or_else(|| hevc.map(|h| (Codec::H265, h.track_id, h.length_size, h.parameter_sets)))
+            .ok_or_else(|| VideoError::NoVideo(shown.clone()))?;
+        let t = reader
+            .tracks()
+            .get(&track)
+            .ok_or_else(|| VideoError::NoVideo(shown.clone()))?;
+        let fps = t.frame_rate();
+        let fps = if fps.is_finite() && fps > 0.0 && fps <= 240.0 {
+            fps
+        } else {
+            25.0
         };
+        let samples = t.sample_count();
         Ok(Self {
             path: shown,
             reader,
@@ -100,8 +102,11 @@ impl Mp4Camera {
             next_sample: 1,
             length_size,
             parameter_sets,
-            decoder: H264Decoder::new()?,
+            codec,
+            choice: decoder,
+            decoder: open_decoder(codec, decoder)?,
             ready: VecDeque::new(),
+            out: Vec::new(),
             fps,
             index: 0,
             pace,
@@ -112,20 +117,46 @@ impl Mp4Camera {
         })
     }
 
+    /// The file's codec.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The next access unit in Annex B form, undecoded (tests feed decoders with it).
+    #[cfg(test)]
+    pub(crate) fn next_packet(&mut self) -> Result<Option<Vec<u8>>, VideoError> {
+        while self.next_sample <= self.samples {
+            let sample = self
+                .reader
+                .read_sample(self.track, self.next_sample)
+                .map_err(|e| VideoError::Container(self.path.clone(), e.to_string()))?;
+            self.next_sample += 1;
+            let Some(sample) = sample else { continue };
+            let mut packet = Vec::new();
+            if sample.is_sync {
+                packet.extend_from_slice(&self.parameter_sets);
+            }
+            avcc_to_annexb(&sample.bytes, self.length_size, &mut packet)?;
+            return Ok(Some(packet));
+        }
+        Ok(None)
+    }
+
     /// Decode until a frame is ready or the file ends.
     fn fill(&mut self) -> Result<(), VideoError> {
         while self.ready.is_empty() {
             if self.next_sample > self.samples {
                 if !self.flushed {
                     self.flushed = true;
-                    self.ready.extend(self.decoder.flush()?);
+                    self.decoder.flush(&mut self.out)?;
+                    self.ready.extend(self.out.drain(..));
                     continue;
                 }
                 if self.looping && self.samples > 0 {
                     // Start over with a fresh decoder, so no reference frames leak across loops.
                     self.next_sample = 1;
                     self.flushed = false;
-                    self.decoder = H264Decoder::new()?;
+                    self.decoder = open_decoder(self.codec, self.choice)?;
                     continue;
                 }
                 return Ok(());
@@ -142,9 +173,8 @@ impl Mp4Camera {
                 self.packet.extend_from_slice(&self.parameter_sets);
             }
             avcc_to_annexb(&sample.bytes, self.length_size, &mut self.packet)?;
-            if let Some(img) = self.decoder.decode(&self.packet)? {
-                self.ready.push_back(img);
-            }
+            self.decoder.decode(&self.packet, &mut self.out)?;
+            self.ready.extend(self.out.drain(..));
         }
         Ok(())
     }
@@ -175,6 +205,10 @@ impl FrameSource for Mp4Camera {
     fn fps(&self) -> Option<f64> {
         Some(self.fps)
     }
+
+    fn decoder(&self) -> &'static str {
+        self.decoder.name()
+    }
 }
 
 #[cfg(test)]
@@ -195,7 +229,13 @@ mod tests {
             ("synthetic/synthetic_watchlist.mp4", 1280, 720, 750),
             ("video/street_1080p.mp4", 1920, 1080, 105),
         ] {
-            let mut cam = Mp4Camera::open(&data().join(file), Pace::Fast, false).unwrap();
+            let mut cam = Mp4Camera::open(
+                &data().join(file),
+                Pace::Fast,
+                false,
+                DecoderChoice::OpenH264,
+            )
+            .unwrap();
             assert_eq!(cam.fps(), Some(25.0));
             let mut count = 0;
             let mut last_ms = -1;
@@ -211,8 +251,13 @@ mod tests {
 
     #[test]
     fn loops_and_refuses_what_is_not_video() {
-        let mut cam =
-            Mp4Camera::open(&data().join("video/street_1080p.mp4"), Pace::Fast, true).unwrap();
+        let mut cam = Mp4Camera::open(
+            &data().join("video/street_1080p.mp4"),
+            Pace::Fast,
+            true,
+            DecoderChoice::Auto,
+        )
+        .unwrap();
         for _ in 0..130 {
             assert!(
                 cam.next_frame().unwrap().is_some(),
@@ -222,16 +267,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let junk = dir.path().join("junk.mp4");
         std::fs::write(&junk, b"definitely not an mp4 file").unwrap();
-        assert!(Mp4Camera::open(&junk, Pace::Fast, false).is_err());
+        assert!(Mp4Camera::open(&junk, Pace::Fast, false, DecoderChoice::Auto).is_err());
         assert!(matches!(
-            Mp4Camera::open(&dir.path().join("missing.mp4"), Pace::Fast, false),
+            Mp4Camera::open(
+                &dir.path().join("missing.mp4"),
+                Pace::Fast,
+                false,
+                DecoderChoice::Auto
+            ),
             Err(VideoError::Open { .. })
         ));
         // A truncated file: an error or an early end, never a panic.
         let full = std::fs::read(data().join("video/street_1080p.mp4")).unwrap();
         let cut = dir.path().join("cut.mp4");
         std::fs::write(&cut, &full[..full.len() / 2]).unwrap();
-        if let Ok(mut cam) = Mp4Camera::open(&cut, Pace::Fast, false) {
+        if let Ok(mut cam) = Mp4Camera::open(&cut, Pace::Fast, false, DecoderChoice::Auto) {
             for _ in 0..200 {
                 match cam.next_frame() {
                     Ok(Some(_)) => {}

@@ -1,5 +1,5 @@
-//! RTSP over TCP with `retina`: one thread per camera runs the session and the H.264 decoder and
-//! hands RGB frames over a small channel. A stream that sends nothing for [`STALL`] counts as dead,
+//! RTSP over TCP with `retina`: one thread per camera runs the session and the decoder (H.264 or
+//! H.265) and hands RGB frames over a small channel. A stream that sends nothing for [`STALL`] counts as dead,
 //! so the caller reconnects.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
@@ -9,7 +9,7 @@ use futures::StreamExt;
 use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
 use retina::codec::{CodecItem, FrameFormat};
 
-use crate::h264::H264Decoder;
+use crate::decode::{Codec, DecoderChoice, open_decoder};
 use crate::{FrameSource, VideoError, VideoFrame};
 
 /// No frame for this long: the stream is dead.
@@ -18,7 +18,10 @@ pub const STALL: Duration = Duration::from_secs(5);
 pub const CONNECT: Duration = Duration::from_secs(10);
 
 enum Msg {
-    Connected { fps: Option<f64> },
+    Connected {
+        fps: Option<f64>,
+        decoder: &'static str,
+    },
     Frame(VideoFrame),
     Failed(String),
 }
@@ -26,11 +29,13 @@ enum Msg {
 pub struct RtspCamera {
     rx: Receiver<Msg>,
     fps: Option<f64>,
+    decoder: &'static str,
 }
 
 impl RtspCamera {
-    /// Connect, set up the first H.264 stream over TCP and start playing.
-    pub fn open(url: &str) -> Result<Self, VideoError> {
+    /// Connect, set up the first H.264 or H.265 video stream over TCP, open its decoder as `decoder`
+    /// asks, and start playing.
+    pub fn open(url: &str, decoder: DecoderChoice) -> Result<Self, VideoError> {
         let mut parsed =
             url::Url::parse(url).map_err(|e| VideoError::Rtsp(format!("bad URL: {e}")))?;
         let creds = (!parsed.username().is_empty()).then(|| Credentials {
@@ -54,13 +59,13 @@ impl RtspCamera {
                         return;
                     }
                 };
-                if let Err(e) = rt.block_on(run(parsed, creds, &tx)) {
+                if let Err(e) = rt.block_on(run(parsed, creds, decoder, &tx)) {
                     let _ = tx.send(Msg::Failed(e));
                 }
             })
             .map_err(|e| VideoError::Rtsp(e.to_string()))?;
         match rx.recv_timeout(CONNECT) {
-            Ok(Msg::Connected { fps }) => Ok(Self { rx, fps }),
+            Ok(Msg::Connected { fps, decoder }) => Ok(Self { rx, fps, decoder }),
             Ok(Msg::Failed(e)) => Err(VideoError::Rtsp(e)),
             Ok(Msg::Frame(_)) => Err(VideoError::Rtsp("frame before connection".into())),
             Err(_) => Err(VideoError::Rtsp(format!(
@@ -74,6 +79,7 @@ impl RtspCamera {
 async fn run(
     url: url::Url,
     creds: Option<Credentials>,
+    choice: DecoderChoice,
     tx: &SyncSender<Msg>,
 ) -> Result<(), String> {
     let mut session = Session::describe(
@@ -84,11 +90,21 @@ async fn run(
     )
     .await
     .map_err(|e| e.to_string())?;
-    let video = session
+    let (video, codec) = session
         .streams()
         .iter()
-        .position(|s| s.media() == "video" && s.encoding_name().eq_ignore_ascii_case("h264"))
-        .ok_or("the stream has no H.264 video")?;
+        .enumerate()
+        .find_map(|(i, s)| {
+            let codec = match s.encoding_name().to_ascii_lowercase().as_str() {
+                "h264" => Codec::H264,
+                "h265" => Codec::H265,
+                _ => return None,
+            };
+            (s.media() == "video").then_some((i, codec))
+        })
+        .ok_or("the stream has no H.264 or H.265 video")?;
+    // The decoder first: a camera this build cannot decode is refused before it sends anything.
+    let mut decoder = open_decoder(codec, choice).map_err(|e| e.to_string())?;
     session
         .setup(
             video,
@@ -111,9 +127,12 @@ async fn run(
         .map_err(|e| e.to_string())?
         .demuxed()
         .map_err(|e| e.to_string())?;
-    tx.send(Msg::Connected { fps }).map_err(|_| "closed")?;
-    let mut decoder = H264Decoder::new().map_err(|e| e.to_string())?;
-    let (mut index, mut first_ts) = (0u64, None);
+    tx.send(Msg::Connected {
+        fps,
+        decoder: decoder.name(),
+    })
+    .map_err(|_| "closed")?;
+    let (mut index, mut first_ts, mut out) = (0u64, None, Vec::new());
     loop {
         let item = tokio::time::timeout(STALL, demuxed.next())
             .await
@@ -126,7 +145,10 @@ async fn run(
                 let t0 = *first_ts.get_or_insert(ts.elapsed());
                 let media_ms =
                     ((ts.elapsed() - t0) as f64 * 1000.0 / ts.clock_rate().get() as f64) as i64;
-                if let Some(image) = decoder.decode(f.data()).map_err(|e| e.to_string())? {
+                decoder
+                    .decode(f.data(), &mut out)
+                    .map_err(|e| e.to_string())?;
+                for image in out.drain(..) {
                     let frame = VideoFrame {
                         image,
                         index,
@@ -162,6 +184,10 @@ impl FrameSource for RtspCamera {
     fn fps(&self) -> Option<f64> {
         self.fps
     }
+
+    fn decoder(&self) -> &'static str {
+        self.decoder
+    }
 }
 
 #[cfg(test)]
@@ -171,7 +197,7 @@ mod tests {
     #[test]
     fn a_dead_address_fails_with_a_clear_error() {
         // Port 9 on loopback: nothing listens there.
-        let err = RtspCamera::open("rtsp://user:pw@127.0.0.1:9/stream")
+        let err = RtspCamera::open("rtsp://user:pw@127.0.0.1:9/stream", DecoderChoice::Auto)
             .err()
             .expect("nothing to connect to");
         let text = err.to_string();
@@ -180,6 +206,6 @@ mod tests {
             !text.contains("pw"),
             "credentials in an error message: {text}"
         );
-        assert!(RtspCamera::open("not a url").is_err());
+        assert!(RtspCamera::open("not a url", DecoderChoice::Auto).is_err());
     }
 }

@@ -494,3 +494,127 @@ fn the_systemd_units_verify_and_are_hardened() {
         assert!(exposure <= 2.0, "{unit}: exposure {exposure}: {out}");
     }
 }
+
+/// The Debian package (`scripts/deb.sh`, dpkg-deb): the binary, both units, the docs and a postinst
+/// that creates the users the units name; its Depends are the libraries the binary links against
+/// (FFmpeg's among them), so a host without them refuses the package rather than failing at start.
+/// The extracted binary runs.
+#[test]
+fn the_deb_package_holds_the_binary_the_units_and_their_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/deb.sh");
+    let o = Command::new(&script)
+        .arg(env!("CARGO_BIN_EXE_mandat"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "deb.sh: {}", stderr(&o));
+    let deb = stdout(&o).trim().to_string();
+    assert!(deb.ends_with(".deb") && Path::new(&deb).is_file(), "{deb}");
+    let info = Command::new("dpkg-deb")
+        .args(["--info", &deb])
+        .output()
+        .unwrap();
+    let info = stdout(&info);
+    let depends = info
+        .lines()
+        .find(|l| l.trim_start().starts_with("Depends:"))
+        .unwrap_or_else(|| panic!("no Depends: {info}"));
+    for lib in ["libc6", "adduser"] {
+        assert!(depends.contains(lib), "{depends}");
+    }
+    if mandat_video::FFMPEG_BUILT_IN {
+        assert!(
+            depends.contains("libavcodec") && depends.contains("libswscale"),
+            "{depends}"
+        );
+    }
+    let contents = Command::new("dpkg-deb")
+        .args(["--contents", &deb])
+        .output()
+        .unwrap();
+    let contents = stdout(&contents);
+    // Everything owned by root; files not writable by anyone else.
+    for (path, mode) in [
+        ("./usr/bin/mandat", "-rwxr-xr-x"),
+        ("./lib/systemd/system/mandat-control.service", "-rw-r--r--"),
+        ("./lib/systemd/system/mandat-worker.service", "-rw-r--r--"),
+        ("./usr/share/doc/mandat/deployment.md", "-rw-r--r--"),
+        ("./usr/share/doc/mandat/copyright", "-rw-r--r--"),
+    ] {
+        let line = contents
+            .lines()
+            .find(|l| l.ends_with(path))
+            .unwrap_or_else(|| panic!("{path} missing from {contents}"));
+        assert!(line.starts_with(mode), "{line}");
+    }
+    assert!(
+        contents.lines().all(|l| l.contains(" root/root ")),
+        "{contents}"
+    );
+    // Every user a unit runs as is created by the postinst.
+    let ctl = dir.path().join("control");
+    let o = Command::new("dpkg-deb")
+        .arg("-e")
+        .arg(&deb)
+        .arg(&ctl)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let postinst = std::fs::read_to_string(ctl.join("postinst")).unwrap();
+    assert!(
+        Command::new("sh")
+            .arg("-n")
+            .arg(ctl.join("postinst"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let root = dir.path().join("root");
+    let o = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The commands the postinst runs, comments left out.
+    let commands: Vec<&str> = postinst
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    for unit in ["mandat-control.service", "mandat-worker.service"] {
+        let text = std::fs::read_to_string(root.join("lib/systemd/system").join(unit)).unwrap();
+        let user = text
+            .lines()
+            .find_map(|l| l.strip_prefix("User="))
+            .unwrap_or_else(|| panic!("{unit} names no user"));
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.contains("adduser --system --group")
+                    && c.split_whitespace().last() == Some(user)),
+            "{unit} runs as {user}, which the postinst does not create: {postinst}"
+        );
+    }
+    // The key directories are made private to their users.
+    for dir in ["/etc/mandat/keys", "/etc/mandat-worker"] {
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.starts_with("install -d -m 0700") && c.ends_with(dir)),
+            "{dir}: {postinst}"
+        );
+    }
+    assert!(ctl.join("prerm").is_file(), "no prerm");
+    let o = Command::new(root.join("usr/bin/mandat"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && stdout(&o).starts_with("mandat "),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -222,4 +222,48 @@ fn only_cameras_a_permit_covers_are_connected_and_the_set_follows_changes_while_
         "{}",
         text(&o.stdout)
     );
+
+    // NVDEC asked for where no GPU is: the server does not start, and says why (no CPU fallback).
+    let gpu = std::fs::read_dir("/dev").is_ok_and(|d| {
+        d.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("nvidia")
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        })
+    });
+    if !gpu {
+        let mut child = h
+            .command(
+                &["serve", "--listen", "127.0.0.1:0", "--decoder", "nvdec"],
+                &[],
+            )
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                panic!("serve --decoder nvdec kept running without a GPU");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(!status.success(), "serve started with NVDEC and no GPU");
+        assert!(
+            err.contains("--decoder nvdec") && err.contains("NVDEC"),
+            "{err}"
+        );
+    }
 }

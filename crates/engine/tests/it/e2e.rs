@@ -206,6 +206,73 @@ fn live_settings_keep_every_appearance_on_a_fifth_of_the_frames() {
     );
 }
 
+/// A camera streaming H.265 (an H.265 copy of the first 12.5 s of the synthetic video, decoded by
+/// FFmpeg) in the live settings: every watchlist appearance in it is alerted, and nobody else.
+#[test]
+fn an_h265_camera_alerts_on_every_appearance_in_it() {
+    if !mandat_video::FFMPEG_BUILT_IN {
+        panic!("build with the `ffmpeg` feature (the README's commands do): H.265 needs FFmpeg");
+    }
+    let clip = mandat_video::derived::h265_copy(
+        &data().join("synthetic/synthetic_watchlist.mp4"),
+        12.5,
+        "hev1",
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let w = rt.block_on(world(fake_clock()));
+    let permit = rt.block_on(granted(&w, &["cam-1"], t0()));
+    let (sink, health) = run_engine_with(
+        &w,
+        vec![CameraSpec {
+            id: "cam-1".into(),
+            source: SourceSpec::File {
+                path: clip,
+                pace: Pace::Fast,
+                looping: false,
+            },
+        }],
+        &rt,
+        EngineConfig {
+            workers: 2,
+            ..EngineConfig::live()
+        },
+    );
+    let frames = health[0].frames_in;
+    assert!(
+        (300..=320).contains(&frames),
+        "12.5 s at 25 frames/s, got {frames}"
+    );
+    let names = rt.block_on(identities(&w, &permit));
+    // Appearances that start at least a second before the clip ends.
+    let expected: std::collections::BTreeSet<String> = appearances()
+        .into_iter()
+        .filter(|a| a.on_watchlist && a.first + 25 < frames)
+        .map(|a| a.identity)
+        .collect();
+    assert!(expected.len() >= 3, "the clip holds {expected:?}");
+    let hits = sink.hits.lock().unwrap().clone();
+    let alerted: std::collections::BTreeSet<String> =
+        hits.iter().map(|h| names[&h.person].clone()).collect();
+    let listed = appearances();
+    for h in &hits {
+        let name = &names[&h.person];
+        assert!(
+            listed.iter().any(|a| a.on_watchlist
+                && &a.identity == name
+                && (a.first..=a.last).contains(&h.frame_index)),
+            "a false alert: {name} at frame {} (score {})",
+            h.frame_index,
+            h.score
+        );
+    }
+    assert!(
+        expected.is_subset(&alerted),
+        "missed in H.265: {:?}",
+        expected.difference(&alerted).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn no_alert_outside_the_permits_cameras_or_period() {
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -72,8 +72,13 @@ fn non_matching_faces_leave_no_trace() {
 
     // The faces the engine saw, embedded again here, frame by frame.
     let mut pipe = pipeline(&w.models);
-    let mut cam =
-        Mp4Camera::open(&data().join("video/street_1080p.mp4"), Pace::Fast, false).unwrap();
+    let mut cam = Mp4Camera::open(
+        &data().join("video/street_1080p.mp4"),
+        Pace::Fast,
+        false,
+        mandat_video::DecoderChoice::Auto,
+    )
+    .unwrap();
     let mut needles: Vec<Vec<u8>> = Vec::new();
     let mut faces = 0;
     while let Some(f) = cam.next_frame().unwrap() {
