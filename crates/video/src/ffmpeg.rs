@@ -136,18 +136,20 @@ impl FfmpegDecoder {
             self.scaler = Some((fmt, w, h, Scaler(ctx)));
         }
         let Some((_, _, _, scaler)) = self.scaler.as_mut() else {
-            unreachable!("set above")
+            return Err(VideoError::Decode("no colour conversion".into()));
         };
         let (wu, hu) = (w as usize, h as usize);
-        let mut data = vec![0u8; wu * hu * 3];
+        // The image first, so the pixels are wiped on every path, errors included.
+        let mut img = RgbImage::new(wu, hu, vec![0u8; wu * hu * 3])
+            .map_err(|e| VideoError::Decode(e.to_string()))?;
         let dst = [
-            data.as_mut_ptr(),
+            img.data.as_mut_ptr(),
             std::ptr::null_mut(),
             std::ptr::null_mut(),
             std::ptr::null_mut(),
         ];
         let dst_stride = [(wu * 3) as i32, 0, 0, 0];
-        // SAFETY: the scaler was made for this frame's format and size; `data` holds h rows of
+        // SAFETY: the scaler was made for this frame's format and size; `img.data` holds h rows of
         // w * 3 bytes, which is what RGB24 at that size writes with that stride.
         let rows = unsafe {
             let src = self.frame.as_ptr();
@@ -166,7 +168,7 @@ impl FfmpegDecoder {
                 "colour conversion gave {rows} of {h} rows"
             )));
         }
-        RgbImage::new(wu, hu, data).map_err(|e| VideoError::Decode(e.to_string()))
+        Ok(img)
     }
 }
 
