@@ -211,9 +211,30 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        let code = if e.downcast_ref::<ConfigError>().is_some() {
+            EXIT_CONFIG
+        } else {
+            1
+        };
+        std::process::exit(code);
     }
 }
+
+/// Exit status of a start refused for its configuration (sysexits' EX_CONFIG): the systemd units
+/// do not restart on it (`RestartPreventExitStatus`), since a retry cannot succeed.
+pub(crate) const EXIT_CONFIG: i32 = 78;
+
+/// A configuration that cannot run on this machine, as `--decoder nvdec` without a GPU.
+#[derive(Debug)]
+pub(crate) struct ConfigError(pub(crate) String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {

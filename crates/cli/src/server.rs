@@ -504,7 +504,7 @@ async fn run_server(
     );
     // A decoder that cannot run (NVDEC without a GPU) stops the start, not each camera later.
     let decoders = mandat_video::probe_decoders(cfg.decoder)
-        .map_err(|e| anyhow::anyhow!("--decoder {}: {e}", cfg.decoder))?;
+        .map_err(|e| crate::ConfigError(format!("--decoder {}: {e}", cfg.decoder)))?;
     tracing::info!("video decoders: {decoders}");
     let engine_models = models.engine();
     // No camera at first: `follow_demand` connects those this process's worker leases.

@@ -260,7 +260,11 @@ fn only_cameras_a_permit_covers_are_connected_and_the_set_follows_changes_while_
             .unwrap()
             .read_to_string(&mut err)
             .unwrap();
-        assert!(!status.success(), "serve started with NVDEC and no GPU");
+        assert_eq!(
+            status.code(),
+            Some(78),
+            "serve --decoder nvdec without a GPU must exit with EX_CONFIG: {err}"
+        );
         assert!(
             err.contains("--decoder nvdec") && err.contains("NVDEC"),
             "{err}"
