@@ -1,9 +1,10 @@
-//! Clips derived from the test videos for tests and benchmarks: an H.265 copy, made with the `ffmpeg`
-//! program (Debian's, with libx265) into a cache outside the repository, once per source file.
-//! Nothing here runs in `mandat serve`.
+//! Test support: clips derived from the test videos (an H.265 copy, made with the `ffmpeg` program,
+//! Debian's, with libx265, into a cache outside the repository, once per source file) and an RTSP
+//! server that serves them. Nothing here runs in `mandat serve`.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use crate::VideoError;
 
@@ -76,4 +77,55 @@ pub fn h265_copy(source: &Path, seconds: f64, tag: &str) -> Result<PathBuf, Vide
     }
     std::fs::rename(&part, &out).map_err(|e| fail(e.to_string()))?;
     Ok(out)
+}
+
+/// GStreamer's RTSP server on loopback (`scripts/rtsp_server.py`, from this source tree) serving an
+/// MP4 file at `rtsp://127.0.0.1:PORT/cam`; killed when dropped, also when an assertion fails.
+pub struct RtspTestServer(Child);
+
+impl RtspTestServer {
+    /// Start serving `file` (`codec`: "h264" or "h265") on `port`; returns once it is ready.
+    pub fn start(file: &Path, port: u16, codec: &str) -> Result<Self, VideoError> {
+        let fail = |m: String| VideoError::Unsupported(format!("the RTSP test server: {m}"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rtsp_server.py");
+        // Debian's python, where python3-gi and gst-rtsp-server are (`./test.sh` installs them).
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(file)
+            .arg(port.to_string())
+            .arg(codec)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| {
+                fail(format!(
+                    "{e} (needs python3-gi and gir1.2-gst-rtsp-server-1.0)"
+                ))
+            })?;
+        let mut line = String::new();
+        let read = child
+            .stdout
+            .take()
+            .map(|out| BufReader::new(out).read_line(&mut line));
+        let server = Self(child);
+        match read {
+            Some(Ok(_)) if line.trim() == "ready" => Ok(server),
+            _ => Err(fail(format!("did not start (said {:?})", line.trim()))),
+        }
+    }
+
+    pub fn url(port: u16) -> String {
+        format!("rtsp://127.0.0.1:{port}/cam")
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for RtspTestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

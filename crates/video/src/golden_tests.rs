@@ -5,18 +5,17 @@
 //! finds the golden faces with embeddings close to the reference. The H.265 clips are re-encoded
 //! from the H.264 files (CRF 18), so their bounds are looser by what a second lossy encoding costs.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use mandat_face::{DetectorConfig, InferenceConfig, Pipeline, RgbImage, Runtime, read_image};
 use mandat_models::{ModelId, Store};
 use serde_json::Value;
 
+use crate::FrameSource;
 use crate::decode::{DecoderChoice, FFMPEG_BUILT_IN};
+use crate::derived::{self, RtspTestServer};
 use crate::mp4file::{Mp4Camera, Pace};
 use crate::rtsp::RtspCamera;
-use crate::{FrameSource, derived};
 
 fn shared() -> PathBuf {
     match std::env::var_os("MANDAT_DATA") {
@@ -222,39 +221,14 @@ fn every_decoder_matches_the_golden_frames_in_h264_and_h265() {
     assert!(failures.is_empty(), "out of bounds: {failures:#?}");
 }
 
-/// Kills GStreamer's RTSP server when dropped, also when an assertion fails.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rtsp_server(file: &Path, codec: &str) -> (Server, String) {
+fn rtsp_server(file: &Path, codec: &str) -> (RtspTestServer, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rtsp_server.py");
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(script)
-        .arg(file)
-        .arg(port.to_string())
-        .arg(codec)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("scripts/rtsp_server.py (./test.sh installs python3-gi and gst-rtsp-server)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let server = Server(child);
-    assert_eq!(line.trim(), "ready", "the RTSP test server did not start");
-    (server, format!("rtsp://127.0.0.1:{port}/cam"))
+    let server = RtspTestServer::start(file, port, codec).unwrap();
+    (server, RtspTestServer::url(port))
 }
 
 #[test]

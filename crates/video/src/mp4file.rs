@@ -125,6 +125,11 @@ impl Mp4Camera {
     /// The next access unit in Annex B form, undecoded (tests feed decoders with it).
     #[cfg(test)]
     pub(crate) fn next_packet(&mut self) -> Result<Option<Vec<u8>>, VideoError> {
+        Ok(self.read_packet()?.then(|| self.packet.clone()))
+    }
+
+    /// Read the next sample into `self.packet` as an Annex B access unit; false at the track's end.
+    fn read_packet(&mut self) -> Result<bool, VideoError> {
         while self.next_sample <= self.samples {
             let sample = self
                 .reader
@@ -132,14 +137,15 @@ impl Mp4Camera {
                 .map_err(|e| VideoError::Container(self.path.clone(), e.to_string()))?;
             self.next_sample += 1;
             let Some(sample) = sample else { continue };
-            let mut packet = Vec::new();
+            self.packet.clear();
             if sample.is_sync {
-                packet.extend_from_slice(&self.parameter_sets);
+                // Parameter sets before every keyframe, so decoding can start at any of them.
+                self.packet.extend_from_slice(&self.parameter_sets);
             }
-            avcc_to_annexb(&sample.bytes, self.length_size, &mut packet)?;
-            return Ok(Some(packet));
+            avcc_to_annexb(&sample.bytes, self.length_size, &mut self.packet)?;
+            return Ok(true);
         }
-        Ok(None)
+        Ok(false)
     }
 
     /// Decode until a frame is ready or the file ends.
@@ -161,18 +167,9 @@ impl Mp4Camera {
                 }
                 return Ok(());
             }
-            let sample = self
-                .reader
-                .read_sample(self.track, self.next_sample)
-                .map_err(|e| VideoError::Container(self.path.clone(), e.to_string()))?;
-            self.next_sample += 1;
-            let Some(sample) = sample else { continue };
-            self.packet.clear();
-            if sample.is_sync {
-                // Parameter sets before every keyframe, so decoding can start at any of them.
-                self.packet.extend_from_slice(&self.parameter_sets);
+            if !self.read_packet()? {
+                continue; // The end of the track: flushed or looped above.
             }
-            avcc_to_annexb(&sample.bytes, self.length_size, &mut self.packet)?;
             self.decoder.decode(&self.packet, &mut self.out)?;
             self.ready.extend(self.out.drain(..));
         }

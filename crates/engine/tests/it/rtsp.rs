@@ -3,49 +3,19 @@
 //! alert is lost: every alert raised is stored, and after the restart every watchlist person who
 //! appears in the replayed video is alerted again.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 use mandat_engine::{CameraSpec, SourceSpec};
+use mandat_video::derived::RtspTestServer;
 
-/// Kills the server when dropped, also when an assertion fails.
-struct Server(Child);
-
-impl Server {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn start_server(port: u16) -> Server {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rtsp_server.py");
-    let video = data().join("synthetic/synthetic_watchlist.mp4");
-    // Debian's python, where python3-gi and gst-rtsp-server are installed (`./test.sh` installs them).
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .arg(&video)
-        .arg(port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start scripts/rtsp_server.py (needs python3-gi and gir1.2-gst-rtsp-server-1.0)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let server = Server(child);
-    assert_eq!(line.trim(), "ready", "the RTSP test server did not start");
-    server
+fn start_server(port: u16) -> RtspTestServer {
+    RtspTestServer::start(
+        &data().join("synthetic/synthetic_watchlist.mp4"),
+        port,
+        "h264",
+    )
+    .unwrap()
 }
 
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
@@ -77,7 +47,7 @@ fn the_engine_reconnects_to_a_restarted_rtsp_server_and_loses_no_alert() {
         vec![CameraSpec {
             id: "cam-1".into(),
             source: SourceSpec::Rtsp {
-                url: format!("rtsp://127.0.0.1:{port}/cam"),
+                url: RtspTestServer::url(port),
             },
         }],
         2,
