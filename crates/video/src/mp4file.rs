@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom};
+use std::io::BufReader;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -54,11 +54,8 @@ impl Mp4Camera {
             path: shown.clone(),
             source,
         };
-        let mut f = File::open(path).map_err(open_err)?;
+        let f = File::open(path).map_err(open_err)?;
         let size = f.metadata().map_err(open_err)?.len();
-        // The mp4 crate reads everything but an H.265 track's parameter sets; those come first.
-        let hevc = isobmff::find_hevc_track(&mut f).map_err(open_err)?;
-        f.seek(SeekFrom::Start(0)).map_err(open_err)?;
         let reader = mp4::Mp4Reader::read_header(BufReader::new(f), size)
             .map_err(|e| VideoError::Container(shown.clone(), e.to_string()))?;
         let h264 = reader.tracks().values().find_map(|t| {
@@ -80,9 +77,18 @@ impl Mp4Camera {
                 ps,
             ))
         });
-        let (codec, track, length_size, parameter_sets) = h264
-            .or_else(|| hevc.map(|h| (Codec::H265, h.track_id, h.length_size, h.parameter_sets)))
-            .ok_or_else(|| VideoError::NoVideo(shown.clone()))?;
+        let (codec, track, length_size, parameter_sets) = match h264 {
+            Some(found) => found,
+            // The mp4 crate reads everything but an H.265 track's parameter sets: those are read
+            // here, only for files without an H.264 track.
+            None => {
+                let mut f = File::open(path).map_err(open_err)?;
+                let h = isobmff::find_hevc_track(&mut f)
+                    .map_err(open_err)?
+                    .ok_or_else(|| VideoError::NoVideo(shown.clone()))?;
+                (Codec::H265, h.track_id, h.length_size, h.parameter_sets)
+            }
+        };
         let t = reader
             .tracks()
             .get(&track)
