@@ -102,6 +102,7 @@ fn random_watchlist(n: usize, rng: &mut SplitMix) -> Watchlist<Arc<Template>> {
                     template: Arc::new(Template {
                         id: format!("p{i}.t"),
                         values: v,
+                        norm: None,
                     }),
                 }
             })

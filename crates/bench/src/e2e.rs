@@ -87,6 +87,7 @@ pub fn enrol_watchlist(models: &Models, data: &Path) -> Result<WatchlistView> {
             template: Arc::new(Template {
                 id: format!("{person}.t"),
                 values: face.embedding.as_slice().to_vec(),
+                norm: None,
             }),
         });
     }

@@ -82,7 +82,7 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
                     c.user
                 );
             }
-            let cal = evaluation::calibration_run(&run)?;
+            let (cal, cohort) = evaluation::calibration_run(&run)?;
             let out = &run.out;
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let file = out.join(format!("calibration-{}.json", cal.version));
@@ -106,9 +106,38 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
                     if h.within_2x { "ok" } else { "OUTSIDE 2×" }
                 );
             }
+            if let Some(pt) = &cal.per_template {
+                println!(
+                    "per-template thresholds against cohort {} ({} templates), {} normalised impostor scores",
+                    pt.cohort, pt.cohort_size, pt.impostor_pairs
+                );
+                for h in &pt.held_out {
+                    println!(
+                        "  FPIR {:<7} watchlist {:<3} z {:.4}  held out: {} / {} = {:.2e} ({:.2}×) {}",
+                        h.fpir_target,
+                        h.watchlist,
+                        h.threshold,
+                        h.false_alarms,
+                        h.trials,
+                        h.fpir_realised,
+                        h.ratio,
+                        if h.within_2x { "ok" } else { "OUTSIDE 2×" }
+                    );
+                }
+            }
             match session {
                 Some((c, _)) => {
-                    let _: serde_json::Value = c.post("/api/v1/calibrations", &cal)?;
+                    // The cohort goes to the server only, which seals it: never to a file here.
+                    let mut body = serde_json::to_value(&cal)?;
+                    if let Some(cohort) = &cohort {
+                        use base64::Engine as _;
+                        let mut bytes = cohort.to_le_bytes();
+                        body["cohort"] = base64::engine::general_purpose::STANDARD
+                            .encode(&bytes)
+                            .into();
+                        mandat_store::crypto::wipe(&mut bytes);
+                    }
+                    let _: serde_json::Value = c.post("/api/v1/calibrations", &body)?;
                     println!(
                         "stored; permits that state a target FPIR now get their threshold from it"
                     );

@@ -639,6 +639,7 @@ fn pull_grants(link: Arc<Link>, scope: Arc<RemoteScope>, outbox: Arc<Outbox>) {
                                 template: Arc::new(Template {
                                     id: e.template_id.clone(),
                                     values: std::mem::take(&mut e.values),
+                                    norm: None,
                                 }),
                             })
                             .collect();

@@ -5,6 +5,7 @@
 
 use crate::Session;
 use mandat_eval::calibrate::Calibration;
+use mandat_eval::cohort::Cohort;
 use mandat_law::permit::Application;
 use mandat_models::{ModelId, ModelSpec};
 use mandat_store::StoreError;
@@ -27,11 +28,13 @@ fn invalid(msg: String) -> ControlError {
 
 impl Control {
     /// Store a calibration table (admins). Refused when it is for another model, has no held-out
-    /// check, or any check missed its target by more than a factor of 2.
+    /// check, or any check missed its target by more than a factor of 2. A table with per-template
+    /// thresholds comes with its impostor cohort, which must be the one it names.
     pub async fn add_calibration(
         &self,
         actor: &Session,
         cal: &Calibration,
+        cohort: Option<&Cohort>,
         origin: &str,
     ) -> Result<()> {
         require(actor, Action::StoreCalibration)?;
@@ -55,6 +58,50 @@ impl Control {
                 cal.version, bad.fpir_target, bad.watchlist, bad.fpir_realised, bad.ratio
             )));
         }
+        // A per-template table is held to the same bar, and to a cohort large enough to say
+        // where a template's nearest strangers lie.
+        if let Some(pt) = &cal.per_template {
+            if (pt.cohort_size as usize) < mandat_eval::cohort::MIN_COHORT
+                || pt.curve.is_empty()
+                || pt.held_out.is_empty()
+            {
+                return Err(invalid(format!(
+                    "calibration {}'s per-template table has a cohort of {} (at least {} needed), {} points and {} held-out checks; run `mandat eval calibrate` on the whole data set",
+                    cal.version,
+                    pt.cohort_size,
+                    mandat_eval::cohort::MIN_COHORT,
+                    pt.curve.len(),
+                    pt.held_out.len()
+                )));
+            }
+            if let Some(bad) = pt.held_out.iter().find(|h| !h.within_2x) {
+                return Err(invalid(format!(
+                    "calibration {} failed its per-template held-out check: FPIR {} for {} person(s) came out at {:.2e} ({:.2}× the target); it is not stored",
+                    cal.version, bad.fpir_target, bad.watchlist, bad.fpir_realised, bad.ratio
+                )));
+            }
+            let c = cohort.ok_or_else(|| {
+                invalid(format!(
+                    "calibration {} has per-template thresholds but came without its cohort; send it again with `mandat eval calibrate`",
+                    cal.version
+                ))
+            })?;
+            if c.version() != pt.cohort || c.len() != pt.cohort_size as usize {
+                return Err(invalid(format!(
+                    "the cohort sent with calibration {} is {} ({} templates), but the table was made with {} ({} templates); it is not stored",
+                    cal.version,
+                    c.version(),
+                    c.len(),
+                    pt.cohort,
+                    pt.cohort_size
+                )));
+            }
+        } else if cohort.is_some() {
+            return Err(invalid(format!(
+                "calibration {} has no per-template table, so a cohort sent with it would never be used; it is not stored",
+                cal.version
+            )));
+        }
         let stored = StoredCalibration {
             version: cal.version.clone(),
             model_sha256: cal.model_sha256.clone(),
@@ -68,10 +115,28 @@ impl Control {
                 "fpir": h.fpir_target, "watchlist": h.watchlist,
                 "threshold": h.threshold, "realised": h.fpir_realised,
             })).collect::<Vec<_>>(),
+            "per_template": cal.per_template.as_ref().map(|pt| json!({
+                "cohort": pt.cohort, "cohort_size": pt.cohort_size,
+                "held_out": pt.held_out.iter().map(|h| json!({
+                    "fpir": h.fpir_target, "watchlist": h.watchlist,
+                    "z": h.threshold, "realised": h.fpir_realised,
+                })).collect::<Vec<_>>(),
+            })),
         });
-        self.store
-            .add_calibration(actor, &stored, details, self.now()?, origin)
-            .await?;
+        let mut bytes = cohort.map(|c| c.to_le_bytes());
+        let stored_cohort = cal
+            .per_template
+            .as_ref()
+            .zip(bytes.as_deref())
+            .map(|(pt, b)| (pt.cohort.as_str(), b));
+        let result = self
+            .store
+            .add_calibration(actor, &stored, stored_cohort, details, self.now()?, origin)
+            .await;
+        if let Some(b) = bytes.as_mut() {
+            mandat_store::crypto::wipe(b);
+        }
+        result?;
         Ok(())
     }
 
@@ -106,9 +171,26 @@ impl Control {
         app.threshold = cal
             .threshold(target.fpir, n)
             .map_err(|e| invalid(e.to_string()))?;
+        // Per-template thresholds when the table has them; whatever a client sent is replaced.
+        (target.z, target.cohort) = match &cal.per_template {
+            Some(pt) => (
+                Some(
+                    pt.z_threshold(target.fpir, n)
+                        .map_err(|e| invalid(e.to_string()))?,
+                ),
+                Some(pt.cohort.clone()),
+            ),
+            None => (None, None),
+        };
         target.watchlist = n;
         target.calibration = cal.version;
         Ok(())
+    }
+
+    /// The lowest threshold of `person`'s templates under `permit` in the scope held, for pages
+    /// that show who is held to what; `None` without a scope or a template in it.
+    pub fn threshold_floor(&self, permit: &str, person: &str) -> Option<f32> {
+        self.scope.as_ref()?.threshold_floor(permit, person)
     }
 
     /// Record an evaluation run in the audit log (auditors and admins): model hashes, the

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use mandat_eval::cohort::Cohort;
 use mandat_law::permit::PersonId;
-use mandat_law::{CameraInfo, Clock, Permit, Watchlist};
+use mandat_law::{CameraInfo, Clock, Norm, Permit, TemplateNorm, Watchlist};
 use mandat_store::{Store, Template};
 use sha2::{Digest, Sha256};
 
@@ -84,6 +85,16 @@ pub struct ScopeCache {
     snapshot: RwLock<Option<Snapshot>>,
     /// Older than this, the snapshot is not trusted and every watchlist is empty.
     max_staleness: Duration,
+    /// Cohorts of per-template permits and the norms computed against them.
+    norms: tokio::sync::Mutex<NormCache>,
+}
+
+/// Cohorts by version (opened, in memory only) and each template's norm by (permit, template id,
+/// cohort), so a reload normalises only templates it has not seen.
+#[derive(Default)]
+struct NormCache {
+    cohorts: HashMap<String, Arc<Cohort>>,
+    norms: HashMap<(String, String, String), Norm>,
 }
 
 impl ScopeCache {
@@ -92,14 +103,119 @@ impl ScopeCache {
             clock,
             snapshot: RwLock::new(None),
             max_staleness,
+            norms: Default::default(),
         }
+    }
+
+    /// Give the templates of per-template permits their norm against the permit's cohort. A
+    /// template left without one (its cohort is not stored or does not open) is not matched:
+    /// the scope function fails closed on it, and this says why.
+    async fn attach_norms(
+        &self,
+        store: &Store,
+        permits: &mut [(Permit, Vec<(PersonId, Template)>)],
+    ) {
+        let cohort_of = |p: &Permit| -> Option<String> {
+            let t = p.application.target.as_ref()?;
+            t.z?;
+            t.cohort.clone()
+        };
+        let mut cache = self.norms.lock().await;
+        let wanted: std::collections::BTreeSet<String> =
+            permits.iter().filter_map(|(p, _)| cohort_of(p)).collect();
+        cache.cohorts.retain(|v, _| wanted.contains(v));
+        let mut seen = std::collections::HashSet::new();
+        for (p, templates) in permits.iter_mut() {
+            let Some(version) = cohort_of(p) else {
+                continue;
+            };
+            let Some(dim) = templates.first().map(|(_, t)| t.values.len()) else {
+                continue;
+            };
+            if !cache.cohorts.contains_key(&version) {
+                match store.cohort(&version).await {
+                    Ok(Some(mut bytes)) => {
+                        let c = Cohort::from_le_bytes(dim, &bytes);
+                        mandat_store::crypto::wipe(&mut bytes);
+                        match c {
+                            Ok(c) if c.version() == version => {
+                                cache.cohorts.insert(version.clone(), Arc::new(c));
+                            }
+                            Ok(c) => tracing::error!(
+                                "scope: the stored cohort {version} hashes to {}; permit {}'s templates are not matched",
+                                c.version(),
+                                p.id
+                            ),
+                            Err(e) => tracing::error!(
+                                "scope: cohort {version} is unusable ({e}); permit {}'s templates are not matched",
+                                p.id
+                            ),
+                        }
+                    }
+                    Ok(None) => tracing::error!(
+                        "scope: cohort {version} is not stored; permit {}'s templates are not matched until a table with it is",
+                        p.id
+                    ),
+                    Err(e) => tracing::error!(
+                        "scope: cohort {version} cannot be read ({e}); permit {}'s templates are not matched",
+                        p.id
+                    ),
+                }
+            }
+            let Some(cohort) = cache.cohorts.get(&version).cloned() else {
+                continue;
+            };
+            for (_, t) in templates.iter_mut() {
+                let key = (p.id.clone(), t.id.clone(), version.clone());
+                let norm = match cache.norms.get(&key) {
+                    Some(n) => *n,
+                    None => match cohort.norm(&t.values) {
+                        Ok(n) => {
+                            cache.norms.insert(key.clone(), n);
+                            n
+                        }
+                        Err(e) => {
+                            tracing::error!(
+                                "scope: template {} of permit {} cannot be normalised ({e}); it is not matched",
+                                t.id,
+                                p.id
+                            );
+                            continue;
+                        }
+                    },
+                };
+                seen.insert(key);
+                t.norm = Some(TemplateNorm {
+                    cohort: version.clone(),
+                    norm,
+                });
+            }
+        }
+        cache.norms.retain(|k, _| seen.contains(k));
+    }
+
+    /// The lowest threshold any template of `person` has under `permit` in the snapshot held:
+    /// the floor an alert's threshold is checked against. `None` when none is in scope.
+    pub fn threshold_floor(&self, permit: &str, person: &str) -> Option<f32> {
+        let guard = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        let (p, templates) = guard
+            .as_ref()?
+            .permits
+            .iter()
+            .find(|(p, _)| p.id == permit)?;
+        templates
+            .iter()
+            .filter(|(who, _)| who == person)
+            .filter_map(|(_, t)| p.application.threshold_for(t.norm.as_ref()))
+            .min_by(|a, b| a.total_cmp(b))
     }
 
     /// Load a fresh snapshot, or drop the current one if the store cannot be read (fail closed).
     pub async fn reload(&self, store: &Store) {
         let loaded = async {
             let generation = store.generation().await?;
-            let permits = store.snapshot().await?;
+            let mut permits = store.snapshot().await?;
+            self.attach_norms(store, &mut permits).await;
             let cameras = store.cameras().await?;
             Ok::<_, mandat_store::StoreError>(Snapshot {
                 permits: permits

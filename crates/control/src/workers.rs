@@ -413,12 +413,31 @@ impl Control {
                 "not an alert: its id is not 1 to 80 letters, digits and '-', or its score is below its threshold".into(),
             )));
         }
-        // The threshold is the permit's, not one the worker chose.
+        // The threshold is the permit's (with per-template thresholds, the lowest of the person's
+        // templates in scope), not one the worker chose.
         let permit = self.store.permit(&upload.permit).await?;
-        if upload.threshold + 1e-6 < permit.application.threshold {
+        let per_template = permit
+            .application
+            .target
+            .as_ref()
+            .is_some_and(|t| t.z.is_some());
+        let floor = if per_template {
+            self.scope
+                .as_ref()
+                .and_then(|s| s.threshold_floor(&permit.id, &upload.person))
+                .ok_or_else(|| {
+                    ControlError::Store(StoreError::Refused(format!(
+                        "no template of person {} under permit {} is in scope here, so the alert's threshold cannot be checked; it is not kept",
+                        upload.person, permit.id
+                    )))
+                })?
+        } else {
+            permit.application.threshold
+        };
+        if upload.threshold + 1e-6 < floor {
             return Err(ControlError::Store(StoreError::Refused(format!(
-                "the alert's threshold {} is below permit {}'s {}; the alert is not kept",
-                upload.threshold, permit.id, permit.application.threshold
+                "the alert's threshold {} is below permit {}'s {floor}; the alert is not kept",
+                upload.threshold, permit.id
             ))));
         }
         // Its lease then, not now: an alert delivered late (after a partition or a handover) is

@@ -38,6 +38,9 @@ pub struct Calibration {
     pub curve: Vec<Point>,
     /// The check on held-out people.
     pub held_out: Vec<HeldOut>,
+    /// Per-template thresholds from an impostor cohort; absent in tables made before them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_template: Option<crate::cohort::PerTemplate>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -102,33 +105,43 @@ impl Calibration {
     /// The cosine threshold for a target FPIR over a watchlist of `n` templates' persons,
     /// interpolated linearly in log10 of the per-pair rate between the table's points.
     pub fn threshold(&self, fpir: f64, n: u32) -> Result<f32, CalibrationError> {
-        if !(fpir > 0.0 && fpir <= 0.1) {
-            return Err(CalibrationError::Target(fpir));
-        }
-        if n == 0 {
-            return Err(CalibrationError::EmptyWatchlist);
-        }
-        let f = per_pair(fpir, n);
-        let beyond = || CalibrationError::BeyondData {
-            fpir,
-            n,
-            per_pair: f,
-            lowest: self.curve.last().map_or(1.0, |p| p.fmr),
-            version: self.version.clone(),
-        };
-        let first = self.curve.first().ok_or_else(beyond)?;
-        if f >= first.fmr {
-            return Ok(first.threshold);
-        }
-        for w in self.curve.windows(2) {
-            let (hi, lo) = (w[0], w[1]);
-            if f <= hi.fmr && f >= lo.fmr {
-                let x = (f.log10() - hi.fmr.log10()) / (lo.fmr.log10() - hi.fmr.log10());
-                return Ok(hi.threshold + (lo.threshold - hi.threshold) * x as f32);
-            }
-        }
-        Err(beyond())
+        interpolate(&self.curve, fpir, n, &self.version)
     }
+}
+
+/// The threshold of `curve` for a target FPIR over `n` persons; `version` names the table in errors.
+pub(crate) fn interpolate(
+    curve: &[Point],
+    fpir: f64,
+    n: u32,
+    version: &str,
+) -> Result<f32, CalibrationError> {
+    if !(fpir > 0.0 && fpir <= 0.1) {
+        return Err(CalibrationError::Target(fpir));
+    }
+    if n == 0 {
+        return Err(CalibrationError::EmptyWatchlist);
+    }
+    let f = per_pair(fpir, n);
+    let beyond = || CalibrationError::BeyondData {
+        fpir,
+        n,
+        per_pair: f,
+        lowest: curve.last().map_or(1.0, |p| p.fmr),
+        version: version.to_string(),
+    };
+    let first = curve.first().ok_or_else(beyond)?;
+    if f >= first.fmr {
+        return Ok(first.threshold);
+    }
+    for w in curve.windows(2) {
+        let (hi, lo) = (w[0], w[1]);
+        if f <= hi.fmr && f >= lo.fmr {
+            let x = (f.log10() - hi.fmr.log10()) / (lo.fmr.log10() - hi.fmr.log10());
+            return Ok(hi.threshold + (lo.threshold - hi.threshold) * x as f32);
+        }
+    }
+    Err(beyond())
 }
 
 /// A small deterministic generator (SplitMix64): the same draws on every run and machine.
@@ -238,6 +251,7 @@ mod tests {
             impostor_pairs: scores.len() as u64,
             curve: curve(scores),
             held_out: vec![],
+            per_template: None,
         }
     }
 

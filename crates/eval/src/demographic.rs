@@ -115,6 +115,43 @@ pub fn fmr_within_groups(
     out
 }
 
+/// False matches within each group with a threshold per template: every ordered pair (template
+/// `a`, probe `b`) of the same group, different identities and `comparable(a, b)`, an error when
+/// the score is above `a`'s own threshold. Each unordered pair is two trials, one per template.
+pub fn fmr_within_groups_per_template(
+    items: &[(String, String, usize)],
+    threshold_of: impl Fn(usize) -> Option<f32>,
+    comparable: impl Fn(usize, usize) -> bool,
+    score: impl Fn(usize, usize) -> Option<f32>,
+) -> Vec<Rate> {
+    let mut by: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
+    for (g, id, img) in items {
+        by.entry(g).or_default().push((id, *img));
+    }
+    let mut out = Vec::new();
+    for (g, members) in by {
+        let (mut errors, mut trials) = (0u64, 0u64);
+        for a in &members {
+            let t = threshold_of(a.1);
+            for b in &members {
+                if a.0 == b.0 || !comparable(a.1, b.1) {
+                    continue;
+                }
+                trials += 1;
+                errors += t.is_some_and(|t| score(a.1, b.1).is_some_and(|s| s > t)) as u64;
+            }
+        }
+        out.push(Rate {
+            group: g.to_string(),
+            errors,
+            trials,
+            rate: errors as f64 / trials.max(1) as f64,
+            ci95: wilson(errors, trials),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +212,23 @@ mod tests {
         let r = fmr_within_groups(&items, 0.5, score);
         assert_eq!((r[0].group.as_str(), r[0].errors, r[0].trials), ("F", 1, 2));
         assert_eq!((r[1].group.as_str(), r[1].errors, r[1].trials), ("M", 0, 1));
+    }
+
+    #[test]
+    fn per_template_fmr_uses_each_templates_own_threshold() {
+        let items: Vec<(String, String, usize)> =
+            [("F", "ann", 0), ("F", "eve", 1), ("F", "liv", 2)]
+                .iter()
+                .map(|(g, i, k)| (g.to_string(), i.to_string(), *k))
+                .collect();
+        // Every pair scores 0.6; template 0 is strict (0.7), the others lax (0.5).
+        let threshold = |t: usize| Some(if t == 0 { 0.7 } else { 0.5 });
+        let r = fmr_within_groups_per_template(&items, threshold, |_, _| true, |_, _| Some(0.6));
+        // Six ordered pairs; the two with template 0 do not match.
+        assert_eq!((r[0].errors, r[0].trials), (4, 6));
+        // Pairs that are not comparable (another fold) are not trials.
+        let r =
+            fmr_within_groups_per_template(&items, threshold, |a, b| a + b != 3, |_, _| Some(0.6));
+        assert_eq!((r[0].errors, r[0].trials), (2, 4));
     }
 }

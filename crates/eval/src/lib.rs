@@ -3,10 +3,12 @@
 //! [`lfw`] parses the LFW View 2 protocol; [`metrics`] computes 10-fold accuracy, ROC curves and TAR at a
 //! fixed FAR; [`openset`] runs BLUFR open-set identification (DIR at FPIR); [`demographic`] gives error
 //! rates by group with confidence intervals; [`calibrate`] turns a target FPIR into a cosine threshold
-//! and checks it on held-out people; [`plot`] draws ROC and DET curves as SVG and PNG. Nothing here touches a model: the caller
+//! and checks it on held-out people; [`cohort`] gives each template its own threshold from an
+//! impostor cohort; [`plot`] draws ROC and DET curves as SVG and PNG. Nothing here touches a model: the caller
 //! supplies similarity scores, so the maths is tested on known numbers.
 
 pub mod calibrate;
+pub mod cohort;
 pub mod demographic;
 pub mod lfw;
 pub mod metrics;

@@ -8,6 +8,7 @@
 pub mod amendment;
 pub mod imy;
 pub mod lifecycle;
+pub mod norm;
 pub mod permissions;
 pub mod permit;
 pub mod profile;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use lifecycle::{
     Decision, Effect, Member, Narrowed, Narrowing, Outcome, Permit, Status, UseEvent, decider_role,
 };
+pub use norm::{Norm, Normed, TemplateNorm};
 pub use permit::{Application, Area, Offence, Period, Purpose};
 pub use profile::{Authority, Profile, SWEDEN, SWEDEN_COURT_FOR_ALL};
 pub use roles::{Actor, Role};

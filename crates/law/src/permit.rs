@@ -260,9 +260,34 @@ pub struct Target {
     /// Set by the control plane: the calibration table's version.
     #[serde(default)]
     pub calibration: String,
+    /// Set by the control plane when the table has per-template thresholds: the normalised
+    /// threshold each template's own cosine is derived from ([`crate::norm::Norm::cosine`]) ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z: Option<f32>,
+    /// ... and the version of the impostor cohort the templates are normalised against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort: Option<String>,
 }
 
 impl Application {
+    /// The cosine threshold of one template under this application: the permit's own, or with
+    /// per-template thresholds the template's, from its norm against the target's cohort. `None`
+    /// (the template is not matched at all) when a per-template permit's template has no norm
+    /// against that cohort, or the result is not a cosine in (0, 1): fail closed.
+    pub fn threshold_for(&self, norm: Option<&crate::norm::TemplateNorm>) -> Option<f32> {
+        match self
+            .target
+            .as_ref()
+            .and_then(|t| Some((t.z?, t.cohort.as_deref()?)))
+        {
+            None => Some(self.threshold),
+            Some((z, cohort)) => norm
+                .filter(|n| n.cohort == cohort)
+                .map(|n| n.norm.cosine(z))
+                .filter(|t| t.is_finite() && *t > 0.0 && *t < 1.0),
+        }
+    }
+
     /// Every rule the application breaks, each with its legal ground. Empty when it may be decided on.
     pub fn check(&self, profile: &Profile) -> Vec<Refusal> {
         let mut out = Vec::new();

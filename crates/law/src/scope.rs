@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::Permit;
+use crate::norm::Normed;
 use crate::permit::{CameraId, LatLon, PermitId, PersonId};
 use crate::time::Timestamp;
 
@@ -47,8 +48,9 @@ impl<T> Watchlist<T> {
 ///
 /// `snapshot` is `Err` when the store could not be read: the result is then empty, as it is when
 /// `now` is unknown or the camera is disabled. Only templates of persons designated in a permit that
-/// is active at `now` and whose area covers the camera are returned.
-pub fn watchlist<'a, T: Clone + 'a, E>(
+/// is active at `now` and whose area covers the camera are returned, each with its own threshold
+/// ([`crate::Application::threshold_for`]).
+pub fn watchlist<'a, T: Clone + Normed + 'a, E>(
     camera: &CameraInfo,
     now: Option<Timestamp>,
     snapshot: Result<impl IntoIterator<Item = (&'a Permit, &'a [(PersonId, T)])>, E>,
@@ -67,11 +69,14 @@ pub fn watchlist<'a, T: Clone + 'a, E>(
         let designated = &permit.application.persons;
         for (person, template) in templates {
             // Only persons named in the permit, never anything else the store may hold.
-            if designated.iter().any(|p| &p.id == person) {
+            // With per-template thresholds, a template without its norm is not matched.
+            if designated.iter().any(|p| &p.id == person)
+                && let Some(threshold) = permit.application.threshold_for(template.template_norm())
+            {
                 entries.push(WatchEntry {
                     permit: permit.id.clone(),
                     person: person.clone(),
-                    threshold: permit.application.threshold,
+                    threshold,
                     template: template.clone(),
                 });
             }
@@ -112,6 +117,18 @@ mod tests {
     use crate::profile::SWEDEN;
     use crate::roles::{Actor, Role};
     use crate::time::{HOUR, MINUTE};
+
+    // The tests' templates are plain numbers without a norm.
+    impl Normed for u8 {
+        fn template_norm(&self) -> Option<&crate::norm::TemplateNorm> {
+            None
+        }
+    }
+    impl Normed for u32 {
+        fn template_norm(&self) -> Option<&crate::norm::TemplateNorm> {
+            None
+        }
+    }
 
     fn cam(id: &str, loc: Option<LatLon>) -> CameraInfo {
         CameraInfo {
@@ -159,6 +176,74 @@ mod tests {
         assert!(watchlist(&cam("cam-2", None), Some(t0()), snap()).is_empty());
         assert!(watchlist(&cam("cam-1", None), Some(t0().plus_millis(-1)), snap()).is_empty());
         assert!(watchlist(&cam("cam-1", None), Some(t0().plus_hours(72)), snap()).is_empty());
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Normalised(Option<crate::norm::TemplateNorm>);
+
+    impl Normed for Normalised {
+        fn template_norm(&self) -> Option<&crate::norm::TemplateNorm> {
+            self.0.as_ref()
+        }
+    }
+
+    #[test]
+    fn per_template_thresholds_come_from_each_templates_norm_against_the_permits_cohort() {
+        use crate::norm::{Norm, TemplateNorm};
+        let mut p = granted(Purpose::VictimSearch);
+        p.application.target = Some(crate::permit::Target {
+            fpir: 1e-4,
+            watchlist: 1,
+            calibration: "v1".into(),
+            z: Some(0.5),
+            cohort: Some("c1".into()),
+        });
+        p.application.persons.push(crate::permit::DesignatedPerson {
+            id: "p2".into(),
+            ..p.application.persons[0].clone()
+        });
+        let norm = |cohort: &str, top: f32, mean: f32| {
+            Normalised(Some(TemplateNorm {
+                cohort: cohort.into(),
+                norm: Norm { top, mean },
+            }))
+        };
+        let templates = vec![
+            // A dense template: near strangers, a strict threshold (0.5 + 0.5 · 0.4 = 0.7).
+            ("p1".to_string(), norm("c1", 0.5, 0.1)),
+            // A sparse one: 0.3 + 0.5 · 0.3 = 0.45.
+            ("p2".to_string(), norm("c1", 0.3, 0.0)),
+            // Normalised against another cohort, or not at all: not matched (fail closed).
+            ("p1".to_string(), norm("c0", 0.3, 0.0)),
+            ("p2".to_string(), Normalised(None)),
+            // A norm that would give no cosine in (0, 1): not matched.
+            ("p1".to_string(), norm("c1", 0.95, 0.0)),
+        ];
+        let w = watchlist(
+            &cam("cam-1", None),
+            Some(t0()),
+            Ok::<_, ()>(vec![(&p, templates.as_slice())]),
+        );
+        let got: Vec<(&str, f32)> = w
+            .entries
+            .iter()
+            .map(|e| (e.person.as_str(), e.threshold))
+            .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].0 == "p1" && (got[0].1 - 0.7).abs() < 1e-6, "{got:?}");
+        assert!(
+            got[1].0 == "p2" && (got[1].1 - 0.45).abs() < 1e-6,
+            "{got:?}"
+        );
+        // A target without a per-template table keeps the permit's one threshold for all.
+        p.application.target.as_mut().unwrap().z = None;
+        let w = watchlist(
+            &cam("cam-1", None),
+            Some(t0()),
+            Ok::<_, ()>(vec![(&p, templates.as_slice())]),
+        );
+        assert_eq!(w.entries.len(), 5);
+        assert!(w.entries.iter().all(|e| e.threshold == 0.4));
     }
 
     #[test]

@@ -25,8 +25,57 @@ pub struct EvaluationReport {
     pub calibration: Calibration,
     pub operating: Operating,
     pub demographics: Vec<GroupTable>,
+    /// Per-template thresholds against the global one; absent when the cohort was too small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_template: Option<PerTemplateReport>,
     /// What the data cannot show, said plainly.
     pub limits: Vec<String>,
+}
+
+/// Per-template thresholds (each template's own cosine from the impostor cohort) against the one
+/// global threshold, at the same operating point and on the same trials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PerTemplateReport {
+    /// The normalised threshold `z` of the operating point, and the per-pair rate it stands for.
+    pub z_threshold: f32,
+    pub per_pair_target: f64,
+    /// How the cohort and the UTKFace trials were formed.
+    pub how: String,
+    /// Side by side: (global, per-template) tables on the same trials.
+    pub demographics: Vec<(GroupTable, GroupTable)>,
+    /// Templates of each age (children, adults) against every other UTKFace face of their fold.
+    pub against_all: Vec<(Rate, Rate)>,
+    /// Genuine acceptance of LFW held-out people (first image enrolled, the others as probes) and
+    /// the false match rate against the other held-out people, global and per template.
+    pub tpir: TpirComparison,
+    /// Single templates' realised rate over the target, global and per template.
+    pub templates: (
+        mandat_eval::cohort::TemplateSpread,
+        mandat_eval::cohort::TemplateSpread,
+    ),
+    /// BLUFR DIR at rank 1 with each gallery template's own normalisation (cohort: UTKFace).
+    pub blufr: Vec<(f64, MeanSd, MeanSd)>,
+    pub goals: Vec<Goal>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TpirComparison {
+    pub genuine_pairs: u64,
+    pub tpir_global: f64,
+    pub tpir_per_template: f64,
+    pub impostor_pairs: u64,
+    pub fmr_global: f64,
+    pub fmr_per_template: f64,
+}
+
+/// One figure of the goals: the global threshold's value, the per-template one, the goal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Goal {
+    pub figure: String,
+    pub global: String,
+    pub per_template: String,
+    pub goal: String,
+    pub met: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,6 +279,81 @@ pub fn html(r: &EvaluationReport) -> String {
                     @if let Some(s) = &t.spread {
                         p { "Worst " b { (s.worst) } ", best " b { (s.best) } ": "
                             @match s.ratio { Some(x) => { b { (format!("{x:.2}×")) } } None => { "ratio unbounded (the best group had no errors at this threshold; read the intervals)" } } }
+                    }
+                }
+
+                @if let Some(p) = &r.per_template {
+                    h2 { "Per-template thresholds" }
+                    p { "Each enrolled template gets its own cosine threshold from its scores against an impostor cohort (the mean of its 20 highest cohort scores and the mean of all), "
+                        "so that a template in a dense region of face space is held to the same per-pair rate as any other. No demographic label is used. "
+                        "Operating point: normalised threshold " (format!("{:.4}", p.z_threshold)) " for the per-pair rate " (sci(p.per_pair_target)) ". " (p.how) }
+                    h3 { "Goals" }
+                    table {
+                        tr { th { "figure" } th { "global threshold" } th { "per-template" } th { "goal" } th { "" } }
+                        @for g in &p.goals {
+                            tr { td { (g.figure) } td.n { (g.global) } td.n { b { (g.per_template) } } td { (g.goal) }
+                                 td { @if g.met { span.ok { "met" } } @else { span.bad { "missed" } } } }
+                        }
+                    }
+                    @if let Some(c) = &r.calibration.per_template {
+                        h3 { "Held-out check with per-template thresholds" }
+                        p { "Cohort " code { (c.cohort) } ", " (c.cohort_size) " templates; table from " (c.impostor_pairs) " normalised impostor scores: " (c.data) "." }
+                        table {
+                            tr { th { "target FPIR" } th { "watchlist" } th { "z" } th { "false alerts / trials" } th { "realised" } th { "ratio" } th { "" } }
+                            @for c in &c.held_out {
+                                tr {
+                                    td.n { (sci(c.fpir_target)) } td.n { (c.watchlist) } td.n { (format!("{:.4}", c.threshold)) }
+                                    td.n { (c.false_alarms) " / " (c.trials) } td.n { (sci(c.fpir_realised)) } td.n { (format!("{:.2}", c.ratio)) }
+                                    td { @if c.within_2x { span.ok { "within 2×" } } @else { span.bad { "outside 2×" } } }
+                                }
+                            }
+                        }
+                    }
+                    h3 { "Single templates against the target" }
+                    table {
+                        tr { th { "" } th { "templates" } th { "probes each" } th { "median" } th { "10th pct" } th { "90th pct" } th { "within 2×" } }
+                        @for (name, t) in [("global", &p.templates.0), ("per-template", &p.templates.1)] {
+                            tr { td { (name) } td.n { (t.templates) } td.n { (t.probes_each) } td.n { (format!("{:.2}", t.median_ratio)) }
+                                 td.n { (format!("{:.2}", t.p10_ratio)) } td.n { (format!("{:.2}", t.p90_ratio)) } td.n { (pct(t.within_2x)) } }
+                        }
+                    }
+                    h3 { "Genuine matches kept" }
+                    p { "LFW held-out people: " (p.tpir.genuine_pairs) " genuine pairs, " (p.tpir.impostor_pairs) " impostor pairs." }
+                    table {
+                        tr { th { "" } th { "TPIR" } th { "FMR" } }
+                        tr { td { "global" } td.n { (pct(p.tpir.tpir_global)) } td.n { (sci(p.tpir.fmr_global)) } }
+                        tr { td { "per-template" } td.n { (pct(p.tpir.tpir_per_template)) } td.n { (sci(p.tpir.fmr_per_template)) } }
+                    }
+                    h3 { "BLUFR open-set identification, normalised" }
+                    table {
+                        tr { th { "FPIR" } th { "global mean (mean − sd)" } th { "per-template mean (mean − sd)" } }
+                        @for (f, g, t) in &p.blufr {
+                            tr { td.n { (sci(*f)) } td.n { (pct(g.mean)) " (" (pct(g.mean_minus_sd)) ")" } td.n { (pct(t.mean)) " (" (pct(t.mean_minus_sd)) ")" } }
+                        }
+                    }
+                    h3 { "Templates against every face of their fold" }
+                    table {
+                        tr { th { "templates" } th { "global" } th { "per-template" } th { "target" } }
+                        @for (g, t) in &p.against_all {
+                            tr { td { (g.group) } td.n { (sci(g.rate)) " (" (g.errors) " / " (g.trials) ")" } td.n { (sci(t.rate)) " (" (t.errors) " / " (t.trials) ")" } td.n { (sci(p.per_pair_target)) } }
+                        }
+                    }
+                    @for (g, t) in &p.demographics {
+                        h3 { (t.title) }
+                        p { (t.how) }
+                        table {
+                            tr { th { "group" } th { "global FMR" } th { "95 %" } th { "per-template FMR" } th { "95 %" } }
+                            @for (a, b) in g.rates.iter().zip(&t.rates) {
+                                tr { td { (a.group) } td.n { (sci(a.rate)) } td.n { (sci(a.ci95.0)) " – " (sci(a.ci95.1)) }
+                                     td.n { (sci(b.rate)) } td.n { (sci(b.ci95.0)) " – " (sci(b.ci95.1)) } }
+                            }
+                        }
+                        @for (name, s) in [("global", &g.spread), ("per-template", &t.spread)] {
+                            @if let Some(s) = s {
+                                p { (name) ": worst " (s.worst) ", best " (s.best) ", "
+                                    @match s.ratio { Some(x) => { b { (format!("{x:.2}×")) } } None => { "unbounded" } } }
+                            }
+                        }
                     }
                 }
 

@@ -1,5 +1,7 @@
 //! Calibration tables, stored as the evaluation made them (JSON), each under its version and the
-//! hash of the embedding model it holds for. Adding one is audited; nothing here is personal data.
+//! hash of the embedding model it holds for. Adding one is audited. The table is no personal
+//! data; the impostor cohort of a per-template table is (templates of real people), so it is
+//! sealed under the master key and bound to its table.
 
 use mandat_audit::Record;
 use mandat_law::{Actor, Timestamp};
@@ -29,6 +31,7 @@ impl Store {
         &self,
         actor: &Actor,
         cal: &StoredCalibration,
+        cohort: Option<(&str, &[u8])>,
         details: serde_json::Value,
         now: Timestamp,
         origin: &str,
@@ -44,13 +47,18 @@ impl Store {
                 cal.version
             )));
         }
+        let sealed = cohort
+            .map(|(_, bytes)| self.master.seal(bytes, cohort_aad(&cal.version).as_bytes()))
+            .transpose()?;
         sqlx::query(
-            "INSERT INTO calibrations (version, model_sha256, created_at, doc) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO calibrations (version, model_sha256, created_at, doc, cohort_version, cohort_sealed) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(cal.version.clone())
         .bind(cal.model_sha256.clone())
         .bind(now.0)
         .bind(cal.doc.clone())
+        .bind(cohort.map(|(v, _)| v.to_string()))
+        .bind(sealed)
         .execute(&mut *tx)
         .await?;
         self.append_audit(
@@ -84,6 +92,26 @@ impl Store {
         .transpose()
     }
 
+    /// The impostor cohort named `cohort_version`, opened (the caller wipes it), from the newest
+    /// table that holds it; `None` when no table does. A sealed cohort moved to another table's
+    /// row does not open.
+    pub async fn cohort(&self, cohort_version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT version, cohort_sealed FROM calibrations WHERE cohort_version = $1 AND cohort_sealed IS NOT NULL ORDER BY created_at DESC, version DESC LIMIT 1",
+        )
+        .bind(cohort_version.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let version: String = row.try_get("version")?;
+        let sealed: Vec<u8> = row.try_get("cohort_sealed")?;
+        Ok(Some(
+            self.master.open(&sealed, cohort_aad(&version).as_bytes())?,
+        ))
+    }
+
     /// Every table, newest first.
     pub async fn calibrations(&self) -> Result<Vec<StoredCalibration>, StoreError> {
         sqlx::query(
@@ -95,4 +123,9 @@ impl Store {
         .map(from_row)
         .collect()
     }
+}
+
+/// The associated data binding a sealed cohort to its table's row.
+fn cohort_aad(calibration: &str) -> String {
+    format!("cohort:{calibration}")
 }

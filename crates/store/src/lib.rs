@@ -1710,7 +1710,11 @@ impl Store {
                     crypto::wipe(&mut plain);
                     tpls.push((
                         r.try_get::<String, _>("person_id")?,
-                        Template { id, values },
+                        Template {
+                            id,
+                            values,
+                            norm: None,
+                        },
                     ));
                 }
             }
@@ -1830,6 +1834,15 @@ pub struct Template {
     /// The template's row id (`<photo id>.t`), used in watchlist versions and certificates.
     pub id: String,
     pub values: Vec<f32>,
+    /// Its norm against the cohort of its permit's target, set by the scope cache when the
+    /// permit has per-template thresholds; never stored.
+    pub norm: Option<mandat_law::TemplateNorm>,
+}
+
+impl mandat_law::Normed for Template {
+    fn template_norm(&self) -> Option<&mandat_law::TemplateNorm> {
+        self.norm.as_ref()
+    }
 }
 
 impl std::fmt::Debug for Template {

@@ -360,6 +360,16 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("f.calibration", "kalibrering", "calibration"),
     (
+        "f.per_template",
+        "tröskel per referensbild mot kohort",
+        "a threshold per template, against cohort",
+    ),
+    (
+        "f.no_threshold",
+        "ingen tröskel: referensbilden matchas inte",
+        "no threshold: the template is not matched",
+    ),
+    (
         "f.plain_cosine",
         "okalibrerad cosinus",
         "uncalibrated cosine",

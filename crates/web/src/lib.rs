@@ -1666,8 +1666,13 @@ async fn record_evaluation(
     .into_response())
 }
 
+/// The largest calibration upload: a table with its impostor cohort (a few thousand templates,
+/// base64), which a per-template table must bring.
+pub const MAX_CALIBRATION_BYTES: usize = 32 << 20;
+
 /// Store a threshold calibration table (`mandat eval calibrate`), for admins. It must be for the
-/// model this server runs and must have passed its held-out check.
+/// model this server runs and must have passed its held-out check; a per-template table brings
+/// its cohort in `cohort` (little-endian f32, base64).
 #[utoipa::path(post, path = "/api/v1/calibrations", tag = "audit", request_body = Object,
     security(("session" = [])),
     responses((status = 200, body = Recorded), (status = "4XX", body = ErrorBody)))]
@@ -1681,14 +1686,35 @@ async fn add_calibration(
     // The role first: a refused caller learns nothing about what a table must hold.
     mandat_law::permissions::require(&a, mandat_law::permissions::Action::StoreCalibration)
         .map_err(|r| ApiError::from(ControlError::from(r)))?;
-    let cal: mandat_control::Calibration = serde_json::from_value(body).map_err(|e| {
+    let mut body = body;
+    let bad = |what: String| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "bad_request",
-            format!("not a calibration table as `mandat eval calibrate` writes it: {e}"),
+            format!("not a calibration table as `mandat eval calibrate` writes it: {what}"),
         )
-    })?;
-    s.control.add_calibration(&a, &cal, &origin(&peer)).await?;
+    };
+    let cohort = match body.as_object_mut().and_then(|o| o.remove("cohort")) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(b64)) => {
+            use base64::Engine as _;
+            let mut bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| bad(format!("the cohort is not base64: {e}")))?;
+            let c = mandat_eval::cohort::Cohort::from_le_bytes(
+                mandat_face::vector::EMBEDDING_DIM,
+                &bytes,
+            );
+            mandat_store::crypto::wipe(&mut bytes);
+            Some(c.map_err(|e| bad(format!("the cohort: {e}")))?)
+        }
+        Some(_) => return Err(bad("the cohort is not a string".into())),
+    };
+    let cal: mandat_control::Calibration =
+        serde_json::from_value(body).map_err(|e| bad(e.to_string()))?;
+    s.control
+        .add_calibration(&a, &cal, cohort.as_ref(), &origin(&peer))
+        .await?;
     Ok(Json(Recorded {
         recorded: cal.version,
     })
@@ -2267,7 +2293,12 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("GET", "/api/v1/audit", get(audit_log)),
         ("GET", "/api/v1/audit/export", get(audit_export)),
         ("POST", "/api/v1/evaluations", post(record_evaluation)),
-        ("POST", "/api/v1/calibrations", post(add_calibration)),
+        (
+            "POST",
+            "/api/v1/calibrations",
+            post(add_calibration)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_CALIBRATION_BYTES)),
+        ),
         ("POST", "/api/v1/audit/verify", post(audit_verify)),
         ("GET", "/api/v1/reports/annual/{year}", get(annual_report)),
         ("GET", "/api/v1/subjects", get(subjects)),

@@ -1204,6 +1204,45 @@ pub(crate) fn the_evaluation_report_runs_and_is_recorded() {
     for c in cal["held_out"].as_array().unwrap() {
         assert!(c["trials"].as_u64().unwrap() >= 10_000, "{c}");
     }
+    // The per-template table: normalised thresholds rise as the rate falls, from a cohort that
+    // the report names, with held-out checks.
+    let pt = &cal["per_template"];
+    assert!(pt["cohort_size"].as_u64().unwrap() >= 100, "{pt}");
+    assert_eq!(pt["cohort"].as_str().unwrap().len(), 16);
+    let z = pt["curve"].as_array().unwrap();
+    assert!(z.len() >= 5);
+    assert!(
+        z.windows(2)
+            .all(|w| f(&w[1]["threshold"]) >= f(&w[0]["threshold"]))
+    );
+    assert!(!pt["held_out"].as_array().unwrap().is_empty(), "{pt}");
+    // The report's per-template section sets both methods side by side on the same trials.
+    let sec = &r["per_template"];
+    assert!((f(&sec["per_pair_target"]) - 1e-3).abs() < 1e-12);
+    let pairs = sec["demographics"].as_array().unwrap();
+    assert_eq!(pairs.len(), 3);
+    for p in pairs {
+        let (g, t) = (
+            p[0]["rates"].as_array().unwrap(),
+            p[1]["rates"].as_array().unwrap(),
+        );
+        assert_eq!(g.len(), t.len());
+        for (a, b) in g.iter().zip(t) {
+            assert_eq!((&a["group"], &a["trials"]), (&b["group"], &b["trials"]));
+        }
+    }
+    let tp = &sec["tpir"];
+    assert!(tp["genuine_pairs"].as_u64().unwrap() > 0);
+    for k in ["tpir_global", "tpir_per_template"] {
+        assert!(f(&tp[k]) > 0.5 && f(&tp[k]) <= 1.0, "{tp}");
+    }
+    let goals = sec["goals"].as_array().unwrap();
+    assert_eq!(goals.len(), 6, "{goals:?}");
+    assert!(
+        goals
+            .iter()
+            .all(|g| g["met"].is_boolean() && g["goal"].is_string())
+    );
     // The operating threshold is the table's for the target asked for.
     assert_eq!(f(&r["operating"]["fpir"]), 1e-3);
     // Demographics: every table, every group, intervals around the rate.
@@ -1241,6 +1280,7 @@ pub(crate) fn the_evaluation_report_runs_and_is_recorded() {
         "BLUFR",
         "Held-out check",
         "Demographic differentials",
+        "Per-template thresholds",
         "What the data cannot show",
         "Model card",
     ] {

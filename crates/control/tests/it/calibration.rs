@@ -3,6 +3,10 @@
 //! FPIR gets its threshold from the newest table for its number of persons, the permit records
 //! target and table, and so does every alert under it. On SQLite and PostgreSQL.
 
+use std::time::Duration;
+
+use mandat_control::ScopeSource;
+
 use crate::common::*;
 use mandat_control::calibration::model_sha256;
 use mandat_eval::calibrate::{Calibration, HeldOut, Point};
@@ -34,6 +38,7 @@ fn table(version: &str) -> Calibration {
             ratio: 1.05,
             within_2x: true,
         }],
+        per_template: None,
     }
 }
 
@@ -46,6 +51,8 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
             fpir: 1e-4,
             watchlist: 0,
             calibration: String::new(),
+            z: None,
+            cohort: None,
         });
         // No table yet: a target cannot be met, and the draft says what to do.
         let err = e
@@ -58,7 +65,7 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
         // Only admins store tables; a failed check, another model or a bare table are refused.
         assert!(
             e.control
-                .add_calibration(&e.act(&auditor()), &table("v1"), ORIGIN)
+                .add_calibration(&e.act(&auditor()), &table("v1"), None, ORIGIN)
                 .await
                 .is_err()
         );
@@ -67,15 +74,43 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
         failed.held_out[0].ratio = 2.6;
         let err = e
             .control
-            .add_calibration(&e.act(&admin()), &failed, ORIGIN)
+            .add_calibration(&e.act(&admin()), &failed, None, ORIGIN)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("held-out check"), "{err}");
+        // A per-template table that missed its check, or with a toy cohort, is refused too.
+        let per_template = |cohort_size: u32, within_2x: bool| {
+            let mut t = table("v-pt");
+            let mut check = t.held_out[0];
+            check.within_2x = within_2x;
+            t.per_template = Some(mandat_eval::cohort::PerTemplate {
+                cohort: "c".into(),
+                cohort_size,
+                top: 20,
+                data: "synthetic".into(),
+                impostor_pairs: 1_000_000,
+                curve: t.curve.clone(),
+                held_out: vec![check],
+                templates: Default::default(),
+            });
+            t
+        };
+        for (size, ok, says) in [
+            (5_000, false, "per-template held-out"),
+            (300, true, "cohort of 300"),
+        ] {
+            let err = e
+                .control
+                .add_calibration(&e.act(&admin()), &per_template(size, ok), None, ORIGIN)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
+        }
         let mut other = table("v-other");
         other.model_sha256 = "0".repeat(64);
         assert!(
             e.control
-                .add_calibration(&e.act(&admin()), &other, ORIGIN)
+                .add_calibration(&e.act(&admin()), &other, None, ORIGIN)
                 .await
                 .is_err()
         );
@@ -83,18 +118,18 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
         bare.held_out.clear();
         assert!(
             e.control
-                .add_calibration(&e.act(&admin()), &bare, ORIGIN)
+                .add_calibration(&e.act(&admin()), &bare, None, ORIGIN)
                 .await
                 .is_err()
         );
         e.control
-            .add_calibration(&e.act(&admin()), &table("v1"), ORIGIN)
+            .add_calibration(&e.act(&admin()), &table("v1"), None, ORIGIN)
             .await
             .unwrap();
         // A version is stored once.
         assert!(
             e.control
-                .add_calibration(&e.act(&admin()), &table("v1"), ORIGIN)
+                .add_calibration(&e.act(&admin()), &table("v1"), None, ORIGIN)
                 .await
                 .is_err()
         );
@@ -179,6 +214,8 @@ fn a_changed_watchlist_needs_a_new_threshold() {
         fpir: 1e-4,
         watchlist: 2,
         calibration: "v1".into(),
+        z: None,
+        cohort: None,
     });
     let profile = mandat_law::SWEDEN;
     let refusals = app.check(&profile);
@@ -190,4 +227,222 @@ fn a_changed_watchlist_needs_a_new_threshold() {
     );
     app.target.as_mut().unwrap().watchlist = 1;
     assert!(app.check(&profile).is_empty());
+}
+
+/// Unit vectors from a seed: `near` pulls them towards the first axis (a dense region of face
+/// space), 0 leaves them spread out.
+fn unit(seed: u64, near: f32) -> Vec<f32> {
+    let mut r = mandat_eval::calibrate::SplitMix::new(seed);
+    let mut v: Vec<f32> = (0..128)
+        .map(|_| (r.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+        .collect();
+    v[0] += near;
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / n).collect()
+}
+
+/// A cohort of 1,200: 200 strangers in the dense region, 1,000 spread out.
+fn cohort() -> mandat_eval::cohort::Cohort {
+    mandat_eval::cohort::Cohort::new(
+        128,
+        (0..1200u64).map(|i| unit(1000 + i, if i < 200 { 4.0 } else { 0.0 })),
+    )
+    .unwrap()
+}
+
+fn per_template_table(version: &str, c: &mandat_eval::cohort::Cohort) -> Calibration {
+    let mut t = table(version);
+    t.per_template = Some(mandat_eval::cohort::PerTemplate {
+        cohort: c.version(),
+        cohort_size: c.len() as u32,
+        top: mandat_eval::cohort::TOP as u32,
+        data: "synthetic".into(),
+        impostor_pairs: 1_000_000,
+        curve: (1..=6)
+            .map(|k| Point {
+                fmr: 10f64.powi(-k),
+                threshold: 0.1 * k as f32,
+            })
+            .collect(),
+        held_out: t.held_out.clone(),
+        templates: Default::default(),
+    });
+    t
+}
+
+/// A permit with a per-template table: the draft records the normalised threshold and the cohort;
+/// each designated person's template gets its own threshold from its norm against the stored
+/// cohort (a template near many strangers a stricter one); a worker cannot claim a lower one; and
+/// a cohort a DBA damaged or renamed opens nowhere, so those templates are not matched at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_template_gets_its_own_threshold_from_the_stored_cohort() {
+    for db in databases() {
+        let e = env(db).await;
+        let c = cohort();
+        // The table must come with its own cohort, and a cohort only with a per-template table.
+        let refusals = [
+            (per_template_table("v-pt", &c), None, "without its cohort"),
+            (
+                per_template_table("v-pt", &c),
+                Some(
+                    mandat_eval::cohort::Cohort::new(128, (0..1000u64).map(|i| unit(i, 0.0)))
+                        .unwrap(),
+                ),
+                "was made with",
+            ),
+            (table("v-plain"), Some(cohort()), "never be used"),
+        ];
+        for (t, sent, says) in refusals {
+            let err = e
+                .control
+                .add_calibration(&e.act(&admin()), &t, sent.as_ref(), ORIGIN)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
+        }
+        e.control
+            .add_calibration(
+                &e.act(&admin()),
+                &per_template_table("v-pt", &c),
+                Some(&c),
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        // The cohort is sealed at rest: none of its values is in the database file in the clear.
+        if db == Db::Sqlite {
+            let needle: Vec<u8> = unit(1000, 4.0)[..4]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            for f in ["mandat.db", "mandat.db-wal"] {
+                let raw = std::fs::read(e.dir.path().join(f)).unwrap_or_default();
+                assert!(
+                    !raw.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "{f}"
+                );
+            }
+        }
+
+        let mut app = application(Purpose::VictimSearch);
+        app.persons.push(mandat_law::permit::DesignatedPerson {
+            id: "p2".into(),
+            label: "Person Two".into(),
+            photos: vec![mandat_law::permit::PhotoRef {
+                id: "ph2".into(),
+                source: "passport register".into(),
+            }],
+        });
+        app.target = Some(Target {
+            fpir: 1e-4,
+            watchlist: 0,
+            calibration: String::new(),
+            // What a client sends here is replaced.
+            z: Some(-5.0),
+            cohort: Some("mine".into()),
+        });
+        let p = e
+            .control
+            .draft(&e.act(&officer()), app, ORIGIN)
+            .await
+            .unwrap();
+        let t = p.application.target.clone().unwrap();
+        let z = t.z.unwrap();
+        assert_eq!(t.cohort.as_deref(), Some(c.version().as_str()));
+        // Two persons: per-pair 5e-5, between the points 1e-4 (z 0.4) and 1e-5 (z 0.5).
+        assert!((z - 0.4301).abs() < 1e-3, "{z}");
+        // Person 1 looks like the 200 dense strangers, person 2 like nobody.
+        let (dense, sparse) = (unit(7, 4.0), unit(8, 0.0));
+        for (k, tpl) in [&dense, &sparse].into_iter().enumerate() {
+            let d = &p.application.persons[k];
+            e.control
+                .enrol(
+                    &e.act(&officer()),
+                    &p.id,
+                    &d.id,
+                    &d.photos[0].id,
+                    PHOTO,
+                    tpl,
+                    ORIGIN,
+                )
+                .await
+                .unwrap();
+        }
+        put_team(&e, &officer(), &p.id).await;
+        e.control
+            .apply(&e.act(&officer()), &p.id, ORIGIN)
+            .await
+            .unwrap();
+        e.control
+            .decide(&e.act(&pros()), &p.id, Outcome::Grant, "necessary", ORIGIN)
+            .await
+            .unwrap();
+
+        e.scope.reload(&e.store).await;
+        let w = e.scope.watchlist("cam-1");
+        let want = |tpl: &[f32]| c.norm(tpl).unwrap().cosine(z);
+        let got: Vec<(String, f32)> = w
+            .list
+            .entries
+            .iter()
+            .map(|x| (x.person.as_str().to_string(), x.threshold))
+            .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        let of = |k: usize| {
+            got.iter()
+                .find(|(who, _)| *who == p.application.persons[k].id)
+                .unwrap()
+                .1
+        };
+        assert!((of(0) - want(&dense)).abs() < 1e-5, "{got:?}");
+        assert!((of(1) - want(&sparse)).abs() < 1e-5, "{got:?}");
+        assert!(of(0) > of(1) + 0.1, "dense {} sparse {}", of(0), of(1));
+        let p1 = &p.application.persons[0].id;
+        assert_eq!(e.scope.threshold_floor(&p.id, p1), Some(of(0)));
+
+        // A worker may not claim the sparse template's threshold for the dense one's person.
+        let worker = crate::workers::enrol(&e, "w-pt").await;
+        let mut low = hit(&e, "A-pt", &p.id).await;
+        low.person = p1.clone();
+        low.threshold = of(1);
+        low.score = of(1) + 0.01;
+        let err = e
+            .control
+            .worker_alert(&worker, mandat_control::workers::AlertUpload::new(&low, 1))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("is below permit"), "{err}");
+
+        // A DBA who damages the sealed cohort, or renames it, leaves those templates unmatched
+        // after a restart (a fresh cache): fail closed, never the global threshold instead.
+        let pool = raw_pool(&e.url).await;
+        for (tamper, undo) in [
+            (
+                "UPDATE calibrations SET cohort_version = 'other' WHERE version = 'v-pt'",
+                format!(
+                    "UPDATE calibrations SET cohort_version = '{}' WHERE version = 'v-pt'",
+                    c.version()
+                ),
+            ),
+            (
+                "UPDATE calibrations SET version = 'v-moved' WHERE version = 'v-pt'",
+                "UPDATE calibrations SET version = 'v-pt' WHERE version = 'v-moved'".to_string(),
+            ),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(tamper))
+                .execute(&pool)
+                .await
+                .unwrap();
+            let fresh = mandat_control::ScopeCache::new(e.clock.clone(), Duration::from_secs(3600));
+            fresh.reload(&e.store).await;
+            assert!(fresh.watchlist("cam-1").is_empty(), "{tamper}");
+            sqlx::query(sqlx::AssertSqlSafe(undo))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let fresh = mandat_control::ScopeCache::new(e.clock.clone(), Duration::from_secs(3600));
+        fresh.reload(&e.store).await;
+        assert_eq!(fresh.watchlist("cam-1").list.entries.len(), 2);
+    }
 }

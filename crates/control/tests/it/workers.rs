@@ -11,12 +11,12 @@ use sqlx::Row;
 
 use crate::common::*;
 
-fn csr(id: &str) -> String {
+pub(crate) fn csr(id: &str) -> String {
     mandat_control::pki::worker_request(id).unwrap().1
 }
 
 /// Enrolled by one admin, approved by the other.
-async fn enrol(e: &Env, id: &str) -> WorkerRecord {
+pub(crate) async fn enrol(e: &Env, id: &str) -> WorkerRecord {
     let w = e
         .control
         .enrol_worker(&e.act(&admin()), id, &csr(id), 4, ORIGIN)

@@ -320,6 +320,8 @@ pub(super) async fn draft_post(
                     .map_err(|_| bad("the false-alert rate is a number"))?,
                 watchlist: 0,
                 calibration: String::new(),
+                z: None,
+                cohort: None,
             }),
         },
     };

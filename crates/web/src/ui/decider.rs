@@ -46,8 +46,20 @@ pub(super) async fn decide_page(
                                 (o.description) " · " (format!("{:?}", o.annex_ii)) " · " (t(l, "f.penalty")) ": " (o.max_penalty_years) " · " (t(l, "f.stage")) ": " (format!("{:?}", o.stage))
                             } @else { span.muted { (t(l, "f.none")) } }
                         }
+                        @let per_template = a.target.as_ref().and_then(|x| Some((x.z?, x.cohort.as_deref()?)));
                         dt { (t(l, "f.persons")) } dd {
-                            @for person in &a.persons { (person.label) " (" (person.photos.len()) " " (t(l, "f.photos")) ")" br; }
+                            @for person in &a.persons {
+                                (person.label) " (" (person.photos.len()) " " (t(l, "f.photos")) ")"
+                                // Each person's own threshold, so the decider sees who is held stricter.
+                                @if per_template.is_some() {
+                                    " · " (t(l, "f.threshold")) " "
+                                    @match s.control.threshold_floor(&p.id, &person.id) {
+                                        Some(x) => span.num { (format!("{x:.3}")) },
+                                        None => span.muted { (t(l, "f.no_threshold")) },
+                                    }
+                                }
+                                br;
+                            }
                         }
                         dt { (t(l, "f.area")) } dd {
                             (camera_list(l, &a.area.cameras, &cameras))
@@ -58,7 +70,12 @@ pub(super) async fn decide_page(
                         dt { (t(l, "f.proportionality")) } dd { (a.reasons.proportionality) }
                         dt { (t(l, "f.fria")) } dd { (a.reasons.fria_ref) }
                         dt { (t(l, "f.eudb")) } dd { (a.reasons.eu_db_ref) }
-                        dt { (t(l, "f.threshold")) } dd.num { (threshold_text(l, a.threshold, a.target.as_ref().map(|x| (x.fpir, x.calibration.as_str())))) }
+                        dt { (t(l, "f.threshold")) } dd.num {
+                            (threshold_text(l, a.threshold, a.target.as_ref().map(|x| (x.fpir, x.calibration.as_str()))))
+                            @if let Some((z, cohort)) = per_template {
+                                br; (t(l, "f.per_template")) " " span.mono { (cohort) } " (z " (format!("{z:.3}")) ")"
+                            }
+                        }
                         dt { (t(l, "col.applicant")) } dd { (p.applicant) }
                         dt { (t(l, "f.applied")) } dd { (p.applied_at.map(local).unwrap_or_default()) }
                         @if let Some(u) = &p.urgent {
