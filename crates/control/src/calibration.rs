@@ -86,6 +86,12 @@ impl Control {
                     cal.version
                 ))
             })?;
+            if let Some(k) = c.first_not_unit() {
+                return Err(invalid(format!(
+                    "member {k} of the cohort sent with calibration {} is not a normalised template; it is not stored",
+                    cal.version
+                )));
+            }
             if c.version() != pt.cohort || c.len() != pt.cohort_size as usize {
                 return Err(invalid(format!(
                     "the cohort sent with calibration {} is {} ({} templates), but the table was made with {} ({} templates); it is not stored",
@@ -172,15 +178,17 @@ impl Control {
             .threshold(target.fpir, n)
             .map_err(|e| invalid(e.to_string()))?;
         // Per-template thresholds when the table has them; whatever a client sent is replaced.
-        (target.z, target.cohort) = match &cal.per_template {
-            Some(pt) => (
-                Some(
-                    pt.z_threshold(target.fpir, n)
-                        .map_err(|e| invalid(e.to_string()))?,
-                ),
-                Some(pt.cohort.clone()),
-            ),
-            None => (None, None),
+        (target.z, target.cohort, target.floor) = match &cal.per_template {
+            Some(pt) => {
+                let z = pt.z_threshold(target.fpir, n);
+                let floor = mandat_eval::cohort::floor(&cal, target.fpir, n);
+                (
+                    Some(z.map_err(|e| invalid(format!("calibration {}: {e}", cal.version)))?),
+                    Some(pt.cohort.clone()),
+                    Some(floor.map_err(|e| invalid(e.to_string()))?),
+                )
+            }
+            None => (None, None, None),
         };
         target.watchlist = n;
         target.calibration = cal.version;

@@ -89,11 +89,11 @@ pub struct ScopeCache {
     norms: tokio::sync::Mutex<NormCache>,
 }
 
-/// Cohorts by version (opened, in memory only) and each template's norm by (permit, template id,
-/// cohort), so a reload normalises only templates it has not seen.
+/// Cohorts by (table, version), opened, in memory only, and each template's norm by (permit,
+/// template id, cohort), so a reload normalises only templates it has not seen.
 #[derive(Default)]
 struct NormCache {
-    cohorts: HashMap<String, Arc<Cohort>>,
+    cohorts: HashMap<(String, String), Arc<Cohort>>,
     norms: HashMap<(String, String, String), Norm>,
 }
 
@@ -108,70 +108,77 @@ impl ScopeCache {
     }
 
     /// Give the templates of per-template permits their norm against the permit's cohort. A
-    /// template left without one (its cohort is not stored or does not open) is not matched:
-    /// the scope function fails closed on it, and this says why.
+    /// template left without one (its cohort is not stored with the permit's table, or does not
+    /// open) is not matched: the scope function fails closed on it, and this says why. A store
+    /// that cannot be read fails the whole reload, so the next poll tries again.
     async fn attach_norms(
         &self,
         store: &Store,
         permits: &mut [(Permit, Vec<(PersonId, Template)>)],
-    ) {
-        let cohort_of = |p: &Permit| -> Option<String> {
+    ) -> Result<(), mandat_store::StoreError> {
+        // (table, cohort) of a per-template permit.
+        let cohort_of = |p: &Permit| -> Option<(String, String)> {
             let t = p.application.target.as_ref()?;
-            t.z?;
-            t.cohort.clone()
+            p.application
+                .per_template()
+                .then(|| Some((t.calibration.clone(), t.cohort.clone()?)))?
         };
         let mut cache = self.norms.lock().await;
-        let wanted: std::collections::BTreeSet<String> =
+        let wanted: std::collections::BTreeSet<(String, String)> =
             permits.iter().filter_map(|(p, _)| cohort_of(p)).collect();
-        cache.cohorts.retain(|v, _| wanted.contains(v));
+        cache.cohorts.retain(|k, _| wanted.contains(k));
         let mut seen = std::collections::HashSet::new();
         for (p, templates) in permits.iter_mut() {
-            let Some(version) = cohort_of(p) else {
+            let Some(key) = cohort_of(p) else {
                 continue;
             };
             let Some(dim) = templates.first().map(|(_, t)| t.values.len()) else {
                 continue;
             };
-            if !cache.cohorts.contains_key(&version) {
-                match store.cohort(&version).await {
+            if !cache.cohorts.contains_key(&key) {
+                let (table, version) = &key;
+                match store.cohort(table, version).await {
                     Ok(Some(mut bytes)) => {
                         let c = Cohort::from_le_bytes(dim, &bytes);
                         mandat_store::crypto::wipe(&mut bytes);
                         match c {
-                            Ok(c) if c.version() == version => {
-                                cache.cohorts.insert(version.clone(), Arc::new(c));
+                            Ok(c) if &c.version() == version => {
+                                cache.cohorts.insert(key.clone(), Arc::new(c));
                             }
                             Ok(c) => tracing::error!(
-                                "scope: the stored cohort {version} hashes to {}; permit {}'s templates are not matched",
+                                "scope: cohort {version} of table {table} hashes to {}; permit {}'s templates are not matched",
                                 c.version(),
                                 p.id
                             ),
                             Err(e) => tracing::error!(
-                                "scope: cohort {version} is unusable ({e}); permit {}'s templates are not matched",
+                                "scope: cohort {version} of table {table} is unusable ({e}); permit {}'s templates are not matched",
                                 p.id
                             ),
                         }
                     }
                     Ok(None) => tracing::error!(
-                        "scope: cohort {version} is not stored; permit {}'s templates are not matched until a table with it is",
+                        "scope: table {table} holds no cohort {version}; permit {}'s templates are not matched",
                         p.id
                     ),
-                    Err(e) => tracing::error!(
-                        "scope: cohort {version} cannot be read ({e}); permit {}'s templates are not matched",
+                    // A sealed cohort that does not open was moved or edited: refused, not retried.
+                    Err(e @ mandat_store::StoreError::Crypto(_)) => tracing::error!(
+                        "scope: cohort {version} of table {table} does not open ({e}); permit {}'s templates are not matched",
                         p.id
                     ),
+                    Err(e) => return Err(e),
                 }
             }
-            let Some(cohort) = cache.cohorts.get(&version).cloned() else {
+            let Some(cohort) = cache.cohorts.get(&key).cloned() else {
                 continue;
             };
+            let version = &key.1;
             for (_, t) in templates.iter_mut() {
-                let key = (p.id.clone(), t.id.clone(), version.clone());
-                let norm = match cache.norms.get(&key) {
+                let memo = (p.id.clone(), t.id.clone(), version.clone());
+                let norm = match cache.norms.get(&memo) {
                     Some(n) => *n,
                     None => match cohort.norm(&t.values) {
                         Ok(n) => {
-                            cache.norms.insert(key.clone(), n);
+                            cache.norms.insert(memo.clone(), n);
                             n
                         }
                         Err(e) => {
@@ -184,7 +191,7 @@ impl ScopeCache {
                         }
                     },
                 };
-                seen.insert(key);
+                seen.insert(memo);
                 t.norm = Some(TemplateNorm {
                     cohort: version.clone(),
                     norm,
@@ -192,6 +199,7 @@ impl ScopeCache {
             }
         }
         cache.norms.retain(|k, _| seen.contains(k));
+        Ok(())
     }
 
     /// The lowest threshold any template of `person` has under `permit` in the snapshot held:
@@ -215,7 +223,7 @@ impl ScopeCache {
         let loaded = async {
             let generation = store.generation().await?;
             let mut permits = store.snapshot().await?;
-            self.attach_norms(store, &mut permits).await;
+            self.attach_norms(store, &mut permits).await?;
             let cameras = store.cameras().await?;
             Ok::<_, mandat_store::StoreError>(Snapshot {
                 permits: permits

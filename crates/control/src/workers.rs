@@ -416,12 +416,7 @@ impl Control {
         // The threshold is the permit's (with per-template thresholds, the lowest of the person's
         // templates in scope), not one the worker chose.
         let permit = self.store.permit(&upload.permit).await?;
-        let per_template = permit
-            .application
-            .target
-            .as_ref()
-            .is_some_and(|t| t.z.is_some());
-        let floor = if per_template {
+        let floor = if permit.application.per_template() {
             self.scope
                 .as_ref()
                 .and_then(|s| s.threshold_floor(&permit.id, &upload.person))

@@ -11,7 +11,7 @@
 //!
 //! Chosen by measurement on the full data (`docs/evaluation.md`): against whole-cohort z-norm and
 //! a plain top-K shift, this gave the smallest spread between age bands and race × gender groups
-//! while keeping the per-template held-out check within 2× for 90 % of templates.
+//! with the single-template check nearest its goal. No threshold falls below [`floor`].
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,10 @@ pub enum CohortError {
     Dimension { got: usize, want: usize },
     #[error("a cohort score is not a number; the cohort or the template is corrupt")]
     NotANumber,
+    #[error(
+        "a cohort of {bytes} bytes is not whole templates of {dim} little-endian f32; send the cohort `mandat eval calibrate` made"
+    )]
+    Length { bytes: usize, dim: usize },
 }
 
 /// A template's [`Norm`] from its scores against every cohort member (reordered in place).
@@ -84,9 +88,9 @@ impl Cohort {
     /// The cohort from its stored form: `dim` little-endian f32 per template.
     pub fn from_le_bytes(dim: usize, bytes: &[u8]) -> Result<Self, CohortError> {
         if dim == 0 || !bytes.len().is_multiple_of(4 * dim) {
-            return Err(CohortError::Dimension {
-                got: bytes.len() / 4 % dim.max(1),
-                want: dim,
+            return Err(CohortError::Length {
+                bytes: bytes.len(),
+                dim,
             });
         }
         let values: Vec<f32> = bytes
@@ -133,14 +137,22 @@ impl Cohort {
         self.values.len() / self.dim.max(1)
     }
 
-    /// The first 16 hex digits of the sha256 of its values: a table names the cohort it holds for.
+    /// The sha256 of its values, in hex: a table names the cohort it holds for.
     pub fn version(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         for v in &self.values {
             h.update(v.to_le_bytes());
         }
-        hex::encode(h.finalize())[..16].to_string()
+        hex::encode(h.finalize())
+    }
+
+    /// The first member that is not an L2-normalised template (a zero or scaled vector would
+    /// drag every norm down, and every threshold with it), if any.
+    pub fn first_not_unit(&self) -> Option<usize> {
+        self.values
+            .chunks_exact(self.dim)
+            .position(|c| (c.iter().map(|v| v * v).sum::<f32>().sqrt() - 1.0).abs() > 1e-3)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -168,7 +180,7 @@ impl Cohort {
 /// cohort it holds for and its checks on held-out people.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PerTemplate {
-    /// The cohort's version: the first 16 hex of the sha256 of its values.
+    /// The cohort's version: the sha256 of its values.
     pub cohort: String,
     pub cohort_size: u32,
     /// [`TOP`] when the table was made.
@@ -183,6 +195,21 @@ pub struct PerTemplate {
     /// Each held-out template's own realised false match rate against held-out strangers, over
     /// the target, at [`TEMPLATE_CHECK_FMR`].
     pub templates: TemplateSpread,
+}
+
+/// A per-template threshold never falls below the global table's threshold for a target this
+/// many times looser: an outlying reference photo (blurred, odd) has few close strangers and would
+/// otherwise get a threshold that lets almost anyone through.
+pub const FLOOR_FACTOR: f64 = 10.0;
+
+/// The floor of per-template thresholds for a target FPIR over `n` persons: the global table's
+/// threshold at [`FLOOR_FACTOR`] times the target (at most 0.1).
+pub fn floor(
+    cal: &crate::calibrate::Calibration,
+    fpir: f64,
+    n: u32,
+) -> Result<f32, CalibrationError> {
+    cal.threshold((fpir * FLOOR_FACTOR).min(0.1), n)
 }
 
 /// The per-pair rate at which each template's own false match rate is checked: the lowest the
@@ -207,7 +234,7 @@ pub struct TemplateSpread {
 impl PerTemplate {
     /// The normalised threshold for a target FPIR over `n` persons.
     pub fn z_threshold(&self, fpir: f64, n: u32) -> Result<f32, CalibrationError> {
-        crate::calibrate::interpolate(&self.curve, fpir, n, &self.cohort)
+        crate::calibrate::interpolate(&self.curve, fpir, n, "(its per-template part)")
     }
 }
 
@@ -301,10 +328,12 @@ pub fn realised_fpir(
 }
 
 /// The held-out check of one target with per-template thresholds.
+#[allow(clippy::too_many_arguments)]
 pub fn check(
     table: &PerTemplate,
     people: &[Vec<usize>],
     norms: impl Fn(usize) -> Option<Norm>,
+    floor: f32,
     fpir: f64,
     n: u32,
     seed: u64,
@@ -321,7 +350,7 @@ pub fn check(
     let (false_alarms, trials) = realised_fpir(
         people,
         n,
-        |g| Some(norms(g)?.cosine(z)),
+        |g| Some(norms(g)?.cosine(z).max(floor)),
         trials,
         seed,
         score,

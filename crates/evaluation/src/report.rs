@@ -318,10 +318,14 @@ fn per_template_table(
     };
     let norm_of = |i: usize| lfw_norms[i];
     for (k, (fpir, n)) in CHECKS.iter().enumerate() {
+        let Ok(floor) = cohort::floor(table, *fpir, *n) else {
+            continue;
+        };
         match cohort::check(
             &pt,
             &held,
             norm_of,
+            floor,
             *fpir,
             *n,
             0x6d61_6e64 + k as u64,
@@ -331,10 +335,13 @@ fn per_template_table(
             Err(err) => eprintln!("per-template held-out check of FPIR {fpir} for {n}: {err}"),
         }
     }
-    if let Ok(z) = pt.z_threshold(cohort::TEMPLATE_CHECK_FMR, 1) {
+    if let (Ok(z), Ok(floor)) = (
+        pt.z_threshold(cohort::TEMPLATE_CHECK_FMR, 1),
+        cohort::floor(table, cohort::TEMPLATE_CHECK_FMR, 1),
+    ) {
         pt.templates = cohort::template_spread(
             &held,
-            &|i| Some(lfw_norms[i]?.cosine(z)),
+            &|i| Some(lfw_norms[i]?.cosine(z).max(floor)),
             cohort::TEMPLATE_CHECK_FMR,
             &|a, b| e.score(a, b),
         );
@@ -873,7 +880,9 @@ fn per_template_report(
             }
         }
     }
-    let own = |i: usize| Some(utk_norms[i]?.cosine(z));
+    let floor = cohort::floor(cal, r.fpir, r.watchlist)
+        .context("the operating point is beyond the calibration; use a looser --fpir")?;
+    let own = |i: usize| Some(utk_norms[i]?.cosine(z).max(floor));
     let global = |i: usize| u.faces[i].as_ref().map(|_| operating);
     let same_fold = |a: usize, b: usize| fold(a) == fold(b);
     let score = |a: usize, b: usize| u.score(a, b);
@@ -954,7 +963,7 @@ fn per_template_report(
         .filter(|(l, _)| *l % 2 == 1)
         .map(|(_, v)| v.clone())
         .collect();
-    let lfw_own = |i: usize| Some(run.lfw_norms[i]?.cosine(z));
+    let lfw_own = |i: usize| Some(run.lfw_norms[i]?.cosine(z).max(floor));
     let (mut gen_n, mut gen_g, mut gen_t, mut imp_n, mut imp_g, mut imp_t) =
         (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     for (k, p) in held.iter().enumerate() {

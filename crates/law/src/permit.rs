@@ -264,28 +264,40 @@ pub struct Target {
     /// threshold each template's own cosine is derived from ([`crate::norm::Norm::cosine`]) ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub z: Option<f32>,
-    /// ... and the version of the impostor cohort the templates are normalised against.
+    /// ... the version of the impostor cohort the templates are normalised against ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cohort: Option<String>,
+    /// ... and the cosine no template's threshold falls below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<f32>,
 }
 
 impl Application {
     /// The cosine threshold of one template under this application: the permit's own, or with
-    /// per-template thresholds the template's, from its norm against the target's cohort. `None`
-    /// (the template is not matched at all) when a per-template permit's template has no norm
-    /// against that cohort, or the result is not a cosine in (0, 1): fail closed.
+    /// per-template thresholds the template's, from its norm against the target's cohort and never
+    /// below the target's floor. `None` (the template is not matched at all) when a per-template
+    /// permit's template has no norm against that cohort, the per-template fields are only partly
+    /// set, or the result is not a cosine in (0, 1): fail closed.
     pub fn threshold_for(&self, norm: Option<&crate::norm::TemplateNorm>) -> Option<f32> {
         match self
             .target
             .as_ref()
-            .and_then(|t| Some((t.z?, t.cohort.as_deref()?)))
+            .map(|t| (t.z, t.cohort.as_deref(), t.floor))
         {
-            None => Some(self.threshold),
-            Some((z, cohort)) => norm
+            None | Some((None, None, None)) => Some(self.threshold),
+            Some((Some(z), Some(cohort), Some(floor))) => norm
                 .filter(|n| n.cohort == cohort)
-                .map(|n| n.norm.cosine(z))
+                .map(|n| n.norm.cosine(z).max(floor))
                 .filter(|t| t.is_finite() && *t > 0.0 && *t < 1.0),
+            Some(_) => None,
         }
+    }
+
+    /// Whether this application's templates each have their own threshold.
+    pub fn per_template(&self) -> bool {
+        self.target
+            .as_ref()
+            .is_some_and(|t| t.z.is_some() || t.cohort.is_some() || t.floor.is_some())
     }
 
     /// Every rule the application breaks, each with its legal ground. Empty when it may be decided on.

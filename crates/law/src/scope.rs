@@ -197,6 +197,7 @@ mod tests {
             calibration: "v1".into(),
             z: Some(0.5),
             cohort: Some("c1".into()),
+            floor: Some(0.44),
         });
         p.application.persons.push(crate::permit::DesignatedPerson {
             id: "p2".into(),
@@ -218,6 +219,8 @@ mod tests {
             ("p2".to_string(), Normalised(None)),
             // A norm that would give no cosine in (0, 1): not matched.
             ("p1".to_string(), norm("c1", 0.95, 0.0)),
+            // An outlier with few close strangers (0.2 + 0.5 · 0.2 = 0.3) is held to the floor.
+            ("p2".to_string(), norm("c1", 0.2, 0.0)),
         ];
         let w = watchlist(
             &cam("cam-1", None),
@@ -229,20 +232,39 @@ mod tests {
             .iter()
             .map(|e| (e.person.as_str(), e.threshold))
             .collect();
-        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got.len(), 3, "{got:?}");
         assert!(got[0].0 == "p1" && (got[0].1 - 0.7).abs() < 1e-6, "{got:?}");
         assert!(
             got[1].0 == "p2" && (got[1].1 - 0.45).abs() < 1e-6,
             "{got:?}"
         );
-        // A target without a per-template table keeps the permit's one threshold for all.
-        p.application.target.as_mut().unwrap().z = None;
-        let w = watchlist(
-            &cam("cam-1", None),
-            Some(t0()),
-            Ok::<_, ()>(vec![(&p, templates.as_slice())]),
+        assert!(
+            got[2].0 == "p2" && (got[2].1 - 0.44).abs() < 1e-6,
+            "{got:?}"
         );
-        assert_eq!(w.entries.len(), 5);
+        // Partly set per-template fields (an edited record) match nothing, not the global one.
+        let run = |p: &Permit| {
+            watchlist(
+                &cam("cam-1", None),
+                Some(t0()),
+                Ok::<_, ()>(vec![(p, templates.as_slice())]),
+            )
+        };
+        for k in 0..3 {
+            let mut partial = p.clone();
+            let t = partial.application.target.as_mut().unwrap();
+            match k {
+                0 => t.z = None,
+                1 => t.cohort = None,
+                _ => t.floor = None,
+            }
+            assert!(run(&partial).is_empty(), "{k}");
+        }
+        // A target without a per-template table keeps the permit's one threshold for all.
+        let t = p.application.target.as_mut().unwrap();
+        (t.z, t.cohort, t.floor) = (None, None, None);
+        let w = run(&p);
+        assert_eq!(w.entries.len(), 6);
         assert!(w.entries.iter().all(|e| e.threshold == 0.4));
     }
 

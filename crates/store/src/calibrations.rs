@@ -48,7 +48,10 @@ impl Store {
             )));
         }
         let sealed = cohort
-            .map(|(_, bytes)| self.master.seal(bytes, cohort_aad(&cal.version).as_bytes()))
+            .map(|(v, bytes)| {
+                self.master
+                    .seal(bytes, cohort_aad(&cal.version, v).as_bytes())
+            })
             .transpose()?;
         sqlx::query(
             "INSERT INTO calibrations (version, model_sha256, created_at, doc, cohort_version, cohort_sealed) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -61,6 +64,8 @@ impl Store {
         .bind(sealed)
         .execute(&mut *tx)
         .await?;
+        // A scope waiting for this table's cohort reloads.
+        self.bump_scope(&mut tx).await?;
         self.append_audit(
             &mut tx,
             Record {
@@ -92,24 +97,29 @@ impl Store {
         .transpose()
     }
 
-    /// The impostor cohort named `cohort_version`, opened (the caller wipes it), from the newest
-    /// table that holds it; `None` when no table does. A sealed cohort moved to another table's
-    /// row does not open.
-    pub async fn cohort(&self, cohort_version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The impostor cohort `cohort_version` of table `calibration`, opened (the caller wipes it);
+    /// `None` when that table holds no such cohort. A sealed cohort moved to another row, or a
+    /// row whose names were edited, does not open.
+    pub async fn cohort(
+        &self,
+        calibration: &str,
+        cohort_version: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(row) = sqlx::query(
-            "SELECT version, cohort_sealed FROM calibrations WHERE cohort_version = $1 AND cohort_sealed IS NOT NULL ORDER BY created_at DESC, version DESC LIMIT 1",
+            "SELECT cohort_sealed FROM calibrations WHERE version = $1 AND cohort_version = $2 AND cohort_sealed IS NOT NULL",
         )
+        .bind(calibration.to_string())
         .bind(cohort_version.to_string())
         .fetch_optional(&self.pool)
         .await?
         else {
             return Ok(None);
         };
-        let version: String = row.try_get("version")?;
         let sealed: Vec<u8> = row.try_get("cohort_sealed")?;
-        Ok(Some(
-            self.master.open(&sealed, cohort_aad(&version).as_bytes())?,
-        ))
+        Ok(Some(self.master.open(
+            &sealed,
+            cohort_aad(calibration, cohort_version).as_bytes(),
+        )?))
     }
 
     /// Every table, newest first.
@@ -125,7 +135,7 @@ impl Store {
     }
 }
 
-/// The associated data binding a sealed cohort to its table's row.
-fn cohort_aad(calibration: &str) -> String {
-    format!("cohort:{calibration}")
+/// The associated data binding a sealed cohort to its table and its own version.
+fn cohort_aad(calibration: &str, cohort: &str) -> String {
+    format!("cohort:{calibration}:{cohort}")
 }

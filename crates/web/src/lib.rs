@@ -1680,13 +1680,13 @@ async fn add_calibration(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Body(body): Body<serde_json::Value>,
+    body: axum::body::Body,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    // The role first: a refused caller learns nothing about what a table must hold.
+    // The role first, before the body is read: a refused caller learns nothing about what a
+    // table must hold, and cannot make the server buffer tens of megabytes.
     mandat_law::permissions::require(&a, mandat_law::permissions::Action::StoreCalibration)
         .map_err(|r| ApiError::from(ControlError::from(r)))?;
-    let mut body = body;
     let bad = |what: String| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1694,24 +1694,41 @@ async fn add_calibration(
             format!("not a calibration table as `mandat eval calibrate` writes it: {what}"),
         )
     };
-    let cohort = match body.as_object_mut().and_then(|o| o.remove("cohort")) {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(b64)) => {
+    let bytes = axum::body::to_bytes(body, MAX_CALIBRATION_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("a calibration upload is at most {MAX_CALIBRATION_BYTES} bytes"),
+            )
+        })?;
+    /// The table, and its cohort as little-endian f32 in base64 when it has a per-template part.
+    #[derive(serde::Deserialize)]
+    struct Upload {
+        #[serde(flatten)]
+        calibration: mandat_control::Calibration,
+        cohort: Option<String>,
+    }
+    let Upload {
+        calibration: cal,
+        cohort,
+    } = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let cohort = match cohort {
+        None => None,
+        Some(b64) => {
             use base64::Engine as _;
-            let mut bytes = base64::engine::general_purpose::STANDARD
+            let mut raw = base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
                 .map_err(|e| bad(format!("the cohort is not base64: {e}")))?;
             let c = mandat_eval::cohort::Cohort::from_le_bytes(
                 mandat_face::vector::EMBEDDING_DIM,
-                &bytes,
+                &raw,
             );
-            mandat_store::crypto::wipe(&mut bytes);
+            mandat_store::crypto::wipe(&mut raw);
             Some(c.map_err(|e| bad(format!("the cohort: {e}")))?)
         }
-        Some(_) => return Err(bad("the cohort is not a string".into())),
     };
-    let cal: mandat_control::Calibration =
-        serde_json::from_value(body).map_err(|e| bad(e.to_string()))?;
     s.control
         .add_calibration(&a, &cal, cohort.as_ref(), &origin(&peer))
         .await?;

@@ -53,6 +53,7 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
             calibration: String::new(),
             z: None,
             cohort: None,
+            floor: None,
         });
         // No table yet: a target cannot be met, and the draft says what to do.
         let err = e
@@ -216,6 +217,7 @@ fn a_changed_watchlist_needs_a_new_threshold() {
         calibration: "v1".into(),
         z: None,
         cohort: None,
+        floor: None,
     });
     let profile = mandat_law::SWEDEN;
     let refusals = app.check(&profile);
@@ -340,6 +342,7 @@ async fn each_template_gets_its_own_threshold_from_the_stored_cohort() {
             // What a client sends here is replaced.
             z: Some(-5.0),
             cohort: Some("mine".into()),
+            floor: Some(0.0),
         });
         let p = e
             .control
@@ -380,7 +383,11 @@ async fn each_template_gets_its_own_threshold_from_the_stored_cohort() {
 
         e.scope.reload(&e.store).await;
         let w = e.scope.watchlist("cam-1");
-        let want = |tpl: &[f32]| c.norm(tpl).unwrap().cosine(z);
+        // The floor: the global table's threshold for a 10× looser target (FPIR 1e-3 for two,
+        // per-pair 5e-4: between 0.35 and 0.40).
+        let floor = t.floor.unwrap();
+        assert!((floor - 0.365).abs() < 1e-3, "{floor}");
+        let want = |tpl: &[f32]| c.norm(tpl).unwrap().cosine(z).max(floor);
         let got: Vec<(String, f32)> = w
             .list
             .entries
@@ -396,6 +403,8 @@ async fn each_template_gets_its_own_threshold_from_the_stored_cohort() {
         };
         assert!((of(0) - want(&dense)).abs() < 1e-5, "{got:?}");
         assert!((of(1) - want(&sparse)).abs() < 1e-5, "{got:?}");
+        // The sparse template's own threshold (about 0.30) is below the floor: it is held to it.
+        assert!(c.norm(&sparse).unwrap().cosine(z) < floor && of(1) == floor);
         assert!(of(0) > of(1) + 0.1, "dense {} sparse {}", of(0), of(1));
         let p1 = &p.application.persons[0].id;
         assert_eq!(e.scope.threshold_floor(&p.id, p1), Some(of(0)));
@@ -412,6 +421,26 @@ async fn each_template_gets_its_own_threshold_from_the_stored_cohort() {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("is below permit"), "{err}");
+        // A cohort of scaled (not normalised) templates would drag every norm down: refused.
+        let scaled = mandat_eval::cohort::Cohort::new(
+            128,
+            (0..1200u64).map(|i| unit(1000 + i, 0.0).iter().map(|v| v * 0.1).collect()),
+        )
+        .unwrap();
+        let err = e
+            .control
+            .add_calibration(
+                &e.act(&admin()),
+                &per_template_table("v-scaled", &scaled),
+                Some(&scaled),
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("not a normalised template"),
+            "{err}"
+        );
 
         // A DBA who damages the sealed cohort, or renames it, leaves those templates unmatched
         // after a restart (a fresh cache): fail closed, never the global threshold instead.

@@ -322,6 +322,7 @@ pub(super) async fn draft_post(
                 calibration: String::new(),
                 z: None,
                 cohort: None,
+                floor: None,
             }),
         },
     };

@@ -415,3 +415,83 @@ async fn malformed_payloads_and_duplicates_get_json_errors() {
         }
     }
 }
+
+/// A per-template calibration table goes in with its cohort (base64 of little-endian f32), which
+/// the server checks against the table and seals; a cohort that is not base64, not whole
+/// templates or another than the table names is refused with 422 and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calibration_table_is_stored_with_its_own_cohort_only() {
+    use base64::Engine as _;
+    let (_dir, _clock, control) = common::control().await;
+    common::provision(&control, "admin", "admin password", &[Role::Admin])
+        .await
+        .unwrap();
+    let addr = common::serve(&control).await;
+    // 1,000 unit vectors, deterministic.
+    let cohort = mandat_eval::cohort::Cohort::new(
+        128,
+        (0..1000u64).map(|i| {
+            let mut r = mandat_eval::calibrate::SplitMix::new(i);
+            let v: Vec<f32> = (0..128)
+                .map(|_| (r.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+                .collect();
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / n).collect()
+        }),
+    )
+    .unwrap();
+    let points: Vec<Value> = (1..=6)
+        .map(|k| json!({"fmr": 10f64.powi(-k), "threshold": 0.2 + 0.05 * k as f32}))
+        .collect();
+    let check = json!({"fpir_target": 1e-4, "watchlist": 3, "threshold": 0.42, "false_alarms": 210,
+        "trials": 2_000_000, "fpir_realised": 1.05e-4, "ratio": 1.05, "within_2x": true});
+    let version = cohort.version();
+    let table = move |version_: &str, cohort_field: Value| {
+        json!({
+            "version": version_,
+            "model_sha256": mandat_control::calibration::model_sha256(),
+            "detector_sha256": "d".repeat(64), "created_at": "2026-11-30T00:00:00Z",
+            "data": "synthetic", "impostor_pairs": 10_000_000, "curve": points, "held_out": [check],
+            "per_template": {"cohort": version, "cohort_size": 1000, "top": 20,
+                "data": "synthetic", "impostor_pairs": 1_000_000, "curve": points,
+                "held_out": [check], "templates": {"target": 0.01, "templates": 0, "probes_each": 0,
+                "median_ratio": 1.0, "p10_ratio": 1.0, "p90_ratio": 1.0, "within_2x": 1.0}},
+            "cohort": cohort_field,
+        })
+    };
+    let b64 = |bytes: &[u8]| Value::from(base64::engine::general_purpose::STANDARD.encode(bytes));
+    let good = cohort.to_le_bytes();
+    let results = tokio::task::spawn_blocking(move || {
+        let r = http(
+            addr,
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"user": "admin", "password": "admin password", "totp": common::otp(addr, "admin")})),
+        );
+        let adm = json_of(&r)["token"].as_str().unwrap().to_string();
+        let post = |v: Value| http(addr, "POST", "/api/v1/calibrations", Some(&adm), Some(v));
+        let mut other = good.clone();
+        other[5] ^= 1;
+        vec![
+            post(table("v-a", Value::from("not base64!"))),
+            post(table("v-b", b64(&good[..good.len() - 4]))),
+            post(table("v-c", b64(&other))),
+            post(table("v-d", Value::Null)),
+            post(table("v-ok", b64(&good))),
+        ]
+    })
+    .await
+    .unwrap();
+    for (r, says) in results[..4].iter().zip([
+        "not base64",
+        "whole templates",
+        "but the table was made with",
+        "without its cohort",
+    ]) {
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(r.body.contains(says), "{says}: {}", r.body);
+    }
+    assert_eq!(results[4].status, 200, "{}", results[4].body);
+    assert_eq!(json_of(&results[4])["recorded"], "v-ok");
+}
