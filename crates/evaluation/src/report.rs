@@ -166,7 +166,7 @@ fn lfw_people(lfw: &LfwData, e: &Embedded) -> BTreeMap<u32, Vec<usize>> {
 
 /// What the per-template table was made with, for the report to reuse.
 pub struct PerTemplateRun {
-    /// LFW images (one per person of class ≡ 0 mod 4) in the cohort.
+    /// LFW images (one per cohort person, see [`in_cohort`]) in the cohort.
     pub lfw_cohort: Vec<usize>,
     /// The [`Norm`] of every LFW image the table or its checks used.
     pub lfw_norms: Vec<Option<Norm>>,
@@ -244,8 +244,16 @@ pub fn build_calibration(
     Ok((table, run))
 }
 
-/// The per-template table: a cohort of LFW people of class ≡ 0 (mod 4), one image each, and every
-/// UTKFace face; normalised impostor scores among the people of class ≡ 2 (mod 4); the checks on
+/// Whether an even-class LFW person goes to the cohort (else to the per-template table): by a hash
+/// of the class, so that any `--sample`, which keeps classes by arithmetic, keeps both halves.
+fn in_cohort(class: u32) -> bool {
+    calibrate::SplitMix::new(u64::from(class))
+        .next_u64()
+        .is_multiple_of(2)
+}
+
+/// The per-template table: a cohort of half the even-class LFW people ([`in_cohort`]), one image
+/// each, and every UTKFace face; normalised impostor scores among the other half; the checks on
 /// the odd classes, the same held-out people as the global table's. `None` (and said) when the
 /// cohort is too small to normalise against, as in a small sample.
 fn per_template_table(
@@ -256,7 +264,7 @@ fn per_template_table(
 ) -> Result<Option<PerTemplateRun>> {
     let lfw_cohort: Vec<usize> = by_person
         .iter()
-        .filter(|(l, _)| *l % 4 == 0)
+        .filter(|(l, _)| *l % 2 == 0 && in_cohort(**l))
         .map(|(_, v)| v[0])
         .collect();
     let members = lfw_cohort
@@ -273,7 +281,7 @@ fn per_template_table(
     };
     let tabled: Vec<(u32, usize)> = by_person
         .iter()
-        .filter(|(l, _)| *l % 4 == 2)
+        .filter(|(l, _)| *l % 2 == 0 && !in_cohort(**l))
         .flat_map(|(l, v)| v.iter().map(move |&i| (*l, i)))
         .collect();
     let held: Vec<Vec<usize>> = by_person
@@ -306,7 +314,7 @@ fn per_template_table(
         cohort_size: cohort.len() as u32,
         top: cohort::TOP as u32,
         data: format!(
-            "cohort: LFW, one image of each person of BLUFR class ≡ 0 (mod 4) ({}), and every UTKFace face ({}); table: LFW people of class ≡ 2 (mod 4), up to {PER_PERSON} images each ({} images), each image a template against every other person's; held out: the odd classes",
+            "cohort: LFW, one image of each of half the people of even BLUFR class, chosen by a hash of the class ({}), and every UTKFace face ({}); table: the other half, up to {PER_PERSON} images each ({} images), each image a template against every other person's; held out: the odd classes",
             lfw_cohort.len(),
             cohort.len() - lfw_cohort.len(),
             tabled.len()
