@@ -1208,7 +1208,7 @@ pub(crate) fn the_evaluation_report_runs_and_is_recorded() {
     // the report names, with held-out checks.
     let pt = &cal["per_template"];
     assert!(pt["cohort_size"].as_u64().unwrap() >= 100, "{pt}");
-    assert_eq!(pt["cohort"].as_str().unwrap().len(), 16);
+    assert_eq!(pt["cohort"].as_str().unwrap().len(), 64);
     let z = pt["curve"].as_array().unwrap();
     assert!(z.len() >= 5);
     assert!(
