@@ -309,12 +309,13 @@ pub struct Sink {
 
 impl AlertSink for Sink {
     fn raise(&self, alert: NewAlert) {
-        self.raised.lock().unwrap().push((
+        let arrived = std::time::Instant::now();
+        let raised = (
             alert.id.clone(),
             alert.person.clone(),
             alert.frame_index,
-            std::time::Instant::now(),
-        ));
+            arrived,
+        );
         let mut copy = alert.clone();
         copy.crop_jpeg.clear();
         copy.frame_jpeg.clear();
@@ -324,6 +325,8 @@ impl AlertSink for Sink {
         let _ = self
             .handle
             .block_on(async move { c.raise_alert(alert).await });
+        // Listed once the store has had it, so a test that sees it listed finds it stored.
+        self.raised.lock().unwrap().push(raised);
     }
 }
 
