@@ -94,17 +94,7 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
                 file.display()
             );
             for h in &cal.held_out {
-                println!(
-                    "  FPIR {:<7} watchlist {:<3} threshold {:.4}  held out: {} / {} = {:.2e} ({:.2}×) {}",
-                    h.fpir_target,
-                    h.watchlist,
-                    h.threshold,
-                    h.false_alarms,
-                    h.trials,
-                    h.fpir_realised,
-                    h.ratio,
-                    if h.within_2x { "ok" } else { "OUTSIDE 2×" }
-                );
+                println!("{}", held_out_line(h, "threshold"));
             }
             if let Some(pt) = &cal.per_template {
                 println!(
@@ -112,17 +102,7 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
                     pt.cohort, pt.cohort_size, pt.impostor_pairs
                 );
                 for h in &pt.held_out {
-                    println!(
-                        "  FPIR {:<7} watchlist {:<3} z {:.4}  held out: {} / {} = {:.2e} ({:.2}×) {}",
-                        h.fpir_target,
-                        h.watchlist,
-                        h.threshold,
-                        h.false_alarms,
-                        h.trials,
-                        h.fpir_realised,
-                        h.ratio,
-                        if h.within_2x { "ok" } else { "OUTSIDE 2×" }
-                    );
+                    println!("{}", held_out_line(h, "z"));
                 }
             }
             match session {
@@ -207,4 +187,19 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
             pipeline,
         } => lfw(data, json, folds as usize, workers, out, pipeline),
     }
+}
+
+/// One held-out check as a line; `what` names its threshold (a cosine, or a normalised `z`).
+fn held_out_line(h: &mandat_eval::calibrate::HeldOut, what: &str) -> String {
+    format!(
+        "  FPIR {:<7} watchlist {:<3} {what} {:.4}  held out: {} / {} = {:.2e} ({:.2}×) {}",
+        h.fpir_target,
+        h.watchlist,
+        h.threshold,
+        h.false_alarms,
+        h.trials,
+        h.fpir_realised,
+        h.ratio,
+        if h.within_2x { "ok" } else { "OUTSIDE 2×" }
+    )
 }

@@ -178,11 +178,26 @@ pub fn realised_fpir(
     seed: u64,
     score: impl Fn(usize, usize) -> Option<f32>,
 ) -> (u64, u64) {
+    draw_trials(people, n, trials, seed, |rng, probe, p| {
+        let g = people[p][rng.below(people[p].len())];
+        score(probe, g).is_some_and(|s| s > threshold)
+    })
+}
+
+/// The draws of a held-out check: `trials` times a passer-by (a random image of a random person)
+/// meets a watchlist of `n` other people; `alarm(rng, probe, person)` says whether one watchlist
+/// person alarms. `(0, 0)` when no watchlist without the passer-by can be drawn.
+pub(crate) fn draw_trials(
+    people: &[Vec<usize>],
+    n: u32,
+    trials: u64,
+    seed: u64,
+    mut alarm: impl FnMut(&mut SplitMix, usize, usize) -> bool,
+) -> (u64, u64) {
     let mut rng = SplitMix::new(seed);
     let mut alarms = 0;
     let mut list: Vec<usize> = Vec::with_capacity(n as usize);
     if people.len() <= n as usize {
-        // No watchlist without the passer-by can be drawn: no trial.
         return (0, 0);
     }
     for _ in 0..trials {
@@ -195,11 +210,8 @@ pub fn realised_fpir(
                 list.push(p);
             }
         }
-        let alarm = list.iter().any(|&p| {
-            let g = people[p][rng.below(people[p].len())];
-            score(probe, g).is_some_and(|s| s > threshold)
-        });
-        alarms += alarm as u64;
+        let alarmed = list.iter().any(|&p| alarm(&mut rng, probe, p));
+        alarms += alarmed as u64;
     }
     (alarms, trials)
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use mandat_law::norm::Norm;
 
-use crate::calibrate::{CalibrationError, Point, SplitMix};
+use crate::calibrate::{CalibrationError, Point};
 
 /// How many of a template's highest cohort scores set its `top`. With a cohort of a few thousand
 /// it is the template's nearest half a percent of strangers.
@@ -298,33 +298,11 @@ pub fn realised_fpir(
     seed: u64,
     score: impl Fn(usize, usize) -> Option<f32>,
 ) -> (u64, u64) {
-    let mut rng = SplitMix::new(seed);
-    let mut alarms = 0;
-    if people.len() <= n as usize {
-        return (0, 0);
-    }
-    let mut list: Vec<usize> = Vec::with_capacity(n as usize);
-    for _ in 0..trials {
-        let who = rng.below(people.len());
-        let probe = people[who][rng.below(people[who].len())];
-        list.clear();
-        while list.len() < n as usize {
-            let p = rng.below(people.len());
-            if p != who && !list.contains(&p) {
-                list.push(p);
-            }
-        }
-        // The watchlist's templates are each person's first image, as enrolled.
-        let alarm = list.iter().any(|&p| {
-            let g = people[p][0];
-            match (score(probe, g), threshold_of(g)) {
-                (Some(s), Some(t)) => s > t,
-                _ => false,
-            }
-        });
-        alarms += alarm as u64;
-    }
-    (alarms, trials)
+    // The watchlist's templates are each person's first image, as enrolled.
+    crate::calibrate::draw_trials(people, n, trials, seed, |_, probe, p| {
+        let g = people[p][0];
+        matches!((score(probe, g), threshold_of(g)), (Some(s), Some(t)) if s > t)
+    })
 }
 
 /// The held-out check of one target with per-template thresholds.
@@ -372,7 +350,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calibrate::{curve, per_pair};
+    use crate::calibrate::{SplitMix, curve, per_pair};
 
     fn uniform(r: &mut SplitMix) -> f64 {
         ((r.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
