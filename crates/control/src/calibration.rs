@@ -162,8 +162,12 @@ impl Control {
             .transpose()
     }
 
-    /// Derive a draft's threshold from its target, for as many persons as it designates.
+    /// Derive a draft's threshold from its target, for as many templates as its persons have
+    /// reference photos.
     pub(crate) async fn calibrate_application(&self, app: &mut Application) -> Result<()> {
+        // Each reference photo is matched on its own, so the target is shared among templates.
+        let n = app.template_count().max(1);
+        let persons = u32::try_from(app.persons.len()).unwrap_or(u32::MAX);
         let Some(target) = app.target.as_mut() else {
             return Ok(());
         };
@@ -173,7 +177,6 @@ impl Control {
                 &model_sha256()[..12]
             ))
         })?;
-        let n = u32::try_from(app.persons.len().max(1)).unwrap_or(u32::MAX);
         app.threshold = cal
             .threshold(target.fpir, n)
             .map_err(|e| invalid(e.to_string()))?;
@@ -190,7 +193,8 @@ impl Control {
             }
             None => (None, None, None),
         };
-        target.watchlist = n;
+        target.watchlist = persons;
+        target.templates = n;
         target.calibration = cal.version;
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! fixed FAR; [`openset`] runs BLUFR open-set identification (DIR at FPIR); [`demographic`] gives error
 //! rates by group with confidence intervals; [`calibrate`] turns a target FPIR into a cosine threshold
 //! and checks it on held-out people; [`cohort`] gives each template its own threshold from an
-//! impostor cohort; [`plot`] draws ROC and DET curves as SVG and PNG. Nothing here touches a model: the caller
+//! impostor cohort; [`multiphoto`] compares ways to match against several photos of one person; [`plot`] draws ROC and DET curves as SVG and PNG. Nothing here touches a model: the caller
 //! supplies similarity scores, so the maths is tested on known numbers.
 
 pub mod calibrate;
@@ -12,6 +12,7 @@ pub mod cohort;
 pub mod demographic;
 pub mod lfw;
 pub mod metrics;
+pub mod multiphoto;
 pub mod openset;
 pub mod plot;
 

@@ -194,14 +194,54 @@ pub fn run_trial(
     fpirs: &[f64],
     score: impl Fn(usize, usize) -> Option<f32> + Sync,
 ) -> TrialResult {
-    let in_gallery: HashSet<u32> = trial.gallery.iter().map(|&g| labels[g]).collect();
+    let gallery: Vec<(u32, usize)> = trial.gallery.iter().map(|&g| (labels[g], g)).collect();
+    run_grouped(&gallery, &trial.probes, labels, fpirs, |p, &g| score(p, g))
+}
+
+/// A trial whose gallery persons have several photos where the trial holds them: each gallery
+/// image's class takes up to `extra` of its genuine probes (in trial order) into its gallery
+/// entry, and they leave the probes. Returns the entries (class, photos) and the probes left.
+pub fn multi_photo(
+    trial: &Trial,
+    labels: &[u32],
+    extra: usize,
+) -> (Vec<(u32, Vec<usize>)>, Vec<usize>) {
+    let mut gallery: Vec<(u32, Vec<usize>)> = trial
+        .gallery
+        .iter()
+        .map(|&g| (labels[g], vec![g]))
+        .collect();
+    let at: HashMap<u32, usize> = gallery
+        .iter()
+        .enumerate()
+        .map(|(k, (l, _))| (*l, k))
+        .collect();
+    let mut probes = Vec::with_capacity(trial.probes.len());
+    for &p in &trial.probes {
+        match at.get(&labels[p]) {
+            Some(&k) if gallery[k].1.len() <= extra => gallery[k].1.push(p),
+            _ => probes.push(p),
+        }
+    }
+    (gallery, probes)
+}
+
+/// Runs one trial with any gallery entries: `gallery[k]` is (class, entry), `score(probe, entry)`
+/// the probe's similarity to the entry, `None` when it cannot be scored (scores -1).
+pub fn run_grouped<G>(
+    gallery: &[(u32, G)],
+    probes: &[usize],
+    labels: &[u32],
+    fpirs: &[f64],
+    score: impl Fn(usize, &G) -> Option<f32>,
+) -> TrialResult {
+    let in_gallery: HashSet<u32> = gallery.iter().map(|(l, _)| *l).collect();
     let mut genuine: Vec<(f32, bool)> = Vec::new(); // best score, and whether rank 1 is right
     let mut impostor: Vec<f32> = Vec::new();
-    for &p in &trial.probes {
-        let best = trial
-            .gallery
+    for &p in probes {
+        let best = gallery
             .iter()
-            .map(|&g| (score(p, g).unwrap_or(-1.0), labels[g]))
+            .map(|(l, g)| (score(p, g).unwrap_or(-1.0), *l))
             .max_by(|a, b| a.0.total_cmp(&b.0));
         let (s, l) = best.unwrap_or((-1.0, 0));
         if in_gallery.contains(&labels[p]) {
@@ -335,6 +375,17 @@ mod tests {
         assert_eq!(r.dir[1], (0.25, 0.4, 2.0 / 3.0));
         assert_eq!(r.dir[2].1, 0.3);
         assert!(r.curve.windows(2).all(|w| w[1].far >= w[0].far));
+        // The same trial with each gallery person's next genuine probe enrolled too: probe 2
+        // (class 1) and 3 (class 2) move into the gallery and leave the probes.
+        let (gallery, probes) = multi_photo(&trial, &labels, 1);
+        assert_eq!(gallery, vec![(1, vec![0, 2]), (2, vec![1, 3])]);
+        assert_eq!(probes, vec![4, 5, 6, 7, 8]);
+        let r = run_grouped(&gallery, &probes, &labels, &[0.0], |p, g| {
+            g.iter()
+                .map(|&g| score(p, g))
+                .max_by(|a, b| a.unwrap().total_cmp(&b.unwrap()))?
+        });
+        assert_eq!((r.genuine_probes, r.impostor_probes), (1, 4));
         let m = mean_sd(&[0.8, 0.9, 1.0]);
         assert!((m.mean - 0.9).abs() < 1e-12 && (m.sd - 0.1).abs() < 1e-12);
         assert!((m.mean_minus_sd - 0.8).abs() < 1e-12);

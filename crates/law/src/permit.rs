@@ -249,7 +249,8 @@ pub struct Application {
 }
 
 /// A permit's stated target: at most `fpir` of the passers-by who are not on the watchlist raise a
-/// false alert (for example 0.0001: one in 10,000), for a watchlist of `watchlist` persons.
+/// false alert (for example 0.0001: one in 10,000), for a watchlist of `watchlist` persons with
+/// `templates` reference photos among them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Target {
     #[schema(exclusive_minimum = 0.0, maximum = 0.1)]
@@ -257,6 +258,11 @@ pub struct Target {
     /// Set by the control plane: the number of designated persons the threshold was derived for.
     #[serde(default)]
     pub watchlist: u32,
+    /// Set by the control plane: their reference photos. Each photo is a template matched on its
+    /// own (a face alarms on its best photo), so the threshold is derived for this many templates:
+    /// a person with three photos has three chances to match a stranger.
+    #[serde(default)]
+    pub templates: u32,
     /// Set by the control plane: the calibration table's version.
     #[serde(default)]
     pub calibration: String,
@@ -291,6 +297,12 @@ impl Application {
                 .filter(|t| t.is_finite() && *t > 0.0 && *t < 1.0),
             Some(_) => None,
         }
+    }
+
+    /// The reference photos of all designated persons: the templates a threshold is derived for.
+    pub fn template_count(&self) -> u32 {
+        let n: usize = self.persons.iter().map(|p| p.photos.len()).sum();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// Whether this application's templates each have their own threshold.
@@ -370,10 +382,21 @@ impl Application {
         }
         if let Some(t) = &self.target {
             // The threshold holds for the watchlist it was derived for; a changed list needs a new one.
-            if t.calibration.is_empty() || t.watchlist as usize != self.persons.len() {
+            // A target derived before photos were counted (`templates` 0) holds only where every
+            // person has one photo, so the two counts agree.
+            let templates = match t.templates {
+                0 => t.watchlist,
+                n => n,
+            };
+            if t.calibration.is_empty()
+                || t.watchlist as usize != self.persons.len()
+                || templates != self.template_count()
+            {
                 out.push(rule::THRESHOLD_INVALID.refusal(format!(
-                    "the threshold was derived for {} person(s) but the permit designates {}; draft it again so the threshold is recalibrated",
+                    "the threshold was derived for {} reference photo(s) of {} person(s) but the permit has {} of {}; draft it again so the threshold is recalibrated",
+                    templates,
                     t.watchlist,
+                    self.template_count(),
                     self.persons.len()
                 )));
             }

@@ -194,6 +194,7 @@ mod tests {
         p.application.target = Some(crate::permit::Target {
             fpir: 1e-4,
             watchlist: 1,
+            templates: 1,
             calibration: "v1".into(),
             z: Some(0.5),
             cohort: Some("c1".into()),

@@ -28,6 +28,9 @@ pub struct EvaluationReport {
     /// Per-template thresholds against the global one; absent when the cohort was too small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_template: Option<PerTemplateReport>,
+    /// Several photos per person: the matching rules compared; absent when no person has enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_photo: Option<MultiPhotoReport>,
     /// What the data cannot show, said plainly.
     pub limits: Vec<String>,
 }
@@ -56,6 +59,49 @@ pub struct PerTemplateReport {
     /// BLUFR DIR at rank 1 with each gallery template's own normalisation (cohort: UTKFace).
     pub blufr: Vec<(f64, MeanSd, MeanSd)>,
     pub goals: Vec<Goal>,
+}
+
+/// Several reference photos per person: the rules of [`mandat_eval::multiphoto`] at the same
+/// false-positive rates, on LFW people with enough images and on BLUFR.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MultiPhotoReport {
+    /// Who was enrolled, probed and used as impostors.
+    pub how: String,
+    pub persons: u32,
+    pub impostors: u32,
+    pub points: Vec<mandat_eval::multiphoto::FusionPoint>,
+    /// How the BLUFR galleries gained photos.
+    pub blufr_how: String,
+    /// Mean photos per BLUFR gallery person, over the trials.
+    pub blufr_photos: f64,
+    pub blufr: Vec<BlufrMultiRow>,
+    /// Why a permit's threshold counts photos, not persons: the realised rate of persons with
+    /// several photos at the global table's threshold for one template and for as many as photos.
+    pub counted: Vec<CountedCheck>,
+    /// The rule mandat matches with, and why.
+    pub chosen: String,
+}
+
+/// Persons enrolled with `photos` photos each (highest score), held-out people only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CountedCheck {
+    pub fpir: f64,
+    pub photos: u32,
+    pub trials: u64,
+    /// The table's threshold for one template, and the rate realised with it.
+    pub threshold_one: f32,
+    pub realised_one: f64,
+    /// The table's threshold for `photos` templates, and the rate realised with it.
+    pub threshold_counted: f32,
+    pub realised_counted: f64,
+}
+
+/// BLUFR DIR at one FPIR with one gallery rule, on the probes left after the extra photos moved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlufrMultiRow {
+    pub fpir: f64,
+    pub rule: String,
+    pub summary: MeanSd,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -355,6 +401,36 @@ pub fn html(r: &EvaluationReport) -> String {
                             }
                         }
                     }
+                }
+
+                @if let Some(m) = &r.multi_photo {
+                    h2 { "Several photos per person" }
+                    p { (m.how) }
+                    table {
+                        tr { th { "photos" } th { "rule" } th { "FPIR" } th { "threshold" } th { "TPIR" } th { "95 % interval" } th { "found / probes" } }
+                        @for x in &m.points {
+                            tr { td.n { (x.photos) } td { (x.fusion.as_str()) } td.n { (sci(x.fpir)) } td.n { (format!("{:.4}", x.threshold)) }
+                                 td.n { (pct(x.tpir)) } td.n { (pct(x.ci95.0)) " – " (pct(x.ci95.1)) } td.n { (x.hits) " / " (x.genuine) } }
+                        }
+                    }
+                    h3 { "BLUFR with several photos where available" }
+                    p { (m.blufr_how) " Mean photos per gallery person: " (format!("{:.2}", m.blufr_photos)) "." }
+                    table {
+                        tr { th { "FPIR" } th { "gallery" } th { "DIR mean" } th { "mean − sd" } }
+                        @for b in &m.blufr {
+                            tr { td.n { (sci(b.fpir)) } td { (b.rule) } td.n { (pct(b.summary.mean)) } td.n { (pct(b.summary.mean_minus_sd)) } }
+                        }
+                    }
+                    h3 { "A threshold for photos, not persons" }
+                    p { "Held-out LFW people enrolled with 1 to 3 photos (a face alarms on its best photo) against held-out strangers (LFW people with one image, UTKFace), at the calibration table's threshold for one template and for as many templates as photos. These strangers are easier than the table's own impostors, so compare the rows with each other: each photo adds chances to match a stranger, and counting photos takes them back." }
+                    table {
+                        tr { th { "target" } th { "photos" } th { "trials" } th { "threshold for 1" } th { "realised" } th { "threshold for all photos" } th { "realised" } }
+                        @for c in &m.counted {
+                            tr { td.n { (sci(c.fpir)) } td.n { (c.photos) } td.n { (c.trials) } td.n { (format!("{:.4}", c.threshold_one)) } td.n { (sci(c.realised_one)) }
+                                 td.n { (format!("{:.4}", c.threshold_counted)) } td.n { (sci(c.realised_counted)) } }
+                        }
+                    }
+                    p { b { "Chosen: " } (m.chosen) }
                 }
 
                 h2 { "What the data cannot show" }

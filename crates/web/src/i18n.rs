@@ -382,7 +382,12 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Person (beskrivning)",
         "Person (description)",
     ),
-    ("f.photo_source", "Bildkälla", "Photo source"),
+    ("f.photo_source", "Bildkällor", "Photo sources"),
+    (
+        "f.photo_source_hint",
+        "En rad per referensbild. Varje bild matchas för sig, så tröskeln räknas för alla bilder.",
+        "One line per reference photo. Each photo is matched on its own, so the threshold is derived for all of them.",
+    ),
     ("f.none", "inget", "none"),
     ("authority.court", "Domstol", "Court"),
     ("authority.prosecutor", "Åklagare", "Prosecutor"),

@@ -1237,7 +1237,41 @@ pub(crate) fn the_evaluation_report_runs_and_is_recorded() {
         assert!(f(&tp[k]) > 0.5 && f(&tp[k]) <= 1.0, "{tp}");
     }
     let goals = sec["goals"].as_array().unwrap();
-    assert_eq!(goals.len(), 6, "{goals:?}");
+    assert_eq!(goals.len(), 7, "{goals:?}");
+    // Several photos per person: every rule for 1-3 photos at two rates, on the same probes; the
+    // highest score over more photos lets more strangers through, so its threshold cannot fall.
+    let m = &r["multi_photo"];
+    let points = m["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2 * (1 + 3 + 3), "{m}");
+    let genuine = points[0]["genuine"].as_u64().unwrap();
+    assert!(genuine > 0);
+    for p in points {
+        assert_eq!(p["genuine"].as_u64().unwrap(), genuine);
+        assert!(f(&p["tpir"]) > 0.5 && f(&p["tpir"]) <= 1.0, "{p}");
+        assert!(f(&p["ci95"][0]) <= f(&p["tpir"]) && f(&p["tpir"]) <= f(&p["ci95"][1]));
+    }
+    let max_at = |k: u64, fpir: f64| {
+        points
+            .iter()
+            .find(|p| p["photos"] == k && p["fusion"] == "max" && f(&p["fpir"]) == fpir)
+            .map(|p| f(&p["threshold"]))
+            .unwrap()
+    };
+    for fpir in [1e-3, 1e-4] {
+        assert!(max_at(1, fpir) <= max_at(2, fpir) && max_at(2, fpir) <= max_at(3, fpir));
+    }
+    // Counting photos raises the threshold and lowers the realised rate (1-3 photos at each
+    // rate the sampled table reaches).
+    let counted = m["counted"].as_array().unwrap();
+    assert!(counted.len() >= 3 && counted.len() % 3 == 0, "{m}");
+    for c in counted.iter().filter(|c| c["photos"].as_u64().unwrap() > 1) {
+        assert!(f(&c["threshold_counted"]) > f(&c["threshold_one"]), "{c}");
+        assert!(f(&c["realised_counted"]) <= f(&c["realised_one"]), "{c}");
+    }
+    // BLUFR: one photo, three rules, two normalised rules, at two rates.
+    assert_eq!(m["blufr"].as_array().unwrap().len(), 12, "{m}");
+    assert!(f(&m["blufr_photos"]) > 1.0, "{m}");
+    assert!(m["chosen"].as_str().unwrap().contains("as many templates"));
     assert!(
         goals
             .iter()

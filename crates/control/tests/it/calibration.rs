@@ -50,6 +50,7 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
         app.target = Some(Target {
             fpir: 1e-4,
             watchlist: 0,
+            templates: 0,
             calibration: String::new(),
             z: None,
             cohort: None,
@@ -148,7 +149,29 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
             p.application.threshold
         );
         let t = p.application.target.clone().unwrap();
-        assert_eq!((t.watchlist, t.calibration.as_str()), (1, "v1"));
+        assert_eq!(
+            (t.watchlist, t.templates, t.calibration.as_str()),
+            (1, 1, "v1")
+        );
+        // Three photos of the one person are three templates, each matched on its own: the
+        // threshold is the table's for three, stricter than for one.
+        let mut three = app.clone();
+        let photo = three.persons[0].photos[0].clone();
+        for k in 2..=3 {
+            let mut ph = photo.clone();
+            ph.id = format!("{}-{k}", photo.id);
+            three.persons[0].photos.push(ph);
+        }
+        let p3 = e
+            .control
+            .draft(&e.act(&officer()), three, ORIGIN)
+            .await
+            .unwrap();
+        let want = table("v1").threshold(1e-4, 3).unwrap();
+        assert!(want > 0.40 + 1e-3, "{want}");
+        assert_eq!(p3.application.threshold, want);
+        let t3 = p3.application.target.clone().unwrap();
+        assert_eq!((t3.watchlist, t3.templates), (1, 3));
         // A target beyond the table is refused with the reason.
         let mut strict = app.clone();
         strict.target.as_mut().unwrap().fpir = 1e-7;
@@ -214,6 +237,7 @@ fn a_changed_watchlist_needs_a_new_threshold() {
     app.target = Some(Target {
         fpir: 1e-4,
         watchlist: 2,
+        templates: 2,
         calibration: "v1".into(),
         z: None,
         cohort: None,
@@ -228,7 +252,26 @@ fn a_changed_watchlist_needs_a_new_threshold() {
         "{refusals:?}"
     );
     app.target.as_mut().unwrap().watchlist = 1;
+    // The right number of persons, but derived for more photos than they have: refused too.
+    assert_eq!(app.template_count(), 1);
+    assert!(!app.check(&profile).is_empty());
+    app.target.as_mut().unwrap().templates = 1;
     assert!(app.check(&profile).is_empty());
+    // A target stored before photos were counted holds while each person has one photo.
+    app.target.as_mut().unwrap().templates = 0;
+    assert!(app.check(&profile).is_empty());
+    // A second photo of the same person is a second chance to match a stranger: recalibrate.
+    let photo = app.persons[0].photos[0].clone();
+    app.persons[0].photos.push(photo);
+    assert!(!app.check(&profile).is_empty(), "an old target, two photos");
+    app.target.as_mut().unwrap().templates = 1;
+    let refusals = app.check(&profile);
+    assert!(
+        refusals.iter().any(|r| r
+            .message
+            .contains("1 reference photo(s) of 1 person(s) but the permit has 2 of 1")),
+        "{refusals:?}"
+    );
 }
 
 /// Unit vectors from a seed: `near` pulls them towards the first axis (a dense region of face
@@ -338,6 +381,7 @@ async fn each_template_gets_its_own_threshold_from_the_stored_cohort() {
         app.target = Some(Target {
             fpir: 1e-4,
             watchlist: 0,
+            templates: 0,
             calibration: String::new(),
             // What a client sends here is replaced.
             z: Some(-5.0),

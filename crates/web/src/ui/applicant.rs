@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Reference photos one person may have on the draft form; each is a template of its own.
+const MAX_PHOTOS: usize = 10;
+
 pub(super) async fn permits_page(
     State(s): State<AppState>,
     v: Viewer,
@@ -174,7 +177,8 @@ pub(super) fn draft_form(
                     label for="person" { (t(l, "f.person_label")) }
                     input #person type="text" name="person" maxlength="200" required;
                     label for="source" { (t(l, "f.photo_source")) }
-                    input #source type="text" name="source" maxlength="200" required;
+                    textarea #source name="source" rows="3" maxlength="2000" required {}
+                    p.muted { (t(l, "f.photo_source_hint")) }
                 }
                 div {
                     label { (t(l, "f.area")) }
@@ -287,6 +291,21 @@ pub(super) async fn draft_post(
         .filter_map(|k| k.strip_prefix("cam_"))
         .map(str::to_string)
         .collect();
+    // One line per reference photo: each becomes a template of its own (the server names them).
+    let photos: Vec<mandat_law::permit::PhotoRef> = get("source")
+        .lines()
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|source| mandat_law::permit::PhotoRef {
+            id: String::new(),
+            source: source.to_string(),
+        })
+        .collect();
+    if photos.len() > MAX_PHOTOS {
+        return Err(bad(&format!(
+            "at most {MAX_PHOTOS} reference photos per person; name the best ones"
+        )));
+    }
     let application = mandat_law::Application {
         // A user applies for their own agency.
         agency: v.actor.agency,
@@ -295,10 +314,7 @@ pub(super) async fn draft_post(
         persons: vec![mandat_law::permit::DesignatedPerson {
             id: "person-1".into(),
             label: get("person"),
-            photos: vec![mandat_law::permit::PhotoRef {
-                id: "photo-1".into(),
-                source: get("source"),
-            }],
+            photos,
         }],
         area: mandat_law::permit::Area {
             cameras,
@@ -319,6 +335,7 @@ pub(super) async fn draft_post(
                     .parse()
                     .map_err(|_| bad("the false-alert rate is a number"))?,
                 watchlist: 0,
+                templates: 0,
                 calibration: String::new(),
                 z: None,
                 cohort: None,

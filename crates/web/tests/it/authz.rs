@@ -1439,3 +1439,59 @@ async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_p
     let p = mandat_testkit::store(&control).permit(&p.id).await.unwrap();
     assert_eq!(p.application.area.cameras, ["cam-1", "cam-2"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_draft_form_takes_one_reference_photo_per_line() {
+    let (_dir, _clock, control) = common::control().await;
+    let admin = Actor::new("adm", &[Role::Admin]);
+    common::provision(&control, "adm", PW, &[Role::Admin])
+        .await
+        .unwrap();
+    common::provision(&control, "app", PW, &[Role::Applicant])
+        .await
+        .unwrap();
+    common::camera_1(&control, &admin).await;
+    let addr = common::serve(&control).await;
+    let form = |sources: &str| {
+        format!(
+            "purpose=victim_search&person=p&source={sources}&start=2026-08-03T08:00&end=2026-08-05T08:00&necessity=n&proportionality=p&fria=f&eudb=e&cam_cam-1=on"
+        )
+    };
+    let (three, eleven) = (
+        form("passport+register%0D%0A%0D%0Afamily+photo%0D%0Ajob+badge"),
+        form(&["p"; 11].join("%0A")),
+    );
+    tokio::task::spawn_blocking(move || {
+        let token = login(addr, "app");
+        let csrf = csrf(addr, &token);
+        let h = request(
+            addr,
+            "POST",
+            "/permits",
+            Some(&token),
+            &format!("csrf={csrf}&{three}"),
+            None,
+        );
+        assert_eq!(h.status, 303);
+        let mut page = String::new();
+        let h = request(
+            addr,
+            "POST",
+            "/permits",
+            Some(&token),
+            &format!("csrf={csrf}&{eleven}"),
+            Some(&mut page),
+        );
+        assert_eq!(h.status, 400);
+        assert!(page.contains("at most 10 reference photos"), "{page}");
+    })
+    .await
+    .unwrap();
+    // One permit, its person with three photos (the blank line is not one), named by the server.
+    let permits = mandat_testkit::store(&control).permits().await.unwrap();
+    assert_eq!(permits.len(), 1);
+    let photos = &permits[0].application.persons[0].photos;
+    let sources: Vec<&str> = photos.iter().map(|p| p.source.as_str()).collect();
+    assert_eq!(sources, ["passport register", "family photo", "job badge"]);
+    assert!(photos.iter().all(|p| !p.id.is_empty()));
+}
