@@ -165,6 +165,12 @@ pub struct Run {
     /// The detector's recall, comparable across the two: faces found per frame it looked at.
     pub faces_per_analysed_frame: f64,
     pub cpu_ms_per_frame: f64,
+    /// Alerts raised (mandat only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<u64>,
+    /// Faces kept from matching by the quality gate (mandat only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faces_below_quality: Option<u64>,
     pub recall: Option<Recall>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stages: Option<StageTimes>,
@@ -232,6 +238,8 @@ pub fn mandat(
         faces_per_analysed_frame: stages.faces_detected as f64
             / health.frames_processed.max(1) as f64,
         cpu_ms_per_frame: 1e3 * cpu / frames.max(1) as f64,
+        alerts: Some(hits.len() as u64),
+        faces_below_quality: Some(health.faces_below_quality),
         recall: truth.map(|t| t.score(&hits)),
         stages: Some(stages),
         cpu_ms: Some(1e3 * cpu),
@@ -380,6 +388,8 @@ pub fn peer(
         faces_embedded_per_s: p.faces_embedded as f64 / p.seconds,
         faces_per_analysed_frame: p.faces_embedded as f64 / p.frames.max(1) as f64,
         cpu_ms_per_frame: p.cpu_ms_per_frame,
+        alerts: None,
+        faces_below_quality: None,
         recall,
         stages: None,
         cpu_ms: None,

@@ -265,6 +265,10 @@ mod tests {
         assert_eq!(cfg.inference, live.inference);
         assert_eq!(cfg.workers, 3);
         assert_eq!(cfg.decoder, mandat_video::DecoderChoice::Auto);
+        assert_eq!(cfg.match_gate, live.match_gate);
+        let off = T::parse_from(["t", "--match-quality-gate", "off"]);
+        assert_eq!(off.engine.config(&off.pipeline, 1).match_gate, None);
+        assert!(T::try_parse_from(["t", "--match-quality-gate", "maybe"]).is_err());
         let nv = T::parse_from(["t", "--decoder", "nvdec"]);
         assert_eq!(
             nv.engine.config(&nv.pipeline, 1).decoder,

@@ -27,6 +27,8 @@ pub struct CameraStats {
     pub frames_skipped: AtomicU64,
     pub reconnects: AtomicU64,
     pub alerts: AtomicU64,
+    /// Faces the tracker chose to embed that fell below the match-time quality gate.
+    pub faces_below_quality: AtomicU64,
     last_frame_ms: AtomicU64,
     last_analysed_ms: AtomicU64,
     resolution: Mutex<Option<(usize, usize)>>,
@@ -48,6 +50,7 @@ impl Default for CameraStats {
             frames_skipped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             alerts: AtomicU64::new(0),
+            faces_below_quality: AtomicU64::new(0),
             last_frame_ms: AtomicU64::new(0),
             last_analysed_ms: AtomicU64::new(0),
             resolution: Mutex::new(None),
@@ -129,6 +132,7 @@ impl CameraStats {
             frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             alerts: self.alerts.load(Ordering::Relaxed),
+            faces_below_quality: self.faces_below_quality.load(Ordering::Relaxed),
             resolution: *lock(&self.resolution),
             faces_seen: faces,
             inter_eye_histogram: ied,
@@ -174,6 +178,9 @@ pub struct CameraHealth {
     pub frames_skipped: u64,
     pub reconnects: u64,
     pub alerts: u64,
+    /// Faces chosen for matching that fell below the match-time quality gate and were not
+    /// matched (too small, turned away or uncertain).
+    pub faces_below_quality: u64,
     /// `[width, height]` in pixels.
     #[schema(value_type = Option<Vec<u64>>)]
     pub resolution: Option<(usize, usize)>,
@@ -250,6 +257,7 @@ mod tests {
             frames_skipped: 0,
             reconnects: 0,
             alerts: 0,
+            faces_below_quality: 0,
             resolution: Some((1920, 1080)),
             faces_seen: 100,
             inter_eye_histogram: [0, 10, 50, 40, 0, 0],

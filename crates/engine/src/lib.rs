@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 use mandat_control::{AlertSink, ScopeSource};
 use mandat_face::vector::dot;
 use mandat_face::{
-    AlignedFace, Detection, DetectorConfig, InferenceConfig, Pipeline, RgbImage, Runtime,
+    AlignedFace, Detection, DetectorConfig, InferenceConfig, Pipeline, QualityGate, RgbImage,
+    Runtime,
 };
 use mandat_law::{Clock, Timestamp};
 use mandat_store::alerts::NewAlert;
@@ -131,6 +132,9 @@ pub struct EngineConfig {
     pub max_backoff: Duration,
     /// Which decoder cameras are opened with; a camera it cannot decode fails to open, with why.
     pub decoder: DecoderChoice,
+    /// Faces below this gate are neither embedded nor matched, only counted in camera health.
+    /// `None` matches every face the tracker chooses.
+    pub match_gate: Option<QualityGate>,
 }
 
 /// Frames analysed per second per camera in the shipped settings ([`EngineConfig::live`]).
@@ -152,6 +156,7 @@ impl EngineConfig {
                 ..DetectorConfig::default()
             },
             analysis_gap: Duration::from_secs_f64(1.0 / LIVE_ANALYSIS_FPS),
+            match_gate: Some(QualityGate::MATCH),
             ..Self::default()
         }
     }
@@ -168,6 +173,7 @@ impl Default for EngineConfig {
             min_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
             decoder: DecoderChoice::Auto,
+            match_gate: None,
         }
     }
 }
@@ -657,13 +663,24 @@ fn process(s: &Shared, cam: &Camera, cap: Captured, pipe: &mut Pipeline) {
     let assigned = s
         .stages
         .time(Stage::Track, || tracker.update(cap.frame.index, &dets));
-    // 3. Embed the chosen faces of this frame in one batch.
+    // 3. Embed the chosen faces of this frame in one batch, those that pass the quality gate.
+    let gate = s.cfg.match_gate;
     let chosen: Vec<(usize, AlignedFace)> = s.stages.time(Stage::Align, || {
         assigned
             .iter()
             .enumerate()
             .filter(|(_, a)| a.embed)
             .filter_map(|(k, _)| Some((k, mandat_face::align(img, &dets[k].landmarks).ok()?)))
+            .filter(|(k, face)| {
+                let pass =
+                    gate.is_none_or(|g| g.passes(&mandat_face::quality::assess(&dets[*k], face)));
+                if !pass {
+                    cam.stats
+                        .faces_below_quality
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                pass
+            })
             .collect()
     });
     if chosen.is_empty() {

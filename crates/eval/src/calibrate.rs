@@ -69,7 +69,7 @@ pub enum CalibrationError {
     )]
     TooFewPeople { n: u32, people: usize },
     #[error(
-        "FPIR {fpir} for {n} persons needs a per-pair false match rate of {per_pair:.2e}, below the {lowest:.2e} that calibration {version} can vouch for; choose a looser target or calibrate on more data"
+        "FPIR {fpir} for {n} templates (reference photos) needs a per-pair false match rate of {per_pair:.2e}, below the {lowest:.2e} that calibration {version} can vouch for; choose a looser target or calibrate on more data"
     )]
     BeyondData {
         fpir: f64,

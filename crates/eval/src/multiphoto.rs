@@ -115,7 +115,8 @@ pub struct FusionPoint {
 /// at each rate in `fpirs` from the scores of every person against every impostor, and the share
 /// of the person's genuine probes above it. Every setting meets the same probes and impostors.
 /// `faces[i]` is image i's normalised template, `None` when it has none; persons with too few
-/// photos with a face are left out, and so are probes and impostors without one.
+/// photos with a face (or whose photos cancel out) are left out, and so are probes and impostors
+/// without one. Empty without impostors or persons.
 pub fn compare(
     persons: &[Person],
     impostors: &[usize],
@@ -129,16 +130,26 @@ pub fn compare(
         .filter_map(|p| {
             let photos: Vec<&[f32]> = p.photos.iter().filter_map(|&i| face(i)).collect();
             let probes: Vec<&[f32]> = p.probes.iter().filter_map(|&i| face(i)).collect();
-            (photos.len() >= max_photos && !probes.is_empty()).then_some((photos, probes))
+            // Only persons whose gallery builds for every count, so every row meets them all.
+            let builds = (1..=max_photos).all(|k| {
+                photos
+                    .get(..k)
+                    .is_some_and(|p| Gallery::new(p.to_vec()).is_some())
+            });
+            (builds && !probes.is_empty()).then_some((photos, probes))
         })
         .collect();
     let impostors: Vec<&[f32]> = impostors.iter().filter_map(|&i| face(i)).collect();
     let mut out = Vec::new();
+    if impostors.is_empty() || persons.is_empty() {
+        // No rate can be set without strangers, and nothing found without persons.
+        return out;
+    }
     for k in 1..=max_photos {
         let rules: &[Fusion] = if k == 1 { &[Fusion::Max] } else { &Fusion::ALL };
         let galleries: Vec<Gallery> = persons
             .iter()
-            .filter_map(|(photos, _)| Gallery::new(photos[..k].to_vec()))
+            .map(|(photos, _)| Gallery::new(photos[..k].to_vec()).expect("checked above"))
             .collect();
         for &fusion in rules {
             let mut imp: Vec<f32> = galleries
@@ -270,7 +281,33 @@ mod tests {
             probes: vec![2],
         }];
         // Photo 1 has no face: with two photos asked for, nobody is compared.
-        let out = compare(&persons, &[3], &faces, 2, &[0.0]);
-        assert!(out.iter().all(|p| p.genuine == 0 && p.hits == 0));
+        assert!(compare(&persons, &[3], &faces, 2, &[0.0]).is_empty());
+        // Photos that cancel out leave that person out, not another person's probes misread.
+        let minus_a = vec![-1.0f32, 0.0];
+        let faces: Vec<Option<&[f32]>> = vec![
+            Some(&a),
+            Some(&minus_a),
+            Some(&a),
+            Some(&b),
+            Some(&b),
+            Some(&a),
+            Some(&b),
+        ];
+        let persons = vec![
+            Person {
+                photos: vec![0, 1],
+                probes: vec![2],
+            },
+            Person {
+                photos: vec![3, 4],
+                probes: vec![6],
+            },
+        ];
+        let out = compare(&persons, &[5], &faces, 2, &[0.0]);
+        assert!(out.iter().all(|p| p.genuine == 1), "{out:?}");
+        // Person 2's probe is its own photo: found by every rule above the stranger's score 0.
+        assert!(out.iter().all(|p| p.hits == 1), "{out:?}");
+        // No strangers, no rate.
+        assert!(compare(&persons, &[], &faces, 2, &[0.0]).is_empty());
     }
 }

@@ -67,6 +67,22 @@ pub fn watchlist<'a, T: Clone + Normed + 'a, E>(
             continue;
         }
         let designated = &permit.application.persons;
+        // A threshold derived from a target holds for the templates it was derived for: more
+        // templates than that (a permit drafted before photos were counted) match nothing.
+        if let Some(t) = &permit.application.target {
+            let derived_for = if t.templates == 0 {
+                t.watchlist
+            } else {
+                t.templates
+            };
+            let held = templates
+                .iter()
+                .filter(|(p, _)| designated.iter().any(|d| &d.id == p))
+                .count();
+            if held > derived_for as usize {
+                continue;
+            }
+        }
         for (person, template) in templates {
             // Only persons named in the permit, never anything else the store may hold.
             // With per-template thresholds, a template without its norm is not matched.
@@ -193,8 +209,8 @@ mod tests {
         let mut p = granted(Purpose::VictimSearch);
         p.application.target = Some(crate::permit::Target {
             fpir: 1e-4,
-            watchlist: 1,
-            templates: 1,
+            watchlist: 2,
+            templates: 6,
             calibration: "v1".into(),
             z: Some(0.5),
             cohort: Some("c1".into()),
@@ -243,6 +259,19 @@ mod tests {
             got[2].0 == "p2" && (got[2].1 - 0.44).abs() < 1e-6,
             "{got:?}"
         );
+        // More templates than the threshold was derived for (a target from before photos were
+        // counted: persons only) match nothing.
+        for (templates_field, watchlist_field) in [(5, 2), (0, 2)] {
+            let mut q = p.clone();
+            let t = q.application.target.as_mut().unwrap();
+            (t.templates, t.watchlist) = (templates_field, watchlist_field);
+            let w = watchlist(
+                &cam("cam-1", None),
+                Some(t0()),
+                Ok::<_, ()>(vec![(&q, templates.as_slice())]),
+            );
+            assert!(w.is_empty(), "derived for {templates_field}");
+        }
         // Partly set per-template fields (an edited record) match nothing, not the global one.
         let run = |p: &Permit| {
             watchlist(

@@ -123,6 +123,19 @@ pub struct EngineArgs {
     /// the start fails without one, never falling back to the CPU).
     #[arg(long, env = "MANDAT_DECODER", default_value = "auto")]
     pub decoder: mandat_video::DecoderChoice,
+    /// The match-time quality gate: `on` leaves faces that are too small, blurred, turned away or
+    /// uncertain unmatched (counted in camera health as below quality); `off` matches every face
+    /// the tracker picks.
+    #[arg(long, default_value = "on", value_parser = parse_on_off)]
+    pub match_quality_gate: bool,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{s:?}: give `on` or `off`")),
+    }
 }
 
 impl EngineArgs {
@@ -141,6 +154,9 @@ impl EngineArgs {
                 std::time::Duration::ZERO
             },
             decoder: self.decoder,
+            match_gate: self
+                .match_quality_gate
+                .then_some(mandat_face::QualityGate::MATCH),
             ..mandat_engine::EngineConfig::default()
         }
     }

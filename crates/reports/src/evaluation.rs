@@ -88,12 +88,15 @@ pub struct CountedCheck {
     pub fpir: f64,
     pub photos: u32,
     pub trials: u64,
-    /// The table's threshold for one template, and the rate realised with it.
+    /// The table's threshold for one template, the rate realised with it and the share of the
+    /// persons' genuine probes found.
     pub threshold_one: f32,
     pub realised_one: f64,
-    /// The table's threshold for `photos` templates, and the rate realised with it.
+    pub tpir_one: f64,
+    /// The same for the table's threshold for `photos` templates.
     pub threshold_counted: f32,
     pub realised_counted: f64,
+    pub tpir_counted: f64,
 }
 
 /// BLUFR DIR at one FPIR with one gallery rule, on the probes left after the extra photos moved.
@@ -424,10 +427,10 @@ pub fn html(r: &EvaluationReport) -> String {
                     h3 { "A threshold for photos, not persons" }
                     p { "Held-out LFW people enrolled with 1 to 3 photos (a face alarms on its best photo) against held-out strangers (LFW people with one image, UTKFace), at the calibration table's threshold for one template and for as many templates as photos. These strangers are easier than the table's own impostors, so compare the rows with each other: each photo adds chances to match a stranger, and counting photos takes them back." }
                     table {
-                        tr { th { "target" } th { "photos" } th { "trials" } th { "threshold for 1" } th { "realised" } th { "threshold for all photos" } th { "realised" } }
+                        tr { th { "target" } th { "photos" } th { "trials" } th { "threshold for 1" } th { "realised" } th { "TPIR" } th { "threshold for all photos" } th { "realised" } th { "TPIR" } }
                         @for c in &m.counted {
-                            tr { td.n { (sci(c.fpir)) } td.n { (c.photos) } td.n { (c.trials) } td.n { (format!("{:.4}", c.threshold_one)) } td.n { (sci(c.realised_one)) }
-                                 td.n { (format!("{:.4}", c.threshold_counted)) } td.n { (sci(c.realised_counted)) } }
+                            tr { td.n { (sci(c.fpir)) } td.n { (c.photos) } td.n { (c.trials) } td.n { (format!("{:.4}", c.threshold_one)) } td.n { (sci(c.realised_one)) } td.n { (pct(c.tpir_one)) }
+                                 td.n { (format!("{:.4}", c.threshold_counted)) } td.n { (sci(c.realised_counted)) } td.n { (pct(c.tpir_counted)) } }
                         }
                     }
                     p { b { "Chosen: " } (m.chosen) }

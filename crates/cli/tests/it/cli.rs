@@ -380,7 +380,7 @@ fn bench_runs_the_engine_on_both_videos_and_writes_its_section() {
         "--data",
         &data,
         "--only",
-        "compare",
+        "compare,quality",
         "--no-peer",
         "--json",
         "--markdown",
@@ -415,9 +415,34 @@ fn bench_runs_the_engine_on_both_videos_and_writes_its_section() {
         assert!(stages["decode"].as_f64().unwrap() > 0.0);
         assert!(stages["embed_inference"].as_f64().unwrap() > 0.0);
     }
+    // The quality gate: the faces it keeps out are exactly those no longer embedded (the tracker
+    // picks the same faces either way), and every watchlist appearance is still found.
+    let q = r["quality_gate"].as_array().unwrap();
+    assert_eq!(q.len(), 8, "2 thresholds x 2 videos x gate off and on");
+    for pair in q.chunks(2) {
+        let (off, on) = (&pair[0]["run"], &pair[1]["run"]);
+        assert_eq!(
+            (pair[0]["gate"].as_bool(), pair[1]["gate"].as_bool()),
+            (Some(false), Some(true))
+        );
+        assert_eq!(off["faces_below_quality"], 0);
+        let below = on["faces_below_quality"].as_u64().unwrap();
+        assert!(below > 0, "{on}");
+        assert_eq!(
+            off["faces_embedded"].as_u64().unwrap(),
+            on["faces_embedded"].as_u64().unwrap() + below
+        );
+        if !on["recall"].is_null() {
+            assert_eq!(
+                (&on["recall"]["found"], &off["recall"]["found"]),
+                (&13.into(), &13.into())
+            );
+        }
+    }
     let doc = std::fs::read_to_string(&md).unwrap();
     assert!(doc.starts_with("# Bench\nprose stays\n<!-- bench:begin -->\nMeasured by"));
     assert!(doc.contains("| street_1080p | mandat |"));
+    assert!(doc.contains("| 0.300 | street_1080p | on |"), "{doc}");
     assert!(doc.ends_with("<!-- bench:end -->\nafter\n") && !doc.contains("\nold\n"));
 }
 

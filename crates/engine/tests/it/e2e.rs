@@ -183,6 +183,10 @@ fn watchlist_video_gives_alerts_for_listed_people_only() {
     );
     assert_eq!(h.frames_processed, 750);
     assert_eq!(h.frames_skipped, 0);
+    assert_eq!(
+        h.faces_below_quality, 0,
+        "no match-time gate in these settings"
+    );
 }
 
 #[test]
@@ -197,6 +201,9 @@ fn live_settings_keep_every_appearance_on_a_fifth_of_the_frames() {
     assert_eq!(h.frames_in, 750);
     assert_eq!(h.frames_processed, 150, "one frame in five analysed");
     assert_eq!(h.frames_skipped, 600);
+    // The match-time quality gate keeps small, blurred and turned faces out, and still every
+    // appearance is found: the tracker picks each track's better views.
+    assert!(h.faces_below_quality > 0, "{h:?}");
     // At the uncalibrated published cosine (0.363) a ten-person watchlist meets about 27 passers-by
     // not on it; one borderline false alert among them is within that threshold's false positive
     // rate (OpenCV's pipeline, looking at every frame, drew none). Two would not be.

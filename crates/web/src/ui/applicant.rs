@@ -301,6 +301,9 @@ pub(super) async fn draft_post(
             source: source.to_string(),
         })
         .collect();
+    if photos.is_empty() {
+        return Err(bad("name the source of at least one reference photo"));
+    }
     if photos.len() > MAX_PHOTOS {
         return Err(bad(&format!(
             "at most {MAX_PHOTOS} reference photos per person; name the best ones"
