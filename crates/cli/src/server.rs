@@ -505,7 +505,14 @@ async fn run_server(
     // A decoder that cannot run (NVDEC without a GPU) stops the start, not each camera later.
     let decoders = mandat_video::probe_decoders(cfg.decoder)
         .map_err(|e| crate::ConfigError(format!("--decoder {}: {e}", cfg.decoder)))?;
-    tracing::info!("video decoders: {decoders}");
+    tracing::info!(
+        "video decoders: {decoders}; match-time quality gate {}",
+        if cfg.match_gate.is_some() {
+            "on"
+        } else {
+            "off"
+        }
+    );
     let engine_models = models.engine();
     // No camera at first: `follow_demand` connects those this process's worker leases.
     let engine = if args.no_embedded_worker {

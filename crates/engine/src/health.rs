@@ -27,7 +27,7 @@ pub struct CameraStats {
     pub frames_skipped: AtomicU64,
     pub reconnects: AtomicU64,
     pub alerts: AtomicU64,
-    /// Faces the tracker chose to embed that fell below the match-time quality gate.
+    /// Face views the tracker picked that fell below the match-time quality gate.
     pub faces_below_quality: AtomicU64,
     last_frame_ms: AtomicU64,
     last_analysed_ms: AtomicU64,
@@ -178,8 +178,9 @@ pub struct CameraHealth {
     pub frames_skipped: u64,
     pub reconnects: u64,
     pub alerts: u64,
-    /// Faces chosen for matching that fell below the match-time quality gate and were not
-    /// matched (too small, turned away or uncertain).
+    /// Face views picked for matching that fell below the match-time quality gate and were not
+    /// matched (too small, blurred, turned away or uncertain); a track is asked again on its next
+    /// analysed frame, so one person can count several times.
     pub faces_below_quality: u64,
     /// `[width, height]` in pixels.
     #[schema(value_type = Option<Vec<u64>>)]

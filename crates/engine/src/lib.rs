@@ -683,6 +683,11 @@ fn process(s: &Shared, cam: &Camera, cap: Captured, pipe: &mut Pipeline) {
             })
             .collect()
     });
+    // Only an embedded face spends its track's budget: one turned away by the gate leaves room
+    // for a better view of the same person.
+    for (k, _) in &chosen {
+        tracker.embedded(assigned[*k].track, cap.frame.index, assigned[*k].quality);
+    }
     if chosen.is_empty() {
         return;
     }

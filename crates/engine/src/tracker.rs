@@ -68,8 +68,12 @@ impl Track {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Assignment {
     pub track: u64,
-    /// Whether this detection should be embedded now.
+    /// Whether this detection should be embedded now. Only [`Tracker::embedded`] spends the
+    /// track's budget, so a face the match-time gate turns away leaves the track open for a
+    /// better view.
     pub embed: bool,
+    /// Its [`pose_quality`].
+    pub quality: f32,
 }
 
 /// A quality score from geometry alone: face size, discounted for a turned head and low confidence.
@@ -106,6 +110,16 @@ impl Tracker {
     /// Forget every track (the camera left scope, or the stream restarted).
     pub fn clear(&mut self) {
         self.tracks.clear();
+    }
+
+    /// Record that the face [`Tracker::update`] picked for `track` in `frame` was embedded: it
+    /// counts against the track's cap and sets the quality a later view must beat.
+    pub fn embedded(&mut self, track: u64, frame: u64, quality: f32) {
+        if let Some(t) = self.track_mut(track) {
+            t.embeds += 1;
+            t.last_embed = frame;
+            t.best_quality = t.best_quality.max(quality);
+        }
     }
 
     /// Assign this frame's detections to tracks (greedy by overlap with the prediction), start new
@@ -164,18 +178,17 @@ impl Tracker {
                     self.tracks.len() - 1
                 }
             };
-            let t = &mut self.tracks[ti];
+            let t = &self.tracks[ti];
             let embed = t.embeds < self.cfg.max_embeds
                 && (t.embeds == 0
                     || (q > t.best_quality * self.cfg.improve
                         && frame.saturating_sub(t.last_embed) >= self.cfg.min_gap)
                     || frame.saturating_sub(t.last_embed) >= self.cfg.refresh);
-            if embed {
-                t.embeds += 1;
-                t.last_embed = frame;
-                t.best_quality = t.best_quality.max(q);
-            }
-            out.push(Assignment { track: t.id, embed });
+            out.push(Assignment {
+                track: t.id,
+                embed,
+                quality: q,
+            });
         }
         let max_missed = self.cfg.max_missed;
         self.tracks
@@ -217,7 +230,10 @@ mod tests {
         for f in 0..50u64 {
             let a = t.update(f, &[det(100.0 + 6.0 * f as f32, 200.0, 80.0 + f as f32)]);
             ids.insert(a[0].track);
-            embeds += a[0].embed as u32;
+            if a[0].embed {
+                t.embedded(a[0].track, f, a[0].quality);
+                embeds += 1;
+            }
         }
         assert_eq!(ids.len(), 1);
         assert!((2..=5).contains(&embeds), "{embeds} embeddings");
@@ -244,8 +260,40 @@ mod tests {
         for f in 0..200u64 {
             // The face grows fast: every few frames it is much better than before.
             let a = t.update(f, &[det(100.0, 100.0, 20.0 + 3.0 * f as f32)]);
-            n += a[0].embed as u32;
+            if a[0].embed {
+                t.embedded(a[0].track, f, a[0].quality);
+                n += 1;
+            }
         }
         assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn views_turned_away_by_the_gate_leave_the_track_open() {
+        // A face walking towards the camera, 8 to 68 px between the eyes; views under 20 px are
+        // turned away by the match-time gate, so they must not spend the track's five embeddings.
+        let mut t = Tracker::new(TrackerConfig::default());
+        let mut embedded = Vec::new();
+        for f in 0..100u64 {
+            let size = 13.0 + f as f32 * 2.0; // eyes 0.6 * size apart
+            let a = t.update(f, &[det(100.0, 100.0, size)]);
+            let ied = 0.6 * size;
+            if a[0].embed && ied >= 20.0 {
+                t.embedded(a[0].track, f, a[0].quality);
+                embedded.push(ied);
+            }
+        }
+        assert!(!embedded.is_empty(), "the track was never embedded");
+        assert!(
+            embedded[0] < 22.0,
+            "embedded once it was large enough: {embedded:?}"
+        );
+        assert_eq!(embedded.len(), 5, "{embedded:?}");
+        // Asked again every frame while turned away: the gate sees each view until one passes.
+        let mut u = Tracker::new(TrackerConfig::default());
+        let asked = (0..5u64)
+            .filter(|&f| u.update(f, &[det(100.0, 100.0, 10.0)])[0].embed)
+            .count();
+        assert_eq!(asked, 5);
     }
 }

@@ -1290,16 +1290,22 @@ fn multi_photo_report(
 
     // BLUFR: each gallery person takes up to two more of its trial's genuine probes as photos.
     let extra = MULTI_PHOTOS - 1;
-    // A sample too small for a UTKFace-only cohort leaves the normalised rows out.
-    let cohort = normalised
-        .then(|| {
-            Cohort::new(
-                mandat_face::vector::EMBEDDING_DIM,
-                u.faces.iter().flatten().map(|f| f.as_slice().to_vec()),
-            )
-            .ok()
-        })
-        .flatten();
+    // A sample too small for a UTKFace-only cohort leaves the normalised rows out, and says why.
+    let mut no_cohort = (!normalised).then(|| "this run had no per-template table".to_string());
+    let cohort = if normalised {
+        match Cohort::new(
+            mandat_face::vector::EMBEDDING_DIM,
+            u.faces.iter().flatten().map(|f| f.as_slice().to_vec()),
+        ) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                no_cohort = Some(format!("the UTKFace faces of this run make no cohort: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let bfpirs = [1e-2, 1e-3];
     let mut rules: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
     let mut photos = (0usize, 0usize);
@@ -1417,7 +1423,12 @@ fn multi_photo_report(
             mean * 100.0,
             one * 100.0
         ),
-        _ => "each photo stays a template of its own with its own threshold, and a face alarms on its best photo; a permit's threshold is derived for as many templates as its persons have photos (this run had no per-template table to compare the normalised rules).".into(),
+        _ => format!(
+            "each photo stays a template of its own with its own threshold, and a face alarms on its best photo; a permit's threshold is derived for as many templates as its persons have photos (the normalised rules were not compared: {}).",
+            no_cohort
+                .as_deref()
+                .unwrap_or("a normalised row is missing")
+        ),
     };
     Ok(Some(MultiPhotoReport {
         how: format!(

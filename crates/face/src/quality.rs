@@ -43,11 +43,11 @@ impl QualityGate {
 
     /// For faces in live video, before they are embedded: below it a face is a small, blurred,
     /// turned or uncertain view whose score says more about the view than the person, so it is not
-    /// matched at all. Chosen by `mandat bench` (section `quality`, `docs/benchmarks.md`): on both
-    /// videos it keeps every watchlist appearance and halves the faces embedded, and at a looser
-    /// threshold it removes half to two thirds of the false alerts. Size, pose and confidence are
-    /// looser than for enrolment, since the tracker already picks each track's best views; a
-    /// size floor of 24 px lost 2 of 13 appearances on the synthetic video.
+    /// matched at all. Checked by `mandat bench --only quality` (`docs/benchmarks.md`): on both
+    /// videos it keeps every watchlist appearance with 25-70 % fewer faces embedded, and at a
+    /// looser threshold it removes half to two thirds of the false alerts. Size, pose and
+    /// confidence are looser than for enrolment; in one-off runs a size floor of 24 px lost 2 of
+    /// 13 appearances on the synthetic video.
     pub const MATCH: QualityGate = QualityGate {
         min_inter_eye_px: 16.0,
         min_sharpness: 20.0,
@@ -55,36 +55,34 @@ impl QualityGate {
         min_detector_score: 0.7,
     };
 
-    /// Whether the face passes, without the reasons.
+    /// Whether the face passes: exactly when [`QualityGate::failures`] is empty.
     pub fn passes(&self, q: &Quality) -> bool {
-        q.inter_eye_px >= self.min_inter_eye_px
-            && q.sharpness >= self.min_sharpness
-            && q.yaw.abs() <= self.max_abs_yaw
-            && q.detector_score >= self.min_detector_score
+        self.failures(q).is_empty()
     }
 
     /// Reasons the face fails this gate; empty when it passes.
     pub fn failures(&self, q: &Quality) -> Vec<String> {
         let mut out = Vec::new();
-        if q.inter_eye_px < self.min_inter_eye_px {
+        // Negated so that a value that is not a number fails with a reason, never passes.
+        if !at_least(q.inter_eye_px, self.min_inter_eye_px) {
             out.push(format!(
                 "eyes are {:.0} px apart, under the minimum of {:.0} px",
                 q.inter_eye_px, self.min_inter_eye_px
             ));
         }
-        if q.sharpness < self.min_sharpness {
+        if !at_least(q.sharpness, self.min_sharpness) {
             out.push(format!(
                 "sharpness {:.1} is under the minimum of {:.1} (blurred or too small)",
                 q.sharpness, self.min_sharpness
             ));
         }
-        if q.yaw.abs() > self.max_abs_yaw {
+        if !at_least(self.max_abs_yaw, q.yaw.abs()) {
             out.push(format!(
                 "head turned too far (yaw {:.2}, limit {:.2})",
                 q.yaw, self.max_abs_yaw
             ));
         }
-        if q.detector_score < self.min_detector_score {
+        if !at_least(q.detector_score, self.min_detector_score) {
             out.push(format!(
                 "detector confidence {:.2} under {:.2}",
                 q.detector_score, self.min_detector_score
@@ -92,6 +90,11 @@ impl QualityGate {
         }
         out
     }
+}
+
+/// `v >= min`, false when either is not a number.
+fn at_least(v: f32, min: f32) -> bool {
+    v >= min
 }
 
 /// Geometry-only quality (no pixels): size and pose.
@@ -159,6 +162,50 @@ mod tests {
     use super::*;
     use crate::align::ARCFACE_112;
     use crate::geometry::BBox;
+
+    #[test]
+    fn a_face_passes_exactly_when_it_has_no_failure() {
+        let good = Quality {
+            inter_eye_px: 30.0,
+            detector_score: 0.9,
+            sharpness: 40.0,
+            roll_deg: 0.0,
+            yaw: 0.1,
+            pitch: 0.5,
+        };
+        let g = QualityGate::MATCH;
+        assert!(g.passes(&good) && g.failures(&good).is_empty());
+        for bad in [
+            Quality {
+                inter_eye_px: 15.0,
+                ..good
+            },
+            Quality {
+                sharpness: 19.0,
+                ..good
+            },
+            Quality { yaw: -0.6, ..good },
+            Quality {
+                detector_score: 0.5,
+                ..good
+            },
+            // Not a number never passes, and says why.
+            Quality {
+                sharpness: f32::NAN,
+                ..good
+            },
+            Quality {
+                yaw: f32::NAN,
+                ..good
+            },
+        ] {
+            assert!(!g.passes(&bad), "{bad:?}");
+            assert_eq!(g.failures(&bad).len(), 1, "{bad:?}");
+        }
+        // The live gate is looser than enrolment's in size and pose.
+        let e = QualityGate::ENROLMENT;
+        assert!(g.min_inter_eye_px < e.min_inter_eye_px && g.max_abs_yaw > e.max_abs_yaw);
+    }
 
     fn det(landmarks: [[f32; 2]; 5]) -> Detection {
         Detection {

@@ -126,7 +126,7 @@ pub struct EngineArgs {
     /// The match-time quality gate: `on` leaves faces that are too small, blurred, turned away or
     /// uncertain unmatched (counted in camera health as below quality); `off` matches every face
     /// the tracker picks.
-    #[arg(long, default_value = "on", value_parser = parse_on_off)]
+    #[arg(long, default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub match_quality_gate: bool,
 }
 
@@ -174,8 +174,11 @@ impl EngineArgs {
         };
         format!(
             "YuNet at {size}, score threshold {}, {rate}, {} ONNX Runtime thread(s) per session, \
-             decoder {}",
-            pipeline.score_threshold, pipeline.threads, self.decoder
+             decoder {}, match-time quality gate {}",
+            pipeline.score_threshold,
+            pipeline.threads,
+            self.decoder,
+            if self.match_quality_gate { "on" } else { "off" }
         )
     }
 }

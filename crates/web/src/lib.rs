@@ -2184,6 +2184,20 @@ pub fn camera_series(health: &[CameraHealth]) -> String {
             h.alerts
         );
     }
+    head(
+        &mut m,
+        "mandat_camera_faces_below_quality_total",
+        "counter",
+        "Face views picked for matching that fell below the match-time quality gate and were not matched.",
+    );
+    for h in health {
+        let _ = writeln!(
+            m,
+            "mandat_camera_faces_below_quality_total{{camera=\"{}\"}} {}",
+            label(&h.camera),
+            h.faces_below_quality
+        );
+    }
 
     head(
         &mut m,

@@ -415,8 +415,8 @@ fn bench_runs_the_engine_on_both_videos_and_writes_its_section() {
         assert!(stages["decode"].as_f64().unwrap() > 0.0);
         assert!(stages["embed_inference"].as_f64().unwrap() > 0.0);
     }
-    // The quality gate: the faces it keeps out are exactly those no longer embedded (the tracker
-    // picks the same faces either way), and every watchlist appearance is still found.
+    // The quality gate keeps faces out and fewer are embedded (a face turned away leaves its
+    // track open for a better view), and every watchlist appearance is still found.
     let q = r["quality_gate"].as_array().unwrap();
     assert_eq!(q.len(), 8, "2 thresholds x 2 videos x gate off and on");
     for pair in q.chunks(2) {
@@ -426,11 +426,10 @@ fn bench_runs_the_engine_on_both_videos_and_writes_its_section() {
             (Some(false), Some(true))
         );
         assert_eq!(off["faces_below_quality"], 0);
-        let below = on["faces_below_quality"].as_u64().unwrap();
-        assert!(below > 0, "{on}");
-        assert_eq!(
-            off["faces_embedded"].as_u64().unwrap(),
-            on["faces_embedded"].as_u64().unwrap() + below
+        assert!(on["faces_below_quality"].as_u64().unwrap() > 0, "{on}");
+        assert!(
+            on["faces_embedded"].as_u64().unwrap() < off["faces_embedded"].as_u64().unwrap(),
+            "{on} {off}"
         );
         if !on["recall"].is_null() {
             assert_eq!(
