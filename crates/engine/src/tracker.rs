@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn views_turned_away_by_the_gate_leave_the_track_open() {
-        // A face walking towards the camera, 8 to 68 px between the eyes; views under 20 px are
+        // A face walking towards the camera, eyes 8 px apart and growing; views under 20 px are
         // turned away by the match-time gate, so they must not spend the track's five embeddings.
         let mut t = Tracker::new(TrackerConfig::default());
         let mut embedded = Vec::new();
