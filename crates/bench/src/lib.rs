@@ -282,6 +282,17 @@ fn print(args: &BenchArgs, report: &Value) -> Result<()> {
     Ok(())
 }
 
+/// The two videos the end-to-end sections run on: (name, path under the data, whether it is the
+/// synthetic video with its ground truth).
+const VIDEOS: [(&str, &str, bool); 2] = [
+    ("street_1080p", "video/street_1080p.mp4", false),
+    (
+        "synthetic_watchlist",
+        "synthetic/synthetic_watchlist.mp4",
+        true,
+    ),
+];
+
 /// mandat and the peer on both videos.
 fn compare(args: &BenchArgs, models: &Models, data: &std::path::Path) -> Result<Value> {
     let watchlist = e2e::enrol_watchlist(models, data)?;
@@ -293,14 +304,7 @@ fn compare(args: &BenchArgs, models: &Models, data: &std::path::Path) -> Result<
     };
     let cfg = args.engine.config(&args.pipeline, args.cores);
     let mut rows = Vec::new();
-    for (name, file, synthetic) in [
-        ("street_1080p", "video/street_1080p.mp4", false),
-        (
-            "synthetic_watchlist",
-            "synthetic/synthetic_watchlist.mp4",
-            true,
-        ),
-    ] {
+    for (name, file, synthetic) in VIDEOS {
         let video = data.join(file);
         if !video.is_file() {
             bail!("{} is missing from the test data", video.display());
@@ -349,14 +353,7 @@ fn quality_gate(args: &BenchArgs, models: &Models, data: &std::path::Path) -> Re
         for e in &mut watchlist.list.entries {
             e.threshold = threshold;
         }
-        for (name, file, synthetic) in [
-            ("street_1080p", "video/street_1080p.mp4", false),
-            (
-                "synthetic_watchlist",
-                "synthetic/synthetic_watchlist.mp4",
-                true,
-            ),
-        ] {
+        for (name, file, synthetic) in VIDEOS {
             let video = data.join(file);
             for gate in [None, Some(mandat_face::QualityGate::MATCH)] {
                 let cfg = mandat_engine::EngineConfig {

@@ -507,11 +507,7 @@ async fn run_server(
         .map_err(|e| crate::ConfigError(format!("--decoder {}: {e}", cfg.decoder)))?;
     tracing::info!(
         "video decoders: {decoders}; match-time quality gate {}",
-        if cfg.match_gate.is_some() {
-            "on"
-        } else {
-            "off"
-        }
+        cfg.match_gate_state()
     );
     let engine_models = models.engine();
     // No camera at first: `follow_demand` connects those this process's worker leases.

@@ -464,11 +464,7 @@ fn run(args: RunArgs) -> Result<()> {
         .map_err(|e| crate::ConfigError(format!("--decoder {}: {e}", cfg.decoder)))?;
     tracing::info!(
         "video decoders: {decoders}; match-time quality gate {}",
-        if cfg.match_gate.is_some() {
-            "on"
-        } else {
-            "off"
-        }
+        cfg.match_gate_state()
     );
     let engine = Engine::start(
         cfg,

@@ -143,6 +143,15 @@ pub const LIVE_ANALYSIS_FPS: f64 = 5.0;
 pub const LIVE_MAX_SIDE: usize = 1920;
 
 impl EngineConfig {
+    /// `on` or `off`, for logs and reports.
+    pub fn match_gate_state(&self) -> &'static str {
+        if self.match_gate.is_some() {
+            "on"
+        } else {
+            "off"
+        }
+    }
+
     /// The settings `mandat serve` runs cameras with: YuNet at the frame's full resolution (it finds
     /// the small faces of a street scene that a 640 letterbox loses) on at most
     /// [`LIVE_ANALYSIS_FPS`] frames per second per camera, the tracker carrying faces between them.

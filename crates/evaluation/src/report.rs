@@ -1364,7 +1364,7 @@ fn multi_photo_report(
                     (*l, each, mean)
                 })
                 .collect();
-            let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+            let dot = mandat_face::vector::dot;
             let each: Vec<(u32, &NormedPhotos)> = normed.iter().map(|(l, e, _)| (*l, e)).collect();
             // An entry with nothing to score never wins a rank (-1 would be an ordinary z).
             let r = openset::run_grouped(&each, &probes, labels, &bfpirs, |p, g| {
