@@ -523,6 +523,30 @@ mod tests {
         AuditKey::from_bytes([7; 32])
     }
 
+    proptest! {
+        /// An entry read back from its stored text keeps its hash, whatever floats its details
+        /// hold: the database keeps details as JSON text, and a parser that is off by one unit in
+        /// the last place for some numbers (serde_json without `float_roundtrip`) broke the chain
+        /// at the first calibration stored.
+        #[test]
+        fn details_with_any_floats_survive_the_database(
+            xs in proptest::collection::vec(proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL, 1..20),
+            ys in proptest::collection::vec(proptest::num::f32::NORMAL, 1..20),
+        ) {
+            let e = Entry::next(None, Record {
+                at: 1_780_000_000_000,
+                actor: "admin".into(),
+                action: "calibration.add".into(),
+                permit: None,
+                origin: "cli".into(),
+                details: json!({"xs": xs, "ys": ys, "known": 0.36436331272125244}),
+            });
+            let stored = e.details.to_string();
+            let back = Entry { details: serde_json::from_str(&stored).unwrap(), ..e.clone() };
+            prop_assert_eq!(back.compute_hash(), e.hash);
+        }
+    }
+
     fn log(n: usize, every: usize) -> (Vec<Entry>, Vec<Checkpoint>) {
         let k = key();
         let mut entries: Vec<Entry> = Vec::new();

@@ -64,7 +64,95 @@ pub enum EvalCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also write the calibration's impostor cohort to `cohort.bin` in --out (owner-only),
+        /// so `mandat eval record --calibration` can store the table on another installation.
+        /// The cohort is templates of the evaluation's people: keep it as private as the data.
+        #[arg(long)]
+        write_cohort: bool,
     },
+    /// Record a report made earlier (its --out directory, with `report.json`) as the recurring
+    /// risk analysis (auditors and admins), and with --calibration store its threshold table and
+    /// cohort (admins). For a report run on another machine, or by setup.
+    Record {
+        /// The directory `mandat eval report --out` wrote.
+        dir: PathBuf,
+        /// Also store the report's calibration table, with `cohort.bin` when it has per-template
+        /// thresholds.
+        #[arg(long)]
+        calibration: bool,
+    },
+}
+
+/// A report directory: the report and, when it was written, the cohort of its calibration.
+pub struct Bundle {
+    pub report: mandat_reports::evaluation::EvaluationReport,
+    pub cohort: Option<mandat_eval::cohort::Cohort>,
+}
+
+impl Bundle {
+    /// Read `dir/report.json` and `dir/cohort.bin` (if there).
+    pub fn read(dir: &std::path::Path) -> Result<Bundle> {
+        let file = dir.join("report.json");
+        let text = std::fs::read_to_string(&file).with_context(|| {
+            format!(
+                "reading {}; run `mandat eval report --out {}` first",
+                file.display(),
+                dir.display()
+            )
+        })?;
+        let report: mandat_reports::evaluation::EvaluationReport = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not an evaluation report", file.display()))?;
+        let cohort_file = dir.join("cohort.bin");
+        let cohort = match std::fs::read(&cohort_file) {
+            Ok(mut bytes) => {
+                let c = mandat_eval::cohort::Cohort::from_le_bytes(
+                    mandat_face::vector::EMBEDDING_DIM,
+                    &bytes,
+                )
+                .with_context(|| format!("{} is not a cohort", cohort_file.display()));
+                mandat_store::crypto::wipe(&mut bytes);
+                Some(c?)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", cohort_file.display())),
+        };
+        Ok(Bundle { report, cohort })
+    }
+}
+
+/// Write the cohort beside a report, readable by its owner only.
+fn write_cohort(dir: &std::path::Path, c: &mandat_eval::cohort::Cohort) -> Result<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = dir.join("cohort.bin");
+    let mut bytes = c.to_le_bytes();
+    let r = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&file)
+        .and_then(|mut f| f.write_all(&bytes));
+    mandat_store::crypto::wipe(&mut bytes);
+    r.with_context(|| format!("writing {}", file.display()))?;
+    Ok(file)
+}
+
+/// The calibration upload: the table, and its cohort in base64 when it has one.
+fn calibration_body(
+    cal: &mandat_eval::calibrate::Calibration,
+    cohort: Option<&mandat_eval::cohort::Cohort>,
+) -> Result<serde_json::Value> {
+    let mut body = serde_json::to_value(cal)?;
+    if let Some(cohort) = cohort {
+        use base64::Engine as _;
+        let mut bytes = cohort.to_le_bytes();
+        body["cohort"] = base64::engine::general_purpose::STANDARD
+            .encode(&bytes)
+            .into();
+        mandat_store::crypto::wipe(&mut bytes);
+    }
+    Ok(body)
 }
 
 pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
@@ -108,15 +196,7 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
             match session {
                 Some((c, _)) => {
                     // The cohort goes to the server only, which seals it: never to a file here.
-                    let mut body = serde_json::to_value(&cal)?;
-                    if let Some(cohort) = &cohort {
-                        use base64::Engine as _;
-                        let mut bytes = cohort.to_le_bytes();
-                        body["cohort"] = base64::engine::general_purpose::STANDARD
-                            .encode(&bytes)
-                            .into();
-                        mandat_store::crypto::wipe(&mut bytes);
-                    }
+                    let body = calibration_body(&cal, cohort.as_ref())?;
                     let _: serde_json::Value = c.post("/api/v1/calibrations", &body)?;
                     println!(
                         "stored; permits that state a target FPIR now get their threshold from it"
@@ -133,31 +213,28 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
             args,
             no_record,
             json,
+            write_cohort: keep_cohort,
         } => {
             let session = (!no_record).then(|| session(&paths)).transpose()?;
             // The server checks the role again when it records; this only spares a long run.
-            if let Some((c, roles)) = &session
-                && !(roles.contains(&mandat_law::Role::Auditor)
-                    || roles.contains(&mandat_law::Role::Admin))
-            {
-                anyhow::bail!(
-                    "{} may not record an evaluation: it needs the auditor or admin role (or --no-record)",
-                    c.user
-                );
+            if let Some((c, roles)) = &session {
+                may_record(c, roles)?;
             }
-            let r = evaluation::report(&args)?;
-            let details = serde_json::json!({
-                "models": r.model_card.models.iter().map(|m| (m.id.clone(), m.sha256.clone())).collect::<std::collections::BTreeMap<_, _>>(),
-                "calibration": r.calibration.version,
-                "operating_threshold": r.operating.threshold,
-                "lfw_accuracy": r.headline.lfw_accuracy,
-                "tar_at_far_1e-3": r.headline.tar_at_far_1e3,
-                "blufr_dir_at_fpir_1pc": r.headline.blufr_dir_at_fpir_1pc,
-                "worst_best_fmr_ratio": r.headline.worst_best_fmr_ratio,
-                "sample": args.run.sample,
-            });
+            let (r, cohort) = evaluation::report_and_cohort(&args)?;
+            let analysis = r.risk_analysis().map_err(anyhow::Error::msg)?;
             if let Some((c, _)) = session {
-                let _: serde_json::Value = c.post("/api/v1/evaluations", &details)?;
+                let _: serde_json::Value = c.post("/api/v1/evaluations", &analysis)?;
+            }
+            if keep_cohort {
+                match &cohort {
+                    Some(c) => {
+                        let f = write_cohort(&args.run.out, c)?;
+                        eprintln!("  cohort      {} (owner-only)", f.display());
+                    }
+                    None => eprintln!(
+                        "  cohort      none: this run's calibration has no per-template table"
+                    ),
+                }
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
@@ -178,6 +255,30 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
             }
             Ok(())
         }
+        EvalCommand::Record { dir, calibration } => {
+            let (c, roles) = session(&paths)?;
+            may_record(&c, &roles)?;
+            let b = Bundle::read(&dir)?;
+            let analysis = b.report.risk_analysis().map_err(anyhow::Error::msg)?;
+            if calibration {
+                let body = calibration_body(&b.report.calibration, b.cohort.as_ref())?;
+                let _: serde_json::Value = c.post("/api/v1/calibrations", &body)?;
+                println!(
+                    "calibration {} stored; permits that state a target FPIR now get their threshold from it",
+                    b.report.calibration.version
+                );
+            }
+            let _: serde_json::Value = c.post("/api/v1/evaluations", &analysis)?;
+            println!(
+                "evaluation of {} recorded as eval.report (made {}{})",
+                &analysis.embedder_sha256[..12],
+                analysis.run_at.to_rfc3339(),
+                analysis.sample.map_or(String::new(), |n| format!(
+                    ", a sample of every {n}th: it does not count as the risk analysis"
+                ))
+            );
+            Ok(())
+        }
         EvalCommand::Lfw {
             data,
             json,
@@ -187,6 +288,17 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
             pipeline,
         } => lfw(data, json, folds as usize, workers, out, pipeline),
     }
+}
+
+/// Only auditors and admins record evaluations (the server checks again).
+fn may_record(c: &Client, roles: &[mandat_law::Role]) -> Result<()> {
+    if !(roles.contains(&mandat_law::Role::Auditor) || roles.contains(&mandat_law::Role::Admin)) {
+        anyhow::bail!(
+            "{} may not record an evaluation: it needs the auditor or admin role (or --no-record)",
+            c.user
+        );
+    }
+    Ok(())
 }
 
 /// One held-out check as a line; `what` names its threshold (a cosine, or a normalised `z`).

@@ -156,8 +156,50 @@ pub struct DemoArgs {
     /// `draft` (photos enrolled; the officer applies and the prosecutor decides in the web app).
     #[arg(long, value_enum, default_value_t = PermitStage::Granted)]
     permit_stage: PermitStage,
+    /// The evaluation report of the running models, with its calibration and cohort
+    /// (`mandat eval report --write-cohort --out DIR`; setup makes one in the model cache's
+    /// `evaluation/`). The demo records it as its risk analysis and its permit states a target.
+    #[arg(long)]
+    evaluation: Option<PathBuf>,
     #[command(flatten)]
     serve: ServeArgs,
+}
+
+/// The demo permit's stated target: at most one false alert per 1,000 passers-by not sought.
+pub const DEMO_FPIR: f64 = 1e-3;
+
+/// Where setup leaves the evaluation report of the pinned models (the model cache's
+/// `evaluation/`).
+pub fn evaluation_dir() -> Result<PathBuf> {
+    Ok(mandat_models::Store::from_env()?.root().join("evaluation"))
+}
+
+/// The evaluation in `dir`, if it is of the running embedder; else an error that says how to
+/// make one.
+fn demo_evaluation(dir: &Path) -> Result<crate::eval::Bundle> {
+    let remake = format!(
+        "run `scripts/setup.sh` (it makes one in about 5 minutes when the test data is there), or `mandat eval report --no-record --write-cohort --out {}`",
+        dir.display()
+    );
+    let b = crate::eval::Bundle::read(dir).with_context(|| {
+        format!("the demo needs an evaluation report of the running models: {remake}")
+    })?;
+    let sha = mandat_control::calibration::model_sha256();
+    if b.report.calibration.model_sha256 != sha {
+        bail!(
+            "the evaluation report in {} is of embedder {}, but mandat runs {}: {remake}",
+            dir.display(),
+            &b.report.calibration.model_sha256[..12.min(b.report.calibration.model_sha256.len())],
+            &sha[..12]
+        );
+    }
+    if b.report.sample.is_some() {
+        bail!(
+            "the evaluation report in {} is a sample, which is no risk analysis: {remake}",
+            dir.display()
+        );
+    }
+    Ok(b)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -706,6 +748,8 @@ type Seeded = (Paths, Vec<Login>, Option<(String, usize)>);
 /// A demo account: user, password, TOTP secret (base32).
 type Login = (String, String, String);
 
+// Each argument is one of the demo's and the bench's differences; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn seed(
     home: &Path,
     profile: &str,
@@ -714,6 +758,7 @@ async fn seed(
     street: bool,
     stage: PermitStage,
     extra: usize,
+    evaluation: &Path,
 ) -> Result<Seeded> {
     let paths = Paths {
         home: Some(home.to_path_buf()),
@@ -797,6 +842,21 @@ async fn seed(
         store.close().await;
         return Ok((paths, logins, None));
     }
+    // The risk analysis and the thresholds, as an installation gets them: an admin stores the
+    // calibration with its cohort, an auditor records the evaluation report.
+    let bundle = demo_evaluation(evaluation)?;
+    control
+        .add_calibration(
+            &admin,
+            &bundle.report.calibration,
+            bundle.cohort.as_ref(),
+            o,
+        )
+        .await?;
+    let analysis = bundle.report.risk_analysis().map_err(anyhow::Error::msg)?;
+    control
+        .record_evaluation(&log_in("auditor").await?, &analysis, o)
+        .await?;
     let mut cams = vec![(
         "sergel-1",
         "Sergels torg, north",
@@ -885,8 +945,17 @@ async fn seed(
             fria_ref: "FRIA-DEMO-1".into(),
             eu_db_ref: "EU-DB-DEMO-1".into(),
         },
+        // Replaced by each person's own threshold, derived from the target.
         threshold: crate::face::DEFAULT_THRESHOLD,
-        target: None,
+        target: Some(Target {
+            fpir: DEMO_FPIR,
+            watchlist: 0,
+            templates: 0,
+            calibration: String::new(),
+            z: None,
+            cohort: None,
+            floor: None,
+        }),
     };
     let p = control.draft(&officer, app, o).await?;
     let models = Models::load(pipeline)?;
@@ -944,6 +1013,10 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
         .unwrap_or_else(|| paths.home().join("demo"));
     let data = demo_data(args.data.clone());
     let rt = runtime_multi()?;
+    let evaluation = match &args.evaluation {
+        Some(d) => d.clone(),
+        None => evaluation_dir()?,
+    };
     let (paths, logins, permit) = rt.block_on(seed(
         &home,
         &paths.profile,
@@ -952,6 +1025,7 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
         true,
         args.permit_stage,
         0,
+        &evaluation,
     ))?;
     let home = paths.home();
     rt.block_on(run_server(
@@ -976,8 +1050,11 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
             ),
             Some((id, n)) => println!(
                 "permit {id}: victim search for {n} persons on camera sergel-1, granted by `prosecutor`;\n\
+                 each person's threshold derived from a target of {DEMO_FPIR} (1 false alert per 1,000 passers-by\n\
+                 not sought), from the calibration and cohort of the evaluation report in {};\n\
                  camera slussen-2 is outside the permit and is not analysed.\n\
                  alerts as they arrive (review them: MANDAT_HOME={} mandat login --user reviewer1; mandat alerts review ID --confirm):",
+                evaluation.display(),
                 home.display()
             ),
             None => println!(
@@ -1061,6 +1138,7 @@ impl BenchServer {
             false,
             PermitStage::Granted,
             extra,
+            &evaluation_dir()?,
         ))?;
         let args = ServeArgs {
             listen: "127.0.0.1:0".parse().expect("address"),

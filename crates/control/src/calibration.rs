@@ -7,10 +7,31 @@ use crate::Session;
 use mandat_eval::calibrate::Calibration;
 use mandat_eval::cohort::Cohort;
 use mandat_law::permit::Application;
+use mandat_law::risk::RiskAnalysis;
 use mandat_models::{ModelId, ModelSpec};
 use mandat_store::StoreError;
 use mandat_store::calibrations::StoredCalibration;
 use serde_json::json;
+
+/// What is known of a permit's false alerts before it is granted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExpectedFalseAlerts {
+    /// The FPIR the permit states, and the table's held-out check at that point if it made one.
+    Target {
+        fpir: f64,
+        held_out: Option<mandat_eval::calibrate::HeldOut>,
+    },
+    /// A plain cosine, read off a table.
+    FromTable {
+        at: mandat_eval::calibrate::FpirAt,
+        calibration: String,
+    },
+    /// No table for the running model: nothing can be said.
+    Unknown,
+}
+
+/// The audit action of a recorded evaluation report.
+pub const EVAL_REPORT: &str = "eval.report";
 
 use crate::{Control, ControlError, Result, require};
 use mandat_law::permissions::Action;
@@ -205,25 +226,102 @@ impl Control {
         self.scope.as_ref()?.threshold_floor(permit, person)
     }
 
-    /// Record an evaluation run in the audit log (auditors and admins): model hashes, the
-    /// calibration and the headline figures, as the recurring risk analysis.
+    /// Record an evaluation report in the audit log (auditors and admins): the models, the
+    /// calibration, the headline figures and the demographic spread, as the recurring risk
+    /// analysis. A report made in the future, or of a form no report has, is refused.
     pub async fn record_evaluation(
         &self,
         actor: &Session,
-        details: serde_json::Value,
+        analysis: &RiskAnalysis,
         origin: &str,
     ) -> Result<()> {
         require(actor, Action::RecordEvaluation)?;
+        analysis
+            .check_form()
+            .map_err(|e| invalid(format!("the evaluation record: {e}")))?;
+        let now = self.now()?;
+        // A little clock skew between the machine that ran it and this one is not a lie.
+        if analysis.run_at.0 > now.0 + 5 * 60_000 {
+            return Err(invalid(format!(
+                "the evaluation report says it was made at {}, after now ({}); check the clocks",
+                analysis.run_at.to_rfc3339(),
+                now.to_rfc3339()
+            )));
+        }
+        let details = serde_json::to_value(analysis)
+            .map_err(|e| invalid(format!("the evaluation record: {e}")))?;
         self.store
             .record(mandat_audit::Record {
-                at: self.now()?.0,
+                at: now.0,
                 actor: actor.user.clone(),
-                action: "eval.report".into(),
+                action: EVAL_REPORT.into(),
                 permit: None,
                 origin: origin.into(),
                 details,
             })
             .await?;
+        Ok(())
+    }
+
+    /// The newest full evaluation of the embedder mandat runs, read from the signed audit log
+    /// (an edited row is refused as tampered); `None` when there is none. Sampled runs and runs of
+    /// other models do not count.
+    pub async fn risk_analysis(&self) -> Result<Option<RiskAnalysis>> {
+        let entries = self.store.signed_entries(EVAL_REPORT, 200).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| serde_json::from_value::<RiskAnalysis>(e.details).ok())
+            .filter(|a| a.embedder_sha256 == model_sha256() && a.sample.is_none())
+            .max_by_key(|a| a.run_at))
+    }
+
+    /// What the decider is told of false alerts: the share of passers-by not sought who would
+    /// raise one under `app`'s threshold and templates. A stated target is the permit's own
+    /// promise, with the table's held-out check of that point when it has one; a plain cosine is
+    /// read off the newest table of the running model.
+    pub async fn expected_false_alerts(&self, app: &Application) -> Result<ExpectedFalseAlerts> {
+        let n = app.template_count().max(1);
+        if let Some(t) = &app.target {
+            let stored = self.store.calibrations().await?;
+            let held_out = stored
+                .iter()
+                .find(|c| c.version == t.calibration)
+                .and_then(|c| serde_json::from_str::<Calibration>(&c.doc).ok())
+                .and_then(|c| {
+                    let checks = match &c.per_template {
+                        Some(pt) if t.z.is_some() => pt.held_out.clone(),
+                        _ => c.held_out.clone(),
+                    };
+                    checks
+                        .into_iter()
+                        .find(|h| h.fpir_target == t.fpir && h.watchlist == n)
+                });
+            return Ok(ExpectedFalseAlerts::Target {
+                fpir: t.fpir,
+                held_out,
+            });
+        }
+        Ok(match self.calibration().await? {
+            Some(c) => match c.fpir_at(app.threshold, n) {
+                Some(at) => ExpectedFalseAlerts::FromTable {
+                    at,
+                    calibration: c.version,
+                },
+                None => ExpectedFalseAlerts::Unknown,
+            },
+            None => ExpectedFalseAlerts::Unknown,
+        })
+    }
+
+    /// Refused with the profile's rule unless the newest full evaluation of the running
+    /// embedder is recent enough for a grant.
+    pub(crate) async fn check_risk_analysis(
+        &self,
+        profile: &mandat_law::Profile,
+        now: mandat_law::Timestamp,
+    ) -> Result<()> {
+        let latest = self.risk_analysis().await?;
+        mandat_law::risk::check_current(profile, model_sha256(), latest.as_ref(), now)?;
         Ok(())
     }
 }

@@ -954,6 +954,9 @@ impl Control {
         origin: &str,
     ) -> Result<(Permit, Option<DeletionCertificate>)> {
         require(actor, Action::DecidePermit)?;
+        if outcome == Outcome::Grant {
+            self.grant_needs_risk_analysis(actor, id).await?;
+        }
         let action = match outcome {
             Outcome::Grant => "permit.grant",
             Outcome::Refuse => "permit.refuse",
@@ -963,6 +966,13 @@ impl Control {
             Ok(p.decide(actor, profile, outcome, reasons, now)?)
         })
         .await
+    }
+
+    /// A grant rests on a recent evaluation of the running model (the profile's limit). Checked
+    /// after the actor may see the permit, so the refusal tells nobody else about it.
+    async fn grant_needs_risk_analysis(&self, actor: &Session, id: &str) -> Result<()> {
+        let p = self.visible_permit(actor, id).await?;
+        self.check_risk_analysis(profile_of(&p)?, self.now()?).await
     }
 
     /// Ask to add registered cameras to a granted permit (its applicant). Nothing is analysed on
@@ -1002,6 +1012,7 @@ impl Control {
         if outcome == Outcome::Grant {
             let p = self.visible_permit(actor, id).await?;
             p.may_decide_amendment(actor, profile_of(&p)?)?;
+            self.grant_needs_risk_analysis(actor, id).await?;
             if let Some(a) = p.amendments.iter().find(|a| a.number == number) {
                 self.check_cameras(&a.cameras).await?;
             }
@@ -1031,6 +1042,7 @@ impl Control {
         origin: &str,
     ) -> Result<Permit> {
         require(actor, Action::DecidePermit)?;
+        self.grant_needs_risk_analysis(actor, id).await?;
         let (p, _) = self
             .transition(actor, id, "permit.grant", origin, |p, now| {
                 let profile = profile_of(p)?;

@@ -109,6 +109,45 @@ impl Calibration {
     }
 }
 
+/// What a table says of the false-positive identification rate at a cosine threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FpirAt {
+    /// Interpolated between the table's points.
+    About(f64),
+    /// The threshold is stricter than the table reaches: the rate is below this.
+    Below(f64),
+    /// The threshold is looser than the table's first point: the rate is above this.
+    Above(f64),
+}
+
+impl Calibration {
+    /// The FPIR a cosine `threshold` gives over `n` templates, interpolated linearly in log10 of
+    /// the per-pair rate between the table's points (the inverse of [`Calibration::threshold`]).
+    pub fn fpir_at(&self, threshold: f32, n: u32) -> Option<FpirAt> {
+        let fpir = |f: f64| -((n as f64) * (-f).ln_1p()).exp_m1();
+        let (first, last) = (self.curve.first()?, self.curve.last()?);
+        if threshold <= first.threshold {
+            return Some(FpirAt::Above(fpir(first.fmr)));
+        }
+        if threshold > last.threshold {
+            return Some(FpirAt::Below(fpir(last.fmr)));
+        }
+        self.curve.windows(2).find_map(|w| {
+            let (hi, lo) = (w[0], w[1]);
+            (threshold >= hi.threshold && threshold <= lo.threshold).then(|| {
+                let span = lo.threshold - hi.threshold;
+                let x = if span > 0.0 {
+                    f64::from((threshold - hi.threshold) / span)
+                } else {
+                    0.0
+                };
+                let log = hi.fmr.log10() + (lo.fmr.log10() - hi.fmr.log10()) * x;
+                FpirAt::About(fpir(10f64.powf(log)))
+            })
+        })
+    }
+}
+
 /// The threshold of `curve` for a target FPIR over `n` persons; `version` names the table in errors.
 pub(crate) fn interpolate(
     curve: &[Point],
@@ -299,6 +338,23 @@ mod tests {
         assert_eq!(c.threshold(0.0, 3), Err(CalibrationError::Target(0.0)));
         assert_eq!(c.threshold(0.5, 3), Err(CalibrationError::Target(0.5)));
         assert_eq!(c.threshold(1e-3, 0), Err(CalibrationError::EmptyWatchlist));
+    }
+
+    #[test]
+    fn the_rate_at_a_threshold_inverts_the_threshold_of_a_rate() {
+        let mut s: Vec<f32> = (0..100_000).map(|i| i as f32 / 100_000.0).collect();
+        let c = table(&mut s);
+        for (fpir, n) in [(1e-3, 1), (5e-3, 1), (1e-2, 10), (1e-3, 3)] {
+            let t = c.threshold(fpir, n).unwrap();
+            let Some(FpirAt::About(back)) = c.fpir_at(t, n) else {
+                panic!("{fpir} {n}: no rate at {t}");
+            };
+            assert!((back - fpir).abs() / fpir < 0.02, "{fpir} {n}: {back}");
+        }
+        // Beyond the table's ends it says only on which side the rate lies.
+        assert!(matches!(c.fpir_at(0.99999, 1), Some(FpirAt::Below(f)) if (f - 1e-4).abs() < 1e-9));
+        assert!(matches!(c.fpir_at(0.5, 1), Some(FpirAt::Above(f)) if (f - 0.1).abs() < 1e-9));
+        assert_eq!(table(&mut []).fpir_at(0.5, 1), None);
     }
 
     #[test]

@@ -527,6 +527,12 @@ fn table(
 }
 
 pub fn report(r: &ReportArgs) -> Result<EvaluationReport> {
+    Ok(report_and_cohort(r)?.0)
+}
+
+/// [`report`], with the impostor cohort its calibration table was made with (templates of the
+/// evaluation's people, to be kept as private as the test data), for storing the table.
+pub fn report_and_cohort(r: &ReportArgs) -> Result<(EvaluationReport, Option<Cohort>)> {
     let a = &r.run;
     let started = Instant::now();
     let data = data_dir(a.data.clone())?;
@@ -810,6 +816,7 @@ pub fn report(r: &ReportArgs) -> Result<EvaluationReport> {
                 "; SAMPLE: every {n}th person and image"
             ))
         ),
+        sample: a.sample,
         model_card: model_card(
             a.pipeline.device,
             lfw.blufr.images.len(),
@@ -857,7 +864,7 @@ pub fn report(r: &ReportArgs) -> Result<EvaluationReport> {
         serde_json::to_string_pretty(&report)?,
     )?;
     std::fs::write(a.out.join("report.html"), html(&report))?;
-    Ok(report)
+    Ok((report, pt_run.map(|r| r.cohort)))
 }
 
 type Blufr_ = mandat_reports::evaluation::Blufr;

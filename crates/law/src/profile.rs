@@ -48,6 +48,9 @@ pub struct Profile {
     pub subject_notification_days: u32,
     /// How long each kind of data is kept, and on what ground.
     pub retention: crate::retention::Schedule,
+    /// Days the latest evaluation report of the running model may be old when use is granted
+    /// (the recurring risk analysis, see [`crate::risk`]).
+    pub risk_analysis_max_days: u32,
 }
 
 const ALL_PURPOSES: &[Purpose] = &[
@@ -89,6 +92,9 @@ pub const SWEDEN: Profile = Profile {
     subject_notification: &[Purpose::SuspectLocation],
     subject_notification_days: 30,
     retention: crate::retention::SWEDISH_SCHEDULE,
+    // Half a year: the motion asks for recurring analyses, and a model, its calibration and the
+    // population passing the cameras drift on that scale.
+    risk_analysis_max_days: 183,
 };
 
 /// The reform proposed in parliament: a court decides every purpose, and every identified person is
@@ -124,6 +130,9 @@ pub const SWEDEN_COURT_FOR_ALL: Profile = Profile {
     subject_notification: ALL_PURPOSES,
     subject_notification_days: 30,
     retention: crate::retention::SWEDISH_SCHEDULE,
+    // Half a year: the motion asks for recurring analyses, and a model, its calibration and the
+    // population passing the cameras drift on that scale.
+    risk_analysis_max_days: 183,
 };
 
 impl Profile {

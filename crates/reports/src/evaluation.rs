@@ -18,6 +18,9 @@ pub struct EvaluationReport {
     pub mandat_version: String,
     pub seconds: f64,
     pub pipeline: String,
+    /// `Some(n)`: every n-th person and image only, a trial run.
+    #[serde(default)]
+    pub sample: Option<u32>,
     pub model_card: ModelCard,
     pub headline: Headline,
     pub lfw: Lfw,
@@ -236,6 +239,54 @@ table{border-collapse:collapse;margin:.6em 0 1.2em}td,th{border:1px solid #d5dae
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f1f3f7}\
 .head{display:grid;grid-template-columns:repeat(4,1fr);gap:1em}.head div{background:#f1f3f7;padding:.8em;border-radius:6px}\
 .head b{display:block;font-size:1.5em}.bad{color:#a4161a}.ok{color:#1b6e3a}img{max-width:100%}code{font-size:.9em}";
+
+impl EvaluationReport {
+    /// What the audit log records of this report, as the recurring risk analysis: the models,
+    /// the headline figures and the demographic spread (adults, race × gender) at the operating
+    /// point. An error when the report names no embedder or detector, or has no run time.
+    pub fn risk_analysis(&self) -> Result<mandat_law::risk::RiskAnalysis, String> {
+        let model = |role: &str| {
+            self.model_card
+                .models
+                .iter()
+                .find(|m| m.role.starts_with(role))
+                .map(|m| m.sha256.clone())
+                .ok_or_else(|| format!("the report's model card names no {role}"))
+        };
+        let spread = |t: &GroupTable| {
+            t.spread.as_ref().map(|s| mandat_law::risk::Spread {
+                ratio: s.ratio,
+                worst: s.worst.clone(),
+                best: s.best.clone(),
+            })
+        };
+        // Adults, race × gender: the per-template section's table, which holds both thresholds.
+        let adults = self
+            .per_template
+            .as_ref()
+            .and_then(|p| p.demographics.get(1));
+        Ok(mandat_law::risk::RiskAnalysis {
+            run_at: mandat_law::Timestamp::parse_rfc3339(&self.created_at)
+                .ok_or_else(|| format!("the report's time {:?} is not a time", self.created_at))?,
+            mandat_version: self.mandat_version.clone(),
+            embedder_sha256: model("face embedder")?,
+            detector_sha256: model("face detector")?,
+            calibration: self.calibration.version.clone(),
+            sample: self.sample,
+            lfw_accuracy: self.headline.lfw_accuracy,
+            tar_at_far_1e3: self.headline.tar_at_far_1e3,
+            blufr_dir_at_fpir_1pc: self.headline.blufr_dir_at_fpir_1pc,
+            operating_fpir: self.operating.fpir,
+            operating_watchlist: self.operating.watchlist,
+            operating_threshold: self.operating.threshold,
+            spread_global: match adults {
+                Some((g, _)) => spread(g),
+                None => self.demographics.get(3).and_then(spread),
+            },
+            spread_per_template: adults.and_then(|(_, t)| spread(t)),
+        })
+    }
+}
 
 /// The report as one HTML page; plots are the PNG files named in the report, beside it.
 pub fn html(r: &EvaluationReport) -> String {

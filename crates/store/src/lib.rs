@@ -810,6 +810,50 @@ impl Store {
         Ok(e)
     }
 
+    /// The newest `limit` entries of `action`, newest first, each checked against its signed
+    /// checkpoint: a row edited in the database (its details, time or action) or inserted without
+    /// the audit key is refused as tampered, not believed. For gates that rest on a recorded act.
+    pub async fn signed_entries(&self, action: &str, limit: u32) -> Result<Vec<Entry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, permit, origin, details, prev_hash, hash FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(action.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let key = mandat_audit::parse_public_key(&self.audit.public_hex())
+            .map_err(|e| StoreError::Corrupt(format!("the audit key: {e}")))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let e = entry_from_row(row)?;
+            let cp = sqlx::query(
+                "SELECT seq, hash, at, pubkey, signature FROM audit_checkpoints WHERE seq = $1",
+            )
+            .bind(e.seq as i64)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| -> Result<Checkpoint, StoreError> {
+                Ok(Checkpoint {
+                    seq: r.try_get::<i64, _>("seq")? as u64,
+                    hash: r.try_get("hash")?,
+                    at: r.try_get("at")?,
+                    key: r.try_get("pubkey")?,
+                    signature: r.try_get("signature")?,
+                })
+            })
+            .transpose()?;
+            let signed = cp.is_some_and(|c| c.hash == e.hash && c.verify(&key));
+            if e.compute_hash() != e.hash || !signed {
+                return Err(StoreError::Tampered(format!(
+                    "audit entry {} ({action}) does not match its signed checkpoint; run `mandat audit verify` and restore the database from a backup",
+                    e.seq
+                )));
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+
     pub async fn audit_log(&self) -> Result<(Vec<Entry>, Vec<Checkpoint>), StoreError> {
         audit_log_from(&self.pool).await
     }

@@ -219,3 +219,34 @@ pub fn session(control: &Control, who: &Actor) -> Session {
     assert_eq!(s.actor(), who, "{} holds other roles or agency", who.user);
     s
 }
+
+/// A risk analysis of the running model made now on `control`'s clock, as a test's fixture:
+/// labelled as such, with figures of the published form (the gate checks age and model only).
+pub fn risk_analysis(control: &Control) -> mandat_law::risk::RiskAnalysis {
+    let sha = mandat_control::calibration::model_sha256().to_string();
+    mandat_law::risk::RiskAnalysis {
+        run_at: control.now().expect("a clock"),
+        mandat_version: "test fixture".into(),
+        embedder_sha256: sha.clone(),
+        detector_sha256: sha,
+        calibration: "test-fixture".into(),
+        sample: None,
+        lfw_accuracy: 0.9935,
+        tar_at_far_1e3: 0.9887,
+        blufr_dir_at_fpir_1pc: 0.9,
+        operating_fpir: 1e-4,
+        operating_watchlist: 3,
+        operating_threshold: 0.443,
+        spread_global: None,
+        spread_per_template: None,
+    }
+}
+
+/// Record [`risk_analysis`] as `auditor` (an auditor or admin already logged in), so that grants
+/// pass the risk-analysis gate.
+pub async fn record_risk_analysis(control: &Control, auditor: &Actor) {
+    control
+        .record_evaluation(&session(control, auditor), &risk_analysis(control), ORIGIN)
+        .await
+        .expect("an auditor records an evaluation");
+}

@@ -364,6 +364,63 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "tröskel per referensbild mot kohort",
         "a threshold per template, against cohort",
     ),
+    ("risk.analysis", "Riskanalys", "Risk analysis"),
+    (
+        "risk.evaluated",
+        "utvärdering av den körda modellen",
+        "evaluation of the running model",
+    ),
+    ("risk.days_ago", "dagar sedan; högst", "days ago; at most"),
+    (
+        "risk.days_allowed",
+        "dagar vid beviljande",
+        "days at a grant",
+    ),
+    (
+        "risk.refused",
+        "Ett beviljande avslås nu:",
+        "A grant is refused now:",
+    ),
+    (
+        "risk.false_alerts",
+        "Förväntade falsklarm",
+        "Expected false alerts",
+    ),
+    (
+        "risk.per_10k",
+        "per 10 000 förbipasserande som inte eftersöks",
+        "per 10,000 passers-by not sought",
+    ),
+    ("risk.target", "tillståndets mål", "the permit's target"),
+    (
+        "risk.held_out",
+        "kontroll på personer utanför kalibreringen",
+        "check on people outside the calibration",
+    ),
+    ("risk.below", "under", "below"),
+    ("risk.above", "över", "above"),
+    (
+        "risk.unknown",
+        "okänt: ingen kalibrering av den körda modellen är lagrad",
+        "unknown: no calibration of the running model is stored",
+    ),
+    ("risk.spread", "Demografisk spridning", "Demographic spread"),
+    (
+        "risk.spread_per_template",
+        "sämsta/bästa falskmatchning med tröskel per referensbild",
+        "worst/best false-match rate with a threshold per template",
+    ),
+    (
+        "risk.spread_global",
+        "med en gemensam tröskel",
+        "with one global threshold",
+    ),
+    (
+        "risk.spread_where",
+        "UTKFace, vuxna, etnicitet × kön, vid utvärderingens arbetspunkt",
+        "UTKFace, adults, race × gender, at the evaluation's operating point",
+    ),
+    ("risk.unbounded", "obegränsad", "unbounded"),
     (
         "f.no_threshold",
         "ingen tröskel: referensbilden matchas inte",

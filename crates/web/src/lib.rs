@@ -1638,27 +1638,39 @@ pub(crate) struct Recorded {
     recorded: String,
 }
 
-/// Record an accuracy evaluation run (`mandat eval report`) in the audit log: the model, the
-/// data and the figures, for auditors and admins.
-#[utoipa::path(post, path = "/api/v1/evaluations", tag = "audit", request_body = Object,
+/// Record an evaluation report (`mandat eval report`, or `mandat eval record` of one made
+/// elsewhere) in the audit log, for auditors and admins: the models, the calibration, the
+/// headline figures and the demographic spread. A grant needs a recent full one of the running
+/// model (the jurisdiction profile's limit).
+#[utoipa::path(post, path = "/api/v1/evaluations", tag = "audit", request_body = mandat_law::risk::RiskAnalysis,
     security(("session" = [])),
     responses((status = 200, body = Recorded), (status = "4XX", body = ErrorBody)))]
 async fn record_evaluation(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Body(details): Body<serde_json::Map<String, serde_json::Value>>,
+    body: axum::body::Body,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    if serde_json::to_string(&details).map_or(usize::MAX, |t| t.len()) > 64 * 1024 {
-        return Err(ApiError::new(
+    // The role first, before the body is read: a refused caller learns nothing of its form.
+    mandat_law::permissions::require(&a, mandat_law::permissions::Action::RecordEvaluation)
+        .map_err(|r| ApiError::from(ControlError::from(r)))?;
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             "an evaluation record holds at most 64 KiB: the summary, not the raw scores",
-        ));
-    }
+        )
+    })?;
+    let analysis: mandat_law::risk::RiskAnalysis = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+            format!("not an evaluation record as `mandat eval report` makes it: {e}"),
+        )
+    })?;
     s.control
-        .record_evaluation(&a, serde_json::Value::Object(details), &origin(&peer))
+        .record_evaluation(&a, &analysis, &origin(&peer))
         .await?;
     Ok(Json(Recorded {
         recorded: "eval.report".into(),

@@ -394,6 +394,21 @@ pub(crate) fn rand_suffix() -> u64 {
 }
 
 /// Initialise, add one user per role and one camera.
+/// The full evaluation report of the pinned models that `scripts/setup.sh` leaves in the model
+/// cache, with its calibration and cohort.
+pub(crate) fn evaluation() -> PathBuf {
+    let dir = mandat_models::Store::from_env()
+        .expect("a cache directory")
+        .root()
+        .join("evaluation");
+    assert!(
+        dir.join("report.json").is_file() && dir.join("cohort.bin").is_file(),
+        "no evaluation report in {}: run scripts/setup.sh (it makes one where the test data is)",
+        dir.display()
+    );
+    dir
+}
+
 pub(crate) fn setup() -> Home {
     setup_on(None)
 }
@@ -435,6 +450,9 @@ pub(crate) fn setup_on(db: Option<String>) -> Home {
         ("judge", "judge"),
         ("aud", "auditor"),
     ]);
+    // Every grant rests on a recent full evaluation of the running model: the one setup made.
+    let out = h.ok(&["eval", "record", &evaluation().display().to_string()]);
+    assert!(out.contains("recorded as eval.report"), "{out}");
     h.ok_in(
         &[
             "camera",
@@ -1336,8 +1354,24 @@ pub(crate) fn the_evaluation_report_runs_and_is_recorded() {
     let export = std::fs::read_to_string(h.path().join("a.jsonl")).unwrap();
     let entry = export
         .lines()
-        .find(|l| l.contains("\"eval.report\""))
+        .find(|l| l.contains("\"eval.report\"") && l.contains("\"aud\""))
         .expect("the run is audited");
+    // A sample is recorded as one, and does not count as the risk analysis a grant needs.
+    assert!(entry.contains("\"sample\":10"), "{entry}");
+    let o = h.ok(&["eval", "record", out.to_str().unwrap()]);
+    assert!(o.contains("does not count"), "{o}");
+    // The full report setup made brings its calibration and cohort: an admin stores them, and
+    // nobody else may.
+    let full = evaluation();
+    h.login("aud");
+    let o = h.run(&["eval", "record", full.to_str().unwrap(), "--calibration"]);
+    assert!(!o.status.success(), "{}", text(&o.stdout));
+    h.login("admin");
+    let o = h.ok(&["eval", "record", full.to_str().unwrap(), "--calibration"]);
+    assert!(
+        o.contains("stored") && o.contains("recorded as eval.report"),
+        "{o}"
+    );
     assert!(
         entry.contains("\"aud\"") && entry.contains(cal["version"].as_str().unwrap()),
         "{entry}"

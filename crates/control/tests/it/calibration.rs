@@ -215,20 +215,170 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
         );
 
         // Evaluation runs are recorded by auditors and admins only.
+        let fixture = mandat_testkit::risk_analysis(&e.control);
         assert!(
             e.control
-                .record_evaluation(&e.act(&officer()), serde_json::json!({}), ORIGIN)
+                .record_evaluation(&e.act(&officer()), &fixture, ORIGIN)
                 .await
                 .is_err()
         );
         e.control
-            .record_evaluation(
-                &e.act(&auditor()),
-                serde_json::json!({"lfw_accuracy": 0.99}),
-                ORIGIN,
-            )
+            .record_evaluation(&e.act(&auditor()), &fixture, ORIGIN)
             .await
             .unwrap();
+    }
+}
+
+/// A victim-search permit applied for on cam-1, waiting for the prosecutor.
+async fn applied(e: &Env) -> String {
+    let id = drafted(e, Purpose::VictimSearch, &officer()).await;
+    e.control
+        .apply(&e.act(&officer()), &id, ORIGIN)
+        .await
+        .unwrap();
+    id
+}
+
+async fn grant(e: &Env, id: &str) -> Result<(), mandat_control::ControlError> {
+    e.control
+        .decide(&e.act(&pros()), id, Outcome::Grant, "necessary", ORIGIN)
+        .await
+        .map(|_| ())
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+#[tokio::test]
+async fn a_grant_needs_a_recent_full_evaluation_of_the_running_model() {
+    for db in databases() {
+        // The environment recorded one at t0; half a year and two days later it is too old.
+        let e = env(db).await;
+        e.clock.advance(185 * DAY_MS);
+        let id = applied(&e).await;
+        let err = grant(&e, &id).await.unwrap_err();
+        assert_eq!(err.code(), "risk_analysis", "{db:?}: {err}");
+        assert!(err.to_string().contains("at most 183 days"), "{err}");
+        // Nothing changed: the permit still waits.
+        let p = e
+            .control
+            .permit(&e.act(&pros()), &id, ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(p.status, mandat_law::Status::Applied);
+
+        // A sampled run, a run of another model and a record of a future run do not count.
+        let mut sampled = mandat_testkit::risk_analysis(&e.control);
+        sampled.sample = Some(10);
+        let mut other = mandat_testkit::risk_analysis(&e.control);
+        other.embedder_sha256 = "0".repeat(64);
+        for a in [&sampled, &other] {
+            e.control
+                .record_evaluation(&e.act(&auditor()), a, ORIGIN)
+                .await
+                .unwrap();
+        }
+        assert_eq!(grant(&e, &id).await.unwrap_err().code(), "risk_analysis");
+        let mut future = mandat_testkit::risk_analysis(&e.control);
+        future.run_at = future.run_at.plus_hours(1);
+        let err = e
+            .control
+            .record_evaluation(&e.act(&auditor()), &future, ORIGIN)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("after now"), "{err}");
+        // Figures of no report's form are refused, naming the field.
+        let mut bad = mandat_testkit::risk_analysis(&e.control);
+        bad.tar_at_far_1e3 = 98.87;
+        let err = e
+            .control
+            .record_evaluation(&e.act(&admin()), &bad, ORIGIN)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("tar_at_far_1e3"), "{err}");
+
+        // A full run of the running model, recorded now: the grant goes through.
+        mandat_testkit::record_risk_analysis(&e.control, &auditor()).await;
+        grant(&e, &id).await.unwrap();
+        assert_eq!(
+            e.control.risk_analysis().await.unwrap().unwrap().run_at,
+            e.control.now().unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_evaluation_edited_or_inserted_in_the_database_is_not_believed() {
+    for db in databases() {
+        // A DBA makes the old record look new, to let a grant through without an analysis.
+        let e = env(db).await;
+        e.clock.advance(200 * DAY_MS);
+        let id = applied(&e).await;
+        let pool = raw_pool(&e.url).await;
+        let details: String =
+            sqlx::query_scalar("SELECT details FROM audit_log WHERE action = 'eval.report'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&details).unwrap();
+        v["run_at"] = e.control.now().unwrap().to_rfc3339().into();
+        sqlx::query("UPDATE audit_log SET details = $1 WHERE action = 'eval.report'")
+            .bind(v.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        let err = grant(&e, &id).await.unwrap_err();
+        assert_eq!(err.code(), "tampered", "{db:?}: {err}");
+
+        // Nor a row inserted with a hash the DBA computed: no audit key signed it.
+        sqlx::query("UPDATE audit_log SET details = $1 WHERE action = 'eval.report'")
+            .bind(details.clone())
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(grant(&e, &id).await.unwrap_err().code(), "risk_analysis");
+        let head: (i64, String) =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        let forged = mandat_audit::Entry::next(
+            Some(&mandat_audit::Entry {
+                seq: head.0 as u64,
+                at: 0,
+                actor: String::new(),
+                action: String::new(),
+                permit: None,
+                origin: String::new(),
+                details: serde_json::Value::Null,
+                prev_hash: String::new(),
+                hash: head.1,
+            }),
+            mandat_audit::Record {
+                at: e.control.now().unwrap().0,
+                actor: "auditor".into(),
+                action: "eval.report".into(),
+                permit: None,
+                origin: "test".into(),
+                details: v.clone(),
+            },
+        );
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, permit, origin, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(forged.seq as i64)
+        .bind(forged.at)
+        .bind(forged.actor.clone())
+        .bind(forged.action.clone())
+        .bind(forged.permit.clone())
+        .bind(forged.origin.clone())
+        .bind(forged.details.to_string())
+        .bind(forged.prev_hash.clone())
+        .bind(forged.hash.clone())
+        .execute(&pool)
+        .await
+        .unwrap();
+        let err = grant(&e, &id).await.unwrap_err();
+        assert_eq!(err.code(), "tampered", "{db:?}: {err}");
     }
 }
 

@@ -25,6 +25,19 @@ pub(super) async fn decide_page(
         .collect();
     // The decision binds these cameras: the decider sees whose each is, and any gone since.
     let cameras = s.control.cameras(&v.actor).await.page(l)?;
+    // The recurring risk analysis a grant rests on, and what each application's threshold means
+    // in false alerts. A tampered record shows as such, not as a broken page.
+    let risk = s.control.risk_analysis().await;
+    let mut expected = Vec::with_capacity(queue.len());
+    for p in &queue {
+        expected.push(
+            s.control
+                .expected_false_alerts(&p.application)
+                .await
+                .page(l)?,
+        );
+    }
+    let risk_row = risk_markup(l, &risk, profile, now);
     Ok(layout(
         &v,
         "/decide",
@@ -32,7 +45,7 @@ pub(super) async fn decide_page(
         f.ok.as_deref(),
         html! {
             @if queue.is_empty() && amendments.is_empty() { p.muted { (t(l, "decide.none")) } }
-            @for p in &queue {
+            @for (p, expected) in queue.iter().zip(&expected) {
                 @let a = &p.application;
                 @let decider = profile.rule(a.purpose).decider;
                 article.panel {
@@ -76,6 +89,8 @@ pub(super) async fn decide_page(
                                 br; (t(l, "f.per_template")) " " span.mono { (cohort) } " (z " (format!("{z:.3}")) ")"
                             }
                         }
+                        dt { (t(l, "risk.false_alerts")) } dd.num { (expected_markup(l, expected)) }
+                        (risk_row)
                         dt { (t(l, "col.applicant")) } dd { (p.applicant) }
                         dt { (t(l, "f.applied")) } dd { (p.applied_at.map(local).unwrap_or_default()) }
                         @if let Some(u) = &p.urgent {
@@ -138,6 +153,76 @@ pub(super) async fn decide_page(
             }
         },
     ))
+}
+
+/// Passers-by not sought per 10,000 who would raise a false alert, and where the figure comes from.
+fn expected_markup(l: Lang, e: &mandat_control::calibration::ExpectedFalseAlerts) -> Markup {
+    use mandat_control::calibration::ExpectedFalseAlerts as E;
+    use mandat_eval::calibrate::FpirAt;
+    let per_10k = |x: f64| format!("{:.2}", x * 1e4);
+    html! {
+        @match e {
+            E::Target { fpir, held_out } => {
+                (per_10k(*fpir)) " " (t(l, "risk.per_10k")) " (" (t(l, "risk.target")) ")"
+                @if let Some(h) = held_out {
+                    br; span.muted { (t(l, "risk.held_out")) ": " (per_10k(h.fpir_realised)) " (" (h.false_alarms) " / " (h.trials) ", " (format!("{:.2}×", h.ratio)) ")" }
+                }
+            }
+            E::FromTable { at, calibration } => {
+                @match at {
+                    FpirAt::About(x) => { (per_10k(*x)) }
+                    FpirAt::Below(x) => { (t(l, "risk.below")) " " (per_10k(*x)) }
+                    FpirAt::Above(x) => { (t(l, "risk.above")) " " (per_10k(*x)) }
+                }
+                " " (t(l, "risk.per_10k")) " (" (t(l, "f.calibration")) " " span.mono { (calibration) } ")"
+            }
+            E::Unknown => span.bad { (t(l, "risk.unknown")) },
+        }
+    }
+}
+
+/// The recurring risk analysis: its date and age against the profile's limit (or why a grant is
+/// refused now), and the demographic spread it measured.
+fn risk_markup(
+    l: Lang,
+    risk: &Result<Option<mandat_law::risk::RiskAnalysis>, mandat_control::ControlError>,
+    profile: &mandat_law::Profile,
+    now: Timestamp,
+) -> Markup {
+    let sha = mandat_control::calibration::model_sha256();
+    let ratio = |s: &Option<mandat_law::risk::Spread>| match s {
+        Some(mandat_law::risk::Spread { ratio: Some(r), .. }) => format!("{r:.1}×"),
+        Some(_) => t(l, "risk.unbounded").to_string(),
+        None => "–".to_string(),
+    };
+    html! {
+        dt { (t(l, "risk.analysis")) }
+        dd {
+            @match risk {
+                Err(e) => span.bad { (t(l, "risk.refused")) " " (e.to_string()) },
+                Ok(a) => {
+                    @if let Err(r) = mandat_law::risk::check_current(profile, sha, a.as_ref(), now) {
+                        span.bad { (t(l, "risk.refused")) " " (r.to_string()) }
+                    } @else if let Some(a) = a {
+                        (t(l, "risk.evaluated")) " " span.num { (local(a.run_at)) } " ("
+                        (a.age_days(now)) " " (t(l, "risk.days_ago")) " " (profile.risk_analysis_max_days) " " (t(l, "risk.days_allowed")) "), "
+                        (t(l, "f.calibration")) " " span.mono { (a.calibration) }
+                    }
+                }
+            }
+        }
+        @if let Ok(Some(a)) = risk {
+            dt { (t(l, "risk.spread")) }
+            dd {
+                @if let Some(s) = &a.spread_per_template {
+                    (t(l, "risk.spread_per_template")) ": " span.num { (ratio(&a.spread_per_template)) } " (" (s.worst) " / " (s.best) "); "
+                }
+                (t(l, "risk.spread_global")) ": " span.num { (ratio(&a.spread_global)) }
+                @if let Some(s) = &a.spread_global { " (" (s.worst) " / " (s.best) ")" }
+                br; span.muted { (t(l, "risk.spread_where")) " (FPIR " (format!("{:.0e}", a.operating_fpir)) ", " (a.operating_watchlist) " " (t(l, "f.persons")) ")" }
+            }
+        }
+    }
 }
 
 /// The cameras named, each with its owner (partner cameras marked), and any disabled or removed.

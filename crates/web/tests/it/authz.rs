@@ -1495,3 +1495,104 @@ async fn the_draft_form_takes_one_reference_photo_per_line() {
     assert_eq!(sources, ["passport register", "family photo", "job badge"]);
     assert!(photos.iter().all(|p| !p.id.is_empty()));
 }
+
+/// The decider sees what a grant rests on: the recurring risk analysis (its date and the profile's
+/// limit, the demographic spread it measured) and the false alerts the threshold means per 10,000
+/// passers-by. Half a year later the page says a grant is refused now, and it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decider_sees_the_risk_analysis_and_the_expected_false_alerts() {
+    let (_dir, clock, control) = common::control().await;
+    let admin = Actor::new("adm", &[Role::Admin]);
+    common::provision(&control, "adm", PW, &[Role::Admin])
+        .await
+        .unwrap();
+    for (user, role) in [("app", Role::Applicant), ("pros", Role::Prosecutor)] {
+        common::provision(&control, user, PW, &[role])
+            .await
+            .unwrap();
+    }
+    common::camera_1(&control, &admin).await;
+    // A table with per-pair rate 1e-4 at cosine 0.40, the application's threshold.
+    let table = mandat_eval::calibrate::Calibration {
+        version: "v-web".into(),
+        model_sha256: mandat_control::calibration::model_sha256().into(),
+        detector_sha256: "d".repeat(64),
+        created_at: "2026-08-01T00:00:00Z".into(),
+        data: "synthetic".into(),
+        impostor_pairs: 10_000_000,
+        curve: (1..=6)
+            .map(|k| mandat_eval::calibrate::Point {
+                fmr: 10f64.powi(-k),
+                threshold: 0.20 + 0.05 * k as f32,
+            })
+            .collect(),
+        held_out: vec![mandat_eval::calibrate::HeldOut {
+            fpir_target: 1e-4,
+            watchlist: 3,
+            threshold: 0.42,
+            false_alarms: 210,
+            trials: 2_000_000,
+            fpir_realised: 1.05e-4,
+            ratio: 1.05,
+            within_2x: true,
+        }],
+        per_template: None,
+    };
+    control
+        .add_calibration(
+            &mandat_testkit::session(&control, &admin),
+            &table,
+            None,
+            "t",
+        )
+        .await
+        .unwrap();
+    let app = Actor::new("app", &[Role::Applicant]);
+    let id = common::drafted(&control, &app).await;
+    control
+        .apply(&mandat_testkit::session(&control, &app), &id, "t")
+        .await
+        .unwrap();
+    let addr = common::serve(&control).await;
+    let page = tokio::task::spawn_blocking(move || {
+        let token = login(addr, "pros");
+        let mut page = String::new();
+        request(addr, "GET", "/decide", Some(&token), "", Some(&mut page));
+        page
+    })
+    .await
+    .unwrap();
+    // One photo at 0.40: 1e-4 of passers-by, 1.00 in 10,000, read off table v-web.
+    assert!(page.contains("1.00") && page.contains("v-web"), "{page}");
+    // The fixture's evaluation, made today, within the limit of 183 days.
+    assert!(
+        page.contains("test-fixture") && page.contains("183"),
+        "{page}"
+    );
+    assert!(!page.contains("at most 183 days before a grant"), "{page}");
+
+    clock.advance(200 * 24 * 3600 * 1000);
+    let pid = id.clone();
+    let (page, after) = tokio::task::spawn_blocking(move || {
+        let token = login(addr, "pros");
+        let csrf = csrf(addr, &token);
+        let mut page = String::new();
+        request(addr, "GET", "/decide", Some(&token), "", Some(&mut page));
+        let mut after = String::new();
+        request(
+            addr,
+            "POST",
+            &format!("/decide/{pid}"),
+            Some(&token),
+            &format!("csrf={csrf}&outcome=grant&reasons=necessary"),
+            Some(&mut after),
+        );
+        (page, after)
+    })
+    .await
+    .unwrap();
+    assert!(page.contains("at most 183 days before a grant"), "{page}");
+    assert!(after.contains("183"), "the refusal names the rule: {after}");
+    let p = mandat_testkit::store(&control).permit(&id).await.unwrap();
+    assert_eq!(p.status, mandat_law::Status::Applied);
+}

@@ -172,6 +172,8 @@ pub async fn env(db: Db) -> Env {
         .await
         .unwrap();
     }
+    // Every grant rests on a recent evaluation of the running model.
+    mandat_testkit::record_risk_analysis(&control, &auditor()).await;
     for (id, loc) in [("cam-1", (59.3326, 18.0649)), ("cam-2", (57.7, 11.97))] {
         control
             .add_camera(

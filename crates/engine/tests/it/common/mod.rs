@@ -99,6 +99,8 @@ pub async fn world(clock: Arc<dyn Clock>) -> World {
         .await
         .unwrap();
     }
+    // Every grant rests on a recent evaluation of the running model.
+    mandat_testkit::record_risk_analysis(&control, &admin).await;
     let admin = mandat_testkit::session(&control, &admin);
     for (id, file) in [
         ("cam-1", "synthetic/synthetic_watchlist.mp4"),

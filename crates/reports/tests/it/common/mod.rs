@@ -113,6 +113,8 @@ pub async fn scenario() -> Scenario {
             .await
             .unwrap();
     }
+    // Every grant rests on a recent evaluation of the running model.
+    mandat_testkit::record_risk_analysis(&c, &actor("imy", Role::Auditor)).await;
     let admin = mandat_testkit::session(&c, &actor("admin", Role::Admin));
     for (id, loc) in [
         ("cam-1", (59.0, 18.0)),

@@ -120,13 +120,23 @@ pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
     );
     mandat_testkit::register(&control, store.clone(), &master);
     let k = key(&control);
-    let mut r = registry();
-    r.push(Accounts {
+    registry().push(Accounts {
         control: k,
         addr: None,
         clock: clock.clone(),
     });
-    drop(r);
+    // Every grant rests on a recent evaluation of the running model, recorded by an auditor of
+    // its own (no test's role matrix counts it).
+    let evaluator = mandat_law::Actor::new("evaluator", &[mandat_law::Role::Auditor]);
+    provision(
+        &control,
+        &evaluator.user,
+        "a long password",
+        &evaluator.roles,
+    )
+    .await
+    .unwrap();
+    mandat_testkit::record_risk_analysis(&control, &evaluator).await;
     (dir, clock, control)
 }
 
