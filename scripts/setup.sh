@@ -40,23 +40,29 @@ cargo build --locked -q -p mandat "${PROFILE_FLAG[@]}"
 
 # The evaluation report of the pinned models, with its calibration table and impostor cohort: the
 # demo records it as its risk analysis, and its permit's per-person thresholds come from it. Made
-# once where the test data is (about 5 minutes on 2 cores), again after 90 days (a grant needs one
-# at most 183 days old) or when the models change. The cohort is templates of the data's people:
+# once where the test data is (about 6 minutes on 2 cores), again after 90 days (a grant needs one
+# at most 183 days old) or when the embedder changes. The cohort is templates of the data's people:
 # it stays in the private cache, never in the repository.
+MANDAT="target/${MANDAT_PROFILE:-release}/mandat"
 DATA="${MANDAT_DATA:-../shared/data}"
 CACHE="${MANDAT_CACHE:-${XDG_CACHE_HOME:+$XDG_CACHE_HOME/mandat}}"
 CACHE="${CACHE:-$HOME/.cache/mandat}"
 EVAL="$CACHE/evaluation"
-SFACE_SHA=ab872eaae25a7323ed1b7d90a3b2294d187664174c9912623e99dc68bc15326f
-if [ -d "$DATA/lfw" ] && [ -d "$DATA/utkface" ]; then
-  if [ ! -f "$EVAL/report.json" ] || [ ! -f "$EVAL/cohort.bin" ] \
-    || [ -n "$(find "$EVAL/report.json" -mtime +90)" ] || ! grep -q "$SFACE_SHA" "$EVAL/report.json"; then
-    echo "setup: evaluating the models for the calibrated demo (once, about 5 minutes) into $EVAL" >&2
-    rm -rf "$EVAL.new"
-    mkdir -p "$EVAL.new"
-    "target/${MANDAT_PROFILE:-release}/mandat" eval report --no-record --write-cohort \
-      --data "$DATA" --out "$EVAL.new" >/dev/null
+# The embedder's pinned sha256, as mandat itself lists it.
+SFACE_SHA="$("$MANDAT" models list | awk '/^sface/{s=1} s && $1=="sha256"{print $2; exit}' || true)"
+if [ ! -d "$DATA/lfw" ] || [ ! -d "$DATA/utkface" ]; then
+  echo "setup: no LFW and UTKFace under $DATA: no evaluation report, so the demo's permit cannot be granted (set MANDAT_DATA)" >&2
+elif [ ! -f "$EVAL/report.json" ] || [ ! -f "$EVAL/cohort.bin" ] \
+  || [ -n "$(find "$EVAL/report.json" -mtime +90)" ] || [ -z "$SFACE_SHA" ] \
+  || ! grep -q "$SFACE_SHA" "$EVAL/report.json"; then
+  echo "setup: evaluating the models for the calibrated demo (once, about 6 minutes) into $EVAL" >&2
+  rm -rf "$EVAL.new"
+  mkdir -p -m 700 "$EVAL.new"
+  if "$MANDAT" eval report --no-record --write-cohort --data "$DATA" --out "$EVAL.new" >/dev/null; then
     rm -rf "$EVAL"
     mv "$EVAL.new" "$EVAL"
+  else
+    rm -rf "$EVAL.new"
+    echo "setup: the evaluation failed (see above); the demo and the tests that grant need it" >&2
   fi
 fi

@@ -39,11 +39,15 @@ pub enum Section {
     /// mandat on both videos with the match-time quality gate off and on: faces kept out,
     /// appearances found, alerts.
     Quality,
+    /// mandat on both videos matching single views, and single views with each track's fused
+    /// template, over a sweep of thresholds: appearances found against false alerts.
+    Track,
 }
 
-const ALL: [Section; 7] = [
+const ALL: [Section; 8] = [
     Section::Compare,
     Section::Quality,
+    Section::Track,
     Section::Models,
     Section::Latency,
     Section::Scaling,
@@ -221,6 +225,7 @@ pub fn run(args: BenchArgs, latency: Latency, demand: Demand) -> Result<()> {
         let (key, value) = match s {
             Section::Compare => ("compare", compare(&args, &models, &data)?),
             Section::Quality => ("quality_gate", quality_gate(&args, &models, &data)?),
+            Section::Track => ("track_fusion", track_fusion(&args, &models, &data)?),
             Section::Models => (
                 "models",
                 stages::report(&args.stage, &args.pipeline, &models, &data)?,
@@ -374,6 +379,45 @@ fn quality_gate(args: &BenchArgs, models: &Models, data: &std::path::Path) -> Re
     Ok(Value::Array(rows))
 }
 
+/// The thresholds of the track-fusion sweep: from where false alerts are common to above the
+/// calibrated demo's per-person thresholds.
+const TRACK_THRESHOLDS: [f32; 5] = [0.30, 0.33, 0.363, 0.40, 0.43];
+
+/// mandat alone on both videos in the configured settings, matching single views only and single
+/// views with each track's fused template, at each threshold of the sweep. Which pays is read at
+/// equal false alerts: the synthetic video's appearances found against the false alerts of both.
+fn track_fusion(args: &BenchArgs, models: &Models, data: &std::path::Path) -> Result<Value> {
+    let enrolled = e2e::enrol_watchlist(models, data)?;
+    let truth = e2e::Truth::load(data)?;
+    let mut rows = Vec::new();
+    for threshold in TRACK_THRESHOLDS {
+        let mut watchlist = enrolled.clone();
+        for e in &mut watchlist.list.entries {
+            e.threshold = threshold;
+        }
+        for fusion in [false, true] {
+            let mut row = json!({"threshold": threshold, "fusion": fusion});
+            for (name, file, synthetic) in VIDEOS {
+                let cfg = mandat_engine::EngineConfig {
+                    track_fusion: fusion,
+                    ..args.engine.config(&args.pipeline, args.cores)
+                };
+                let run = e2e::mandat(
+                    models,
+                    cfg,
+                    &data.join(file),
+                    &watchlist,
+                    synthetic.then_some(&truth),
+                )
+                .with_context(|| format!("mandat on {name}"))?;
+                row[if synthetic { "synthetic" } else { "street" }] = json!(run);
+            }
+            rows.push(row);
+        }
+    }
+    Ok(Value::Array(rows))
+}
+
 fn per_frame(s: &mandat_engine::StageTimes, frames: u64) -> Value {
     let f = frames.max(1) as f64;
     json!({
@@ -469,6 +513,30 @@ fn markdown(r: &Value) -> String {
                 s["faces_embedded"],
                 s["faces_below_quality"],
                 s["alerts"],
+            ));
+        }
+        out.push('\n');
+    }
+    if let Some(rows) = r["track_fusion"].as_array() {
+        out.push_str("### Track-level matching: single views, and single views with each track's fused template (mandat, both videos)\n\n");
+        out.push_str("A track's fused template is the mean of its embedded views (at most 5, those the quality gate lets through), weighted by each view's geometric quality, matched once the track has two views, alongside each single view. Watchlist of the synthetic video's 10 persons at one cosine for all; nobody on the street clip is on it.\n\n");
+        out.push_str("| threshold | matching | appearances found (synthetic) | false alerts (synthetic) | false alerts (street) | faces embedded |\n|---|---|---|---|---|---|\n");
+        for row in rows {
+            let (syn, st) = (&row["synthetic"], &row["street"]);
+            out.push_str(&format!(
+                "| {} | {} | {}/{} | {} | {} | {} |\n",
+                f(&row["threshold"], 3),
+                if row["fusion"].as_bool() == Some(true) {
+                    "single + fused"
+                } else {
+                    "single views"
+                },
+                syn["recall"]["found"],
+                syn["recall"]["appearances"],
+                syn["recall"]["false_hits"],
+                st["alerts"],
+                syn["faces_embedded"].as_u64().unwrap_or(0)
+                    + st["faces_embedded"].as_u64().unwrap_or(0),
             ));
         }
         out.push('\n');

@@ -54,7 +54,8 @@ pub enum EvalCommand {
     },
     /// The evaluation report: LFW verification, BLUFR open-set identification, calibrated
     /// thresholds, demographic differentials with confidence intervals, model card. HTML and
-    /// JSON with plots; the run is recorded in the audit log (auditors and admins; `mandat login`).
+    /// JSON with plots; the run is recorded in the audit log as the risk analysis (auditors;
+    /// `mandat login`).
     Report {
         #[command(flatten)]
         args: evaluation::ReportArgs,
@@ -71,13 +72,14 @@ pub enum EvalCommand {
         write_cohort: bool,
     },
     /// Record a report made earlier (its --out directory, with `report.json`) as the recurring
-    /// risk analysis (auditors and admins), and with --calibration store its threshold table and
-    /// cohort (admins). For a report run on another machine, or by setup.
+    /// risk analysis (auditors), or with --calibration store its threshold table and cohort
+    /// instead (admins). For a report run on another machine, or by setup.
     Record {
         /// The directory `mandat eval report --out` wrote.
         dir: PathBuf,
-        /// Also store the report's calibration table, with `cohort.bin` when it has per-template
-        /// thresholds.
+        /// Store the report's calibration table (with `cohort.bin` when it has per-template
+        /// thresholds) instead of recording the analysis: an admin stores tables, an auditor
+        /// vouches for the analysis, never one person both.
         #[arg(long)]
         calibration: bool,
     },
@@ -103,6 +105,17 @@ impl Bundle {
         let report: mandat_reports::evaluation::EvaluationReport = serde_json::from_str(&text)
             .with_context(|| format!("{} is not an evaluation report", file.display()))?;
         let cohort_file = dir.join("cohort.bin");
+        // Templates of real people: refused when others may read them, as a key file would be.
+        if let Ok(m) = std::fs::symlink_metadata(&cohort_file) {
+            use std::os::unix::fs::PermissionsExt as _;
+            if !m.file_type().is_file() || m.permissions().mode() & 0o077 != 0 {
+                anyhow::bail!(
+                    "{} is not a private file (mode {:o}); it holds templates of real people: chmod 600 it, or make it again",
+                    cohort_file.display(),
+                    m.permissions().mode() & 0o777
+                );
+            }
+        }
         let cohort = match std::fs::read(&cohort_file) {
             Ok(mut bytes) => {
                 let c = mandat_eval::cohort::Cohort::from_le_bytes(
@@ -120,21 +133,29 @@ impl Bundle {
     }
 }
 
-/// Write the cohort beside a report, readable by its owner only.
+/// Write the cohort beside a report, readable by its owner only: a fresh file (never through a
+/// link planted there, never an old file's looser mode) renamed into place.
 fn write_cohort(dir: &std::path::Path, c: &mandat_eval::cohort::Cohort) -> Result<PathBuf> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let file = dir.join("cohort.bin");
+    let tmp = dir.join(".cohort.bin.new");
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", tmp.display()));
+        }
+        _ => {}
+    }
     let mut bytes = c.to_le_bytes();
     let r = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
-        .open(&file)
-        .and_then(|mut f| f.write_all(&bytes));
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()));
     mandat_store::crypto::wipe(&mut bytes);
-    r.with_context(|| format!("writing {}", file.display()))?;
+    r.with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &file).with_context(|| format!("writing {}", file.display()))?;
     Ok(file)
 }
 
@@ -257,21 +278,35 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
         }
         EvalCommand::Record { dir, calibration } => {
             let (c, roles) = session(&paths)?;
-            may_record(&c, &roles)?;
+            if calibration && !roles.contains(&mandat_law::Role::Admin) {
+                anyhow::bail!(
+                    "{} may not store a calibration: it needs the admin role",
+                    c.user
+                );
+            }
+            if !calibration {
+                may_record(&c, &roles)?;
+            }
             let b = Bundle::read(&dir)?;
             let analysis = b.report.risk_analysis().map_err(anyhow::Error::msg)?;
             if calibration {
                 let body = calibration_body(&b.report.calibration, b.cohort.as_ref())?;
                 let _: serde_json::Value = c.post("/api/v1/calibrations", &body)?;
                 println!(
-                    "calibration {} stored; permits that state a target FPIR now get their threshold from it",
-                    b.report.calibration.version
+                    "calibration {} stored; permits that state a target FPIR now get their threshold from it (an auditor records the report: mandat eval record {})",
+                    b.report.calibration.version,
+                    dir.display()
                 );
+                return Ok(());
             }
             let _: serde_json::Value = c.post("/api/v1/evaluations", &analysis)?;
             println!(
                 "evaluation of {} recorded as eval.report (made {}{})",
-                &analysis.embedder_sha256[..12],
+                analysis
+                    .embedder_sha256
+                    .chars()
+                    .take(12)
+                    .collect::<String>(),
                 analysis.run_at.to_rfc3339(),
                 analysis.sample.map_or(String::new(), |n| format!(
                     ", a sample of every {n}th: it does not count as the risk analysis"
@@ -290,11 +325,11 @@ pub fn run(paths: Paths, cmd: EvalCommand) -> Result<()> {
     }
 }
 
-/// Only auditors and admins record evaluations (the server checks again).
+/// Only auditors record evaluations (the server checks again).
 fn may_record(c: &Client, roles: &[mandat_law::Role]) -> Result<()> {
-    if !(roles.contains(&mandat_law::Role::Auditor) || roles.contains(&mandat_law::Role::Admin)) {
+    if !roles.contains(&mandat_law::Role::Auditor) {
         anyhow::bail!(
-            "{} may not record an evaluation: it needs the auditor or admin role (or --no-record)",
+            "{} may not record an evaluation: it needs the auditor role (or --no-record)",
             c.user
         );
     }

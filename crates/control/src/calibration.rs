@@ -263,23 +263,45 @@ impl Control {
         Ok(())
     }
 
-    /// The newest full evaluation of the embedder mandat runs, read from the signed audit log
-    /// (an edited row is refused as tampered); `None` when there is none. Sampled runs and runs of
-    /// other models do not count.
-    pub async fn risk_analysis(&self) -> Result<Option<RiskAnalysis>> {
-        let entries = self.store.signed_entries(EVAL_REPORT, 200).await?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|e| serde_json::from_value::<RiskAnalysis>(e.details).ok())
-            .filter(|a| a.embedder_sha256 == model_sha256() && a.sample.is_none())
-            .max_by_key(|a| a.run_at))
+    /// The newest full evaluation of the embedder mandat runs, for deciders: see
+    /// how the grant gate reads it.
+    pub async fn risk_analysis(&self, actor: &Session) -> Result<Option<RiskAnalysis>> {
+        require(actor, Action::DecidePermit)?;
+        self.newest_risk_analysis().await
+    }
+
+    /// The newest full evaluation of the embedder mandat runs, read from the signed audit log page
+    /// by page; `None` when there is none. Sampled runs and runs of other models do not count. An
+    /// entry edited or inserted in the database, or a newer entry deleted, is an error (tampered).
+    pub(crate) async fn newest_risk_analysis(&self) -> Result<Option<RiskAnalysis>> {
+        let mut before = None;
+        loop {
+            let page = self.store.signed_entries(EVAL_REPORT, before, 100).await?;
+            let Some(last) = page.last() else {
+                return Ok(None);
+            };
+            before = Some(last.seq);
+            let found = page.into_iter().find_map(|e| {
+                let a = serde_json::from_value::<RiskAnalysis>(e.details).ok()?;
+                (a.embedder_sha256 == model_sha256() && a.sample.is_none()).then_some((e.seq, a))
+            });
+            if let Some((seq, a)) = found {
+                self.store.audit_whole_after(seq).await?;
+                return Ok(Some(a));
+            }
+        }
     }
 
     /// What the decider is told of false alerts: the share of passers-by not sought who would
     /// raise one under `app`'s threshold and templates. A stated target is the permit's own
     /// promise, with the table's held-out check of that point when it has one; a plain cosine is
     /// read off the newest table of the running model.
-    pub async fn expected_false_alerts(&self, app: &Application) -> Result<ExpectedFalseAlerts> {
+    pub async fn expected_false_alerts(
+        &self,
+        actor: &Session,
+        app: &Application,
+    ) -> Result<ExpectedFalseAlerts> {
+        require(actor, Action::DecidePermit)?;
         let n = app.template_count().max(1);
         if let Some(t) = &app.target {
             let stored = self.store.calibrations().await?;
@@ -320,7 +342,7 @@ impl Control {
         profile: &mandat_law::Profile,
         now: mandat_law::Timestamp,
     ) -> Result<()> {
-        let latest = self.risk_analysis().await?;
+        let latest = self.newest_risk_analysis().await?;
         mandat_law::risk::check_current(profile, model_sha256(), latest.as_ref(), now)?;
         Ok(())
     }

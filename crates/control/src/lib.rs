@@ -955,7 +955,12 @@ impl Control {
     ) -> Result<(Permit, Option<DeletionCertificate>)> {
         require(actor, Action::DecidePermit)?;
         if outcome == Outcome::Grant {
-            self.grant_needs_risk_analysis(actor, id).await?;
+            // The law's own refusals (who decides, in which state) come first, on a copy.
+            let p = self.visible_permit(actor, id).await?;
+            let profile = profile_of(&p)?;
+            p.clone()
+                .decide(actor, profile, outcome, reasons, self.now()?)?;
+            self.check_risk_analysis(profile, self.now()?).await?;
         }
         let action = match outcome {
             Outcome::Grant => "permit.grant",
@@ -966,13 +971,6 @@ impl Control {
             Ok(p.decide(actor, profile, outcome, reasons, now)?)
         })
         .await
-    }
-
-    /// A grant rests on a recent evaluation of the running model (the profile's limit). Checked
-    /// after the actor may see the permit, so the refusal tells nobody else about it.
-    async fn grant_needs_risk_analysis(&self, actor: &Session, id: &str) -> Result<()> {
-        let p = self.visible_permit(actor, id).await?;
-        self.check_risk_analysis(profile_of(&p)?, self.now()?).await
     }
 
     /// Ask to add registered cameras to a granted permit (its applicant). Nothing is analysed on
@@ -1012,7 +1010,8 @@ impl Control {
         if outcome == Outcome::Grant {
             let p = self.visible_permit(actor, id).await?;
             p.may_decide_amendment(actor, profile_of(&p)?)?;
-            self.grant_needs_risk_analysis(actor, id).await?;
+            self.check_risk_analysis(profile_of(&p)?, self.now()?)
+                .await?;
             if let Some(a) = p.amendments.iter().find(|a| a.number == number) {
                 self.check_cameras(&a.cameras).await?;
             }
@@ -1042,7 +1041,13 @@ impl Control {
         origin: &str,
     ) -> Result<Permit> {
         require(actor, Action::DecidePermit)?;
-        self.grant_needs_risk_analysis(actor, id).await?;
+        {
+            let p = self.visible_permit(actor, id).await?;
+            let profile = profile_of(&p)?;
+            p.clone()
+                .grant_in_part(actor, profile, reasons, narrowing, self.now()?)?;
+            self.check_risk_analysis(profile, self.now()?).await?;
+        }
         let (p, _) = self
             .transition(actor, id, "permit.grant", origin, |p, now| {
                 let profile = profile_of(p)?;

@@ -135,6 +135,9 @@ pub struct EngineConfig {
     /// Faces below this gate are neither embedded nor matched, only counted in camera health.
     /// `None` matches every face the tracker chooses.
     pub match_gate: Option<QualityGate>,
+    /// Also match each track's fused template (the quality-weighted mean of its embedded views)
+    /// once it has two views, alongside every single view.
+    pub track_fusion: bool,
 }
 
 /// Frames analysed per second per camera in the shipped settings ([`EngineConfig::live`]).
@@ -183,6 +186,7 @@ impl Default for EngineConfig {
             max_backoff: Duration::from_secs(30),
             decoder: DecoderChoice::Auto,
             match_gate: None,
+            track_fusion: false,
         }
     }
 }
@@ -734,11 +738,21 @@ fn process(s: &Shared, cam: &Camera, cap: Captured, pipe: &mut Pipeline) {
     }
     let at = cam.stats.analysed_now();
     s.last_analysed_ms.fetch_max(at, Ordering::Relaxed);
-    // 4. Match: the best person of each permit, at that permit's threshold.
+    // 4. Match: the best person of each permit, at that permit's threshold; with track fusion
+    // the track's fused template too.
     for ((k, _), emb) in chosen.iter().zip(embeddings.iter()) {
-        let best = s
-            .stages
-            .time(Stage::Match, || best_per_permit(emb.as_slice(), &wl.list));
+        let fused = s
+            .cfg
+            .track_fusion
+            .then(|| tracker.fuse(assigned[*k].track, emb.as_slice(), assigned[*k].quality))
+            .flatten();
+        let best = s.stages.time(Stage::Match, || {
+            let mut best = best_per_permit(emb.as_slice(), &wl.list);
+            if let Some(f) = &fused {
+                best.extend(best_per_permit(f.as_slice(), &wl.list));
+            }
+            best
+        });
         // 5. One candidate alert per track, permit and person.
         let t = stages::thread_cpu_time();
         for (e_idx, score) in best {

@@ -1,6 +1,8 @@
 //! Tracking faces across frames by box overlap with a constant-velocity prediction, so a person
 //! walking past is one track, embedded a few times at its best moments, not fifty separate faces.
-//! Tracks hold positions and quality numbers only: no pixels, no embeddings.
+//! Tracks hold positions and quality numbers, no pixels; with track fusion also the running
+//! quality-weighted sum of their embedded views ([`Fused`]), in memory only and wiped when the track
+//! ends, so a passer-by who matches nobody leaves nothing once out of view.
 
 use std::collections::HashSet;
 
@@ -49,6 +51,28 @@ pub struct Track {
     /// (permit, person) pairs this track has raised an alert for, so a person walking past raises
     /// one alert, not one per frame.
     pub alerted: HashSet<(String, String)>,
+    /// The quality-weighted sum of the views embedded so far (track fusion only).
+    fused: Option<Fused>,
+}
+
+/// A track's embedded views summed with their quality as weight: biometric data, so `Debug`
+/// hides it and `Drop` wipes it.
+#[derive(Clone)]
+struct Fused {
+    sum: Vec<f32>,
+    views: u32,
+}
+
+impl std::fmt::Debug for Fused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fused({} views, redacted)", self.views)
+    }
+}
+
+impl Drop for Fused {
+    fn drop(&mut self) {
+        mandat_face::vector::wipe_f32(&mut self.sum);
+    }
 }
 
 impl Track {
@@ -122,6 +146,35 @@ impl Tracker {
         }
     }
 
+    /// Add an embedded view of `track` with its quality as weight, and return the track's fused
+    /// template (the weighted mean, normalised) once it holds two views or more: a face seen
+    /// several times is matched on what its views share, not only on its best single view.
+    pub fn fuse(
+        &mut self,
+        track: u64,
+        view: &[f32],
+        quality: f32,
+    ) -> Option<mandat_face::vector::Embedding> {
+        let t = self.track_mut(track)?;
+        let w = if quality.is_finite() && quality > 0.0 {
+            quality
+        } else {
+            return None;
+        };
+        let f = t.fused.get_or_insert_with(|| Fused {
+            sum: vec![0.0; view.len()],
+            views: 0,
+        });
+        if f.sum.len() != view.len() {
+            return None;
+        }
+        for (s, v) in f.sum.iter_mut().zip(view) {
+            *s += w * v;
+        }
+        f.views += 1;
+        (f.views >= 2).then(|| mandat_face::vector::Embedding::from_raw(&f.sum))
+    }
+
     /// Assign this frame's detections to tracks (greedy by overlap with the prediction), start new
     /// tracks for the rest, end tracks unseen for too long, and choose which faces to embed.
     pub fn update(&mut self, frame: u64, dets: &[Detection]) -> Vec<Assignment> {
@@ -173,6 +226,7 @@ impl Tracker {
                         last_embed: 0,
                         best_quality: 0.0,
                         alerted: HashSet::new(),
+                        fused: None,
                     });
                     self.next_id += 1;
                     self.tracks.len() - 1
@@ -266,6 +320,33 @@ mod tests {
             }
         }
         assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn a_fused_template_is_the_quality_weighted_mean_of_the_views() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        let id = t.update(0, &[det(0.0, 0.0, 50.0)])[0].track;
+        let unit = |i: usize| {
+            let mut v = vec![0.0f32; 128];
+            v[i] = 1.0;
+            v
+        };
+        // One view is no fusion yet; the second gives the mean weighted 3:1.
+        assert!(t.fuse(id, &unit(0), 3.0).is_none());
+        let f = t.fuse(id, &unit(1), 1.0).unwrap();
+        let (a, b) = (f.as_slice()[0], f.as_slice()[1]);
+        assert!(
+            (a - 0.9487).abs() < 1e-3 && (b - 0.3162).abs() < 1e-3,
+            "{a} {b}"
+        );
+        // A view of no quality adds nothing; an unknown track gives nothing.
+        assert!(t.fuse(id, &unit(2), 0.0).is_none());
+        assert!(t.fuse(id, &unit(2), f32::NAN).is_none());
+        assert!(t.fuse(id + 1, &unit(2), 1.0).is_none());
+        // The sum is hidden from Debug, and goes with the track.
+        assert!(format!("{:?}", t.tracks()[0]).contains("redacted"));
+        t.clear();
+        assert!(t.fuse(id, &unit(0), 1.0).is_none());
     }
 
     #[test]

@@ -103,7 +103,9 @@ pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
     ),
     (AnnualReport, &[Auditor, Admin], "read the annual report"),
     (StoreCalibration, &[Admin], "store a calibration"),
-    (RecordEvaluation, &[Auditor, Admin], "record an evaluation"),
+    // Auditors only: a grant rests on the record, and the admin who stores the calibration must
+    // not also vouch for the analysis (separation of duties).
+    (RecordEvaluation, &[Auditor], "record an evaluation"),
 ];
 
 /// The roles that may take `action`.

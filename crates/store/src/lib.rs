@@ -813,11 +813,18 @@ impl Store {
     /// The newest `limit` entries of `action`, newest first, each checked against its signed
     /// checkpoint: a row edited in the database (its details, time or action) or inserted without
     /// the audit key is refused as tampered, not believed. For gates that rest on a recorded act.
-    pub async fn signed_entries(&self, action: &str, limit: u32) -> Result<Vec<Entry>, StoreError> {
+    /// Entries with `seq` below `before` only (a page of an older part).
+    pub async fn signed_entries(
+        &self,
+        action: &str,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Entry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, at, actor, action, permit, origin, details, prev_hash, hash FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT $2",
+            "SELECT seq, at, actor, action, permit, origin, details, prev_hash, hash FROM audit_log WHERE action = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
         )
         .bind(action.to_string())
+        .bind(before.map_or(i64::MAX, |b| b as i64))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -852,6 +859,35 @@ impl Store {
             out.push(e);
         }
         Ok(out)
+    }
+
+    /// Whether the log after entry `seq` is whole up to its signed head: as many rows as the head's
+    /// sequence number says, so no newer entry (a newer record, say) was deleted from the middle.
+    /// Cutting off the tail is what the anchors kept off the host catch (`mandat audit verify`).
+    pub async fn audit_whole_after(&self, seq: u64) -> Result<(), StoreError> {
+        let Some(head) = self.audit_head().await? else {
+            return Err(StoreError::Tampered(
+                "the audit log has no signed head; run `mandat audit verify`".into(),
+            ));
+        };
+        let key = mandat_audit::parse_public_key(&self.audit.public_hex())
+            .map_err(|e| StoreError::Corrupt(format!("the audit key: {e}")))?;
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE seq > $1")
+            .bind(seq as i64)
+            .fetch_one(&self.pool)
+            .await?;
+        let hash_at_head = self.audit_hash_at(head.seq).await?;
+        if !head.verify(&key)
+            || hash_at_head.as_deref() != Some(head.hash.as_str())
+            || head.seq < seq
+            || rows != (head.seq - seq) as i64
+        {
+            return Err(StoreError::Tampered(format!(
+                "the audit log after entry {seq} is not whole up to its signed head {}; run `mandat audit verify` and restore the database from a backup",
+                head.seq
+            )));
+        }
+        Ok(())
     }
 
     pub async fn audit_log(&self) -> Result<(Vec<Entry>, Vec<Checkpoint>), StoreError> {

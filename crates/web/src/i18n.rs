@@ -382,6 +382,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "A grant is refused now:",
     ),
     (
+        "risk.unreadable",
+        "riskanalysen kan inte läsas nu; försök igen, eller be en administratör se serverns logg",
+        "the risk analysis cannot be read now; try again, or ask an admin to look at the server's log",
+    ),
+    (
         "risk.false_alerts",
         "Förväntade falsklarm",
         "Expected false alerts",

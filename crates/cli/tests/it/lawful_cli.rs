@@ -450,9 +450,12 @@ pub(crate) fn setup_on(db: Option<String>) -> Home {
         ("judge", "judge"),
         ("aud", "auditor"),
     ]);
-    // Every grant rests on a recent full evaluation of the running model: the one setup made.
+    // Every grant rests on a recent full evaluation of the running model: the one setup made,
+    // recorded by the auditor (admins may not vouch for it).
+    h.login("aud");
     let out = h.ok(&["eval", "record", &evaluation().display().to_string()]);
     assert!(out.contains("recorded as eval.report"), "{out}");
+    h.login("admin");
     h.ok_in(
         &[
             "camera",
@@ -1164,7 +1167,7 @@ pub(crate) fn the_evaluation_report_runs_and_is_recorded() {
     let h = setup();
     let out = h.path().join("eval");
     let data = data();
-    // Only auditors and admins may record a run; the refusal comes before the long work.
+    // Only auditors may record a run; the refusal comes before the long work.
     h.login("officer");
     let o = h.run(&[
         "eval",
@@ -1176,7 +1179,7 @@ pub(crate) fn the_evaluation_report_runs_and_is_recorded() {
     ]);
     assert!(!o.status.success());
     assert!(
-        text(&o.stderr).contains("auditor or admin"),
+        text(&o.stderr).contains("auditor role"),
         "{}",
         text(&o.stderr)
     );
@@ -1354,23 +1357,27 @@ pub(crate) fn the_evaluation_report_runs_and_is_recorded() {
     let export = std::fs::read_to_string(h.path().join("a.jsonl")).unwrap();
     let entry = export
         .lines()
-        .find(|l| l.contains("\"eval.report\"") && l.contains("\"aud\""))
-        .expect("the run is audited");
+        .find(|l| l.contains("\"eval.report\"") && l.contains("\"sample\":10"))
+        .expect("the run is audited, as a sample");
     // A sample is recorded as one, and does not count as the risk analysis a grant needs.
-    assert!(entry.contains("\"sample\":10"), "{entry}");
+    assert!(entry.contains("\"aud\""), "{entry}");
+    h.login("aud");
     let o = h.ok(&["eval", "record", out.to_str().unwrap()]);
     assert!(o.contains("does not count"), "{o}");
     // The full report setup made brings its calibration and cohort: an admin stores them, and
     // nobody else may.
     let full = evaluation();
-    h.login("aud");
     let o = h.run(&["eval", "record", full.to_str().unwrap(), "--calibration"]);
     assert!(!o.status.success(), "{}", text(&o.stdout));
+    // An admin stores the table, and may not record the analysis it rests on.
     h.login("admin");
     let o = h.ok(&["eval", "record", full.to_str().unwrap(), "--calibration"]);
+    assert!(o.contains("stored"), "{o}");
+    let o = h.run(&["eval", "record", full.to_str().unwrap()]);
     assert!(
-        o.contains("stored") && o.contains("recorded as eval.report"),
-        "{o}"
+        !o.status.success() && text(&o.stderr).contains("auditor role"),
+        "{}",
+        text(&o.stderr)
     );
     assert!(
         entry.contains("\"aud\"") && entry.contains(cal["version"].as_str().unwrap()),

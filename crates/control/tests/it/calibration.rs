@@ -214,14 +214,17 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
             ("admin", Some("v1"))
         );
 
-        // Evaluation runs are recorded by auditors and admins only.
+        // Evaluation runs are recorded by auditors only: not an officer, and not the admin who
+        // stores the calibration the analysis rests on.
         let fixture = mandat_testkit::risk_analysis(&e.control);
-        assert!(
-            e.control
-                .record_evaluation(&e.act(&officer()), &fixture, ORIGIN)
+        for who in [officer(), admin()] {
+            let err = e
+                .control
+                .record_evaluation(&e.act(&who), &fixture, ORIGIN)
                 .await
-                .is_err()
-        );
+                .unwrap_err();
+            assert_eq!(err.code(), "not_permitted", "{}", who.user);
+        }
         e.control
             .record_evaluation(&e.act(&auditor()), &fixture, ORIGIN)
             .await
@@ -291,7 +294,7 @@ async fn a_grant_needs_a_recent_full_evaluation_of_the_running_model() {
         bad.tar_at_far_1e3 = 98.87;
         let err = e
             .control
-            .record_evaluation(&e.act(&admin()), &bad, ORIGIN)
+            .record_evaluation(&e.act(&auditor()), &bad, ORIGIN)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("tar_at_far_1e3"), "{err}");
@@ -300,7 +303,12 @@ async fn a_grant_needs_a_recent_full_evaluation_of_the_running_model() {
         mandat_testkit::record_risk_analysis(&e.control, &auditor()).await;
         grant(&e, &id).await.unwrap();
         assert_eq!(
-            e.control.risk_analysis().await.unwrap().unwrap().run_at,
+            e.control
+                .risk_analysis(&e.act(&pros()))
+                .await
+                .unwrap()
+                .unwrap()
+                .run_at,
             e.control.now().unwrap()
         );
     }
@@ -669,5 +677,119 @@ async fn each_template_gets_its_own_threshold_from_the_stored_cohort() {
         let fresh = mandat_control::ScopeCache::new(e.clock.clone(), Duration::from_secs(3600));
         fresh.reload(&e.store).await;
         assert_eq!(fresh.watchlist("cam-1").list.entries.len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn every_kind_of_grant_rests_on_the_newest_analysis_and_the_law_speaks_first() {
+    for db in databases() {
+        let e = env(db).await;
+        // Granted at t0 on the fresh analysis; its applicant asks for cam-2.
+        let granted = granted(&e).await;
+        e.control
+            .file_amendment(
+                &e.act(&officer()),
+                &granted,
+                &["cam-2".into()],
+                "she went west",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        let waiting = applied(&e).await;
+        // The auditor's newest record is a report made half a year and two days ago.
+        let mut old = mandat_testkit::risk_analysis(&e.control);
+        old.run_at = old.run_at.plus_hours(-24 * 185);
+        e.control
+            .record_evaluation(&e.act(&auditor()), &old, ORIGIN)
+            .await
+            .unwrap();
+        let err = e
+            .control
+            .decide_amendment(
+                &e.act(&pros()),
+                &granted,
+                1,
+                Outcome::Grant,
+                "needed",
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "risk_analysis", "{db:?}: {err}");
+        let err = e
+            .control
+            .grant_in_part(
+                &e.act(&pros()),
+                &waiting,
+                "one camera",
+                &mandat_law::Narrowing {
+                    cameras: Some(vec!["cam-1".into()]),
+                    ..Default::default()
+                },
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "risk_analysis", "{db:?}: {err}");
+        // A refusal needs no analysis; and the law's own refusal (a decided permit is not decided
+        // again) is said before the analysis.
+        e.control
+            .decide(
+                &e.act(&pros()),
+                &waiting,
+                Outcome::Refuse,
+                "not needed",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        let err = grant_as(&e, &pros(), &waiting).await.unwrap_err();
+        assert_eq!(err.code(), "wrong_state", "{db:?}: {err}");
+    }
+}
+
+async fn grant_as(
+    e: &Env,
+    who: &mandat_law::Actor,
+    id: &str,
+) -> Result<(), mandat_control::ControlError> {
+    e.control
+        .decide(&e.act(who), id, Outcome::Grant, "necessary", ORIGIN)
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test]
+async fn deleting_the_newest_record_does_not_bring_back_an_older_one() {
+    for db in databases() {
+        // The auditor's newest record is a report too old for a grant; a DBA deletes that row
+        // and its checkpoint, so that the fresh one recorded at t0 would count again.
+        let e = env(db).await;
+        let id = applied(&e).await;
+        let mut old = mandat_testkit::risk_analysis(&e.control);
+        old.run_at = old.run_at.plus_hours(-24 * 185);
+        e.control
+            .record_evaluation(&e.act(&auditor()), &old, ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(grant(&e, &id).await.unwrap_err().code(), "risk_analysis");
+        // Life goes on: more entries follow the record. (Cutting off the whole tail is caught by
+        // the anchors kept off the host, which `mandat audit verify` checks.)
+        e.log_in("officer").await;
+        let pool = raw_pool(&e.url).await;
+        let seq: i64 =
+            sqlx::query_scalar("SELECT MAX(seq) FROM audit_log WHERE action = 'eval.report'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        for sql in [
+            "DELETE FROM audit_log WHERE seq = $1",
+            "DELETE FROM audit_checkpoints WHERE seq = $1",
+        ] {
+            sqlx::query(sql).bind(seq).execute(&pool).await.unwrap();
+        }
+        let err = grant(&e, &id).await.unwrap_err();
+        assert_eq!(err.code(), "tampered", "{db:?}: {err}");
     }
 }

@@ -27,12 +27,12 @@ pub(super) async fn decide_page(
     let cameras = s.control.cameras(&v.actor).await.page(l)?;
     // The recurring risk analysis a grant rests on, and what each application's threshold means
     // in false alerts. A tampered record shows as such, not as a broken page.
-    let risk = s.control.risk_analysis().await;
+    let risk = s.control.risk_analysis(&v.actor).await;
     let mut expected = Vec::with_capacity(queue.len());
     for p in &queue {
         expected.push(
             s.control
-                .expected_false_alerts(&p.application)
+                .expected_false_alerts(&v.actor, &p.application)
                 .await
                 .page(l)?,
         );
@@ -199,7 +199,9 @@ fn risk_markup(
         dt { (t(l, "risk.analysis")) }
         dd {
             @match risk {
-                Err(e) => span.bad { (t(l, "risk.refused")) " " (e.to_string()) },
+                // A tampered record says so; anything else is the database's business, not the page's.
+                Err(e) if e.code() == "tampered" => span.bad { (t(l, "risk.refused")) " " (e.to_string()) },
+                Err(_) => span.bad { (t(l, "risk.refused")) " " (t(l, "risk.unreadable")) },
                 Ok(a) => {
                     @if let Err(r) = mandat_law::risk::check_current(profile, sha, a.as_ref(), now) {
                         span.bad { (t(l, "risk.refused")) " " (r.to_string()) }

@@ -88,7 +88,8 @@ pub async fn world(clock: Arc<dyn Clock>) -> World {
         Arc::new(Control::new(store.clone(), clock.clone(), &SWEDEN).with_scope(scope.clone()));
     let admin = Actor::new("admin", &[Role::Admin]);
     mandat_testkit::register(&control, store.clone(), &master);
-    for a in [admin.clone(), officer(), pros()] {
+    let evaluator = Actor::new("evaluator", &[Role::Auditor]);
+    for a in [admin.clone(), officer(), pros(), evaluator.clone()] {
         mandat_testkit::provision(
             &control,
             &a.user,
@@ -100,7 +101,7 @@ pub async fn world(clock: Arc<dyn Clock>) -> World {
         .unwrap();
     }
     // Every grant rests on a recent evaluation of the running model.
-    mandat_testkit::record_risk_analysis(&control, &admin).await;
+    mandat_testkit::record_risk_analysis(&control, &evaluator).await;
     let admin = mandat_testkit::session(&control, &admin);
     for (id, file) in [
         ("cam-1", "synthetic/synthetic_watchlist.mp4"),
