@@ -302,6 +302,23 @@ fn per_person_thresholds_from_a_target_in_the_live_settings() {
     }
 }
 
+/// Track fusion (off in the live settings, measured by `mandat bench --only track`) still runs
+/// end to end: each track's fused template is matched alongside its views, and it finds what
+/// single views find, with no more than their one borderline false alert at 0.363.
+#[test]
+fn track_fusion_alongside_single_views_finds_the_same_appearances() {
+    let (found, false_alerts, _) = watchlist_video(EngineConfig {
+        workers: 2,
+        track_fusion: true,
+        ..EngineConfig::live()
+    });
+    assert_eq!(found, 13);
+    assert!(
+        false_alerts.len() <= 1 && false_alerts.iter().all(|(_, _, s)| *s < 0.4),
+        "false alerts: {false_alerts:?}"
+    );
+}
+
 /// A camera streaming H.265 (an H.265 copy of the first 12.5 s of the synthetic video, decoded by
 /// FFmpeg) in the live settings: every watchlist appearance in it is alerted, and nobody else.
 #[test]
