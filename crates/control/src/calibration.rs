@@ -226,7 +226,7 @@ impl Control {
         self.scope.as_ref()?.threshold_floor(permit, person)
     }
 
-    /// Record an evaluation report in the audit log (auditors and admins): the models, the
+    /// Record an evaluation report in the audit log (auditors only): the models, the
     /// calibration, the headline figures and the demographic spread, as the recurring risk
     /// analysis. A report made in the future, or of a form no report has, is refused.
     pub async fn record_evaluation(
@@ -263,8 +263,8 @@ impl Control {
         Ok(())
     }
 
-    /// The newest full evaluation of the embedder mandat runs, for deciders: see
-    /// how the grant gate reads it.
+    /// The newest full evaluation of the embedder mandat runs, as the grant gate reads it, for
+    /// the deciders who grant on it.
     pub async fn risk_analysis(&self, actor: &Session) -> Result<Option<RiskAnalysis>> {
         require(actor, Action::DecidePermit)?;
         self.newest_risk_analysis().await

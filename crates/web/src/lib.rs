@@ -1639,7 +1639,7 @@ pub(crate) struct Recorded {
 }
 
 /// Record an evaluation report (`mandat eval report`, or `mandat eval record` of one made
-/// elsewhere) in the audit log, for auditors and admins: the models, the calibration, the
+/// elsewhere) in the audit log, for auditors only: the models, the calibration, the
 /// headline figures and the demographic spread. A grant needs a recent full one of the running
 /// model (the jurisdiction profile's limit).
 #[utoipa::path(post, path = "/api/v1/evaluations", tag = "audit", request_body = mandat_law::risk::RiskAnalysis,
