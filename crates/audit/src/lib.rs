@@ -231,6 +231,11 @@ impl AuditKey {
         hex::encode(self.0.verifying_key().to_bytes())
     }
 
+    /// The public half, to check checkpoints this key signed.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.0.verifying_key()
+    }
+
     /// Load from a file holding the secret as hex. Refuses a file others can read.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
         let shown = path.display().to_string();

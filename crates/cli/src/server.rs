@@ -956,15 +956,7 @@ async fn seed(
         },
         // Replaced by each person's own threshold, derived from the target.
         threshold: crate::face::DEFAULT_THRESHOLD,
-        target: Some(Target {
-            fpir: DEMO_FPIR,
-            watchlist: 0,
-            templates: 0,
-            calibration: String::new(),
-            z: None,
-            cohort: None,
-            floor: None,
-        }),
+        target: Some(Target::stated(DEMO_FPIR)),
     };
     let p = control.draft(&officer, app, o).await?;
     let models = Models::load(pipeline)?;

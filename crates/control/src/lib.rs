@@ -956,11 +956,10 @@ impl Control {
         require(actor, Action::DecidePermit)?;
         if outcome == Outcome::Grant {
             // The law's own refusals (who decides, in which state) come first, on a copy.
-            let p = self.visible_permit(actor, id).await?;
+            let (p, now) = (self.visible_permit(actor, id).await?, self.now()?);
             let profile = profile_of(&p)?;
-            p.clone()
-                .decide(actor, profile, outcome, reasons, self.now()?)?;
-            self.check_risk_analysis(profile, self.now()?).await?;
+            p.clone().decide(actor, profile, outcome, reasons, now)?;
+            self.check_risk_analysis(profile, now).await?;
         }
         let action = match outcome {
             Outcome::Grant => "permit.grant",
@@ -1042,11 +1041,11 @@ impl Control {
     ) -> Result<Permit> {
         require(actor, Action::DecidePermit)?;
         {
-            let p = self.visible_permit(actor, id).await?;
+            let (p, now) = (self.visible_permit(actor, id).await?, self.now()?);
             let profile = profile_of(&p)?;
             p.clone()
-                .grant_in_part(actor, profile, reasons, narrowing, self.now()?)?;
-            self.check_risk_analysis(profile, self.now()?).await?;
+                .grant_in_part(actor, profile, reasons, narrowing, now)?;
+            self.check_risk_analysis(profile, now).await?;
         }
         let (p, _) = self
             .transition(actor, id, "permit.grant", origin, |p, now| {

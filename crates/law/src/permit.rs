@@ -278,6 +278,22 @@ pub struct Target {
     pub floor: Option<f32>,
 }
 
+impl Target {
+    /// A target as an applicant states it: the rate only; the control plane derives the rest
+    /// from the calibration when the permit is drafted.
+    pub fn stated(fpir: f64) -> Self {
+        Target {
+            fpir,
+            watchlist: 0,
+            templates: 0,
+            calibration: String::new(),
+            z: None,
+            cohort: None,
+            floor: None,
+        }
+    }
+}
+
 impl Application {
     /// The cosine threshold of one template under this application: the permit's own, or with
     /// per-template thresholds the template's, from its norm against the target's cohort and never

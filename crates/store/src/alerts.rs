@@ -603,22 +603,9 @@ impl Store {
             if e.details["alert"] != alert.id.as_str() {
                 continue;
             }
-            let c = sqlx::query(
-                "SELECT seq, hash, at, pubkey, signature FROM audit_checkpoints WHERE seq = $1",
-            )
-            .bind(e.seq as i64)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| {
+            let c = self.checkpoint_at(e.seq).await?.ok_or_else(|| {
                 StoreError::Corrupt(format!("audit entry {} has no checkpoint", e.seq))
             })?;
-            let c = mandat_audit::Checkpoint {
-                seq: c.try_get::<i64, _>("seq")? as u64,
-                hash: c.try_get("hash")?,
-                at: c.try_get("at")?,
-                key: c.try_get("pubkey")?,
-                signature: c.try_get("signature")?,
-            };
             out.push((e, c));
         }
         Ok(out)

@@ -810,6 +810,17 @@ impl Store {
         Ok(e)
     }
 
+    /// The checkpoint signed with entry `seq`, if the database holds one.
+    pub(crate) async fn checkpoint_at(&self, seq: u64) -> Result<Option<Checkpoint>, StoreError> {
+        sqlx::query("SELECT seq, hash, at, pubkey, signature FROM audit_checkpoints WHERE seq = $1")
+            .bind(seq as i64)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(checkpoint_from_row)
+            .transpose()
+    }
+
     /// The newest `limit` entries of `action`, newest first, each checked against its signed
     /// checkpoint: a row edited in the database (its details, time or action) or inserted without
     /// the audit key is refused as tampered, not believed. For gates that rest on a recorded act.
@@ -828,27 +839,11 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let key = mandat_audit::parse_public_key(&self.audit.public_hex())
-            .map_err(|e| StoreError::Corrupt(format!("the audit key: {e}")))?;
+        let key = self.audit.verifying_key();
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let e = entry_from_row(row)?;
-            let cp = sqlx::query(
-                "SELECT seq, hash, at, pubkey, signature FROM audit_checkpoints WHERE seq = $1",
-            )
-            .bind(e.seq as i64)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| -> Result<Checkpoint, StoreError> {
-                Ok(Checkpoint {
-                    seq: r.try_get::<i64, _>("seq")? as u64,
-                    hash: r.try_get("hash")?,
-                    at: r.try_get("at")?,
-                    key: r.try_get("pubkey")?,
-                    signature: r.try_get("signature")?,
-                })
-            })
-            .transpose()?;
+            let cp = self.checkpoint_at(e.seq).await?;
             let signed = cp.is_some_and(|c| c.hash == e.hash && c.verify(&key));
             if e.compute_hash() != e.hash || !signed {
                 return Err(StoreError::Tampered(format!(
@@ -870,8 +865,7 @@ impl Store {
                 "the audit log has no signed head; run `mandat audit verify`".into(),
             ));
         };
-        let key = mandat_audit::parse_public_key(&self.audit.public_hex())
-            .map_err(|e| StoreError::Corrupt(format!("the audit key: {e}")))?;
+        let key = self.audit.verifying_key();
         let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE seq > $1")
             .bind(seq as i64)
             .fetch_one(&self.pool)
@@ -1975,15 +1969,7 @@ async fn audit_log_from(pool: &AnyPool) -> Result<(Vec<Entry>, Vec<Checkpoint>),
             .fetch_all(pool)
             .await?
             .iter()
-            .map(|r| -> Result<Checkpoint, StoreError> {
-                Ok(Checkpoint {
-                    seq: r.try_get::<i64, _>("seq")? as u64,
-                    hash: r.try_get("hash")?,
-                    at: r.try_get("at")?,
-                    key: r.try_get("pubkey")?,
-                    signature: r.try_get("signature")?,
-                })
-            })
+            .map(checkpoint_from_row)
             .collect::<Result<Vec<_>, _>>()?;
     Ok((entries, cps))
 }
@@ -2035,16 +2021,20 @@ where
     )
     .fetch_optional(db)
     .await?
-    .map(|r| -> Result<Checkpoint, StoreError> {
-        Ok(Checkpoint {
-            seq: r.try_get::<i64, _>("seq")? as u64,
-            hash: r.try_get("hash")?,
-            at: r.try_get("at")?,
-            key: r.try_get("pubkey")?,
-            signature: r.try_get("signature")?,
-        })
-    })
+    .as_ref()
+    .map(checkpoint_from_row)
     .transpose()
+}
+
+/// A row of `audit_checkpoints` (seq, hash, at, pubkey, signature).
+pub(crate) fn checkpoint_from_row(r: &AnyRow) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint {
+        seq: r.try_get::<i64, _>("seq")? as u64,
+        hash: r.try_get("hash")?,
+        at: r.try_get("at")?,
+        key: r.try_get("pubkey")?,
+        signature: r.try_get("signature")?,
+    })
 }
 
 /// A PostgreSQL server off this host is reached over TLS with its certificate checked

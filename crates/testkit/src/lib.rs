@@ -250,3 +250,34 @@ pub async fn record_risk_analysis(control: &Control, auditor: &Actor) {
         .await
         .expect("an auditor records an evaluation");
 }
+
+/// A calibration table for the running model with per-pair rates 1e-1 .. 1e-6 at cosines
+/// 0.25 .. 0.50 (1e-4 at 0.40) and a passing held-out check: what an admin may store.
+pub fn calibration_table(version: &str) -> mandat_eval::calibrate::Calibration {
+    use mandat_eval::calibrate::{Calibration, HeldOut, Point};
+    Calibration {
+        version: version.into(),
+        model_sha256: mandat_control::calibration::model_sha256().into(),
+        detector_sha256: "d".repeat(64),
+        created_at: "2026-11-23T00:00:00Z".into(),
+        data: "synthetic".into(),
+        impostor_pairs: 10_000_000,
+        curve: (1..=6)
+            .map(|k| Point {
+                fmr: 10f64.powi(-k),
+                threshold: 0.20 + 0.05 * k as f32,
+            })
+            .collect(),
+        held_out: vec![HeldOut {
+            fpir_target: 1e-4,
+            watchlist: 3,
+            threshold: 0.42,
+            false_alarms: 210,
+            trials: 2_000_000,
+            fpir_realised: 1.05e-4,
+            ratio: 1.05,
+            within_2x: true,
+        }],
+        per_template: None,
+    }
+}

@@ -8,38 +8,13 @@ use std::time::Duration;
 use mandat_control::ScopeSource;
 
 use crate::common::*;
-use mandat_control::calibration::model_sha256;
-use mandat_eval::calibrate::{Calibration, HeldOut, Point};
+use mandat_eval::calibrate::{Calibration, Point};
 use mandat_law::permit::Target;
 use mandat_law::{Outcome, Purpose};
 
 /// A table with per-pair rates 1e-1 .. 1e-6 at thresholds 0.25 .. 0.50 and a passing check.
 fn table(version: &str) -> Calibration {
-    Calibration {
-        version: version.into(),
-        model_sha256: model_sha256().into(),
-        detector_sha256: "d".repeat(64),
-        created_at: "2026-11-23T00:00:00Z".into(),
-        data: "synthetic".into(),
-        impostor_pairs: 10_000_000,
-        curve: (1..=6)
-            .map(|k| Point {
-                fmr: 10f64.powi(-k),
-                threshold: 0.20 + 0.05 * k as f32,
-            })
-            .collect(),
-        held_out: vec![HeldOut {
-            fpir_target: 1e-4,
-            watchlist: 3,
-            threshold: 0.42,
-            false_alarms: 210,
-            trials: 2_000_000,
-            fpir_realised: 1.05e-4,
-            ratio: 1.05,
-            within_2x: true,
-        }],
-        per_template: None,
-    }
+    mandat_testkit::calibration_table(version)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,15 +22,7 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
     for db in databases() {
         let e = env(db).await;
         let mut app = application(Purpose::VictimSearch);
-        app.target = Some(Target {
-            fpir: 1e-4,
-            watchlist: 0,
-            templates: 0,
-            calibration: String::new(),
-            z: None,
-            cohort: None,
-            floor: None,
-        });
+        app.target = Some(Target::stated(1e-4));
         // No table yet: a target cannot be met, and the draft says what to do.
         let err = e
             .control
@@ -232,16 +199,6 @@ async fn a_stated_target_becomes_the_threshold_of_the_permit_and_its_alerts() {
     }
 }
 
-/// A victim-search permit applied for on cam-1, waiting for the prosecutor.
-async fn applied(e: &Env) -> String {
-    let id = drafted(e, Purpose::VictimSearch, &officer()).await;
-    e.control
-        .apply(&e.act(&officer()), &id, ORIGIN)
-        .await
-        .unwrap();
-    id
-}
-
 async fn grant(e: &Env, id: &str) -> Result<(), mandat_control::ControlError> {
     e.control
         .decide(&e.act(&pros()), id, Outcome::Grant, "necessary", ORIGIN)
@@ -250,6 +207,16 @@ async fn grant(e: &Env, id: &str) -> Result<(), mandat_control::ControlError> {
 }
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// The auditor records a report made half a year and two days ago: newest, and too old.
+async fn record_stale_analysis(e: &Env) {
+    let mut old = mandat_testkit::risk_analysis(&e.control);
+    old.run_at = old.run_at.plus_millis(-185 * DAY_MS);
+    e.control
+        .record_evaluation(&e.act(&auditor()), &old, ORIGIN)
+        .await
+        .unwrap();
+}
 
 #[tokio::test]
 async fn a_grant_needs_a_recent_full_evaluation_of_the_running_model() {
@@ -698,12 +665,7 @@ async fn every_kind_of_grant_rests_on_the_newest_analysis_and_the_law_speaks_fir
             .unwrap();
         let waiting = applied(&e).await;
         // The auditor's newest record is a report made half a year and two days ago.
-        let mut old = mandat_testkit::risk_analysis(&e.control);
-        old.run_at = old.run_at.plus_hours(-24 * 185);
-        e.control
-            .record_evaluation(&e.act(&auditor()), &old, ORIGIN)
-            .await
-            .unwrap();
+        record_stale_analysis(&e).await;
         let err = e
             .control
             .decide_amendment(
@@ -744,20 +706,9 @@ async fn every_kind_of_grant_rests_on_the_newest_analysis_and_the_law_speaks_fir
             )
             .await
             .unwrap();
-        let err = grant_as(&e, &pros(), &waiting).await.unwrap_err();
+        let err = grant(&e, &waiting).await.unwrap_err();
         assert_eq!(err.code(), "wrong_state", "{db:?}: {err}");
     }
-}
-
-async fn grant_as(
-    e: &Env,
-    who: &mandat_law::Actor,
-    id: &str,
-) -> Result<(), mandat_control::ControlError> {
-    e.control
-        .decide(&e.act(who), id, Outcome::Grant, "necessary", ORIGIN)
-        .await
-        .map(|_| ())
 }
 
 #[tokio::test]
@@ -767,12 +718,7 @@ async fn deleting_the_newest_record_does_not_bring_back_an_older_one() {
         // and its checkpoint, so that the fresh one recorded at t0 would count again.
         let e = env(db).await;
         let id = applied(&e).await;
-        let mut old = mandat_testkit::risk_analysis(&e.control);
-        old.run_at = old.run_at.plus_hours(-24 * 185);
-        e.control
-            .record_evaluation(&e.act(&auditor()), &old, ORIGIN)
-            .await
-            .unwrap();
+        record_stale_analysis(&e).await;
         assert_eq!(grant(&e, &id).await.unwrap_err().code(), "risk_analysis");
         // Life goes on: more entries follow the record. (Cutting off the whole tail is caught by
         // the anchors kept off the host, which `mandat audit verify` checks.)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::common::*;
 use mandat_control::ScopeSource;
 use mandat_engine::{CameraSpec, Engine, EngineConfig, SourceSpec};
-use mandat_law::{Actor, Outcome, Purpose, Role};
+use mandat_law::{Actor, Purpose, Role};
 use mandat_video::Pace;
 
 fn cam(id: &str, file: &str) -> CameraSpec {
@@ -133,26 +133,9 @@ fn watchlist_video_at(
         let mut app = application(Purpose::VictimSearch, &["cam-1"], t0());
         if let Some(fpir) = target {
             store_calibration(&w).await;
-            app.target = Some(mandat_law::permit::Target {
-                fpir,
-                watchlist: 0,
-                templates: 0,
-                calibration: String::new(),
-                z: None,
-                cohort: None,
-                floor: None,
-            });
+            app.target = Some(mandat_law::permit::Target::stated(fpir));
         }
-        let id = drafted(&w, app).await;
-        w.control
-            .apply(&w.act(&officer()), &id, ORIGIN)
-            .await
-            .unwrap();
-        w.control
-            .decide(&w.act(&pros()), &id, Outcome::Grant, "necessary", ORIGIN)
-            .await
-            .unwrap();
-        id
+        granted_app(&w, app).await
     });
     assert_eq!(w.scope.watchlist("cam-1").list.entries.len(), 10);
 

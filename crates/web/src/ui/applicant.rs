@@ -333,17 +333,10 @@ pub(super) async fn draft_post(
         threshold: s.default_threshold,
         target: match get("fpir").as_str() {
             "" => None,
-            x => Some(mandat_law::permit::Target {
-                fpir: x
-                    .parse()
+            x => Some(mandat_law::permit::Target::stated(
+                x.parse()
                     .map_err(|_| bad("the false-alert rate is a number"))?,
-                watchlist: 0,
-                templates: 0,
-                calibration: String::new(),
-                z: None,
-                cohort: None,
-                floor: None,
-            }),
+            )),
         },
     };
     s.control

@@ -588,6 +588,22 @@ fn is_api(path: &str) -> bool {
     path.starts_with("/api/") || path == "/metrics"
 }
 
+/// An admin `adm` who registers cam-1, and `users` with their roles: the start of the page
+/// tests. Returns the admin.
+async fn with_camera_1(control: &Control, users: &[(&str, Role)]) -> Actor {
+    let admin = Actor::new("adm", &[Role::Admin]);
+    common::provision(control, "adm", PW, &[Role::Admin])
+        .await
+        .unwrap();
+    for (user, role) in users {
+        common::provision(control, user, PW, &[*role])
+            .await
+            .unwrap();
+    }
+    common::camera_1(control, &admin).await;
+    admin
+}
+
 /// One request; reads the head only (streams never end), or the whole body when `body_out` asks.
 fn request(
     addr: SocketAddr,
@@ -1176,22 +1192,17 @@ async fn metrics_carry_no_personal_data_and_alerts_list_newest_first() {
 async fn subject_notifications_are_deferred_and_completed_on_the_page() {
     use mandat_law::permit::{AnnexII, Offence, Purpose, Stage};
     let (_dir, _clock, control) = common::control().await;
-    let admin = Actor::new("adm", &[Role::Admin]);
-    common::provision(&control, "adm", PW, &[Role::Admin])
-        .await
-        .unwrap();
-    for (user, role) in [
-        ("pros", Role::Prosecutor),
-        ("judge", Role::Judge),
-        ("rev", Role::Reviewer),
-        ("rev2", Role::Reviewer),
-        ("aud", Role::Auditor),
-    ] {
-        common::provision(&control, user, PW, &[role])
-            .await
-            .unwrap();
-    }
-    common::camera_1(&control, &admin).await;
+    with_camera_1(
+        &control,
+        &[
+            ("pros", Role::Prosecutor),
+            ("judge", Role::Judge),
+            ("rev", Role::Reviewer),
+            ("rev2", Role::Reviewer),
+            ("aud", Role::Auditor),
+        ],
+    )
+    .await;
     let pros = Actor::new("pros", &[Role::Prosecutor]);
     let mut app = application();
     app.purpose = Purpose::SuspectLocation;
@@ -1332,16 +1343,11 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_page() {
     let (_dir, _clock, control) = common::control().await;
-    let admin = Actor::new("adm", &[Role::Admin]);
-    common::provision(&control, "adm", PW, &[Role::Admin])
-        .await
-        .unwrap();
-    for (user, role) in [("app", Role::Applicant), ("pros", Role::Prosecutor)] {
-        common::provision(&control, user, PW, &[role])
-            .await
-            .unwrap();
-    }
-    common::camera_1(&control, &admin).await;
+    let admin = with_camera_1(
+        &control,
+        &[("app", Role::Applicant), ("pros", Role::Prosecutor)],
+    )
+    .await;
     let partner = mandat_store::Camera {
         id: "cam-2".into(),
         name: "the square's east side".into(),
@@ -1443,14 +1449,7 @@ async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_p
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_draft_form_takes_one_reference_photo_per_line() {
     let (_dir, _clock, control) = common::control().await;
-    let admin = Actor::new("adm", &[Role::Admin]);
-    common::provision(&control, "adm", PW, &[Role::Admin])
-        .await
-        .unwrap();
-    common::provision(&control, "app", PW, &[Role::Applicant])
-        .await
-        .unwrap();
-    common::camera_1(&control, &admin).await;
+    with_camera_1(&control, &[("app", Role::Applicant)]).await;
     let addr = common::serve(&control).await;
     let form = |sources: &str| {
         format!(
@@ -1502,42 +1501,13 @@ async fn the_draft_form_takes_one_reference_photo_per_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_decider_sees_the_risk_analysis_and_the_expected_false_alerts() {
     let (_dir, clock, control) = common::control().await;
-    let admin = Actor::new("adm", &[Role::Admin]);
-    common::provision(&control, "adm", PW, &[Role::Admin])
-        .await
-        .unwrap();
-    for (user, role) in [("app", Role::Applicant), ("pros", Role::Prosecutor)] {
-        common::provision(&control, user, PW, &[role])
-            .await
-            .unwrap();
-    }
-    common::camera_1(&control, &admin).await;
+    let admin = with_camera_1(
+        &control,
+        &[("app", Role::Applicant), ("pros", Role::Prosecutor)],
+    )
+    .await;
     // A table with per-pair rate 1e-4 at cosine 0.40, the application's threshold.
-    let table = mandat_eval::calibrate::Calibration {
-        version: "v-web".into(),
-        model_sha256: mandat_control::calibration::model_sha256().into(),
-        detector_sha256: "d".repeat(64),
-        created_at: "2026-08-01T00:00:00Z".into(),
-        data: "synthetic".into(),
-        impostor_pairs: 10_000_000,
-        curve: (1..=6)
-            .map(|k| mandat_eval::calibrate::Point {
-                fmr: 10f64.powi(-k),
-                threshold: 0.20 + 0.05 * k as f32,
-            })
-            .collect(),
-        held_out: vec![mandat_eval::calibrate::HeldOut {
-            fpir_target: 1e-4,
-            watchlist: 3,
-            threshold: 0.42,
-            false_alarms: 210,
-            trials: 2_000_000,
-            fpir_realised: 1.05e-4,
-            ratio: 1.05,
-            within_2x: true,
-        }],
-        per_template: None,
-    };
+    let table = mandat_testkit::calibration_table("v-web");
     control
         .add_calibration(
             &mandat_testkit::session(&control, &admin),

@@ -340,13 +340,19 @@ pub async fn hit(e: &Env, id: &str, permit: &str) -> NewAlert {
     }
 }
 
-/// A granted victim-search permit on cam-1 for t0 .. t0+72h.
-pub async fn granted(e: &Env) -> String {
+/// A victim-search permit on cam-1 for t0 .. t0+72h, applied for, waiting for the prosecutor.
+pub async fn applied(e: &Env) -> String {
     let id = drafted(e, Purpose::VictimSearch, &officer()).await;
     e.control
         .apply(&e.act(&officer()), &id, ORIGIN)
         .await
         .unwrap();
+    id
+}
+
+/// A granted victim-search permit on cam-1 for t0 .. t0+72h.
+pub async fn granted(e: &Env) -> String {
+    let id = applied(e).await;
     e.control
         .decide(
             &e.act(&pros()),

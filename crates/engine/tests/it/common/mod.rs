@@ -277,7 +277,12 @@ pub async fn drafted_by(w: &World, app: Application, applicant: &Actor) -> Strin
 }
 
 pub async fn granted(w: &World, cameras: &[&str], start: Timestamp) -> String {
-    let id = drafted(w, application(Purpose::VictimSearch, cameras, start)).await;
+    granted_app(w, application(Purpose::VictimSearch, cameras, start)).await
+}
+
+/// `app` drafted by the officer with its photos enrolled, applied for and granted.
+pub async fn granted_app(w: &World, app: Application) -> String {
+    let id = drafted(w, app).await;
     w.control
         .apply(&w.act(&officer()), &id, ORIGIN)
         .await
