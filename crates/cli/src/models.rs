@@ -27,6 +27,25 @@ pub enum ModelsCommand {
     },
     /// Verify every cached file against its pinned hash; exits non-zero if any is missing or altered.
     Verify,
+    /// Add an ONNX face embedder a police authority procured or supplies by hand: checked to run
+    /// with SFace's interface (input `data` [N,3,112,112], output [N,128]), pinned by sha256 and
+    /// copied into the cache with its licence. No permit may use it until an evaluation report of
+    /// it is recorded and its calibration stored; run it with `--embedder NAME`.
+    Register {
+        /// The ONNX file.
+        file: std::path::PathBuf,
+        /// The name it is run by (`--embedder NAME`): lower-case letters, digits, '.', '_', '-'.
+        #[arg(long)]
+        name: String,
+        /// What it is; only `embedder` can be registered.
+        #[arg(long)]
+        role: mandat_models::Role,
+        /// The licence text the model is used under.
+        #[arg(long)]
+        licence: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cmd: ModelsCommand) -> Result<()> {
@@ -72,6 +91,24 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
                         "status": status,
                     })
                 })
+                .chain(store.registered()?.into_iter().map(|r| {
+                    let (path, status) = match store.embedder(&r.name) {
+                        Ok(e) => (e.path, "ok".to_string()),
+                        Err(e) => (store.registered_path(&r.name), e.to_string()),
+                    };
+                    json!({
+                        "name": r.name,
+                        "role": "face embedder (registered by hand)",
+                        "package": "registered",
+                        "licence": r.licence_title,
+                        "licence_file": store.registered_licence_path(&r.name),
+                        "sha256": r.sha256,
+                        "registered_at": r.registered_at,
+                        "optional": true,
+                        "path": path,
+                        "status": status,
+                    })
+                }))
                 .collect();
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -95,7 +132,75 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
             for (id, path) in store.verify_all()? {
                 println!("{:<14} ok {}", id.as_str(), path.display());
             }
+            for r in store.registered()? {
+                let e = store.embedder(&r.name)?;
+                println!("{:<14} ok {}", r.name, e.path.display());
+            }
         }
+        ModelsCommand::Register {
+            file,
+            name,
+            role,
+            licence,
+            json,
+        } => {
+            check_runs_as_embedder(&store, &file)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let (r, new) = store.register(&file, &name, role, &licence, now)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"registered": r, "new": new}))?
+                );
+            } else {
+                println!(
+                    "{} {} sha256 {}\n  not usable by any permit yet: run `mandat eval report --embedder {name}` and record it (auditor), then store its calibration (admin), then serve with `--embedder {name}`",
+                    r.name,
+                    if new {
+                        "registered"
+                    } else {
+                        "already registered"
+                    },
+                    r.sha256
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A file is registered only if it runs as mandat runs an embedder: one aligned face in, 128
+/// finite values out, and different faces give different values. Whether it recognises faces
+/// well is for `mandat eval report` to show.
+fn check_runs_as_embedder(store: &Store, file: &std::path::Path) -> Result<()> {
+    use anyhow::Context;
+    let rt = mandat_face::Runtime::load(&store.verify(mandat_models::ModelId::OnnxRuntime)?)?;
+    let mut e = mandat_face::Embedder::new(&rt, file, Default::default())
+        .with_context(|| format!("{} does not load as an ONNX model", file.display()))?;
+    let face = |seed: u32| mandat_face::AlignedFace {
+        pixels: (0..3 * 112 * 112u32)
+            .map(|i| ((i ^ seed).wrapping_mul(2_654_435_761) >> 24) as f32)
+            .collect(),
+        transform: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+    };
+    let (a, b) = (face(0x5bd1_e995), face(0x27d4_eb2f));
+    let out = e.embed(&[&a, &b]).with_context(|| {
+        format!(
+            "{} does not run as a face embedder here: mandat runs embedders with SFace's interface (input `data`, f32 [N,3,112,112]; output f32 [N,128]); other interfaces are not built",
+            file.display()
+        )
+    })?;
+    let (x, y) = (out[0].as_slice(), out[1].as_slice());
+    // A zero or non-finite output is normalised to zeros.
+    let zero = |v: &[f32]| v.iter().all(|c| *c == 0.0);
+    if zero(x) || zero(y) || x == y {
+        anyhow::bail!(
+            "{} gives non-finite or constant embeddings; it is not registered",
+            file.display()
+        );
     }
     Ok(())
 }

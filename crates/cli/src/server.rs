@@ -178,7 +178,11 @@ pub fn evaluation_dir() -> Result<PathBuf> {
 
 /// The evaluation in `dir`, if it is of the running embedder; else an error that says how to
 /// make one.
-fn demo_evaluation(dir: &Path, profile: &mandat_law::Profile) -> Result<crate::eval::Bundle> {
+fn demo_evaluation(
+    dir: &Path,
+    profile: &mandat_law::Profile,
+    sha: &str,
+) -> Result<crate::eval::Bundle> {
     let remake = format!(
         "run `scripts/setup.sh` (it makes one in about 5 minutes when the test data is there), or `mandat eval report --no-record --write-cohort --out {}`",
         dir.display()
@@ -186,7 +190,6 @@ fn demo_evaluation(dir: &Path, profile: &mandat_law::Profile) -> Result<crate::e
     let b = crate::eval::Bundle::read(dir).with_context(|| {
         format!("the demo needs an evaluation report of the running models: {remake}")
     })?;
-    let sha = mandat_control::calibration::model_sha256();
     let short = |s: &str| s.chars().take(12).collect::<String>();
     if b.report.calibration.model_sha256 != sha {
         bail!(
@@ -487,6 +490,16 @@ fn create_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// Run control plane, engine and API until Ctrl-C. `on_ready` runs once everything is up.
+/// The embedder `--embedder` names, its file verified: what the control plane keys
+/// calibrations, evaluations and permits by.
+fn running_embedder(pipeline: &PipelineArgs) -> Result<mandat_law::risk::ModelRef> {
+    let e = mandat_models::Store::from_env()?.embedder(&pipeline.embedder)?;
+    Ok(mandat_law::risk::ModelRef {
+        name: e.name,
+        sha256: e.sha256,
+    })
+}
+
 async fn run_server(
     paths: &Paths,
     args: &ServeArgs,
@@ -497,7 +510,10 @@ async fn run_server(
     // The profile `init` chose; a server started under another one is refused.
     store.bind_profile(paths.profile()?.name).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(1)));
+    let embedder = running_embedder(&args.pipeline)?;
+    let scope = Arc::new(
+        ScopeCache::new(clock.clone(), Duration::from_secs(1)).with_embedder(embedder.clone()),
+    );
     scope.reload(&store).await;
     let ca = match load_or_create_ca(paths) {
         Ok(ca) => {
@@ -512,6 +528,7 @@ async fn run_server(
         Err(e) => return Err(e),
     };
     let mut control = Control::new(store.clone(), clock.clone(), paths.profile()?)
+        .with_embedder(embedder)
         .with_scope(scope.clone())
         .with_alert_ttl(args.alert_ttl_minutes.max(1) * 60_000);
     if let Some(ca) = &ca {
@@ -819,7 +836,8 @@ async fn seed(
     ];
     let store = open_store(&paths).await?;
     store.bind_profile(paths.profile()?.name).await?;
-    let control = Control::new(store.clone(), Arc::new(SystemClock), paths.profile()?);
+    let control = Control::new(store.clone(), Arc::new(SystemClock), paths.profile()?)
+        .with_embedder(running_embedder(pipeline)?);
     let o = "demo";
     // The demo is its own key holder: it provisions every account with its roles in force.
     let holder = control.key_holder(&SecretKey::master(&paths.master_key())?)?;
@@ -853,7 +871,7 @@ async fn seed(
     }
     // The risk analysis and the thresholds, as an installation gets them: an admin stores the
     // calibration with its cohort, an auditor records the evaluation report.
-    let bundle = demo_evaluation(evaluation, paths.profile()?)?;
+    let bundle = demo_evaluation(evaluation, paths.profile()?, &control.embedder().sha256)?;
     control
         .add_calibration(
             &admin,
@@ -957,6 +975,7 @@ async fn seed(
         // Replaced by each person's own threshold, derived from the target.
         threshold: crate::face::DEFAULT_THRESHOLD,
         target: Some(Target::stated(DEMO_FPIR)),
+        embedder: None,
     };
     let p = control.draft(&officer, app, o).await?;
     let models = Models::load(pipeline)?;

@@ -507,9 +507,13 @@ fn run(args: RunArgs) -> Result<()> {
     }
     {
         let (link, scope, outbox) = (link.clone(), scope.clone(), outbox.clone());
+        let embedder = mandat_law::risk::ModelRef {
+            name: models.embedder_name.clone(),
+            sha256: models.embedder_sha256.clone(),
+        };
         std::thread::Builder::new()
             .name("grants".into())
-            .spawn(move || pull_grants(link, scope, outbox))?;
+            .spawn(move || pull_grants(link, scope, outbox, embedder))?;
     }
     eprintln!(
         "mandat worker running, leasing cameras from {}",
@@ -599,7 +603,12 @@ fn run(args: RunArgs) -> Result<()> {
 }
 
 /// Pull the scope grant for the leased cameras four times a second.
-fn pull_grants(link: Arc<Link>, scope: Arc<RemoteScope>, outbox: Arc<Outbox>) {
+fn pull_grants(
+    link: Arc<Link>,
+    scope: Arc<RemoteScope>,
+    outbox: Arc<Outbox>,
+    embedder: mandat_law::risk::ModelRef,
+) {
     loop {
         let sent = Instant::now();
         let cameras: Vec<(String, i64)> = outbox
@@ -615,6 +624,7 @@ fn pull_grants(link: Arc<Link>, scope: Arc<RemoteScope>, outbox: Arc<Outbox>) {
             &GrantRequest {
                 protocol: PROTOCOL,
                 cameras,
+                embedder: Some(embedder.clone()),
             },
             Duration::from_millis(900),
         );

@@ -36,11 +36,21 @@ pub const EVAL_REPORT: &str = "eval.report";
 use crate::{Control, ControlError, Result, require};
 use mandat_law::permissions::Action;
 
-/// The sha256 of the embedding model this build runs; tables for any other model do not apply.
-pub fn model_sha256() -> &'static str {
+/// The sha256 of the pinned embedder, which a control plane runs unless told otherwise
+/// ([`Control::with_embedder`]) and which permits drafted before they recorded a model were
+/// drafted for.
+pub fn pinned_embedder_sha256() -> &'static str {
     ModelSpec::get(ModelId::Sface)
         .final_sha256()
         .expect("the embedder's hash is platform-independent")
+}
+
+/// The pinned embedder by name and hash.
+pub fn pinned_embedder() -> mandat_law::risk::ModelRef {
+    mandat_law::risk::ModelRef {
+        name: mandat_models::BUILT_IN_EMBEDDER.into(),
+        sha256: pinned_embedder_sha256().into(),
+    }
 }
 
 fn invalid(msg: String) -> ControlError {
@@ -59,12 +69,14 @@ impl Control {
         origin: &str,
     ) -> Result<()> {
         require(actor, Action::StoreCalibration)?;
-        if cal.model_sha256 != model_sha256() {
+        if cal.model_sha256 != self.embedder().sha256 {
             return Err(invalid(format!(
-                "calibration {} is for model {}, but mandat runs {}; calibrate again with this build",
+                "calibration {} is for model {}, but mandat runs {} ({}); calibrate with `--embedder {}`",
                 cal.version,
                 cal.model_sha256,
-                model_sha256()
+                self.embedder().name,
+                self.embedder().sha256,
+                self.embedder().name
             )));
         }
         if cal.curve.is_empty() || cal.held_out.is_empty() {
@@ -170,7 +182,7 @@ impl Control {
     /// The newest table for the model mandat runs, if one is stored.
     pub async fn calibration(&self) -> Result<Option<Calibration>> {
         self.store
-            .latest_calibration(model_sha256())
+            .latest_calibration(&self.embedder().sha256)
             .await?
             .map(|s| {
                 serde_json::from_str(&s.doc).map_err(|e| {
@@ -195,7 +207,7 @@ impl Control {
         let cal = self.calibration().await?.ok_or_else(|| {
             invalid(format!(
                 "no calibration is stored for the embedding model {}: an admin runs `mandat eval calibrate` first, or the permit states a cosine threshold instead of a target",
-                &model_sha256()[..12]
+                self.embedder().short()
             ))
         })?;
         app.threshold = cal
@@ -283,7 +295,8 @@ impl Control {
             before = Some(last.seq);
             let found = page.into_iter().find_map(|e| {
                 let a = serde_json::from_value::<RiskAnalysis>(e.details).ok()?;
-                (a.embedder_sha256 == model_sha256() && a.sample.is_none()).then_some((e.seq, a))
+                (a.embedder_sha256 == self.embedder().sha256 && a.sample.is_none())
+                    .then_some((e.seq, a))
             });
             if let Some((seq, a)) = found {
                 self.store.audit_whole_after(seq).await?;
@@ -335,15 +348,21 @@ impl Control {
         })
     }
 
-    /// Refused with the profile's rule unless the newest full evaluation of the running
-    /// embedder is recent enough for a grant.
+    /// Refused with the profile's rule unless `p` was drafted for the running embedder and
+    /// the newest full evaluation of that embedder is recent enough and passed the model gates.
     pub(crate) async fn check_risk_analysis(
         &self,
+        p: &mandat_law::Permit,
         profile: &mandat_law::Profile,
         now: mandat_law::Timestamp,
     ) -> Result<()> {
+        mandat_law::risk::check_model(
+            p.application.embedder.as_ref(),
+            pinned_embedder_sha256(),
+            self.embedder(),
+        )?;
         let latest = self.newest_risk_analysis().await?;
-        mandat_law::risk::check_current(profile, model_sha256(), latest.as_ref(), now)?;
+        mandat_law::risk::check_current(profile, &self.embedder().sha256, latest.as_ref(), now)?;
         Ok(())
     }
 }

@@ -107,6 +107,8 @@ pub struct Control {
     /// read without a signed entry per poll.
     last_lists: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
     instance: u64,
+    /// The embedder this deployment runs: calibrations, evaluations and permits are its.
+    embedder: mandat_law::risk::ModelRef,
 }
 
 /// The permissions table's word on `actor` taking `action`, checked before anything is looked up.
@@ -129,7 +131,20 @@ impl Control {
                 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             },
+            embedder: calibration::pinned_embedder(),
         }
+    }
+
+    /// Run with another embedder than the pinned one (`--embedder`): from then on only its
+    /// calibrations, evaluations and permits count.
+    pub fn with_embedder(mut self, embedder: mandat_law::risk::ModelRef) -> Self {
+        self.embedder = embedder;
+        self
+    }
+
+    /// The embedder this control plane runs.
+    pub fn embedder(&self) -> &mandat_law::risk::ModelRef {
+        &self.embedder
     }
 
     /// This control plane's number within the process: for fixtures that keep things per
@@ -716,6 +731,8 @@ impl Control {
         let id = new_permit_id(now)?;
         // The lifecycle checks the role first; then a stated target becomes the threshold.
         let mut permit = Permit::draft(id, self.profile, application, actor, now)?;
+        // The model is the control plane's to state, not the client's.
+        permit.application.embedder = Some(self.embedder.clone());
         self.calibrate_application(&mut permit.application).await?;
         self.store.create_permit(actor, &permit, origin).await?;
         Ok(permit)
@@ -934,8 +951,11 @@ impl Control {
 
     pub async fn urgent_start(&self, actor: &Session, id: &str, origin: &str) -> Result<Permit> {
         require(actor, Action::ApplyForPermit)?;
-        self.visible_permit(actor, id).await?;
+        let p = self.visible_permit(actor, id).await?;
         self.check_enrolled(id).await?;
+        // Urgent use is use: the model must have passed its gates as for a grant.
+        let now = self.now()?;
+        self.check_risk_analysis(&p, profile_of(&p)?, now).await?;
         let (p, _) = self
             .transition(actor, id, "permit.urgent_start", origin, |p, now| {
                 let profile = profile_of(p)?;
@@ -959,7 +979,7 @@ impl Control {
             let (p, now) = (self.visible_permit(actor, id).await?, self.now()?);
             let profile = profile_of(&p)?;
             p.clone().decide(actor, profile, outcome, reasons, now)?;
-            self.check_risk_analysis(profile, now).await?;
+            self.check_risk_analysis(&p, profile, now).await?;
         }
         let action = match outcome {
             Outcome::Grant => "permit.grant",
@@ -1009,7 +1029,7 @@ impl Control {
         if outcome == Outcome::Grant {
             let p = self.visible_permit(actor, id).await?;
             p.may_decide_amendment(actor, profile_of(&p)?)?;
-            self.check_risk_analysis(profile_of(&p)?, self.now()?)
+            self.check_risk_analysis(&p, profile_of(&p)?, self.now()?)
                 .await?;
             if let Some(a) = p.amendments.iter().find(|a| a.number == number) {
                 self.check_cameras(&a.cameras).await?;
@@ -1045,7 +1065,7 @@ impl Control {
             let profile = profile_of(&p)?;
             p.clone()
                 .grant_in_part(actor, profile, reasons, narrowing, now)?;
-            self.check_risk_analysis(profile, now).await?;
+            self.check_risk_analysis(&p, profile, now).await?;
         }
         let (p, _) = self
             .transition(actor, id, "permit.grant", origin, |p, now| {
@@ -1107,7 +1127,13 @@ impl Control {
         origin: &str,
     ) -> Result<()> {
         require(actor, Action::EnrolPhoto)?;
-        self.visible_permit(actor, permit).await?;
+        let p = self.visible_permit(actor, permit).await?;
+        // The template is the running embedder's: it must be the permit's model.
+        mandat_law::risk::check_model(
+            p.application.embedder.as_ref(),
+            calibration::pinned_embedder_sha256(),
+            &self.embedder,
+        )?;
         let now = self.now()?;
         self.store
             .enrol(

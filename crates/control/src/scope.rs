@@ -87,6 +87,11 @@ pub struct ScopeCache {
     max_staleness: Duration,
     /// Cohorts of per-template permits and the norms computed against them.
     norms: tokio::sync::Mutex<NormCache>,
+    /// The embedder the engine runs: permits drafted for another model are not in scope, since
+    /// their thresholds and templates are that model's.
+    embedder: mandat_law::risk::ModelRef,
+    /// Permits already reported as left out for their model, so the log says it once.
+    other_model: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Cohorts by (table, version), opened, in memory only, and each template's norm by (permit,
@@ -104,7 +109,43 @@ impl ScopeCache {
             snapshot: RwLock::new(None),
             max_staleness,
             norms: Default::default(),
+            embedder: crate::calibration::pinned_embedder(),
+            other_model: Default::default(),
         }
+    }
+
+    /// The engine runs another embedder than the pinned one (`--embedder`).
+    pub fn with_embedder(mut self, embedder: mandat_law::risk::ModelRef) -> Self {
+        self.embedder = embedder;
+        self
+    }
+
+    /// Keep the permits drafted for the running embedder; say once of each other one why it is
+    /// left out.
+    fn of_running_model(
+        &self,
+        permits: Vec<(Permit, Vec<(PersonId, Template)>)>,
+    ) -> Vec<(Permit, Vec<(PersonId, Template)>)> {
+        let pinned = crate::calibration::pinned_embedder_sha256();
+        let mut told = self.other_model.lock().unwrap_or_else(|e| e.into_inner());
+        permits
+            .into_iter()
+            .filter(|(p, _)| {
+                match mandat_law::risk::check_model(
+                    p.application.embedder.as_ref(),
+                    pinned,
+                    &self.embedder,
+                ) {
+                    Ok(()) => true,
+                    Err(r) => {
+                        if told.insert(p.id.clone()) {
+                            tracing::warn!(permit = %p.id, "not matched here: {r}");
+                        }
+                        false
+                    }
+                }
+            })
+            .collect()
     }
 
     /// Give the templates of per-template permits their norm against the permit's cohort. A
@@ -222,7 +263,7 @@ impl ScopeCache {
     pub async fn reload(&self, store: &Store) {
         let loaded = async {
             let generation = store.generation().await?;
-            let mut permits = store.snapshot().await?;
+            let mut permits = self.of_running_model(store.snapshot().await?);
             self.attach_norms(store, &mut permits).await?;
             let cameras = store.cameras().await?;
             Ok::<_, mandat_store::StoreError>(Snapshot {

@@ -82,6 +82,10 @@ pub struct GrantRequest {
     pub protocol: u32,
     /// The cameras the worker runs, each with the epoch of its lease.
     pub cameras: Vec<(String, i64)>,
+    /// The embedder the worker runs; absent from workers that predate it, which run the pinned
+    /// one. A worker on another model than the control plane's gets no templates.
+    #[serde(default)]
+    pub embedder: Option<mandat_law::risk::ModelRef>,
 }
 
 /// One template a worker may match on one camera, with its permit's threshold.
@@ -340,6 +344,23 @@ impl Control {
     /// worker gets the templates of those cameras only.
     pub async fn grant(&self, worker: &WorkerRecord, req: &GrantRequest) -> Result<GrantAnswer> {
         check_protocol(req.protocol)?;
+        // Templates and thresholds are the control plane's model's: a worker on another one
+        // would compare embeddings of two models.
+        let theirs = req
+            .embedder
+            .clone()
+            .unwrap_or_else(crate::calibration::pinned_embedder);
+        if theirs.sha256 != self.embedder().sha256 {
+            return Err(ControlError::Law(mandat_law::rule::MODEL_GATES.refusal(format!(
+                "worker {} runs embedder {} ({}), but this control plane runs {} ({}): start the worker with `--embedder {}`",
+                worker.id,
+                theirs.name,
+                theirs.short(),
+                self.embedder().name,
+                self.embedder().short(),
+                self.embedder().name
+            ))));
+        }
         let scope = self.scope.as_ref().ok_or_else(|| {
             ControlError::Unavailable("this control process has no scope service".into())
         })?;

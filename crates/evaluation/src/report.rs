@@ -180,6 +180,7 @@ pub fn build_calibration(
     lfw: &LfwData,
     e: &Embedded,
     utk: &Embedded,
+    model: &str,
 ) -> Result<(Calibration, Option<PerTemplateRun>)> {
     let by_person = lfw_people(lfw, e);
     let (cal, held): (Vec<_>, Vec<_>) =
@@ -200,7 +201,7 @@ pub fn build_calibration(
     }
     let pairs = impostors.len() as u64;
     let curve = calibrate::curve(&mut impostors);
-    let model = sha(ModelId::Sface)?;
+    let model = model.to_string();
     let created_at = now_utc();
     let stamp: String = created_at
         .chars()
@@ -399,7 +400,7 @@ pub fn calibration_run(a: &RunArgs) -> Result<(Calibration, Option<Cohort>)> {
     if let Some(x) = e.unreadable.iter().chain(&u.unreadable).next() {
         bail!("an image could not be read: {x}; check the test data");
     }
-    let (cal, run) = build_calibration(&lfw, &e, &u)?;
+    let (cal, run) = build_calibration(&lfw, &e, &u, &models.embedder_sha256)?;
     Ok((cal, run.map(|r| r.cohort)))
 }
 
@@ -616,7 +617,7 @@ pub fn report_and_cohort(r: &ReportArgs) -> Result<(EvaluationReport, Option<Coh
         .collect();
 
     // ---- calibration and operating point ----
-    let (cal, pt_run) = build_calibration(&lfw, &e, &u)?;
+    let (cal, pt_run) = build_calibration(&lfw, &e, &u, &models.embedder_sha256)?;
     let operating = cal.threshold(r.fpir, r.watchlist).context(
         "the operating point is beyond this calibration; use the whole data set or a looser --fpir",
     )?;
@@ -818,6 +819,7 @@ pub fn report_and_cohort(r: &ReportArgs) -> Result<(EvaluationReport, Option<Coh
         ),
         sample: a.sample,
         model_card: model_card(
+            &models,
             a.pipeline.device,
             lfw.blufr.images.len(),
             failures_lfw,
@@ -1466,7 +1468,35 @@ fn table_of(
     table(title, "FMR", at, threshold, how, rates)
 }
 
+/// The model card's line for the embedder that ran: the manifest's for the pinned one, the
+/// registry's for one registered by hand.
+fn embedder_entry(running: &Models) -> Result<ModelEntry> {
+    let spec = ModelSpec::get(ModelId::Sface);
+    if running.embedder_sha256 == spec.final_sha256()? {
+        return Ok(ModelEntry {
+            id: spec.id.as_str().into(),
+            role: spec.role.into(),
+            source: spec.source.requirement.into(),
+            licence: spec.licence.into(),
+            sha256: running.embedder_sha256.clone(),
+        });
+    }
+    let r = mandat_models::Store::from_env()?
+        .registered()?
+        .into_iter()
+        .find(|r| r.sha256 == running.embedder_sha256)
+        .context("the embedder that ran is neither pinned nor registered")?;
+    Ok(ModelEntry {
+        id: r.name,
+        role: "face embedder (registered by hand)".into(),
+        source: "registered with `mandat models register`".into(),
+        licence: r.licence_title,
+        sha256: r.sha256,
+    })
+}
+
 fn model_card(
+    running: &Models,
     device: mandat_face::Device,
     lfw_images: usize,
     lfw_failures: usize,
@@ -1480,6 +1510,8 @@ fn model_card(
         .filter(|m| match m.id {
             ModelId::OnnxRuntime => !gpu,
             ModelId::OnnxRuntimeGpu => gpu,
+            // The embedder that ran, pinned or registered, is listed below.
+            ModelId::Sface => false,
             _ => true,
         })
         .map(|m| {
@@ -1491,7 +1523,10 @@ fn model_card(
                 sha256: m.final_sha256()?.into(),
             })
         })
+        .chain(std::iter::once(Ok(embedder_entry(running)?)))
         .collect::<Result<Vec<_>>>()?;
+    let embedder = &running.embedder_name;
+    let registered = embedder != mandat_models::BUILT_IN_EMBEDDER;
     Ok(ModelCard {
         models,
         data: vec![
@@ -1509,9 +1544,17 @@ fn model_card(
             },
         ],
         known_limits: vec![
-            "SFace (2021) is a small 128-d model; current large models are markedly more accurate, especially at low false match rates.".into(),
+            if registered {
+                format!("The embedder {embedder} was registered by hand; it runs with SFace's interface (112x112 aligned face, 128-d output), so a model with another interface could not be evaluated here.")
+            } else {
+                "SFace (2021) is a small 128-d model; current large models are markedly more accurate, especially at low false match rates.".into()
+            },
             "Trained and tested on photographs, mostly frontal and well lit. Street cameras give smaller, blurred, off-angle faces: expect lower identification rates there; the quality gate refuses reference photos that are too poor.".into(),
-            "The model was not trained by us; its training data and its demographic make-up are as published by its authors (OpenCV Zoo) and were not audited here.".into(),
+            if registered {
+                "The model was not trained by us; its training data and its demographic make-up are as its supplier states and were not audited here.".into()
+            } else {
+                "The model was not trained by us; its training data and its demographic make-up are as published by its authors (OpenCV Zoo) and were not audited here.".into()
+            },
             "No decision rests on a score: every hit is verified by two officers.".into(),
         ],
     })

@@ -710,6 +710,7 @@ pub(crate) mod tests {
             },
             threshold: 0.4,
             target: None,
+            embedder: None,
         }
     }
 

@@ -246,6 +246,11 @@ pub struct Application {
     /// The false-alert rate the permit accepts, from which the threshold was derived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    /// Set by the control plane when the permit is drafted: the embedding model its threshold,
+    /// calibration and templates belong to. Absent in permits drafted before it was recorded,
+    /// which were drafted for the pinned embedder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedder: Option<crate::risk::ModelRef>,
 }
 
 /// A permit's stated target: at most `fpir` of the passers-by who are not on the watchlist raise a

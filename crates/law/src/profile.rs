@@ -51,6 +51,8 @@ pub struct Profile {
     /// Days the latest evaluation report of the running model may be old when use is granted
     /// (the recurring risk analysis, see [`crate::risk`]).
     pub risk_analysis_max_days: u32,
+    /// The lowest LFW 10-fold accuracy of a model any permit may use ([`crate::risk`]).
+    pub min_lfw_accuracy: f64,
 }
 
 const ALL_PURPOSES: &[Purpose] = &[
@@ -95,6 +97,8 @@ pub const SWEDEN: Profile = Profile {
     // Half a year: the motion asks for recurring analyses, and a model, its calibration and the
     // population passing the cameras drift on that scale.
     risk_analysis_max_days: 183,
+    // SFace's published accuracy: a procured model must be at least as good as the one shipped.
+    min_lfw_accuracy: 0.993,
 };
 
 /// The reform proposed in parliament: a court decides every purpose, and every identified person is
@@ -133,6 +137,8 @@ pub const SWEDEN_COURT_FOR_ALL: Profile = Profile {
     // Half a year: the motion asks for recurring analyses, and a model, its calibration and the
     // population passing the cameras drift on that scale.
     risk_analysis_max_days: 183,
+    // SFace's published accuracy: a procured model must be at least as good as the one shipped.
+    min_lfw_accuracy: 0.993,
 };
 
 impl Profile {

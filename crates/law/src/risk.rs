@@ -46,6 +46,26 @@ pub struct RiskAnalysis {
     pub spread_global: Option<Spread>,
     /// The same with per-template thresholds, when the calibration has them.
     pub spread_per_template: Option<Spread>,
+    /// Every held-out check of the report's calibration (global and per-template) came within
+    /// 2x of its target. Absent in records made before it was recorded: such a record passes no
+    /// model gate.
+    #[serde(default)]
+    pub calibration_within_2x: bool,
+}
+
+/// The embedding model a permit was drafted for: its name and the sha256 everything about it
+/// (evaluation, calibration, templates) is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelRef {
+    pub name: String,
+    pub sha256: String,
+}
+
+impl ModelRef {
+    /// The first 12 hex digits, for messages.
+    pub fn short(&self) -> &str {
+        &self.sha256[..self.sha256.len().min(12)]
+    }
 }
 
 impl RiskAnalysis {
@@ -134,7 +154,57 @@ pub fn check_current(
             profile.name
         )));
     }
+    check_gates(profile, a)
+}
+
+/// Whether the evaluated model passed the gates any model must pass before a permit uses it:
+/// accuracy at least the profile's floor, a calibration whose every check came within 2x, and
+/// the demographic table reported.
+pub fn check_gates(profile: &Profile, a: &RiskAnalysis) -> Result<(), Refusal> {
+    let r = rule::MODEL_GATES;
+    let model = &a.embedder_sha256[..a.embedder_sha256.len().min(12)];
+    if a.lfw_accuracy < profile.min_lfw_accuracy {
+        return Err(r.refusal(format!(
+            "model {model} reached {:.2} % on LFW 10-fold; {} requires at least {:.2} %: no permit may use it",
+            a.lfw_accuracy * 100.0,
+            profile.name,
+            profile.min_lfw_accuracy * 100.0
+        )));
+    }
+    if !a.calibration_within_2x {
+        return Err(r.refusal(format!(
+            "the evaluation of model {model} does not show every calibration check within 2x of its target: no permit may use it until `mandat eval report` shows one that does"
+        )));
+    }
+    if a.spread_global.is_none() {
+        return Err(r.refusal(format!(
+            "the evaluation of model {model} reports no demographic table (race × gender): run `mandat eval report` with the UTKFace data"
+        )));
+    }
     Ok(())
+}
+
+/// Whether a permit drafted for `drafted` may be decided or used while mandat runs `running`:
+/// only the same model (by hash), since its threshold, calibration and templates are that
+/// model's. A permit drafted before permits recorded their model was drafted for the pinned
+/// embedder, `builtin`.
+pub fn check_model(
+    drafted: Option<&ModelRef>,
+    builtin: &str,
+    running: &ModelRef,
+) -> Result<(), Refusal> {
+    let sha = drafted.map_or(builtin, |m| m.sha256.as_str());
+    if sha == running.sha256 {
+        return Ok(());
+    }
+    Err(rule::MODEL_GATES.refusal(format!(
+        "the permit was drafted for model {} ({}), but mandat runs {} ({}): its threshold and templates are that model's. Run mandat with `--embedder {}`, or draft a new application under the running model",
+        drafted.map_or("sface-2021dec", |m| m.name.as_str()),
+        &sha[..sha.len().min(12)],
+        running.name,
+        running.short(),
+        drafted.map_or("sface-2021dec", |m| m.name.as_str()),
+    )))
 }
 
 #[cfg(test)]
@@ -164,6 +234,7 @@ mod tests {
                 best: "Black women".into(),
             }),
             spread_per_template: None,
+            calibration_within_2x: true,
         }
     }
 
@@ -198,5 +269,49 @@ mod tests {
         let mut a = analysis(now);
         a.operating_watchlist = 0;
         assert!(a.check_form().is_err());
+    }
+
+    #[test]
+    fn a_model_below_any_gate_is_refused_whatever_its_age() {
+        let now = Timestamp::parse_rfc3339("2026-12-01T12:00:00Z").unwrap();
+        let gate = |a: &RiskAnalysis| check_current(&SWEDEN, SHA, Some(a), now);
+        let mut a = analysis(now);
+        a.lfw_accuracy = 0.993;
+        assert!(gate(&a).is_ok(), "the floor itself passes");
+        a.lfw_accuracy = 0.9929;
+        let e = gate(&a).unwrap_err();
+        assert_eq!(e.code, "model_gates");
+        assert!(e.message.contains("99.29 %"), "{e}");
+        let mut a = analysis(now);
+        a.calibration_within_2x = false;
+        assert!(gate(&a).unwrap_err().message.contains("within 2x"));
+        let mut a = analysis(now);
+        a.spread_global = None;
+        assert!(gate(&a).unwrap_err().message.contains("demographic"));
+        // A record from before the field existed passes no gate.
+        let mut v = serde_json::to_value(analysis(now)).unwrap();
+        v.as_object_mut().unwrap().remove("calibration_within_2x");
+        let old: RiskAnalysis = serde_json::from_value(v).unwrap();
+        assert_eq!(gate(&old).unwrap_err().code, "model_gates");
+    }
+
+    #[test]
+    fn a_permit_is_used_with_the_model_it_was_drafted_for() {
+        let sface = ModelRef {
+            name: "sface-2021dec".into(),
+            sha256: SHA.into(),
+        };
+        let other = ModelRef {
+            name: "procured".into(),
+            sha256: "9d47a5e84516dc3723b254f66654b790de388243b9bff80c4fddf84239df7d0c".into(),
+        };
+        assert!(check_model(Some(&sface), SHA, &sface).is_ok());
+        // Drafted before permits recorded their model: the pinned one.
+        assert!(check_model(None, SHA, &sface).is_ok());
+        let e = check_model(None, SHA, &other).unwrap_err();
+        assert_eq!(e.code, "model_gates");
+        assert!(e.message.contains("--embedder sface-2021dec"), "{e}");
+        let e = check_model(Some(&other), SHA, &sface).unwrap_err();
+        assert!(e.message.contains("procured (9d47a5e84516)"), "{e}");
     }
 }

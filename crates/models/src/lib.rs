@@ -12,10 +12,12 @@
 mod child;
 mod fetch;
 mod manifest;
+mod registry;
 
 pub use child::child_command;
 pub use fetch::{FetchReport, fetch_all};
 pub use manifest::{MANIFEST, ModelId, ModelSpec, Prepared, Source, platform_key};
+pub use registry::{BUILT_IN_EMBEDDER, EmbedderFile, Registered, Role};
 
 use std::fs::File;
 use std::io::Read;
@@ -54,6 +56,9 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
+    /// A registered model: a name, licence or file refused, or a copy altered.
+    #[error("{0}")]
+    Registry(String),
     #[error("fetching {name} failed: {message}")]
     Fetch { name: &'static str, message: String },
 }

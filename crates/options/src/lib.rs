@@ -33,6 +33,10 @@ pub struct PipelineArgs {
     /// `mandat models fetch --gpu`). A GPU that cannot be used is an error, never a CPU fall-back.
     #[arg(long, env = "MANDAT_DEVICE", default_value = "cpu", value_parser = parse_device)]
     pub device: Device,
+    /// The face embedder: the pinned `sface-2021dec`, or a model added with `mandat models
+    /// register`. A registered model is evaluated and calibrated before any permit may use it.
+    #[arg(long, env = "MANDAT_EMBEDDER", default_value = mandat_models::BUILT_IN_EMBEDDER)]
+    pub embedder: String,
 }
 
 pub fn parse_device(s: &str) -> Result<Device, String> {
@@ -84,6 +88,7 @@ impl PipelineArgs {
             score_threshold: 0.5,
             threads: 1,
             device: Device::Cpu,
+            embedder: mandat_models::BUILT_IN_EMBEDDER.into(),
         }
     }
 
@@ -188,6 +193,9 @@ pub struct Models {
     pub runtime: Runtime,
     pub detector: PathBuf,
     pub embedder: PathBuf,
+    /// The embedder's name and sha256: what calibrations, evaluations and permits are keyed by.
+    pub embedder_name: String,
+    pub embedder_sha256: String,
 }
 
 impl Models {
@@ -199,12 +207,14 @@ impl Models {
             Device::Cuda(_) => store.verify(ModelId::OnnxRuntimeGpu)?,
         };
         let detector = store.verify(ModelId::Yunet)?;
-        let embedder = store.verify(ModelId::Sface)?;
+        let embedder = store.embedder(&pipeline.embedder)?;
         let runtime = Runtime::load(&ort)?;
         Ok(Self {
             runtime,
             detector,
-            embedder,
+            embedder: embedder.path,
+            embedder_name: embedder.name,
+            embedder_sha256: embedder.sha256,
         })
     }
 

@@ -284,6 +284,13 @@ impl EvaluationReport {
                 None => self.demographics.get(3).and_then(spread),
             },
             spread_per_template: adults.and_then(|(_, t)| spread(t)),
+            calibration_within_2x: {
+                let c = &self.calibration;
+                let per_template = c.per_template.as_ref().map(|p| &p.held_out);
+                !c.held_out.is_empty()
+                    && c.held_out.iter().all(|h| h.within_2x)
+                    && per_template.is_none_or(|h| !h.is_empty() && h.iter().all(|h| h.within_2x))
+            },
         })
     }
 }

@@ -221,9 +221,9 @@ pub fn session(control: &Control, who: &Actor) -> Session {
 }
 
 /// A risk analysis of the running model made now on `control`'s clock, as a test's fixture:
-/// labelled as such, with figures of the published form (the gate checks age and model only).
+/// labelled as such, with figures of the published form that pass the model gates.
 pub fn risk_analysis(control: &Control) -> mandat_law::risk::RiskAnalysis {
-    let sha = mandat_control::calibration::model_sha256().to_string();
+    let sha = mandat_control::calibration::pinned_embedder_sha256().to_string();
     mandat_law::risk::RiskAnalysis {
         run_at: control.now().expect("a clock"),
         mandat_version: "test fixture".into(),
@@ -237,8 +237,13 @@ pub fn risk_analysis(control: &Control) -> mandat_law::risk::RiskAnalysis {
         operating_fpir: 1e-4,
         operating_watchlist: 3,
         operating_threshold: 0.443,
-        spread_global: None,
+        spread_global: Some(mandat_law::risk::Spread {
+            ratio: Some(10.3),
+            worst: "test fixture".into(),
+            best: "test fixture".into(),
+        }),
         spread_per_template: None,
+        calibration_within_2x: true,
     }
 }
 
@@ -257,7 +262,7 @@ pub fn calibration_table(version: &str) -> mandat_eval::calibrate::Calibration {
     use mandat_eval::calibrate::{Calibration, HeldOut, Point};
     Calibration {
         version: version.into(),
-        model_sha256: mandat_control::calibration::model_sha256().into(),
+        model_sha256: mandat_control::calibration::pinned_embedder_sha256().into(),
         detector_sha256: "d".repeat(64),
         created_at: "2026-11-23T00:00:00Z".into(),
         data: "synthetic".into(),

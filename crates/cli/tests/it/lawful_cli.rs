@@ -393,7 +393,6 @@ pub(crate) fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Initialise, add one user per role and one camera.
 /// The full evaluation report of the pinned models that `scripts/setup.sh` leaves in the model
 /// cache, with its calibration and cohort.
 pub(crate) fn evaluation() -> PathBuf {
@@ -409,6 +408,7 @@ pub(crate) fn evaluation() -> PathBuf {
     dir
 }
 
+/// Initialise, add one user per role and one camera.
 pub(crate) fn setup() -> Home {
     setup_on(None)
 }
@@ -1401,4 +1401,140 @@ pub(crate) fn the_evaluation_report_runs_and_is_recorded() {
         .filter_map(|e| e.ok())
         .any(|e| e.file_name().to_string_lossy().starts_with("calibration-"));
     assert!(written);
+}
+
+/// The fp16 SFace `scripts/setup.sh` makes and registers in the model cache: a second,
+/// genuinely different embedder file (every weight rounded to fp16).
+fn fp16_sface() -> PathBuf {
+    let f = mandat_models::Store::from_env()
+        .expect("a cache directory")
+        .registered_path("sface-fp16");
+    assert!(
+        f.is_file(),
+        "no fp16 SFace at {}: run scripts/setup.sh",
+        f.display()
+    );
+    f
+}
+
+#[test]
+pub(crate) fn a_registered_embedder_is_pinned_and_serves_no_permit_until_it_is_evaluated() {
+    let h = setup();
+    // A cache of the deployment's own, holding the pinned models, where the admin registers
+    // the procured file.
+    let real = mandat_models::Store::from_env().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(real.root().join("models"), cache.path().join("models")).unwrap();
+    let c = cache.path().to_str().unwrap();
+    let licence = real.root().join("models/sface-2021dec/LICENSE.txt");
+    let register = |file: &Path, role: &str| {
+        h.command(
+            &[
+                "models",
+                "register",
+                file.to_str().unwrap(),
+                "--name",
+                "sface-fp16",
+                "--role",
+                role,
+                "--licence",
+                licence.to_str().unwrap(),
+            ],
+            &[("MANDAT_CACHE", c)],
+        )
+        .output()
+        .unwrap()
+    };
+    // Not a model, or not an embedder's role: refused, and nothing registered.
+    let junk = h.write("junk.onnx", "not a model");
+    let o = register(&junk, "embedder");
+    assert!(
+        text(&o.stderr).contains("does not load as an ONNX model"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = register(&fp16_sface(), "detector");
+    assert!(text(&o.stderr).contains("not built"), "{}", text(&o.stderr));
+    let o = register(&fp16_sface(), "embedder");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let sha = mandat_models::sha256_file(&fp16_sface()).unwrap();
+    assert!(text(&o.stdout).contains(&sha), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("not usable by any permit yet"));
+    let list = h
+        .command(&["models", "list", "--json"], &[("MANDAT_CACHE", c)])
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "sface-fp16")
+        .expect("the registered model is listed");
+    assert_eq!(row["status"], "ok");
+    assert_eq!(row["sha256"], sha.as_str());
+
+    // The server runs it: a permit drafted now records it, and its template is the fp16
+    // model's. No evaluation of it is recorded (setup's is the pinned model's): no grant.
+    let env = [("MANDAT_CACHE", c), ("MANDAT_EMBEDDER", "sface-fp16")];
+    h.start_server(&env);
+    h.login("officer");
+    let id = drafted(&h, "victim_search");
+    let p = show(&h, &id);
+    assert_eq!(p["application"]["embedder"]["name"], "sface-fp16");
+    assert_eq!(p["application"]["embedder"]["sha256"], sha.as_str());
+    let (person, photo) = person_of(&h, &id);
+    h.ok(&[
+        "person",
+        "enrol",
+        "--permit",
+        &id,
+        "--person",
+        &person,
+        "--photo-id",
+        &photo,
+        &lfw("Aaron_Peirsol"),
+    ]);
+    h.ok(&["permit", "apply", &id]);
+    h.login("pros");
+    let o = h.run_env(
+        &["permit", "decide", &id, "--grant", "--reasons-file", "-"],
+        Some("needed"),
+        &[],
+    );
+    let err = text(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("risk_analysis") && err.contains(&sha[..12]),
+        "{err}"
+    );
+    // Nor is the pinned model's table stored for it.
+    h.login("admin");
+    let o = h.run(&[
+        "eval",
+        "record",
+        evaluation().to_str().unwrap(),
+        "--calibration",
+    ]);
+    assert!(
+        text(&o.stderr).contains("--embedder sface-fp16"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // Whoever swaps the registered copy on disk does not get it run: the server refuses to
+    // start on it, loudly.
+    let copy = mandat_models::Store::at(cache.path()).registered_path("sface-fp16");
+    let mut bytes = std::fs::read(&copy).unwrap();
+    bytes.push(0);
+    std::fs::write(&copy, bytes).unwrap();
+    h.stop_server();
+    let o = h
+        .command(&["serve", "--listen", "127.0.0.1:0"], &env)
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("tampered"),
+        "{}",
+        text(&o.stderr)
+    );
 }

@@ -739,3 +739,157 @@ async fn deleting_the_newest_record_does_not_bring_back_an_older_one() {
         assert_eq!(err.code(), "tampered", "{db:?}: {err}");
     }
 }
+
+/// A registered embedder: a second model with its own hash (the fp16 SFace setup registers).
+fn procured() -> mandat_law::risk::ModelRef {
+    mandat_law::risk::ModelRef {
+        name: "sface-fp16".into(),
+        sha256: "9d47a5e84516dc3723b254f66654b790de388243b9bff80c4fddf84239df7d0c".into(),
+    }
+}
+
+/// An evaluation of the procured model that passes every gate, as an auditor records it.
+fn procured_analysis(e: &Env) -> mandat_law::risk::RiskAnalysis {
+    let mut a = mandat_testkit::risk_analysis(&e.control);
+    a.embedder_sha256 = procured().sha256;
+    a.lfw_accuracy = 0.9937;
+    a
+}
+
+#[tokio::test]
+async fn a_registered_model_serves_no_permit_until_its_evaluation_passes_the_gates() {
+    for db in databases() {
+        // The deployment switched to the procured model; only the pinned one was evaluated.
+        let e = env_with(db, procured()).await;
+        let pinned =
+            mandat_control::Control::new(e.store.clone(), e.clock.clone(), &mandat_law::SWEDEN);
+
+        // A permit granted under the pinned model before the switch: not matched under the
+        // procured one, since its threshold and template are the pinned model's.
+        let mut old = application(Purpose::VictimSearch);
+        // Whatever a client says, the control plane records its own model.
+        old.embedder = Some(procured());
+        let old = pinned.draft(&e.act(&officer()), old, ORIGIN).await.unwrap();
+        assert_eq!(
+            old.application.embedder,
+            Some(mandat_control::calibration::pinned_embedder())
+        );
+        let (person, photo) = person_of(&e, &old.id).await;
+        // The procured model's control plane does not enrol a template into it ...
+        let err = e
+            .control
+            .enrol(
+                &e.act(&officer()),
+                &old.id,
+                &person,
+                &photo,
+                PHOTO,
+                &template(),
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "model_gates", "{db:?}: {err}");
+        assert!(
+            err.to_string().contains("--embedder sface-2021dec"),
+            "{err}"
+        );
+        // ... the pinned one does, and grants it on the pinned model's evaluation.
+        pinned
+            .enrol(
+                &e.act(&officer()),
+                &old.id,
+                &person,
+                &photo,
+                PHOTO,
+                &template(),
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        put_team(&e, &officer(), &old.id).await;
+        pinned
+            .apply(&e.act(&officer()), &old.id, ORIGIN)
+            .await
+            .unwrap();
+        pinned
+            .decide(&e.act(&pros()), &old.id, Outcome::Grant, "needed", ORIGIN)
+            .await
+            .unwrap();
+        e.scope.reload(&e.store).await;
+        assert!(e.scope.watchlist("cam-1").is_empty(), "{db:?}");
+        let pinned_scope =
+            mandat_control::ScopeCache::new(e.clock.clone(), Duration::from_secs(3600));
+        pinned_scope.reload(&e.store).await;
+        assert_eq!(pinned_scope.watchlist("cam-1").list.entries.len(), 1);
+
+        // Under the procured model a draft records it, and cannot state a target: no table of
+        // this model is stored, and the pinned model's is refused.
+        let mut with_target = application(Purpose::VictimSearch);
+        with_target.target = Some(Target::stated(1e-4));
+        let err = e
+            .control
+            .draft(&e.act(&officer()), with_target, ORIGIN)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("mandat eval calibrate"), "{err}");
+        let err = e
+            .control
+            .add_calibration(&e.act(&admin()), &table("pinned"), None, ORIGIN)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("--embedder sface-fp16"), "{err}");
+        let id = applied(&e).await;
+        assert_eq!(
+            e.store.permit(&id).await.unwrap().application.embedder,
+            Some(procured())
+        );
+        // No evaluation of it: no grant, and no urgent start either.
+        assert_eq!(grant(&e, &id).await.unwrap_err().code(), "risk_analysis");
+        let urgent = drafted(&e, Purpose::ImminentThreat, &officer()).await;
+        let err = e
+            .control
+            .urgent_start(&e.act(&officer()), &urgent, ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "risk_analysis", "{db:?}: {err}");
+        // The pinned model's control plane does not grant it: it was drafted for another model.
+        let err = pinned
+            .decide(&e.act(&pros()), &id, Outcome::Grant, "needed", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "model_gates", "{db:?}: {err}");
+
+        // Evaluations below a gate are recorded (they are the risk analysis) but grant nothing.
+        let mut weak = procured_analysis(&e);
+        weak.lfw_accuracy = 0.9912;
+        let mut uncalibrated = procured_analysis(&e);
+        uncalibrated.calibration_within_2x = false;
+        let mut no_table = procured_analysis(&e);
+        no_table.spread_global = None;
+        for (a, says) in [
+            (&weak, "99.12 %"),
+            (&uncalibrated, "within 2x"),
+            (&no_table, "demographic"),
+        ] {
+            e.control
+                .record_evaluation(&e.act(&auditor()), a, ORIGIN)
+                .await
+                .unwrap();
+            let err = grant(&e, &id).await.unwrap_err();
+            assert_eq!(err.code(), "model_gates", "{db:?}: {err}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
+        // One that passes: the grant goes through, and the procured scope matches that permit
+        // alone.
+        e.control
+            .record_evaluation(&e.act(&auditor()), &procured_analysis(&e), ORIGIN)
+            .await
+            .unwrap();
+        grant(&e, &id).await.unwrap();
+        e.scope.reload(&e.store).await;
+        let list = e.scope.watchlist("cam-1").list;
+        assert_eq!(list.entries.len(), 1);
+        assert_eq!(list.entries[0].permit.as_str(), id);
+    }
+}

@@ -65,6 +65,7 @@ async fn grant(e: &Env, w: &WorkerRecord, camera: &str, epoch: i64) -> usize {
             &GrantRequest {
                 protocol: PROTOCOL,
                 cameras: vec![(camera.into(), epoch)],
+                embedder: None,
             },
         )
         .await
@@ -162,6 +163,27 @@ async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
         assert_eq!(grant(&e, holder, "cam-1", epoch + 1).await, 0);
         assert_eq!(grant(&e, other, "cam-1", epoch).await, 0);
         assert_eq!(grant(&e, holder, "cam-2", epoch).await, 0);
+        // A worker on another embedder gets no templates: it would compare two models' vectors.
+        let err = e
+            .control
+            .grant(
+                holder,
+                &GrantRequest {
+                    protocol: PROTOCOL,
+                    cameras: vec![("cam-1".into(), epoch)],
+                    embedder: Some(mandat_law::risk::ModelRef {
+                        name: "procured".into(),
+                        sha256: "9".repeat(64),
+                    }),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "model_gates", "{db:?}: {err}");
+        assert!(
+            err.to_string().contains("--embedder sface-2021dec"),
+            "{err}"
+        );
 
         // Alerts: only from the holder under its epoch, captured while it held the lease; a
         // resend is stored once.

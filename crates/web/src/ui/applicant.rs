@@ -338,6 +338,7 @@ pub(super) async fn draft_post(
                     .map_err(|_| bad("the false-alert rate is a number"))?,
             )),
         },
+        embedder: None,
     };
     s.control
         .draft(&v.actor, application, &origin(&peer))

@@ -37,7 +37,7 @@ pub(super) async fn decide_page(
                 .page(l)?,
         );
     }
-    let risk_row = risk_markup(l, &risk, profile, now);
+    let risk_row = risk_markup(l, &risk, profile, &s.control.embedder().sha256, now);
     Ok(layout(
         &v,
         "/decide",
@@ -187,9 +187,9 @@ fn risk_markup(
     l: Lang,
     risk: &Result<Option<mandat_law::risk::RiskAnalysis>, mandat_control::ControlError>,
     profile: &mandat_law::Profile,
+    sha: &str,
     now: Timestamp,
 ) -> Markup {
-    let sha = mandat_control::calibration::model_sha256();
     let ratio = |s: &Option<mandat_law::risk::Spread>| match s {
         Some(mandat_law::risk::Spread { ratio: Some(r), .. }) => format!("{r:.1}×"),
         Some(_) => t(l, "risk.unbounded").to_string(),

@@ -449,7 +449,7 @@ async fn a_calibration_table_is_stored_with_its_own_cohort_only() {
     let table = move |version_: &str, cohort_field: Value| {
         json!({
             "version": version_,
-            "model_sha256": mandat_control::calibration::model_sha256(),
+            "model_sha256": mandat_control::calibration::pinned_embedder_sha256(),
             "detector_sha256": "d".repeat(64), "created_at": "2026-11-30T00:00:00Z",
             "data": "synthetic", "impostor_pairs": 10_000_000, "curve": points, "held_out": [check],
             "per_template": {"cohort": version, "cohort_size": 1000, "top": 20,

@@ -135,15 +135,24 @@ pub async fn open(url: &str, master_hex: &str, audit: [u8; 32], keys: &Path) -> 
 }
 
 pub async fn env(db: Db) -> Env {
+    env_with(db, mandat_control::calibration::pinned_embedder()).await
+}
+
+/// [`env`] whose control plane and scope run `embedder`. The risk analysis recorded is still
+/// the pinned embedder's.
+pub async fn env_with(db: Db, embedder: mandat_law::risk::ModelRef) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_url(db, dir.path()).await;
     let master_hex = SecretKey::random().unwrap().to_hex();
     let audit_bytes = [7u8; 32];
     let store = open(&url, &master_hex, audit_bytes, dir.path()).await;
     let clock = Arc::new(FakeClock::at(t0()));
-    let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
+    let scope = Arc::new(
+        ScopeCache::new(clock.clone(), Duration::from_secs(3600)).with_embedder(embedder.clone()),
+    );
     let (ca_cert, ca_key) = mandat_control::pki::create_ca("test").unwrap();
     let control = Control::new(store.clone(), clock.clone(), &SWEDEN)
+        .with_embedder(embedder)
         .with_scope(scope.clone())
         .with_ca(Arc::new(
             mandat_control::pki::Ca::from_pem(&ca_cert, &ca_key).unwrap(),
@@ -238,6 +247,7 @@ pub fn application(purpose: Purpose) -> Application {
         },
         threshold: 0.4,
         target: None,
+        embedder: None,
     }
 }
 

@@ -48,6 +48,7 @@ pub fn application() -> Application {
         },
         threshold: 0.4,
         target: None,
+        embedder: None,
     }
 }
 
