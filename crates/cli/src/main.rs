@@ -30,9 +30,11 @@ enum Command {
         #[command(subcommand)]
         command: models::ModelsCommand,
     },
-    /// Detect faces in images and print them, with landmarks, quality and embeddings.
+    /// Detect faces in images and print them, with landmarks and quality (embeddings with
+    /// `--embeddings`). In an installation: auditors and admins only, each use audited.
     Detect(face::DetectArgs),
-    /// Compare the main faces of two images: cosine similarity and verdict.
+    /// Compare the main faces of two images: cosine similarity and verdict. In an installation:
+    /// auditors and admins only, each use audited.
     Compare(face::CompareArgs),
     /// Evaluate accuracy on the test data.
     Eval {
@@ -182,8 +184,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Models { command } => models::run(command),
-        Command::Detect(a) => face::detect(a),
-        Command::Compare(a) => face::compare(a),
+        Command::Detect(a) => face::detect(cli.paths, a),
+        Command::Compare(a) => face::compare(cli.paths, a),
         Command::Eval { command } => eval::run(cli.paths, command),
         Command::Bench(a) => mandat_bench::run(a, &server::latency, &server::demand),
         Command::Init(a) => lawful::init(cli.paths, a),

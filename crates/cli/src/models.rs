@@ -149,20 +149,23 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            let (r, new) = store.register(&file, &name, role, &licence, now)?;
+            let (r, how) = store.register(&file, &name, role, &licence, now)?;
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&json!({"registered": r, "new": new}))?
+                    serde_json::to_string_pretty(&json!({"registered": r, "registration": how}))?
                 );
             } else {
+                use mandat_models::Registration;
                 println!(
                     "{} {} sha256 {}\n  not usable by any permit yet: run `mandat eval report --embedder {name}` and record it (auditor), then store its calibration (admin), then serve with `--embedder {name}`",
                     r.name,
-                    if new {
-                        "registered"
-                    } else {
-                        "already registered"
+                    match how {
+                        Registration::New => "registered",
+                        Registration::Unchanged => "already registered",
+                        Registration::Repaired => {
+                            "REPAIRED: its copy in the cache was missing or altered (look into who changed it); copied again from this file"
+                        }
                     },
                     r.sha256
                 );

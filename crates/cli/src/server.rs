@@ -510,7 +510,12 @@ async fn run_server(
     // The profile `init` chose; a server started under another one is refused.
     store.bind_profile(paths.profile()?.name).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let embedder = running_embedder(&args.pipeline)?;
+    // Loaded once: the hash the control plane keys permits by is the file's that runs.
+    let models = Models::load(&args.pipeline)?;
+    let embedder = mandat_law::risk::ModelRef {
+        name: models.embedder_name.clone(),
+        sha256: models.embedder_sha256.clone(),
+    };
     let scope = Arc::new(
         ScopeCache::new(clock.clone(), Duration::from_secs(1)).with_embedder(embedder.clone()),
     );
@@ -565,7 +570,6 @@ async fn run_server(
             }
         }
     });
-    let models = Models::load(&args.pipeline)?;
     let cfg = args.engine.config(
         &args.pipeline,
         std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -205,10 +205,20 @@ impl Control {
             return Ok(());
         };
         let cal = self.calibration().await?.ok_or_else(|| {
-            invalid(format!(
-                "no calibration is stored for the embedding model {}: an admin runs `mandat eval calibrate` first, or the permit states a cosine threshold instead of a target",
-                self.embedder().short()
-            ))
+            let e = self.embedder();
+            invalid(if e.sha256 == pinned_embedder_sha256() {
+                format!(
+                    "no calibration is stored for the embedding model {}: an admin runs `mandat eval calibrate` first, or the permit states a cosine threshold instead of a target",
+                    e.short()
+                )
+            } else {
+                format!(
+                    "no calibration is stored for the registered embedder {} ({}): an admin runs `mandat eval calibrate --embedder {}` first",
+                    e.name,
+                    e.short(),
+                    e.name
+                )
+            })
         })?;
         app.threshold = cal
             .threshold(target.fpir, n)

@@ -43,8 +43,8 @@ pub struct Evidence {
     pub frame_jpeg: String,
     pub crop_sha256: String,
     pub frame_sha256: String,
-    /// The pinned models the server runs at export (the models are pinned by sha256 in the
-    /// binary; an upgrade that changed them shows here).
+    /// The models the alert was matched with: the pinned detector and the embedder its permit
+    /// records, by sha256.
     pub models: Vec<ModelHash>,
     pub audit: Vec<Proof>,
     pub exported_by: String,
@@ -127,16 +127,28 @@ impl Control {
             .record_export(actor, id, None, now, origin)
             .await?;
         let trail = self.store.alert_audit_trail(&a).await?;
-        let models = [ModelId::Yunet, ModelId::Sface]
-            .into_iter()
-            .map(|m| ModelHash {
-                model: m.as_str().to_string(),
-                sha256: ModelSpec::get(m)
+        // The detector is pinned; the embedder is the one the permit was drafted and matched
+        // under (the pinned one for permits from before permits recorded it).
+        let embedder = self
+            .store
+            .permit(&a.permit)
+            .await?
+            .application
+            .embedder
+            .unwrap_or_else(crate::calibration::pinned_embedder);
+        let models = vec![
+            ModelHash {
+                model: ModelId::Yunet.as_str().to_string(),
+                sha256: ModelSpec::get(ModelId::Yunet)
                     .final_sha256()
                     .unwrap_or("unknown")
                     .to_string(),
-            })
-            .collect();
+            },
+            ModelHash {
+                model: embedder.name,
+                sha256: embedder.sha256,
+            },
+        ];
         let mut e = Evidence {
             format: FORMAT.into(),
             crop_jpeg: B64.encode(&crop),

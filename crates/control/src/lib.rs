@@ -17,6 +17,7 @@ mod reports;
 pub mod scope;
 mod session;
 mod subjects;
+pub mod tools;
 pub mod workers;
 
 pub use mandat_eval::calibrate::Calibration;
@@ -733,6 +734,16 @@ impl Control {
         let mut permit = Permit::draft(id, self.profile, application, actor, now)?;
         // The model is the control plane's to state, not the client's.
         permit.application.embedder = Some(self.embedder.clone());
+        // A plain cosine is on the pinned SFace's scale; under any other model the threshold
+        // comes from that model's own stored calibration.
+        if permit.application.target.is_none()
+            && self.embedder.sha256 != calibration::pinned_embedder_sha256()
+        {
+            return Err(ControlError::Law(mandat_law::rule::MODEL_GATES.refusal(format!(
+                "mandat runs the registered embedder {}: state a target false-alert rate (`\"target\": {{\"fpir\": 0.0001}}` in the application, or the form's false-alert rate), so the threshold comes from its calibration (a plain cosine is the pinned model's scale)",
+                self.embedder.name
+            ))));
+        }
         self.calibrate_application(&mut permit.application).await?;
         self.store.create_permit(actor, &permit, origin).await?;
         Ok(permit)

@@ -118,6 +118,7 @@ pub mod rule {
         AMENDMENT = "amendment", "cameras are added to a permit only by an amendment, decided like the permit by its court or prosecutor, AI Act art. 5(3)";
         LEGAL_HOLD = "legal_hold", "a legal hold is set and lifted by the permit's prosecutor or court, with reasons, and never delays the erasure a refusal requires (retention schedule)";
         RISK_ANALYSIS = "risk_analysis", "recurring risk analysis of error and discrimination: when use is granted, the latest evaluation report of the running model may be at most as old as the jurisdiction profile allows, AI Act art. 9 and 27";
+        LIMITS = "profile_limits", "proportionality: the jurisdiction profile may cap the designated persons, cameras and area of one permit";
         MODEL_GATES = "model_gates", "a model is used under a permit only once it is evaluated and calibrated: LFW 10-fold accuracy at least the profile's floor, every calibration check within 2x of its target, the demographic table reported; and a permit is used with the model it was drafted and decided for, AI Act art. 9, 10 and 15";
         SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified afterwards once it no longer harms the purpose; deferral states its reason (jurisdiction profile)";
     }

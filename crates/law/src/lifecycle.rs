@@ -676,6 +676,62 @@ pub(crate) mod tests {
         Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap()
     }
 
+    #[test]
+    fn a_profile_may_cap_persons_cameras_and_area() {
+        use crate::profile::Limits;
+        let mut a = application(Purpose::VictimSearch);
+        // About 1.11 km (north) by 0.57 km (east) at Sergels torg: 0.63 km².
+        a.area.polygon = Some(vec![
+            (59.33, 18.06),
+            (59.34, 18.06),
+            (59.34, 18.07),
+            (59.33, 18.07),
+        ]);
+        let km2 = a.area.polygon_km2().unwrap();
+        assert!((km2 - 0.63).abs() < 0.01, "{km2}");
+        let caps = Limits {
+            max_persons: Some(1),
+            max_cameras: Some(1),
+            max_area_km2: Some(1.0),
+        };
+        assert!(a.over_limits(&caps).is_empty());
+        assert!(a.over_limits(&Limits::default()).is_empty());
+        let mut two = a.persons[0].clone();
+        two.id = "p2".into();
+        a.persons.push(two);
+        a.area.cameras.push("cam-2".into());
+        let tight = Limits {
+            max_area_km2: Some(0.5),
+            ..caps
+        };
+        let refusals = a.over_limits(&tight);
+        assert_eq!(refusals.len(), 3, "{refusals:?}");
+        assert!(refusals.iter().all(|r| r.code == "profile_limits"));
+        assert!(
+            refusals[0].message.contains("2 designated persons"),
+            "{}",
+            refusals[0]
+        );
+        assert!(refusals[2].message.contains("0.63 km²"), "{}", refusals[2]);
+        // The check of an application includes them.
+        let profile = crate::Profile {
+            limits: tight,
+            ..crate::SWEDEN
+        };
+        assert_eq!(
+            a.check(&profile)
+                .iter()
+                .filter(|r| r.code == "profile_limits")
+                .count(),
+            3
+        );
+        assert!(
+            a.check(&crate::SWEDEN)
+                .iter()
+                .all(|r| r.code != "profile_limits")
+        );
+    }
+
     pub fn application(purpose: Purpose) -> Application {
         Application {
             agency: Agency::Polismyndigheten,

@@ -31,6 +31,7 @@ pub enum Action {
     AnnualReport,
     StoreCalibration,
     RecordEvaluation,
+    UseFaceTool,
     RotateKeys,
     HoldData,
 }
@@ -106,6 +107,8 @@ pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
     // Auditors only: a grant rests on the record, and the admin who stores the calibration must
     // not also vouch for the analysis (separation of duties).
     (RecordEvaluation, &[Auditor], "record an evaluation"),
+    // Face analysis of any image outside a permit: for the evaluation roles, each use audited.
+    (UseFaceTool, &[Auditor, Admin], "use the face tools"),
 ];
 
 /// The roles that may take `action`.

@@ -168,6 +168,31 @@ pub struct Area {
 }
 
 impl Area {
+    /// The polygon's area in km² (spherical excess is negligible at a city's scale: the
+    /// polygon is projected on the plane tangent at its first point). `None` without a polygon
+    /// of at least three points.
+    pub fn polygon_km2(&self) -> Option<f64> {
+        let p = self.polygon.as_ref().filter(|p| p.len() >= 3)?;
+        const R_KM: f64 = 6371.0088;
+        let (lat0, lon0) = p[0];
+        let xy: Vec<(f64, f64)> = p
+            .iter()
+            .map(|(lat, lon)| {
+                (
+                    (lon - lon0).to_radians() * R_KM * lat0.to_radians().cos(),
+                    (lat - lat0).to_radians() * R_KM,
+                )
+            })
+            .collect();
+        let twice: f64 = (0..xy.len())
+            .map(|i| {
+                let (a, b) = (xy[i], xy[(i + 1) % xy.len()]);
+                a.0 * b.1 - b.0 * a.1
+            })
+            .sum();
+        Some(twice.abs() / 2.0)
+    }
+
     /// No camera named: a polygon alone covers nothing (it selects cameras when drafting).
     pub fn is_empty(&self) -> bool {
         self.cameras.is_empty()
@@ -333,6 +358,40 @@ impl Application {
             .is_some_and(|t| t.z.is_some() || t.cohort.is_some() || t.floor.is_some())
     }
 
+    /// The caps of `limits` the application exceeds, each a refusal that names the cap.
+    pub fn over_limits(&self, limits: &crate::profile::Limits) -> Vec<Refusal> {
+        let mut out = Vec::new();
+        let over = |what: &str, n: String, max: String| {
+            rule::LIMITS.refusal(format!(
+                "the application names {n} {what}; the jurisdiction profile allows at most {max} per permit"
+            ))
+        };
+        if let Some(m) = limits.max_persons
+            && self.persons.len() > m as usize
+        {
+            out.push(over(
+                "designated persons",
+                self.persons.len().to_string(),
+                m.to_string(),
+            ));
+        }
+        if let Some(m) = limits.max_cameras
+            && self.area.cameras.len() > m as usize
+        {
+            out.push(over(
+                "cameras",
+                self.area.cameras.len().to_string(),
+                m.to_string(),
+            ));
+        }
+        if let (Some(m), Some(km2)) = (limits.max_area_km2, self.area.polygon_km2())
+            && km2 > m
+        {
+            out.push(over("km² of area", format!("{km2:.2}"), format!("{m}")));
+        }
+        out
+    }
+
     /// Every rule the application breaks, each with its legal ground. Empty when it may be decided on.
     pub fn check(&self, profile: &Profile) -> Vec<Refusal> {
         let mut out = Vec::new();
@@ -376,6 +435,7 @@ impl Application {
                 "the area names no camera (a polygon selects the registered cameras inside it when the application is drafted)".into(),
             ));
         }
+        out.extend(self.over_limits(&profile.limits));
         if self.period.end <= self.period.start {
             out.push(rule::PERIOD_INVALID.refusal("the period ends before it starts".into()));
         } else if self.period.end > self.period.start.plus_months(profile.max_period_months) {

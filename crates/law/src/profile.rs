@@ -53,6 +53,18 @@ pub struct Profile {
     pub risk_analysis_max_days: u32,
     /// The lowest LFW 10-fold accuracy of a model any permit may use ([`crate::risk`]).
     pub min_lfw_accuracy: f64,
+    /// Caps on one permit beyond the law's own, as a jurisdiction may set them for
+    /// proportionality: designated persons, cameras, and the area of the polygon drawn (km²).
+    /// `None`: no cap.
+    pub limits: Limits,
+}
+
+/// A profile's caps on the size of one permit ([`Profile::limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Limits {
+    pub max_persons: Option<u32>,
+    pub max_cameras: Option<u32>,
+    pub max_area_km2: Option<f64>,
 }
 
 const ALL_PURPOSES: &[Purpose] = &[
@@ -99,6 +111,12 @@ pub const SWEDEN: Profile = Profile {
     risk_analysis_max_days: 183,
     // SFace's published accuracy: a procured model must be at least as good as the one shipped.
     min_lfw_accuracy: 0.993,
+    // The act sets no cap on persons, cameras or area: the decider weighs proportionality.
+    limits: Limits {
+        max_persons: None,
+        max_cameras: None,
+        max_area_km2: None,
+    },
 };
 
 /// The reform proposed in parliament: a court decides every purpose, and every identified person is
@@ -139,6 +157,12 @@ pub const SWEDEN_COURT_FOR_ALL: Profile = Profile {
     risk_analysis_max_days: 183,
     // SFace's published accuracy: a procured model must be at least as good as the one shipped.
     min_lfw_accuracy: 0.993,
+    // The act sets no cap on persons, cameras or area: the decider weighs proportionality.
+    limits: Limits {
+        max_persons: None,
+        max_cameras: None,
+        max_area_km2: None,
+    },
 };
 
 impl Profile {

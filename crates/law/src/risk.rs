@@ -61,6 +61,13 @@ pub struct ModelRef {
     pub sha256: String,
 }
 
+/// 64 lower-case hex digits.
+pub fn is_sha256(h: &str) -> bool {
+    h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 impl ModelRef {
     /// The first 12 hex digits, for messages.
     pub fn short(&self) -> &str {

@@ -17,7 +17,7 @@ mod registry;
 pub use child::child_command;
 pub use fetch::{FetchReport, fetch_all};
 pub use manifest::{MANIFEST, ModelId, ModelSpec, Prepared, Source, platform_key};
-pub use registry::{BUILT_IN_EMBEDDER, EmbedderFile, Registered, Role};
+pub use registry::{BUILT_IN_EMBEDDER, EmbedderFile, Registered, Registration, Role};
 
 use std::fs::File;
 use std::io::Read;

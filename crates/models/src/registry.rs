@@ -39,6 +39,18 @@ impl std::str::FromStr for Role {
     }
 }
 
+/// What a registration did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Registration {
+    New,
+    /// Registered before with this file; the copy was intact.
+    Unchanged,
+    /// Registered before with this file, whose copy was missing or altered (a tampering to
+    /// look into): copied again.
+    Repaired,
+}
+
 /// One registered model, as the registry file keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Registered {
@@ -75,17 +87,17 @@ fn refused(msg: String) -> ModelError {
     ModelError::Registry(msg)
 }
 
-/// A name: 1 to 40 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit, and not the
-/// name of a pinned model.
+/// A name: 1 to 40 of a-z, 0-9, '_' and '-', starting with a letter or digit (so never a path,
+/// nor the registry's own file), and not the name of a pinned model.
 fn check_name(name: &str) -> Result<(), ModelError> {
     let ok = (1..=40).contains(&name.len())
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b));
     if !ok {
         return Err(refused(format!(
-            "{name:?} is not a model name: use 1 to 40 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+            "{name:?} is not a model name: use 1 to 40 lower-case letters, digits, '_' or '-', starting with a letter or digit"
         )));
     }
     if MANIFEST.iter().any(|s| s.id.as_str() == name) {
@@ -115,12 +127,24 @@ impl Store {
     pub fn registered(&self) -> Result<Vec<Registered>, ModelError> {
         let path = self.registry_dir().join(REGISTRY);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                refused(format!(
-                    "the model registry {} does not parse ({e}); restore it from a backup or register the models again",
-                    path.display()
-                ))
-            }),
+            Ok(bytes) => {
+                let all: Vec<Registered> = serde_json::from_slice(&bytes).map_err(|e| {
+                    refused(format!(
+                        "the model registry {} does not parse ({e}); restore it from a backup or register the models again",
+                        path.display()
+                    ))
+                })?;
+                // A name edited into the file by hand must not lead out of the cache.
+                for r in &all {
+                    check_name(&r.name).map_err(|e| {
+                        refused(format!(
+                            "the model registry {}: {e}; remove that entry (and its directory) and register the model under a valid name",
+                            path.display()
+                        ))
+                    })?;
+                }
+                Ok(all)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(ModelError::io(format!("read {}", path.display()), e)),
         }
@@ -137,7 +161,7 @@ impl Store {
         role: Role,
         licence: &Path,
         now_unix: u64,
-    ) -> Result<(Registered, bool), ModelError> {
+    ) -> Result<(Registered, Registration), ModelError> {
         check_name(name)?;
         let meta = std::fs::metadata(file)
             .map_err(|e| ModelError::io(format!("read {}", file.display()), e))?;
@@ -152,8 +176,15 @@ impl Store {
         let mut all = self.registered()?;
         if let Some(same) = all.iter().find(|r| r.name == name) {
             if same.sha256 == sha256 {
-                self.verify_registered(same)?;
-                return Ok((same.clone(), false));
+                // Registering the original again repairs a copy lost or altered on disk.
+                if self.verify_registered(same).is_err()
+                    || !self.registered_licence_path(name).is_file()
+                {
+                    let dir = self.copy_in(file, name, &sha256)?;
+                    write_atomic(&dir.join(LICENCE_FILE), text.as_bytes())?;
+                    return Ok((same.clone(), Registration::Repaired));
+                }
+                return Ok((same.clone(), Registration::Unchanged));
             }
             return Err(refused(format!(
                 "{name} is registered with another file (sha256 {}); a name pins one file: register this one under a new name",
@@ -173,25 +204,7 @@ impl Store {
                 "this file is the pinned embedder {BUILT_IN_EMBEDDER}; it needs no registering"
             )));
         }
-        let dir = self.registry_dir().join(name);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| ModelError::io(format!("create {}", dir.display()), e))?;
-        let target = dir.join(MODEL_FILE);
-        let tmp = dir.join(format!("{MODEL_FILE}.partial"));
-        std::fs::copy(file, &tmp).map_err(|e| {
-            ModelError::io(format!("copy {} to {}", file.display(), tmp.display()), e)
-        })?;
-        // The copy is what runs: it must be the file that was hashed, not one changed meanwhile.
-        let copied = sha256_file(&tmp)?;
-        if copied != sha256 {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(refused(format!(
-                "{} changed while it was copied; register it again once nothing writes to it",
-                file.display()
-            )));
-        }
-        std::fs::rename(&tmp, &target)
-            .map_err(|e| ModelError::io(format!("rename to {}", target.display()), e))?;
+        let dir = self.copy_in(file, name, &sha256)?;
         write_atomic(&dir.join(LICENCE_FILE), text.as_bytes())?;
         let entry = Registered {
             name: name.to_string(),
@@ -212,7 +225,34 @@ impl Store {
         all.push(entry.clone());
         let json = serde_json::to_vec_pretty(&all).expect("the registry serialises");
         write_atomic(&self.registry_dir().join(REGISTRY), &json)?;
-        Ok((entry, true))
+        Ok((entry, Registration::New))
+    }
+
+    /// Copy `file` into `registered/NAME/`, owner-writable and readable by all (whatever the
+    /// source's mode), and check that the copy is the file that was hashed.
+    fn copy_in(&self, file: &Path, name: &str, sha256: &str) -> Result<PathBuf, ModelError> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.registry_dir().join(name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ModelError::io(format!("create {}", dir.display()), e))?;
+        let target = dir.join(MODEL_FILE);
+        let tmp = dir.join(format!("{MODEL_FILE}.partial"));
+        std::fs::copy(file, &tmp).map_err(|e| {
+            ModelError::io(format!("copy {} to {}", file.display(), tmp.display()), e)
+        })?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| ModelError::io(format!("chmod {}", tmp.display()), e))?;
+        // The copy is what runs: it must be the file that was hashed, not one changed meanwhile.
+        if sha256_file(&tmp)? != sha256 {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(refused(format!(
+                "{} changed while it was copied; register it again once nothing writes to it",
+                file.display()
+            )));
+        }
+        std::fs::rename(&tmp, &target)
+            .map_err(|e| ModelError::io(format!("rename to {}", target.display()), e))?;
+        Ok(dir)
     }
 
     fn verify_registered(&self, r: &Registered) -> Result<PathBuf, ModelError> {
@@ -318,25 +358,31 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         let store = Store::at(cache.path());
         let (m, l) = files(src.path(), b"model one");
-        let (r, new) = store
+        let (r, how) = store
             .register(&m, "procured-1", Role::Embedder, &l, 7)
             .unwrap();
-        assert!(new);
+        assert_eq!(how, Registration::New);
         assert_eq!(r.licence_title, "Apache License");
         assert_eq!(r.bytes, 9);
         let e = store.embedder("procured-1").unwrap();
         assert_eq!(e.sha256, r.sha256);
         assert!(e.registered);
         // Again: nothing changes.
-        let (_, new) = store
+        let (_, how) = store
             .register(&m, "procured-1", Role::Embedder, &l, 8)
             .unwrap();
-        assert!(!new);
+        assert_eq!(how, Registration::Unchanged);
         assert_eq!(store.registered().unwrap().len(), 1);
         // A shell user swaps the copied file: it no longer loads.
         std::fs::write(store.registered_path("procured-1"), b"model two").unwrap();
         let err = store.embedder("procured-1").unwrap_err().to_string();
         assert!(err.contains("tampered"), "{err}");
+        // Registering the original again repairs the copy.
+        let (_, how) = store
+            .register(&m, "procured-1", Role::Embedder, &l, 9)
+            .unwrap();
+        assert_eq!(how, Registration::Repaired);
+        assert_eq!(store.embedder("procured-1").unwrap().sha256, r.sha256);
         // The name keeps its file; the same file under another name is refused.
         let (m2, _) = files(src.path(), b"model two");
         let err = store
@@ -344,6 +390,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("a name pins one file"), "{err}");
+        let (m, _) = files(src.path(), b"model one");
+        let err = store
+            .register(&m, "procured-2", Role::Embedder, &l, 9)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("already registered as procured-1"), "{err}");
+        // A name edited into the registry by hand does not lead out of the cache.
+        let reg = cache.path().join("registered/registry.json");
+        let edited = std::fs::read_to_string(&reg)
+            .unwrap()
+            .replace("\"procured-1\"", "\"../../x\"");
+        std::fs::write(&reg, edited).unwrap();
+        let err = store.embedder("x").unwrap_err().to_string();
+        assert!(err.contains("not a model name"), "{err}");
     }
 
     #[test]
@@ -357,14 +417,21 @@ mod tests {
             "Upper",
             "-dash",
             "a/b",
-            "sface-2021dec",
+            "..",
+            "registry.json",
             &"x".repeat(41),
         ] {
-            assert!(
-                store.register(&m, bad, Role::Embedder, &l, 0).is_err(),
-                "{bad:?} was accepted"
-            );
+            let err = store
+                .register(&m, bad, Role::Embedder, &l, 0)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("not a model name"), "{bad:?}: {err}");
         }
+        let err = store
+            .register(&m, "sface-2021dec", Role::Embedder, &l, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pinned model"), "{err}");
         assert!(
             "detector"
                 .parse::<Role>()

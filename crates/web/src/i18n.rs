@@ -359,6 +359,19 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "No calibration stored (an admin runs mandat eval calibrate): the threshold is the model's published cosine,",
     ),
     ("f.calibration", "kalibrering", "calibration"),
+    ("f.model", "Modell", "Model"),
+    ("f.limits", "Omfattning", "Size"),
+    ("limits.max", "högst", "at most"),
+    (
+        "limits.none",
+        "ingen gräns i profilen",
+        "no cap in the profile",
+    ),
+    (
+        "limits.passers_by",
+        "Förbipasserande per dag: mäts inte ännu (kamerahälsan sparas inte per dag).",
+        "Passers-by per day: not measured yet (camera health is not kept per day).",
+    ),
     (
         "f.per_template",
         "tröskel per referensbild mot kohort",

@@ -1678,6 +1678,42 @@ async fn record_evaluation(
     .into_response())
 }
 
+/// Record a use of `mandat detect` or `mandat compare` in an installation (auditors and admins),
+/// before the CLI runs it: the tool, the images' sha256 and whether embeddings are printed.
+#[utoipa::path(post, path = "/api/v1/tools/use", tag = "audit", request_body = mandat_control::tools::ToolUse,
+    security(("session" = [])),
+    responses((status = 200, body = Recorded), (status = "4XX", body = ErrorBody)))]
+async fn record_tool_use(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    // The role first, before the body is read.
+    mandat_law::permissions::require(&a, mandat_law::permissions::Action::UseFaceTool)
+        .map_err(|r| ApiError::from(ControlError::from(r)))?;
+    let bytes = axum::body::to_bytes(body, 128 * 1024).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "a tool use names at most 1000 images by their sha256",
+        )
+    })?;
+    let u: mandat_control::tools::ToolUse = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+            format!("not a tool use (tool, files, embeddings): {e}"),
+        )
+    })?;
+    s.control.record_tool_use(&a, &u, &origin(&peer)).await?;
+    Ok(Json(Recorded {
+        recorded: format!("tool.{}", u.tool),
+    })
+    .into_response())
+}
+
 /// The largest calibration upload: a table with its impostor cohort (a few thousand templates,
 /// base64), which a per-template table must bring.
 pub const MAX_CALIBRATION_BYTES: usize = 32 << 20;
@@ -2336,6 +2372,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("GET", "/api/v1/audit", get(audit_log)),
         ("GET", "/api/v1/audit/export", get(audit_export)),
         ("POST", "/api/v1/evaluations", post(record_evaluation)),
+        ("POST", "/api/v1/tools/use", post(record_tool_use)),
         (
             "POST",
             "/api/v1/calibrations",

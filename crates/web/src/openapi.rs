@@ -66,6 +66,7 @@ use utoipa::{Modify, OpenApi};
         super::audit_log,
         super::audit_export,
         super::record_evaluation,
+        super::record_tool_use,
         super::add_calibration,
         super::audit_verify,
         super::annual_report,

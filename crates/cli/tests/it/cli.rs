@@ -5,11 +5,20 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// `mandat` where no installation is and nobody is logged in: the face tools run as a
+/// development run there.
+fn bare() -> Command {
+    let nowhere = std::env::temp_dir().join("mandat-cli-tests-no-installation");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mandat"));
+    c.env("MANDAT_HOME", &nowhere)
+        .env("MANDAT_SESSION", nowhere.join("session"))
+        .env_remove("MANDAT_DB")
+        .env_remove("MANDAT_SERVER");
+    c
+}
+
 fn mandat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mandat"))
-        .args(args)
-        .output()
-        .expect("run mandat")
+    bare().args(args).output().expect("run mandat")
 }
 
 fn data() -> PathBuf {
@@ -105,12 +114,23 @@ fn models_verify_and_list() {
     let out = stdout(&o);
     // The GPU runtime is verified only where it was fetched (`models fetch --gpu`).
     let gpu = out.contains("onnxruntime-gpu");
-    assert_eq!(out.matches(" ok ").count(), if gpu { 4 } else { 3 });
     let o = mandat(&["models", "list", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 4);
-    for r in rows {
+    // Setup registers an fp16 SFace by hand: listed and verified after the pinned ones.
+    let (registered, pinned): (Vec<_>, Vec<_>) =
+        rows.iter().partition(|r| r["package"] == "registered");
+    assert_eq!(pinned.len(), 4);
+    assert!(registered.iter().any(|r| r["name"] == "sface-fp16"));
+    assert_eq!(
+        out.matches(" ok ").count(),
+        if gpu { 4 } else { 3 } + registered.len()
+    );
+    for r in &registered {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert!(Path::new(r["licence_file"].as_str().unwrap()).is_file());
+    }
+    for r in pinned {
         for key in ["name", "role", "package", "licence", "sha256", "path"] {
             assert!(
                 r[key].as_str().is_some_and(|s| !s.is_empty()),
@@ -148,7 +168,7 @@ fn a_tampered_model_is_refused_with_a_fix() {
         .join("models/yunet-2023mar/face_detection_yunet_2023mar_dynamic.onnx");
     std::fs::create_dir_all(det.parent().unwrap()).unwrap();
     std::fs::write(&det, b"tampered").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_mandat"))
+    let o = bare()
         .args(["detect", &lfw("Takeo_Hiranuma", 1)])
         .env("MANDAT_CACHE", dir.path())
         .output()
@@ -161,7 +181,7 @@ fn a_tampered_model_is_refused_with_a_fix() {
     );
     assert!(err.contains("mandat models fetch"), "{err}");
     std::fs::remove_file(&det).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_mandat"))
+    let o = bare()
         .args(["detect", &lfw("Takeo_Hiranuma", 1)])
         .env("MANDAT_CACHE", dir.path())
         .output()
@@ -173,7 +193,18 @@ fn a_tampered_model_is_refused_with_a_fix() {
 #[test]
 fn detect_json_has_the_stable_shape() {
     let img = lfw("Takeo_Hiranuma", 1);
+    // Embeddings only when asked for.
     let o = mandat(&["detect", "--json", &img]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert!(v["faces"][0].get("embedding").is_none(), "{v}");
+    // No installation and no login here: it runs, and says it is not audited.
+    assert!(
+        stderr(&o).contains("development run, not audited"),
+        "{}",
+        stderr(&o)
+    );
+    let o = mandat(&["detect", "--json", "--embeddings", &img]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["image"], img.as_str());

@@ -839,23 +839,55 @@ async fn a_registered_model_serves_no_permit_until_its_evaluation_passes_the_gat
             .await
             .unwrap_err();
         assert!(err.to_string().contains("--embedder sface-fp16"), "{err}");
-        let id = applied(&e).await;
-        assert_eq!(
-            e.store.permit(&id).await.unwrap().application.embedder,
-            Some(procured())
-        );
+        // A plain cosine is the pinned model's scale: refused under this one.
+        let err = e
+            .control
+            .draft(
+                &e.act(&officer()),
+                application(Purpose::VictimSearch),
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "model_gates", "{db:?}: {err}");
+        // The admin stores the procured model's own table; targets are met from it.
+        let mut own = table("procured-v1");
+        own.model_sha256 = procured().sha256;
+        e.control
+            .add_calibration(&e.act(&admin()), &own, None, ORIGIN)
+            .await
+            .unwrap();
+        let with_target = |purpose| {
+            let mut a = application(purpose);
+            a.target = Some(Target::stated(1e-4));
+            a
+        };
+        let id = drafted_with(&e, with_target(Purpose::VictimSearch), &officer()).await;
+        e.control
+            .apply(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        let drafted_app = e.store.permit(&id).await.unwrap().application;
+        assert_eq!(drafted_app.embedder, Some(procured()));
+        assert_eq!(drafted_app.target.unwrap().calibration, "procured-v1");
         // No evaluation of it: no grant, and no urgent start either.
         assert_eq!(grant(&e, &id).await.unwrap_err().code(), "risk_analysis");
-        let urgent = drafted(&e, Purpose::ImminentThreat, &officer()).await;
+        let urgent = drafted_with(&e, with_target(Purpose::ImminentThreat), &officer()).await;
         let err = e
             .control
             .urgent_start(&e.act(&officer()), &urgent, ORIGIN)
             .await
             .unwrap_err();
         assert_eq!(err.code(), "risk_analysis", "{db:?}: {err}");
-        // The pinned model's control plane does not grant it: it was drafted for another model.
+        // The pinned model's control plane neither grants nor starts them: they were drafted
+        // for another model.
         let err = pinned
             .decide(&e.act(&pros()), &id, Outcome::Grant, "needed", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "model_gates", "{db:?}: {err}");
+        let err = pinned
+            .urgent_start(&e.act(&officer()), &urgent, ORIGIN)
             .await
             .unwrap_err();
         assert_eq!(err.code(), "model_gates", "{db:?}: {err}");

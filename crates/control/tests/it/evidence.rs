@@ -63,6 +63,18 @@ async fn an_exported_package_verifies_and_an_edited_byte_fails() {
                 .collect::<Vec<_>>(),
             ["yunet-2023mar", "sface-2021dec"]
         );
+        // The embedder is the one the permit was drafted and matched under, by hash.
+        assert_eq!(
+            package.models[1].sha256,
+            e.store
+                .permit(&package.alert.permit)
+                .await
+                .unwrap()
+                .application
+                .embedder
+                .unwrap()
+                .sha256
+        );
         // Every single edited byte of the package is caught.
         let bytes = text.as_bytes();
         let mut caught = 0;

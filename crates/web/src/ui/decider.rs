@@ -78,6 +78,7 @@ pub(super) async fn decide_page(
                             (camera_list(l, &a.area.cameras, &cameras))
                             (area_map(l, &a.area, &cameras))
                         }
+                        dt { (t(l, "f.limits")) } dd { (limits_markup(l, a, &profile.limits)) }
                         dt { (t(l, "col.period")) } dd.num { (local(a.period.start)) " – " (local(a.period.end)) }
                         dt { (t(l, "f.necessity")) } dd { (a.reasons.necessity) }
                         dt { (t(l, "f.proportionality")) } dd { (a.reasons.proportionality) }
@@ -87,6 +88,13 @@ pub(super) async fn decide_page(
                             (threshold_text(l, a.threshold, a.target.as_ref().map(|x| (x.fpir, x.calibration.as_str()))))
                             @if let Some((z, cohort)) = per_template {
                                 br; (t(l, "f.per_template")) " " span.mono { (cohort) } " (z " (format!("{z:.3}")) ")"
+                            }
+                        }
+                        // The model its threshold and templates belong to; a grant under another is refused.
+                        dt { (t(l, "f.model")) } dd {
+                            @match mandat_law::risk::check_model(a.embedder.as_ref(), mandat_control::calibration::pinned_embedder_sha256(), s.control.embedder()) {
+                                Ok(()) => { (s.control.embedder().name) " " span.mono { (s.control.embedder().short()) } }
+                                Err(r) => span.bad { (t(l, "risk.refused")) " " (r.to_string()) },
                             }
                         }
                         dt { (t(l, "risk.false_alerts")) } dd.num { (expected_markup(l, expected)) }
@@ -224,6 +232,31 @@ fn risk_markup(
                 br; span.muted { (t(l, "risk.spread_where")) " (FPIR " (format!("{:.0e}", a.operating_fpir)) ", " (a.operating_watchlist) " " (t(l, "f.persons")) ")" }
             }
         }
+    }
+}
+
+/// The size of the application against the profile's caps, each exceeded one marked.
+fn limits_markup(
+    l: Lang,
+    a: &mandat_law::Application,
+    caps: &mandat_law::profile::Limits,
+) -> Markup {
+    let cap = |n: f64, max: Option<f64>, shown: String| {
+        html! {
+            @match max {
+                Some(m) if n > m => span.bad { (shown) " (" (t(l, "limits.max")) " " (m) ")" },
+                Some(m) => { (shown) " (" (t(l, "limits.max")) " " (m) ")" },
+                None => { (shown) " (" (t(l, "limits.none")) ")" },
+            }
+        }
+    };
+    html! {
+        (t(l, "f.persons")) " " (cap(a.persons.len() as f64, caps.max_persons.map(f64::from), a.persons.len().to_string()))
+        " · " (t(l, "cameras")) " " (cap(a.area.cameras.len() as f64, caps.max_cameras.map(f64::from), a.area.cameras.len().to_string()))
+        @if let Some(km2) = a.area.polygon_km2() {
+            " · " (t(l, "f.area")) " " (cap(km2, caps.max_area_km2, format!("{km2:.2} km²")))
+        }
+        br; span.muted { (t(l, "limits.passers_by")) }
     }
 }
 

@@ -321,6 +321,14 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "u",
         r#"{"sample":10}"#,
     ),
+    // Not a tool use: an auditor or admin gets 4xx for the hash, every other role 403.
+    (
+        "POST",
+        "/api/v1/tools/use",
+        "/api/v1/tools/use",
+        "ud",
+        r#"{"tool":"detect","files":["not a hash"],"embeddings":false}"#,
+    ),
     // Not a table: an admin gets 422, every other role 403.
     (
         "POST",
@@ -1549,6 +1557,18 @@ async fn the_decider_sees_the_risk_analysis_and_the_expected_false_alerts() {
         "{page}"
     );
     assert!(!page.contains("at most 183 days before a grant"), "{page}");
+    // The model the permit was drafted for, which is the one running.
+    let sha = mandat_control::calibration::pinned_embedder_sha256();
+    assert!(
+        page.contains("sface-2021dec") && page.contains(&sha[..12]),
+        "{page}"
+    );
+    // Its size against the profile's caps (the act sets none), and what is not measured.
+    assert!(
+        page.contains("ingen gräns i profilen")
+            && page.contains("Förbipasserande per dag: mäts inte"),
+        "{page}"
+    );
 
     clock.advance(200 * 24 * 3600 * 1000);
     let pid = id.clone();
