@@ -33,9 +33,10 @@ done
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mandat_test') THEN
     CREATE ROLE mandat_test LOGIN CREATEDB PASSWORD 'mandat-test-only';
   END IF; END \$\$;" >/dev/null
-# Databases left by earlier test runs.
+# Databases left by earlier test runs; FORCE ends the connections of a process an interrupted run
+# left behind, which would otherwise hold the drop (and this script) forever.
 for db in $("${AS_PG[@]}" psql -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'mandat_t_%'"); do
-  "${AS_PG[@]}" psql -qAtc "DROP DATABASE IF EXISTS $db" >/dev/null
+  "${AS_PG[@]}" psql -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
 done
 port=$("${AS_PG[@]}" psql -qAtc "SHOW port")
 echo "postgres://mandat_test:mandat-test-only@127.0.0.1:${port}/postgres" >&3

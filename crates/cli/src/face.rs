@@ -11,8 +11,9 @@ use crate::{Models, PipelineArgs};
 /// OpenCV's published SFace cosine threshold; `mandat eval lfw` reports the LFW-derived ones.
 pub const DEFAULT_THRESHOLD: f32 = 0.363;
 
-/// The largest image the face tools read.
+/// The largest image the face tools read, and the most one `detect` holds at once.
 const MAX_IMAGE_BYTES: u64 = 64 << 20;
+const MAX_BATCH_BYTES: u64 = 1 << 30;
 
 /// An image read once, so that what is hashed for the audit log is what is analysed (a named
 /// pipe or a rename cannot show the log one image and the model another).
@@ -132,6 +133,10 @@ pub fn detect(paths: crate::lawful::Paths, args: DetectArgs) -> Result<()> {
         .iter()
         .filter_map(|r| r.as_ref().ok().map(Vec::as_slice))
         .collect();
+    // Every image is held from its hash to its analysis: a batch is bounded.
+    if readable.iter().map(|b| b.len() as u64).sum::<u64>() > MAX_BATCH_BYTES {
+        bail!("the images come to more than 1 GiB; run `mandat detect` on fewer at a time");
+    }
     if !readable.is_empty() {
         governed(&paths, "detect", &readable, args.embeddings, &models)?;
     }

@@ -1638,6 +1638,30 @@ pub(crate) struct Recorded {
     recorded: String,
 }
 
+/// A JSON body of at most `limit` bytes, read only once `a` may take `action`: a refused caller
+/// learns nothing of its form.
+async fn allowed_json<T: serde::de::DeserializeOwned>(
+    a: &Session,
+    action: mandat_law::permissions::Action,
+    body: axum::body::Body,
+    limit: usize,
+    too_large: &str,
+    not_it: &str,
+) -> Result<T, ApiError> {
+    mandat_law::permissions::require(a, action)
+        .map_err(|r| ApiError::from(ControlError::from(r)))?;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", too_large))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+            format!("{not_it}: {e}"),
+        )
+    })
+}
+
 /// Record an evaluation report (`mandat eval report`, or `mandat eval record` of one made
 /// elsewhere) in the audit log, for auditors only: the models, the calibration, the
 /// headline figures and the demographic spread. A grant needs a recent full one of the running
@@ -1652,23 +1676,15 @@ async fn record_evaluation(
     body: axum::body::Body,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    // The role first, before the body is read: a refused caller learns nothing of its form.
-    mandat_law::permissions::require(&a, mandat_law::permissions::Action::RecordEvaluation)
-        .map_err(|r| ApiError::from(ControlError::from(r)))?;
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "an evaluation record holds at most 64 KiB: the summary, not the raw scores",
-        )
-    })?;
-    let analysis: mandat_law::risk::RiskAnalysis = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "bad_request",
-            format!("not an evaluation record as `mandat eval report` makes it: {e}"),
-        )
-    })?;
+    let analysis: mandat_law::risk::RiskAnalysis = allowed_json(
+        &a,
+        mandat_law::permissions::Action::RecordEvaluation,
+        body,
+        64 * 1024,
+        "an evaluation record holds at most 64 KiB: the summary, not the raw scores",
+        "not an evaluation record as `mandat eval report` makes it",
+    )
+    .await?;
     s.control
         .record_evaluation(&a, &analysis, &origin(&peer))
         .await?;
@@ -1690,23 +1706,15 @@ async fn record_tool_use(
     body: axum::body::Body,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    // The role first, before the body is read.
-    mandat_law::permissions::require(&a, mandat_law::permissions::Action::UseFaceTool)
-        .map_err(|r| ApiError::from(ControlError::from(r)))?;
-    let bytes = axum::body::to_bytes(body, 128 * 1024).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "a tool use names at most 1000 images by their sha256",
-        )
-    })?;
-    let u: mandat_control::tools::ToolUse = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "bad_request",
-            format!("not a tool use (tool, files, embeddings): {e}"),
-        )
-    })?;
+    let u: mandat_control::tools::ToolUse = allowed_json(
+        &a,
+        mandat_law::permissions::Action::UseFaceTool,
+        body,
+        128 * 1024,
+        "a tool use names at most 1000 images by their sha256",
+        "not a tool use (tool, files, embeddings)",
+    )
+    .await?;
     s.control.record_tool_use(&a, &u, &origin(&peer)).await?;
     Ok(Json(Recorded {
         recorded: format!("tool.{}", u.tool),

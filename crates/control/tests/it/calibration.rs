@@ -774,19 +774,8 @@ async fn a_registered_model_serves_no_permit_until_its_evaluation_passes_the_gat
             old.application.embedder,
             Some(mandat_control::calibration::pinned_embedder())
         );
-        let (person, photo) = person_of(&e, &old.id).await;
         // The procured model's control plane does not enrol a template into it ...
-        let err = e
-            .control
-            .enrol(
-                &e.act(&officer()),
-                &old.id,
-                &person,
-                &photo,
-                PHOTO,
-                &template(),
-                ORIGIN,
-            )
+        let err = enrol_photo_on(&e.control, &e, &officer(), &old.id)
             .await
             .unwrap_err();
         assert_eq!(err.code(), "model_gates", "{db:?}: {err}");
@@ -795,16 +784,7 @@ async fn a_registered_model_serves_no_permit_until_its_evaluation_passes_the_gat
             "{err}"
         );
         // ... the pinned one does, and grants it on the pinned model's evaluation.
-        pinned
-            .enrol(
-                &e.act(&officer()),
-                &old.id,
-                &person,
-                &photo,
-                PHOTO,
-                &template(),
-                ORIGIN,
-            )
+        enrol_photo_on(&pinned, &e, &officer(), &old.id)
             .await
             .unwrap();
         put_team(&e, &officer(), &old.id).await;

@@ -271,8 +271,18 @@ pub async fn person_of(e: &Env, permit: &str) -> (String, String) {
 
 /// Enrol the application's one photo in draft `id`, as `applicant`.
 pub async fn enrol_photo(e: &Env, applicant: &Actor, id: &str) {
+    enrol_photo_on(&e.control, e, applicant, id).await.unwrap();
+}
+
+/// [`enrol_photo`] through `control`, another control plane on the same database.
+pub async fn enrol_photo_on(
+    control: &Control,
+    e: &Env,
+    applicant: &Actor,
+    id: &str,
+) -> Result<(), mandat_control::ControlError> {
     let (person, photo) = person_of(e, id).await;
-    e.control
+    control
         .enrol(
             &e.act(applicant),
             id,
@@ -283,7 +293,6 @@ pub async fn enrol_photo(e: &Env, applicant: &Actor, id: &str) {
             ORIGIN,
         )
         .await
-        .unwrap();
 }
 
 /// Draft by `applicant`, enrol the one photo, and put the team on it: the decider the purpose
