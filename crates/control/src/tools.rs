@@ -35,8 +35,9 @@ impl Control {
             "detect" => 1..=MAX_TOOL_FILES,
             "compare" => 2..=2,
             other => {
+                let head: String = other.chars().take(20).collect();
                 return Err(invalid(format!(
-                    "{other:?} is not a face tool; they are `detect` and `compare`"
+                    "{head:?} is not a face tool; they are `detect` and `compare`"
                 )));
             }
         };
