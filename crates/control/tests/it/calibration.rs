@@ -903,5 +903,10 @@ async fn a_registered_model_serves_no_permit_until_its_evaluation_passes_the_gat
         let list = e.scope.watchlist("cam-1").list;
         assert_eq!(list.entries.len(), 1);
         assert_eq!(list.entries[0].permit.as_str(), id);
+        // In depth: a control plane of the pinned model takes no worker's alert for it.
+        let w = crate::workers::enrol(&e, "w-model").await;
+        let upload = mandat_control::workers::AlertUpload::new(&hit(&e, "A-model-1", &id).await, 1);
+        let err = pinned.worker_alert(&w, upload).await.unwrap_err();
+        assert_eq!(err.code(), "model_gates", "{db:?}: {err}");
     }
 }
