@@ -54,10 +54,7 @@ fn governed(
                         .map(|b| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b)))
                         .collect(),
                     embeddings,
-                    embedder: Some(mandat_law::risk::ModelRef {
-                        name: models.embedder_name.clone(),
-                        sha256: models.embedder_sha256.clone(),
-                    }),
+                    embedder: Some(models.embedder_ref()),
                 },
             )
             .with_context(|| {

@@ -512,10 +512,7 @@ async fn run_server(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // Loaded once: the hash the control plane keys permits by is the file's that runs.
     let models = Models::load(&args.pipeline)?;
-    let embedder = mandat_law::risk::ModelRef {
-        name: models.embedder_name.clone(),
-        sha256: models.embedder_sha256.clone(),
-    };
+    let embedder = models.embedder_ref();
     let scope = Arc::new(
         ScopeCache::new(clock.clone(), Duration::from_secs(1)).with_embedder(embedder.clone()),
     );

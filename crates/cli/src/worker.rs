@@ -507,10 +507,7 @@ fn run(args: RunArgs) -> Result<()> {
     }
     {
         let (link, scope, outbox) = (link.clone(), scope.clone(), outbox.clone());
-        let embedder = mandat_law::risk::ModelRef {
-            name: models.embedder_name.clone(),
-            sha256: models.embedder_sha256.clone(),
-        };
+        let embedder = models.embedder_ref();
         std::thread::Builder::new()
             .name("grants".into())
             .spawn(move || pull_grants(link, scope, outbox, embedder))?;

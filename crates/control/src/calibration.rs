@@ -53,6 +53,15 @@ pub fn pinned_embedder() -> mandat_law::risk::ModelRef {
     }
 }
 
+/// Whether a permit drafted as `app` may be decided, enrolled or matched under `running`: only
+/// under the model it was drafted for, the pinned one for permits from before they recorded it.
+pub fn check_drafted_model(
+    app: &Application,
+    running: &mandat_law::risk::ModelRef,
+) -> std::result::Result<(), mandat_law::Refusal> {
+    mandat_law::risk::check_model(app.embedder.as_ref(), pinned_embedder_sha256(), running)
+}
+
 fn invalid(msg: String) -> ControlError {
     ControlError::Store(StoreError::Invalid(msg))
 }
@@ -366,11 +375,7 @@ impl Control {
         profile: &mandat_law::Profile,
         now: mandat_law::Timestamp,
     ) -> Result<()> {
-        mandat_law::risk::check_model(
-            p.application.embedder.as_ref(),
-            pinned_embedder_sha256(),
-            self.embedder(),
-        )?;
+        check_drafted_model(&p.application, self.embedder())?;
         let latest = self.newest_risk_analysis().await?;
         mandat_law::risk::check_current(profile, &self.embedder().sha256, latest.as_ref(), now)?;
         Ok(())

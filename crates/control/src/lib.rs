@@ -1140,11 +1140,7 @@ impl Control {
         require(actor, Action::EnrolPhoto)?;
         let p = self.visible_permit(actor, permit).await?;
         // The template is the running embedder's: it must be the permit's model.
-        mandat_law::risk::check_model(
-            p.application.embedder.as_ref(),
-            calibration::pinned_embedder_sha256(),
-            &self.embedder,
-        )?;
+        calibration::check_drafted_model(&p.application, &self.embedder)?;
         let now = self.now()?;
         self.store
             .enrol(

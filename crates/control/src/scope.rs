@@ -126,16 +126,11 @@ impl ScopeCache {
         &self,
         permits: Vec<(Permit, Vec<(PersonId, Template)>)>,
     ) -> Vec<(Permit, Vec<(PersonId, Template)>)> {
-        let pinned = crate::calibration::pinned_embedder_sha256();
         let mut told = self.other_model.lock().unwrap_or_else(|e| e.into_inner());
         permits
             .into_iter()
             .filter(|(p, _)| {
-                match mandat_law::risk::check_model(
-                    p.application.embedder.as_ref(),
-                    pinned,
-                    &self.embedder,
-                ) {
+                match crate::calibration::check_drafted_model(&p.application, &self.embedder) {
                     Ok(()) => true,
                     Err(r) => {
                         if told.insert(p.id.clone()) {

@@ -438,11 +438,7 @@ impl Control {
         // templates in scope), not one the worker chose.
         let permit = self.store.permit(&upload.permit).await?;
         // A permit of another model is matched by no worker of this control plane.
-        mandat_law::risk::check_model(
-            permit.application.embedder.as_ref(),
-            crate::calibration::pinned_embedder_sha256(),
-            self.embedder(),
-        )?;
+        crate::calibration::check_drafted_model(&permit.application, self.embedder())?;
         let floor = if permit.application.per_template() {
             self.scope
                 .as_ref()

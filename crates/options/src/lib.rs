@@ -227,6 +227,14 @@ impl Models {
         }
     }
 
+    /// The embedder by name and hash, as permits, calibrations and audit records name it.
+    pub fn embedder_ref(&self) -> mandat_law::risk::ModelRef {
+        mandat_law::risk::ModelRef {
+            name: self.embedder_name.clone(),
+            sha256: self.embedder_sha256.clone(),
+        }
+    }
+
     pub fn pipeline(&self, args: &PipelineArgs) -> Result<Pipeline> {
         Pipeline::new(
             &self.runtime,

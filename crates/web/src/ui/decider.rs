@@ -92,7 +92,7 @@ pub(super) async fn decide_page(
                         }
                         // The model its threshold and templates belong to; a grant under another is refused.
                         dt { (t(l, "f.model")) } dd {
-                            @match mandat_law::risk::check_model(a.embedder.as_ref(), mandat_control::calibration::pinned_embedder_sha256(), s.control.embedder()) {
+                            @match mandat_control::calibration::check_drafted_model(a, s.control.embedder()) {
                                 Ok(()) => { (s.control.embedder().name) " " span.mono { (s.control.embedder().short()) } }
                                 Err(r) => span.bad { (t(l, "risk.refused")) " " (r.to_string()) },
                             }
