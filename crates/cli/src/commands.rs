@@ -388,6 +388,15 @@ fn print_permit(p: &Permit, json: bool) -> Result<()> {
             }
         );
     }
+    if let Some(o) = &p.use_outcome {
+        let named: Vec<&str> = o.results.iter().map(|r| r.as_str()).collect();
+        println!(
+            "  outcome     {} (recorded by {} at {})",
+            named.join(", "),
+            o.by,
+            o.at
+        );
+    }
     match &a.target {
         Some(t) => println!(
             "  threshold   {:.4} (target FPIR {} for {} person(s), calibration {})",
@@ -611,6 +620,15 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
                 "permit {}: legal hold lifted; what is due has been erased",
                 p.id
             );
+        }
+        PermitCommand::Outcome { id, results } => {
+            let p: Permit = c.post(&path(&id, "outcome"), &json!({ "results": results }))?;
+            let named: Vec<&str> = p
+                .use_outcome
+                .iter()
+                .flat_map(|o| o.results.iter().map(|r| r.as_str()))
+                .collect();
+            println!("permit {}: outcome recorded: {}", p.id, named.join(", "));
         }
         PermitCommand::Show { id, json } => {
             let p: Permit = c.get(&format!("/api/v1/permits/{}", seg(&id)))?;

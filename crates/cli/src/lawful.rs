@@ -365,6 +365,15 @@ pub enum PermitCommand {
     },
     /// Lift the legal hold; what the schedule says is due is erased at once.
     ReleaseHold { id: String },
+    /// Record what the use led to, once it has ended (its applicant), for the annual report's
+    /// outcomes per purpose. Recording again corrects it; the audit log keeps both.
+    Outcome {
+        id: String,
+        /// person_located, arrested, victim_found, false_identification_acted_on, or nothing
+        /// (alone); repeat for several.
+        #[arg(long = "result", required = true, value_parser = parse_use_result)]
+        results: Vec<mandat_law::UseResult>,
+    },
     Show {
         id: String,
         #[arg(long)]
@@ -495,6 +504,16 @@ pub enum AuditCommand {
 fn parse_agency(s: &str) -> Result<Agency, String> {
     Agency::parse(s)
         .ok_or_else(|| format!("unknown agency {s:?}: use polismyndigheten or sakerhetspolisen"))
+}
+
+fn parse_use_result(s: &str) -> Result<mandat_law::UseResult, String> {
+    use mandat_law::UseResult;
+    UseResult::parse(s).ok_or_else(|| {
+        format!(
+            "unknown result {s:?}: use one of {}",
+            UseResult::ALL.map(|r| r.as_str()).join(", ")
+        )
+    })
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {

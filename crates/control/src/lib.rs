@@ -934,6 +934,25 @@ impl Control {
         Ok(p)
     }
 
+    /// Record what a use led to (its applicant, once the use has ended), for the annual report's
+    /// outcomes per purpose. A later record corrects an earlier one; the audit log keeps both.
+    pub async fn record_outcome(
+        &self,
+        actor: &Session,
+        id: &str,
+        results: &[mandat_law::UseResult],
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::RecordOutcome)?;
+        self.visible_permit(actor, id).await?;
+        let (p, _) = self
+            .transition(actor, id, "permit.outcome", origin, |p, now| {
+                Ok(p.record_outcome(actor, results, now)?)
+            })
+            .await?;
+        Ok(p)
+    }
+
     /// Lift a legal hold; what is due is erased at once.
     pub async fn release_hold(&self, actor: &Session, id: &str, origin: &str) -> Result<Permit> {
         require(actor, Action::HoldData)?;

@@ -147,6 +147,9 @@ impl Permit {
         if reasons.trim().is_empty() {
             return Err(rule::DECISION_REASONS.refusal("the decision has no reasons".into()));
         }
+        if outcome == Outcome::Grant {
+            profile.check_in_force("grant the amendment", now)?;
+        }
         let Some(open) = self
             .amendments
             .iter_mut()

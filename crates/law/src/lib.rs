@@ -23,7 +23,8 @@ pub mod time;
 use serde::{Deserialize, Serialize};
 
 pub use lifecycle::{
-    Decision, Effect, Member, Narrowed, Narrowing, Outcome, Permit, Status, UseEvent, decider_role,
+    Decision, Effect, Member, Narrowed, Narrowing, Outcome, Permit, Status, UseEvent, UseOutcome,
+    UseResult, decider_role,
 };
 pub use norm::{Norm, Normed, TemplateNorm};
 pub use permit::{Application, Area, Offence, Period, Purpose};
@@ -118,6 +119,8 @@ pub mod rule {
         AMENDMENT = "amendment", "cameras are added to a permit only by an amendment, decided like the permit by its court or prosecutor, AI Act art. 5(3)";
         LEGAL_HOLD = "legal_hold", "a legal hold is set and lifted by the permit's prosecutor or court, with reasons, and never delays the erasure a refusal requires (retention schedule)";
         RISK_ANALYSIS = "risk_analysis", "recurring risk analysis of error and discrimination: when use is granted, the latest evaluation report of the running model may be at most as old as the jurisdiction profile allows, AI Act art. 9 and 27";
+        VALIDITY = "profile_validity", "the statute applies only while in force: no permit is filed, started or granted before its entry into force or after its sunset, and use stops at the sunset (jurisdiction profile)";
+        USE_OUTCOME = "use_outcome", "the law is evaluated on what each use led to: its applicant records the outcome once the use has ended (the motion's evaluation; AI Act art. 5(6) annual reports)";
         LIMITS = "profile_limits", "proportionality: the jurisdiction profile may cap the designated persons, cameras and area of one permit";
         MODEL_GATES = "model_gates", "a model is used under a permit only once it is evaluated and calibrated: LFW 10-fold accuracy at least the profile's floor, every calibration check within 2x of its target, the demographic table reported; and a permit is used with the model it was drafted and decided for, AI Act art. 9, 10 and 15";
         SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified afterwards once it no longer harms the purpose; deferral states its reason (jurisdiction profile)";

@@ -81,6 +81,65 @@ pub struct Stop {
     pub reason: String,
 }
 
+/// What a use led to, as its applicant records it once the use has ended. The evaluation of the
+/// law the motion asks for is made from these, per purpose, in the annual report.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum UseResult {
+    PersonLocated,
+    Arrested,
+    VictimFound,
+    /// Nothing came of the use.
+    Nothing,
+    /// Someone was acted on who proved not to be the person sought.
+    FalseIdentificationActedOn,
+}
+
+impl UseResult {
+    pub const ALL: [UseResult; 5] = [
+        UseResult::PersonLocated,
+        UseResult::Arrested,
+        UseResult::VictimFound,
+        UseResult::Nothing,
+        UseResult::FalseIdentificationActedOn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UseResult::PersonLocated => "person_located",
+            UseResult::Arrested => "arrested",
+            UseResult::VictimFound => "victim_found",
+            UseResult::Nothing => "nothing",
+            UseResult::FalseIdentificationActedOn => "false_identification_acted_on",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UseResult> {
+        UseResult::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// The recorded outcome of a use ([`Permit::record_outcome`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UseOutcome {
+    /// Each result once, in a fixed order; `nothing` stands alone.
+    pub results: Vec<UseResult>,
+    pub by: UserId,
+    pub at: Timestamp,
+}
+
 /// What a transition requires of the rest of the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -124,6 +183,9 @@ pub struct Permit {
     /// Requests to add cameras, and their decisions (see [`crate::amendment`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amendments: Vec<crate::amendment::Amendment>,
+    /// What the use led to, once it has ended (see [`UseOutcome`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_outcome: Option<UseOutcome>,
 }
 
 /// Someone the applicant put on a permit's team, and in which role: the decider the application
@@ -217,6 +279,7 @@ impl Permit {
             team: Vec::new(),
             hold: None,
             amendments: Vec::new(),
+            use_outcome: None,
         })
     }
 
@@ -344,6 +407,9 @@ impl Permit {
     /// Whether the permit allows matching at `t` (before any camera check).
     pub fn is_active_at(&self, t: Timestamp) -> bool {
         let period = &self.application.period;
+        if self.sunset().is_some_and(|s| t >= s) {
+            return false;
+        }
         match (&self.status, &self.urgent) {
             (Status::Granted, _) => period.contains(t),
             // Urgent use runs from its start; without an application it ends at the deadline even
@@ -367,7 +433,18 @@ impl Permit {
             (Status::UrgentApplied, Some(u)) => (u.started_at, period.end),
             _ => return None,
         };
+        let end = self.sunset().map_or(end, |s| end.min(s));
         (start < end).then_some((start, end))
+    }
+
+    /// When the permit's statute ends, if it is time-limited: every use stops there, also one
+    /// granted before a sunset was enacted. A permit of a profile mandat does not know ends at
+    /// once (fail closed); the control plane refuses those before this.
+    fn sunset(&self) -> Option<Timestamp> {
+        match Profile::by_name(&self.profile) {
+            Some(p) => p.validity.sunset,
+            None => Some(Timestamp(i64::MIN)),
+        }
     }
 
     /// The state a person would name at `t`: "active", "expired" and so on.
@@ -406,6 +483,9 @@ impl Permit {
         now: Timestamp,
     ) -> Result<Effect, Vec<Refusal>> {
         self.check_applicant(actor, profile).map_err(|r| vec![r])?;
+        profile
+            .check_in_force("file the application", now)
+            .map_err(|r| vec![r])?;
         let next = match self.status {
             Status::Draft => Status::Applied,
             Status::UrgentActive => {
@@ -445,6 +525,9 @@ impl Permit {
             return Err(vec![wrong_state(self, "urgently start")]);
         }
         self.check_applicant(actor, profile).map_err(|r| vec![r])?;
+        profile
+            .check_in_force("start urgent use", now)
+            .map_err(|r| vec![r])?;
         crate::refuse_all(self.application.check(profile))?;
         self.status = Status::UrgentActive;
         self.urgent = Some(Urgent {
@@ -496,6 +579,10 @@ impl Permit {
         };
         if reasons.trim().is_empty() {
             return Err(rule::DECISION_REASONS.refusal("the decision has no reasons".into()));
+        }
+        // A refusal stays possible after a sunset: it ends what an urgent start began.
+        if outcome == Outcome::Grant {
+            profile.check_in_force("grant", now)?;
         }
         self.decision = Some(Decision {
             by: actor.user.clone(),
@@ -627,6 +714,60 @@ impl Permit {
             reason: reason.to_string(),
         });
         Ok(Effect::UseEnded)
+    }
+
+    /// Whether a use under this permit has ended by `now`: stopped, refused after an urgent
+    /// start, or past its period (or the statute's sunset). A permit never used has no use to end.
+    pub fn use_has_ended(&self, now: Timestamp) -> bool {
+        match self.status {
+            Status::Stopped => true,
+            Status::Refused => self.urgent.is_some(),
+            Status::Granted | Status::UrgentActive | Status::UrgentApplied => {
+                self.active_window().is_none_or(|(_, end)| now >= end)
+            }
+            Status::Draft | Status::Applied => false,
+        }
+    }
+
+    /// Record what the use led to (its applicant, after the use ended). A later record corrects
+    /// an earlier one; the audit log keeps both.
+    pub fn record_outcome(
+        &mut self,
+        actor: &Actor,
+        results: &[UseResult],
+        now: Timestamp,
+    ) -> Result<Effect, Refusal> {
+        if actor.user != self.applicant {
+            return Err(rule::NOT_APPLICANT.refusal(format!(
+                "{} may not record what permit {} led to: only its applicant does",
+                actor.user, self.id
+            )));
+        }
+        if !self.use_has_ended(now) {
+            return Err(rule::WRONG_STATE.refusal(format!(
+                "permit {} is {}: its outcome is recorded once its use has ended",
+                self.id,
+                self.phase_at(now)
+            )));
+        }
+        let mut results = results.to_vec();
+        results.sort();
+        results.dedup();
+        if results.is_empty() {
+            return Err(rule::USE_OUTCOME.refusal(
+                "name at least one result, or `nothing` when the use led to nothing".into(),
+            ));
+        }
+        if results.len() > 1 && results.contains(&UseResult::Nothing) {
+            return Err(rule::USE_OUTCOME
+                .refusal("`nothing` cannot be recorded together with a result".into()));
+        }
+        self.use_outcome = Some(UseOutcome {
+            results,
+            by: actor.user.clone(),
+            at: now,
+        });
+        Ok(Effect::Nothing)
     }
 
     /// Whether use began or ended since last asked, as seen at `now`. Marks what it reports, so each
@@ -782,6 +923,184 @@ pub(crate) mod tests {
 
     fn codes(r: &[Refusal]) -> Vec<&str> {
         r.iter().map(|r| r.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_statute_out_of_force_files_starts_and_grants_nothing_and_its_sunset_stops_use() {
+        let reform = &SWEDEN_COURT_FOR_ALL;
+        let sunset = reform.validity.sunset.unwrap();
+        let drafted = |start: Timestamp, end: Timestamp| {
+            let mut a = application(Purpose::VictimSearch);
+            a.period = Period { start, end };
+            let mut p = Permit::draft("s".into(), reform, a, &prosecutor(), start).unwrap();
+            name_decider(&mut p, &judge());
+            p
+        };
+        // A period reaching past the sunset is refused when filed.
+        let before = sunset.plus_hours(-240);
+        let mut p = drafted(before, sunset.plus_hours(24));
+        let e = p.apply(&prosecutor(), reform, before).unwrap_err();
+        assert_eq!(codes(&e), ["profile_validity"]);
+        // Up to the sunset: filed, granted, used until the last instant before it.
+        let mut p = drafted(before, sunset);
+        p.apply(&prosecutor(), reform, before).unwrap();
+        p.decide(&judge(), reform, Outcome::Grant, "ok", before)
+            .unwrap();
+        assert!(p.is_active_at(Timestamp(sunset.0 - 1)));
+        assert!(!p.is_active_at(sunset));
+        // A permit whose period runs past the sunset (granted before the sunset was enacted,
+        // or edited in the database) still stops there.
+        p.application.period.end = sunset.plus_hours(48);
+        assert_eq!(p.active_window(), Some((before, sunset)));
+        assert!(!p.is_active_at(sunset.plus_hours(1)));
+        assert_eq!(p.use_events(before.plus_hours(1)), [UseEvent::Started]);
+        assert_eq!(p.use_events(sunset), [UseEvent::Ended]);
+        assert_eq!(p.phase_at(sunset), "expired");
+        // After the sunset nothing is filed, started or granted; a refusal still ends a use.
+        let after = sunset.plus_hours(1);
+        let mut p = drafted(after, after.plus_hours(24));
+        let e = p.apply(&prosecutor(), reform, after).unwrap_err();
+        assert_eq!(codes(&e), ["profile_validity"]);
+        let e = p.urgent_start(&prosecutor(), reform, after).unwrap_err();
+        assert_eq!(codes(&e), ["profile_validity"]);
+        let mut p = drafted(before, sunset);
+        p.urgent_start(&prosecutor(), reform, before).unwrap();
+        p.apply(&prosecutor(), reform, before.plus_hours(1))
+            .unwrap();
+        let e = p
+            .decide(&judge(), reform, Outcome::Grant, "ok", after)
+            .unwrap_err();
+        assert_eq!(e.code, "profile_validity");
+        assert!(matches!(
+            p.decide(&judge(), reform, Outcome::Refuse, "no", after),
+            Ok(Effect::Purge { .. })
+        ));
+        // Before entry into force (the enacted act has no sunset).
+        let early = Timestamp::parse_rfc3339("2026-06-01T08:00:00Z").unwrap();
+        let mut a = application(Purpose::VictimSearch);
+        a.period = Period {
+            start: t0(),
+            end: t0().plus_hours(24),
+        };
+        let mut p = Permit::draft("e".into(), &SWEDEN, a, &police(), early).unwrap();
+        name_decider(&mut p, &prosecutor());
+        let e = p.apply(&police(), &SWEDEN, early).unwrap_err();
+        assert_eq!(codes(&e), ["profile_validity"]);
+        let mut a = application(Purpose::VictimSearch);
+        a.period.start = early;
+        assert!(codes(&a.check(&SWEDEN)).contains(&"profile_validity"));
+        // A permit of a profile mandat does not know is never in use (fail closed).
+        let mut p = Permit::draft(
+            "u".into(),
+            &SWEDEN,
+            application(Purpose::VictimSearch),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        name_decider(&mut p, &prosecutor());
+        p.apply(&police(), &SWEDEN, t0()).unwrap();
+        p.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "ok", t0())
+            .unwrap();
+        assert!(p.is_active_at(t0().plus_hours(1)));
+        p.profile = "se-1999".into();
+        assert!(!p.is_active_at(t0().plus_hours(1)));
+        assert_eq!(p.active_window(), None);
+    }
+
+    #[test]
+    fn a_use_records_what_it_led_to_once_it_has_ended() {
+        let granted = || {
+            let mut p = Permit::draft(
+                "o".into(),
+                &SWEDEN,
+                application(Purpose::VictimSearch),
+                &police(),
+                t0(),
+            )
+            .unwrap();
+            name_decider(&mut p, &prosecutor());
+            p.apply(&police(), &SWEDEN, t0()).unwrap();
+            p.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "ok", t0())
+                .unwrap();
+            p
+        };
+        use UseResult::*;
+        let mut p = granted();
+        let during = t0().plus_hours(1);
+        let e = p.record_outcome(&police(), &[Nothing], during).unwrap_err();
+        assert_eq!(e.code, "wrong_state");
+        assert!(e.message.contains("active"), "{e}");
+        let end = p.application.period.end;
+        let e = p
+            .record_outcome(&prosecutor(), &[Nothing], end)
+            .unwrap_err();
+        assert_eq!(e.code, "not_applicant");
+        assert!(e.forbids_actor());
+        assert_eq!(
+            p.record_outcome(&police(), &[], end).unwrap_err().code,
+            "use_outcome"
+        );
+        assert_eq!(
+            p.record_outcome(&police(), &[Arrested, Nothing], end)
+                .unwrap_err()
+                .code,
+            "use_outcome"
+        );
+        assert_eq!(p.use_outcome, None);
+        p.record_outcome(&police(), &[Arrested, PersonLocated, Arrested], end)
+            .unwrap();
+        let o = p.use_outcome.clone().unwrap();
+        assert_eq!(
+            (o.results, o.by.as_str(), o.at),
+            (vec![PersonLocated, Arrested], "officer", end)
+        );
+        // A correction replaces it.
+        p.record_outcome(&police(), &[FalseIdentificationActedOn], end.plus_hours(1))
+            .unwrap();
+        assert_eq!(p.use_outcome.unwrap().results, [FalseIdentificationActedOn]);
+        // A stopped use has ended; an application refused without use had none.
+        let mut p = granted();
+        p.stop(&police(), "found", during).unwrap();
+        p.record_outcome(&police(), &[VictimFound], during).unwrap();
+        let mut p = Permit::draft(
+            "r".into(),
+            &SWEDEN,
+            application(Purpose::VictimSearch),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        name_decider(&mut p, &prosecutor());
+        p.apply(&police(), &SWEDEN, t0()).unwrap();
+        p.decide(&prosecutor(), &SWEDEN, Outcome::Refuse, "no", t0())
+            .unwrap();
+        assert_eq!(
+            p.record_outcome(&police(), &[Nothing], during)
+                .unwrap_err()
+                .code,
+            "wrong_state"
+        );
+        // An urgent use refused afterwards has ended.
+        let mut p = Permit::draft(
+            "u".into(),
+            &SWEDEN,
+            application(Purpose::VictimSearch),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        name_decider(&mut p, &prosecutor());
+        p.urgent_start(&police(), &SWEDEN, t0()).unwrap();
+        assert!(!p.use_has_ended(during));
+        p.apply(&police(), &SWEDEN, during).unwrap();
+        p.decide(&prosecutor(), &SWEDEN, Outcome::Refuse, "no", during)
+            .unwrap();
+        p.record_outcome(&police(), &[Nothing], during).unwrap();
+        assert_eq!(
+            UseResult::ALL.map(|r| UseResult::parse(r.as_str())),
+            UseResult::ALL.map(Some)
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub enum Action {
     ApplyForPermit,
     DecidePermit,
     StopPermit,
+    RecordOutcome,
     ReadAlerts,
     SeeBiometrics,
     ReviewAlert,
@@ -77,6 +78,11 @@ pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
     (DecidePermit, &[Prosecutor, Judge], "decide permits"),
     (StopPermit, &[Applicant, Prosecutor, Judge], "stop permits"),
     (HoldData, &[Prosecutor, Judge], "set or lift a legal hold"),
+    (
+        RecordOutcome,
+        &[Applicant, Prosecutor],
+        "record what a use led to",
+    ),
     (
         ReadAlerts,
         &[Operator, Reviewer, Applicant, Prosecutor, Judge, Auditor],

@@ -444,6 +444,16 @@ impl Application {
                 profile.max_period_months
             )));
         }
+        // A period reaching outside the statute's time in force could not be used there.
+        let v = profile.validity;
+        if self.period.start < v.in_force || v.sunset.is_some_and(|s| self.period.end > s) {
+            out.push(rule::VALIDITY.refusal(format!(
+                "the period {} to {} reaches outside the statute: {}",
+                self.period.start,
+                self.period.end,
+                profile.window_text()
+            )));
+        }
         let r = &self.reasons;
         for (field, v) in [
             ("necessity", &r.necessity),

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::permit::Purpose;
+use crate::time::Timestamp;
+use crate::{Refusal, rule};
 
 /// Who may decide on a permit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -57,7 +59,21 @@ pub struct Profile {
     /// proportionality: designated persons, cameras, and the area of the polygon drawn (km²).
     /// `None`: no cap.
     pub limits: Limits,
+    /// When the statute applies. Outside it no permit is filed, started or granted, and a use
+    /// still running stops at the sunset.
+    pub validity: Validity,
 }
+
+/// A statute's time in force ([`Profile::validity`]): from `in_force`, until `sunset` (exclusive)
+/// when the law is time-limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Validity {
+    pub in_force: Timestamp,
+    pub sunset: Option<Timestamp>,
+}
+
+/// 2026-07-01 00:00 in Stockholm (CEST), when Lag (2026:806) entered into force.
+const IN_FORCE_2026: Timestamp = Timestamp(1_782_856_800_000);
 
 /// A profile's caps on the size of one permit ([`Profile::limits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -117,6 +133,11 @@ pub const SWEDEN: Profile = Profile {
         max_cameras: None,
         max_area_km2: None,
     },
+    // The act as enacted is not time-limited.
+    validity: Validity {
+        in_force: IN_FORCE_2026,
+        sunset: None,
+    },
 };
 
 /// The reform proposed in parliament: a court decides every purpose, and every identified person is
@@ -163,6 +184,13 @@ pub const SWEDEN_COURT_FOR_ALL: Profile = Profile {
         max_cameras: None,
         max_area_km2: None,
     },
+    // The motion asks for a time-limited law, evaluated before it is extended. The reform names
+    // no date yet: five years from entry into force (2031-07-01 00:00 CEST) is this profile's
+    // assumption, to be replaced by the enacted one.
+    validity: Validity {
+        in_force: IN_FORCE_2026,
+        sunset: Some(Timestamp(1_940_623_200_000)),
+    },
 };
 
 impl Profile {
@@ -181,6 +209,32 @@ impl Profile {
 
     pub fn notifies_subject(&self, purpose: Purpose) -> bool {
         self.subject_notification.contains(&purpose)
+    }
+
+    /// Whether the statute is in force at `t`.
+    pub fn in_force_at(&self, t: Timestamp) -> bool {
+        self.validity.in_force <= t && self.validity.sunset.is_none_or(|s| t < s)
+    }
+
+    /// Refuse an act of use (filing, urgent start, grant) when the statute is not in force.
+    pub fn check_in_force(&self, what: &str, now: Timestamp) -> Result<(), Refusal> {
+        if self.in_force_at(now) {
+            return Ok(());
+        }
+        Err(rule::VALIDITY.refusal(format!(
+            "{what}: {} ({}) is {}; no permit is filed, started or granted outside it",
+            self.statute,
+            self.name,
+            self.window_text()
+        )))
+    }
+
+    /// "in force from X" or "in force from X until Y", for refusals and pages.
+    pub fn window_text(&self) -> String {
+        match self.validity.sunset {
+            None => format!("in force from {}", self.validity.in_force),
+            Some(s) => format!("in force from {} until {s}", self.validity.in_force),
+        }
     }
 }
 
@@ -227,6 +281,31 @@ mod tests {
             Some(&SWEDEN_COURT_FOR_ALL)
         );
         assert!(Profile::by_name("nowhere").is_none());
+    }
+
+    #[test]
+    fn a_statute_applies_only_inside_its_validity_window() {
+        let t = |s: &str| Timestamp::parse_rfc3339(s).unwrap();
+        for prof in [&SWEDEN, &SWEDEN_COURT_FOR_ALL] {
+            assert!(!prof.in_force_at(t("2026-06-30T21:59:59.999Z")));
+            assert!(prof.in_force_at(t("2026-06-30T22:00:00Z")));
+            let e = prof
+                .check_in_force("file", t("2026-06-01T00:00:00Z"))
+                .unwrap_err();
+            assert_eq!(e.code, "profile_validity");
+            assert!(
+                e.message.contains("in force from 2026-06-30T22:00:00"),
+                "{e}"
+            );
+        }
+        assert!(SWEDEN.in_force_at(t("2040-01-01T00:00:00Z")));
+        // The reform is time-limited: the last instant before the sunset, and the sunset itself.
+        assert!(SWEDEN_COURT_FOR_ALL.in_force_at(t("2031-06-30T21:59:59.999Z")));
+        assert!(!SWEDEN_COURT_FOR_ALL.in_force_at(t("2031-06-30T22:00:00Z")));
+        let e = SWEDEN_COURT_FOR_ALL
+            .check_in_force("grant", t("2032-01-01T00:00:00Z"))
+            .unwrap_err();
+        assert!(e.message.contains("until 2031-06-30T22:00:00"), "{e}");
     }
 
     #[test]

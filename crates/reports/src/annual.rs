@@ -7,7 +7,7 @@ use mandat_law::permit::Purpose;
 use mandat_law::review::AlertState;
 use mandat_law::subject::SubjectTask;
 use mandat_law::time::HOUR;
-use mandat_law::{Outcome, Permit, Timestamp};
+use mandat_law::{Outcome, Permit, Timestamp, UseResult};
 use mandat_store::Camera;
 use mandat_store::alerts::AlertRecord;
 use serde::Serialize;
@@ -52,6 +52,14 @@ pub struct Row {
     pub false_alert_rate: Option<f64>,
     pub subjects_notified: u64,
     pub subjects_deferred: u64,
+    /// Of the uses counted in `uses`, those whose applicant recorded what they led to, and what:
+    /// a use may lead to several results (located, then arrested).
+    pub outcomes_recorded: u64,
+    pub outcome_person_located: u64,
+    pub outcome_arrested: u64,
+    pub outcome_victim_found: u64,
+    pub outcome_nothing: u64,
+    pub outcome_false_identification: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -137,6 +145,20 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
                 .filter(|c| p.application.area.covers(&c.id))
                 .count();
             r.camera_hours += (end.0 - start.0).max(0) as f64 / HOUR as f64 * cams as f64;
+            if let Some(o) = &p.use_outcome {
+                r.outcomes_recorded += 1;
+                for x in &o.results {
+                    *match x {
+                        UseResult::PersonLocated => &mut r.outcome_person_located,
+                        UseResult::Arrested => &mut r.outcome_arrested,
+                        UseResult::VictimFound => &mut r.outcome_victim_found,
+                        UseResult::Nothing => &mut r.outcome_nothing,
+                        UseResult::FalseIdentificationActedOn => {
+                            &mut r.outcome_false_identification
+                        }
+                    } += 1;
+                }
+            }
         }
     }
     for a in i.alerts.iter().filter(|a| year_of(a.captured_at) == i.year) {
@@ -195,6 +217,12 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
         total.alerts_purged += r.alerts_purged;
         total.subjects_notified += r.subjects_notified;
         total.subjects_deferred += r.subjects_deferred;
+        total.outcomes_recorded += r.outcomes_recorded;
+        total.outcome_person_located += r.outcome_person_located;
+        total.outcome_arrested += r.outcome_arrested;
+        total.outcome_victim_found += r.outcome_victim_found;
+        total.outcome_nothing += r.outcome_nothing;
+        total.outcome_false_identification += r.outcome_false_identification;
     }
     total.false_alert_rate = rate(&total);
     AnnualReport {
@@ -211,6 +239,9 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
             "The false-alert rate counts what reviewers rejected; an alert that expired \
              unreviewed is not in it."
                 .into(),
+            "Outcomes are what each use's applicant recorded after it ended; a use without one \
+             is counted in uses but not in outcomes_recorded."
+                .into(),
         ],
     }
 }
@@ -223,11 +254,11 @@ fn rate(r: &Row) -> Option<f64> {
 /// The report as CSV: one line per purpose and the total.
 pub fn csv(r: &AnnualReport) -> String {
     let mut out = String::from(
-        "year,purpose,applications,grants,refusals,urgent_starts,urgent_then_granted,urgent_then_refused,urgent_lapsed,urgent_pending,uses,camera_hours,persons_designated,alerts,alerts_verified,alerts_rejected,alerts_expired,alerts_purged,false_alert_rate,subjects_notified,subjects_deferred\n",
+        "year,purpose,applications,grants,refusals,urgent_starts,urgent_then_granted,urgent_then_refused,urgent_lapsed,urgent_pending,uses,camera_hours,persons_designated,alerts,alerts_verified,alerts_rejected,alerts_expired,alerts_purged,false_alert_rate,subjects_notified,subjects_deferred,outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification\n",
     );
     for x in r.rows.iter().chain([&r.total]) {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.year,
             x.purpose,
             x.applications,
@@ -250,6 +281,12 @@ pub fn csv(r: &AnnualReport) -> String {
                 .map_or(String::new(), |v| format!("{v:.4}")),
             x.subjects_notified,
             x.subjects_deferred,
+            x.outcomes_recorded,
+            x.outcome_person_located,
+            x.outcome_arrested,
+            x.outcome_victim_found,
+            x.outcome_nothing,
+            x.outcome_false_identification,
         ));
     }
     out
@@ -418,7 +455,7 @@ pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
     d.table_row(&head, true);
     let fmt_rate = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
     type Get = fn(&Row) -> String;
-    let lines: [(&str, Get); 20] = [
+    let lines: [(&str, Get); 25] = [
         ("Ansökningar", |x| x.applications.to_string()),
         ("Beviljade", |x| x.grants.to_string()),
         ("Avslagna", |x| x.refusals.to_string()),
@@ -446,7 +483,20 @@ pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
         ("Uppskjutna underrättelser", |x| {
             x.subjects_deferred.to_string()
         }),
-        ("", |_| String::new()),
+        ("Användningar med utfall", |x| {
+            x.outcomes_recorded.to_string()
+        }),
+        ("  person lokaliserad", |x| {
+            x.outcome_person_located.to_string()
+        }),
+        ("  gripande", |x| x.outcome_arrested.to_string()),
+        ("  brottsoffer påträffat", |x| {
+            x.outcome_victim_found.to_string()
+        }),
+        ("  inget resultat", |x| x.outcome_nothing.to_string()),
+        ("  felidentifiering som lett till åtgärd", |x| {
+            x.outcome_false_identification.to_string()
+        }),
     ];
     for (label, get) in lines {
         if label.is_empty() {

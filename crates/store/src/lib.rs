@@ -860,17 +860,26 @@ impl Store {
     /// sequence number says, so no newer entry (a newer record, say) was deleted from the middle.
     /// Cutting off the tail is what the anchors kept off the host catch (`mandat audit verify`).
     pub async fn audit_whole_after(&self, seq: u64) -> Result<(), StoreError> {
-        let Some(head) = self.audit_head().await? else {
+        // One statement, so one snapshot: an entry another request appends between reading the
+        // head and counting would otherwise look like a hole in the chain.
+        let row = sqlx::query(
+            "SELECT c.seq, c.hash, c.at, c.pubkey, c.signature, \
+             (SELECT l.hash FROM audit_log l WHERE l.seq = c.seq) AS hash_at_head, \
+             (SELECT COUNT(*) FROM audit_log l WHERE l.seq > $1) AS after \
+             FROM audit_checkpoints c ORDER BY c.seq DESC LIMIT 1",
+        )
+        .bind(seq as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
             return Err(StoreError::Tampered(
                 "the audit log has no signed head; run `mandat audit verify`".into(),
             ));
         };
+        let head = checkpoint_from_row(&row)?;
+        let hash_at_head: Option<String> = row.try_get("hash_at_head")?;
+        let rows: i64 = row.try_get("after")?;
         let key = self.audit.verifying_key();
-        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE seq > $1")
-            .bind(seq as i64)
-            .fetch_one(&self.pool)
-            .await?;
-        let hash_at_head = self.audit_hash_at(head.seq).await?;
         if !head.verify(&key)
             || hash_at_head.as_deref() != Some(head.hash.as_str())
             || head.seq < seq
@@ -1165,6 +1174,7 @@ impl Store {
         let before = permit.status;
         let team_before = permit.team.clone();
         let amendments_before = permit.amendments.clone();
+        let outcome_before = permit.use_outcome.clone();
         let effect = change(&mut permit)?;
         let cert = match &effect {
             Effect::Purge { reason } => Some(self.purge(&mut tx, &mut permit, reason, now).await?),
@@ -1203,6 +1213,12 @@ impl Store {
                             "cameras": a.cameras,
                             "outcome": a.decision.as_ref().map(|x| x.outcome),
                         });
+                    }
+                    // What a use led to: counts for the evaluation, nothing about a person.
+                    if permit.use_outcome != outcome_before
+                        && let Some(o) = &permit.use_outcome
+                    {
+                        d["outcome"] = json!(o.results);
                     }
                     // Who may see the permit is part of the record: the team after the change.
                     if permit.team != team_before {
@@ -2415,6 +2431,47 @@ mod epoch_tests {
     fn wrap_key_of(dir: &std::path::Path) -> SecretKey {
         let text = std::fs::read_to_string(dir.join("wrap.key")).unwrap();
         SecretKey::from_hex(text.lines().nth(2).unwrap(), "wrap").unwrap()
+    }
+
+    /// A gate that checks the chain after an entry must not mistake another request's append for
+    /// a hole (schemathesis found that race), and must still see a real one.
+    #[tokio::test]
+    async fn the_chain_after_an_entry_is_whole_under_concurrent_appends_and_a_cut_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(dir.path()).await.unwrap());
+        let rec = |i: i64| Record {
+            at: t(i).0,
+            actor: "t".into(),
+            action: "test.append".into(),
+            permit: None,
+            origin: "test".into(),
+            details: serde_json::json!({ "i": i }),
+        };
+        let first = store.record(rec(0)).await.unwrap();
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 1..200 {
+                    store.record(rec(i)).await.unwrap();
+                }
+            })
+        };
+        let mut checks = 0;
+        while !writer.is_finished() {
+            store.audit_whole_after(first.seq).await.unwrap();
+            checks += 1;
+        }
+        writer.await.unwrap();
+        assert!(checks > 0);
+        store.audit_whole_after(first.seq).await.unwrap();
+        // An insider deletes an entry in the middle: the count no longer reaches the head.
+        sqlx::query("DELETE FROM audit_log WHERE seq = $1")
+            .bind(first.seq as i64 + 50)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let err = store.audit_whole_after(first.seq).await.unwrap_err();
+        assert!(matches!(err, StoreError::Tampered(_)), "{err}");
     }
 
     #[tokio::test]

@@ -207,6 +207,29 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("permit.urgent", "Brådskande start", "Urgent start"),
     ("permit.stop", "Avsluta användning", "Stop use"),
     (
+        "permit.outcome",
+        "Registrera vad användningen ledde till",
+        "Record what the use led to",
+    ),
+    ("permit.outcome.short", "Utfall", "Outcome"),
+    (
+        "outcome.person_located",
+        "Person lokaliserad",
+        "Person located",
+    ),
+    ("outcome.arrested", "Gripande", "Arrested"),
+    (
+        "outcome.victim_found",
+        "Brottsoffer påträffat",
+        "Victim found",
+    ),
+    ("outcome.nothing", "Inget resultat", "Nothing"),
+    (
+        "outcome.false_identification_acted_on",
+        "Felidentifiering som lett till åtgärd",
+        "A false identification acted on",
+    ),
+    (
         "permit.stop.reason",
         "Skäl för att avsluta",
         "Reason to stop",

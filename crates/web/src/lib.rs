@@ -1057,6 +1057,33 @@ async fn hold(
     Ok(Json(s.control.hold(&a, &id, &b.reason, &origin(&peer)).await?).into_response())
 }
 
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct OutcomeBody {
+    /// What the use led to: one or more results, or `nothing` alone.
+    #[schema(max_items = 5)]
+    results: Vec<mandat_law::UseResult>,
+}
+
+/// Record what the use led to (its applicant, once the use has ended), for the annual report's
+/// outcomes per purpose. Recording again corrects it; the audit log keeps both.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/outcome", tag = "permits", params(("id" = String, Path)),
+    request_body = OutcomeBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn record_outcome(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<OutcomeBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let p = s
+        .control
+        .record_outcome(&a, &id, &b.results, &origin(&peer))
+        .await?;
+    Ok(Json(p).into_response())
+}
+
 /// Lift the legal hold; what the schedule says is due is erased at once.
 #[utoipa::path(post, path = "/api/v1/permits/{id}/hold/release", tag = "permits",
     params(("id" = String, Path)), security(("session" = [])),
@@ -2338,6 +2365,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ),
         ("POST", "/api/v1/permits/{id}/stop", post(stop)),
         ("POST", "/api/v1/permits/{id}/hold", post(hold)),
+        ("POST", "/api/v1/permits/{id}/outcome", post(record_outcome)),
         ("POST", "/api/v1/permits/{id}/amendments", post(amend)),
         (
             "POST",

@@ -38,6 +38,7 @@ use utoipa::{Modify, OpenApi};
         super::urgent_start,
         super::stop,
         super::hold,
+        super::record_outcome,
         super::release_hold,
         super::amend,
         super::decide_amendment,

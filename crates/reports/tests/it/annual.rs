@@ -6,7 +6,7 @@
 
 use mandat_law::permit::Purpose;
 use mandat_law::review::Verdict;
-use mandat_law::{Outcome, Role};
+use mandat_law::{Outcome, Role, UseResult};
 use mandat_store::alerts::NewAlert;
 use mandat_store::subjects::SubjectStep;
 
@@ -119,6 +119,50 @@ async fn the_annual_report_counts_every_path_of_a_use() {
     clock.set(Some(t0().plus_hours(24)));
     c.stop(officer, &victim, "found", "t").await.unwrap();
     c.tick("t").await.unwrap();
+    // What the victim search led to: its applicant records it once the use has ended.
+    let outcome = |who, id, results: &'static [UseResult]| c.record_outcome(who, id, results, "t");
+    let refused_with = |e: mandat_control::ControlError| e.to_string();
+    let located = &[UseResult::VictimFound, UseResult::PersonLocated];
+    // The running suspect search (the prosecutor applied) has no outcome yet; the prosecutor is
+    // not the victim search's applicant; `nothing` goes with no result; an empty list says nothing.
+    let e = refused_with(outcome(pros, &suspect, located).await.unwrap_err());
+    assert!(e.contains("once its use has ended"), "{e}");
+    let e = refused_with(outcome(pros, &victim, located).await.unwrap_err());
+    assert!(e.contains("only its applicant"), "{e}");
+    let e = refused_with(
+        outcome(officer, &victim, &[UseResult::Nothing, UseResult::Arrested])
+            .await
+            .unwrap_err(),
+    );
+    assert!(e.contains("cannot be recorded together"), "{e}");
+    assert!(outcome(officer, &victim, &[]).await.is_err());
+    // A first record, then a correction: the permit keeps the last, the log both.
+    outcome(officer, &victim, &[UseResult::Nothing])
+        .await
+        .unwrap();
+    let p = outcome(officer, &victim, located).await.unwrap();
+    let o = p.use_outcome.unwrap();
+    assert_eq!(
+        o.results,
+        vec![UseResult::PersonLocated, UseResult::VictimFound],
+        "sorted"
+    );
+    assert_eq!(o.by.as_str(), "officer");
+    let recorded: Vec<serde_json::Value> = c
+        .audit_log(&s.act(&actor("imy", Role::Auditor)))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "permit.outcome")
+        .map(|e| e.details["outcome"].clone())
+        .collect();
+    assert_eq!(
+        recorded,
+        vec![
+            serde_json::json!(["nothing"]),
+            serde_json::json!(["person_located", "victim_found"])
+        ]
+    );
 
     // 4. An imminent threat, urgent start, one alert, refused: purged.
     let urgent = c
@@ -180,6 +224,17 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         (3, 2, 1, 0)
     );
     assert_eq!(v.false_alert_rate, Some(1.0 / 3.0));
+    assert_eq!(
+        (
+            v.outcomes_recorded,
+            v.outcome_person_located,
+            v.outcome_victim_found,
+            v.outcome_arrested,
+            v.outcome_nothing
+        ),
+        (1, 1, 1, 0, 0),
+        "the correction counts, not the first record"
+    );
     let sl = row("suspect_location");
     assert_eq!((sl.applications, sl.grants, sl.uses), (1, 1, 1));
     // Still running at the report: 50 h so far, on 3 cameras.
@@ -219,6 +274,10 @@ async fn the_annual_report_counts_every_path_of_a_use() {
     assert_eq!((t.alerts, t.alerts_verified, t.alerts_rejected), (6, 3, 1));
     assert_eq!(t.false_alert_rate, Some(0.25));
     assert_eq!(
+        (t.outcomes_recorded, t.outcome_false_identification),
+        (1, 0)
+    );
+    assert_eq!(
         c.annual_report(&auditor, 2025)
             .await
             .unwrap()
@@ -239,6 +298,12 @@ async fn the_annual_report_counts_every_path_of_a_use() {
     );
     assert!(lines[5].starts_with("2026,total,4,2,2,2,"), "{}", lines[5]);
     assert!(lines[5].contains(",0.2500,"), "{}", lines[5]);
+    assert!(
+        lines[0].ends_with(",outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].ends_with(",1,1,0,1,0,0"), "{}", lines[1]);
     let json: serde_json::Value = serde_json::to_value(&r).unwrap();
     assert_eq!(json["total"]["alerts_purged"], 1);
     let pdf = mandat_reports::annual::pdf(&r).unwrap();

@@ -91,6 +91,20 @@ pub(super) async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, Ui
                                             button.secondary type="submit" { (t(l, "permit.stop")) }
                                         }
                                     }
+                                    @if let Some(o) = &p.use_outcome {
+                                        span.muted { (t(l, "permit.outcome.short")) ": "
+                                            (o.results.iter().map(|r| t_dyn(l, "outcome", r.as_str())).collect::<Vec<_>>().join(", ")) }
+                                    }
+                                    @if mine && p.use_has_ended(now) {
+                                        form.inline method="post" action={ "/permits/" (p.id) "/outcome" } {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            @for r in UseResult::ALL {
+                                                @let checked = p.use_outcome.as_ref().is_some_and(|o| o.results.contains(&r));
+                                                label { input type="checkbox" name={ "result_" (r.as_str()) } checked[checked]; " " (t_dyn(l, "outcome", r.as_str())) }
+                                            }
+                                            button.secondary type="submit" { (t(l, "permit.outcome")) }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -363,6 +377,9 @@ pub(super) struct ReasonForm {
     user: String,
     #[serde(default)]
     role: String,
+    /// For `outcome`: a `result_<name>` box for each result ticked.
+    #[serde(flatten)]
+    boxes: std::collections::HashMap<String, String>,
 }
 
 pub(super) async fn permit_action(
@@ -379,6 +396,16 @@ pub(super) async fn permit_action(
         "apply" => s.control.apply(&v.actor, &id, &o).await.page(l)?,
         "urgent-start" => s.control.urgent_start(&v.actor, &id, &o).await.page(l)?,
         "stop" => s.control.stop(&v.actor, &id, &f.reason, &o).await.page(l)?,
+        "outcome" => {
+            let results: Vec<UseResult> = UseResult::ALL
+                .into_iter()
+                .filter(|r| f.boxes.contains_key(&format!("result_{}", r.as_str())))
+                .collect();
+            s.control
+                .record_outcome(&v.actor, &id, &results, &o)
+                .await
+                .page(l)?
+        }
         "team" => {
             let role = match f.role.as_str() {
                 "" => None,

@@ -23,7 +23,7 @@ use futures::Stream;
 use mandat_control::ControlError;
 use mandat_control::Session;
 use mandat_law::review::{AlertState, Verdict};
-use mandat_law::{Outcome, Permit, Role, Status, Timestamp};
+use mandat_law::{Outcome, Permit, Role, Status, Timestamp, UseResult};
 use mandat_store::alerts::AlertRecord;
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;

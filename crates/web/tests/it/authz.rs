@@ -206,6 +206,14 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "pj",
         "",
     ),
+    // What a use led to: only its applicant (the law answers the prosecutor 403, not_applicant).
+    (
+        "POST",
+        "/api/v1/permits/{id}/outcome",
+        "/api/v1/permits/{G2}/outcome",
+        "a",
+        r#"{"results":["arrested"]}"#,
+    ),
     // An amendment: asked for by the applicant, decided by the permit's prosecutor.
     (
         "POST",
@@ -1597,4 +1605,121 @@ async fn the_decider_sees_the_risk_analysis_and_the_expected_false_alerts() {
     );
     let p = mandat_testkit::store(&control).permit(&id).await.unwrap();
     assert_eq!(p.status, mandat_law::Status::Applied);
+}
+
+/// Once a use has ended its applicant records what it led to on the permits page (ticked boxes)
+/// or through the API; the law's refusals come back with their rule, and nobody else may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_applicant_records_what_a_use_led_to_on_the_page_and_by_api() {
+    let (_dir, _clock, control) = common::control().await;
+    with_camera_1(
+        &control,
+        &[("app", Role::Applicant), ("pros", Role::Prosecutor)],
+    )
+    .await;
+    let app = Actor::new("app", &[Role::Applicant]);
+    let pros = Actor::new("pros", &[Role::Prosecutor]);
+    let id = common::granted(&control, &app, &pros).await;
+    let addr = common::serve(&control).await;
+    let running = id.clone();
+    let ended = tokio::task::spawn_blocking(move || {
+        let token = login(addr, "app");
+        // While the use runs there is nothing to record, and the API says why.
+        let mut body = String::new();
+        let h = request(
+            addr,
+            "POST",
+            &format!("/api/v1/permits/{running}/outcome"),
+            Some(&token),
+            r#"{"results":["arrested"]}"#,
+            Some(&mut body),
+        );
+        assert_eq!(h.status, 422, "{body}");
+        assert!(body.contains("once its use has ended"), "{body}");
+        token
+    })
+    .await
+    .unwrap();
+    control
+        .stop(&mandat_testkit::session(&control, &app), &id, "found", "t")
+        .await
+        .unwrap();
+    let pid = id.clone();
+    tokio::task::spawn_blocking(move || {
+        let token = ended;
+        let csrf = csrf(addr, &token);
+        let page_path = request(addr, "GET", "/", Some(&token), "", None)
+            .location
+            .unwrap();
+        let mut page = String::new();
+        request(addr, "GET", &page_path, Some(&token), "", Some(&mut page));
+        assert!(
+            page.contains(&format!("action=\"/permits/{pid}/outcome\""))
+                && page.contains("name=\"result_arrested\""),
+            "the ended use offers the outcome form: {page}"
+        );
+        let h = request(
+            addr,
+            "POST",
+            &format!("/permits/{pid}/outcome"),
+            Some(&token),
+            &format!("csrf={csrf}&result_arrested=on&result_person_located=on&result_unknown=on"),
+            None,
+        );
+        assert_eq!(h.status, 303);
+        let mut page = String::new();
+        request(addr, "GET", &page_path, Some(&token), "", Some(&mut page));
+        assert!(page.contains("Person lokaliserad, Gripande"), "{page}");
+        // No box ticked is a refusal with the rule, not a silent record of nothing.
+        let mut page = String::new();
+        let h = request(
+            addr,
+            "POST",
+            &format!("/permits/{pid}/outcome"),
+            Some(&token),
+            &format!("csrf={csrf}"),
+            Some(&mut page),
+        );
+        assert_eq!(h.status, 422, "{page}");
+        // The API: `nothing` with a result is refused by the law; an unknown result does not
+        // parse; the prosecutor, who may see the permit, is not its applicant.
+        for (token, body, status, says) in [
+            (
+                &token,
+                r#"{"results":["nothing","arrested"]}"#,
+                422,
+                "cannot be recorded together",
+            ),
+            (&token, r#"{"results":["escaped"]}"#, 422, "unknown variant"),
+            (
+                &login(addr, "pros"),
+                r#"{"results":["nothing"]}"#,
+                403,
+                "only its applicant",
+            ),
+        ] {
+            let mut out = String::new();
+            let h = request(
+                addr,
+                "POST",
+                &format!("/api/v1/permits/{pid}/outcome"),
+                Some(token),
+                body,
+                Some(&mut out),
+            );
+            assert_eq!(h.status, status, "{body}: {out}");
+            assert!(out.contains(says), "{body}: {out}");
+        }
+    })
+    .await
+    .unwrap();
+    let p = mandat_testkit::store(&control).permit(&id).await.unwrap();
+    assert_eq!(
+        p.use_outcome.unwrap().results,
+        vec![
+            mandat_law::UseResult::PersonLocated,
+            mandat_law::UseResult::Arrested
+        ],
+        "the page's record stands; the refused ones changed nothing"
+    );
 }
