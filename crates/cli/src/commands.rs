@@ -351,6 +351,7 @@ fn print_permit(p: &Permit, json: bool) -> Result<()> {
     let a = &p.application;
     println!("permit {}  [{}]", p.id, p.phase_at(now));
     println!("  purpose     {}", a.purpose.as_str());
+    println!("  case        {}", a.case_number);
     if let Some(o) = &a.offence {
         println!(
             "  offence     {} ({:?}, max {} years, {:?})",
@@ -409,8 +410,15 @@ fn print_permit(p: &Permit, json: bool) -> Result<()> {
     }
     if let Some(u) = &p.urgent {
         println!(
-            "  urgent      started {} by {}, application due {}",
-            u.started_at, u.started_by, u.deadline
+            "  urgent      started {} by {}, application due {}: {}",
+            u.started_at,
+            u.started_by,
+            u.deadline,
+            if u.ground.is_empty() {
+                "(no ground recorded: started before grounds were required)".into()
+            } else {
+                clean(&u.ground)
+            }
         );
     }
     if let Some(d) = &p.decision {
@@ -589,8 +597,12 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
                 p.application.area.cameras.join(", ")
             );
         }
-        PermitCommand::UrgentStart { id } => {
-            let p: Permit = c.post(&path(&id, "urgent-start"), &json!({}))?;
+        PermitCommand::UrgentStart { id, ground_file } => {
+            let ground = read_text(
+                ground_file.as_deref(),
+                "why use cannot wait for a decision (the urgent ground)",
+            )?;
+            let p: Permit = c.post(&path(&id, "urgent-start"), &json!({ "ground": ground }))?;
             let due = p
                 .urgent
                 .as_ref()

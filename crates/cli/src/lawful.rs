@@ -347,7 +347,13 @@ pub enum PermitCommand {
         reasons_file: Option<PathBuf>,
     },
     /// Start use at once, before a decision; the application must follow within 24 hours.
-    UrgentStart { id: String },
+    UrgentStart {
+        id: String,
+        /// A file with the ground (why use cannot wait for a decision), or `-` for standard
+        /// input; asked for if absent.
+        #[arg(long)]
+        ground_file: Option<PathBuf>,
+    },
     /// Stop use now.
     Stop {
         id: String,

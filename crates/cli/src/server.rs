@@ -976,6 +976,7 @@ async fn seed(
         // Replaced by each person's own threshold, derived from the target.
         threshold: crate::face::DEFAULT_THRESHOLD,
         target: Some(Target::stated(DEMO_FPIR)),
+        case_number: "K-123456-26".into(),
         embedder: None,
     };
     let p = control.draft(&officer, app, o).await?;

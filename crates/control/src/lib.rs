@@ -979,7 +979,15 @@ impl Control {
         Ok(p)
     }
 
-    pub async fn urgent_start(&self, actor: &Session, id: &str, origin: &str) -> Result<Permit> {
+    /// Start use before a decision, stating why it cannot wait (`ground`, sealed with the permit's
+    /// other text); the application must follow within the profile's deadline.
+    pub async fn urgent_start(
+        &self,
+        actor: &Session,
+        id: &str,
+        ground: &str,
+        origin: &str,
+    ) -> Result<Permit> {
         require(actor, Action::ApplyForPermit)?;
         let p = self.visible_permit(actor, id).await?;
         self.check_enrolled(id).await?;
@@ -989,7 +997,7 @@ impl Control {
         let (p, _) = self
             .transition(actor, id, "permit.urgent_start", origin, |p, now| {
                 let profile = profile_of(p)?;
-                Ok(p.urgent_start(actor, profile, now)?)
+                Ok(p.urgent_start(actor, profile, ground, now)?)
             })
             .await?;
         Ok(p)
@@ -1408,13 +1416,14 @@ fn profile_of(p: &Permit) -> Result<&'static Profile, StoreError> {
     })
 }
 
-/// When use actually ended: the stop, the refusal, the lapsed deadline or the end of the period.
+/// When use actually ended: the stop, the refusal, the lapsed deadline or the end of the period
+/// (cut at the statute's sunset).
 fn end_of_use(p: &Permit) -> Option<Timestamp> {
     p.stop
         .as_ref()
         .map(|s| s.at)
         .or_else(|| p.decision.as_ref().map(|d| d.at).filter(|_| p.purged))
-        .or(Some(p.application.period.end))
+        .or(Some(p.end_in_force()))
 }
 
 /// `{prefix}-` and 16 random hex digits: an id that says nothing about what it names.

@@ -185,7 +185,8 @@ mod tests {
         let officer = Actor::new("o", &[Role::Applicant]);
         let app = application(Purpose::VictimSearch);
         let mut p = Permit::draft("P-2".into(), &SWEDEN, app, &officer, t).unwrap();
-        p.urgent_start(&officer, &SWEDEN, t).unwrap();
+        p.urgent_start(&officer, &SWEDEN, "the threat is now", t)
+            .unwrap();
         p.use_events(t);
         let n = ImyNotification::of(&p, &SWEDEN, 1, NotificationKind::UseStarted);
         assert_eq!(n.urgent_started_at, Some(t));

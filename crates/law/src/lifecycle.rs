@@ -71,6 +71,10 @@ pub struct Urgent {
     pub started_at: Timestamp,
     pub started_by: UserId,
     pub deadline: Timestamp,
+    /// Why use could not wait for a decision (fara i dröjsmål), as the applicant states it. Free
+    /// text: sealed with the permit's other text.
+    #[serde(default)]
+    pub ground: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -130,6 +134,9 @@ impl UseResult {
         UseResult::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
+
+/// The longest urgent ground mandat takes, in characters.
+pub const MAX_GROUND: usize = 4_000;
 
 /// The recorded outcome of a use ([`Permit::record_outcome`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -254,6 +261,12 @@ impl Permit {
                 applicant.user
             )));
         }
+        // The case number is stored unsealed: it is held to its shape at once.
+        if let Err(why) = crate::permit::check_case_number(&application.case_number) {
+            return Err(rule::CASE_NUMBER.refusal(format!("the application's case number {why}")));
+        }
+        let mut application = application;
+        application.case_number = application.case_number.trim().to_string();
         // The rest waits for `apply`, but a threshold that overflowed to infinity could not even be
         // written back as JSON.
         if !(0.0..=1.0).contains(&application.threshold) {
@@ -437,6 +450,17 @@ impl Permit {
         (start < end).then_some((start, end))
     }
 
+    /// The end of the period applied for, cut at the statute's sunset: when use ends at the latest,
+    /// for erasure, notification and reports. A permit of an unknown profile keeps its period here
+    /// (the control plane refuses those before this, and nothing is erased on a guess).
+    pub fn end_in_force(&self) -> Timestamp {
+        let end = self.application.period.end;
+        match Profile::by_name(&self.profile).and_then(|p| p.validity.sunset) {
+            Some(s) => end.min(s),
+            None => end,
+        }
+    }
+
     /// When the permit's statute ends, if it is time-limited: every use stops there, also one
     /// granted before a sunset was enacted. A permit of a profile mandat does not know ends at
     /// once (fail closed); the control plane refuses those before this.
@@ -483,9 +507,13 @@ impl Permit {
         now: Timestamp,
     ) -> Result<Effect, Vec<Refusal>> {
         self.check_applicant(actor, profile).map_err(|r| vec![r])?;
-        profile
-            .check_in_force("file the application", now)
-            .map_err(|r| vec![r])?;
+        // An urgent use that ran into the sunset is still filed, so that it is decided (refused:
+        // no grant comes after the sunset) rather than lapsing as if nobody had applied.
+        if self.status != Status::UrgentActive {
+            profile
+                .check_in_force("file the application", now)
+                .map_err(|r| vec![r])?;
+        }
         let next = match self.status {
             Status::Draft => Status::Applied,
             Status::UrgentActive => {
@@ -519,6 +547,7 @@ impl Permit {
         &mut self,
         actor: &Actor,
         profile: &Profile,
+        ground: &str,
         now: Timestamp,
     ) -> Result<Effect, Vec<Refusal>> {
         if self.status != Status::Draft {
@@ -528,12 +557,23 @@ impl Permit {
         profile
             .check_in_force("start urgent use", now)
             .map_err(|r| vec![r])?;
+        if ground.trim().is_empty() {
+            return Err(vec![rule::URGENT_GROUND.refusal(
+                "an urgent start states its ground: why waiting for a decision would put the purpose at risk (fara i dröjsmål)".into(),
+            )]);
+        }
+        if ground.chars().count() > MAX_GROUND {
+            return Err(vec![rule::URGENT_GROUND.refusal(format!(
+                "the urgent ground is longer than {MAX_GROUND} characters: state it briefly"
+            ))]);
+        }
         crate::refuse_all(self.application.check(profile))?;
         self.status = Status::UrgentActive;
         self.urgent = Some(Urgent {
             started_at: now,
             started_by: actor.user.clone(),
             deadline: now.plus_hours(profile.urgent_application_hours),
+            ground: ground.trim().to_string(),
         });
         Ok(Effect::UseStarted)
     }
@@ -907,6 +947,7 @@ pub(crate) mod tests {
             },
             threshold: 0.4,
             target: None,
+            case_number: "K-123456-26".into(),
             embedder: None,
         }
     }
@@ -952,6 +993,8 @@ pub(crate) mod tests {
         // or edited in the database) still stops there.
         p.application.period.end = sunset.plus_hours(48);
         assert_eq!(p.active_window(), Some((before, sunset)));
+        assert_eq!(p.end_in_force(), sunset);
+        assert_eq!(crate::retention::use_over(&p, sunset), Some(sunset));
         assert!(!p.is_active_at(sunset.plus_hours(1)));
         assert_eq!(p.use_events(before.plus_hours(1)), [UseEvent::Started]);
         assert_eq!(p.use_events(sunset), [UseEvent::Ended]);
@@ -961,12 +1004,27 @@ pub(crate) mod tests {
         let mut p = drafted(after, after.plus_hours(24));
         let e = p.apply(&prosecutor(), reform, after).unwrap_err();
         assert_eq!(codes(&e), ["profile_validity"]);
-        let e = p.urgent_start(&prosecutor(), reform, after).unwrap_err();
+        let e = p
+            .urgent_start(&prosecutor(), reform, "the threat is now", after)
+            .unwrap_err();
         assert_eq!(codes(&e), ["profile_validity"]);
         let mut p = drafted(before, sunset);
-        p.urgent_start(&prosecutor(), reform, before).unwrap();
+        p.urgent_start(&prosecutor(), reform, "the threat is now", before)
+            .unwrap();
         p.apply(&prosecutor(), reform, before.plus_hours(1))
             .unwrap();
+        // An urgent use started just before the sunset is still filed after it, to be decided.
+        let mut q = drafted(sunset.plus_hours(-2), sunset);
+        q.urgent_start(
+            &prosecutor(),
+            reform,
+            "the threat is now",
+            sunset.plus_hours(-2),
+        )
+        .unwrap();
+        q.apply(&prosecutor(), reform, after).unwrap();
+        assert_eq!(q.status, Status::UrgentApplied);
+        assert_eq!(q.end_in_force(), sunset);
         let e = p
             .decide(&judge(), reform, Outcome::Grant, "ok", after)
             .unwrap_err();
@@ -1091,7 +1149,8 @@ pub(crate) mod tests {
         )
         .unwrap();
         name_decider(&mut p, &prosecutor());
-        p.urgent_start(&police(), &SWEDEN, t0()).unwrap();
+        p.urgent_start(&police(), &SWEDEN, "the threat is now", t0())
+            .unwrap();
         assert!(!p.use_has_ended(during));
         p.apply(&police(), &SWEDEN, during).unwrap();
         p.decide(&prosecutor(), &SWEDEN, Outcome::Refuse, "no", during)
@@ -1101,6 +1160,68 @@ pub(crate) mod tests {
             UseResult::ALL.map(|r| UseResult::parse(r.as_str())),
             UseResult::ALL.map(Some)
         );
+    }
+
+    #[test]
+    fn an_application_names_its_case_and_nothing_else_fits_there() {
+        let long = "1".repeat(41);
+        for (case, ok) in [
+            ("5000-K123456-26", true),
+            ("AM-12345-26", true),
+            ("B 1234-26", true),
+            ("Ä 77-26", true),
+            ("", false),
+            ("   ", false),
+            ("Anna Svensson", false),
+            ("Anna Svensson 12", false),
+            ("Bo Ek 1 2", false),
+            ("K1", false),
+            ("K1; DROP TABLE permits", false),
+            ("K-1\n26", false),
+            (long.as_str(), false),
+        ] {
+            let mut a = application(Purpose::VictimSearch);
+            a.case_number = case.into();
+            let codes: Vec<String> = a.check(&SWEDEN).into_iter().map(|r| r.code).collect();
+            assert_eq!(
+                codes.contains(&"case_number".to_string()),
+                !ok,
+                "{case:?}: {codes:?}"
+            );
+        }
+        // The number is not sealed, so a draft is held to its shape at once.
+        let mut a = application(Purpose::VictimSearch);
+        a.case_number = "Anna Svensson".into();
+        let e = Permit::draft("c".into(), &SWEDEN, a, &police(), t0()).unwrap_err();
+        assert_eq!(e.code, "case_number", "{e:?}");
+    }
+
+    #[test]
+    fn an_urgent_start_states_why_it_cannot_wait() {
+        let mut p = Permit::draft(
+            "g".into(),
+            &SWEDEN,
+            application(Purpose::ImminentThreat),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        let long = "x".repeat(MAX_GROUND + 1);
+        for blank in ["", "  \n\t", long.as_str()] {
+            let e = p.urgent_start(&police(), &SWEDEN, blank, t0()).unwrap_err();
+            assert_eq!(e[0].code, "urgent_ground", "{e:?}");
+            assert_eq!(p.status, Status::Draft, "nothing started");
+        }
+        p.urgent_start(&police(), &SWEDEN, "  armed and on his way \n", t0())
+            .unwrap();
+        let u = p.urgent.as_ref().unwrap();
+        assert_eq!(u.ground, "armed and on his way");
+        assert_eq!(u.deadline, t0().plus_hours(24));
+        // A record from before grounds were kept reads with an empty one.
+        let mut doc = serde_json::to_value(&p).unwrap();
+        doc["urgent"].as_object_mut().unwrap().remove("ground");
+        let old: Permit = serde_json::from_value(doc).unwrap();
+        assert_eq!(old.urgent.unwrap().ground, "");
     }
 
     #[test]
@@ -1367,7 +1488,8 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert_eq!(
-            p.urgent_start(&police(), &SWEDEN, t0()).unwrap(),
+            p.urgent_start(&police(), &SWEDEN, "the threat is now", t0())
+                .unwrap(),
             Effect::UseStarted
         );
         assert!(p.is_active_at(t0().plus_hours(23)));
@@ -1394,7 +1516,8 @@ pub(crate) mod tests {
             t0(),
         )
         .unwrap();
-        p.urgent_start(&police(), &SWEDEN, t0()).unwrap();
+        p.urgent_start(&police(), &SWEDEN, "the threat is now", t0())
+            .unwrap();
         name_decider(&mut p, &prosecutor());
         p.apply(&police(), &SWEDEN, t0().plus_hours(2)).unwrap();
         assert!(
@@ -1421,7 +1544,8 @@ pub(crate) mod tests {
             t0(),
         )
         .unwrap();
-        q.urgent_start(&police(), &SWEDEN, t0()).unwrap();
+        q.urgent_start(&police(), &SWEDEN, "the threat is now", t0())
+            .unwrap();
         name_decider(&mut q, &prosecutor());
         q.apply(&police(), &SWEDEN, t0().plus_hours(1)).unwrap();
         assert_eq!(

@@ -259,6 +259,11 @@ pub struct Reasons {
 pub struct Application {
     pub agency: Agency,
     pub purpose: Purpose,
+    /// The applying authority's own case number: the police's (the K-number) or, when a
+    /// prosecutor applies, the prosecutor's. Every use belongs to a case ([`check_case_number`]).
+    #[serde(default)]
+    #[schema(example = "5000-K123456-26", max_length = 40)]
+    pub case_number: String,
     pub offence: Option<Offence>,
     pub persons: Vec<DesignatedPerson>,
     pub area: Area,
@@ -322,6 +327,41 @@ impl Target {
             floor: None,
         }
     }
+}
+
+/// The longest case number mandat takes.
+pub const MAX_CASE_NUMBER: usize = 40;
+
+/// A case number as authorities write them ("5000-K123456-26", "AM-12345-26", "B 1234-26"): at
+/// most [`MAX_CASE_NUMBER`] characters of digits (two or more), letters (four at most), one space
+/// and `- / : .`. The field is not sealed, so it is held to that shape: a sentence or a full name
+/// does not fit in it.
+pub fn check_case_number(s: &str) -> Result<(), String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("is missing: give the case the use belongs to (the police's K-number, or the prosecutor's)".into());
+    }
+    if s.chars().count() > MAX_CASE_NUMBER {
+        return Err(format!("is longer than {MAX_CASE_NUMBER} characters"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '/' | ':' | '.')))
+    {
+        return Err(format!(
+            "holds {c:?}: use letters, digits, spaces and - / : . only"
+        ));
+    }
+    let count = |f: fn(&char) -> bool| s.chars().filter(f).count();
+    if count(|c| c.is_ascii_digit()) < 2
+        || count(|c| c.is_alphabetic()) > 4
+        || count(|c| *c == ' ') > 1
+    {
+        return Err(
+            "is not shaped like one: two or more digits, at most four letters and one space".into(),
+        );
+    }
+    Ok(())
 }
 
 impl Application {
@@ -395,6 +435,9 @@ impl Application {
     /// Every rule the application breaks, each with its legal ground. Empty when it may be decided on.
     pub fn check(&self, profile: &Profile) -> Vec<Refusal> {
         let mut out = Vec::new();
+        if let Err(why) = check_case_number(&self.case_number) {
+            out.push(rule::CASE_NUMBER.refusal(format!("the application's case number {why}")));
+        }
         if self.purpose.requires_offence() {
             match &self.offence {
                 None => out.push(rule::OFFENCE_REQUIRED.refusal(format!(

@@ -185,13 +185,13 @@ pub fn schedule_of(permit: &Permit) -> Schedule {
 }
 
 /// When the permit stopped being usable, as seen at `now`: its stop, its refusal, or the end of its
-/// period. `None` while it may still be used (or has not been decided).
+/// period (cut at the statute's sunset). `None` while it may still be used (or has not been decided).
 pub fn use_over(p: &Permit, now: Timestamp) -> Option<Timestamp> {
     match p.status {
         Status::Stopped => p.stop.as_ref().map(|s| s.at),
         Status::Refused => p.decision.as_ref().map(|d| d.at),
         Status::Granted | Status::UrgentActive | Status::UrgentApplied => {
-            let end = p.application.period.end;
+            let end = p.end_in_force();
             (now >= end).then_some(end)
         }
         Status::Draft | Status::Applied => None,

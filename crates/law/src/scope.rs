@@ -471,7 +471,7 @@ mod tests {
                         let _ = store.permits.get_mut(&id).unwrap().apply(&police, &SWEDEN, now);
                     },
                     Op::Urgent(i) => if let Some(id) = id_of(i, &store)
-                        && let Ok(e) = store.permits.get_mut(&id).unwrap().urgent_start(&police, &SWEDEN, now) {
+                        && let Ok(e) = store.permits.get_mut(&id).unwrap().urgent_start(&police, &SWEDEN, "the threat is now", now) {
                         store.apply(&id, e)
                     },
                     Op::Decide(i, grant, self_decide) => if let Some(id) = id_of(i, &store) {

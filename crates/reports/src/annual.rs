@@ -39,6 +39,10 @@ pub struct Row {
     /// No application within the deadline: stopped and purged by mandat.
     pub urgent_lapsed: u64,
     pub urgent_pending: u64,
+    /// Hours from an urgent start to its application, over the urgent starts of the year that
+    /// were applied for: the mean and the longest. None when there were none.
+    pub urgent_hours_to_application_mean: Option<f64>,
+    pub urgent_hours_to_application_max: Option<f64>,
     pub uses: u64,
     pub camera_hours: f64,
     pub persons_designated: u64,
@@ -106,6 +110,8 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
             ..Row::default()
         })
         .collect();
+    // Hours from urgent start to application, per purpose.
+    let mut delays: Vec<Vec<f64>> = vec![Vec::new(); PURPOSES.len()];
     for p in i.permits {
         let r = &mut rows[idx(p.application.purpose)];
         if in_year(p.applied_at) {
@@ -123,6 +129,10 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
             && in_year(Some(u.started_at))
         {
             r.urgent_starts += 1;
+            if let Some(applied) = p.applied_at {
+                delays[idx(p.application.purpose)]
+                    .push((applied.0 - u.started_at.0).max(0) as f64 / HOUR as f64);
+            }
             match (&p.decision, &p.stop) {
                 (Some(d), _) if d.outcome == Outcome::Grant => r.urgent_then_granted += 1,
                 (Some(_), _) => r.urgent_then_refused += 1,
@@ -135,10 +145,7 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
         {
             r.uses += 1;
             r.persons_designated += p.application.persons.len() as u64;
-            let end = p
-                .use_ended_at
-                .unwrap_or(i.now)
-                .min(p.application.period.end);
+            let end = p.use_ended_at.unwrap_or(i.now).min(p.end_in_force());
             let cams = i
                 .cameras
                 .iter()
@@ -197,6 +204,23 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
         purpose: "total".into(),
         ..Row::default()
     };
+    let mean_max = |d: &[f64]| {
+        (
+            (!d.is_empty()).then(|| d.iter().sum::<f64>() / d.len() as f64),
+            d.iter().copied().reduce(f64::max),
+        )
+    };
+    for (r, d) in rows.iter_mut().zip(&delays) {
+        (
+            r.urgent_hours_to_application_mean,
+            r.urgent_hours_to_application_max,
+        ) = mean_max(d);
+    }
+    let all: Vec<f64> = delays.concat();
+    (
+        total.urgent_hours_to_application_mean,
+        total.urgent_hours_to_application_max,
+    ) = mean_max(&all);
     for r in rows.iter_mut() {
         r.false_alert_rate = rate(r);
         total.applications += r.applications;
@@ -242,6 +266,9 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
             "Outcomes are what each use's applicant recorded after it ended; a use without one \
              is counted in uses but not in outcomes_recorded."
                 .into(),
+            "Hours from urgent start to application count the urgent starts that were applied \
+             for; a lapsed one (no application in time) is counted in urgent_lapsed only."
+                .into(),
         ],
     }
 }
@@ -251,14 +278,19 @@ fn rate(r: &Row) -> Option<f64> {
     (reviewed > 0).then(|| r.alerts_rejected as f64 / reviewed as f64)
 }
 
+/// Hours with one decimal, or empty when there is no figure.
+fn hours(v: Option<f64>) -> String {
+    v.map_or(String::new(), |v| format!("{v:.1}"))
+}
+
 /// The report as CSV: one line per purpose and the total.
 pub fn csv(r: &AnnualReport) -> String {
     let mut out = String::from(
-        "year,purpose,applications,grants,refusals,urgent_starts,urgent_then_granted,urgent_then_refused,urgent_lapsed,urgent_pending,uses,camera_hours,persons_designated,alerts,alerts_verified,alerts_rejected,alerts_expired,alerts_purged,false_alert_rate,subjects_notified,subjects_deferred,outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification\n",
+        "year,purpose,applications,grants,refusals,urgent_starts,urgent_then_granted,urgent_then_refused,urgent_lapsed,urgent_pending,uses,camera_hours,persons_designated,alerts,alerts_verified,alerts_rejected,alerts_expired,alerts_purged,false_alert_rate,subjects_notified,subjects_deferred,outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification,urgent_hours_to_application_mean,urgent_hours_to_application_max\n",
     );
     for x in r.rows.iter().chain([&r.total]) {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.year,
             x.purpose,
             x.applications,
@@ -287,6 +319,8 @@ pub fn csv(r: &AnnualReport) -> String {
             x.outcome_victim_found,
             x.outcome_nothing,
             x.outcome_false_identification,
+            hours(x.urgent_hours_to_application_mean),
+            hours(x.urgent_hours_to_application_max),
         ));
     }
     out
@@ -455,7 +489,7 @@ pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
     d.table_row(&head, true);
     let fmt_rate = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
     type Get = fn(&Row) -> String;
-    let lines: [(&str, Get); 25] = [
+    let lines: [(&str, Get); 26] = [
         ("Ansökningar", |x| x.applications.to_string()),
         ("Beviljade", |x| x.grants.to_string()),
         ("Avslagna", |x| x.refusals.to_string()),
@@ -468,6 +502,15 @@ pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
         }),
         ("  utan ansökan i tid", |x| x.urgent_lapsed.to_string()),
         ("  inte avgjorda", |x| x.urgent_pending.to_string()),
+        ("  timmar till ansökan, medel / längst", |x| {
+            match (
+                x.urgent_hours_to_application_mean,
+                x.urgent_hours_to_application_max,
+            ) {
+                (Some(m), Some(l)) => format!("{m:.1} / {l:.1}"),
+                _ => "–".into(),
+            }
+        }),
         ("Användningar", |x| x.uses.to_string()),
         ("Kameratimmar", |x| format!("{:.1}", x.camera_hours)),
         ("Utpekade personer", |x| x.persons_designated.to_string()),
@@ -521,4 +564,83 @@ pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
         d.image(c.rgb, c.width, c.height, 170.0);
     }
     Ok(d.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mandat_law::lifecycle::Member;
+    use mandat_law::{Actor, Role, SWEDEN};
+
+    /// An urgent use of `purpose` started at `start` and applied for `hours` later.
+    fn urgent(id: &str, purpose: &str, start: Timestamp, hours: i64) -> Permit {
+        let a: mandat_law::Application = serde_json::from_value(serde_json::json!({
+            "agency": "polismyndigheten",
+            "purpose": purpose,
+            "case_number": "5000-K1-26",
+            "offence": null,
+            "persons": [{"id": "p", "label": "l", "photos": [{"id": "ph", "source": "s"}]}],
+            "area": {"cameras": ["cam-1"], "polygon": null},
+            "period": {"start": start.0, "end": start.plus_hours(72).0},
+            "reasons": {"necessity": "n", "proportionality": "p", "fria_ref": "f", "eu_db_ref": "e"},
+            "threshold": 0.4
+        }))
+        .unwrap();
+        let officer = Actor::new("officer", &[Role::Applicant]);
+        let mut p = Permit::draft(id.into(), &SWEDEN, a, &officer, start).unwrap();
+        p.team.push(Member {
+            user: "pros".into(),
+            role: Role::Prosecutor,
+            assigned_by: "officer".into(),
+            assigned_at: start,
+        });
+        p.urgent_start(&officer, &SWEDEN, "now", start).unwrap();
+        if hours >= 0 {
+            p.apply(&officer, &SWEDEN, start.plus_hours(hours)).unwrap();
+        }
+        p
+    }
+
+    #[test]
+    fn hours_to_application_are_a_mean_and_a_longest_per_purpose_and_pooled() {
+        let t = Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap();
+        let permits = [
+            urgent("a", "imminent_threat", t, 1),
+            urgent("b", "imminent_threat", t, 5),
+            urgent("c", "victim_search", t, 12),
+            // Never applied for: not in the figure.
+            urgent("d", "imminent_threat", t, -1),
+        ];
+        let r = annual(&AnnualInputs {
+            year: 2026,
+            now: t.plus_hours(30),
+            permits: &permits,
+            alerts: &[],
+            purged_alerts: &[],
+            tasks: &[],
+            cameras: &[],
+        });
+        let row = |p: &str| r.rows.iter().find(|x| x.purpose == p).unwrap();
+        let it = row("imminent_threat");
+        assert_eq!(it.urgent_starts, 3);
+        assert_eq!(
+            (
+                it.urgent_hours_to_application_mean,
+                it.urgent_hours_to_application_max
+            ),
+            (Some(3.0), Some(5.0))
+        );
+        // Pooled over every urgent start, not a mean of the purposes' means (which would be 7.5).
+        assert_eq!(
+            (
+                r.total.urgent_hours_to_application_mean,
+                r.total.urgent_hours_to_application_max
+            ),
+            (Some(6.0), Some(12.0))
+        );
+        assert_eq!(
+            row("suspect_location").urgent_hours_to_application_mean,
+            None
+        );
+    }
 }

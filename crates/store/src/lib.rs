@@ -856,19 +856,25 @@ impl Store {
         Ok(out)
     }
 
-    /// Whether the log after entry `seq` is whole up to its signed head: as many rows as the head's
-    /// sequence number says, so no newer entry (a newer record, say) was deleted from the middle.
-    /// Cutting off the tail is what the anchors kept off the host catch (`mandat audit verify`).
+    /// Whether the log after entry `seq` is whole and unedited up to its signed head: every entry
+    /// recomputes to its hash and links to the one before, and the last is the head the audit key
+    /// signed. So no newer entry (a newer record, say) was deleted, inserted, or edited in place
+    /// (its action renamed). Cutting off the tail with its checkpoints is what the anchors kept off
+    /// the host catch (`mandat audit verify`). Reads every entry after `seq`, in pages.
     pub async fn audit_whole_after(&self, seq: u64) -> Result<(), StoreError> {
-        // One statement, so one snapshot: an entry another request appends between reading the
-        // head and counting would otherwise look like a hole in the chain.
+        const PAGE: i64 = 2_000;
+        let tampered = |head: u64| {
+            StoreError::Tampered(format!(
+                "the audit log after entry {seq} is not whole up to its signed head {head}; run `mandat audit verify` and restore the database from a backup"
+            ))
+        };
+        // One statement, so one snapshot: an entry another request appends (always with its
+        // checkpoint, in one transaction) is either both the head and counted, or neither.
         let row = sqlx::query(
             "SELECT c.seq, c.hash, c.at, c.pubkey, c.signature, \
-             (SELECT l.hash FROM audit_log l WHERE l.seq = c.seq) AS hash_at_head, \
-             (SELECT COUNT(*) FROM audit_log l WHERE l.seq > $1) AS after \
+             (SELECT COUNT(*) FROM audit_log l WHERE l.seq > c.seq) AS n_beyond \
              FROM audit_checkpoints c ORDER BY c.seq DESC LIMIT 1",
         )
-        .bind(seq as i64)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
@@ -877,18 +883,38 @@ impl Store {
             ));
         };
         let head = checkpoint_from_row(&row)?;
-        let hash_at_head: Option<String> = row.try_get("hash_at_head")?;
-        let rows: i64 = row.try_get("after")?;
-        let key = self.audit.verifying_key();
-        if !head.verify(&key)
-            || hash_at_head.as_deref() != Some(head.hash.as_str())
-            || head.seq < seq
-            || rows != (head.seq - seq) as i64
-        {
-            return Err(StoreError::Tampered(format!(
-                "the audit log after entry {seq} is not whole up to its signed head {}; run `mandat audit verify` and restore the database from a backup",
-                head.seq
-            )));
+        let beyond: i64 = row.try_get("n_beyond")?;
+        if !head.verify(&self.audit.verifying_key()) || head.seq < seq || beyond != 0 {
+            return Err(tampered(head.seq));
+        }
+        // Entries up to the head never change once written, so paging is safe under appends.
+        let Some(mut prev) = self.audit_hash_at(seq).await? else {
+            return Err(tampered(head.seq));
+        };
+        let mut at = seq;
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, at, actor, action, permit, origin, details, prev_hash, hash FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(at as i64)
+            .bind(head.seq as i64)
+            .bind(PAGE)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in &rows {
+                let e = entry_from_row(row)?;
+                if e.seq != at + 1 || e.prev_hash != prev || e.compute_hash() != e.hash {
+                    return Err(tampered(head.seq));
+                }
+                at = e.seq;
+                prev = e.hash;
+            }
+            if (rows.len() as i64) < PAGE {
+                break;
+            }
+        }
+        if at != head.seq || prev != head.hash {
+            return Err(tampered(head.seq));
         }
         Ok(())
     }
@@ -2434,8 +2460,9 @@ mod epoch_tests {
     }
 
     /// A gate that checks the chain after an entry must not mistake another request's append for
-    /// a hole (schemathesis found that race), and must still see a real one.
-    #[tokio::test]
+    /// a hole (schemathesis found that race), and must still see what an insider does: an entry
+    /// renamed in place, one added past the head, one deleted from the middle.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_chain_after_an_entry_is_whole_under_concurrent_appends_and_a_cut_is_seen() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(open(dir.path()).await.unwrap());
@@ -2464,7 +2491,42 @@ mod epoch_tests {
         writer.await.unwrap();
         assert!(checks > 0);
         store.audit_whole_after(first.seq).await.unwrap();
-        // An insider deletes an entry in the middle: the count no longer reaches the head.
+        let edit = async |sql: &'static str, seq: u64| {
+            sqlx::query(sql)
+                .bind(seq as i64)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        };
+        let tampered = async || {
+            let err = store.audit_whole_after(first.seq).await.unwrap_err();
+            assert!(matches!(err, StoreError::Tampered(_)), "{err}");
+        };
+        // An insider renames a newer entry (a newer evaluation, say) so a filter misses it.
+        edit(
+            "UPDATE audit_log SET action = 'test.hidden' WHERE seq = $1",
+            first.seq + 10,
+        )
+        .await;
+        tampered().await;
+        edit(
+            "UPDATE audit_log SET action = 'test.append' WHERE seq = $1",
+            first.seq + 10,
+        )
+        .await;
+        store.audit_whole_after(first.seq).await.unwrap();
+        // An entry added past the signed head, without a checkpoint the DBA cannot sign.
+        let head = store.audit_head().await.unwrap().unwrap().seq;
+        edit(
+            "INSERT INTO audit_log (seq, at, actor, action, permit, origin, details, prev_hash, hash) \
+             SELECT $1 + 1, at, actor, action, permit, origin, details, hash, hash FROM audit_log WHERE seq = $1",
+            head,
+        )
+        .await;
+        tampered().await;
+        edit("DELETE FROM audit_log WHERE seq = $1", head + 1).await;
+        store.audit_whole_after(first.seq).await.unwrap();
+        // An insider deletes an entry in the middle: the chain no longer reaches the head.
         sqlx::query("DELETE FROM audit_log WHERE seq = $1")
             .bind(first.seq as i64 + 50)
             .execute(&store.pool)

@@ -34,6 +34,9 @@ pub(crate) struct PermitText {
     /// By amendment number: the request's reasons and the decision's.
     #[serde(default)]
     amendments: BTreeMap<u32, (String, Option<String>)>,
+    /// Why use started before a decision.
+    #[serde(default)]
+    urgent: Option<String>,
 }
 
 impl PermitText {
@@ -63,6 +66,7 @@ impl PermitText {
         t.decision = p.decision.as_mut().map(|d| std::mem::take(&mut d.reasons));
         t.stop = p.stop.as_mut().map(|s| std::mem::take(&mut s.reason));
         t.hold = p.hold.as_mut().map(|h| std::mem::take(&mut h.reason));
+        t.urgent = p.urgent.as_mut().map(|u| std::mem::take(&mut u.ground));
         for a in p.amendments.iter_mut() {
             let decided = a.decision.as_mut().map(|d| std::mem::take(&mut d.reasons));
             t.amendments
@@ -101,6 +105,9 @@ impl PermitText {
         if let (Some(h), Some(text)) = (p.hold.as_mut(), self.hold) {
             h.reason = text;
         }
+        if let (Some(u), Some(text)) = (p.urgent.as_mut(), self.urgent) {
+            u.ground = text;
+        }
         for a in p.amendments.iter_mut() {
             if let Some((asked, decided)) = self.amendments.remove(&a.number) {
                 a.reasons = asked;
@@ -125,9 +132,15 @@ impl PermitText {
         ] {
             fill(s);
         }
-        for s in [&mut t.offence, &mut t.decision, &mut t.stop, &mut t.hold]
-            .into_iter()
-            .flatten()
+        for s in [
+            &mut t.offence,
+            &mut t.decision,
+            &mut t.stop,
+            &mut t.hold,
+            &mut t.urgent,
+        ]
+        .into_iter()
+        .flatten()
         {
             fill(s);
         }
@@ -143,11 +156,12 @@ impl PermitText {
 pub(crate) mod tests {
     use super::*;
     use mandat_law::amendment::{Amendment, AmendmentDecision};
-    use mandat_law::lifecycle::{Decision, Outcome, Stop};
+    use mandat_law::lifecycle::{Decision, Outcome, Stop, Urgent};
     use mandat_law::{Actor, Authority, Role, SWEDEN, Timestamp};
 
-    pub(crate) const TEXT: [&str; 9] = [
+    pub(crate) const TEXT: [&str; 10] = [
         "she moved north",
+        "she is in danger now",
         "the court agrees",
         "Person One",
         "passport register",
@@ -163,6 +177,7 @@ pub(crate) mod tests {
         let application = serde_json::from_value(serde_json::json!({
             "agency": "polismyndigheten",
             "purpose": "suspect_location",
+            "case_number": "5000-K123456-26",
             "offence": {"description": "mord (BrB 3:1)", "annex_ii": "murder",
                         "max_penalty_years": 18, "stage": "completed"},
             "persons": [{"id": "P-1", "label": "Person One",
@@ -184,6 +199,12 @@ pub(crate) mod tests {
             reasons: "granted because".into(),
             outcome: Outcome::Grant,
             narrowed: None,
+        });
+        p.urgent = Some(Urgent {
+            started_at: Timestamp(0),
+            started_by: "officer".into(),
+            deadline: Timestamp(24),
+            ground: "she is in danger now".into(),
         });
         p.stop = Some(Stop {
             at: Timestamp(2),

@@ -205,6 +205,21 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("team.remove", "Ta bort", "Remove"),
     ("team.role", "Roll i teamet", "Role on the team"),
     ("permit.urgent", "Brådskande start", "Urgent start"),
+    (
+        "f.case_number",
+        "Diarienummer (K-nummer)",
+        "Case number (K-number)",
+    ),
+    (
+        "permit.urgent.no_ground",
+        "inte angivet (startad innan skäl krävdes)",
+        "not recorded (started before grounds were required)",
+    ),
+    (
+        "permit.urgent.ground",
+        "Skäl för brådskande start (fara i dröjsmål)",
+        "Why it cannot wait (urgent ground)",
+    ),
     ("permit.stop", "Avsluta användning", "Stop use"),
     (
         "permit.outcome",

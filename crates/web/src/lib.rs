@@ -1004,18 +1004,30 @@ async fn apply(
     Ok(Json(s.control.apply(&a, &id, &origin(&peer)).await?).into_response())
 }
 
-/// Start use before a decision (urgent cases); the application must follow within 24 hours.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct UrgentBody {
+    /// Why use cannot wait for a decision (fara i dröjsmål). Sealed with the permit's text.
+    ground: String,
+}
+
+/// Start use before a decision (urgent cases), stating why it cannot wait; the application must
+/// follow within 24 hours.
 #[utoipa::path(post, path = "/api/v1/permits/{id}/urgent-start", tag = "permits",
-    params(("id" = String, Path)), security(("session" = [])),
+    params(("id" = String, Path)), request_body = UrgentBody, security(("session" = [])),
     responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
 async fn urgent_start(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Params(id): Params<String>,
+    Body(b): Body<UrgentBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    Ok(Json(s.control.urgent_start(&a, &id, &origin(&peer)).await?).into_response())
+    let p = s
+        .control
+        .urgent_start(&a, &id, &b.ground, &origin(&peer))
+        .await?;
+    Ok(Json(p).into_response())
 }
 
 /// Stop the use now, with a reason; matching stops within a second.

@@ -301,11 +301,16 @@ fn first_alert_id(html: &str) -> Option<String> {
     Some(html[at..at + end].to_string())
 }
 
-async fn grant_or_refuse(c: &Client, d: &Demo, outcome: &str, shot_name: &str) {
+/// The prosecutor decides the demo's permit; the page must show the application's fields and
+/// `also`.
+async fn grant_or_refuse(c: &Client, d: &Demo, outcome: &str, shot_name: &str, also: &[&str]) {
     login(c, d, "prosecutor").await;
     c.goto(&format!("{}/decide", d.url)).await.unwrap();
     let text = body_text(c).await;
-    for field in ["FRIA-DEMO-1", "EU-DB-DEMO-1", "sergel-1", "demo person"] {
+    for field in ["FRIA-DEMO-1", "EU-DB-DEMO-1", "sergel-1", "demo person"]
+        .iter()
+        .chain(also)
+    {
         assert!(text.contains(field), "the decision page shows {field}");
     }
     c.find(Locator::Css("textarea[name=reasons]"))
@@ -349,7 +354,7 @@ async fn permit_to_verified_alert_in_the_browser() {
     logout(&c).await;
 
     // 2. The prosecutor grants, reading every field the law requires.
-    grant_or_refuse(&c, &d, "grant", "flow1-03-prosecutor-decides").await;
+    grant_or_refuse(&c, &d, "grant", "flow1-03-prosecutor-decides", &[]).await;
     until(&c, "the decision to be recorded", 20, |h| {
         h.contains("Beslutet är registrerat")
     })
@@ -524,11 +529,23 @@ async fn refused_urgent_use_erases_its_alerts_in_the_browser() {
 
     // Urgent start: use begins at once, with the 24-hour countdown in view.
     login(&c, &d, "officer").await;
+    c.find(Locator::Css(
+        "form[action$='/urgent-start'] input[name=ground]",
+    ))
+    .await
+    .unwrap()
+    .send_keys("Hotet är akut: han är beväpnad nu.")
+    .await
+    .unwrap();
     click(&c, Locator::Css("form[action$='/urgent-start'] button")).await;
     let html = until(&c, "the urgent start", 20, |h| {
         h.contains("st-urgent_active")
     })
     .await;
+    assert!(
+        html.contains("Hotet är akut: han är beväpnad nu."),
+        "the ground is shown"
+    );
     assert!(html.contains("class=\"countdown\""));
     assert!(html.contains("23 h 5") || html.contains("24 h 00") || html.contains("23 h"));
     shot(&c, "flow2-01-urgent-countdown").await;
@@ -546,7 +563,15 @@ async fn refused_urgent_use_erases_its_alerts_in_the_browser() {
     })
     .await;
     logout(&c).await;
-    grant_or_refuse(&c, &d, "refuse", "flow2-03-prosecutor-refuses").await;
+    // The decider sees why use could not wait.
+    grant_or_refuse(
+        &c,
+        &d,
+        "refuse",
+        "flow2-03-prosecutor-refuses",
+        &["Hotet är akut: han är beväpnad nu."],
+    )
+    .await;
     let cert = c
         .wait()
         .at_most(Duration::from_secs(30))

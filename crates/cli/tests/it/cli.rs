@@ -78,6 +78,7 @@ fn every_command_has_help() {
         &["permit", "decide"],
         &["permit", "urgent-start"],
         &["permit", "stop"],
+        &["permit", "outcome"],
         &["permit", "show"],
         &["permit", "list"],
         &["person", "enrol"],

@@ -509,6 +509,7 @@ pub(crate) fn application(purpose: &str, months: u32) -> String {
     serde_json::json!({
         "agency": "polismyndigheten",
         "purpose": purpose,
+        "case_number": "5000-K1-26",
         "offence": null,
         "persons": [{"label": "case 1 person",
                       "photos": [{"source": "passport register"}]}],
@@ -741,6 +742,38 @@ pub(crate) fn permit_lifecycle_through_the_cli_with_real_photos() {
     assert!(out.contains("covers cam-1, cam-2"), "{out}");
     h.ok_in(&["permit", "stop", &id, "--reason-file", "-"], "found");
     assert_eq!(show(&h, &id)["status"], "stopped");
+    // What the use led to: its applicant records it; the prosecutor may not.
+    let o = h.run(&["permit", "outcome", &id, "--result", "nothing"]);
+    assert!(
+        text(&o.stderr).contains("only its applicant"),
+        "{}",
+        text(&o.stderr)
+    );
+    h.login("officer");
+    let o = h.run(&["permit", "outcome", &id, "--result", "escaped"]);
+    assert!(
+        text(&o.stderr).contains("unknown result \"escaped\""),
+        "{}",
+        text(&o.stderr)
+    );
+    let out = h.ok(&[
+        "permit",
+        "outcome",
+        &id,
+        "--result",
+        "arrested",
+        "--result",
+        "person_located",
+    ]);
+    assert!(
+        out.contains("outcome recorded: person_located, arrested"),
+        "{out}"
+    );
+    assert_eq!(
+        show(&h, &id)["use_outcome"]["results"],
+        serde_json::json!(["person_located", "arrested"])
+    );
+    h.login("pros");
 
     // The log verifies offline, from the database and from IMY's export.
     let o = h.verify();
@@ -954,7 +987,10 @@ pub(crate) fn a_killed_decision_is_all_or_nothing() {
             &photo,
             &lfw("Aaron_Peirsol"),
         ]);
-        h.ok(&["permit", "urgent-start", &id]);
+        h.ok_in(
+            &["permit", "urgent-start", &id, "--ground-file", "-"],
+            "she is in danger now",
+        );
         h.ok(&["permit", "apply", &id]);
         h.login("pros");
         // The server, which does the purge, dies in the middle of it. Sessions live in the

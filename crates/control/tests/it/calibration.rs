@@ -855,7 +855,7 @@ async fn a_registered_model_serves_no_permit_until_its_evaluation_passes_the_gat
         let urgent = drafted_with(&e, with_target(Purpose::ImminentThreat), &officer()).await;
         let err = e
             .control
-            .urgent_start(&e.act(&officer()), &urgent, ORIGIN)
+            .urgent_start(&e.act(&officer()), &urgent, "the threat is now", ORIGIN)
             .await
             .unwrap_err();
         assert_eq!(err.code(), "risk_analysis", "{db:?}: {err}");
@@ -867,7 +867,7 @@ async fn a_registered_model_serves_no_permit_until_its_evaluation_passes_the_gat
             .unwrap_err();
         assert_eq!(err.code(), "model_gates", "{db:?}: {err}");
         let err = pinned
-            .urgent_start(&e.act(&officer()), &urgent, ORIGIN)
+            .urgent_start(&e.act(&officer()), &urgent, "the threat is now", ORIGIN)
             .await
             .unwrap_err();
         assert_eq!(err.code(), "model_gates", "{db:?}: {err}");

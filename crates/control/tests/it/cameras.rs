@@ -374,7 +374,7 @@ async fn a_partial_grant_of_an_urgent_use_deletes_what_it_found_outside_the_gran
             .await
             .unwrap();
         e.control
-            .urgent_start(&e.act(&officer()), &p.id, ORIGIN)
+            .urgent_start(&e.act(&officer()), &p.id, "the threat is now", ORIGIN)
             .await
             .unwrap();
         e.control

@@ -76,7 +76,7 @@ proptest! {
                         let _ = e.control.apply(&e.act(&officer()), &id, ORIGIN).await;
                     },
                     Op::Urgent(i) => if let Some(id) = pick(&ids, i) {
-                        let _ = e.control.urgent_start(&e.act(&officer()), &id, ORIGIN).await;
+                        let _ = e.control.urgent_start(&e.act(&officer()), &id, "the threat is now", ORIGIN).await;
                     },
                     Op::Decide { which, grant, by_applicant } => if let Some(id) = pick(&ids, which) {
                         let who = if by_applicant { officer() } else { pros() };

@@ -325,8 +325,16 @@ async fn refused_urgent_use_stops_and_leaves_nothing_but_a_certificate() {
     for db in databases() {
         let e = env(db).await;
         let id = drafted(&e, Purpose::ImminentThreat, &officer()).await;
+        // No ground, no urgent use: nothing starts.
+        let err = e
+            .control
+            .urgent_start(&e.act(&officer()), &id, " ", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "urgent_ground", "{err}");
+        assert!(e.scope.watchlist("cam-1").list.entries.is_empty());
         e.control
-            .urgent_start(&e.act(&officer()), &id, ORIGIN)
+            .urgent_start(&e.act(&officer()), &id, "the threat is now", ORIGIN)
             .await
             .unwrap();
         assert_eq!(
@@ -409,7 +417,7 @@ async fn urgent_use_without_an_application_is_stopped_and_purged_by_itself() {
         let id = drafted(&e, Purpose::ImminentThreat, &officer()).await;
         let p = e
             .control
-            .urgent_start(&e.act(&officer()), &id, ORIGIN)
+            .urgent_start(&e.act(&officer()), &id, "the threat is now", ORIGIN)
             .await
             .unwrap();
         assert_eq!(p.urgent.unwrap().deadline, t0().plus_hours(24));
@@ -669,7 +677,7 @@ async fn unreviewed_alerts_expire_and_purges_take_their_reviews() {
         e.provision("rev2", &[mandat_law::Role::Reviewer]).await;
         let id = drafted(&e, Purpose::ImminentThreat, &officer()).await;
         e.control
-            .urgent_start(&e.act(&officer()), &id, ORIGIN)
+            .urgent_start(&e.act(&officer()), &id, "the threat is now", ORIGIN)
             .await
             .unwrap();
         let template = hit(&e, "", &id).await;
@@ -786,7 +794,7 @@ async fn a_person_seen_again_within_30_s_is_a_sighting_of_the_open_candidate() {
         let e = env(db).await;
         let id = drafted(&e, Purpose::ImminentThreat, &officer()).await;
         e.control
-            .urgent_start(&e.act(&officer()), &id, ORIGIN)
+            .urgent_start(&e.act(&officer()), &id, "the threat is now", ORIGIN)
             .await
             .unwrap();
         let mut events = e.control.subscribe();

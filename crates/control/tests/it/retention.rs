@@ -287,7 +287,7 @@ async fn a_legal_hold_keeps_the_data_until_lifted_but_never_past_a_refusal() {
         // A refusal's erasure is immediate by law: a hold does not delay it.
         let urgent = drafted(&e, Purpose::ImminentThreat, &officer()).await;
         e.control
-            .urgent_start(&e.act(&officer()), &urgent, ORIGIN)
+            .urgent_start(&e.act(&officer()), &urgent, "the threat is now", ORIGIN)
             .await
             .unwrap();
         e.control
@@ -335,7 +335,7 @@ async fn key_rotation_defeats_a_backup_of_the_data() {
         let e = env(db).await;
         let id = drafted(&e, Purpose::ImminentThreat, &officer()).await;
         e.control
-            .urgent_start(&e.act(&officer()), &id, ORIGIN)
+            .urgent_start(&e.act(&officer()), &id, "the threat is now", ORIGIN)
             .await
             .unwrap();
         e.control
@@ -491,7 +491,7 @@ async fn a_permits_free_text_is_sealed_and_a_refusal_shreds_it() {
 
         // An urgent use, refused: everything it produced goes.
         e.control
-            .urgent_start(&e.act(&officer()), &id, ORIGIN)
+            .urgent_start(&e.act(&officer()), &id, "the threat is now", ORIGIN)
             .await
             .unwrap();
         e.control

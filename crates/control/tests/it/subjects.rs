@@ -167,7 +167,7 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
         e.provision("rev2", &[Role::Reviewer]).await;
         let urgent = drafted(&e, Purpose::SuspectLocation, &pros()).await;
         e.control
-            .urgent_start(&e.act(&pros()), &urgent, ORIGIN)
+            .urgent_start(&e.act(&pros()), &urgent, "the threat is now", ORIGIN)
             .await
             .unwrap();
         e.control
@@ -231,7 +231,7 @@ async fn a_partial_grant_deletes_the_tasks_about_persons_left_out() {
             .await
             .unwrap();
         e.control
-            .urgent_start(&e.act(&pros()), &id, ORIGIN)
+            .urgent_start(&e.act(&pros()), &id, "the threat is now", ORIGIN)
             .await
             .unwrap();
         for (alert, person) in [("A-kept", kept), ("A-left", left)] {

@@ -12,7 +12,7 @@ fn a_refused_urgent_use_stops_alerts_within_a_second_and_is_purged() {
     let id = rt.block_on(async {
         let id = drafted(&w, application(Purpose::ImminentThreat, &["cam-1"], t0())).await;
         w.control
-            .urgent_start(&w.act(&officer()), &id, ORIGIN)
+            .urgent_start(&w.act(&officer()), &id, "the threat is now", ORIGIN)
             .await
             .unwrap();
         w.control

@@ -171,11 +171,15 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         .unwrap()
         .id;
     s.enrol(officer, &urgent).await;
-    c.urgent_start(officer, &urgent, "t").await.unwrap();
+    c.urgent_start(officer, &urgent, "the threat is now", "t")
+        .await
+        .unwrap();
     c.tick("t").await.unwrap();
     c.raise_alert(hit("C1", &urgent, s.person(&urgent).await, now()))
         .await
         .unwrap();
+    // The application follows 3 hours after the urgent start.
+    clock.set(Some(t0().plus_hours(27)));
     c.apply(officer, &urgent, "t").await.unwrap();
     c.decide(pros, &urgent, Outcome::Refuse, "no threat", "t")
         .await
@@ -188,9 +192,11 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         .unwrap()
         .id;
     s.enrol(officer, &lapsed).await;
-    c.urgent_start(officer, &lapsed, "t").await.unwrap();
+    c.urgent_start(officer, &lapsed, "the threat is now", "t")
+        .await
+        .unwrap();
     c.tick("t").await.unwrap();
-    clock.set(Some(t0().plus_hours(50)));
+    clock.set(Some(t0().plus_hours(52)));
     c.tick("t").await.unwrap();
 
     let auditor = s.act(&actor("imy", Role::Auditor));
@@ -237,9 +243,9 @@ async fn the_annual_report_counts_every_path_of_a_use() {
     );
     let sl = row("suspect_location");
     assert_eq!((sl.applications, sl.grants, sl.uses), (1, 1, 1));
-    // Still running at the report: 50 h so far, on 3 cameras.
+    // Still running at the report: 52 h so far, on 3 cameras.
     assert!(
-        (sl.camera_hours - 150.0).abs() < 1e-9,
+        (sl.camera_hours - 156.0).abs() < 1e-9,
         "{}",
         sl.camera_hours
     );
@@ -260,6 +266,17 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         (1, 1, 0)
     );
     assert_eq!((it.uses, it.alerts, it.alerts_purged), (2, 1, 1));
+    // Of the two urgent starts one was applied for, 3 hours after it began; the lapsed one is not
+    // in the figure.
+    assert_eq!(
+        (
+            it.urgent_hours_to_application_mean,
+            it.urgent_hours_to_application_max
+        ),
+        (Some(3.0), Some(3.0))
+    );
+    assert_eq!(v.urgent_hours_to_application_mean, None, "no urgent start");
+    assert_eq!(r.total.urgent_hours_to_application_max, Some(3.0));
     assert_eq!(it.false_alert_rate, None, "nothing reviewed");
     let se = row("sentence_enforcement");
     assert_eq!(
@@ -299,11 +316,16 @@ async fn the_annual_report_counts_every_path_of_a_use() {
     assert!(lines[5].starts_with("2026,total,4,2,2,2,"), "{}", lines[5]);
     assert!(lines[5].contains(",0.2500,"), "{}", lines[5]);
     assert!(
-        lines[0].ends_with(",outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification"),
+        lines[0].ends_with(",outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification,urgent_hours_to_application_mean,urgent_hours_to_application_max"),
         "{}",
         lines[0]
     );
-    assert!(lines[1].ends_with(",1,1,0,1,0,0"), "{}", lines[1]);
+    assert!(lines[1].ends_with(",1,1,0,1,0,0,,"), "{}", lines[1]);
+    let threat = lines
+        .iter()
+        .find(|l| l.contains(",imminent_threat,"))
+        .unwrap();
+    assert!(threat.ends_with(",3.0,3.0"), "{threat}");
     let json: serde_json::Value = serde_json::to_value(&r).unwrap();
     assert_eq!(json["total"]["alerts_purged"], 1);
     let pdf = mandat_reports::annual::pdf(&r).unwrap();
@@ -315,6 +337,11 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         text.contains("Andel falsklarm") && text.contains("25.0 %"),
         "{text}"
     );
+    assert!(
+        text.contains("timmar till ansökan") && text.contains("3.0 / 3.0"),
+        "{text}"
+    );
+    assert!(text.contains("Användningar med utfall"), "{text}");
     // The charts are drawn: many coloured pixels (bars) on page 1.
     let coloured = img.pixels().filter(|p| (60..200).contains(&p.0[0])).count();
     assert!(coloured > 3_000, "{coloured}");

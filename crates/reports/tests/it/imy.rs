@@ -83,7 +83,9 @@ async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
     s.enrol(officer, &u.id).await;
     clock.advance(HOUR);
     let urgent_at = t0().plus_hours(25);
-    c.urgent_start(officer, &u.id, "t").await.unwrap();
+    c.urgent_start(officer, &u.id, "the threat is now", "t")
+        .await
+        .unwrap();
     c.tick("t").await.unwrap();
     c.apply(officer, &u.id, "t").await.unwrap();
     clock.advance(HOUR);

@@ -74,12 +74,19 @@ pub(super) async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, Ui
                                 @if let (Status::UrgentActive, Some(u)) = (p.status, &p.urgent) {
                                     br; (countdown(l, now, u.deadline))
                                 }
+                                @if let Some(u) = &p.urgent {
+                                    br; span.muted { (t(l, "permit.urgent.ground")) ": " (ground_text(l, &u.ground)) }
+                                }
                             }
                             td {
                                 div.actions {
                                     @if mine && p.status == Status::Draft {
                                         (action_button(v, &p.id, "apply", t(l, "permit.apply"), ""))
-                                        (action_button(v, &p.id, "urgent-start", t(l, "permit.urgent"), "danger"))
+                                        form.inline method="post" action={ "/permits/" (p.id) "/urgent-start" } {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            input type="text" name="ground" required maxlength="4000" placeholder=(t(l, "permit.urgent.ground")) aria-label=(t(l, "permit.urgent.ground"));
+                                            button.danger type="submit" { (t(l, "permit.urgent")) }
+                                        }
                                     }
                                     @if mine && p.status == Status::UrgentActive {
                                         (action_button(v, &p.id, "apply", t(l, "permit.apply"), ""))
@@ -147,6 +154,15 @@ pub(super) fn team_cell(v: &Viewer, p: &Permit, mine: bool) -> Markup {
     }
 }
 
+/// An urgent start's ground, or a note that it started before grounds were recorded.
+pub(super) fn ground_text(l: Lang, ground: &str) -> String {
+    if ground.is_empty() {
+        t(l, "permit.urgent.no_ground").to_string()
+    } else {
+        ground.to_string()
+    }
+}
+
 pub(super) fn action_button(
     v: &Viewer,
     id: &str,
@@ -180,6 +196,8 @@ pub(super) fn draft_form(
                             option value=(p) { (t_dyn(l, "purpose", p)) }
                         }
                     }
+                    label for="case" { (t(l, "f.case_number")) }
+                    input #case type="text" name="case" maxlength="40" required placeholder="5000-K123456-26";
                     label for="offence" { (t(l, "f.offence")) }
                     input #offence type="text" name="offence" maxlength="500";
                     label for="annex" { (t(l, "f.annex")) }
@@ -327,6 +345,7 @@ pub(super) async fn draft_post(
         // A user applies for their own agency.
         agency: v.actor.agency,
         purpose,
+        case_number: get("case"),
         offence,
         persons: vec![mandat_law::permit::DesignatedPerson {
             id: "person-1".into(),
@@ -377,9 +396,16 @@ pub(super) struct ReasonForm {
     user: String,
     #[serde(default)]
     role: String,
-    /// For `outcome`: a `result_<name>` box for each result ticked.
-    #[serde(flatten)]
-    boxes: std::collections::HashMap<String, String>,
+    /// For `urgent-start`: why use cannot wait for a decision.
+    #[serde(default)]
+    ground: String,
+    /// For `outcome`: a box for each result ticked (named fields, so a form full of made-up
+    /// names costs nothing to read).
+    result_person_located: Option<String>,
+    result_arrested: Option<String>,
+    result_victim_found: Option<String>,
+    result_nothing: Option<String>,
+    result_false_identification_acted_on: Option<String>,
 }
 
 pub(super) async fn permit_action(
@@ -394,13 +420,26 @@ pub(super) async fn permit_action(
     let o = origin(&peer);
     match action.as_str() {
         "apply" => s.control.apply(&v.actor, &id, &o).await.page(l)?,
-        "urgent-start" => s.control.urgent_start(&v.actor, &id, &o).await.page(l)?,
+        "urgent-start" => s
+            .control
+            .urgent_start(&v.actor, &id, &f.ground, &o)
+            .await
+            .page(l)?,
         "stop" => s.control.stop(&v.actor, &id, &f.reason, &o).await.page(l)?,
         "outcome" => {
-            let results: Vec<UseResult> = UseResult::ALL
-                .into_iter()
-                .filter(|r| f.boxes.contains_key(&format!("result_{}", r.as_str())))
-                .collect();
+            let results: Vec<UseResult> = [
+                (UseResult::PersonLocated, &f.result_person_located),
+                (UseResult::Arrested, &f.result_arrested),
+                (UseResult::VictimFound, &f.result_victim_found),
+                (UseResult::Nothing, &f.result_nothing),
+                (
+                    UseResult::FalseIdentificationActedOn,
+                    &f.result_false_identification_acted_on,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(r, ticked)| ticked.is_some().then_some(r))
+            .collect();
             s.control
                 .record_outcome(&v.actor, &id, &results, &o)
                 .await

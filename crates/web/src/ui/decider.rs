@@ -54,6 +54,7 @@ pub(super) async fn decide_page(
                         dt { (t(l, "f.purpose")) } dd { (t_dyn(l, "purpose", a.purpose.as_str())) }
                         dt { (t(l, "f.decider")) } dd { (t(l, match decider { mandat_law::Authority::Court => "authority.court", mandat_law::Authority::Prosecutor => "authority.prosecutor" })) }
                         dt { (t(l, "f.agency")) } dd { (format!("{:?}", a.agency)) }
+                        dt { (t(l, "f.case_number")) } dd.mono { (a.case_number) }
                         dt { (t(l, "f.offence")) } dd {
                             @if let Some(o) = &a.offence {
                                 (o.description) " · " (format!("{:?}", o.annex_ii)) " · " (t(l, "f.penalty")) ": " (o.max_penalty_years) " · " (t(l, "f.stage")) ": " (format!("{:?}", o.stage))
@@ -103,6 +104,7 @@ pub(super) async fn decide_page(
                         dt { (t(l, "f.applied")) } dd { (p.applied_at.map(local).unwrap_or_default()) }
                         @if let Some(u) = &p.urgent {
                             dt { (t(l, "f.urgent")) } dd { (local(u.started_at)) " (" (u.started_by) ")" br; (countdown(l, now, u.deadline)) }
+                            dt { (t(l, "permit.urgent.ground")) } dd { (super::applicant::ground_text(l, &u.ground)) }
                         }
                     }
                     form method="post" action={ "/decide/" (p.id) } {

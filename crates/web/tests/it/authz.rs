@@ -175,7 +175,7 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "/api/v1/permits/{id}/urgent-start",
         "/api/v1/permits/{D2}/urgent-start",
         "a",
-        "",
+        r#"{"ground":"she is in danger now"}"#,
     ),
     (
         "POST",
@@ -500,7 +500,7 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "/permits",
         "/permits",
         "ap",
-        "purpose=victim_search&person=p&source=s&start=2026-08-03T08:00&end=2026-08-05T08:00&necessity=n&proportionality=p&fria=f&eudb=e&cam_cam-1=on",
+        "purpose=victim_search&case=5000-K1-26&person=p&source=s&start=2026-08-03T08:00&end=2026-08-05T08:00&necessity=n&proportionality=p&fria=f&eudb=e&cam_cam-1=on",
     ),
     (
         "POST",
@@ -1469,7 +1469,7 @@ async fn the_draft_form_takes_one_reference_photo_per_line() {
     let addr = common::serve(&control).await;
     let form = |sources: &str| {
         format!(
-            "purpose=victim_search&person=p&source={sources}&start=2026-08-03T08:00&end=2026-08-05T08:00&necessity=n&proportionality=p&fria=f&eudb=e&cam_cam-1=on"
+            "purpose=victim_search&case=5000-K1-26&person=p&source={sources}&start=2026-08-03T08:00&end=2026-08-05T08:00&necessity=n&proportionality=p&fria=f&eudb=e&cam_cam-1=on"
         )
     };
     let (three, eleven) = (

@@ -247,6 +247,7 @@ pub fn application(purpose: Purpose) -> Application {
         },
         threshold: 0.4,
         target: None,
+        case_number: "K-123456-26".into(),
         embedder: None,
     }
 }

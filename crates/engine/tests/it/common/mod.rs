@@ -186,6 +186,7 @@ pub fn application(purpose: Purpose, cameras: &[&str], start: Timestamp) -> Appl
         },
         threshold: 0.363,
         target: None,
+        case_number: "K-123456-26".into(),
         embedder: None,
     }
 }

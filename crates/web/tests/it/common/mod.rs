@@ -48,6 +48,7 @@ pub fn application() -> Application {
         },
         threshold: 0.4,
         target: None,
+        case_number: "K-123456-26".into(),
         embedder: None,
     }
 }
