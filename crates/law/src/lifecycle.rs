@@ -962,6 +962,23 @@ pub(crate) mod tests {
         Actor::new("judge", &[Role::Judge])
     }
 
+    /// A victim search by the police, granted by the prosecutor at `t0`.
+    fn granted_victim_search(id: &str) -> Permit {
+        let mut p = Permit::draft(
+            id.into(),
+            &SWEDEN,
+            application(Purpose::VictimSearch),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        name_decider(&mut p, &prosecutor());
+        p.apply(&police(), &SWEDEN, t0()).unwrap();
+        p.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "ok", t0())
+            .unwrap();
+        p
+    }
+
     fn codes(r: &[Refusal]) -> Vec<&str> {
         r.iter().map(|r| r.code.as_str()).collect()
     }
@@ -1048,18 +1065,7 @@ pub(crate) mod tests {
         a.period.start = early;
         assert!(codes(&a.check(&SWEDEN)).contains(&"profile_validity"));
         // A permit of a profile mandat does not know is never in use (fail closed).
-        let mut p = Permit::draft(
-            "u".into(),
-            &SWEDEN,
-            application(Purpose::VictimSearch),
-            &police(),
-            t0(),
-        )
-        .unwrap();
-        name_decider(&mut p, &prosecutor());
-        p.apply(&police(), &SWEDEN, t0()).unwrap();
-        p.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "ok", t0())
-            .unwrap();
+        let mut p = granted_victim_search("u");
         assert!(p.is_active_at(t0().plus_hours(1)));
         p.profile = "se-1999".into();
         assert!(!p.is_active_at(t0().plus_hours(1)));
@@ -1068,21 +1074,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_use_records_what_it_led_to_once_it_has_ended() {
-        let granted = || {
-            let mut p = Permit::draft(
-                "o".into(),
-                &SWEDEN,
-                application(Purpose::VictimSearch),
-                &police(),
-                t0(),
-            )
-            .unwrap();
-            name_decider(&mut p, &prosecutor());
-            p.apply(&police(), &SWEDEN, t0()).unwrap();
-            p.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "ok", t0())
-                .unwrap();
-            p
-        };
+        let granted = || granted_victim_search("o");
         use UseResult::*;
         let mut p = granted();
         let during = t0().plus_hours(1);
@@ -1564,18 +1556,7 @@ pub(crate) mod tests {
 
     #[test]
     fn stop_ends_use_and_is_restricted() {
-        let mut p = Permit::draft(
-            "8".into(),
-            &SWEDEN,
-            application(Purpose::VictimSearch),
-            &police(),
-            t0(),
-        )
-        .unwrap();
-        name_decider(&mut p, &prosecutor());
-        p.apply(&police(), &SWEDEN, t0()).unwrap();
-        p.decide(&prosecutor(), &SWEDEN, Outcome::Grant, "ok", t0())
-            .unwrap();
+        let mut p = granted_victim_search("8");
         let reviewer = Actor::new("r", &[Role::Reviewer]);
         assert_eq!(
             p.stop(&reviewer, "x", t0()).unwrap_err().code,
