@@ -354,14 +354,51 @@ fn print_permit(p: &Permit, json: bool) -> Result<()> {
     println!("  case        {}", a.case_number);
     if let Some(o) = &a.offence {
         println!(
-            "  offence     {} ({:?}, max {} years, {:?})",
+            "  offence     {}{} ({}, max {} years, {})",
             clean(&o.description),
-            o.annex_ii,
+            o.code
+                .as_deref()
+                .map(|c| format!(" [{}]", clean(c)))
+                .unwrap_or_default(),
+            o.annex_ii
+                .map(|x| format!("{x:?}"))
+                .unwrap_or_else(|| "no Annex II category".into()),
             o.max_penalty_years,
-            o.stage
+            o.stage.as_str()
+        );
+        if let Some(s) = o.suspicion {
+            println!("  suspicion   {}", s.as_str());
+        }
+        if o.code.is_none() {
+            match &o.confirmed_by {
+                Some(by) => println!("  confirmed   by prosecutor {by}"),
+                None => println!(
+                    "  confirmed   not yet: described by hand, a prosecutor confirms it (`mandat permit confirm-offence`)"
+                ),
+            }
+        }
+    }
+    if let Some(v) = a.victim {
+        println!("  victim      {}", v.as_str());
+    }
+    if let Some(t) = &a.threat {
+        println!("  threat      {}: {}", t.kind.as_str(), clean(&t.imminence));
+    }
+    if let Some(j) = &a.judgment {
+        println!(
+            "  judgment    {} {}, in force {}",
+            clean(&j.court),
+            clean(&j.case_number),
+            j.legal_force
         );
     }
     println!("  applicant   {} ({:?})", p.applicant, a.agency);
+    if let Some(h) = &p.handed_over {
+        println!("  handed over by {} at {}", h.from, h.at);
+    }
+    if let Some(dc) = &p.decider_case {
+        println!("  decider's case {} (by {})", clean(&dc.number), dc.by);
+    }
     println!("  period      {} .. {}", a.period.start, a.period.end);
     println!(
         "  area        cameras [{}]{}",
@@ -509,6 +546,7 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
             cameras,
             persons,
             until,
+            case_number,
             json,
             ..
         } => {
@@ -532,6 +570,9 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
                     persons: (!persons.is_empty()).then_some(persons),
                     until,
                 })?;
+            }
+            if let Some(n) = case_number {
+                let _: Permit = c.post(&path(&id, "case"), &json!({ "case_number": n }))?;
             }
             let d: Value = c.post(&path(&id, "decide"), &body)?;
             if json {
@@ -641,6 +682,39 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
                 .flat_map(|o| o.results.iter().map(|r| r.as_str()))
                 .collect();
             println!("permit {}: outcome recorded: {}", p.id, named.join(", "));
+        }
+        PermitCommand::HandOver { id, to } => {
+            let p: Permit = c.post(&path(&id, "hand-over"), &json!({ "to": to }))?;
+            println!(
+                "permit {} handed over: {} files the application",
+                p.id, p.applicant
+            );
+        }
+        PermitCommand::ConfirmOffence { id } => {
+            let p: Permit = c.post(&path(&id, "offence/confirm"), &json!({}))?;
+            println!("permit {}: offence confirmed", p.id);
+        }
+        PermitCommand::Offences { json } => {
+            let list: Value = c.get("/api/v1/offences")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for o in list.as_array().into_iter().flatten() {
+                    println!(
+                        "{}\t{} ({})\t{} years{}\t{}",
+                        o["code"].as_str().unwrap_or_default(),
+                        o["name"].as_str().unwrap_or_default(),
+                        o["provision"].as_str().unwrap_or_default(),
+                        o["max_penalty_years"],
+                        if o["life"].as_bool() == Some(true) {
+                            " or life"
+                        } else {
+                            ""
+                        },
+                        o["annex_ii"].as_str().unwrap_or_default()
+                    );
+                }
+            }
         }
         PermitCommand::Show { id, json } => {
             let p: Permit = c.get(&format!("/api/v1/permits/{}", seg(&id)))?;

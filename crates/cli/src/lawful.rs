@@ -318,6 +318,26 @@ pub enum PermitCommand {
         /// End the period earlier than applied for (RFC 3339).
         #[arg(long, requires = "grant")]
         until: Option<String>,
+        /// The court's or prosecutor's own case number, registered before the decision.
+        #[arg(long)]
+        case_number: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hand a permit the police drafted (perhaps started urgently) for a purpose a prosecutor
+    /// applies for to that prosecutor, who becomes its applicant and files it.
+    HandOver {
+        id: String,
+        /// The prosecutor's user name.
+        #[arg(long)]
+        to: String,
+    },
+    /// Confirm the offence an application describes by hand rather than from the catalogue
+    /// (a prosecutor who applies or decides on the permit).
+    ConfirmOffence { id: String },
+    /// The jurisdiction profile's catalogue of offences (their codes go in an application's
+    /// `offence.code`).
+    Offences {
         #[arg(long)]
         json: bool,
     },

@@ -944,6 +944,9 @@ async fn seed(
         agency: Agency::Polismyndigheten,
         purpose: Purpose::VictimSearch,
         offence: None,
+        victim: Some(mandat_law::grounds::VictimCategory::MissingPerson),
+        threat: None,
+        judgment: None,
         // The server gives the ids, opaque and random; who a person is stays in the label,
         // sealed under the permit's key, which erasure reaches.
         persons: names

@@ -953,6 +953,72 @@ impl Control {
         Ok(p)
     }
 
+    /// Confirm an offence described by hand rather than chosen from the profile's catalogue (a
+    /// prosecutor who applies or decides on the permit), so the application can be filed.
+    pub async fn confirm_offence(&self, actor: &Session, id: &str, origin: &str) -> Result<Permit> {
+        require(actor, Action::ConfirmOffence)?;
+        self.visible_permit(actor, id).await?;
+        let (p, _) = self
+            .transition(actor, id, "permit.offence_confirmed", origin, |p, _| {
+                let profile = profile_of(p)?;
+                p.confirm_offence(actor, profile)?;
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
+    }
+
+    /// Hand a permit the police drafted (perhaps started urgently) to the prosecutor `to`, who
+    /// applies for its purpose: an active account of the permit's agency holding that role.
+    pub async fn hand_over(
+        &self,
+        actor: &Session,
+        id: &str,
+        to: &str,
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::ApplyForPermit)?;
+        let p = self.visible_permit(actor, id).await?;
+        let to = to.trim();
+        // Another agency's account, a disabled one and one that does not exist answer alike.
+        let their_roles = self
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .find(|u| u.user == to && u.disabled_at.is_none() && u.agency == p.application.agency)
+            .map(|u| u.roles)
+            .unwrap_or_default();
+        let (p, _) = self
+            .transition(actor, id, "permit.handed_over", origin, |p, now| {
+                let profile = profile_of(p)?;
+                p.hand_over(actor, profile, to, &their_roles, now)?;
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
+    }
+
+    /// The deciding court or prosecutor registers the application under its own case number.
+    pub async fn register_case(
+        &self,
+        actor: &Session,
+        id: &str,
+        number: &str,
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::DecidePermit)?;
+        self.visible_permit(actor, id).await?;
+        let (p, _) = self
+            .transition(actor, id, "permit.case_registered", origin, |p, now| {
+                let profile = profile_of(p)?;
+                p.register_case(actor, profile, number, now)?;
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
+    }
+
     /// Lift a legal hold; what is due is erased at once.
     pub async fn release_hold(&self, actor: &Session, id: &str, origin: &str) -> Result<Permit> {
         require(actor, Action::HoldData)?;

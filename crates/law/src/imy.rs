@@ -71,6 +71,11 @@ pub struct ImyNotification {
     /// which may name people).
     pub offence_category: Option<AnnexII>,
     pub offence_stage: Option<Stage>,
+    /// A victim search's category and an imminent threat's kind (never its text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub victim_category: Option<crate::grounds::VictimCategory>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat_kind: Option<crate::grounds::ThreatKind>,
     /// The kind of authority that decides this purpose.
     pub decider: Authority,
     pub decision: Option<Outcome>,
@@ -104,8 +109,10 @@ impl ImyNotification {
             statute: profile.statute.to_string(),
             legal_basis: LEGAL_BASIS.to_string(),
             purpose: a.purpose,
-            offence_category: a.offence.as_ref().map(|o| o.annex_ii),
+            offence_category: a.offence.as_ref().and_then(|o| o.annex_ii),
             offence_stage: a.offence.as_ref().map(|o| o.stage),
+            victim_category: a.victim,
+            threat_kind: a.threat.as_ref().map(|t| t.kind),
             decider: profile.rule(a.purpose).decider,
             decision: permit.decision.as_ref().map(|d| d.outcome),
             decided_at: permit.decision.as_ref().map(|d| d.at),
@@ -190,6 +197,25 @@ mod tests {
         p.use_events(t);
         let n = ImyNotification::of(&p, &SWEDEN, 1, NotificationKind::UseStarted);
         assert_eq!(n.urgent_started_at, Some(t));
+        assert_eq!(
+            n.victim_category,
+            Some(crate::grounds::VictimCategory::MissingPerson)
+        );
+        // An imminent threat: its kind, never why (free text that may name people).
+        let mut threat = Permit::draft(
+            "P-3".into(),
+            &SWEDEN,
+            application(Purpose::ImminentThreat),
+            &officer,
+            t,
+        )
+        .unwrap();
+        threat.use_events(t);
+        let m = ImyNotification::of(&threat, &SWEDEN, 1, NotificationKind::UseStarted);
+        assert_eq!(m.threat_kind, Some(crate::grounds::ThreatKind::Life));
+        let json = serde_json::to_string(&m).unwrap();
+        let why = &threat.application.threat.as_ref().unwrap().imminence;
+        assert!(!json.contains(why.as_str()), "{json}");
         assert_eq!(n.decision, None);
         // No application within 24 hours: mandat stops it.
         p.tick(t.plus_hours(25));

@@ -6,6 +6,7 @@
 //! audit and HTTP build on it at the edges. Every refusal names the legal rule behind it.
 
 pub mod amendment;
+pub mod grounds;
 pub mod imy;
 pub mod lifecycle;
 pub mod norm;
@@ -125,6 +126,13 @@ pub mod rule {
         USE_OUTCOME = "use_outcome", "the law is evaluated on what each use led to: its applicant records the outcome once the use has ended (the motion's evaluation; AI Act art. 5(6) annual reports)";
         LIMITS = "profile_limits", "proportionality: the jurisdiction profile may cap the designated persons, cameras and area of one permit";
         MODEL_GATES = "model_gates", "a model is used under a permit only once it is evaluated and calibrated: LFW 10-fold accuracy at least the profile's floor, every calibration check within 2x of its target, the demographic table reported; and a permit is used with the model it was drafted and decided for, AI Act art. 9, 10 and 15";
+        OFFENCE_CATALOGUE = "offence_catalogue", "the offence is chosen from the jurisdiction's catalogue of offences with their statutory maximum and Annex II category; one described by hand is used only once a prosecutor has confirmed it, Lag 2026:806; AI Act art. 5(1)(h)(iii) and Annex II";
+        SUSPICION = "suspicion_degree", "a search for a suspect records the degree of suspicion against the person (misstänkt, skäligen misstänkt, på sannolika skäl misstänkt), Lag 2026:806; RB 23 and 24 kap.";
+        VICTIM_CATEGORY = "victim_category", "a victim search is for a victim of abduction, trafficking or sexual exploitation, or a missing person, and records which, AI Act art. 5(1)(h)(i)";
+        THREAT_RECORD = "threat_record", "an imminent-threat search records what is threatened (life, physical safety, a terrorist attack) and why the threat is specific, substantial and imminent, AI Act art. 5(1)(h)(ii)";
+        JUDGMENT_RECORD = "judgment_record", "a sentence enforcement names the judgment enforced: court, case number and the date it gained legal force, Lag 2026:806; AI Act art. 5(1)(h)(iii)";
+        DECIDER_CASE = "decider_case_number", "the deciding court or prosecutor registers the application under its own case number, kept apart from the applicant's (the authorities' registration duty, OSL 5 kap.)";
+        HAND_OVER = "urgent_hand_over", "the police or Säpo may start use urgently for every purpose; where a prosecutor applies to the court, the police hand the permit to the prosecutor, who files the application within the deadline (the motion)";
         SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified afterwards once it no longer harms the purpose; deferral states its reason (jurisdiction profile)";
     }
 }

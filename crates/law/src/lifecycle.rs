@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::permit::{Application, CameraId, PermitId, PersonId, UserId};
-use crate::profile::{Authority, Profile};
+use crate::profile::{Applicant, Authority, Profile};
 use crate::roles::{Actor, Role};
 use crate::time::Timestamp;
 use crate::{Refusal, rule};
@@ -193,6 +193,31 @@ pub struct Permit {
     /// What the use led to, once it has ended (see [`UseOutcome`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_outcome: Option<UseOutcome>,
+    /// The police officer who drafted the permit and handed it to the prosecutor who applies
+    /// (see [`Permit::hand_over`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed_over: Option<HandOver>,
+    /// The deciding court's or prosecutor's own case number (see [`Permit::register_case`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decider_case: Option<CaseRecord>,
+}
+
+/// A permit handed from the police officer who drafted it (and perhaps started it urgently) to
+/// the prosecutor who files the application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HandOver {
+    pub from: UserId,
+    pub to: UserId,
+    pub at: Timestamp,
+}
+
+/// A case number an authority registered, by whom and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaseRecord {
+    #[schema(example = "B 1234-26")]
+    pub number: String,
+    pub by: UserId,
+    pub at: Timestamp,
 }
 
 /// Someone the applicant put on a permit's team, and in which role: the decider the application
@@ -267,6 +292,14 @@ impl Permit {
         }
         let mut application = application;
         application.case_number = application.case_number.trim().to_string();
+        crate::grounds::check_bounds(application.threat.as_ref(), application.judgment.as_ref())?;
+        let files_as_prosecutor =
+            profile.rule(application.purpose).applicant == Applicant::Prosecutor;
+        if let Some(o) = application.offence.as_mut() {
+            let prosecutor = (files_as_prosecutor && applicant.has(Role::Prosecutor))
+                .then_some(applicant.user.as_str());
+            crate::grounds::resolve_offence(o, profile.offences, prosecutor)?;
+        }
         // The rest waits for `apply`, but a threshold that overflowed to infinity could not even be
         // written back as JSON.
         if !(0.0..=1.0).contains(&application.threshold) {
@@ -293,12 +326,183 @@ impl Permit {
             hold: None,
             amendments: Vec::new(),
             use_outcome: None,
+            handed_over: None,
+            decider_case: None,
         })
     }
 
     /// Whether `user` works on this permit: its applicant, or a member of its team.
     pub fn on_team(&self, user: &str) -> bool {
-        self.applicant == user || self.team.iter().any(|m| m.user == user)
+        self.applicant == user
+            || self.team.iter().any(|m| m.user == user)
+            || self.handed_over.as_ref().is_some_and(|h| h.from == user)
+    }
+
+    /// Whether `user` applied for this permit in any way: its applicant, the officer who handed
+    /// it over, or whoever started it urgently. None of them reviews or decides it.
+    pub fn applied_by(&self, user: &str) -> bool {
+        self.applicant == user
+            || self.handed_over.as_ref().is_some_and(|h| h.from == user)
+            || self.urgent.as_ref().is_some_and(|u| u.started_by == user)
+    }
+
+    /// Whether `user` is the prosecutor who files this permit's application, or the prosecutor it
+    /// is filed to: who may confirm an offence described by hand.
+    fn is_its_prosecutor(&self, profile: &Profile, user: &str) -> bool {
+        let rule = profile.rule(self.application.purpose);
+        (rule.applicant == Applicant::Prosecutor && self.applicant == user)
+            || (rule.decider == Authority::Prosecutor
+                && self.decider(profile).is_some_and(|m| m.user == user))
+    }
+
+    /// Confirm an offence described by hand rather than chosen from the catalogue: the
+    /// prosecutor who files the application, or the one it is filed to, before it is filed. A
+    /// confirmation by a prosecutor who no longer holds either place does not count, so the one
+    /// who does confirms it again.
+    pub fn confirm_offence(&mut self, actor: &Actor, profile: &Profile) -> Result<(), Refusal> {
+        if !actor.has(Role::Prosecutor) || !self.is_its_prosecutor(profile, &actor.user) {
+            return Err(rule::NOT_PERMITTED.refusal(format!(
+                "{} may not confirm the offence of permit {}: the prosecutor who files the application, or the one it is filed to, does",
+                actor.user, self.id
+            )));
+        }
+        if !matches!(self.status, Status::Draft | Status::UrgentActive) {
+            return Err(wrong_state(self, "confirm the offence of"));
+        }
+        let min = profile.min_penalty_years;
+        match self.application.offence.as_mut() {
+            Some(o) if o.code.is_none() && o.confirmed_by.as_deref() != Some(&actor.user) => {
+                // Confirm only what could be filed: a category and a scale the law takes.
+                if o.annex_ii.is_none() || o.max_penalty_years < min {
+                    return Err(rule::OFFENCE_CATALOGUE.refusal(format!(
+                        "the offence needs its Annex II category and a statutory maximum of at least {min} years before it is confirmed; draft it again"
+                    )));
+                }
+                o.confirmed_by = Some(actor.user.clone());
+                Ok(())
+            }
+            _ => Err(rule::OFFENCE_CATALOGUE.refusal(format!(
+                "permit {} has no offence described by hand awaiting {}'s confirmation",
+                self.id, actor.user
+            ))),
+        }
+    }
+
+    /// A hand-described offence counts as confirmed only by the prosecutor who files or decides
+    /// the application now.
+    fn check_confirmation(&self, profile: &Profile) -> Result<(), Refusal> {
+        match self.application.offence.as_ref() {
+            Some(o) if o.code.is_none() => match &o.confirmed_by {
+                Some(by) if !self.is_its_prosecutor(profile, by) => {
+                    Err(rule::OFFENCE_CATALOGUE.refusal(format!(
+                        "the offence was confirmed by {by}, who neither files nor decides this application now: its prosecutor confirms it again"
+                    )))
+                }
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// Hand a permit the police drafted, for a purpose a prosecutor applies for, to that
+    /// prosecutor (`to`, who holds `their_roles`): they become its applicant and file it. The
+    /// officer who handed it over still sees it, and may stop a use they started urgently.
+    pub fn hand_over(
+        &mut self,
+        actor: &Actor,
+        profile: &Profile,
+        to: &str,
+        their_roles: &[Role],
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        if actor.user != self.applicant {
+            return Err(rule::NOT_APPLICANT.refusal(format!(
+                "only the applicant of permit {} hands it over",
+                self.id
+            )));
+        }
+        if !matches!(self.status, Status::Draft | Status::UrgentActive) {
+            return Err(wrong_state(self, "hand over"));
+        }
+        if let Some(u) = self.urgent.as_ref().filter(|u| now >= u.deadline) {
+            return Err(rule::URGENT_DEADLINE.refusal(format!(
+                "the deadline {} has passed; the use is stopped and purged",
+                u.deadline
+            )));
+        }
+        let refuse = |m: String| Err(rule::HAND_OVER.refusal(m));
+        if profile.rule(self.application.purpose).applicant != Applicant::Prosecutor {
+            return refuse(format!(
+                "purpose {} is applied for by the police who drafted it: nothing to hand over",
+                self.application.purpose.as_str()
+            ));
+        }
+        if self.handed_over.is_some() || actor.has(Role::Prosecutor) {
+            return refuse(format!(
+                "permit {} is already a prosecutor's to file",
+                self.id
+            ));
+        }
+        if !their_roles.contains(&Role::Prosecutor) || to == actor.user {
+            return refuse(format!(
+                "{to} is not a prosecutor: hand the permit to the prosecutor who applies"
+            ));
+        }
+        if self.team.iter().any(|m| m.user == to) {
+            return refuse(format!(
+                "{to} works on permit {} already and cannot also apply for it",
+                self.id
+            ));
+        }
+        self.handed_over = Some(HandOver {
+            from: actor.user.clone(),
+            to: to.to_string(),
+            at: now,
+        });
+        self.applicant = to.to_string();
+        Ok(())
+    }
+
+    /// The deciding court or prosecutor registers the application under its own case number, once
+    /// it is filed; before deciding it may correct it, after deciding only add one left out.
+    pub fn register_case(
+        &mut self,
+        actor: &Actor,
+        profile: &Profile,
+        number: &str,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        let needed = profile.rule(self.application.purpose).decider;
+        let decider = self.decider(profile).is_some_and(|m| m.user == actor.user);
+        if !actor.holds(needed) || !decider || self.applied_by(&actor.user) {
+            return Err(rule::WRONG_DECIDER.refusal(format!(
+                "permit {} is not filed to {}: its deciding {needed:?} registers the case",
+                self.id, actor.user
+            )));
+        }
+        match self.status {
+            Status::Applied | Status::UrgentApplied => {}
+            Status::Draft | Status::UrgentActive => {
+                return Err(wrong_state(self, "register the case of"));
+            }
+            _ if self.decider_case.is_none()
+                && self.decision.as_ref().is_some_and(|d| d.by == actor.user) => {}
+            _ => {
+                return Err(rule::DECIDER_CASE.refusal(format!(
+                    "permit {} is decided or its use has ended: its case number is no longer changed",
+                    self.id
+                )));
+            }
+        }
+        crate::permit::check_case_number(number).map_err(|why| {
+            rule::DECIDER_CASE.refusal(format!("the decider's case number {why}"))
+        })?;
+        self.decider_case = Some(CaseRecord {
+            number: number.trim().to_string(),
+            by: actor.user.clone(),
+            at: now,
+        });
+        Ok(())
     }
 
     /// Whether `actor` works on this permit as `role`: holds the role, and is its applicant (for
@@ -352,8 +556,10 @@ impl Permit {
             deciding(role) || self.team.iter().any(|m| m.user == user && deciding(m.role));
         if touches_decider {
             self.check_decider_open()?;
-            // One decider: the application is filed to one court or prosecutor.
+            // One decider: the application is filed to one court or prosecutor, whose own case
+            // number goes with it.
             self.team.retain(|m| !deciding(m.role));
+            self.decider_case = None;
         }
         self.team.retain(|m| m.user != user);
         self.team.push(Member {
@@ -375,6 +581,7 @@ impl Permit {
         };
         if matches!(m.role, Role::Judge | Role::Prosecutor) {
             self.check_decider_open()?;
+            self.decider_case = None;
         }
         self.team.retain(|m| m.user != user);
         Ok(())
@@ -387,7 +594,7 @@ impl Permit {
                 actor.user, self.id
             )));
         }
-        if user == self.applicant {
+        if self.applied_by(user) {
             return Err(rule::SAME_PERSON.refusal(format!(
                 "{user} applied for permit {} and cannot also review, operate or decide on it",
                 self.id
@@ -489,8 +696,13 @@ impl Permit {
     fn check_applicant(&self, actor: &Actor, profile: &Profile) -> Result<(), Refusal> {
         let needed = profile.rule(self.application.purpose).applicant;
         if actor.user != self.applicant || !actor.may_apply_as(needed) {
+            let hint = if actor.user == self.applicant && needed == Applicant::Prosecutor {
+                ": hand the permit over to the prosecutor who files it"
+            } else {
+                ""
+            };
             return Err(rule::WRONG_APPLICANT.refusal(format!(
-                "{} may not file this application: purpose {} is applied for by the {:?} who drafted it",
+                "{} may not file this application: purpose {} is applied for by the {:?} who drafted it{hint}",
                 actor.user,
                 self.application.purpose.as_str(),
                 needed
@@ -529,6 +741,7 @@ impl Permit {
             _ => return Err(vec![wrong_state(self, "apply for")]),
         };
         let mut problems = self.application.check(profile);
+        problems.extend(self.check_confirmation(profile).err());
         if self.decider(profile).is_none() {
             let role = decider_role(profile.rule(self.application.purpose).decider);
             problems.push(rule::DECIDER_REQUIRED.refusal(format!(
@@ -553,7 +766,14 @@ impl Permit {
         if self.status != Status::Draft {
             return Err(vec![wrong_state(self, "urgently start")]);
         }
-        self.check_applicant(actor, profile).map_err(|r| vec![r])?;
+        // The police may start urgently also where a prosecutor applies (the profile says
+        // whether), and then hand the permit over to be filed.
+        let police = profile.urgent_start_by_police
+            && actor.user == self.applicant
+            && actor.has(Role::Applicant);
+        if !police {
+            self.check_applicant(actor, profile).map_err(|r| vec![r])?;
+        }
         profile
             .check_in_force("start urgent use", now)
             .map_err(|r| vec![r])?;
@@ -567,7 +787,9 @@ impl Permit {
                 "the urgent ground is longer than {MAX_GROUND} characters: state it briefly"
             ))]);
         }
-        crate::refuse_all(self.application.check(profile))?;
+        let mut problems = self.application.check(profile);
+        problems.extend(self.check_confirmation(profile).err());
+        crate::refuse_all(problems)?;
         self.status = Status::UrgentActive;
         self.urgent = Some(Urgent {
             started_at: now,
@@ -589,12 +811,7 @@ impl Permit {
     ) -> Result<Effect, Refusal> {
         // Who may act is checked before the state, so a refusal never tells an outsider more.
         let needed = profile.rule(self.application.purpose).decider;
-        if actor.user == self.applicant
-            || self
-                .urgent
-                .as_ref()
-                .is_some_and(|u| u.started_by == actor.user)
-        {
+        if self.applied_by(&actor.user) {
             return Err(rule::SAME_PERSON.refusal(format!(
                 "{} applied for permit {} and cannot decide on it",
                 actor.user, self.id
@@ -732,6 +949,10 @@ impl Permit {
     /// Stop use before the period ends.
     pub fn stop(&mut self, actor: &Actor, reason: &str, now: Timestamp) -> Result<Effect, Refusal> {
         let may = actor.user == self.applicant
+            || self
+                .urgent
+                .as_ref()
+                .is_some_and(|u| u.started_by == actor.user)
             || self.acts_as(actor, Role::Prosecutor)
             || self.acts_as(actor, Role::Judge)
             || self.decision.as_ref().is_some_and(|d| d.by == actor.user);
@@ -918,10 +1139,25 @@ pub(crate) mod tests {
             agency: Agency::Polismyndigheten,
             purpose,
             offence: purpose.requires_offence().then(|| Offence {
-                description: "mord (BrB 3:1)".into(),
-                annex_ii: AnnexII::Murder,
+                code: Some("brb-3-1".into()),
+                description: "mord (BrB 3 kap. 1 §)".into(),
+                annex_ii: Some(AnnexII::Murder),
                 max_penalty_years: 18,
                 stage: Stage::Completed,
+                suspicion: (purpose == Purpose::SuspectLocation)
+                    .then_some(crate::grounds::Suspicion::ReasonablySuspected),
+                confirmed_by: None,
+            }),
+            victim: (purpose == Purpose::VictimSearch)
+                .then_some(crate::grounds::VictimCategory::MissingPerson),
+            threat: (purpose == Purpose::ImminentThreat).then(|| crate::grounds::Threat {
+                kind: crate::grounds::ThreatKind::Life,
+                imminence: "armed and on his way".into(),
+            }),
+            judgment: (purpose == Purpose::SentenceEnforcement).then(|| crate::grounds::Judgment {
+                court: "Stockholms tingsrätt".into(),
+                case_number: "B 1234-26".into(),
+                legal_force: Timestamp::parse_rfc3339("2026-06-01T00:00:00Z").unwrap(),
             }),
             persons: vec![DesignatedPerson {
                 id: "p1".into(),
@@ -1189,6 +1425,225 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_police_start_any_purpose_urgently_and_hand_it_to_the_prosecutor_who_files() {
+        // The reform: a court decides a victim search, on a prosecutor's application.
+        let reform = &SWEDEN_COURT_FOR_ALL;
+        let mut p = Permit::draft(
+            "p1".into(),
+            reform,
+            application(Purpose::VictimSearch),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        name_decider(&mut p, &judge());
+        // Without urgency the police cannot file to the court ...
+        let e = p.apply(&police(), reform, t0()).unwrap_err();
+        assert_eq!(e[0].code, "wrong_applicant");
+        assert!(e[0].message.contains("hand the permit over"), "{}", e[0]);
+        // ... but may start at once, where the profile allows it.
+        let strict = Profile {
+            urgent_start_by_police: false,
+            ..SWEDEN_COURT_FOR_ALL
+        };
+        assert_eq!(
+            p.clone()
+                .urgent_start(&police(), &strict, "she is in danger now", t0())
+                .unwrap_err()[0]
+                .code,
+            "wrong_applicant"
+        );
+        assert_eq!(
+            p.urgent_start(&police(), reform, "she is in danger now", t0())
+                .unwrap(),
+            Effect::UseStarted
+        );
+        let t1 = t0().plus_hours(2);
+        // Not once the deadline has passed: that use is stopped and purged.
+        assert_eq!(
+            p.clone()
+                .hand_over(
+                    &police(),
+                    reform,
+                    "prosecutor",
+                    &[Role::Prosecutor],
+                    t0().plus_hours(24)
+                )
+                .unwrap_err()
+                .code,
+            "urgent_deadline"
+        );
+        // Only a prosecutor takes it, once, and not one on its team.
+        let officer2 = Actor::new("officer2", &[Role::Applicant]);
+        for (to, roles, code) in [
+            ("officer2", &officer2.roles, "urgent_hand_over"),
+            ("judge", &judge().roles, "urgent_hand_over"),
+        ] {
+            assert_eq!(
+                p.clone()
+                    .hand_over(&police(), reform, to, roles, t1)
+                    .unwrap_err()
+                    .code,
+                code
+            );
+        }
+        assert_eq!(
+            p.clone()
+                .hand_over(&officer2, reform, "prosecutor", &[Role::Prosecutor], t1)
+                .unwrap_err()
+                .code,
+            "not_applicant"
+        );
+        p.hand_over(&police(), reform, "prosecutor", &[Role::Prosecutor], t1)
+            .unwrap();
+        assert_eq!(p.applicant, "prosecutor");
+        assert_eq!(p.handed_over.as_ref().unwrap().from, "officer");
+        // The officer still sees it, and still may stop what they started; no longer file it.
+        assert!(p.on_team("officer"));
+        assert_eq!(
+            p.apply(&police(), reform, t1).unwrap_err()[0].code,
+            "wrong_applicant"
+        );
+        assert_eq!(
+            p.clone()
+                .hand_over(&prosecutor(), reform, "p2", &[Role::Prosecutor], t1)
+                .unwrap_err()
+                .code,
+            "urgent_hand_over"
+        );
+        // The officer may not be put on the team to review or decide what they started.
+        assert_eq!(
+            p.clone()
+                .assign(
+                    &prosecutor(),
+                    "officer",
+                    &[Role::Reviewer],
+                    Role::Reviewer,
+                    t1
+                )
+                .unwrap_err()
+                .code,
+            "separation_of_duties"
+        );
+        p.apply(&prosecutor(), reform, t1).unwrap();
+        assert_eq!(p.status, Status::UrgentApplied);
+        assert_eq!(
+            p.clone().stop(&police(), "found her", t1).unwrap(),
+            Effect::UseEnded
+        );
+        // The court registers it under its own number, then decides.
+        assert_eq!(
+            p.register_case(&prosecutor(), reform, "B 1234-26", t1)
+                .unwrap_err()
+                .code,
+            "wrong_decider"
+        );
+        assert_eq!(
+            p.register_case(&judge(), reform, "the victim's name", t1)
+                .unwrap_err()
+                .code,
+            "decider_case_number"
+        );
+        p.register_case(&judge(), reform, " B 1234-26 ", t1)
+            .unwrap();
+        // Another court takes the application: the first one's number does not go with it.
+        let mut moved = p.clone();
+        name_decider(&mut moved, &Actor::new("judge2", &[Role::Judge]));
+        assert_eq!(moved.decider_case, None);
+        p.register_case(&judge(), reform, "B 1235-26", t1).unwrap();
+        p.decide(&judge(), reform, Outcome::Grant, "granted", t1)
+            .unwrap();
+        assert_eq!(p.decider_case.as_ref().unwrap().number, "B 1235-26");
+        // Decided: the number stands.
+        assert_eq!(
+            p.register_case(&judge(), reform, "B 1-26", t1)
+                .unwrap_err()
+                .code,
+            "decider_case_number"
+        );
+        // A purpose the police apply for themselves has nothing to hand over.
+        let mut own = Permit::draft(
+            "p2".into(),
+            &SWEDEN,
+            application(Purpose::VictimSearch),
+            &police(),
+            t0(),
+        )
+        .unwrap();
+        assert_eq!(
+            own.hand_over(&police(), &SWEDEN, "prosecutor", &[Role::Prosecutor], t0())
+                .unwrap_err()
+                .code,
+            "urgent_hand_over"
+        );
+    }
+
+    #[test]
+    fn an_offence_described_by_hand_waits_for_a_prosecutor() {
+        let mut a = application(Purpose::SentenceEnforcement);
+        let o = a.offence.as_mut().unwrap();
+        o.code = None;
+        o.description = "grovt brott enligt en lag utanför katalogen".into();
+        // A confirmation sent by the client is dropped at drafting.
+        o.confirmed_by = Some("prosecutor".into());
+        let mut p = Permit::draft("p1".into(), &SWEDEN, a, &police(), t0()).unwrap();
+        assert_eq!(p.application.offence.as_ref().unwrap().confirmed_by, None);
+        name_decider(&mut p, &prosecutor());
+        let e = p.clone().apply(&police(), &SWEDEN, t0()).unwrap_err();
+        assert_eq!(codes(&e), ["offence_catalogue"]);
+        // Not the police, not a prosecutor off the team.
+        let p2 = Actor::new("p2", &[Role::Prosecutor]);
+        for who in [police(), p2.clone()] {
+            assert_eq!(
+                p.confirm_offence(&who, &SWEDEN).unwrap_err().code,
+                "not_permitted"
+            );
+        }
+        p.confirm_offence(&prosecutor(), &SWEDEN).unwrap();
+        assert_eq!(
+            p.confirm_offence(&prosecutor(), &SWEDEN).unwrap_err().code,
+            "offence_catalogue"
+        );
+        // The applicant swaps the decider after the confirmation: it no longer counts, and the
+        // new decider confirms it again.
+        let mut swapped = p.clone();
+        name_decider(&mut swapped, &p2);
+        let e = swapped.clone().apply(&police(), &SWEDEN, t0()).unwrap_err();
+        assert_eq!(codes(&e), ["offence_catalogue"]);
+        swapped.confirm_offence(&p2, &SWEDEN).unwrap();
+        swapped.apply(&police(), &SWEDEN, t0()).unwrap();
+        p.apply(&police(), &SWEDEN, t0()).unwrap();
+        assert_eq!(
+            p.confirm_offence(&prosecutor(), &SWEDEN).unwrap_err().code,
+            "wrong_state"
+        );
+        // An account that holds both roles, drafting for a purpose the police apply for, does
+        // not confirm its own offence; nor is one below the law's scale confirmed at all.
+        let both = Actor::new("both", &[Role::Applicant, Role::Prosecutor]);
+        let mut a = application(Purpose::SentenceEnforcement);
+        let o = a.offence.as_mut().unwrap();
+        (o.code, o.max_penalty_years) = (None, 2);
+        let mut low = Permit::draft("p4".into(), &SWEDEN, a, &both, t0()).unwrap();
+        assert_eq!(low.application.offence.as_ref().unwrap().confirmed_by, None);
+        name_decider(&mut low, &prosecutor());
+        assert_eq!(
+            low.confirm_offence(&prosecutor(), &SWEDEN)
+                .unwrap_err()
+                .code,
+            "offence_catalogue"
+        );
+        // A code outside the catalogue is refused when drafting.
+        let mut b = application(Purpose::SuspectLocation);
+        b.offence.as_mut().unwrap().code = Some("brb-0-0".into());
+        assert_eq!(
+            Permit::draft("p3".into(), &SWEDEN, b, &prosecutor(), t0())
+                .unwrap_err()
+                .code,
+            "offence_catalogue"
+        );
+    }
+
+    #[test]
     fn an_urgent_start_states_why_it_cannot_wait() {
         let mut p = Permit::draft(
             "g".into(),
@@ -1436,7 +1891,10 @@ pub(crate) mod tests {
     #[test]
     fn applications_that_fall_short_are_refused_with_the_rule() {
         let mut a = application(Purpose::SuspectLocation);
-        a.offence.as_mut().unwrap().max_penalty_years = 2;
+        // Described by hand (and confirmed), so its scale is the applicant's to state.
+        let o = a.offence.as_mut().unwrap();
+        (o.code, o.confirmed_by) = (None, Some("prosecutor".into()));
+        o.max_penalty_years = 2;
         a.period.end = a.period.start.plus_months(1).plus_millis(1);
         a.reasons.fria_ref.clear();
         a.persons[0].photos.clear();

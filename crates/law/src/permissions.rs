@@ -35,6 +35,7 @@ pub enum Action {
     UseFaceTool,
     RotateKeys,
     HoldData,
+    ConfirmOffence,
 }
 
 use Action::*;
@@ -78,6 +79,11 @@ pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
     (DecidePermit, &[Prosecutor, Judge], "decide permits"),
     (StopPermit, &[Applicant, Prosecutor, Judge], "stop permits"),
     (HoldData, &[Prosecutor, Judge], "set or lift a legal hold"),
+    (
+        ConfirmOffence,
+        &[Prosecutor],
+        "confirm an offence described by hand",
+    ),
     (
         RecordOutcome,
         &[Applicant, Prosecutor],

@@ -100,15 +100,76 @@ pub enum Stage {
     Conspiracy,
 }
 
+impl AnnexII {
+    pub const ALL: [AnnexII; 17] = [
+        AnnexII::Terrorism,
+        AnnexII::TraffickingInHumanBeings,
+        AnnexII::SexualExploitationOfChildren,
+        AnnexII::IllicitTraffickingInNarcotics,
+        AnnexII::IllicitTraffickingInWeapons,
+        AnnexII::Murder,
+        AnnexII::GrievousBodilyInjury,
+        AnnexII::IllicitTradeInHumanOrgans,
+        AnnexII::IllicitTraffickingInNuclearMaterials,
+        AnnexII::KidnappingOrHostageTaking,
+        AnnexII::CrimesWithinIccJurisdiction,
+        AnnexII::UnlawfulSeizureOfAircraftOrShips,
+        AnnexII::Rape,
+        AnnexII::EnvironmentalCrime,
+        AnnexII::OrganisedOrArmedRobbery,
+        AnnexII::Sabotage,
+        AnnexII::ParticipationInCriminalOrganisation,
+    ];
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [
+        Stage::Completed,
+        Stage::Attempt,
+        Stage::Preparation,
+        Stage::Conspiracy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Completed => "completed",
+            Stage::Attempt => "attempt",
+            Stage::Preparation => "preparation",
+            Stage::Conspiracy => "conspiracy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// The offence a suspect search or a sentence enforcement is for: an entry of the profile's
+/// catalogue ([`crate::grounds`]) by its `code`, or, described by hand, confirmed by a prosecutor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Offence {
-    /// The offence as named in Swedish law, e.g. "mord (BrB 3:1)".
+    /// The catalogue entry. When given, drafting fills `description`, `max_penalty_years` and
+    /// `annex_ii` from it, replacing what was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "brb-3-1")]
+    pub code: Option<String>,
+    /// The offence as named in Swedish law, e.g. "mord (BrB 3 kap. 1 §)".
+    #[serde(default)]
     pub description: String,
-    pub annex_ii: AnnexII,
+    #[serde(default)]
+    pub annex_ii: Option<AnnexII>,
     /// The maximum penalty of the offence in the statute, in years.
+    #[serde(default)]
     #[schema(value_type = i64, minimum = 0, maximum = 4294967295_i64)]
     pub max_penalty_years: u32,
     pub stage: Stage,
+    /// The degree of suspicion against the person sought; required for a suspect search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspicion: Option<crate::grounds::Suspicion>,
+    /// Set by the server: the prosecutor who confirmed an offence described by hand (its
+    /// drafter, or the one confirming it with [`crate::Permit::confirm_offence`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<UserId>,
 }
 
 /// Where a reference photo came from, recorded for each photo.
@@ -265,6 +326,15 @@ pub struct Application {
     #[schema(example = "5000-K123456-26", max_length = 40)]
     pub case_number: String,
     pub offence: Option<Offence>,
+    /// A victim search: whom it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub victim: Option<crate::grounds::VictimCategory>,
+    /// An imminent-threat search: what is threatened and why it is imminent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat: Option<crate::grounds::Threat>,
+    /// A sentence enforcement: the judgment enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgment: Option<crate::grounds::Judgment>,
     pub persons: Vec<DesignatedPerson>,
     pub area: Area,
     pub period: Period,
@@ -456,6 +526,15 @@ impl Application {
                 Some(_) => {}
             }
         }
+        out.extend(crate::grounds::check(
+            self.purpose,
+            self.offence.as_ref(),
+            self.victim,
+            self.threat.as_ref(),
+            self.judgment.as_ref(),
+            self.period.start,
+            profile.offences,
+        ));
         if self.persons.is_empty() {
             out.push(rule::PERSON_REQUIRED.refusal("no designated person".to_string()));
         }

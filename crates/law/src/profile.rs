@@ -62,6 +62,11 @@ pub struct Profile {
     /// When the statute applies. Outside it no permit is filed, started or granted, and a use
     /// still running stops at the sunset.
     pub validity: Validity,
+    /// The offences an application chooses from ([`crate::grounds`]).
+    pub offences: &'static [crate::grounds::CatalogueOffence],
+    /// Whether the police may start use urgently also for a purpose a prosecutor applies for,
+    /// handing the permit to the prosecutor who files it ([`crate::Permit::hand_over`]).
+    pub urgent_start_by_police: bool,
 }
 
 /// A statute's time in force ([`Profile::validity`]): from `in_force`, until `sunset` (exclusive)
@@ -138,6 +143,9 @@ pub const SWEDEN: Profile = Profile {
         in_force: IN_FORCE_2026,
         sunset: None,
     },
+    offences: crate::grounds::SWEDISH_OFFENCES,
+    // The motion reads the act so: the police or Säpo may start urgently for every purpose.
+    urgent_start_by_police: true,
 };
 
 /// The reform proposed in parliament: a court decides every purpose, and every identified person is
@@ -191,6 +199,9 @@ pub const SWEDEN_COURT_FOR_ALL: Profile = Profile {
         in_force: IN_FORCE_2026,
         sunset: Some(Timestamp(1_940_623_200_000)),
     },
+    offences: crate::grounds::SWEDISH_OFFENCES,
+    // The motion: a court decides every purpose, and the police or Säpo may still start urgently.
+    urgent_start_by_police: true,
 };
 
 impl Profile {

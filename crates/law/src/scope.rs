@@ -406,12 +406,9 @@ mod tests {
 
     #[derive(Debug, Clone)]
     enum Op {
-        Draft {
-            urgent_purpose: bool,
-            camera: u8,
-            hours: i64,
-        },
+        Draft { purpose: u8, camera: u8, hours: i64 },
         Apply(u8),
+        HandOver(u8),
         Urgent(u8),
         Decide(u8, bool, bool),
         Stop(u8),
@@ -422,12 +419,13 @@ mod tests {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (any::<bool>(), 0u8..3, 1i64..800).prop_map(|(u, c, h)| Op::Draft {
-                urgent_purpose: u,
+            (0u8..3, 0u8..3, 1i64..800).prop_map(|(u, c, h)| Op::Draft {
+                purpose: u,
                 camera: c,
                 hours: h
             }),
             (0u8..6).prop_map(Op::Apply),
+            (0u8..6).prop_map(Op::HandOver),
             (0u8..6).prop_map(Op::Urgent),
             (0u8..6, any::<bool>(), any::<bool>()).prop_map(|(i, g, self_decide)| Op::Decide(
                 i,
@@ -447,35 +445,54 @@ mod tests {
         fn no_template_outside_scope_and_refusal_leaves_nothing(ops in prop::collection::vec(op(), 1..40)) {
             let police = Actor::new("officer", &[Role::Applicant]);
             let pros = Actor::new("prosecutor", &[Role::Prosecutor]);
+            // Suspect searches: the police may start them urgently and hand them to the
+            // prosecutor who files them to the court.
+            let filer = Actor::new("prosecutor2", &[Role::Prosecutor]);
+            let judge = Actor::new("judge", &[Role::Judge]);
+            let court = |p: &Permit| p.application.purpose == Purpose::SuspectLocation;
             let mut store = Store::default();
             let mut now = t0();
             let mut refused_urgent: Vec<String> = Vec::new();
             let id_of = |i: u8, s: &Store| s.permits.keys().nth(i as usize % s.permits.len().max(1)).cloned();
             for op in ops {
                 match op {
-                    Op::Draft { urgent_purpose, camera, hours } => {
-                        let purpose = if urgent_purpose { Purpose::ImminentThreat } else { Purpose::VictimSearch };
+                    Op::Draft { purpose, camera, hours } => {
+                        let purpose = [Purpose::ImminentThreat, Purpose::VictimSearch, Purpose::SuspectLocation][purpose as usize];
                         let mut a = application(purpose);
                         a.area.cameras = vec![format!("cam-{camera}")];
                         a.period.start = now.plus_millis(-HOUR);
                         a.period.end = a.period.start.plus_hours(hours);
                         let id = format!("p{:03}", store.permits.len());
                         if let Ok(mut p) = Permit::draft(id.clone(), &SWEDEN, a, &police, now) {
-                            crate::lifecycle::name_decider(&mut p, &pros);
+                            let decider = if court(&p) { &judge } else { &pros };
+                            crate::lifecycle::name_decider(&mut p, decider);
                             store.templates.insert(id.clone(), vec![("p1".into(), store.permits.len() as u32), ("other".into(), 999)]);
                             store.photos.insert(id.clone(), 1);
                             store.permits.insert(id, p);
                         }
                     }
                     Op::Apply(i) => if let Some(id) = id_of(i, &store) {
-                        let _ = store.permits.get_mut(&id).unwrap().apply(&police, &SWEDEN, now);
+                        let p = store.permits.get_mut(&id).unwrap();
+                        if p.apply(&police, &SWEDEN, now).is_ok() {
+                            prop_assert!(!court(p), "the police filed to a court");
+                        } else if p.apply(&filer, &SWEDEN, now).is_ok() {
+                            prop_assert!(court(p) && p.handed_over.is_some());
+                        }
+                    },
+                    Op::HandOver(i) => if let Some(id) = id_of(i, &store) {
+                        let p = store.permits.get_mut(&id).unwrap();
+                        let before = p.applicant.clone();
+                        if p.hand_over(&police, &SWEDEN, &filer.user, &filer.roles, now).is_ok() {
+                            prop_assert!(court(p) && before == police.user && p.applicant == filer.user);
+                        }
                     },
                     Op::Urgent(i) => if let Some(id) = id_of(i, &store)
                         && let Ok(e) = store.permits.get_mut(&id).unwrap().urgent_start(&police, &SWEDEN, "the threat is now", now) {
                         store.apply(&id, e)
                     },
                     Op::Decide(i, grant, self_decide) => if let Some(id) = id_of(i, &store) {
-                        let who = if self_decide { &police } else { &pros };
+                        let decider = if court(&store.permits[&id]) { &judge } else { &pros };
+                        let who = if self_decide { &police } else { decider };
                         let outcome = if grant { Outcome::Grant } else { Outcome::Refuse };
                         let p = store.permits.get_mut(&id).unwrap();
                         let was_urgent = p.urgent.is_some();
@@ -548,6 +565,16 @@ mod tests {
                         prop_assert!(store.permits.values().any(|p| !p.purged
                             && p.application.area.cameras.contains(&camera.id)
                             && ((now.0..=soon.0).step_by(1000).any(|t| p.is_active_at(Timestamp(t))))));
+                    }
+                }
+                // Invariant 4: a court purpose is filed and decided only by a prosecutor's
+                // application, whoever started it.
+                for p in store.permits.values().filter(|p| court(p)) {
+                    if p.applied_at.is_some() {
+                        prop_assert_eq!(p.applicant.as_str(), filer.user.as_str());
+                    }
+                    if let Some(d) = &p.decision {
+                        prop_assert_eq!(d.by.as_str(), judge.user.as_str());
                     }
                 }
                 // Invariant 2: after a refusal of urgent use, nothing linked to it remains.

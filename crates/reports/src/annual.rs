@@ -579,6 +579,9 @@ mod tests {
             "purpose": purpose,
             "case_number": "5000-K1-26",
             "offence": null,
+            "victim": (purpose == "victim_search").then_some("missing_person"),
+            "threat": (purpose == "imminent_threat")
+                .then(|| serde_json::json!({"kind": "life", "imminence": "now"})),
             "persons": [{"id": "p", "label": "l", "photos": [{"id": "ph", "source": "s"}]}],
             "area": {"cameras": ["cam-1"], "polygon": null},
             "period": {"start": start.0, "end": start.plus_hours(72).0},

@@ -49,6 +49,27 @@ pub fn imy_pdf(rec: &ImyRecord) -> Vec<u8> {
                 )
             }),
     );
+    if let Some(v) = n.victim_category {
+        d.field(
+            "Brottsoffer",
+            match v {
+                mandat_law::grounds::VictimCategory::Abduction => "bortförande",
+                mandat_law::grounds::VictimCategory::TraffickingInHumanBeings => "människohandel",
+                mandat_law::grounds::VictimCategory::SexualExploitation => "sexuellt utnyttjande",
+                mandat_law::grounds::VictimCategory::MissingPerson => "försvunnen person",
+            },
+        );
+    }
+    if let Some(k) = n.threat_kind {
+        d.field(
+            "Hotet gäller",
+            match k {
+                mandat_law::grounds::ThreatKind::Life => "liv",
+                mandat_law::grounds::ThreatKind::PhysicalSafety => "fysisk säkerhet",
+                mandat_law::grounds::ThreatKind::TerroristAttack => "terroristattack",
+            },
+        );
+    }
     d.field(
         "Beslutande",
         match n.decider {

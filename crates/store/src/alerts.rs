@@ -522,14 +522,14 @@ impl Store {
         {
             reviews.push(review_from_row(&r)?);
         }
-        let next = review::review(
-            alert.state,
-            &reviews,
-            actor,
-            &permit.applicant,
-            verdict,
-            reason,
-        )?;
+        // Whoever applied in any way (the officer who started it urgently or handed it over, too)
+        // is refused as its applicant is.
+        let applicant = if permit.applied_by(&actor.user) {
+            &actor.user
+        } else {
+            &permit.applicant
+        };
+        let next = review::review(alert.state, &reviews, actor, applicant, verdict, reason)?;
         sqlx::query(
             "INSERT INTO reviews (alert_id, permit_id, reviewer, verdict, reason, at) VALUES ($1, $2, $3, $4, $5, $6)",
         )

@@ -1201,6 +1201,8 @@ impl Store {
         let team_before = permit.team.clone();
         let amendments_before = permit.amendments.clone();
         let outcome_before = permit.use_outcome.clone();
+        let applicant_before = permit.applicant.clone();
+        let case_before = permit.decider_case.clone();
         let effect = change(&mut permit)?;
         let cert = match &effect {
             Effect::Purge { reason } => Some(self.purge(&mut tx, &mut permit, reason, now).await?),
@@ -1245,6 +1247,17 @@ impl Store {
                         && let Some(o) = &permit.use_outcome
                     {
                         d["outcome"] = json!(o.results);
+                    }
+                    // A hand-over: who applies (and sees the permit) from now on.
+                    if permit.applicant != applicant_before {
+                        d["applicant"] = json!({"from": applicant_before, "to": permit.applicant});
+                    }
+                    // The decider's own case number, and the one it replaced.
+                    if permit.decider_case != case_before {
+                        d["decider_case"] = json!({
+                            "from": case_before.map(|c| c.number),
+                            "to": permit.decider_case.as_ref().map(|c| c.number.clone()),
+                        });
                     }
                     // Who may see the permit is part of the record: the team after the change.
                     if permit.team != team_before {

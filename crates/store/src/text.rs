@@ -37,6 +37,12 @@ pub(crate) struct PermitText {
     /// Why use started before a decision.
     #[serde(default)]
     urgent: Option<String>,
+    /// Why a threat is imminent.
+    #[serde(default)]
+    threat: Option<String>,
+    /// The court and case number of the judgment enforced: together they find the person.
+    #[serde(default)]
+    judgment: Option<(String, String)>,
 }
 
 impl PermitText {
@@ -58,6 +64,13 @@ impl PermitText {
             .offence
             .as_mut()
             .map(|o| std::mem::take(&mut o.description));
+        t.threat = a.threat.as_mut().map(|x| std::mem::take(&mut x.imminence));
+        t.judgment = a.judgment.as_mut().map(|j| {
+            (
+                std::mem::take(&mut j.court),
+                std::mem::take(&mut j.case_number),
+            )
+        });
         let r = &mut a.reasons;
         t.necessity = std::mem::take(&mut r.necessity);
         t.proportionality = std::mem::take(&mut r.proportionality);
@@ -91,6 +104,12 @@ impl PermitText {
         }
         if let (Some(o), Some(text)) = (a.offence.as_mut(), self.offence) {
             o.description = text;
+        }
+        if let (Some(x), Some(text)) = (a.threat.as_mut(), self.threat) {
+            x.imminence = text;
+        }
+        if let (Some(j), Some((court, case))) = (a.judgment.as_mut(), self.judgment) {
+            (j.court, j.case_number) = (court, case);
         }
         a.reasons.necessity = self.necessity;
         a.reasons.proportionality = self.proportionality;
@@ -138,11 +157,16 @@ impl PermitText {
             &mut t.stop,
             &mut t.hold,
             &mut t.urgent,
+            &mut t.threat,
         ]
         .into_iter()
         .flatten()
         {
             fill(s);
+        }
+        if let Some((court, case)) = t.judgment.as_mut() {
+            fill(court);
+            fill(case);
         }
         for (asked, decided) in t.amendments.values_mut() {
             fill(asked);
@@ -159,7 +183,10 @@ pub(crate) mod tests {
     use mandat_law::lifecycle::{Decision, Outcome, Stop, Urgent};
     use mandat_law::{Actor, Authority, Role, SWEDEN, Timestamp};
 
-    pub(crate) const TEXT: [&str; 10] = [
+    pub(crate) const TEXT: [&str; 13] = [
+        "Solna tingsrätt",
+        "an attack planned for tonight",
+        "B 9876-26",
         "she moved north",
         "she is in danger now",
         "the court agrees",
@@ -186,6 +213,8 @@ pub(crate) mod tests {
             "period": {"start": 0, "end": 1000},
             "reasons": {"necessity": "necessary because", "proportionality": "p",
                         "fria_ref": "FRIA-7", "eu_db_ref": "EU-1"},
+            "threat": {"kind": "life", "imminence": "an attack planned for tonight"},
+            "judgment": {"court": "Solna tingsrätt", "case_number": "B 9876-26", "legal_force": 0},
             "threshold": 0.4
         }))
         .unwrap();

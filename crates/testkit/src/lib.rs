@@ -286,3 +286,32 @@ pub fn calibration_table(version: &str) -> mandat_eval::calibrate::Calibration {
         per_template: None,
     }
 }
+
+/// `a` with the grounds its purpose needs ([`mandat_law::grounds`]): murder from the catalogue
+/// with the suspect reasonably suspected, a missing person, a threat to life, a judgment in force.
+/// Grounds of other purposes are taken off.
+pub fn with_grounds(mut a: mandat_law::Application) -> mandat_law::Application {
+    use mandat_law::grounds::{Judgment, Suspicion, Threat, ThreatKind, VictimCategory};
+    use mandat_law::permit::{AnnexII, Offence, Purpose, Stage};
+    let p = a.purpose;
+    a.offence = p.requires_offence().then(|| Offence {
+        code: Some("brb-3-1".into()),
+        description: "mord (BrB 3 kap. 1 §)".into(),
+        annex_ii: Some(AnnexII::Murder),
+        max_penalty_years: 18,
+        stage: Stage::Completed,
+        suspicion: (p == Purpose::SuspectLocation).then_some(Suspicion::ReasonablySuspected),
+        confirmed_by: None,
+    });
+    a.victim = (p == Purpose::VictimSearch).then_some(VictimCategory::MissingPerson);
+    a.threat = (p == Purpose::ImminentThreat).then(|| Threat {
+        kind: ThreatKind::Life,
+        imminence: "armed and on his way".into(),
+    });
+    a.judgment = (p == Purpose::SentenceEnforcement).then(|| Judgment {
+        court: "Stockholms tingsrätt".into(),
+        case_number: "B 1234-26".into(),
+        legal_force: Timestamp::parse_rfc3339("2026-06-01T00:00:00Z").expect("a valid time"),
+    });
+    a
+}

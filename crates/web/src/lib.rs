@@ -1069,6 +1069,82 @@ async fn hold(
     Ok(Json(s.control.hold(&a, &id, &b.reason, &origin(&peer)).await?).into_response())
 }
 
+/// The jurisdiction profile's catalogue of offences an application chooses from (by `code`), with
+/// each one's statutory maximum and Annex II category.
+#[utoipa::path(get, path = "/api/v1/offences", tag = "permits", security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_law::grounds::CatalogueOffence>), (status = "4XX", body = ErrorBody)))]
+async fn offences(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    actor(&s, &headers).await?;
+    Ok(Json(s.control.profile().offences).into_response())
+}
+
+/// Confirm the offence described by hand (a prosecutor who applies or decides on the permit), so
+/// the application can be filed; one chosen from the profile's catalogue needs no confirmation.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/offence/confirm", tag = "permits",
+    params(("id" = String, Path)), security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn confirm_offence(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.confirm_offence(&a, &id, &origin(&peer)).await?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct HandOverBody {
+    /// The prosecutor who files the application: an active account of the permit's agency.
+    #[schema(max_length = 200)]
+    to: String,
+}
+
+/// Hand a permit the police drafted (and perhaps started urgently) for a purpose a prosecutor
+/// applies for to that prosecutor, who becomes its applicant and files it.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/hand-over", tag = "permits",
+    params(("id" = String, Path)), request_body = HandOverBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn hand_over(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<HandOverBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("to", &b.to, 200)?;
+    Ok(Json(s.control.hand_over(&a, &id, &b.to, &origin(&peer)).await?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct CaseBody {
+    /// The deciding court's or prosecutor's own case number, e.g. `B 1234-26` or `AM-12345-26`.
+    #[schema(max_length = 40)]
+    case_number: String,
+}
+
+/// Register the filed application under the deciding court's or prosecutor's own case number
+/// (its decider). It may be corrected until the decision, and added after it if left out.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/case", tag = "permits",
+    params(("id" = String, Path)), request_body = CaseBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn register_case(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<CaseBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("case_number", &b.case_number, 40)?;
+    let p = s
+        .control
+        .register_case(&a, &id, &b.case_number, &origin(&peer))
+        .await?;
+    Ok(Json(p).into_response())
+}
+
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct OutcomeBody {
     /// What the use led to: one or more results, or `nothing` alone.
@@ -2378,6 +2454,14 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("POST", "/api/v1/permits/{id}/stop", post(stop)),
         ("POST", "/api/v1/permits/{id}/hold", post(hold)),
         ("POST", "/api/v1/permits/{id}/outcome", post(record_outcome)),
+        (
+            "POST",
+            "/api/v1/permits/{id}/offence/confirm",
+            post(confirm_offence),
+        ),
+        ("POST", "/api/v1/permits/{id}/hand-over", post(hand_over)),
+        ("GET", "/api/v1/offences", get(offences)),
+        ("POST", "/api/v1/permits/{id}/case", post(register_case)),
         ("POST", "/api/v1/permits/{id}/amendments", post(amend)),
         (
             "POST",

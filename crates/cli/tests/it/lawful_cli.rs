@@ -511,6 +511,10 @@ pub(crate) fn application(purpose: &str, months: u32) -> String {
         "purpose": purpose,
         "case_number": "5000-K1-26",
         "offence": null,
+        // The ground its purpose records (rules victim_category, threat_record).
+        "victim": (purpose == "victim_search").then_some("missing_person"),
+        "threat": (purpose == "imminent_threat")
+            .then(|| serde_json::json!({"kind": "life", "imminence": "armed and on his way"})),
         "persons": [{"label": "case 1 person",
                       "photos": [{"source": "passport register"}]}],
         "area": {"cameras": ["cam-1"], "polygon": null},

@@ -289,6 +289,8 @@ async fn applications_that_fall_short_are_refused_with_their_rule() {
         assert!(err.to_string().contains("cam-9"), "{err}");
         assert_eq!(code(err), "unknown_camera", "{db:?}");
         let mut app = application(Purpose::SuspectLocation);
+        // Described by hand (the prosecutor drafting it confirms it): its scale is theirs to state.
+        app.offence.as_mut().unwrap().code = None;
         app.offence.as_mut().unwrap().max_penalty_years = 2;
         app.period.end = app.period.start.plus_months(1).plus_millis(1);
         let p = e.control.draft(&e.act(&pros()), app, ORIGIN).await.unwrap();
@@ -317,6 +319,116 @@ async fn applications_that_fall_short_are_refused_with_their_rule() {
             Status::Draft,
             "nothing changed"
         );
+    }
+}
+
+/// The police start a suspect search (a court's purpose, on a prosecutor's application) urgently,
+/// as the motion reads the act, and hand it to the prosecutor, who files it; the court registers
+/// it under its own number and decides. Nobody else can take any of these steps for them.
+#[tokio::test]
+async fn the_police_start_a_court_purpose_urgently_and_a_prosecutor_files_it() {
+    for db in databases() {
+        let e = env(db).await;
+        let id = drafted(&e, Purpose::SuspectLocation, &officer()).await;
+        // Filing to the court is the prosecutor's, even for the officer who drafted it.
+        let err = e
+            .control
+            .apply(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "wrong_applicant", "{db:?}");
+        e.control
+            .urgent_start(
+                &e.act(&officer()),
+                &id,
+                "he is armed and on the move",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        assert_eq!(e.scope.watchlist("cam-1").list.entries.len(), 1);
+        // Only to an active prosecutor of the permit's agency; an unknown name, a judge and the
+        // reviewer are refused alike, and only the applicant hands over.
+        for to in ["nobody", "judge", "rev"] {
+            let err = e
+                .control
+                .hand_over(&e.act(&officer()), &id, to, ORIGIN)
+                .await
+                .unwrap_err();
+            assert_eq!(code(err), "urgent_hand_over", "{db:?}: {to}");
+        }
+        let err = e
+            .control
+            .hand_over(&e.act(&pros()), &id, "pros", ORIGIN)
+            .await
+            .unwrap_err();
+        assert!(
+            ["not_applicant", "not_found"].contains(&code(err).as_str()),
+            "{db:?}"
+        );
+        let p = e
+            .control
+            .hand_over(&e.act(&officer()), &id, "pros", ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(p.applicant, "pros");
+        // The officer still sees it; the prosecutor files it within the deadline.
+        e.control
+            .permit(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap();
+        let err = e
+            .control
+            .apply(&e.act(&officer()), &id, ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "wrong_applicant", "{db:?}");
+        e.control.apply(&e.act(&pros()), &id, ORIGIN).await.unwrap();
+        // The court's own case number: by the court named, in the shape of one.
+        let err = e
+            .control
+            .register_case(&e.act(&pros()), &id, "B 1234-26", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "wrong_decider", "{db:?}");
+        let err = e
+            .control
+            .register_case(&e.act(&judge()), &id, "the suspect's name", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "decider_case_number", "{db:?}");
+        e.control
+            .register_case(&e.act(&judge()), &id, "B 1234-26", ORIGIN)
+            .await
+            .unwrap();
+        // Whoever started it cannot decide it.
+        let err = e
+            .control
+            .decide(&e.act(&officer()), &id, Outcome::Grant, "necessary", ORIGIN)
+            .await
+            .unwrap_err();
+        assert!(
+            ["separation_of_duties", "not_permitted"].contains(&code(err).as_str()),
+            "{db:?}"
+        );
+        let (p, _) = e
+            .control
+            .decide(&e.act(&judge()), &id, Outcome::Grant, "necessary", ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(p.status, Status::Granted);
+        let stored = e.store.permit(&id).await.unwrap();
+        assert_eq!(stored.decider_case.unwrap().number, "B 1234-26");
+        assert_eq!(stored.handed_over.unwrap().from, "officer");
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        for action in ["permit.handed_over", "permit.case_registered"] {
+            assert_eq!(
+                entries.iter().filter(|x| x.action == action).count(),
+                1,
+                "{db:?}: {action}"
+            );
+        }
+        assert!(matches!(verify_log(&e).await, Verdict::Intact { .. }));
     }
 }
 

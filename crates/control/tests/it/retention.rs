@@ -441,12 +441,13 @@ async fn key_rotation_defeats_a_backup_of_the_data() {
 /// shreds the key shreds it. The ids the server gave say nothing about who a person is.
 #[tokio::test]
 async fn a_permits_free_text_is_sealed_and_a_refusal_shreds_it() {
-    const TEXT: [&str; 5] = [
+    const TEXT: [&str; 6] = [
         "Anna Svensson",
         "passport photo 19850101",
         "mord (BrB 3:1) on Anna's neighbour",
         "she was seen at Sergels torg",
         "the court finds it not necessary",
+        "her brother said he would do it tonight",
     ];
     for db in databases() {
         let e = env(db).await;
@@ -456,9 +457,19 @@ async fn a_permits_free_text_is_sealed_and_a_refusal_shreds_it() {
         a.persons[0].label = TEXT[0].into();
         a.persons[0].photos[0].id = "anna-passport".into();
         a.persons[0].photos[0].source = TEXT[1].into();
+        // Described by hand, not from the catalogue: the applicant's own words (no suspect: a
+        // threat is not a suspect search).
+        a.offence.as_mut().unwrap().code = None;
+        a.offence.as_mut().unwrap().suspicion = None;
         a.offence.as_mut().unwrap().description = TEXT[2].into();
+        a.threat.as_mut().unwrap().imminence = TEXT[5].into();
         a.reasons.necessity = TEXT[3].into();
         let id = drafted_with(&e, a, &officer()).await;
+        // The police typed the offence: the deciding prosecutor confirms it before the start.
+        e.control
+            .confirm_offence(&e.act(&pros()), &id, ORIGIN)
+            .await
+            .unwrap();
         let p = e.store.permit(&id).await.unwrap();
         // Read through mandat, by those who may: the text as written, under ids of the server's.
         assert_eq!(p.application.persons[0].label, TEXT[0]);
@@ -508,6 +519,7 @@ async fn a_permits_free_text_is_sealed_and_a_refusal_shreds_it() {
         assert!(p.purged);
         assert_eq!(p.application.persons[0].label, "[purged]");
         assert_eq!(p.application.offence.unwrap().description, "[purged]");
+        assert_eq!(p.application.threat.unwrap().imminence, "[purged]");
         assert_eq!(p.decision.unwrap().reasons, "[purged]");
         assert!(sealed(&e, &id).await.is_empty(), "{db:?}");
         assert_gone(&e, &before, "the sealed text and its key").await;

@@ -34,11 +34,16 @@ fn the_imy_register_subject_tasks_and_annual_report_follow_a_real_use() {
 
     // The use: applied for by the prosecutor, granted by the court.
     let mut app = application(Purpose::SuspectLocation, &["cam-1"], t0());
+    // Described by hand (the prosecutor who drafts it confirms it), so its text is the
+    // applicant's own and must not reach IMY.
     app.offence = Some(Offence {
+        code: None,
         description: "mord (BrB 3:1), Sergels torg".into(),
-        annex_ii: AnnexII::Murder,
+        annex_ii: Some(AnnexII::Murder),
         max_penalty_years: 18,
         stage: Stage::Completed,
+        suspicion: Some(mandat_law::grounds::Suspicion::ReasonablySuspected),
+        confirmed_by: None,
     });
     let period = app.period;
     let permit = rt.block_on(drafted_by(&w, app, &pros()));

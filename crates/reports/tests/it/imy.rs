@@ -49,6 +49,14 @@ async fn the_imy_register_follows_every_use_and_its_pdfs_render() {
     assert!(n.legal_basis.contains("5(4)") && n.legal_basis.contains("2026:815"));
     assert_eq!(n.purpose, Purpose::VictimSearch);
     assert_eq!((n.offence_category, n.offence_stage), (None, None));
+    // The victim's category, as a category: nothing that says who.
+    assert_eq!(
+        (n.victim_category, n.threat_kind),
+        (
+            Some(mandat_law::grounds::VictimCategory::MissingPerson),
+            None
+        )
+    );
     assert_eq!(n.decider, Authority::Prosecutor);
     assert_eq!(n.decision, Some(Outcome::Grant));
     assert_eq!(n.decided_at, Some(decided_at));

@@ -28,7 +28,7 @@ pub(super) async fn permits_page(
             // The applicant's own subject notifications, overdue first.
             (subjects_panel(&v, &tasks, true))
             @if v.actor.has(Role::Applicant) {
-                section.panel { h2 { (t(l, "permits.new")) } (draft_form(&v, &cams, calibration.as_deref(), s.default_threshold)) }
+                section.panel { h2 { (t(l, "permits.new")) } (draft_form(&v, &cams, calibration.as_deref(), s.default_threshold, s.control.profile().offences)) }
             }
         },
     ))
@@ -65,9 +65,12 @@ pub(super) async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, Ui
                         @let mine = p.applicant == v.actor.user;
                         tr {
                             td.mono { (p.id) }
-                            td { (t_dyn(l, "purpose", p.application.purpose.as_str())) }
+                            td { (t_dyn(l, "purpose", p.application.purpose.as_str())) small { (grounds_markup(l, &p.application)) } }
                             td.num { (local(p.application.period.start)) br; (local(p.application.period.end)) }
-                            td { (p.applicant) }
+                            td {
+                                (p.applicant)
+                                @if let Some(h) = &p.handed_over { br; small.muted { (t(l, "permit.handed_over")) " " (h.from) } }
+                            }
                             td { (team_cell(v, p, mine)) }
                             td {
                                 (status_badge(l, p.status))
@@ -90,6 +93,20 @@ pub(super) async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, Ui
                                     }
                                     @if mine && p.status == Status::UrgentActive {
                                         (action_button(v, &p.id, "apply", t(l, "permit.apply"), ""))
+                                    }
+                                    @let open = matches!(p.status, Status::Draft | Status::UrgentActive);
+                                    // The police hand a permit a prosecutor applies for to that prosecutor.
+                                    @if mine && open && p.handed_over.is_none() && !v.actor.has(Role::Prosecutor)
+                                        && mandat_law::Profile::by_name(&p.profile).is_some_and(|pr| pr.rule(p.application.purpose).applicant == mandat_law::profile::Applicant::Prosecutor) {
+                                        form.inline method="post" action={ "/permits/" (p.id) "/hand-over" } {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            input type="text" name="user" required maxlength="64" placeholder=(t(l, "team.user")) aria-label=(t(l, "team.user"));
+                                            button.secondary type="submit" { (t(l, "permit.hand_over")) }
+                                        }
+                                    }
+                                    @if open && v.actor.has(Role::Prosecutor)
+                                        && p.application.offence.as_ref().is_some_and(|o| o.code.is_none() && o.confirmed_by.is_none()) {
+                                        (action_button(v, &p.id, "confirm-offence", t(l, "permit.confirm_offence"), "secondary"))
                                     }
                                     @if p.is_active_at(now) || matches!(p.status, Status::UrgentActive | Status::UrgentApplied | Status::Granted) {
                                         form.inline method="post" action={ "/permits/" (p.id) "/stop" } {
@@ -178,11 +195,45 @@ pub(super) fn action_button(
     }
 }
 
+/// The grounds an application states, as the decider and the team read them.
+pub(super) fn grounds_markup(l: Lang, a: &mandat_law::Application) -> Markup {
+    html! {
+        @if let Some(o) = &a.offence {
+            div {
+                (o.description)
+                @if let Some(c) = &o.code { " " span.mono { "[" (c) "]" } }
+                " · " (o.annex_ii.map(|x| format!("{x:?}")).unwrap_or_default())
+                " · " (t(l, "f.penalty")) ": " (o.max_penalty_years)
+                " · " (t(l, "f.stage")) ": " (t_dyn(l, "stage", o.stage.as_str()))
+                @if let Some(s) = o.suspicion { " · " (t(l, "f.suspicion")) ": " (t_dyn(l, "suspicion", s.as_str())) }
+                @if o.code.is_none() {
+                    br;
+                    @match &o.confirmed_by {
+                        Some(by) => span.muted { (t(l, "f.offence_confirmed")) " " (by) },
+                        None => span.bad { (t(l, "f.offence_unconfirmed")) },
+                    }
+                }
+            }
+        }
+        @if let Some(c) = a.victim { div { (t(l, "f.victim")) ": " (t_dyn(l, "victim", c.as_str())) } }
+        @if let Some(th) = &a.threat {
+            div { (t(l, "f.threat")) ": " (t_dyn(l, "threat", th.kind.as_str())) br; (th.imminence) }
+        }
+        @if let Some(j) = &a.judgment {
+            div { (t(l, "f.judgment")) ": " (j.court) " " span.mono { (j.case_number) } " · " (t(l, "f.legal_force")) " " (local(j.legal_force)) }
+        }
+        @if a.offence.is_none() && a.victim.is_none() && a.threat.is_none() && a.judgment.is_none() {
+            span.muted { (t(l, "f.none")) }
+        }
+    }
+}
+
 pub(super) fn draft_form(
     v: &Viewer,
     cams: &[mandat_store::Camera],
     calibration: Option<&str>,
     plain: f32,
+    offences: &[mandat_law::grounds::CatalogueOffence],
 ) -> Markup {
     let l = v.lang;
     html! {
@@ -198,14 +249,56 @@ pub(super) fn draft_form(
                     }
                     label for="case" { (t(l, "f.case_number")) }
                     input #case type="text" name="case" maxlength="40" required placeholder="5000-K123456-26";
-                    label for="offence" { (t(l, "f.offence")) }
-                    input #offence type="text" name="offence" maxlength="500";
-                    label for="annex" { (t(l, "f.annex")) }
-                    select #annex name="annex" {
-                        @for a in ANNEX_II { option value=(a) { (a.replace('_', " ")) } }
+                    // Each purpose's own ground; what belongs to another purpose is dropped.
+                    fieldset {
+                        legend { (t(l, "f.grounds")) }
+                        label for="offence_code" { (t(l, "f.offence")) }
+                        select #offence_code name="offence_code" {
+                            option value="" { (t(l, "f.none")) }
+                            @for o in offences {
+                                option value=(o.code) {
+                                    (o.description()) " · " (o.max_penalty_years) " " (t(l, "f.years"))
+                                    @if o.life { " / " (t(l, "f.life")) }
+                                }
+                            }
+                            option value="typed" { (t(l, "f.offence_typed")) }
+                        }
+                        label for="offence" { (t(l, "f.offence_text")) }
+                        input #offence type="text" name="offence" maxlength="500";
+                        label for="annex" { (t(l, "f.annex")) }
+                        select #annex name="annex" {
+                            @for a in ANNEX_II { option value=(a) { (a.replace('_', " ")) } }
+                        }
+                        label for="penalty" { (t(l, "f.penalty")) }
+                        input #penalty type="number" name="penalty" min="0" max="100" value="0";
+                        label for="stage" { (t(l, "f.stage")) }
+                        select #stage name="stage" {
+                            @for s in mandat_law::permit::Stage::ALL { option value=(s.as_str()) { (t_dyn(l, "stage", s.as_str())) } }
+                        }
+                        label for="suspicion" { (t(l, "f.suspicion")) }
+                        select #suspicion name="suspicion" {
+                            option value="" { (t(l, "f.none")) }
+                            @for s in mandat_law::grounds::Suspicion::ALL { option value=(s.as_str()) { (t_dyn(l, "suspicion", s.as_str())) } }
+                        }
+                        label for="victim" { (t(l, "f.victim")) }
+                        select #victim name="victim" {
+                            option value="" { (t(l, "f.none")) }
+                            @for c in mandat_law::grounds::VictimCategory::ALL { option value=(c.as_str()) { (t_dyn(l, "victim", c.as_str())) } }
+                        }
+                        label for="threat" { (t(l, "f.threat")) }
+                        select #threat name="threat" {
+                            option value="" { (t(l, "f.none")) }
+                            @for k in mandat_law::grounds::ThreatKind::ALL { option value=(k.as_str()) { (t_dyn(l, "threat", k.as_str())) } }
+                        }
+                        label for="imminence" { (t(l, "f.imminence")) }
+                        textarea #imminence name="imminence" maxlength="4000" {}
+                        label for="judgment_court" { (t(l, "f.judgment")) ": " (t(l, "f.judgment_court")) }
+                        input #judgment_court type="text" name="judgment_court" maxlength="100" placeholder="Stockholms tingsrätt";
+                        label for="judgment_case" { (t(l, "f.judgment_case")) }
+                        input #judgment_case type="text" name="judgment_case" maxlength="40" placeholder="B 1234-26";
+                        label for="legal_force" { (t(l, "f.legal_force")) " (UTC)" }
+                        input #legal_force type="date" name="legal_force";
                     }
-                    label for="penalty" { (t(l, "f.penalty")) }
-                    input #penalty type="number" name="penalty" min="0" max="100" value="0";
                     label for="person" { (t(l, "f.person_label")) }
                     input #person type="text" name="person" maxlength="200" required;
                     label for="source" { (t(l, "f.photo_source")) }
@@ -281,6 +374,99 @@ pub(super) fn threshold_text(l: Lang, threshold: f32, target: Option<(f64, &str)
     }
 }
 
+/// The grounds as the draft form states them.
+struct Grounds {
+    offence: Option<mandat_law::permit::Offence>,
+    victim: Option<mandat_law::grounds::VictimCategory>,
+    threat: Option<mandat_law::grounds::Threat>,
+    judgment: Option<mandat_law::grounds::Judgment>,
+}
+
+/// Read the draft form's grounds, keeping only those of `purpose` (a field filled in before the
+/// purpose was changed is dropped, not refused). What is missing the law refuses when filing.
+fn draft_grounds(
+    purpose: mandat_law::permit::Purpose,
+    get: &dyn Fn(&str) -> String,
+) -> Result<Grounds, String> {
+    use mandat_law::grounds::{Judgment, Suspicion, Threat, ThreatKind, VictimCategory};
+    use mandat_law::permit::{Offence, Purpose, Stage};
+    let stage = match get("stage").as_str() {
+        "" => Stage::Completed,
+        s => Stage::parse(s).ok_or("unknown stage of the offence")?,
+    };
+    let suspicion = match get("suspicion").as_str() {
+        "" => None,
+        s => Some(Suspicion::parse(s).ok_or("unknown degree of suspicion")?),
+    };
+    let code = get("offence_code");
+    let offence = if code.is_empty() {
+        None
+    } else if code != "typed" {
+        Some(Offence {
+            code: Some(code),
+            description: String::new(),
+            annex_ii: None,
+            max_penalty_years: 0,
+            stage,
+            suspicion,
+            confirmed_by: None,
+        })
+    } else {
+        Some(Offence {
+            code: None,
+            description: get("offence"),
+            annex_ii: Some(
+                serde_json::from_value(serde_json::Value::String(get("annex")))
+                    .map_err(|_| "unknown Annex II category")?,
+            ),
+            max_penalty_years: get("penalty")
+                .parse()
+                .map_err(|_| "maximum penalty is a whole number of years")?,
+            stage,
+            suspicion,
+            confirmed_by: None,
+        })
+    };
+    // Only the purpose's own ground is read: a field left from another purpose is dropped.
+    let victim = match get("victim").as_str() {
+        _ if purpose != Purpose::VictimSearch => None,
+        "" => None,
+        v => Some(VictimCategory::parse(v).ok_or("unknown victim category")?),
+    };
+    let threat = match get("threat").as_str() {
+        _ if purpose != Purpose::ImminentThreat => None,
+        "" => None,
+        k => Some(Threat {
+            kind: ThreatKind::parse(k).ok_or("unknown kind of threat")?,
+            imminence: get("imminence"),
+        }),
+    };
+    let judgment = if purpose != Purpose::SentenceEnforcement
+        || (get("judgment_court").is_empty() && get("judgment_case").is_empty())
+    {
+        None
+    } else {
+        Some(Judgment {
+            court: get("judgment_court"),
+            case_number: get("judgment_case"),
+            legal_force: Timestamp::parse_rfc3339(&format!("{}T00:00:00Z", get("legal_force")))
+                .ok_or("the judgment's date of legal force is not a date")?,
+        })
+    };
+    Ok(Grounds {
+        // The degree of suspicion belongs to a suspect search only.
+        offence: offence.map(|mut o| {
+            if purpose != Purpose::SuspectLocation {
+                o.suspicion = None;
+            }
+            o
+        }),
+        victim,
+        threat,
+        judgment,
+    })
+}
+
 /// `datetime-local` gives `YYYY-MM-DDTHH:MM`; the form says it is UTC.
 pub(super) fn parse_local_utc(s: &str) -> Option<Timestamp> {
     Timestamp::parse_rfc3339(&format!("{s}Z"))
@@ -302,19 +488,7 @@ pub(super) async fn draft_post(
     let purpose: mandat_law::permit::Purpose =
         serde_json::from_value(serde_json::Value::String(get("purpose")))
             .map_err(|_| bad("unknown purpose"))?;
-    let offence = if get("offence").is_empty() {
-        None
-    } else {
-        Some(mandat_law::permit::Offence {
-            description: get("offence"),
-            annex_ii: serde_json::from_value(serde_json::Value::String(get("annex")))
-                .map_err(|_| bad("unknown Annex II category"))?,
-            max_penalty_years: get("penalty")
-                .parse()
-                .map_err(|_| bad("maximum penalty is a whole number of years"))?,
-            stage: mandat_law::permit::Stage::Completed,
-        })
-    };
+    let grounds = draft_grounds(purpose, &get).map_err(|m| bad(&m))?;
     let start =
         parse_local_utc(&get("start")).ok_or_else(|| bad("start is not a date and time"))?;
     let end = parse_local_utc(&get("end")).ok_or_else(|| bad("end is not a date and time"))?;
@@ -346,7 +520,10 @@ pub(super) async fn draft_post(
         agency: v.actor.agency,
         purpose,
         case_number: get("case"),
-        offence,
+        offence: grounds.offence,
+        victim: grounds.victim,
+        threat: grounds.threat,
+        judgment: grounds.judgment,
         persons: vec![mandat_law::permit::DesignatedPerson {
             id: "person-1".into(),
             label: get("person"),
@@ -426,6 +603,12 @@ pub(super) async fn permit_action(
             .await
             .page(l)?,
         "stop" => s.control.stop(&v.actor, &id, &f.reason, &o).await.page(l)?,
+        "hand-over" => s
+            .control
+            .hand_over(&v.actor, &id, f.user.trim(), &o)
+            .await
+            .page(l)?,
+        "confirm-offence" => s.control.confirm_offence(&v.actor, &id, &o).await.page(l)?,
         "outcome" => {
             let results: Vec<UseResult> = [
                 (UseResult::PersonLocated, &f.result_person_located),

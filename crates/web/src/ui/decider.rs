@@ -55,11 +55,7 @@ pub(super) async fn decide_page(
                         dt { (t(l, "f.decider")) } dd { (t(l, match decider { mandat_law::Authority::Court => "authority.court", mandat_law::Authority::Prosecutor => "authority.prosecutor" })) }
                         dt { (t(l, "f.agency")) } dd { (format!("{:?}", a.agency)) }
                         dt { (t(l, "f.case_number")) } dd.mono { (a.case_number) }
-                        dt { (t(l, "f.offence")) } dd {
-                            @if let Some(o) = &a.offence {
-                                (o.description) " · " (format!("{:?}", o.annex_ii)) " · " (t(l, "f.penalty")) ": " (o.max_penalty_years) " · " (t(l, "f.stage")) ": " (format!("{:?}", o.stage))
-                            } @else { span.muted { (t(l, "f.none")) } }
-                        }
+                        dt { (t(l, "f.grounds")) } dd { (super::applicant::grounds_markup(l, a)) }
                         @let per_template = a.target.as_ref().and_then(|x| Some((x.z?, x.cohort.as_deref()?)));
                         dt { (t(l, "f.persons")) } dd {
                             @for person in &a.persons {
@@ -100,7 +96,10 @@ pub(super) async fn decide_page(
                         }
                         dt { (t(l, "risk.false_alerts")) } dd.num { (expected_markup(l, expected)) }
                         (risk_row)
-                        dt { (t(l, "col.applicant")) } dd { (p.applicant) }
+                        dt { (t(l, "col.applicant")) } dd {
+                            (p.applicant)
+                            @if let Some(h) = &p.handed_over { " · " (t(l, "permit.handed_over")) " " (h.from) }
+                        }
                         dt { (t(l, "f.applied")) } dd { (p.applied_at.map(local).unwrap_or_default()) }
                         @if let Some(u) = &p.urgent {
                             dt { (t(l, "f.urgent")) } dd { (local(u.started_at)) " (" (u.started_by) ")" br; (countdown(l, now, u.deadline)) }
@@ -124,6 +123,9 @@ pub(super) async fn decide_page(
                             label for={ "until-" (p.id) } { (t(l, "decide.until")) " (UTC)" }
                             input id={ "until-" (p.id) } type="datetime-local" name="until" value=(utc_input(a.period.end));
                         }
+                        label for={ "case-" (p.id) } { (t(l, "f.decider_case")) }
+                        input id={ "case-" (p.id) } type="text" name="decider_case" maxlength="40" placeholder="B 1234-26"
+                            value=(p.decider_case.as_ref().map(|c| c.number.as_str()).unwrap_or(""));
                         label for={ "reasons-" (p.id) } { (t(l, "decide.reasons")) }
                         textarea id={ "reasons-" (p.id) } name="reasons" maxlength="8000" required {}
                         div.actions {
@@ -336,6 +338,21 @@ pub(super) async fn decide_post(
     let l = v.lang;
     let (outcome, reasons) = decision_form(&s, &v, &f)?;
     let o = origin(&peer);
+    // The decider's own case number is registered first, so a bad one stops the decision.
+    if let Some(n) = f
+        .get("decider_case")
+        .map(|x| x.trim())
+        .filter(|x| !x.is_empty())
+    {
+        // The form shows the number registered; sent back unchanged, it is not registered again.
+        let p = s.control.permit(&v.actor, &id, &o).await.page(l)?;
+        if p.decider_case.as_ref().is_none_or(|c| c.number != n) {
+            s.control
+                .register_case(&v.actor, &id, n, &o)
+                .await
+                .page(l)?;
+        }
+    }
     // The page's form says what stays ticked (`scope`); a grant of less is a partial grant.
     if outcome == Outcome::Grant && f.contains_key("scope") {
         let p = s.control.permit(&v.actor, &id, &o).await.page(l)?;

@@ -214,6 +214,31 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "a",
         r#"{"results":["arrested"]}"#,
     ),
+    // A typed offence is confirmed by the permit's prosecutor (the law then answers D3, which
+    // has none, 422); a permit is handed over by its applicant (the law: nothing to hand over for
+    // a victim search under se-2026); the decider registers its own case number.
+    (
+        "POST",
+        "/api/v1/permits/{id}/offence/confirm",
+        "/api/v1/permits/{D3}/offence/confirm",
+        "p",
+        "",
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/hand-over",
+        "/api/v1/permits/{D3}/hand-over",
+        "a",
+        r#"{"to":"pros"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/case",
+        "/api/v1/permits/{A2}/case",
+        "pJ",
+        r#"{"case_number":"AM-1234-26"}"#,
+    ),
+    ("GET", "/api/v1/offences", "/api/v1/offences", "orapjud", ""),
     // An amendment: asked for by the applicant, decided by the permit's prosecutor.
     (
         "POST",
@@ -1206,7 +1231,7 @@ async fn metrics_carry_no_personal_data_and_alerts_list_newest_first() {
 /// court, two identifications verified by two reviewers each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subject_notifications_are_deferred_and_completed_on_the_page() {
-    use mandat_law::permit::{AnnexII, Offence, Purpose, Stage};
+    use mandat_law::permit::Purpose;
     let (_dir, _clock, control) = common::control().await;
     with_camera_1(
         &control,
@@ -1222,12 +1247,7 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
     let pros = Actor::new("pros", &[Role::Prosecutor]);
     let mut app = application();
     app.purpose = Purpose::SuspectLocation;
-    app.offence = Some(Offence {
-        description: "mord".into(),
-        annex_ii: AnnexII::Murder,
-        max_penalty_years: 18,
-        stage: Stage::Completed,
-    });
+    let app = mandat_testkit::with_grounds(app);
     let p = control
         .draft(&mandat_testkit::session(&control, &pros), app, "t")
         .await
@@ -1509,6 +1529,177 @@ async fn the_draft_form_takes_one_reference_photo_per_line() {
     let sources: Vec<&str> = photos.iter().map(|p| p.source.as_str()).collect();
     assert_eq!(sources, ["passport register", "family photo", "job badge"]);
     assert!(photos.iter().all(|p| !p.id.is_empty()));
+}
+
+/// The draft form takes its grounds from lists: an offence from the catalogue (filled in by the
+/// server) or one described by hand, which the permit's prosecutor confirms on the permits page;
+/// a ground of another purpose is dropped. The decider sees the grounds and registers the
+/// decision under its own case number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_draft_form_takes_grounds_from_lists_and_the_decider_sees_them() {
+    let (_dir, _clock, control) = common::control().await;
+    with_camera_1(
+        &control,
+        &[("app", Role::Applicant), ("pros", Role::Prosecutor)],
+    )
+    .await;
+    let addr = common::serve(&control).await;
+    let form = |grounds: &str| {
+        format!(
+            "purpose=sentence_enforcement&case=5000-K1-26&person=p&source=s&start=2026-08-03T08:00&end=2026-08-05T08:00&necessity=n&proportionality=p&fria=f&eudb=e&cam_cam-1=on&{grounds}"
+        )
+    };
+    let (listed, typed, bad) = (
+        form(
+            "offence_code=brb-3-1&stage=attempt&victim=abduction&judgment_court=Solna+tingsr%C3%A4tt&judgment_case=B+9-26&legal_force=2026-06-01",
+        ),
+        form(
+            "offence_code=typed&offence=grovt+brott+i+en+annan+lag&annex=murder&penalty=6&judgment_court=Solna+tingsr%C3%A4tt&judgment_case=B+9-26&legal_force=2026-06-01",
+        ),
+        form("offence_code=typed&offence=x&annex=unicorn&penalty=6"),
+    );
+    tokio::task::spawn_blocking(move || {
+        let token = login(addr, "app");
+        let csrf = csrf(addr, &token);
+        for f in [&listed, &typed] {
+            let h = request(
+                addr,
+                "POST",
+                "/permits",
+                Some(&token),
+                &format!("csrf={csrf}&{f}"),
+                None,
+            );
+            assert_eq!(h.status, 303);
+        }
+        let mut page = String::new();
+        let h = request(
+            addr,
+            "POST",
+            "/permits",
+            Some(&token),
+            &format!("csrf={csrf}&{bad}"),
+            Some(&mut page),
+        );
+        assert_eq!(h.status, 400);
+        assert!(page.contains("unknown Annex II category"), "{page}");
+    })
+    .await
+    .unwrap();
+    let store = mandat_testkit::store(&control);
+    let mut permits = store.permits().await.unwrap();
+    permits.sort_by_key(|p| p.application.offence.as_ref().unwrap().code.is_none());
+    let (listed, typed) = (&permits[0], &permits[1]);
+    let o = listed.application.offence.as_ref().unwrap();
+    assert_eq!(o.description, "mord (BrB 3 kap. 1 §)");
+    assert_eq!(o.stage, mandat_law::permit::Stage::Attempt);
+    assert_eq!(listed.application.victim, None, "another purpose's ground");
+    assert_eq!(
+        listed.application.judgment.as_ref().unwrap().case_number,
+        "B 9-26"
+    );
+    assert_eq!(
+        typed.application.offence.as_ref().unwrap().confirmed_by,
+        None
+    );
+    // The team: the permit's prosecutor decides both; the listed one is filed.
+    let app = Actor::new("app", &[Role::Applicant]);
+    for p in [listed, typed] {
+        control
+            .assign_team(
+                &mandat_testkit::session(&control, &app),
+                &p.id,
+                "pros",
+                Some(Role::Prosecutor),
+                "t",
+            )
+            .await
+            .unwrap();
+    }
+    let (person, photo) = common::person_of(&control, &listed.id).await;
+    control
+        .enrol(
+            &mandat_testkit::session(&control, &app),
+            &listed.id,
+            &person,
+            &photo,
+            b"photo",
+            &[0.1; 128],
+            "t",
+        )
+        .await
+        .unwrap();
+    control
+        .apply(&mandat_testkit::session(&control, &app), &listed.id, "t")
+        .await
+        .unwrap();
+    let (listed_id, typed_id) = (listed.id.clone(), typed.id.clone());
+    tokio::task::spawn_blocking(move || {
+        let token = login(addr, "pros");
+        let csrf = csrf(addr, &token);
+        let mut page = String::new();
+        request(addr, "GET", "/permits", Some(&token), "", Some(&mut page));
+        assert!(
+            page.contains(&format!("/permits/{typed_id}/confirm-offence")),
+            "{page}"
+        );
+        let h = request(
+            addr,
+            "POST",
+            &format!("/permits/{typed_id}/confirm-offence"),
+            Some(&token),
+            &format!("csrf={csrf}"),
+            None,
+        );
+        assert_eq!(h.status, 303);
+        let mut page = String::new();
+        request(addr, "GET", "/decide", Some(&token), "", Some(&mut page));
+        for shown in [
+            "mord (BrB 3 kap. 1 §)",
+            "[brb-3-1]",
+            "försök",
+            "Solna tingsrätt",
+            "B 9-26",
+            "name=\"decider_case\"",
+        ] {
+            assert!(
+                page.contains(shown),
+                "{shown} not on the decider's page: {page}"
+            );
+        }
+        // A sentence is no case number: nothing is decided.
+        let mut out = String::new();
+        let h = request(
+            addr,
+            "POST",
+            &format!("/decide/{listed_id}"),
+            Some(&token),
+            &format!(
+                "csrf={csrf}&outcome=refuse&reasons=not+needed&decider_case=the+man+from+Solna"
+            ),
+            Some(&mut out),
+        );
+        assert_eq!(h.status, 422, "{out}");
+        let h = request(
+            addr,
+            "POST",
+            &format!("/decide/{listed_id}"),
+            Some(&token),
+            &format!("csrf={csrf}&outcome=refuse&reasons=not+needed&decider_case=AM-1234-26"),
+            None,
+        );
+        assert_eq!(h.status, 303);
+    })
+    .await
+    .unwrap();
+    let listed = store.permit(&listed.id).await.unwrap();
+    assert_eq!(listed.decider_case.unwrap().number, "AM-1234-26");
+    assert_eq!(listed.status, mandat_law::Status::Refused);
+    let typed = store.permit(&typed.id).await.unwrap();
+    assert_eq!(
+        typed.application.offence.unwrap().confirmed_by.as_deref(),
+        Some("pros")
+    );
 }
 
 /// The decider sees what a grant rests on: the recurring risk analysis (its date and the profile's

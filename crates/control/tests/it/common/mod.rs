@@ -214,15 +214,13 @@ pub async fn env_with(db: Db, embedder: mandat_law::risk::ModelRef) -> Env {
 }
 
 pub fn application(purpose: Purpose) -> Application {
-    Application {
+    mandat_testkit::with_grounds(Application {
         agency: Agency::Polismyndigheten,
         purpose,
-        offence: purpose.requires_offence().then(|| Offence {
-            description: "mord (BrB 3:1)".into(),
-            annex_ii: AnnexII::Murder,
-            max_penalty_years: 18,
-            stage: Stage::Completed,
-        }),
+        offence: None,
+        victim: None,
+        threat: None,
+        judgment: None,
         persons: vec![DesignatedPerson {
             id: "p1".into(),
             label: "Person One".into(),
@@ -249,7 +247,7 @@ pub fn application(purpose: Purpose) -> Application {
         target: None,
         case_number: "K-123456-26".into(),
         embedder: None,
-    }
+    })
 }
 
 /// A recognisable photo payload and template, so tests can search raw storage for them.

@@ -154,10 +154,13 @@ impl World {
 }
 
 pub fn application(purpose: Purpose, cameras: &[&str], start: Timestamp) -> Application {
-    Application {
+    mandat_testkit::with_grounds(Application {
         agency: Agency::Polismyndigheten,
         purpose,
         offence: None,
+        victim: None,
+        threat: None,
+        judgment: None,
         persons: watchlist()
             .into_iter()
             .map(|name| DesignatedPerson {
@@ -188,7 +191,7 @@ pub fn application(purpose: Purpose, cameras: &[&str], start: Timestamp) -> Appl
         target: None,
         case_number: "K-123456-26".into(),
         embedder: None,
-    }
+    })
 }
 
 /// A camera replaying a test video in a loop at real-time pace, as a live camera would.

@@ -19,15 +19,13 @@ pub fn t0() -> Timestamp {
 }
 
 pub fn application(purpose: Purpose) -> Application {
-    Application {
+    mandat_testkit::with_grounds(Application {
         agency: Agency::Polismyndigheten,
         purpose,
-        offence: purpose.requires_offence().then(|| Offence {
-            description: "mord".into(),
-            annex_ii: AnnexII::Murder,
-            max_penalty_years: 18,
-            stage: Stage::Completed,
-        }),
+        offence: None,
+        victim: None,
+        threat: None,
+        judgment: None,
         persons: ["Anna Andersson", "Bo Berg"]
             .iter()
             .enumerate()
@@ -64,7 +62,7 @@ pub fn application(purpose: Purpose) -> Application {
         target: None,
         case_number: "K-123456-26".into(),
         embedder: None,
-    }
+    })
 }
 
 pub fn actor(u: &str, r: Role) -> Actor {

@@ -20,10 +20,13 @@ pub fn t0() -> Timestamp {
 
 /// A victim search on `cam-1` for one person with one photo, 48 hours from `t0`.
 pub fn application() -> Application {
-    Application {
+    mandat_testkit::with_grounds(Application {
         agency: Agency::Polismyndigheten,
         purpose: Purpose::VictimSearch,
         offence: None,
+        victim: None,
+        threat: None,
+        judgment: None,
         persons: vec![DesignatedPerson {
             id: "p1".into(),
             label: "l".into(),
@@ -50,7 +53,7 @@ pub fn application() -> Application {
         target: None,
         case_number: "K-123456-26".into(),
         embedder: None,
-    }
+    })
 }
 
 /// The id the server gave the first person of `permit`, and that person's first photo.
