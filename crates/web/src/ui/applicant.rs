@@ -104,8 +104,9 @@ pub(super) async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, Ui
                                             button.secondary type="submit" { (t(l, "permit.hand_over")) }
                                         }
                                     }
+                                    // Also when another prosecutor confirmed it who no longer files or decides it.
                                     @if open && v.actor.has(Role::Prosecutor)
-                                        && p.application.offence.as_ref().is_some_and(|o| o.code.is_none() && o.confirmed_by.is_none()) {
+                                        && p.application.offence.as_ref().is_some_and(|o| o.code.is_none() && o.confirmed_by.as_deref() != Some(v.actor.user.as_str())) {
                                         (action_button(v, &p.id, "confirm-offence", t(l, "permit.confirm_offence"), "secondary"))
                                     }
                                     @if p.is_active_at(now) || matches!(p.status, Status::UrgentActive | Status::UrgentApplied | Status::Granted) {
