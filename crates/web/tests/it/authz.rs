@@ -1252,19 +1252,7 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
         .draft(&mandat_testkit::session(&control, &pros), app, "t")
         .await
         .unwrap();
-    let (person, photo) = common::person_of(&control, &p.id).await;
-    control
-        .enrol(
-            &mandat_testkit::session(&control, &pros),
-            &p.id,
-            &person,
-            &photo,
-            b"photo",
-            &[0.1; 128],
-            "t",
-        )
-        .await
-        .unwrap();
+    common::enrol_first_photo(&control, &pros, &p.id).await;
     for (user, role) in [
         ("judge", Role::Judge),
         ("rev", Role::Reviewer),
@@ -1616,19 +1604,7 @@ async fn the_draft_form_takes_grounds_from_lists_and_the_decider_sees_them() {
             .await
             .unwrap();
     }
-    let (person, photo) = common::person_of(&control, &listed.id).await;
-    control
-        .enrol(
-            &mandat_testkit::session(&control, &app),
-            &listed.id,
-            &person,
-            &photo,
-            b"photo",
-            &[0.1; 128],
-            "t",
-        )
-        .await
-        .unwrap();
+    common::enrol_first_photo(&control, &app, &listed.id).await;
     control
         .apply(&mandat_testkit::session(&control, &app), &listed.id, "t")
         .await

@@ -236,6 +236,23 @@ pub async fn camera_1(control: &Control, admin: &Actor) {
         .unwrap();
 }
 
+/// Enrol the first photo of the first person of `permit`, as `applicant`.
+pub async fn enrol_first_photo(control: &Control, applicant: &Actor, permit: &str) {
+    let (person, photo) = person_of(control, permit).await;
+    control
+        .enrol(
+            &mandat_testkit::session(control, applicant),
+            permit,
+            &person,
+            &photo,
+            b"photo",
+            &[0.1; 128],
+            "t",
+        )
+        .await
+        .unwrap();
+}
+
 /// Draft [`application`] as `applicant` and enrol its one photo: the permit's id.
 pub async fn drafted(control: &Control, applicant: &Actor) -> String {
     let p = control
@@ -246,19 +263,7 @@ pub async fn drafted(control: &Control, applicant: &Actor) -> String {
         )
         .await
         .unwrap();
-    let (person, photo) = person_of(control, &p.id).await;
-    control
-        .enrol(
-            &mandat_testkit::session(control, applicant),
-            &p.id,
-            &person,
-            &photo,
-            b"photo",
-            &[0.1; 128],
-            "t",
-        )
-        .await
-        .unwrap();
+    enrol_first_photo(control, applicant, &p.id).await;
     // The team: every operator and reviewer of the agency who has an account now, and a
     // prosecutor (`pros` where it exists) as the decider. Accounts made later are outsiders.
     let users = mandat_testkit::store(control).users().await.unwrap();
