@@ -690,6 +690,79 @@ pub fn permit(paths: Paths, cmd: PermitCommand) -> Result<()> {
                 p.id, p.applicant
             );
         }
+        PermitCommand::Counsel { id, user } => {
+            let p: Permit = c.post(&path(&id, "counsel"), &json!({ "user": user }))?;
+            println!(
+                "permit {}: {user} is its public counsel and files an opinion before the court grants",
+                p.id
+            );
+        }
+        PermitCommand::Opinion {
+            id,
+            opposes,
+            text_file,
+            ..
+        } => {
+            let text = read_text(text_file.as_deref(), "the public counsel's opinion")?;
+            let position = if opposes { "opposes" } else { "no_objection" };
+            let p: Permit = c.post(
+                &path(&id, "opinion"),
+                &json!({"position": position, "text": text}),
+            )?;
+            println!("permit {}: opinion filed ({position})", p.id);
+        }
+        PermitCommand::Hearing {
+            id,
+            held_at,
+            present,
+            outcome_file,
+        } => {
+            let held_at = held_at
+                .map(|t| {
+                    mandat_law::Timestamp::parse_rfc3339(&t).with_context(|| {
+                        format!("--held-at {t:?}: use RFC 3339, such as 2026-12-02T10:00:00Z")
+                    })
+                })
+                .transpose()?;
+            let outcome = read_text(outcome_file.as_deref(), "what the hearing came to")?;
+            let p: Permit = c.post(
+                &path(&id, "hearing"),
+                &json!({"held_at": held_at, "present": present, "outcome": outcome}),
+            )?;
+            let at = p.hearing.map(|h| h.held_at.to_string()).unwrap_or_default();
+            println!("permit {}: hearing of {at} recorded", p.id);
+        }
+        PermitCommand::Appeal {
+            id,
+            to,
+            grounds_file,
+        } => {
+            let grounds = read_text(grounds_file.as_deref(), "the grounds of the appeal")?;
+            let p: Permit = c.post(&path(&id, "appeal"), &json!({"to": to, "grounds": grounds}))?;
+            println!("permit {}: appeal filed to {to}", p.id);
+        }
+        PermitCommand::DecideAppeal {
+            id,
+            overturn,
+            reasons_file,
+            ..
+        } => {
+            let reasons = read_text(
+                reasons_file.as_deref(),
+                "the reasons of the appeal decision",
+            )?;
+            let outcome = if overturn { "overturned" } else { "upheld" };
+            let d: Value = c.post(
+                &path(&id, "appeal/decision"),
+                &json!({"outcome": outcome, "reasons": reasons}),
+            )?;
+            println!("permit {id}: decision {outcome} on appeal");
+            if !d["deletion_certificate"].is_null() {
+                println!(
+                    "use stopped; everything it produced was erased (deletion certificate in the audit log)"
+                );
+            }
+        }
         PermitCommand::ConfirmOffence { id } => {
             let p: Permit = c.post(&path(&id, "offence/confirm"), &json!({}))?;
             println!("permit {}: offence confirmed", p.id);

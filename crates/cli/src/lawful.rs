@@ -335,6 +335,68 @@ pub enum PermitCommand {
     /// Confirm the offence an application describes by hand rather than from the catalogue
     /// (a prosecutor who applies or decides on the permit).
     ConfirmOffence { id: String },
+    /// Appoint the application's public counsel (its court, where the profile requires one).
+    Counsel {
+        id: String,
+        /// The counsel's user name: an account holding the counsel role alone.
+        #[arg(long)]
+        user: String,
+    },
+    /// File the public counsel's opinion on the application (the counsel appointed to it).
+    Opinion {
+        id: String,
+        #[arg(
+            long,
+            conflicts_with = "no_objection",
+            required_unless_present = "no_objection"
+        )]
+        opposes: bool,
+        #[arg(long)]
+        no_objection: bool,
+        /// A file with the opinion, or `-` for standard input; asked for if absent.
+        #[arg(long)]
+        text_file: Option<PathBuf>,
+    },
+    /// Record the hearing the court held on the application (its court).
+    Hearing {
+        id: String,
+        /// When it was held (RFC 3339); now, by the server's clock, if absent.
+        #[arg(long)]
+        held_at: Option<String>,
+        /// Who was present.
+        #[arg(long)]
+        present: String,
+        /// A file with what the hearing came to, or `-` for standard input; asked for if absent.
+        #[arg(long)]
+        outcome_file: Option<PathBuf>,
+    },
+    /// Appeal the decision, within the profile's period: the public counsel a grant, the
+    /// applicant a refusal or a partial grant.
+    Appeal {
+        id: String,
+        /// The higher instance: a judge (or prosecutor) who has had no part in the permit.
+        #[arg(long)]
+        to: String,
+        /// A file with the grounds, or `-` for standard input; asked for if absent.
+        #[arg(long)]
+        grounds_file: Option<PathBuf>,
+    },
+    /// Decide the appeal filed to you. Overturning a grant stops the use and purges what it
+    /// produced.
+    DecideAppeal {
+        id: String,
+        #[arg(
+            long,
+            conflicts_with = "overturn",
+            required_unless_present = "overturn"
+        )]
+        uphold: bool,
+        #[arg(long)]
+        overturn: bool,
+        /// A file with the reasons, or `-` for standard input; asked for if absent.
+        #[arg(long)]
+        reasons_file: Option<PathBuf>,
+    },
     /// The jurisdiction profile's catalogue of offences (their codes go in an application's
     /// `offence.code`).
     Offences {

@@ -824,7 +824,10 @@ async fn seed(
     let video = data.join("synthetic/synthetic_watchlist.mp4");
     let street_video = data.join("video/street_1080p.mp4");
     let have_data = video.is_file() && data.join("synthetic/watchlist").is_dir();
-    let users = [
+    let profile = paths.profile()?;
+    // A profile with the court's procedure also gets its public counsel and a higher instance.
+    let procedure = profile.procedure.counsel || profile.procedure.appeal_hours.is_some();
+    let mut users = vec![
         ("admin", Role::Admin),
         ("admin2", Role::Admin),
         ("officer", Role::Applicant),
@@ -835,6 +838,9 @@ async fn seed(
         ("reviewer2", Role::Reviewer),
         ("auditor", Role::Auditor),
     ];
+    if procedure {
+        users.extend([("counsel", Role::Counsel), ("judge2", Role::Judge)]);
+    }
     let store = open_store(&paths).await?;
     store.bind_profile(paths.profile()?.name).await?;
     let control = Control::new(store.clone(), Arc::new(SystemClock), paths.profile()?)
@@ -931,7 +937,23 @@ async fn seed(
             )
             .await?;
     }
-    let officer = log_in("officer").await?;
+    // The demo's permit: a victim search the police apply for, or, under a profile with the
+    // court's procedure, a suspect search a prosecutor applies for to the court.
+    let purpose = if procedure {
+        Purpose::SuspectLocation
+    } else {
+        Purpose::VictimSearch
+    };
+    let rule = profile.rule(purpose);
+    let drafter = match rule.applicant {
+        mandat_law::profile::Applicant::Police => "officer",
+        mandat_law::profile::Applicant::Prosecutor => "prosecutor",
+    };
+    let (decider, decider_role) = match rule.decider {
+        mandat_law::Authority::Court => ("judge", Role::Judge),
+        mandat_law::Authority::Prosecutor => ("prosecutor", Role::Prosecutor),
+    };
+    let officer = log_in(drafter).await?;
     let now = control.now()?;
     let mut names: Vec<String> = std::fs::read_dir(data.join("synthetic/watchlist"))?
         .filter_map(|e| e.ok())
@@ -942,9 +964,19 @@ async fn seed(
     names.sort();
     let app = Application {
         agency: Agency::Polismyndigheten,
-        purpose: Purpose::VictimSearch,
-        offence: None,
-        victim: Some(mandat_law::grounds::VictimCategory::MissingPerson),
+        purpose,
+        // From the profile's catalogue: drafting fills in the rest.
+        offence: purpose.requires_offence().then(|| Offence {
+            code: Some("brb-3-1".into()),
+            description: String::new(),
+            annex_ii: None,
+            max_penalty_years: 0,
+            stage: Stage::Completed,
+            suspicion: Some(mandat_law::grounds::Suspicion::ReasonablySuspected),
+            confirmed_by: None,
+        }),
+        victim: (purpose == Purpose::VictimSearch)
+            .then_some(mandat_law::grounds::VictimCategory::MissingPerson),
         threat: None,
         judgment: None,
         // The server gives the ids, opaque and random; who a person is stays in the label,
@@ -971,7 +1003,11 @@ async fn seed(
             end: now.plus_hours(24 * 7),
         },
         reasons: Reasons {
-            necessity: "demo: missing persons last seen at Sergels torg".into(),
+            necessity: match purpose {
+                Purpose::SuspectLocation => "demo: suspects last seen at Sergels torg",
+                _ => "demo: missing persons last seen at Sergels torg",
+            }
+            .into(),
             proportionality: "one camera, one week, the named persons only".into(),
             fria_ref: "FRIA-DEMO-1".into(),
             eu_db_ref: "EU-DB-DEMO-1".into(),
@@ -1000,10 +1036,10 @@ async fn seed(
             )
             .await?;
     }
-    // The officer's team: the prosecutor the application is filed to, the operator and the two
+    // The applicant's team: the decider the application is filed to, the operator and the two
     // reviewers. Nobody else sees the permit (the auditor oversees it).
     for (user, role) in [
-        ("prosecutor", Role::Prosecutor),
+        (decider, decider_role),
         ("operator", Role::Operator),
         ("reviewer1", Role::Reviewer),
         ("reviewer2", Role::Reviewer),
@@ -1017,10 +1053,39 @@ async fn seed(
         return Ok((paths, logins, Some((p.id, names.len()))));
     }
     control.apply(&officer, &p.id, o).await?;
-    let prosecutor = log_in("prosecutor").await?;
+    let decider = log_in(decider).await?;
+    // The court's procedure before a grant, where the profile requires it.
+    if rule.decider == mandat_law::Authority::Court {
+        if profile.procedure.counsel {
+            control
+                .appoint_counsel(&decider, &p.id, "counsel", o)
+                .await?;
+            control
+                .file_opinion(
+                    &log_in("counsel").await?,
+                    &p.id,
+                    mandat_law::appeal::Position::NoObjection,
+                    "demo: no objection",
+                    o,
+                )
+                .await?;
+        }
+        if profile.procedure.hearing {
+            control
+                .record_hearing(
+                    &decider,
+                    &p.id,
+                    None,
+                    "demo: the prosecutor and the public counsel",
+                    "demo: both heard",
+                    o,
+                )
+                .await?;
+        }
+    }
     control
         .decide(
-            &prosecutor,
+            &decider,
             &p.id,
             Outcome::Grant,
             "demo: necessary and proportionate",
@@ -1029,6 +1094,16 @@ async fn seed(
         .await?;
     store.close().await;
     Ok((paths, logins, Some((p.id, names.len()))))
+}
+
+/// What the demo's permit is, as its messages name it.
+fn permit_kind(paths: &Paths) -> &'static str {
+    match paths.profile() {
+        Ok(p) if p.procedure.counsel || p.procedure.appeal_hours.is_some() => {
+            "suspect search, applied for by `prosecutor` to `judge`, with `counsel` and the higher instance `judge2`"
+        }
+        _ => "victim search, applied for by `officer` to `prosecutor`",
+    }
 }
 
 pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
@@ -1070,15 +1145,17 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
         }
         match &permit {
             Some((id, n)) if args.permit_stage == PermitStage::Draft => println!(
-                "permit {id}: a draft for a victim search for {n} persons on camera sergel-1, photos\n\
-                 enrolled. Log in as `officer` to apply (or start urgent use), then as `prosecutor` to decide."
+                "permit {id}: a draft ({}) for {n} persons on camera sergel-1, photos enrolled.\n\
+                 Log in as its applicant to apply (or start urgent use), then as its decider to decide.",
+                permit_kind(&paths)
             ),
             Some((id, n)) => println!(
-                "permit {id}: victim search for {n} persons on camera sergel-1, granted by `prosecutor`;\n\
+                "permit {id}: {} for {n} persons on camera sergel-1, granted;\n\
                  each person's threshold derived from a target of {DEMO_FPIR} (2 false alerts per 1,000 passers-by\n\
                  not sought), from the calibration and cohort of the evaluation report in {};\n\
                  camera slussen-2 is outside the permit and is not analysed.\n\
                  alerts as they arrive (review them: MANDAT_HOME={} mandat login --user reviewer1; mandat alerts review ID --confirm):",
+                permit_kind(&paths),
                 evaluation.display(),
                 home.display()
             ),

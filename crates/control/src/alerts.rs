@@ -147,6 +147,7 @@ impl Control {
             .known_permits(actor)
             .await?
             .into_iter()
+            .filter(|p| crate::knows_alerts(actor, p))
             .map(|p| p.id)
             .collect();
         let list: Vec<AlertRecord> = self
@@ -168,7 +169,7 @@ impl Control {
     async fn visible_alert(&self, actor: &Session, id: &str) -> Result<(AlertRecord, Permit)> {
         let a = self.store.alert(id).await?;
         match self.store.permit(&a.permit).await {
-            Ok(p) if crate::knows(actor, &p) => Ok((a, p)),
+            Ok(p) if crate::knows_alerts(actor, &p) => Ok((a, p)),
             _ => Err(ControlError::Store(StoreError::NotFound(format!(
                 "no alert {id}"
             )))),
@@ -209,7 +210,7 @@ impl Control {
                 .store
                 .permit(&ev.permit)
                 .await
-                .is_ok_and(|p| crate::knows(actor, &p))
+                .is_ok_and(|p| crate::knows_alerts(actor, &p))
     }
 
     /// One alert; the read is recorded.

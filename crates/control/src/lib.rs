@@ -980,15 +980,7 @@ impl Control {
         require(actor, Action::ApplyForPermit)?;
         let p = self.visible_permit(actor, id).await?;
         let to = to.trim();
-        // Another agency's account, a disabled one and one that does not exist answer alike.
-        let their_roles = self
-            .store
-            .users()
-            .await?
-            .into_iter()
-            .find(|u| u.user == to && u.disabled_at.is_none() && u.agency == p.application.agency)
-            .map(|u| u.roles)
-            .unwrap_or_default();
+        let their_roles = self.active_roles(to, p.application.agency).await?;
         let (p, _) = self
             .transition(actor, id, "permit.handed_over", origin, |p, now| {
                 let profile = profile_of(p)?;
@@ -1017,6 +1009,127 @@ impl Control {
             })
             .await?;
         Ok(p)
+    }
+
+    /// The roles of `user`, an active account of `agency`; none for another agency's account, a
+    /// disabled one or one that does not exist, which then answer alike.
+    async fn active_roles(&self, user: &str, agency: Agency) -> Result<Vec<Role>> {
+        Ok(self
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .find(|u| u.user == user && u.disabled_at.is_none() && u.agency == agency)
+            .map(|u| u.roles)
+            .unwrap_or_default())
+    }
+
+    /// The court appoints a public counsel to the application (an active account of the
+    /// permit's agency holding the counsel role alone).
+    pub async fn appoint_counsel(
+        &self,
+        actor: &Session,
+        id: &str,
+        user: &str,
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::AppointCounsel)?;
+        let p = self.visible_permit(actor, id).await?;
+        let user = user.trim();
+        let roles = self.active_roles(user, p.application.agency).await?;
+        let (p, _) = self
+            .transition(actor, id, "permit.counsel_appointed", origin, |p, now| {
+                let profile = profile_of(p)?;
+                p.appoint_counsel(actor, profile, user, &roles, now)?;
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
+    }
+
+    /// The public counsel files their opinion (sealed with the permit's other text).
+    pub async fn file_opinion(
+        &self,
+        actor: &Session,
+        id: &str,
+        position: mandat_law::appeal::Position,
+        text: &str,
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::FileOpinion)?;
+        self.visible_permit(actor, id).await?;
+        let (p, _) = self
+            .transition(actor, id, "permit.opinion_filed", origin, |p, now| {
+                p.file_opinion(actor, position, text, now)?;
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
+    }
+
+    /// The court records the hearing it held (who was present and the outcome are sealed), at
+    /// `held_at` or now.
+    pub async fn record_hearing(
+        &self,
+        actor: &Session,
+        id: &str,
+        held_at: Option<Timestamp>,
+        present: &str,
+        outcome: &str,
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::RecordHearing)?;
+        self.visible_permit(actor, id).await?;
+        let (p, _) = self
+            .transition(actor, id, "permit.hearing_recorded", origin, |p, now| {
+                let profile = profile_of(p)?;
+                let held_at = held_at.unwrap_or(now);
+                p.record_hearing(actor, profile, held_at, present, outcome, now)?;
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
+    }
+
+    /// The party a decision went against appeals it to the higher instance `to`.
+    pub async fn appeal(
+        &self,
+        actor: &Session,
+        id: &str,
+        to: &str,
+        grounds: &str,
+        origin: &str,
+    ) -> Result<Permit> {
+        require(actor, Action::Appeal)?;
+        let p = self.visible_permit(actor, id).await?;
+        let to = to.trim();
+        let roles = self.active_roles(to, p.application.agency).await?;
+        let (p, _) = self
+            .transition(actor, id, "permit.appeal", origin, |p, now| {
+                let profile = profile_of(p)?;
+                p.appeal(actor, profile, to, &roles, grounds, now)?;
+                Ok(Effect::Nothing)
+            })
+            .await?;
+        Ok(p)
+    }
+
+    /// The higher instance decides an appeal. A grant overturned stops the use and purges what it
+    /// produced, with a deletion certificate, as a refusal does.
+    pub async fn decide_appeal(
+        &self,
+        actor: &Session,
+        id: &str,
+        outcome: mandat_law::appeal::AppealOutcome,
+        reasons: &str,
+        origin: &str,
+    ) -> Result<(Permit, Option<DeletionCertificate>)> {
+        require(actor, Action::DecideAppeal)?;
+        self.visible_permit(actor, id).await?;
+        self.transition(actor, id, "permit.appeal_decided", origin, |p, now| {
+            Ok(p.decide_appeal(actor, outcome, reasons, now)?)
+        })
+        .await
     }
 
     /// Lift a legal hold; what is due is erased at once.
@@ -1448,8 +1561,16 @@ fn check_stream_url(url: &str) -> Result<()> {
 }
 
 /// Need-to-know: a permit is known to its team (applicant, decider, assigned operators and
-/// reviewers) within its agency, and to the agency's auditors, who oversee without images.
+/// reviewers) within its agency, to its public counsel and the higher instance of its appeal,
+/// and to the agency's auditors, who oversee without images.
 pub(crate) fn knows(actor: &Actor, p: &Permit) -> bool {
+    actor.works_for(p.application.agency)
+        && (actor.has(Role::Auditor) || p.sees_record(&actor.user))
+}
+
+/// Need-to-know for what a use produced (alerts, their events and images): the team and the
+/// auditors. A public counsel and a higher instance read the permit's record only.
+pub(crate) fn knows_alerts(actor: &Actor, p: &Permit) -> bool {
     actor.works_for(p.application.agency) && (actor.has(Role::Auditor) || p.on_team(&actor.user))
 }
 
@@ -1485,9 +1606,15 @@ fn profile_of(p: &Permit) -> Result<&'static Profile, StoreError> {
 /// When use actually ended: the stop, the refusal, the lapsed deadline or the end of the period
 /// (cut at the statute's sunset).
 fn end_of_use(p: &Permit) -> Option<Timestamp> {
+    let overturned = p.appeal.as_ref().and_then(|a| a.decision.as_ref());
     p.stop
         .as_ref()
         .map(|s| s.at)
+        .or_else(|| {
+            overturned
+                .map(|d| d.at)
+                .filter(|_| p.status == mandat_law::Status::Overturned)
+        })
         .or_else(|| p.decision.as_ref().map(|d| d.at).filter(|_| p.purged))
         .or(Some(p.end_in_force()))
 }

@@ -74,6 +74,12 @@ impl Permit {
             )));
         }
         let refuse = |m: String| Err(rule::AMENDMENT.refusal(m));
+        if self.appeal.as_ref().is_some_and(|a| a.decision.is_none()) {
+            return refuse(format!(
+                "the grant of permit {} is under appeal: no camera is added before the higher instance decides",
+                self.id
+            ));
+        }
         if let Some(open) = self.open_amendment() {
             return refuse(format!(
                 "amendment {} of permit {} waits for its decision; one at a time",

@@ -43,6 +43,8 @@ pub enum UseEnd {
     Refused,
     /// No application followed the urgent start in time: stopped and deleted by mandat.
     UrgentDeadlineMissed,
+    /// A higher instance overturned the grant on appeal: everything the use produced was deleted.
+    Overturned,
 }
 
 /// The audit log's signed head when a notification was made: sequence number, hash, time, public
@@ -132,6 +134,7 @@ impl ImyNotification {
 fn end_of(p: &Permit) -> UseEnd {
     match (p.status, &p.stop, &p.decision) {
         (Status::Refused, _, _) => UseEnd::Refused,
+        (Status::Overturned, _, _) => UseEnd::Overturned,
         (_, Some(s), _) if s.by.is_none() => UseEnd::UrgentDeadlineMissed,
         (_, Some(_), _) => UseEnd::Stopped,
         (_, None, Some(d)) if d.outcome == Outcome::Refuse => UseEnd::Refused,

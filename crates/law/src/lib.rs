@@ -6,6 +6,7 @@
 //! audit and HTTP build on it at the edges. Every refusal names the legal rule behind it.
 
 pub mod amendment;
+pub mod appeal;
 pub mod grounds;
 pub mod imy;
 pub mod lifecycle;
@@ -73,6 +74,8 @@ impl Refusal {
             rule::TWO_PERSONS.code,
             rule::AGENCY.code,
             rule::TEAM.code,
+            rule::APPEAL_INSTANCE.code,
+            rule::APPEAL_PARTY.code,
         ]
         .contains(&self.code.as_str())
     }
@@ -133,6 +136,12 @@ pub mod rule {
         JUDGMENT_RECORD = "judgment_record", "a sentence enforcement names the judgment enforced: court, case number and the date it gained legal force, Lag 2026:806; AI Act art. 5(1)(h)(iii)";
         DECIDER_CASE = "decider_case_number", "the deciding court or prosecutor registers the application under its own case number, kept apart from the applicant's (the authorities' registration duty, OSL 5 kap.)";
         HAND_OVER = "urgent_hand_over", "the police or Säpo may start use urgently for every purpose; where a prosecutor applies to the court, the police hand the permit to the prosecutor, who files the application within the deadline (the motion)";
+        COUNSEL = "public_counsel", "a court appoints a public counsel (offentligt ombud) to the application, who files an opinion before the court grants, the motion; the counsel holds no other role and is neither applicant nor decider";
+        HEARING = "hearing_record", "where the profile requires a hearing, the court records it (date, who was present, outcome) before it grants, the motion";
+        APPEAL = "appeal", "the party a decision went against (the applicant against a refusal, the public counsel against a grant) may appeal within the profile's period to a higher instance, the motion";
+        APPEAL_PARTY = "appeal_party", "only a party appeals: the applicant, or the public counsel appointed to the application, the motion";
+        HIGHER_INSTANCE = "higher_instance", "an appeal is filed to a higher instance: a judge or prosecutor of the decider's kind who has had no part in the permit (not its applicant, decider, team, counsel, or whoever appointed the counsel or held the hearing), the motion";
+        APPEAL_INSTANCE = "appeal_instance", "an appeal is decided by a higher instance: a judge or prosecutor of the decider's kind who neither applied for, decided nor spoke on the permit";
         SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified afterwards once it no longer harms the purpose; deferral states its reason (jurisdiction profile)";
     }
 }

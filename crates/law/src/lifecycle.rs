@@ -22,6 +22,9 @@ pub enum Status {
     UrgentActive,
     /// Urgent use running, application filed, awaiting decision.
     UrgentApplied,
+    /// A grant a higher instance overturned on appeal: use stopped and everything it produced
+    /// was purged, as for a refusal ([`crate::appeal`]).
+    Overturned,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -200,6 +203,15 @@ pub struct Permit {
     /// The deciding court's or prosecutor's own case number (see [`Permit::register_case`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decider_case: Option<CaseRecord>,
+    /// The public counsel the court appointed, and their opinion ([`crate::appeal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counsel: Option<crate::appeal::Counsel>,
+    /// The hearing the court held before deciding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hearing: Option<crate::appeal::Hearing>,
+    /// An appeal of the decision, and the higher instance's decision on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appeal: Option<crate::appeal::Appeal>,
 }
 
 /// A permit handed from the police officer who drafted it (and perhaps started it urgently) to
@@ -328,14 +340,26 @@ impl Permit {
             use_outcome: None,
             handed_over: None,
             decider_case: None,
+            counsel: None,
+            hearing: None,
+            appeal: None,
         })
     }
 
-    /// Whether `user` works on this permit: its applicant, or a member of its team.
+    /// Whether `user` works on this permit: its applicant, or a member of its team. They see
+    /// its alerts as their roles allow.
     pub fn on_team(&self, user: &str) -> bool {
         self.applicant == user
             || self.team.iter().any(|m| m.user == user)
             || self.handed_over.as_ref().is_some_and(|h| h.from == user)
+    }
+
+    /// Whether `user` reads this permit's record: its team, its public counsel, or the higher
+    /// instance an appeal is filed to. The last two read the record only, never alerts.
+    pub fn sees_record(&self, user: &str) -> bool {
+        self.on_team(user)
+            || self.counsel.as_ref().is_some_and(|c| c.user == user)
+            || self.appeal.as_ref().is_some_and(|a| a.to == user)
     }
 
     /// Whether `user` applied for this permit in any way: its applicant, the officer who handed
@@ -560,6 +584,9 @@ impl Permit {
             // number goes with it.
             self.team.retain(|m| !deciding(m.role));
             self.decider_case = None;
+            // The counsel and the hearing belong to the court that appointed and held them.
+            self.counsel = None;
+            self.hearing = None;
         }
         self.team.retain(|m| m.user != user);
         self.team.push(Member {
@@ -582,6 +609,8 @@ impl Permit {
         if matches!(m.role, Role::Judge | Role::Prosecutor) {
             self.check_decider_open()?;
             self.decider_case = None;
+            self.counsel = None;
+            self.hearing = None;
         }
         self.team.retain(|m| m.user != user);
         Ok(())
@@ -600,7 +629,17 @@ impl Permit {
                 self.id
             )));
         }
-        if matches!(self.status, Status::Refused | Status::Stopped) || self.purged {
+        if self.sees_record(user) && !self.on_team(user) {
+            return Err(rule::SAME_PERSON.refusal(format!(
+                "{user} is the public counsel or the higher instance of permit {} and cannot also work on it",
+                self.id
+            )));
+        }
+        if matches!(
+            self.status,
+            Status::Refused | Status::Stopped | Status::Overturned
+        ) || self.purged
+        {
             return Err(wrong_state(self, "change the team of"));
         }
         Ok(())
@@ -685,6 +724,7 @@ impl Permit {
             Status::Applied => "applied",
             Status::Refused => "refused",
             Status::Stopped => "stopped",
+            Status::Overturned => "overturned",
             Status::UrgentActive | Status::UrgentApplied if self.is_active_at(t) => "urgent_active",
             Status::UrgentActive | Status::UrgentApplied => "urgent_lapsed",
             Status::Granted if t < self.application.period.start => "granted",
@@ -817,6 +857,12 @@ impl Permit {
                 actor.user, self.id
             )));
         }
+        if self.sees_record(&actor.user) && !self.on_team(&actor.user) {
+            return Err(rule::SAME_PERSON.refusal(format!(
+                "{} is the public counsel or the higher instance of permit {} and cannot decide it",
+                actor.user, self.id
+            )));
+        }
         if !actor.holds(needed) {
             return Err(rule::WRONG_DECIDER.refusal(format!(
                 "purpose {} is decided by a {:?}; {} does not hold that authority",
@@ -840,6 +886,7 @@ impl Permit {
         // A refusal stays possible after a sunset: it ends what an urgent start began.
         if outcome == Outcome::Grant {
             profile.check_in_force("grant", now)?;
+            self.check_procedure(profile)?;
         }
         self.decision = Some(Decision {
             by: actor.user.clone(),
@@ -981,7 +1028,7 @@ impl Permit {
     /// start, or past its period (or the statute's sunset). A permit never used has no use to end.
     pub fn use_has_ended(&self, now: Timestamp) -> bool {
         match self.status {
-            Status::Stopped => true,
+            Status::Stopped | Status::Overturned => true,
             Status::Refused => self.urgent.is_some(),
             Status::Granted | Status::UrgentActive | Status::UrgentApplied => {
                 self.active_window().is_none_or(|(_, end)| now >= end)
@@ -1238,6 +1285,7 @@ pub(crate) mod tests {
         // Up to the sunset: filed, granted, used until the last instant before it.
         let mut p = drafted(before, sunset);
         p.apply(&prosecutor(), reform, before).unwrap();
+        crate::appeal::heard(&mut p, &judge(), reform, before);
         p.decide(&judge(), reform, Outcome::Grant, "ok", before)
             .unwrap();
         assert!(p.is_active_at(Timestamp(sunset.0 - 1)));
@@ -1551,6 +1599,7 @@ pub(crate) mod tests {
         name_decider(&mut moved, &Actor::new("judge2", &[Role::Judge]));
         assert_eq!(moved.decider_case, None);
         p.register_case(&judge(), reform, "B 1235-26", t1).unwrap();
+        crate::appeal::heard(&mut p, &judge(), reform, t1);
         p.decide(&judge(), reform, Outcome::Grant, "granted", t1)
             .unwrap();
         assert_eq!(p.decider_case.as_ref().unwrap().number, "B 1235-26");
@@ -1884,6 +1933,7 @@ pub(crate) mod tests {
                 .code,
             "wrong_decider"
         );
+        crate::appeal::heard(&mut p, &judge(), &SWEDEN_COURT_FOR_ALL, t0());
         p.decide(&judge(), &SWEDEN_COURT_FOR_ALL, Outcome::Grant, "x", t0())
             .unwrap();
     }

@@ -36,6 +36,11 @@ pub enum Action {
     RotateKeys,
     HoldData,
     ConfirmOffence,
+    AppointCounsel,
+    FileOpinion,
+    RecordHearing,
+    Appeal,
+    DecideAppeal,
 }
 
 use Action::*;
@@ -57,7 +62,9 @@ pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
     ),
     (
         ReadPermits,
-        &[Operator, Reviewer, Applicant, Prosecutor, Judge, Auditor],
+        &[
+            Operator, Reviewer, Applicant, Prosecutor, Judge, Auditor, Counsel,
+        ],
         "read permits",
     ),
     (DraftPermit, &[Applicant, Prosecutor], "draft permits"),
@@ -84,6 +91,15 @@ pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
         &[Prosecutor],
         "confirm an offence described by hand",
     ),
+    (AppointCounsel, &[Judge], "appoint a public counsel"),
+    (FileOpinion, &[Counsel], "file a public counsel's opinion"),
+    (RecordHearing, &[Judge], "record a hearing"),
+    (
+        Appeal,
+        &[Applicant, Prosecutor, Counsel],
+        "appeal a decision",
+    ),
+    (DecideAppeal, &[Judge, Prosecutor], "decide an appeal"),
     (
         RecordOutcome,
         &[Applicant, Prosecutor],

@@ -67,6 +67,22 @@ pub struct Profile {
     /// Whether the police may start use urgently also for a purpose a prosecutor applies for,
     /// handing the permit to the prosecutor who files it ([`crate::Permit::hand_over`]).
     pub urgent_start_by_police: bool,
+    /// The court procedure around a decision: public counsel, hearing, appeal
+    /// ([`crate::appeal`]).
+    pub procedure: Procedure,
+}
+
+/// The steps around a decision a profile requires ([`Profile::procedure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Procedure {
+    /// A court grants only once the public counsel (offentligt ombud) it appointed has filed an
+    /// opinion on the application.
+    pub counsel: bool,
+    /// A court grants only once it has recorded a hearing (date, who was present, outcome).
+    pub hearing: bool,
+    /// Hours after a decision within which the party it went against (the applicant against a
+    /// refusal, the public counsel against a grant) may appeal it. `None`: no appeal.
+    pub appeal_hours: Option<u32>,
 }
 
 /// A statute's time in force ([`Profile::validity`]): from `in_force`, until `sunset` (exclusive)
@@ -146,6 +162,12 @@ pub const SWEDEN: Profile = Profile {
     offences: crate::grounds::SWEDISH_OFFENCES,
     // The motion reads the act so: the police or Säpo may start urgently for every purpose.
     urgent_start_by_police: true,
+    // The act as enacted names no public counsel, hearing or appeal for these decisions.
+    procedure: Procedure {
+        counsel: false,
+        hearing: false,
+        appeal_hours: None,
+    },
 };
 
 /// The reform proposed in parliament: a court decides every purpose, and every identified person is
@@ -202,6 +224,14 @@ pub const SWEDEN_COURT_FOR_ALL: Profile = Profile {
     offences: crate::grounds::SWEDISH_OFFENCES,
     // The motion: a court decides every purpose, and the police or Säpo may still start urgently.
     urgent_start_by_police: true,
+    // The motion: a public counsel speaks for the person before the court decides, at a hearing,
+    // and both sides may appeal. The reform names no appeal period yet: one week is this
+    // profile's assumption, to be replaced by the enacted one.
+    procedure: Procedure {
+        counsel: true,
+        hearing: true,
+        appeal_hours: Some(7 * 24),
+    },
 };
 
 impl Profile {

@@ -190,6 +190,11 @@ pub fn use_over(p: &Permit, now: Timestamp) -> Option<Timestamp> {
     match p.status {
         Status::Stopped => p.stop.as_ref().map(|s| s.at),
         Status::Refused => p.decision.as_ref().map(|d| d.at),
+        Status::Overturned => p
+            .appeal
+            .as_ref()
+            .and_then(|a| a.decision.as_ref())
+            .map(|d| d.at),
         Status::Granted | Status::UrgentActive | Status::UrgentApplied => {
             let end = p.end_in_force();
             (now >= end).then_some(end)

@@ -22,10 +22,13 @@ pub enum Role {
     Auditor,
     /// Manages users and cameras; never sees biometric data.
     Admin,
+    /// Public counsel (offentligt ombud): appointed by the court to an application, reads it and
+    /// files an opinion, and may appeal a grant. Sees no biometric data.
+    Counsel,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Operator,
         Role::Reviewer,
         Role::Applicant,
@@ -33,6 +36,7 @@ impl Role {
         Role::Judge,
         Role::Auditor,
         Role::Admin,
+        Role::Counsel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +48,7 @@ impl Role {
             Role::Judge => "judge",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Counsel => "counsel",
         }
     }
 
@@ -76,16 +81,26 @@ pub fn check_roles(roles: &[Role]) -> Result<(), crate::Refusal> {
     {
         return Err(crate::rule::ROLES_REQUIRED.refusal("a role is named twice".into()));
     }
-    if roles.contains(&Role::Admin) && roles.len() > 1 {
-        let others: Vec<&str> = roles
-            .iter()
-            .filter(|r| **r != Role::Admin)
-            .map(|r| r.as_str())
-            .collect();
-        return Err(crate::rule::ADMIN_ALONE.refusal(format!(
-            "an admin holds no other role, but {} was asked for as well; make a separate account",
-            others.join(", ")
-        )));
+    for alone in [Role::Admin, Role::Counsel] {
+        if roles.contains(&alone) && roles.len() > 1 {
+            let others: Vec<&str> = roles
+                .iter()
+                .filter(|r| **r != alone)
+                .map(|r| r.as_str())
+                .collect();
+            let rule = match alone {
+                Role::Admin => crate::rule::ADMIN_ALONE,
+                _ => crate::rule::COUNSEL,
+            };
+            return Err(rule.refusal(format!(
+                "{} holds no other role, but {} was asked for as well; make a separate account",
+                match alone {
+                    Role::Admin => "an admin",
+                    _ => "a public counsel",
+                },
+                others.join(", ")
+            )));
+        }
     }
     Ok(())
 }

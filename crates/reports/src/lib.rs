@@ -127,6 +127,9 @@ pub fn imy_pdf(rec: &ImyRecord) -> Vec<u8> {
                 UseEnd::PeriodEnded => "perioden löpte ut",
                 UseEnd::Stopped => "stoppad",
                 UseEnd::Refused => "avslaget; allt som användningen gav raderat",
+                UseEnd::Overturned => {
+                    "upphävt efter överklagande; allt som användningen gav raderat"
+                }
                 UseEnd::UrgentDeadlineMissed => {
                     "ingen ansökan inom 24 timmar; stoppad och raderad av mandat"
                 }

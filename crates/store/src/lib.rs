@@ -1203,6 +1203,11 @@ impl Store {
         let outcome_before = permit.use_outcome.clone();
         let applicant_before = permit.applicant.clone();
         let case_before = permit.decider_case.clone();
+        let procedure_before = (
+            permit.counsel.clone(),
+            permit.hearing.clone(),
+            permit.appeal.clone(),
+        );
         let effect = change(&mut permit)?;
         let cert = match &effect {
             Effect::Purge { reason } => Some(self.purge(&mut tx, &mut permit, reason, now).await?),
@@ -1257,6 +1262,31 @@ impl Store {
                         d["decider_case"] = json!({
                             "from": case_before.map(|c| c.number),
                             "to": permit.decider_case.as_ref().map(|c| c.number.clone()),
+                        });
+                    }
+                    // The court's procedure: who speaks, when heard, who appealed to whom and
+                    // with what result (the texts are sealed with the permit's other text).
+                    if permit.counsel != procedure_before.0
+                        && let Some(c) = &permit.counsel
+                    {
+                        d["counsel"] = json!({
+                            "user": c.user,
+                            "opinion": c.opinion.as_ref().map(|o| o.position),
+                        });
+                    }
+                    if permit.hearing != procedure_before.1
+                        && let Some(h) = &permit.hearing
+                    {
+                        d["hearing"] = json!({"held_at": h.held_at});
+                    }
+                    if permit.appeal != procedure_before.2
+                        && let Some(a) = &permit.appeal
+                    {
+                        d["appeal"] = json!({
+                            "by": a.by,
+                            "party": a.party,
+                            "to": a.to,
+                            "outcome": a.decision.as_ref().map(|x| x.outcome),
                         });
                     }
                     // Who may see the permit is part of the record: the team after the change.

@@ -43,6 +43,15 @@ pub(crate) struct PermitText {
     /// The court and case number of the judgment enforced: together they find the person.
     #[serde(default)]
     judgment: Option<(String, String)>,
+    /// The public counsel's opinion.
+    #[serde(default)]
+    opinion: Option<String>,
+    /// The hearing: who was present, and its outcome.
+    #[serde(default)]
+    hearing: Option<(String, String)>,
+    /// The appeal's grounds, and the higher instance's reasons.
+    #[serde(default)]
+    appeal: Option<(String, Option<String>)>,
 }
 
 impl PermitText {
@@ -85,6 +94,21 @@ impl PermitText {
             t.amendments
                 .insert(a.number, (std::mem::take(&mut a.reasons), decided));
         }
+        t.opinion = p
+            .counsel
+            .as_mut()
+            .and_then(|c| c.opinion.as_mut())
+            .map(|o| std::mem::take(&mut o.text));
+        t.hearing = p.hearing.as_mut().map(|h| {
+            (
+                std::mem::take(&mut h.present),
+                std::mem::take(&mut h.outcome),
+            )
+        });
+        t.appeal = p.appeal.as_mut().map(|a| {
+            let decided = a.decision.as_mut().map(|d| std::mem::take(&mut d.reasons));
+            (std::mem::take(&mut a.grounds), decided)
+        });
         t
     }
 
@@ -135,6 +159,21 @@ impl PermitText {
                 }
             }
         }
+        if let (Some(o), Some(text)) = (
+            p.counsel.as_mut().and_then(|c| c.opinion.as_mut()),
+            self.opinion,
+        ) {
+            o.text = text;
+        }
+        if let (Some(h), Some((present, outcome))) = (p.hearing.as_mut(), self.hearing) {
+            (h.present, h.outcome) = (present, outcome);
+        }
+        if let (Some(a), Some((grounds, decided))) = (p.appeal.as_mut(), self.appeal) {
+            a.grounds = grounds;
+            if let (Some(d), Some(text)) = (a.decision.as_mut(), decided) {
+                d.reasons = text;
+            }
+        }
     }
 
     /// Every free-text field of `p` set to `marker`: what a purge leaves.
@@ -158,15 +197,20 @@ impl PermitText {
             &mut t.hold,
             &mut t.urgent,
             &mut t.threat,
+            &mut t.opinion,
         ]
         .into_iter()
         .flatten()
         {
             fill(s);
         }
-        if let Some((court, case)) = t.judgment.as_mut() {
-            fill(court);
-            fill(case);
+        for (a, b) in t.judgment.iter_mut().chain(t.hearing.iter_mut()) {
+            fill(a);
+            fill(b);
+        }
+        if let Some((grounds, decided)) = t.appeal.as_mut() {
+            fill(grounds);
+            decided.iter_mut().for_each(fill);
         }
         for (asked, decided) in t.amendments.values_mut() {
             fill(asked);
@@ -180,10 +224,18 @@ impl PermitText {
 pub(crate) mod tests {
     use super::*;
     use mandat_law::amendment::{Amendment, AmendmentDecision};
+    use mandat_law::appeal::{
+        Appeal, AppealDecision, AppealOutcome, Counsel, Hearing, Opinion, Party, Position,
+    };
     use mandat_law::lifecycle::{Decision, Outcome, Stop, Urgent};
     use mandat_law::{Actor, Authority, Role, SWEDEN, Timestamp};
 
-    pub(crate) const TEXT: [&str; 13] = [
+    pub(crate) const TEXT: [&str; 18] = [
+        "counsel thinks it too wide",
+        "present: the prosecutor",
+        "the hearing found",
+        "appealed because",
+        "overturned because",
         "Solna tingsrätt",
         "an attack planned for tonight",
         "B 9876-26",
@@ -239,6 +291,36 @@ pub(crate) mod tests {
             at: Timestamp(2),
             by: Some("officer".into()),
             reason: "the person was found".into(),
+        });
+        p.counsel = Some(Counsel {
+            user: "counsel".into(),
+            appointed_by: "judge".into(),
+            at: Timestamp(1),
+            opinion: Some(Opinion {
+                position: Position::Opposes,
+                text: "counsel thinks it too wide".into(),
+                at: Timestamp(1),
+            }),
+        });
+        p.hearing = Some(Hearing {
+            held_at: Timestamp(1),
+            present: "present: the prosecutor".into(),
+            outcome: "the hearing found".into(),
+            by: "judge".into(),
+            at: Timestamp(1),
+        });
+        p.appeal = Some(Appeal {
+            by: "counsel".into(),
+            party: Party::Counsel,
+            at: Timestamp(2),
+            grounds: "appealed because".into(),
+            to: "higher".into(),
+            decision: Some(AppealDecision {
+                by: "higher".into(),
+                at: Timestamp(3),
+                outcome: AppealOutcome::Overturned,
+                reasons: "overturned because".into(),
+            }),
         });
         p.amendments.push(Amendment {
             number: 1,

@@ -1146,6 +1146,164 @@ async fn register_case(
 }
 
 #[derive(Deserialize, ToSchema)]
+pub(crate) struct CounselBody {
+    /// The public counsel: an active account of the permit's agency holding the counsel role alone.
+    #[schema(max_length = 200)]
+    user: String,
+}
+
+/// The court the application is filed to appoints its public counsel (offentligt ombud), where
+/// the profile requires one; they may be replaced until they file an opinion.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/counsel", tag = "procedure",
+    params(("id" = String, Path)), request_body = CounselBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn appoint_counsel(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<CounselBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("user", &b.user, 200)?;
+    let p = s
+        .control
+        .appoint_counsel(&a, &id, &b.user, &origin(&peer))
+        .await?;
+    Ok(Json(p).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct OpinionBody {
+    position: mandat_law::appeal::Position,
+    /// The opinion (sealed with the permit's other text).
+    #[schema(max_length = 4000)]
+    text: String,
+}
+
+/// The public counsel files their opinion on the application before the court decides; filing
+/// again replaces it.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/opinion", tag = "procedure",
+    params(("id" = String, Path)), request_body = OpinionBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn file_opinion(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<OpinionBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("text", &b.text, 16_000)?;
+    let p = s
+        .control
+        .file_opinion(&a, &id, b.position, &b.text, &origin(&peer))
+        .await?;
+    Ok(Json(p).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct HearingBody {
+    /// When the hearing was held (ms since the epoch): after the filing, not in the future. Now,
+    /// if left out.
+    #[serde(default)]
+    held_at: Option<mandat_law::Timestamp>,
+    /// Who was present (sealed).
+    #[schema(max_length = 4000)]
+    present: String,
+    /// What the hearing came to (sealed).
+    #[schema(max_length = 4000)]
+    outcome: String,
+}
+
+/// The court records the hearing it held on the application, where the profile requires one.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/hearing", tag = "procedure",
+    params(("id" = String, Path)), request_body = HearingBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn record_hearing(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<HearingBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("present", &b.present, 16_000)?;
+    too_long("outcome", &b.outcome, 16_000)?;
+    let p = s
+        .control
+        .record_hearing(&a, &id, b.held_at, &b.present, &b.outcome, &origin(&peer))
+        .await?;
+    Ok(Json(p).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct AppealBody {
+    /// The higher instance: a judge (or prosecutor, for a prosecutor's decision) of the permit's
+    /// agency who has had no part in it.
+    #[schema(max_length = 200)]
+    to: String,
+    /// Why the decision should not stand (sealed).
+    #[schema(max_length = 4000)]
+    grounds: String,
+}
+
+/// The party a decision went against appeals it, within the profile's period: the public counsel
+/// a grant, the applicant a refusal or a partial grant.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/appeal", tag = "procedure",
+    params(("id" = String, Path)), request_body = AppealBody, security(("session" = [])),
+    responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]
+async fn appeal(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<AppealBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("to", &b.to, 200)?;
+    too_long("grounds", &b.grounds, 16_000)?;
+    let p = s
+        .control
+        .appeal(&a, &id, &b.to, &b.grounds, &origin(&peer))
+        .await?;
+    Ok(Json(p).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct AppealDecisionBody {
+    outcome: mandat_law::appeal::AppealOutcome,
+    /// The higher instance's reasons (sealed).
+    #[schema(max_length = 4000)]
+    reasons: String,
+}
+
+/// The higher instance decides the appeal filed to it. A grant overturned stops the use at once
+/// and purges everything it produced; the deletion certificate comes back.
+#[utoipa::path(post, path = "/api/v1/permits/{id}/appeal/decision", tag = "procedure",
+    params(("id" = String, Path)), request_body = AppealDecisionBody, security(("session" = [])),
+    responses((status = 200, body = Decided), (status = "4XX", body = ErrorBody)))]
+async fn decide_appeal(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<AppealDecisionBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("reasons", &b.reasons, 16_000)?;
+    let (p, cert) = s
+        .control
+        .decide_appeal(&a, &id, b.outcome, &b.reasons, &origin(&peer))
+        .await?;
+    Ok(Json(Decided {
+        permit: p,
+        deletion_certificate: cert,
+    })
+    .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct OutcomeBody {
     /// What the use led to: one or more results, or `nothing` alone.
     #[schema(max_items = 5)]
@@ -2462,6 +2620,19 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("POST", "/api/v1/permits/{id}/hand-over", post(hand_over)),
         ("GET", "/api/v1/offences", get(offences)),
         ("POST", "/api/v1/permits/{id}/case", post(register_case)),
+        (
+            "POST",
+            "/api/v1/permits/{id}/counsel",
+            post(appoint_counsel),
+        ),
+        ("POST", "/api/v1/permits/{id}/opinion", post(file_opinion)),
+        ("POST", "/api/v1/permits/{id}/hearing", post(record_hearing)),
+        ("POST", "/api/v1/permits/{id}/appeal", post(appeal)),
+        (
+            "POST",
+            "/api/v1/permits/{id}/appeal/decision",
+            post(decide_appeal),
+        ),
         ("POST", "/api/v1/permits/{id}/amendments", post(amend)),
         (
             "POST",

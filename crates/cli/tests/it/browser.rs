@@ -6,6 +6,9 @@
 //!    sees the chain verified with those events.
 //! 2. An urgent start produces alerts; the prosecutor refuses the permit, gets the deletion
 //!    certificate, and the alerts disappear from the operator's page.
+//! 3. Under the reform (se-court-for-all): urgent start and application by the prosecutor, with
+//!    its offence from the catalogue; the court appoints a public counsel, who opposes; hearing
+//!    and grant; the counsel appeals, the higher instance overturns, and the alerts disappear.
 //!
 //! Screenshots of every step go to `target/browser-artifacts/` (or `MANDAT_ARTIFACTS`).
 
@@ -88,6 +91,11 @@ impl Demo {
 
 /// `mandat demo` with the permit left as a draft, on a free port; reads its URL and logins.
 fn demo() -> Demo {
+    demo_in("se-2026")
+}
+
+/// [`demo`] under the jurisdiction profile `profile`.
+fn demo_in(profile: &str) -> Demo {
     let home = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mandat"))
         .args([
@@ -103,6 +111,7 @@ fn demo() -> Demo {
         .arg(home.path().join("demo"))
         .env_remove("MANDAT_DB")
         .env_remove("MANDAT_HOME")
+        .env("MANDAT_JURISDICTION", profile)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -589,6 +598,168 @@ async fn refused_urgent_use_erases_its_alerts_in_the_browser() {
     .await;
     assert!(body_text(&op).await.contains("Inga larm"));
     shot(&op, "flow2-05-operator-after-refusal").await;
+    op.close().await.unwrap();
+    c.close().await.unwrap();
+}
+
+/// Type `text` into the first element `css` finds.
+async fn type_in(c: &Client, css: &str, text: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// The reform (se-court-for-all) in the browser: the prosecutor starts a suspect search
+/// urgently, with its ground, and files it with its offence from the catalogue; the court
+/// appoints a public counsel, who reads the application and opposes it; the court holds the
+/// hearing and grants; the counsel appeals to a higher judge, who overturns the grant: use stops
+/// and the alerts the use raised disappear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overturned_grant_stops_and_erases_in_the_browser_under_the_reform() {
+    let d = demo_in("se-court-for-all");
+    let (_driver, port) = chromedriver();
+    let op = browser(port).await;
+    let c = browser(port).await;
+    login(&op, &d, "operator").await;
+
+    login(&c, &d, "prosecutor").await;
+    type_in(
+        &c,
+        "form[action$='/urgent-start'] input[name=ground]",
+        "Han är på väg att lämna landet i kväll.",
+    )
+    .await;
+    click(&c, Locator::Css("form[action$='/urgent-start'] button")).await;
+    until(&c, "the urgent start", 20, |h| {
+        h.contains("st-urgent_active")
+    })
+    .await;
+    click(&c, Locator::Css("form[action$='/apply'] button")).await;
+    until(&c, "the application", 20, |h| {
+        h.contains("st-urgent_applied")
+    })
+    .await;
+    shot(&c, "flow3-01-prosecutor-applies").await;
+    until(&op, "alerts from the urgent use", 180, |h| {
+        h.contains("id=\"alert-")
+    })
+    .await;
+    logout(&c).await;
+
+    // The court sees the offence from the catalogue and the urgent ground, and appoints counsel.
+    login(&c, &d, "judge").await;
+    c.goto(&format!("{}/decide", d.url)).await.unwrap();
+    let text = body_text(&c).await;
+    for shown in [
+        "mord",
+        "BrB 3 kap. 1 §",
+        "Han är på väg att lämna landet i kväll.",
+    ] {
+        assert!(text.contains(shown), "the decision page shows {shown}");
+    }
+    c.goto(&format!("{}/procedure", d.url)).await.unwrap();
+    type_in(&c, "form[action$='/counsel'] input[name=user]", "counsel").await;
+    click(&c, Locator::Css("form[action$='/counsel'] button")).await;
+    until(&c, "the appointment", 20, |h| h.contains("flash ok")).await;
+    logout(&c).await;
+
+    // The counsel reads the application, never its images, and opposes it.
+    login(&c, &d, "counsel").await;
+    let text = body_text(&c).await;
+    assert!(
+        text.contains("mord") && text.contains("K-123456-26"),
+        "{text}"
+    );
+    assert!(
+        !c.source().await.unwrap().contains("<img"),
+        "the counsel sees no image"
+    );
+    type_in(
+        &c,
+        "textarea[name=text]",
+        "Området är för stort för en misstanke.",
+    )
+    .await;
+    shot(&c, "flow3-02-counsel-opinion").await;
+    click(&c, Locator::Css("button[value=opposes]")).await;
+    until(&c, "the opinion", 20, |h| h.contains("flash ok")).await;
+    logout(&c).await;
+
+    // The court holds the hearing, then grants.
+    login(&c, &d, "judge").await;
+    c.goto(&format!("{}/procedure", d.url)).await.unwrap();
+    assert!(
+        body_text(&c)
+            .await
+            .contains("Området är för stort för en misstanke.")
+    );
+    type_in(
+        &c,
+        "form[action$='/hearing'] input[name=present]",
+        "åklagaren, ombudet",
+    )
+    .await;
+    type_in(
+        &c,
+        "form[action$='/hearing'] textarea[name=outcome]",
+        "Båda hördes.",
+    )
+    .await;
+    click(&c, Locator::Css("form[action$='/hearing'] button")).await;
+    until(&c, "the hearing", 20, |h| h.contains("flash ok")).await;
+    c.goto(&format!("{}/decide", d.url)).await.unwrap();
+    type_in(
+        &c,
+        "textarea[name=reasons]",
+        "Nödvändigt: en kamera, en vecka.",
+    )
+    .await;
+    click(&c, Locator::Css("button[value=grant]")).await;
+    until(&c, "the grant", 20, |h| h.contains("flash ok")).await;
+    logout(&c).await;
+
+    // The counsel appeals the grant to a judge who had no part in it.
+    login(&c, &d, "counsel").await;
+    type_in(&c, "form[action$='/appeal'] input[name=to]", "judge2").await;
+    type_in(
+        &c,
+        "form[action$='/appeal'] textarea[name=grounds]",
+        "Beslutet är oproportionerligt.",
+    )
+    .await;
+    click(&c, Locator::Css("form[action$='/appeal'] button")).await;
+    until(&c, "the appeal", 20, |h| h.contains("flash ok")).await;
+    logout(&c).await;
+
+    // The higher instance overturns it: use stops, and what it produced is erased.
+    login(&c, &d, "judge2").await;
+    c.goto(&format!("{}/procedure", d.url)).await.unwrap();
+    let text = body_text(&c).await;
+    assert!(text.contains("Beslutet är oproportionerligt."), "{text}");
+    type_in(
+        &c,
+        "textarea[name=reasons]",
+        "Ingreppet står inte i proportion.",
+    )
+    .await;
+    shot(&c, "flow3-03-higher-instance").await;
+    click(&c, Locator::Css("button[value=overturned]")).await;
+    until(&c, "the appeal decision", 20, |h| h.contains("flash ok")).await;
+    until(&op, "the alerts to disappear", 30, |h| {
+        !h.contains("id=\"alert-")
+    })
+    .await;
+    shot(&op, "flow3-04-operator-after-overturn").await;
+    logout(&c).await;
+    login(&c, &d, "prosecutor").await;
+    until(&c, "the permit overturned", 20, |h| {
+        h.contains("st-overturned")
+    })
+    .await;
+    shot(&c, "flow3-05-overturned").await;
     op.close().await.unwrap();
     c.close().await.unwrap();
 }

@@ -672,6 +672,44 @@ pub(crate) fn permit_lifecycle_through_the_cli_with_real_photos() {
     assert_eq!(p["status"], "granted");
     assert_eq!(p["decision"]["by"], "pros");
     assert!(h.ok(&["permit", "list"]).contains(&id));
+    // se-2026 names no public counsel, hearing or appeal: the commands reach the server, which
+    // says so (the procedure itself: control and web tests under se-court-for-all).
+    for (args, said) in [
+        (
+            &[
+                "permit",
+                "appeal",
+                &id,
+                "--to",
+                "judge",
+                "--grounds-file",
+                "-",
+            ][..],
+            "no party",
+        ),
+        (
+            &[
+                "permit",
+                "decide-appeal",
+                &id,
+                "--uphold",
+                "--reasons-file",
+                "-",
+            ],
+            "no appeal of permit",
+        ),
+        (
+            &["permit", "opinion", &id, "--opposes", "--text-file", "-"],
+            "may not file a public counsel's opinion",
+        ),
+    ] {
+        let o = h.run_env(args, Some("x"), &[]);
+        assert!(
+            !o.status.success() && text(&o.stderr).contains(said),
+            "{args:?}: {}",
+            text(&o.stderr)
+        );
+    }
     // Adding a camera takes an amendment, decided like the permit.
     h.login("admin");
     h.ok_in(

@@ -432,6 +432,212 @@ async fn the_police_start_a_court_purpose_urgently_and_a_prosecutor_files_it() {
     }
 }
 
+/// The reform's court procedure end to end: the court appoints a public counsel, who alone files
+/// an opinion; the court grants only after it and a hearing; the counsel appeals the grant to a
+/// higher judge who had no part in it, who overturns it: use stops at once, and what it produced
+/// is erased to the byte, with a certificate, as for a refusal.
+#[tokio::test]
+async fn under_the_reform_an_overturned_grant_stops_and_leaves_nothing_but_a_certificate() {
+    use mandat_law::appeal::{AppealOutcome, Position};
+    use mandat_law::{Actor, Role, SWEDEN_COURT_FOR_ALL};
+    for db in databases() {
+        let e = env_in(db, &SWEDEN_COURT_FOR_ALL).await;
+        let counsel = Actor::new("counsel", &[Role::Counsel]);
+        let higher = Actor::new("higher", &[Role::Judge]);
+        e.provision(&counsel.user, &counsel.roles).await;
+        e.provision(&higher.user, &higher.roles).await;
+        let id = drafted(&e, Purpose::VictimSearch, &pros()).await;
+        e.control.apply(&e.act(&pros()), &id, ORIGIN).await.unwrap();
+        let grant = |who: Actor| {
+            let (e, id) = (&e, &id);
+            async move {
+                e.control
+                    .decide(&e.act(&who), id, Outcome::Grant, "necessary", ORIGIN)
+                    .await
+            }
+        };
+        assert_eq!(code(grant(judge()).await.unwrap_err()), "public_counsel");
+        // Counsel is not on the permit until appointed, and only its court appoints.
+        let err = e
+            .control
+            .permit(&e.act(&counsel), &id, ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "not_found", "{db:?}");
+        let err = e
+            .control
+            .appoint_counsel(&e.act(&pros()), &id, "counsel", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "not_permitted", "{db:?}");
+        for who in ["rev", "nobody"] {
+            let err = e
+                .control
+                .appoint_counsel(&e.act(&judge()), &id, who, ORIGIN)
+                .await
+                .unwrap_err();
+            assert_eq!(code(err), "public_counsel", "{db:?}: {who}");
+        }
+        e.control
+            .appoint_counsel(&e.act(&judge()), &id, "counsel", ORIGIN)
+            .await
+            .unwrap();
+        e.control
+            .permit(&e.act(&counsel), &id, ORIGIN)
+            .await
+            .unwrap();
+        let err = e
+            .control
+            .file_opinion(&e.act(&judge()), &id, Position::Opposes, "x", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "not_permitted", "{db:?}");
+        e.control
+            .file_opinion(
+                &e.act(&counsel),
+                &id,
+                Position::Opposes,
+                "COUNSEL-OPINION-MARKER the area is too wide",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        assert_eq!(code(grant(judge()).await.unwrap_err()), "hearing_record");
+        e.control
+            .record_hearing(
+                &e.act(&judge()),
+                &id,
+                None,
+                "the prosecutor and the public counsel",
+                "HEARING-OUTCOME-MARKER heard both",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        let (p, _) = grant(judge()).await.unwrap();
+        assert_eq!(p.status, Status::Granted);
+        assert_eq!(e.scope.watchlist("cam-1").list.entries.len(), 1);
+        e.clock.advance(3_600_000);
+        e.control
+            .raise_alert(hit(&e, "A-1", &id).await)
+            .await
+            .unwrap();
+        let erased = sealed(&e, &id).await;
+        // The prosecutor won and does not appeal; the higher instance had no part in the permit.
+        let err = e
+            .control
+            .appeal(&e.act(&pros()), &id, "higher", "g", ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "appeal", "{db:?}");
+        for to in ["judge", "pros", "nobody"] {
+            let err = e
+                .control
+                .appeal(&e.act(&counsel), &id, to, "g", ORIGIN)
+                .await
+                .unwrap_err();
+            assert_eq!(code(err), "higher_instance", "{db:?}: {to}");
+        }
+        e.control
+            .appeal(
+                &e.act(&counsel),
+                &id,
+                "higher",
+                "APPEAL-GROUNDS-MARKER disproportionate",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        let err = e
+            .control
+            .decide_appeal(
+                &e.act(&judge()),
+                &id,
+                AppealOutcome::Overturned,
+                "r",
+                ORIGIN,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "appeal_instance", "{db:?}");
+        // The higher instance reads the record, never the alerts, and joins no team.
+        e.control
+            .permit(&e.act(&higher), &id, ORIGIN)
+            .await
+            .unwrap();
+        let alerts = |who: Actor| {
+            let e = &e;
+            async move {
+                e.control
+                    .alerts(&e.act(&who), 0, 100, ORIGIN)
+                    .await
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(alerts(judge()).await, 1, "{db:?}");
+        assert_eq!(
+            alerts(higher.clone()).await,
+            0,
+            "{db:?}: the higher instance saw alerts"
+        );
+        let err = e
+            .control
+            .assign_team(&e.act(&pros()), &id, "higher", Some(Role::Reviewer), ORIGIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "separation_of_duties", "{db:?}");
+        let (p, cert) = e
+            .control
+            .decide_appeal(
+                &e.act(&higher),
+                &id,
+                AppealOutcome::Overturned,
+                "not proportionate",
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        assert_eq!(p.status, Status::Overturned);
+        assert!(p.purged);
+        assert!(
+            cert.expect("an overturned grant purges")
+                .wrapped_key_deleted
+        );
+        assert!(e.scope.watchlist("cam-1").is_empty(), "{db:?}: use stops");
+        assert_gone(&e, &erased, "overturned grant").await;
+        assert_eq!(e.store.biometric_rows(&id).await.unwrap(), 0);
+        // The record of the procedure stays, its texts purged with the rest.
+        let kept = e.store.permit(&id).await.unwrap();
+        assert_eq!(kept.counsel.as_ref().unwrap().user, "counsel");
+        assert_eq!(kept.appeal.as_ref().unwrap().grounds, "[purged]");
+        let (entries, _) = e.store.audit_log().await.unwrap();
+        for action in [
+            "permit.counsel_appointed",
+            "permit.opinion_filed",
+            "permit.hearing_recorded",
+            "permit.appeal",
+            "permit.appeal_decided",
+            "permit.purge",
+        ] {
+            assert_eq!(
+                entries.iter().filter(|x| x.action == action).count(),
+                1,
+                "{db:?}: {action}"
+            );
+        }
+        let decided = entries
+            .iter()
+            .find(|x| x.action == "permit.appeal_decided")
+            .unwrap();
+        assert_eq!(decided.details["appeal"]["outcome"], "overturned");
+        assert_eq!(decided.details["to"], "Overturned");
+        let log = serde_json::to_string(&entries).unwrap();
+        assert!(!log.contains("MARKER"), "procedure text in the log");
+        assert!(matches!(verify_log(&e).await, Verdict::Intact { .. }));
+    }
+}
+
 #[tokio::test]
 async fn refused_urgent_use_stops_and_leaves_nothing_but_a_certificate() {
     for db in databases() {

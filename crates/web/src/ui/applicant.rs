@@ -143,7 +143,10 @@ pub(super) async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, Ui
 /// A permit's team: who works on it, and for its applicant the forms that change it.
 pub(super) fn team_cell(v: &Viewer, p: &Permit, mine: bool) -> Markup {
     let l = v.lang;
-    let open = !matches!(p.status, Status::Refused | Status::Stopped) && !p.purged;
+    let open = !matches!(
+        p.status,
+        Status::Refused | Status::Stopped | Status::Overturned
+    ) && !p.purged;
     html! {
         @for m in &p.team {
             div {

@@ -255,6 +255,7 @@ const NAV: &[(&str, &str, &[Role])] = &[
         &[Role::Applicant, Role::Prosecutor],
     ),
     ("/decide", "nav.decide", &[Role::Prosecutor, Role::Judge]),
+    ("/procedure", "nav.procedure", procedure::PROCEDURE_ROLES),
     ("/audit", "nav.audit", &[Role::Auditor, Role::Admin]),
     ("/admin", "nav.admin", &[Role::Admin]),
 ];
@@ -307,6 +308,7 @@ fn flash_key(k: &str) -> Option<&'static str> {
         "permit.done",
         "permit.created",
         "decide.done",
+        "proc.done",
         "admin.done",
         "imy.done",
         "subjects.updated",
@@ -354,6 +356,7 @@ mod applicant;
 mod auditor;
 mod decider;
 mod operator;
+mod procedure;
 mod reviewer;
 
 use account::*;
@@ -362,6 +365,7 @@ use applicant::*;
 use auditor::*;
 use decider::*;
 use operator::*;
+use procedure::*;
 use reviewer::*;
 
 // ---- static ----
@@ -404,6 +408,8 @@ pub(crate) fn routes() -> Vec<RouteRow> {
         ("GET", "/decide", get(decide_page)),
         ("POST", "/decide/{id}", post(decide_post)),
         ("POST", "/decide/{id}/amendment", post(amendment_post)),
+        ("GET", "/procedure", get(procedure_page)),
+        ("POST", "/procedure/{id}/{action}", post(procedure_post)),
         ("GET", "/audit", get(audit_page)),
         ("POST", "/audit/verify", post(audit_verify)),
         ("GET", "/audit/imy/{id}/{what}", get(audit_imy_file)),

@@ -18,9 +18,9 @@ use mandat_law::{Actor, Role};
 use crate::common;
 
 /// Roles by letter: o operator, r reviewer, a applicant, p prosecutor, j judge, u auditor (IMY),
-/// d admin. `*` is public: no session needed. A capital letter marks a role the permissions table
+/// d admin, c public counsel. `*` is public: no session needed. A capital letter marks a role the permissions table
 /// lets through but that is off the permit's team: it gets 404, as for an id that does not exist.
-const ROLES: [(char, &str, Role); 7] = [
+const ROLES: [(char, &str, Role); 8] = [
     ('o', "op", Role::Operator),
     ('r', "rev", Role::Reviewer),
     ('a', "app", Role::Applicant),
@@ -28,6 +28,7 @@ const ROLES: [(char, &str, Role); 7] = [
     ('j', "judge", Role::Judge),
     ('u', "aud", Role::Auditor),
     ('d', "adm", Role::Admin),
+    ('c', "counsel", Role::Counsel),
 ];
 
 const PW: &str = "a long password";
@@ -52,7 +53,7 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "*",
         r#"{"user":"op","password":"a long password","totp":"{OTP}"}"#,
     ),
-    ("POST", "/api/v1/logout", "/api/v1/logout", "orapjud", ""),
+    ("POST", "/api/v1/logout", "/api/v1/logout", "orapjudc", ""),
     ("GET", "/api/v1/alerts", "/api/v1/alerts", "orapju", ""),
     (
         "GET",
@@ -148,7 +149,7 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "d",
         "{}",
     ),
-    ("GET", "/api/v1/permits", "/api/v1/permits", "orapju", ""),
+    ("GET", "/api/v1/permits", "/api/v1/permits", "orapjuc", ""),
     (
         "POST",
         "/api/v1/permits",
@@ -160,7 +161,7 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "GET",
         "/api/v1/permits/{id}",
         "/api/v1/permits/{G}",
-        "orapju",
+        "orapjuC",
         "",
     ),
     (
@@ -238,7 +239,51 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "pJ",
         r#"{"case_number":"AM-1234-26"}"#,
     ),
-    ("GET", "/api/v1/offences", "/api/v1/offences", "orapjud", ""),
+    (
+        "GET",
+        "/api/v1/offences",
+        "/api/v1/offences",
+        "orapjudc",
+        "",
+    ),
+    // The court's procedure. The fixtures are se-2026 permits, which have none, and decided by a
+    // prosecutor: the court and the counsel are on none of them (their allowed path is
+    // `the_court_procedure_runs_through_the_pages_under_the_reform` and the control tests).
+    (
+        "POST",
+        "/api/v1/permits/{id}/counsel",
+        "/api/v1/permits/{A1}/counsel",
+        "J",
+        r#"{"user":"counsel"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/opinion",
+        "/api/v1/permits/{A1}/opinion",
+        "C",
+        r#"{"position":"opposes","text":"t"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/hearing",
+        "/api/v1/permits/{A1}/hearing",
+        "J",
+        r#"{"present":"p","outcome":"o"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/appeal",
+        "/api/v1/permits/{G}/appeal",
+        "aC",
+        r#"{"to":"judge","grounds":"g"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/permits/{id}/appeal/decision",
+        "/api/v1/permits/{G2}/appeal/decision",
+        "J",
+        r#"{"outcome":"upheld","reasons":"r"}"#,
+    ),
     // An amendment: asked for by the applicant, decided by the permit's prosecutor.
     (
         "POST",
@@ -327,10 +372,10 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "POST",
         "/api/v1/password",
         "/api/v1/password",
-        "orapjud",
+        "orapjudc",
         r#"{"current":"a long password","new":"short"}"#,
     ),
-    ("GET", "/api/v1/session", "/api/v1/session", "orapjud", ""),
+    ("GET", "/api/v1/session", "/api/v1/session", "orapjudc", ""),
     // Without a photo: an allowed caller gets 400 before any inference.
     (
         "PUT",
@@ -456,15 +501,15 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "*",
         "user=newbie2&code={CODE2}&password=a+long+password&again=a+long+password",
     ),
-    ("GET", "/password", "/password", "orapjud", ""),
+    ("GET", "/password", "/password", "orapjudc", ""),
     (
         "POST",
         "/password",
         "/password",
-        "orapjud",
+        "orapjudc",
         "current=a+long+password&new=a+long+password+2&again=differs",
     ),
-    ("POST", "/logout", "/logout", "orapjud", ""),
+    ("POST", "/logout", "/logout", "orapjudc", ""),
     ("GET", "/lang/{code}", "/lang/en?back=/login", "*", ""),
     ("GET", "/operator", "/operator", "o", ""),
     (
@@ -549,6 +594,14 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "pJ",
         "number=1&outcome=refuse&reasons=not+needed",
     ),
+    ("GET", "/procedure", "/procedure", "apjc", ""),
+    (
+        "POST",
+        "/procedure/{id}/{action}",
+        "/procedure/{A1}/opinion",
+        "C",
+        "position=opposes&text=t",
+    ),
     ("GET", "/audit", "/audit", "ud", ""),
     ("POST", "/audit/verify", "/audit/verify", "ud", ""),
     (
@@ -627,6 +680,154 @@ struct Head {
 /// The API, and the metrics page, which like it takes a bearer token and answers JSON errors.
 fn is_api(path: &str) -> bool {
     path.starts_with("/api/") || path == "/metrics"
+}
+
+/// The reform's court procedure through the pages: the court appoints the public counsel and
+/// records the hearing, the counsel reads the application and opposes it, the court grants, the
+/// counsel appeals to a higher judge, who overturns the grant: use stops and the data is purged.
+/// Each step is offered only to whoever may take it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_court_procedure_runs_through_the_pages_under_the_reform() {
+    let (_dir, _clock, control) = common::control_in(&mandat_law::SWEDEN_COURT_FOR_ALL).await;
+    with_camera_1(
+        &control,
+        &[
+            ("pros", Role::Prosecutor),
+            ("judge", Role::Judge),
+            ("counsel", Role::Counsel),
+            ("higher", Role::Judge),
+        ],
+    )
+    .await;
+    let pros = Actor::new("pros", &[Role::Prosecutor]);
+    let id = common::drafted(&control, &pros).await;
+    control
+        .assign_team(
+            &mandat_testkit::session(&control, &pros),
+            &id,
+            "judge",
+            Some(Role::Judge),
+            "t",
+        )
+        .await
+        .unwrap();
+    control
+        .apply(&mandat_testkit::session(&control, &pros), &id, "t")
+        .await
+        .unwrap();
+    let addr = common::serve(&control).await;
+    let pid = id.clone();
+    tokio::task::spawn_blocking(move || {
+        let id = pid;
+        let session = |user: &str| {
+            let token = login(addr, user);
+            let csrf = csrf(addr, &token);
+            (token, csrf)
+        };
+        let page = |s: &(String, String)| {
+            let mut body = String::new();
+            let h = request(addr, "GET", "/procedure", Some(&s.0), "", Some(&mut body));
+            assert_eq!(h.status, 200, "{body}");
+            body
+        };
+        let post = |s: &(String, String), path: &str, form: &str| {
+            let mut body = String::new();
+            let h = request(
+                addr,
+                "POST",
+                path,
+                Some(&s.0),
+                &format!("csrf={}&{form}", s.1),
+                Some(&mut body),
+            );
+            (h.status, body)
+        };
+        let (judge, counsel, higher) = (session("judge"), session("counsel"), session("higher"));
+        // The counsel lands on the page, and sees nothing before being appointed.
+        let h = request(addr, "GET", "/", Some(&counsel.0), "", None);
+        assert_eq!(h.location.as_deref(), Some("/procedure"));
+        assert!(!page(&counsel).contains(&id));
+        // The court's forms; a grant before the counsel's opinion is refused.
+        assert!(page(&judge).contains(&format!("/procedure/{id}/counsel")));
+        let (st, body) = post(&judge, &format!("/decide/{id}"), "outcome=grant&reasons=r");
+        assert_eq!(st, 422, "{body}");
+        assert!(
+            body.contains("public_counsel") || body.contains("public counsel"),
+            "{body}"
+        );
+        let (st, body) = post(&judge, &format!("/procedure/{id}/counsel"), "user=counsel");
+        assert_eq!(st, 303, "{body}");
+        // The counsel reads the application, never the photos, and opposes it.
+        let seen = page(&counsel);
+        assert!(seen.contains(&id) && seen.contains("K-123456-26"), "{seen}");
+        assert!(seen.contains(&format!("/procedure/{id}/opinion")));
+        let (st, _) = post(
+            &counsel,
+            &format!("/procedure/{id}/opinion"),
+            "position=maybe&text=t",
+        );
+        assert_eq!(st, 400);
+        let (st, body) = post(
+            &counsel,
+            &format!("/procedure/{id}/opinion"),
+            "position=opposes&text=too+wide",
+        );
+        assert_eq!(st, 303, "{body}");
+        let (st, body) = post(
+            &judge,
+            &format!("/procedure/{id}/hearing"),
+            "present=prosecutor%2C+counsel&outcome=heard+both",
+        );
+        assert_eq!(st, 303, "{body}");
+        let (st, body) = post(
+            &judge,
+            &format!("/decide/{id}"),
+            "outcome=grant&reasons=necessary",
+        );
+        assert_eq!(st, 303, "{body}");
+        // The counsel, whom the grant went against, appeals it to a judge with no part in it.
+        assert!(page(&counsel).contains(&format!("/procedure/{id}/appeal")));
+        let (st, body) = post(
+            &counsel,
+            &format!("/procedure/{id}/appeal"),
+            "to=judge&grounds=disproportionate",
+        );
+        assert_eq!(st, 422, "the decider is no higher instance: {body}");
+        assert!(
+            body.contains("higher_instance") || body.contains("no part"),
+            "{body}"
+        );
+        let (st, body) = post(
+            &counsel,
+            &format!("/procedure/{id}/appeal"),
+            "to=higher&grounds=disproportionate",
+        );
+        assert_eq!(st, 303, "{body}");
+        let seen = page(&higher);
+        assert!(
+            seen.contains("disproportionate") && seen.contains("too wide"),
+            "{seen}"
+        );
+        let (st, body) = post(
+            &higher,
+            &format!("/procedure/{id}/appeal-decision"),
+            "outcome=overturned&reasons=not+proportionate",
+        );
+        assert_eq!(st, 303, "{body}");
+        assert!(!page(&higher).contains(&format!("/procedure/{id}/appeal-decision")));
+    })
+    .await
+    .unwrap();
+    let p = mandat_testkit::store(&control).permit(&id).await.unwrap();
+    assert_eq!(p.status, mandat_law::Status::Overturned);
+    assert!(p.purged);
+    assert_eq!(
+        mandat_testkit::store(&control)
+            .biometric_rows(&id)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 /// An admin `adm` who registers cam-1, and `users` with their roles: the start of the page

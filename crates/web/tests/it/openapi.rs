@@ -131,12 +131,12 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
             .await
             .unwrap();
     }
-    // The fuzzer's account holds every role but admin (which excludes the others), so requests
-    // get past the role checks into the code that reads their bodies; the admin's routes are
-    // fuzzed as refusals (the authorisation matrix is tested in authz.rs).
+    // The fuzzer's account holds every role but admin and public counsel (which each exclude
+    // the others), so requests get past the role checks into the code that reads their bodies;
+    // the admin's routes are fuzzed as refusals (the authorisation matrix is tested in authz.rs).
     let every_but_admin: Vec<Role> = Role::ALL
         .into_iter()
-        .filter(|r| *r != Role::Admin)
+        .filter(|r| !matches!(r, Role::Admin | Role::Counsel))
         .collect();
     let secret = common::provision(&control, "fuzz", "a long password", &every_but_admin)
         .await

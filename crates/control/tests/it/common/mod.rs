@@ -141,6 +141,19 @@ pub async fn env(db: Db) -> Env {
 /// [`env`] whose control plane and scope run `embedder`. The risk analysis recorded is still
 /// the pinned embedder's.
 pub async fn env_with(db: Db, embedder: mandat_law::risk::ModelRef) -> Env {
+    env_full(db, embedder, &SWEDEN).await
+}
+
+/// [`env`] under another jurisdiction profile.
+pub async fn env_in(db: Db, profile: &'static mandat_law::Profile) -> Env {
+    env_full(db, mandat_control::calibration::pinned_embedder(), profile).await
+}
+
+async fn env_full(
+    db: Db,
+    embedder: mandat_law::risk::ModelRef,
+    profile: &'static mandat_law::Profile,
+) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_url(db, dir.path()).await;
     let master_hex = SecretKey::random().unwrap().to_hex();
@@ -151,7 +164,7 @@ pub async fn env_with(db: Db, embedder: mandat_law::risk::ModelRef) -> Env {
         ScopeCache::new(clock.clone(), Duration::from_secs(3600)).with_embedder(embedder.clone()),
     );
     let (ca_cert, ca_key) = mandat_control::pki::create_ca("test").unwrap();
-    let control = Control::new(store.clone(), clock.clone(), &SWEDEN)
+    let control = Control::new(store.clone(), clock.clone(), profile)
         .with_embedder(embedder)
         .with_scope(scope.clone())
         .with_ca(Arc::new(
@@ -312,7 +325,7 @@ pub async fn drafted_with(e: &Env, a: Application, applicant: &Actor) -> String 
 /// the reviewer, and `rev2` where the test made that account.
 pub async fn put_team(e: &Env, applicant: &Actor, id: &str) {
     let p = e.store.permit(id).await.unwrap();
-    let decider = match SWEDEN.rule(p.application.purpose).decider {
+    let decider = match e.control.profile().rule(p.application.purpose).decider {
         mandat_law::Authority::Court => judge(),
         mandat_law::Authority::Prosecutor => pros(),
     };

@@ -96,6 +96,13 @@ pub async fn alert(control: &Control, id: &str, permit: &str) -> NewAlert {
 /// A control plane on a fresh database (kept alive by the returned directory), its clock one hour
 /// after `t0`.
 pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
+    control_in(&SWEDEN).await
+}
+
+/// [`control`] under another jurisdiction profile.
+pub async fn control_in(
+    profile: &'static mandat_law::Profile,
+) -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
     let dir = tempfile::tempdir().unwrap();
     let master = SecretKey::random().unwrap();
     let store = Arc::new(
@@ -115,7 +122,7 @@ pub async fn control() -> (tempfile::TempDir, Arc<FakeClock>, Arc<Control>) {
     let scope = Arc::new(ScopeCache::new(clock.clone(), Duration::from_secs(3600)));
     // Each login moves the clock on one TOTP step (see `otp`): alerts must outlive a test's logins.
     let control = Arc::new(
-        Control::new(store.clone(), clock.clone(), &SWEDEN)
+        Control::new(store.clone(), clock.clone(), profile)
             .with_scope(scope)
             .with_alert_ttl(8 * 3600 * 1000)
             .with_ca(Arc::new({
