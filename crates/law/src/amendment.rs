@@ -155,6 +155,12 @@ impl Permit {
         }
         if outcome == Outcome::Grant {
             profile.check_in_force("grant the amendment", now)?;
+            if self.appeal.as_ref().is_some_and(|a| a.decision.is_none()) {
+                return Err(rule::AMENDMENT.refusal(format!(
+                    "the grant of permit {} is under appeal: no camera is added before the higher instance decides",
+                    self.id
+                )));
+            }
         }
         let Some(open) = self
             .amendments

@@ -170,14 +170,15 @@ impl Permit {
                 self.id
             )));
         }
-        if p.hearing
-            && self
-                .hearing
-                .as_ref()
-                .is_none_or(|h| !self.decided_by_now(&h.by, profile))
-        {
+        // The hearing counts when the court deciding now held it, with the counsel appointed by
+        // then (the counsel stays with the application when the court changes; a hearing does not).
+        let heard = |h: &Hearing| {
+            self.decided_by_now(&h.by, profile)
+                && self.counsel.as_ref().is_none_or(|c| c.at <= h.held_at)
+        };
+        if p.hearing && !self.hearing.as_ref().is_some_and(heard) {
             return Err(rule::HEARING.refusal(format!(
-                "permit {} is granted only after a hearing: record it first",
+                "permit {} is granted only after a hearing by the court deciding it, with the public counsel appointed: record it",
                 self.id
             )));
         }
@@ -439,6 +440,12 @@ impl Permit {
                 actor.user
             )));
         }
+        // A purged record takes no new text (it could not be sealed).
+        if self.purged {
+            return Err(rule::APPEAL.refusal(format!(
+                "everything permit {id} produced has been erased: decide the appeal outside mandat"
+            )));
+        }
         let appeal = self.appeal.as_mut().expect("checked above");
         if appeal.decision.is_some() {
             return Err(rule::APPEAL.refusal(format!("the appeal of permit {id} has been decided")));
@@ -627,15 +634,33 @@ mod tests {
         let e = p.record_hearing(&judge, prof, now, "all", "heard", now);
         assert_eq!(e.unwrap_err().code, "hearing_record");
         heard(&mut p, &judge, prof, now);
-        // Another court takes the application: the counsel and the hearing do not go with it.
+        // Another court takes the application: the counsel and their opinion stay with it (the
+        // applicant cannot shed an opposing counsel so), the hearing must be held again.
         let mut moved = p.clone();
         let other = Actor::new("judge2", &[Role::Judge]);
         moved
             .assign(&pros, "judge2", &other.roles, Role::Judge, now)
             .unwrap();
-        assert!(moved.counsel.is_none() && moved.hearing.is_none());
+        assert!(moved.counsel.as_ref().is_some_and(|c| c.opinion.is_some()));
         let e = moved.decide(&other, prof, Outcome::Grant, "r", now);
-        assert_eq!(e.unwrap_err().code, "public_counsel");
+        assert_eq!(e.unwrap_err().code, "hearing_record");
+        let e = moved.appoint_counsel(&other, prof, "counsel2", &[Role::Counsel], now);
+        assert_eq!(
+            e.unwrap_err().code,
+            "public_counsel",
+            "an opposing counsel stays"
+        );
+        // A hearing held before the counsel was appointed did not hear them.
+        let mut late = filed(now);
+        let later = now.plus_hours(1);
+        late.appoint_counsel(&judge, prof, "counsel", &[Role::Counsel], later)
+            .unwrap();
+        late.file_opinion(&counsel, Position::Opposes, "no", later)
+            .unwrap();
+        late.record_hearing(&judge, prof, now, "all", "heard", later)
+            .unwrap();
+        let e = late.decide(&judge, prof, Outcome::Grant, "r", later);
+        assert_eq!(e.unwrap_err().code, "hearing_record");
         // The counsel decides nothing, even holding a judge's role later.
         let turned = Actor::new("counsel", &[Role::Judge]);
         let e = p.clone().decide(&turned, prof, Outcome::Grant, "r", now);
@@ -649,6 +674,15 @@ mod tests {
         p.appeal(&counsel, prof, "higher", &[Role::Judge], "g", now)
             .unwrap();
         let e = p.file_amendment(&pros, &["cam-9".into()], "moved", now);
+        assert_eq!(e.unwrap_err().code, "amendment");
+        // Nor is one filed before the appeal granted while it is pending.
+        let mut filed_first = p.clone();
+        filed_first.appeal = None;
+        filed_first
+            .file_amendment(&pros, &["cam-9".into()], "moved", now)
+            .unwrap();
+        filed_first.appeal = p.appeal.clone();
+        let e = filed_first.decide_amendment(&judge, prof, 1, Outcome::Grant, "ok", now);
         assert_eq!(e.unwrap_err().code, "amendment");
         let e = p.decide_appeal(&counsel, AppealOutcome::Overturned, "r", now);
         assert_eq!(e.unwrap_err().code, "appeal_instance");

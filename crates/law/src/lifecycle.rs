@@ -584,9 +584,6 @@ impl Permit {
             // number goes with it.
             self.team.retain(|m| !deciding(m.role));
             self.decider_case = None;
-            // The counsel and the hearing belong to the court that appointed and held them.
-            self.counsel = None;
-            self.hearing = None;
         }
         self.team.retain(|m| m.user != user);
         self.team.push(Member {
@@ -609,8 +606,6 @@ impl Permit {
         if matches!(m.role, Role::Judge | Role::Prosecutor) {
             self.check_decider_open()?;
             self.decider_case = None;
-            self.counsel = None;
-            self.hearing = None;
         }
         self.team.retain(|m| m.user != user);
         Ok(())

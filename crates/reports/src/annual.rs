@@ -3,6 +3,7 @@
 //! persons found were notified. Computed from records alone (a pure function), exported as CSV,
 //! JSON and PDF with charts drawn by plotters.
 
+use mandat_law::appeal::Position;
 use mandat_law::permit::Purpose;
 use mandat_law::review::AlertState;
 use mandat_law::subject::SubjectTask;
@@ -64,6 +65,11 @@ pub struct Row {
     pub outcome_victim_found: u64,
     pub outcome_nothing: u64,
     pub outcome_false_identification: u64,
+    /// The court's procedure, where the profile has one: opinions of a public counsel that
+    /// opposed the application, appeals filed, and grants overturned on appeal.
+    pub counsel_opposed: u64,
+    pub appeals: u64,
+    pub overturned: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -138,6 +144,23 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
                 (Some(_), _) => r.urgent_then_refused += 1,
                 (None, Some(s)) if s.by.is_none() => r.urgent_lapsed += 1,
                 _ => r.urgent_pending += 1,
+            }
+        }
+        if p.counsel
+            .as_ref()
+            .and_then(|c| c.opinion.as_ref())
+            .is_some_and(|o| o.position == Position::Opposes && in_year(Some(o.at)))
+        {
+            r.counsel_opposed += 1;
+        }
+        if let Some(a) = &p.appeal {
+            if in_year(Some(a.at)) {
+                r.appeals += 1;
+            }
+            if p.status == mandat_law::Status::Overturned
+                && a.decision.as_ref().is_some_and(|d| in_year(Some(d.at)))
+            {
+                r.overturned += 1;
             }
         }
         if let Some(start) = p.use_started_at
@@ -247,6 +270,9 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
         total.outcome_victim_found += r.outcome_victim_found;
         total.outcome_nothing += r.outcome_nothing;
         total.outcome_false_identification += r.outcome_false_identification;
+        total.counsel_opposed += r.counsel_opposed;
+        total.appeals += r.appeals;
+        total.overturned += r.overturned;
     }
     total.false_alert_rate = rate(&total);
     AnnualReport {
@@ -286,11 +312,11 @@ fn hours(v: Option<f64>) -> String {
 /// The report as CSV: one line per purpose and the total.
 pub fn csv(r: &AnnualReport) -> String {
     let mut out = String::from(
-        "year,purpose,applications,grants,refusals,urgent_starts,urgent_then_granted,urgent_then_refused,urgent_lapsed,urgent_pending,uses,camera_hours,persons_designated,alerts,alerts_verified,alerts_rejected,alerts_expired,alerts_purged,false_alert_rate,subjects_notified,subjects_deferred,outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification,urgent_hours_to_application_mean,urgent_hours_to_application_max\n",
+        "year,purpose,applications,grants,refusals,urgent_starts,urgent_then_granted,urgent_then_refused,urgent_lapsed,urgent_pending,uses,camera_hours,persons_designated,alerts,alerts_verified,alerts_rejected,alerts_expired,alerts_purged,false_alert_rate,subjects_notified,subjects_deferred,outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification,urgent_hours_to_application_mean,urgent_hours_to_application_max,counsel_opposed,appeals,overturned\n",
     );
     for x in r.rows.iter().chain([&r.total]) {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.year,
             x.purpose,
             x.applications,
@@ -321,6 +347,9 @@ pub fn csv(r: &AnnualReport) -> String {
             x.outcome_false_identification,
             hours(x.urgent_hours_to_application_mean),
             hours(x.urgent_hours_to_application_max),
+            x.counsel_opposed,
+            x.appeals,
+            x.overturned,
         ));
     }
     out
@@ -489,7 +518,7 @@ pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
     d.table_row(&head, true);
     let fmt_rate = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
     type Get = fn(&Row) -> String;
-    let lines: [(&str, Get); 26] = [
+    let lines: [(&str, Get); 29] = [
         ("Ansökningar", |x| x.applications.to_string()),
         ("Beviljade", |x| x.grants.to_string()),
         ("Avslagna", |x| x.refusals.to_string()),
@@ -540,6 +569,9 @@ pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
         ("  felidentifiering som lett till åtgärd", |x| {
             x.outcome_false_identification.to_string()
         }),
+        ("Offentligt ombud emot", |x| x.counsel_opposed.to_string()),
+        ("Överklaganden", |x| x.appeals.to_string()),
+        ("  upphävda tillstånd", |x| x.overturned.to_string()),
     ];
     for (label, get) in lines {
         if label.is_empty() {
@@ -602,6 +634,78 @@ mod tests {
             p.apply(&officer, &SWEDEN, start.plus_hours(hours)).unwrap();
         }
         p
+    }
+
+    /// Opposing opinions, appeals and overturns count in the year they were made, per purpose.
+    #[test]
+    fn the_court_procedure_is_counted_per_purpose() {
+        use mandat_law::appeal::{
+            Appeal, AppealDecision, AppealOutcome, Counsel, Opinion, Party, Position,
+        };
+        let t = Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").unwrap();
+        let next_year = Timestamp::parse_rfc3339("2027-01-02T08:00:00Z").unwrap();
+        let opinion = |position| Counsel {
+            user: "counsel".into(),
+            appointed_by: "judge".into(),
+            at: t,
+            opinion: Some(Opinion {
+                position,
+                text: String::new(),
+                at: t,
+            }),
+        };
+        let appeal = |decided: Option<(AppealOutcome, Timestamp)>| Appeal {
+            by: "counsel".into(),
+            party: Party::Counsel,
+            at: t,
+            grounds: String::new(),
+            to: "higher".into(),
+            decision: decided.map(|(outcome, at)| AppealDecision {
+                by: "higher".into(),
+                at,
+                outcome,
+                reasons: String::new(),
+            }),
+        };
+        let mut a = urgent("a", "imminent_threat", t, 1);
+        a.counsel = Some(opinion(Position::Opposes));
+        a.appeal = Some(appeal(Some((AppealOutcome::Overturned, t))));
+        a.status = mandat_law::Status::Overturned;
+        let mut b = urgent("b", "imminent_threat", t, 1);
+        b.counsel = Some(opinion(Position::NoObjection));
+        b.appeal = Some(appeal(Some((AppealOutcome::Upheld, t))));
+        let mut c = urgent("c", "victim_search", t, 1);
+        c.counsel = Some(opinion(Position::Opposes));
+        // Overturned next year: an appeal of this year, an overturn of the next.
+        c.appeal = Some(appeal(Some((AppealOutcome::Overturned, next_year))));
+        c.status = mandat_law::Status::Overturned;
+        let r = annual(&AnnualInputs {
+            year: 2026,
+            now: t.plus_hours(30),
+            permits: &[a, b, c],
+            alerts: &[],
+            purged_alerts: &[],
+            tasks: &[],
+            cameras: &[],
+        });
+        let row = |p: &str| r.rows.iter().find(|x| x.purpose == p).unwrap();
+        let it = row("imminent_threat");
+        assert_eq!((it.counsel_opposed, it.appeals, it.overturned), (1, 2, 1));
+        let vs = row("victim_search");
+        assert_eq!((vs.counsel_opposed, vs.appeals, vs.overturned), (1, 1, 0));
+        let tot = &r.total;
+        assert_eq!(
+            (tot.counsel_opposed, tot.appeals, tot.overturned),
+            (2, 3, 1)
+        );
+        let csv = csv(&r);
+        assert!(
+            csv.lines()
+                .next()
+                .unwrap()
+                .ends_with(",counsel_opposed,appeals,overturned")
+        );
+        assert!(csv.lines().last().unwrap().ends_with(",2,3,1"), "{csv}");
     }
 
     #[test]

@@ -1249,7 +1249,7 @@ pub(crate) struct AppealBody {
 }
 
 /// The party a decision went against appeals it, within the profile's period: the public counsel
-/// a grant, the applicant a refusal or a partial grant.
+/// a grant (in whole or in part), the applicant a refusal.
 #[utoipa::path(post, path = "/api/v1/permits/{id}/appeal", tag = "procedure",
     params(("id" = String, Path)), request_body = AppealBody, security(("session" = [])),
     responses((status = 200, body = mandat_law::Permit), (status = "4XX", body = ErrorBody)))]

@@ -316,16 +316,17 @@ async fn the_annual_report_counts_every_path_of_a_use() {
     assert!(lines[5].starts_with("2026,total,4,2,2,2,"), "{}", lines[5]);
     assert!(lines[5].contains(",0.2500,"), "{}", lines[5]);
     assert!(
-        lines[0].ends_with(",outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification,urgent_hours_to_application_mean,urgent_hours_to_application_max"),
+        lines[0].ends_with(",outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification,urgent_hours_to_application_mean,urgent_hours_to_application_max,counsel_opposed,appeals,overturned"),
         "{}",
         lines[0]
     );
-    assert!(lines[1].ends_with(",1,1,0,1,0,0,,"), "{}", lines[1]);
+    // No court procedure under se-2026: no opinion, appeal or overturn.
+    assert!(lines[1].ends_with(",1,1,0,1,0,0,,,0,0,0"), "{}", lines[1]);
     let threat = lines
         .iter()
         .find(|l| l.contains(",imminent_threat,"))
         .unwrap();
-    assert!(threat.ends_with(",3.0,3.0"), "{threat}");
+    assert!(threat.ends_with(",3.0,3.0,0,0,0"), "{threat}");
     let json: serde_json::Value = serde_json::to_value(&r).unwrap();
     assert_eq!(json["total"]["alerts_purged"], 1);
     let pdf = mandat_reports::annual::pdf(&r).unwrap();

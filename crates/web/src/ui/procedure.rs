@@ -62,11 +62,12 @@ pub(super) async fn procedure_page(
     v.require(PROCEDURE_ROLES)?;
     let l = v.lang;
     let now = s.control.now().page(l)?;
-    let profile = s.control.profile();
     let mine = s.control.permits(&v.actor, &v.origin).await.page(l)?;
+    // Each permit follows the profile it was drafted under, as the law does.
     let open: Vec<(&Permit, Vec<Step>)> = mine
         .iter()
-        .map(|p| (p, steps(p, profile, &v.actor.user, now)))
+        .filter_map(|p| Some((p, mandat_law::Profile::by_name(&p.profile)?)))
+        .map(|(p, profile)| (p, steps(p, profile, &v.actor.user, now)))
         .filter(|(_, s)| !s.is_empty())
         .collect();
     let csrf = || html! { input type="hidden" name="csrf" value=(v.csrf); };
