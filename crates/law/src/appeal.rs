@@ -462,12 +462,8 @@ impl Permit {
             return Ok(Effect::Nothing);
         }
         self.status = Status::Overturned;
-        Ok(if self.purged {
-            Effect::Nothing
-        } else {
-            Effect::Purge {
-                reason: format!("grant overturned on appeal by {}", actor.user),
-            }
+        Ok(Effect::Purge {
+            reason: format!("grant overturned on appeal by {}", actor.user),
         })
     }
 }

@@ -111,11 +111,15 @@ fn ten_live_cameras_drop_frames_on_purpose_and_memory_stays_bounded() {
         dropped > 0,
         "the machine cannot keep up with 10 cameras; frames must be dropped"
     );
+    // Stalled: not even a second of video in, or far behind the others. Not a rate: how many
+    // frames a camera reads depends on the machine's load (one read 97 of a mean of 200 on a
+    // loaded 2-core machine).
+    let mean_in = input / health.len().max(1) as u64;
     for h in &health {
         assert!(h.frames_processed > 0, "{} was starved", h.camera);
         assert!(
-            h.frames_in > 100,
-            "{} stalled: {} frames in",
+            h.frames_in > 25 && h.frames_in * 4 > mean_in,
+            "{} stalled: {} frames in, the cameras' mean {mean_in}",
             h.camera,
             h.frames_in
         );
