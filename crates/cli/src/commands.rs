@@ -920,6 +920,16 @@ pub fn imy(paths: Paths, cmd: ImyCommand) -> Result<()> {
     Ok(())
 }
 
+/// The request waiting on task `id`, as the server lists it to this user: a decision names it.
+fn pending_request(c: &Client, id: &str) -> Result<mandat_law::Timestamp> {
+    let tasks: Vec<mandat_control::SubjectView> = c.get("/api/v1/subjects")?;
+    let task = tasks.iter().find(|t| t.task.id == id).with_context(|| {
+        format!("no subject notification {id} is listed to you: check the id with `mandat subjects list`")
+    })?;
+    task.pending_at
+        .with_context(|| format!("no request on {id} waits for a decision"))
+}
+
 pub fn subjects(paths: Paths, cmd: SubjectsCommand) -> Result<()> {
     let c = Client::logged_in(&paths)?;
     match cmd {
@@ -935,16 +945,27 @@ pub fn subjects(paths: Paths, cmd: SubjectsCommand) -> Result<()> {
             }
             for v in tasks {
                 let t = &v.task;
-                let state = match (&t.completed_at, v.overdue) {
-                    (Some(at), _) => format!("notified {at}"),
-                    (None, true) => format!("OVERDUE since {}", t.due_at),
-                    (None, false) => format!("due {}", t.due_at),
+                let state = match (&t.completed_at, v.closed, v.overdue) {
+                    (Some(at), _, _) => format!("notified {at}"),
+                    (None, Some(_), _) => "not to be notified (decided)".to_string(),
+                    (None, None, true) => format!("OVERDUE since {}", v.due_at),
+                    (None, None, false) => format!("due {}", v.due_at),
+                };
+                let waiting = match v.awaiting {
+                    Some(mandat_law::subject::Awaiting::Prosecutor) => {
+                        "  (a deferral awaits a prosecutor)"
+                    }
+                    Some(mandat_law::subject::Awaiting::Decider) => {
+                        "  (not notifying awaits the decider)"
+                    }
+                    None => "",
                 };
                 println!(
-                    "{}  permit {}  person {}  {state}{}",
+                    "{}  permit {}  person {}  {} identification(s)  {state}{}{waiting}",
                     t.id,
                     t.permit,
                     t.person,
+                    t.alerts.len(),
                     if t.deferrals.is_empty() {
                         String::new()
                     } else {
@@ -962,19 +983,62 @@ pub fn subjects(paths: Paths, cmd: SubjectsCommand) -> Result<()> {
             let until = mandat_law::Timestamp::parse_rfc3339(&until).with_context(|| {
                 format!("--until {until:?}: give a UTC time such as 2026-12-01T00:00:00Z")
             })?;
-            let t: Value = c.post(
+            let t: mandat_control::SubjectView = c.post(
                 &format!("/api/v1/subjects/{}/defer", seg(&id)),
                 &json!({"reason": reason, "until": until}),
             )?;
-            println!(
-                "{} deferred to {}",
-                t["id"].as_str().unwrap_or(&id),
-                mandat_law::Timestamp(t["due_at"].as_i64().unwrap_or_default())
-            );
+            if t.awaiting.is_some() {
+                println!(
+                    "{} deferral to {until} asked for: a prosecutor of the permit approves it; due {} until then",
+                    t.task.id, t.due_at
+                );
+            } else {
+                println!("{} deferred to {}", t.task.id, t.due_at);
+            }
         }
         SubjectsCommand::Done { id } => {
             let t: Value = c.post(&format!("/api/v1/subjects/{}/done", seg(&id)), &json!({}))?;
             println!("{} notified", t["id"].as_str().unwrap_or(&id));
+        }
+        SubjectsCommand::DecideDeferral { id, reject } => {
+            let request_at = pending_request(&c, &id)?;
+            let t: mandat_control::SubjectView = c.post(
+                &format!("/api/v1/subjects/{}/defer/decision", seg(&id)),
+                &json!({"approve": !reject, "request_at": request_at}),
+            )?;
+            let what = if reject { "rejected" } else { "approved" };
+            println!("{} deferral {what}: due {}", t.task.id, t.due_at);
+        }
+        SubjectsCommand::Waive { id, reasons_file } => {
+            let reasons = read_text(reasons_file.as_deref(), "the reasons not to notify")?;
+            let t: mandat_control::SubjectView = c.post(
+                &format!("/api/v1/subjects/{}/waiver", seg(&id)),
+                &json!({"reasons": reasons}),
+            )?;
+            println!(
+                "{}: not notifying asked for; the permit's decider decides",
+                t.task.id
+            );
+        }
+        SubjectsCommand::DecideWaiver {
+            id,
+            refuse,
+            reasons_file,
+        } => {
+            let request_at = pending_request(&c, &id)?;
+            let reasons = read_text(reasons_file.as_deref(), "the reasons for the decision")?;
+            let t: mandat_control::SubjectView = c.post(
+                &format!("/api/v1/subjects/{}/waiver/decision", seg(&id)),
+                &json!({"approve": !refuse, "reasons": reasons, "request_at": request_at}),
+            )?;
+            if refuse {
+                println!(
+                    "{}: refused; the person is to be notified, due {}",
+                    t.task.id, t.due_at
+                );
+            } else {
+                println!("{}: the person will not be notified", t.task.id);
+            }
         }
     }
     Ok(())

@@ -516,8 +516,9 @@ pub enum ImyCommand {
 
 #[derive(Subcommand)]
 pub enum SubjectsCommand {
-    /// Persons to notify after verified identifications: applicants see their permits' tasks,
-    /// auditors all. Overdue tasks are marked.
+    /// Persons to notify, one task per person and permit, due when the use ends: applicants see
+    /// their permits' tasks, prosecutors and deciders those they have a part in, auditors all.
+    /// Overdue tasks and requests waiting for a decision are marked.
     List {
         #[arg(long)]
         json: bool,
@@ -525,7 +526,8 @@ pub enum SubjectsCommand {
         #[arg(long)]
         overdue: bool,
     },
-    /// Put a notification off, with the reason notifying now would harm the purpose.
+    /// Put a notification off, with the reason notifying now would harm the purpose. The first
+    /// deferral takes effect at once; a later one waits for a prosecutor of the permit.
     Defer {
         id: String,
         /// A file with the reason notifying now would harm the purpose, or `-` for standard
@@ -538,6 +540,31 @@ pub enum SubjectsCommand {
     },
     /// Record that the person was notified.
     Done { id: String },
+    /// Approve or reject the deferral asked for (a prosecutor of the permit).
+    DecideDeferral {
+        id: String,
+        /// Reject it rather than approve it.
+        #[arg(long)]
+        reject: bool,
+    },
+    /// Ask that the person not be notified at all; the permit's decider decides.
+    Waive {
+        id: String,
+        /// A file with the reasons, or `-` for standard input; asked for if absent.
+        #[arg(long)]
+        reasons_file: Option<PathBuf>,
+    },
+    /// Decide a request not to notify, with reasons (the court or prosecutor who decided the
+    /// permit).
+    DecideWaiver {
+        id: String,
+        /// Refuse the request: the person is to be notified.
+        #[arg(long)]
+        refuse: bool,
+        /// A file with the reasons, or `-` for standard input; asked for if absent.
+        #[arg(long)]
+        reasons_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -76,6 +76,7 @@ impl Refusal {
             rule::TEAM.code,
             rule::APPEAL_INSTANCE.code,
             rule::APPEAL_PARTY.code,
+            rule::SUBJECT_HOLDER.code,
         ]
         .contains(&self.code.as_str())
     }
@@ -142,7 +143,10 @@ pub mod rule {
         APPEAL_PARTY = "appeal_party", "only a party appeals: the applicant, or the public counsel appointed to the application, the motion";
         HIGHER_INSTANCE = "higher_instance", "an appeal is filed to a higher instance: a judge or prosecutor of the decider's kind who has had no part in the permit (not its applicant, decider, team, counsel, or whoever appointed the counsel or held the hearing), the motion";
         APPEAL_INSTANCE = "appeal_instance", "an appeal is decided by a higher instance: a judge or prosecutor of the decider's kind who neither applied for, decided nor spoke on the permit";
-        SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified afterwards once it no longer harms the purpose; deferral states its reason (jurisdiction profile)";
+        SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified as soon as it can be done without harming the purpose: one task per person and permit, due when the use ends (the motion; which purposes, the jurisdiction profile)";
+        SUBJECT_DEFERRAL = "subject_deferral", "a notification is put off only for a stated reason and to a set date at most a year ahead; after the first deferral, each needs a prosecutor's approval (the motion)";
+        SUBJECT_WAIVER = "subject_waiver", "a person is left unnotified only where the court or prosecutor who decided the permit approves it, with reasons (the motion)";
+        SUBJECT_HOLDER = "subject_holder", "the permit's applicant, who holds the case, handles its notifications; a prosecutor of the permit other than the one asking approves a later deferral, and its decider a waiver (the motion)";
     }
 }
 

@@ -1019,6 +1019,36 @@ impl Permit {
         Ok(Effect::UseEnded)
     }
 
+    /// When the use ends or ended: the earliest of its recorded end, its stop, the refusal of an
+    /// urgent use and an overturn; else the end of its window (at the latest the end in force). A
+    /// subject notification falls due from it.
+    pub fn use_end(&self) -> Timestamp {
+        let refused = (self.status == Status::Refused)
+            .then(|| self.decision.as_ref().map(|d| d.at))
+            .flatten();
+        let overturned = (self.status == Status::Overturned)
+            .then(|| {
+                self.appeal
+                    .as_ref()
+                    .and_then(|a| a.decision.as_ref())
+                    .map(|d| d.at)
+            })
+            .flatten();
+        [
+            self.use_ended_at,
+            self.stop.as_ref().map(|s| s.at),
+            refused,
+            overturned,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or_else(|| {
+            self.active_window()
+                .map_or_else(|| self.end_in_force(), |(_, end)| end)
+        })
+    }
+
     /// Whether a use under this permit has ended by `now`: stopped, refused after an urgent
     /// start, or past its period (or the statute's sunset). A permit never used has no use to end.
     pub fn use_has_ended(&self, now: Timestamp) -> bool {

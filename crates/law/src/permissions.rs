@@ -29,6 +29,7 @@ pub enum Action {
     RecordImyStep,
     ReadSubjectTasks,
     HandleSubjectTask,
+    DecideSubjectTask,
     AnnualReport,
     StoreCalibration,
     RecordEvaluation,
@@ -122,13 +123,19 @@ pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
     (RecordImyStep, &[Admin], "record IMY register steps"),
     (
         ReadSubjectTasks,
-        &[Applicant, Prosecutor, Auditor],
+        &[Applicant, Prosecutor, Judge, Auditor],
         "read subject notifications",
     ),
     (
         HandleSubjectTask,
         &[Applicant, Prosecutor],
         "handle subject notifications",
+    ),
+    // A prosecutor approves a later deferral; the court or prosecutor who decided, a waiver.
+    (
+        DecideSubjectTask,
+        &[Prosecutor, Judge],
+        "decide on deferring or not notifying",
     ),
     (AnnualReport, &[Auditor, Admin], "read the annual report"),
     (StoreCalibration, &[Admin], "store a calibration"),

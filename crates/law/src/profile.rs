@@ -46,7 +46,8 @@ pub struct Profile {
     pub min_penalty_years: u32,
     /// Purposes after which an identified person is notified (underrättelse).
     pub subject_notification: &'static [Purpose],
-    /// Days after the end of use by which a subject notification is due, unless deferred.
+    /// Days after the end of use by which a subject notification is due, unless deferred. Both
+    /// Swedish profiles say 0: due when the use ends, by the motion's rule.
     pub subject_notification_days: u32,
     /// How long each kind of data is kept, and on what ground.
     pub retention: crate::retention::Schedule,
@@ -141,7 +142,7 @@ pub const SWEDEN: Profile = Profile {
     max_period_months: 1,
     min_penalty_years: 4,
     subject_notification: &[Purpose::SuspectLocation],
-    subject_notification_days: 30,
+    subject_notification_days: 0,
     retention: crate::retention::SWEDISH_SCHEDULE,
     // Half a year: the motion asks for recurring analyses, and a model, its calibration and the
     // population passing the cameras drift on that scale.
@@ -201,7 +202,7 @@ pub const SWEDEN_COURT_FOR_ALL: Profile = Profile {
     max_period_months: 1,
     min_penalty_years: 4,
     subject_notification: ALL_PURPOSES,
-    subject_notification_days: 30,
+    subject_notification_days: 0,
     retention: crate::retention::SWEDISH_SCHEDULE,
     // Half a year: the motion asks for recurring analyses, and a model, its calibration and the
     // population passing the cameras drift on that scale.

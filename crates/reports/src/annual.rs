@@ -57,6 +57,8 @@ pub struct Row {
     pub false_alert_rate: Option<f64>,
     pub subjects_notified: u64,
     pub subjects_deferred: u64,
+    /// Persons the decider approved not to notify, with reasons.
+    pub subjects_waived: u64,
     /// Of the uses counted in `uses`, those whose applicant recorded what they led to, and what:
     /// a use may lead to several results (located, then arrested).
     pub outcomes_recorded: u64,
@@ -222,6 +224,10 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
         if t.deferrals.iter().any(|d| in_year(Some(d.at))) {
             r.subjects_deferred += 1;
         }
+        let waived = t.waivers.last().and_then(|w| w.decision.as_ref());
+        if waived.is_some_and(|d| d.approved && in_year(Some(d.at))) {
+            r.subjects_waived += 1;
+        }
     }
     let mut total = Row {
         purpose: "total".into(),
@@ -264,6 +270,7 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
         total.alerts_purged += r.alerts_purged;
         total.subjects_notified += r.subjects_notified;
         total.subjects_deferred += r.subjects_deferred;
+        total.subjects_waived += r.subjects_waived;
         total.outcomes_recorded += r.outcomes_recorded;
         total.outcome_person_located += r.outcome_person_located;
         total.outcome_arrested += r.outcome_arrested;
@@ -312,11 +319,11 @@ fn hours(v: Option<f64>) -> String {
 /// The report as CSV: one line per purpose and the total.
 pub fn csv(r: &AnnualReport) -> String {
     let mut out = String::from(
-        "year,purpose,applications,grants,refusals,urgent_starts,urgent_then_granted,urgent_then_refused,urgent_lapsed,urgent_pending,uses,camera_hours,persons_designated,alerts,alerts_verified,alerts_rejected,alerts_expired,alerts_purged,false_alert_rate,subjects_notified,subjects_deferred,outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification,urgent_hours_to_application_mean,urgent_hours_to_application_max,counsel_opposed,appeals,overturned\n",
+        "year,purpose,applications,grants,refusals,urgent_starts,urgent_then_granted,urgent_then_refused,urgent_lapsed,urgent_pending,uses,camera_hours,persons_designated,alerts,alerts_verified,alerts_rejected,alerts_expired,alerts_purged,false_alert_rate,subjects_notified,subjects_deferred,outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification,urgent_hours_to_application_mean,urgent_hours_to_application_max,counsel_opposed,appeals,overturned,subjects_waived\n",
     );
     for x in r.rows.iter().chain([&r.total]) {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.year,
             x.purpose,
             x.applications,
@@ -350,6 +357,7 @@ pub fn csv(r: &AnnualReport) -> String {
             x.counsel_opposed,
             x.appeals,
             x.overturned,
+            x.subjects_waived,
         ));
     }
     out
@@ -518,7 +526,7 @@ pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
     d.table_row(&head, true);
     let fmt_rate = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
     type Get = fn(&Row) -> String;
-    let lines: [(&str, Get); 29] = [
+    let lines: [(&str, Get); 30] = [
         ("Ansökningar", |x| x.applications.to_string()),
         ("Beviljade", |x| x.grants.to_string()),
         ("Avslagna", |x| x.refusals.to_string()),
@@ -554,6 +562,9 @@ pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
         }),
         ("Uppskjutna underrättelser", |x| {
             x.subjects_deferred.to_string()
+        }),
+        ("Underrättelser som inte ska ske", |x| {
+            x.subjects_waived.to_string()
         }),
         ("Användningar med utfall", |x| {
             x.outcomes_recorded.to_string()
@@ -703,9 +714,9 @@ mod tests {
             csv.lines()
                 .next()
                 .unwrap()
-                .ends_with(",counsel_opposed,appeals,overturned")
+                .ends_with(",counsel_opposed,appeals,overturned,subjects_waived")
         );
-        assert!(csv.lines().last().unwrap().ends_with(",2,3,1"), "{csv}");
+        assert!(csv.lines().last().unwrap().ends_with(",2,3,1,0"), "{csv}");
     }
 
     #[test]

@@ -548,17 +548,14 @@ impl Store {
             .await?;
         self.notify_alert(&mut tx, id).await?;
         // A verified identification: the person is to be notified afterwards where the permit's
-        // profile says so.
-        let due = (next == AlertState::Verified && alert.state != AlertState::Verified)
+        // profile says so, in one task per person and permit.
+        let profile = (next == AlertState::Verified && alert.state != AlertState::Verified)
             .then(|| mandat_law::Profile::by_name(&permit.profile))
             .flatten()
-            .and_then(|profile| {
-                mandat_law::subject::due_date(profile, permit.application.purpose, now)
-            });
-        if let Some(due) = due {
-            let task =
-                mandat_law::subject::SubjectTask::new(id, &alert.permit, &alert.person, now, due);
-            self.create_subject_task(&mut tx, &task).await?;
+            .filter(|profile| mandat_law::subject::notifies(profile, permit.application.purpose));
+        if let Some(profile) = profile {
+            self.note_identification(&mut tx, &permit, profile, id, &alert.person, now)
+                .await?;
         }
         // The identity of every person who verified a result (AI Act art. 12(3)(d)).
         self.append_audit(

@@ -9,6 +9,7 @@ use mandat_law::Permit;
 use mandat_law::Timestamp;
 use mandat_law::retention::{Data, Rule, schedule_of};
 use mandat_law::review::AlertState;
+use mandat_law::subject::SubjectTask;
 use sqlx::Row;
 
 use crate::{DeletionCertificate, SecretKey, Store, StoreError, Tx};
@@ -75,10 +76,8 @@ impl Store {
                         .is_ok_and(|c| n.cameras_not_granted.contains(&c))
             });
         let mut conn = self.pool.acquire().await?;
-        Ok(alerts
-            || !tasks_outside(&mut conn, permit, &n.persons_not_granted)
-                .await?
-                .is_empty())
+        let (delete, update) = tasks_outside(&mut conn, permit, &n.persons_not_granted).await?;
+        Ok(alerts || !delete.is_empty() || !update.is_empty())
     }
 
     /// Erase what the permit's retention schedule says is due at `now`, one certificate per rule
@@ -161,14 +160,7 @@ impl Store {
             }
             // Tasks to notify a person left out, or about an alert that is gone: nobody may act
             // on what the decision did not grant.
-            let mut tasks = 0;
-            for id in tasks_outside(&mut tx, permit_id, persons).await? {
-                tasks += sqlx::query("DELETE FROM subject_notifications WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            }
+            let tasks = prune_tasks(&mut tx, permit_id, persons).await?;
             if !photos.is_empty() || !templates.is_empty() || !alerts.is_empty() || tasks > 0 {
                 let mut c = certificate(&permit, rule, now, photos, templates, vec![]);
                 c.subject_tasks = tasks;
@@ -362,37 +354,73 @@ impl Store {
     }
 }
 
-/// The tasks of `permit` to notify a person in `persons`, or about an alert no longer held. One
-/// task that cannot be read is logged and left; it holds back no erasure.
+/// Delete the tasks of `permit` to notify a person in `persons`, or about no alert still held, and
+/// take erased alerts off the others; returns how many were deleted.
+async fn prune_tasks(
+    conn: &mut sqlx::AnyConnection,
+    permit: &str,
+    persons: &[String],
+) -> Result<u64, StoreError> {
+    let (delete, update) = tasks_outside(conn, permit, persons).await?;
+    let mut deleted = 0;
+    for id in delete {
+        deleted += sqlx::query("DELETE FROM subject_notifications WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    for task in update {
+        sqlx::query("UPDATE subject_notifications SET doc = $1 WHERE id = $2")
+            .bind(serde_json::to_string(&task).expect("tasks serialise"))
+            .bind(task.id.clone())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(deleted)
+}
+
+/// The tasks of `permit` to delete (about a person in `persons`, or about no alert still held),
+/// and those left with fewer alerts. One task that cannot be read is logged and left; it holds
+/// back no erasure.
 async fn tasks_outside(
     conn: &mut sqlx::AnyConnection,
     permit: &str,
     persons: &[String],
-) -> Result<Vec<String>, StoreError> {
-    let mut out = Vec::new();
+) -> Result<(Vec<String>, Vec<SubjectTask>), StoreError> {
+    let (mut delete, mut update) = (Vec::new(), Vec::new());
     for r in sqlx::query("SELECT id, doc FROM subject_notifications WHERE permit_id = $1")
         .bind(permit.to_string())
         .fetch_all(&mut *conn)
         .await?
     {
         let id: String = r.try_get("id")?;
-        let task = match crate::subjects::parse(&r.try_get::<String, _>("doc")?) {
+        let mut task = match crate::subjects::parse(&r.try_get::<String, _>("doc")?) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!("subject task {id} cannot be read, left as it is: {e}");
                 continue;
             }
         };
-        let alert_held = sqlx::query("SELECT id FROM alerts WHERE id = $1")
-            .bind(task.alert.clone())
-            .fetch_optional(&mut *conn)
-            .await?
-            .is_some();
-        if persons.contains(&task.person) || !alert_held {
-            out.push(id);
+        let mut held = Vec::new();
+        for alert in &task.alerts {
+            if sqlx::query("SELECT id FROM alerts WHERE id = $1")
+                .bind(alert.clone())
+                .fetch_optional(&mut *conn)
+                .await?
+                .is_some()
+            {
+                held.push(alert.clone());
+            }
+        }
+        if persons.contains(&task.person) || held.is_empty() {
+            delete.push(id);
+        } else if held.len() < task.alerts.len() {
+            task.alerts = held;
+            update.push(task);
         }
     }
-    Ok(out)
+    Ok((delete, update))
 }
 
 fn certificate(

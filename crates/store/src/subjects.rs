@@ -1,9 +1,11 @@
-//! The register of subject notifications: a task is made in the transaction that verifies an
-//! identification, and deferred or completed by the people who hold the case, each step audited.
+//! The register of subject notifications: one task per person and permit, made or added to in the
+//! transaction that verifies an identification, and moved by the people `mandat_law::subject`
+//! names, each step audited.
 
 use mandat_audit::Record;
+use mandat_law::Permit;
 use mandat_law::subject::SubjectTask;
-use mandat_law::{Actor, Timestamp};
+use mandat_law::{Actor, Profile, Timestamp};
 use serde_json::json;
 use sqlx::Row;
 
@@ -12,7 +14,22 @@ use crate::{Store, StoreError, Tx};
 /// A step in a task's life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubjectStep {
+    /// The applicant puts it off (the first time at once, later on a prosecutor's approval).
     Defer { reason: String, until: Timestamp },
+    /// The prosecutor of the permit approves or rejects the deferral asked for at `request_at`.
+    DecideDeferral {
+        approve: bool,
+        request_at: Timestamp,
+    },
+    /// The applicant asks that the person not be notified.
+    RequestWaiver { reasons: String },
+    /// The permit's decider decides the request made at `request_at`.
+    DecideWaiver {
+        approve: bool,
+        reasons: String,
+        request_at: Timestamp,
+    },
+    /// The applicant records that the person was notified.
     Complete,
 }
 
@@ -20,19 +37,62 @@ pub(crate) fn parse(doc: &str) -> Result<SubjectTask, StoreError> {
     serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("subject task: {e}")))
 }
 
+fn chars(s: &str) -> usize {
+    s.trim().chars().count()
+}
+
 impl Store {
-    pub(crate) async fn create_subject_task(
+    /// A verified identification of `person` under `permit`: a task for them, or one more
+    /// identification on the task they have.
+    pub(crate) async fn note_identification(
+        &self,
+        tx: &mut Tx<'_>,
+        permit: &Permit,
+        profile: &Profile,
+        alert: &str,
+        person: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let id = mandat_law::subject::task_id(&permit.id, person);
+        let task = SubjectTask::new(alert, &permit.id, &person.to_string(), now);
+        // A concurrent verification of the same person may have made the task a moment ago: then
+        // this identification joins it.
+        let made = sqlx::query(
+            "INSERT INTO subject_notifications (id, permit_id, due_at, completed_at, doc) VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id.clone())
+        .bind(permit.id.clone())
+        .bind(task.due_at(permit, profile).0)
+        .bind(serde_json::to_string(&task).expect("tasks serialise"))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if made == 1 {
+            return Ok(());
+        }
+        let row = sqlx::query("SELECT doc FROM subject_notifications WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?;
+        let mut task = parse(&row.try_get::<String, _>("doc")?)?;
+        task.add_identification(alert);
+        self.write_subject_task(tx, &task, permit, profile).await
+    }
+
+    async fn write_subject_task(
         &self,
         tx: &mut Tx<'_>,
         task: &SubjectTask,
+        permit: &Permit,
+        profile: &Profile,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO subject_notifications (id, permit_id, due_at, completed_at, doc) VALUES ($1, $2, $3, NULL, $4)",
+            "UPDATE subject_notifications SET due_at = $1, completed_at = $2, doc = $3 WHERE id = $4",
         )
-        .bind(task.id.clone())
-        .bind(task.permit.clone())
-        .bind(task.due_at.0)
+        .bind(task.due_at(permit, profile).0)
+        .bind(task.completed_at.map(|t| t.0))
         .bind(serde_json::to_string(task).expect("tasks serialise"))
+        .bind(task.id.clone())
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -57,7 +117,8 @@ impl Store {
         parse(&row.try_get::<String, _>("doc")?)
     }
 
-    /// Defer or complete a task under `mandat_law::subject`'s rules. The caller checked the role.
+    /// Take a step on a task under `mandat_law::subject`'s rules, which name who may take it. The
+    /// caller checked the role and that the actor may see the permit.
     pub async fn subject_step(
         &self,
         actor: &Actor,
@@ -73,29 +134,71 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no subject notification {id}")))?;
         let mut task = parse(&row.try_get::<String, _>("doc")?)?;
+        // The permit as it is now, inside the transaction: its end of use sets the due date.
+        let permit = self.load_permit(&mut *tx, &task.permit).await?;
+        let profile = Profile::by_name(&permit.profile).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "permit {} names the profile {}, which this mandat does not know",
+                permit.id, permit.profile
+            ))
+        })?;
+        // Reasons may be secret case detail: the log keeps that there are some, not what.
         let (action, details) = match &step {
             SubjectStep::Defer { reason, until } => {
-                task.defer(&actor.user, reason, *until, now)?;
+                let in_effect = task.defer(actor, &permit, profile, reason, *until, now)?;
                 (
-                    "subject.defer",
-                    // The reason may be secret case detail: the log keeps that there is one.
-                    json!({"task": id, "until": until.0, "reason_chars": reason.trim().chars().count()}),
+                    if in_effect {
+                        "subject.defer"
+                    } else {
+                        "subject.defer_requested"
+                    },
+                    json!({"task": id, "until": until.0, "reason_chars": chars(reason)}),
+                )
+            }
+            SubjectStep::DecideDeferral {
+                approve,
+                request_at,
+            } => {
+                let until = task.requested.as_ref().map(|d| d.until.0);
+                task.decide_deferral(actor, &permit, profile, *approve, *request_at, now)?;
+                (
+                    if *approve {
+                        "subject.defer_approved"
+                    } else {
+                        "subject.defer_rejected"
+                    },
+                    json!({"task": id, "until": until}),
+                )
+            }
+            SubjectStep::RequestWaiver { reasons } => {
+                task.request_waiver(actor, &permit, reasons, now)?;
+                (
+                    "subject.waiver_requested",
+                    json!({"task": id, "reasons_chars": chars(reasons)}),
+                )
+            }
+            SubjectStep::DecideWaiver {
+                approve,
+                reasons,
+                request_at,
+            } => {
+                task.decide_waiver(actor, &permit, *approve, reasons, *request_at, now)?;
+                (
+                    if *approve {
+                        "subject.waived"
+                    } else {
+                        "subject.waiver_refused"
+                    },
+                    json!({"task": id, "reasons_chars": chars(reasons)}),
                 )
             }
             SubjectStep::Complete => {
-                task.complete(&actor.user, now)?;
+                task.complete(actor, &permit, now)?;
                 ("subject.notified", json!({"task": id}))
             }
         };
-        sqlx::query(
-            "UPDATE subject_notifications SET due_at = $1, completed_at = $2, doc = $3 WHERE id = $4",
-        )
-        .bind(task.due_at.0)
-        .bind(task.completed_at.map(|t| t.0))
-        .bind(serde_json::to_string(&task).expect("tasks serialise"))
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
+        self.write_subject_task(&mut tx, &task, &permit, profile)
+            .await?;
         self.append_audit(
             &mut tx,
             Record {

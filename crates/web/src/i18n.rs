@@ -733,6 +733,63 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "No open subject notifications.",
     ),
     ("subjects.due", "Senast", "Due"),
+    (
+        "subjects.about",
+        "En uppgift per person och tillstånd, att underrätta när användningen har upphört. Det första uppskovet beslutar handläggaren själv; senare uppskov godkänns av en åklagare i ärendet, och att underrättelse inte ska ske beslutas av den som beslutade om tillståndet.",
+        "One task per person and permit, to notify when the use has ended. The first deferral is the case holder's own; later ones are approved by a prosecutor of the permit, and not notifying at all is decided by whoever decided the permit.",
+    ),
+    (
+        "subjects.identifications",
+        "Identifieringar",
+        "Identifications",
+    ),
+    (
+        "subjects.awaiting.prosecutor",
+        "Väntar på åklagare",
+        "Awaiting a prosecutor",
+    ),
+    (
+        "subjects.awaiting.decider",
+        "Väntar på beslutsfattaren",
+        "Awaiting the decider",
+    ),
+    (
+        "subjects.waiver",
+        "Begär att underrättelse inte sker",
+        "Ask not to notify",
+    ),
+    (
+        "subjects.waiver.reasons",
+        "Skäl för att inte underrätta",
+        "Reasons not to notify",
+    ),
+    (
+        "subjects.waiver.asked",
+        "Begärt att underrättelse inte sker",
+        "Asked not to notify",
+    ),
+    (
+        "subjects.requested",
+        "Begärt uppskov till",
+        "Deferral asked until",
+    ),
+    ("subjects.approve", "Godkänn", "Approve"),
+    (
+        "subjects.waiver.approve",
+        "Besluta att underrättelse inte sker",
+        "Decide not to notify",
+    ),
+    (
+        "subjects.waiver.refuse",
+        "Avslå: personen ska underrättas",
+        "Refuse: the person is to be notified",
+    ),
+    ("subjects.reject", "Avslå", "Reject"),
+    (
+        "subjects.decision.reasons",
+        "Skäl för beslutet",
+        "Reasons for the decision",
+    ),
     ("subjects.deferrals", "Uppskov", "Deferrals"),
     ("subjects.overdue", "Försenad", "Overdue"),
     ("subjects.done", "Underrättad", "Notified"),

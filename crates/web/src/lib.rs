@@ -2081,8 +2081,9 @@ async fn audit_verify(
 
 // ---- subject notifications ----
 
-/// Persons to notify after verified identifications: the applicant's own permits, or every task for
-/// auditors; overdue ones flagged.
+/// Persons to notify after verified identifications, one task per person and permit: for the
+/// permit's applicant, its prosecutor and its decider, or every task of the agency for auditors;
+/// each with its due date (the end of use, or the current deferral's date), overdue ones flagged.
 #[utoipa::path(get, path = "/api/v1/subjects", tag = "subjects", security(("session" = [])),
     responses((status = 200, body = Vec<mandat_control::SubjectView>), (status = "4XX", body = ErrorBody)))]
 async fn subjects(
@@ -2102,10 +2103,11 @@ pub(crate) struct DeferBody {
     until: mandat_law::Timestamp,
 }
 
-/// Put a notification off to a later date, with the reason (the permit's applicant).
+/// Put a notification off to a later date, with the reason (the permit's applicant). The first
+/// deferral takes effect at once; a later one waits for a prosecutor of the permit (`awaiting`).
 #[utoipa::path(post, path = "/api/v1/subjects/{id}/defer", tag = "subjects", params(("id" = String, Path)),
     request_body = DeferBody, security(("session" = [])),
-    responses((status = 200, body = mandat_law::subject::SubjectTask), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = mandat_control::SubjectView), (status = "4XX", body = ErrorBody)))]
 async fn subject_defer(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -2130,7 +2132,7 @@ async fn subject_defer(
 /// Record that the person was notified (the permit's applicant).
 #[utoipa::path(post, path = "/api/v1/subjects/{id}/done", tag = "subjects", params(("id" = String, Path)),
     security(("session" = [])),
-    responses((status = 200, body = mandat_law::subject::SubjectTask), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = mandat_control::SubjectView), (status = "4XX", body = ErrorBody)))]
 async fn subject_done(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -2139,6 +2141,105 @@ async fn subject_done(
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     let step = mandat_store::subjects::SubjectStep::Complete;
+    Ok(Json(
+        s.control
+            .subject_step(&a, &id, step, &origin(&peer))
+            .await?,
+    )
+    .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ApproveBody {
+    approve: bool,
+    /// The `pending_at` of the request decided, as listed: a newer request is not decided on
+    /// the strength of an older page.
+    request_at: mandat_law::Timestamp,
+}
+
+/// Approve or reject the deferral asked for (a prosecutor of the permit, not the one who asked).
+#[utoipa::path(post, path = "/api/v1/subjects/{id}/defer/decision", tag = "subjects", params(("id" = String, Path)),
+    request_body = ApproveBody, security(("session" = [])),
+    responses((status = 200, body = mandat_control::SubjectView), (status = "4XX", body = ErrorBody)))]
+async fn subject_defer_decision(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<ApproveBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let step = mandat_store::subjects::SubjectStep::DecideDeferral {
+        approve: b.approve,
+        request_at: b.request_at,
+    };
+    Ok(Json(
+        s.control
+            .subject_step(&a, &id, step, &origin(&peer))
+            .await?,
+    )
+    .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct WaiverBody {
+    /// Why the person should not be notified at all.
+    #[schema(max_length = 4000)]
+    reasons: String,
+}
+
+/// Ask that the person not be notified, with reasons (the permit's applicant); the decider
+/// decides.
+#[utoipa::path(post, path = "/api/v1/subjects/{id}/waiver", tag = "subjects", params(("id" = String, Path)),
+    request_body = WaiverBody, security(("session" = [])),
+    responses((status = 200, body = mandat_control::SubjectView), (status = "4XX", body = ErrorBody)))]
+async fn subject_waiver(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<WaiverBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("reasons", &b.reasons, 4000)?;
+    let step = mandat_store::subjects::SubjectStep::RequestWaiver { reasons: b.reasons };
+    Ok(Json(
+        s.control
+            .subject_step(&a, &id, step, &origin(&peer))
+            .await?,
+    )
+    .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct WaiverDecisionBody {
+    /// Whether the person will not be notified.
+    approve: bool,
+    #[schema(max_length = 4000)]
+    reasons: String,
+    /// The `pending_at` of the request decided, as listed.
+    request_at: mandat_law::Timestamp,
+}
+
+/// Decide a request not to notify, with reasons either way (the court or prosecutor who decided
+/// the permit).
+#[utoipa::path(post, path = "/api/v1/subjects/{id}/waiver/decision", tag = "subjects", params(("id" = String, Path)),
+    request_body = WaiverDecisionBody, security(("session" = [])),
+    responses((status = 200, body = mandat_control::SubjectView), (status = "4XX", body = ErrorBody)))]
+async fn subject_waiver_decision(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Body(b): Body<WaiverDecisionBody>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("reasons", &b.reasons, 4000)?;
+    let step = mandat_store::subjects::SubjectStep::DecideWaiver {
+        approve: b.approve,
+        reasons: b.reasons,
+        request_at: b.request_at,
+    };
     Ok(Json(
         s.control
             .subject_step(&a, &id, step, &origin(&peer))
@@ -2687,6 +2788,17 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("GET", "/api/v1/subjects", get(subjects)),
         ("POST", "/api/v1/subjects/{id}/defer", post(subject_defer)),
         ("POST", "/api/v1/subjects/{id}/done", post(subject_done)),
+        (
+            "POST",
+            "/api/v1/subjects/{id}/defer/decision",
+            post(subject_defer_decision),
+        ),
+        ("POST", "/api/v1/subjects/{id}/waiver", post(subject_waiver)),
+        (
+            "POST",
+            "/api/v1/subjects/{id}/waiver/decision",
+            post(subject_waiver_decision),
+        ),
         ("GET", "/api/v1/imy/notifications", get(imy_notifications)),
         (
             "GET",

@@ -886,6 +886,33 @@ pub(crate) fn permit_lifecycle_through_the_cli_with_real_photos() {
     h.login("aud");
     // A victim search under se-2026 creates no subject notifications; auditors may look.
     assert_eq!(h.ok(&["subjects", "list", "--json"]).trim(), "[]");
+    // The steps on a task reach the server, which refuses an auditor by role; a decision first
+    // finds the request it decides among the tasks listed to the user.
+    let o = h.run_env(
+        &["subjects", "waive", "S-none", "--reasons-file", "-"],
+        Some("r"),
+        &[],
+    );
+    let err = text(&o.stderr);
+    assert!(!o.status.success() && err.contains("may not"), "{err}");
+    for args in [
+        &["subjects", "decide-deferral", "S-none"][..],
+        &[
+            "subjects",
+            "decide-waiver",
+            "S-none",
+            "--refuse",
+            "--reasons-file",
+            "-",
+        ][..],
+    ] {
+        let o = h.run_env(args, Some("reasons"), &[]);
+        let err = text(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("no subject notification S-none"),
+            "{args:?}: {err}"
+        );
+    }
     let year = &reg[0]["created_at"].as_str().unwrap()[..4];
     let csv = h.ok(&["report", "annual", "--year", year, "--format", "csv"]);
     let total = csv.lines().last().unwrap();

@@ -1,12 +1,14 @@
-//! Subject notifications (underrättelse) from the real review path: a verified identification under
-//! a purpose the profile notifies becomes a task for the permit's applicant, deferrable with a
-//! reason and completed once; auditors see every task and which are overdue; a purge takes the
-//! tasks with everything else of the use. On SQLite and PostgreSQL.
+//! Subject notifications (underrättelse) from the real review path, by the motion's rule: one task
+//! per person and permit, due when the use ends; the applicant defers (a prosecutor's later
+//! deferrals are their own), asks not to notify, and records the notification; only the decider
+//! decides a waiver, with reasons; auditors see every task; a purge takes the tasks with
+//! everything else of the use. On SQLite and PostgreSQL.
 
 use crate::common::*;
 use mandat_law::review::Verdict;
+use mandat_law::subject::{Awaiting, Closed};
 use mandat_law::time::DAY;
-use mandat_law::{Actor, Outcome, Purpose, Role};
+use mandat_law::{Actor, Outcome, Purpose, Role, Timestamp};
 use mandat_store::subjects::SubjectStep;
 
 async fn verify(e: &Env, alert: &str) {
@@ -20,10 +22,11 @@ async fn verify(e: &Env, alert: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verified_identifications_become_notification_tasks_under_the_profile() {
+async fn verified_identifications_become_one_task_per_person_due_when_the_use_ends() {
     for db in databases() {
         let e = env(db).await;
         e.provision("rev2", &[Role::Reviewer]).await;
+        e.provision("judge2", &[Role::Judge]).await;
         // A suspect search (notified under se-2026) and a victim search (not notified).
         let suspect = drafted(&e, Purpose::SuspectLocation, &pros()).await;
         e.control
@@ -45,6 +48,13 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
             .unwrap();
         verify(&e, "A-s").await;
         verify(&e, "A-v").await;
+        // The same person found again an hour later: the same task.
+        e.clock.set(Some(t0().plus_hours(1)));
+        e.control
+            .raise_alert(hit(&e, "A-s2", &suspect).await)
+            .await
+            .unwrap();
+        verify(&e, "A-s2").await;
 
         let all = e
             .control
@@ -52,40 +62,55 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
             .await
             .unwrap();
         assert_eq!(all.len(), 1, "{db:?}: only the suspect search is notified");
+        let person = person_of(&e, &suspect).await.0;
         let t = &all[0].task;
+        assert_eq!(t.id, format!("S-{suspect}-{person}"));
         assert_eq!(
-            (
-                t.id.as_str(),
-                t.permit.as_str(),
-                t.person.as_str(),
-                t.alert.as_str()
-            ),
-            (
-                "S-A-s",
-                suspect.as_str(),
-                person_of(&e, &suspect).await.0.as_str(),
-                "A-s"
-            )
+            (t.permit.as_str(), t.person.as_str()),
+            (suspect.as_str(), person.as_str())
         );
+        assert_eq!(t.alerts, ["A-s", "A-s2"]);
         assert_eq!(t.created_at, t0());
-        assert_eq!(t.due_at.0, t0().0 + 30 * DAY);
+        // Due when the use ends: the end of the period granted.
+        let end = e
+            .store
+            .permit(&suspect)
+            .await
+            .unwrap()
+            .application
+            .period
+            .end;
+        assert_eq!(all[0].due_at, end);
         assert!(!all[0].overdue);
-        // The applicant of the permit sees it; another applicant does not; reviewers may not look.
+        assert!(all[0].steps.is_empty(), "auditors only read");
+        // The applicant and the deciding judge see it; another judge, another applicant and
+        // reviewers do not.
+        let mine = e
+            .control
+            .subject_tasks(&e.act(&pros()), ORIGIN)
+            .await
+            .unwrap();
         assert_eq!(
-            e.control
-                .subject_tasks(&e.act(&pros()), ORIGIN)
-                .await
-                .unwrap()
-                .len(),
-            1
+            mine[0].steps,
+            ["defer", "waiver"],
+            "notifying waits for the end of use"
         );
-        assert!(
-            e.control
-                .subject_tasks(&e.act(&officer()), ORIGIN)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        let judges = e
+            .control
+            .subject_tasks(&e.act(&judge()), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!((judges.len(), judges[0].steps.len()), (1, 0));
+        let judge2 = Actor::new("judge2", &[Role::Judge]);
+        for who in [judge2.clone(), officer()] {
+            assert!(
+                e.control
+                    .subject_tasks(&e.act(&who), ORIGIN)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
         assert!(
             e.control
                 .subject_tasks(&e.act(&reviewer()), ORIGIN)
@@ -93,58 +118,141 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
                 .is_err()
         );
 
-        // Only the applicant defers, with a reason and a later date.
-        let later = mandat_law::Timestamp(t0().0 + 90 * DAY);
-        let defer = |reason: &str| SubjectStep::Defer {
+        // Stopped early: due at the stop, and overdue from then.
+        let stop_at = t0().plus_hours(2);
+        e.clock.set(Some(stop_at));
+        e.control
+            .stop(&e.act(&pros()), &suspect, "the person is arrested", ORIGIN)
+            .await
+            .unwrap();
+        let v = &e
+            .control
+            .subject_tasks(&e.act(&pros()), ORIGIN)
+            .await
+            .unwrap()[0];
+        assert_eq!((v.due_at, v.overdue), (stop_at, true), "{db:?}");
+
+        // Only the applicant defers, with a reason and a later date; outsiders learn nothing.
+        let id = t.id.clone();
+        let later = Timestamp(t0().0 + 90 * DAY);
+        let defer = |reason: &str, until: Timestamp| SubjectStep::Defer {
             reason: reason.into(),
-            until: later,
+            until,
         };
+        let err = e
+            .control
+            .subject_step(&e.act(&officer()), &id, defer("x", later), ORIGIN)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no subject notification"), "{err}");
+        let err = e
+            .control
+            .subject_step(&e.act(&judge()), &id, defer("x", later), ORIGIN)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("may not"), "{err}");
         assert!(
             e.control
-                .subject_step(&e.act(&officer()), "S-A-s", defer("x"), ORIGIN)
+                .subject_step(&e.act(&pros()), &id, defer("", later), ORIGIN)
                 .await
                 .is_err()
         );
-        assert!(
-            e.control
-                .subject_step(&e.act(&pros()), "S-A-s", defer(""), ORIGIN)
-                .await
-                .is_err()
-        );
-        let t = e
+        let v = e
             .control
             .subject_step(
                 &e.act(&pros()),
-                "S-A-s",
-                defer("förundersökningssekretess"),
+                &id,
+                defer("förundersökningssekretess", later),
                 ORIGIN,
             )
             .await
             .unwrap();
-        assert_eq!(t.due_at, later);
-        assert_eq!(t.deferrals.len(), 1);
-        // Past the new date it shows as overdue to the auditor and the applicant.
-        e.clock.set(Some(mandat_law::Timestamp(later.0 + DAY)));
-        assert!(
-            e.control
-                .subject_tasks(&e.act(&auditor()), ORIGIN)
-                .await
-                .unwrap()[0]
-                .overdue
+        assert_eq!(
+            (v.due_at, v.awaiting, v.task.deferrals.len()),
+            (later, None, 1)
         );
-        assert!(
-            e.control
-                .subject_tasks(&e.act(&pros()), ORIGIN)
-                .await
-                .unwrap()[0]
-                .overdue
-        );
-        let t = e
+        // The applicant here is a prosecutor: a later deferral is a prosecutor's own.
+        let later2 = Timestamp(later.0 + 30 * DAY);
+        let v = e
             .control
-            .subject_step(&e.act(&pros()), "S-A-s", SubjectStep::Complete, ORIGIN)
+            .subject_step(
+                &e.act(&pros()),
+                &id,
+                defer("fortsatt sekretess", later2),
+                ORIGIN,
+            )
             .await
             .unwrap();
-        assert_eq!(t.completed_by.as_deref(), Some("pros"));
+        assert_eq!(
+            (v.due_at, v.awaiting, v.task.deferrals.len()),
+            (later2, None, 2)
+        );
+
+        // Not notifying: asked for with reasons, decided by the deciding judge only.
+        let waive = SubjectStep::RequestWaiver {
+            reasons: "personen har avlidit".into(),
+        };
+        let v = e
+            .control
+            .subject_step(&e.act(&pros()), &id, waive, ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(v.awaiting, Some(Awaiting::Decider));
+        let asked = v.pending_at.expect("the request waits");
+        let decide = |approve: bool, reasons: &str| SubjectStep::DecideWaiver {
+            approve,
+            reasons: reasons.into(),
+            request_at: asked,
+        };
+        let err = e
+            .control
+            .subject_step(&e.act(&judge2), &id, decide(true, "ok"), ORIGIN)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no subject notification"), "{err}");
+        // The applicant is no decider; the judge gives reasons and names the request shown.
+        let stale = SubjectStep::DecideWaiver {
+            approve: true,
+            reasons: "ok".into(),
+            request_at: Timestamp(asked.0 - 1),
+        };
+        for (who, step, code) in [
+            (pros(), decide(true, "ok"), "subject_holder"),
+            (judge(), decide(true, " "), "subject_waiver"),
+            (judge(), stale, "subject_waiver"),
+        ] {
+            let err = e
+                .control
+                .subject_step(&e.act(&who), &id, step, ORIGIN)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), code, "{}: {err}", who.user);
+        }
+        let v = e
+            .control
+            .subject_step(
+                &e.act(&judge()),
+                &id,
+                decide(false, "dödsboet underrättas"),
+                ORIGIN,
+            )
+            .await
+            .unwrap();
+        assert_eq!((v.awaiting, v.closed), (None, None));
+        // Past the deferral, overdue to the auditor and the applicant.
+        e.clock.set(Some(Timestamp(later2.0 + DAY)));
+        for who in [auditor(), pros()] {
+            assert!(e.control.subject_tasks(&e.act(&who), ORIGIN).await.unwrap()[0].overdue);
+        }
+        let v = e
+            .control
+            .subject_step(&e.act(&pros()), &id, SubjectStep::Complete, ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            (v.closed, v.task.completed_by.as_deref()),
+            (Some(Closed::Notified), Some("pros"))
+        );
         assert!(
             !e.control
                 .subject_tasks(&e.act(&auditor()), ORIGIN)
@@ -153,13 +261,18 @@ async fn verified_identifications_become_notification_tasks_under_the_profile() 
                 .overdue
         );
         let log = e.control.audit_log(&e.act(&auditor())).await.unwrap();
-        assert!(log.iter().any(|x| x.action == "subject.defer"));
-        assert!(log.iter().any(|x| x.action == "subject.notified"));
+        for action in [
+            "subject.defer",
+            "subject.waiver_requested",
+            "subject.waiver_refused",
+            "subject.notified",
+        ] {
+            assert!(log.iter().any(|x| x.action == action), "{action}");
+        }
         let text = serde_json::to_string(&log).unwrap();
-        assert!(
-            !text.contains("förundersökningssekretess"),
-            "the reason stays out of the log"
-        );
+        for secret in ["förundersökningssekretess", "avlidit", "dödsboet"] {
+            assert!(!text.contains(secret), "the reasons stay out of the log");
+        }
 
         // A refused urgent use takes its tasks with it. In a fresh installation at t0: the server
         // refuses to act with its clock turned back past the newest audit entry.

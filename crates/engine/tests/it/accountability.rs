@@ -103,7 +103,7 @@ fn the_imy_register_subject_tasks_and_annual_report_follow_a_real_use() {
     .unwrap();
     let verified_at = now();
 
-    // Subject notifications: one task per verified identification, for the permit's applicant.
+    // Subject notifications: one task per person verified, for the permit's applicant.
     let tasks = rt
         .block_on(w.control.subject_tasks(&w.act(&aud), "t"))
         .unwrap();
@@ -112,16 +112,17 @@ fn the_imy_register_subject_tasks_and_annual_report_follow_a_real_use() {
         assert_eq!(t.task.permit, permit);
         assert!(!t.overdue);
         assert_eq!(t.task.created_at, verified_at);
-        // se-2026: within 30 days of the identification.
-        assert_eq!(t.task.due_at, verified_at.plus_hours(30 * 24));
+        // Due when the use ends: the end of the period, while it runs.
+        assert_eq!(t.due_at, period.end);
+        assert_eq!(t.task.alerts.len(), 1);
     }
-    let mut ids: Vec<&str> = tasks.iter().map(|t| t.task.alert.as_str()).collect();
+    let mut ids: Vec<&str> = tasks.iter().map(|t| t.task.alerts[0].as_str()).collect();
     ids.sort();
     let mut want = vec![alerts[0].id.as_str(), alerts[1].id.as_str()];
     want.sort();
     assert_eq!(ids, want);
     for t in &tasks {
-        let a = alerts.iter().find(|a| a.id == t.task.alert).unwrap();
+        let a = alerts.iter().find(|a| a.id == t.task.alerts[0]).unwrap();
         assert_eq!(t.task.person, a.person);
     }
     rt.block_on(w.control.subject_step(
@@ -134,15 +135,18 @@ fn the_imy_register_subject_tasks_and_annual_report_follow_a_real_use() {
         ORIGIN,
     ))
     .unwrap();
-    rt.block_on(w.control.subject_step(
-        &w.act(&pros()),
-        &tasks[1].task.id,
-        SubjectStep::Complete,
-        ORIGIN,
-    ))
-    .unwrap();
+    // Notifying waits for the end of the use.
+    let notify = || {
+        rt.block_on(w.control.subject_step(
+            &w.act(&pros()),
+            &tasks[1].task.id,
+            SubjectStep::Complete,
+            ORIGIN,
+        ))
+    };
+    assert_eq!(notify().unwrap_err().code(), "subject_notification");
 
-    // The use ends an hour after it began.
+    // The use ends an hour after it began; then the other person is notified.
     clock.advance(3_600_000);
     let stopped_at = now();
     rt.block_on(
@@ -150,6 +154,7 @@ fn the_imy_register_subject_tasks_and_annual_report_follow_a_real_use() {
             .stop(&w.act(&pros()), &permit, "suspect found", ORIGIN),
     )
     .unwrap();
+    notify().unwrap();
 
     // IMY: one notification when the use started, one when it ended.
     let reg = rt

@@ -104,13 +104,35 @@ async fn the_annual_report_counts_every_path_of_a_use() {
     review("B1", Verdict::Confirm).await;
     clock.set(Some(t0().plus_hours(1)));
     c.tick("t").await.unwrap(); // B2 expires unreviewed
-    // The suspect found through B1 is notified later: the prosecutor defers it once.
+    // The suspect found through B1 is notified later: the prosecutor defers it once, then asks
+    // not to notify at all, and the court that granted agrees.
+    let task = mandat_law::subject::task_id(&suspect, &s.person(&suspect).await);
     c.subject_step(
         pros,
-        "S-B1",
+        &task,
         SubjectStep::Defer {
             reason: "sekretess".into(),
             until: t0().plus_hours(24 * 60),
+        },
+        "t",
+    )
+    .await
+    .unwrap();
+    let reasons = "personen har avlidit".to_string();
+    c.subject_step(pros, &task, SubjectStep::RequestWaiver { reasons }, "t")
+        .await
+        .unwrap();
+    let (approve, reasons) = (true, "styrkt genom dödsbevis".to_string());
+    let request_at = c.subject_tasks(&judge, "t").await.unwrap()[0]
+        .pending_at
+        .unwrap();
+    c.subject_step(
+        &judge,
+        &task,
+        SubjectStep::DecideWaiver {
+            approve,
+            reasons,
+            request_at,
         },
         "t",
     )
@@ -254,7 +276,14 @@ async fn the_annual_report_counts_every_path_of_a_use() {
         (2, 1, 1)
     );
     assert_eq!(sl.false_alert_rate, Some(0.0));
-    assert_eq!((sl.subjects_notified, sl.subjects_deferred), (0, 1));
+    assert_eq!(
+        (
+            sl.subjects_notified,
+            sl.subjects_deferred,
+            sl.subjects_waived
+        ),
+        (0, 1, 1)
+    );
     let it = row("imminent_threat");
     assert_eq!((it.applications, it.refusals, it.urgent_starts), (1, 1, 2));
     assert_eq!(
@@ -316,17 +345,17 @@ async fn the_annual_report_counts_every_path_of_a_use() {
     assert!(lines[5].starts_with("2026,total,4,2,2,2,"), "{}", lines[5]);
     assert!(lines[5].contains(",0.2500,"), "{}", lines[5]);
     assert!(
-        lines[0].ends_with(",outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification,urgent_hours_to_application_mean,urgent_hours_to_application_max,counsel_opposed,appeals,overturned"),
+        lines[0].ends_with(",outcomes_recorded,outcome_person_located,outcome_arrested,outcome_victim_found,outcome_nothing,outcome_false_identification,urgent_hours_to_application_mean,urgent_hours_to_application_max,counsel_opposed,appeals,overturned,subjects_waived"),
         "{}",
         lines[0]
     );
     // No court procedure under se-2026: no opinion, appeal or overturn.
-    assert!(lines[1].ends_with(",1,1,0,1,0,0,,,0,0,0"), "{}", lines[1]);
+    assert!(lines[1].ends_with(",1,1,0,1,0,0,,,0,0,0,0"), "{}", lines[1]);
     let threat = lines
         .iter()
         .find(|l| l.contains(",imminent_threat,"))
         .unwrap();
-    assert!(threat.ends_with(",3.0,3.0,0,0,0"), "{threat}");
+    assert!(threat.ends_with(",3.0,3.0,0,0,0,0"), "{threat}");
     let json: serde_json::Value = serde_json::to_value(&r).unwrap();
     assert_eq!(json["total"]["alerts_purged"], 1);
     let pdf = mandat_reports::annual::pdf(&r).unwrap();

@@ -26,7 +26,7 @@ pub(super) async fn permits_page(
                 div #permits hx-get="/ui/fragments/permits" hx-trigger="every 15s" { (table) }
             }
             // The applicant's own subject notifications, overdue first.
-            (subjects_panel(&v, &tasks, true))
+            (subjects_panel(&v, &tasks))
             @if v.actor.has(Role::Applicant) {
                 section.panel { h2 { (t(l, "permits.new")) } (draft_form(&v, &cams, calibration.as_deref(), s.default_threshold, s.control.profile().offences)) }
             }

@@ -171,7 +171,7 @@ pub(super) async fn audit_reports(s: &AppState, v: &Viewer) -> Result<Markup, Ui
                 button.secondary type="submit" { (t(l, "annual.download")) }
             }
         }
-        @if auditor { (subjects_panel(v, &tasks, false)) }
+        @if auditor { (subjects_panel(v, &tasks)) }
     })
 }
 
@@ -185,28 +185,28 @@ pub(super) async fn open_tasks(
         .subject_tasks(&v.actor, &v.origin)
         .await
         .page(v.lang)?;
-    tasks.retain(|x| x.task.completed_at.is_none());
-    tasks.sort_by_key(|x| (!x.overdue, x.task.due_at));
+    tasks.retain(|x| x.closed.is_none());
+    tasks.sort_by_key(|x| (!x.overdue, x.due_at));
     Ok(tasks)
 }
 
-/// Subject notifications: the auditor reads them; the permit's applicant also defers them (with a
-/// reason and a new date) or records that the person was notified.
-pub(super) fn subjects_panel(
-    v: &Viewer,
-    tasks: &[mandat_control::SubjectView],
-    actions: bool,
-) -> Markup {
+/// Subject notifications: auditors read them; each other viewer gets the forms for the steps the
+/// law lets them take now (`SubjectView::steps`): the applicant notifies, defers or asks not to
+/// notify; a prosecutor of the permit decides a later deferral; the decider a waiver.
+pub(super) fn subjects_panel(v: &Viewer, tasks: &[mandat_control::SubjectView]) -> Markup {
     let l = v.lang;
+    let actions = tasks.iter().any(|x| !x.steps.is_empty());
+    let has = |x: &mandat_control::SubjectView, step: &str| x.steps.iter().any(|s| s == step);
     html! {
         section.panel #subjects {
             h2 { (t(l, "subjects.title")) }
+            p.muted { (t(l, "subjects.about")) }
             @if tasks.is_empty() {
                 p.muted { (t(l, "subjects.none")) }
             } @else {
                 table {
                     thead { tr {
-                        th { "Id" } th { (t(l, "col.permit")) } th { (t(l, "col.person")) } th { (t(l, "subjects.due")) } th { (t(l, "subjects.deferrals")) } th {}
+                        th { "Id" } th { (t(l, "col.permit")) } th { (t(l, "col.person")) } th { (t(l, "subjects.identifications")) } th { (t(l, "subjects.due")) } th { (t(l, "subjects.deferrals")) } th {}
                         @if actions { th {} }
                     } }
                     tbody {
@@ -215,20 +215,64 @@ pub(super) fn subjects_panel(
                                 td.mono { (x.task.id) }
                                 td.mono { (x.task.permit) }
                                 td { (x.task.person) }
-                                td.num { (local(x.task.due_at)) }
+                                td.num { (x.task.alerts.len()) }
+                                td.num { (local(x.due_at)) }
                                 td.num { (x.task.deferrals.len()) }
-                                td { @if x.overdue { span.badge.st-broken { (t(l, "subjects.overdue")) } } }
+                                td {
+                                    @if x.overdue { span.badge.st-broken { (t(l, "subjects.overdue")) } " " }
+                                    @match x.awaiting {
+                                        Some(mandat_law::subject::Awaiting::Prosecutor) => span.badge { (t(l, "subjects.awaiting.prosecutor")) },
+                                        Some(mandat_law::subject::Awaiting::Decider) => span.badge { (t(l, "subjects.awaiting.decider")) },
+                                        None => {},
+                                    }
+                                }
                                 @if actions {
                                     td {
-                                        form.inline method="post" action={ "/subjects/" (x.task.id) "/done" } {
-                                            input type="hidden" name="csrf" value=(v.csrf);
-                                            button.secondary type="submit" { (t(l, "subjects.done")) }
+                                        @if has(x, "done") {
+                                            form.inline method="post" action={ "/subjects/" (x.task.id) "/done" } {
+                                                input type="hidden" name="csrf" value=(v.csrf);
+                                                button.secondary type="submit" { (t(l, "subjects.done")) }
+                                            }
                                         }
-                                        form.inline method="post" action={ "/subjects/" (x.task.id) "/defer" } {
-                                            input type="hidden" name="csrf" value=(v.csrf);
-                                            input type="text" name="reason" maxlength="4000" required placeholder=(t(l, "subjects.reason"));
-                                            input type="date" name="until" required aria-label=(t(l, "subjects.until"));
-                                            button.secondary type="submit" { (t(l, "subjects.defer")) }
+                                        @if has(x, "defer") {
+                                            form.inline method="post" action={ "/subjects/" (x.task.id) "/defer" } {
+                                                input type="hidden" name="csrf" value=(v.csrf);
+                                                input type="text" name="reason" maxlength="4000" required placeholder=(t(l, "subjects.reason"));
+                                                input type="date" name="until" required aria-label=(t(l, "subjects.until"));
+                                                button.secondary type="submit" { (t(l, "subjects.defer")) }
+                                            }
+                                        }
+                                        @if has(x, "waiver") {
+                                            form.inline method="post" action={ "/subjects/" (x.task.id) "/waiver" } {
+                                                input type="hidden" name="csrf" value=(v.csrf);
+                                                input type="text" name="reasons" maxlength="4000" required placeholder=(t(l, "subjects.waiver.reasons"));
+                                                button.secondary type="submit" { (t(l, "subjects.waiver")) }
+                                            }
+                                        }
+                                        // Each decision names the request shown (`request_at`), and approving
+                                        // and rejecting are separate forms: Enter in a text box never approves.
+                                        @if let (true, Some(d), Some(at)) = (has(x, "defer_decision"), x.task.requested.as_ref(), x.pending_at) {
+                                            p { (t(l, "subjects.requested")) " " (local(d.until)) ": " (d.reason) }
+                                            @for (approve, label) in [("true", "subjects.approve"), ("false", "subjects.reject")] {
+                                                form.inline method="post" action={ "/subjects/" (x.task.id) "/defer_decision" } {
+                                                    input type="hidden" name="csrf" value=(v.csrf);
+                                                    input type="hidden" name="request_at" value=(at.0);
+                                                    input type="hidden" name="approve" value=(approve);
+                                                    button.reject[approve == "false"] type="submit" { (t(l, label)) }
+                                                }
+                                            }
+                                        }
+                                        @if let (true, Some(w), Some(at)) = (has(x, "waiver_decision"), x.task.waivers.last(), x.pending_at) {
+                                            p { (t(l, "subjects.waiver.asked")) ": " (w.reasons) }
+                                            @for (approve, label) in [("true", "subjects.waiver.approve"), ("false", "subjects.waiver.refuse")] {
+                                                form.inline method="post" action={ "/subjects/" (x.task.id) "/waiver_decision" } {
+                                                    input type="hidden" name="csrf" value=(v.csrf);
+                                                    input type="hidden" name="request_at" value=(at.0);
+                                                    input type="hidden" name="approve" value=(approve);
+                                                    input type="text" name="reasons" maxlength="4000" required placeholder=(t(l, "subjects.decision.reasons"));
+                                                    button.reject[approve == "false"] type="submit" { (t(l, label)) }
+                                                }
+                                            }
                                         }
                                     }
                                 }
@@ -241,7 +285,7 @@ pub(super) fn subjects_panel(
     }
 }
 
-/// The applicant defers a subject notification or records it done.
+/// A step on a subject notification, from the forms of [`subjects_panel`].
 pub(super) async fn subject_step_post(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -251,9 +295,47 @@ pub(super) async fn subject_step_post(
 ) -> Page {
     let l = v.lang;
     v.check_csrf(&s, f.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let step_name = step.clone();
     let get = |k: &str| f.get(k).map(|x| x.trim().to_string()).unwrap_or_default();
+    // A decision says which way, and which request: nothing is assumed.
+    let approve = |s: &str| match s {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(UiError::bad_request(l, "approve is true or false")),
+    };
+    let request_at = |s: &str| {
+        s.parse::<i64>()
+            .ok()
+            .filter(|ms| *ms >= 0)
+            .map(Timestamp)
+            .ok_or_else(|| {
+                UiError::bad_request(l, "request_at names the request shown (milliseconds)")
+            })
+    };
     let step = match step.as_str() {
         "done" => mandat_store::subjects::SubjectStep::Complete,
+        "waiver" => {
+            if get("reasons").len() > 4000 {
+                return Err(UiError::bad_request(l, "the reasons are over 4000 bytes"));
+            }
+            mandat_store::subjects::SubjectStep::RequestWaiver {
+                reasons: get("reasons"),
+            }
+        }
+        "defer_decision" => mandat_store::subjects::SubjectStep::DecideDeferral {
+            approve: approve(&get("approve"))?,
+            request_at: request_at(&get("request_at"))?,
+        },
+        "waiver_decision" => {
+            if get("reasons").len() > 4000 {
+                return Err(UiError::bad_request(l, "the reasons are over 4000 bytes"));
+            }
+            mandat_store::subjects::SubjectStep::DecideWaiver {
+                approve: approve(&get("approve"))?,
+                reasons: get("reasons"),
+                request_at: request_at(&get("request_at"))?,
+            }
+        }
         "defer" => {
             if get("reason").len() > 4000 {
                 return Err(UiError::bad_request(l, "the reason is over 4000 bytes"));
@@ -265,13 +347,24 @@ pub(super) async fn subject_step_post(
                 until,
             }
         }
-        _ => return Err(UiError::not_found(l, "the steps are defer and done")),
+        _ => {
+            return Err(UiError::not_found(
+                l,
+                "the steps are done, defer, waiver, defer_decision and waiver_decision",
+            ));
+        }
     };
     s.control
         .subject_step(&v.actor, &id, step, &origin(&peer))
         .await
         .page(l)?;
-    Ok(see_other("/permits?ok=subjects.updated#subjects"))
+    // Decisions come back to the decision page, the applicant's steps to the permits page.
+    let back = if step_name.ends_with("_decision") {
+        "/decide"
+    } else {
+        "/permits"
+    };
+    Ok(see_other(&format!("{back}?ok=subjects.updated#subjects")))
 }
 
 #[derive(Deserialize)]

@@ -38,6 +38,9 @@ pub(super) async fn decide_page(
         );
     }
     let risk_row = risk_markup(l, &risk, profile, &s.control.embedder().sha256, now);
+    // Subject notifications waiting for this decider's (or prosecutor's) decision.
+    let mut tasks = open_tasks(&s, &v).await?;
+    tasks.retain(|x| x.steps.iter().any(|s| s.ends_with("_decision")));
     Ok(layout(
         &v,
         "/decide",
@@ -45,6 +48,7 @@ pub(super) async fn decide_page(
         f.ok.as_deref(),
         html! {
             @if queue.is_empty() && amendments.is_empty() { p.muted { (t(l, "decide.none")) } }
+            @if !tasks.is_empty() { (subjects_panel(&v, &tasks)) }
             @for (p, expected) in queue.iter().zip(&expected) {
                 @let a = &p.application;
                 @let decider = profile.rule(a.purpose).decider;

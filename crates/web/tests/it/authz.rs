@@ -429,9 +429,10 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "ud",
         "",
     ),
-    ("GET", "/api/v1/subjects", "/api/v1/subjects", "apu", ""),
-    // Only the permit's applicant may act; for the others the role check refuses first, and
-    // for the applicants a task that does not exist is a 404.
+    ("GET", "/api/v1/subjects", "/api/v1/subjects", "apju", ""),
+    // The applicant's steps need the applicant's or prosecutor's role, the decisions a
+    // prosecutor's or judge's; for the others the role check refuses first, and for those roles a
+    // task that does not exist is a 404.
     (
         "POST",
         "/api/v1/subjects/{id}/defer",
@@ -445,6 +446,27 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "/api/v1/subjects/S-none/done",
         "ap",
         "",
+    ),
+    (
+        "POST",
+        "/api/v1/subjects/{id}/defer/decision",
+        "/api/v1/subjects/S-none/defer/decision",
+        "pj",
+        r#"{"approve":true,"request_at":"2026-08-03T10:00:00Z"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/subjects/{id}/waiver",
+        "/api/v1/subjects/S-none/waiver",
+        "ap",
+        r#"{"reasons":"the person has died"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/subjects/{id}/waiver/decision",
+        "/api/v1/subjects/S-none/waiver/decision",
+        "pj",
+        r#"{"approve":true,"reasons":"shown","request_at":"2026-08-03T10:00:00Z"}"#,
     ),
     (
         "GET",
@@ -1427,11 +1449,12 @@ async fn metrics_carry_no_personal_data_and_alerts_list_newest_first() {
     .unwrap();
 }
 
-/// The permit's applicant defers a subject notification and records another as done from the
-/// permits page; the auditor's page lists what is still open. A suspect location granted by the
-/// court, two identifications verified by two reviewers each.
+/// A suspect location granted by the court, its person identified twice (each verified by two
+/// reviewers): one task. On the pages the applicant defers it and asks not to notify; the judge
+/// who granted sees the request with its reasons on the decision page and refuses it with
+/// reasons; the applicant records the notification; the auditor's page lists what is open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subject_notifications_are_deferred_and_completed_on_the_page() {
+async fn subject_notifications_are_deferred_waived_and_completed_on_the_pages() {
     use mandat_law::permit::Purpose;
     let (_dir, _clock, control) = common::control().await;
     with_camera_1(
@@ -1502,50 +1525,157 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
                 .unwrap();
         }
     }
+    let id = mandat_law::subject::task_id(&p.id, &p.application.persons[0].id);
     let addr = common::serve(&control).await;
+    let task = id.clone();
+    let permit = p.id.clone();
     tokio::task::spawn_blocking(move || {
+        let panel = |page: &str| {
+            page[page.find("id=\"subjects\"").expect("the panel")..]
+                .split("</section>")
+                .next()
+                .unwrap()
+                .to_string()
+        };
         let token = login(addr, "pros");
-        let csrf = csrf(addr, &token);
+        let csrf_p = csrf(addr, &token);
         let mut page = String::new();
         request(addr, "GET", "/permits", Some(&token), "", Some(&mut page));
-        assert!(page.contains("S-X1") && page.contains("S-X2"), "{page}");
+        assert_eq!(
+            panel(&page)
+                .matches(&format!("<td class=\"mono\">{task}</td>"))
+                .count(),
+            1,
+            "one task: {page}"
+        );
+        let post = |token: &str, step: &str, body: String| {
+            request(
+                addr,
+                "POST",
+                &format!("/subjects/{task}/{step}"),
+                Some(token),
+                &body,
+                None,
+            )
+            .status
+        };
         // A deferral needs a reason and a date; a bad date is a clear refusal, not a change.
-        let h = request(
-            addr,
-            "POST",
-            "/subjects/S-X1/defer",
-            Some(&token),
-            &format!("csrf={csrf}&reason=secrecy&until=soon"),
-            None,
+        assert_eq!(
+            post(
+                &token,
+                "defer",
+                format!("csrf={csrf_p}&reason=secrecy&until=soon")
+            ),
+            400
         );
-        assert_eq!(h.status, 400);
-        let h = request(
-            addr,
-            "POST",
-            "/subjects/S-X1/defer",
-            Some(&token),
-            &format!("csrf={csrf}&reason=the+investigation+is+ongoing&until=2026-10-01"),
-            None,
+        assert_eq!(
+            post(
+                &token,
+                "defer",
+                format!("csrf={csrf_p}&reason=the+investigation+is+ongoing&until=2026-10-01")
+            ),
+            303,
+            "deferred"
         );
-        assert_eq!(h.status, 303, "deferred");
-        let h = request(
-            addr,
-            "POST",
-            "/subjects/S-X2/done",
-            Some(&token),
-            &format!("csrf={csrf}"),
-            None,
+        assert_eq!(
+            post(
+                &token,
+                "waiver",
+                format!("csrf={csrf_p}&reasons=no+address+known")
+            ),
+            303
         );
-        assert_eq!(h.status, 303, "done");
-        // The auditor sees the one still open, with its deferral.
-        let token = login(addr, "aud");
+        // The judge who granted sees it with its reasons on the decision page: approving and
+        // refusing are separate forms, each naming the request shown.
+        let judge = login(addr, "judge");
+        let csrf_j = csrf(addr, &judge);
         let mut page = String::new();
-        request(addr, "GET", "/audit", Some(&token), "", Some(&mut page));
-        let panel = page[page.find("id=\"subjects\"").expect("the panel")..]
-            .split("</section>")
-            .next()
-            .unwrap();
-        assert!(panel.contains("S-X1") && !panel.contains("S-X2"), "{panel}");
+        request(addr, "GET", "/decide", Some(&judge), "", Some(&mut page));
+        let p = panel(&page);
+        assert!(
+            p.contains(task.as_str()) && p.contains("no address known"),
+            "{p}"
+        );
+        assert_eq!(p.matches("/waiver_decision\"").count(), 2, "{p}");
+        let at = p
+            .split("name=\"request_at\" value=\"")
+            .nth(1)
+            .expect("the request shown");
+        let at: i64 = at[..at.find('"').unwrap()].parse().unwrap();
+        // The applicant cannot decide their own request.
+        let decide = |approve: bool, reasons: &str, at: i64| {
+            format!("approve={approve}&reasons={reasons}&request_at={at}")
+        };
+        assert_eq!(
+            post(
+                &token,
+                "waiver_decision",
+                format!("csrf={csrf_p}&{}", decide(true, "x", at))
+            ),
+            403
+        );
+        assert_eq!(
+            post(
+                &judge,
+                "waiver_decision",
+                format!("csrf={csrf_j}&{}", decide(false, "", at))
+            ),
+            422,
+            "no reasons"
+        );
+        assert_eq!(
+            post(
+                &judge,
+                "waiver_decision",
+                format!("csrf={csrf_j}&{}", decide(true, "x", at - 1))
+            ),
+            422,
+            "a request the judge was not shown"
+        );
+        assert_eq!(
+            post(
+                &judge,
+                "waiver_decision",
+                format!("csrf={csrf_j}&approve=&reasons=x&request_at={at}")
+            ),
+            400,
+            "no way assumed"
+        );
+        assert_eq!(
+            post(
+                &judge,
+                "waiver_decision",
+                format!(
+                    "csrf={csrf_j}&{}",
+                    decide(false, "an+address+is+on+file", at)
+                )
+            ),
+            303
+        );
+        // The auditor sees it open, with its deferral. Notifying waits for the end of the use;
+        // once notified, the task is gone from the list.
+        let aud = login(addr, "aud");
+        let mut page = String::new();
+        request(addr, "GET", "/audit", Some(&aud), "", Some(&mut page));
+        assert!(panel(&page).contains(task.as_str()), "{page}");
+        assert_eq!(
+            post(&token, "done", format!("csrf={csrf_p}")),
+            422,
+            "the use runs"
+        );
+        let h = request(
+            addr,
+            "POST",
+            &format!("/permits/{permit}/stop"),
+            Some(&token),
+            &format!("csrf={csrf_p}&reason=arrested"),
+            None,
+        );
+        assert_eq!(h.status, 303, "stopped");
+        assert_eq!(post(&token, "done", format!("csrf={csrf_p}")), 303, "done");
+        let mut page = String::new();
+        request(addr, "GET", "/audit", Some(&aud), "", Some(&mut page));
+        assert!(!panel(&page).contains(task.as_str()), "{page}");
     })
     .await
     .unwrap();
@@ -1556,11 +1686,17 @@ async fn subject_notifications_are_deferred_and_completed_on_the_page() {
         )
         .await
         .unwrap();
-    let x1 = tasks.iter().find(|t| t.task.id == "S-X1").unwrap();
-    assert_eq!(x1.task.deferrals.len(), 1);
-    assert_eq!(x1.task.due_at.to_rfc3339(), "2026-10-01T00:00:00Z");
-    let x2 = tasks.iter().find(|t| t.task.id == "S-X2").unwrap();
-    assert!(x2.task.completed_at.is_some());
+    assert_eq!(tasks.len(), 1);
+    let x = &tasks[0];
+    assert_eq!(
+        (x.task.id.as_str(), x.task.alerts.as_slice()),
+        (id.as_str(), &["X1".to_string(), "X2".to_string()][..])
+    );
+    assert_eq!(x.task.deferrals.len(), 1);
+    assert_eq!(x.due_at.to_rfc3339(), "2026-10-01T00:00:00Z");
+    let w = x.task.waivers[0].decision.as_ref().unwrap();
+    assert_eq!((w.by.as_str(), w.approved), ("judge", false));
+    assert_eq!(x.closed, Some(mandat_law::subject::Closed::Notified));
 }
 
 /// The decider sees the area on a map drawn by the server (partner cameras marked), grants less
