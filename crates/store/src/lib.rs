@@ -423,6 +423,7 @@ impl Store {
         };
         store.reconcile_epochs().await?;
         store.seal_plain_text().await?;
+        store.merge_legacy_subject_tasks().await?;
         Ok(store)
     }
 

@@ -388,3 +388,63 @@ async fn a_partial_grant_deletes_the_tasks_about_persons_left_out() {
         assert_eq!(cert.details["alerts"][0], "A-left");
     }
 }
+
+/// Tasks made before one task per person (one per alert, `S-<alert>`) are merged when the store
+/// opens: one task of the person with both identifications and both deferrals, the later one
+/// current, and still open because one of them was never notified. Merged once, and audited. On
+/// SQLite and PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_from_before_one_task_per_person_are_merged_once() {
+    for db in databases() {
+        let e = env(db).await;
+        let permit = granted(&e).await;
+        let person = person_of(&e, &permit).await.0;
+        let pool = mandat_testkit::raw_pool(&e.url).await;
+        for (alert, days, done) in [("A-1", 40, true), ("A-2", 50, false)] {
+            let completed = done.then_some(t0().0 + 1);
+            let doc = serde_json::json!({
+                "id": format!("S-{alert}"), "permit": permit, "person": person, "alert": alert,
+                "created_at": t0().0, "due_at": t0().0 + 30 * DAY,
+                "deferrals": [{"at": t0().0, "by": "officer", "reason": "sekretess", "until": t0().0 + days * DAY}],
+                "completed_at": completed, "completed_by": done.then_some("officer"),
+            });
+            sqlx::query("INSERT INTO subject_notifications (id, permit_id, due_at, completed_at, doc) VALUES ($1, $2, $3, $4, $5)")
+                .bind(format!("S-{alert}"))
+                .bind(permit.clone())
+                .bind(t0().0 + 30 * DAY)
+                .bind(completed)
+                .bind(doc.to_string())
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            e.store.merge_legacy_subject_tasks().await.unwrap(),
+            2,
+            "{db:?}"
+        );
+        assert_eq!(
+            e.store.merge_legacy_subject_tasks().await.unwrap(),
+            0,
+            "once"
+        );
+        let tasks = e
+            .control
+            .subject_tasks(&e.act(&auditor()), ORIGIN)
+            .await
+            .unwrap();
+        assert_eq!(tasks.len(), 1, "{db:?}: {tasks:?}");
+        let v = &tasks[0];
+        assert_eq!(v.task.id, mandat_law::subject::task_id(&permit, &person));
+        assert_eq!(v.task.alerts, ["A-1", "A-2"]);
+        assert_eq!(v.task.deferrals.len(), 2);
+        assert_eq!(v.due_at, Timestamp(t0().0 + 50 * DAY));
+        assert_eq!(v.closed, None, "one identification was never notified");
+        let log = e.control.audit_log(&e.act(&auditor())).await.unwrap();
+        let m = log
+            .iter()
+            .find(|x| x.action == "subject.merged")
+            .expect("audited");
+        assert_eq!(m.details["from"], serde_json::json!(["S-A-1", "S-A-2"]));
+    }
+}
