@@ -14,7 +14,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::lifecycle::{Permit, decider_role};
-use crate::permit::{PersonId, Purpose, UserId};
+use crate::permit::{PersonId, UserId};
 use crate::profile::{Applicant, Profile};
 use crate::roles::{Actor, Role};
 use crate::time::{DAY, Timestamp};
@@ -25,11 +25,6 @@ pub const MAX_DEFERRAL_DAYS: i64 = 366;
 
 /// The longest reason mandat takes, in characters.
 pub const MAX_REASON: usize = 4_000;
-
-/// Whether the profile notifies the persons found under `purpose`.
-pub fn notifies(profile: &Profile, purpose: Purpose) -> bool {
-    profile.notifies_subject(purpose)
-}
 
 /// The id of the one task for `person` under `permit`.
 pub fn task_id(permit: &str, person: &str) -> String {
@@ -627,8 +622,8 @@ mod tests {
 
     #[test]
     fn the_profile_says_which_purposes_are_notified() {
-        assert!(notifies(&SWEDEN, Purpose::SuspectLocation));
-        assert!(!notifies(&SWEDEN, Purpose::VictimSearch));
+        assert!(SWEDEN.notifies_subject(Purpose::SuspectLocation));
+        assert!(!SWEDEN.notifies_subject(Purpose::VictimSearch));
         // Parliament's motion: every purpose.
         for p in [
             Purpose::VictimSearch,
@@ -636,7 +631,7 @@ mod tests {
             Purpose::SuspectLocation,
             Purpose::SentenceEnforcement,
         ] {
-            assert!(notifies(&SWEDEN_COURT_FOR_ALL, p));
+            assert!(SWEDEN_COURT_FOR_ALL.notifies_subject(p));
         }
     }
 

@@ -552,7 +552,7 @@ impl Store {
         let profile = (next == AlertState::Verified && alert.state != AlertState::Verified)
             .then(|| mandat_law::Profile::by_name(&permit.profile))
             .flatten()
-            .filter(|profile| mandat_law::subject::notifies(profile, permit.application.purpose));
+            .filter(|profile| profile.notifies_subject(permit.application.purpose));
         if let Some(profile) = profile {
             self.note_identification(&mut tx, &permit, profile, id, &alert.person, now)
                 .await?;

@@ -103,6 +103,16 @@ impl Store {
     /// joined, the latest deferral current. The merged task counts as notified only if every
     /// task it joins was, so no open duty is lost. Returns how many tasks were merged away.
     pub async fn merge_legacy_subject_tasks(&self) -> Result<u64, StoreError> {
+        // Each open asks one cheap question first: a task id of the new shape starts with its
+        // permit's id (alert ids never do), so without an old one no write transaction is taken.
+        let legacy = sqlx::query(
+            "SELECT id FROM subject_notifications WHERE id NOT LIKE 'S-' || permit_id || '-%' LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if legacy.is_none() {
+            return Ok(0);
+        }
         let mut tx = self.begin_write().await?;
         let mut groups: std::collections::BTreeMap<String, Vec<(String, SubjectTask)>> =
             Default::default();

@@ -2081,6 +2081,19 @@ async fn audit_verify(
 
 // ---- subject notifications ----
 
+use mandat_law::subject::MAX_REASON;
+
+/// Take `step` on task `id` and answer the task as it now stands.
+async fn subject_reply(
+    s: &AppState,
+    a: &Session,
+    id: &str,
+    step: mandat_store::subjects::SubjectStep,
+    peer: &SocketAddr,
+) -> ApiResult<Response> {
+    Ok(Json(s.control.subject_step(a, id, step, &origin(peer)).await?).into_response())
+}
+
 /// Persons to notify after verified identifications, one task per person and permit: for the
 /// permit's applicant, its prosecutor and its decider, or every task of the agency for auditors;
 /// each with its due date (the end of use, or the current deferral's date), overdue ones flagged.
@@ -2116,17 +2129,12 @@ async fn subject_defer(
     Body(b): Body<DeferBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    too_long("reason", &b.reason, 4000)?;
+    too_long("reason", &b.reason, MAX_REASON)?;
     let step = mandat_store::subjects::SubjectStep::Defer {
         reason: b.reason,
         until: b.until,
     };
-    Ok(Json(
-        s.control
-            .subject_step(&a, &id, step, &origin(&peer))
-            .await?,
-    )
-    .into_response())
+    subject_reply(&s, &a, &id, step, &peer).await
 }
 
 /// Record that the person was notified (the permit's applicant).
@@ -2141,12 +2149,7 @@ async fn subject_done(
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
     let step = mandat_store::subjects::SubjectStep::Complete;
-    Ok(Json(
-        s.control
-            .subject_step(&a, &id, step, &origin(&peer))
-            .await?,
-    )
-    .into_response())
+    subject_reply(&s, &a, &id, step, &peer).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -2173,12 +2176,7 @@ async fn subject_defer_decision(
         approve: b.approve,
         request_at: b.request_at,
     };
-    Ok(Json(
-        s.control
-            .subject_step(&a, &id, step, &origin(&peer))
-            .await?,
-    )
-    .into_response())
+    subject_reply(&s, &a, &id, step, &peer).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -2201,14 +2199,9 @@ async fn subject_waiver(
     Body(b): Body<WaiverBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    too_long("reasons", &b.reasons, 4000)?;
+    too_long("reasons", &b.reasons, MAX_REASON)?;
     let step = mandat_store::subjects::SubjectStep::RequestWaiver { reasons: b.reasons };
-    Ok(Json(
-        s.control
-            .subject_step(&a, &id, step, &origin(&peer))
-            .await?,
-    )
-    .into_response())
+    subject_reply(&s, &a, &id, step, &peer).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -2234,18 +2227,13 @@ async fn subject_waiver_decision(
     Body(b): Body<WaiverDecisionBody>,
 ) -> ApiResult<Response> {
     let a = actor(&s, &headers).await?;
-    too_long("reasons", &b.reasons, 4000)?;
+    too_long("reasons", &b.reasons, MAX_REASON)?;
     let step = mandat_store::subjects::SubjectStep::DecideWaiver {
         approve: b.approve,
         reasons: b.reasons,
         request_at: b.request_at,
     };
-    Ok(Json(
-        s.control
-            .subject_step(&a, &id, step, &origin(&peer))
-            .await?,
-    )
-    .into_response())
+    subject_reply(&s, &a, &id, step, &peer).await
 }
 
 // ---- annual report ----

@@ -315,7 +315,7 @@ pub(super) async fn subject_step_post(
     let step = match step.as_str() {
         "done" => mandat_store::subjects::SubjectStep::Complete,
         "waiver" => {
-            if get("reasons").len() > 4000 {
+            if get("reasons").len() > mandat_law::subject::MAX_REASON {
                 return Err(UiError::bad_request(l, "the reasons are over 4000 bytes"));
             }
             mandat_store::subjects::SubjectStep::RequestWaiver {
@@ -327,7 +327,7 @@ pub(super) async fn subject_step_post(
             request_at: request_at(&get("request_at"))?,
         },
         "waiver_decision" => {
-            if get("reasons").len() > 4000 {
+            if get("reasons").len() > mandat_law::subject::MAX_REASON {
                 return Err(UiError::bad_request(l, "the reasons are over 4000 bytes"));
             }
             mandat_store::subjects::SubjectStep::DecideWaiver {
@@ -337,7 +337,7 @@ pub(super) async fn subject_step_post(
             }
         }
         "defer" => {
-            if get("reason").len() > 4000 {
+            if get("reason").len() > mandat_law::subject::MAX_REASON {
                 return Err(UiError::bad_request(l, "the reason is over 4000 bytes"));
             }
             let until = Timestamp::parse_rfc3339(&format!("{}T00:00:00Z", get("until")))
