@@ -152,8 +152,10 @@ pub struct DemoArgs {
     /// Test data with the videos and watchlist photos (default: MANDAT_DATA, else ../shared/data).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// How far the demo permit goes before the server starts: `granted` (alerts at once), or
-    /// `draft` (photos enrolled; the officer applies and the prosecutor decides in the web app).
+    /// How far the demo permit goes before the server starts: `granted` (alerts at once),
+    /// `draft` (photos enrolled; the officer applies and the prosecutor decides in the web app),
+    /// or `upload` (a draft whose first person's photo the officer uploads in the web app; the
+    /// demo prints the file to upload).
     #[arg(long, value_enum, default_value_t = PermitStage::Granted)]
     permit_stage: PermitStage,
     /// The evaluation report of the running models, with its calibration and cohort
@@ -217,6 +219,7 @@ fn demo_evaluation(
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PermitStage {
     Draft,
+    Upload,
     Granted,
 }
 
@@ -726,15 +729,62 @@ fn enroller(models: &Models) -> Result<mandat_web::Enroller> {
         };
         let img = mandat_face::decode(bytes, limits)
             .map_err(|e| format!("not a usable image (JPEG or PNG, at most 24 megapixels): {e}"))?;
-        let face = pipe
-            .reference_template(&img, &mandat_face::QualityGate::ENROLMENT)
+        let check = pipe
+            .enrolment_check(&img, &mandat_face::QualityGate::ENROLMENT)
             .map_err(|e| e.to_string())?;
-        Ok(mandat_web::EnrolledFace {
-            template: face.embedding.as_slice().to_vec(),
-            inter_eye_px: face.quality.inter_eye_px,
-            sharpness: face.quality.sharpness,
-        })
+        Ok(photo_check(&check, &img))
     }))
+}
+
+/// The gate's findings as the web layer shows and stores them.
+fn photo_check(
+    check: &mandat_face::EnrolmentCheck,
+    img: &mandat_face::RgbImage,
+) -> mandat_web::PhotoCheck {
+    let faces: Vec<_> = check.faces.iter().map(|f| photo_quality(f, img)).collect();
+    let mut faults: Vec<mandat_law::permit::PhotoFault> = check
+        .faults
+        .iter()
+        .map(|f| mandat_law::permit::PhotoFault {
+            measure: f.measure.as_str().into(),
+            value: f.value,
+            limit: f.limit,
+        })
+        .collect();
+    if faces.len() != 1 {
+        faults.insert(
+            0,
+            mandat_law::permit::PhotoFault {
+                measure: "faces".into(),
+                value: faces.len() as f32,
+                limit: 1.0,
+            },
+        );
+    }
+    mandat_web::PhotoCheck {
+        faces,
+        faults,
+        template: check.passed().map(|f| f.embedding.as_slice().to_vec()),
+    }
+}
+
+/// What the enrolment gate measured on one face of `img`.
+fn photo_quality(
+    face: &mandat_face::Face,
+    img: &mandat_face::RgbImage,
+) -> mandat_law::permit::PhotoQuality {
+    let q = &face.quality;
+    mandat_law::permit::PhotoQuality {
+        width: u32::try_from(img.width).unwrap_or(u32::MAX),
+        height: u32::try_from(img.height).unwrap_or(u32::MAX),
+        face_box: face.bbox,
+        inter_eye_px: q.inter_eye_px,
+        sharpness: q.sharpness,
+        roll_deg: q.roll_deg,
+        yaw: q.yaw,
+        pitch: q.pitch,
+        detector_score: q.detector_score,
+    }
 }
 
 pub fn serve(paths: Paths, args: ServeArgs) -> Result<()> {
@@ -1021,9 +1071,15 @@ async fn seed(
     let p = control.draft(&officer, app, o).await?;
     let models = Models::load(pipeline)?;
     let mut pipe = models.pipeline(pipeline)?;
+    let mut waiting = None;
     for (n, person) in names.iter().zip(&p.application.persons) {
         let path = data.join(format!("synthetic/watchlist/{n}.jpg"));
-        let (bytes, face) = enrolment_photo(&mut pipe, &path)?;
+        let (bytes, face, quality, cropped) = enrolment_photo(&mut pipe, &path)?;
+        // The first photo the gate takes as it is waits for the officer's upload.
+        if stage == PermitStage::Upload && waiting.is_none() && !cropped {
+            waiting = Some((person.label.clone(), path));
+            continue;
+        }
         control
             .enrol(
                 &officer,
@@ -1032,9 +1088,13 @@ async fn seed(
                 &person.photos[0].id,
                 &bytes,
                 face.embedding.as_slice(),
+                &quality,
                 o,
             )
             .await?;
+    }
+    if let Some((label, path)) = &waiting {
+        println!("upload {} for {label}", path.display());
     }
     // The applicant's team: the decider the application is filed to, the operator and the two
     // reviewers. Nobody else sees the permit (the auditor oversees it).
@@ -1048,7 +1108,7 @@ async fn seed(
             .assign_team(&officer, &p.id, user, Some(role), o)
             .await?;
     }
-    if stage == PermitStage::Draft {
+    if matches!(stage, PermitStage::Draft | PermitStage::Upload) {
         store.close().await;
         return Ok((paths, logins, Some((p.id, names.len()))));
     }
@@ -1149,6 +1209,12 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
                  Log in as its applicant to apply (or start urgent use), then as its decider to decide.",
                 permit_kind(&paths)
             ),
+            Some((id, n)) if args.permit_stage == PermitStage::Upload => println!(
+                "permit {id}: a draft ({}) for {n} persons on camera sergel-1, one photo still to upload\n\
+                 (the file named above). Log in as its applicant, upload it on the permit's photos page,\n\
+                 and apply; then log in as its decider to decide.",
+                permit_kind(&paths)
+            ),
             Some((id, n)) => println!(
                 "permit {id}: {} for {n} persons on camera sergel-1, granted;\n\
                  each person's threshold derived from a target of {DEMO_FPIR} (2 false alerts per 1,000 passers-by\n\
@@ -1192,21 +1258,31 @@ pub fn demo(paths: Paths, args: DemoArgs) -> Result<()> {
 
 /// A reference photo through the enrolment gate; a photo with a second face in the background is
 /// cropped to its centre, where LFW puts the person.
-fn enrolment_photo(
-    pipe: &mut mandat_face::Pipeline,
-    path: &Path,
-) -> Result<(Vec<u8>, mandat_face::Face)> {
+/// A demo photo's bytes as enrolled, its face, what the gate measured, and whether it had to be
+/// cropped to its middle first (some show more than one face).
+type DemoPhoto = (
+    Vec<u8>,
+    mandat_face::Face,
+    mandat_law::permit::PhotoQuality,
+    bool,
+);
+
+fn enrolment_photo(pipe: &mut mandat_face::Pipeline, path: &Path) -> Result<DemoPhoto> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let img = mandat_face::decode(&bytes, Default::default())?;
     match pipe.reference_template(&img, &mandat_face::QualityGate::ENROLMENT) {
-        Ok(face) => Ok((bytes, face)),
+        Ok(face) => {
+            let q = photo_quality(&face, &img);
+            Ok((bytes, face, q, false))
+        }
         Err(mandat_face::EnrolError::FaceCount(_)) => {
             let (w, h) = (img.width, img.height);
             let crop = img.crop(w / 5, h / 5, w - w / 5, h - h / 5)?;
             let face = pipe
                 .reference_template(&crop, &mandat_face::QualityGate::ENROLMENT)
                 .with_context(|| format!("{} cannot be enrolled", path.display()))?;
-            Ok((crop.to_jpeg(95)?, face))
+            let q = photo_quality(&face, &crop);
+            Ok((crop.to_jpeg(95)?, face, q, true))
         }
         Err(e) => Err(e).with_context(|| format!("{} cannot be enrolled", path.display())),
     }

@@ -818,7 +818,7 @@ impl Control {
         } else {
             Err(rule::PHOTO_REQUIRED
                 .refusal(format!(
-                    "reference photos not enrolled yet: {}; run `mandat person enrol` first",
+                    "reference photos not enrolled yet: {}; upload them on the permit's photos page (or run `mandat person enrol`) first",
                     missing.join(", ")
                 ))
                 .into())
@@ -1330,8 +1330,34 @@ impl Control {
         Ok(())
     }
 
+    /// Whose photo `photo_id` of a draft is, if `actor` may enrol it: [`Control::may_enrol`] for a
+    /// caller that names the photo only (the photos page).
+    pub async fn may_enrol_photo(
+        &self,
+        actor: &Session,
+        permit: &str,
+        photo_id: &str,
+    ) -> Result<PersonId> {
+        require(actor, Action::EnrolPhoto)?;
+        let p = self.visible_permit(actor, permit).await?;
+        let person = p
+            .application
+            .persons
+            .iter()
+            .find(|x| x.photos.iter().any(|ph| ph.id == photo_id))
+            .map(|x| x.id.clone())
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "permit {permit} lists no reference photo {photo_id}"
+                ))
+            })?;
+        mandat_store::enrol_check(&p, actor, &person, photo_id)?;
+        Ok(person)
+    }
+
     /// Enrol a reference photo and its template. The caller has run the face pipeline and the
-    /// enrolment quality gate on `photo`; `template` is its embedding.
+    /// enrolment quality gate on `photo`; `template` is its embedding and `quality` what the gate
+    /// measured.
     #[allow(clippy::too_many_arguments)]
     pub async fn enrol(
         &self,
@@ -1341,6 +1367,7 @@ impl Control {
         photo_id: &str,
         photo: &[u8],
         template: &[f32],
+        quality: &mandat_law::permit::PhotoQuality,
         origin: &str,
     ) -> Result<()> {
         require(actor, Action::EnrolPhoto)?;
@@ -1350,10 +1377,83 @@ impl Control {
         let now = self.now()?;
         self.store
             .enrol(
-                actor, permit, person, photo_id, photo, template, now, origin,
+                actor, permit, person, photo_id, photo, template, quality, now, origin,
             )
             .await?;
         Ok(())
+    }
+
+    /// The permit, if `actor` may see its reference photos (rule `reference_photos`).
+    async fn photos_permit(&self, actor: &Session, permit: &str) -> Result<Permit> {
+        require(actor, Action::SeeBiometrics)?;
+        let p = self.visible_permit(actor, permit).await?;
+        p.may_see_photos(actor, profile_of(&p)?)?;
+        Ok(p)
+    }
+
+    /// Each listed reference photo of a permit: whose, its source, whether it is enrolled, and
+    /// what the quality gate measured. For whoever applied and the decider; no image, so not
+    /// logged (each image is, see [`Control::reference_photo`]).
+    pub async fn reference_photos(
+        &self,
+        actor: &Session,
+        permit: &str,
+    ) -> Result<Vec<ReferencePhoto>> {
+        let p = self.photos_permit(actor, permit).await?;
+        let enrolled = self.store.enrolled_photo_qualities(permit).await?;
+        let mut out = Vec::new();
+        for person in &p.application.persons {
+            for ph in &person.photos {
+                let e = enrolled
+                    .iter()
+                    .find(|e| e.id == ph.id && e.person == person.id);
+                out.push(ReferencePhoto {
+                    person: person.id.clone(),
+                    label: person.label.clone(),
+                    photo: ph.id.clone(),
+                    source: ph.source.clone(),
+                    enrolled: e.is_some(),
+                    quality: e.and_then(|e| e.quality),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// One enrolled reference photo, for whoever applied and the decider; every viewing is in
+    /// the audit log.
+    pub async fn reference_photo(
+        &self,
+        actor: &Session,
+        permit: &str,
+        photo: &str,
+        origin: &str,
+    ) -> Result<Vec<u8>> {
+        let p = self.photos_permit(actor, permit).await?;
+        // Only a photo the application lists: an id from elsewhere answers as missing.
+        let Some(person) = p
+            .application
+            .persons
+            .iter()
+            .find(|x| x.photos.iter().any(|ph| ph.id == photo))
+        else {
+            return Err(StoreError::NotFound(format!(
+                "no reference photo {photo} in permit {permit}"
+            ))
+            .into());
+        };
+        let bytes = self.store.enrolled_photo(permit, photo).await?;
+        self.store
+            .record(mandat_audit::Record {
+                at: self.now()?.0,
+                actor: actor.user.clone(),
+                action: "person.view_photo".into(),
+                permit: Some(permit.into()),
+                origin: origin.into(),
+                details: json!({"person": person.id, "photo": photo}),
+            })
+            .await?;
+        Ok(bytes)
     }
 
     /// The retention schedule over every permit that holds something it may have to erase.
@@ -1572,6 +1672,21 @@ pub(crate) fn knows(actor: &Actor, p: &Permit) -> bool {
 /// auditors. A public counsel and a higher instance read the permit's record only.
 pub(crate) fn knows_alerts(actor: &Actor, p: &Permit) -> bool {
     actor.works_for(p.application.agency) && (actor.has(Role::Auditor) || p.on_team(&actor.user))
+}
+
+/// A reference photo listed in an application, as its applicant and decider see it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ReferencePhoto {
+    pub person: PersonId,
+    /// The person's case label.
+    pub label: String,
+    pub photo: String,
+    /// Where the photo came from, as the application states it.
+    pub source: String,
+    pub enrolled: bool,
+    /// What the enrolment gate measured; absent until enrolled (and for photos enrolled before
+    /// it was kept).
+    pub quality: Option<mandat_law::permit::PhotoQuality>,
 }
 
 /// What another agency's permit answers: the same as one that does not exist.

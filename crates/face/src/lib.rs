@@ -136,6 +136,34 @@ pub enum EnrolError {
     Quality(Vec<String>),
 }
 
+/// What the enrolment gate found in a reference photo: every face, best detector score first,
+/// and the measures that failed. Shown to the applicant whether or not the photo is taken.
+pub struct EnrolmentCheck {
+    pub faces: Vec<Face>,
+    /// The first face's failed measures (empty when there is not exactly one face).
+    pub faults: Vec<quality::GateFault>,
+}
+
+impl EnrolmentCheck {
+    /// The one face, if the photo passes: exactly one face, with no failed measure.
+    pub fn passed(&self) -> Option<&Face> {
+        (self.faces.len() == 1 && self.faults.is_empty()).then(|| &self.faces[0])
+    }
+
+    /// Why the photo is refused, as [`Pipeline::reference_template`] says it; `None` if it passes.
+    pub fn refusal(&self) -> Option<EnrolError> {
+        if self.faces.len() != 1 {
+            Some(EnrolError::FaceCount(self.faces.len()))
+        } else if !self.faults.is_empty() {
+            Some(EnrolError::Quality(
+                self.faults.iter().map(|f| f.to_string()).collect(),
+            ))
+        } else {
+            None
+        }
+    }
+}
+
 impl Pipeline {
     /// The template of a reference photo, gated for enrolment: exactly one face, and that face passes
     /// `gate` (inter-eye distance, sharpness, pose, detector confidence).
@@ -144,16 +172,25 @@ impl Pipeline {
         img: &RgbImage,
         gate: &QualityGate,
     ) -> Result<Face, EnrolError> {
-        let mut faces = self.analyze(img)?;
-        if faces.len() != 1 {
-            return Err(EnrolError::FaceCount(faces.len()));
+        let mut check = self.enrolment_check(img, gate)?;
+        match check.refusal() {
+            Some(e) => Err(e),
+            None => Ok(check.faces.remove(0)),
         }
-        let face = faces.remove(0);
-        let failures = gate.failures(&face.quality);
-        if !failures.is_empty() {
-            return Err(EnrolError::Quality(failures));
-        }
-        Ok(face)
+    }
+
+    /// Every face of a reference photo with what `gate` says of it: the verdict and its reasons.
+    pub fn enrolment_check(
+        &mut self,
+        img: &RgbImage,
+        gate: &QualityGate,
+    ) -> Result<EnrolmentCheck, FaceError> {
+        let faces = self.analyze(img)?;
+        let faults = match faces.as_slice() {
+            [one] => gate.faults(&one.quality),
+            _ => Vec::new(),
+        };
+        Ok(EnrolmentCheck { faces, faults })
     }
 }
 

@@ -60,35 +60,99 @@ impl QualityGate {
         self.failures(q).is_empty()
     }
 
-    /// Reasons the face fails this gate; empty when it passes.
+    /// Reasons the face fails this gate, in words; empty when it passes.
     pub fn failures(&self, q: &Quality) -> Vec<String> {
+        self.faults(q).iter().map(GateFault::to_string).collect()
+    }
+
+    /// Each measure that fails this gate, with its value and limit; empty when it passes.
+    pub fn faults(&self, q: &Quality) -> Vec<GateFault> {
         let mut out = Vec::new();
+        let mut check = |ok: bool, measure, value, limit| {
+            if !ok {
+                out.push(GateFault {
+                    measure,
+                    value,
+                    limit,
+                });
+            }
+        };
         // Negated so that a value that is not a number fails with a reason, never passes.
-        if !at_least(q.inter_eye_px, self.min_inter_eye_px) {
-            out.push(format!(
-                "eyes are {:.0} px apart, under the minimum of {:.0} px",
-                q.inter_eye_px, self.min_inter_eye_px
-            ));
-        }
-        if !at_least(q.sharpness, self.min_sharpness) {
-            out.push(format!(
-                "sharpness {:.1} is under the minimum of {:.1} (blurred or too small)",
-                q.sharpness, self.min_sharpness
-            ));
-        }
-        if !at_least(self.max_abs_yaw, q.yaw.abs()) {
-            out.push(format!(
-                "head turned too far (yaw {:.2}, limit {:.2})",
-                q.yaw, self.max_abs_yaw
-            ));
-        }
-        if !at_least(q.detector_score, self.min_detector_score) {
-            out.push(format!(
-                "detector confidence {:.2} under {:.2}",
-                q.detector_score, self.min_detector_score
-            ));
-        }
+        check(
+            at_least(q.inter_eye_px, self.min_inter_eye_px),
+            Measure::InterEyePx,
+            q.inter_eye_px,
+            self.min_inter_eye_px,
+        );
+        check(
+            at_least(q.sharpness, self.min_sharpness),
+            Measure::Sharpness,
+            q.sharpness,
+            self.min_sharpness,
+        );
+        check(
+            at_least(self.max_abs_yaw, q.yaw.abs()),
+            Measure::Yaw,
+            q.yaw,
+            self.max_abs_yaw,
+        );
+        check(
+            at_least(q.detector_score, self.min_detector_score),
+            Measure::DetectorScore,
+            q.detector_score,
+            self.min_detector_score,
+        );
         out
+    }
+}
+
+/// A measure the quality gate checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    InterEyePx,
+    Sharpness,
+    /// Checked as an absolute value against the limit.
+    Yaw,
+    DetectorScore,
+}
+
+impl Measure {
+    /// The measure's stable name, as the API and the pages give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measure::InterEyePx => "inter_eye_px",
+            Measure::Sharpness => "sharpness",
+            Measure::Yaw => "yaw",
+            Measure::DetectorScore => "detector_score",
+        }
+    }
+}
+
+/// One measure that failed the gate: its value and the limit it missed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GateFault {
+    pub measure: Measure,
+    pub value: f32,
+    pub limit: f32,
+}
+
+impl std::fmt::Display for GateFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (v, l) = (self.value, self.limit);
+        match self.measure {
+            Measure::InterEyePx => {
+                write!(
+                    f,
+                    "eyes are {v:.0} px apart, under the minimum of {l:.0} px"
+                )
+            }
+            Measure::Sharpness => write!(
+                f,
+                "sharpness {v:.1} is under the minimum of {l:.1} (blurred or too small)"
+            ),
+            Measure::Yaw => write!(f, "head turned too far (yaw {v:.2}, limit {l:.2})"),
+            Measure::DetectorScore => write!(f, "detector confidence {v:.2} under {l:.2}"),
+        }
     }
 }
 

@@ -77,6 +77,7 @@ impl Refusal {
             rule::APPEAL_INSTANCE.code,
             rule::APPEAL_PARTY.code,
             rule::SUBJECT_HOLDER.code,
+            rule::REFERENCE_PHOTOS.code,
         ]
         .contains(&self.code.as_str())
     }
@@ -146,6 +147,8 @@ pub mod rule {
         SUBJECT_NOTIFICATION = "subject_notification", "a person identified is notified as soon as it can be done without harming the purpose: one task per person and permit, due when the use ends (the motion; which purposes, the jurisdiction profile)";
         SUBJECT_DEFERRAL = "subject_deferral", "a notification is put off only for a stated reason and to a set date at most a year ahead; after the first deferral, each needs a prosecutor's approval (the motion)";
         SUBJECT_WAIVER = "subject_waiver", "a person is left unnotified only where the court or prosecutor who decided the permit approves it, with reasons (the motion)";
+        PHOTO_QUALITY = "photo_quality", "a reference photo is enrolled only if it shows exactly one clear, near-frontal face of useful size, so that no hit rests on a poor reference (ISO/IEC 19794-5; AI Act art. 10 and 15)";
+        REFERENCE_PHOTOS = "reference_photos", "need-to-know: a designated person's reference photos are seen by whoever applied for the permit, who enrols them, and by the court or prosecutor it is filed to, who decides on them; each viewing of a photo is logged (BDL 2018:1177 2 kap.; AI Act art. 12)";
         SUBJECT_HOLDER = "subject_holder", "the permit's applicant, who holds the case, handles its notifications; a prosecutor of the permit other than the one asking approves a later deferral, and its decider a waiver (the motion)";
     }
 }

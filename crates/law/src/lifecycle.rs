@@ -542,6 +542,22 @@ impl Permit {
                     .any(|m| m.user == actor.user && m.role == role))
     }
 
+    /// Whether `actor` may see this permit's reference photos and what the quality gate measured
+    /// on them: whoever applied for it (they enrol them) and the court or prosecutor it is filed
+    /// to (they decide on them). Not the rest of the team: a reviewer sees a person's photo beside
+    /// each alert, an operator never; and not a counsel or a higher instance, who read the record.
+    pub fn may_see_photos(&self, actor: &Actor, profile: &Profile) -> Result<(), Refusal> {
+        let decides = self.decider(profile).is_some_and(|m| m.user == actor.user);
+        if self.applied_by(&actor.user) || decides {
+            Ok(())
+        } else {
+            Err(rule::REFERENCE_PHOTOS.refusal(format!(
+                "{} neither applied for permit {} nor decides it, so cannot see its reference photos",
+                actor.user, self.id
+            )))
+        }
+    }
+
     /// The team member who decides, as the profile names the authority for this purpose.
     pub fn decider(&self, profile: &Profile) -> Option<&Member> {
         let role = decider_role(profile.rule(self.application.purpose).decider);
@@ -1289,6 +1305,39 @@ pub(crate) mod tests {
 
     fn codes(r: &[Refusal]) -> Vec<&str> {
         r.iter().map(|r| r.code.as_str()).collect()
+    }
+
+    #[test]
+    fn reference_photos_are_seen_by_who_applied_and_who_decides_only() {
+        let mut p = granted_victim_search("ph");
+        p.team.push(Member {
+            user: "rev".into(),
+            role: Role::Reviewer,
+            assigned_by: "officer".into(),
+            assigned_at: t0(),
+        });
+        assert_eq!(p.may_see_photos(&police(), &SWEDEN), Ok(()));
+        assert_eq!(p.may_see_photos(&prosecutor(), &SWEDEN), Ok(()));
+        // A reviewer on the team, a judge who does not decide it, an outsider: refused, as an
+        // actor (403), by the rule's code.
+        for who in [
+            Actor::new("rev", &[Role::Reviewer]),
+            judge(),
+            Actor::new("other", &[Role::Applicant, Role::Prosecutor]),
+        ] {
+            let r = p.may_see_photos(&who, &SWEDEN).unwrap_err();
+            assert_eq!(r.code, "reference_photos");
+            assert!(r.forbids_actor());
+        }
+        // Whoever started it urgently applied for it too.
+        p.urgent = Some(Urgent {
+            started_at: t0(),
+            started_by: "first-officer".into(),
+            deadline: t0().plus_hours(24),
+            ground: "g".into(),
+        });
+        let starter = Actor::new("first-officer", &[Role::Applicant]);
+        assert_eq!(p.may_see_photos(&starter, &SWEDEN), Ok(()));
     }
 
     #[test]

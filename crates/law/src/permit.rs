@@ -182,6 +182,38 @@ pub struct PhotoRef {
     pub source: String,
 }
 
+/// What the enrolment quality gate measured on a reference photo. Kept with the photo, sealed
+/// like it, so the applicant and the decider see why it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PhotoQuality {
+    /// The photo's size in pixels.
+    pub width: u32,
+    pub height: u32,
+    /// The face's box in pixels: left, top, right, bottom.
+    pub face_box: [f32; 4],
+    /// Pixels between the eye centres.
+    pub inter_eye_px: f32,
+    /// Variance of the Laplacian of the aligned face; larger is sharper.
+    pub sharpness: f32,
+    /// Head roll in degrees.
+    pub roll_deg: f32,
+    /// Nose offset from the eye midpoint in inter-eye distances; about 0 when frontal.
+    pub yaw: f32,
+    /// Nose height between eye line (0) and mouth line (1); about 0.5 when frontal.
+    pub pitch: f32,
+    pub detector_score: f32,
+}
+
+/// One reason the enrolment gate refused a photo, with what it measured and the limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PhotoFault {
+    /// `faces` (how many were found; exactly one is needed), `inter_eye_px`, `sharpness`,
+    /// `yaw` (absolute, at most the limit) or `detector_score`.
+    pub measure: String,
+    pub value: f32,
+    pub limit: f32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DesignatedPerson {
     /// Set by the server when the application is drafted: opaque and random (`P-` and 16 hex

@@ -1790,6 +1790,7 @@ impl Store {
         photo_id: &str,
         photo: &[u8],
         template: &[f32],
+        quality: &mandat_law::permit::PhotoQuality,
         now: Timestamp,
         origin: &str,
     ) -> Result<(), StoreError> {
@@ -1802,12 +1803,17 @@ impl Store {
         let photo_sealed = key.seal(photo, format!("photo:{permit_id}/{photo_id}").as_bytes())?;
         let bytes: Vec<u8> = template.iter().flat_map(|v| v.to_le_bytes()).collect();
         let tpl_sealed = key.seal(&bytes, format!("template:{permit_id}/{tid}").as_bytes())?;
-        sqlx::query("INSERT INTO photos (id, permit_id, person_id, source, sealed) VALUES ($1, $2, $3, $4, $5)")
+        let quality_sealed = key.seal(
+            &serde_json::to_vec(quality).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            format!("photo-quality:{permit_id}/{photo_id}").as_bytes(),
+        )?;
+        sqlx::query("INSERT INTO photos (id, permit_id, person_id, source, sealed, quality_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(photo_id.to_string())
             .bind(permit_id.to_string())
             .bind(person.clone())
             .bind(ph.source.clone())
             .bind(photo_sealed)
+            .bind(quality_sealed)
             .execute(&mut *tx)
             .await
             .map_err(|e| match e {
@@ -1893,6 +1899,66 @@ impl Store {
             .iter()
             .map(|r| Ok((r.try_get("person_id")?, r.try_get("id")?)))
             .collect()
+    }
+
+    /// The photos enrolled for a permit, with what the quality gate measured on each (`None` for
+    /// a photo enrolled before that was kept), by id.
+    pub async fn enrolled_photo_qualities(
+        &self,
+        permit: &str,
+    ) -> Result<Vec<EnrolledPhoto>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, person_id, quality_sealed FROM photos WHERE permit_id = $1 ORDER BY id",
+        )
+        .bind(permit.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let key = self.data_key(&mut tx, permit).await?;
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.try_get("id")?;
+            let quality =
+                match r.try_get::<Option<Vec<u8>>, _>("quality_sealed")? {
+                    None => None,
+                    Some(sealed) => {
+                        let plain =
+                            key.open(&sealed, format!("photo-quality:{permit}/{id}").as_bytes())?;
+                        Some(serde_json::from_slice(&plain).map_err(|e| {
+                            StoreError::Corrupt(format!("quality of photo {id}: {e}"))
+                        })?)
+                    }
+                };
+            out.push(EnrolledPhoto {
+                person: r.try_get("person_id")?,
+                id,
+                quality,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One enrolled reference photo of a permit, decrypted.
+    pub async fn enrolled_photo(&self, permit: &str, photo: &str) -> Result<Vec<u8>, StoreError> {
+        let row = sqlx::query("SELECT sealed FROM photos WHERE permit_id = $1 AND id = $2")
+            .bind(permit.to_string())
+            .bind(photo.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("no enrolled photo {photo} in permit {permit}"))
+            })?;
+        let mut tx = self.pool.begin().await?;
+        let key = self.data_key(&mut tx, permit).await?;
+        tx.commit().await?;
+        key.open(
+            &row.try_get::<Vec<u8>, _>("sealed")?,
+            format!("photo:{permit}/{photo}").as_bytes(),
+        )
     }
 
     /// Ids of the photos enrolled for a permit.
@@ -2208,6 +2274,14 @@ pub fn enrol_check<'a>(
         )));
     };
     Ok(ph)
+}
+
+/// An enrolled reference photo: whose, and what the quality gate measured on it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnrolledPhoto {
+    pub id: String,
+    pub person: PersonId,
+    pub quality: Option<mandat_law::permit::PhotoQuality>,
 }
 
 /// Whether a permit names a camera: its area, or an amendment waiting for its decider. Either way

@@ -278,10 +278,11 @@ impl Store {
     /// Seal what the permit still keeps under a fresh data key. The caller writes the permit's
     /// record back, which seals its text under the new key.
     async fn rekey(&self, tx: &mut Tx<'_>, permit: &str) -> Result<(), StoreError> {
-        let photos = sqlx::query("SELECT id, sealed FROM photos WHERE permit_id = $1")
-            .bind(permit.to_string())
-            .fetch_all(&mut **tx)
-            .await?;
+        let photos =
+            sqlx::query("SELECT id, sealed, quality_sealed FROM photos WHERE permit_id = $1")
+                .bind(permit.to_string())
+                .fetch_all(&mut **tx)
+                .await?;
         let templates = sqlx::query("SELECT id, sealed FROM templates WHERE permit_id = $1")
             .bind(permit.to_string())
             .fetch_all(&mut **tx)
@@ -306,8 +307,13 @@ impl Store {
                 &r.try_get::<Vec<u8>, _>("sealed")?,
                 format!("photo:{permit}/{id}"),
             )?;
-            sqlx::query("UPDATE photos SET sealed = $1 WHERE permit_id = $2 AND id = $3")
+            let quality = r
+                .try_get::<Option<Vec<u8>>, _>("quality_sealed")?
+                .map(|q| reseal(&q, format!("photo-quality:{permit}/{id}")))
+                .transpose()?;
+            sqlx::query("UPDATE photos SET sealed = $1, quality_sealed = $2 WHERE permit_id = $3 AND id = $4")
                 .bind(sealed)
+                .bind(quality)
                 .bind(permit.to_string())
                 .bind(id)
                 .execute(&mut **tx)

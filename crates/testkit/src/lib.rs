@@ -26,6 +26,19 @@ pub fn t0() -> Timestamp {
     Timestamp::parse_rfc3339("2026-08-03T08:00:00Z").expect("a valid time")
 }
 
+/// What the enrolment gate measured on a test's reference photo: a clear, frontal face.
+pub const QUALITY: mandat_law::permit::PhotoQuality = mandat_law::permit::PhotoQuality {
+    width: 250,
+    height: 250,
+    face_box: [70.0, 60.0, 180.0, 200.0],
+    inter_eye_px: 45.0,
+    sharpness: 120.0,
+    roll_deg: 1.5,
+    yaw: 0.05,
+    pitch: 0.5,
+    detector_score: 0.95,
+};
+
 /// The password of a test account.
 pub fn password(user: &str) -> String {
     format!("correct horse {user} battery")

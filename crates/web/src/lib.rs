@@ -30,6 +30,7 @@ use futures::Stream;
 use mandat_control::Session;
 use mandat_control::{Control, ControlError};
 use mandat_engine::CameraHealth;
+use mandat_law::permit::{PhotoFault, PhotoQuality};
 use mandat_law::review::Verdict;
 use mandat_store::StoreError;
 use serde::de::DeserializeOwned;
@@ -60,15 +61,58 @@ pub struct AppState {
 }
 
 /// The face pipeline with the enrolment quality gate, as the server runs it on an uploaded
-/// reference photo: the template, or what is wrong with the photo.
-pub type Enroller = Arc<dyn Fn(&[u8]) -> Result<EnrolledFace, String> + Send + Sync>;
+/// reference photo: what the gate found, or why the bytes are no usable image.
+pub type Enroller = Arc<dyn Fn(&[u8]) -> Result<PhotoCheck, String> + Send + Sync>;
 
-/// A reference photo that passed the enrolment quality gate.
-pub struct EnrolledFace {
-    /// The face's embedding; stored encrypted, never answered.
-    pub template: Vec<f32>,
-    pub inter_eye_px: f32,
-    pub sharpness: f32,
+/// What the enrolment quality gate found in an uploaded reference photo.
+pub struct PhotoCheck {
+    /// Every face found, best detector score first.
+    pub faces: Vec<PhotoQuality>,
+    /// Why the photo is refused; empty when it passes. Exactly one face is needed (measure
+    /// `faces`), and that face must pass every measure of the gate.
+    pub faults: Vec<PhotoFault>,
+    /// The one face's embedding, when the photo passes; stored encrypted, never answered.
+    pub template: Option<Vec<f32>>,
+}
+
+impl PhotoCheck {
+    /// The face the photo is enrolled with, and its template: only when nothing is wrong.
+    pub fn passed(&self) -> Option<(&PhotoQuality, &[f32])> {
+        match (self.faces.as_slice(), &self.template) {
+            ([one], Some(t)) if self.faults.is_empty() => Some((one, t)),
+            _ => None,
+        }
+    }
+
+    /// Why the photo is refused, in words for the API; `None` when it passes.
+    pub fn refusal(&self) -> Option<String> {
+        if self.passed().is_some() {
+            return None;
+        }
+        let reasons: Vec<String> = self.faults.iter().map(fault_text).collect();
+        Some(if reasons.is_empty() {
+            "the face pipeline found no usable face".to_string()
+        } else {
+            reasons.join("; ")
+        })
+    }
+}
+
+/// One reason of the gate, in words for the API.
+pub(crate) fn fault_text(f: &PhotoFault) -> String {
+    let (v, l) = (f.value, f.limit);
+    match f.measure.as_str() {
+        "faces" => format!(
+            "the photo shows {v:.0} faces; a reference photo must show exactly one. Crop it to the designated person"
+        ),
+        "inter_eye_px" => format!("eyes are {v:.0} px apart, under the minimum of {l:.0} px"),
+        "sharpness" => {
+            format!("sharpness {v:.1} is under the minimum of {l:.1} (blurred or too small)")
+        }
+        "yaw" => format!("head turned too far (yaw {v:.2}, limit {l:.2})"),
+        "detector_score" => format!("detector confidence {v:.2} under {l:.2}"),
+        other => format!("{other} {v:.2} against the limit {l:.2}"),
+    }
 }
 
 /// Login attempts one address may make per minute, on top of the per-account lock-out.
@@ -531,6 +575,17 @@ pub(crate) fn biometric_jpeg(body: Vec<u8>) -> Response {
     r
 }
 
+/// An enrolled reference photo as uploaded (the gate takes JPEG and PNG), never cached.
+pub(crate) fn biometric_image(body: Vec<u8>) -> Response {
+    let png = body.starts_with(b"\x89PNG\r\n\x1a\n");
+    let mut r = biometric_jpeg(body);
+    if png {
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    }
+    r
+}
+
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct ReviewBody {
     verdict: Verdict,
@@ -850,6 +905,38 @@ pub(crate) struct Enrolled {
     /// Pixels between the eyes, as the quality gate measured them.
     inter_eye_px: f32,
     sharpness: f32,
+    /// Everything the gate measured: face box, pose, detector confidence.
+    quality: PhotoQuality,
+}
+
+/// Run the enrolment quality gate on an uploaded photo, off the async workers (inference takes a
+/// core for a while). An undecodable image is a 422 like a refused face.
+pub(crate) async fn check_photo(s: &AppState, bytes: Vec<u8>) -> ApiResult<(PhotoCheck, Vec<u8>)> {
+    let Some(enroller) = s.enroller.clone() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_face_models",
+            "this server runs without the face models, so it cannot enrol photos; use a server started with `mandat serve`",
+        ));
+    };
+    let (check, bytes) = tokio::task::spawn_blocking(move || (enroller(&bytes), bytes))
+        .await
+        .map_err(|e| {
+            tracing::error!("enrolment pipeline: {e}");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the face pipeline failed; see the server log",
+            )
+        })?;
+    let check = check.map_err(|m| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            mandat_law::rule::PHOTO_QUALITY.code,
+            format!("the photo cannot be enrolled: {m}"),
+        )
+    })?;
+    Ok((check, bytes))
 }
 
 /// Enrol a reference photo of a designated person of a draft permit (applicants). The server runs
@@ -890,32 +977,10 @@ async fn enrol_photo(
             "send the photo (JPEG or PNG) as the request body",
         ));
     }
-    let Some(enroller) = s.enroller.clone() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_face_models",
-            "this server runs without the face models, so it cannot enrol photos; use a server started with `mandat serve`",
-        ));
+    let (check, bytes) = check_photo(&s, body.to_vec()).await?;
+    let Some((quality, template)) = check.passed() else {
+        return Err(photo_refused(&check));
     };
-    let bytes = body.to_vec();
-    // Inference takes a core for a while: off the async workers.
-    let (face, bytes) = tokio::task::spawn_blocking(move || (enroller(&bytes), bytes))
-        .await
-        .map_err(|e| {
-            tracing::error!("enrolment pipeline: {e}");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the face pipeline failed; see the server log",
-            )
-        })?;
-    let face = face.map_err(|m| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not_enrollable",
-            format!("the photo cannot be enrolled: {m}"),
-        )
-    })?;
     s.control
         .enrol(
             &a,
@@ -923,7 +988,8 @@ async fn enrol_photo(
             &person,
             &photo,
             &bytes,
-            &face.template,
+            template,
+            quality,
             &origin(&peer),
         )
         .await?;
@@ -931,10 +997,63 @@ async fn enrol_photo(
         permit: id,
         person,
         photo,
-        inter_eye_px: face.inter_eye_px,
-        sharpness: face.sharpness,
+        inter_eye_px: quality.inter_eye_px,
+        sharpness: quality.sharpness,
+        quality: *quality,
     })
     .into_response())
+}
+
+/// The gate's refusal of a photo: 422 under rule `photo_quality`, with every reason.
+pub(crate) fn photo_refused(check: &PhotoCheck) -> ApiError {
+    let rule = mandat_law::rule::PHOTO_QUALITY;
+    let mut e = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        rule.code,
+        format!(
+            "the photo cannot be enrolled: {}",
+            check.refusal().unwrap_or_default()
+        ),
+    );
+    e.rule = Some(rule.ground.to_string());
+    e
+}
+
+/// The reference photos an application lists, whether each is enrolled, and what the quality
+/// gate measured on it: for whoever applied for the permit and its decider (rule
+/// `reference_photos`).
+#[utoipa::path(get, path = "/api/v1/permits/{id}/photos", tag = "permits",
+    params(("id" = String, Path)), security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_control::ReferencePhoto>),
+        (status = "4XX", body = ErrorBody)))]
+async fn reference_photos(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.reference_photos(&a, &id).await?).into_response())
+}
+
+/// One enrolled reference photo, for whoever applied for the permit and its decider; every
+/// viewing is in the audit log.
+#[utoipa::path(get, path = "/api/v1/permits/{id}/photos/{photo}", tag = "permits",
+    params(("id" = String, Path), ("photo" = String, Path)), security(("session" = [])),
+    responses((status = 200, description = "the photo as enrolled, never cached",
+            content_type = "application/octet-stream"),
+        (status = "4XX", body = ErrorBody)))]
+async fn reference_photo(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Params((id, photo)): Params<(String, String)>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let bytes = s
+        .control
+        .reference_photo(&a, &id, &photo, &origin(&peer))
+        .await?;
+    Ok(biometric_image(bytes))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -2755,6 +2874,12 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
             post(revoke_sessions),
         ),
         ("GET", "/api/v1/session", get(session_info)),
+        ("GET", "/api/v1/permits/{id}/photos", get(reference_photos)),
+        (
+            "GET",
+            "/api/v1/permits/{id}/photos/{photo}",
+            get(reference_photo),
+        ),
         (
             "PUT",
             "/api/v1/permits/{id}/persons/{person}/photos/{photo}",

@@ -73,6 +73,8 @@ use utoipa::{Modify, OpenApi};
         super::revoke_sessions,
         super::session_info,
         super::enrol_photo,
+        super::reference_photos,
+        super::reference_photo,
         super::audit_log,
         super::audit_export,
         super::record_evaluation,

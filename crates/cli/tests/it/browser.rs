@@ -56,6 +56,8 @@ struct Demo {
     _proc: Killed,
     _home: tempfile::TempDir,
     url: String,
+    /// The watchlist photo the draft still waits for (`--permit-stage upload`).
+    upload: Option<PathBuf>,
     logins: HashMap<String, String>,
     /// Each account's TOTP secret, and the last time step a login of it used.
     totp: HashMap<String, String>,
@@ -91,17 +93,17 @@ impl Demo {
 
 /// `mandat demo` with the permit left as a draft, on a free port; reads its URL and logins.
 fn demo() -> Demo {
-    demo_in("se-2026")
+    demo_in("se-2026", "draft")
 }
 
-/// [`demo`] under the jurisdiction profile `profile`.
-fn demo_in(profile: &str) -> Demo {
+/// [`demo`] under the jurisdiction profile `profile`, its permit at `stage`.
+fn demo_in(profile: &str, stage: &str) -> Demo {
     let home = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mandat"))
         .args([
             "demo",
             "--permit-stage",
-            "draft",
+            stage,
             "--listen",
             "127.0.0.1:0",
             "--data",
@@ -128,6 +130,7 @@ fn demo_in(profile: &str) -> Demo {
         }
     });
     let mut url = None;
+    let mut upload = None;
     let mut logins = HashMap::new();
     let mut totp = HashMap::new();
     let mut in_logins = false;
@@ -138,7 +141,9 @@ fn demo_in(profile: &str) -> Demo {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
             Err(_) => panic!("mandat demo exited before it was ready (see its messages above)"),
         };
-        if let Some(rest) = line.strip_prefix("mandat demo  ") {
+        if let Some(rest) = line.strip_prefix("upload ") {
+            upload = rest.split(" for ").next().map(PathBuf::from);
+        } else if let Some(rest) = line.strip_prefix("mandat demo  ") {
             url = rest
                 .split_whitespace()
                 .next()
@@ -161,6 +166,7 @@ fn demo_in(profile: &str) -> Demo {
         _proc: proc,
         _home: home,
         url: url.expect("mandat demo printed its URL"),
+        upload,
         logins,
         totp,
         steps: Default::default(),
@@ -322,6 +328,14 @@ async fn grant_or_refuse(c: &Client, d: &Demo, outcome: &str, shot_name: &str, a
     {
         assert!(text.contains(field), "the decision page shows {field}");
     }
+    // The enrolled photos beside the application, each served to the decider.
+    let photos = c.find_all(Locator::Css("svg.photo image")).await.unwrap();
+    assert!(!photos.is_empty(), "the decision page shows the photos");
+    let href = photos[0].attr("href").await.unwrap().expect("a photo link");
+    let session = c.get_named_cookie("__Host-mandat_session").await.unwrap();
+    let (head, body) = fetch(&d.url, &href, session.value());
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(!body.is_empty());
     c.find(Locator::Css("textarea[name=reasons]"))
         .await
         .unwrap()
@@ -334,7 +348,7 @@ async fn grant_or_refuse(c: &Client, d: &Demo, outcome: &str, shot_name: &str, a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permit_to_verified_alert_in_the_browser() {
-    let d = demo();
+    let d = demo_in("se-2026", "upload");
     let (_driver, port) = chromedriver();
     let op = browser(port).await;
     let c = browser(port).await;
@@ -351,9 +365,66 @@ async fn permit_to_verified_alert_in_the_browser() {
     assert!(body_text(&op).await.contains("Inga larm"));
     shot(&op, "flow1-01-operator-before").await;
 
-    // 1. The officer applies.
+    // 1. The officer uploads the photo the draft waits for, on the permit's photos page: a photo
+    //    with no face is refused with its reason, the real one is taken with what the gate
+    //    measured. Then the officer applies.
     login(&c, &d, "officer").await;
     shot(&c, "flow1-02-officer-permits").await;
+    click(&c, Locator::Css("a[href$='/photos']")).await;
+    let blank = tempfile::Builder::new().suffix(".png").tempfile().unwrap();
+    image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]))
+        .save_with_format(blank.path(), image::ImageFormat::Png)
+        .unwrap();
+    let upload_file = |path: PathBuf| {
+        let c = &c;
+        async move {
+            c.find(Locator::Css("input[type=file]"))
+                .await
+                .unwrap()
+                .send_keys(path.to_str().unwrap())
+                .await
+                .unwrap();
+            click(
+                c,
+                Locator::Css("form[enctype='multipart/form-data'] button"),
+            )
+            .await;
+        }
+    };
+    upload_file(blank.path().to_path_buf()).await;
+    until(&c, "the gate's refusal", 60, |h| {
+        h.contains("Bilden visar 0 ansikten")
+    })
+    .await;
+    shot(&c, "flow1-02b-photo-refused").await;
+    upload_file(
+        d.upload
+            .clone()
+            .expect("the demo names the photo to upload"),
+    )
+    .await;
+    let html = until(&c, "the photo taken", 60, |h| {
+        h.contains("klarade kvalitetskontrollen")
+    })
+    .await;
+    assert!(html.contains("class=\"face\""), "the face's box is drawn");
+    assert!(!html.contains("Inte uppladdad"), "every photo is in");
+    for measure in ["Ögonavstånd", "Skärpa", "Huvudets vinkel"] {
+        assert!(html.contains(measure), "the page shows the {measure}");
+    }
+    shot(&c, "flow1-02c-photo-enrolled").await;
+    // The photo drawn under the box is the one enrolled, served to its applicant.
+    let href = html
+        .split("<image href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the photo under the box")
+        .to_string();
+    let session = c.get_named_cookie("__Host-mandat_session").await.unwrap();
+    let (head, body) = fetch(&d.url, &href, session.value());
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, std::fs::read(d.upload.as_ref().unwrap()).unwrap());
+    c.goto(&format!("{}/permits", d.url)).await.unwrap();
     click(&c, Locator::Css("form[action$='/apply'] button")).await;
     let html = until(&c, "the application to be filed", 20, |h| {
         h.contains("st-applied")
@@ -619,7 +690,7 @@ async fn type_in(c: &Client, css: &str, text: &str) {
 /// and the alerts the use raised disappear.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overturned_grant_stops_and_erases_in_the_browser_under_the_reform() {
-    let d = demo_in("se-court-for-all");
+    let d = demo_in("se-court-for-all", "draft");
     let (_driver, port) = chromedriver();
     let op = browser(port).await;
     let c = browser(port).await;

@@ -537,6 +537,7 @@ async fn each_template_gets_its_own_threshold_from_the_stored_cohort() {
                     &d.photos[0].id,
                     PHOTO,
                     tpl,
+                    &mandat_testkit::QUALITY,
                     ORIGIN,
                 )
                 .await

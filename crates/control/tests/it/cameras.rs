@@ -183,6 +183,7 @@ async fn a_partial_grant_scopes_only_what_was_granted() {
                 &p2.photos[0].id,
                 PHOTO,
                 &template(),
+                &mandat_testkit::QUALITY,
                 ORIGIN,
             )
             .await

@@ -234,6 +234,7 @@ async fn least_privilege_for_every_role() {
                 &photo,
                 PHOTO,
                 &template(),
+                &mandat_testkit::QUALITY,
                 ORIGIN,
             )
             .await
@@ -251,6 +252,7 @@ async fn least_privilege_for_every_role() {
                 "ph2",
                 PHOTO,
                 &template(),
+                &mandat_testkit::QUALITY,
                 ORIGIN,
             )
             .await
@@ -266,6 +268,7 @@ async fn least_privilege_for_every_role() {
                 &photo,
                 PHOTO,
                 &template(),
+                &mandat_testkit::QUALITY,
                 ORIGIN,
             )
             .await

@@ -339,6 +339,7 @@ async fn a_partial_grant_deletes_the_tasks_about_persons_left_out() {
                 &left.photos[0].id,
                 PHOTO,
                 &template(),
+                &mandat_testkit::QUALITY,
                 ORIGIN,
             )
             .await

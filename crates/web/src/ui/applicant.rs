@@ -83,6 +83,9 @@ pub(super) async fn permits_table(s: &AppState, v: &Viewer) -> Result<Markup, Ui
                             }
                             td {
                                 div.actions {
+                                    @if mandat_law::Profile::by_name(&p.profile).is_some_and(|pr| p.may_see_photos(&v.actor, pr).is_ok()) {
+                                        a href={ "/permits/" (p.id) "/photos" } { (t(l, "photos.link")) }
+                                    }
                                     @if mine && p.status == Status::Draft {
                                         (action_button(v, &p.id, "apply", t(l, "permit.apply"), ""))
                                         form.inline method="post" action={ "/permits/" (p.id) "/urgent-start" } {

@@ -38,6 +38,11 @@ pub(super) async fn decide_page(
         );
     }
     let risk_row = risk_markup(l, &risk, profile, &s.control.embedder().sha256, now);
+    // The enrolled photos beside each application (each image's viewing is logged).
+    let mut photos = Vec::with_capacity(queue.len());
+    for p in &queue {
+        photos.push(s.control.reference_photos(&v.actor, &p.id).await.page(l)?);
+    }
     // Subject notifications waiting for this decider's (or prosecutor's) decision.
     let mut tasks = open_tasks(&s, &v).await?;
     tasks.retain(|x| x.steps.iter().any(|s| s.ends_with("_decision")));
@@ -49,7 +54,7 @@ pub(super) async fn decide_page(
         html! {
             @if queue.is_empty() && amendments.is_empty() { p.muted { (t(l, "decide.none")) } }
             @if !tasks.is_empty() { (subjects_panel(&v, &tasks)) }
-            @for (p, expected) in queue.iter().zip(&expected) {
+            @for ((p, expected), photos) in queue.iter().zip(&expected).zip(&photos) {
                 @let a = &p.application;
                 @let decider = profile.rule(a.purpose).decider;
                 article.panel {
@@ -62,6 +67,20 @@ pub(super) async fn decide_page(
                         dt { (t(l, "f.grounds")) } dd { (super::applicant::grounds_markup(l, a)) }
                         @let per_template = a.target.as_ref().and_then(|x| Some((x.z?, x.cohort.as_deref()?)));
                         dt { (t(l, "f.persons")) } dd {
+                            div.photos {
+                                @for ph in photos.iter().filter(|ph| ph.enrolled) {
+                                    figure {
+                                        @let href = format!("/ui/permits/{}/photos/{}", p.id, ph.photo);
+                                        @match &ph.quality {
+                                            Some(q) => (super::photos::face_svg(Some(&href), q, false)),
+                                            None => img.photo src=(href) alt=(t(l, "photos.photo"));,
+                                        }
+                                        figcaption { (ph.label) br; small.muted { (ph.source) } }
+                                    }
+                                }
+                            }
+                            a href={ "/permits/" (p.id) "/photos" } { (t(l, "photos.link")) }
+                            br;
                             @for person in &a.persons {
                                 (person.label) " (" (person.photos.len()) " " (t(l, "f.photos")) ")"
                                 // Each person's own threshold, so the decider sees who is held stricter.

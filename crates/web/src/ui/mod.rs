@@ -312,6 +312,7 @@ fn flash_key(k: &str) -> Option<&'static str> {
         "admin.done",
         "imy.done",
         "subjects.updated",
+        "photo.enrolled",
     ]
     .into_iter()
     .find(|x| *x == k)
@@ -356,6 +357,7 @@ mod applicant;
 mod auditor;
 mod decider;
 mod operator;
+mod photos;
 mod procedure;
 mod reviewer;
 
@@ -365,6 +367,7 @@ use applicant::*;
 use auditor::*;
 use decider::*;
 use operator::*;
+use photos::*;
 use procedure::*;
 use reviewer::*;
 
@@ -405,6 +408,16 @@ pub(crate) fn routes() -> Vec<RouteRow> {
         ("GET", "/permits", get(permits_page)),
         ("POST", "/permits", post(draft_post)),
         ("POST", "/permits/{id}/{action}", post(permit_action)),
+        ("GET", "/permits/{id}/photos", get(photos_page)),
+        (
+            "POST",
+            "/permits/{id}/photos/{photo}",
+            // The photo and the form's few other bytes.
+            post(photo_upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::MAX_PHOTO_BYTES + (64 << 10),
+            )),
+        ),
+        ("GET", "/ui/permits/{id}/photos/{photo}", get(photo_image)),
         ("GET", "/decide", get(decide_page)),
         ("POST", "/decide/{id}", post(decide_post)),
         ("POST", "/decide/{id}/amendment", post(amendment_post)),

@@ -376,6 +376,21 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         r#"{"current":"a long password","new":"short"}"#,
     ),
     ("GET", "/api/v1/session", "/api/v1/session", "orapjudc", ""),
+    // Who applied and who decides; a judge who does not decide D1 is off its team.
+    (
+        "GET",
+        "/api/v1/permits/{id}/photos",
+        "/api/v1/permits/{D1}/photos",
+        "apJ",
+        "",
+    ),
+    (
+        "GET",
+        "/api/v1/permits/{id}/photos/{photo}",
+        "/api/v1/permits/{D1}/photos/{PH1}",
+        "apJ",
+        "",
+    ),
     // Without a photo: an allowed caller gets 400 before any inference.
     (
         "PUT",
@@ -599,6 +614,29 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "/permits/{id}/{action}",
         "/permits/{D3}/apply",
         "a",
+        "",
+    ),
+    (
+        "GET",
+        "/permits/{id}/photos",
+        "/permits/{D1}/photos",
+        "apJ",
+        "",
+    ),
+    // Not a multipart form: the applicant gets 400 after every check, before anything is read;
+    // the decider of the draft D4 gets 403 (only its applicant enrols).
+    (
+        "POST",
+        "/permits/{id}/photos/{photo}",
+        "/permits/{D4}/photos/{PH4}",
+        "a",
+        "",
+    ),
+    (
+        "GET",
+        "/ui/permits/{id}/photos/{photo}",
+        "/ui/permits/{D1}/photos/{PH1}",
+        "apJ",
         "",
     ),
     ("GET", "/decide", "/decide", "pj", ""),
@@ -1002,6 +1040,7 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
         ("D1", "draft"),
         ("D2", "draft"),
         ("D3", "draft"),
+        ("D4", "draft"),
         ("A1", "applied"),
         ("A2", "applied"),
         ("G", "granted"),
@@ -1020,6 +1059,11 @@ async fn fixture(control: &Control) -> HashMap<&'static str, String> {
             }
         };
         f.insert(name, id);
+    }
+    // The photos of D1 and D4, enrolled when they were drafted.
+    for (d, ph) in [("D1", "PH1"), ("D4", "PH4")] {
+        let p = mandat_testkit::store(control).permit(&f[d]).await.unwrap();
+        f.insert(ph, p.application.persons[0].photos[0].id.clone());
     }
     for x in ["X1", "X2", "X3"] {
         control
@@ -1735,7 +1779,16 @@ async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_p
     assert_eq!(p.application.area.cameras, ["cam-1", "cam-2"]);
     let (person, photo) = common::person_of(&control, &p.id).await;
     control
-        .enrol(&officer, &p.id, &person, &photo, b"photo", &[0.1; 128], "t")
+        .enrol(
+            &officer,
+            &p.id,
+            &person,
+            &photo,
+            b"photo",
+            &[0.1; 128],
+            &mandat_testkit::QUALITY,
+            "t",
+        )
         .await
         .unwrap();
     control
@@ -2226,4 +2279,217 @@ async fn the_applicant_records_what_a_use_led_to_on_the_page_and_by_api() {
         ],
         "the page's record stands; the refused ones changed nothing"
     );
+}
+
+/// A multipart form as a browser sends the photos page's upload: the CSRF token first, then the
+/// file. Returns the status and the body.
+fn upload(addr: SocketAddr, path: &str, token: &str, csrf: &str, photo: &[u8]) -> (u16, String) {
+    const B: &str = "----mandat-test-boundary";
+    let mut body = format!(
+        "--{B}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{B}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(photo);
+    body.extend_from_slice(format!("\r\n--{B}--\r\n").as_bytes());
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: __Host-mandat_session={token}\r\nContent-Type: multipart/form-data; boundary={B}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text[9..12].parse().unwrap();
+    (status, text)
+}
+
+/// The face pipeline's stand-in: what it "finds" is written in the photo's first bytes, so each
+/// verdict the page must show can be asked for. The real pipeline on real photos is checked by
+/// the browser test (`cli/tests/it/browser.rs`).
+fn fake_enroller() -> mandat_web::Enroller {
+    use mandat_law::permit::PhotoFault;
+    std::sync::Arc::new(|bytes: &[u8]| {
+        let q = mandat_testkit::QUALITY;
+        let fault = |measure: &str, value, limit| PhotoFault {
+            measure: measure.into(),
+            value,
+            limit,
+        };
+        if bytes.starts_with(b"one-face") {
+            Ok(mandat_web::PhotoCheck {
+                faces: vec![q],
+                faults: vec![],
+                template: Some(vec![0.1; 128]),
+            })
+        } else if bytes.starts_with(b"two-faces") {
+            Ok(mandat_web::PhotoCheck {
+                faces: vec![q, q],
+                faults: vec![fault("faces", 2.0, 1.0)],
+                template: None,
+            })
+        } else if bytes.starts_with(b"blurred") {
+            let blurred = mandat_law::permit::PhotoQuality {
+                sharpness: 5.0,
+                ..q
+            };
+            Ok(mandat_web::PhotoCheck {
+                faces: vec![blurred],
+                faults: vec![fault("sharpness", 5.0, 20.0)],
+                template: None,
+            })
+        } else {
+            Err("not a usable image (JPEG or PNG)".to_string())
+        }
+    })
+}
+
+/// Part 8 of issue 18 on the pages: the applicant uploads the draft's photo on its photos page
+/// and sees the gate's verdict (face box, measures, the reason for a refusal) before filing; a
+/// refused photo leaves nothing behind; the decider sees the enrolled photo beside the
+/// application; nobody else sees it; each viewing is logged; photo and measures are sealed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_photos_are_checked_enrolled_and_shown_to_the_decider_on_the_pages() {
+    let (dir, _clock, control) = common::control().await;
+    with_camera_1(
+        &control,
+        &[
+            ("app", Role::Applicant),
+            ("pros", Role::Prosecutor),
+            ("rev", Role::Reviewer),
+        ],
+    )
+    .await;
+    let app = Actor::new("app", &[Role::Applicant]);
+    let p = control
+        .draft(&mandat_testkit::session(&control, &app), application(), "t")
+        .await
+        .unwrap();
+    for (user, role) in [("pros", Role::Prosecutor), ("rev", Role::Reviewer)] {
+        control
+            .assign_team(
+                &mandat_testkit::session(&control, &app),
+                &p.id,
+                user,
+                Some(role),
+                "t",
+            )
+            .await
+            .unwrap();
+    }
+    let photo = p.application.persons[0].photos[0].id.clone();
+    let addr = common::serve_enrolling(&control, fake_enroller()).await;
+    let (id, ph) = (p.id.clone(), photo.clone());
+    let pages = tokio::task::spawn_blocking(move || {
+        let page_of = |token: &str, path: &str| {
+            let mut out = String::new();
+            let h = request(addr, "GET", path, Some(token), "", Some(&mut out));
+            (h.status, out)
+        };
+        let token = login(addr, "app");
+        let csrf = csrf(addr, &token);
+        let photos = format!("/permits/{id}/photos");
+        let target = format!("/permits/{id}/photos/{ph}");
+        // The permits page links to the photos page, which offers the upload.
+        assert!(page_of(&token, "/permits").1.contains(&photos));
+        let (status, page) = page_of(&token, &photos);
+        assert_eq!(status, 200);
+        assert!(page.contains(&format!("action=\"{target}\"")), "{page}");
+        assert!(page.contains("Inte uppladdad"), "{page}");
+        // Refusals show why, with what was measured and where the faces were.
+        let (status, page) = upload(addr, &target, &token, &csrf, b"blurred photo");
+        assert_eq!(status, 422, "{page}");
+        assert!(
+            page.contains("Skärpan 5 är under minsta 20"),
+            "the reason: {page}"
+        );
+        assert!(page.contains("class=\"face refused\""), "the box: {page}");
+        assert!(page.contains("45 px"), "the measures: {page}");
+        let (status, page) = upload(addr, &target, &token, &csrf, b"two-faces photo");
+        assert_eq!(status, 422);
+        assert!(page.contains("Bilden visar 2 ansikten"), "{page}");
+        assert_eq!(page.matches("class=\"face refused\"").count(), 2);
+        let (status, page) = upload(addr, &target, &token, &csrf, b"GIF89a");
+        assert_eq!(status, 422);
+        assert!(page.contains("photo_quality"), "{page}");
+        // A forged form (no valid token) is refused before the photo is read.
+        let (status, _) = upload(addr, &target, &token, "0".repeat(64).as_str(), b"one-face");
+        assert_eq!(status, 403);
+        // Taken: the page shows it with its box and measures, and offers no second upload.
+        let (status, page) = upload(addr, &target, &token, &csrf, b"one-face photo bytes");
+        assert_eq!(status, 303, "{page}");
+        assert!(page.contains("ok=photo.enrolled"), "{page}");
+        let (_, page) = page_of(&token, &format!("{photos}?ok=photo.enrolled"));
+        assert!(page.contains("klarade kvalitetskontrollen"), "{page}");
+        let image = format!("/ui/permits/{id}/photos/{ph}");
+        assert!(page.contains(&format!("href=\"{image}\"")), "{page}");
+        assert!(page.contains("class=\"face\""), "{page}");
+        assert!(!page.contains(&format!("action=\"{target}\"")), "{page}");
+        let mut bytes = String::new();
+        let h = request(addr, "GET", &image, Some(&token), "", Some(&mut bytes));
+        assert_eq!(h.status, 200);
+        assert_eq!(bytes, "one-face photo bytes");
+        // Once is enough: the same photo again is a conflict.
+        let (status, _) = upload(addr, &target, &token, &csrf, b"one-face again");
+        assert_eq!(status, 409);
+        // A reviewer on the team sees neither the page nor the image.
+        let rev = login(addr, "rev");
+        assert_eq!(page_of(&rev, &photos).0, 403);
+        assert_eq!(page_of(&rev, &image).0, 403);
+        let api = format!("/api/v1/permits/{id}/photos");
+        let mut listing = String::new();
+        let h = request(addr, "GET", &api, Some(&token), "", Some(&mut listing));
+        assert_eq!(h.status, 200);
+        let v: serde_json::Value = serde_json::from_str(&listing).unwrap();
+        assert_eq!(v[0]["enrolled"], true);
+        assert_eq!(v[0]["quality"]["inter_eye_px"], 45.0);
+        (token, image)
+    })
+    .await
+    .unwrap();
+    control
+        .apply(&mandat_testkit::session(&control, &app), &p.id, "t")
+        .await
+        .unwrap();
+    let (id, image) = (p.id.clone(), pages.1.clone());
+    tokio::task::spawn_blocking(move || {
+        // The decider sees the photo, boxed, beside the application.
+        let pros = login(addr, "pros");
+        let mut page = String::new();
+        request(addr, "GET", "/decide", Some(&pros), "", Some(&mut page));
+        assert!(page.contains(&format!("href=\"{image}\"")), "{page}");
+        assert!(page.contains(&format!("/permits/{id}/photos")), "{page}");
+        assert_eq!(
+            request(addr, "GET", &image, Some(&pros), "", None).status,
+            200
+        );
+    })
+    .await
+    .unwrap();
+    // Two viewings, each logged; the refused uploads left no enrolment behind.
+    let (entries, _) = mandat_testkit::store(&control).audit_log().await.unwrap();
+    let count = |action: &str| {
+        entries
+            .iter()
+            .filter(|e| e.action == action && e.permit.as_deref() == Some(p.id.as_str()))
+            .count()
+    };
+    assert_eq!(count("person.view_photo"), 2);
+    assert_eq!(count("person.enrol"), 1);
+    // At rest, neither the photo nor what the gate measured is readable in the database file.
+    mandat_testkit::store(&control).close().await;
+    let mut raw = Vec::new();
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        raw.extend(std::fs::read(e.unwrap().path()).unwrap());
+    }
+    for plain in [&b"one-face photo bytes"[..], b"inter_eye_px", b"face_box"] {
+        assert!(
+            !raw.windows(plain.len()).any(|w| w == plain),
+            "{} in the clear on disk",
+            String::from_utf8_lossy(plain)
+        );
+    }
 }

@@ -302,6 +302,7 @@ pub async fn enrol_photo_on(
             &photo,
             PHOTO,
             &template(),
+            &mandat_testkit::QUALITY,
             ORIGIN,
         )
         .await

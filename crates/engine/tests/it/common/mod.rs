@@ -256,6 +256,7 @@ pub async fn drafted_by(w: &World, app: Application, applicant: &Actor) -> Strin
                 &person.photos[0].id,
                 &bytes,
                 face.embedding.as_slice(),
+                &mandat_testkit::QUALITY,
                 ORIGIN,
             )
             .await

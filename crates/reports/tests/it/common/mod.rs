@@ -169,6 +169,7 @@ impl Scenario {
                     &person.photos[0].id,
                     b"photo",
                     &[0.1; 128],
+                    &mandat_testkit::QUALITY,
                     "t",
                 )
                 .await

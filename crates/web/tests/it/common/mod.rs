@@ -208,10 +208,26 @@ pub async fn serve(control: &Arc<Control>) -> SocketAddr {
 
 /// [`serve`] with the engine's camera health coming from `health`.
 pub async fn serve_with(control: &Arc<Control>, health: mandat_web::HealthSource) -> SocketAddr {
-    let state = mandat_web::AppState::new(control.clone(), health)
+    serve_state(control, health, None).await
+}
+
+/// [`serve`] with `enroller` in place of the face pipeline that checks uploaded reference photos.
+pub async fn serve_enrolling(control: &Arc<Control>, enroller: mandat_web::Enroller) -> SocketAddr {
+    serve_state(control, Arc::new(Vec::new), Some(enroller)).await
+}
+
+async fn serve_state(
+    control: &Arc<Control>,
+    health: mandat_web::HealthSource,
+    enroller: Option<mandat_web::Enroller>,
+) -> SocketAddr {
+    let mut state = mandat_web::AppState::new(control.clone(), health)
         .unwrap()
         .with_logins_per_minute(10_000)
         .with_metrics_token(METRICS_TOKEN);
+    if let Some(e) = enroller {
+        state = state.with_enroller(e);
+    }
     let (addr, server) = mandat_web::bind("127.0.0.1:0".parse().unwrap(), state, None)
         .await
         .unwrap();
@@ -254,6 +270,7 @@ pub async fn enrol_first_photo(control: &Control, applicant: &Actor, permit: &st
             &photo,
             b"photo",
             &[0.1; 128],
+            &mandat_testkit::QUALITY,
             "t",
         )
         .await
