@@ -291,7 +291,9 @@ pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
             owner,
             url_file,
             disabled,
+            agreement,
         } => {
+            let agreement = agreement_of(agreement)?;
             if lat.is_some() != lon.is_some() {
                 bail!("give both --lat and --lon, or neither");
             }
@@ -305,10 +307,23 @@ pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
                     "location": lat.zip(lon),
                     "owner": owner,
                     "enabled": !disabled,
+                    "agreement": agreement,
                     "stream_url": url,
                 }),
             )?;
             println!("added camera {id}");
+        }
+        CameraCommand::Agreement { id, agreement } => {
+            let Some(agreement) = agreement_of(agreement)? else {
+                bail!(
+                    "give the agreement: --agreement-basis, --agreement-ref, --agreement-from, --agreement-until and --agreement-contact"
+                );
+            };
+            camera_change(
+                &c,
+                &id,
+                json!({"change": "agreement", "agreement": agreement}),
+            )?
         }
         CameraCommand::Disable { id } => camera_change(&c, &id, json!({"change": "disable"}))?,
         CameraCommand::Enable { id } => camera_change(&c, &id, json!({"change": "enable"}))?,
@@ -327,19 +342,66 @@ pub fn camera(paths: Paths, cmd: CameraCommand) -> Result<()> {
                         .location
                         .map(|(a, b)| format!("{a:.5},{b:.5}"))
                         .unwrap_or_else(|| "-".into());
+                    let agreement = match (&cam.agreement, cam.owner.as_str()) {
+                        (Some(a), _) => format!(
+                            "agreement {} {} to {}",
+                            a.reference, a.period.start, a.period.end
+                        ),
+                        (None, "police") => "-".into(),
+                        (None, _) => "NO AGREEMENT: not analysed".into(),
+                    };
                     println!(
-                        "{}\t{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}",
                         cam.id,
                         cam.name,
                         loc,
                         cam.owner,
-                        if cam.enabled { "enabled" } else { "disabled" }
+                        if cam.enabled { "enabled" } else { "disabled" },
+                        agreement
                     );
                 }
             }
         }
     }
     Ok(())
+}
+
+/// The agreement the flags give, if any; all five or none.
+fn agreement_of(a: crate::lawful::AgreementArgs) -> Result<Option<mandat_law::Agreement>> {
+    let crate::lawful::AgreementArgs {
+        basis,
+        reference,
+        from,
+        until,
+        contact,
+    } = a;
+    match (basis, reference, from, until, contact) {
+        (None, None, None, None, None) => Ok(None),
+        (Some(basis), Some(reference), Some(from), Some(until), Some(contact)) => {
+            let start = agreement_day(&from, false)
+                .with_context(|| format!("--agreement-from {from:?}"))?;
+            let end = agreement_day(&until, true)
+                .with_context(|| format!("--agreement-until {until:?}"))?;
+            Ok(Some(mandat_law::Agreement {
+                basis,
+                reference,
+                period: mandat_law::Period { start, end },
+                contact,
+            }))
+        }
+        _ => bail!(
+            "a partner agreement takes all of --agreement-basis, --agreement-ref, --agreement-from, --agreement-until and --agreement-contact"
+        ),
+    }
+}
+
+/// `YYYY-MM-DD` as the start of that Swedish day, or its end when `last_day`; or an RFC 3339
+/// instant.
+fn agreement_day(s: &str, last_day: bool) -> Result<mandat_law::Timestamp> {
+    if let Some(t) = mandat_law::Timestamp::parse_rfc3339(s) {
+        return Ok(t);
+    }
+    mandat_law::partner::day_bound(s, last_day).context("use YYYY-MM-DD or YYYY-MM-DDTHH:MMZ")
 }
 
 fn print_permit(p: &Permit, json: bool) -> Result<()> {
@@ -1045,15 +1107,40 @@ pub fn subjects(paths: Paths, cmd: SubjectsCommand) -> Result<()> {
 }
 
 pub fn report(paths: Paths, cmd: ReportCommand) -> Result<()> {
-    let ReportCommand::Annual { year, format, out } = cmd;
+    let (path, format, out) = match cmd {
+        ReportCommand::Annual { year, format, out } => (
+            format!("/api/v1/reports/annual/{year}?format={format}"),
+            format,
+            out,
+        ),
+        ReportCommand::Sla {
+            owner,
+            from,
+            until,
+            permit,
+            format,
+            out,
+        } => {
+            let q = |k: &str, v: &str| format!("&{k}={}", crate::client::seg(v));
+            let mut path = format!("/api/v1/reports/sla?format={format}{}", q("owner", &owner));
+            match (from, until, permit) {
+                (Some(f), Some(u), None) => {
+                    path.push_str(&q("from", &f));
+                    path.push_str(&q("until", &u));
+                }
+                (None, None, Some(p)) => path.push_str(&q("permit", &p)),
+                _ => bail!("give --from DAY --until DAY, or --permit ID"),
+            }
+            (path, format, out)
+        }
+    };
     if !["json", "csv", "pdf"].contains(&format.as_str()) {
         bail!("--format {format:?}: use json, csv or pdf");
     }
     if format == "pdf" && out.is_none() {
         bail!("a PDF needs --out FILE");
     }
-    let bytes = Client::logged_in(&paths)?
-        .get_bytes(&format!("/api/v1/reports/annual/{year}?format={format}"))?;
+    let bytes = Client::logged_in(&paths)?.get_bytes(&path)?;
     match out {
         Some(path) => {
             write_private(&path, &bytes)?;

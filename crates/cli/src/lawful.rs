@@ -229,6 +229,26 @@ pub enum KeysCommand {
     Rotate,
 }
 
+/// A partner camera's agreement: a partner's camera is analysed only within its period.
+#[derive(clap::Args, Default)]
+pub struct AgreementArgs {
+    /// The legal basis on which the partner lets the police use the camera.
+    #[arg(long = "agreement-basis")]
+    pub basis: Option<String>,
+    /// The agreement's reference (diarienummer).
+    #[arg(long = "agreement-ref")]
+    pub reference: Option<String>,
+    /// Its first day, `YYYY-MM-DD` (from 00:00 UTC), or an RFC 3339 instant.
+    #[arg(long = "agreement-from")]
+    pub from: Option<String>,
+    /// Its last day, `YYYY-MM-DD` (through 24:00 UTC), or an RFC 3339 instant it ends at.
+    #[arg(long = "agreement-until")]
+    pub until: Option<String>,
+    /// Whom the police call about the camera at the partner.
+    #[arg(long = "agreement-contact")]
+    pub contact: Option<String>,
+}
+
 #[derive(Subcommand)]
 pub enum CameraCommand {
     /// Register a camera (admins only). The stream URL is encrypted at rest.
@@ -252,6 +272,14 @@ pub enum CameraCommand {
         /// Register it switched off.
         #[arg(long)]
         disabled: bool,
+        #[command(flatten)]
+        agreement: AgreementArgs,
+    },
+    /// Record a partner camera's new or renewed agreement (admins; audited).
+    Agreement {
+        id: String,
+        #[command(flatten)]
+        agreement: AgreementArgs,
     },
     /// Stop analysing a camera (a partner withdrew it, or it is down for work); audited.
     Disable { id: String },
@@ -575,6 +603,28 @@ pub enum ReportCommand {
         year: i32,
         /// `json`, `csv` or `pdf` (with charts; needs --out).
         #[arg(long, default_value = "json")]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A partner's cameras per day against 95 % availability, with their fitness (auditors):
+    /// over a span of days, or over one permit's period and cameras.
+    Sla {
+        /// `municipality:NAME`, `region:NAME` or `private:NAME`.
+        #[arg(long)]
+        owner: String,
+        /// First day, `YYYY-MM-DD`.
+        #[arg(long, requires = "until", conflicts_with = "permit")]
+        from: Option<String>,
+        /// Last day, `YYYY-MM-DD`.
+        #[arg(long, requires = "from")]
+        until: Option<String>,
+        /// The permit whose period and cameras to report.
+        #[arg(long)]
+        permit: Option<String>,
+        /// `json`, `csv` or `pdf` (needs --out).
+        #[arg(long, default_value = "csv")]
         format: String,
         /// Write here instead of stdout.
         #[arg(long)]

@@ -606,6 +606,23 @@ async fn run_server(
             .context("registering the embedded worker")?;
     }
     let n_cams = store.cameras().await?.len();
+    // The embedded engine's camera health into the days, as a worker sends its own.
+    if let Some(engine) = engine.clone() {
+        let control = control.clone();
+        tokio::spawn(async move {
+            let mut sampler = mandat_engine::HealthSampler::default();
+            let mut last = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(mandat_control::workers::HEALTH_SAMPLE).await;
+                let samples = sampler.sample(&engine.health());
+                let interval_ms = last.elapsed().as_millis() as i64;
+                last = std::time::Instant::now();
+                if let Err(e) = control.record_health(&samples, interval_ms, "engine").await {
+                    tracing::error!("camera health not recorded: {e}");
+                }
+            }
+        });
+    }
     let demand = tokio::spawn(follow_demand(
         control.clone(),
         scope.clone(),
@@ -971,7 +988,18 @@ async fn seed(
     for id in &extra_ids {
         cams.push((id, id, &video, (59.3326, 18.0649), "police"));
     }
+    // The demo's partner camera is used under an agreement of a year from today.
+    let today = control.now()?;
     for (id, name, file, loc, owner) in cams {
+        let agreement = (owner != "police").then(|| mandat_law::Agreement {
+            basis: "Kamerabevakningstillstånd (demo), avtal om polisens användning §3".into(),
+            reference: "KS 2026/0001 (demo)".into(),
+            period: mandat_law::Period {
+                start: today.plus_hours(-24),
+                end: today.plus_months(12),
+            },
+            contact: "Trygghetscentralen, vakthavande (demo)".into(),
+        });
         control
             .add_camera(
                 &admin,
@@ -981,6 +1009,7 @@ async fn seed(
                     location: Some(loc),
                     owner: owner.into(),
                     enabled: true,
+                    agreement,
                 },
                 &file.display().to_string(),
                 o,

@@ -297,6 +297,35 @@ impl Link {
 /// Grants per camera: until when they hold (monotonic) and the list.
 type Grants = HashMap<String, (Instant, Watchlist<Arc<Template>>)>;
 
+/// The cameras' health to the control plane every [`HEALTH_SAMPLE`], for the days the SLA report
+/// and the unfit notices come from. A sample that is not delivered is lost, not queued: health is
+/// a measurement, and the next interval is measured afresh.
+fn send_health(link: Arc<Link>, engine: Arc<Engine>) {
+    let mut sampler = mandat_engine::HealthSampler::default();
+    let mut last = Instant::now();
+    loop {
+        std::thread::sleep(mandat_control::workers::HEALTH_SAMPLE);
+        let samples = sampler.sample(&engine.health());
+        let interval_ms = last.elapsed().as_millis() as i64;
+        last = Instant::now();
+        if samples.is_empty() {
+            continue;
+        }
+        let upload = mandat_control::workers::HealthUpload {
+            protocol: PROTOCOL,
+            interval_ms,
+            samples,
+        };
+        match link.post::<Value>("/internal/v1/health", &upload, Duration::from_secs(10)) {
+            Ok(Answer::Ok(_)) => {}
+            Ok(Answer::Refused(status, why)) => {
+                tracing::warn!(status, "camera health not recorded: {why}")
+            }
+            Err(e) => tracing::warn!("camera health not delivered: {e}"),
+        }
+    }
+}
+
 /// The engine's scope on a worker: the last grant, while it holds. Nothing else.
 struct RemoteScope {
     clock: Arc<dyn Clock>,
@@ -511,6 +540,12 @@ fn run(args: RunArgs) -> Result<()> {
         std::thread::Builder::new()
             .name("grants".into())
             .spawn(move || pull_grants(link, scope, outbox, embedder))?;
+    }
+    {
+        let (link, engine) = (link.clone(), engine.clone());
+        std::thread::Builder::new()
+            .name("health".into())
+            .spawn(move || send_health(link, engine))?;
     }
     eprintln!(
         "mandat worker running, leasing cameras from {}",

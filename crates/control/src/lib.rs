@@ -39,6 +39,23 @@ use serde_json::json;
 pub use alerts::{AlertEvent, AlertSink, AlertStatistics, ChannelSink};
 pub use scope::{ScopeCache, ScopeSource, WatchlistView};
 
+/// A camera that went unfit is told to a permit's team at most once in this long.
+pub const NOTICE_QUIET_MS: i64 = 3_600_000;
+
+/// How many days back the passers-by a decider is shown are averaged over.
+pub const PASSERS_BY_DAYS: i64 = 30;
+
+/// What the measured days say of one camera (see [`Control::camera_evidence`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CameraEvidence {
+    /// Its most recent day: the last fitness verdict.
+    pub latest: Option<mandat_store::camera_days::CameraDay>,
+    /// Face tracks started per day of running, over the last [`PASSERS_BY_DAYS`] days, scaled
+    /// to 24 hours; none with less than an hour measured.
+    pub passers_by_per_day: Option<f64>,
+    pub observed_hours: f64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error(transparent)]
@@ -569,6 +586,151 @@ impl Control {
     pub async fn cameras(&self, actor: &Session) -> Result<Vec<Camera>> {
         require(actor, Action::ListCameras)?;
         Ok(self.store.cameras().await?)
+    }
+
+    // ---- camera health per day ----
+
+    /// Add one sampling interval of the engines' camera health to each camera's day, and tell
+    /// the team of every permit now covering a camera that became unfit (audited `camera.unfit`
+    /// on the permit). The caller is this process's own sampler, or [`Control::worker_health`].
+    pub async fn record_health(
+        &self,
+        samples: &[mandat_store::camera_days::HealthSample],
+        interval_ms: i64,
+        origin: &str,
+    ) -> Result<Vec<mandat_store::camera_days::CameraNotice>> {
+        let now = self.now()?;
+        let unfit = self
+            .store
+            .record_camera_health(samples, interval_ms, now)
+            .await?;
+        let mut notices = Vec::new();
+        if unfit.is_empty() {
+            return Ok(notices);
+        }
+        let permits = self.store.permits().await?;
+        for (camera, reasons) in unfit {
+            for p in permits
+                .iter()
+                .filter(|p| !p.purged && p.is_active_at(now) && p.application.area.covers(&camera))
+            {
+                // A camera that flaps between fit and unfit tells the team once an hour.
+                if self
+                    .store
+                    .notice_raised_since(&p.id, &camera, now.plus_millis(-NOTICE_QUIET_MS))
+                    .await?
+                {
+                    continue;
+                }
+                notices.push(
+                    self.store
+                        .raise_camera_notice(&p.id, &camera, &reasons, now, origin)
+                        .await?,
+                );
+            }
+        }
+        Ok(notices)
+    }
+
+    /// A worker's health samples: only of cameras it leases now; others are left out and logged.
+    pub async fn worker_health(
+        &self,
+        worker: &mandat_store::workers::WorkerRecord,
+        samples: &[mandat_store::camera_days::HealthSample],
+        interval_ms: i64,
+    ) -> Result<usize> {
+        // Leases live now, by the database's clock (which times them).
+        let db_now = self.store.db_now().await?;
+        let held: std::collections::BTreeSet<String> = self
+            .store
+            .leases_of(&worker.id)
+            .await?
+            .into_iter()
+            .filter(|l| l.lease_until > db_now)
+            .map(|l| l.camera)
+            .collect();
+        let (mine, other): (Vec<_>, Vec<_>) = samples
+            .iter()
+            .cloned()
+            .partition(|s| held.contains(&s.camera));
+        if !other.is_empty() {
+            tracing::warn!(
+                "worker {} sent health of {} camera(s) it does not lease; left out",
+                worker.id,
+                other.len()
+            );
+        }
+        self.record_health(&mine, interval_ms, &format!("worker:{}", worker.id))
+            .await?;
+        Ok(mine.len())
+    }
+
+    /// The notices of cameras gone unfit under the permits `actor` may know of.
+    pub async fn camera_notices(
+        &self,
+        actor: &Session,
+    ) -> Result<Vec<mandat_store::camera_days::CameraNotice>> {
+        require(actor, Action::ListCameras)?;
+        // The team's (and the agency's auditors'), as its alerts are: not a counsel's or a
+        // higher instance's, who read the record only.
+        let ids: Vec<String> = self
+            .known_permits(actor)
+            .await?
+            .into_iter()
+            .filter(|p| knows_alerts(actor, p))
+            .map(|p| p.id)
+            .collect();
+        Ok(self.store.camera_notices(&ids).await?)
+    }
+
+    /// What the measured days say of `cameras`, for a decider judging an application that names
+    /// them: each camera's last verdict, and the passers-by to expect per day. Deciders only: a
+    /// camera is measured only while a permit covers it, so its days tell of other permits.
+    pub async fn camera_evidence(
+        &self,
+        actor: &Session,
+        cameras: &[String],
+    ) -> Result<std::collections::HashMap<String, CameraEvidence>> {
+        require(actor, Action::DecidePermit)?;
+        let now = self.now()?;
+        let latest = self.store.latest_camera_days().await?;
+        let since = now
+            .plus_millis(-PASSERS_BY_DAYS * mandat_law::time::DAY)
+            .stockholm_date();
+        let days = self
+            .store
+            .camera_days(&since, &now.stockholm_date())
+            .await?;
+        Ok(cameras
+            .iter()
+            .map(|c| {
+                let mine: Vec<_> = days.iter().filter(|d| &d.camera == c).collect();
+                let observed: i64 = mine.iter().map(|d| d.observed_ms).sum();
+                let passers: i64 = mine.iter().map(|d| d.passers_by).sum();
+                let per_day = (observed >= mandat_law::time::HOUR)
+                    .then(|| passers as f64 * mandat_law::time::DAY as f64 / observed as f64);
+                (
+                    c.clone(),
+                    CameraEvidence {
+                        latest: latest.get(c).cloned(),
+                        passers_by_per_day: per_day,
+                        observed_hours: observed as f64 / mandat_law::time::HOUR as f64,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// The cameras' days from `from` to `until` (`YYYY-MM-DD`, inclusive), for the SLA report
+    /// (auditors).
+    pub async fn camera_days(
+        &self,
+        actor: &Session,
+        from: &str,
+        until: &str,
+    ) -> Result<Vec<mandat_store::camera_days::CameraDay>> {
+        require(actor, Action::ReadCameraDays)?;
+        Ok(self.store.camera_days(from, until).await?)
     }
 
     // ---- permits ----
@@ -1586,12 +1748,24 @@ impl Control {
                     p.application.threshold,
                 )
             }));
-            // IMY is told how many cameras the area covers, not which.
-            let cameras = match self.store.cameras().await {
-                Ok(list) => list
-                    .iter()
-                    .filter(|c| p.application.area.covers(&c.id))
-                    .count(),
+            // IMY is told how many cameras the area covers, and which of them are partners'.
+            let (cameras, partners) = match self.store.cameras().await {
+                Ok(list) => {
+                    let covered: Vec<_> = list
+                        .iter()
+                        .filter(|c| p.application.area.covers(&c.id))
+                        .collect();
+                    let partners: Vec<_> = covered
+                        .iter()
+                        .filter(|c| c.owner != "police")
+                        .map(|c| mandat_law::imy::PartnerCamera {
+                            camera: c.id.clone(),
+                            owner: c.owner.clone(),
+                            agreement: c.agreement.as_ref().map(|a| a.reference.clone()),
+                        })
+                        .collect();
+                    (covered.len(), partners)
+                }
                 Err(e) => {
                     tracing::error!("use events of permit {} not recorded: {e}", p.id);
                     continue;
@@ -1628,7 +1802,10 @@ impl Control {
                                     "watchlist_version": version,
                                     "persons": p.application.persons.len(),
                                 }),
-                                notification: Some(ImyNotification::of(p, profile, cameras, kind)),
+                                notification: Some(
+                                    ImyNotification::of(p, profile, cameras, kind)
+                                        .with_partners(partners.clone()),
+                                ),
                             }
                         })
                         .collect()

@@ -36,7 +36,7 @@ pub const PRE_WARM: std::time::Duration = std::time::Duration::from_secs(60);
 /// How far an alert's capture time may lie outside its lease (clocks of worker and database).
 const LEASE_TIME_TOLERANCE_MS: i64 = mandat_store::CLOCK_TOLERANCE_MS;
 
-fn check_protocol(p: u32) -> Result<()> {
+pub fn check_protocol(p: u32) -> Result<()> {
     if p == PROTOCOL || p.checked_add(1) == Some(PROTOCOL) {
         Ok(())
     } else {
@@ -199,6 +199,17 @@ impl AlertUpload {
             watchlist_version: self.watchlist_version,
         })
     }
+}
+
+/// How often engines sample their cameras' health into the days (`mandat_store::camera_days`).
+pub const HEALTH_SAMPLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A worker's camera health over its last sampling interval.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HealthUpload {
+    pub protocol: u32,
+    pub interval_ms: i64,
+    pub samples: Vec<mandat_store::camera_days::HealthSample>,
 }
 
 /// What became of an uploaded alert.

@@ -29,6 +29,8 @@ pub struct CameraStats {
     pub alerts: AtomicU64,
     /// Face views the tracker picked that fell below the match-time quality gate.
     pub faces_below_quality: AtomicU64,
+    /// Face tracks started while analysed: passers-by, counted and never kept.
+    pub tracks_started: AtomicU64,
     last_frame_ms: AtomicU64,
     last_analysed_ms: AtomicU64,
     resolution: Mutex<Option<(usize, usize)>>,
@@ -51,6 +53,7 @@ impl Default for CameraStats {
             reconnects: AtomicU64::new(0),
             alerts: AtomicU64::new(0),
             faces_below_quality: AtomicU64::new(0),
+            tracks_started: AtomicU64::new(0),
             last_frame_ms: AtomicU64::new(0),
             last_analysed_ms: AtomicU64::new(0),
             resolution: Mutex::new(None),
@@ -133,6 +136,7 @@ impl CameraStats {
             reconnects: self.reconnects.load(Ordering::Relaxed),
             alerts: self.alerts.load(Ordering::Relaxed),
             faces_below_quality: self.faces_below_quality.load(Ordering::Relaxed),
+            tracks_started: self.tracks_started.load(Ordering::Relaxed),
             resolution: *lock(&self.resolution),
             faces_seen: faces,
             inter_eye_histogram: ied,
@@ -182,6 +186,9 @@ pub struct CameraHealth {
     /// matched (too small, blurred, turned away or uncertain); a track is asked again on its next
     /// analysed frame, so one person can count several times.
     pub faces_below_quality: u64,
+    /// Face tracks started while analysed: passers-by (one who leaves and comes back counts
+    /// twice), counted only while a permit covers the camera.
+    pub tracks_started: u64,
     /// `[width, height]` in pixels.
     #[schema(value_type = Option<Vec<u64>>)]
     pub resolution: Option<(usize, usize)>,
@@ -238,6 +245,54 @@ pub fn judge(h: &CameraHealth, min_frames: u64) -> (Fitness, Vec<String>) {
     }
 }
 
+/// Turns the engine's cumulative camera health into per-interval samples for the store's days
+/// ([`mandat_store::camera_days`]): counts since the last sample, and the verdict now.
+#[derive(Debug, Default)]
+pub struct HealthSampler {
+    last: std::collections::HashMap<String, (u64, u64, u64, u64)>,
+}
+
+impl HealthSampler {
+    pub fn sample(
+        &mut self,
+        health: &[CameraHealth],
+    ) -> Vec<mandat_store::camera_days::HealthSample> {
+        let mut seen = std::collections::HashMap::new();
+        let out = health
+            .iter()
+            .map(|h| {
+                let identifiable: u64 = h.inter_eye_histogram[2..].iter().sum();
+                let now = (h.frames_in, h.faces_seen, identifiable, h.tracks_started);
+                // A camera restarted counts from zero again: its counts are all new.
+                let (f0, s0, i0, t0) = match self.last.get(&h.camera) {
+                    Some(&(f, s, i, t)) if f <= now.0 && s <= now.1 && i <= now.2 && t <= now.3 => {
+                        (f, s, i, t)
+                    }
+                    _ => (0, 0, 0, 0),
+                };
+                seen.insert(h.camera.clone(), now);
+                mandat_store::camera_days::HealthSample {
+                    camera: h.camera.clone(),
+                    connected: h.connected,
+                    frames_in: now.0 - f0,
+                    faces_seen: now.1 - s0,
+                    faces_identifiable: now.2 - i0,
+                    passers_by: now.3 - t0,
+                    fitness: match h.fitness {
+                        Fitness::Fit => "fit",
+                        Fitness::Unfit => "unfit",
+                        Fitness::Unknown => "unknown",
+                    }
+                    .into(),
+                    reasons: h.reasons.clone(),
+                }
+            })
+            .collect();
+        self.last = seen;
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +314,7 @@ mod tests {
             reconnects: 0,
             alerts: 0,
             faces_below_quality: 0,
+            tracks_started: 40,
             resolution: Some((1920, 1080)),
             faces_seen: 100,
             inter_eye_histogram: [0, 10, 50, 40, 0, 0],
@@ -286,6 +342,34 @@ mod tests {
         let mut h = healthy();
         h.identifiable_share = Some(0.2);
         assert_eq!(judge(&h, 100).0, Fitness::Unfit);
+    }
+
+    #[test]
+    fn samples_are_differences_and_survive_a_restart() {
+        let mut s = HealthSampler::default();
+        let mut h = healthy();
+        h.fitness = Fitness::Fit;
+        let first = s.sample(std::slice::from_ref(&h));
+        assert_eq!((first[0].frames_in, first[0].faces_seen), (1000, 100));
+        assert_eq!(first[0].faces_identifiable, 90);
+        assert_eq!(first[0].passers_by, 40);
+        h.frames_in = 1250;
+        h.faces_seen = 110;
+        h.inter_eye_histogram[3] += 10;
+        h.tracks_started = 43;
+        h.fitness = Fitness::Unfit;
+        let second = s.sample(std::slice::from_ref(&h));
+        assert_eq!((second[0].frames_in, second[0].faces_seen), (250, 10));
+        assert_eq!(second[0].faces_identifiable, 10);
+        assert_eq!(second[0].passers_by, 3);
+        assert_eq!(second[0].fitness, "unfit");
+        // Restarted: counters from zero.
+        h.frames_in = 40;
+        h.faces_seen = 2;
+        h.inter_eye_histogram = [0, 0, 2, 0, 0, 0];
+        h.tracks_started = 1;
+        let third = s.sample(std::slice::from_ref(&h));
+        assert_eq!((third[0].frames_in, third[0].faces_seen), (40, 2));
     }
 
     #[test]

@@ -40,7 +40,7 @@ use mandat_law::{Clock, Timestamp};
 use mandat_store::alerts::NewAlert;
 use mandat_video::{DecoderChoice, FrameSource, Mp4Camera, Pace, VideoFrame};
 
-pub use health::{CameraHealth, CameraStats, Fitness};
+pub use health::{CameraHealth, CameraStats, Fitness, HealthSampler};
 pub use stages::{Stage, StageCounters, StageTimes};
 pub use tracker::{Tracker, TrackerConfig};
 
@@ -673,9 +673,13 @@ fn process(s: &Shared, cam: &Camera, cap: Captured, pipe: &mut Pipeline) {
     for d in &dets {
         cam.stats.face(mandat_face::quality::pose(d).0);
     }
+    let started = tracker.started();
     let assigned = s
         .stages
         .time(Stage::Track, || tracker.update(cap.frame.index, &dets));
+    cam.stats
+        .tracks_started
+        .fetch_add(tracker.started() - started, Ordering::Relaxed);
     // 3. Embed the chosen faces of this frame in one batch, those that pass the quality gate.
     let gate = s.cfg.match_gate;
     let chosen: Vec<(usize, AlignedFace)> = s.stages.time(Stage::Align, || {

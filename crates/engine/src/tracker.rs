@@ -131,6 +131,11 @@ impl Tracker {
         self.tracks.iter_mut().find(|t| t.id == id)
     }
 
+    /// How many tracks were ever started: passers-by, for the camera's day.
+    pub fn started(&self) -> u64 {
+        self.next_id - 1
+    }
+
     /// Forget every track (the camera left scope, or the stream restarted).
     pub fn clear(&mut self) {
         self.tracks.clear();

@@ -87,6 +87,10 @@ pub struct ImyNotification {
     pub period: Period,
     /// Cameras the area covers when the notification is made.
     pub cameras: usize,
+    /// The partner cameras among them, each named with its owner and agreement: IMY supervises
+    /// the partners' part too. Police cameras are counted only.
+    #[serde(default)]
+    pub partner_cameras: Vec<PartnerCamera>,
     #[schema(value_type = Option<Vec<crate::permit::LatLonSchema>>)]
     pub polygon: Option<Vec<LatLon>>,
     /// How many persons the permit designates; never who.
@@ -121,6 +125,7 @@ impl ImyNotification {
             urgent_started_at: permit.urgent.as_ref().map(|u| u.started_at),
             period: a.period,
             cameras,
+            partner_cameras: Vec::new(),
             polygon: a.area.polygon.clone(),
             designated_persons: a.persons.len(),
             use_started_at: permit.use_started_at,
@@ -128,6 +133,25 @@ impl ImyNotification {
             ended_by,
             audit_anchor: None,
         }
+    }
+}
+
+/// A partner camera a notification names: an organisation's camera, never a person's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PartnerCamera {
+    pub camera: String,
+    /// `municipality:NAME`, `region:NAME` or `private:NAME`.
+    pub owner: String,
+    /// The agreement's reference, if one is recorded (without one the camera is not analysed).
+    pub agreement: Option<String>,
+}
+
+impl ImyNotification {
+    /// The same notification naming `partners`, sorted by camera.
+    pub fn with_partners(mut self, mut partners: Vec<PartnerCamera>) -> Self {
+        partners.sort_by(|a, b| a.camera.cmp(&b.camera));
+        self.partner_cameras = partners;
+        self
     }
 }
 

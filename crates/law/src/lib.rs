@@ -11,6 +11,7 @@ pub mod grounds;
 pub mod imy;
 pub mod lifecycle;
 pub mod norm;
+pub mod partner;
 pub mod permissions;
 pub mod permit;
 pub mod profile;
@@ -29,6 +30,7 @@ pub use lifecycle::{
     UseResult, decider_role,
 };
 pub use norm::{Norm, Normed, TemplateNorm};
+pub use partner::{Agreement, OwnerKind};
 pub use permit::{Application, Area, Offence, Period, Purpose};
 pub use profile::{Authority, Profile, SWEDEN, SWEDEN_COURT_FOR_ALL};
 pub use roles::{Actor, Role};
@@ -149,6 +151,7 @@ pub mod rule {
         SUBJECT_WAIVER = "subject_waiver", "a person is left unnotified only where the court or prosecutor who decided the permit approves it, with reasons (the motion)";
         PHOTO_QUALITY = "photo_quality", "a reference photo is enrolled only if it shows exactly one clear, near-frontal face of useful size, so that no hit rests on a poor reference (ISO/IEC 19794-5; AI Act art. 10 and 15)";
         REFERENCE_PHOTOS = "reference_photos", "need-to-know: a designated person's reference photos are seen by whoever applied for the permit, who enrols them, and by the court or prosecutor it is filed to, who decides on them; each viewing of a photo is logged (BDL 2018:1177 2 kap.; AI Act art. 12)";
+        PARTNER_AGREEMENT = "partner_agreement", "a partner's camera (a municipality's, a region's or a private party's) is analysed only under a recorded agreement that states its legal basis, reference, period and contact, and only within that period (the consultation responses of Region Stockholm and Jönköping)";
         SUBJECT_HOLDER = "subject_holder", "the permit's applicant, who holds the case, handles its notifications; a prosecutor of the permit other than the one asking approves a later deferral, and its decider a waiver (the motion)";
     }
 }

@@ -31,6 +31,7 @@ pub enum Action {
     HandleSubjectTask,
     DecideSubjectTask,
     AnnualReport,
+    ReadCameraDays,
     StoreCalibration,
     RecordEvaluation,
     UseFaceTool,
@@ -138,6 +139,13 @@ pub const PERMISSIONS: &[(Action, &[Role], &str)] = &[
         "decide on deferring or not notifying",
     ),
     (AnnualReport, &[Auditor, Admin], "read the annual report"),
+    // A camera runs only while a permit covers it, so its days say where and when permits ran:
+    // the auditor's, not the admin's, who sees no permit.
+    (
+        ReadCameraDays,
+        &[Auditor],
+        "read cameras' days and partners' SLA reports",
+    ),
     (StoreCalibration, &[Admin], "store a calibration"),
     // Auditors only: a grant rests on the record, and the admin who stores the calibration must
     // not also vouch for the analysis (separation of duties).

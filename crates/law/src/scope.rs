@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::Permit;
 use crate::norm::Normed;
+use crate::partner::{Agreement, OwnerKind};
 use crate::permit::{CameraId, LatLon, PermitId, PersonId};
 use crate::time::Timestamp;
 
@@ -14,6 +15,17 @@ pub struct CameraInfo {
     pub id: CameraId,
     pub location: Option<LatLon>,
     pub enabled: bool,
+    pub owner: OwnerKind,
+    /// A partner camera's agreement: it is analysed only within its period.
+    pub agreement: Option<Agreement>,
+}
+
+impl CameraInfo {
+    /// Whether the camera may be analysed at `t` at all, whatever the permits: enabled, and a
+    /// police camera or a partner's within its agreement (rule `partner_agreement`).
+    pub fn usable_at(&self, t: Timestamp) -> bool {
+        self.enabled && crate::partner::may_analyse(self.owner, self.agreement.as_ref(), t)
+    }
 }
 
 /// One template the engine may match, tagged with its permit and threshold.
@@ -58,7 +70,7 @@ pub fn watchlist<'a, T: Clone + Normed + 'a, E>(
     let (Some(t), Ok(snapshot)) = (now, snapshot) else {
         return Watchlist::empty(now);
     };
-    if !camera.enabled {
+    if !camera.usable_at(t) {
         return Watchlist::empty(now);
     }
     let mut entries = Vec::new();
@@ -111,13 +123,29 @@ pub fn in_demand<'a>(
     until: Timestamp,
     permits: impl IntoIterator<Item = &'a Permit>,
 ) -> bool {
-    camera.enabled
-        && permits.into_iter().any(|p| {
-            !p.purged
-                && p.application.area.covers(&camera.id)
-                && p.active_window()
-                    .is_some_and(|(start, end)| start <= until && from < end)
-        })
+    if !camera.enabled {
+        return false;
+    }
+    // A partner camera's agreement narrows each permit's window (rule `partner_agreement`).
+    let agreement = if camera.owner.is_partner() {
+        match camera.agreement.as_ref().filter(|a| a.check().is_ok()) {
+            Some(a) => Some(a.period),
+            None => return false,
+        }
+    } else {
+        None
+    };
+    permits.into_iter().any(|p| {
+        !p.purged
+            && p.application.area.covers(&camera.id)
+            && p.active_window().is_some_and(|(start, end)| {
+                let (start, end) = match agreement {
+                    Some(a) => (start.max(a.start), end.min(a.end)),
+                    None => (start, end),
+                };
+                start < end && start <= until && from < end
+            })
+    })
 }
 
 #[cfg(test)]
@@ -151,6 +179,8 @@ mod tests {
             id: id.into(),
             location: loc,
             enabled: true,
+            owner: OwnerKind::Police,
+            agreement: None,
         }
     }
 
@@ -327,6 +357,33 @@ mod tests {
         p.status = crate::lifecycle::Status::Granted;
         p.purged = true;
         assert!(!in_demand(&c, start, minute, [&p]), "purged");
+    }
+
+    #[test]
+    fn a_partner_camera_is_matched_and_connected_only_within_its_agreement() {
+        let p = granted(Purpose::VictimSearch);
+        let templates = vec![("p1".to_string(), 1u8)];
+        let snap = || Ok::<_, ()>(vec![(&p, templates.as_slice())]);
+        let (start, end) = (p.application.period.start, p.application.period.end);
+        let mid = start.plus_hours(1);
+        let mut c = cam("cam-1", None);
+        c.owner = OwnerKind::Municipality;
+        assert!(watchlist(&c, Some(mid), snap()).is_empty(), "no agreement");
+        assert!(!in_demand(&c, start, mid, [&p]), "no agreement");
+        c.agreement = Some(Agreement {
+            basis: "avtal".into(),
+            reference: "KS 1".into(),
+            period: crate::permit::Period { start: mid, end },
+            contact: "trygghetscentralen".into(),
+        });
+        assert!(watchlist(&c, Some(start), snap()).is_empty(), "before it");
+        assert!(!in_demand(&c, start, start.plus_millis(MINUTE), [&p]));
+        assert_eq!(watchlist(&c, Some(mid), snap()).entries.len(), 1);
+        assert!(in_demand(&c, mid.plus_millis(-MINUTE), mid, [&p]));
+        // Ended: an agreement that ended mid-permit stops the camera even though the permit runs.
+        c.agreement.as_mut().unwrap().period.end = mid.plus_hours(1);
+        assert!(watchlist(&c, Some(mid.plus_hours(1)), snap()).is_empty());
+        assert!(!in_demand(&c, mid.plus_hours(1), mid.plus_hours(2), [&p]));
     }
 
     #[test]

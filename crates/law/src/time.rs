@@ -190,6 +190,29 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The start of the Swedish civil day `YYYY-MM-DD` (00:00 in Stockholm, 23:00 or 22:00 UTC
+    /// the day before), or `None` for no such date.
+    pub fn stockholm_midnight(date: &str) -> Option<Timestamp> {
+        if date.len() != 10 {
+            return None;
+        }
+        let utc = Timestamp::parse_rfc3339(&format!("{date}T00:00Z"))?;
+        // CEST is two hours ahead, CET one: whichever reads as that day's midnight.
+        [2, 1]
+            .into_iter()
+            .map(|h| utc.plus_hours(-h))
+            .find(|t| t.in_stockholm() == format!("{date} 00:00:00"))
+    }
+
+    /// The Swedish civil date, `YYYY-MM-DD`: the day a camera centre counts by.
+    pub fn stockholm_date(self) -> String {
+        let mut s = self.in_stockholm();
+        s.truncate(10);
+        s
+    }
+}
+
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.to_rfc3339())
@@ -286,6 +309,25 @@ impl Clock for FakeClock {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_swedish_day_starts_at_midnight_in_stockholm_in_winter_and_summer() {
+        let at = |d: &str| {
+            super::Timestamp::stockholm_midnight(d)
+                .unwrap()
+                .to_rfc3339()
+        };
+        assert_eq!(at("2026-01-15"), "2026-01-14T23:00:00Z");
+        assert_eq!(at("2026-07-01"), "2026-06-30T22:00:00Z");
+        // The days summer time starts and ends.
+        assert_eq!(at("2026-03-29"), "2026-03-28T23:00:00Z");
+        assert_eq!(at("2026-10-25"), "2026-10-24T22:00:00Z");
+        assert_eq!(super::Timestamp::stockholm_midnight("2026-02-30"), None);
+        assert_eq!(super::Timestamp::stockholm_midnight("2026-2-3"), None);
+        let t = super::Timestamp::stockholm_midnight("2026-07-01").unwrap();
+        assert_eq!(t.stockholm_date(), "2026-07-01");
+        assert_eq!(t.plus_millis(-1).stockholm_date(), "2026-06-30");
+    }
+
     #[test]
     fn only_four_digit_years_come_in_so_every_instant_goes_out_as_rfc_3339() {
         let from = |j: &str| serde_json::from_str::<super::Timestamp>(j);

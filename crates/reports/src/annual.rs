@@ -11,6 +11,7 @@ use mandat_law::time::HOUR;
 use mandat_law::{Outcome, Permit, Timestamp, UseResult};
 use mandat_store::Camera;
 use mandat_store::alerts::AlertRecord;
+use mandat_store::camera_days::CameraDay;
 use serde::Serialize;
 
 /// What the report is computed from.
@@ -25,6 +26,25 @@ pub struct AnnualInputs<'a> {
     pub purged_alerts: &'a [(String, usize)],
     pub tasks: &'a [SubjectTask],
     pub cameras: &'a [Camera],
+    /// The cameras' days of the year (`mandat_store::camera_days`).
+    pub days: &'a [CameraDay],
+}
+
+/// The cameras of one owner kind (police, municipality, region, private) over the year.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OwnerLine {
+    pub owner_kind: String,
+    /// Registered now.
+    pub cameras_registered: u64,
+    /// Covered by a use that started in the year.
+    pub cameras_used: u64,
+    /// Camera-hours of the year's uses on these cameras.
+    pub camera_hours: f64,
+    /// Hours an engine ran them, from the days measured, and the share of it they were available.
+    pub observed_hours: f64,
+    pub availability_pct: Option<f64>,
+    /// Camera-days whose verdict was unfit.
+    pub unfit_days: u64,
 }
 
 /// One line of the report: one purpose, or the total.
@@ -80,6 +100,8 @@ pub struct AnnualReport {
     pub generated_at: Timestamp,
     pub rows: Vec<Row>,
     pub total: Row,
+    /// Per owner kind: police cameras and the partners' (counts only).
+    pub owners: Vec<OwnerLine>,
     /// What the figures cannot show.
     pub notes: Vec<String>,
 }
@@ -282,11 +304,13 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
         total.overturned += r.overturned;
     }
     total.false_alert_rate = rate(&total);
+    let owners = owner_lines(i, &in_year);
     AnnualReport {
         year: i.year,
         generated_at: i.now,
         rows,
         total,
+        owners,
         notes: vec![
             "Purged alerts (of refused or lapsed urgent uses) are counted from their deletion \
              certificates; how they were reviewed was deleted with them."
@@ -302,8 +326,88 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
             "Hours from urgent start to application count the urgent starts that were applied \
              for; a lapsed one (no application in time) is counted in urgent_lapsed only."
                 .into(),
+            "Cameras per owner count the cameras registered when the report is made; observed \
+             hours and availability come from the days the engines measured, which a camera has \
+             only while a permit covers it."
+                .into(),
         ],
     }
+}
+
+fn owner_lines(i: &AnnualInputs, in_year: &dyn Fn(Option<Timestamp>) -> bool) -> Vec<OwnerLine> {
+    use mandat_law::OwnerKind;
+    let kinds: std::collections::HashMap<&str, OwnerKind> = i
+        .cameras
+        .iter()
+        .filter_map(|c| Some((c.id.as_str(), c.owner_kind()?)))
+        .collect();
+    let kind_of = |id: &str| kinds.get(id).copied();
+    OwnerKind::ALL
+        .iter()
+        .map(|&k| {
+            let mine: Vec<&Camera> = i
+                .cameras
+                .iter()
+                .filter(|c| c.owner_kind() == Some(k))
+                .collect();
+            let mut used = std::collections::BTreeSet::new();
+            let mut camera_hours = 0.0;
+            for p in i.permits.iter() {
+                let Some(start) = p.use_started_at.filter(|&s| in_year(Some(s))) else {
+                    continue;
+                };
+                let end = p.use_ended_at.unwrap_or(i.now).min(p.end_in_force());
+                for c in mine.iter().filter(|c| p.application.area.covers(&c.id)) {
+                    used.insert(c.id.clone());
+                    // A partner camera ran only within its agreement.
+                    if let Some((s, e)) =
+                        mandat_law::partner::usable_within(k, c.agreement.as_ref(), start, end)
+                    {
+                        camera_hours += (e.0 - s.0) as f64 / HOUR as f64;
+                    }
+                }
+            }
+            let days: Vec<&CameraDay> = i
+                .days
+                .iter()
+                .filter(|d| kind_of(&d.camera) == Some(k) && d.day.starts_with(&i.year.to_string()))
+                .collect();
+            let observed: i64 = days.iter().map(|d| d.observed_ms).sum();
+            let available: i64 = days.iter().map(|d| d.available_ms).sum();
+            OwnerLine {
+                owner_kind: k.as_str().into(),
+                cameras_registered: mine.len() as u64,
+                cameras_used: used.len() as u64,
+                camera_hours,
+                observed_hours: observed as f64 / HOUR as f64,
+                availability_pct: (observed > 0)
+                    .then(|| 100.0 * available as f64 / observed as f64),
+                unfit_days: days.iter().filter(|d| d.verdict() == "unfit").count() as u64,
+            }
+        })
+        .collect()
+}
+
+/// The owner lines as CSV, one per owner kind.
+pub fn owners_csv(r: &AnnualReport) -> String {
+    let mut out = String::from(
+        "year,owner_kind,cameras_registered,cameras_used,camera_hours,observed_hours,availability_pct,unfit_days\n",
+    );
+    for o in &r.owners {
+        out.push_str(&format!(
+            "{},{},{},{},{:.1},{:.1},{},{}\n",
+            r.year,
+            o.owner_kind,
+            o.cameras_registered,
+            o.cameras_used,
+            o.camera_hours,
+            o.observed_hours,
+            o.availability_pct
+                .map_or(String::new(), |v| format!("{v:.1}")),
+            o.unfit_days
+        ));
+    }
+    out
 }
 
 fn rate(r: &Row) -> Option<f64> {
@@ -510,6 +614,16 @@ pub fn charts(r: &AnnualReport) -> Result<Vec<Chart>, String> {
     ])
 }
 
+fn owner_sv(kind: &str) -> &str {
+    match kind {
+        "police" => "polisen",
+        "municipality" => "kommun",
+        "region" => "region",
+        "private" => "privat",
+        other => other,
+    }
+}
+
 /// The report as PDF: the table (metrics down, purposes across) and the charts.
 pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
     let title = format!("Årsrapport {}: realtidsbiometrisk identifiering", r.year);
@@ -597,6 +711,35 @@ pub fn pdf(r: &AnnualReport) -> Result<Vec<u8>, String> {
             });
         }
         d.table_row(&cells, false);
+    }
+    d.gap();
+    d.section("Kameror per ägare / cameras per owner");
+    d.table_row(
+        &[
+            "ägare".into(),
+            "registrerade".into(),
+            "använda".into(),
+            "kameratimmar".into(),
+            "drifttimmar".into(),
+            "tillgänglighet".into(),
+            "olämpliga dagar".into(),
+        ],
+        true,
+    );
+    for o in &r.owners {
+        d.table_row(
+            &[
+                owner_sv(&o.owner_kind).into(),
+                o.cameras_registered.to_string(),
+                o.cameras_used.to_string(),
+                format!("{:.1}", o.camera_hours),
+                format!("{:.1}", o.observed_hours),
+                o.availability_pct
+                    .map_or("–".into(), |v| format!("{v:.1} %")),
+                o.unfit_days.to_string(),
+            ],
+            false,
+        );
     }
     d.gap();
     for n in &r.notes {
@@ -698,6 +841,7 @@ mod tests {
             purged_alerts: &[],
             tasks: &[],
             cameras: &[],
+            days: &[],
         });
         let row = |p: &str| r.rows.iter().find(|x| x.purpose == p).unwrap();
         let it = row("imminent_threat");
@@ -737,6 +881,7 @@ mod tests {
             purged_alerts: &[],
             tasks: &[],
             cameras: &[],
+            days: &[],
         });
         let row = |p: &str| r.rows.iter().find(|x| x.purpose == p).unwrap();
         let it = row("imminent_threat");

@@ -6,6 +6,7 @@
 pub mod annual;
 pub mod evaluation;
 mod pdf;
+pub mod sla;
 
 use mandat_law::imy::{NotificationKind, UseEnd};
 use mandat_law::permit::AnnexII;
@@ -103,6 +104,23 @@ pub fn imy_pdf(rec: &ImyRecord) -> Vec<u8> {
         ),
     );
     d.field("Kameror i området", &n.cameras.to_string());
+    if !n.partner_cameras.is_empty() {
+        d.field(
+            "Varav partnerkameror",
+            &n.partner_cameras
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} ({}, avtal {})",
+                        c.camera,
+                        c.owner,
+                        c.agreement.as_deref().unwrap_or("saknas")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
     d.field(
         "Polygon",
         &n.polygon.as_ref().map_or("–".into(), |p| {

@@ -213,6 +213,20 @@ impl Store {
                 a.permit
             )));
         }
+        // Nor one from a partner's camera outside its agreement at the capture time, or from a
+        // camera whose register entry does not match its sealed terms.
+        let usable = match self.verified_terms(&mut tx, &a.camera).await {
+            Ok(t) => mandat_law::OwnerKind::of(&t.owner).is_some_and(|k| {
+                mandat_law::partner::may_analyse(k, t.agreement.as_ref(), a.captured_at)
+            }),
+            Err(_) => false,
+        };
+        if !usable {
+            return Err(StoreError::Refused(format!(
+                "camera {} was not to be analysed at the hit's capture time (no partner agreement then, or its record was edited); it is not kept",
+                a.camera
+            )));
+        }
         // Folded only into a candidate nobody has reviewed yet, and only when the new hit scores
         // no higher: a sighting keeps no image, so a better view, or one a reviewer could no
         // longer weigh, is a candidate of its own with its own images.

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod alerts;
 pub mod calibrations;
+pub mod camera_days;
 pub mod crypto;
 pub mod epochs;
 pub mod imy;
@@ -125,6 +126,10 @@ pub struct Camera {
     #[schema(pattern = "^(police|(municipality|region|private):.*[^ ].*)$")]
     pub owner: String,
     pub enabled: bool,
+    /// A partner camera's agreement; it is analysed only within its period (rule
+    /// `partner_agreement`). Read back `None` also when the sealed record does not open.
+    #[serde(default)]
+    pub agreement: Option<mandat_law::Agreement>,
 }
 
 impl Camera {
@@ -153,19 +158,19 @@ impl Camera {
                 "camera location ({lat}, {lon}): latitude within -90..90, longitude within -180..180"
             ));
         }
-        let owner_ok = self.owner == "police"
-            || ["municipality:", "region:", "private:"].iter().any(|p| {
-                self.owner
-                    .strip_prefix(p)
-                    .is_some_and(|n| !n.trim().is_empty() && n.chars().count() <= 200)
-            });
-        if !owner_ok {
+        let Some(kind) = self.owner_kind() else {
             return Err(format!(
                 "camera owner {:?}: use `police`, `municipality:NAME`, `region:NAME` or `private:NAME`",
                 self.owner
             ));
-        }
-        Ok(())
+        };
+        mandat_law::partner::check_registration(kind, self.agreement.as_ref())
+            .map_err(|r| format!("camera {}: {r}", self.id))
+    }
+
+    /// The owner's kind; `None` for an owner string the register does not accept.
+    pub fn owner_kind(&self) -> Option<mandat_law::OwnerKind> {
+        mandat_law::OwnerKind::of(&self.owner)
     }
 
     pub fn info(&self) -> CameraInfo {
@@ -173,6 +178,10 @@ impl Camera {
             id: self.id.clone(),
             location: self.location,
             enabled: self.enabled,
+            // An owner the register would refuse (an edited row) is treated as a partner
+            // without an agreement: not analysed.
+            owner: self.owner_kind().unwrap_or(mandat_law::OwnerKind::Private),
+            agreement: self.agreement.clone(),
         }
     }
 }
@@ -187,6 +196,21 @@ pub enum CameraChange {
     /// Gone from the register: no decision covers it any more, and the permits that named it
     /// show it as removed.
     Remove,
+    /// A partner camera's new or renewed agreement.
+    Agreement(mandat_law::Agreement),
+}
+
+/// What decides whether a camera may be analysed, sealed with its id: an owner edited to
+/// `police`, a camera re-enabled or an agreement lengthened in the database does not match it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct CameraTerms {
+    owner: String,
+    enabled: bool,
+    agreement: Option<mandat_law::Agreement>,
+}
+
+fn terms_aad(camera: &str) -> Vec<u8> {
+    format!("camera-terms:{camera}").into_bytes()
 }
 
 /// What an erasure destroyed, as ids and counts, never content: a purge (rule `refused-use`) or a
@@ -423,6 +447,7 @@ impl Store {
         };
         store.reconcile_epochs().await?;
         store.seal_plain_text().await?;
+        store.seal_camera_terms().await?;
         store.merge_legacy_subject_tasks().await?;
         Ok(store)
     }
@@ -953,9 +978,17 @@ impl Store {
             stream_url.as_bytes(),
             format!("camera-url:{}", cam.id).as_bytes(),
         )?;
+        let terms = self.seal_terms(
+            &cam.id,
+            &CameraTerms {
+                owner: cam.owner.clone(),
+                enabled: cam.enabled,
+                agreement: cam.agreement.clone(),
+            },
+        )?;
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO cameras (id, name, lat, lon, owner, url_sealed, enabled) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO cameras (id, name, lat, lon, owner, url_sealed, enabled, terms_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(cam.id.clone())
         .bind(cam.name.clone())
@@ -964,6 +997,7 @@ impl Store {
         .bind(cam.owner.clone())
         .bind(sealed)
         .bind(cam.enabled as i64)
+        .bind(terms)
         .execute(&mut *tx)
         .await
         .map_err(|e| match e {
@@ -981,7 +1015,15 @@ impl Store {
                 action: "camera.add".into(),
                 permit: None,
                 origin: origin.into(),
-                details: json!({"camera": cam.id, "owner": cam.owner}),
+                details: json!({
+                    "camera": cam.id,
+                    "owner": cam.owner,
+                    "agreement": cam.agreement.as_ref().map(|a| json!({
+                        "reference": a.reference,
+                        "from": a.period.start.0,
+                        "until": a.period.end.0,
+                    })),
+                }),
             },
         )
         .await?;
@@ -1005,12 +1047,17 @@ impl Store {
         let (action, n, details) = match change {
             CameraChange::Enable | CameraChange::Disable => {
                 let on = matches!(change, CameraChange::Enable);
-                let n = sqlx::query("UPDATE cameras SET enabled = $1 WHERE id = $2")
-                    .bind(on as i64)
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let mut terms = self.verified_terms(&mut tx, id).await?;
+                terms.enabled = on;
+                let sealed = self.seal_terms(id, &terms)?;
+                let n =
+                    sqlx::query("UPDATE cameras SET enabled = $1, terms_sealed = $2 WHERE id = $3")
+                        .bind(on as i64)
+                        .bind(sealed)
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                 let action = if on {
                     "camera.enable"
                 } else {
@@ -1064,6 +1111,35 @@ impl Store {
                     json!({"camera": id, "permits_covering": covering}),
                 )
             }
+            CameraChange::Agreement(a) => {
+                let mut terms = self.verified_terms(&mut tx, id).await?;
+                let kind = mandat_law::OwnerKind::of(&terms.owner).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "camera {id} has an unknown owner {:?}",
+                        terms.owner
+                    ))
+                })?;
+                mandat_law::partner::check_registration(kind, Some(a))
+                    .map_err(|r| StoreError::Invalid(format!("camera {id}: {r}")))?;
+                terms.agreement = Some(a.clone());
+                let sealed = self.seal_terms(id, &terms)?;
+                let n = sqlx::query("UPDATE cameras SET terms_sealed = $1 WHERE id = $2")
+                    .bind(sealed)
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                (
+                    "camera.agreement",
+                    n,
+                    json!({
+                        "camera": id,
+                        "reference": a.reference,
+                        "from": a.period.start.0,
+                        "until": a.period.end.0,
+                    }),
+                )
+            }
         };
         if n == 0 {
             return Err(StoreError::NotFound(format!("no camera {id}")));
@@ -1086,22 +1162,148 @@ impl Store {
     }
 
     pub async fn cameras(&self) -> Result<Vec<Camera>, StoreError> {
-        sqlx::query("SELECT id, name, lat, lon, owner, enabled FROM cameras ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                let lat: Option<f64> = r.try_get("lat")?;
-                let lon: Option<f64> = r.try_get("lon")?;
-                Ok(Camera {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    location: lat.zip(lon),
-                    owner: r.try_get("owner")?,
-                    enabled: r.try_get::<i64, _>("enabled")? != 0,
-                })
+        sqlx::query(
+            "SELECT id, name, lat, lon, owner, enabled, terms_sealed FROM cameras ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let lat: Option<f64> = r.try_get("lat")?;
+            let lon: Option<f64> = r.try_get("lon")?;
+            let id: String = r.try_get("id")?;
+            let owner: String = r.try_get("owner")?;
+            let enabled = r.try_get::<i64, _>("enabled")? != 0;
+            let sealed: Option<Vec<u8>> = r.try_get("terms_sealed")?;
+            // A row that does not match its sealed terms is shown disabled, and not analysed.
+            let (enabled, agreement) = match self.open_terms(&id, sealed.as_deref()) {
+                Some(t) if t.owner == owner && t.enabled == enabled => (enabled, t.agreement),
+                _ => {
+                    tracing::error!(
+                        "camera {id}: its register entry does not match its sealed terms (edited in the database?); it is not analysed: register the camera again under a new id"
+                    );
+                    (false, None)
+                }
+            };
+            Ok(Camera {
+                id,
+                name: r.try_get("name")?,
+                location: lat.zip(lon),
+                owner,
+                enabled,
+                agreement,
             })
-            .collect()
+        })
+        .collect()
+    }
+
+    fn seal_terms(&self, camera: &str, t: &CameraTerms) -> Result<Vec<u8>, StoreError> {
+        let json = serde_json::to_vec(t).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.master.seal(&json, &terms_aad(camera))
+    }
+
+    fn open_terms(&self, camera: &str, sealed: Option<&[u8]>) -> Option<CameraTerms> {
+        let plain = self.master.open(sealed?, &terms_aad(camera)).ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+
+    /// A camera's sealed terms, refused when its row does not match them: a change is made only
+    /// to a camera whose record is intact.
+    async fn verified_terms(&self, tx: &mut Tx<'_>, id: &str) -> Result<CameraTerms, StoreError> {
+        let row = sqlx::query("SELECT owner, enabled, terms_sealed FROM cameras WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no camera {id}")))?;
+        let owner: String = row.try_get("owner")?;
+        let enabled = row.try_get::<i64, _>("enabled")? != 0;
+        let sealed: Option<Vec<u8>> = row.try_get("terms_sealed")?;
+        match self.open_terms(id, sealed.as_deref()) {
+            Some(t) if t.owner == owner && t.enabled == enabled => Ok(t),
+            _ => Err(StoreError::Conflict(format!(
+                "camera {id}'s register entry does not match its sealed terms (edited in the database?): register the camera again under a new id"
+            ))),
+        }
+    }
+
+    /// Seal the terms of cameras that have none (registered before terms were sealed), from the
+    /// audit log rather than from the row: the owner the camera was registered with
+    /// (`camera.add`) and its last enable or disable. A row whose owner differs from its
+    /// registration is left unsealed: not analysed, and logged. One transaction, audited as
+    /// `camera.terms_sealed`; a row a DBA cleared is sealed again as the log has it.
+    async fn seal_camera_terms(&self) -> Result<(), StoreError> {
+        let rows = sqlx::query("SELECT id, owner, enabled FROM cameras WHERE terms_sealed IS NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (log, _) = self.audit_log().await?;
+        let mut tx = self.begin_write().await?;
+        let (mut sealed, mut refused) = (Vec::new(), Vec::new());
+        for r in &rows {
+            let id: String = r.try_get("id")?;
+            let owner: String = r.try_get("owner")?;
+            let row_enabled = r.try_get::<i64, _>("enabled")? != 0;
+            let of_camera = |e: &&mandat_audit::Entry| e.details["camera"].as_str() == Some(&id);
+            let Some(added) = log
+                .iter()
+                .filter(of_camera)
+                .rfind(|e| e.action == "camera.add")
+            else {
+                refused.push(id);
+                continue;
+            };
+            if added.details["owner"].as_str() != Some(owner.as_str()) {
+                refused.push(id);
+                continue;
+            }
+            // Its last switch after it was registered; else the row's (registered off or on).
+            let enabled = log
+                .iter()
+                .filter(of_camera)
+                .filter(|e| e.seq > added.seq)
+                .rfind(|e| e.action == "camera.enable" || e.action == "camera.disable")
+                .map_or(row_enabled, |e| e.action == "camera.enable");
+            let terms = CameraTerms {
+                owner,
+                enabled,
+                agreement: None,
+            };
+            sqlx::query("UPDATE cameras SET terms_sealed = $1, enabled = $2 WHERE id = $3")
+                .bind(self.seal_terms(&id, &terms)?)
+                .bind(enabled as i64)
+                .bind(id.clone())
+                .execute(&mut *tx)
+                .await?;
+            sealed.push(id);
+        }
+        self.append_audit(
+            &mut tx,
+            Record {
+                // At the newest entry's time: a store opened under a clock behind it must not
+                // write the log's future.
+                at: self.high_water.load(Ordering::SeqCst).max(0),
+                actor: "system".into(),
+                action: "camera.terms_sealed".into(),
+                permit: None,
+                origin: "store".into(),
+                details: json!({"cameras": sealed, "not_registered_as_they_are": refused}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(
+            "sealed the terms of {} camera(s) as the audit log has them; partner cameras among them are not analysed until an admin records their agreement",
+            sealed.len()
+        );
+        if !refused.is_empty() {
+            tracing::error!(
+                "camera(s) {} differ from their registration in the audit log (edited in the database?): not analysed; register them again under new ids",
+                refused.join(", ")
+            );
+        }
+        Ok(())
     }
 
     /// The decrypted stream URL, for the engine only.
@@ -1454,6 +1656,11 @@ impl Store {
             .execute(&mut **tx)
             .await?
             .rows_affected();
+        // Notices of the permit's cameras going unfit: they tell of where the use ran.
+        sqlx::query("DELETE FROM camera_notices WHERE permit = $1")
+            .bind(id.clone())
+            .execute(&mut **tx)
+            .await?;
         let key_epoch: i64 = sqlx::query("SELECT epoch FROM permit_keys WHERE permit_id = $1")
             .bind(id.clone())
             .fetch_optional(&mut **tx)

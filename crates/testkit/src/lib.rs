@@ -27,6 +27,19 @@ pub fn t0() -> Timestamp {
 }
 
 /// What the enrolment gate measured on a test's reference photo: a clear, frontal face.
+/// A partner agreement from 2025 through 2029, covering [`t0`] and the real clock's today.
+pub fn agreement() -> mandat_law::Agreement {
+    mandat_law::Agreement {
+        basis: "Kamerabevakningstillstånd KB 2025-1, avtal om polisens användning §3".into(),
+        reference: "KS 2025/123".into(),
+        period: mandat_law::Period {
+            start: Timestamp::parse_rfc3339("2025-01-01T00:00Z").unwrap(),
+            end: Timestamp::parse_rfc3339("2029-12-31T00:00Z").unwrap(),
+        },
+        contact: "Trygghetscentralen, vakthavande".into(),
+    }
+}
+
 pub const QUALITY: mandat_law::permit::PhotoQuality = mandat_law::permit::PhotoQuality {
     width: 250,
     height: 250,

@@ -407,6 +407,65 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("cert.backups", "Säkerhetskopior", "Backups"),
     ("cam.partner", "partnerkamera", "partner camera"),
+    ("cam.agreement", "Avtal", "Agreement"),
+    (
+        "cam.no_agreement",
+        "inget avtal registrerat: kameran analyseras inte",
+        "no agreement recorded: the camera is not analysed",
+    ),
+    (
+        "cam.agreement_whole",
+        "avtalet gäller hela tillståndsperioden",
+        "the agreement covers the whole permit period",
+    ),
+    (
+        "cam.agreement_part",
+        "avtalet gäller bara en del av tillståndsperioden: kameran analyseras bara då",
+        "the agreement covers only part of the permit period: the camera is analysed only then",
+    ),
+    (
+        "cam.agreement_none",
+        "avtalet gäller inte under tillståndsperioden: kameran analyseras inte",
+        "the agreement does not cover the permit period: the camera is not analysed",
+    ),
+    ("cam.fitness", "Lämplighet", "Fitness"),
+    ("cam.available", "tillgänglig", "available"),
+    (
+        "cam.fitness_unmeasured",
+        "inte mätt än (mäts bara medan ett tillstånd täcker kameran)",
+        "not measured yet (measured only while a permit covers the camera)",
+    ),
+    ("fitness.fit", "lämplig", "fit"),
+    ("fitness.unfit", "olämplig", "unfit"),
+    ("fitness.unknown", "okänd", "unknown"),
+    ("agreement.basis", "Rättslig grund", "Legal basis"),
+    (
+        "agreement.reference",
+        "Avtalets diarienummer",
+        "Agreement reference",
+    ),
+    ("agreement.from", "Första dag", "First day"),
+    ("agreement.until", "Sista dag", "Last day"),
+    (
+        "agreement.contact",
+        "Kontakt hos partnern",
+        "Contact at the partner",
+    ),
+    (
+        "admin.agreement_help",
+        "Krävs för kommunens, regionens eller en privat aktörs kamera: den analyseras bara under avtalets period. Lämnas tomt för polisens kameror.",
+        "Required for a municipality's, region's or private party's camera: it is analysed only within the agreement's period. Leave empty for police cameras.",
+    ),
+    (
+        "notices.title",
+        "Kameror som blivit olämpliga",
+        "Cameras that became unfit",
+    ),
+    (
+        "notices.help",
+        "En kamera som ett tillstånd täcker har bedömts olämplig för identifiering. Träffar från den är mindre säkra; kontakta kamerans ägare.",
+        "A camera a permit covers was judged unfit for identification. Hits from it are less certain; contact the camera's owner.",
+    ),
     ("cam.disabled", "avstängd", "disabled"),
     (
         "cam.removed",
@@ -636,8 +695,24 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "limits.passers_by",
-        "Förbipasserande per dag: mäts inte ännu (kamerahälsan sparas inte per dag).",
-        "Passers-by per day: not measured yet (camera health is not kept per day).",
+        "Förbipasserande per dag, väntat:",
+        "Passers-by per day, expected:",
+    ),
+    (
+        "limits.passers_by_measured",
+        "kameror mätta, ansiktsspår per driftdygn de senaste",
+        "cameras measured, face tracks per day of running over the last",
+    ),
+    ("limits.passers_by_days", "dagarna", "days"),
+    (
+        "limits.passers_by_none",
+        "inte mätt (ingen av kamerorna har analyserats en timme de senaste 30 dagarna)",
+        "not measured (none of the cameras was analysed for an hour in the last 30 days)",
+    ),
+    (
+        "limits.passers_by_unmeasured",
+        "kameror utan mätning räknas inte med",
+        "cameras without measurements are not counted",
     ),
     (
         "f.per_template",

@@ -122,12 +122,30 @@ async fn alert(
     Ok((status, Json(ack)).into_response())
 }
 
+async fn health(
+    State(c): State<Arc<Control>>,
+    Extension(w): Extension<Arc<WorkerRecord>>,
+    Body(upload): Body<mandat_control::workers::HealthUpload>,
+) -> ApiResult<Response> {
+    mandat_control::workers::check_protocol(upload.protocol)?;
+    if upload.samples.len() > 10_000 {
+        return Err(ApiError::bad_request(
+            "too many cameras in one health sample",
+        ));
+    }
+    let recorded = c
+        .worker_health(&w, &upload.samples, upload.interval_ms)
+        .await?;
+    Ok(Json(serde_json::json!({ "recorded": recorded })).into_response())
+}
+
 /// The internal API's routes.
 pub fn router(control: Arc<Control>) -> Router {
     Router::new()
         .route("/internal/v1/lease", post(lease))
         .route("/internal/v1/scope", post(grant))
         .route("/internal/v1/alerts", post(alert))
+        .route("/internal/v1/health", post(health))
         .layer(DefaultBodyLimit::max(MAX_REQUEST))
         .route_layer(axum::middleware::from_fn_with_state(
             control.clone(),

@@ -1729,6 +1729,10 @@ pub(crate) enum CameraChangeBody {
     Url {
         stream_url: String,
     },
+    /// A partner camera's new or renewed agreement (rule `partner_agreement`).
+    Agreement {
+        agreement: mandat_law::Agreement,
+    },
 }
 
 #[derive(Serialize, ToSchema)]
@@ -1759,6 +1763,10 @@ async fn change_camera(
             too_long("stream_url", &stream_url, 2000)?;
             (mandat_store::CameraChange::Url(stream_url), "url")
         }
+        CameraChangeBody::Agreement { agreement } => (
+            mandat_store::CameraChange::Agreement(agreement),
+            "agreement",
+        ),
     };
     s.control
         .change_camera(&a, &id, &change, &origin(&peer))
@@ -2413,6 +2421,104 @@ async fn annual_report(
     })
 }
 
+/// The annual report's cameras per owner kind (police, municipality, region, private): JSON or
+/// CSV, for auditors and admins. Counts only.
+#[utoipa::path(get, path = "/api/v1/reports/annual/{year}/owners", tag = "reports",
+    params(("year" = i32, Path), ReportQuery), security(("session" = [])),
+    responses((status = 200, content(
+            (Vec<mandat_reports::annual::OwnerLine> = "application/json"),
+            (String = "text/csv"))),
+        (status = "4XX", body = ErrorBody)))]
+async fn annual_owners(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Params(year): Params<i32>,
+    QueryArgs(q): QueryArgs<ReportQuery>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    let r = s.control.annual_report(&a, year).await?;
+    Ok(match q.format {
+        ReportFormat::Json => Json(r.owners).into_response(),
+        ReportFormat::Csv => download(
+            mandat_reports::annual::owners_csv(&r).into_bytes(),
+            "text/csv; charset=utf-8",
+            &format!("annual-{year}-owners"),
+            "csv",
+        ),
+        ReportFormat::Pdf => {
+            return Err(ApiError::bad_request(
+                "the owner lines are in the annual report's PDF: ask /api/v1/reports/annual/{year}?format=pdf",
+            ));
+        }
+    })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SlaQuery {
+    /// The partner: `municipality:NAME`, `region:NAME` or `private:NAME`.
+    owner: String,
+    /// First and last day (`YYYY-MM-DD`), or a permit whose period and cameras to report.
+    from: Option<String>,
+    until: Option<String>,
+    permit: Option<String>,
+    /// `json` (default), `csv` or `pdf`.
+    #[serde(default)]
+    format: ReportFormat,
+}
+
+/// The service level of a partner's cameras per camera and day (availability against 95 %,
+/// fitness), over a span of days or one permit's period: JSON, CSV or PDF. Auditors only: the
+/// days tell where and when permits ran.
+#[utoipa::path(get, path = "/api/v1/reports/sla", tag = "reports",
+    params(SlaQuery), security(("session" = [])),
+    responses((status = 200, content(
+            (mandat_reports::sla::SlaReport = "application/json"),
+            (String = "text/csv"),
+            (Vec<u8> = "application/pdf"))),
+        (status = "4XX", body = ErrorBody)))]
+async fn sla_report(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    QueryArgs(q): QueryArgs<SlaQuery>,
+) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    too_long("owner", &q.owner, 210)?;
+    let span = match (&q.from, &q.until) {
+        (Some(f), Some(u)) => Some((f.as_str(), u.as_str())),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "give both from and until, or neither",
+            ));
+        }
+    };
+    let r = s
+        .control
+        .sla_report(&a, &q.owner, span, q.permit.as_deref())
+        .await?;
+    let name = format!("sla-{}-{}", r.from, r.until);
+    Ok(match q.format {
+        ReportFormat::Json => Json(r).into_response(),
+        ReportFormat::Csv => download(
+            mandat_reports::sla::sla_csv(&r).into_bytes(),
+            "text/csv; charset=utf-8",
+            &name,
+            "csv",
+        ),
+        ReportFormat::Pdf => pdf_response(mandat_reports::sla::sla_pdf(&r), &name),
+    })
+}
+
+/// Notices of covered cameras that became unfit, for the permits the caller may know of.
+#[utoipa::path(get, path = "/api/v1/cameras/notices", tag = "cameras", security(("session" = [])),
+    responses((status = 200, body = Vec<mandat_store::camera_days::CameraNotice>), (status = "4XX", body = ErrorBody)))]
+async fn camera_notices(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let a = actor(&s, &headers).await?;
+    Ok(Json(s.control.camera_notices(&a).await?).into_response())
+}
+
 // ---- IMY register ----
 
 /// The register of notifications to IMY, oldest first (auditors and admins). No personal data.
@@ -2804,6 +2910,7 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ("POST", "/api/v1/cameras", post(add_camera)),
         ("POST", "/api/v1/cameras/{id}/change", post(change_camera)),
         ("GET", "/api/v1/cameras/health", get(camera_health)),
+        ("GET", "/api/v1/cameras/notices", get(camera_notices)),
         ("GET", "/api/v1/workers", get(workers)),
         ("POST", "/api/v1/workers", post(enrol_worker)),
         ("POST", "/api/v1/workers/{id}/approve", post(approve_worker)),
@@ -2898,6 +3005,12 @@ pub(crate) fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState
         ),
         ("POST", "/api/v1/audit/verify", post(audit_verify)),
         ("GET", "/api/v1/reports/annual/{year}", get(annual_report)),
+        (
+            "GET",
+            "/api/v1/reports/annual/{year}/owners",
+            get(annual_owners),
+        ),
+        ("GET", "/api/v1/reports/sla", get(sla_report)),
         ("GET", "/api/v1/subjects", get(subjects)),
         ("POST", "/api/v1/subjects/{id}/defer", post(subject_defer)),
         ("POST", "/api/v1/subjects/{id}/done", post(subject_done)),

@@ -470,6 +470,16 @@ pub(crate) fn setup_on(db: Option<String>) -> Home {
             "18.0649",
             "--owner",
             "municipality:Stockholm",
+            "--agreement-basis",
+            "Kamerabevakningstillstånd KB 2025-1, avtal §3",
+            "--agreement-ref",
+            "KS 2026/17",
+            "--agreement-from",
+            "2026-01-01",
+            "--agreement-until",
+            "2028-12-31",
+            "--agreement-contact",
+            "Trygghetscentralen",
             "--url-file",
             "-",
         ],
@@ -731,6 +741,52 @@ pub(crate) fn permit_lifecycle_through_the_cli_with_real_photos() {
         ],
         "rtsp://127.0.0.1/slussen\n",
     );
+    // The partner camera is listed with its agreement, which an admin renews.
+    let list = h.ok(&["camera", "list"]);
+    assert!(
+        list.contains("agreement KS 2026/17 2025-12-31T23:00:00Z to 2028-12-31T23:00:00Z"),
+        "{list}"
+    );
+    let renew = |id: &str| {
+        h.run_env(
+            &[
+                "camera",
+                "agreement",
+                id,
+                "--agreement-basis",
+                "avtal §3",
+                "--agreement-ref",
+                "KS 2026/18",
+                "--agreement-from",
+                "2026-01-01",
+                "--agreement-until",
+                "2029-12-31",
+                "--agreement-contact",
+                "Trygghetscentralen",
+            ],
+            None,
+            &[],
+        )
+    };
+    let o = renew("cam-2");
+    assert!(
+        !o.status.success()
+            && text(&o.stderr).contains("a police camera takes no partner agreement"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(renew("cam-1").status.success());
+    assert!(h.ok(&["camera", "list"]).contains("agreement KS 2026/18"));
+    let o = h.run_env(
+        &["camera", "agreement", "cam-1", "--agreement-ref", "KS 1"],
+        None,
+        &[],
+    );
+    assert!(
+        text(&o.stderr).contains("takes all of"),
+        "{}",
+        text(&o.stderr)
+    );
     h.login("officer");
     let o = h.run_env(
         &[
@@ -929,6 +985,25 @@ pub(crate) fn permit_lifecycle_through_the_cli_with_real_photos() {
         pdf.to_str().unwrap(),
     ]);
     assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    // The partner's SLA: its camera, under its agreement (no day measured in this test).
+    let sla = h.ok(&[
+        "report",
+        "sla",
+        "--owner",
+        "municipality:Stockholm",
+        "--from",
+        &format!("{year}-01-01"),
+        "--until",
+        &format!("{year}-12-31"),
+    ]);
+    assert!(
+        sla.starts_with("owner,permit,camera,agreement,day,"),
+        "{sla}"
+    );
+    assert!(
+        sla.contains("\"municipality:Stockholm\",\"\",\"cam-1\",\"KS 2026/18\",\"total\",0.00,"),
+        "{sla}"
+    );
     let out = h.ok(&[
         "audit",
         "verify",

@@ -19,6 +19,7 @@ async fn add_camera(e: &Env, id: &str, at: (f64, f64)) {
                 location: Some(at),
                 owner: "municipality:Stockholm".into(),
                 enabled: true,
+                agreement: Some(mandat_testkit::agreement()),
             },
             &format!("rtsp://10.0.0.9/{id}"),
             ORIGIN,
@@ -352,6 +353,7 @@ async fn admins_disable_repoint_and_remove_cameras_and_the_scope_follows() {
             location: Some((59.0, 18.0)),
             owner: "private:shop".into(),
             enabled: true,
+            agreement: Some(mandat_testkit::agreement()),
         };
         let err = e
             .control

@@ -8,6 +8,7 @@ mod evidence;
 mod histories;
 mod insiders;
 mod lawful;
+mod partners;
 mod retention;
 mod subjects;
 mod workers;

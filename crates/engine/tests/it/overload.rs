@@ -53,6 +53,7 @@ fn ten_live_cameras_drop_frames_on_purpose_and_memory_stays_bounded() {
                         location: None,
                         owner: "municipality:Test".into(),
                         enabled: true,
+                        agreement: Some(mandat_testkit::agreement()),
                     },
                     "rtsp://127.0.0.1/test",
                     ORIGIN,

@@ -92,9 +92,10 @@ pub(super) async fn admin_page(
                 section.panel {
                     h2 { (t(l, "cameras")) }
                     table {
-                        thead { tr { th { "Id" } th { (t(l, "col.name")) } th { (t(l, "col.owner")) } th { (t(l, "admin.lat")) ", " (t(l, "admin.lon")) } } }
+                        thead { tr { th { "Id" } th { (t(l, "col.name")) } th { (t(l, "col.owner")) } th { (t(l, "cam.agreement")) } th { (t(l, "admin.lat")) ", " (t(l, "admin.lon")) } } }
                         tbody { @for c in &cams { tr {
                             td.mono { (c.id) } td { (c.name) } td { (c.owner) }
+                            td { (super::decider::agreement_text(l, c)) }
                             td.num { (c.location.map(|(a, b)| format!("{a:.5}, {b:.5}")).unwrap_or_default()) }
                         } } }
                     }
@@ -107,6 +108,14 @@ pub(super) async fn admin_page(
                         label for="clat" { (t(l, "admin.lat")) } input #clat type="text" name="lat" inputmode="decimal";
                         label for="clon" { (t(l, "admin.lon")) } input #clon type="text" name="lon" inputmode="decimal";
                         label for="curl" { (t(l, "admin.stream")) } input #curl type="text" name="url" maxlength="2000" required;
+                        fieldset {
+                            legend { (t(l, "cam.agreement")) } p.muted { (t(l, "admin.agreement_help")) }
+                            label for="abasis" { (t(l, "agreement.basis")) } input #abasis type="text" name="agreement_basis" maxlength="500";
+                            label for="aref" { (t(l, "agreement.reference")) } input #aref type="text" name="agreement_ref" maxlength="100";
+                            label for="afrom" { (t(l, "agreement.from")) } input #afrom type="date" name="agreement_from";
+                            label for="auntil" { (t(l, "agreement.until")) } input #auntil type="date" name="agreement_until";
+                            label for="acontact" { (t(l, "agreement.contact")) } input #acontact type="text" name="agreement_contact" maxlength="200";
+                        }
                         div.actions { button type="submit" { (t(l, "admin.add_camera")) } }
                     }
                 }
@@ -271,12 +280,40 @@ pub(super) async fn admin_add_camera(
             Some((lat, lon))
         }
     };
+    let fields = [
+        "agreement_basis",
+        "agreement_ref",
+        "agreement_from",
+        "agreement_until",
+        "agreement_contact",
+    ]
+    .map(get);
+    let agreement = if fields.iter().all(String::is_empty) {
+        None
+    } else {
+        // A day is a whole Swedish day: from its start to the end of the last one.
+        let day = |s: &str, last: bool| {
+            mandat_law::partner::day_bound(s, last)
+                .ok_or_else(|| bad("the agreement's days are dates (YYYY-MM-DD)"))
+        };
+        let [basis, reference, from, until, contact] = fields;
+        Some(mandat_law::Agreement {
+            basis,
+            reference,
+            period: mandat_law::Period {
+                start: day(&from, false)?,
+                end: day(&until, true)?,
+            },
+            contact,
+        })
+    };
     let cam = mandat_store::Camera {
         id: get("id"),
         name: get("name"),
         location,
         owner: get("owner"),
         enabled: true,
+        agreement,
     };
     s.control
         .add_camera(&v.actor, &cam, &get("url"), &origin(&peer))

@@ -16,6 +16,7 @@ pub(super) async fn permits_page(
     let cams = s.control.cameras(&v.actor).await.page(l)?;
     let calibration = s.control.calibration().await.page(l)?.map(|c| c.version);
     let tasks = open_tasks(&s, &v).await?;
+    let notices = s.control.camera_notices(&v.actor).await.page(l)?;
     Ok(layout(
         &v,
         "/permits",
@@ -24,6 +25,7 @@ pub(super) async fn permits_page(
         html! {
             section.panel {
                 div #permits hx-get="/ui/fragments/permits" hx-trigger="every 15s" { (table) }
+                (super::operator::notices_panel(l, &notices))
             }
             // The applicant's own subject notifications, overdue first.
             (subjects_panel(&v, &tasks))

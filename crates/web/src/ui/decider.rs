@@ -25,6 +25,19 @@ pub(super) async fn decide_page(
         .collect();
     // The decision binds these cameras: the decider sees whose each is, and any gone since.
     let cameras = s.control.cameras(&v.actor).await.page(l)?;
+    // What the measured days say of each camera asked for: fit or not, and passers-by per day.
+    let asked: Vec<String> = queue
+        .iter()
+        .flat_map(|p| p.application.area.cameras.iter().cloned())
+        .chain(amendments.iter().flat_map(|p| {
+            p.application.area.cameras.iter().cloned().chain(
+                p.open_amendment()
+                    .map(|a| a.cameras.clone())
+                    .unwrap_or_default(),
+            )
+        }))
+        .collect();
+    let fitness = s.control.camera_evidence(&v.actor, &asked).await.page(l)?;
     // The recurring risk analysis a grant rests on, and what each application's threshold means
     // in false alerts. A tampered record shows as such, not as a broken page.
     let risk = s.control.risk_analysis(&v.actor).await;
@@ -95,10 +108,10 @@ pub(super) async fn decide_page(
                             }
                         }
                         dt { (t(l, "f.area")) } dd {
-                            (camera_list(l, &a.area.cameras, &cameras))
+                            (camera_list(l, &a.area.cameras, &cameras, &a.period, &fitness))
                             (area_map(l, &a.area, &cameras))
                         }
-                        dt { (t(l, "f.limits")) } dd { (limits_markup(l, a, &profile.limits)) }
+                        dt { (t(l, "f.limits")) } dd { (limits_markup(l, a, &profile.limits, &fitness)) }
                         dt { (t(l, "col.period")) } dd.num { (local(a.period.start)) " – " (local(a.period.end)) }
                         dt { (t(l, "f.necessity")) } dd { (a.reasons.necessity) }
                         dt { (t(l, "f.proportionality")) } dd { (a.reasons.proportionality) }
@@ -164,9 +177,9 @@ pub(super) async fn decide_page(
                         h2 { (t(l, "amend.title")) " " (am.number) " · " span.mono { (p.id) } }
                         dl.facts {
                             dt { (t(l, "f.purpose")) } dd { (t_dyn(l, "purpose", p.application.purpose.as_str())) }
-                            dt { (t(l, "amend.covered")) } dd { (camera_list(l, &p.application.area.cameras, &cameras)) }
+                            dt { (t(l, "amend.covered")) } dd { (camera_list(l, &p.application.area.cameras, &cameras, &p.application.period, &fitness)) }
                             dt { (t(l, "amend.asked")) } dd {
-                                (camera_list(l, &am.cameras, &cameras))
+                                (camera_list(l, &am.cameras, &cameras, &p.application.period, &fitness))
                                 (area_map(l, &mandat_law::Area { cameras: p.application.area.cameras.iter().chain(&am.cameras).cloned().collect(), polygon: p.application.area.polygon.clone() }, &cameras))
                             }
                             dt { (t(l, "amend.reasons")) } dd { (am.reasons) }
@@ -267,7 +280,17 @@ fn limits_markup(
     l: Lang,
     a: &mandat_law::Application,
     caps: &mandat_law::profile::Limits,
+    evidence: &std::collections::HashMap<String, mandat_control::CameraEvidence>,
 ) -> Markup {
+    // Passers-by per day over the cameras measured; those not measured are named as such.
+    let (mut per_day, mut unmeasured) = (0.0, 0usize);
+    for c in &a.area.cameras {
+        match evidence.get(c).and_then(|e| e.passers_by_per_day) {
+            Some(n) => per_day += n,
+            None => unmeasured += 1,
+        }
+    }
+    let measured = a.area.cameras.len() - unmeasured;
     let cap = |n: f64, max: Option<f64>, shown: String| {
         html! {
             @match max {
@@ -283,12 +306,44 @@ fn limits_markup(
         @if let Some(km2) = a.area.polygon_km2() {
             " · " (t(l, "f.area")) " " (cap(km2, caps.max_area_km2, format!("{km2:.2} km²")))
         }
-        br; span.muted { (t(l, "limits.passers_by")) }
+        br;
+        @if measured > 0 {
+            (t(l, "limits.passers_by")) " " strong.num { (format!("{per_day:.0}")) }
+            " " span.muted { "(" (measured) " " (t(l, "limits.passers_by_measured")) ", " (mandat_control::PASSERS_BY_DAYS) " " (t(l, "limits.passers_by_days")) ")" }
+        } @else {
+            span.muted { (t(l, "limits.passers_by")) " " (t(l, "limits.passers_by_none")) }
+        }
+        @if measured > 0 && unmeasured > 0 {
+            " · " span.muted { (unmeasured) " " (t(l, "limits.passers_by_unmeasured")) }
+        }
     }
 }
 
-/// The cameras named, each with its owner (partner cameras marked), and any disabled or removed.
-fn camera_list(l: Lang, ids: &[String], cameras: &[mandat_store::Camera]) -> Markup {
+/// A camera's agreement in a line: its reference and period, or that it has none.
+pub(crate) fn agreement_text(l: Lang, c: &mandat_store::Camera) -> Markup {
+    html! {
+        @match (&c.agreement, c.owner == "police") {
+            (_, true) => span.muted { "–" },
+            (Some(a), _) => {
+                (a.reference) " · " (a.period.start.stockholm_date()) " – "
+                (a.period.end.plus_millis(-1).stockholm_date())
+                br; span.muted { (a.basis) " · " (a.contact) }
+            }
+            (None, false) => strong.warn { (t(l, "cam.no_agreement")) },
+        }
+    }
+}
+
+/// The cameras named, each with its owner (partner cameras marked, with their agreement and how
+/// it stands against the permit's period), its last fitness verdict, and any disabled or removed.
+fn camera_list(
+    l: Lang,
+    ids: &[String],
+    cameras: &[mandat_store::Camera],
+    period: &mandat_law::Period,
+    fitness: &std::collections::HashMap<String, mandat_control::CameraEvidence>,
+) -> Markup {
+    use mandat_law::partner::{Coverage, coverage};
     html! {
         ul.cameras {
             @for id in ids {
@@ -298,8 +353,32 @@ fn camera_list(l: Lang, ids: &[String], cameras: &[mandat_store::Camera]) -> Mar
                     @match cam {
                         Some(c) => {
                             " · " (c.name) " · " (c.owner)
-                            @if c.owner != "police" { " · " strong { (t(l, "cam.partner")) } }
+                            @if c.owner != "police" {
+                                " · " strong { (t(l, "cam.partner")) }
+                                @let cov = coverage(c.owner_kind().unwrap_or(mandat_law::OwnerKind::Private), c.agreement.as_ref(), period);
+                                br; span.agreement { (t(l, "cam.agreement")) ": " (agreement_text(l, c)) }
+                                @match cov {
+                                    Coverage::Whole => { br; span.ok { (t(l, "cam.agreement_whole")) } }
+                                    Coverage::Part => { br; strong.warn { (t(l, "cam.agreement_part")) } }
+                                    Coverage::None => { br; strong.warn { (t(l, "cam.agreement_none")) } }
+                                    Coverage::NotNeeded => {}
+                                }
+                            }
                             @if !c.enabled { " · " (t(l, "cam.disabled")) }
+                            br; span.fitness {
+                                (t(l, "cam.fitness")) ": "
+                                @match fitness.get(&c.id).and_then(|e| e.latest.as_ref()) {
+                                    Some(d) => {
+                                        @let v = d.verdict();
+                                        strong class={ "fit-" (v) } { (t_dyn(l, "fitness", v)) }
+                                        " (" (d.day)
+                                        @if let Some(p) = d.availability_pct() { ", " (format!("{p:.1}")) " % " (t(l, "cam.available")) }
+                                        ")"
+                                        @if v != "fit" && !d.reasons.is_empty() { " · " span.muted { (d.reasons.join("; ")) } }
+                                    }
+                                    None => span.muted { (t(l, "cam.fitness_unmeasured")) },
+                                }
+                            }
                         }
                         None => { " · " strong { (t(l, "cam.removed")) } }
                     }

@@ -78,6 +78,29 @@ pub(super) async fn alerts_table(s: &AppState, v: &Viewer) -> Result<Markup, UiE
     })
 }
 
+/// The latest notices of covered cameras that became unfit (at most 20), or nothing.
+pub(super) fn notices_panel(
+    l: Lang,
+    notices: &[mandat_store::camera_days::CameraNotice],
+) -> Markup {
+    html! {
+        @if !notices.is_empty() {
+            div.notices role="status" {
+                h3 { (t(l, "notices.title")) }
+                p.muted { (t(l, "notices.help")) }
+                ul {
+                    @for n in notices.iter().take(20) {
+                        li {
+                            (n.raised_at.in_stockholm()) " · " span.mono { (n.camera) } " · "
+                            span.mono { (n.permit) } " · " (n.reasons.join("; "))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub(super) async fn cameras_table(s: &AppState, v: &Viewer) -> Result<Markup, UiError> {
     let l = v.lang;
     let cams = s.control.cameras(&v.actor).await.page(l)?;
@@ -87,7 +110,9 @@ pub(super) async fn cameras_table(s: &AppState, v: &Viewer) -> Result<Markup, Ui
         .into_iter()
         .map(|h| (h.camera.clone(), h))
         .collect();
+    let notices = s.control.camera_notices(&v.actor).await.page(l)?;
     Ok(html! {
+        (notices_panel(l, &notices))
         @if cams.is_empty() {
             p.muted { (t(l, "cameras.none")) }
         } @else {

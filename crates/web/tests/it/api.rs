@@ -347,13 +347,16 @@ async fn malformed_payloads_and_duplicates_get_json_errors() {
         );
         let token = json_of(&login)["token"].as_str().unwrap().to_string();
         let camera = json!({"id": "cam-9", "name": "n", "location": [59.3, 18.0],
-            "owner": "region:Stockholm", "enabled": true, "stream_url": "rtsp://h/s"});
+            "owner": "region:Stockholm", "enabled": true, "stream_url": "rtsp://h/s",
+            "agreement": mandat_testkit::agreement()});
         let mut out = Vec::new();
         for (what, body) in [
             ("first", camera.clone()),
             ("again", camera.clone()),
             ("bad owner", json!({"id": "cam-8", "name": "n", "location": null,
                 "owner": "someone", "enabled": true, "stream_url": "rtsp://h/s"})),
+            ("partner without agreement", json!({"id": "cam-8", "name": "n", "location": null,
+                "owner": "private:Mall AB", "enabled": true, "stream_url": "rtsp://h/s"})),
             ("bad latitude", json!({"id": "cam-7", "name": "n", "location": [91.0, 18.0],
                 "owner": "police", "enabled": true, "stream_url": "rtsp://h/s"})),
             ("bad id", json!({"id": "", "name": "n", "location": null,
@@ -394,6 +397,7 @@ async fn malformed_payloads_and_duplicates_get_json_errors() {
         ("first", 201, ""),
         ("again", 409, "conflict"),
         ("bad owner", 422, "invalid"),
+        ("partner without agreement", 422, "invalid"),
         ("bad latitude", 422, "invalid"),
         ("bad id", 422, "invalid"),
         ("wrong type", 422, "bad_request"),

@@ -127,6 +127,13 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "orapjud",
         "",
     ),
+    (
+        "GET",
+        "/api/v1/cameras/notices",
+        "/api/v1/cameras/notices",
+        "orapjud",
+        "",
+    ),
     ("GET", "/api/v1/workers", "/api/v1/workers", "d", ""),
     (
         "POST",
@@ -442,6 +449,20 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
         "/api/v1/reports/annual/{year}",
         "/api/v1/reports/annual/2026?format=csv",
         "ud",
+        "",
+    ),
+    (
+        "GET",
+        "/api/v1/reports/annual/{year}/owners",
+        "/api/v1/reports/annual/2026/owners?format=csv",
+        "ud",
+        "",
+    ),
+    (
+        "GET",
+        "/api/v1/reports/sla",
+        "/api/v1/reports/sla?owner=municipality:Stockholm&from=2026-08-01&until=2026-08-31&format=pdf",
+        "u",
         "",
     ),
     ("GET", "/api/v1/subjects", "/api/v1/subjects", "apju", ""),
@@ -1747,7 +1768,7 @@ async fn subject_notifications_are_deferred_waived_and_completed_on_the_pages() 
 /// than was applied for by unticking, and decides an amendment on the same page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_page() {
-    let (_dir, _clock, control) = common::control().await;
+    let (_dir, clock, control) = common::control().await;
     let admin = with_camera_1(
         &control,
         &[("app", Role::Applicant), ("pros", Role::Prosecutor)],
@@ -1759,6 +1780,7 @@ async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_p
         location: Some((59.331, 18.062)),
         owner: "municipality:Stockholm".into(),
         enabled: true,
+        agreement: Some(mandat_testkit::agreement()),
     };
     let adm = mandat_testkit::session(&control, &admin);
     control
@@ -1796,6 +1818,43 @@ async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_p
         .await
         .unwrap();
     control.apply(&officer, &p.id, "t").await.unwrap();
+    // The engines measured cam-1 fit and cam-2 unfit.
+    let sample =
+        |camera: &str, fitness: &str, reason: &str| mandat_store::camera_days::HealthSample {
+            camera: camera.into(),
+            connected: true,
+            frames_in: 1500,
+            faces_seen: 12,
+            faces_identifiable: 9,
+            passers_by: 7,
+            fitness: fitness.into(),
+            reasons: vec![reason.into()],
+        };
+    // The time a sample stands for is the time since the last one, at most.
+    clock.advance(60_000);
+    control
+        .record_health(
+            &[
+                sample("cam-1", "fit", "meets availability"),
+                sample("cam-2", "unfit", "resolution 640x480 is under 1280x720"),
+            ],
+            60_000,
+            "t",
+        )
+        .await
+        .unwrap();
+    // Twelve five-minute samples of cam-1: an hour measured.
+    for _ in 0..12 {
+        clock.advance(300_000);
+        control
+            .record_health(
+                &[sample("cam-1", "fit", "meets availability")],
+                300_000,
+                "t",
+            )
+            .await
+            .unwrap();
+    }
     let addr = common::serve(&control).await;
     let id = p.id.clone();
     let person_box = "person_0=on";
@@ -1804,6 +1863,22 @@ async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_p
         let csrf = csrf(addr, &token);
         let mut page = String::new();
         request(addr, "GET", "/decide", Some(&token), "", Some(&mut page));
+        // Each camera's owner, agreement against the permit's period, and last fitness verdict.
+        assert!(page.contains("KS 2025/123"), "the agreement: {page}");
+        assert!(
+            page.contains("avtalet gäller hela tillståndsperioden"),
+            "{page}"
+        );
+        assert!(page.contains("class=\"fit-unfit\""), "{page}");
+        assert!(page.contains("640x480 is under 1280x720"), "{page}");
+        assert!(page.contains("class=\"fit-fit\""), "{page}");
+        // Passers-by: cam-1 ran 61 minutes with 7 face tracks in each of 13 samples: 91 in 3,660 s.
+        assert!(page.contains("Förbipasserande per dag, väntat: <strong class=\"num\">2148</strong>"), "{page}");
+        assert!(page.contains("1 kameror utan mätning"), "{page}");
+        let adm = login(addr, "adm");
+        let mut admin_page = String::new();
+        request(addr, "GET", "/admin", Some(&adm), "", Some(&mut admin_page));
+        assert!(admin_page.contains("KS 2025/123"), "{admin_page}");
         assert!(page.contains("<svg"), "{page}");
         assert!(page.contains("<polygon class=\"area\""), "the polygon is drawn");
         assert!(
@@ -1828,6 +1903,25 @@ async fn the_decider_sees_the_map_grants_in_part_and_decides_amendments_on_the_p
     let p = mandat_testkit::store(&control).permit(&p.id).await.unwrap();
     assert_eq!(p.status, mandat_law::Status::Granted);
     assert_eq!(p.application.area.cameras, ["cam-1"]);
+    // cam-1, now covered by a running permit, goes unfit: the team is told on its pages.
+    let raised = control
+        .record_health(
+            &[sample("cam-1", "unfit", "delivers 2.0 frames/s (needs 5)")],
+            60_000,
+            "t",
+        )
+        .await
+        .unwrap();
+    assert_eq!(raised.len(), 1);
+    tokio::task::spawn_blocking(move || {
+        let token = login(addr, "app");
+        let mut page = String::new();
+        request(addr, "GET", "/permits", Some(&token), "", Some(&mut page));
+        assert!(page.contains("Kameror som blivit olämpliga"), "{page}");
+        assert!(page.contains("delivers 2.0 frames/s"), "{page}");
+    })
+    .await
+    .unwrap();
     let narrowed = p.decision.unwrap().narrowed.unwrap();
     assert_eq!(narrowed.cameras_not_granted, ["cam-2"]);
 
@@ -2131,7 +2225,7 @@ async fn the_decider_sees_the_risk_analysis_and_the_expected_false_alerts() {
     // Its size against the profile's caps (the act sets none), and what is not measured.
     assert!(
         page.contains("ingen gräns i profilen")
-            && page.contains("Förbipasserande per dag: mäts inte"),
+            && page.contains("Förbipasserande per dag, väntat: inte mätt"),
         "{page}"
     );
 

@@ -206,6 +206,7 @@ async fn env_full(
                     location: Some(loc),
                     owner: "police".into(),
                     enabled: true,
+                    agreement: None,
                 },
                 &format!("rtsp://user:secret@10.0.0.1/{id}"),
                 ORIGIN,

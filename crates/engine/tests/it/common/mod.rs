@@ -117,6 +117,7 @@ pub async fn world(clock: Arc<dyn Clock>) -> World {
                     location: Some((59.33, 18.06)),
                     owner: "police".into(),
                     enabled: true,
+                    agreement: None,
                 },
                 &data().join(file).display().to_string(),
                 ORIGIN,

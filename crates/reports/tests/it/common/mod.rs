@@ -128,6 +128,7 @@ pub async fn scenario() -> Scenario {
             location: Some(loc),
             owner: "police".into(),
             enabled: true,
+            agreement: None,
         };
         c.add_camera(&admin, &cam, "rtsp://127.0.0.1/x", "t")
             .await

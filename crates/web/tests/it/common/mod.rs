@@ -247,6 +247,7 @@ pub async fn camera_1(control: &Control, admin: &Actor) {
         location: Some((59.33, 18.06)),
         owner: "police".into(),
         enabled: true,
+        agreement: None,
     };
     control
         .add_camera(
