@@ -157,6 +157,39 @@ async fn leases_fence_grants_and_alerts_and_a_disabled_worker_is_cut_off() {
                 .is_empty()
         );
 
+        // Camera health counts from the lease holder, for the camera it leases, only.
+        let sample = |camera: &str, frames: u64| mandat_store::camera_days::HealthSample {
+            camera: camera.into(),
+            connected: true,
+            frames_in: frames,
+            faces_seen: 0,
+            faces_identifiable: 0,
+            passers_by: 0,
+            fitness: "fit".into(),
+            reasons: vec![],
+        };
+        e.clock.advance(60_000);
+        let counted = e
+            .control
+            .worker_health(holder, &[sample("cam-1", 100), sample("cam-2", 7)], 60_000)
+            .await
+            .unwrap();
+        assert_eq!(counted, 1, "{db:?}: only its leased camera");
+        let counted = e
+            .control
+            .worker_health(other, &[sample("cam-1", 5000)], 60_000)
+            .await
+            .unwrap();
+        assert_eq!(counted, 0, "{db:?}: another worker's camera");
+        let day = e.control.now().unwrap().stockholm_date();
+        let days = e
+            .control
+            .camera_days(&e.act(&auditor()), &day, &day)
+            .await
+            .unwrap();
+        assert_eq!(days.len(), 1, "{db:?}: {days:?}");
+        assert_eq!((days[0].camera.as_str(), days[0].frames_in), ("cam-1", 100));
+
         // The watchlist goes to the lease holder under its epoch, and to nobody else.
         renew(&e, holder).await;
         assert_eq!(grant(&e, holder, "cam-1", epoch).await, 1, "{db:?}");
