@@ -591,8 +591,9 @@ impl Control {
     // ---- camera health per day ----
 
     /// Add one sampling interval of the engines' camera health to each camera's day, and tell
-    /// the team of every permit now covering a camera that became unfit (audited `camera.unfit`
-    /// on the permit). The caller is this process's own sampler, or [`Control::worker_health`].
+    /// the team of every permit now covering a camera that became unfit, in one transaction
+    /// (audited `camera.unfit` on the permit). The caller is this process's own sampler, or
+    /// [`Control::worker_health`].
     pub async fn record_health(
         &self,
         samples: &[mandat_store::camera_days::HealthSample],
@@ -600,36 +601,23 @@ impl Control {
         origin: &str,
     ) -> Result<Vec<mandat_store::camera_days::CameraNotice>> {
         let now = self.now()?;
-        let unfit = self
-            .store
-            .record_camera_health(samples, interval_ms, now)
-            .await?;
-        let mut notices = Vec::new();
-        if unfit.is_empty() {
-            return Ok(notices);
-        }
-        let permits = self.store.permits().await?;
-        for (camera, reasons) in unfit {
-            for p in permits
+        // The permits running now, read only when a sample is unfit (most minutes none is).
+        let permits = if samples.iter().any(|s| s.fitness == "unfit") {
+            self.store.permits().await?
+        } else {
+            Vec::new()
+        };
+        let covering = |camera: &str| {
+            permits
                 .iter()
-                .filter(|p| !p.purged && p.is_active_at(now) && p.application.area.covers(&camera))
-            {
-                // A camera that flaps between fit and unfit tells the team once an hour.
-                if self
-                    .store
-                    .notice_raised_since(&p.id, &camera, now.plus_millis(-NOTICE_QUIET_MS))
-                    .await?
-                {
-                    continue;
-                }
-                notices.push(
-                    self.store
-                        .raise_camera_notice(&p.id, &camera, &reasons, now, origin)
-                        .await?,
-                );
-            }
-        }
-        Ok(notices)
+                .filter(|p| !p.purged && p.is_active_at(now) && p.application.area.covers(camera))
+                .map(|p| p.id.clone())
+                .collect()
+        };
+        Ok(self
+            .store
+            .record_camera_health(samples, interval_ms, now, NOTICE_QUIET_MS, covering, origin)
+            .await?)
     }
 
     /// A worker's health samples: only of cameras it leases now; others are left out and logged.

@@ -123,14 +123,19 @@ const MAX_DAY_MS: i64 = 25 * 3_600_000;
 
 impl Store {
     /// Add one sampling interval of `interval_ms` ending at `now` to each sampled camera's day,
-    /// in one transaction. Returns the cameras whose verdict became `unfit` with this sample (it
-    /// was something else at their last sample), with the reasons.
+    /// and, in the same transaction, tell the team of each permit `covering(camera)` names of a
+    /// camera whose verdict became `unfit` with this sample (it was something else at its last
+    /// sample), unless that team was told of it within `quiet_ms`; each notice audited as
+    /// `camera.unfit` on its permit. Returns the notices raised.
     pub async fn record_camera_health(
         &self,
         samples: &[HealthSample],
         interval_ms: i64,
         now: Timestamp,
-    ) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        quiet_ms: i64,
+        covering: impl Fn(&str) -> Vec<String>,
+        origin: &str,
+    ) -> Result<Vec<CameraNotice>, StoreError> {
         let day = now.stockholm_date();
         let mut became_unfit = Vec::new();
         let mut tx = self.begin_write().await?;
@@ -218,8 +223,29 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        let mut notices = Vec::new();
+        for (camera, reasons) in became_unfit {
+            for permit in covering(&camera) {
+                // A camera that flaps between fit and unfit tells the team once in `quiet_ms`.
+                let told = sqlx::query(
+                    "SELECT id FROM camera_notices WHERE permit = $1 AND camera = $2 AND raised_at >= $3",
+                )
+                .bind(permit.clone())
+                .bind(camera.clone())
+                .bind(now.0.saturating_sub(quiet_ms))
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+                if !told {
+                    notices.push(
+                        self.raise_camera_notice(&mut tx, &permit, &camera, &reasons, now, origin)
+                            .await?,
+                    );
+                }
+            }
+        }
         tx.commit().await?;
-        Ok(became_unfit)
+        Ok(notices)
     }
 
     /// The cameras' days from `from` to `until` (both `YYYY-MM-DD`, inclusive), by camera and day.
@@ -249,8 +275,9 @@ impl Store {
     }
 
     /// Tell `permit`'s team that `camera` became unfit, audited as `camera.unfit` on the permit.
-    pub async fn raise_camera_notice(
+    async fn raise_camera_notice(
         &self,
+        tx: &mut crate::Tx<'_>,
         permit: &str,
         camera: &str,
         reasons: &[String],
@@ -264,7 +291,6 @@ impl Store {
             raised_at: now,
             reasons: reasons.to_vec(),
         };
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO camera_notices (id, permit, camera, raised_at, reasons) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -273,10 +299,10 @@ impl Store {
         .bind(camera.to_string())
         .bind(now.0)
         .bind(serde_json::to_string(reasons).unwrap_or_else(|_| "[]".into()))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         self.append_audit(
-            &mut tx,
+            tx,
             Record {
                 at: now.0,
                 actor: "system".into(),
@@ -287,26 +313,7 @@ impl Store {
             },
         )
         .await?;
-        tx.commit().await?;
         Ok(notice)
-    }
-
-    /// Whether `permit`'s team was told of `camera` at `since` or later.
-    pub async fn notice_raised_since(
-        &self,
-        permit: &str,
-        camera: &str,
-        since: Timestamp,
-    ) -> Result<bool, StoreError> {
-        Ok(sqlx::query(
-            "SELECT id FROM camera_notices WHERE permit = $1 AND camera = $2 AND raised_at >= $3",
-        )
-        .bind(permit.to_string())
-        .bind(camera.to_string())
-        .bind(since.0)
-        .fetch_optional(&self.pool)
-        .await?
-        .is_some())
     }
 
     /// The notices of `permits`, newest first.
