@@ -192,7 +192,7 @@ pub fn annual(i: &AnnualInputs) -> AnnualReport {
         {
             r.uses += 1;
             r.persons_designated += p.application.persons.len() as u64;
-            let end = p.use_ended_at.unwrap_or(i.now).min(p.end_in_force());
+            let end = use_end(p, i.now);
             let cams = i
                 .cameras
                 .iter()
@@ -356,7 +356,7 @@ fn owner_lines(i: &AnnualInputs, in_year: &dyn Fn(Option<Timestamp>) -> bool) ->
                 let Some(start) = p.use_started_at.filter(|&s| in_year(Some(s))) else {
                     continue;
                 };
-                let end = p.use_ended_at.unwrap_or(i.now).min(p.end_in_force());
+                let end = use_end(p, i.now);
                 for c in mine.iter().filter(|c| p.application.area.covers(&c.id)) {
                     used.insert(c.id.clone());
                     // A partner camera ran only within its agreement.
@@ -408,6 +408,12 @@ pub fn owners_csv(r: &AnnualReport) -> String {
         ));
     }
     out
+}
+
+/// When a use ended, for its camera-hours: its end, or `now` while it runs, never past what the
+/// decision allowed.
+fn use_end(p: &Permit, now: Timestamp) -> Timestamp {
+    p.use_ended_at.unwrap_or(now).min(p.end_in_force())
 }
 
 fn rate(r: &Row) -> Option<f64> {

@@ -1173,12 +1173,10 @@ impl Store {
             let lon: Option<f64> = r.try_get("lon")?;
             let id: String = r.try_get("id")?;
             let owner: String = r.try_get("owner")?;
-            let enabled = r.try_get::<i64, _>("enabled")? != 0;
-            let sealed: Option<Vec<u8>> = r.try_get("terms_sealed")?;
             // A row that does not match its sealed terms is shown disabled, and not analysed.
-            let (enabled, agreement) = match self.open_terms(&id, sealed.as_deref()) {
-                Some(t) if t.owner == owner && t.enabled == enabled => (enabled, t.agreement),
-                _ => {
+            let (enabled, agreement) = match self.row_terms(&id, r)? {
+                Some(t) => (t.enabled, t.agreement),
+                None => {
                     tracing::error!(
                         "camera {id}: its register entry does not match its sealed terms (edited in the database?); it is not analysed: register the camera again under a new id"
                     );
@@ -1215,15 +1213,21 @@ impl Store {
             .fetch_optional(&mut **tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no camera {id}")))?;
+        self.row_terms(id, &row)?.ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "camera {id}'s register entry does not match its sealed terms (edited in the database?): register the camera again under a new id"
+            ))
+        })
+    }
+
+    /// A camera row's sealed terms, if they open and match the row's owner and enabled columns.
+    fn row_terms(&self, id: &str, row: &AnyRow) -> Result<Option<CameraTerms>, StoreError> {
         let owner: String = row.try_get("owner")?;
         let enabled = row.try_get::<i64, _>("enabled")? != 0;
         let sealed: Option<Vec<u8>> = row.try_get("terms_sealed")?;
-        match self.open_terms(id, sealed.as_deref()) {
-            Some(t) if t.owner == owner && t.enabled == enabled => Ok(t),
-            _ => Err(StoreError::Conflict(format!(
-                "camera {id}'s register entry does not match its sealed terms (edited in the database?): register the camera again under a new id"
-            ))),
-        }
+        Ok(self
+            .open_terms(id, sealed.as_deref())
+            .filter(|t| t.owner == owner && t.enabled == enabled))
     }
 
     /// Seal the terms of cameras that have none (registered before terms were sealed), from the
