@@ -131,6 +131,27 @@ async fn a_partner_camera_is_analysed_only_within_its_agreement_which_a_dba_cann
         e.clock.advance(2 * HOUR);
         e.scope.reload(&e.store).await;
         assert!(!e.scope.watchlist("cam-3").is_empty(), "{db:?}: within it");
+        // A hit on cam-3 captured now is kept; one captured before the agreement is not, even
+        // sent by whoever holds the camera's lease.
+        let mut within = hit(&e, "A-partner-within", &id).await;
+        within.camera = "cam-3".into();
+        e.store
+            .insert_alert(&within, e.control.now().unwrap())
+            .await
+            .unwrap();
+        let mut early = hit(&e, "A-partner-early", &id).await;
+        early.camera = "cam-3".into();
+        early.captured_at = t0().plus_millis(30 * 60_000);
+        let err = e
+            .store
+            .insert_alert(&early, e.control.now().unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not to be analysed at the hit's capture time"),
+            "{db:?}: {err}"
+        );
 
         let pool = raw_pool(&e.url).await;
         let cam3 = terms_of(&pool, "cam-3").await;
@@ -235,6 +256,42 @@ async fn a_partner_camera_is_analysed_only_within_its_agreement_which_a_dba_cann
         e.scope.reload(&e.store).await;
         assert!(!e.scope.watchlist("cam-3").is_empty(), "{db:?}: renewed");
         let log = e.control.audit_log(&e.act(&auditor())).await.unwrap();
+        // A DBA clears terms so that the next start seals the row as it stands: they are sealed
+        // from the audit log instead. cam-4 made a police camera stays unsealed and unanalysed;
+        // cam-3, cleared only, is sealed as registered (a partner, with no agreement yet).
+        sqlx::query("UPDATE cameras SET terms_sealed = NULL, owner = 'police' WHERE id = 'cam-4'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        set(
+            &pool,
+            "UPDATE cameras SET terms_sealed = NULL WHERE id = $1",
+            "cam-3",
+        )
+        .await;
+        let reopened = open(&e.url, &e.master_hex, e.audit_bytes, e.dir.path()).await;
+        let cams = reopened.cameras().await.unwrap();
+        let c4 = cams.iter().find(|c| c.id == "cam-4").unwrap();
+        assert!(
+            !c4.enabled && !c4.info().usable_at(e.control.now().unwrap()),
+            "{db:?}"
+        );
+        let c3 = cams.iter().find(|c| c.id == "cam-3").unwrap();
+        assert!(c3.enabled && c3.agreement.is_none(), "{db:?}: {c3:?}");
+        assert!(
+            !c3.info().usable_at(e.control.now().unwrap()),
+            "{db:?}: no agreement"
+        );
+        let (entries, _) = reopened.audit_log().await.unwrap();
+        let sealed = entries
+            .iter()
+            .rfind(|x| x.action == "camera.terms_sealed")
+            .unwrap();
+        assert_eq!(sealed.details["cameras"], serde_json::json!(["cam-3"]));
+        assert_eq!(
+            sealed.details["not_registered_as_they_are"],
+            serde_json::json!(["cam-4"])
+        );
         let renewal = log.iter().find(|x| x.action == "camera.agreement").unwrap();
         assert_eq!(renewal.details["reference"], "KS 2025/123");
         assert_eq!(renewal.details["until"], t0().plus_hours(72).0);
